@@ -1,0 +1,16 @@
+/** One jest run over every package's tests, straight from TypeScript sources (swc, no type check:
+ * `npm run build` type-checks). Workspace imports resolve to each package's src/ so a test never
+ * runs against a stale dist/. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/packages'],
+  testMatch: ['**/test/**/*.test.ts'],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  transform: { '^.+\\.tsx?$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } } }] },
+  moduleNameMapper: {
+    '^@resnet-ts/([a-z-]+)$': '<rootDir>/packages/$1/src/index.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
+  testTimeout: 120000,
+  maxWorkers: 2,
+};

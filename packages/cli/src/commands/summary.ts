@@ -1,0 +1,27 @@
+import { Command } from 'commander';
+import { formatSummary } from '@resnet-ts/core';
+import { loadModel, parseInputSize, selectBackend } from '../util.js';
+
+/** `resnet summary <model>`: layer table, parameters and multiply-adds, without running the model. */
+export function registerSummary(program: Command): void {
+  program
+    .command('summary')
+    .description('print the layer table, parameter count and multiply-adds of a model (no tensors run)')
+    .argument('<model>', 'zoo name (see `resnet models`) or a JSON spec file')
+    .option('--input <HxWxC>', 'input size per image, e.g. 224x224x3 or 28x28x1')
+    .option('--classes <n>', 'number of classes', (v) => parseInt(v, 10))
+    .option('--depth <n>', 'fold rows deeper than n name segments (2 shows one row per block)', (v) => parseInt(v, 10))
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { input?: string; classes?: number; depth?: number; json?: boolean }) => {
+      await selectBackend('auto');
+      const size = opts.input ? parseInputSize(opts.input) : undefined;
+      const model = loadModel(name, {
+        ...(size?.[2] !== undefined ? { inChannels: size[2] } : {}),
+        ...(opts.classes ? { numClasses: opts.classes } : {}),
+      });
+      const summary = model.summary(size ? [size[0], size[1]] : undefined);
+      if (opts.json) process.stdout.write(JSON.stringify({ model: name, ...summary }, null, 2) + '\n');
+      else process.stdout.write(formatSummary(summary, { title: `${name}`, depth: opts.depth }) + '\n');
+      model.dispose();
+    });
+}

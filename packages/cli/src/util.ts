@@ -1,0 +1,44 @@
+import { SpecError } from '@resnet-ts/core';
+import { createModel, getEntry, SpecOverrides } from '@resnet-ts/zoo';
+import { ResNet, ResNetSpec } from '@resnet-ts/core';
+import fs from 'node:fs';
+import '@resnet-ts/backend-node';
+import { useBackend } from '@resnet-ts/core';
+
+/** Makes `name` ('auto' or an engine) the tfjs backend; returns the engine's name. */
+export async function selectBackend(name = 'auto', training = false): Promise<string> {
+  return useBackend(name, { training });
+}
+
+/** A mistake in how the command was called: printed without a stack trace. */
+export class UserError extends Error {
+  readonly isUserError = true;
+}
+
+/** Parses `224x224x3` / `32x32` / `28x28x1` into [h, w, c?]. */
+export function parseInputSize(text: string): [number, number, number | undefined] {
+  const m = /^(\d+)x(\d+)(?:x(\d+))?$/.exec(text.trim());
+  if (!m) throw new UserError(`--input must look like 224x224x3 (height x width x channels); got '${text}'.`);
+  return [Number(m[1]), Number(m[2]), m[3] === undefined ? undefined : Number(m[3])];
+}
+
+/**
+ * A model from a zoo name or a JSON spec file (`{"stem": "cifar", "stages": [...], ...}` or
+ * `{"model": "resnet20", "overrides": {...}}`).
+ */
+export function loadModel(nameOrFile: string, overrides: SpecOverrides = {}): ResNet {
+  if (nameOrFile.endsWith('.json') || fs.existsSync(nameOrFile)) {
+    let json: unknown;
+    try {
+      json = JSON.parse(fs.readFileSync(nameOrFile, 'utf8'));
+    } catch (e) {
+      throw new UserError(`Cannot read spec file '${nameOrFile}': ${(e as Error).message}`);
+    }
+    const obj = json as { model?: string; overrides?: SpecOverrides } & Partial<ResNetSpec>;
+    if (typeof obj.model === 'string') return createModel(obj.model, { ...obj.overrides, ...overrides });
+    if (!obj.stages) throw new SpecError(`Spec file '${nameOrFile}' has neither "model" nor "stages".`);
+    return new ResNet({ ...(obj as ResNetSpec), ...overrides });
+  }
+  getEntry(nameOrFile);
+  return createModel(nameOrFile, overrides);
+}

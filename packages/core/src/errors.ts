@@ -1,0 +1,66 @@
+/**
+ * Errors raised by resnet-ts. Each carries a stable `code` and a message that says what was wrong
+ * and what to do about it, so callers never have to read a stack trace from inside tfjs.
+ */
+export class ResNetError extends Error {
+  constructor(
+    message: string,
+    /** Stable machine-readable code, e.g. `SHAPE`, `UNKNOWN_BLOCK`, `STATE_DICT`. */
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A tensor had the wrong rank, shape or channel count. */
+export class ShapeError extends ResNetError {
+  constructor(message: string) {
+    super(message, 'SHAPE');
+  }
+}
+
+/** A block, shortcut or backend name that nothing registered. */
+export class RegistryError extends ResNetError {
+  constructor(message: string, code = 'REGISTRY') {
+    super(message, code);
+  }
+}
+
+/** A spec (architecture description) that cannot be built. */
+export class SpecError extends ResNetError {
+  constructor(message: string) {
+    super(message, 'SPEC');
+  }
+}
+
+/** A state dict with missing, unexpected or mis-shaped entries. */
+export class StateDictError extends ResNetError {
+  constructor(
+    message: string,
+    readonly missing: string[],
+    readonly unexpected: string[],
+    readonly mismatched: { key: string; expected: number[]; found: number[] }[],
+  ) {
+    super(message, 'STATE_DICT');
+  }
+}
+
+/** A weight or tensor file that is truncated, corrupt or of an unsupported kind. */
+export class FormatError extends ResNetError {
+  constructor(message: string) {
+    super(message, 'FORMAT');
+  }
+}
+
+/** A backend that was asked for but cannot run here. */
+export class BackendError extends ResNetError {
+  constructor(message: string) {
+    super(message, 'BACKEND');
+  }
+}
+
+/** Formats a shape as `[a, b, c]` for messages. */
+export function fmtShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}

@@ -1,0 +1,52 @@
+/**
+ * @resnet-ts/core: the minimal core. Module tree and layers, registries for blocks, shortcuts and
+ * backends, the ResNet assembler, analysis without running tensors, and weight formats.
+ */
+import './tfjs-setup.js';
+
+export { ensureGradientsRegistered } from './tfjs-setup.js';
+export * from './errors.js';
+export { Rng } from './rng.js';
+export {
+  Module,
+  Tracer,
+  assertNHWC,
+  toTorchLayout,
+  fromTorchLayout,
+  type ForwardContext,
+  type LayerRow,
+  type LoadReport,
+  type LoadStateDictOptions,
+  type ParamLayout,
+  type Shape,
+  type StateDictOptions,
+} from './module.js';
+export { Conv2d, convOutSize, type Conv2dOptions } from './layers/conv2d.js';
+export { BatchNorm2d, type BatchNorm2dOptions } from './layers/batchnorm.js';
+export { ReLU, Identity, MaxPool2d, GlobalAvgPool, Linear, Sequential, type LinearOptions } from './layers/simple.js';
+export { ResidualBlock } from './block.js';
+export {
+  registerBlock,
+  registerShortcut,
+  getBlock,
+  getShortcut,
+  listBlocks,
+  listShortcuts,
+  type BlockFactory,
+  type BlockOptions,
+  type ShortcutFactory,
+  type ShortcutOptions,
+  type StrideMode,
+} from './registry.js';
+export { ResNet, resolveSpec, type ResNetSpec, type ResolvedSpec, type StageSpec, type ModelSummary } from './resnet.js';
+export { formatSummary, formatCount, formatMacs } from './summary.js';
+export {
+  registerBackend,
+  listBackends,
+  probeBackends,
+  useBackend,
+  currentBackend,
+  type BackendPlugin,
+  type BackendAvailability,
+  type UseBackendOptions,
+} from './backends.js';

@@ -1,0 +1,83 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ForwardContext, Module, Shape, Tracer, assertNHWC } from '../module.js';
+import { Rng } from '../rng.js';
+import { SpecError } from '../errors.js';
+
+export interface Conv2dOptions {
+  stride?: number;
+  /** Zero padding on each side; default `floor(kernelSize / 2)` (PyTorch's default is 0). */
+  padding?: number;
+  /** Add a learned bias (default false: ResNets follow every conv with batch norm). */
+  bias?: boolean;
+  /** Initialiser's random source; seeded so models are reproducible. */
+  rng?: Rng;
+}
+
+/** Output size of a convolution or pooling window along one axis. */
+export function convOutSize(size: number, kernel: number, stride: number, padding: number): number {
+  return Math.floor((size + 2 * padding - kernel) / stride) + 1;
+}
+
+/**
+ * 2-D convolution over NHWC input, weight stored HWIO (`torch` layout OIHW in state dicts),
+ * initialised as torchvision does: Kaiming normal, fan_out, ReLU gain.
+ */
+export class Conv2d extends Module {
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable | null;
+  readonly stride: number;
+  readonly padding: number;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernelSize: number,
+    options: Conv2dOptions = {},
+  ) {
+    super();
+    if (!(inChannels > 0 && outChannels > 0 && kernelSize > 0)) {
+      throw new SpecError(`Conv2d needs positive channels and kernel size; got in=${inChannels}, out=${outChannels}, k=${kernelSize}.`);
+    }
+    this.stride = options.stride ?? 1;
+    this.padding = options.padding ?? Math.floor(kernelSize / 2);
+    const rng = options.rng ?? new Rng(0);
+    const fanOut = outChannels * kernelSize * kernelSize;
+    const std = Math.sqrt(2 / fanOut);
+    const shape: [number, number, number, number] = [kernelSize, kernelSize, inChannels, outChannels];
+    // Draw in PyTorch's OIHW order so a given seed means the same filters in either layout.
+    const oihw = tf.tensor4d(rng.normalArray(fanOut * inChannels, std), [outChannels, inChannels, kernelSize, kernelSize]);
+    const hwio = tf.transpose(oihw, [2, 3, 1, 0]);
+    oihw.dispose();
+    this.weight = this.registerParameter('weight', tf.reshape(hwio, shape), 'conv2d');
+    hwio.dispose();
+    if (options.bias) {
+      const bound = 1 / Math.sqrt(inChannels * kernelSize * kernelSize);
+      this.bias = this.registerParameter('bias', tf.tensor1d(rng.uniformArray(outChannels, -bound, bound)));
+    } else {
+      this.bias = null;
+    }
+  }
+
+  forward(x: tf.Tensor, _ctx?: ForwardContext): tf.Tensor4D {
+    assertNHWC(x, this.inChannels, `Conv2d(${this.inChannels}->${this.outChannels})`);
+    return tf.tidy(() => {
+      const y = tf.conv2d(x as tf.Tensor4D, this.weight as tf.Tensor4D, this.stride, this.padding);
+      return this.bias ? tf.add(y, this.bias) : y;
+    });
+  }
+
+  describe(input: Shape, tracer: Tracer): Shape {
+    const [h, w] = input;
+    const oh = convOutSize(h, this.kernelSize, this.stride, this.padding);
+    const ow = convOutSize(w, this.kernelSize, this.stride, this.padding);
+    const out = [oh, ow, this.outChannels];
+    tracer.record({
+      type: `Conv2d ${this.kernelSize}x${this.kernelSize}/${this.stride}`,
+      inputShape: input,
+      outputShape: out,
+      params: this.weight.size + (this.bias?.size ?? 0),
+      macs: oh * ow * this.outChannels * this.inChannels * this.kernelSize * this.kernelSize,
+    });
+    return out;
+  }
+}

@@ -1,0 +1,134 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ForwardContext, Module, Shape, Tracer, assertNHWC } from '../module.js';
+import { Rng } from '../rng.js';
+import { ShapeError, fmtShape } from '../errors.js';
+import { convOutSize } from './conv2d.js';
+
+/** max(x, 0). */
+export class ReLU extends Module {
+  forward(x: tf.Tensor): tf.Tensor {
+    return tf.relu(x);
+  }
+  describe(input: Shape, tracer: Tracer): Shape {
+    tracer.record({ type: 'ReLU', inputShape: input, outputShape: input, params: 0, macs: 0 });
+    return input;
+  }
+}
+
+/** Returns its input unchanged. */
+export class Identity extends Module {
+  forward(x: tf.Tensor): tf.Tensor {
+    return tf.clone(x);
+  }
+  describe(input: Shape): Shape {
+    return input;
+  }
+}
+
+/** Max pooling; the ImageNet stem uses 3x3, stride 2, padding 1 (padding never wins a max). */
+export class MaxPool2d extends Module {
+  constructor(
+    readonly kernelSize = 3,
+    readonly stride = 2,
+    readonly padding = 1,
+  ) {
+    super();
+  }
+  forward(x: tf.Tensor): tf.Tensor4D {
+    if (x.rank !== 4) throw new ShapeError(`MaxPool2d expects NHWC input; got ${fmtShape(x.shape)}.`);
+    return tf.maxPool(x as tf.Tensor4D, this.kernelSize, this.stride, this.padding);
+  }
+  describe(input: Shape, tracer: Tracer): Shape {
+    const [h, w, c] = input;
+    const out = [convOutSize(h, this.kernelSize, this.stride, this.padding), convOutSize(w, this.kernelSize, this.stride, this.padding), c];
+    tracer.record({ type: `MaxPool2d ${this.kernelSize}x${this.kernelSize}/${this.stride}`, inputShape: input, outputShape: out, params: 0, macs: 0 });
+    return out;
+  }
+}
+
+/** Mean over height and width: [N, H, W, C] -> [N, C]. */
+export class GlobalAvgPool extends Module {
+  forward(x: tf.Tensor): tf.Tensor2D {
+    if (x.rank !== 4) throw new ShapeError(`GlobalAvgPool expects NHWC input; got ${fmtShape(x.shape)}.`);
+    return tf.mean(x, [1, 2]) as tf.Tensor2D;
+  }
+  describe(input: Shape, tracer: Tracer): Shape {
+    const out = [input[2]];
+    tracer.record({ type: 'GlobalAvgPool', inputShape: input, outputShape: out, params: 0, macs: 0 });
+    return out;
+  }
+}
+
+export interface LinearOptions {
+  bias?: boolean;
+  rng?: Rng;
+}
+
+/** y = x W + b with W stored [in, out] (`torch` layout [out, in]); PyTorch's default init. */
+export class Linear extends Module {
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable | null;
+
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    options: LinearOptions = {},
+  ) {
+    super();
+    const rng = options.rng ?? new Rng(0);
+    const bound = 1 / Math.sqrt(inFeatures);
+    // Drawn in PyTorch's [out, in] order, like Conv2d.
+    const oi = tf.tensor2d(rng.uniformArray(inFeatures * outFeatures, -bound, bound), [outFeatures, inFeatures]);
+    this.weight = this.registerParameter("weight", tf.transpose(oi), "linear");
+    oi.dispose();
+    this.bias = options.bias === false ? null : this.registerParameter('bias', tf.tensor1d(rng.uniformArray(outFeatures, -bound, bound)));
+  }
+
+  forward(x: tf.Tensor): tf.Tensor2D {
+    if (x.rank !== 2 || x.shape[1] !== this.inFeatures) {
+      throw new ShapeError(`Linear(${this.inFeatures}->${this.outFeatures}) expects [batch, ${this.inFeatures}]; got ${fmtShape(x.shape)}.`);
+    }
+    return tf.tidy(() => {
+      const y = tf.matMul(x as tf.Tensor2D, this.weight as tf.Tensor2D);
+      return (this.bias ? tf.add(y, this.bias) : y) as tf.Tensor2D;
+    });
+  }
+
+  describe(input: Shape, tracer: Tracer): Shape {
+    const out = [this.outFeatures];
+    tracer.record({
+      type: 'Linear',
+      inputShape: input,
+      outputShape: out,
+      params: this.weight.size + (this.bias?.size ?? 0),
+      macs: this.inFeatures * this.outFeatures,
+    });
+    return out;
+  }
+}
+
+/** Runs children in order; children are named '0', '1', ... as in `torch.nn.Sequential`. */
+export class Sequential extends Module {
+  readonly layers: Module[];
+  constructor(...layers: Module[]) {
+    super();
+    this.layers = layers.map((m, i) => this.registerModule(String(i), m));
+  }
+  forward(x: tf.Tensor, ctx?: ForwardContext): tf.Tensor {
+    const c = this.context(ctx);
+    let y = x;
+    for (const layer of this.layers) {
+      const next = layer.forward(y, c);
+      if (y !== x) y.dispose();
+      y = next;
+    }
+    return y === x ? tf.clone(x) : y;
+  }
+  describe(input: Shape, tracer: Tracer): Shape {
+    let s = input;
+    this.layers.forEach((layer, i) => (s = layer.describe(s, tracer.scope(String(i)))));
+    return s;
+  }
+}
+
+export { assertNHWC };

@@ -1,0 +1,312 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ShapeError, StateDictError, fmtShape } from './errors.js';
+
+/**
+ * How a parameter is laid out here versus in PyTorch. tfjs convolves with HWIO filters and
+ * multiplies `x @ W` with W as [in, out]; PyTorch stores OIHW and [out, in]. State dicts can be read
+ * and written in either layout (`layout: 'torch'` transposes).
+ */
+export type ParamLayout = 'conv2d' | 'linear' | 'plain';
+
+/** Per-call options of {@link Module.forward}. */
+export interface ForwardContext {
+  /** Train mode: batch norm uses batch statistics and updates its running averages. */
+  training: boolean;
+}
+
+/** A shape without its batch dimension: `[h, w, c]` for feature maps, `[features]` after pooling. */
+export type Shape = number[];
+
+/** One row of a model summary: a leaf layer, its shapes and its cost. */
+export interface LayerRow {
+  /** Dotted torchvision-style path, e.g. `layer2.0.conv1`. */
+  name: string;
+  type: string;
+  inputShape: Shape;
+  outputShape: Shape;
+  params: number;
+  /** Multiply-adds per image (the paper's "FLOPs"). */
+  macs: number;
+}
+
+/** Collects {@link LayerRow}s while a model describes itself (no tensors are run). */
+export class Tracer {
+  constructor(
+    readonly rows: LayerRow[] = [],
+    readonly prefix = '',
+  ) {}
+  /** A tracer whose rows are named under `name`. */
+  scope(name: string): Tracer {
+    return new Tracer(this.rows, this.prefix ? `${this.prefix}.${name}` : name);
+  }
+  record(row: Omit<LayerRow, 'name'>, name = ''): void {
+    const full = name ? (this.prefix ? `${this.prefix}.${name}` : name) : this.prefix;
+    this.rows.push({ name: full, ...row });
+  }
+}
+
+/** Options of {@link Module.stateDict}. */
+export interface StateDictOptions {
+  /** `native` (default): HWIO convs, [in, out] linear. `torch`: OIHW, [out, in]. */
+  layout?: 'native' | 'torch';
+  /** Include `num_batches_tracked` (int32 here, int64 in PyTorch files). Default true. */
+  includeNumBatchesTracked?: boolean;
+}
+
+/** Options of {@link Module.loadStateDict}. */
+export interface LoadStateDictOptions {
+  /** Throw on missing, unexpected or mis-shaped keys (default true). */
+  strict?: boolean;
+  /** Layout of the incoming tensors (default `native`). */
+  layout?: 'native' | 'torch';
+}
+
+/** What {@link Module.loadStateDict} found. */
+export interface LoadReport {
+  loaded: string[];
+  missing: string[];
+  unexpected: string[];
+  mismatched: { key: string; expected: number[]; found: number[] }[];
+}
+
+interface ParamEntry {
+  variable: tf.Variable;
+  layout: ParamLayout;
+}
+
+const NUM_BATCHES_TRACKED = 'num_batches_tracked';
+
+/** Converts between our layout and PyTorch's for one tensor. */
+export function toTorchLayout(t: tf.Tensor, layout: ParamLayout): tf.Tensor {
+  if (layout === 'conv2d') return tf.transpose(t, [3, 2, 0, 1]);
+  if (layout === 'linear') return tf.transpose(t, [1, 0]);
+  return tf.clone(t);
+}
+
+/** Inverse of {@link toTorchLayout}. */
+export function fromTorchLayout(t: tf.Tensor, layout: ParamLayout): tf.Tensor {
+  if (layout === 'conv2d') return tf.transpose(t, [2, 3, 1, 0]);
+  if (layout === 'linear') return tf.transpose(t, [1, 0]);
+  return tf.clone(t);
+}
+
+function torchShape(shape: number[], layout: ParamLayout): number[] {
+  if (layout === 'conv2d') return [shape[3], shape[2], shape[0], shape[1]];
+  if (layout === 'linear') return [shape[1], shape[0]];
+  return shape;
+}
+
+/**
+ * A node of a model: an ordered tree of named children, trainable parameters and buffers (such as
+ * batch-norm running statistics), in the spirit of `torch.nn.Module`. Names follow torchvision so
+ * that state dicts are interchangeable with PyTorch checkpoints.
+ */
+export abstract class Module {
+  /** True in train mode (PyTorch's default for a fresh module); see {@link Module.train}. */
+  training = true;
+  private readonly childEntries: [string, Module][] = [];
+  private readonly paramEntries = new Map<string, ParamEntry>();
+  private readonly bufferEntries = new Map<string, tf.Variable>();
+
+  /** The module's type name, shown in summaries. */
+  get typeName(): string {
+    return this.constructor.name;
+  }
+
+  /** Runs the module on `x` (NHWC). `ctx.training` defaults to the module's own mode. */
+  abstract forward(x: tf.Tensor, ctx?: ForwardContext): tf.Tensor;
+
+  /**
+   * Describes what the module does to an input of shape `input` without running tensors: records a
+   * row per leaf layer into `tracer` and returns the output shape.
+   */
+  abstract describe(input: Shape, tracer: Tracer): Shape;
+
+  /** The context to use when the caller gave none. */
+  protected context(ctx?: ForwardContext): ForwardContext {
+    return ctx ?? { training: this.training };
+  }
+
+  protected registerModule<M extends Module>(name: string, module: M): M {
+    this.childEntries.push([name, module]);
+    return module;
+  }
+
+  protected registerParameter(name: string, value: tf.Tensor, layout: ParamLayout = 'plain'): tf.Variable {
+    const variable = tf.variable(value, true);
+    value.dispose();
+    this.paramEntries.set(name, { variable, layout });
+    return variable;
+  }
+
+  protected registerBuffer(name: string, value: tf.Tensor): tf.Variable {
+    const variable = tf.variable(value, false);
+    value.dispose();
+    this.bufferEntries.set(name, variable);
+    return variable;
+  }
+
+  /** Direct children, in registration order. */
+  children(): [string, Module][] {
+    return [...this.childEntries];
+  }
+
+  /** The child called `name`, or undefined. */
+  child(name: string): Module | undefined {
+    return this.childEntries.find(([n]) => n === name)?.[1];
+  }
+
+  /** Every module of the tree (this one first, as ''), with dotted names. */
+  namedModules(prefix = ''): [string, Module][] {
+    const out: [string, Module][] = [[prefix, this]];
+    for (const [name, child] of this.childEntries) {
+      out.push(...child.namedModules(prefix ? `${prefix}.${name}` : name));
+    }
+    return out;
+  }
+
+  /** Trainable parameters with dotted names (`layer1.0.conv1.weight`). */
+  namedParameters(prefix = ''): [string, tf.Variable][] {
+    return this.namedEntries(prefix).filter((e) => e.kind === 'param').map((e) => [e.key, e.variable]);
+  }
+
+  /** Buffers with dotted names (`bn1.running_mean`). */
+  namedBuffers(prefix = ''): [string, tf.Variable][] {
+    return this.namedEntries(prefix).filter((e) => e.kind === 'buffer').map((e) => [e.key, e.variable]);
+  }
+
+  /** All trainable parameters. */
+  parameters(): tf.Variable[] {
+    return this.namedParameters().map(([, v]) => v);
+  }
+
+  /** Number of trainable scalars. */
+  numParameters(): number {
+    return this.parameters().reduce((s, v) => s + v.size, 0);
+  }
+
+  /** The layout of each parameter by dotted name (buffers are `plain`). */
+  paramLayouts(): Map<string, ParamLayout> {
+    return new Map(this.namedEntries('').map((e) => [e.key, e.layout]));
+  }
+
+  private namedEntries(prefix: string): { key: string; variable: tf.Variable; layout: ParamLayout; kind: 'param' | 'buffer' }[] {
+    const out: { key: string; variable: tf.Variable; layout: ParamLayout; kind: 'param' | 'buffer' }[] = [];
+    const join = (n: string) => (prefix ? `${prefix}.${n}` : n);
+    for (const [name, { variable, layout }] of this.paramEntries) out.push({ key: join(name), variable, layout, kind: 'param' });
+    for (const [name, variable] of this.bufferEntries) out.push({ key: join(name), variable, layout: 'plain', kind: 'buffer' });
+    for (const [name, child] of this.childEntries) out.push(...child.namedEntries(join(name)));
+    return out;
+  }
+
+  /** Sets train mode (batch statistics) on this module and every descendant. */
+  train(mode = true): this {
+    for (const [, m] of this.namedModules()) m.training = mode;
+    return this;
+  }
+
+  /** Sets eval mode (running statistics). */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /**
+   * Parameters and buffers by torchvision name. Returns new tensors (cheap clones sharing data in
+   * the native layout) that the caller owns and should dispose.
+   */
+  stateDict(options: StateDictOptions = {}): Map<string, tf.Tensor> {
+    const { layout = 'native', includeNumBatchesTracked = true } = options;
+    const out = new Map<string, tf.Tensor>();
+    for (const e of this.namedEntries('')) {
+      if (!includeNumBatchesTracked && e.key.endsWith(NUM_BATCHES_TRACKED)) continue;
+      out.set(e.key, layout === 'torch' ? toTorchLayout(e.variable, e.layout) : tf.clone(e.variable));
+    }
+    return out;
+  }
+
+  /**
+   * Copies tensors into this module's parameters and buffers by name. `num_batches_tracked` may be
+   * absent (PyTorch files from before it existed) and is never reported missing. With `strict`
+   * (default) any missing, unexpected or mis-shaped key throws a {@link StateDictError} that lists
+   * them all, and nothing is changed.
+   */
+  loadStateDict(dict: Map<string, tf.Tensor> | Record<string, tf.Tensor>, options: LoadStateDictOptions = {}): LoadReport {
+    const { strict = true, layout = 'native' } = options;
+    const entries = dict instanceof Map ? dict : new Map(Object.entries(dict));
+    const own = this.namedEntries('');
+    const ownKeys = new Set(own.map((e) => e.key));
+    const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
+    for (const key of entries.keys()) if (!ownKeys.has(key)) report.unexpected.push(key);
+    const toLoad: { e: (typeof own)[number]; t: tf.Tensor }[] = [];
+    for (const e of own) {
+      const t = entries.get(e.key);
+      if (!t) {
+        if (!e.key.endsWith(NUM_BATCHES_TRACKED)) report.missing.push(e.key);
+        continue;
+      }
+      const expected = layout === 'torch' ? torchShape(e.variable.shape, e.layout) : e.variable.shape;
+      const sameSize = t.size === e.variable.size && (t.rank === expected.length || e.key.endsWith(NUM_BATCHES_TRACKED));
+      if (!sameSize || (t.rank === expected.length && !t.shape.every((d, i) => d === expected[i]))) {
+        report.mismatched.push({ key: e.key, expected, found: t.shape });
+        continue;
+      }
+      toLoad.push({ e, t });
+    }
+    const problems = report.missing.length + report.unexpected.length + report.mismatched.length;
+    if (strict && problems > 0) throw stateDictError(report);
+    for (const { e, t } of toLoad) {
+      tf.tidy(() => {
+        let v = layout === 'torch' ? fromTorchLayout(t, e.layout) : t;
+        v = tf.reshape(v, e.variable.shape);
+        if (v.dtype !== e.variable.dtype) v = tf.cast(v, e.variable.dtype);
+        e.variable.assign(v);
+      });
+      report.loaded.push(e.key);
+    }
+    return report;
+  }
+
+  /** Frees every parameter and buffer of the tree. */
+  dispose(): void {
+    for (const e of this.namedEntries('')) e.variable.dispose();
+  }
+}
+
+function stateDictError(r: LoadReport): StateDictError {
+  const parts: string[] = [];
+  const list = (xs: string[]) => xs.slice(0, 12).join(', ') + (xs.length > 12 ? `, ... (${xs.length} in all)` : '');
+  if (r.missing.length) parts.push(`missing keys: ${list(r.missing)}`);
+  if (r.unexpected.length) parts.push(`unexpected keys: ${list(r.unexpected)}`);
+  if (r.mismatched.length) {
+    parts.push(
+      'mis-shaped keys: ' +
+        r.mismatched.map((m) => `${m.key} (expected ${fmtShape(m.expected)}, found ${fmtShape(m.found)})`).slice(0, 12).join(', '),
+    );
+  }
+  return new StateDictError(
+    `State dict does not match the model: ${parts.join('; ')}. Check that the weights are for this architecture ` +
+      `(same block, depth, shortcut option and classes), or load with {strict: false} to take what matches.`,
+    r.missing,
+    r.unexpected,
+    r.mismatched,
+  );
+}
+
+/** Throws a {@link ShapeError} unless `x` is a rank-4 NHWC tensor with `channels` channels. */
+export function assertNHWC(x: tf.Tensor, channels: number, where: string): asserts x is tf.Tensor4D {
+  if (x.rank !== 4) {
+    throw new ShapeError(
+      `${where} expects a 4-D NHWC tensor [batch, height, width, ${channels}]; got rank ${x.rank} ${fmtShape(x.shape)}. ` +
+        (x.rank === 3 ? 'Add a batch dimension with x.expandDims(0).' : ''),
+    );
+  }
+  if (x.shape[3] !== channels) {
+    const nchwHint =
+      x.shape[1] === channels
+        ? ' It looks like NCHW (PyTorch order): transpose it with tf.transpose(x, [0, 2, 3, 1]).'
+        : '';
+    throw new ShapeError(
+      `${where} expects ${channels} input channels in the last dimension (NHWC); got ${fmtShape(x.shape)}.${nchwHint}`,
+    );
+  }
+}

@@ -1,0 +1,100 @@
+import { Module } from './module.js';
+import { Rng } from './rng.js';
+import { RegistryError } from './errors.js';
+import type { ResidualBlock } from './block.js';
+
+/** Where a bottleneck puts its stride: `v1` on the first 1x1 (the paper), `v1.5` on the 3x3 (torchvision). */
+export type StrideMode = 'v1' | 'v1.5';
+
+/** What a shortcut factory is asked to build. */
+export interface ShortcutOptions {
+  inChannels: number;
+  outChannels: number;
+  stride: number;
+  /** Follow a projection with batch norm (default true). */
+  batchNorm: boolean;
+  rng: Rng;
+}
+
+/**
+ * A shortcut option. `create` returns the module registered as the block's `downsample` child, or
+ * null for a plain identity (no module, no state-dict keys, as in torchvision).
+ */
+export interface ShortcutFactory {
+  description: string;
+  create(options: ShortcutOptions): Module | null;
+}
+
+/** What a block factory is asked to build. */
+export interface BlockOptions {
+  inChannels: number;
+  /** The block's base width; it outputs `width * expansion` channels. */
+  width: number;
+  stride: number;
+  /** False builds the plain counterpart (no shortcut at all). */
+  residual: boolean;
+  /** Name of the registered shortcut option to use when residual. */
+  shortcut: string;
+  strideMode: StrideMode;
+  batchNorm: boolean;
+  /** Initialise the last batch-norm gamma of the residual branch to zero. */
+  zeroInitResidual: boolean;
+  rng: Rng;
+}
+
+/** A residual block type: `basic`, `bottleneck`, or a user's own. */
+export interface BlockFactory {
+  description: string;
+  /** Output channels = width * expansion (1 for basic, 4 for bottleneck). */
+  expansion: number;
+  create(options: BlockOptions): ResidualBlock;
+}
+
+const blocks = new Map<string, BlockFactory>();
+const shortcuts = new Map<string, ShortcutFactory>();
+
+/** Registers a block type under `name` (a plug-in calls this when imported). Re-registering replaces. */
+export function registerBlock(name: string, factory: BlockFactory): void {
+  blocks.set(name, factory);
+}
+
+/** Registers a shortcut option under `name` (e.g. 'A', 'B', 'C'). */
+export function registerShortcut(name: string, factory: ShortcutFactory): void {
+  shortcuts.set(name, factory);
+}
+
+/** The block factory called `name`; a clear error if none is registered. */
+export function getBlock(name: string): BlockFactory {
+  const f = blocks.get(name);
+  if (!f) {
+    throw new RegistryError(
+      `Unknown block '${name}'. Registered blocks: ${[...blocks.keys()].join(', ') || 'none'}. ` +
+        `Import '@resnet-ts/blocks' (it registers 'basic' and 'bottleneck') or call registerBlock('${name}', ...).`,
+      'UNKNOWN_BLOCK',
+    );
+  }
+  return f;
+}
+
+/** The shortcut factory called `name`; a clear error if none is registered. */
+export function getShortcut(name: string): ShortcutFactory {
+  const f = shortcuts.get(name);
+  if (!f) {
+    throw new RegistryError(
+      `Unknown shortcut option '${name}'. Registered options: ${[...shortcuts.keys()].join(', ') || 'none'}. ` +
+        `Import '@resnet-ts/shortcuts' (it registers 'A', 'B' and 'C') or call registerShortcut('${name}', ...).`,
+      'UNKNOWN_SHORTCUT',
+    );
+  }
+  return f;
+}
+
+/** Names of the registered blocks. */
+export function listBlocks(): string[] {
+  return [...blocks.keys()];
+}
+
+/** Names of the registered shortcut options. */
+export function listShortcuts(): string[] {
+  return [...shortcuts.keys()];
+}

@@ -1,0 +1,191 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ForwardContext, Module, Shape, Tracer, assertNHWC, LayerRow } from './module.js';
+import { Conv2d } from './layers/conv2d.js';
+import { BatchNorm2d } from './layers/batchnorm.js';
+import { GlobalAvgPool, Identity, Linear, MaxPool2d, ReLU, Sequential } from './layers/simple.js';
+import { Rng } from './rng.js';
+import { SpecError } from './errors.js';
+import { StrideMode, getBlock, getShortcut } from './registry.js';
+import { ResidualBlock } from './block.js';
+
+/** One stage (torchvision's `layerN`): `depth` blocks of the same type and width. */
+export interface StageSpec {
+  /** Registered block name: 'basic' | 'bottleneck' | your own. */
+  block: string;
+  /** Base width; the stage outputs width * expansion channels. */
+  width: number;
+  /** Number of blocks. */
+  depth: number;
+  /** Stride of the stage's first block. */
+  stride: number;
+}
+
+/** Everything needed to build a ResNet (or its plain counterpart). */
+export interface ResNetSpec {
+  /** `imagenet`: 7x7/2 conv + 3x3/2 max pool. `cifar`: one 3x3/1 conv. */
+  stem: 'imagenet' | 'cifar';
+  /** Channels of the stem conv (default 64 for imagenet, 16 for cifar). */
+  stemWidth?: number;
+  stages: StageSpec[];
+  /** Registered shortcut option: 'A' (zero-pad identity), 'B' (project on shape change), 'C' (always project). */
+  shortcut: string;
+  /** False builds the plain net: the same layers without shortcuts. Default true. */
+  residual?: boolean;
+  numClasses: number;
+  /** Input channels (3 for RGB, 1 for grayscale). Default 3. */
+  inChannels?: number;
+  /** Default input size [h, w] for summaries (224 for imagenet, 32 for cifar). */
+  inputSize?: [number, number];
+  /** Bottleneck stride placement. Default 'v1.5' (torchvision). */
+  strideMode?: StrideMode;
+  /** Zero-init the last BN gamma of every residual branch (torchvision's zero_init_residual). */
+  zeroInitResidual?: boolean;
+  /** Batch norm after every conv (default true); false is for studying what BN hides. */
+  batchNorm?: boolean;
+  /** Seed of the initialiser (default 0). */
+  seed?: number;
+}
+
+/** A spec with every default filled in. */
+export type ResolvedSpec = Required<ResNetSpec>;
+
+/** Fills defaults and checks a spec, with errors that say which field is wrong. */
+export function resolveSpec(spec: ResNetSpec): ResolvedSpec {
+  if (spec.stem !== 'imagenet' && spec.stem !== 'cifar') {
+    throw new SpecError(`spec.stem must be 'imagenet' or 'cifar'; got ${JSON.stringify(spec.stem)}.`);
+  }
+  if (!Array.isArray(spec.stages) || spec.stages.length === 0) throw new SpecError('spec.stages must list at least one stage.');
+  spec.stages.forEach((s, i) => {
+    for (const k of ['width', 'depth', 'stride'] as const) {
+      if (!Number.isInteger(s[k]) || s[k] < 1) throw new SpecError(`spec.stages[${i}].${k} must be a positive integer; got ${s[k]}.`);
+    }
+    getBlock(s.block);
+  });
+  if (!Number.isInteger(spec.numClasses) || spec.numClasses < 1) throw new SpecError(`spec.numClasses must be a positive integer; got ${spec.numClasses}.`);
+  const residual = spec.residual ?? true;
+  if (residual) getShortcut(spec.shortcut);
+  const imagenet = spec.stem === 'imagenet';
+  return {
+    stem: spec.stem,
+    stemWidth: spec.stemWidth ?? (imagenet ? 64 : 16),
+    stages: spec.stages.map((s) => ({ ...s })),
+    shortcut: spec.shortcut,
+    residual,
+    numClasses: spec.numClasses,
+    inChannels: spec.inChannels ?? 3,
+    inputSize: spec.inputSize ?? (imagenet ? [224, 224] : [32, 32]),
+    strideMode: spec.strideMode ?? 'v1.5',
+    zeroInitResidual: spec.zeroInitResidual ?? false,
+    batchNorm: spec.batchNorm ?? true,
+    seed: spec.seed ?? 0,
+  };
+}
+
+/** Output of {@link ResNet.summary}. */
+export interface ModelSummary {
+  rows: LayerRow[];
+  inputShape: Shape;
+  outputShape: Shape;
+  totalParams: number;
+  totalMacs: number;
+}
+
+/**
+ * A ResNet assembled from a {@link ResNetSpec}, with torchvision's child names (`conv1`, `bn1`,
+ * `layer1`..`layerN`, `fc`) so state dicts match torchvision checkpoints.
+ */
+export class ResNet extends Module {
+  readonly spec: ResolvedSpec;
+  readonly stem: Module[];
+  readonly stages: Sequential[];
+  readonly pool: GlobalAvgPool;
+  readonly fc: Linear;
+
+  constructor(spec: ResNetSpec) {
+    super();
+    this.spec = resolveSpec(spec);
+    const s = this.spec;
+    const rng = new Rng(s.seed);
+    const imagenet = s.stem === 'imagenet';
+    const conv1 = new Conv2d(s.inChannels, s.stemWidth, imagenet ? 7 : 3, { stride: imagenet ? 2 : 1, padding: imagenet ? 3 : 1, rng });
+    this.stem = [this.registerModule('conv1', conv1)];
+    if (s.batchNorm) this.stem.push(this.registerModule('bn1', new BatchNorm2d(s.stemWidth)));
+    this.stem.push(this.registerModule('relu', new ReLU()));
+    if (imagenet) this.stem.push(this.registerModule('maxpool', new MaxPool2d(3, 2, 1)));
+
+    let channels = s.stemWidth;
+    this.stages = s.stages.map((stage, i) => {
+      const factory = getBlock(stage.block);
+      const blocks: ResidualBlock[] = [];
+      for (let b = 0; b < stage.depth; b++) {
+        const block = factory.create({
+          inChannels: channels,
+          width: stage.width,
+          stride: b === 0 ? stage.stride : 1,
+          residual: s.residual,
+          shortcut: s.shortcut,
+          strideMode: s.strideMode,
+          batchNorm: s.batchNorm,
+          zeroInitResidual: s.zeroInitResidual,
+          rng,
+        });
+        channels = block.outChannels;
+        blocks.push(block);
+      }
+      return this.registerModule(`layer${i + 1}`, new Sequential(...blocks));
+    });
+    this.pool = this.registerModule('avgpool', new GlobalAvgPool());
+    this.fc = this.registerModule('fc', new Linear(channels, s.numClasses, { rng }));
+  }
+
+  /** Every residual block in order (stage by stage). */
+  blocks(): ResidualBlock[] {
+    return this.stages.flatMap((st) => st.layers as ResidualBlock[]);
+  }
+
+  /** Block paths in torchvision style (`layer2.0`), aligned with {@link ResNet.blocks}. */
+  blockNames(): string[] {
+    return this.stages.flatMap((st, i) => st.layers.map((_, b) => `layer${i + 1}.${b}`));
+  }
+
+  /** The features before the classifier: stem, stages and global pooling, [N, C]. */
+  features(x: tf.Tensor, ctx?: ForwardContext): tf.Tensor2D {
+    const c = this.context(ctx);
+    assertNHWC(x, this.spec.inChannels, 'ResNet');
+    return tf.tidy(() => {
+      let y: tf.Tensor = x;
+      for (const m of this.stem) y = m.forward(y, c);
+      for (const st of this.stages) y = st.forward(y, c);
+      return this.pool.forward(y) as tf.Tensor2D;
+    });
+  }
+
+  /** Logits [N, numClasses] for NHWC input [N, H, W, inChannels]. */
+  forward(x: tf.Tensor, ctx?: ForwardContext): tf.Tensor2D {
+    const c = this.context(ctx);
+    return tf.tidy(() => this.fc.forward(this.features(x, c)));
+  }
+
+  describe(input: Shape, tracer: Tracer): Shape {
+    let s = input;
+    for (const [name, child] of this.children()) s = child.describe(s, tracer.scope(name));
+    return s;
+  }
+
+  /** Layer table, parameter count and multiply-adds for one image of `inputSize` (no tensors run). */
+  summary(inputSize: [number, number] = this.spec.inputSize): ModelSummary {
+    const inputShape = [inputSize[0], inputSize[1], this.spec.inChannels];
+    const tracer = new Tracer();
+    const outputShape = this.describe(inputShape, tracer);
+    const rows = tracer.rows;
+    return {
+      rows,
+      inputShape,
+      outputShape,
+      totalParams: this.numParameters(),
+      totalMacs: rows.reduce((s, r) => s + r.macs, 0),
+    };
+  }
+}
+
+export { Identity };
