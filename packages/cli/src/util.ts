@@ -2,6 +2,7 @@ import { SpecError } from '@resnet-ts/core';
 import { createModel, getEntry, SpecOverrides } from '@resnet-ts/zoo';
 import { ResNet, ResNetSpec } from '@resnet-ts/core';
 import fs from 'node:fs';
+import { loadWeightsInto, openSafetensors, parseCheckpointMetadata } from '@resnet-ts/core/node';
 import '@resnet-ts/backend-node';
 import { useBackend } from '@resnet-ts/core';
 
@@ -41,4 +42,37 @@ export function loadModel(nameOrFile: string, overrides: SpecOverrides = {}): Re
   }
   getEntry(nameOrFile);
   return createModel(nameOrFile, overrides);
+}
+
+/**
+ * The model a weights file is for: built from `--model` (zoo name or spec file) when given, else
+ * from the spec stored in a resnet-ts checkpoint; then the weights are loaded strictly (torchvision
+ * names and layouts; `num_batches_tracked` and a checkpoint's optimizer tensors tolerated).
+ */
+export function loadModelWithWeights(modelArg: string | undefined, weights: string): ResNet {
+  let model: ResNet;
+  if (modelArg) {
+    model = loadModel(modelArg);
+  } else {
+    const f = openSafetensors(weights);
+    const info = (() => {
+      try {
+        return parseCheckpointMetadata(f.metadata, weights);
+      } finally {
+        f.close();
+      }
+    })();
+    if (!info.spec) {
+      throw new UserError(`'${weights}' has no architecture metadata (a plain torchvision state dict?): say which model it is with --model <name|spec.json>.`);
+    }
+    model = new ResNet(info.spec);
+  }
+  try {
+    loadWeightsInto(model, weights, { strict: true });
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  model.eval();
+  return model;
 }

@@ -50,3 +50,7 @@ export {
   type BackendAvailability,
   type UseBackendOptions,
 } from './backends.js';
+export * from './io/safetensors.js';
+export * from './io/npy.js';
+export * from './io/checkpoint.js';
+export { halfToFloat, floatToHalf, bf16ToFloat, floatToBf16 } from './io/half.js';

@@ -1,3 +1,7 @@
+// Module-level bindings: in sandboxed runtimes (jest's vm contexts) every global lookup such as
+// `imul` is slow, and initialising ResNet-152 draws 60 million numbers.
+const { imul, sqrt, log, cos, sin, floor, PI } = Math;
+
 /**
  * A small seeded random number generator (xoshiro128**), so model initialisation is reproducible
  * and identical on every backend (tfjs's own random ops depend on the backend).
@@ -15,8 +19,8 @@ export class Rng {
     const next = () => {
       x = (x + 0x9e3779b9) >>> 0;
       let z = x;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      z = imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
       return (z ^ (z >>> 16)) >>> 0;
     };
     this.s0 = next();
@@ -27,7 +31,7 @@ export class Rng {
 
   /** A uniform 32-bit unsigned integer. */
   nextUint32(): number {
-    const result = Math.imul(rotl(Math.imul(this.s1, 5) >>> 0, 7), 9) >>> 0;
+    const result = imul(rotl(imul(this.s1, 5) >>> 0, 7), 9) >>> 0;
     const t = (this.s1 << 9) >>> 0;
     this.s2 ^= this.s0;
     this.s3 ^= this.s1;
@@ -53,20 +57,31 @@ export class Rng {
     let u = 0;
     while (u === 0) u = this.uniform();
     const v = this.uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.spareNormal = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
+    const r = sqrt(-2 * log(u));
+    this.spareNormal = r * sin(2 * PI * v);
+    return r * cos(2 * PI * v);
   }
 
   /** An integer in [0, n). */
   int(n: number): number {
-    return Math.floor(this.uniform() * n);
+    return floor(this.uniform() * n);
   }
 
   /** `size` normal samples with the given standard deviation. */
   normalArray(size: number, std = 1): Float32Array {
     const out = new Float32Array(size);
-    for (let i = 0; i < size; i++) out[i] = this.normal() * std;
+    let i = 0;
+    if (this.spareNormal !== null && size > 0) out[i++] = this.normal() * std;
+    // Box-Muller in pairs, inlined: this loop initialises every conv of a model.
+    while (i < size) {
+      let u = 0;
+      while (u === 0) u = this.nextUint32() / 4294967296;
+      const v = this.nextUint32() / 4294967296;
+      const r = sqrt(-2 * log(u));
+      out[i++] = r * cos(2 * PI * v) * std;
+      if (i < size) out[i++] = r * sin(2 * PI * v) * std;
+      else this.spareNormal = r * sin(2 * PI * v);
+    }
     return out;
   }
 

@@ -1,1 +1,19 @@
-export {};
+/**
+ * @resnet-ts/onnx: export resnet-ts models to ONNX (eval mode, batch norm folded or kept, dynamic
+ * batch), for ONNX Runtime, TensorRT, Triton and friends. The protobuf encoding uses protobufjs with
+ * the needed subset of onnx.proto embedded (src/schema.ts).
+ */
+import type { ResNet } from '@resnet-ts/core';
+import { exportOnnx, OnnxExportOptions } from './export.js';
+
+export { exportOnnx, OnnxExportError, type OnnxExportOptions } from './export.js';
+export { ONNX_PROTO, onnxRoot, modelProtoType } from './schema.js';
+
+/** Exports `model` and writes it to `file` atomically (Node only). */
+export async function saveOnnx(file: string, model: ResNet, options: OnnxExportOptions = {}): Promise<void> {
+  const bytes = exportOnnx(model, options);
+  // Required lazily so that browser bundles of exportOnnx never pull in node:fs.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { writeBytesAtomic } = require('@resnet-ts/core/node') as typeof import('@resnet-ts/core/node');
+  await writeBytesAtomic(file, bytes);
+}

@@ -1,1 +1,14 @@
-export {};
+/**
+ * @resnet-ts/train: data sets (IDX, CIFAR binary, image folders), mini-batches with the paper's
+ * augmentation, SGD with momentum and weight decay as PyTorch, learning-rate schedules, a trainer
+ * with atomic resumable checkpoints, evaluation and prediction.
+ */
+export * from './errors.js';
+export * from './data/index.js';
+export * from './batches.js';
+export * from './optimizer.js';
+export * from './schedule.js';
+export * from './checkpoint.js';
+export * from './metrics.js';
+export * from './plot.js';
+export * from './trainer.js';

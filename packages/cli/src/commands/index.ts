@@ -1,6 +1,12 @@
 import type { Command } from 'commander';
 import { registerModels } from './models.js';
 import { registerSummary } from './summary.js';
+import { registerForward } from './forward.js';
+import { registerExportOnnx } from './export-onnx.js';
+import { registerConvert } from './convert.js';
+import { registerTrain } from './train.js';
+import { registerEval } from './eval.js';
+import { registerPredict } from './predict.js';
 
 /**
  * Every sub-command, one file each. To add one: write `commands/<name>.ts` exporting
@@ -9,4 +15,10 @@ import { registerSummary } from './summary.js';
 export const commands: ((program: Command) => void)[] = [
   registerModels,
   registerSummary,
+  registerForward,
+  registerExportOnnx,
+  registerConvert,
+  registerTrain,
+  registerEval,
+  registerPredict,
 ];

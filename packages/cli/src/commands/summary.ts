@@ -13,7 +13,8 @@ export function registerSummary(program: Command): void {
     .option('--depth <n>', 'fold rows deeper than n name segments (2 shows one row per block)', (v) => parseInt(v, 10))
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { input?: string; classes?: number; depth?: number; json?: boolean }) => {
-      await selectBackend('auto');
+      // Only shapes are computed: the always-present reference engine is enough (and probes nothing).
+      await selectBackend('cpu');
       const size = opts.input ? parseInputSize(opts.input) : undefined;
       const model = loadModel(name, {
         ...(size?.[2] !== undefined ? { inChannels: size[2] } : {}),

@@ -1,0 +1,223 @@
+/**
+ * Benchmark logic shared by `resnet bench` and `npm run bench -w @resnet-ts/backend-node`: time
+ * ResNet work (forward, SGD training step) on the current engine, and the same work in PyTorch
+ * (bench/peer_pytorch.py) when /usr/bin/python3 has torch.
+ *
+ * The model comes in as a factory (`createModel` of @resnet-ts/zoo) so this package keeps depending
+ * on core only.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+
+/** A model as far as the bench needs one (a core ResNet). */
+export interface BenchModel {
+  forward(x: tf.Tensor, ctx?: { training: boolean }): tf.Tensor;
+  parameters(): tf.Variable[];
+  dispose(): void;
+}
+export type BenchModelFactory = (name: string, overrides: { seed: number }) => BenchModel;
+
+export type WorkKind = 'resnet20-forward' | 'resnet20-train' | 'resnet50-forward';
+
+/** One timed piece of work. */
+export interface BenchWork {
+  kind: WorkKind;
+  batch: number;
+}
+
+/** The issue's rows: resnet20 forward b32, resnet20 SGD step b32, resnet50 forward b1. */
+export const DEFAULT_WORKS: BenchWork[] = [
+  { kind: 'resnet20-forward', batch: 32 },
+  { kind: 'resnet20-train', batch: 32 },
+  { kind: 'resnet50-forward', batch: 1 },
+];
+
+/** `--full` adds the larger batches the PyTorch peer also measures. */
+export const FULL_WORKS: BenchWork[] = [
+  { kind: 'resnet20-forward', batch: 32 },
+  { kind: 'resnet20-forward', batch: 128 },
+  { kind: 'resnet20-train', batch: 32 },
+  { kind: 'resnet20-train', batch: 128 },
+  { kind: 'resnet50-forward', batch: 1 },
+  { kind: 'resnet50-forward', batch: 8 },
+];
+
+export function workLabel(w: BenchWork): string {
+  const what = { 'resnet20-forward': 'resnet20 forward 32x32', 'resnet20-train': 'resnet20 SGD step 32x32', 'resnet50-forward': 'resnet50 forward 224x224' }[w.kind];
+  return `${what} batch ${w.batch}`;
+}
+
+export function parseWork(text: string): BenchWork {
+  const m = /^(resnet20-forward|resnet20-train|resnet50-forward):(\d+)$/.exec(text.trim());
+  if (!m) throw new Error(`bad work '${text}': expected resnet20-forward:32, resnet20-train:128, resnet50-forward:1, ...`);
+  return { kind: m[1] as WorkKind, batch: Number(m[2]) };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** A prepared, repeatable step: `run()` does the work and waits for its results. */
+interface Step {
+  run(): Promise<void>;
+  dispose(): void;
+}
+
+function prepare(work: BenchWork, createModel: BenchModelFactory): Step {
+  const name = work.kind.startsWith('resnet50') ? 'resnet50' : 'resnet20';
+  const size = name === 'resnet50' ? 224 : 32;
+  const model = createModel(name, { seed: 1 });
+  const x = tf.randomUniform([work.batch, size, size, 3], -1, 1, 'float32', 1);
+  if (work.kind !== 'resnet20-train') {
+    return {
+      run: async () => {
+        const y = model.forward(x, { training: false });
+        await y.data();
+        y.dispose();
+      },
+      dispose: () => {
+        model.dispose();
+        x.dispose();
+      },
+    };
+  }
+  // SGD with momentum 0.9 and weight decay 1e-4, train-mode batch norm (what the paper trains with).
+  const labels = tf.oneHot(tf.tensor1d(Array.from({ length: work.batch }, (_, i) => i % 10), 'int32'), 10);
+  const params = model.parameters();
+  const velocity = params.map((p) => tf.variable(tf.zerosLike(p), false));
+  const lr = 0.01;
+  return {
+    run: async () => {
+      const loss = tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, model.forward(x, { training: true })) as tf.Scalar, params);
+        params.forEach((p, i) => {
+          const g = tf.add(grads[p.name], tf.mul(p, 1e-4));
+          const v = tf.add(tf.mul(velocity[i], 0.9), g);
+          velocity[i].assign(v);
+          p.assign(tf.sub(p, tf.mul(v, lr)));
+        });
+        return value;
+      });
+      await loss.data();
+      loss.dispose();
+    },
+    dispose: () => {
+      model.dispose();
+      tf.dispose([x, labels, ...velocity]);
+    },
+  };
+}
+
+/** Milliseconds of each timed run, after `warmup` untimed runs. */
+export async function timeWork(work: BenchWork, createModel: BenchModelFactory, options: { repeats?: number; warmup?: number } = {}): Promise<number[]> {
+  const { repeats = 5, warmup = 1 } = options;
+  const step = prepare(work, createModel);
+  try {
+    for (let i = 0; i < warmup; i++) await step.run();
+    const times: number[] = [];
+    for (let i = 0; i < repeats; i++) {
+      const t0 = performance.now();
+      await step.run();
+      times.push(performance.now() - t0);
+    }
+    return times;
+  } finally {
+    step.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PyTorch peer
+
+export const PYTHON = '/usr/bin/python3';
+
+/** Path of bench/peer_pytorch.py (next to src/ and dist/). */
+export function peerScriptPath(): string {
+  return path.join(__dirname, '..', 'bench', 'peer_pytorch.py');
+}
+
+/** null when PyTorch can run, else why not. */
+export function pytorchUnavailableReason(): string | null {
+  if (!fs.existsSync(PYTHON)) return `${PYTHON} not found`;
+  const r = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8', timeout: 60000 });
+  if (r.status !== 0) return (r.stderr || r.error?.message || 'import torch failed').trim().split('\n').pop() ?? 'import torch failed';
+  return null;
+}
+
+export interface PeerResult {
+  kind: WorkKind;
+  batch: number;
+  ms: number;
+  times: number[];
+  torch: string;
+  threads: number;
+}
+
+/** Runs the PyTorch peer on the same works; throws with its stderr if it fails. */
+export function runPytorchPeer(works: BenchWork[], repeats: number, threads = 2): PeerResult[] {
+  const r = spawnSync(
+    PYTHON,
+    [peerScriptPath(), '--json', '--repeats', String(repeats), '--threads', String(threads), '--works', works.map((w) => `${w.kind}:${w.batch}`).join(',')],
+    { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' }, maxBuffer: 1 << 24, timeout: 30 * 60 * 1000 },
+  );
+  if (r.status !== 0) throw new Error(`PyTorch peer failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
+  return JSON.parse(r.stdout) as PeerResult[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+
+export interface BenchRow {
+  engine: string;
+  work: string;
+  kind: WorkKind;
+  batch: number;
+  repeats: number;
+  /** Median ms (null when skipped). */
+  ms: number | null;
+  imagesPerSec: number | null;
+  torchMs?: number | null;
+  /** ours / PyTorch (how many times slower). */
+  ratio?: number | null;
+  note?: string;
+}
+
+export function makeRow(engine: string, work: BenchWork, times: number[] | null, note?: string): BenchRow {
+  const ms = times && times.length ? median(times) : null;
+  return {
+    engine,
+    work: workLabel(work),
+    kind: work.kind,
+    batch: work.batch,
+    repeats: times?.length ?? 0,
+    ms,
+    imagesPerSec: ms ? (work.batch * 1000) / ms : null,
+    ...(note ? { note } : {}),
+  };
+}
+
+/** Fills torchMs and ratio from the peer's results. */
+export function attachPeer(rows: BenchRow[], peer: PeerResult[]): void {
+  for (const row of rows) {
+    const p = peer.find((q) => q.kind === row.kind && q.batch === row.batch);
+    row.torchMs = p ? p.ms : null;
+    row.ratio = p && row.ms ? row.ms / p.ms : null;
+  }
+}
+
+export function formatRows(rows: BenchRow[]): string {
+  const fmt = (x: number | null | undefined, d = 1) => (x == null ? '-' : x.toFixed(d));
+  const table = [
+    ['engine', 'work', 'ms (median)', 'images/s', 'runs', 'PyTorch ms', 'ratio'],
+    ...rows.map((r) => [r.engine, r.work, fmt(r.ms), fmt(r.imagesPerSec), String(r.repeats), fmt(r.torchMs), r.ratio == null ? '-' : `${r.ratio.toFixed(1)}x`]),
+  ];
+  const widths = table[0].map((_, i) => Math.max(...table.map((t) => t[i].length)));
+  const lines = table.map((t) => t.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  const notes = rows.filter((r) => r.note).map((r) => `note: ${r.engine} ${r.work}: ${r.note}`);
+  return [...lines, ...notes].join('\n');
+}

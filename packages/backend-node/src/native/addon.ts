@@ -1,0 +1,89 @@
+/**
+ * Loads the oneDNN addon (build/Release/resnet_native.node, built by scripts/build-native.mjs).
+ * Loading is lazy and remembered: a missing or broken addon is reported once, not thrown on import.
+ */
+import * as path from 'node:path';
+
+/** The functions exported by native/resnet_native.cc. All are synchronous and write into `out`. */
+export interface NativeAddon {
+  conv2dForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, params: number[], relu: boolean): void;
+  conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, params: number[]): void;
+  conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dbias: Float32Array | null, params: number[]): void;
+  matmul(a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, params: number[], relu: boolean): void;
+  poolForward(x: Float32Array, out: Float32Array, params: number[], isMax: boolean): void;
+  poolBackward(dy: Float32Array, x: Float32Array | null, dx: Float32Array, params: number[], isMax: boolean): void;
+  binary(op: string, a: Float32Array, aMode: number, b: Float32Array, bMode: number, out: Float32Array, outer: number, inner: number): void;
+  unary(op: string, x: Float32Array, out: Float32Array, alpha?: number): void;
+  reduce(op: 'Sum' | 'Mean', x: Float32Array, out: Float32Array, outer: number, mid: number, inner: number): void;
+  batchNormInference(
+    x: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    offset: Float32Array | null,
+    scale: Float32Array | null,
+    out: Float32Array,
+    channels: number,
+    eps: number,
+  ): void;
+  tile(x: Float32Array, xShape: number[], reps: number[], out: Float32Array): void;
+  batchNormGrad(
+    dy: Float32Array,
+    x: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    scale: Float32Array | null,
+    eps: number,
+    channels: number,
+    dx: Float32Array,
+    dmean: Float32Array,
+    dvariance: Float32Array,
+    dscale: Float32Array,
+    doffset: Float32Array,
+  ): void;
+  /** oneDNN implementation picked for a conv pass ('fwd' | 'bwd_data' | 'bwd_weights'), e.g. "brgconv:avx512_core". */
+  convImpl(params: number[], pass: string): string;
+  /** oneDNN version, e.g. "2.6.3". */
+  version(): string;
+  /** Drops all cached primitives. */
+  clearCache(): void;
+}
+
+/** Where the addon is looked for: $RESNET_TS_NATIVE_ADDON, else <package root>/build/Release. */
+export function addonPath(): string {
+  const fromEnv = process.env.RESNET_TS_NATIVE_ADDON;
+  if (fromEnv) return path.resolve(fromEnv);
+  // This file is src/native/addon.ts (tests) or dist/native/addon.js (build): two levels below the root.
+  return path.resolve(__dirname, '..', '..', 'build', 'Release', 'resnet_native.node');
+}
+
+let cached: { addon: NativeAddon | null; error?: string } | undefined;
+
+/** The addon, or null with the reason it could not be loaded. */
+export function loadAddon(): { addon: NativeAddon | null; error?: string } {
+  if (cached) return cached;
+  const file = addonPath();
+  // oneDNN runs on OpenMP threads. Passive waiting (sleep, not spin, between kernels) is what the
+  // PyTorch reference uses and behaves far better when other processes share the cores. libgomp
+  // reads this when it is loaded, i.e. on the require below; a value set by the user wins.
+  if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = 'PASSIVE';
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const addon = require(file) as NativeAddon;
+    cached = { addon };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const missing = err.code === 'MODULE_NOT_FOUND';
+    cached = {
+      addon: null,
+      error: missing ? 'addon not built (oneDNN not found at build time)' : `addon failed to load: ${err.message}`,
+    };
+  }
+  return cached;
+}
+
+/** The addon, or throws with the reason. */
+export function requireAddon(): NativeAddon {
+  const { addon, error } = loadAddon();
+  if (!addon) throw new Error(`native backend unavailable: ${error}`);
+  return addon;
+}

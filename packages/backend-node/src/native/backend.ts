@@ -1,0 +1,67 @@
+/** The `native` tfjs backend: the cpu backend's tensor storage and kernels, hot kernels in oneDNN. */
+import * as tf from '@tensorflow/tfjs-core';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import type { DataId, DataType, backend_util } from '@tensorflow/tfjs-core';
+import { pool } from './pool.js';
+import type { NativeAddon } from './addon.js';
+import { nativeKernelConfigs } from './kernels.js';
+import { nativeGradKernelConfigs, registerNativeGradients } from './gradients.js';
+
+export const NATIVE_BACKEND_NAME = 'native';
+
+/**
+ * Tensors live in the JS heap exactly as in the cpu backend (`data.get(id).values`), so the addon
+ * reads and writes them in place and every kernel without a native version runs the cpu code.
+ */
+export class NativeBackend extends MathBackendCPU {
+  constructor() {
+    super();
+    // No "install tfjs-node" banner: this backend is the native one.
+    (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+
+  // Buffer recycling hooks (pool.ts): know when values are stored, read out and freed.
+  override write(values: backend_util.BackendValues, shape: number[], dtype: DataType): DataId {
+    pool.onStore(values);
+    return super.write(values, shape, dtype);
+  }
+
+  override move(dataId: DataId, values: backend_util.BackendValues, shape: number[], dtype: DataType, refCount: number): void {
+    pool.onStore(values);
+    super.move(dataId, values, shape, dtype, refCount);
+  }
+
+  override readSync(dataId: DataId): backend_util.BackendValues {
+    const v = super.readSync(dataId);
+    pool.onRead(v);
+    return v;
+  }
+
+  override disposeData(dataId: DataId, force = false): boolean {
+    const values = this.data.has(dataId) ? this.data.get(dataId).values : undefined;
+    const freed = super.disposeData(dataId, force);
+    if (values !== undefined && !this.data.has(dataId)) pool.release(values);
+    return freed;
+  }
+
+  override dispose(): void {
+    pool.clear();
+    super.dispose();
+  }
+}
+
+let kernelsRegistered = false;
+
+/** Registers the backend and its kernels with tfjs (once); returns false if it was already there. */
+export function registerNativeBackend(addon: NativeAddon, priority: number): boolean {
+  if (!kernelsRegistered) {
+    for (const config of [...nativeKernelConfigs(NATIVE_BACKEND_NAME, addon), ...nativeGradKernelConfigs(NATIVE_BACKEND_NAME, addon)]) {
+      if (tf.getKernel(config.kernelName, NATIVE_BACKEND_NAME) == null) tf.registerKernel(config);
+    }
+    // Fused backward passes for batch norm, relu, square and mean; other backends keep tfjs's own.
+    registerNativeGradients(NATIVE_BACKEND_NAME);
+    kernelsRegistered = true;
+  }
+  if (tf.findBackendFactory(NATIVE_BACKEND_NAME) != null) return false;
+  return tf.registerBackend(NATIVE_BACKEND_NAME, () => new NativeBackend(), priority);
+}

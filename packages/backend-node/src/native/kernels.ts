@@ -1,0 +1,422 @@
+/**
+ * oneDNN kernels for the `native` backend. Each kernel checks that its case is one it handles
+ * (float32, NHWC, supported attributes) and otherwise calls the cpu backend's kernel, so semantics
+ * never change, only speed.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type {
+  AvgPoolGradAttrs,
+  BatchMatMulAttrs,
+  Conv2DAttrs,
+  Conv2DBackpropFilterAttrs,
+  Conv2DBackpropInputAttrs,
+  FusedBatchNormAttrs,
+  FusedConv2DAttrs,
+  KernelConfig,
+  KernelFunc,
+  MaxPoolAttrs,
+  NamedAttrMap,
+  StepAttrs,
+  SumAttrs,
+  TensorInfo,
+  TileAttrs,
+  _FusedMatMulAttrs,
+} from '@tensorflow/tfjs-core';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import type { NativeAddon } from './addon.js';
+import { pool as bufferPool } from './pool.js';
+
+// Inputs typed as present; optional ones (bias, offset, ...) are checked before use.
+type Args = { inputs: Record<string, TensorInfo>; backend: MathBackendCPU; attrs?: NamedAttrMap };
+/** A native kernel: returns null when the case is not handled (the cpu kernel then runs). */
+type NativeImpl = (args: Args, addon: NativeAddon) => TensorInfo | null;
+
+const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** The Float32Array storing a tensor, or null when it is not a plain float32 tensor. */
+function f32(backend: MathBackendCPU, t: TensorInfo | undefined | null): Float32Array | null {
+  if (!t || t.dtype !== 'float32') return null;
+  const v = backend.data.get(t.dataId)?.values;
+  return v instanceof Float32Array ? v : null;
+}
+
+/** A Float32Array for a kernel output that the kernel fully overwrites (recycled: see pool.ts). */
+export function alloc(n: number): Float32Array {
+  return bufferPool.alloc(n);
+}
+
+function out(backend: MathBackendCPU, shape: number[], values: Float32Array): TensorInfo {
+  return backend.makeTensorInfo(shape, 'float32', values);
+}
+
+// ---- convolution ----------------------------------------------------------------------------
+
+type ConvInfo = tf.backend_util.Conv2DInfo;
+
+/** oneDNN's output-size rule; explicit pads that tfjs accepts but oneDNN would compute differently fall back. */
+function consistent(inSize: number, k: number, dil: number, s: number, p0: number, p1: number, outSize: number): boolean {
+  const eff = (k - 1) * dil + 1;
+  return p0 >= 0 && p1 >= 0 && Math.floor((inSize - eff + p0 + p1) / s) + 1 === outSize;
+}
+
+function convParams(c: ConvInfo): number[] | null {
+  if (c.dataFormat !== 'channelsLast') return null;
+  const p = c.padInfo;
+  if (!consistent(c.inHeight, c.filterHeight, c.dilationHeight, c.strideHeight, p.top, p.bottom, c.outHeight)) return null;
+  if (!consistent(c.inWidth, c.filterWidth, c.dilationWidth, c.strideWidth, p.left, p.right, c.outWidth)) return null;
+  return [
+    c.batchSize, c.inHeight, c.inWidth, c.inChannels,
+    c.filterHeight, c.filterWidth, c.outChannels,
+    c.outHeight, c.outWidth,
+    c.strideHeight, c.strideWidth,
+    p.top, p.left, p.bottom, p.right,
+    c.dilationHeight, c.dilationWidth,
+  ];
+}
+
+const conv2D: NativeImpl = ({ inputs, backend, attrs }, addon) => {
+  const { x, filter } = inputs;
+  const a = attrs as unknown as Conv2DAttrs;
+  const xv = f32(backend, x), wv = f32(backend, filter);
+  if (!xv || !wv || a.dataFormat === 'NCHW' || x.shape.length !== 4) return null;
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], a.strides, a.dilations, a.pad, a.dimRoundingMode);
+  const p = convParams(info);
+  if (!p) return null;
+  const y = alloc(size(info.outShape));
+  addon.conv2dForward(xv, wv, null, y, p, false);
+  return out(backend, info.outShape, y);
+};
+
+const fusedConv2D: NativeImpl = ({ inputs, backend, attrs }, addon) => {
+  const { x, filter, bias, preluActivationWeights } = inputs;
+  const a = attrs as unknown as FusedConv2DAttrs;
+  if (preluActivationWeights) return null;
+  if (a.activation !== 'linear' && a.activation !== 'relu') return null;
+  const xv = f32(backend, x), wv = f32(backend, filter);
+  if (!xv || !wv || a.dataFormat === 'NCHW' || x.shape.length !== 4) return null;
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], a.strides, a.dilations, a.pad, a.dimRoundingMode);
+  const p = convParams(info);
+  if (!p) return null;
+  let bv: Float32Array | null = null;
+  if (bias) {
+    bv = f32(backend, bias);
+    if (!bv || bv.length !== info.outChannels) return null;
+  }
+  const y = alloc(size(info.outShape));
+  addon.conv2dForward(xv, wv, bv, y, p, a.activation === 'relu');
+  return out(backend, info.outShape, y);
+};
+
+const conv2DBackpropInput: NativeImpl = ({ inputs, backend, attrs }, addon) => {
+  const { dy, filter } = inputs;
+  const a = attrs as unknown as Conv2DBackpropInputAttrs;
+  const dyv = f32(backend, dy), wv = f32(backend, filter);
+  if (!dyv || !wv || a.dataFormat === 'NCHW' || a.inputShape.length !== 4) return null;
+  const info = tf.backend_util.computeConv2DInfo(a.inputShape, filter.shape as [number, number, number, number], a.strides, 1, a.pad, a.dimRoundingMode);
+  const p = convParams(info);
+  if (!p) return null;
+  const dx = alloc(size(info.inShape));
+  addon.conv2dBackwardData(dyv, wv, dx, p);
+  return out(backend, info.inShape, dx);
+};
+
+const conv2DBackpropFilter: NativeImpl = ({ inputs, backend, attrs }, addon) => {
+  const { x, dy } = inputs;
+  const a = attrs as unknown as Conv2DBackpropFilterAttrs;
+  const xv = f32(backend, x), dyv = f32(backend, dy);
+  if (!xv || !dyv || a.dataFormat === 'NCHW' || x.shape.length !== 4) return null;
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], a.filterShape, a.strides, 1, a.pad, a.dimRoundingMode);
+  const p = convParams(info);
+  if (!p) return null;
+  const dw = alloc(size(info.filterShape));
+  addon.conv2dBackwardFilter(xv, dyv, dw, null, p);
+  return out(backend, info.filterShape, dw);
+};
+
+// ---- matmul ---------------------------------------------------------------------------------
+
+function matmulCase(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): { params: number[]; shape: number[] } | null {
+  if (a.shape.length < 2 || a.shape.length !== b.shape.length) return null;
+  const r = a.shape.length;
+  const batchShapeA = a.shape.slice(0, r - 2), batchShapeB = b.shape.slice(0, r - 2);
+  const ba = size(batchShapeA), bb = size(batchShapeB);
+  let batchShape: number[];
+  if (batchShapeA.every((d, i) => d === batchShapeB[i])) batchShape = batchShapeA;
+  else if (ba === 1) batchShape = batchShapeB;
+  else if (bb === 1) batchShape = batchShapeA;
+  else return null;
+  const M = transposeA ? a.shape[r - 1] : a.shape[r - 2];
+  const K = transposeA ? a.shape[r - 2] : a.shape[r - 1];
+  const K2 = transposeB ? b.shape[r - 1] : b.shape[r - 2];
+  const N = transposeB ? b.shape[r - 2] : b.shape[r - 1];
+  if (K !== K2 || M === 0 || N === 0 || K === 0) return null;
+  return { params: [ba, bb, M, K, N, transposeA ? 1 : 0, transposeB ? 1 : 0], shape: [...batchShape, M, N] };
+}
+
+const batchMatMul: NativeImpl = ({ inputs, backend, attrs }, addon) => {
+  const { a, b } = inputs;
+  const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
+  const av = f32(backend, a), bv = f32(backend, b);
+  if (!av || !bv) return null;
+  const c = matmulCase(a, b, transposeA, transposeB);
+  if (!c) return null;
+  const y = alloc(size(c.shape));
+  addon.matmul(av, bv, null, y, c.params, false);
+  return out(backend, c.shape, y);
+};
+
+const fusedMatMul: NativeImpl = ({ inputs, backend, attrs }, addon) => {
+  const { a, b, bias, preluActivationWeights } = inputs;
+  const { transposeA, transposeB, activation } = attrs as unknown as _FusedMatMulAttrs;
+  if (preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return null;
+  const av = f32(backend, a), bv = f32(backend, b);
+  if (!av || !bv) return null;
+  const c = matmulCase(a, b, transposeA, transposeB);
+  if (!c) return null;
+  let biasv: Float32Array | null = null;
+  if (bias) {
+    biasv = f32(backend, bias);
+    // Only a bias over the last (N) axis; other broadcasts go to the cpu kernel.
+    if (!biasv || biasv.length !== c.params[4] || bias.shape[bias.shape.length - 1] !== c.params[4]) return null;
+  }
+  const y = alloc(size(c.shape));
+  addon.matmul(av, bv, biasv, y, c.params, activation === 'relu');
+  return out(backend, c.shape, y);
+};
+
+// ---- pooling --------------------------------------------------------------------------------
+
+function poolParams(c: ConvInfo): number[] | null {
+  if (c.dataFormat !== 'channelsLast' || c.dilationHeight !== 1 || c.dilationWidth !== 1) return null;
+  const p = c.padInfo;
+  if (!consistent(c.inHeight, c.filterHeight, 1, c.strideHeight, p.top, p.bottom, c.outHeight)) return null;
+  if (!consistent(c.inWidth, c.filterWidth, 1, c.strideWidth, p.left, p.right, c.outWidth)) return null;
+  // oneDNN needs every window to touch the input.
+  if (p.top >= c.filterHeight || p.bottom >= c.filterHeight || p.left >= c.filterWidth || p.right >= c.filterWidth) return null;
+  return [
+    c.batchSize, c.inHeight, c.inWidth, c.inChannels,
+    c.filterHeight, c.filterWidth,
+    c.outHeight, c.outWidth,
+    c.strideHeight, c.strideWidth,
+    p.top, p.left, p.bottom, p.right,
+  ];
+}
+
+function pool(isMax: boolean): NativeImpl {
+  return ({ inputs, backend, attrs }, addon) => {
+    const { x } = inputs;
+    const a = attrs as unknown as MaxPoolAttrs;
+    const xv = f32(backend, x);
+    if (!xv || x.shape.length !== 4) return null;
+    const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+    const p = poolParams(info);
+    if (!p) return null;
+    const y = alloc(size(info.outShape));
+    addon.poolForward(xv, y, p, isMax);
+    return out(backend, info.outShape, y);
+  };
+}
+
+function poolGrad(isMax: boolean): NativeImpl {
+  return ({ inputs, backend, attrs }, addon) => {
+    const { dy, input } = inputs;
+    const a = attrs as unknown as AvgPoolGradAttrs & { dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+    const dyv = f32(backend, dy), xv = f32(backend, input);
+    if (!dyv || !xv || input.shape.length !== 4) return null;
+    const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+    const p = poolParams(info);
+    if (!p) return null;
+    const dx = alloc(size(input.shape));
+    addon.poolBackward(dyv, isMax ? xv : null, dx, p, isMax);
+    return out(backend, input.shape, dx);
+  };
+}
+
+// ---- batch norm (as one kernel; its gradient is composed by tfjs from the kernels here) ---------
+
+const fusedBatchNorm: NativeImpl = ({ inputs, backend, attrs }, addon) => {
+  const { x, mean, variance, offset, scale } = inputs;
+  const { varianceEpsilon } = attrs as unknown as FusedBatchNormAttrs;
+  const xv = f32(backend, x), mv = f32(backend, mean), vv = f32(backend, variance);
+  if (!xv || !mv || !vv || x.shape.length < 1) return null;
+  const c = x.shape[x.shape.length - 1];
+  const ok = (t: TensorInfo | undefined, v: Float32Array | null): boolean =>
+    t == null || (v != null && (v.length === 1 || (v.length === c && t.shape[t.shape.length - 1] === c)));
+  const ov = offset ? f32(backend, offset) : null;
+  const sv = scale ? f32(backend, scale) : null;
+  if (!ok(mean, mv) || !ok(variance, vv) || !ok(offset, ov) || !ok(scale, sv)) return null;
+  const y = alloc(xv.length);
+  addon.batchNormInference(xv, mv, vv, ov, sv, y, c, varianceEpsilon ?? 0.001);
+  return out(backend, x.shape, y);
+};
+
+// ---- elementwise ----------------------------------------------------------------------------
+
+/**
+ * How an operand broadcasts to the output: full, scalar, or a vector repeated over the leading
+ * (mode 2) or trailing (mode 3) part of the output split at axis k.
+ */
+function bcast(shape: number[], outShape: number[]): { mode: number; k: number } | null {
+  const r = outShape.length;
+  if (shape.length > r) return null;
+  const s = [...new Array<number>(r - shape.length).fill(1), ...shape];
+  if (s.every((d, i) => d === outShape[i])) return { mode: 0, k: -1 };
+  if (s.every((d) => d === 1)) return { mode: 1, k: -1 };
+  const first = s.findIndex((d) => d !== 1);
+  if (s.slice(first).every((d, i) => d === outShape[first + i])) return { mode: 2, k: first };
+  let last = r - 1;
+  while (s[last] === 1) last--;
+  if (s.slice(0, last + 1).every((d, i) => d === outShape[i])) return { mode: 3, k: last + 1 };
+  return null;
+}
+
+function binary(op: string): NativeImpl {
+  return ({ inputs, backend }, addon) => {
+    const { a, b } = inputs;
+    const av = f32(backend, a), bv = f32(backend, b);
+    if (!av || !bv) return null;
+    const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    const ma = bcast(a.shape, shape), mb = bcast(b.shape, shape);
+    if (!ma || !mb) return null;
+    let k = shape.length;
+    if (ma.k >= 0 && mb.k >= 0 && ma.k !== mb.k) return null;
+    if (ma.k >= 0) k = ma.k;
+    else if (mb.k >= 0) k = mb.k;
+    const outer = size(shape.slice(0, k)), inner = size(shape.slice(k));
+    const y = alloc(size(shape));
+    if (y.length > 0) addon.binary(op, av, ma.mode, bv, mb.mode, y, outer, inner);
+    return out(backend, shape, y);
+  };
+}
+
+function unary(op: string): NativeImpl {
+  return ({ inputs, backend, attrs }, addon) => {
+    const { x } = inputs;
+    const xv = f32(backend, x);
+    if (!xv) return null;
+    const y = alloc(xv.length);
+    const alpha = op === 'Step' ? (attrs as unknown as StepAttrs).alpha : 0;
+    addon.unary(op, xv, y, alpha);
+    return out(backend, x.shape, y);
+  };
+}
+
+function reduce(op: 'Sum' | 'Mean'): NativeImpl {
+  return ({ inputs, backend, attrs }, addon) => {
+    const { x } = inputs;
+    const { axis, keepDims } = attrs as unknown as SumAttrs;
+    const xv = f32(backend, x);
+    if (!xv || xv.length === 0) return null;
+    const axes = [...new Set(tf.util.parseAxisParam(axis, x.shape))].sort((p, q) => p - q);
+    if (axes.length === 0) return null;
+    // The reduced axes must be one contiguous run: x is then [outer, mid, inner], reduced over mid.
+    const k0 = axes[0], k1 = axes[axes.length - 1];
+    if (k1 - k0 + 1 !== axes.length) return null;
+    const outer = size(x.shape.slice(0, k0));
+    const mid = size(x.shape.slice(k0, k1 + 1));
+    const inner = size(x.shape.slice(k1 + 1));
+    const shape = keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+    const y = alloc(outer * inner);
+    addon.reduce(op, xv, y, outer, mid, inner);
+    return out(backend, shape, y);
+  };
+}
+
+const tile: NativeImpl = ({ inputs, backend, attrs }, addon) => {
+  const { x } = inputs;
+  const { reps } = attrs as unknown as TileAttrs;
+  const xv = f32(backend, x);
+  if (!xv || reps.length !== x.shape.length || x.shape.length === 0) return null;
+  const shape = x.shape.map((d, i) => d * reps[i]);
+  const y = alloc(size(shape));
+  addon.tile(xv, x.shape, reps, y);
+  return out(backend, shape, y);
+};
+
+const IMPLS: Record<string, NativeImpl> = {
+  Conv2D: conv2D,
+  FusedConv2D: fusedConv2D,
+  Conv2DBackpropInput: conv2DBackpropInput,
+  Conv2DBackpropFilter: conv2DBackpropFilter,
+  BatchMatMul: batchMatMul,
+  _FusedMatMul: fusedMatMul,
+  MaxPool: pool(true),
+  AvgPool: pool(false),
+  MaxPoolGrad: poolGrad(true),
+  AvgPoolGrad: poolGrad(false),
+  FusedBatchNorm: fusedBatchNorm,
+  Add: binary('Add'),
+  Sub: binary('Sub'),
+  Multiply: binary('Mul'),
+  RealDiv: binary('RealDiv'),
+  SquaredDifference: binary('SquaredDifference'),
+  Maximum: binary('Maximum'),
+  Relu: unary('Relu'),
+  Step: unary('Step'),
+  Neg: unary('Neg'),
+  Square: unary('Square'),
+  Sqrt: unary('Sqrt'),
+  Rsqrt: unary('Rsqrt'),
+  Sum: reduce('Sum'),
+  Mean: reduce('Mean'),
+  Tile: tile,
+};
+
+/** Names of the kernels the native backend runs in oneDNN / C++ (the rest are the cpu backend's). */
+export const NATIVE_KERNELS: readonly string[] = Object.keys(IMPLS);
+
+/** Per-kernel call counts (native vs fallback), for tests and profiling. */
+export const kernelStats = new Map<string, { native: number; fallback: number }>();
+let collectStats = false;
+/** Counts one native run of `name` (when stats are on). */
+export function countNative(name: string): void {
+  if (!collectStats) return;
+  const s = kernelStats.get(name) ?? { native: 0, fallback: 0 };
+  s.native++;
+  kernelStats.set(name, s);
+}
+export function setKernelStats(on: boolean): void {
+  collectStats = on;
+  if (on) kernelStats.clear();
+}
+
+/**
+ * Kernel configs for backend `backendName`: every cpu kernel, with the ones above replaced by a
+ * native kernel that falls back to the cpu one for cases it does not handle.
+ */
+const warned = new Set<string>();
+
+export function nativeKernelConfigs(backendName: string, addon: NativeAddon): KernelConfig[] {
+  const configs: KernelConfig[] = [];
+  for (const cpu of tf.getKernelsForBackend('cpu')) {
+    const impl = IMPLS[cpu.kernelName];
+    if (!impl) {
+      configs.push({ ...cpu, backendName });
+      continue;
+    }
+    const fallback = cpu.kernelFunc;
+    const name = cpu.kernelName;
+    const kernelFunc: KernelFunc = (args) => {
+      let r: TensorInfo | null;
+      try {
+        r = impl(args as unknown as Args, addon);
+      } catch (e) {
+        // A case oneDNN rejects (e.g. an exotic shape): say so once, then use the cpu kernel.
+        if (!warned.has(name)) {
+          warned.add(name);
+          console.warn(`native backend: ${name} fell back to the cpu kernel: ${(e as Error).message}`);
+        }
+        r = null;
+      }
+      if (collectStats) {
+        const s = kernelStats.get(name) ?? { native: 0, fallback: 0 };
+        if (r) s.native++;
+        else s.fallback++;
+        kernelStats.set(name, s);
+      }
+      return r ?? fallback(args);
+    };
+    configs.push({ ...cpu, backendName, kernelFunc });
+  }
+  return configs;
+}

@@ -1,0 +1,288 @@
+/**
+ * The native (oneDNN) backend against tfjs's cpu backend, forward and backward.
+ *
+ * Tolerance: for every output and gradient, max |native - cpu| <= 1e-4 * max |cpu| (TOL below).
+ * Each case also checks that the native kernel really ran (not its cpu fallback).
+ * Skipped, with the reason printed, when the addon is not built (no libdnnl-dev at build time).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@resnet-ts/core';
+import { isNativeAvailable, loadAddon, nativePlugin, kernelStats, setKernelStats, NATIVE_INSTALL_HINT } from '../src/native/index.js';
+
+const TOL = 1e-4;
+
+const available = isNativeAvailable();
+if (!available) {
+  // eslint-disable-next-line no-console
+  console.warn(`native backend tests SKIPPED: ${loadAddon().error}. To run them: ${NATIVE_INSTALL_HINT}`);
+}
+const describeNative = available ? describe : describe.skip;
+
+/** Deterministic uniform values in [-1, 1). */
+function rand(n: number, seed: number): Float32Array {
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    out[i] = (s / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+
+type Fn = (...xs: tf.Tensor[]) => tf.Tensor;
+
+/** Runs f and the gradients of sum(f(xs) * r) w.r.t. every input on `backend`. */
+async function run(backend: string, f: Fn, shapes: number[][], seed: number, withGrads = true): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  return tf.tidy(() => {
+    const xs = shapes.map((s, i) => tf.tensor(rand(size(s), seed + i), s));
+    const y = f(...xs);
+    const r = tf.tensor(rand(y.size, seed + 100), y.shape);
+    if (!withGrads) return [y.dataSync() as Float32Array];
+    const grads = tf.grads((...ins: tf.Tensor[]) => tf.sum(tf.mul(f(...ins), r)))(xs);
+    return [y, ...grads].map((t) => t.dataSync() as Float32Array);
+  });
+}
+
+function maxRelDiff(a: Float32Array, ref: Float32Array): number {
+  expect(a.length).toBe(ref.length);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - ref[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return scale === 0 ? diff : diff / scale;
+}
+
+/** Compares native and cpu outputs + gradients; `kernels` must have run natively at least once. */
+async function check(f: Fn, shapes: number[][], kernels: string[], seed = 1, withGrads = true): Promise<void> {
+  const ref = await run('cpu', f, shapes, seed, withGrads);
+  setKernelStats(true);
+  const got = await run('native', f, shapes, seed, withGrads);
+  const stats = new Map(kernelStats);
+  setKernelStats(false);
+  for (let i = 0; i < ref.length; i++) {
+    const d = maxRelDiff(got[i], ref[i]);
+    if (!(d <= TOL)) throw new Error(`${i === 0 ? 'output' : `gradient ${i - 1}`}: max diff ${d} relative to max |ref| > ${TOL}`);
+  }
+  for (const k of kernels) {
+    const s = stats.get(k);
+    if (!s || s.native === 0) throw new Error(`kernel ${k} did not run natively (stats: ${JSON.stringify(s)})`);
+  }
+}
+
+describeNative('native backend (oneDNN) vs cpu', () => {
+  let previous: string;
+  beforeAll(async () => {
+    previous = tf.getBackend();
+    await nativePlugin.setup();
+    expect(tf.getBackend()).toBe('native');
+  });
+  afterAll(async () => {
+    await tf.setBackend(previous ?? 'cpu');
+  });
+
+  test('plug-in reports available with its oneDNN version', async () => {
+    const a = await nativePlugin.isAvailable();
+    expect(a.available).toBe(true);
+    expect(a.reason).toMatch(/oneDNN \d+\.\d+/);
+    expect(nativePlugin.priority).toBe(40);
+  });
+
+  const convCases: [number, number, number | 'same' | 'valid'][] = [
+    [1, 1, 0], [1, 2, 0], [3, 1, 1], [3, 2, 1], [3, 1, 'same'], [3, 2, 'same'], [7, 2, 3], [7, 1, 3], [3, 2, 'valid'], [1, 2, 'same'],
+  ];
+  test.each(convCases)('conv2d kernel %p, stride %p, pad %p: forward + both gradients', async (k, s, pad) => {
+    await check(
+      (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, s, pad),
+      [[2, 11, 10, 5], [k, k, 5, 6]],
+      ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'],
+      k * 10 + s,
+    );
+  });
+
+  test('fused conv2d with bias + relu (and linear), with gradients', async () => {
+    for (const activation of ['relu', 'linear'] as const) {
+      await check(
+        (x, w, b) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 1, pad: 1, bias: b, activation }),
+        [[2, 8, 8, 4], [3, 3, 4, 8], [8]],
+        ['FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'],
+        7,
+      );
+    }
+  });
+
+  test.each([
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ])('matMul transposeA=%s transposeB=%s', async (ta, tb) => {
+    const M = 5, K = 7, N = 3;
+    await check((a, b) => tf.matMul(a, b, ta, tb), [ta ? [K, M] : [M, K], tb ? [N, K] : [K, N]], ['BatchMatMul'], 3);
+  });
+
+  test('batched matMul (3D, batch broadcast)', async () => {
+    await check((a, b) => tf.matMul(a, b), [[4, 5, 6], [4, 6, 3]], ['BatchMatMul'], 4);
+    // Batch broadcast: forward only (tfjs-core's BatchMatMul gradient does not reduce broadcast batches).
+    await check((a, b) => tf.matMul(a, b, false, true), [[4, 5, 6], [1, 3, 6]], ['BatchMatMul'], 5, false);
+  });
+
+  test('fused matMul + bias (+ relu)', async () => {
+    for (const activation of ['linear', 'relu'] as const) {
+      await check(
+        (a, b, bias) => tf.fused.matMul({ a, b, bias, activation, transposeB: true }),
+        [[6, 10], [4, 10], [4]],
+        ['_FusedMatMul', 'BatchMatMul'],
+        6,
+      );
+    }
+  });
+
+  test('maxPool 3x3 stride 2 pad 1 and its gradient', async () => {
+    await check((x) => tf.maxPool(x as tf.Tensor4D, 3, 2, 1), [[2, 9, 10, 3]], ['MaxPool', 'MaxPoolGrad'], 8);
+    await check((x) => tf.maxPool(x as tf.Tensor4D, 2, 2, 'same'), [[2, 9, 10, 3]], ['MaxPool', 'MaxPoolGrad'], 9);
+  });
+
+  test('avgPool 3x3 stride 2 pad same and its gradient', async () => {
+    await check((x) => tf.avgPool(x as tf.Tensor4D, 3, 2, 'same'), [[2, 9, 10, 3]], ['AvgPool', 'AvgPoolGrad'], 10);
+  });
+
+  test('batchNorm (inference, per-channel params) with gradients', async () => {
+    await check(
+      (x, m, v, o, s) => tf.batchNorm4d(x as tf.Tensor4D, m as tf.Tensor1D, tf.add(tf.abs(v), 0.5) as tf.Tensor1D, o as tf.Tensor1D, s as tf.Tensor1D, 1e-3),
+      [[2, 5, 4, 6], [6], [6], [6], [6]],
+      ['FusedBatchNorm', 'NativeBatchNormGrad'],
+      11,
+    );
+  });
+
+  test('batchNorm with batch statistics (training mode, as in core BatchNorm2d)', async () => {
+    await check(
+      (x, o, s) => {
+        const { mean, variance } = tf.moments(x, [0, 1, 2]);
+        return tf.batchNorm4d(x as tf.Tensor4D, mean as tf.Tensor1D, variance as tf.Tensor1D, o as tf.Tensor1D, s as tf.Tensor1D, 1e-5);
+      },
+      [[4, 6, 5, 8], [8], [8]],
+      ['FusedBatchNorm', 'Mean', 'Sub', 'Square', 'Tile', 'NativeBatchNormGrad', 'NativeSquareGrad'],
+      12,
+    );
+  });
+
+  test('add / sub / mul with broadcasting, relu', async () => {
+    await check((a, b) => tf.relu(tf.add(a, b)), [[2, 4, 4, 3], [2, 4, 4, 3]], ['Add', 'Relu', 'NativeReluGrad'], 13);
+    await check((a, b) => tf.mul(tf.sub(a, b), b), [[2, 4, 4, 3], [3]], ['Sub', 'Multiply', 'Sum'], 14);
+    await check((a, b) => tf.add(a, b), [[2, 4, 4, 3], [2, 1, 1, 1]], ['Add'], 15);
+    await check((a, b) => tf.div(a, tf.add(tf.abs(b), 1)), [[3, 4], [1]], ['RealDiv'], 16);
+  });
+
+  test('sum / mean over axes [0,1,2], [1,2], [3]', async () => {
+    await check((x) => tf.sum(x, [0, 1, 2]), [[2, 3, 4, 5]], ['Sum'], 17);
+    await check((x) => tf.mean(x, [1, 2]), [[2, 3, 4, 5]], ['Mean', 'Tile'], 18);
+    await check((x) => tf.mean(x, -1, true), [[2, 3, 4, 5]], ['Mean'], 19);
+  });
+
+  test('NaN and signed zero handling of relu, its gradient, step and maximum match cpu', async () => {
+    const vals = [NaN, -1, -0, 0, 2, NaN, 3, -4];
+    const run2 = async (backend: string): Promise<number[][]> => {
+      await tf.setBackend(backend);
+      return tf.tidy(() => {
+        const x = tf.tensor1d(vals), y = tf.tensor1d([1, NaN, 0, -0, 1, 5, NaN, -5]);
+        const g = tf.grad((t: tf.Tensor) => tf.relu(t))(x, tf.tensor1d([1, 2, 3, 4, 5, 6, 7, 8]));
+        return [tf.relu(x), g, tf.step(x, 0.5), tf.maximum(x, y)].map((t) => Array.from(t.dataSync()));
+      });
+    };
+    const ref = await run2('cpu');
+    const got = await run2('native');
+    expect(got).toEqual(ref); // toEqual treats NaN as equal to NaN
+  });
+
+  test('tile (general) and empty tensors', async () => {
+    await check((x) => tf.tile(x, [2, 1, 3]), [[2, 3, 4]], ['Tile'], 20);
+    await check((a, b) => tf.add(a, b), [[0, 3], [3]], [], 21);
+  });
+
+  test('recycled output buffers never overwrite read-out data or views (slices)', async () => {
+    await tf.setBackend('native');
+    const n = 8192;
+    const src = rand(n, 60);
+    const expected = src.map((v) => Math.max(v, 0));
+    const a = tf.relu(tf.tensor1d(src)); // a native output, from the buffer pool
+    const view = tf.slice(a, [100], [5000]); // the cpu Slice kernel stores a subarray view of a's buffer
+    const b = tf.relu(tf.tensor1d(src));
+    const readOut = b.dataSync(); // values handed to the caller
+    a.dispose();
+    b.dispose();
+    for (let i = 0; i < 10; i++) tf.dispose(tf.neg(tf.relu(tf.tensor1d(rand(n, 70 + i))))); // same-size outputs
+    expect(Array.from(view.dataSync())).toEqual(Array.from(expected.subarray(100, 5100)));
+    expect(Array.from(readOut)).toEqual(Array.from(expected));
+    view.dispose();
+  });
+
+  /** A small residual CNN: conv-bn-relu, maxpool, residual block with projection, pool, linear. */
+  function smallCnnLoss(x: tf.Tensor, labels: tf.Tensor, ws: tf.Tensor[]): tf.Scalar {
+    const [c1, g1, b1, c2, c3, p, fc, fcb] = ws;
+    const bn = (t: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor => {
+      const { mean, variance } = tf.moments(t, [0, 1, 2]);
+      return tf.batchNorm4d(t as tf.Tensor4D, mean as tf.Tensor1D, variance as tf.Tensor1D, b as tf.Tensor1D, g as tf.Tensor1D, 1e-5);
+    };
+    let h = tf.relu(bn(tf.conv2d(x as tf.Tensor4D, c1 as tf.Tensor4D, 1, 1), g1, b1));
+    h = tf.maxPool(h as tf.Tensor4D, 3, 2, 1);
+    const r = tf.relu(tf.conv2d(h as tf.Tensor4D, c2 as tf.Tensor4D, 2, 'same'));
+    const main = tf.conv2d(r as tf.Tensor4D, c3 as tf.Tensor4D, 1, 1);
+    const short = tf.conv2d(h as tf.Tensor4D, p as tf.Tensor4D, 2, 0);
+    h = tf.relu(tf.add(main, short));
+    const pooled = tf.mean(h, [1, 2]);
+    const logits = tf.add(tf.matMul(pooled, fc), fcb);
+    return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
+  }
+  const cnnShapes = [[3, 3, 3, 8], [8], [8], [3, 3, 8, 16], [3, 3, 16, 16], [1, 1, 8, 16], [16, 10], [10]];
+
+  test('a small CNN training step: loss and all weight gradients match cpu', async () => {
+    const results: Float32Array[][] = [];
+    for (const backend of ['cpu', 'native']) {
+      await tf.setBackend(backend);
+      results.push(
+        tf.tidy(() => {
+          const x = tf.tensor(rand(4 * 16 * 16 * 3, 21), [4, 16, 16, 3]);
+          const labels = tf.oneHot(tf.tensor1d([1, 3, 5, 7], 'int32'), 10);
+          // Filters scaled by 0.3; the batch-norm gamma (weight 1) starts at 1.
+          const ws = cnnShapes.map((s, i) => (i === 1 ? tf.ones(s) : tf.mul(tf.tensor(rand(size(s), 30 + i), s), 0.3)));
+          const { value, grads: g } = tf.valueAndGrads((...w: tf.Tensor[]) => smallCnnLoss(x, labels, w))(ws);
+          return [value.dataSync() as Float32Array, ...g.map((t) => t.dataSync() as Float32Array)];
+        }),
+      );
+    }
+    const [ref, got] = results;
+    for (let i = 0; i < ref.length; i++) {
+      const d = maxRelDiff(got[i], ref[i]);
+      if (!(d <= TOL)) throw new Error(`${i === 0 ? 'loss' : `gradient of weight ${i - 1}`}: max rel diff ${d} > ${TOL}`);
+    }
+  });
+
+  test('no tensor leak across 20 training steps on native', async () => {
+    await tf.setBackend('native');
+    const x = tf.tensor(rand(4 * 16 * 16 * 3, 41), [4, 16, 16, 3]);
+    const labels = tf.oneHot(tf.tensor1d([0, 2, 4, 6], 'int32'), 10);
+    const ws = cnnShapes.map((s, i) => tf.variable(tf.mul(tf.tensor(rand(size(s), 50 + i), s), 0.3), true, `leak${i}`));
+    const opt = tf.train.sgd(0.01);
+    const step = (): void => {
+      const cost = opt.minimize(() => smallCnnLoss(x, labels, ws), true, ws);
+      cost?.dispose();
+    };
+    step();
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 20; i++) step();
+    expect(tf.memory().numTensors).toBe(before);
+    opt.dispose();
+    tf.dispose([x, labels, ...ws]);
+  });
+});

@@ -1,0 +1,85 @@
+import { Command } from 'commander';
+import fs from 'node:fs';
+import { ResNet, StateDictError } from '@resnet-ts/core';
+import { CHECKPOINT_FORMAT, loadWeightsInto, openSafetensors, parseCheckpointMetadata, rewriteSafetensors, saveCheckpoint } from '@resnet-ts/core/node';
+import { UserError, loadModel, selectBackend } from '../util.js';
+
+interface ConvertOptions {
+  to?: string;
+  model?: string;
+  classes?: string;
+}
+
+/** `resnet convert`: resnet-ts checkpoint <-> plain torchvision state dict (both safetensors). */
+export function registerConvert(program: Command): void {
+  program
+    .command('convert')
+    .description('convert between a resnet-ts checkpoint and a plain torchvision state dict (safetensors)')
+    .argument('<in>', 'input .safetensors')
+    .argument('<out>', 'output .safetensors')
+    .option('--to <format>', 'torchvision | resnet-ts (default: the other one)')
+    .option('--model <name|spec.json>', 'architecture of a torchvision state dict (needed for --to resnet-ts)')
+    .option('--classes <file.json>', 'JSON list of class names to store (--to resnet-ts)')
+    .action(async (input: string, output: string, opts: ConvertOptions) => {
+      const f = openSafetensors(input);
+      let info;
+      try {
+        info = parseCheckpointMetadata(f.metadata, input);
+      } finally {
+        f.close();
+      }
+      const isOurs = info.format?.startsWith('resnet-ts/') ?? false;
+      const to = opts.to ?? (isOurs ? 'torchvision' : 'resnet-ts');
+      if (to !== 'torchvision' && to !== 'resnet-ts') throw new UserError(`--to must be torchvision or resnet-ts; got '${to}'.`);
+      if (to === 'torchvision') {
+        if (!isOurs) throw new UserError(`'${input}' is already a plain state dict (no resnet-ts metadata).`);
+        if (!info.spec) throw new UserError(`'${input}' has no "spec" metadata; cannot tell the model's keys apart.`);
+        await selectBackend('cpu');
+        const model = new ResNet(info.spec);
+        const keys = new Set(model.paramLayouts().keys());
+        model.dispose();
+        const { kept, dropped } = await rewriteSafetensors(input, output, { keep: (k) => keys.has(k) });
+        const missing = [...keys].filter((k) => !kept.includes(k) && !k.endsWith('num_batches_tracked'));
+        if (missing.length) {
+          fs.rmSync(output, { force: true });
+          throw new StateDictError(`'${input}' lacks model keys: ${missing.slice(0, 12).join(', ')}.`, missing, [], []);
+        }
+        process.stdout.write(`wrote ${output}: ${kept.length} tensors (torchvision state dict)${dropped.length ? `, dropped ${dropped.length} non-model tensors (${dropped.slice(0, 3).join(', ')}${dropped.length > 3 ? ', ...' : ''})` : ''}\n`);
+        return;
+      }
+      if (isOurs && !opts.model) throw new UserError(`'${input}' is already a resnet-ts checkpoint (${info.format}).`);
+      const modelArg = opts.model;
+      if (!modelArg) {
+        throw new UserError('Converting a torchvision state dict needs --model <name|spec.json>: the file does not say which architecture it holds.');
+      }
+      let classes: string[] | undefined;
+      if (opts.classes) {
+        try {
+          classes = JSON.parse(fs.readFileSync(opts.classes, 'utf8')) as string[];
+        } catch (e) {
+          throw new UserError(`Cannot read --classes '${opts.classes}': ${(e as Error).message}`);
+        }
+        if (!Array.isArray(classes) || !classes.every((c) => typeof c === 'string')) throw new UserError(`--classes '${opts.classes}' must be a JSON list of strings.`);
+      }
+      await selectBackend('cpu');
+      const model = loadModel(modelArg);
+      try {
+        const report = loadWeightsInto(model, input, { strict: false });
+        if (report.missing.length || report.mismatched.length) {
+          // Re-run strictly for the full, formatted error (nothing is written).
+          loadWeightsInto(model, input, { strict: true });
+        }
+        if (classes && classes.length !== model.spec.numClasses) {
+          throw new UserError(`--classes lists ${classes.length} names but the model has ${model.spec.numClasses} classes.`);
+        }
+        await saveCheckpoint(output, model, { classes, metadata: { converted_from: input.split(/[\\/]/).pop() ?? input } });
+        process.stdout.write(
+          `wrote ${output}: ${report.loaded.length} tensors (${CHECKPOINT_FORMAT} checkpoint)` +
+            (report.unexpected.length ? `, dropped ${report.unexpected.length} non-model tensors (${report.unexpected.slice(0, 3).join(', ')})` : '') +
+            '\n',
+        );
+      } finally {
+        model.dispose();
+      }
+    });
+}

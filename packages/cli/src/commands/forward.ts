@@ -1,0 +1,58 @@
+import { Command } from 'commander';
+import * as tf from '@tensorflow/tfjs-core';
+import { fmtShape } from '@resnet-ts/core';
+import { loadNpy, saveNpy } from '@resnet-ts/core/node';
+import { UserError, loadModelWithWeights, selectBackend } from '../util.js';
+
+interface ForwardOptions {
+  model?: string;
+  weights: string;
+  input: string;
+  out: string;
+  backend: string;
+  layout: string;
+}
+
+/** `resnet forward`: eval-mode logits of a float32 .npy batch, written as .npy. */
+export function registerForward(program: Command): void {
+  program
+    .command('forward')
+    .description('run a model in eval mode on a .npy batch and write the logits as .npy')
+    .requiredOption('--weights <file>', 'weights: a resnet-ts checkpoint or a torchvision state dict (.safetensors)')
+    .requiredOption('--input <file>', 'input batch, float32 .npy, NCHW [N, C, H, W] (or NHWC with --layout nhwc)')
+    .requiredOption('--out <file>', 'where to write the logits [N, classes] (.npy, float32)')
+    .option('--model <name|spec.json>', 'zoo name or spec file (default: the spec stored in a resnet-ts checkpoint)')
+    .option('--backend <name>', "engine: 'auto' or a name from `resnet backends`", 'auto')
+    .option('--layout <nchw|nhwc>', 'layout of --input: nchw (PyTorch, default) or nhwc', 'nchw')
+    .action(async (opts: ForwardOptions) => {
+      if (opts.layout !== 'nchw' && opts.layout !== 'nhwc') throw new UserError(`--layout must be nchw or nhwc; got '${opts.layout}'.`);
+      await selectBackend(opts.backend);
+      const model = loadModelWithWeights(opts.model, opts.weights);
+      const x = loadNpy(opts.input);
+      try {
+        const c = model.spec.inChannels;
+        const expected = opts.layout === 'nchw' ? `[N, ${c}, H, W]` : `[N, H, W, ${c}]`;
+        const channelAxis = opts.layout === 'nchw' ? 1 : 3;
+        if (x.rank !== 4 || x.shape[channelAxis] !== c) {
+          const hint =
+            x.rank === 3
+              ? ' Add a batch dimension (x[None] in NumPy).'
+              : x.rank === 4 && x.shape[opts.layout === 'nchw' ? 3 : 1] === c
+                ? ` It looks like ${opts.layout === 'nchw' ? 'NHWC: pass --layout nhwc' : 'NCHW: drop --layout nhwc'}.`
+                : '';
+          throw new UserError(`--input '${opts.input}' has shape ${fmtShape(x.shape)}; expected ${expected} (${opts.layout}).${hint}`);
+        }
+        if (x.dtype !== 'float32') throw new UserError(`--input '${opts.input}' holds ${x.dtype} values; expected float32.`);
+        const logits = tf.tidy(() => model.forward(opts.layout === 'nchw' ? tf.transpose(x, [0, 2, 3, 1]) : x, { training: false }));
+        try {
+          await saveNpy(opts.out, logits);
+        } finally {
+          logits.dispose();
+        }
+        process.stdout.write(`wrote logits ${fmtShape([x.shape[0], model.spec.numClasses])} to ${opts.out} (backend ${tf.getBackend()})\n`);
+      } finally {
+        x.dispose();
+        model.dispose();
+      }
+    });
+}

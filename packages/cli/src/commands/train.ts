@@ -1,0 +1,143 @@
+import path from 'node:path';
+import { Command } from 'commander';
+import { ScheduleSpec, TrainError, loadData, paperWarmup, scaledPaperSchedule, takeFirst, train } from '@resnet-ts/train';
+import { UserError, loadModel, selectBackend } from '../util.js';
+
+interface TrainCliOptions {
+  model: string;
+  data: string;
+  epochs: number;
+  iterations?: number;
+  batch: number;
+  lr: number;
+  schedule: string;
+  warmup?: number;
+  momentum: number;
+  wd: number;
+  nesterov?: boolean;
+  out: string;
+  backend?: string;
+  resume?: boolean;
+  limit?: number;
+  testLimit?: number;
+  seed: number;
+  checkpointEvery: number;
+  augment: boolean;
+  pad: boolean;
+}
+
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UserError(`expected a non-negative integer, got '${v}'`);
+  return n;
+};
+const num = (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UserError(`expected a number, got '${v}'`);
+  return n;
+};
+
+/** `resnet train`: trains a model with the paper's recipe, resumable, with logs and curves. */
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('train a model (SGD + momentum, the paper\'s augmentation, checkpoints you can --resume)')
+    .option('--model <name>', 'zoo name or JSON spec file', 'resnet20')
+    .option('--data <name|dir>', 'fashion-mnist | mnist | cifar10 | cifar100 | a folder (IDX, CIFAR batches or class sub-folders)', 'fashion-mnist')
+    .option('--epochs <n>', 'epochs', num, 30)
+    .option('--iterations <n>', 'train for this many steps instead of --epochs', int)
+    .option('--batch <n>', 'batch size', int, 128)
+    .option('--lr <x>', 'base learning rate', num, 0.1)
+    .option('--schedule <kind>', "multistep (the paper's /10 at 50% and 75%, i.e. 32k/48k of 64k) | paper (/10 at 32k, 48k) | cosine | constant", 'multistep')
+    .option('--warmup <n>', "hold lr/10 for the first n steps (the paper's ResNet-110 uses 400)", int)
+    .option('--momentum <x>', 'SGD momentum', num, 0.9)
+    .option('--wd <x>', 'weight decay', num, 1e-4)
+    .option('--nesterov', 'Nesterov momentum')
+    .option('--out <dir>', 'output folder (checkpoint.safetensors, model.safetensors, log.jsonl, curves.svg)', 'runs/train')
+    .option('--backend <name>', "engine: 'auto' or a name (see `resnet backends`)")
+    .option('--resume', 'continue from <out>/checkpoint.safetensors')
+    .option('--limit <n>', 'use only the first n training images (quick runs)', int)
+    .option('--test-limit <n>', 'evaluate on only the first n test images each epoch', int)
+    .option('--seed <n>', 'seed of shuffling and augmentation', int, 0)
+    .option('--checkpoint-every <n>', 'also checkpoint every n steps (0: only at epoch ends)', int, 0)
+    .option('--no-augment', 'no random crops or flips')
+    .option('--no-pad', 'do not zero-pad 28x28 images to 32x32 for CIFAR stems')
+    .action(async (opts: TrainCliOptions) => {
+      const backend = await selectBackend(opts.backend ?? 'auto', true);
+      const pair = await loadData(opts.data, { seed: opts.seed });
+      const trainSet = opts.limit ? takeFirst(pair.train, opts.limit) : pair.train;
+      const [h, w, c] = trainSet.shape;
+      const model = loadModel(opts.model, { inChannels: c, numClasses: trainSet.classes.length });
+      const padTo: [number, number] | undefined = opts.pad && model.spec.stem === 'cifar' && (h < 32 || w < 32) ? [32, 32] : undefined;
+      const stepsPerEpoch = Math.ceil(trainSet.labels.length / opts.batch);
+      const total = opts.iterations ?? Math.round(opts.epochs * stepsPerEpoch);
+      let schedule: ScheduleSpec;
+      switch (opts.schedule) {
+        case 'multistep':
+          schedule = scaledPaperSchedule(total, opts.lr);
+          break;
+        case 'paper':
+          schedule = { type: 'multistep', lr: opts.lr, milestones: [32000, 48000], gamma: 0.1 };
+          break;
+        case 'cosine':
+          schedule = { type: 'cosine', lr: opts.lr, total };
+          break;
+        case 'constant':
+          schedule = { type: 'constant', lr: opts.lr };
+          break;
+        default:
+          throw new UserError(`--schedule must be multistep, paper, cosine or constant; got '${opts.schedule}'.`);
+      }
+      if (opts.warmup) schedule = paperWarmup(schedule, opts.warmup, opts.lr / 10);
+      const flip = pair.flip;
+      const ctrl = new AbortController();
+      const onSigint = () => {
+        if (ctrl.signal.aborted) process.exit(130);
+        process.stderr.write('\nresnet: interrupted; saving a checkpoint after this step (Ctrl-C again to quit without saving)\n');
+        ctrl.abort();
+      };
+      process.on('SIGINT', onSigint);
+      const say = (m: string) => process.stderr.write(m + '\n');
+      say(
+        `training ${opts.model} on ${pair.kind} (${trainSet.labels.length} train, ${pair.test?.labels.length ?? 0} test images, ${h}x${w}x${c}${padTo ? ' padded to 32x32' : ''}) ` +
+          `on ${backend}: ${total} steps of ${opts.batch}, ${JSON.stringify(schedule)}, augmentation ${opts.augment ? `pad 4 + crop${flip ? ' + flip' : ''}` : 'off'}`,
+      );
+      try {
+        const res = await train({
+          model,
+          trainSet,
+          testSet: pair.test && opts.testLimit ? takeFirst(pair.test, opts.testLimit) : pair.test,
+          epochs: opts.epochs,
+          iterations: opts.iterations,
+          batchSize: opts.batch,
+          schedule,
+          momentum: opts.momentum,
+          weightDecay: opts.wd,
+          nesterov: opts.nesterov,
+          seed: opts.seed,
+          preprocessing: padTo ? { padTo } : {},
+          augment: opts.augment ? { pad: 4, flip } : false,
+          outDir: opts.out,
+          checkpointEvery: opts.checkpointEvery,
+          resume: opts.resume,
+          signal: ctrl.signal,
+          log: say,
+        });
+        if (res.stopped === 'nan') throw new TrainError(res.message ?? 'loss became NaN');
+        if (res.stopped === 'aborted') {
+          say(`stopped at step ${res.step}/${res.totalSteps}; resume with the same command plus --resume`);
+          process.exitCode = 130;
+          return;
+        }
+        const last = res.history[res.history.length - 1];
+        say(
+          `done: ${res.step} steps` +
+            (last?.top1 !== undefined ? `, test top-1 ${(100 * last.top1).toFixed(2)} %, top-5 ${(100 * last.top5!).toFixed(2)} %` : '') +
+            `; weights ${path.join(opts.out, 'model.safetensors')}, log ${path.join(opts.out, 'log.jsonl')}, curves ${path.join(opts.out, 'curves.svg')}`,
+        );
+      } finally {
+        process.off('SIGINT', onSigint);
+        model.dispose();
+      }
+    });
+}

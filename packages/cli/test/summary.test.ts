@@ -1,0 +1,40 @@
+/** The built `resnet` binary, run as a user runs it (npm test builds dist/ first). */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+const bin = path.join(__dirname, '..', 'dist', 'bin.js');
+const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
+
+test('resnet summary resnet50 prints the layer table with torchvision totals', () => {
+  const r = run('summary', 'resnet50');
+  expect(r.status).toBe(0);
+  expect(r.stdout).toMatch(/layer4\.2\.conv3\s+Conv2d 1x1\/1\s+\[7, 7, 2048\]/);
+  expect(r.stdout).toContain('Total params: 25,557,032');
+  expect(r.stdout).toContain('Total mult-adds: 4,089,184,256 (4.089 G)');
+});
+
+test('resnet summary --input and --json report shapes for another input size and channel count', () => {
+  const r = run('summary', 'resnet20', '--input', '28x28x1', '--json');
+  expect(r.status).toBe(0);
+  const s = JSON.parse(r.stdout);
+  expect(s.inputShape).toEqual([28, 28, 1]);
+  expect(s.outputShape).toEqual([10]);
+  expect(s.rows[0]).toMatchObject({ name: 'conv1', outputShape: [28, 28, 16], params: 144 });
+  expect(s.totalParams).toBe(269_434);
+});
+
+test('resnet models lists the zoo', () => {
+  const r = run('models');
+  expect(r.status).toBe(0);
+  for (const name of ['resnet18', 'resnet152-v1', 'resnet1202', 'plain56']) expect(r.stdout).toMatch(new RegExp(`^${name}\\s`, 'm'));
+});
+
+test('an unknown model or malformed --input is one clear line on stderr and exit 1', () => {
+  const a = run('summary', 'resnet19');
+  expect(a.status).toBe(1);
+  expect(a.stderr).toMatch(/^resnet: Unknown model 'resnet19'\. Known models: resnet18/);
+  expect(a.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  const b = run('summary', 'resnet20', '--input', '32by32');
+  expect(b.status).toBe(1);
+  expect(b.stderr).toMatch(/--input must look like 224x224x3/);
+});

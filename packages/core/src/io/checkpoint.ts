@@ -1,0 +1,151 @@
+/**
+ * resnet-ts checkpoints: safetensors with torchvision key names and torchvision layouts (OIHW convs,
+ * [out, in] linear), so `model.load_state_dict(safetensors.torch.load_file(f))` works in PyTorch,
+ * plus string metadata that says how to rebuild and feed the model:
+ *
+ * - `format`: `resnet-ts/1`
+ * - `spec`: JSON of the resolved {@link ResNetSpec}
+ * - `classes`: JSON list of class names (when given)
+ * - `preprocessing`: JSON `{mean, std, inputSize, ...}` (when given)
+ * - `training`: JSON training state (epoch, step, schedule...) (when given)
+ * - `extra_prefixes`: JSON list of the first name segments of extra (non-model) tensors, e.g.
+ *   `["optimizer"]` for momentum buffers stored as `optimizer.momentum.layer1.0.conv1.weight`.
+ *
+ * Extra tensors come after the model's in the file. Loaders ignore keys under `extra_prefixes`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { FormatError } from '../errors.js';
+import type { ResNet, ResNetSpec } from '../resnet.js';
+import { NamedTensors, SafetensorsWriteOptions, encodeSafetensors, namedTensorEntries, decodeSafetensors } from './safetensors.js';
+
+/** The `format` metadata value of checkpoints written by this version. */
+export const CHECKPOINT_FORMAT = 'resnet-ts/1';
+
+/** Input normalisation stored with a checkpoint. */
+export interface Preprocessing {
+  mean?: number[];
+  std?: number[];
+  /** [height, width] the model was trained on. */
+  inputSize?: [number, number];
+  [key: string]: unknown;
+}
+
+/** Options of the checkpoint writers. */
+export interface CheckpointOptions extends SafetensorsWriteOptions {
+  /** Extra string metadata (merged; the keys above win). */
+  metadata?: Record<string, string>;
+  classes?: string[];
+  preprocessing?: Preprocessing;
+  /** Training state stored as JSON under `training`. */
+  training?: unknown;
+  /**
+   * Non-model tensors (optimizer momenta, ...), written after the model's. Each name must have a
+   * prefix segment (`optimizer.…`) that no model key has.
+   */
+  extraTensors?: NamedTensors;
+}
+
+/** What a checkpoint's metadata says. */
+export interface CheckpointInfo {
+  format?: string;
+  spec?: ResNetSpec;
+  classes?: string[];
+  preprocessing?: Preprocessing;
+  training?: unknown;
+  extraPrefixes: string[];
+  metadata: Record<string, string>;
+}
+
+function parseJson<T>(metadata: Record<string, string>, key: string, source: string): T | undefined {
+  const text = metadata[key];
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new FormatError(`${source}: metadata "${key}" is not valid JSON (${(e as Error).message}).`);
+  }
+}
+
+/** Reads the resnet-ts fields out of safetensors metadata (any file; absent fields stay undefined). */
+export function parseCheckpointMetadata(metadata: Record<string, string>, source = 'checkpoint'): CheckpointInfo {
+  const extra = parseJson<unknown>(metadata, 'extra_prefixes', source) ?? [];
+  if (!Array.isArray(extra) || !extra.every((p) => typeof p === 'string')) {
+    throw new FormatError(`${source}: metadata "extra_prefixes" must be a JSON list of strings.`);
+  }
+  return {
+    format: metadata.format,
+    spec: parseJson<ResNetSpec>(metadata, 'spec', source),
+    classes: parseJson<string[]>(metadata, 'classes', source),
+    preprocessing: parseJson<Preprocessing>(metadata, 'preprocessing', source),
+    training: parseJson<unknown>(metadata, 'training', source),
+    extraPrefixes: extra as string[],
+    metadata,
+  };
+}
+
+/** Whether a key belongs to the extra (non-model) tensors. */
+export function isExtraKey(key: string, extraPrefixes: readonly string[]): boolean {
+  const first = key.split('.')[0];
+  return extraPrefixes.includes(first);
+}
+
+/** The metadata a checkpoint of `model` carries, and the prefixes of the extra tensors. */
+export function checkpointMetadata(model: ResNet, options: CheckpointOptions = {}): Record<string, string> {
+  const modelKeys = new Set(model.paramLayouts().keys());
+  const prefixes: string[] = [];
+  for (const [name] of options.extraTensors ? namedTensorEntries(options.extraTensors) : []) {
+    if (modelKeys.has(name)) throw new FormatError(`Extra tensor '${name}' has the name of a model parameter.`);
+    const dot = name.indexOf('.');
+    if (dot <= 0) throw new FormatError(`Extra tensor '${name}' needs a prefix such as 'optimizer.' to keep it apart from the model's keys.`);
+    const prefix = name.slice(0, dot);
+    if ([...modelKeys].some((k) => k.split('.')[0] === prefix)) {
+      throw new FormatError(`Extra tensor prefix '${prefix}.' is also a module of the model; pick another (e.g. 'optimizer.').`);
+    }
+    if (!prefixes.includes(prefix)) prefixes.push(prefix);
+  }
+  const meta: Record<string, string> = { ...(options.metadata ?? {}) };
+  meta.format = CHECKPOINT_FORMAT;
+  meta.spec = JSON.stringify(model.spec);
+  if (options.classes) meta.classes = JSON.stringify(options.classes);
+  if (options.preprocessing) meta.preprocessing = JSON.stringify(options.preprocessing);
+  if (options.training !== undefined) meta.training = JSON.stringify(options.training);
+  if (prefixes.length) meta.extra_prefixes = JSON.stringify(prefixes);
+  return meta;
+}
+
+/** A whole checkpoint in memory (browser-friendly; Node users want `saveCheckpoint`, which streams). */
+export async function encodeCheckpoint(model: ResNet, options: CheckpointOptions = {}): Promise<Uint8Array> {
+  const meta = checkpointMetadata(model, options);
+  const state = model.stateDict({ layout: 'torch' });
+  try {
+    const all = new Map(state);
+    for (const [k, t] of options.extraTensors ? namedTensorEntries(options.extraTensors) : []) all.set(k, t);
+    return await encodeSafetensors(all, meta, options);
+  } finally {
+    for (const t of state.values()) t.dispose();
+  }
+}
+
+/**
+ * Loads a checkpoint (or a plain torchvision state dict) held in memory into `model`. Keys under the
+ * file's `extra_prefixes` are returned, not loaded. The caller owns the returned extra tensors.
+ */
+export function decodeCheckpointInto(
+  model: ResNet,
+  bytes: Uint8Array,
+  options: { strict?: boolean } = {},
+): { info: CheckpointInfo; extraTensors: Map<string, tf.Tensor> } {
+  const { tensors, metadata } = decodeSafetensors(bytes, 'checkpoint');
+  const info = parseCheckpointMetadata(metadata);
+  const extraTensors = new Map<string, tf.Tensor>();
+  const own = new Map<string, tf.Tensor>();
+  for (const [k, t] of tensors) (isExtraKey(k, info.extraPrefixes) ? extraTensors : own).set(k, t);
+  try {
+    model.loadStateDict(own, { strict: options.strict ?? true, layout: 'torch' });
+  } catch (e) {
+    for (const t of tensors.values()) t.dispose();
+    throw e;
+  }
+  for (const t of own.values()) t.dispose();
+  return { info, extraTensors };
+}

@@ -1,0 +1,435 @@
+/**
+ * @resnet-ts/core/node: file helpers for Node. Writes are atomic (a temporary file in the same
+ * folder, fsync, rename: a crash never leaves a half-written file under the real name) and stream
+ * tensor by tensor; reads take the header first and then each tensor's bytes with positioned reads,
+ * so a model is never held twice in memory as raw bytes.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { FormatError, ResNetError, StateDictError, fmtShape } from '../errors.js';
+import { LoadReport, ParamLayout, fromTorchLayout } from '../module.js';
+import { ResNet } from '../resnet.js';
+import {
+  NamedTensors,
+  SafetensorsEntry,
+  SafetensorsHeader,
+  SafetensorsWriteOptions,
+  decodeSafetensorsTensor,
+  encodeSafetensorsTensor,
+  namedTensorEntries,
+  parseSafetensorsHeader,
+  planSafetensors,
+  readSafetensorsHeaderLength,
+  safetensorsDtypeFor,
+} from '../io/safetensors.js';
+import { decodeNpy, encodeNpy, NpyWriteOptions } from '../io/npy.js';
+import { CheckpointInfo, CheckpointOptions, checkpointMetadata, isExtraKey, parseCheckpointMetadata } from '../io/checkpoint.js';
+
+export * from '../io/safetensors.js';
+export * from '../io/npy.js';
+export * from '../io/checkpoint.js';
+
+/** A file that cannot be opened or written (missing, a folder, no permission). */
+export class FileError extends ResNetError {
+  constructor(message: string) {
+    super(message, 'FILE');
+  }
+}
+
+function openForRead(file: string): number {
+  try {
+    const fd = fs.openSync(file, 'r');
+    if (fs.fstatSync(fd).isDirectory()) {
+      fs.closeSync(fd);
+      throw new FileError(`'${file}' is a directory, not a file.`);
+    }
+    return fd;
+  } catch (e) {
+    if (e instanceof FileError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new FileError(`No such file: '${file}'.`);
+    if (code === 'EISDIR') throw new FileError(`'${file}' is a directory, not a file.`);
+    throw new FileError(`Cannot open '${file}': ${(e as Error).message}`);
+  }
+}
+
+function readAt(fd: number, length: number, position: number): Uint8Array {
+  const buf = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, buf, done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done === length ? buf : buf.subarray(0, done);
+}
+
+/**
+ * Writes `file` atomically: `write` gets a file descriptor of a temporary file in the same folder;
+ * on success the data is flushed and the file renamed into place, on failure it is removed.
+ */
+export async function writeFileAtomic(file: string, write: (fd: number) => Promise<void> | void): Promise<void> {
+  const dir = path.dirname(path.resolve(file));
+  if (!fs.existsSync(dir)) throw new FileError(`Cannot write '${file}': folder '${dir}' does not exist.`);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
+  let fd: number;
+  try {
+    fd = fs.openSync(tmp, 'wx', 0o644);
+  } catch (e) {
+    throw new FileError(`Cannot write in '${dir}': ${(e as Error).message}`);
+  }
+  try {
+    await write(fd);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = -1;
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    if (fd >= 0) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+}
+
+/** Writes bytes to `file` atomically. */
+export async function writeBytesAtomic(file: string, bytes: Uint8Array): Promise<void> {
+  await writeFileAtomic(file, (fd) => writeAll(fd, bytes));
+}
+
+// ---------------------------------------------------------------------------------------------
+// safetensors
+
+/**
+ * Saves tensors to a safetensors file, atomically, one tensor at a time (only one tensor's bytes
+ * are in memory besides the tensors themselves). Float tensors are F32 unless `dtype` says F16/BF16;
+ * int32 `*num_batches_tracked` buffers are written as I64 for PyTorch.
+ */
+export async function saveSafetensors(
+  file: string,
+  tensors: NamedTensors,
+  metadata: Record<string, string> = {},
+  options: SafetensorsWriteOptions = {},
+): Promise<void> {
+  const items = namedTensorEntries(tensors).map(([name, t]) => ({ name, t, dtype: safetensorsDtypeFor(name, t, options), shape: t.shape }));
+  const { header } = planSafetensors(items, metadata);
+  await writeFileAtomic(file, async (fd) => {
+    writeAll(fd, header);
+    for (const { name, t, dtype } of items) writeAll(fd, await encodeSafetensorsTensor(t, dtype, name));
+  });
+}
+
+/** An open safetensors file: the validated header, and tensors read on demand. Close it when done. */
+export class SafetensorsFile {
+  private fd: number;
+  readonly header: SafetensorsHeader;
+  readonly size: number;
+
+  constructor(readonly file: string) {
+    this.fd = openForRead(file);
+    try {
+      this.size = fs.fstatSync(this.fd).size;
+      const n = readSafetensorsHeaderLength(readAt(this.fd, 8, 0), this.size, file);
+      const h = parseSafetensorsHeader(readAt(this.fd, n, 8), this.size - 8 - n, file);
+      this.header = { ...h, dataStart: 8 + n };
+    } catch (e) {
+      fs.closeSync(this.fd);
+      throw e;
+    }
+  }
+
+  get metadata(): Record<string, string> {
+    return this.header.metadata;
+  }
+
+  get entries(): SafetensorsEntry[] {
+    return this.header.entries;
+  }
+
+  entry(name: string): SafetensorsEntry | undefined {
+    return this.header.entries.find((e) => e.name === name);
+  }
+
+  /** The raw bytes of one tensor. */
+  rawBytes(entry: SafetensorsEntry): Uint8Array {
+    const bytes = readAt(this.fd, entry.end - entry.begin, this.header.dataStart + entry.begin);
+    if (bytes.length !== entry.end - entry.begin) throw new FormatError(`${this.file}: tensor '${entry.name}' is truncated.`);
+    return bytes;
+  }
+
+  /** Reads one tensor (the caller owns it). */
+  read(entry: SafetensorsEntry | string): tf.Tensor {
+    const e = typeof entry === 'string' ? this.entry(entry) : entry;
+    if (!e) throw new FormatError(`${this.file}: no tensor named '${entry}'.`);
+    return decodeSafetensorsTensor(e, this.rawBytes(e), this.file);
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+/** Opens a safetensors file (header validated, no tensor read yet). */
+export function openSafetensors(file: string): SafetensorsFile {
+  return new SafetensorsFile(file);
+}
+
+/** Loads every tensor (or those `filter` keeps) of a safetensors file. The caller owns them. */
+export async function loadSafetensors(
+  file: string,
+  options: { filter?: (name: string) => boolean } = {},
+): Promise<{ tensors: Map<string, tf.Tensor>; metadata: Record<string, string> }> {
+  const f = openSafetensors(file);
+  const tensors = new Map<string, tf.Tensor>();
+  try {
+    for (const e of f.entries) if (!options.filter || options.filter(e.name)) tensors.set(e.name, f.read(e));
+  } catch (err) {
+    for (const t of tensors.values()) t.dispose();
+    throw err;
+  } finally {
+    f.close();
+  }
+  return { tensors, metadata: f.metadata };
+}
+
+/**
+ * Copies a safetensors file entry by entry (raw bytes, dtypes unchanged) keeping the tensors that
+ * `keep` accepts, with new metadata. Atomic and streaming.
+ */
+export async function rewriteSafetensors(
+  input: string,
+  output: string,
+  options: { keep?: (name: string) => boolean; metadata?: Record<string, string> } = {},
+): Promise<{ kept: string[]; dropped: string[] }> {
+  const f = openSafetensors(input);
+  try {
+    const kept = f.entries.filter((e) => !options.keep || options.keep(e.name));
+    const dropped = f.entries.filter((e) => !kept.includes(e)).map((e) => e.name);
+    const { header } = planSafetensors(kept, options.metadata ?? {});
+    await writeFileAtomic(output, (fd) => {
+      writeAll(fd, header);
+      for (const e of kept) writeAll(fd, f.rawBytes(e));
+    });
+    return { kept: kept.map((e) => e.name), dropped };
+  } finally {
+    f.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// .npy
+
+/** Saves a tensor as `.npy`, atomically. */
+export async function saveNpy(file: string, t: tf.Tensor, options: NpyWriteOptions = {}): Promise<void> {
+  const bytes = await encodeNpy(t, options);
+  await writeBytesAtomic(file, bytes);
+}
+
+/** Loads a `.npy` file as a tensor (the caller owns it). */
+export function loadNpy(file: string): tf.Tensor {
+  const fd = openForRead(file);
+  try {
+    const size = fs.fstatSync(fd).size;
+    return decodeNpy(readAt(fd, size, 0), file);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// checkpoints and torchvision state dicts
+
+function torchShape(shape: number[], layout: ParamLayout): number[] {
+  if (layout === 'conv2d') return [shape[3], shape[2], shape[0], shape[1]];
+  if (layout === 'linear') return [shape[1], shape[0]];
+  return shape;
+}
+
+/** Options of {@link loadWeightsInto}. */
+export interface LoadWeightsOptions {
+  /** Throw on missing, unexpected or mis-shaped keys, before anything is changed (default true). */
+  strict?: boolean;
+}
+
+/**
+ * Loads a torchvision state dict or a resnet-ts checkpoint (safetensors, torch layouts) into
+ * `model`, streaming tensor by tensor. `num_batches_tracked` may be present or absent; keys under a
+ * resnet-ts checkpoint's `extra_prefixes` (optimizer state) are ignored. With `strict` (default) the
+ * whole header is checked first and a {@link StateDictError} lists every missing, unexpected and
+ * mis-shaped key; the model is then left unchanged.
+ */
+export function loadWeightsInto(model: ResNet, file: string, options: LoadWeightsOptions = {}): LoadReport & { info: CheckpointInfo } {
+  const strict = options.strict ?? true;
+  const f = openSafetensors(file);
+  try {
+    const info = parseCheckpointMetadata(f.metadata, file);
+    const layouts = model.paramLayouts();
+    const vars = new Map<string, tf.Variable>([...model.namedParameters(), ...model.namedBuffers()]);
+    const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
+    const plan: { e: SafetensorsEntry; v: tf.Variable; layout: ParamLayout }[] = [];
+    const fileKeys = new Set(f.entries.map((e) => e.name));
+    for (const e of f.entries) {
+      if (vars.has(e.name) || isExtraKey(e.name, info.extraPrefixes)) continue;
+      report.unexpected.push(e.name);
+    }
+    for (const [key, v] of vars) {
+      const layout = layouts.get(key) ?? 'plain';
+      const e = fileKeys.has(key) ? f.entry(key) : undefined;
+      const nbt = key.endsWith('num_batches_tracked');
+      if (!e) {
+        if (!nbt) report.missing.push(key);
+        continue;
+      }
+      const expected = torchShape(v.shape, layout);
+      const size = e.shape.reduce((a, b) => a * b, 1);
+      const ok = nbt ? size === 1 : e.shape.length === expected.length && e.shape.every((d, i) => d === expected[i]);
+      if (!ok) {
+        report.mismatched.push({ key, expected, found: e.shape });
+        continue;
+      }
+      plan.push({ e, v, layout });
+    }
+    const problems = report.missing.length + report.unexpected.length + report.mismatched.length;
+    if (strict && problems > 0) throw weightsError(file, report);
+    for (const { e, v, layout } of plan) {
+      const t = f.read(e);
+      try {
+        tf.tidy(() => {
+          let x = fromTorchLayout(t, layout);
+          x = tf.reshape(x, v.shape);
+          if (x.dtype !== v.dtype) x = tf.cast(x, v.dtype);
+          v.assign(x);
+        });
+      } finally {
+        t.dispose();
+      }
+      report.loaded.push(e.name);
+    }
+    return { ...report, info };
+  } finally {
+    f.close();
+  }
+}
+
+function weightsError(file: string, r: LoadReport): StateDictError {
+  const list = (xs: string[]) => xs.slice(0, 12).join(', ') + (xs.length > 12 ? `, ... (${xs.length} in all)` : '');
+  const parts: string[] = [];
+  if (r.missing.length) parts.push(`missing keys: ${list(r.missing)}`);
+  if (r.unexpected.length) parts.push(`unexpected keys: ${list(r.unexpected)}`);
+  if (r.mismatched.length) {
+    parts.push(
+      'mis-shaped keys: ' +
+        r.mismatched
+          .slice(0, 12)
+          .map((m) => `${m.key} (model ${fmtShape(m.expected)}, file ${fmtShape(m.found)})`)
+          .join(', ') +
+        (r.mismatched.length > 12 ? `, ... (${r.mismatched.length} in all)` : ''),
+    );
+  }
+  return new StateDictError(
+    `Weights in '${file}' do not match the model: ${parts.join('; ')}. Check that the file is for this architecture ` +
+      '(block, depth, shortcut option, classes), or load with strict: false to take what matches.',
+    r.missing,
+    r.unexpected,
+    r.mismatched,
+  );
+}
+
+/**
+ * Saves a resnet-ts checkpoint: the model's state dict in torchvision names and layouts, then any
+ * extra tensors (optimizer state), with metadata (format, spec, classes, preprocessing, training).
+ * Atomic and streaming: one tensor is converted at a time.
+ */
+export async function saveCheckpoint(file: string, model: ResNet, options: CheckpointOptions = {}): Promise<void> {
+  const meta = checkpointMetadata(model, options);
+  const layouts = model.paramLayouts();
+  const vars: [string, tf.Tensor][] = [...model.namedParameters(), ...model.namedBuffers()];
+  // Keep state-dict order (parameters and buffers interleaved per module, as torchvision).
+  const order = [...layouts.keys()];
+  const byName = new Map(vars);
+  const items = order.map((name) => {
+    const v = byName.get(name) as tf.Tensor;
+    const layout = layouts.get(name) ?? 'plain';
+    return { name, t: v, layout, dtype: safetensorsDtypeFor(name, v, options), shape: torchShape(v.shape, layout) };
+  });
+  const extra = (options.extraTensors ? namedTensorEntries(options.extraTensors) : []).map(([name, t]) => ({
+    name,
+    t,
+    layout: 'plain' as ParamLayout,
+    dtype: safetensorsDtypeFor(name, t, options),
+    shape: t.shape,
+  }));
+  const all = [...items, ...extra];
+  const { header } = planSafetensors(all, meta);
+  await writeFileAtomic(file, async (fd) => {
+    writeAll(fd, header);
+    for (const { name, t, layout, dtype } of all) {
+      const torch = layout === 'plain' ? t : tf.tidy(() => (layout === 'conv2d' ? tf.transpose(t, [3, 2, 0, 1]) : tf.transpose(t, [1, 0])));
+      try {
+        writeAll(fd, await encodeSafetensorsTensor(torch, dtype, name));
+      } finally {
+        if (torch !== t) torch.dispose();
+      }
+    }
+  });
+}
+
+/** What {@link loadCheckpoint} returns. The caller owns the model and the extra tensors. */
+export interface LoadedCheckpoint extends CheckpointInfo {
+  model: ResNet;
+  /** Tensors under the file's extra prefixes (optimizer state), by full name. */
+  extraTensors: Map<string, tf.Tensor>;
+  report: LoadReport;
+}
+
+/**
+ * Loads a resnet-ts checkpoint: builds the model from the stored spec (the block and shortcut
+ * plug-ins must be imported, e.g. through @resnet-ts/zoo) or uses `options.model`, loads the
+ * weights strictly, and returns the metadata and the extra tensors.
+ */
+export function loadCheckpoint(file: string, options: { model?: ResNet; strict?: boolean; loadExtra?: boolean } = {}): LoadedCheckpoint {
+  const f = openSafetensors(file);
+  let info: CheckpointInfo;
+  try {
+    info = parseCheckpointMetadata(f.metadata, file);
+  } finally {
+    f.close();
+  }
+  let model = options.model;
+  if (!model) {
+    if (!info.spec) {
+      throw new FormatError(
+        `${file}: no "spec" metadata, so this is not a resnet-ts checkpoint (perhaps a plain torchvision state dict). ` +
+          'Build the model yourself and use loadWeightsInto(model, file), or convert it with `resnet convert --to resnet-ts --model <name>`.',
+      );
+    }
+    model = new ResNet(info.spec);
+  }
+  let report: LoadReport;
+  try {
+    report = loadWeightsInto(model, file, { strict: options.strict ?? true });
+  } catch (e) {
+    if (!options.model) model.dispose();
+    throw e;
+  }
+  const extraTensors =
+    options.loadExtra === false || info.extraPrefixes.length === 0
+      ? new Map<string, tf.Tensor>()
+      : (() => {
+          const g = openSafetensors(file);
+          const out = new Map<string, tf.Tensor>();
+          try {
+            for (const e of g.entries) if (isExtraKey(e.name, info.extraPrefixes)) out.set(e.name, g.read(e));
+          } finally {
+            g.close();
+          }
+          return out;
+        })();
+  return { ...info, model, extraTensors, report };
+}

@@ -1,0 +1,117 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ResNet, StateDictError, getBlock, ensureGradientsRegistered, RegistryError } from '@resnet-ts/core';
+import { createModel } from '@resnet-ts/zoo';
+import { useBackend } from './setup';
+
+beforeAll(async () => {
+  await useBackend('cpu');
+});
+
+test('tf.grad and chained tensor methods work for every user of core (ENVIRONMENT.md pitfall)', () => {
+  ensureGradientsRegistered();
+  const g = tf.grad((x: tf.Tensor) => tf.sum(tf.div(tf.square(x), tf.scalar(2))));
+  expect(Array.from(g(tf.tensor1d([1, 2, 3])).dataSync())).toEqual([1, 2, 3]);
+  const t = tf.tensor1d([2]) as tf.Tensor & { square(): tf.Tensor };
+  expect(t.square().dataSync()[0]).toBe(4);
+});
+
+test('state dict keys use torchvision names', () => {
+  const m = createModel('resnet18');
+  const keys = [...m.stateDict().keys()];
+  for (const k of [
+    'conv1.weight',
+    'bn1.weight',
+    'bn1.running_mean',
+    'bn1.running_var',
+    'bn1.num_batches_tracked',
+    'layer1.0.conv1.weight',
+    'layer1.0.bn2.bias',
+    'layer2.0.downsample.0.weight',
+    'layer2.0.downsample.1.running_var',
+    'layer4.1.conv2.weight',
+    'fc.weight',
+    'fc.bias',
+  ]) {
+    expect(keys).toContain(k);
+  }
+  expect(keys).not.toContain('layer1.0.downsample.0.weight'); // option B: identity where shape is kept
+  // torchvision's resnet18 state dict has 122 entries (102 without num_batches_tracked).
+  expect(keys.length).toBe(122);
+  m.dispose();
+});
+
+test('torch layout transposes convs to OIHW and linear to [out, in], and loads back', () => {
+  const a = createModel('resnet20', { seed: 1 });
+  const torch = a.stateDict({ layout: 'torch' });
+  expect(torch.get('conv1.weight')!.shape).toEqual([16, 3, 3, 3]);
+  expect(torch.get('fc.weight')!.shape).toEqual([10, 64]);
+  expect(torch.get('layer2.0.conv1.weight')!.shape).toEqual([32, 16, 3, 3]);
+  const b = createModel('resnet20', { seed: 2 });
+  const report = b.loadStateDict(torch, { layout: 'torch' });
+  expect(report.missing).toEqual([]);
+  const x = tf.randomNormal([2, 32, 32, 3]);
+  a.eval();
+  b.eval();
+  const diff = tf.max(tf.abs(tf.sub(a.forward(x), b.forward(x)))).dataSync()[0];
+  expect(diff).toBe(0);
+  tf.dispose([...torch.values()]);
+  a.dispose();
+  b.dispose();
+});
+
+test('loading a mismatched state dict lists missing, unexpected and mis-shaped keys and changes nothing', () => {
+  const m = createModel('resnet20', { seed: 3 });
+  const before = m.namedParameters()[0][1].dataSync().slice();
+  const dict = m.stateDict();
+  dict.delete('fc.bias');
+  dict.set('fc.extra', tf.zeros([1]));
+  dict.set('conv1.weight', tf.zeros([3, 3, 3, 8]));
+  let err: StateDictError | undefined;
+  try {
+    m.loadStateDict(dict);
+  } catch (e) {
+    err = e as StateDictError;
+  }
+  expect(err).toBeInstanceOf(StateDictError);
+  expect(err!.missing).toEqual(['fc.bias']);
+  expect(err!.unexpected).toEqual(['fc.extra']);
+  expect(err!.mismatched).toEqual([{ key: 'conv1.weight', expected: [3, 3, 3, 16], found: [3, 3, 3, 8] }]);
+  expect(err!.message).toMatch(/missing keys: fc.bias; unexpected keys: fc.extra; mis-shaped keys: conv1.weight \(expected \[3, 3, 3, 16\], found \[3, 3, 3, 8\]\)/);
+  expect(Array.from(m.namedParameters()[0][1].dataSync())).toEqual(Array.from(before));
+  // Non-strict loads what matches and reports the rest.
+  const report = m.loadStateDict(dict, { strict: false });
+  expect(report.missing).toEqual(['fc.bias']);
+  expect(report.loaded).not.toContain('conv1.weight');
+  m.dispose();
+});
+
+test('num_batches_tracked may be absent (older PyTorch files)', () => {
+  const m = createModel('resnet20');
+  const dict = m.stateDict({ includeNumBatchesTracked: false });
+  expect([...dict.keys()].some((k) => k.endsWith('num_batches_tracked'))).toBe(false);
+  expect(m.loadStateDict(dict).missing).toEqual([]);
+  m.dispose();
+});
+
+test('unknown block or shortcut names say what is registered and what to import', () => {
+  expect(() => getBlock('wide')).toThrow(RegistryError);
+  expect(() => getBlock('wide')).toThrow(/Registered blocks: basic, bottleneck/);
+  expect(
+    () => new ResNet({ stem: 'cifar', stages: [{ block: 'basic', width: 16, depth: 1, stride: 1 }], shortcut: 'D', numClasses: 10 }),
+  ).toThrow(/Unknown shortcut option 'D'.*A, B, C/);
+  expect(() => new ResNet({ stem: 'vgg' as 'cifar', stages: [], shortcut: 'A', numClasses: 10 })).toThrow(/spec.stem must be/);
+});
+
+test('ResNet input checks name the expected shape', () => {
+  const m = createModel('resnet20');
+  expect(() => m.forward(tf.zeros([2, 32, 32, 1]))).toThrow(/expects 3 input channels.*got \[2, 32, 32, 1\]/);
+  m.dispose();
+});
+
+test('train() and eval() set the mode of the whole tree', () => {
+  const m = createModel('resnet20');
+  expect(m.namedModules().every(([, x]) => x.training)).toBe(true);
+  m.eval();
+  expect(m.namedModules().every(([, x]) => !x.training)).toBe(true);
+  m.dispose();
+});

@@ -1,0 +1,167 @@
+/**
+ * ONNX export checked by running the exported models in onnxruntime-node and comparing with
+ * resnet-ts's own logits (and, for the committed fixtures, with PyTorch's).
+ */
+import '@resnet-ts/backend-node';
+import '@resnet-ts/zoo';
+import * as tf from '@tensorflow/tfjs-core';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ResNet, Rng, listBackends, useBackend } from '@resnet-ts/core';
+import { loadCheckpoint, loadNpy } from '@resnet-ts/core/node';
+import { createModel } from '@resnet-ts/zoo';
+import { OnnxExportOptions, exportOnnx, modelProtoType, saveOnnx } from '@resnet-ts/onnx';
+
+
+const FIX = path.resolve(__dirname, '..', '..', 'core', 'test', 'fixtures', 'parity');
+
+beforeAll(async () => {
+  // wasm is ~40x faster than the cpu reference; both match PyTorch (packages/core/test/parity.test.ts).
+  const name = listBackends().some((p) => p.name === 'wasm') ? 'wasm' : 'cpu';
+  try {
+    await useBackend(name);
+  } catch {
+    await useBackend('cpu');
+  }
+});
+
+let work = '';
+let jobs = 0;
+beforeAll(() => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-onnx-run-'));
+});
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+/** Runs the model in onnxruntime-node in a child process (see ort-run.js for why). */
+async function runOrt(bytes: Uint8Array, x: tf.Tensor, inputName = 'input', outputName = 'logits'): Promise<tf.Tensor> {
+  const id = jobs++;
+  const model = path.join(work, `m${id}.onnx`);
+  const input = path.join(work, `x${id}.bin`);
+  fs.writeFileSync(model, bytes);
+  fs.writeFileSync(input, new Uint8Array(new Float32Array(x.dataSync() as Float32Array).buffer));
+  const job = path.join(work, `job${id}.json`);
+  fs.writeFileSync(job, JSON.stringify({ inputName, outputName, dims: x.shape, input }));
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'ort-run.js'), model, job], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`onnxruntime failed: ${r.stderr}`);
+  const { dims, output } = JSON.parse(r.stdout) as { dims: number[]; output: string };
+  const raw = fs.readFileSync(output);
+  return tf.tensor(new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)), dims);
+}
+
+function ours(model: ResNet, nchw: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => model.forward(tf.transpose(nchw, [0, 2, 3, 1]), { training: false }));
+}
+
+function check(name: string, a: tf.Tensor, ref: tf.Tensor): void {
+  const { maxAbs, scale } = tf.tidy(() => ({
+    maxAbs: tf.max(tf.abs(tf.sub(a, ref))).dataSync()[0],
+    scale: Math.max(1, tf.max(tf.abs(ref)).dataSync()[0]),
+  }));
+  console.log(`onnx ${name}: max abs diff ${maxAbs.toExponential(2)} (scale ${scale.toFixed(2)})`);
+  expect(a.shape).toEqual(ref.shape);
+  expect(maxAbs).toBeLessThanOrEqual(1e-4 * scale);
+}
+
+/** Random but fixed batch-norm statistics, so folding is really tested. */
+function randomizeBatchNorm(model: ResNet, seed: number): void {
+  const rng = new Rng(seed);
+  for (const [name, v] of model.namedBuffers()) {
+    if (name.endsWith('running_mean')) v.assign(tf.tensor(rng.normalArray(v.size, 0.1), v.shape));
+    if (name.endsWith('running_var')) v.assign(tf.tensor(rng.uniformArray(v.size, 0.5, 1.5), v.shape));
+  }
+  for (const [name, v] of model.namedParameters()) {
+    if (/bn\d\.weight$|downsample\.1\.weight$/.test(name)) v.assign(tf.tensor(rng.uniformArray(v.size, 0.5, 1.5), v.shape));
+    if (/bn\d\.bias$|downsample\.1\.bias$/.test(name)) v.assign(tf.tensor(rng.normalArray(v.size, 0.1), v.shape));
+  }
+}
+
+function randomInput(shape: number[], seed: number): tf.Tensor {
+  return tf.tensor(new Rng(seed).normalArray(shape.reduce((a, b) => a * b, 1), 1), shape);
+}
+
+describe.each(['resnet20', 'bottleneck'])('%s (PyTorch fixture)', (fixture) => {
+  let model: ResNet;
+  beforeAll(() => {
+    model = loadCheckpoint(path.join(FIX, `${fixture}.safetensors`)).model;
+    model.eval();
+  });
+  afterAll(() => model.dispose());
+
+  test('folded export in onnxruntime matches PyTorch and resnet-ts', async () => {
+    const x = loadNpy(path.join(FIX, `${fixture}.input.npy`));
+    const torch = loadNpy(path.join(FIX, `${fixture}.logits.npy`));
+    const bytes = exportOnnx(model);
+    const y = await runOrt(bytes, x);
+    check(`${fixture} folded vs PyTorch`, y, torch);
+    const mine = ours(model, x);
+    check(`${fixture} folded vs resnet-ts`, y, mine);
+    tf.dispose([x, torch, y, mine]);
+  });
+
+  test.each([1, 3])('unfolded (BatchNormalization nodes), dynamic batch %i', async (batch) => {
+    const [, , h, w] = fixture === 'resnet20' ? [0, 0, 32, 32] : [0, 0, 64, 64];
+    const x = randomInput([batch, 3, h, w], batch);
+    const bytes = exportOnnx(model, { foldBatchNorm: false });
+    const y = await runOrt(bytes, x);
+    const mine = ours(model, x);
+    check(`${fixture} unfolded batch ${batch}`, y, mine);
+    tf.dispose([x, y, mine]);
+  });
+});
+
+describe('resnet18 (torchvision layout, option B)', () => {
+  test('folded and unfolded, batch 1 and 3, NCHW and NHWC input', async () => {
+    const model = createModel('resnet18', { seed: 7 });
+    randomizeBatchNorm(model, 11);
+    model.eval();
+    const folded = exportOnnx(model);
+    for (const batch of [1, 3]) {
+      const x = randomInput([batch, 3, 64, 64], 100 + batch);
+      const mine = ours(model, x);
+      const y = await runOrt(folded, x);
+      check(`resnet18 folded batch ${batch}`, y, mine);
+      tf.dispose([x, mine, y]);
+    }
+    const x = randomInput([2, 3, 48, 64], 5);
+    const mine = ours(model, x);
+    const y1 = await runOrt(exportOnnx(model, { foldBatchNorm: false, inputName: 'image', outputName: 'scores' }), x, 'image', 'scores');
+    check('resnet18 unfolded 48x64', y1, mine);
+    const nhwc = tf.transpose(x, [0, 2, 3, 1]);
+    const y2 = await runOrt(exportOnnx(model, { layout: 'nhwc' }), nhwc);
+    check('resnet18 nhwc input', y2, mine);
+    tf.dispose([x, mine, y1, nhwc, y2]);
+    model.dispose();
+  });
+});
+
+describe('model structure', () => {
+  test('ops, dynamic batch, metadata; saveOnnx writes atomically', async () => {
+    const model = createModel('resnet20');
+    const bytes = exportOnnx(model);
+    const m = modelProtoType().decode(bytes) as unknown as {
+      graph: { node: { op_type: string }[]; input: { type: { tensor_type: { shape: { dim: { dim_param?: string }[] } } } }[] };
+      metadata_props: { key: string }[];
+      opset_import: { version: number }[];
+    };
+    const ops = new Set(m.graph.node.map((n) => n.op_type));
+    expect([...ops].sort()).toEqual(['Add', 'Conv', 'Flatten', 'Gemm', 'GlobalAveragePool', 'Pad', 'Relu', 'Slice']);
+    expect(m.graph.input[0].type.tensor_type.shape.dim[0].dim_param).toBe('batch');
+    expect(m.metadata_props.map((p) => p.key)).toContain('resnet-ts.spec');
+    const unfolded = modelProtoType().decode(exportOnnx(model, { foldBatchNorm: false })) as unknown as typeof m;
+    expect(unfolded.graph.node.some((n) => n.op_type === 'BatchNormalization')).toBe(true);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-onnx-'));
+    const file = path.join(dir, 'm.onnx');
+    await saveOnnx(file, model, { opset: 17 } as OnnxExportOptions);
+    expect(fs.readdirSync(dir)).toEqual(['m.onnx']);
+    const x = randomInput([2, 3, 32, 32], 1);
+    model.eval();
+    const y = await runOrt(fs.readFileSync(file), x);
+    const mine = ours(model, x);
+    check('resnet20 (default init) opset 17 from file', y, mine);
+    tf.dispose([x, y, mine]);
+    fs.rmSync(dir, { recursive: true, force: true });
+    model.dispose();
+  });
+});

@@ -1,0 +1,53 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@resnet-ts/backend-node';
+import { Rng, getShortcut, useBackend } from '@resnet-ts/core';
+import { ZeroPadShortcut } from '@resnet-ts/shortcuts';
+import { createModel } from '@resnet-ts/zoo';
+
+beforeAll(async () => {
+  await useBackend('cpu');
+});
+
+const base = { batchNorm: true, rng: new Rng(0) };
+
+test('option A subsamples every second pixel and appends zero channels; its gradient flows', () => {
+  const sc = getShortcut('A').create({ ...base, inChannels: 2, outChannels: 4, stride: 2 }) as ZeroPadShortcut;
+  expect(sc).toBeInstanceOf(ZeroPadShortcut);
+  const x = tf.tensor4d(Array.from({ length: 4 * 4 * 2 }, (_, i) => i + 1), [1, 4, 4, 2]);
+  const y = sc.forward(x);
+  expect(y.shape).toEqual([1, 2, 2, 4]);
+  const xs = x.arraySync()[0];
+  const ys = y.arraySync()[0];
+  for (let i = 0; i < 2; i++) {
+    for (let j = 0; j < 2; j++) {
+      expect(ys[i][j]).toEqual([xs[2 * i][2 * j][0], xs[2 * i][2 * j][1], 0, 0]);
+    }
+  }
+  const g = tf.grad((t: tf.Tensor) => tf.sum(sc.forward(t)))(x);
+  // Only the kept pixels get gradient 1.
+  expect(g.sum().dataSync()[0]).toBe(2 * 2 * 2);
+  expect(sc.numParameters()).toBe(0);
+});
+
+test('option A and B are identity (no module) when the shape is kept; C always projects', () => {
+  const same = { ...base, inChannels: 8, outChannels: 8, stride: 1 };
+  expect(getShortcut('A').create(same)).toBeNull();
+  expect(getShortcut('B').create(same)).toBeNull();
+  const c = getShortcut('C').create(same)!;
+  expect([...c.stateDict().keys()]).toEqual(['0.weight', '1.weight', '1.bias', '1.running_mean', '1.running_var', '1.num_batches_tracked']);
+  expect(() => getShortcut('A').create({ ...base, inChannels: 8, outChannels: 4, stride: 1 })).toThrow(/cannot shrink channels/);
+});
+
+test('parameters grow from A to B to C (paper Table 3), and multiply-adds with them', () => {
+  const counts = ['A', 'B', 'C'].map((shortcut) => {
+    const m = createModel('resnet20', { shortcut });
+    const s = m.summary();
+    m.dispose();
+    return [s.totalParams, s.totalMacs];
+  });
+  expect(counts[0][0]).toBe(269_722);
+  // B adds two projections (16->32 and 32->64, each 1x1 conv + BN).
+  expect(counts[1][0] - counts[0][0]).toBe(16 * 32 + 64 + 32 * 64 + 128);
+  expect(counts[2][0]).toBeGreaterThan(counts[1][0]);
+  expect(counts[2][1]).toBeGreaterThan(counts[1][1]);
+});

@@ -1,0 +1,55 @@
+/**
+ * A data set held in memory as typed arrays: `images` is N*H*W*C in NHWC order (uint8 pixels or
+ * floats), `labels` has N class indices, `classes` names the classes.
+ */
+export interface Dataset {
+  images: Uint8Array | Float32Array;
+  labels: Int32Array | Uint8Array;
+  /** [height, width, channels] of one image. */
+  shape: [number, number, number];
+  classes: string[];
+  /** Where it came from (for messages and checkpoint metadata). */
+  source?: string;
+}
+
+/** Number of images in a data set. */
+export function datasetSize(d: Dataset): number {
+  return d.labels.length;
+}
+
+/** The first `n` images (views, no copy). */
+export function takeFirst(d: Dataset, n: number): Dataset {
+  if (n >= d.labels.length) return d;
+  const per = d.shape[0] * d.shape[1] * d.shape[2];
+  return { ...d, images: d.images.subarray(0, n * per), labels: d.labels.subarray(0, n) };
+}
+
+/** The images at `indices`, copied into a new data set. */
+export function subset(d: Dataset, indices: ArrayLike<number>): Dataset {
+  const per = d.shape[0] * d.shape[1] * d.shape[2];
+  const images = d.images instanceof Float32Array ? new Float32Array(indices.length * per) : new Uint8Array(indices.length * per);
+  const labels = d.labels instanceof Int32Array ? new Int32Array(indices.length) : new Uint8Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    const j = indices[i];
+    images.set(d.images.subarray(j * per, (j + 1) * per), i * per);
+    labels[i] = d.labels[j];
+  }
+  return { ...d, images, labels };
+}
+
+/** Checks that labels are within [0, classes) and that sizes agree; `what` names the file(s). */
+export function validateDataset(d: Dataset, what: string, errorFactory: (m: string) => Error): void {
+  const per = d.shape[0] * d.shape[1] * d.shape[2];
+  if (d.images.length !== d.labels.length * per) {
+    throw errorFactory(`${what}: ${d.images.length} pixel values do not make ${d.labels.length} images of ${d.shape.join('x')}.`);
+  }
+  const k = d.classes.length;
+  for (let i = 0; i < d.labels.length; i++) {
+    const l = d.labels[i];
+    if (l < 0 || l >= k) throw errorFactory(`${what}: label ${l} of item ${i} is out of range [0, ${k - 1}].`);
+  }
+}
+
+export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];

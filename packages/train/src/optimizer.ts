@@ -1,0 +1,108 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { TrainError } from './errors.js';
+
+/** Options of {@link SGD}, as `torch.optim.SGD`. */
+export interface SGDOptions {
+  lr?: number;
+  momentum?: number;
+  dampening?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+  /**
+   * Which parameters get weight decay: 'all' (default, as the paper) or 'no-bn-bias' (skip 1-D
+   * parameters: batch-norm gammas/betas and biases).
+   */
+  decay?: 'all' | 'no-bn-bias';
+}
+
+/**
+ * Stochastic gradient descent with momentum and weight decay, computed exactly as
+ * `torch.optim.SGD`: d = g + wd*w; buf = momentum*buf + (1-dampening)*d (buf = d on the first
+ * step); with nesterov d = d + momentum*buf, else d = buf; w -= lr*d.
+ */
+export class SGD {
+  lr: number;
+  readonly momentum: number;
+  readonly dampening: number;
+  readonly weightDecay: number;
+  readonly nesterov: boolean;
+  readonly decay: 'all' | 'no-bn-bias';
+  private readonly params: Map<string, tf.Variable>;
+  private readonly buffers = new Map<string, tf.Variable>();
+
+  /** `params`: named parameters (e.g. `model.namedParameters()`). */
+  constructor(params: [string, tf.Variable][], options: SGDOptions = {}) {
+    this.lr = options.lr ?? 0.1;
+    this.momentum = options.momentum ?? 0;
+    this.dampening = options.dampening ?? 0;
+    this.weightDecay = options.weightDecay ?? 0;
+    this.nesterov = options.nesterov ?? false;
+    this.decay = options.decay ?? 'all';
+    if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
+      throw new TrainError('Nesterov momentum requires a momentum > 0 and zero dampening (as in PyTorch).', 'OPTIONS');
+    }
+    this.params = new Map(params);
+  }
+
+  private decays(name: string, p: tf.Variable): boolean {
+    return this.weightDecay !== 0 && (this.decay === 'all' || p.rank > 1);
+  }
+
+  /**
+   * Applies one update from gradients keyed by parameter name (or by variable name, as
+   * `tf.variableGrads` returns them). Runs inside its own `tf.tidy`.
+   */
+  step(grads: Record<string, tf.Tensor> | Map<string, tf.Tensor>, lr = this.lr): void {
+    const byName = grads instanceof Map ? grads : new Map(Object.entries(grads));
+    tf.tidy(() => {
+      for (const [name, p] of this.params) {
+        const g = byName.get(name) ?? byName.get(p.name);
+        if (!g) continue;
+        let d: tf.Tensor = g;
+        if (this.decays(name, p)) d = tf.add(d, tf.mul(p, this.weightDecay));
+        if (this.momentum !== 0) {
+          let buf = this.buffers.get(name);
+          if (!buf) {
+            buf = tf.variable(d, false, undefined, 'float32');
+            this.buffers.set(name, buf);
+          } else {
+            buf.assign(tf.add(tf.mul(buf, this.momentum), this.dampening === 0 ? d : tf.mul(d, 1 - this.dampening)));
+          }
+          d = this.nesterov ? tf.add(d, tf.mul(buf, this.momentum)) : buf;
+        }
+        p.assign(tf.sub(p, tf.mul(d, lr)));
+      }
+    });
+  }
+
+  /** The momentum buffers by parameter name (copies the caller owns). Absent before the first step. */
+  stateDict(): Map<string, tf.Tensor> {
+    const out = new Map<string, tf.Tensor>();
+    for (const [name, buf] of this.buffers) out.set(name, tf.clone(buf));
+    return out;
+  }
+
+  /** Restores momentum buffers saved by {@link SGD.stateDict}. */
+  loadStateDict(state: Map<string, tf.Tensor>): void {
+    for (const [name, t] of state) {
+      const p = this.params.get(name);
+      if (!p) throw new TrainError(`Optimizer state has a momentum buffer for '${name}', which the model does not have.`, 'CHECKPOINT');
+      if (t.size !== p.size) throw new TrainError(`Momentum buffer '${name}' has ${t.size} values; the parameter has ${p.size}.`, 'CHECKPOINT');
+      const v = tf.tidy(() => tf.reshape(t, p.shape));
+      const old = this.buffers.get(name);
+      if (old) {
+        old.assign(v);
+        v.dispose();
+      } else {
+        this.buffers.set(name, tf.variable(v, false));
+        v.dispose();
+      }
+    }
+  }
+
+  /** Frees the momentum buffers. */
+  dispose(): void {
+    for (const b of this.buffers.values()) b.dispose();
+    this.buffers.clear();
+  }
+}

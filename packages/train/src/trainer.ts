@@ -1,0 +1,416 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { SingleBar } from 'cli-progress';
+import type { Module, ResNet } from '@resnet-ts/core';
+import { Augmentation, Batcher, Preprocessing, augmentRng, channelStats, epochOrder } from './batches.js';
+import { checkpointIO, TensorRecord, writeFileAtomic } from './checkpoint.js';
+import { Dataset } from './data/dataset.js';
+import { TrainError } from './errors.js';
+import { evaluate } from './metrics.js';
+import { SGD } from './optimizer.js';
+import { ScheduleSpec, learningRate, validateSchedule } from './schedule.js';
+import { curvesSvg } from './plot.js';
+
+/** Options of {@link train}. */
+export interface TrainOptions {
+  /** A ResNet (its spec goes into checkpoints) or any Module producing logits. */
+  model: ResNet | Module;
+  trainSet: Dataset;
+  testSet?: Dataset;
+  /** Length of training: epochs (default 1) or iterations (steps; wins over epochs). */
+  epochs?: number;
+  iterations?: number;
+  batchSize?: number;
+  /** Constant learning rate when no schedule is given (default 0.1). */
+  lr?: number;
+  schedule?: ScheduleSpec;
+  momentum?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+  /** Weight decay on 'all' parameters (default, as the paper) or 'no-bn-bias'. */
+  decay?: 'all' | 'no-bn-bias';
+  seed?: number;
+  /** Normalisation; default mean/std of the train set. `padTo` pads e.g. 28x28 to 32x32. */
+  preprocessing?: Partial<Preprocessing>;
+  /** Default {pad: 4, flip: true}; false for none. Use flip: false for digits. */
+  augment?: Augmentation | false;
+  /** Folder for checkpoint.safetensors, model.safetensors, log.jsonl and curves.svg. */
+  outDir?: string;
+  /** Save a checkpoint every N steps (plus at every epoch end and at the end). 0: not by steps. */
+  checkpointEvery?: number;
+  /** Continue from outDir/checkpoint.safetensors if it exists. */
+  resume?: boolean;
+  evalBatchSize?: number;
+  /** Called after every step. */
+  onProgress?: (p: StepProgress) => void;
+  /** Called after every epoch with its metrics. */
+  onEpoch?: (m: EpochMetrics) => void;
+  /** Abort: the trainer saves a checkpoint after the current step and returns `stopped: 'aborted'`. */
+  signal?: AbortSignal;
+  /** Show a progress bar on stderr (default: when stderr is a TTY and not under jest). */
+  progressBar?: boolean;
+  /** Messages (default: none). */
+  log?: (message: string) => void;
+}
+
+/** After each step. */
+export interface StepProgress {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  imagesPerSec: number;
+}
+
+/** One line of log.jsonl. */
+export interface EpochMetrics {
+  epoch: number;
+  step: number;
+  lr: number;
+  trainLoss: number;
+  trainAcc: number;
+  testLoss?: number;
+  top1?: number;
+  top5?: number;
+  imagesPerSec: number;
+  seconds: number;
+  /** True when training ended mid-epoch (iterations not a multiple of the epoch). */
+  partial?: boolean;
+}
+
+/** What {@link train} returns. */
+export interface TrainResult {
+  stopped: 'done' | 'aborted' | 'nan';
+  step: number;
+  totalSteps: number;
+  history: EpochMetrics[];
+  checkpoint?: string;
+  preprocessing: Preprocessing;
+  message?: string;
+}
+
+/** Training state stored in checkpoint metadata under `training`. */
+export interface TrainingState {
+  step: number;
+  epoch: number;
+  totalSteps: number;
+  stepsPerEpoch: number;
+  batchSize: number;
+  seed: number;
+  schedule: ScheduleSpec;
+  optimizer: { type: 'SGD'; momentum: number; weightDecay: number; nesterov: boolean; decay: string };
+  augment: Augmentation | false;
+  /** Shuffling is derived from (seed, epoch); the augmentation generator's state is saved. */
+  rng: { shuffle: { seed: number; epoch: number }; augment: number[] };
+  /** Running sums of the current epoch (so a resumed epoch logs the same numbers). */
+  accum: { lossSum: number; correct: number; seen: number; seconds: number };
+  trainSize: number;
+}
+
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+export const MODEL_FILE = 'model.safetensors';
+
+function toRecord(t: tf.Tensor): TensorRecord {
+  const data = t.dataSync();
+  return t.dtype === 'int32' ? { dtype: 'int32', shape: t.shape, data: Int32Array.from(data) } : { dtype: 'float32', shape: t.shape, data: Float32Array.from(data) };
+}
+
+function fromRecord(r: TensorRecord): tf.Tensor {
+  return tf.tensor(r.data, r.shape, r.dtype);
+}
+
+/** Metadata common to checkpoints and weight files (core's `resnet-ts/1` keys). */
+export function weightsMetadata(model: Module, classes: string[], prep: Preprocessing, imageSize: [number, number]): Record<string, string> {
+  const spec = (model as unknown as Partial<ResNet>).spec;
+  const inputSize = prep.padTo ?? imageSize;
+  return {
+    format: 'resnet-ts/1',
+    ...(spec ? { spec: JSON.stringify(spec) } : {}),
+    classes: JSON.stringify(classes),
+    preprocessing: JSON.stringify({ mean: prep.mean, std: prep.std, inputSize, imageSize, padTo: prep.padTo }),
+  };
+}
+
+/** Writes the model's weights (torchvision names and layouts) with metadata, atomically. */
+export function saveWeights(file: string, model: Module, metadata: Record<string, string>, extra?: Map<string, tf.Tensor>): void {
+  const tensors = new Map<string, TensorRecord>();
+  const sd = model.stateDict({ layout: 'torch' });
+  for (const [k, t] of sd) tensors.set(k, toRecord(t));
+  tf.dispose([...sd.values()]);
+  if (extra) for (const [k, t] of extra) tensors.set(k, toRecord(t));
+  checkpointIO.save(file, tensors, metadata);
+}
+
+/** Loads weights (torch layout, extra keys such as optimizer.* ignored) into `model`; returns the metadata. */
+export function loadWeights(file: string, model: Module): { metadata: Record<string, string>; extra: Map<string, TensorRecord> } {
+  const { tensors, metadata } = checkpointIO.load(file);
+  const own = new Set(model.stateDict().keys());
+  const dict = new Map<string, tf.Tensor>();
+  const extra = new Map<string, TensorRecord>();
+  for (const [k, r] of tensors) {
+    if (own.has(k)) dict.set(k, fromRecord(r));
+    else if (k.startsWith('optimizer.')) extra.set(k, r);
+    else dict.set(k, fromRecord(r));
+  }
+  try {
+    model.loadStateDict(dict, { layout: 'torch' });
+  } finally {
+    tf.dispose([...dict.values()]);
+  }
+  return { metadata, extra };
+}
+
+function defaultProgressBar(): boolean {
+  return Boolean(process.stderr.isTTY) && process.env.JEST_WORKER_ID === undefined;
+}
+
+function readLog(file: string, upToEpoch: number): EpochMetrics[] {
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as EpochMetrics)
+    .filter((m) => m.epoch < upToEpoch);
+}
+
+/**
+ * Trains with SGD (momentum, weight decay as PyTorch), the given schedule and the paper's
+ * augmentation. Every step runs forward (train-mode BN), softmax cross-entropy and
+ * `tf.variableGrads` inside `tf.tidy`, then the SGD update in its own `tf.tidy`. Epochs are
+ * evaluated on the test set in eval mode and logged to outDir/log.jsonl; checkpoints are written
+ * atomically; `resume` continues exactly where a previous run stopped.
+ */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { model, trainSet, testSet } = options;
+  const log = options.log ?? (() => {});
+  const batchSize = options.batchSize ?? 128;
+  const seed = options.seed ?? 0;
+  const N = trainSet.labels.length;
+  if (N === 0) throw new TrainError('The training set is empty.', 'OPTIONS');
+  if (!(batchSize >= 1)) throw new TrainError(`batchSize must be >= 1; got ${batchSize}.`, 'OPTIONS');
+  const stepsPerEpoch = Math.ceil(N / batchSize);
+  const totalSteps = options.iterations ?? Math.round((options.epochs ?? 1) * stepsPerEpoch);
+  const schedule: ScheduleSpec = options.schedule ?? { type: 'constant', lr: options.lr ?? 0.1 };
+  validateSchedule(schedule);
+  const augment: Augmentation | false = options.augment === undefined ? { pad: 4, flip: true } : options.augment;
+  const stats = options.preprocessing?.mean && options.preprocessing?.std ? { mean: options.preprocessing.mean, std: options.preprocessing.std } : channelStats(trainSet);
+  const prep: Preprocessing = { ...stats, ...(options.preprocessing?.padTo ? { padTo: options.preprocessing.padTo } : {}) };
+  const batcher = new Batcher(trainSet, batchSize, prep);
+  const K = trainSet.classes.length;
+  const outDir = options.outDir;
+  const ckptFile = outDir ? path.join(outDir, CHECKPOINT_FILE) : undefined;
+  const logFile = outDir ? path.join(outDir, 'log.jsonl') : undefined;
+  if (outDir) fs.mkdirSync(outDir, { recursive: true });
+
+  const named = model.namedParameters();
+  const params = named.map(([, v]) => v);
+  const opt = new SGD(named, {
+    lr: learningRate(schedule, 0),
+    momentum: options.momentum ?? 0.9,
+    weightDecay: options.weightDecay ?? 1e-4,
+    nesterov: options.nesterov ?? false,
+    decay: options.decay ?? 'all',
+  });
+
+  let step = 0;
+  let accum = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+  let resumedAug: number[] | undefined;
+  let history: EpochMetrics[] = [];
+
+  if (options.resume && ckptFile && fs.existsSync(ckptFile)) {
+    const { metadata, extra } = loadWeights(ckptFile, model);
+    let state: TrainingState;
+    try {
+      state = JSON.parse(metadata.training) as TrainingState;
+    } catch {
+      throw new TrainError(`${ckptFile} has no training state (metadata "training"): it holds weights only and cannot be resumed.`, 'CHECKPOINT');
+    }
+    if (state.batchSize !== batchSize || state.trainSize !== N || state.seed !== seed) {
+      throw new TrainError(
+        `Cannot resume from ${ckptFile}: it was made with batch size ${state.batchSize}, ${state.trainSize} training images and seed ${state.seed}; ` +
+          `this run has ${batchSize}, ${N} and ${seed}. Use the same options, or another --out.`,
+        'CHECKPOINT',
+      );
+    }
+    const momenta = new Map<string, tf.Tensor>();
+    for (const [k, r] of extra) if (k.startsWith('optimizer.momentum.')) momenta.set(k.slice('optimizer.momentum.'.length), fromRecord(r));
+    opt.loadStateDict(momenta);
+    tf.dispose([...momenta.values()]);
+    step = state.step;
+    accum = state.accum;
+    resumedAug = state.rng.augment;
+    if (logFile) history = readLog(logFile, Math.floor(step / stepsPerEpoch));
+    log(`resumed from ${ckptFile} at step ${step} (epoch ${Math.floor(step / stepsPerEpoch) + 1})`);
+  } else if (logFile && fs.existsSync(logFile)) {
+    fs.rmSync(logFile);
+  }
+  if (logFile) writeFileAtomic(logFile, history.map((m) => JSON.stringify(m) + '\n').join(''));
+
+  let epoch = Math.floor(step / stepsPerEpoch);
+  let order = epochOrder(N, seed, epoch);
+  const aug = augmentRng(seed, epoch);
+  if (resumedAug) aug.setState(resumedAug);
+
+  const state = (): TrainingState => ({
+    step,
+    epoch,
+    totalSteps,
+    stepsPerEpoch,
+    batchSize,
+    seed,
+    schedule,
+    optimizer: { type: 'SGD', momentum: opt.momentum, weightDecay: opt.weightDecay, nesterov: opt.nesterov, decay: opt.decay },
+    augment,
+    rng: { shuffle: { seed, epoch }, augment: aug.getState() },
+    accum: { ...accum },
+    trainSize: N,
+  });
+  const meta = weightsMetadata(model, trainSet.classes, prep, [trainSet.shape[0], trainSet.shape[1]]);
+  const saveCheckpoint = () => {
+    if (!ckptFile) return;
+    const momenta = opt.stateDict();
+    const extra = new Map([...momenta].map(([k, t]) => [`optimizer.momentum.${k}`, t]));
+    try {
+      saveWeights(ckptFile, model, { ...meta, training: JSON.stringify(state()), extra_prefixes: JSON.stringify(['optimizer']), seed: String(seed) }, extra);
+    } finally {
+      tf.dispose([...momenta.values()]);
+    }
+  };
+
+  const bar = options.progressBar ?? defaultProgressBar() ? new SingleBar({ format: 'step {value}/{total} |{bar}| loss {loss} | {ips} img/s | ETA {eta_formatted}', hideCursor: true, etaBuffer: 50 }) : undefined;
+  bar?.start(totalSteps, step, { loss: '-', ips: '-' });
+  const [H, W, C] = [batcher.outH, batcher.outW, batcher.channels];
+  let stopped: TrainResult['stopped'] = 'done';
+  let message: string | undefined;
+  let epochStart = Date.now() - accum.seconds * 1000;
+  let lastLr = learningRate(schedule, step);
+  const idx = new Int32Array(batchSize);
+
+  const finishEpoch = (partial: boolean) => {
+    const seconds = (Date.now() - epochStart) / 1000;
+    const m: EpochMetrics = {
+      epoch,
+      step,
+      lr: lastLr,
+      trainLoss: accum.lossSum / Math.max(accum.seen, 1),
+      trainAcc: accum.correct / Math.max(accum.seen, 1),
+      imagesPerSec: accum.seen / Math.max(seconds, 1e-9),
+      seconds,
+      ...(partial ? { partial: true } : {}),
+    };
+    if (testSet) {
+      const r = evaluate(model, testSet, { batchSize: options.evalBatchSize ?? 256, preprocessing: prep });
+      Object.assign(m, { testLoss: r.loss, top1: r.top1, top5: r.top5 });
+    }
+    history.push(m);
+    if (logFile) fs.appendFileSync(logFile, JSON.stringify(m) + '\n');
+    options.onEpoch?.(m);
+    log(
+      `epoch ${epoch + 1}: train loss ${m.trainLoss.toFixed(4)} acc ${(100 * m.trainAcc).toFixed(2)} %` +
+        (m.top1 !== undefined ? `, test loss ${m.testLoss!.toFixed(4)} top-1 ${(100 * m.top1).toFixed(2)} % top-5 ${(100 * m.top5!).toFixed(2)} %` : '') +
+        `, ${m.imagesPerSec.toFixed(1)} img/s`,
+    );
+  };
+
+  try {
+    while (step < totalSteps) {
+      if (options.signal?.aborted) {
+        stopped = 'aborted';
+        break;
+      }
+      const e = Math.floor(step / stepsPerEpoch);
+      if (e !== epoch) {
+        epoch = e;
+        order = epochOrder(N, seed, epoch);
+        const fresh = augmentRng(seed, epoch);
+        aug.setState(fresh.getState());
+        accum = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+        epochStart = Date.now();
+      }
+      const b = step % stepsPerEpoch;
+      const n = Math.min(batchSize, N - b * batchSize);
+      for (let i = 0; i < n; i++) idx[i] = order[b * batchSize + i];
+      const t0 = Date.now();
+      const batch = batcher.fill(idx.subarray(0, n), augment, aug);
+      const lr = learningRate(schedule, step);
+      lastLr = lr;
+      let correctT: tf.Tensor | undefined;
+      const out = tf.tidy(() => {
+        const x = tf.tensor4d(batch.x, [n, H, W, C]);
+        const labels = tf.tensor1d(batch.labels, 'int32');
+        const y = tf.oneHot(labels, K);
+        return tf.variableGrads(() => {
+          const logits = model.forward(x, { training: true });
+          correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32')));
+          return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+        }, params);
+      });
+      const loss = (await out.value.data())[0];
+      const correct = correctT ? (await correctT.data())[0] : 0;
+      if (!Number.isFinite(loss)) {
+        tf.dispose([out.value, ...Object.values(out.grads)]);
+        correctT?.dispose();
+        stopped = 'nan';
+        message =
+          `Loss became ${loss} at step ${step + 1} (epoch ${epoch + 1}, lr ${lr}); training stopped without saving.` +
+          (ckptFile && fs.existsSync(ckptFile) ? ` The last good checkpoint is ${ckptFile}.` : ' No checkpoint was written yet.') +
+          ' Try a lower learning rate or a warm-up.';
+        break;
+      }
+      opt.step(out.grads, lr);
+      tf.dispose([out.value, ...Object.values(out.grads)]);
+      correctT?.dispose();
+      const dt = (Date.now() - t0) / 1000;
+      step++;
+      accum.lossSum += loss * n;
+      accum.correct += correct;
+      accum.seen += n;
+      accum.seconds = (Date.now() - epochStart) / 1000;
+      const ips = n / Math.max(dt, 1e-9);
+      bar?.update(step, { loss: loss.toFixed(4), ips: ips.toFixed(1) });
+      options.onProgress?.({ step, totalSteps, epoch, loss, lr, imagesPerSec: ips });
+      const endOfEpoch = step % stepsPerEpoch === 0;
+      if (endOfEpoch || step === totalSteps) finishEpoch(!endOfEpoch);
+      if (endOfEpoch || step === totalSteps || (options.checkpointEvery && step % options.checkpointEvery === 0)) saveCheckpoint();
+    }
+    if (stopped === 'aborted') {
+      saveCheckpoint();
+      log(`interrupted at step ${step}: checkpoint saved${ckptFile ? ` to ${ckptFile}` : ''}; continue with --resume`);
+    }
+  } finally {
+    bar?.stop();
+    opt.dispose();
+  }
+  if (stopped === 'done' && outDir) {
+    saveWeights(path.join(outDir, MODEL_FILE), model, { ...meta, training: JSON.stringify({ step, epochs: step / stepsPerEpoch, schedule, seed, batchSize }) });
+    writeFileAtomic(path.join(outDir, 'curves.svg'), curvesSvg(history, `Training curves (${history.length} epochs)`));
+  }
+  if (message) log(message);
+  return { stopped, step, totalSteps, history, checkpoint: ckptFile, preprocessing: prep, message };
+}
+
+/** What a weight or checkpoint file says about its model (absent fields are undefined). */
+export interface WeightsInfo {
+  spec?: import('@resnet-ts/core').ResNetSpec;
+  classes?: string[];
+  preprocessing?: Preprocessing & { inputSize?: [number, number]; imageSize?: [number, number] };
+  training?: unknown;
+  metadata: Record<string, string>;
+}
+
+/** Reads the metadata of a safetensors weight/checkpoint file written by {@link train}. */
+export function readWeightsInfo(file: string): WeightsInfo {
+  const { metadata } = checkpointIO.load(file);
+  const parse = <T>(key: string): T | undefined => {
+    if (metadata[key] === undefined) return undefined;
+    try {
+      return JSON.parse(metadata[key]) as T;
+    } catch {
+      throw new TrainError(`${file}: metadata "${key}" is not valid JSON.`, 'CHECKPOINT');
+    }
+  };
+  return { spec: parse('spec'), classes: parse('classes'), preprocessing: parse('preprocessing'), training: parse('training'), metadata };
+}

@@ -1,0 +1,253 @@
+#!/usr/bin/python3
+"""Reference fixtures for resnet-ts's PyTorch parity tests.
+
+Builds ResNets in PyTorch with seeded random weights AND random batch-norm statistics, and writes:
+  <name>.safetensors   the weights: torchvision key names and layouts (OIHW, [out, in]); F32, I64
+                       num_batches_tracked. With --format resnet-ts (default for the committed
+                       fixtures) it also carries resnet-ts metadata (format, spec); torchvision-style
+                       files (resnet18) carry none, like a plain `torch.save(model.state_dict())`.
+  <name>.input.npy     an NCHW float32 input batch
+  <name>.logits.npy    eval-mode logits
+and, for resnet20, one SGD training step (train-mode batch norm, cross-entropy, lr 0.1,
+momentum 0.9, weight decay 1e-4, from zero momentum):
+  resnet20.train.input.npy, resnet20.train.labels.npy, resnet20.train.after.safetensors (weights and BN buffers after the step),
+  resnet20.train.loss.npy
+
+Usage (Debian's python3-torch; ENVIRONMENT.md):
+  /usr/bin/python3 scripts/parity/make_fixtures.py --out packages/core/test/fixtures/parity
+  /usr/bin/python3 scripts/parity/make_fixtures.py --out /tmp/x --only resnet18
+  /usr/bin/python3 scripts/parity/make_fixtures.py check <checkpoint.safetensors> <model> <input.npy> <out.npy>
+      loads a resnet-ts checkpoint into the PyTorch model <model> (load_state_dict, strict) and
+      writes its eval-mode logits: the check that our files load in PyTorch.
+
+No `safetensors` package is needed: a tiny reader/writer is below (8-byte LE header length, JSON
+header, raw little-endian bytes).
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import torchvision  # noqa: E402
+from torchvision.models.resnet import BasicBlock, Bottleneck  # noqa: E402
+
+torch.set_num_threads(2)
+
+# ------------------------------------------------------------------------------------ safetensors
+DT_OUT = {torch.float32: "F32", torch.float16: "F16", torch.int64: "I64", torch.int32: "I32", torch.uint8: "U8"}
+DT_IN = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32, "U8": np.uint8}
+
+
+def save_safetensors(path, tensors, metadata=None):
+    header, blobs, pos = {}, [], 0
+    if metadata:
+        header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
+    for name, t in tensors.items():
+        t = t.detach().contiguous().cpu()
+        b = t.numpy().astype(t.numpy().dtype.newbyteorder("<"), copy=False).tobytes()
+        header[name] = {"dtype": DT_OUT[t.dtype], "shape": list(t.shape), "data_offsets": [pos, pos + len(b)]}
+        blobs.append(b)
+        pos += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    meta = header.pop("__metadata__", {})
+    out = {}
+    for name, info in header.items():
+        b, e = info["data_offsets"]
+        arr = np.frombuffer(data[8 + n + b : 8 + n + e], dtype=np.dtype(DT_IN[info["dtype"]]).newbyteorder("<"))
+        out[name] = torch.from_numpy(arr.reshape(info["shape"]).copy())
+    return out, meta
+
+
+def save_npy(path, arr):
+    tmp = path + ".tmp.npy"
+    np.save(tmp, np.ascontiguousarray(arr))
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------------ models
+class BasicBlockA(nn.Module):
+    """CIFAR basic block with the paper's option A shortcut: subsample x[:, :, ::2, ::2] and append
+    zero channels after the identity channels (resnet-ts's convention)."""
+
+    expansion = 1
+
+    def __init__(self, inplanes, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.stride, self.extra = stride, planes - inplanes
+
+    def shortcut(self, x):
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        if self.extra > 0:
+            x = F.pad(x, (0, 0, 0, 0, 0, self.extra))
+        return x
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + self.shortcut(x))
+
+
+class TorchResNet(nn.Module):
+    """A ResNet with torchvision's module names, for any stem / widths / block / shortcut A or B."""
+
+    def __init__(self, block, layers, widths, stem="imagenet", stem_width=64, shortcut="B", num_classes=1000):
+        super().__init__()
+        imagenet = stem == "imagenet"
+        self.conv1 = nn.Conv2d(3, stem_width, 7 if imagenet else 3, 2 if imagenet else 1, 3 if imagenet else 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem_width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1) if imagenet else nn.Identity()
+        inplanes = stem_width
+        for i, (n, w) in enumerate(zip(layers, widths)):
+            blocks = []
+            for b in range(n):
+                stride = (1 if i == 0 else 2) if b == 0 else 1
+                if shortcut == "A":
+                    blk = BasicBlockA(inplanes, w, stride)
+                else:
+                    down = None
+                    if stride != 1 or inplanes != w * block.expansion:
+                        down = nn.Sequential(nn.Conv2d(inplanes, w * block.expansion, 1, stride, bias=False), nn.BatchNorm2d(w * block.expansion))
+                    blk = block(inplanes, w, stride, down)
+                blocks.append(blk)
+                inplanes = w * block.expansion
+            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+        self.nstages = len(layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(inplanes, num_classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        for i in range(self.nstages):
+            x = getattr(self, f"layer{i + 1}")(x)
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def randomize(model, seed):
+    """Seeded random weights and random BN statistics (so eval mode really uses running stats)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_out = m.out_channels * m.kernel_size[0] * m.kernel_size[1]
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / fan_out) ** 0.5)
+            elif isinstance(m, nn.BatchNorm2d):
+                c = m.num_features
+                m.weight.copy_(0.5 + torch.rand(c, generator=g))
+                m.bias.copy_(0.1 * torch.randn(c, generator=g))
+                m.running_mean.copy_(0.1 * torch.randn(c, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(c, generator=g))
+                m.num_batches_tracked.fill_(int(torch.randint(1, 1000, (1,), generator=g)))
+            elif isinstance(m, nn.Linear):
+                bound = 1 / m.in_features ** 0.5
+                m.weight.copy_((torch.rand(m.weight.shape, generator=g) * 2 - 1) * bound)
+                m.bias.copy_((torch.rand(m.bias.shape, generator=g) * 2 - 1) * bound)
+    return model
+
+
+SPECS = {
+    "resnet20": dict(
+        build=lambda: TorchResNet(BasicBlockA, [3, 3, 3], [16, 32, 64], stem="cifar", stem_width=16, shortcut="A", num_classes=10),
+        spec={"stem": "cifar", "stages": [{"block": "basic", "width": w, "depth": 3, "stride": s} for w, s in [(16, 1), (32, 2), (64, 2)]],
+              "shortcut": "A", "numClasses": 10, "inChannels": 3},
+        input=(4, 3, 32, 32), seed=20,
+    ),
+    "bottleneck": dict(
+        build=lambda: TorchResNet(Bottleneck, [1, 1, 1, 1], [8, 16, 32, 64], stem="imagenet", stem_width=16, shortcut="B", num_classes=10),
+        spec={"stem": "imagenet", "stemWidth": 16,
+              "stages": [{"block": "bottleneck", "width": w, "depth": 1, "stride": s} for w, s in [(8, 1), (16, 2), (32, 2), (64, 2)]],
+              "shortcut": "B", "numClasses": 10, "inChannels": 3, "strideMode": "v1.5", "inputSize": [64, 64]},
+        input=(2, 3, 64, 64), seed=50,
+    ),
+    "resnet18": dict(build=lambda: torchvision.models.resnet18(), spec=None, input=(2, 3, 64, 64), seed=18),
+}
+
+
+def make(name, out):
+    cfg = SPECS[name]
+    torch.manual_seed(cfg["seed"])
+    model = randomize(cfg["build"](), cfg["seed"]).eval()
+    g = torch.Generator().manual_seed(cfg["seed"] + 1)
+    x = torch.randn(cfg["input"], generator=g)
+    with torch.no_grad():
+        logits = model(x)
+    meta = None
+    if cfg["spec"] is not None:
+        meta = {"format": "resnet-ts/1", "spec": json.dumps(cfg["spec"]), "source": "scripts/parity/make_fixtures.py"}
+    save_safetensors(os.path.join(out, f"{name}.safetensors"), model.state_dict(), meta)
+    save_npy(os.path.join(out, f"{name}.input.npy"), x.numpy())
+    save_npy(os.path.join(out, f"{name}.logits.npy"), logits.numpy())
+    if name == "resnet20":
+        train_step(model, x, out, g)
+    print(f"{name}: logits {tuple(logits.shape)}, |logits| max {logits.abs().max():.4f}")
+
+
+def train_step(model, x, out, g):
+    # A small batch of its own (2 x 3 x 16 x 16) keeps the test's backward pass on the cpu backend quick.
+    x = torch.randn((2, 3, 16, 16), generator=g)
+    labels = torch.randint(0, 10, (x.shape[0],), generator=g)
+    save_npy(os.path.join(out, "resnet20.train.input.npy"), x.numpy())
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    opt.zero_grad()
+    loss = F.cross_entropy(model(x), labels)
+    loss.backward()
+    opt.step()
+    save_npy(os.path.join(out, "resnet20.train.labels.npy"), labels.numpy().astype(np.int32))
+    save_npy(os.path.join(out, "resnet20.train.loss.npy"), np.array([loss.item()], dtype=np.float32))
+    save_safetensors(os.path.join(out, "resnet20.train.after.safetensors"), model.state_dict())
+    model.eval()
+
+
+def check(ckpt, name, inp, outp):
+    model = SPECS[name]["build"]()
+    state, _ = load_safetensors(ckpt)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    with torch.no_grad():
+        y = model(torch.from_numpy(np.load(inp)))
+    save_npy(outp, y.numpy())
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "check":
+        check(*sys.argv[2:6])
+        return
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", required=True)
+    p.add_argument("--only", nargs="*", default=["resnet20", "bottleneck"])
+    a = p.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    for name in a.only:
+        make(name, a.out)
+
+
+if __name__ == "__main__":
+    main()
