@@ -40,7 +40,15 @@ from torchvision.models.resnet import BasicBlock, Bottleneck  # noqa: E402
 torch.set_num_threads(2)
 
 # ------------------------------------------------------------------------------------ safetensors
-DT_OUT = {torch.float32: "F32", torch.float16: "F16", torch.int64: "I64", torch.int32: "I32", torch.uint8: "U8"}
+DT_OUT = {
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.float64: "F64",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.uint8: "U8",
+}
 DT_IN = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32, "U8": np.uint8}
 
 
@@ -50,7 +58,8 @@ def save_safetensors(path, tensors, metadata=None):
         header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
     for name, t in tensors.items():
         t = t.detach().contiguous().cpu()
-        b = t.numpy().astype(t.numpy().dtype.newbyteorder("<"), copy=False).tobytes()
+        a = t.view(torch.int16).numpy() if t.dtype == torch.bfloat16 else t.numpy()
+        b = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
         header[name] = {"dtype": DT_OUT[t.dtype], "shape": list(t.shape), "data_offsets": [pos, pos + len(b)]}
         blobs.append(b)
         pos += len(b)
@@ -226,6 +235,27 @@ def train_step(model, x, out, g):
     model.eval()
 
 
+def make_dtypes(out):
+    """The same values in every dtype PyTorch writes, to check the decoders against PyTorch's own rounding."""
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(3, 5, generator=g) * 3
+    tensors = {
+        "f32": x,
+        "f16": x.half(),
+        "bf16": x.bfloat16(),
+        "f64": x.double(),
+        "i64": torch.arange(-7, 8, dtype=torch.int64).reshape(3, 5) * 1000,
+        "i32": torch.arange(-7, 8, dtype=torch.int32).reshape(3, 5),
+        "u8": torch.arange(0, 15, dtype=torch.uint8).reshape(3, 5) * 17,
+    }
+    save_safetensors(os.path.join(out, "dtypes.safetensors"), tensors, {"note": "same values, each dtype"})
+    # What each float dtype holds, widened to float32 by PyTorch.
+    save_npy(os.path.join(out, "dtypes.f16.npy"), x.half().float().numpy())
+    save_npy(os.path.join(out, "dtypes.bf16.npy"), x.bfloat16().float().numpy())
+    save_npy(os.path.join(out, "dtypes.f16native.npy"), x.half().numpy())
+    print("dtypes: F32 F16 BF16 F64 I64 I32 U8")
+
+
 def check(ckpt, name, inp, outp):
     model = SPECS[name]["build"]()
     state, _ = load_safetensors(ckpt)
@@ -242,11 +272,14 @@ def main():
         return
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
-    p.add_argument("--only", nargs="*", default=["resnet20", "bottleneck"])
+    p.add_argument("--only", nargs="*", default=["resnet20", "bottleneck", "dtypes"])
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
     for name in a.only:
-        make(name, a.out)
+        if name == "dtypes":
+            make_dtypes(a.out)
+        else:
+            make(name, a.out)
 
 
 if __name__ == "__main__":

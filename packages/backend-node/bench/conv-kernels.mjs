@@ -44,8 +44,12 @@ for (const [h, ci, co, k, s] of shapes) {
   const pad = (k - 1) >> 1;
   const oh = Math.floor((h + 2 * pad - k) / s) + 1;
   const p = [batch, h, h, ci, k, k, co, oh, oh, s, s, pad, pad, pad, pad, 1, 1];
-  const x = rnd(batch * h * h * ci), w = rnd(k * k * ci * co), y = new Float32Array(batch * oh * oh * co);
-  const dx = new Float32Array(x.length), dw = new Float32Array(w.length), dy = rnd(y.length);
+  const x = rnd(batch * h * h * ci),
+    w = rnd(k * k * ci * co),
+    y = new Float32Array(batch * oh * oh * co);
+  const dx = new Float32Array(x.length),
+    dw = new Float32Array(w.length),
+    dy = rnd(y.length);
   const f = median(() => m.conv2dForward(x, w, null, y, p, false));
   const bd = median(() => m.conv2dBackwardData(dy, w, dx, p));
   const bw = median(() => m.conv2dBackwardFilter(x, dy, dw, null, p));

@@ -9,7 +9,9 @@ import { nativePlugin, nativeBufferPool } from '../src/native/index.js';
 
 const [backend = 'native', batchS = '32', repsS = '5', chS = '3'] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const profile = process.argv.includes('--profile');
-const batch = Number(batchS), reps = Number(repsS), channels = Number(chS);
+const batch = Number(batchS),
+  reps = Number(repsS),
+  channels = Number(chS);
 
 const vars: tf.Variable[] = [];
 function param(shape: number[], init: 'he' | 'one' | 'zero'): tf.Variable {
@@ -25,14 +27,18 @@ function conv(ci: number, co: number, k: number, s: number): Layer {
   return (x) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, s, (k - 1) / 2);
 }
 function bn(c: number): Layer {
-  const g = param([c], 'one'), b = param([c], 'zero');
+  const g = param([c], 'one'),
+    b = param([c], 'zero');
   return (x) => {
     const { mean, variance } = tf.moments(x, [0, 1, 2]);
     return tf.batchNorm4d(x as tf.Tensor4D, mean as tf.Tensor1D, variance as tf.Tensor1D, b as tf.Tensor1D, g as tf.Tensor1D, 1e-5);
   };
 }
 function block(ci: number, co: number, s: number): Layer {
-  const c1 = conv(ci, co, 3, s), b1 = bn(co), c2 = conv(co, co, 3, 1), b2 = bn(co);
+  const c1 = conv(ci, co, 3, s),
+    b1 = bn(co),
+    c2 = conv(co, co, 3, 1),
+    b2 = bn(co);
   const proj = s !== 1 || ci !== co ? [conv(ci, co, 1, s), bn(co)] : null;
   return (x, t) => {
     const h = b2(c2(tf.relu(b1(c1(x, t), t)), t), t);
@@ -46,7 +52,11 @@ let fcW: tf.Variable, fcB: tf.Variable;
 function build(): void {
   stem = [conv(channels, 16, 3, 1), bn(16)];
   let ci = 16;
-  for (const [co, s] of [[16, 1], [32, 2], [64, 2]]) {
+  for (const [co, s] of [
+    [16, 1],
+    [32, 2],
+    [64, 2],
+  ]) {
     for (let i = 0; i < 3; i++) {
       blocks.push(block(ci, co, i === 0 ? s : 1));
       ci = co;
@@ -90,15 +100,23 @@ async function main(): Promise<void> {
     const c = process.cpuUsage(c0);
     return { wall: wall.sort((a, b) => a - b), cpu: (c.user + c.system) / 1000 / reps };
   };
-  const st = time(step), ft = time(fwd);
+  const st = time(step),
+    ft = time(fwd);
   if (backend === 'native') {
     const ps = nativeBufferPool.stats();
-    console.log(`buffer pool: ${(ps.pooledBytes / 2 ** 20).toFixed(0)} MiB pooled (cap ${(ps.cap / 2 ** 20).toFixed(0)} MiB), ${ps.hits} hits, ${ps.misses} misses`);
+    console.log(
+      `buffer pool: ${(ps.pooledBytes / 2 ** 20).toFixed(0)} MiB pooled (cap ${(ps.cap / 2 ** 20).toFixed(0)} MiB), ${ps.hits} hits, ${ps.misses} misses`,
+    );
   }
   const fmt = ({ wall, cpu }: { wall: number[]; cpu: number }): string =>
     `median ${wall[wall.length >> 1].toFixed(1)} ms, min ${wall[0].toFixed(1)} ms, cpu ${cpu.toFixed(1)} ms`;
   console.log(`ResNet-20 ${backend}, batch ${batch}, 32x32x${channels}: SGD step ${fmt(st)}; forward ${fmt(ft)} (${reps} reps)`);
-  for (const [what, f] of profile ? ([['SGD step', step], ['forward', fwd]] as const) : []) {
+  for (const [what, f] of profile
+    ? ([
+        ['SGD step', step],
+        ['forward', fwd],
+      ] as const)
+    : []) {
     const p = await tf.profile(f);
     const byKernel = new Map<string, { ms: number; n: number }>();
     for (const k of p.kernels) {

@@ -10,7 +10,8 @@ import { nativePlugin } from '../src/native/index.js';
 
 const [backend = 'native', batchS = '1', repsS = '10'] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const fold = process.argv.includes('--fold');
-const batch = Number(batchS), reps = Number(repsS);
+const batch = Number(batchS),
+  reps = Number(repsS);
 
 type Layer = (x: tf.Tensor) => tf.Tensor;
 function convBn(ci: number, co: number, k: number, s: number, relu: boolean): Layer {
@@ -22,7 +23,8 @@ function convBn(ci: number, co: number, k: number, s: number, relu: boolean): La
   }
   const mean = tf.mul(tf.randomNormal([co]), 0.01) as tf.Tensor1D;
   const variance = tf.add(tf.mul(tf.randomUniform([co]), 0.1), 1) as tf.Tensor1D;
-  const gamma = tf.ones([co]) as tf.Tensor1D, beta = tf.zeros([co]) as tf.Tensor1D;
+  const gamma = tf.ones([co]) as tf.Tensor1D,
+    beta = tf.zeros([co]) as tf.Tensor1D;
   return (x) => {
     const y = tf.batchNorm4d(tf.conv2d(x as tf.Tensor4D, w, s, pad), mean, variance, beta, gamma, 1e-5);
     return relu ? tf.relu(y) : y;
@@ -30,7 +32,9 @@ function convBn(ci: number, co: number, k: number, s: number, relu: boolean): La
 }
 function bottleneck(ci: number, mid: number, s: number): Layer {
   const co = mid * 4;
-  const a = convBn(ci, mid, 1, 1, true), b = convBn(mid, mid, 3, s, true), c = convBn(mid, co, 1, 1, false);
+  const a = convBn(ci, mid, 1, 1, true),
+    b = convBn(mid, mid, 3, s, true),
+    c = convBn(mid, co, 1, 1, false);
   const proj = s !== 1 || ci !== co ? convBn(ci, co, 1, s, false) : null;
   return (x) => tf.relu(tf.add(c(b(a(x))), proj ? proj(x) : x));
 }
@@ -41,13 +45,19 @@ async function main(): Promise<void> {
   const stem = convBn(3, 64, 7, 2, true);
   const blocks: Layer[] = [];
   let ci = 64;
-  for (const [mid, n, s] of [[64, 3, 1], [128, 4, 2], [256, 6, 2], [512, 3, 2]]) {
+  for (const [mid, n, s] of [
+    [64, 3, 1],
+    [128, 4, 2],
+    [256, 6, 2],
+    [512, 3, 2],
+  ]) {
     for (let i = 0; i < n; i++) {
       blocks.push(bottleneck(ci, mid, i === 0 ? s : 1));
       ci = mid * 4;
     }
   }
-  const fcW = tf.mul(tf.randomNormal([2048, 1000]), 0.01), fcB = tf.zeros([1000]);
+  const fcW = tf.mul(tf.randomNormal([2048, 1000]), 0.01),
+    fcB = tf.zeros([1000]);
   const x = tf.randomNormal([batch, 224, 224, 3]);
   const fwd = (): void => {
     tf.tidy(() => {

@@ -20,10 +20,22 @@ await build({
   outfile,
   external: ['@tensorflow/*'],
   nodePaths: [join(root, 'node_modules'), join(root, '..', '..', 'node_modules')],
-  alias: { '@resnet-ts/core': join(root, '..', 'core', 'src', 'index.ts') },
+  // Workspace packages from their sources (no build needed).
+  plugins: [
+    {
+      name: 'workspace-src',
+      setup(b) {
+        b.onResolve({ filter: /^@resnet-ts\/[a-z-]+$/ }, (a) => ({ path: join(root, '..', a.path.split('/')[1], 'src', 'index.ts') }));
+      },
+    },
+  ],
   logLevel: 'warning',
 });
-const env = { ...process.env, RESNET_TS_NATIVE_ADDON: join(root, 'build', 'Release', 'resnet_native.node'), NODE_PATH: join(root, '..', '..', 'node_modules') };
+const env = {
+  ...process.env,
+  RESNET_TS_NATIVE_ADDON: join(root, 'build', 'Release', 'resnet_native.node'),
+  NODE_PATH: join(root, '..', '..', 'node_modules'),
+};
 const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const r = spawnSync(process.execPath, [...nodeArgs, outfile, ...args], { stdio: 'inherit', env });
 process.exit(r.status ?? 1);

@@ -647,23 +647,26 @@ Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
   float* o = F32(info[5]);
   int64_t c = info[6].As<Napi::Number>().Int64Value();
   float eps = info[7].As<Napi::Number>().FloatValue();
-  std::vector<float> mul(c), add(c);
+  // tfjs: offset + (x - mean) * scale / sqrt(variance + eps). Keep (x - mean) first:
+  // folding it into x * a + b cancels catastrophically when |mean| >> std (seen with batch
+  // statistics of small batches).
+  std::vector<float> mul(c), mv(c), add(c);
   for (int64_t j = 0; j < c; j++) {
-    float m = mean[nm == 1 ? 0 : j], v = var[nv == 1 ? 0 : j];
-    float s = sc ? sc[ns == 1 ? 0 : j] : 1.f;
-    float of = off ? off[no == 1 ? 0 : j] : 0.f;
-    float inv = s / std::sqrt(v + eps);
-    mul[j] = inv;
-    add[j] = of - m * inv;
+    double v = var[nv == 1 ? 0 : j];
+    double s = sc ? sc[ns == 1 ? 0 : j] : 1.0;
+    mul[j] = static_cast<float>(s / std::sqrt(v + static_cast<double>(eps)));
+    mv[j] = mean[nm == 1 ? 0 : j];
+    add[j] = off ? off[no == 1 ? 0 : j] : 0.f;
   }
   int64_t rows = static_cast<int64_t>(n) / c;
   const float* mp = mul.data();
+  const float* mvp = mv.data();
   const float* ap = add.data();
 #pragma omp parallel for if (static_cast<int64_t>(n) >= kParallelMin) schedule(static)
   for (int64_t r = 0; r < rows; r++) {
     const float* xx = x + r * c;
     float* oo = o + r * c;
-    for (int64_t j = 0; j < c; j++) oo[j] = xx[j] * mp[j] + ap[j];
+    for (int64_t j = 0; j < c; j++) oo[j] = (xx[j] - mvp[j]) * mp[j] + ap[j];
   }
   return info.Env().Undefined();
 }

@@ -11,8 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SKIP_MSG =
-  'native engine skipped: oneDNN not found (apt-get install libdnnl-dev, then npm rebuild @resnet-ts/backend-node)';
+const SKIP_MSG = 'native engine skipped: oneDNN not found (apt-get install libdnnl-dev, then npm rebuild @resnet-ts/backend-node)';
 
 if (process.env.RESNET_TS_SKIP_NATIVE === '1') {
   console.log('native engine skipped: RESNET_TS_SKIP_NATIVE=1');
@@ -39,12 +38,22 @@ if (!found) {
 
 // 2. node-gyp and node-addon-api resolvable?
 const require = createRequire(join(root, 'package.json'));
-let gypBin;
+// node-gyp: the project's own, else the one npm bundles (npm exports its path to install scripts).
+let gypBin = null;
 try {
   gypBin = require.resolve('node-gyp/bin/node-gyp.js');
+} catch {
+  const fromNpm = process.env.npm_config_node_gyp;
+  if (fromNpm && existsSync(fromNpm)) gypBin = fromNpm;
+}
+let addonApi = true;
+try {
   require.resolve('node-addon-api');
 } catch {
-  console.log('native engine skipped: node-gyp or node-addon-api is not installed');
+  addonApi = false;
+}
+if (!gypBin || !addonApi) {
+  console.log(`native engine skipped: ${!gypBin ? 'node-gyp' : 'node-addon-api'} is not installed`);
   process.exit(0);
 }
 

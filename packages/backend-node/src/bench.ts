@@ -45,7 +45,11 @@ export const FULL_WORKS: BenchWork[] = [
 ];
 
 export function workLabel(w: BenchWork): string {
-  const what = { 'resnet20-forward': 'resnet20 forward 32x32', 'resnet20-train': 'resnet20 SGD step 32x32', 'resnet50-forward': 'resnet50 forward 224x224' }[w.kind];
+  const what = {
+    'resnet20-forward': 'resnet20 forward 32x32',
+    'resnet20-train': 'resnet20 SGD step 32x32',
+    'resnet50-forward': 'resnet50 forward 224x224',
+  }[w.kind];
   return `${what} batch ${w.batch}`;
 }
 
@@ -86,14 +90,30 @@ function prepare(work: BenchWork, createModel: BenchModelFactory): Step {
     };
   }
   // SGD with momentum 0.9 and weight decay 1e-4, train-mode batch norm (what the paper trains with).
-  const labels = tf.oneHot(tf.tensor1d(Array.from({ length: work.batch }, (_, i) => i % 10), 'int32'), 10);
+  const labels = tf.tidy(() =>
+    tf.oneHot(
+      tf.tensor1d(
+        Array.from({ length: work.batch }, (_, i) => i % 10),
+        'int32',
+      ),
+      10,
+    ),
+  );
   const params = model.parameters();
-  const velocity = params.map((p) => tf.variable(tf.zerosLike(p), false));
+  const velocity = params.map((p) => {
+    const zero = tf.zerosLike(p);
+    const v = tf.variable(zero, false);
+    zero.dispose();
+    return v;
+  });
   const lr = 0.01;
   return {
     run: async () => {
       const loss = tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, model.forward(x, { training: true })) as tf.Scalar, params);
+        const { value, grads } = tf.variableGrads(
+          () => tf.losses.softmaxCrossEntropy(labels, model.forward(x, { training: true })) as tf.Scalar,
+          params,
+        );
         params.forEach((p, i) => {
           const g = tf.add(grads[p.name], tf.mul(p, 1e-4));
           const v = tf.add(tf.mul(velocity[i], 0.9), g);
@@ -113,7 +133,11 @@ function prepare(work: BenchWork, createModel: BenchModelFactory): Step {
 }
 
 /** Milliseconds of each timed run, after `warmup` untimed runs. */
-export async function timeWork(work: BenchWork, createModel: BenchModelFactory, options: { repeats?: number; warmup?: number } = {}): Promise<number[]> {
+export async function timeWork(
+  work: BenchWork,
+  createModel: BenchModelFactory,
+  options: { repeats?: number; warmup?: number } = {},
+): Promise<number[]> {
   const { repeats = 5, warmup = 1 } = options;
   const step = prepare(work, createModel);
   try {
@@ -161,10 +185,20 @@ export interface PeerResult {
 export function runPytorchPeer(works: BenchWork[], repeats: number, threads = 2): PeerResult[] {
   const r = spawnSync(
     PYTHON,
-    [peerScriptPath(), '--json', '--repeats', String(repeats), '--threads', String(threads), '--works', works.map((w) => `${w.kind}:${w.batch}`).join(',')],
+    [
+      peerScriptPath(),
+      '--json',
+      '--repeats',
+      String(repeats),
+      '--threads',
+      String(threads),
+      '--works',
+      works.map((w) => `${w.kind}:${w.batch}`).join(','),
+    ],
     { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' }, maxBuffer: 1 << 24, timeout: 30 * 60 * 1000 },
   );
-  if (r.status !== 0) throw new Error(`PyTorch peer failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.status !== 0)
+    throw new Error(`PyTorch peer failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
   return JSON.parse(r.stdout) as PeerResult[];
 }
 
@@ -213,7 +247,15 @@ export function formatRows(rows: BenchRow[]): string {
   const fmt = (x: number | null | undefined, d = 1) => (x == null ? '-' : x.toFixed(d));
   const table = [
     ['engine', 'work', 'ms (median)', 'images/s', 'runs', 'PyTorch ms', 'ratio'],
-    ...rows.map((r) => [r.engine, r.work, fmt(r.ms), fmt(r.imagesPerSec), String(r.repeats), fmt(r.torchMs), r.ratio == null ? '-' : `${r.ratio.toFixed(1)}x`]),
+    ...rows.map((r) => [
+      r.engine,
+      r.work,
+      fmt(r.ms),
+      fmt(r.imagesPerSec),
+      String(r.repeats),
+      fmt(r.torchMs),
+      r.ratio == null ? '-' : `${r.ratio.toFixed(1)}x`,
+    ]),
   ];
   const widths = table[0].map((_, i) => Math.max(...table.map((t) => t[i].length)));
   const lines = table.map((t) => t.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));

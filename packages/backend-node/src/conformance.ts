@@ -20,8 +20,17 @@
  * The resnet20 step chains ~60 ops and divides by batch standard deviations in 19 batch norms
  * (batch 4, so some statistics come from few values), which amplifies rounding differences layer
  * by layer: MODEL_TOLERANCE = 1e-3 (still 10-100x below what a wrong kernel anywhere produces).
+ *
+ * ## The cpu reference of the resnet20 step
+ * tfjs-backend-cpu's Conv2DBackpropFilter is a naive 7-deep loop, ~150x slower than its forward
+ * convolution: the batch-4 resnet20 step takes ~4 minutes on cpu with it. For that one case the
+ * reference runs with the filter gradient expressed as a forward convolution (core's kernels/portable.ts,
+ * on cpu's own Conv2D/Transpose/Slice kernels), which the conv op cases above check against
+ * tfjs's stock cpu kernel for 1x1/3x3/7x7, stride 1/2, same/explicit/asymmetric padding and odd
+ * sizes. Every other op of the reference is stock tfjs cpu.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { makeConv2DBackpropFilter } from '@resnet-ts/core';
 
 export const OP_TOLERANCE = 1e-4;
 export const MODEL_TOLERANCE = 1e-3;
@@ -33,12 +42,17 @@ export interface ConformanceCase {
   tolerance: number;
   /** Returns new tensors the caller disposes. Must not leak other tensors. */
   run(): tf.Tensor[] | Promise<tf.Tensor[]>;
+  /** Compute the cpu reference with the fast filter gradient (see the module comment). */
+  fastReferenceFilterGradient?: boolean;
+  /** Names of the outputs (for messages), when the case knows them after a run. */
+  outputLabels?: string[];
 }
 
 /** The minimum a model must offer for the resnet20 case (a core ResNet does). */
 export interface ConformanceModel {
   forward(x: tf.Tensor, ctx?: { training: boolean }): tf.Tensor;
   parameters(): tf.Variable[];
+  namedParameters?(): [string, tf.Variable][];
   dispose(): void;
 }
 
@@ -54,6 +68,8 @@ export interface CaseResult {
   error: number;
   /** Which tensor had it (0 = first output). */
   worstOutput: number;
+  /** Its name, when the case names its outputs. */
+  worstLabel?: string;
   tolerance: number;
   pass: boolean;
   /** Seconds the case took on the engine. */
@@ -99,7 +115,13 @@ function valueAndGrads(f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[]
 }
 
 /** An op case: seeded inputs, `f`, compare f's value and its input gradients. */
-function opCase(name: string, shapes: number[][], f: (...xs: tf.Tensor[]) => tf.Tensor, seed: number, ranges?: [number, number][]): ConformanceCase {
+function opCase(
+  name: string,
+  shapes: number[][],
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  seed: number,
+  ranges?: [number, number][],
+): ConformanceCase {
   return {
     name,
     tolerance: OP_TOLERANCE,
@@ -135,7 +157,20 @@ export function opCases(): ConformanceCase[] {
     convCase('(explicit)', [2, 7, 7, 4], 3, 8, 1, 1, 4),
     convCase('(downsampling)', [2, 8, 8, 8], 3, 16, 2, 'same', 5),
     convCase('(explicit, odd H and W)', [2, 10, 9, 4], 3, 8, 2, 1, 6),
-    convCase('(asymmetric)', [2, 8, 8, 4], 3, 8, 2, [[0, 0], [0, 1], [0, 1], [0, 0]], 7),
+    convCase(
+      '(asymmetric)',
+      [2, 8, 8, 4],
+      3,
+      8,
+      2,
+      [
+        [0, 0],
+        [0, 1],
+        [0, 1],
+        [0, 0],
+      ],
+      7,
+    ),
     convCase('(ImageNet stem)', [2, 16, 16, 3], 7, 8, 2, 3, 8),
     convCase('', [1, 9, 9, 3], 7, 4, 1, 'same', 9),
     opCase(
@@ -143,10 +178,21 @@ export function opCases(): ConformanceCase[] {
       [[4, 5, 5, 6], [6], [6]],
       (x, gamma, beta) => {
         const { mean, variance } = tf.moments(x, [0, 1, 2]);
-        return tf.batchNorm4d(x as tf.Tensor4D, mean as tf.Tensor1D, variance as tf.Tensor1D, beta as tf.Tensor1D, gamma as tf.Tensor1D, 1e-5);
+        return tf.batchNorm4d(
+          x as tf.Tensor4D,
+          mean as tf.Tensor1D,
+          variance as tf.Tensor1D,
+          beta as tf.Tensor1D,
+          gamma as tf.Tensor1D,
+          1e-5,
+        );
       },
       10,
-      [[-2, 3], [0.5, 1.5], [-0.5, 0.5]],
+      [
+        [-2, 3],
+        [0.5, 1.5],
+        [-0.5, 0.5],
+      ],
     ),
     opCase(
       'batch norm moments (mean, variance)',
@@ -164,11 +210,36 @@ export function opCases(): ConformanceCase[] {
       (x, mean, variance, gamma, beta) =>
         tf.batchNorm4d(x as tf.Tensor4D, mean as tf.Tensor1D, variance as tf.Tensor1D, beta as tf.Tensor1D, gamma as tf.Tensor1D, 1e-5),
       12,
-      [[-2, 3], [-0.5, 0.5], [0.5, 2], [0.5, 1.5], [-0.5, 0.5]],
+      [
+        [-2, 3],
+        [-0.5, 0.5],
+        [0.5, 2],
+        [0.5, 1.5],
+        [-0.5, 0.5],
+      ],
     ),
     opCase('relu', [[2, 6, 6, 4]], (x) => tf.relu(x), 13),
-    opCase('add (residual sum)', [[2, 6, 6, 4], [2, 6, 6, 4]], (a, b) => tf.add(a, b), 14),
-    opCase('channel pad (option A shortcut)', [[2, 4, 4, 4]], (x) => tf.pad(x, [[0, 0], [0, 0], [0, 0], [2, 2]]), 15),
+    opCase(
+      'add (residual sum)',
+      [
+        [2, 6, 6, 4],
+        [2, 6, 6, 4],
+      ],
+      (a, b) => tf.add(a, b),
+      14,
+    ),
+    opCase(
+      'channel pad (option A shortcut)',
+      [[2, 4, 4, 4]],
+      (x) =>
+        tf.pad(x, [
+          [0, 0],
+          [0, 0],
+          [0, 0],
+          [2, 2],
+        ]),
+      15,
+    ),
     opCase('subsample avgPool(x, 1, 2, valid)', [[2, 9, 9, 4]], (x) => tf.avgPool(x as tf.Tensor4D, 1, 2, 'valid'), 16),
     opCase('max pool 3x3 stride 2 pad 1', [[2, 9, 9, 4]], (x) => tf.maxPool(x as tf.Tensor4D, 3, 2, 1), 17),
     opCase('avg pool 2x2 stride 2', [[2, 8, 8, 4]], (x) => tf.avgPool(x as tf.Tensor4D, 2, 2, 'valid'), 18),
@@ -196,15 +267,23 @@ export function opCases(): ConformanceCase[] {
  * gradient of every parameter (tf.variableGrads) with cpu's.
  */
 export function resnet20Case(createModel: ModelFactory, batch = 4): ConformanceCase {
-  return {
+  const c: ConformanceCase = {
     name: `resnet20 training step (batch ${batch}): loss and all parameter gradients`,
     tolerance: MODEL_TOLERANCE,
+    fastReferenceFilterGradient: true,
     run: () => {
       const model = createModel('resnet20', { seed: 1 });
+      if (model.namedParameters) c.outputLabels = ['loss', ...model.namedParameters().map(([n]) => `d ${n}`)];
       try {
         return tf.tidy(() => {
           const x = seeded([batch, 32, 32, 3], 3100);
-          const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => (i * 7) % 10), 'int32'), 10);
+          const labels = tf.oneHot(
+            tf.tensor1d(
+              Array.from({ length: batch }, (_, i) => (i * 7) % 10),
+              'int32',
+            ),
+            10,
+          );
           const params = model.parameters();
           const { value, grads } = tf.variableGrads(
             () => tf.losses.softmaxCrossEntropy(labels, model.forward(x, { training: true })) as tf.Scalar,
@@ -217,6 +296,7 @@ export function resnet20Case(createModel: ModelFactory, batch = 4): ConformanceC
       }
     },
   };
+  return c;
 }
 
 /** The full suite: the op list, plus the resnet20 step when a model factory is given. */
@@ -259,6 +339,19 @@ async function download(tensors: tf.Tensor[]): Promise<{ shape: number[]; data: 
   }
 }
 
+/** Runs `fn` with the forward-conv filter gradient registered for `backendName`, then restores. */
+export async function withFastFilterGradient<T>(backendName: string, fn: () => Promise<T>): Promise<T> {
+  const saved = tf.getKernel('Conv2DBackpropFilter', backendName);
+  if (saved) tf.unregisterKernel('Conv2DBackpropFilter', backendName);
+  tf.registerKernel(makeConv2DBackpropFilter(backendName));
+  try {
+    return await fn();
+  } finally {
+    tf.unregisterKernel('Conv2DBackpropFilter', backendName);
+    if (saved) tf.registerKernel(saved);
+  }
+}
+
 const referenceCache = new Map<string, Promise<{ shape: number[]; data: Float32Array }[]>>();
 
 /**
@@ -277,7 +370,8 @@ export async function runCase(
   if (!ref) {
     ref = (async () => {
       await switchTo(reference);
-      return download(await c.run());
+      if (!c.fastReferenceFilterGradient) return download(await c.run());
+      return withFastFilterGradient(reference, async () => download(await c.run()));
     })();
     referenceCache.set(key, ref);
     ref.catch(() => referenceCache.delete(key));
@@ -294,7 +388,14 @@ export async function runCase(
   }
   const seconds = (Date.now() - t0) / 1000;
   if (got.length !== expected.length) {
-    return { ...base, error: Infinity, worstOutput: -1, pass: false, seconds, failure: `${got.length} outputs, the reference has ${expected.length}` };
+    return {
+      ...base,
+      error: Infinity,
+      worstOutput: -1,
+      pass: false,
+      seconds,
+      failure: `${got.length} outputs, the reference has ${expected.length}`,
+    };
   }
   let error = 0;
   let worstOutput = 0;
@@ -306,7 +407,7 @@ export async function runCase(
       worstOutput = i;
     }
   }
-  return { ...base, error, worstOutput, pass: error <= c.tolerance, seconds };
+  return { ...base, error, worstOutput, worstLabel: c.outputLabels?.[worstOutput], pass: error <= c.tolerance, seconds };
 }
 
 /** Runs every case on `backend`; one result per case. */
@@ -326,7 +427,7 @@ export function formatResults(results: CaseResult[]): string {
     .map(
       (r) =>
         `${r.pass ? 'ok  ' : 'FAIL'} ${r.backend.padEnd(8)} ${r.error.toExponential(2)} <= ${r.tolerance.toExponential(0)}  ${r.seconds.toFixed(2)}s  ${r.name}` +
-        (r.failure ? `  (${r.failure})` : r.pass ? '' : `  (output #${r.worstOutput})`),
+        (r.failure ? `  (${r.failure})` : r.pass ? '' : `  (worst: output #${r.worstOutput}${r.worstLabel ? ` ${r.worstLabel}` : ''})`),
     )
     .join('\n');
 }

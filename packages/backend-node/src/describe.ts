@@ -41,7 +41,11 @@ export function formatEngines(rows: EngineRow[]): string {
     (r.reason ?? '') + (!r.available && r.install ? ` -> ${r.install}` : ''),
   ]);
   const widths = head.map((h, i) => Math.max(h.length + (i === 0 ? 2 : 0), ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   const auto = rows.find((r) => r.auto);
   return [
     line(['  ' + head[0], ...head.slice(1)]),

@@ -23,7 +23,13 @@ export {
   WEBGPU_SOFTWARE_PRIORITY,
   type WebGpuAdapterInfo,
 } from './engines/webgpu.js';
-export { makeConv2DBackpropFilter, registerMissingKernels } from './wasm-kernels.js';
+export {
+  makeConv2DBackpropFilter,
+  makeConv2DBackpropInput,
+  makeFastTile,
+  makeMaxPoolGrad,
+  registerMissingKernels,
+} from '@resnet-ts/core';
 export { silenceCpuBanner } from './quiet.js';
 export { describeBackends, probeEngines, formatEngines, type EngineRow } from './describe.js';
 export * as conformance from './conformance.js';
@@ -33,6 +39,13 @@ export * as bench from './bench.js';
 export const nativePlugin: BackendPlugin = loadNativePlugin();
 
 /** Every Node engine, in priority order. */
-export const nodePlugins: readonly BackendPlugin[] = [tfjsNodeGpuPlugin, tfjsNodeCpuPlugin, webgpuPlugin, nativePlugin, wasmPlugin, cpuPlugin];
+export const nodePlugins: readonly BackendPlugin[] = [
+  tfjsNodeGpuPlugin,
+  tfjsNodeCpuPlugin,
+  webgpuPlugin,
+  nativePlugin,
+  wasmPlugin,
+  cpuPlugin,
+];
 
 for (const plugin of nodePlugins) registerBackend(plugin);

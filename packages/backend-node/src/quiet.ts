@@ -11,7 +11,6 @@ export function silenceCpuBanner(): void {
   const g = globalThis as Record<string, unknown>;
   if (g[MARK]) return;
   g[MARK] = true;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { MathBackendCPU } = require('@tensorflow/tfjs-backend-cpu') as typeof import('@tensorflow/tfjs-backend-cpu');
   const engine = tf.engine() as unknown as { registry: Record<string, unknown>; registryFactory: Record<string, { priority: number }> };
   const existing = engine.registry['cpu'] as { firstUse?: boolean } | undefined;

@@ -14,7 +14,6 @@ const TOL = 1e-4;
 
 const available = isNativeAvailable();
 if (!available) {
-  // eslint-disable-next-line no-console
   console.warn(`native backend tests SKIPPED: ${loadAddon().error}. To run them: ${NATIVE_INSTALL_HINT}`);
 }
 const describeNative = available ? describe : describe.skip;
@@ -98,14 +97,51 @@ describeNative('native backend (oneDNN) vs cpu', () => {
   });
 
   const convCases: [number, number, number | 'same' | 'valid'][] = [
-    [1, 1, 0], [1, 2, 0], [3, 1, 1], [3, 2, 1], [3, 1, 'same'], [3, 2, 'same'], [7, 2, 3], [7, 1, 3], [3, 2, 'valid'], [1, 2, 'same'],
+    [1, 1, 0],
+    [1, 2, 0],
+    [3, 1, 1],
+    [3, 2, 1],
+    [3, 1, 'same'],
+    [3, 2, 'same'],
+    [7, 2, 3],
+    [7, 1, 3],
+    [3, 2, 'valid'],
+    [1, 2, 'same'],
   ];
   test.each(convCases)('conv2d kernel %p, stride %p, pad %p: forward + both gradients', async (k, s, pad) => {
     await check(
       (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, s, pad),
-      [[2, 11, 10, 5], [k, k, 5, 6]],
+      [
+        [2, 11, 10, 5],
+        [k, k, 5, 6],
+      ],
       ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'],
       k * 10 + s,
+    );
+  });
+
+  test('conv2d with dilation 2 (forward only: tfjs has no dilated conv gradient)', async () => {
+    await check(
+      (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same', 'NHWC', 2),
+      [
+        [2, 9, 9, 3],
+        [3, 3, 3, 4],
+      ],
+      ['Conv2D'],
+      23,
+      false,
+    );
+    // Square filter: for numeric padding tfjs sizes the output with the effective filter HEIGHT on both
+    // axes, so a non-square effective filter is left to the cpu kernel (which has that quirk).
+    await check(
+      (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 2, 'NHWC', 2),
+      [
+        [1, 8, 7, 2],
+        [3, 3, 2, 3],
+      ],
+      ['Conv2D'],
+      24,
+      false,
     );
   });
 
@@ -126,14 +162,33 @@ describeNative('native backend (oneDNN) vs cpu', () => {
     [false, true],
     [true, true],
   ])('matMul transposeA=%s transposeB=%s', async (ta, tb) => {
-    const M = 5, K = 7, N = 3;
+    const M = 5,
+      K = 7,
+      N = 3;
     await check((a, b) => tf.matMul(a, b, ta, tb), [ta ? [K, M] : [M, K], tb ? [N, K] : [K, N]], ['BatchMatMul'], 3);
   });
 
   test('batched matMul (3D, batch broadcast)', async () => {
-    await check((a, b) => tf.matMul(a, b), [[4, 5, 6], [4, 6, 3]], ['BatchMatMul'], 4);
+    await check(
+      (a, b) => tf.matMul(a, b),
+      [
+        [4, 5, 6],
+        [4, 6, 3],
+      ],
+      ['BatchMatMul'],
+      4,
+    );
     // Batch broadcast: forward only (tfjs-core's BatchMatMul gradient does not reduce broadcast batches).
-    await check((a, b) => tf.matMul(a, b, false, true), [[4, 5, 6], [1, 3, 6]], ['BatchMatMul'], 5, false);
+    await check(
+      (a, b) => tf.matMul(a, b, false, true),
+      [
+        [4, 5, 6],
+        [1, 3, 6],
+      ],
+      ['BatchMatMul'],
+      5,
+      false,
+    );
   });
 
   test('fused matMul + bias (+ relu)', async () => {
@@ -158,7 +213,8 @@ describeNative('native backend (oneDNN) vs cpu', () => {
 
   test('batchNorm (inference, per-channel params) with gradients', async () => {
     await check(
-      (x, m, v, o, s) => tf.batchNorm4d(x as tf.Tensor4D, m as tf.Tensor1D, tf.add(tf.abs(v), 0.5) as tf.Tensor1D, o as tf.Tensor1D, s as tf.Tensor1D, 1e-3),
+      (x, m, v, o, s) =>
+        tf.batchNorm4d(x as tf.Tensor4D, m as tf.Tensor1D, tf.add(tf.abs(v), 0.5) as tf.Tensor1D, o as tf.Tensor1D, s as tf.Tensor1D, 1e-3),
       [[2, 5, 4, 6], [6], [6], [6], [6]],
       ['FusedBatchNorm', 'NativeBatchNormGrad'],
       11,
@@ -177,10 +233,46 @@ describeNative('native backend (oneDNN) vs cpu', () => {
     );
   });
 
+  test('batchNorm with batch statistics when |mean| >> std (no cancellation)', async () => {
+    await check(
+      (x, o, s) => {
+        const shifted = tf.add(tf.mul(x, 0.01), 50); // mean 50, std ~0.006
+        const { mean, variance } = tf.moments(shifted, [0, 1, 2]);
+        return tf.batchNorm4d(
+          shifted as tf.Tensor4D,
+          mean as tf.Tensor1D,
+          variance as tf.Tensor1D,
+          o as tf.Tensor1D,
+          s as tf.Tensor1D,
+          1e-5,
+        );
+      },
+      [[4, 4, 4, 8], [8], [8]],
+      ['FusedBatchNorm', 'NativeBatchNormGrad'],
+      22,
+    );
+  });
+
   test('add / sub / mul with broadcasting, relu', async () => {
-    await check((a, b) => tf.relu(tf.add(a, b)), [[2, 4, 4, 3], [2, 4, 4, 3]], ['Add', 'Relu', 'NativeReluGrad'], 13);
+    await check(
+      (a, b) => tf.relu(tf.add(a, b)),
+      [
+        [2, 4, 4, 3],
+        [2, 4, 4, 3],
+      ],
+      ['Add', 'Relu', 'NativeReluGrad'],
+      13,
+    );
     await check((a, b) => tf.mul(tf.sub(a, b), b), [[2, 4, 4, 3], [3]], ['Sub', 'Multiply', 'Sum'], 14);
-    await check((a, b) => tf.add(a, b), [[2, 4, 4, 3], [2, 1, 1, 1]], ['Add'], 15);
+    await check(
+      (a, b) => tf.add(a, b),
+      [
+        [2, 4, 4, 3],
+        [2, 1, 1, 1],
+      ],
+      ['Add'],
+      15,
+    );
     await check((a, b) => tf.div(a, tf.add(tf.abs(b), 1)), [[3, 4], [1]], ['RealDiv'], 16);
   });
 
@@ -195,7 +287,8 @@ describeNative('native backend (oneDNN) vs cpu', () => {
     const run2 = async (backend: string): Promise<number[][]> => {
       await tf.setBackend(backend);
       return tf.tidy(() => {
-        const x = tf.tensor1d(vals), y = tf.tensor1d([1, NaN, 0, -0, 1, 5, NaN, -5]);
+        const x = tf.tensor1d(vals),
+          y = tf.tensor1d([1, NaN, 0, -0, 1, 5, NaN, -5]);
         const g = tf.grad((t: tf.Tensor) => tf.relu(t))(x, tf.tensor1d([1, 2, 3, 4, 5, 6, 7, 8]));
         return [tf.relu(x), g, tf.step(x, 0.5), tf.maximum(x, y)].map((t) => Array.from(t.dataSync()));
       });

@@ -32,6 +32,7 @@ abstract class ConvStackBlock extends ResidualBlock {
     super(o.inChannels, outChannels, o.stride, o.residual);
   }
 
+  /** Adds conv `convK` (k x k, the given stride) and, with batch norm, `bnK`, as torchvision names them. */
   protected addUnit(index: number, inC: number, outC: number, k: number, stride: number, o: BlockOptions): void {
     const conv = this.registerModule(`conv${index}`, new Conv2d(inC, outC, k, { stride, padding: (k - 1) / 2, rng: o.rng, bias: !o.batchNorm }));
     const bn = o.batchNorm ? this.registerModule(`bn${index}`, new BatchNorm2d(outC)) : null;

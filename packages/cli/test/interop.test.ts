@@ -68,7 +68,17 @@ describe('resnet forward reproduces PyTorch', () => {
     ['bottleneck', 'wasm'],
   ])('%s fixture on %s (spec from the checkpoint)', (name, backend) => {
     const out = path.join(dir, `${name}.out.npy`);
-    const r = run('forward', '--weights', path.join(FIX, `${name}.safetensors`), '--input', path.join(FIX, `${name}.input.npy`), '--out', out, '--backend', backend);
+    const r = run(
+      'forward',
+      '--weights',
+      path.join(FIX, `${name}.safetensors`),
+      '--input',
+      path.join(FIX, `${name}.input.npy`),
+      '--out',
+      out,
+      '--backend',
+      backend,
+    );
     expect(r.stderr).not.toMatch(/^resnet:/m);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/wrote logits \[\d+, 10\]/);
@@ -82,9 +92,45 @@ describe('resnet forward reproduces PyTorch', () => {
     await saveNpy(input, nhwc);
     tf.dispose([x, nhwc]);
     const out = path.join(dir, 'nhwc.out.npy');
-    const r = run('forward', '--model', 'resnet20', '--weights', path.join(FIX, 'resnet20.safetensors'), '--input', input, '--out', out, '--layout', 'nhwc', '--backend', 'wasm');
+    const r = run(
+      'forward',
+      '--model',
+      'resnet20',
+      '--weights',
+      path.join(FIX, 'resnet20.safetensors'),
+      '--input',
+      input,
+      '--out',
+      out,
+      '--layout',
+      'nhwc',
+      '--backend',
+      'wasm',
+    );
     expect(r.status).toBe(0);
     expectParity('resnet forward resnet20 nhwc', out, path.join(FIX, 'resnet20.logits.npy'));
+  });
+
+  test('--model accepts a spec file (custom depth)', async () => {
+    const { metadata } = await loadSafetensors(path.join(FIX, 'bottleneck.safetensors'), { filter: () => false });
+    const spec = path.join(dir, 'bottleneck.spec.json');
+    fs.writeFileSync(spec, metadata.spec);
+    const out = path.join(dir, 'spec.out.npy');
+    const r = run(
+      'forward',
+      '--model',
+      spec,
+      '--weights',
+      path.join(FIX, 'bottleneck.safetensors'),
+      '--input',
+      path.join(FIX, 'bottleneck.input.npy'),
+      '--out',
+      out,
+      '--backend',
+      'wasm',
+    );
+    expect(r.status).toBe(0);
+    expectParity('resnet forward bottleneck --model spec.json', out, path.join(FIX, 'bottleneck.logits.npy'));
   });
 
   describe('torchvision resnet18 checkpoint (generated with PyTorch)', () => {
@@ -94,10 +140,21 @@ describe('resnet forward reproduces PyTorch', () => {
         console.log(`SKIP torchvision resnet18 forward: ${skip}`);
         return;
       }
-      const g = spawnSync(PY, [path.join(ROOT, 'scripts/parity/make_fixtures.py'), '--out', dir, '--only', 'resnet18'], { encoding: 'utf8' });
+      const g = spawnSync(PY, [path.join(ROOT, 'scripts/parity/make_fixtures.py'), '--out', dir, '--only', 'resnet18'], {
+        encoding: 'utf8',
+      });
       expect(g.status).toBe(0);
       const out = path.join(dir, 'r18.out.npy');
-      const args = ['--weights', path.join(dir, 'resnet18.safetensors'), '--input', path.join(dir, 'resnet18.input.npy'), '--out', out, '--backend', 'wasm'];
+      const args = [
+        '--weights',
+        path.join(dir, 'resnet18.safetensors'),
+        '--input',
+        path.join(dir, 'resnet18.input.npy'),
+        '--out',
+        out,
+        '--backend',
+        'wasm',
+      ];
       // A plain state dict does not say what it holds.
       expectCleanFailure(run('forward', ...args), /no architecture metadata.*--model/);
       const r = run('forward', '--model', 'resnet18', ...args);
@@ -123,8 +180,16 @@ describe('bad input: one clear line, exit 1, nothing written', () => {
 
   test.each([
     ['truncated safetensors', () => fs.readFileSync(weights).subarray(0, 5000), /runs past the end|outside the data section|cover/],
-    ['header that lies about sizes', () => header({ 'conv1.weight': { dtype: 'F32', shape: [16, 3, 3, 3], data_offsets: [0, 100] } }, 100), /conv1\.weight.*needs 1728 bytes/],
-    ['unsupported dtype', () => header({ 'conv1.weight': { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, 8), /'conv1\.weight' has dtype "C64"/],
+    [
+      'header that lies about sizes',
+      () => header({ 'conv1.weight': { dtype: 'F32', shape: [16, 3, 3, 3], data_offsets: [0, 100] } }, 100),
+      /conv1\.weight.*needs 1728 bytes/,
+    ],
+    [
+      'unsupported dtype',
+      () => header({ 'conv1.weight': { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, 8),
+      /'conv1\.weight' has dtype "C64"/,
+    ],
     ['not safetensors at all', () => Buffer.from('hello world, not a weights file'), /header length \d+ (runs past|is implausibly)/],
   ])('%s', (_name, make, message) => {
     const bad = path.join(dir, `bad-${Math.random().toString(36).slice(2)}.safetensors`);
@@ -144,11 +209,26 @@ describe('bad input: one clear line, exit 1, nothing written', () => {
     await saveNpy(r3, single);
     tf.dispose([x, nhwc, single]);
     let o = out();
-    expectCleanFailure(run('forward', '--weights', weights, '--input', wrong, '--out', o, '--backend', 'cpu'), /has shape \[4, 32, 32, 3\]; expected \[N, 3, H, W\].*--layout nhwc/);
-    expectCleanFailure(run('forward', '--weights', weights, '--input', r3, '--out', o, '--backend', 'cpu'), /has shape \[3, 32, 32\].*batch dimension/);
-    expectCleanFailure(run('forward', '--weights', path.join(dir, 'nope.safetensors'), '--input', input, '--out', o, '--backend', 'cpu'), /No such file: .*nope\.safetensors/);
-    expectCleanFailure(run('forward', '--weights', weights, '--input', path.join(dir, 'nope.npy'), '--out', o, '--backend', 'cpu'), /No such file: .*nope\.npy/);
-    expectCleanFailure(run('forward', '--model', 'resnet32', '--weights', weights, '--input', input, '--out', o, '--backend', 'cpu'), /do not match the model: missing keys: layer1\.3\./);
+    expectCleanFailure(
+      run('forward', '--weights', weights, '--input', wrong, '--out', o, '--backend', 'cpu'),
+      /has shape \[4, 32, 32, 3\]; expected \[N, 3, H, W\].*--layout nhwc/,
+    );
+    expectCleanFailure(
+      run('forward', '--weights', weights, '--input', r3, '--out', o, '--backend', 'cpu'),
+      /has shape \[3, 32, 32\].*batch dimension/,
+    );
+    expectCleanFailure(
+      run('forward', '--weights', path.join(dir, 'nope.safetensors'), '--input', input, '--out', o, '--backend', 'cpu'),
+      /No such file: .*nope\.safetensors/,
+    );
+    expectCleanFailure(
+      run('forward', '--weights', weights, '--input', path.join(dir, 'nope.npy'), '--out', o, '--backend', 'cpu'),
+      /No such file: .*nope\.npy/,
+    );
+    expectCleanFailure(
+      run('forward', '--model', 'resnet32', '--weights', weights, '--input', input, '--out', o, '--backend', 'cpu'),
+      /do not match the model: missing keys: layer1\.3\./,
+    );
     expect(fs.existsSync(o)).toBe(false);
     o = path.join(dir, 'no-such-folder', 'y.npy');
     expectCleanFailure(run('forward', '--weights', weights, '--input', input, '--out', o, '--backend', 'cpu'), /folder .* does not exist/);
@@ -176,14 +256,23 @@ describe('resnet export-onnx', () => {
       const ref = loadNpy(path.join(FIX, 'bottleneck.logits.npy'));
       const d = tf.tidy(() => tf.max(tf.abs(tf.sub(y, ref))).dataSync()[0]);
       console.log(`resnet export-onnx bottleneck (fold ${fold}) in onnxruntime vs PyTorch: max abs diff ${d.toExponential(2)}`);
-      expect(d).toBeLessThanOrEqual(1e-4 * Math.max(1, tf.tidy(() => tf.max(tf.abs(ref)).dataSync()[0])));
+      expect(d).toBeLessThanOrEqual(
+        1e-4 *
+          Math.max(
+            1,
+            tf.tidy(() => tf.max(tf.abs(ref)).dataSync()[0]),
+          ),
+      );
       tf.dispose([y, ref]);
     }
   });
 
   test('bad weights: clean error, no file', () => {
     const onnx = path.join(dir, 'never.onnx');
-    expectCleanFailure(run('export-onnx', '--model', 'resnet18', '--weights', path.join(FIX, 'resnet20.safetensors'), '--out', onnx), /do not match the model/);
+    expectCleanFailure(
+      run('export-onnx', '--model', 'resnet18', '--weights', path.join(FIX, 'resnet20.safetensors'), '--out', onnx),
+      /do not match the model/,
+    );
     expect(fs.existsSync(onnx)).toBe(false);
   });
 });
@@ -193,7 +282,11 @@ describe('resnet convert', () => {
     const model = createModel('resnet20', { seed: 5 });
     const ours = path.join(dir, 'ours.safetensors');
     const mom = tf.ones([10, 64]);
-    await saveCheckpoint(ours, model, { classes: Array.from({ length: 10 }, (_, i) => `c${i}`), extraTensors: { 'optimizer.momentum.fc.weight': mom }, training: { epoch: 1 } });
+    await saveCheckpoint(ours, model, {
+      classes: Array.from({ length: 10 }, (_, i) => `c${i}`),
+      extraTensors: { 'optimizer.momentum.fc.weight': mom },
+      training: { epoch: 1 },
+    });
     mom.dispose();
     model.dispose();
     const tv = path.join(dir, 'tv.safetensors');
@@ -233,7 +326,9 @@ describe('resnet convert', () => {
     const ours = path.join(dir, 'back.safetensors');
     const input = path.join(FIX, 'resnet20.input.npy');
     const torchOut = path.join(dir, 'torch.npy');
-    const p = spawnSync(PY, [path.join(ROOT, 'scripts/parity/make_fixtures.py'), 'check', ours, 'resnet20', input, torchOut], { encoding: 'utf8' });
+    const p = spawnSync(PY, [path.join(ROOT, 'scripts/parity/make_fixtures.py'), 'check', ours, 'resnet20', input, torchOut], {
+      encoding: 'utf8',
+    });
     expect(p.stderr).toBe('');
     expect(p.status).toBe(0);
     const o1 = path.join(dir, 'o1.npy');

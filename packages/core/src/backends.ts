@@ -23,7 +23,9 @@ export interface BackendPlugin {
   priority: number;
   description: string;
   capabilities: { training: boolean };
+  /** Whether the engine really runs here (and if not, why and what to install); never throws. */
   isAvailable(): Promise<BackendAvailability>;
+  /** Registers the tfjs backend if needed and makes it the current one. */
   setup(): Promise<void>;
 }
 

@@ -54,3 +54,10 @@ export * from './io/safetensors.js';
 export * from './io/npy.js';
 export * from './io/checkpoint.js';
 export { halfToFloat, floatToHalf, bf16ToFloat, floatToBf16 } from './io/half.js';
+export {
+  makeConv2DBackpropFilter,
+  makeConv2DBackpropInput,
+  makeMaxPoolGrad,
+  makeFastTile,
+  registerMissingKernels,
+} from './kernels/portable.js';

@@ -39,6 +39,7 @@ export class Tracer {
   scope(name: string): Tracer {
     return new Tracer(this.rows, this.prefix ? `${this.prefix}.${name}` : name);
   }
+  /** Adds a summary row, named `name` under this tracer's prefix (the prefix itself if `name` is empty). */
   record(row: Omit<LayerRow, 'name'>, name = ''): void {
     const full = name ? (this.prefix ? `${this.prefix}.${name}` : name) : this.prefix;
     this.rows.push({ name: full, ...row });
@@ -127,11 +128,16 @@ export abstract class Module {
     return ctx ?? { training: this.training };
   }
 
+  /** Adds a child module under `name` (its parameters become `name.<param>` in the state dict) and returns it. */
   protected registerModule<M extends Module>(name: string, module: M): M {
     this.childEntries.push([name, module]);
     return module;
   }
 
+  /**
+   * Adds a trainable parameter, taking ownership of `value` (disposed), and returns its variable.
+   * `layout` says how the tensor maps to PyTorch's (`conv2d`: HWIO vs OIHW, `linear`: [in, out] vs [out, in]).
+   */
   protected registerParameter(name: string, value: tf.Tensor, layout: ParamLayout = 'plain'): tf.Variable {
     const variable = tf.variable(value, true);
     value.dispose();
@@ -139,6 +145,7 @@ export abstract class Module {
     return variable;
   }
 
+  /** Adds a non-trainable buffer (e.g. batch norm's running statistics), taking ownership of `value`, and returns its variable. */
   protected registerBuffer(name: string, value: tf.Tensor): tf.Variable {
     const variable = tf.variable(value, false);
     value.dispose();
@@ -227,7 +234,7 @@ export abstract class Module {
   /**
    * Copies tensors into this module's parameters and buffers by name. `num_batches_tracked` may be
    * absent (PyTorch files from before it existed) and is never reported missing. With `strict`
-   * (default) any missing, unexpected or mis-shaped key throws a {@link StateDictError} that lists
+   * (default) any missing, unexpected or mis-shaped key throws a `StateDictError` that lists
    * them all, and nothing is changed.
    */
   loadStateDict(dict: Map<string, tf.Tensor> | Record<string, tf.Tensor>, options: LoadStateDictOptions = {}): LoadReport {

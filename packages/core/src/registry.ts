@@ -22,6 +22,7 @@ export interface ShortcutOptions {
  */
 export interface ShortcutFactory {
   description: string;
+  /** Builds the shortcut module for one block, or returns null for a parameter-free identity. */
   create(options: ShortcutOptions): Module | null;
 }
 
@@ -47,6 +48,7 @@ export interface BlockFactory {
   description: string;
   /** Output channels = width * expansion (1 for basic, 4 for bottleneck). */
   expansion: number;
+  /** Builds one block of this type. */
   create(options: BlockOptions): ResidualBlock;
 }
 

@@ -6,12 +6,15 @@ import * as tf from '@tensorflow/tfjs-core';
 
 const MARK = '__resnetTsGradientsRegistered';
 
+/**
+ * Registers tfjs-core's gradients and chained tensor methods on the app's tfjs (once; a no-op if
+ * they are already there). Runs when `@resnet-ts/core` is imported.
+ */
 export function ensureGradientsRegistered(): void {
   const g = globalThis as Record<string, unknown>;
   if (g[MARK]) return;
   // RealDiv is the canary ENVIRONMENT.md names: absent on tfjs-core's Node entry.
   if (!tf.getGradient('RealDiv')) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     require('../generated/tfjs-gradients.cjs');
   }
   g[MARK] = true;

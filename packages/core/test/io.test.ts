@@ -3,7 +3,17 @@ import * as tf from '@tensorflow/tfjs-core';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FormatError, StateDictError, decodeNpy, decodeSafetensors, encodeNpy, encodeSafetensors, floatToHalf, halfToFloat, useBackend } from '@resnet-ts/core';
+import {
+  FormatError,
+  StateDictError,
+  decodeNpy,
+  decodeSafetensors,
+  encodeNpy,
+  encodeSafetensors,
+  floatToHalf,
+  halfToFloat,
+  useBackend,
+} from '@resnet-ts/core';
 import { loadCheckpoint, loadNpy, loadSafetensors, loadWeightsInto, saveCheckpoint, saveNpy, saveSafetensors } from '@resnet-ts/core/node';
 import { createModel } from '@resnet-ts/zoo';
 
@@ -25,7 +35,10 @@ function header(json: object, data: Uint8Array = new Uint8Array(0)): Uint8Array 
 
 describe('safetensors', () => {
   test('round trip F32, I32, I64 num_batches_tracked, F16, metadata', async () => {
-    const a = tf.tensor([[1.5, -2], [3, 4e-3]]);
+    const a = tf.tensor([
+      [1.5, -2],
+      [3, 4e-3],
+    ]);
     const b = tf.tensor([1, 2, 3], [3], 'int32');
     const nbt = tf.scalar(7, 'int32');
     const bytes = await encodeSafetensors({ a, b, 'bn.num_batches_tracked': nbt }, { hello: 'world' });
@@ -46,7 +59,8 @@ describe('safetensors', () => {
   });
 
   test('half conversions', () => {
-    for (const v of [0, 1, -2.5, 65504, 6.1e-5, 5.96e-8, 0.1]) expect(Math.abs(halfToFloat(floatToHalf(v)) - v)).toBeLessThanOrEqual(Math.abs(v) * 1e-3 + 1e-8);
+    for (const v of [0, 1, -2.5, 65504, 6.1e-5, 5.96e-8, 0.1])
+      expect(Math.abs(halfToFloat(floatToHalf(v)) - v)).toBeLessThanOrEqual(Math.abs(v) * 1e-3 + 1e-8);
     expect(halfToFloat(floatToHalf(1e6))).toBe(Infinity);
   });
 
@@ -66,7 +80,10 @@ describe('safetensors', () => {
     bad(header({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, new Uint8Array(4)), /outside the data section/);
     bad(header({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, new Uint8Array(8)), /needs 12 bytes/);
     bad(
-      header({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, y: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, new Uint8Array(8)),
+      header(
+        { x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, y: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } },
+        new Uint8Array(8),
+      ),
       /overlaps/,
     );
     bad(header({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(8)), /cover 4 bytes/);
@@ -93,9 +110,36 @@ describe('safetensors', () => {
   });
 });
 
+describe('files written by PyTorch (scripts/parity/make_fixtures.py)', () => {
+  test('F32, F16, BF16, F64, I64, I32, U8 decode to what PyTorch holds', async () => {
+    const fix = path.join(__dirname, 'fixtures', 'parity');
+    const { tensors, metadata } = await loadSafetensors(path.join(fix, 'dtypes.safetensors'));
+    expect(metadata.note).toBe('same values, each dtype');
+    const f16 = loadNpy(path.join(fix, 'dtypes.f16.npy'));
+    const bf16 = loadNpy(path.join(fix, 'dtypes.bf16.npy'));
+    const f16native = loadNpy(path.join(fix, 'dtypes.f16native.npy'));
+    expect(tensors.get('f16')!.dataSync()).toEqual(f16.dataSync());
+    expect(tensors.get('bf16')!.dataSync()).toEqual(bf16.dataSync());
+    expect(f16native.dataSync()).toEqual(f16.dataSync());
+    expect(tensors.get('f64')!.dataSync()).toEqual(tensors.get('f32')!.dataSync());
+    expect(tensors.get('i64')!.dtype).toBe('int32');
+    expect(Array.from(tensors.get('i64')!.dataSync())).toEqual(Array.from({ length: 15 }, (_, i) => (i - 7) * 1000));
+    expect(Array.from(tensors.get('u8')!.dataSync())).toEqual(Array.from({ length: 15 }, (_, i) => i * 17));
+    // and our encoders produce PyTorch's rounding
+    const again = decodeSafetensors(await encodeSafetensors({ h: tensors.get('f32')! }, {}, { dtype: 'F16' })).tensors.get('h')!;
+    expect(again.dataSync()).toEqual(f16.dataSync());
+    const againBf = decodeSafetensors(await encodeSafetensors({ h: tensors.get('f32')! }, {}, { dtype: 'BF16' })).tensors.get('h')!;
+    expect(againBf.dataSync()).toEqual(bf16.dataSync());
+    tf.dispose([f16, bf16, f16native, again, againBf, ...tensors.values()]);
+  });
+});
+
 describe('npy', () => {
   test('round trip and numpy-written headers', async () => {
-    const t = tf.tensor([[1, 2, 3], [4, 5, 6]]);
+    const t = tf.tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     const bytes = await encodeNpy(t);
     expect((bytes.length - 128) % 1).toBe(0);
     const back = decodeNpy(bytes);
@@ -137,7 +181,12 @@ describe('checkpoints', () => {
     const m = createModel('resnet20', { seed: 3 });
     const f = path.join(dir, 'ck.safetensors');
     const mom = tf.ones([2, 2]);
-    await saveCheckpoint(f, m, { classes: ['a', 'b'], preprocessing: { mean: [0.5], std: [0.25] }, training: { epoch: 3 }, extraTensors: { 'optimizer.momentum.fc.weight': mom } });
+    await saveCheckpoint(f, m, {
+      classes: ['a', 'b'],
+      preprocessing: { mean: [0.5], std: [0.25] },
+      training: { epoch: 3 },
+      extraTensors: { 'optimizer.momentum.fc.weight': mom },
+    });
     const raw = await loadSafetensors(f);
     expect(raw.tensors.get('conv1.weight')!.shape).toEqual([16, 3, 3, 3]);
     expect(raw.tensors.get('fc.weight')!.shape).toEqual([10, 64]);
@@ -150,6 +199,10 @@ describe('checkpoints', () => {
     m.eval();
     ck.model.eval();
     expect(tf.sub(m.forward(x), ck.model.forward(x)).abs().max().dataSync()[0]).toBe(0);
+    const n0 = tf.memory().numTensors;
+    await saveCheckpoint(path.join(dir, 'ck2.safetensors'), m, { extraTensors: { 'optimizer.momentum.fc.weight': mom } });
+    loadWeightsInto(m, path.join(dir, 'ck2.safetensors'));
+    expect(tf.memory().numTensors).toBe(n0); // no leaks
     const other = createModel('resnet32');
     expect(() => loadWeightsInto(other, f)).toThrow(StateDictError);
     expect(() => loadWeightsInto(other, f)).toThrow(/missing keys: layer1\.3\./);

@@ -133,10 +133,13 @@ describe.each(['cpu', 'wasm'])('one SGD training step matches torch.optim.SGD on
     const buffers = new Map<string, tf.Tensor>();
     const xs = tf.transpose(x, [0, 2, 3, 1]);
     const onehot = tf.oneHot(labels as tf.Tensor1D, 10);
-    const { value, grads } = tf.variableGrads(() => {
-      const logits = model.forward(xs, { training: true });
-      return tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
-    }, named.map(([, v]) => v));
+    const { value, grads } = tf.variableGrads(
+      () => {
+        const logits = model.forward(xs, { training: true });
+        return tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+      },
+      named.map(([, v]) => v),
+    );
     const loss = value.dataSync()[0];
     console.log(`train step ${backend}: loss ${loss.toFixed(6)} (PyTorch ${refLoss.toFixed(6)})`);
     expect(Math.abs(loss - refLoss)).toBeLessThan(1e-4 * Math.max(1, Math.abs(refLoss)));
@@ -159,7 +162,9 @@ describe.each(['cpu', 'wasm'])('one SGD training step matches torch.optim.SGD on
       const d = tf.tidy(() => tf.max(tf.abs(tf.sub(tf.cast(t!, 'float32'), tf.cast(ref, 'float32')))).dataSync()[0]);
       if (d > worst.maxAbs) worst = { key, maxAbs: d };
     }
-    console.log(`train step ${backend}: ${after.size} updated weights and BN buffers, worst max abs diff ${worst.maxAbs.toExponential(2)} at ${worst.key}`);
+    console.log(
+      `train step ${backend}: ${after.size} updated weights and BN buffers, worst max abs diff ${worst.maxAbs.toExponential(2)} at ${worst.key}`,
+    );
     expect(worst.maxAbs).toBeLessThanOrEqual(1e-4);
     tf.dispose([x, labels, refLossT, xs, onehot, value, ...Object.values(grads), ...buffers.values(), ...after.values(), ...mine.values()]);
     model.dispose();

@@ -1,1 +1,16 @@
-export {};
+/**
+ * @resnet-ts/lab: the experiments that show why residual networks work, each writing result.json,
+ * SVG plots and report.md into an output folder. Experiments register themselves in a registry
+ * (`listExperiments`, `getExperiment`) that the CLI reads; adding one is one more file.
+ */
+export * from './plot.js';
+export * from './report.js';
+export * from './experiment.js';
+export * from './identity.js';
+export * from './blocks.js';
+export * from './lesion.js';
+export * from './paths.js';
+export * from './data.js';
+export * from './training.js';
+export * from './degradation.js';
+export * from './shortcuts.js';

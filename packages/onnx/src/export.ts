@@ -109,7 +109,12 @@ class GraphBuilder {
 
   floatInit(name: string, data: Float32Array, dims: number[]): string {
     const n = this.unique(name);
-    this.initializers.push({ name: n, dims, data_type: DataType.FLOAT, raw_data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    this.initializers.push({
+      name: n,
+      dims,
+      data_type: DataType.FLOAT,
+      raw_data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    });
     return n;
   }
 
@@ -127,7 +132,11 @@ class GraphBuilder {
     const w = readTransposed(conv.weight, [3, 2, 0, 1]);
     const dims = [conv.outChannels, conv.inChannels, k, k];
     const bias = conv.bias ? (conv.bias.dataSync() as Float32Array) : null;
-    const attrs = [ints('kernel_shape', [k, k]), ints('strides', [conv.stride, conv.stride]), ints('pads', [conv.padding, conv.padding, conv.padding, conv.padding])];
+    const attrs = [
+      ints('kernel_shape', [k, k]),
+      ints('strides', [conv.stride, conv.stride]),
+      ints('pads', [conv.padding, conv.padding, conv.padding, conv.padding]),
+    ];
     if (bn && this.fold) {
       const gamma = bn.weight.dataSync();
       const beta = bn.bias.dataSync();
@@ -208,7 +217,12 @@ class GraphBuilder {
     }
     const extra = m.outChannels - m.inChannels;
     if (extra > 0) {
-      y = this.node('Pad', `${path}.pad`, [y, this.int64Init(`${path}.pads`, [0, 0, 0, 0, 0, extra, 0, 0])], [{ name: 'mode', type: AttrType.STRING, s: new TextEncoder().encode('constant') }]);
+      y = this.node(
+        'Pad',
+        `${path}.pad`,
+        [y, this.int64Init(`${path}.pads`, [0, 0, 0, 0, 0, extra, 0, 0])],
+        [{ name: 'mode', type: AttrType.STRING, s: new TextEncoder().encode('constant') }],
+      );
     }
     return y;
   }
@@ -224,7 +238,11 @@ class GraphBuilder {
       );
     }
     let shortcut = x;
-    if (downsample) shortcut = downsample instanceof Sequential ? this.chain(`${path}.downsample`, downsample.children(), x) : this.chain(path, [['downsample', downsample]], x);
+    if (downsample)
+      shortcut =
+        downsample instanceof Sequential
+          ? this.chain(`${path}.downsample`, downsample.children(), x)
+          : this.chain(path, [['downsample', downsample]], x);
     if (!block.branchEnabled) return block.residual ? this.node('Relu', `${path}.relu`, [shortcut]) : x;
     let y = x;
     const convs = branch.filter(([, m]) => m instanceof Conv2d);
@@ -236,7 +254,8 @@ class GraphBuilder {
       if (i < convs.length - 1) y = this.node('Relu', `${path}.relu${i + 1}`, [y]);
     }
     if (block.branchScale !== 1) {
-      if (typeof block.branchScale !== 'number') throw new OnnxExportError(`Block '${path}' has a tensor branchScale; export supports numbers only.`);
+      if (typeof block.branchScale !== 'number')
+        throw new OnnxExportError(`Block '${path}' has a tensor branchScale; export supports numbers only.`);
       y = this.node('Mul', `${path}.scale`, [y, this.floatInit(`${path}.branch_scale`, Float32Array.of(block.branchScale), [])]);
     }
     if (block.residual) y = this.node('Add', `${path}.add`, [y, shortcut]);
@@ -303,7 +322,9 @@ export function exportOnnx(model: ResNet, options: OnnxExportOptions = {}): Uint
   g.nodes[g.nodes.length - 1].output = [outputName];
 
   const batch = dynamicBatch ? { dim_param: 'batch' } : { dim_value: batchSize };
-  const [h, wd] = inputSize ? [{ dim_value: inputSize[0] }, { dim_value: inputSize[1] }] : [{ dim_param: 'height' }, { dim_param: 'width' }];
+  const [h, wd] = inputSize
+    ? [{ dim_value: inputSize[0] }, { dim_value: inputSize[1] }]
+    : [{ dim_param: 'height' }, { dim_param: 'width' }];
   const inputDims = layout === 'nhwc' ? [batch, h, wd, { dim_value: c }] : [batch, { dim_value: c }, h, wd];
   const tensorType = (dims: object[]) => ({ tensor_type: { elem_type: DataType.FLOAT, shape: { dim: dims } } });
 
@@ -320,7 +341,9 @@ export function exportOnnx(model: ResNet, options: OnnxExportOptions = {}): Uint
       input: [{ name: inputName, type: tensorType(inputDims) }],
       output: [{ name: outputName, type: tensorType([batch, { dim_value: model.spec.numClasses }]) }],
     },
-    metadata_props: Object.entries({ 'resnet-ts.spec': JSON.stringify(model.spec), 'resnet-ts.layout': layout, ...metadata }).map(([key, value]) => ({ key, value })),
+    metadata_props: Object.entries({ 'resnet-ts.spec': JSON.stringify(model.spec), 'resnet-ts.layout': layout, ...metadata }).map(
+      ([key, value]) => ({ key, value }),
+    ),
   };
   const type = modelProtoType();
   const err = type.verify(message);

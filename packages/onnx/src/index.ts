@@ -13,7 +13,6 @@ export { ONNX_PROTO, onnxRoot, modelProtoType } from './schema.js';
 export async function saveOnnx(file: string, model: ResNet, options: OnnxExportOptions = {}): Promise<void> {
   const bytes = exportOnnx(model, options);
   // Required lazily so that browser bundles of exportOnnx never pull in node:fs.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { writeBytesAtomic } = require('@resnet-ts/core/node') as typeof import('@resnet-ts/core/node');
   await writeBytesAtomic(file, bytes);
 }

@@ -11,9 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { ResNet, Rng, listBackends, useBackend } from '@resnet-ts/core';
 import { loadCheckpoint, loadNpy } from '@resnet-ts/core/node';
-import { createModel } from '@resnet-ts/zoo';
+import { createModel, resnet as resnetOf } from '@resnet-ts/zoo';
 import { OnnxExportOptions, exportOnnx, modelProtoType, saveOnnx } from '@resnet-ts/onnx';
-
 
 const FIX = path.resolve(__dirname, '..', '..', 'core', 'test', 'fixtures', 'parity');
 
@@ -78,7 +77,13 @@ function randomizeBatchNorm(model: ResNet, seed: number): void {
 }
 
 function randomInput(shape: number[], seed: number): tf.Tensor {
-  return tf.tensor(new Rng(seed).normalArray(shape.reduce((a, b) => a * b, 1), 1), shape);
+  return tf.tensor(
+    new Rng(seed).normalArray(
+      shape.reduce((a, b) => a * b, 1),
+      1,
+    ),
+    shape,
+  );
 }
 
 describe.each(['resnet20', 'bottleneck'])('%s (PyTorch fixture)', (fixture) => {
@@ -136,10 +141,38 @@ describe('resnet18 (torchvision layout, option B)', () => {
   });
 });
 
+describe('other shapes of network', () => {
+  test.each([
+    ['plain20 (no shortcuts)', () => createModel('plain20', { seed: 3 })],
+    ['resnet20 with shortcut C', () => createModel('resnet20', { shortcut: 'C', seed: 4 })],
+    ['resnet20 option A, odd input size 15x17', () => createModel('resnet20', { seed: 5 })],
+    [
+      'bottleneck v1 stride placement, no batch norm',
+      () => resnetOf({ block: 'bottleneck', layers: [1, 1], widths: [4, 8], strideMode: 'v1', batchNorm: false }),
+    ],
+  ])('%s', async (name, make) => {
+    const model = make();
+    randomizeBatchNorm(model, 9);
+    model.eval();
+    const x = randomInput(name.includes('15x17') ? [3, 3, 15, 17] : [2, 3, 32, 32], 21);
+    for (const foldBatchNorm of [true, false]) {
+      const y = await runOrt(exportOnnx(model, { foldBatchNorm }), x);
+      const mine = ours(model, x);
+      check(`${name} fold ${foldBatchNorm}`, y, mine);
+      tf.dispose([y, mine]);
+    }
+    x.dispose();
+    model.dispose();
+  });
+});
+
 describe('model structure', () => {
   test('ops, dynamic batch, metadata; saveOnnx writes atomically', async () => {
     const model = createModel('resnet20');
+    const n0 = tf.memory().numTensors;
     const bytes = exportOnnx(model);
+    exportOnnx(model, { foldBatchNorm: false });
+    expect(tf.memory().numTensors).toBe(n0); // no leaks
     const m = modelProtoType().decode(bytes) as unknown as {
       graph: { node: { op_type: string }[]; input: { type: { tensor_type: { shape: { dim: { dim_param?: string }[] } } } }[] };
       metadata_props: { key: string }[];

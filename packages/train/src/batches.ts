@@ -82,7 +82,8 @@ export class Batcher {
     const [h, w, c] = data.shape;
     this.channels = c;
     [this.outH, this.outW] = prep.padTo ?? [h, w];
-    if (this.outH < h || this.outW < w) throw new TrainError(`padTo ${this.outH}x${this.outW} is smaller than the images (${h}x${w}).`, 'OPTIONS');
+    if (this.outH < h || this.outW < w)
+      throw new TrainError(`padTo ${this.outH}x${this.outW} is smaller than the images (${h}x${w}).`, 'OPTIONS');
     if (prep.mean.length !== c || prep.std.length !== c) {
       throw new TrainError(`Normalisation has ${prep.mean.length} means and ${prep.std.length} stds for ${c}-channel images.`, 'OPTIONS');
     }

@@ -8,6 +8,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { decodeSafetensors, encodeSafetensors } from '@resnet-ts/core';
 import { TrainError } from './errors.js';
 
 /** One tensor's raw data. */
@@ -25,7 +27,8 @@ export interface CheckpointFile {
 
 /** The codec used by the trainer. */
 export interface CheckpointIO {
-  save(file: string, tensors: Map<string, TensorRecord>, metadata: Record<string, string>): void;
+  /** Writes atomically (temp file + rename). */
+  save(file: string, tensors: Map<string, TensorRecord>, metadata: Record<string, string>): Promise<void>;
   load(file: string): CheckpointFile;
 }
 
@@ -123,7 +126,7 @@ export function writeFileAtomic(file: string, bytes: Uint8Array | string): void 
 
 /** The local codec. */
 export const localSafetensorsIO: CheckpointIO = {
-  save: (file, tensors, metadata) => writeFileAtomic(file, encodeSafetensorsLocal(tensors, metadata)),
+  save: async (file, tensors, metadata) => writeFileAtomic(file, encodeSafetensorsLocal(tensors, metadata)),
   load: (file) => {
     let bytes: Buffer;
     try {
@@ -135,5 +138,48 @@ export const localSafetensorsIO: CheckpointIO = {
   },
 };
 
-/** The codec in use. To switch to core's safetensors codec, change this one line. */
-export const checkpointIO: CheckpointIO = localSafetensorsIO;
+function readBytes(file: string): Uint8Array {
+  try {
+    const b = fs.readFileSync(file);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  } catch (e) {
+    throw new TrainError(
+      `Cannot read checkpoint ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}.`,
+      'CHECKPOINT',
+    );
+  }
+}
+
+/** Core's safetensors codec (`encodeSafetensors`/`decodeSafetensors` of @resnet-ts/core): I64 num_batches_tracked as PyTorch. */
+export const coreSafetensorsIO: CheckpointIO = {
+  save: async (file, records, metadata) => {
+    const tensors = new Map<string, tf.Tensor>();
+    for (const [k, r] of records) tensors.set(k, tf.tensor(r.data, r.shape, r.dtype));
+    try {
+      writeFileAtomic(file, await encodeSafetensors(tensors, metadata));
+    } finally {
+      tf.dispose([...tensors.values()]);
+    }
+  },
+  load: (file) => {
+    const { tensors, metadata } = decodeSafetensors(readBytes(file), file);
+    const out = new Map<string, TensorRecord>();
+    try {
+      for (const [k, t] of tensors) {
+        const data = t.dataSync();
+        out.set(
+          k,
+          t.dtype === 'float32'
+            ? { dtype: 'float32', shape: t.shape, data: Float32Array.from(data) }
+            : { dtype: 'int32', shape: t.shape, data: Int32Array.from(data) },
+        );
+      }
+    } finally {
+      tf.dispose([...tensors.values()]);
+    }
+    return { tensors: out, metadata };
+  },
+};
+
+/** The codec in use. To switch codecs (localSafetensorsIO / coreSafetensorsIO), change this one line. */
+export const checkpointIO: CheckpointIO = coreSafetensorsIO;

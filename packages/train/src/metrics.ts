@@ -64,7 +64,12 @@ export function evaluate(model: Module, data: Dataset, options: EvalOptions = {}
       const y = labels[i];
       let max = -Infinity;
       let arg = 0;
-      for (let k = 0; k < C; k++) if (row[k] > max) ((max = row[k]), (arg = k));
+      for (let k = 0; k < C; k++) {
+        if (row[k] > max) {
+          max = row[k];
+          arg = k;
+        }
+      }
       let sum = 0;
       for (let k = 0; k < C; k++) sum += Math.exp(row[k] - max);
       lossSum += max + Math.log(sum) - row[y];
@@ -88,7 +93,9 @@ export function formatEvalReport(r: EvalResult): string {
   lines.push(`images: ${r.n}   loss: ${r.loss.toFixed(4)}   top-1: ${(100 * r.top1).toFixed(2)} %   top-5: ${(100 * r.top5).toFixed(2)} %`);
   lines.push('', 'per-class accuracy:');
   const w = Math.max(...r.classes.map((c) => c.length));
-  r.perClass.forEach((a, k) => lines.push(`  ${r.classes[k].padEnd(w)}  ${Number.isNaN(a) ? '  n/a' : (100 * a).toFixed(2).padStart(6) + ' %'}`));
+  r.perClass.forEach((a, k) =>
+    lines.push(`  ${r.classes[k].padEnd(w)}  ${Number.isNaN(a) ? '  n/a' : (100 * a).toFixed(2).padStart(6) + ' %'}`),
+  );
   lines.push('', 'confusion matrix (rows: true class, columns: predicted):');
   const cw = Math.max(5, ...r.confusion.flat().map((v) => String(v).length + 1));
   lines.push(' '.repeat(w + 2) + r.classes.map((_, k) => String(k).padStart(cw)).join(''));
@@ -127,7 +134,12 @@ export async function predict(model: Module, images: string[] | Dataset, options
     const per = size[0] * size[1] * options.channels;
     const px = new Uint8Array(images.length * per);
     for (let i = 0; i < images.length; i++) px.set(await decodeImage(images[i], { size, channels: options.channels }), i * per);
-    data = { images: px, labels: new Int32Array(images.length), shape: [size[0], size[1], options.channels], classes: options.classes ?? [] };
+    data = {
+      images: px,
+      labels: new Int32Array(images.length),
+      shape: [size[0], size[1], options.channels],
+      classes: options.classes ?? [],
+    };
     sources = images;
   } else {
     data = images;
@@ -141,12 +153,23 @@ export async function predict(model: Module, images: string[] | Dataset, options
     const n = Math.min(64, sources.length - start);
     for (let i = 0; i < n; i++) idx[i] = start + i;
     const { x } = batcher.fill(idx.subarray(0, n));
-    const probs = tf.tidy(() => tf.softmax(model.forward(tf.tensor4d(x, [n, batcher.outH, batcher.outW, batcher.channels]), { training: false })).dataSync() as Float32Array);
+    const probs = tf.tidy(
+      () =>
+        tf
+          .softmax(model.forward(tf.tensor4d(x, [n, batcher.outH, batcher.outW, batcher.channels]), { training: false }))
+          .dataSync() as Float32Array,
+    );
     const C = probs.length / n;
     for (let i = 0; i < n; i++) {
       const row = Array.from(probs.subarray(i * C, (i + 1) * C));
-      const order = row.map((p, j) => [p, j] as const).sort((a, b) => b[0] - a[0]).slice(0, Math.min(k, C));
-      out.push({ source: sources[start + i], top: order.map(([p, j]) => ({ index: j, label: options.classes?.[j] ?? String(j), probability: p })) });
+      const order = row
+        .map((p, j) => [p, j] as const)
+        .sort((a, b) => b[0] - a[0])
+        .slice(0, Math.min(k, C));
+      out.push({
+        source: sources[start + i],
+        top: order.map(([p, j]) => ({ index: j, label: options.classes?.[j] ?? String(j), probability: p })),
+      });
     }
   }
   return out;

@@ -87,7 +87,8 @@ export class SGD {
     for (const [name, t] of state) {
       const p = this.params.get(name);
       if (!p) throw new TrainError(`Optimizer state has a momentum buffer for '${name}', which the model does not have.`, 'CHECKPOINT');
-      if (t.size !== p.size) throw new TrainError(`Momentum buffer '${name}' has ${t.size} values; the parameter has ${p.size}.`, 'CHECKPOINT');
+      if (t.size !== p.size)
+        throw new TrainError(`Momentum buffer '${name}' has ${t.size} values; the parameter has ${p.size}.`, 'CHECKPOINT');
       const v = tf.tidy(() => tf.reshape(t, p.shape));
       const old = this.buffers.get(name);
       if (old) {

@@ -57,7 +57,8 @@ export function validateSchedule(spec: ScheduleSpec): void {
       return;
     case 'multistep':
       if (!(spec.lr >= 0)) throw bad('lr must be >= 0.');
-      if (!Array.isArray(spec.milestones) || spec.milestones.some((m, i) => !(m >= 0) || (i > 0 && m < spec.milestones[i - 1]))) throw bad('milestones must be increasing iterations.');
+      if (!Array.isArray(spec.milestones) || spec.milestones.some((m, i) => !(m >= 0) || (i > 0 && m < spec.milestones[i - 1])))
+        throw bad('milestones must be increasing iterations.');
       return;
     case 'cosine':
       if (!(spec.total > 0)) throw bad('total must be > 0.');

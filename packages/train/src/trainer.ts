@@ -114,7 +114,9 @@ export const MODEL_FILE = 'model.safetensors';
 
 function toRecord(t: tf.Tensor): TensorRecord {
   const data = t.dataSync();
-  return t.dtype === 'int32' ? { dtype: 'int32', shape: t.shape, data: Int32Array.from(data) } : { dtype: 'float32', shape: t.shape, data: Float32Array.from(data) };
+  return t.dtype === 'int32'
+    ? { dtype: 'int32', shape: t.shape, data: Int32Array.from(data) }
+    : { dtype: 'float32', shape: t.shape, data: Float32Array.from(data) };
 }
 
 function fromRecord(r: TensorRecord): tf.Tensor {
@@ -122,7 +124,12 @@ function fromRecord(r: TensorRecord): tf.Tensor {
 }
 
 /** Metadata common to checkpoints and weight files (core's `resnet-ts/1` keys). */
-export function weightsMetadata(model: Module, classes: string[], prep: Preprocessing, imageSize: [number, number]): Record<string, string> {
+export function weightsMetadata(
+  model: Module,
+  classes: string[],
+  prep: Preprocessing,
+  imageSize: [number, number],
+): Record<string, string> {
   const spec = (model as unknown as Partial<ResNet>).spec;
   const inputSize = prep.padTo ?? imageSize;
   return {
@@ -134,13 +141,18 @@ export function weightsMetadata(model: Module, classes: string[], prep: Preproce
 }
 
 /** Writes the model's weights (torchvision names and layouts) with metadata, atomically. */
-export function saveWeights(file: string, model: Module, metadata: Record<string, string>, extra?: Map<string, tf.Tensor>): void {
+export async function saveWeights(
+  file: string,
+  model: Module,
+  metadata: Record<string, string>,
+  extra?: Map<string, tf.Tensor>,
+): Promise<void> {
   const tensors = new Map<string, TensorRecord>();
   const sd = model.stateDict({ layout: 'torch' });
   for (const [k, t] of sd) tensors.set(k, toRecord(t));
   tf.dispose([...sd.values()]);
   if (extra) for (const [k, t] of extra) tensors.set(k, toRecord(t));
-  checkpointIO.save(file, tensors, metadata);
+  await checkpointIO.save(file, tensors, metadata);
 }
 
 /** Loads weights (torch layout, extra keys such as optimizer.* ignored) into `model`; returns the metadata. */
@@ -196,7 +208,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const schedule: ScheduleSpec = options.schedule ?? { type: 'constant', lr: options.lr ?? 0.1 };
   validateSchedule(schedule);
   const augment: Augmentation | false = options.augment === undefined ? { pad: 4, flip: true } : options.augment;
-  const stats = options.preprocessing?.mean && options.preprocessing?.std ? { mean: options.preprocessing.mean, std: options.preprocessing.std } : channelStats(trainSet);
+  const stats =
+    options.preprocessing?.mean && options.preprocessing?.std
+      ? { mean: options.preprocessing.mean, std: options.preprocessing.std }
+      : channelStats(trainSet);
   const prep: Preprocessing = { ...stats, ...(options.preprocessing?.padTo ? { padTo: options.preprocessing.padTo } : {}) };
   const batcher = new Batcher(trainSet, batchSize, prep);
   const K = trainSet.classes.length;
@@ -226,7 +241,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     try {
       state = JSON.parse(metadata.training) as TrainingState;
     } catch {
-      throw new TrainError(`${ckptFile} has no training state (metadata "training"): it holds weights only and cannot be resumed.`, 'CHECKPOINT');
+      throw new TrainError(
+        `${ckptFile} has no training state (metadata "training"): it holds weights only and cannot be resumed.`,
+        'CHECKPOINT',
+      );
     }
     if (state.batchSize !== batchSize || state.trainSize !== N || state.seed !== seed) {
       throw new TrainError(
@@ -240,8 +258,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     opt.loadStateDict(momenta);
     tf.dispose([...momenta.values()]);
     step = state.step;
-    accum = state.accum;
-    resumedAug = state.rng.augment;
+    // A checkpoint taken at the end of an epoch holds the finished epoch's generator and sums: the
+    // next epoch starts fresh, exactly as in an uninterrupted run.
+    if (state.epoch === Math.floor(step / stepsPerEpoch)) {
+      accum = state.accum;
+      resumedAug = state.rng.augment;
+    }
     if (logFile) history = readLog(logFile, Math.floor(step / stepsPerEpoch));
     log(`resumed from ${ckptFile} at step ${step} (epoch ${Math.floor(step / stepsPerEpoch) + 1})`);
   } else if (logFile && fs.existsSync(logFile)) {
@@ -269,18 +291,30 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     trainSize: N,
   });
   const meta = weightsMetadata(model, trainSet.classes, prep, [trainSet.shape[0], trainSet.shape[1]]);
-  const saveCheckpoint = () => {
+  const saveCheckpoint = async () => {
     if (!ckptFile) return;
     const momenta = opt.stateDict();
     const extra = new Map([...momenta].map(([k, t]) => [`optimizer.momentum.${k}`, t]));
     try {
-      saveWeights(ckptFile, model, { ...meta, training: JSON.stringify(state()), extra_prefixes: JSON.stringify(['optimizer']), seed: String(seed) }, extra);
+      await saveWeights(
+        ckptFile,
+        model,
+        { ...meta, training: JSON.stringify(state()), extra_prefixes: JSON.stringify(['optimizer']), seed: String(seed) },
+        extra,
+      );
     } finally {
       tf.dispose([...momenta.values()]);
     }
   };
 
-  const bar = options.progressBar ?? defaultProgressBar() ? new SingleBar({ format: 'step {value}/{total} |{bar}| loss {loss} | {ips} img/s | ETA {eta_formatted}', hideCursor: true, etaBuffer: 50 }) : undefined;
+  const bar =
+    (options.progressBar ?? defaultProgressBar())
+      ? new SingleBar({
+          format: 'step {value}/{total} |{bar}| loss {loss} | {ips} img/s | ETA {eta_formatted}',
+          hideCursor: true,
+          etaBuffer: 50,
+        })
+      : undefined;
   bar?.start(totalSteps, step, { loss: '-', ips: '-' });
   const [H, W, C] = [batcher.outH, batcher.outW, batcher.channels];
   let stopped: TrainResult['stopped'] = 'done';
@@ -308,15 +342,20 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     history.push(m);
     if (logFile) fs.appendFileSync(logFile, JSON.stringify(m) + '\n');
     options.onEpoch?.(m);
+    if (bar) process.stderr.write('\r\x1b[2K');
     log(
       `epoch ${epoch + 1}: train loss ${m.trainLoss.toFixed(4)} acc ${(100 * m.trainAcc).toFixed(2)} %` +
-        (m.top1 !== undefined ? `, test loss ${m.testLoss!.toFixed(4)} top-1 ${(100 * m.top1).toFixed(2)} % top-5 ${(100 * m.top5!).toFixed(2)} %` : '') +
+        (m.top1 !== undefined
+          ? `, test loss ${m.testLoss!.toFixed(4)} top-1 ${(100 * m.top1).toFixed(2)} % top-5 ${(100 * m.top5!).toFixed(2)} %`
+          : '') +
         `, ${m.imagesPerSec.toFixed(1)} img/s`,
     );
   };
 
   try {
     while (step < totalSteps) {
+      // Let signal handlers (Ctrl-C) and timers run between steps: a step itself may be synchronous.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (options.signal?.aborted) {
         stopped = 'aborted';
         break;
@@ -374,10 +413,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       options.onProgress?.({ step, totalSteps, epoch, loss, lr, imagesPerSec: ips });
       const endOfEpoch = step % stepsPerEpoch === 0;
       if (endOfEpoch || step === totalSteps) finishEpoch(!endOfEpoch);
-      if (endOfEpoch || step === totalSteps || (options.checkpointEvery && step % options.checkpointEvery === 0)) saveCheckpoint();
+      if (endOfEpoch || step === totalSteps || (options.checkpointEvery && step % options.checkpointEvery === 0)) await saveCheckpoint();
     }
     if (stopped === 'aborted') {
-      saveCheckpoint();
+      await saveCheckpoint();
       log(`interrupted at step ${step}: checkpoint saved${ckptFile ? ` to ${ckptFile}` : ''}; continue with --resume`);
     }
   } finally {
@@ -385,8 +424,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     opt.dispose();
   }
   if (stopped === 'done' && outDir) {
-    saveWeights(path.join(outDir, MODEL_FILE), model, { ...meta, training: JSON.stringify({ step, epochs: step / stepsPerEpoch, schedule, seed, batchSize }) });
-    writeFileAtomic(path.join(outDir, 'curves.svg'), curvesSvg(history, `Training curves (${history.length} epochs)`));
+    await saveWeights(path.join(outDir, MODEL_FILE), model, {
+      ...meta,
+      training: JSON.stringify({ step, epochs: step / stepsPerEpoch, schedule, seed, batchSize }),
+    });
+    writeFileAtomic(
+      path.join(outDir, 'curves.svg'),
+      curvesSvg(
+        history.map((m) => ({ ...m, epoch: m.epoch + 1 })),
+        `Training curves (${history.length} epochs)`,
+      ),
+    );
   }
   if (message) log(message);
   return { stopped, step, totalSteps, history, checkpoint: ckptFile, preprocessing: prep, message };

@@ -50,7 +50,9 @@ describe('IDX loader', () => {
     expect(() => loadIdx(good, range, FASHION_MNIST_CLASSES)).toThrow(DataError);
     expect(() => loadIdx(good, range, FASHION_MNIST_CLASSES)).toThrow(/range: label 10 .*out of range/);
     const gz = zlib.gzipSync(encodeIdx([3, 4, 5], imgs));
-    expect(() => loadIdx(f('bad.gz', gz.subarray(0, gz.length - 10)), goodL, FASHION_MNIST_CLASSES)).toThrow(/bad\.gz is a corrupt or truncated gzip/);
+    expect(() => loadIdx(f('bad.gz', gz.subarray(0, gz.length - 10)), goodL, FASHION_MNIST_CLASSES)).toThrow(
+      /bad\.gz is a corrupt or truncated gzip/,
+    );
     expect(() => loadIdx(path.join(dir, 'nope'), goodL, FASHION_MNIST_CLASSES)).toThrow(/Cannot read .*nope: no such file/);
   });
 
@@ -60,7 +62,8 @@ describe('IDX loader', () => {
   });
 
   const real = HAVE_FMNIST ? test : test.skip;
-  if (!HAVE_FMNIST) console.log('skipping real Fashion-MNIST tests: /usr/share/datasets/fashion-mnist is absent (apt-get install dataset-fashion-mnist)');
+  if (!HAVE_FMNIST)
+    console.log('skipping real Fashion-MNIST tests: /usr/share/datasets/fashion-mnist is absent (apt-get install dataset-fashion-mnist)');
   real('loads the real Fashion-MNIST', async () => {
     const { train, test: t, kind, flip } = await loadData('fashion-mnist');
     expect(kind).toBe('fashion-mnist');
@@ -86,7 +89,8 @@ describe('CIFAR loader', () => {
     return r;
   }
   test('CIFAR-10 batches: planar CHW -> NHWC', () => {
-    for (let b = 1; b <= 5; b++) fs.writeFileSync(path.join(dir, `data_batch_${b}.bin`), Buffer.concat([record([b], b), record([9], 100 + b)]));
+    for (let b = 1; b <= 5; b++)
+      fs.writeFileSync(path.join(dir, `data_batch_${b}.bin`), Buffer.concat([record([b], b), record([9], 100 + b)]));
     fs.writeFileSync(path.join(dir, 'test_batch.bin'), record([3], 7));
     const d = loadCifar10(dir, 'train');
     expect(d.labels.length).toBe(10);
@@ -114,10 +118,17 @@ describe('CIFAR loader', () => {
 describe('image folder loader', () => {
   test('decodes PNG/JPEG with sharp, resizes, one class per sub-folder', async () => {
     const dir = tmpDir();
-    for (const [cls, color] of [['blue', { r: 0, g: 0, b: 255 }], ['red', { r: 255, g: 0, b: 0 }]] as const) {
+    for (const [cls, color] of [
+      ['blue', { r: 0, g: 0, b: 255 }],
+      ['red', { r: 255, g: 0, b: 0 }],
+    ] as const) {
       fs.mkdirSync(path.join(dir, cls));
-      await sharp({ create: { width: 40, height: 30, channels: 3, background: color } }).png().toFile(path.join(dir, cls, 'a.png'));
-      await sharp({ create: { width: 20, height: 20, channels: 4, background: { ...color, alpha: 1 } } }).jpeg().toFile(path.join(dir, cls, 'b.JPG'));
+      await sharp({ create: { width: 40, height: 30, channels: 3, background: color } })
+        .png()
+        .toFile(path.join(dir, cls, 'a.png'));
+      await sharp({ create: { width: 20, height: 20, channels: 4, background: { ...color, alpha: 1 } } })
+        .jpeg()
+        .toFile(path.join(dir, cls, 'b.JPG'));
     }
     fs.writeFileSync(path.join(dir, 'red', 'notes.txt'), 'ignored');
     const d = await loadImageFolder(dir, { size: [8, 8], channels: 3 });
@@ -141,7 +152,12 @@ describe('image folder loader', () => {
 });
 
 describe('mini-batches', () => {
-  const d = { images: new Uint8Array(2 * 2 * 3).map((_, i) => i * 10), labels: new Int32Array([1, 0]), shape: [2, 3, 1] as [number, number, number], classes: ['a', 'b'] };
+  const d = {
+    images: new Uint8Array(2 * 2 * 3).map((_, i) => i * 10),
+    labels: new Int32Array([1, 0]),
+    shape: [2, 3, 1] as [number, number, number],
+    classes: ['a', 'b'],
+  };
   test('normalisation and centred zero padding', () => {
     const b = new Batcher(d, 2, { mean: [0.5], std: [0.25], padTo: [4, 5] });
     const { x, labels } = b.fill([1, 0]);
@@ -175,16 +191,25 @@ describe('mini-batches', () => {
   });
   test('data prep is fast: ms per batch of 128 (28x28 -> 32x32, pad-4 crop + flip)', () => {
     const n = 4096;
-    const big = { images: new Uint8Array(n * 784).map((_, i) => i & 255), labels: new Int32Array(n), shape: [28, 28, 1] as [number, number, number], classes: ['a'] };
+    const big = {
+      images: new Uint8Array(n * 784).map((_, i) => i & 255),
+      labels: new Int32Array(n),
+      shape: [28, 28, 1] as [number, number, number],
+      classes: ['a'],
+    };
     const b = new Batcher(big, 128, { mean: [0.286], std: [0.353], padTo: [32, 32] });
     const rng = new Rng(0);
     const order = epochOrder(n, 0, 0);
     for (let i = 0; i < 5; i++) b.fill(order.subarray(0, 128), { pad: 4, flip: true }, rng);
     const batches = 100;
     const t0 = process.hrtime.bigint();
-    for (let i = 0; i < batches; i++) b.fill(order.subarray((i * 128) % (n - 128), ((i * 128) % (n - 128)) + 128), { pad: 4, flip: true }, rng);
+    for (let i = 0; i < batches; i++)
+      b.fill(order.subarray((i * 128) % (n - 128), ((i * 128) % (n - 128)) + 128), { pad: 4, flip: true }, rng);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6 / batches;
-    const b3 = new Batcher({ ...big, images: new Uint8Array(n * 1024 * 3), shape: [32, 32, 3] }, 128, { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] });
+    const b3 = new Batcher({ ...big, images: new Uint8Array(n * 1024 * 3), shape: [32, 32, 3] }, 128, {
+      mean: [0.5, 0.5, 0.5],
+      std: [0.25, 0.25, 0.25],
+    });
     const t1 = process.hrtime.bigint();
     for (let i = 0; i < batches; i++) b3.fill(order.subarray(0, 128), { pad: 4, flip: true }, rng);
     const ms3 = Number(process.hrtime.bigint() - t1) / 1e6 / batches;

@@ -26,7 +26,11 @@ export function halve(d: Dataset): Dataset {
     for (let y = 0; y < H; y++)
       for (let x = 0; x < W; x++) {
         const b = i * h * w;
-        const s = d.images[b + 2 * y * w + 2 * x] + d.images[b + 2 * y * w + 2 * x + 1] + d.images[b + (2 * y + 1) * w + 2 * x] + d.images[b + (2 * y + 1) * w + 2 * x + 1];
+        const s =
+          d.images[b + 2 * y * w + 2 * x] +
+          d.images[b + 2 * y * w + 2 * x + 1] +
+          d.images[b + (2 * y + 1) * w + 2 * x] +
+          d.images[b + (2 * y + 1) * w + 2 * x + 1];
         out[i * H * W + y * W + x] = Math.round(s / 4);
       }
   return { ...d, images: out, shape: [H, W, 1] };
@@ -35,7 +39,7 @@ export function halve(d: Dataset): Dataset {
 /** Synthetic 10-class data: class k is a bright square at a class-dependent place, plus noise. */
 export function synthetic(n: number, size = 8, seed = 1): Dataset {
   let s = seed;
-  const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296);
+  const rnd = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296;
   const images = new Uint8Array(n * size * size);
   const labels = new Int32Array(n);
   for (let i = 0; i < n; i++) {

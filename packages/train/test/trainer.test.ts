@@ -44,42 +44,64 @@ describe('trainer', () => {
     expect(resA.step).toBe(6);
     expect(counts.length).toBe(6);
     expect(new Set(counts).size).toBe(1); // numTensors after step 1 == after step N
-    const logA = fs.readFileSync(path.join(dirA, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const logA = fs
+      .readFileSync(path.join(dirA, 'log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(logA.length).toBe(2);
-    expect(Object.keys(logA[1])).toEqual(expect.arrayContaining(['epoch', 'trainLoss', 'trainAcc', 'testLoss', 'top1', 'top5', 'imagesPerSec']));
+    expect(Object.keys(logA[1])).toEqual(
+      expect.arrayContaining(['epoch', 'trainLoss', 'trainAcc', 'testLoss', 'top1', 'top5', 'imagesPerSec']),
+    );
     const svg = fs.readFileSync(path.join(dirA, 'curves.svg'), 'utf8');
     expect(svg).toMatch(/^<svg/);
     expect(svg).toContain('test top-1');
     expect(fs.existsSync(path.join(dirA, 'model.safetensors'))).toBe(true);
 
-    // interrupted mid-epoch 2 (after step 4) by an AbortSignal, then resumed in a fresh model
-    const dirB = tmpDir();
-    const b1 = tinyModel(1);
-    const ctrl = new AbortController();
-    const resB1 = await train({ ...base(dirB), model: b1, checkpointEvery: 100, signal: ctrl.signal, onProgress: (p) => p.step === 4 && ctrl.abort() });
-    expect(resB1.stopped).toBe('aborted');
-    expect(resB1.step).toBe(4);
-    b1.dispose();
-    const ck = checkpointIO.load(path.join(dirB, 'checkpoint.safetensors'));
-    expect(ck.tensors.has('layer1.0.conv1.weight')).toBe(true);
-    expect(ck.tensors.get('conv1.weight')!.shape).toEqual([4, 1, 3, 3]); // torch OIHW layout
-    expect(ck.tensors.has('optimizer.momentum.fc.weight')).toBe(true);
-    const training = JSON.parse(ck.metadata.training);
-    expect(training.step).toBe(4);
-    expect(training.rng.augment.length).toBe(5);
-    expect(JSON.parse(ck.metadata.spec).stages.length).toBe(3);
-    expect(JSON.parse(ck.metadata.preprocessing).mean.length).toBe(1);
-
-    const b2 = tinyModel(99); // different init: everything must come from the checkpoint
-    const resB2 = await train({ ...base(dirB), model: b2, resume: true });
-    expect(resB2.stopped).toBe('done');
-    expect(resB2.step).toBe(6);
+    // interrupted by an AbortSignal mid-epoch 2 (after step 4) and at the end of epoch 1 (step 3),
+    // then resumed in a fresh model
     const wa = weights(a);
-    const wb = weights(b2);
-    expect([...wb.keys()]).toEqual([...wa.keys()]);
-    for (const [k, v] of wa) expect(wb.get(k)).toEqual(v);
-    const logB = fs.readFileSync(path.join(dirB, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(logB.map((m) => [m.epoch, m.trainLoss, m.testLoss, m.top1])).toEqual(logA.map((m) => [m.epoch, m.trainLoss, m.testLoss, m.top1]));
+    for (const abortAt of [4, 3]) {
+      const dirB = tmpDir();
+      const b1 = tinyModel(1);
+      const ctrl = new AbortController();
+      const resB1 = await train({
+        ...base(dirB),
+        model: b1,
+        checkpointEvery: 100,
+        signal: ctrl.signal,
+        onProgress: (p) => p.step === abortAt && ctrl.abort(),
+      });
+      expect(resB1.stopped).toBe('aborted');
+      expect(resB1.step).toBe(abortAt);
+      b1.dispose();
+      const ck = checkpointIO.load(path.join(dirB, 'checkpoint.safetensors'));
+      expect(ck.tensors.has('layer1.0.conv1.weight')).toBe(true);
+      expect(ck.tensors.get('conv1.weight')!.shape).toEqual([4, 1, 3, 3]); // torch OIHW layout
+      expect(ck.tensors.has('optimizer.momentum.fc.weight')).toBe(true);
+      const training = JSON.parse(ck.metadata.training);
+      expect(training.step).toBe(abortAt);
+      expect(training.rng.augment.length).toBe(5);
+      expect(JSON.parse(ck.metadata.spec).stages.length).toBe(3);
+      expect(JSON.parse(ck.metadata.preprocessing).mean.length).toBe(1);
+
+      const b2 = tinyModel(99); // different init: everything must come from the checkpoint
+      const resB2 = await train({ ...base(dirB), model: b2, resume: true });
+      expect(resB2.stopped).toBe('done');
+      expect(resB2.step).toBe(6);
+      const wb = weights(b2);
+      expect([...wb.keys()]).toEqual([...wa.keys()]);
+      for (const [k, v] of wa) expect(wb.get(k)).toEqual(v);
+      const logB = fs
+        .readFileSync(path.join(dirB, 'log.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(logB.map((m) => [m.epoch, m.trainLoss, m.testLoss, m.top1])).toEqual(
+        logA.map((m) => [m.epoch, m.trainLoss, m.testLoss, m.top1]),
+      );
+      b2.dispose();
+    }
 
     // the shipped weights load back, evaluate and predict
     const c = tinyModel(3);
@@ -91,11 +113,13 @@ describe('trainer', () => {
     expect(r.confusion.flat().reduce((s, v) => s + v, 0)).toBe(20);
     expect(r.perClass.length).toBe(10);
     const img = path.join(tmpDir(), 'x.png');
-    await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 200, g: 200, b: 200 } } }).png().toFile(img);
+    await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 200, g: 200, b: 200 } } })
+      .png()
+      .toFile(img);
     const [p] = await predict(c, [img], { preprocessing: prep, imageSize: prep.imageSize, channels: 1, classes: data.classes, k: 3 });
     expect(p.top.length).toBe(3);
     expect(p.top[0].probability).toBeGreaterThanOrEqual(p.top[1].probability);
-    [a, b2, c].forEach((m) => m.dispose());
+    [a, c].forEach((m) => m.dispose());
   });
 
   test('a NaN/inf loss stops with a message and leaves the last good checkpoint intact', async () => {
@@ -128,7 +152,16 @@ describe('trainer', () => {
     const m = tinyModel(0);
     const before = evaluate(m, fm, { batchSize: 64 });
     const t0 = Date.now();
-    const res = await train({ model: m, trainSet: fm, epochs: 2, batchSize: 32, lr: 0.05, seed: 1, augment: { pad: 2, flip: true }, progressBar: false });
+    const res = await train({
+      model: m,
+      trainSet: fm,
+      epochs: 2,
+      batchSize: 32,
+      lr: 0.05,
+      seed: 1,
+      augment: { pad: 2, flip: true },
+      progressBar: false,
+    });
     const perStep = (Date.now() - t0) / res.step;
     const after = evaluate(m, fm, { batchSize: 64, preprocessing: res.preprocessing });
     process.stdout.write(

@@ -6,7 +6,7 @@
 import '@resnet-ts/blocks';
 import '@resnet-ts/shortcuts';
 import { ResNet, ResNetSpec, SpecError, getBlock } from '@resnet-ts/core';
-import { ARCHITECTURES, ZooEntry, cifarStages, imagenetStages } from './architectures.js';
+import { ARCHITECTURES, ZooEntry, imagenetStages } from './architectures.js';
 
 export { ARCHITECTURES, cifarStages, imagenetStages, type ZooEntry, type PaperResult } from './architectures.js';
 

@@ -7,7 +7,6 @@ import type { BackendPlugin } from '@resnet-ts/core';
  */
 export function loadNativePlugin(): BackendPlugin {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require('../native/index.js') as { nativePlugin?: BackendPlugin };
     if (!mod.nativePlugin) throw new Error('src/native/index does not export nativePlugin');
     return mod.nativePlugin;
@@ -18,7 +17,11 @@ export function loadNativePlugin(): BackendPlugin {
       priority: 40,
       description: 'oneDNN kernels in a Node-API addon',
       capabilities: { training: true },
-      isAvailable: async () => ({ available: false, reason, install: 'apt-get install libdnnl-dev, then npm rebuild @resnet-ts/backend-node' }),
+      isAvailable: async () => ({
+        available: false,
+        reason,
+        install: 'apt-get install libdnnl-dev, then npm rebuild @resnet-ts/backend-node',
+      }),
       setup: async () => {
         throw new Error(reason);
       },

@@ -7,7 +7,12 @@ import { isInstalled, setTfBackend } from './util.js';
  * detected lazily: their install script downloads libtensorflow, so this repository never installs
  * them; a user adds one where that download works.
  */
-function tfjsNodePlugin(pkg: '@tensorflow/tfjs-node' | '@tensorflow/tfjs-node-gpu', name: string, priority: number, gpu: boolean): BackendPlugin {
+function tfjsNodePlugin(
+  pkg: '@tensorflow/tfjs-node' | '@tensorflow/tfjs-node-gpu',
+  name: string,
+  priority: number,
+  gpu: boolean,
+): BackendPlugin {
   const install =
     `npm install ${pkg}@^4.22.0 (its install downloads libtensorflow, so it needs internet access` +
     (gpu ? '; GPU use needs CUDA 11.2 and cuDNN 8.1' : '') +
@@ -23,7 +28,11 @@ function tfjsNodePlugin(pkg: '@tensorflow/tfjs-node' | '@tensorflow/tfjs-node-gp
         require(pkg);
         return { available: true };
       } catch (e) {
-        return { available: false, reason: `${pkg} is installed but failed to load: ${(e as Error).message.split('\n')[0]}`, install: `reinstall it: ${install}` };
+        return {
+          available: false,
+          reason: `${pkg} is installed but failed to load: ${(e as Error).message.split('\n')[0]}`,
+          install: `reinstall it: ${install}`,
+        };
       }
     },
     setup: async () => {

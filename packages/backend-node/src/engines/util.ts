@@ -13,7 +13,7 @@ export function isInstalled(pkg: string): boolean {
 
 /** `tf.setBackend(name)`, turning tfjs's `false` (it only logs the cause) into a clear error. */
 export async function setTfBackend(name: string, engine: string): Promise<void> {
-  let ok = false;
+  let ok: boolean;
   try {
     ok = await tf.setBackend(name);
   } catch (e) {

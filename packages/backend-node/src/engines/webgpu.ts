@@ -21,7 +21,7 @@ export const WEBGPU_SOFTWARE_PRIORITY = 20;
 
 const MESA_HINT =
   'a Vulkan driver: a GPU driver, or on a CPU-only Debian 12 machine Mesa >= 25 (lavapipe): ' +
-  'apt-get install -t bookworm-backports mesa-vulkan-drivers (bookworm\'s Mesa 22 gives no adapter)';
+  "apt-get install -t bookworm-backports mesa-vulkan-drivers (bookworm's Mesa 22 gives no adapter)";
 
 /** The little of WebGPU's API used here (no dependency on @webgpu/types). */
 interface GpuLike {
@@ -71,10 +71,22 @@ function installNavigatorGpu(gpu: GpuLike, globals: Record<string, unknown>): vo
 export function probeWebGpu(): Promise<{ availability: BackendAvailability; adapter?: WebGpuAdapterInfo }> {
   probe ??= (async () => {
     if (!isInstalled('webgpu')) {
-      return { availability: { available: false, reason: "the 'webgpu' package (Dawn for Node) is not installed", install: 'npm install webgpu@^0.6.2' } };
+      return {
+        availability: {
+          available: false,
+          reason: "the 'webgpu' package (Dawn for Node) is not installed",
+          install: 'npm install webgpu@^0.6.2',
+        },
+      };
     }
     if (!isInstalled('@tensorflow/tfjs-backend-webgpu')) {
-      return { availability: { available: false, reason: '@tensorflow/tfjs-backend-webgpu is not installed', install: 'npm install @tensorflow/tfjs-backend-webgpu@^4.22.0' } };
+      return {
+        availability: {
+          available: false,
+          reason: '@tensorflow/tfjs-backend-webgpu is not installed',
+          install: 'npm install @tensorflow/tfjs-backend-webgpu@^4.22.0',
+        },
+      };
     }
     let adapter: AdapterLike | null;
     try {
@@ -84,9 +96,22 @@ export function probeWebGpu(): Promise<{ availability: BackendAvailability; adap
       adapter = await gpu.requestAdapter();
       if (adapter) installNavigatorGpu(gpu, dawn.globals);
     } catch (e) {
-      return { availability: { available: false, reason: `Dawn failed to load: ${(e as Error).message.split('\n')[0]}`, install: `install ${MESA_HINT}` } };
+      return {
+        availability: {
+          available: false,
+          reason: `Dawn failed to load: ${(e as Error).message.split('\n')[0]}`,
+          install: `install ${MESA_HINT}`,
+        },
+      };
     }
-    if (!adapter) return { availability: { available: false, reason: 'Dawn found no WebGPU adapter (no usable Vulkan driver)', install: `install ${MESA_HINT}` } };
+    if (!adapter)
+      return {
+        availability: {
+          available: false,
+          reason: 'Dawn found no WebGPU adapter (no usable Vulkan driver)',
+          install: `install ${MESA_HINT}`,
+        },
+      };
     const raw = (adapter.info ?? {}) as Record<string, unknown>;
     const info: WebGpuAdapterInfo = {
       vendor: String(raw.vendor ?? ''),

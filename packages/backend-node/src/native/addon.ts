@@ -67,7 +67,6 @@ export function loadAddon(): { addon: NativeAddon | null; error?: string } {
   // reads this when it is loaded, i.e. on the require below; a value set by the user wins.
   if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = 'PASSIVE';
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const addon = require(file) as NativeAddon;
     cached = { addon };
   } catch (e) {

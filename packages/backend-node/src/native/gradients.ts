@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { NativeAddon } from './addon.js';
-import { alloc, countNative } from './kernels.js';
+import { alloc, countNative, nativeDisabled } from './kernels.js';
 
 const BN_GRAD = 'NativeBatchNormGrad';
 const RELU_GRAD = 'NativeReluGrad';
@@ -36,7 +36,20 @@ export function nativeGradKernelConfigs(backendName: string, addon: NativeAddon)
       const dx = alloc(tf.util.sizeFromShape(x.shape));
       const [dm, dv, ds, doff] = [0, 1, 2, 3].map(() => new Float32Array(c));
       const eps = (attrs as NamedAttrMap).varianceEpsilon as number;
-      addon.batchNormGrad(values(b, dy), values(b, x), values(b, mean), values(b, variance), scale ? values(b, scale) : null, eps, c, dx, dm, dv, ds, doff);
+      addon.batchNormGrad(
+        values(b, dy),
+        values(b, x),
+        values(b, mean),
+        values(b, variance),
+        scale ? values(b, scale) : null,
+        eps,
+        c,
+        dx,
+        dm,
+        dv,
+        ds,
+        doff,
+      );
       return [b.makeTensorInfo(x.shape, 'float32', dx), ...[dm, dv, ds, doff].map((v) => b.makeTensorInfo([c], 'float32', v))];
     },
   };
@@ -65,7 +78,8 @@ function wrap(kernelName: string, isNative: () => boolean, fused: (original: Gra
   const config: GradConfig & { __native: boolean } = {
     ...original,
     __native: true,
-    gradFunc: (dy, saved, attrs) => (isNative() ? fast(dy, saved, attrs) : original.gradFunc(dy, saved, attrs)),
+    gradFunc: (dy, saved, attrs) =>
+      isNative() && !nativeDisabled.has(`grad:${kernelName}`) ? fast(dy, saved, attrs) : original.gradFunc(dy, saved, attrs),
   };
   tf.registerGradient(config);
 }
@@ -79,7 +93,14 @@ export function registerNativeGradients(backendName: string): void {
     const dyT = dy as tf.Tensor;
     const c = x.shape[x.shape.length - 1];
     const vec = (t: tf.Tensor | undefined): boolean => t == null || (t.rank === 1 && t.shape[0] === c);
-    if (mean.rank !== 1 || !vec(mean) || !vec(variance) || !vec(scale) || !isF32(dyT, x, mean, variance, scale) || !sameShape(dyT.shape, x.shape)) {
+    if (
+      mean.rank !== 1 ||
+      !vec(mean) ||
+      !vec(variance) ||
+      !vec(scale) ||
+      !isF32(dyT, x, mean, variance, scale) ||
+      !sameShape(dyT.shape, x.shape)
+    ) {
       return original.gradFunc(dy, saved, attrs);
     }
     // Run now, not inside the per-input closures: the tape runs each closure in its own tidy, which

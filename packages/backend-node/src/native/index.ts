@@ -9,7 +9,7 @@ import { loadAddon, requireAddon } from './addon.js';
 import { NATIVE_BACKEND_NAME, registerNativeBackend } from './backend.js';
 
 export { NativeBackend, NATIVE_BACKEND_NAME, registerNativeBackend } from './backend.js';
-export { NATIVE_KERNELS, kernelStats, setKernelStats } from './kernels.js';
+export { NATIVE_KERNELS, kernelStats, setKernelStats, nativeDisabled } from './kernels.js';
 export { addonPath, loadAddon, type NativeAddon } from './addon.js';
 export { pool as nativeBufferPool } from './pool.js';
 

@@ -65,21 +65,40 @@ function convParams(c: ConvInfo): number[] | null {
   if (!consistent(c.inHeight, c.filterHeight, c.dilationHeight, c.strideHeight, p.top, p.bottom, c.outHeight)) return null;
   if (!consistent(c.inWidth, c.filterWidth, c.dilationWidth, c.strideWidth, p.left, p.right, c.outWidth)) return null;
   return [
-    c.batchSize, c.inHeight, c.inWidth, c.inChannels,
-    c.filterHeight, c.filterWidth, c.outChannels,
-    c.outHeight, c.outWidth,
-    c.strideHeight, c.strideWidth,
-    p.top, p.left, p.bottom, p.right,
-    c.dilationHeight, c.dilationWidth,
+    c.batchSize,
+    c.inHeight,
+    c.inWidth,
+    c.inChannels,
+    c.filterHeight,
+    c.filterWidth,
+    c.outChannels,
+    c.outHeight,
+    c.outWidth,
+    c.strideHeight,
+    c.strideWidth,
+    p.top,
+    p.left,
+    p.bottom,
+    p.right,
+    c.dilationHeight,
+    c.dilationWidth,
   ];
 }
 
 const conv2D: NativeImpl = ({ inputs, backend, attrs }, addon) => {
   const { x, filter } = inputs;
   const a = attrs as unknown as Conv2DAttrs;
-  const xv = f32(backend, x), wv = f32(backend, filter);
+  const xv = f32(backend, x),
+    wv = f32(backend, filter);
   if (!xv || !wv || a.dataFormat === 'NCHW' || x.shape.length !== 4) return null;
-  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], a.strides, a.dilations, a.pad, a.dimRoundingMode);
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    a.strides,
+    a.dilations,
+    a.pad,
+    a.dimRoundingMode,
+  );
   const p = convParams(info);
   if (!p) return null;
   const y = alloc(size(info.outShape));
@@ -92,9 +111,17 @@ const fusedConv2D: NativeImpl = ({ inputs, backend, attrs }, addon) => {
   const a = attrs as unknown as FusedConv2DAttrs;
   if (preluActivationWeights) return null;
   if (a.activation !== 'linear' && a.activation !== 'relu') return null;
-  const xv = f32(backend, x), wv = f32(backend, filter);
+  const xv = f32(backend, x),
+    wv = f32(backend, filter);
   if (!xv || !wv || a.dataFormat === 'NCHW' || x.shape.length !== 4) return null;
-  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], a.strides, a.dilations, a.pad, a.dimRoundingMode);
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    a.strides,
+    a.dilations,
+    a.pad,
+    a.dimRoundingMode,
+  );
   const p = convParams(info);
   if (!p) return null;
   let bv: Float32Array | null = null;
@@ -110,9 +137,17 @@ const fusedConv2D: NativeImpl = ({ inputs, backend, attrs }, addon) => {
 const conv2DBackpropInput: NativeImpl = ({ inputs, backend, attrs }, addon) => {
   const { dy, filter } = inputs;
   const a = attrs as unknown as Conv2DBackpropInputAttrs;
-  const dyv = f32(backend, dy), wv = f32(backend, filter);
+  const dyv = f32(backend, dy),
+    wv = f32(backend, filter);
   if (!dyv || !wv || a.dataFormat === 'NCHW' || a.inputShape.length !== 4) return null;
-  const info = tf.backend_util.computeConv2DInfo(a.inputShape, filter.shape as [number, number, number, number], a.strides, 1, a.pad, a.dimRoundingMode);
+  const info = tf.backend_util.computeConv2DInfo(
+    a.inputShape,
+    filter.shape as [number, number, number, number],
+    a.strides,
+    1,
+    a.pad,
+    a.dimRoundingMode,
+  );
   const p = convParams(info);
   if (!p) return null;
   const dx = alloc(size(info.inShape));
@@ -123,9 +158,17 @@ const conv2DBackpropInput: NativeImpl = ({ inputs, backend, attrs }, addon) => {
 const conv2DBackpropFilter: NativeImpl = ({ inputs, backend, attrs }, addon) => {
   const { x, dy } = inputs;
   const a = attrs as unknown as Conv2DBackpropFilterAttrs;
-  const xv = f32(backend, x), dyv = f32(backend, dy);
+  const xv = f32(backend, x),
+    dyv = f32(backend, dy);
   if (!xv || !dyv || a.dataFormat === 'NCHW' || x.shape.length !== 4) return null;
-  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], a.filterShape, a.strides, 1, a.pad, a.dimRoundingMode);
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    a.filterShape,
+    a.strides,
+    1,
+    a.pad,
+    a.dimRoundingMode,
+  );
   const p = convParams(info);
   if (!p) return null;
   const dw = alloc(size(info.filterShape));
@@ -138,8 +181,10 @@ const conv2DBackpropFilter: NativeImpl = ({ inputs, backend, attrs }, addon) => 
 function matmulCase(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): { params: number[]; shape: number[] } | null {
   if (a.shape.length < 2 || a.shape.length !== b.shape.length) return null;
   const r = a.shape.length;
-  const batchShapeA = a.shape.slice(0, r - 2), batchShapeB = b.shape.slice(0, r - 2);
-  const ba = size(batchShapeA), bb = size(batchShapeB);
+  const batchShapeA = a.shape.slice(0, r - 2),
+    batchShapeB = b.shape.slice(0, r - 2);
+  const ba = size(batchShapeA),
+    bb = size(batchShapeB);
   let batchShape: number[];
   if (batchShapeA.every((d, i) => d === batchShapeB[i])) batchShape = batchShapeA;
   else if (ba === 1) batchShape = batchShapeB;
@@ -156,7 +201,8 @@ function matmulCase(a: TensorInfo, b: TensorInfo, transposeA: boolean, transpose
 const batchMatMul: NativeImpl = ({ inputs, backend, attrs }, addon) => {
   const { a, b } = inputs;
   const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
-  const av = f32(backend, a), bv = f32(backend, b);
+  const av = f32(backend, a),
+    bv = f32(backend, b);
   if (!av || !bv) return null;
   const c = matmulCase(a, b, transposeA, transposeB);
   if (!c) return null;
@@ -169,7 +215,8 @@ const fusedMatMul: NativeImpl = ({ inputs, backend, attrs }, addon) => {
   const { a, b, bias, preluActivationWeights } = inputs;
   const { transposeA, transposeB, activation } = attrs as unknown as _FusedMatMulAttrs;
   if (preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return null;
-  const av = f32(backend, a), bv = f32(backend, b);
+  const av = f32(backend, a),
+    bv = f32(backend, b);
   if (!av || !bv) return null;
   const c = matmulCase(a, b, transposeA, transposeB);
   if (!c) return null;
@@ -194,11 +241,20 @@ function poolParams(c: ConvInfo): number[] | null {
   // oneDNN needs every window to touch the input.
   if (p.top >= c.filterHeight || p.bottom >= c.filterHeight || p.left >= c.filterWidth || p.right >= c.filterWidth) return null;
   return [
-    c.batchSize, c.inHeight, c.inWidth, c.inChannels,
-    c.filterHeight, c.filterWidth,
-    c.outHeight, c.outWidth,
-    c.strideHeight, c.strideWidth,
-    p.top, p.left, p.bottom, p.right,
+    c.batchSize,
+    c.inHeight,
+    c.inWidth,
+    c.inChannels,
+    c.filterHeight,
+    c.filterWidth,
+    c.outHeight,
+    c.outWidth,
+    c.strideHeight,
+    c.strideWidth,
+    p.top,
+    p.left,
+    p.bottom,
+    p.right,
   ];
 }
 
@@ -208,7 +264,14 @@ function pool(isMax: boolean): NativeImpl {
     const a = attrs as unknown as MaxPoolAttrs;
     const xv = f32(backend, x);
     if (!xv || x.shape.length !== 4) return null;
-    const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+    const info = tf.backend_util.computePool2DInfo(
+      x.shape as [number, number, number, number],
+      a.filterSize,
+      a.strides,
+      1,
+      a.pad,
+      a.dimRoundingMode,
+    );
     const p = poolParams(info);
     if (!p) return null;
     const y = alloc(size(info.outShape));
@@ -221,9 +284,17 @@ function poolGrad(isMax: boolean): NativeImpl {
   return ({ inputs, backend, attrs }, addon) => {
     const { dy, input } = inputs;
     const a = attrs as unknown as AvgPoolGradAttrs & { dimRoundingMode?: 'floor' | 'round' | 'ceil' };
-    const dyv = f32(backend, dy), xv = f32(backend, input);
+    const dyv = f32(backend, dy),
+      xv = f32(backend, input);
     if (!dyv || !xv || input.shape.length !== 4) return null;
-    const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+    const info = tf.backend_util.computePool2DInfo(
+      input.shape as [number, number, number, number],
+      a.filterSize,
+      a.strides,
+      1,
+      a.pad,
+      a.dimRoundingMode,
+    );
     const p = poolParams(info);
     if (!p) return null;
     const dx = alloc(size(input.shape));
@@ -237,7 +308,9 @@ function poolGrad(isMax: boolean): NativeImpl {
 const fusedBatchNorm: NativeImpl = ({ inputs, backend, attrs }, addon) => {
   const { x, mean, variance, offset, scale } = inputs;
   const { varianceEpsilon } = attrs as unknown as FusedBatchNormAttrs;
-  const xv = f32(backend, x), mv = f32(backend, mean), vv = f32(backend, variance);
+  const xv = f32(backend, x),
+    mv = f32(backend, mean),
+    vv = f32(backend, variance);
   if (!xv || !mv || !vv || x.shape.length < 1) return null;
   const c = x.shape[x.shape.length - 1];
   const ok = (t: TensorInfo | undefined, v: Float32Array | null): boolean =>
@@ -273,16 +346,19 @@ function bcast(shape: number[], outShape: number[]): { mode: number; k: number }
 function binary(op: string): NativeImpl {
   return ({ inputs, backend }, addon) => {
     const { a, b } = inputs;
-    const av = f32(backend, a), bv = f32(backend, b);
+    const av = f32(backend, a),
+      bv = f32(backend, b);
     if (!av || !bv) return null;
     const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
-    const ma = bcast(a.shape, shape), mb = bcast(b.shape, shape);
+    const ma = bcast(a.shape, shape),
+      mb = bcast(b.shape, shape);
     if (!ma || !mb) return null;
     let k = shape.length;
     if (ma.k >= 0 && mb.k >= 0 && ma.k !== mb.k) return null;
     if (ma.k >= 0) k = ma.k;
     else if (mb.k >= 0) k = mb.k;
-    const outer = size(shape.slice(0, k)), inner = size(shape.slice(k));
+    const outer = size(shape.slice(0, k)),
+      inner = size(shape.slice(k));
     const y = alloc(size(shape));
     if (y.length > 0) addon.binary(op, av, ma.mode, bv, mb.mode, y, outer, inner);
     return out(backend, shape, y);
@@ -310,7 +386,8 @@ function reduce(op: 'Sum' | 'Mean'): NativeImpl {
     const axes = [...new Set(tf.util.parseAxisParam(axis, x.shape))].sort((p, q) => p - q);
     if (axes.length === 0) return null;
     // The reduced axes must be one contiguous run: x is then [outer, mid, inner], reduced over mid.
-    const k0 = axes[0], k1 = axes[axes.length - 1];
+    const k0 = axes[0],
+      k1 = axes[axes.length - 1];
     if (k1 - k0 + 1 !== axes.length) return null;
     const outer = size(x.shape.slice(0, k0));
     const mid = size(x.shape.slice(k0, k1 + 1));
@@ -386,6 +463,17 @@ export function setKernelStats(on: boolean): void {
  */
 const warned = new Set<string>();
 
+/**
+ * Kernels (and, as 'grad:<KernelName>', fused gradients) to leave to the cpu code, for bisecting a
+ * numerical difference: $RESNET_TS_NATIVE_DISABLE (comma-separated), or edit the set at run time.
+ */
+export const nativeDisabled = new Set<string>(
+  (process.env.RESNET_TS_NATIVE_DISABLE ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean),
+);
+
 export function nativeKernelConfigs(backendName: string, addon: NativeAddon): KernelConfig[] {
   const configs: KernelConfig[] = [];
   for (const cpu of tf.getKernelsForBackend('cpu')) {
@@ -399,7 +487,7 @@ export function nativeKernelConfigs(backendName: string, addon: NativeAddon): Ke
     const kernelFunc: KernelFunc = (args) => {
       let r: TensorInfo | null;
       try {
-        r = impl(args as unknown as Args, addon);
+        r = nativeDisabled.size > 0 && nativeDisabled.has(name) ? null : impl(args as unknown as Args, addon);
       } catch (e) {
         // A case oneDNN rejects (e.g. an exotic shape): say so once, then use the cpu kernel.
         if (!warned.has(name)) {

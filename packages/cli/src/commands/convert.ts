@@ -1,7 +1,14 @@
 import { Command } from 'commander';
 import fs from 'node:fs';
 import { ResNet, StateDictError } from '@resnet-ts/core';
-import { CHECKPOINT_FORMAT, loadWeightsInto, openSafetensors, parseCheckpointMetadata, rewriteSafetensors, saveCheckpoint } from '@resnet-ts/core/node';
+import {
+  CHECKPOINT_FORMAT,
+  loadWeightsInto,
+  openSafetensors,
+  parseCheckpointMetadata,
+  rewriteSafetensors,
+  saveCheckpoint,
+} from '@resnet-ts/core/node';
 import { UserError, loadModel, selectBackend } from '../util.js';
 
 interface ConvertOptions {
@@ -44,13 +51,17 @@ export function registerConvert(program: Command): void {
           fs.rmSync(output, { force: true });
           throw new StateDictError(`'${input}' lacks model keys: ${missing.slice(0, 12).join(', ')}.`, missing, [], []);
         }
-        process.stdout.write(`wrote ${output}: ${kept.length} tensors (torchvision state dict)${dropped.length ? `, dropped ${dropped.length} non-model tensors (${dropped.slice(0, 3).join(', ')}${dropped.length > 3 ? ', ...' : ''})` : ''}\n`);
+        process.stdout.write(
+          `wrote ${output}: ${kept.length} tensors (torchvision state dict)${dropped.length ? `, dropped ${dropped.length} non-model tensors (${dropped.slice(0, 3).join(', ')}${dropped.length > 3 ? ', ...' : ''})` : ''}\n`,
+        );
         return;
       }
       if (isOurs && !opts.model) throw new UserError(`'${input}' is already a resnet-ts checkpoint (${info.format}).`);
       const modelArg = opts.model;
       if (!modelArg) {
-        throw new UserError('Converting a torchvision state dict needs --model <name|spec.json>: the file does not say which architecture it holds.');
+        throw new UserError(
+          'Converting a torchvision state dict needs --model <name|spec.json>: the file does not say which architecture it holds.',
+        );
       }
       let classes: string[] | undefined;
       if (opts.classes) {
@@ -59,7 +70,8 @@ export function registerConvert(program: Command): void {
         } catch (e) {
           throw new UserError(`Cannot read --classes '${opts.classes}': ${(e as Error).message}`);
         }
-        if (!Array.isArray(classes) || !classes.every((c) => typeof c === 'string')) throw new UserError(`--classes '${opts.classes}' must be a JSON list of strings.`);
+        if (!Array.isArray(classes) || !classes.every((c) => typeof c === 'string'))
+          throw new UserError(`--classes '${opts.classes}' must be a JSON list of strings.`);
       }
       await selectBackend('cpu');
       const model = loadModel(modelArg);
@@ -75,7 +87,9 @@ export function registerConvert(program: Command): void {
         await saveCheckpoint(output, model, { classes, metadata: { converted_from: input.split(/[\\/]/).pop() ?? input } });
         process.stdout.write(
           `wrote ${output}: ${report.loaded.length} tensors (${CHECKPOINT_FORMAT} checkpoint)` +
-            (report.unexpected.length ? `, dropped ${report.unexpected.length} non-model tensors (${report.unexpected.slice(0, 3).join(', ')})` : '') +
+            (report.unexpected.length
+              ? `, dropped ${report.unexpected.length} non-model tensors (${report.unexpected.slice(0, 3).join(', ')})`
+              : '') +
             '\n',
         );
       } finally {

@@ -15,25 +15,34 @@ export function registerEval(program: Command): void {
     .option('--limit <n>', 'evaluate only the first n test images', (v) => parseInt(v, 10))
     .option('--backend <name>', "engine: 'auto' or a name")
     .option('--json', 'print JSON')
-    .action(async (opts: { model?: string; weights: string; data: string; batch: number; limit?: number; backend?: string; json?: boolean }) => {
-      await selectBackend(opts.backend ?? 'auto');
-      const info = readWeightsInfo(opts.weights);
-      const pair = await loadData(opts.data, { imageSize: info.preprocessing?.imageSize, channels: info.spec?.inChannels === 1 ? 1 : 3 });
-      const test = pair.test ?? pair.train;
-      const overrides = { inChannels: test.shape[2], numClasses: info.spec?.numClasses ?? test.classes.length };
-      let model: ResNet;
-      if (opts.model) model = loadModel(opts.model, overrides);
-      else if (info.spec) model = new ResNet(info.spec);
-      else throw new UserError(`${opts.weights} does not say which architecture it holds: give --model.`);
-      try {
-        loadWeights(opts.weights, model);
-        const stats = info.preprocessing?.mean ? { mean: info.preprocessing.mean, std: info.preprocessing.std } : channelStats(pair.train);
-        const padTo = info.preprocessing?.padTo ?? (model.spec.stem === 'cifar' && test.shape[0] < 32 ? ([32, 32] as [number, number]) : undefined);
-        const r = evaluate(model, { ...test, classes: info.classes ?? test.classes }, { batchSize: opts.batch, limit: opts.limit, preprocessing: { ...stats, padTo } });
-        if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-        else process.stdout.write(`${opts.weights} on ${pair.kind} test set\n` + formatEvalReport(r) + '\n');
-      } finally {
-        model.dispose();
-      }
-    });
+    .action(
+      async (opts: { model?: string; weights: string; data: string; batch: number; limit?: number; backend?: string; json?: boolean }) => {
+        await selectBackend(opts.backend ?? 'auto');
+        const info = readWeightsInfo(opts.weights);
+        const pair = await loadData(opts.data, { imageSize: info.preprocessing?.imageSize, channels: info.spec?.inChannels === 1 ? 1 : 3 });
+        const test = pair.test ?? pair.train;
+        const overrides = { inChannels: test.shape[2], numClasses: info.spec?.numClasses ?? test.classes.length };
+        let model: ResNet;
+        if (opts.model) model = loadModel(opts.model, overrides);
+        else if (info.spec) model = new ResNet(info.spec);
+        else throw new UserError(`${opts.weights} does not say which architecture it holds: give --model.`);
+        try {
+          loadWeights(opts.weights, model);
+          const stats = info.preprocessing?.mean
+            ? { mean: info.preprocessing.mean, std: info.preprocessing.std }
+            : channelStats(pair.train);
+          const padTo =
+            info.preprocessing?.padTo ?? (model.spec.stem === 'cifar' && test.shape[0] < 32 ? ([32, 32] as [number, number]) : undefined);
+          const r = evaluate(
+            model,
+            { ...test, classes: info.classes ?? test.classes },
+            { batchSize: opts.batch, limit: opts.limit, preprocessing: { ...stats, padTo } },
+          );
+          if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+          else process.stdout.write(`${opts.weights} on ${pair.kind} test set\n` + formatEvalReport(r) + '\n');
+        } finally {
+          model.dispose();
+        }
+      },
+    );
 }

@@ -7,6 +7,9 @@ import { registerConvert } from './convert.js';
 import { registerTrain } from './train.js';
 import { registerEval } from './eval.js';
 import { registerPredict } from './predict.js';
+import { registerLab } from './lab.js';
+import { registerBackends } from './backends.js';
+import { registerBench } from './bench.js';
 
 /**
  * Every sub-command, one file each. To add one: write `commands/<name>.ts` exporting
@@ -21,4 +24,7 @@ export const commands: ((program: Command) => void)[] = [
   registerTrain,
   registerEval,
   registerPredict,
+  registerLab,
+  registerBackends,
+  registerBench,
 ];

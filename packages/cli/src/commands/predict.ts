@@ -18,15 +18,20 @@ export function registerPredict(program: Command): void {
       await selectBackend(opts.backend ?? 'auto');
       const info: WeightsInfo = opts.weights ? readWeightsInfo(opts.weights) : { metadata: {} };
       let model: ResNet;
-      if (opts.model) model = loadModel(opts.model, info.spec ? { inChannels: info.spec.inChannels, numClasses: info.spec.numClasses } : {});
+      if (opts.model)
+        model = loadModel(opts.model, info.spec ? { inChannels: info.spec.inChannels, numClasses: info.spec.numClasses } : {});
       else if (info.spec) model = new ResNet(info.spec);
       else throw new UserError('Give --model (and --weights for a trained model).');
       try {
         if (opts.weights) loadWeights(opts.weights, model);
         else process.stderr.write('resnet: warning: no --weights given: the model is untrained and its predictions are random.\n');
         const channels = model.spec.inChannels === 1 ? 1 : 3;
-        if (model.spec.inChannels !== 1 && model.spec.inChannels !== 3) throw new UserError(`predict supports 1- or 3-channel models; this one takes ${model.spec.inChannels}.`);
-        const prep: NonNullable<WeightsInfo['preprocessing']> = info.preprocessing ?? { mean: new Array<number>(channels).fill(0.5), std: new Array<number>(channels).fill(0.5) };
+        if (model.spec.inChannels !== 1 && model.spec.inChannels !== 3)
+          throw new UserError(`predict supports 1- or 3-channel models; this one takes ${model.spec.inChannels}.`);
+        const prep: NonNullable<WeightsInfo['preprocessing']> = info.preprocessing ?? {
+          mean: new Array<number>(channels).fill(0.5),
+          std: new Array<number>(channels).fill(0.5),
+        };
         const imageSize = prep.imageSize ?? prep.inputSize ?? model.spec.inputSize;
         const preds = await predict(model, images, {
           preprocessing: { mean: prep.mean, std: prep.std, padTo: prep.padTo },

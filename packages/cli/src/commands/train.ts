@@ -41,14 +41,22 @@ const num = (v: string) => {
 export function registerTrain(program: Command): void {
   program
     .command('train')
-    .description('train a model (SGD + momentum, the paper\'s augmentation, checkpoints you can --resume)')
+    .description("train a model (SGD + momentum, the paper's augmentation, checkpoints you can --resume)")
     .option('--model <name>', 'zoo name or JSON spec file', 'resnet20')
-    .option('--data <name|dir>', 'fashion-mnist | mnist | cifar10 | cifar100 | a folder (IDX, CIFAR batches or class sub-folders)', 'fashion-mnist')
+    .option(
+      '--data <name|dir>',
+      'fashion-mnist | mnist | cifar10 | cifar100 | a folder (IDX, CIFAR batches or class sub-folders)',
+      'fashion-mnist',
+    )
     .option('--epochs <n>', 'epochs', num, 30)
     .option('--iterations <n>', 'train for this many steps instead of --epochs', int)
     .option('--batch <n>', 'batch size', int, 128)
     .option('--lr <x>', 'base learning rate', num, 0.1)
-    .option('--schedule <kind>', "multistep (the paper's /10 at 50% and 75%, i.e. 32k/48k of 64k) | paper (/10 at 32k, 48k) | cosine | constant", 'multistep')
+    .option(
+      '--schedule <kind>',
+      "multistep (the paper's /10 at 50% and 75%, i.e. 32k/48k of 64k) | paper (/10 at 32k, 48k) | cosine | constant",
+      'multistep',
+    )
     .option('--warmup <n>', "hold lr/10 for the first n steps (the paper's ResNet-110 uses 400)", int)
     .option('--momentum <x>', 'SGD momentum', num, 0.9)
     .option('--wd <x>', 'weight decay', num, 1e-4)
@@ -98,15 +106,16 @@ export function registerTrain(program: Command): void {
       };
       process.on('SIGINT', onSigint);
       const say = (m: string) => process.stderr.write(m + '\n');
+      const testSet = pair.test && opts.testLimit ? takeFirst(pair.test, opts.testLimit) : pair.test;
       say(
-        `training ${opts.model} on ${pair.kind} (${trainSet.labels.length} train, ${pair.test?.labels.length ?? 0} test images, ${h}x${w}x${c}${padTo ? ' padded to 32x32' : ''}) ` +
+        `training ${opts.model} on ${pair.kind} (${trainSet.labels.length} train, ${testSet?.labels.length ?? 0} test images, ${h}x${w}x${c}${padTo ? ' padded to 32x32' : ''}) ` +
           `on ${backend}: ${total} steps of ${opts.batch}, ${JSON.stringify(schedule)}, augmentation ${opts.augment ? `pad 4 + crop${flip ? ' + flip' : ''}` : 'off'}`,
       );
       try {
         const res = await train({
           model,
           trainSet,
-          testSet: pair.test && opts.testLimit ? takeFirst(pair.test, opts.testLimit) : pair.test,
+          testSet,
           epochs: opts.epochs,
           iterations: opts.iterations,
           batchSize: opts.batch,

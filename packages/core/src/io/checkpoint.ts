@@ -96,7 +96,8 @@ export function checkpointMetadata(model: ResNet, options: CheckpointOptions = {
   for (const [name] of options.extraTensors ? namedTensorEntries(options.extraTensors) : []) {
     if (modelKeys.has(name)) throw new FormatError(`Extra tensor '${name}' has the name of a model parameter.`);
     const dot = name.indexOf('.');
-    if (dot <= 0) throw new FormatError(`Extra tensor '${name}' needs a prefix such as 'optimizer.' to keep it apart from the model's keys.`);
+    if (dot <= 0)
+      throw new FormatError(`Extra tensor '${name}' needs a prefix such as 'optimizer.' to keep it apart from the model's keys.`);
     const prefix = name.slice(0, dot);
     if ([...modelKeys].some((k) => k.split('.')[0] === prefix)) {
       throw new FormatError(`Extra tensor prefix '${prefix}.' is also a module of the model; pick another (e.g. 'optimizer.').`);

@@ -49,7 +49,8 @@ export function parseNpyHeader(bytes: Uint8Array, source = '.npy data'): NpyHead
   } else {
     throw new FormatError(`${source}: unsupported .npy format version ${major}.${bytes[7]} (1, 2 and 3 are read).`);
   }
-  if (start + len > bytes.length) throw new FormatError(`${source}: the .npy header (${len} bytes) runs past the end of the file; truncated.`);
+  if (start + len > bytes.length)
+    throw new FormatError(`${source}: the .npy header (${len} bytes) runs past the end of the file; truncated.`);
   const text = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(start, start + len));
   const descr = /['"]descr['"]\s*:\s*['"]([^'"]+)['"]/.exec(text)?.[1];
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(text)?.[1];
@@ -60,11 +61,27 @@ export function parseNpyHeader(bytes: Uint8Array, source = '.npy data'): NpyHead
   if (fortran === 'True') {
     throw new FormatError(`${source}: Fortran-ordered arrays are not supported; save with np.ascontiguousarray(a).`);
   }
-  const norm = descr === '=f4' ? '<f4' : descr === '=f8' ? '<f8' : descr === '=i4' ? '<i4' : descr === '=i8' ? '<i8' : descr === '<u1' || descr === '=u1' ? '|u1' : descr;
+  const norm =
+    descr === '=f4'
+      ? '<f4'
+      : descr === '=f8'
+        ? '<f8'
+        : descr === '=i4'
+          ? '<i4'
+          : descr === '=i8'
+            ? '<i8'
+            : descr === '<u1' || descr === '=u1'
+              ? '|u1'
+              : descr;
   if (!(norm in DESCR_BYTES)) {
-    throw new FormatError(`${source}: dtype '${descr}' is not supported (read: ${Object.keys(DESCR_BYTES).join(', ')}; little-endian only).`);
+    throw new FormatError(
+      `${source}: dtype '${descr}' is not supported (read: ${Object.keys(DESCR_BYTES).join(', ')}; little-endian only).`,
+    );
   }
-  const parts = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const parts = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   const shape = parts.map((p) => Number(p.replace(/L$/, '')));
   if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new FormatError(`${source}: invalid shape (${shapeText}).`);
   return { descr: norm, shape, dataStart: start + len };
@@ -77,7 +94,9 @@ export function decodeNpy(bytes: Uint8Array, source = '.npy data'): tf.Tensor {
   const size = DESCR_BYTES[descr];
   const have = bytes.length - dataStart;
   if (have !== n * size) {
-    throw new FormatError(`${source}: a ${descr} array of shape ${fmtShape(shape)} needs ${n * size} data bytes; the file has ${have}${have < n * size ? ' (truncated)' : ''}.`);
+    throw new FormatError(
+      `${source}: a ${descr} array of shape ${fmtShape(shape)} needs ${n * size} data bytes; the file has ${have}${have < n * size ? ' (truncated)' : ''}.`,
+    );
   }
   const buf = new ArrayBuffer(n * size);
   new Uint8Array(buf).set(bytes.subarray(dataStart));
@@ -98,7 +117,8 @@ export function decodeNpy(bytes: Uint8Array, source = '.npy data'): tf.Tensor {
       const b = new BigInt64Array(buf);
       const out = new Int32Array(n);
       for (let i = 0; i < n; i++) {
-        if (b[i] > 2147483647n || b[i] < -2147483648n) throw new FormatError(`${source}: int64 value ${b[i]} is outside the int32 range tfjs supports.`);
+        if (b[i] > 2147483647n || b[i] < -2147483648n)
+          throw new FormatError(`${source}: int64 value ${b[i]} is outside the int32 range tfjs supports.`);
         out[i] = Number(b[i]);
       }
       return tf.tensor(out, shape, 'int32');

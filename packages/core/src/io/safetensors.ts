@@ -67,15 +67,21 @@ function assertLittleEndian(): void {
  */
 export function readSafetensorsHeaderLength(first8: Uint8Array, fileSize: number, source = 'safetensors data'): number {
   if (fileSize < 8 || first8.length < 8) {
-    throw new FormatError(`${source}: only ${fileSize} bytes; a safetensors file starts with an 8-byte header length. The file is truncated or not safetensors.`);
+    throw new FormatError(
+      `${source}: only ${fileSize} bytes; a safetensors file starts with an 8-byte header length. The file is truncated or not safetensors.`,
+    );
   }
   const dv = new DataView(first8.buffer, first8.byteOffset, 8);
   const n = Number(dv.getBigUint64(0, true));
   if (n > MAX_HEADER) {
-    throw new FormatError(`${source}: header length ${n} is implausibly large (limit ${MAX_HEADER}); the file is corrupt or not safetensors.`);
+    throw new FormatError(
+      `${source}: header length ${n} is implausibly large (limit ${MAX_HEADER}); the file is corrupt or not safetensors.`,
+    );
   }
   if (8 + n > fileSize) {
-    throw new FormatError(`${source}: header length ${n} runs past the end of the file (${fileSize} bytes); the file is truncated or not safetensors.`);
+    throw new FormatError(
+      `${source}: header length ${n} runs past the end of the file (${fileSize} bytes); the file is truncated or not safetensors.`,
+    );
   }
   return n;
 }
@@ -146,12 +152,16 @@ export function parseSafetensorsHeader(json: Uint8Array, dataLength: number, sou
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let pos = 0;
   for (const e of entries) {
-    if (e.begin < pos) throw new FormatError(`${source}: tensor '${e.name}' overlaps the tensor before it (data_offsets [${e.begin}, ${e.end}]).`);
-    if (e.begin > pos) throw new FormatError(`${source}: bytes ${pos}..${e.begin} of the data section belong to no tensor (before '${e.name}').`);
+    if (e.begin < pos)
+      throw new FormatError(`${source}: tensor '${e.name}' overlaps the tensor before it (data_offsets [${e.begin}, ${e.end}]).`);
+    if (e.begin > pos)
+      throw new FormatError(`${source}: bytes ${pos}..${e.begin} of the data section belong to no tensor (before '${e.name}').`);
     pos = e.end;
   }
   if (pos !== dataLength) {
-    throw new FormatError(`${source}: the tensors cover ${pos} bytes but the data section has ${dataLength}; the file has trailing garbage or its header lies.`);
+    throw new FormatError(
+      `${source}: the tensors cover ${pos} bytes but the data section has ${dataLength}; the file has trailing garbage or its header lies.`,
+    );
   }
   return { entries, metadata, dataStart: 0 };
 }
@@ -278,7 +288,10 @@ export interface SafetensorsPlanItem {
  * Lays out a file: returns the header bytes (length prefix + JSON padded with spaces to 8 bytes) and
  * each tensor's entry, in the given order. Used by both the in-memory and the streaming writer.
  */
-export function planSafetensors(items: SafetensorsPlanItem[], metadata: Record<string, string> = {}): { header: Uint8Array; entries: SafetensorsEntry[] } {
+export function planSafetensors(
+  items: SafetensorsPlanItem[],
+  metadata: Record<string, string> = {},
+): { header: Uint8Array; entries: SafetensorsEntry[] } {
   const json: Record<string, unknown> = {};
   const meta = Object.entries(metadata);
   for (const [k, v] of meta) {
@@ -337,7 +350,10 @@ export async function encodeSafetensors(
 }
 
 /** Parses a safetensors file in memory. The caller owns (and disposes) the returned tensors. */
-export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors data'): { tensors: Map<string, tf.Tensor>; metadata: Record<string, string> } {
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  source = 'safetensors data',
+): { tensors: Map<string, tf.Tensor>; metadata: Record<string, string> } {
   const header = readSafetensorsHeader(bytes, source);
   const tensors = new Map<string, tf.Tensor>();
   try {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ForwardContext, Module, Shape, Tracer, assertNHWC } from '../module.js';
 
+/** Options of {@link BatchNorm2d}. */
 export interface BatchNorm2dOptions {
   /** Added to the variance (PyTorch default 1e-5). */
   eps?: number;

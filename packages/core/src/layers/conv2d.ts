@@ -3,6 +3,7 @@ import { ForwardContext, Module, Shape, Tracer, assertNHWC } from '../module.js'
 import { Rng } from '../rng.js';
 import { SpecError } from '../errors.js';
 
+/** Options of {@link Conv2d}. */
 export interface Conv2dOptions {
   stride?: number;
   /** Zero padding on each side; default `floor(kernelSize / 2)` (PyTorch's default is 0). */

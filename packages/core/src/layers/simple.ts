@@ -59,6 +59,7 @@ export class GlobalAvgPool extends Module {
   }
 }
 
+/** Options of {@link Linear}. */
 export interface LinearOptions {
   bias?: boolean;
   rng?: Rng;

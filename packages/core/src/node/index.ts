@@ -151,6 +151,7 @@ export class SafetensorsFile {
     return this.header.entries;
   }
 
+  /** The header entry of the tensor called `name`, if the file has one. */
   entry(name: string): SafetensorsEntry | undefined {
     return this.header.entries.find((e) => e.name === name);
   }
@@ -169,6 +170,7 @@ export class SafetensorsFile {
     return decodeSafetensorsTensor(e, this.rawBytes(e), this.file);
   }
 
+  /** Closes the file (idempotent). */
   close(): void {
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;

@@ -24,10 +24,14 @@ export function loadCifarFiles(files: string[], options: CifarOptions): Dataset 
     try {
       b = fs.readFileSync(f);
     } catch (e) {
-      throw new DataError(`Cannot read CIFAR batch ${f}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}.`);
+      throw new DataError(
+        `Cannot read CIFAR batch ${f}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}.`,
+      );
     }
     if (b.length === 0 || b.length % rec !== 0) {
-      throw new DataError(`${f} is truncated or not a CIFAR-${options.variant} batch: ${b.length} bytes is not a whole number of ${rec}-byte records.`);
+      throw new DataError(
+        `${f} is truncated or not a CIFAR-${options.variant} batch: ${b.length} bytes is not a whole number of ${rec}-byte records.`,
+      );
     }
     return b;
   });
@@ -42,7 +46,9 @@ export function loadCifarFiles(files: string[], options: CifarOptions): Dataset 
       const o = r * rec;
       const label = options.variant === 100 ? b[o + (options.coarse ? 0 : 1)] : b[o];
       if (label >= classes.length) {
-        throw new DataError(`${files[fi]}: record ${r} has label ${label}, out of range [0, ${classes.length - 1}] for CIFAR-${options.variant}.`);
+        throw new DataError(
+          `${files[fi]}: record ${r} has label ${label}, out of range [0, ${classes.length - 1}] for CIFAR-${options.variant}.`,
+        );
       }
       labels[k] = label;
       const px = o + labelBytes;
@@ -65,7 +71,11 @@ function defaultNames(k: number): string[] {
 
 function readNames(file: string): string[] | undefined {
   if (!fs.existsSync(file)) return undefined;
-  const names = fs.readFileSync(file, 'utf8').split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
+  const names = fs
+    .readFileSync(file, 'utf8')
+    .split(/\r?\n/)
+    .map((s) => s.trim())
+    .filter(Boolean);
   return names.length ? names : undefined;
 }
 

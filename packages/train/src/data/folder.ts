@@ -21,7 +21,10 @@ export async function decodeImage(file: string, options: ImageDecodeOptions): Pr
   const [h, w] = options.size;
   const channels = options.channels ?? 3;
   try {
-    let img = sharp(file).rotate().resize(w, h, { fit: options.fit ?? 'cover' }).removeAlpha();
+    let img = sharp(file)
+      .rotate()
+      .resize(w, h, { fit: options.fit ?? 'cover' })
+      .removeAlpha();
     img = channels === 1 ? img.grayscale() : img.toColourspace('srgb');
     const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== channels || info.width !== w || info.height !== h) {
@@ -49,7 +52,9 @@ export async function loadImageFolder(dir: string, options: ImageDecodeOptions):
     for (const f of fs.readdirSync(path.join(dir, c)).sort()) if (IMAGE_EXT.test(f)) items.push({ file: path.join(dir, c, f), label });
   });
   if (classes.length === 0 || items.length === 0) {
-    throw new DataError(`Image folder ${dir} has no images: expected one sub-folder per class with .jpg/.jpeg/.png files inside (e.g. ${dir}/cat/1.jpg).`);
+    throw new DataError(
+      `Image folder ${dir} has no images: expected one sub-folder per class with .jpg/.jpeg/.png files inside (e.g. ${dir}/cat/1.jpg).`,
+    );
   }
   const [h, w] = options.size;
   const c = options.channels ?? 3;

@@ -36,10 +36,13 @@ export function parseIdx(bytes: Uint8Array, file: string, expectedDims?: number)
   if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0) {
     throw new DataError(`${file} is not an IDX file: bad magic number (expected 0x0000 08 0N, got ${hex(bytes.subarray(0, 4))}).`);
   }
-  if (bytes[2] !== 0x08) throw new DataError(`${file}: IDX data type 0x${bytes[2].toString(16)} is not supported (only unsigned bytes, 0x08).`);
+  if (bytes[2] !== 0x08)
+    throw new DataError(`${file}: IDX data type 0x${bytes[2].toString(16)} is not supported (only unsigned bytes, 0x08).`);
   const ndim = bytes[3];
   if (expectedDims !== undefined && ndim !== expectedDims) {
-    throw new DataError(`${file}: wrong magic number 0x${hex(bytes.subarray(0, 4))}: expected ${expectedDims}-D ${expectedDims === 1 ? 'labels (0x00000801)' : 'images (0x00000803)'}, found ${ndim}-D.`);
+    throw new DataError(
+      `${file}: wrong magic number 0x${hex(bytes.subarray(0, 4))}: expected ${expectedDims}-D ${expectedDims === 1 ? 'labels (0x00000801)' : 'images (0x00000803)'}, found ${ndim}-D.`,
+    );
   }
   const header = 4 + 4 * ndim;
   if (bytes.length < header) throw new DataError(`${file} is truncated: ${bytes.length} bytes, shorter than its header.`);
@@ -48,9 +51,12 @@ export function parseIdx(bytes: Uint8Array, file: string, expectedDims?: number)
   for (let i = 0; i < ndim; i++) dims.push(view.getUint32(4 + 4 * i, false));
   const count = dims.reduce((a, b) => a * b, 1);
   if (bytes.length - header < count) {
-    throw new DataError(`${file} is truncated: its header promises ${dims.join('x')} = ${count} bytes of data, found ${bytes.length - header}.`);
+    throw new DataError(
+      `${file} is truncated: its header promises ${dims.join('x')} = ${count} bytes of data, found ${bytes.length - header}.`,
+    );
   }
-  if (bytes.length - header > count) throw new DataError(`${file} has ${bytes.length - header - count} bytes of trailing garbage after ${dims.join('x')} values.`);
+  if (bytes.length - header > count)
+    throw new DataError(`${file} has ${bytes.length - header - count} bytes of trailing garbage after ${dims.join('x')} values.`);
   return { dims, data: bytes.subarray(header, header + count) };
 }
 

@@ -39,9 +39,7 @@ export function loadIdxFolder(dir: string, split: 'train' | 'test', classes: str
   const images = findIdx(dir, `${prefix}-images-idx3-ubyte`);
   const labels = findIdx(dir, `${prefix}-labels-idx1-ubyte`);
   if (!images || !labels) {
-    throw new DataError(
-      `${path.join(dir, `${prefix}-${!images ? 'images-idx3' : 'labels-idx1'}-ubyte.gz`)} not found. ${howToGet}`,
-    );
+    throw new DataError(`${path.join(dir, `${prefix}-${!images ? 'images-idx3' : 'labels-idx1'}-ubyte.gz`)} not found. ${howToGet}`);
   }
   return loadIdx(images, labels, classes);
 }
@@ -79,20 +77,33 @@ export async function loadData(spec: string, options: LoadDataOptions = {}): Pro
   if (lower === 'mnist') {
     const dir = '/usr/share/datasets/mnist';
     const how = `MNIST is not installed in ${dir}: give --data <dir> holding train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz].`;
-    return { kind: 'mnist', train: loadIdxFolder(dir, 'train', MNIST_CLASSES, how), test: loadIdxFolder(dir, 'test', MNIST_CLASSES, how), flip: false };
+    return {
+      kind: 'mnist',
+      train: loadIdxFolder(dir, 'train', MNIST_CLASSES, how),
+      test: loadIdxFolder(dir, 'test', MNIST_CLASSES, how),
+      flip: false,
+    };
   }
   if (lower === 'cifar10' || lower === 'cifar-10') {
     const dir = '/usr/share/datasets/cifar-10-batches-bin';
-    if (!fs.existsSync(dir)) throw new DataError(`CIFAR-10 is not in ${dir}: download the binary version (cifar-10-binary.tar.gz), unpack it and give --data <path to cifar-10-batches-bin>.`);
+    if (!fs.existsSync(dir))
+      throw new DataError(
+        `CIFAR-10 is not in ${dir}: download the binary version (cifar-10-binary.tar.gz), unpack it and give --data <path to cifar-10-batches-bin>.`,
+      );
     return { kind: 'cifar10', train: loadCifar10(dir, 'train'), test: loadCifar10(dir, 'test'), flip: true };
   }
   if (lower === 'cifar100' || lower === 'cifar-100') {
     const dir = '/usr/share/datasets/cifar-100-binary';
-    if (!fs.existsSync(dir)) throw new DataError(`CIFAR-100 is not in ${dir}: download the binary version (cifar-100-binary.tar.gz), unpack it and give --data <path to cifar-100-binary>.`);
+    if (!fs.existsSync(dir))
+      throw new DataError(
+        `CIFAR-100 is not in ${dir}: download the binary version (cifar-100-binary.tar.gz), unpack it and give --data <path to cifar-100-binary>.`,
+      );
     return { kind: 'cifar100', train: loadCifar100(dir, 'train'), test: loadCifar100(dir, 'test'), flip: true };
   }
   if (!fs.existsSync(spec)) {
-    throw new DataError(`Unknown data set '${spec}': use fashion-mnist, mnist, cifar10, cifar100, or the path of a folder with IDX files, CIFAR batches or class sub-folders of images.`);
+    throw new DataError(
+      `Unknown data set '${spec}': use fashion-mnist, mnist, cifar10, cifar100, or the path of a folder with IDX files, CIFAR batches or class sub-folders of images.`,
+    );
   }
   const dir = spec;
   const files = fs.readdirSync(dir);
@@ -100,7 +111,12 @@ export async function loadData(spec: string, options: LoadDataOptions = {}): Pro
     const fashion = /fashion/i.test(path.resolve(dir));
     const classes = fashion ? FASHION_MNIST_CLASSES : MNIST_CLASSES;
     const how = `Give --data <dir> holding the four IDX files.`;
-    return { kind: fashion ? 'fashion-mnist' : 'mnist', train: loadIdxFolder(dir, 'train', classes, how), test: loadIdxFolder(dir, 'test', classes, how), flip: fashion };
+    return {
+      kind: fashion ? 'fashion-mnist' : 'mnist',
+      train: loadIdxFolder(dir, 'train', classes, how),
+      test: loadIdxFolder(dir, 'test', classes, how),
+      flip: fashion,
+    };
   }
   if (files.includes('data_batch_1.bin') || files.includes('test_batch.bin')) {
     return { kind: 'cifar10', train: loadCifar10(dir, 'train'), test: loadCifar10(dir, 'test'), flip: true };
@@ -111,7 +127,12 @@ export async function loadData(spec: string, options: LoadDataOptions = {}): Pro
   const decode = { size: options.imageSize ?? ([32, 32] as [number, number]), channels: options.channels ?? 3 };
   const testDir = ['test', 'val'].map((d) => path.join(dir, d)).find((d) => fs.existsSync(d));
   if (files.includes('train') && testDir) {
-    return { kind: 'folder', train: await loadImageFolder(path.join(dir, 'train'), decode), test: await loadImageFolder(testDir, decode), flip: true };
+    return {
+      kind: 'folder',
+      train: await loadImageFolder(path.join(dir, 'train'), decode),
+      test: await loadImageFolder(testDir, decode),
+      flip: true,
+    };
   }
   const all = await loadImageFolder(dir, decode);
   const perm = new Rng(options.seed ?? 0).permutation(all.labels.length);

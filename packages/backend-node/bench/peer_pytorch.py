@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+"""PyTorch CPU peer of `resnet bench`: the same work, timed the same way (median of N after a warm-up).
+
+Run with Debian's /usr/bin/python3 (torch 1.13 + torchvision: apt-get install python3-torch
+python3-torchvision), OMP_WAIT_POLICY=PASSIVE, e.g.
+    OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 peer_pytorch.py --works resnet20-forward:32,resnet20-train:32
+Works:
+  resnet20-forward:B  CIFAR ResNet-20 (He et al. 2015, sec. 4.2: 3x3 stem, 3 stages of 3 basic blocks,
+                      16/32/64 channels, option A shortcuts = stride-2 subsampling + zero-padded
+                      channels), eval mode, 32x32x3 input, batch B
+  resnet20-train:B    one SGD step (momentum 0.9, weight decay 1e-4, lr 0.01), train-mode batch norm,
+                      softmax cross-entropy, batch B
+  resnet50-forward:B  torchvision resnet50 (random weights), eval mode, 224x224x3, batch B
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+
+class ShortcutA(nn.Module):
+    """Option A: identity, subsampled by the stride and zero-padded to the new width (no parameters)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.stride, self.extra = stride, cout - cin
+
+    def forward(self, x):
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        if self.extra > 0:
+            x = F.pad(x, (0, 0, 0, 0, 0, self.extra))
+        return x
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = ShortcutA(cin, cout, stride) if (stride != 1 or cin != cout) else nn.Identity()
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """ResNet-(6n+2) for CIFAR-10 as in the paper; n=3 is ResNet-20 (0.27M parameters)."""
+
+    def __init__(self, n=3, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        layers, cin = [], 16
+        for i, width in enumerate([16, 32, 64]):
+            blocks = []
+            for b in range(n):
+                blocks.append(BasicBlock(cin, width, 2 if (b == 0 and i > 0) else 1))
+                cin = width
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = layers
+        self.fc = nn.Linear(64, classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.fc(x)
+
+
+def make_step(kind, batch):
+    torch.manual_seed(1)
+    if kind == "resnet50-forward":
+        import torchvision
+
+        model = torchvision.models.resnet50().eval()
+        x = torch.randn(batch, 3, 224, 224)
+
+        def step():
+            with torch.no_grad():
+                model(x)
+
+        return step
+    model = CifarResNet()
+    x = torch.randn(batch, 3, 32, 32)
+    if kind == "resnet20-forward":
+        model.eval()
+
+        def step():
+            with torch.no_grad():
+                model(x)
+
+        return step
+    if kind == "resnet20-train":
+        model.train()
+        y = torch.arange(batch) % 10
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+
+        return step
+    raise SystemExit(f"unknown work {kind}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--works", default="resnet20-forward:32,resnet20-forward:128,resnet20-train:32,resnet20-train:128,resnet50-forward:1,resnet50-forward:8")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    out = []
+    for item in args.works.split(","):
+        kind, batch = item.strip().split(":")
+        batch = int(batch)
+        step = make_step(kind, batch)
+        for _ in range(args.warmup):
+            step()
+        times = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            step()
+            times.append((time.perf_counter() - t0) * 1000)
+        ms = statistics.median(times)
+        row = {"kind": kind, "batch": batch, "ms": ms, "times": times, "torch": torch.__version__, "threads": torch.get_num_threads()}
+        out.append(row)
+        if not args.json:
+            print(f"{kind:18s} batch {batch:4d}: {ms:9.1f} ms  {batch * 1000 / ms:8.1f} images/s", flush=True)
+    if args.json:
+        json.dump(out, sys.stdout)
+        sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

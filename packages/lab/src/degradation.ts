@@ -1,0 +1,97 @@
+/**
+ * Experiment 2 (He et al. Fig. 6 / Table 2): plain-N and ResNet-N at several depths trained with
+ * the same recipe and seed; train and test error curves in the paper's style (dashed: train, solid:
+ * test), and whether the deeper plain net trained worse and the deeper ResNet better.
+ */
+import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
+import { lineChart, PALETTE } from './plot.js';
+import { mdTable, pct, writeReport } from './report.js';
+import { NetRun, TrainingExperimentOptions, cifarNet, trainJobs } from './training.js';
+
+export interface DegradationOptions extends TrainingExperimentOptions {
+  /** Depths 6n+2 (default 20 and 56). */
+  depths?: number[];
+}
+
+export interface DegradationResult {
+  data: string;
+  depths: number[];
+  epochs: number;
+  runs: NetRun[];
+  /** Deepest vs shallowest, per family (null when a run is missing). */
+  findings: { family: 'plain' | 'resnet'; shallow: number; deep: number; shallowTrainError: number; deepTrainError: number; shallowTestError: number; deepTestError: number; deeperIsWorse: boolean }[];
+}
+
+/** Runs experiment 2 and writes its report. */
+export async function runDegradation(options: DegradationOptions): Promise<ExperimentOutput<DegradationResult>> {
+  const started = Date.now();
+  const out = options.out ?? defaultOut('degradation');
+  const depths = [...(options.depths ?? [20, 56])].sort((a, b) => a - b);
+  const seed = options.seed ?? 0;
+  const inChannels = options.trainSet.shape[2];
+  const numClasses = options.trainSet.classes.length;
+  const jobs = depths.flatMap((d) =>
+    (['plain', 'resnet'] as const).map((family) => ({ name: `${family}${d}`, build: () => cifarNet(d, { residual: family === 'resnet', inChannels, numClasses, seed, widths: options.widths }) })),
+  );
+  options.log?.(`degradation: plain vs ResNet at depths ${depths.join(', ')} on ${options.dataName ?? 'the data'} (${options.trainSet.labels.length} train / ${options.testSet.labels.length} test images)`);
+  const runs = await trainJobs(jobs, options, out);
+  const get = (name: string) => runs.find((r) => r.name === name);
+  const findings: DegradationResult['findings'] = [];
+  if (depths.length >= 2) {
+    for (const family of ['plain', 'resnet'] as const) {
+      const s = get(`${family}${depths[0]}`);
+      const d = get(`${family}${depths[depths.length - 1]}`);
+      if (!s || !d) continue;
+      findings.push({
+        family,
+        shallow: depths[0],
+        deep: depths[depths.length - 1],
+        shallowTrainError: s.trainError,
+        deepTrainError: d.trainError,
+        shallowTestError: s.testError,
+        deepTestError: d.testError,
+        deeperIsWorse: d.trainError > s.trainError,
+      });
+    }
+  }
+  const epochs = options.epochs ?? 30;
+  const result: DegradationResult = { data: options.dataName ?? 'data', depths, epochs, runs, findings };
+  const curves = (family: 'plain' | 'resnet') =>
+    runs
+      .filter((r) => r.name.startsWith(family))
+      .flatMap((r) => {
+        const color = PALETTE[depths.indexOf(Number(r.name.slice(family.length))) % PALETTE.length];
+        const x = r.history.map((m) => m.epoch + 1); // EpochMetrics.epoch is 0-based
+        return [
+          { name: `${r.name} train`, x, y: r.history.map((m) => 100 * (1 - m.trainAcc)), dash: 'dashed' as const, color },
+          { name: `${r.name} test`, x, y: r.history.map((m) => (m.top1 === undefined ? NaN : 100 * (1 - m.top1))), color },
+        ];
+      });
+  const plots = {
+    'plain.svg': lineChart(curves('plain'), { title: `Plain nets on ${result.data}`, xLabel: 'epoch', yLabel: 'error (%)', yMin: 0 }),
+    'resnet.svg': lineChart(curves('resnet'), { title: `ResNets on ${result.data}`, xLabel: 'epoch', yLabel: 'error (%)', yMin: 0 }),
+  };
+  const sentence = (f: DegradationResult['findings'][number]) =>
+    `${f.family === 'plain' ? 'Plain' : 'ResNet'}-${f.deep} ended with train error ${pct(f.deepTrainError)} (test ${pct(f.deepTestError)}) vs ${pct(f.shallowTrainError)} (test ${pct(f.shallowTestError)}) for ${f.family === 'plain' ? 'plain' : 'ResNet'}-${f.shallow}: ` +
+    `the deeper net trained ${f.deeperIsWorse ? 'worse' : 'better or equal'}${f.family === 'plain' ? (f.deeperIsWorse ? ' (degradation, as in the paper)' : ' (no degradation at this budget)') : f.deeperIsWorse ? ' (unlike the paper)' : ' (as in the paper)'}.`;
+  const body = [
+    `Plain-N and ResNet-N (CIFAR layout: 3 stages of (N−2)/6 basic blocks, option A) on ${result.data}, ${epochs} epoch${epochs === 1 ? '' : 's'}, the same recipe ` +
+      `(SGD momentum ${options.momentum ?? 0.9}, weight decay ${options.weightDecay ?? 1e-4}, batch ${options.batchSize ?? 128}, lr ${options.lr ?? 0.1} divided by 10 at 50 % and 75 %) and seed ${seed}. Dashed: train error, solid: test error.`,
+    '',
+    mdTable(
+      ['net', 'params', 'train error', 'test error', 'epochs', 'status'],
+      runs.map((r) => [r.name, r.params, pct(r.trainError), pct(r.testError), r.history.length, r.stopped]),
+    ),
+    '',
+    ...findings.map(sentence),
+  ].join('\n');
+  const info = runInfo('degradation', options as CommonOptions, started);
+  const files = writeReport(out, { info, result, plots, title: 'Degradation: plain vs residual nets', body });
+  return { info, result, files };
+}
+
+registerExperiment<DegradationOptions, DegradationResult>({
+  name: 'degradation',
+  description: 'He et al. Fig. 6: plain-N vs ResNet-N at several depths, train and test error curves',
+  run: runDegradation,
+});

@@ -1,0 +1,79 @@
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { ReportFiles, RunInfo } from './report.js';
+
+/** Options every experiment accepts. */
+export interface CommonOptions {
+  /** Output folder (default `runs/lab/<experiment>`). */
+  out?: string;
+  seed?: number;
+  /** The command line recorded in result.json (default: this process's argv). */
+  command?: string;
+  /** Progress messages (default: none). */
+  log?: (message: string) => void;
+}
+
+/** What every experiment's `run` returns. */
+export interface ExperimentOutput<R> {
+  info: RunInfo;
+  result: R;
+  files: ReportFiles;
+}
+
+/** An entry of the experiment registry: the CLI and the API find experiments here. */
+export interface Experiment<O extends CommonOptions = CommonOptions, R = unknown> {
+  name: string;
+  description: string;
+  run(options: O): Promise<ExperimentOutput<R>>;
+}
+
+const registry = new Map<string, Experiment<never, unknown>>();
+
+/** Adds an experiment (a later registration under the same name replaces the earlier one). */
+export function registerExperiment<O extends CommonOptions, R>(e: Experiment<O, R>): void {
+  registry.set(e.name, e as unknown as Experiment<never, unknown>);
+}
+
+/** The experiment called `name`; an error listing the known ones otherwise. */
+export function getExperiment(name: string): Experiment<CommonOptions & Record<string, unknown>, unknown> {
+  const e = registry.get(name);
+  if (!e) throw new Error(`Unknown experiment '${name}'. Known: ${[...registry.keys()].join(', ')}.`);
+  return e as unknown as Experiment<CommonOptions & Record<string, unknown>, unknown>;
+}
+
+/** Every registered experiment. */
+export function listExperiments(): { name: string; description: string }[] {
+  return [...registry.values()].map((e) => ({ name: e.name, description: e.description }));
+}
+
+/** Default output folder of an experiment. */
+export function defaultOut(name: string): string {
+  return path.join('runs', 'lab', name);
+}
+
+/** The command line of this process, for result.json. */
+export function commandLine(): string {
+  const argv = process.argv.slice(1).map((a) => path.relative(process.cwd(), a) || a);
+  const bin = argv[0]?.includes('jest') ? 'jest' : argv[0]?.endsWith('bin.js') ? 'resnet' : `node ${argv[0] ?? ''}`;
+  return [bin, ...argv.slice(1)].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
+}
+
+/** Run information for result.json. */
+export function runInfo(experiment: string, options: CommonOptions, started: number): RunInfo {
+  return {
+    experiment,
+    command: options.command ?? commandLine(),
+    engine: tf.getBackend(),
+    seed: options.seed ?? 0,
+    date: new Date().toISOString(),
+    wallSeconds: (Date.now() - started) / 1000,
+  };
+}
+
+/** Mean and (population) standard deviation. */
+export function meanStd(v: number[]): { mean: number; std: number } {
+  if (v.length === 0) return { mean: NaN, std: NaN };
+  const mean = v.reduce((s, x) => s + x, 0) / v.length;
+  const std = Math.sqrt(v.reduce((s, x) => s + (x - mean) ** 2, 0) / v.length);
+  return { mean, std };
+}

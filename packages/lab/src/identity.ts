@@ -1,0 +1,336 @@
+/**
+ * Experiment 1, "identity is hard, zero is easy": a stack of 6 fully connected layers learns a
+ * target that its first and last layers alone can represent (y = 4x + 3, or y = A x + c in d
+ * dimensions). The 4 extra hidden layers must become the identity: plain layers `relu(W h + b)`
+ * must learn W = I, residual layers `relu(h + W h + b)` only W = 0. Same parameters, same
+ * initialisation, same data, same optimiser for both.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '@resnet-ts/core';
+import { CommonOptions, ExperimentOutput, defaultOut, meanStd, registerExperiment, runInfo } from './experiment.js';
+import { lineChart } from './plot.js';
+import { fmtNum, mdTable, writeReport } from './report.js';
+
+export type IdentityNet = 'plain' | 'residual';
+
+/** One task: the input/output dimension d. d = 1 is y = 4x + 3. */
+export interface IdentityTask {
+  name: string;
+  d: number;
+}
+
+export interface IdentityOptions extends CommonOptions {
+  /** Tasks (default: scalar d = 1 and d = 8). */
+  dims?: number[];
+  /** Hidden width (default max(16, 4d); must be >= 2d). */
+  width?: number;
+  /** Extra hidden layers between the input and the output layer (default 4: 6 layers in total). */
+  extraLayers?: number;
+  /** Maximum steps (default 3000). */
+  steps?: number;
+  /** Seeds to average over (default 3: seed, seed+1, seed+2). */
+  seeds?: number;
+  /** MSE threshold (default 1e-3). */
+  threshold?: number;
+  optimizer?: 'adam' | 'sgd';
+  /** Learning rate (default 1e-3 for adam, 1e-2 for sgd). */
+  lr?: number;
+  /** Training points (full batch, default 256); a fresh test set of the same size measures the end MSE. */
+  samples?: number;
+  /** Record the loss every n steps (default 10). */
+  curveEvery?: number;
+  /** Multiplies the Kaiming std of the extra layers' weights (default 1: plain Kaiming-normal; e.g. 0.1 starts the residual branches near zero and the plain layers near the zero map). */
+  initScale?: number;
+}
+
+/** Per-run measurements. */
+export interface IdentityRun {
+  net: IdentityNet;
+  seed: number;
+  /** First step (1-based) with training MSE < threshold, or null. */
+  stepsToThreshold: number | null;
+  finalTrainMse: number;
+  testMse: number;
+  /** Loss every `curveEvery` steps (index 0 = before any step). */
+  curve: number[];
+  /** Per extra layer: ‖W − I‖_F / ‖I‖_F. */
+  relDistToIdentity: number[];
+  /** Per extra layer: ‖W‖_F / ‖I‖_F. */
+  relWeightNorm: number[];
+  /** Per extra layer on the test inputs: ‖W h + b‖ / ‖h‖ (the residual branch's relative output; for a plain layer the same pre-activation quantity). */
+  relBranchOutput: number[];
+  /** Per extra layer: ‖layer(h) − h‖ / ‖h‖ (how far the layer's action is from the identity). */
+  relChange: number[];
+  /** The same four metrics at initialisation (before any step). */
+  atInit: Pick<IdentityRun, 'relDistToIdentity' | 'relWeightNorm' | 'relBranchOutput' | 'relChange'>;
+}
+
+/** Aggregate per task and net. */
+export interface IdentitySummary {
+  task: string;
+  d: number;
+  width: number;
+  net: IdentityNet;
+  reached: number;
+  seeds: number;
+  meanStepsToThreshold: number | null;
+  /** The metric the issue asks for: plain ‖W − I‖_F/‖I‖_F, residual ‖W‖_F/‖I‖_F (mean over layers and seeds). */
+  closeness: number;
+  closenessName: string;
+  meanRelDistToIdentity: number;
+  meanRelWeightNorm: number;
+  meanRelBranchOutput: number;
+  meanRelChange: number;
+  meanTestMse: number;
+  /** Means at initialisation, for comparison. */
+  init: { relDistToIdentity: number; relWeightNorm: number; relBranchOutput: number; relChange: number };
+}
+
+export interface IdentityResult {
+  options: Required<Omit<IdentityOptions, keyof CommonOptions | 'width' | 'lr'>> & { width: number[]; lr: number };
+  runs: (IdentityRun & { task: string })[];
+  summary: IdentitySummary[];
+}
+
+interface Params {
+  win: tf.Variable;
+  bin: tf.Variable;
+  w: tf.Variable[];
+  b: tf.Variable[];
+  wout: tf.Variable;
+  bout: tf.Variable;
+}
+
+function kaiming(rng: Rng, fanIn: number, fanOut: number): tf.Tensor2D {
+  return tf.tensor2d(rng.normalArray(fanIn * fanOut, Math.sqrt(2 / fanIn)), [fanIn, fanOut]);
+}
+
+/** Kaiming-normal weights, zero biases; the same seed gives the same parameters for both nets. */
+export function initParams(seed: number, d: number, width: number, extra: number, initScale = 1): Params {
+  const rng = new Rng(seed);
+  const v = (t: tf.Tensor) => tf.variable(t, true);
+  return {
+    win: v(kaiming(rng, d, width)),
+    bin: v(tf.zeros([width])),
+    w: Array.from({ length: extra }, () => v(initScale === 1 ? kaiming(rng, width, width) : tf.tidy(() => tf.mul(kaiming(rng, width, width), initScale)))),
+    b: Array.from({ length: extra }, () => v(tf.zeros([width]))),
+    wout: v(kaiming(rng, width, d)),
+    bout: v(tf.zeros([d])),
+  };
+}
+
+function disposeParams(p: Params): void {
+  tf.dispose([p.win, p.bin, ...p.w, ...p.b, p.wout, p.bout]);
+}
+
+/** The forward pass; `hidden` (if given) receives the input of each extra layer. */
+export function forwardNet(net: IdentityNet, p: Params, x: tf.Tensor2D, hidden?: tf.Tensor2D[]): tf.Tensor2D {
+  let h = tf.relu(tf.add(tf.matMul(x, p.win), p.bin)) as tf.Tensor2D;
+  for (let k = 0; k < p.w.length; k++) {
+    if (hidden) hidden.push(h);
+    const z = tf.add(tf.matMul(h, p.w[k]), p.b[k]) as tf.Tensor2D;
+    h = (net === 'plain' ? tf.relu(z) : tf.relu(tf.add(h, z))) as tf.Tensor2D;
+  }
+  if (hidden) hidden.push(h);
+  return tf.add(tf.matMul(h, p.wout), p.bout) as tf.Tensor2D;
+}
+
+/** Data of a task: x ~ U[-1, 1]^d, y = A x + c (d = 1: y = 4x + 3). */
+export function taskData(d: number, n: number, seed: number, split: 'train' | 'test' = 'train'): { x: tf.Tensor2D; y: tf.Tensor2D; a: number[]; c: number[] } {
+  const rng = new Rng(seed + 7919);
+  const a = d === 1 ? [4] : Array.from(rng.normalArray(d * d, 1 / Math.sqrt(d)));
+  const c = d === 1 ? [3] : Array.from(rng.normalArray(d, 1));
+  const x = tf.tensor2d(new Rng(seed * 2 + (split === 'train' ? 1 : 2) + 104729).uniformArray(n * d, -1, 1), [n, d]);
+  const y = tf.tidy(() => tf.add(tf.matMul(x, tf.tensor2d(a, [d, d])), tf.tensor1d(c))) as tf.Tensor2D;
+  return { x, y, a, c };
+}
+
+/** Frobenius norm of a tensor as a number. */
+function fro(t: tf.Tensor): number {
+  return tf.tidy(() => tf.norm(t).dataSync()[0]);
+}
+
+/** The extra-layer metrics of trained parameters on inputs `x`. */
+export function layerMetrics(net: IdentityNet, p: Params, x: tf.Tensor2D): Pick<IdentityRun, 'relDistToIdentity' | 'relWeightNorm' | 'relBranchOutput' | 'relChange'> {
+  const width = p.w[0]?.shape[0] ?? 0;
+  const normI = Math.sqrt(width);
+  const out = { relDistToIdentity: [] as number[], relWeightNorm: [] as number[], relBranchOutput: [] as number[], relChange: [] as number[] };
+  tf.tidy(() => {
+    const hidden: tf.Tensor2D[] = [];
+    forwardNet(net, p, x, hidden);
+    const eye = tf.eye(width);
+    for (let k = 0; k < p.w.length; k++) {
+      out.relDistToIdentity.push(fro(tf.sub(p.w[k], eye)) / normI);
+      out.relWeightNorm.push(fro(p.w[k]) / normI);
+      const h = hidden[k];
+      const nh = fro(h);
+      out.relBranchOutput.push(fro(tf.add(tf.matMul(h, p.w[k]), p.b[k])) / nh);
+      out.relChange.push(fro(tf.sub(hidden[k + 1], h)) / nh);
+    }
+  });
+  return out;
+}
+
+/** Trains one net on one task with one seed. */
+export function trainIdentityNet(
+  net: IdentityNet,
+  d: number,
+  seed: number,
+  o: { width: number; extraLayers: number; steps: number; threshold: number; optimizer: 'adam' | 'sgd'; lr: number; samples: number; curveEvery: number; initScale?: number },
+): IdentityRun {
+  const p = initParams(seed, d, o.width, o.extraLayers, o.initScale ?? 1);
+  const train = taskData(d, o.samples, seed);
+  const test = taskData(d, o.samples, seed, 'test');
+  const atInit = layerMetrics(net, p, test.x);
+  const opt = o.optimizer === 'adam' ? tf.train.adam(o.lr) : tf.train.sgd(o.lr);
+  const vars = [p.win, p.bin, ...p.w, ...p.b, p.wout, p.bout];
+  const lossFn = () => tf.losses.meanSquaredError(train.y, forwardNet(net, p, train.x)) as tf.Scalar;
+  const curve: number[] = [];
+  let stepsToThreshold: number | null = null;
+  let loss = tf.tidy(() => lossFn().dataSync()[0]);
+  curve.push(loss);
+  if (loss < o.threshold) stepsToThreshold = 0;
+  for (let step = 1; step <= o.steps; step++) {
+    const l = opt.minimize(lossFn, true, vars)!;
+    loss = l.dataSync()[0];
+    l.dispose();
+    if (stepsToThreshold === null && loss < o.threshold) stepsToThreshold = step;
+    if (step % o.curveEvery === 0) curve.push(loss);
+    if (!Number.isFinite(loss)) break;
+  }
+  const finalTrainMse = tf.tidy(() => lossFn().dataSync()[0]);
+  const testMse = tf.tidy(() => tf.losses.meanSquaredError(test.y, forwardNet(net, p, test.x)).dataSync()[0]);
+  const metrics = layerMetrics(net, p, test.x);
+  opt.dispose();
+  tf.dispose([train.x, train.y, test.x, test.y]);
+  disposeParams(p);
+  return { net, seed, stepsToThreshold, finalTrainMse, testMse, curve, ...metrics, atInit };
+}
+
+const mean = (v: number[]) => meanStd(v).mean;
+
+/** Runs experiment 1 and writes its report. */
+export async function runIdentity(options: IdentityOptions = {}): Promise<ExperimentOutput<IdentityResult>> {
+  const started = Date.now();
+  const log = options.log ?? (() => {});
+  const seed = options.seed ?? 0;
+  const dims = options.dims ?? [1, 8];
+  const extraLayers = options.extraLayers ?? 4;
+  const steps = options.steps ?? 3000;
+  const seeds = options.seeds ?? 3;
+  const threshold = options.threshold ?? 1e-3;
+  const optimizer = options.optimizer ?? 'adam';
+  const lr = options.lr ?? (optimizer === 'adam' ? 1e-3 : 1e-2);
+  const samples = options.samples ?? 256;
+  const curveEvery = options.curveEvery ?? 10;
+  const initScale = options.initScale ?? 1;
+  const widths = dims.map((d) => options.width ?? Math.max(16, 4 * d));
+  dims.forEach((d, i) => {
+    if (widths[i] < 2 * d) throw new Error(`width must be >= 2d (${2 * d} for d = ${d}); got ${widths[i]}.`);
+  });
+  log(`identity: ${dims.length} task(s) x 2 nets x ${seeds} seed(s), up to ${steps} ${optimizer} steps each (a few seconds per run on cpu)`);
+  const runs: (IdentityRun & { task: string })[] = [];
+  const summary: IdentitySummary[] = [];
+  const plots: Record<string, string> = {};
+  for (const [i, d] of dims.entries()) {
+    const task = d === 1 ? 'y = 4x + 3' : `y = A x + c (d = ${d})`;
+    const perNet: Record<IdentityNet, IdentityRun[]> = { plain: [], residual: [] };
+    for (let s = 0; s < seeds; s++) {
+      for (const net of ['plain', 'residual'] as IdentityNet[]) {
+        const r = trainIdentityNet(net, d, seed + s, { width: widths[i], extraLayers, steps, threshold, optimizer, lr, samples, curveEvery, initScale });
+        perNet[net].push(r);
+        runs.push({ task, ...r });
+        log(`  ${task} ${net} seed ${seed + s}: ${r.stepsToThreshold === null ? `not reached in ${steps}` : `${r.stepsToThreshold} steps`}, final MSE ${fmtNum(r.finalTrainMse)}`);
+      }
+    }
+    for (const net of ['plain', 'residual'] as IdentityNet[]) {
+      const rs = perNet[net];
+      const reached = rs.filter((r) => r.stepsToThreshold !== null);
+      const dist = mean(rs.flatMap((r) => r.relDistToIdentity));
+      const wn = mean(rs.flatMap((r) => r.relWeightNorm));
+      summary.push({
+        task,
+        d,
+        width: widths[i],
+        net,
+        reached: reached.length,
+        seeds: rs.length,
+        meanStepsToThreshold: reached.length === rs.length ? mean(reached.map((r) => r.stepsToThreshold!)) : null,
+        closeness: net === 'plain' ? dist : wn,
+        closenessName: net === 'plain' ? '‖W − I‖/‖I‖' : '‖W‖/‖I‖',
+        meanRelDistToIdentity: dist,
+        meanRelWeightNorm: wn,
+        meanRelBranchOutput: mean(rs.flatMap((r) => r.relBranchOutput)),
+        meanRelChange: mean(rs.flatMap((r) => r.relChange)),
+        meanTestMse: mean(rs.map((r) => r.testMse)),
+        init: {
+          relDistToIdentity: mean(rs.flatMap((r) => r.atInit.relDistToIdentity)),
+          relWeightNorm: mean(rs.flatMap((r) => r.atInit.relWeightNorm)),
+          relBranchOutput: mean(rs.flatMap((r) => r.atInit.relBranchOutput)),
+          relChange: mean(rs.flatMap((r) => r.atInit.relChange)),
+        },
+      });
+    }
+    // Geometric mean of the loss curves over seeds.
+    const curveOf = (rs: IdentityRun[]) => {
+      const len = Math.min(...rs.map((r) => r.curve.length));
+      return Array.from({ length: len }, (_, k) => Math.exp(mean(rs.map((r) => Math.log(Math.max(r.curve[k], 1e-30))))));
+    };
+    const x = (n: number) => Array.from({ length: n }, (_, k) => k * curveEvery);
+    const cp = curveOf(perNet.plain);
+    const cr = curveOf(perNet.residual);
+    plots[`loss-d${d}.svg`] = lineChart(
+      [
+        { name: 'plain (relu(W h + b))', x: x(cp.length), y: cp, dash: 'dashed' },
+        { name: 'residual (relu(h + W h + b))', x: x(cr.length), y: cr, dash: 'solid' },
+        { name: `threshold ${threshold}`, x: [0, steps], y: [threshold, threshold], dash: 'dotted', color: '#777' },
+      ],
+      { title: `${task}: training MSE (geometric mean of ${seeds} seeds)`, xLabel: `${optimizer} step`, yLabel: 'MSE', logY: true },
+    );
+  }
+  const fmtSteps = (s: IdentitySummary) => (s.meanStepsToThreshold === null ? `not reached in ${steps} (${s.reached}/${s.seeds} seeds reached)` : fmtNum(s.meanStepsToThreshold));
+  const body = [
+    `Target that two layers can represent, learned through ${extraLayers + 2} layers (input layer of width w, ${extraLayers} extra hidden layers, linear output). ` +
+      `Plain extra layer: \`h ← relu(W h + b)\` (must learn W = I). Residual: \`h ← relu(h + W h + b)\` (must learn W = 0). ` +
+      `Same ${initScale === 1 ? 'Kaiming-normal initialisation' : `initialisation (Kaiming-normal, extra layers' weights × ${initScale})`}, data and ${optimizer} (lr ${lr}, full batch of ${samples} points) for both; ${seeds} seed${seeds === 1 ? '' : 's'}; MSE threshold ${threshold}.`,
+    '',
+    mdTable(
+      ['task', 'w', 'net', `steps to MSE < ${threshold} (mean)`, 'test MSE', '‖W − I‖/‖I‖', '‖W‖/‖I‖', '‖W h + b‖/‖h‖', '‖layer(h) − h‖/‖h‖'],
+      summary.map((s) => [s.task, s.width, s.net, fmtSteps(s), s.meanTestMse, s.meanRelDistToIdentity, s.meanRelWeightNorm, s.meanRelBranchOutput, s.meanRelChange]),
+    ),
+    '',
+    ...dims.map((d) => {
+      const [pl, re] = ['plain', 'residual'].map((n) => summary.find((s) => s.d === d && s.net === n)!);
+      const st = (s: IdentitySummary) => (s.meanStepsToThreshold === null ? `did not reach it in ${steps} steps (${s.reached}/${s.seeds} seeds did)` : `reached it in ${fmtNum(s.meanStepsToThreshold)} steps`);
+      return (
+        `- **${pl.task}**: plain ${st(pl)}, residual ${st(re)}. Plain extra layers ‖W − I‖/‖I‖: ${fmtNum(pl.init.relDistToIdentity)} at init → ${fmtNum(pl.meanRelDistToIdentity)}; ` +
+        `residual branches ‖W‖/‖I‖: ${fmtNum(re.init.relWeightNorm)} → ${fmtNum(re.meanRelWeightNorm)}, relative branch output ${fmtNum(re.init.relBranchOutput)} → ${fmtNum(re.meanRelBranchOutput)}.`
+      );
+    }),
+    '',
+    'The same layer metrics at initialisation (identical weights for both nets; the activations differ):',
+    '',
+    mdTable(
+      ['task', 'net', '‖W − I‖/‖I‖', '‖W‖/‖I‖', '‖W h + b‖/‖h‖', '‖layer(h) − h‖/‖h‖'],
+      summary.map((s) => [s.task, s.net, s.init.relDistToIdentity, s.init.relWeightNorm, s.init.relBranchOutput, s.init.relChange]),
+    ),
+    '',
+    'The metrics are means over the extra layers and seeds. The issue\'s closeness measure is ‖W − I‖/‖I‖ for the plain net (distance of the extra layers from the identity) ' +
+      'and ‖W‖/‖I‖ for the residual net (distance of the residual branches from zero); ‖W h + b‖/‖h‖ is the relative output of the residual branch on test inputs ' +
+      '(for the plain net the same pre-activation ratio, which is ≈ 1 when the layer is the identity). ‖layer(h) − h‖/‖h‖ says how far each extra layer\'s action is from the identity, for both nets.',
+  ].join('\n');
+  const result: IdentityResult = {
+    options: { dims, width: widths, extraLayers, steps, seeds, threshold, optimizer, lr, samples, curveEvery, initScale },
+    runs,
+    summary,
+  };
+  const info = runInfo('identity', options, started);
+  const files = writeReport(options.out ?? defaultOut('identity'), { info, result, plots, title: 'Identity is hard, zero is easy', body });
+  return { info, result, files };
+}
+
+registerExperiment<IdentityOptions, IdentityResult>({
+  name: 'identity',
+  description: 'Identity is hard, zero is easy: plain vs residual extra layers learning y = 4x + 3 and y = A x + c through 6 layers',
+  run: runIdentity,
+});

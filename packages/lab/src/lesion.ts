@@ -1,0 +1,218 @@
+/**
+ * Experiment 4 (Veit et al. 2016, section 4): delete residual branches at test time (the shortcut
+ * stays: `branchEnabled = false`), one at a time and k at random; swap k random pairs of blocks with
+ * the same shapes; and the same deletions on a plain net of the same depth, where a block can only be
+ * removed where it preserves the shape.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ResNet, Rng } from '@resnet-ts/core';
+import { blocksForward, canDelete, headForward, preservesShape, stemForward } from './blocks.js';
+import { CommonOptions, ExperimentOutput, defaultOut, meanStd, registerExperiment, runInfo } from './experiment.js';
+import { barChart, lineChart } from './plot.js';
+import { fmtNum, mdTable, pct, writeReport } from './report.js';
+
+/** A prepared test set: inputs [N, H, W, C] (already normalised/padded) and labels. */
+export interface TestTensors {
+  inputs: tf.Tensor4D;
+  labels: ArrayLike<number>;
+}
+
+/** Evaluates configurations of one model fast: the stem's output is computed once per batch. */
+export class LesionEvaluator {
+  private readonly stemOut: tf.Tensor[] = [];
+  private readonly labels: Int32Array[] = [];
+  readonly n: number;
+
+  constructor(
+    readonly model: ResNet,
+    data: TestTensors,
+    batchSize = 256,
+  ) {
+    const N = data.inputs.shape[0];
+    this.n = N;
+    for (let s = 0; s < N; s += batchSize) {
+      const m = Math.min(batchSize, N - s);
+      const x = tf.slice(data.inputs, [s, 0, 0, 0], [m, -1, -1, -1]);
+      this.stemOut.push(stemForward(model, x));
+      x.dispose();
+      this.labels.push(Int32Array.from({ length: m }, (_, i) => data.labels[s + i]));
+    }
+  }
+
+  /** Top-1 error with blocks in `order` and the branches in `deleted` removed. */
+  error(order?: readonly number[], deleted?: ReadonlySet<number>): number {
+    let wrong = 0;
+    this.stemOut.forEach((h, b) => {
+      const pred = tf.tidy(() => tf.argMax(headForward(this.model, blocksForward(this.model, h, order, deleted)), 1).dataSync());
+      const lab = this.labels[b];
+      for (let i = 0; i < lab.length; i++) if (pred[i] !== lab[i]) wrong++;
+    });
+    return wrong / this.n;
+  }
+
+  dispose(): void {
+    tf.dispose(this.stemOut);
+  }
+}
+
+/** The lesion measurements of one net. */
+export interface NetLesion {
+  name: string;
+  residual: boolean;
+  blocks: string[];
+  baseline: number;
+  /** Blocks whose branch can be deleted (all for a residual net; shape-preserving ones for a plain net). */
+  deletable: number[];
+  /** Error with block i deleted (NaN where it cannot be deleted). */
+  single: number[];
+  /** Deleting k random deletable blocks, k = 1..deletable.length: mean and std over samples. */
+  randomK: { k: number; mean: number; std: number }[];
+  /** Swapping k random pairs of like blocks: mean and std over samples. */
+  swapK: { k: number; mean: number; std: number }[];
+  /** The blocks that can be swapped (stride 1, same in/out channels). */
+  swappable: number[];
+}
+
+export interface LesionOptions extends CommonOptions {
+  model: ResNet;
+  /** A plain net of the same depth (optional): the same deletions, where possible. */
+  plain?: ResNet;
+  data: TestTensors;
+  /** Samples per k (default 10). */
+  samples?: number;
+  /** Largest k for deletions (default: all deletable blocks). */
+  maxK?: number;
+  /** Largest number of swapped pairs (default 10; 0 skips). */
+  maxSwaps?: number;
+  batchSize?: number;
+  description?: string;
+}
+
+export interface LesionResult {
+  description: string;
+  testImages: number;
+  samples: number;
+  nets: NetLesion[];
+}
+
+/** k disjoint-or-not random swaps of like blocks (same stage shape), applied to the identity order. */
+export function swappedOrder(model: ResNet, k: number, rng: Rng): number[] {
+  const blocks = model.blocks();
+  const order = blocks.map((_, i) => i);
+  const groups = new Map<string, number[]>();
+  blocks.forEach((b, i) => {
+    if (!preservesShape(b)) return;
+    const key = `${b.inChannels}`;
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  });
+  const pairs: [number, number][] = [];
+  for (const g of groups.values()) for (let a = 0; a < g.length; a++) for (let b = a + 1; b < g.length; b++) pairs.push([g[a], g[b]]);
+  if (pairs.length === 0) return order;
+  for (let j = 0; j < k; j++) {
+    const [a, b] = pairs[rng.int(pairs.length)];
+    [order[a], order[b]] = [order[b], order[a]];
+  }
+  return order;
+}
+
+/** Runs all lesions on one net. */
+export function lesionNet(name: string, model: ResNet, data: TestTensors, o: { samples: number; maxK?: number; maxSwaps: number; seed: number; batchSize: number; log: (m: string) => void }): NetLesion {
+  const ev = new LesionEvaluator(model, data, o.batchSize);
+  try {
+    const blocks = model.blocks();
+    const rng = new Rng(o.seed);
+    const baseline = ev.error();
+    o.log(`  ${name}: baseline error ${pct(baseline)}`);
+    const deletable = blocks.flatMap((b, i) => (canDelete(b) ? [i] : []));
+    const single = blocks.map((b, i) => (canDelete(b) ? ev.error(undefined, new Set([i])) : NaN));
+    o.log(`  ${name}: single deletions ${single.map((e) => (Number.isFinite(e) ? (e * 100).toFixed(1) : '-')).join(' ')}`);
+    const randomK: NetLesion['randomK'] = [];
+    const maxK = Math.min(o.maxK ?? deletable.length, deletable.length);
+    for (let k = 1; k <= maxK; k++) {
+      const errs: number[] = [];
+      for (let s = 0; s < o.samples; s++) {
+        const perm = rng.permutation(deletable.length);
+        errs.push(ev.error(undefined, new Set(Array.from(perm.subarray(0, k), (j) => deletable[j]))));
+      }
+      randomK.push({ k, ...meanStd(errs) });
+    }
+    o.log(`  ${name}: k random deletions ${randomK.map((r) => (r.mean * 100).toFixed(1)).join(' ')}`);
+    const swappable = blocks.flatMap((b, i) => (preservesShape(b) ? [i] : []));
+    const swapK: NetLesion['swapK'] = [];
+    if (swappable.length >= 2) {
+      for (let k = 1; k <= o.maxSwaps; k++) {
+        const errs: number[] = [];
+        for (let s = 0; s < o.samples; s++) errs.push(ev.error(swappedOrder(model, k, rng)));
+        swapK.push({ k, ...meanStd(errs) });
+      }
+    }
+    return { name, residual: model.spec.residual, blocks: model.blockNames(), baseline, deletable, single, randomK, swapK, swappable };
+  } finally {
+    ev.dispose();
+  }
+}
+
+/** Runs experiment 4 and writes its report. */
+export async function runLesion(options: LesionOptions): Promise<ExperimentOutput<LesionResult>> {
+  const started = Date.now();
+  const log = options.log ?? (() => {});
+  const samples = options.samples ?? 10;
+  const o = { samples, maxK: options.maxK, maxSwaps: options.maxSwaps ?? 10, seed: options.seed ?? 0, batchSize: options.batchSize ?? 256, log };
+  const N = options.data.inputs.shape[0];
+  log(`lesion: ${N} test images, ${options.model.blocks().length} blocks, ${samples} samples per k${options.plain ? ', plus the plain net' : ''}`);
+  const nets = [lesionNet(options.model.spec.residual ? 'residual' : 'model', options.model, options.data, o)];
+  if (options.plain) nets.push(lesionNet('plain', options.plain, options.data, o));
+  const description = options.description ?? `${options.model.blocks().length}-block model`;
+  const result: LesionResult = { description, testImages: N, samples, nets };
+  const dashOf = (n: NetLesion) => (n.residual ? ('solid' as const) : ('dashed' as const));
+  const plots: Record<string, string> = {
+    'error-vs-block.svg': barChart(
+      nets[0].blocks,
+      nets.map((n) => ({ name: `${n.name}: block deleted`, values: n.single })),
+      { title: 'Test error when one block is deleted', xLabel: 'deleted block', yLabel: 'top-1 error', refLines: nets.map((n, i) => ({ name: `${n.name} baseline`, value: n.baseline, color: i ? '#d62728' : '#1f77b4' })) },
+    ),
+    'error-vs-k.svg': lineChart(
+      [
+        ...nets.map((n, i) => ({ name: `${n.name}: delete k blocks`, x: [0, ...n.randomK.map((r) => r.k)], y: [n.baseline, ...n.randomK.map((r) => r.mean)], err: [0, ...n.randomK.map((r) => r.std)], dash: dashOf(n), color: i ? '#d62728' : '#1f77b4', markers: true })),
+        ...nets
+          .filter((n) => n.swapK.length)
+          .map((n, i) => ({ name: `${n.name}: swap k pairs`, x: [0, ...n.swapK.map((r) => r.k)], y: [n.baseline, ...n.swapK.map((r) => r.mean)], err: [0, ...n.swapK.map((r) => r.std)], dash: 'dotted' as const, color: i ? '#ff7f0e' : '#2ca02c', markers: true })),
+      ],
+      { title: 'Test error vs number of deleted blocks / swapped pairs', xLabel: 'k', yLabel: 'top-1 error', yMin: 0 },
+    ),
+  };
+  const body = [
+    `${description}, ${N} test images; ${samples} random samples per k. Deleting a block removes its residual branch at test time (\`branchEnabled = false\`: ` +
+      'the block computes relu(shortcut(x)); a downsampling block keeps its shortcut path). In a plain net only blocks that preserve the shape can be removed (they become the identity).',
+    '',
+    mdTable(
+      ['net', 'baseline error', 'deletable blocks', 'mean error, one block deleted', 'worst single deletion', 'error, k = 1 / 5 / 10 random deletions'],
+      nets.map((n) => {
+        const fin = n.single.filter(Number.isFinite);
+        const worst = fin.length ? Math.max(...fin) : NaN;
+        const at = (k: number) => (n.randomK[k - 1] ? pct(n.randomK[k - 1].mean) : '-');
+        return [n.name, pct(n.baseline), `${n.deletable.length} of ${n.blocks.length}`, pct(meanStd(fin).mean), `${pct(worst)} (${n.blocks[n.single.indexOf(worst)] ?? '-'})`, `${at(1)} / ${at(5)} / ${at(10)}`];
+      }),
+    ),
+    '',
+    ...nets.map((n) =>
+      [
+        `### ${n.name}: one block deleted`,
+        '',
+        mdTable(['block', 'error'], n.blocks.map((b, i) => [b, Number.isFinite(n.single[i]) ? pct(n.single[i]) : 'cannot delete (changes shape)'])),
+        '',
+        n.swapK.length ? `Swapping k pairs of like blocks (${n.swappable.length} swappable): ` + n.swapK.map((r) => `k=${r.k}: ${pct(r.mean)} ± ${fmtNum(r.std * 100)}`).join(', ') : '',
+        '',
+      ].join('\n'),
+    ),
+  ].join('\n');
+  const info = runInfo('lesion', options, started);
+  const files = writeReport(options.out ?? defaultOut('lesion'), { info, result, plots, title: 'Lesion study (Veit et al. §4)', body });
+  return { info, result, files };
+}
+
+registerExperiment<LesionOptions, LesionResult>({
+  name: 'lesion',
+  description: 'Veit et al. §4: delete or swap residual blocks at test time; the same on a plain net',
+  run: runLesion,
+});

@@ -1,0 +1,118 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** Writes `content` to `file` atomically: a temp file in the same folder, then rename. */
+export function writeAtomic(file: string, content: string | Uint8Array): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  fs.writeFileSync(tmp, content);
+  fs.renameSync(tmp, file);
+}
+
+/** Common fields of every experiment's result.json. */
+export interface RunInfo {
+  experiment: string;
+  /** The command line that produced the result (or a description of the API call). */
+  command: string;
+  /** tf.getBackend() at the time of the run. */
+  engine: string;
+  seed: number;
+  /** ISO date of the end of the run. */
+  date: string;
+  wallSeconds: number;
+}
+
+/** A markdown table. */
+export function mdTable(header: string[], rows: (string | number)[][]): string {
+  const cell = (v: string | number) => (typeof v === 'number' ? fmtNum(v) : v).replace(/\|/g, '\\|');
+  return [
+    `| ${header.map(cell).join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
+  ].join('\n');
+}
+
+/** Compact number formatting for reports. */
+export function fmtNum(v: number, digits = 4): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (Number.isInteger(v)) return String(v);
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2);
+  return String(Number(v.toPrecision(digits)));
+}
+
+/** Percent with 2 decimals, from a fraction. */
+export function pct(v: number): string {
+  return Number.isFinite(v) ? `${(v * 100).toFixed(2)} %` : String(v);
+}
+
+/** What an experiment hands to {@link writeReport}. */
+export interface ReportContent<R> {
+  info: RunInfo;
+  /** Every number of the run (goes into result.json next to `info`). */
+  result: R;
+  /** file name (e.g. `loss.svg`) -> SVG text. */
+  plots: Record<string, string>;
+  /** Markdown body (without the header and the run information, which are added). */
+  title: string;
+  body: string;
+}
+
+/** Paths written by {@link writeReport}. */
+export interface ReportFiles {
+  dir: string;
+  json: string;
+  markdown: string;
+  plots: string[];
+}
+
+/**
+ * Writes `result.json`, the SVG plots and `report.md` into `dir` (created if needed), each
+ * atomically. The report starts with the title and ends with the run information (command, engine,
+ * wall time, date, seed) and links to the plots.
+ */
+export function writeReport<R>(dir: string, c: ReportContent<R>): ReportFiles {
+  fs.mkdirSync(dir, { recursive: true });
+  const json = path.join(dir, 'result.json');
+  writeAtomic(json, JSON.stringify({ ...c.info, result: c.result }, jsonReplacer, 2) + '\n');
+  const plots: string[] = [];
+  for (const [name, svg] of Object.entries(c.plots)) {
+    const file = path.join(dir, name);
+    writeAtomic(file, svg);
+    plots.push(file);
+  }
+  const md = [
+    `# ${c.title}`,
+    '',
+    c.body.trim(),
+    '',
+    '## Plots',
+    '',
+    ...Object.keys(c.plots).map((name) => `![${name}](${name})\n`),
+    '## Run',
+    '',
+    mdTable(
+      ['', ''],
+      [
+        ['command', '`' + c.info.command + '`'],
+        ['engine', c.info.engine],
+        ['wall time', `${c.info.wallSeconds.toFixed(1)} s`],
+        ['date', c.info.date],
+        ['seed', String(c.info.seed)],
+      ],
+    ),
+    '',
+    'All numbers are in `result.json`.',
+    '',
+  ].join('\n');
+  const markdown = path.join(dir, 'report.md');
+  writeAtomic(markdown, md);
+  return { dir, json, markdown, plots };
+}
+
+/** JSON.stringify replacer: BigInt as decimal strings, NaN/Infinity as null-safe strings. */
+export function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  return value;
+}

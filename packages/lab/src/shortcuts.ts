@@ -1,0 +1,66 @@
+/**
+ * Experiment 3 (He et al. Table 3): shortcut options A (zero-padding identity), B (projection when
+ * the shape changes), C (projection everywhere) at one depth: parameters, multiply-adds, error.
+ */
+import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
+import { barChart } from './plot.js';
+import { fmtNum, mdTable, pct, writeReport } from './report.js';
+import { NetRun, TrainingExperimentOptions, cifarNet, trainJobs } from './training.js';
+
+export interface ShortcutsOptions extends TrainingExperimentOptions {
+  /** Depth 6n+2 (default 20). */
+  depth?: number;
+  /** Options to compare (default A, B, C). */
+  options?: string[];
+}
+
+export interface ShortcutsResult {
+  data: string;
+  depth: number;
+  epochs: number;
+  runs: (NetRun & { shortcut: string })[];
+}
+
+/** Runs experiment 3 and writes its report. */
+export async function runShortcuts(o: ShortcutsOptions): Promise<ExperimentOutput<ShortcutsResult>> {
+  const started = Date.now();
+  const out = o.out ?? defaultOut('shortcuts');
+  const depth = o.depth ?? 20;
+  const opts = o.options ?? ['A', 'B', 'C'];
+  const seed = o.seed ?? 0;
+  const inChannels = o.trainSet.shape[2];
+  const numClasses = o.trainSet.classes.length;
+  o.log?.(`shortcuts: ResNet-${depth} with options ${opts.join(', ')} on ${o.dataName ?? 'the data'}`);
+  const jobs = opts.map((s) => ({ name: `resnet${depth}-${s}`, build: () => cifarNet(depth, { residual: true, shortcut: s, inChannels, numClasses, seed, widths: o.widths }) }));
+  const trained = await trainJobs(jobs, o, out);
+  const runs = trained.map((r) => ({ ...r, shortcut: opts[jobs.findIndex((j) => j.name === r.name)] }));
+  const result: ShortcutsResult = { data: o.dataName ?? 'data', depth, epochs: o.epochs ?? 30, runs };
+  const plots = {
+    'error.svg': barChart(
+      runs.map((r) => `option ${r.shortcut}`),
+      [
+        { name: 'test error', values: runs.map((r) => r.testError) },
+        { name: 'train error', values: runs.map((r) => r.trainError) },
+      ],
+      { title: `ResNet-${depth}: shortcut options on ${result.data}`, yLabel: 'error', yMin: 0 },
+    ),
+  };
+  const body = [
+    `ResNet-${depth} (CIFAR layout) with shortcut options ${opts.join(', ')}: A = zero-padding identity (no parameters), B = 1x1 projection where the shape changes, C = projection everywhere. ` +
+      `Same recipe and seed ${seed}; ${result.epochs} epoch${result.epochs === 1 ? '' : 's'} on ${result.data}. Multiply-adds per image from \`model.summary()\`.`,
+    '',
+    mdTable(
+      ['option', 'params', 'multiply-adds', 'train error', 'test error', 'status'],
+      runs.map((r) => [r.shortcut, r.params, `${fmtNum(r.macs / 1e6)} M`, pct(r.trainError), pct(r.testError), r.stopped]),
+    ),
+  ].join('\n');
+  const info = runInfo('shortcuts', o as CommonOptions, started);
+  const files = writeReport(out, { info, result, plots, title: 'Shortcut options A / B / C', body });
+  return { info, result, files };
+}
+
+registerExperiment<ShortcutsOptions, ShortcutsResult>({
+  name: 'shortcuts',
+  description: 'He et al. Table 3: shortcut options A vs B vs C at one depth (params, multiply-adds, error)',
+  run: runShortcuts,
+});

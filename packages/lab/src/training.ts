@@ -1,0 +1,189 @@
+/**
+ * Shared machinery of the training experiments (degradation, shortcut options): builds CIFAR-style
+ * nets of any depth 6n+2, estimates the duration before starting, trains each net with the same
+ * recipe and seed through @resnet-ts/train (resumable: every net has its own checkpoint folder), and
+ * collects the curves.
+ */
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { ResNet, ResNetSpec } from '@resnet-ts/core';
+import { resnet } from '@resnet-ts/zoo';
+import { Augmentation, Dataset, EpochMetrics, TrainOptions, TrainResult, scaledPaperSchedule, train } from '@resnet-ts/train';
+import { CommonOptions } from './experiment.js';
+
+/** The trainer the experiments call (injectable, e.g. for tests or another engine). */
+export type TrainFn = (options: TrainOptions) => Promise<TrainResult>;
+
+/** The recipe shared by every net of a training experiment (paper §4.2 defaults, scaled to `epochs`). */
+export interface TrainingExperimentOptions extends CommonOptions {
+  trainSet: Dataset;
+  testSet: Dataset;
+  /** Names the data in reports (e.g. `fashion-mnist`). */
+  dataName?: string;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  momentum?: number;
+  weightDecay?: number;
+  /** Default {pad: 4, flip: true}. */
+  augment?: Augmentation | false;
+  /** Zero-pad images to this size (default 32x32 for images smaller than that). */
+  padTo?: [number, number];
+  /** Continue interrupted runs from their checkpoints (default true). */
+  resume?: boolean;
+  trainFn?: TrainFn;
+  /** Channels of the three stages (default 16, 32, 64 as in the paper); the stem has widths[0]. Smaller for quick checks. */
+  widths?: number[];
+  /** Show the trainer's progress bar (default: when stderr is a TTY). */
+  progressBar?: boolean;
+}
+
+/** A CIFAR-style net of depth 6n+2 (3 stages of n basic blocks, 16/32/64 channels). */
+export function cifarNet(
+  depth: number,
+  o: { residual: boolean; shortcut?: string; inChannels: number; numClasses: number; seed: number; widths?: number[]; spec?: Partial<ResNetSpec> },
+): ResNet {
+  const n = (depth - 2) / 6;
+  if (!Number.isInteger(n) || n < 1) throw new Error(`depth must be 6n+2 (8, 14, 20, 32, 44, 56, 110, ...); got ${depth}.`);
+  return resnet({ block: 'basic', layers: [n, n, n], stem: 'cifar', residual: o.residual, shortcut: o.shortcut ?? 'A', inChannels: o.inChannels, numClasses: o.numClasses, seed: o.seed, ...(o.widths ? { widths: o.widths, stemWidth: o.widths[0] } : {}), ...o.spec });
+}
+
+/** Seconds per training step of `model` at `batch` images of [h, w, c], timed on the current backend (a throwaway step: no parameter changes). */
+export function timeTrainStep(model: ResNet, batch: number, hwc: [number, number, number], reps = 1): number {
+  const x = tf.randomNormal([batch, ...hwc]);
+  const y = tf.oneHot(tf.zeros([batch], 'int32') as tf.Tensor1D, model.spec.numClasses);
+  const saved = model.namedBuffers().map(([, v]) => tf.clone(v));
+  const step = () =>
+    tf.tidy(() => {
+      const { grads, value } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.forward(x, { training: true })) as tf.Scalar, model.parameters());
+      value.dataSync();
+      tf.dispose(Object.values(grads));
+    });
+  step(); // warm-up (kernel setup)
+  const t0 = Date.now();
+  for (let i = 0; i < reps; i++) step();
+  const dt = (Date.now() - t0) / 1000 / reps;
+  model.namedBuffers().forEach(([, v], i) => v.assign(saved[i])); // undo BN running statistics
+  tf.dispose([x, y, ...saved]);
+  return dt;
+}
+
+/** One net to train. */
+export interface NetJob {
+  /** Folder name and label (e.g. `plain20`). */
+  name: string;
+  build: () => ResNet;
+}
+
+/** Hooks into {@link trainJobs} for experiments that measure the model while it trains (e.g. gradient flow). */
+export interface TrainHooks {
+  /** Before training (or resuming) each net, with the model as it starts. */
+  onStart?: (name: string, model: ResNet) => void | Promise<void>;
+  /** After every epoch, with the model in its current state. */
+  onEpoch?: (name: string, model: ResNet, metrics: EpochMetrics) => void;
+}
+
+/** What one trained net yields. */
+export interface NetRun {
+  name: string;
+  params: number;
+  macs: number;
+  history: EpochMetrics[];
+  stopped: TrainResult['stopped'];
+  /** Final train error (1 − running train accuracy of the last epoch) and test error (1 − top-1). */
+  trainError: number;
+  testError: number;
+  dir: string;
+}
+
+function fmtDuration(s: number): string {
+  if (s < 10) return `${s.toFixed(2)} s`;
+  if (s < 120) return `${s.toFixed(0)} s`;
+  if (s < 7200) return `${(s / 60).toFixed(0)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+/**
+ * Prints the expected duration, then trains every job in turn with the same recipe and seed into
+ * `<out>/runs/<name>` (resumable), logging progress.
+ */
+export async function trainJobs(jobs: NetJob[], o: TrainingExperimentOptions, out: string, hooks: TrainHooks = {}): Promise<NetRun[]> {
+  const log = o.log ?? (() => {});
+  const epochs = o.epochs ?? 30;
+  const batchSize = o.batchSize ?? 128;
+  const lr = o.lr ?? 0.1;
+  const seed = o.seed ?? 0;
+  const N = o.trainSet.labels.length;
+  const [h, w, c] = o.trainSet.shape;
+  const padTo: [number, number] | undefined = o.padTo ?? (h < 32 || w < 32 ? [32, 32] : undefined);
+  const stepsPerEpoch = Math.ceil(N / batchSize);
+  const totalSteps = epochs * stepsPerEpoch;
+  const inHW: [number, number] = padTo ?? [h, w];
+  // Estimate: time one step of each net at a small batch and scale linearly.
+  const probeBatch = Math.min(batchSize, 8);
+  let estimate = 0;
+  for (const job of jobs) {
+    const m = job.build();
+    const t = timeTrainStep(m, probeBatch, [inHW[0], inHW[1], c]);
+    m.dispose();
+    const perEpoch = t * (batchSize / probeBatch) * stepsPerEpoch + (t / 3) * (o.testSet.labels.length / probeBatch);
+    estimate += perEpoch * epochs;
+    log(`  ${job.name}: ~${fmtDuration(t * (batchSize / probeBatch))} per step of ${batchSize}`);
+  }
+  log(`expected duration: about ${fmtDuration(estimate)} on ${tf.getBackend()} for ${jobs.length} nets x ${epochs} epochs x ${stepsPerEpoch} steps (interrupt any time; rerun the same command to resume)`);
+  const trainFn = o.trainFn ?? train;
+  const runs: NetRun[] = [];
+  for (const [j, job] of jobs.entries()) {
+    const model = job.build();
+    const dir = path.join(out, 'runs', job.name);
+    const summary = model.summary(inHW);
+    log(`[${j + 1}/${jobs.length}] ${job.name}: ${summary.totalParams} params, ${(summary.totalMacs / 1e6).toFixed(2)} M multiply-adds; checkpoints in ${dir}`);
+    let lastLog = 0;
+    try {
+      await hooks.onStart?.(job.name, model);
+      const res = await trainFn({
+        model,
+        trainSet: o.trainSet,
+        testSet: o.testSet,
+        epochs,
+        batchSize,
+        schedule: scaledPaperSchedule(totalSteps, lr),
+        momentum: o.momentum ?? 0.9,
+        weightDecay: o.weightDecay ?? 1e-4,
+        seed,
+        preprocessing: padTo ? { padTo } : {},
+        augment: o.augment === undefined ? { pad: 4, flip: true } : o.augment,
+        outDir: dir,
+        resume: o.resume ?? true,
+        progressBar: o.progressBar,
+        log: (m) => log(`  ${job.name}: ${m}`),
+        onProgress: (p) => {
+          if (Date.now() - lastLog > 30000) {
+            lastLog = Date.now();
+            log(`  ${job.name}: step ${p.step}/${p.totalSteps}, loss ${p.loss.toFixed(4)}, ${p.imagesPerSec.toFixed(0)} img/s`);
+          }
+        },
+        // the trainer itself logs each epoch's metrics
+        onEpoch: (m) => hooks.onEpoch?.(job.name, model, m),
+      });
+      const last = res.history[res.history.length - 1];
+      runs.push({
+        name: job.name,
+        params: summary.totalParams,
+        macs: summary.totalMacs,
+        history: res.history,
+        stopped: res.stopped,
+        trainError: last ? 1 - last.trainAcc : NaN,
+        testError: last?.top1 !== undefined ? 1 - last.top1 : NaN,
+        dir,
+      });
+      if (res.stopped !== 'done') {
+        log(`  ${job.name} stopped (${res.stopped}${res.message ? `: ${res.message}` : ''}); rerun the same command to resume`);
+        if (res.stopped === 'aborted') break;
+      }
+    } finally {
+      model.dispose();
+    }
+  }
+  return runs;
+}

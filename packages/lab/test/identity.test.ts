@@ -1,0 +1,65 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import '@resnet-ts/backend-node';
+import * as tf from '@tensorflow/tfjs-core';
+import { useBackend } from '@resnet-ts/core';
+import { forwardNet, initParams, layerMetrics, runIdentity, taskData } from '@resnet-ts/lab';
+
+beforeAll(async () => {
+  await useBackend('cpu');
+});
+
+const fro = (a: number[]) => Math.sqrt(a.reduce((s, v) => s + v * v, 0));
+
+describe('identity experiment', () => {
+  test('same seed, same parameters for both nets; metrics as defined', () => {
+    const d = 2;
+    const w = 4;
+    const p = initParams(7, d, w, 2);
+    const q = initParams(7, d, w, 2);
+    expect(Array.from(p.w[1].dataSync())).toEqual(Array.from(q.w[1].dataSync()));
+    const { x } = taskData(d, 5, 0);
+    for (const net of ['plain', 'residual'] as const) {
+      const m = layerMetrics(net, p, x);
+      // by hand, layer by layer, with plain arrays
+      const W = p.w.map((v) => Array.from(v.dataSync()));
+      const eye = Array.from({ length: w * w }, (_, i) => (i % (w + 1) === 0 ? 1 : 0));
+      let h = tf.tidy(() => tf.relu(tf.add(tf.matMul(x, p.win), p.bin)).arraySync() as number[][]);
+      for (let k = 0; k < 2; k++) {
+        expect(m.relDistToIdentity[k]).toBeCloseTo(fro(W[k].map((v, i) => v - eye[i])) / Math.sqrt(w), 5);
+        expect(m.relWeightNorm[k]).toBeCloseTo(fro(W[k]) / Math.sqrt(w), 5);
+        // z = h W + b (b = 0 at init), W stored [in, out] row-major
+        const z = h.map((row) => Array.from({ length: w }, (_, j) => row.reduce((s, v, i) => s + v * W[k][i * w + j], 0)));
+        expect(m.relBranchOutput[k]).toBeCloseTo(fro(z.flat()) / fro(h.flat()), 4);
+        const next = z.map((row, r) => row.map((v, j) => Math.max(0, net === 'plain' ? v : v + h[r][j])));
+        expect(m.relChange[k]).toBeCloseTo(fro(next.flat().map((v, i) => v - h.flat()[i])) / fro(h.flat()), 4);
+        h = next;
+      }
+      const y = forwardNet(net, p, x);
+      expect(y.shape).toEqual([5, d]);
+      y.dispose();
+    }
+    tf.dispose([x, p.win, p.bin, ...p.w, ...p.b, p.wout, p.bout, q.win, q.bin, ...q.w, ...q.b, q.wout, q.bout]);
+  });
+
+  test('a small run writes the report; the closeness metric is per net as defined', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-identity-'));
+    const r = await runIdentity({ out, dims: [1], seeds: 1, steps: 40, width: 4, samples: 16, curveEvery: 5, threshold: 10, command: 'test' });
+    const [plain, residual] = r.result.summary;
+    expect(plain.net).toBe('plain');
+    expect(plain.closeness).toBe(plain.meanRelDistToIdentity);
+    expect(residual.closeness).toBe(residual.meanRelWeightNorm);
+    // threshold 10 is reached at once: the MSE of the initial net of y = 4x + 3 is below 10 or after few steps
+    expect(r.result.runs.every((run) => run.stepsToThreshold !== null && run.stepsToThreshold <= 40)).toBe(true);
+    expect(r.result.runs[0].curve.length).toBe(9);
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8'));
+    expect(json).toMatchObject({ experiment: 'identity', command: 'test', engine: 'cpu', seed: 0 });
+    expect(typeof json.wallSeconds).toBe('number');
+    const md = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
+    expect(md).toContain('![loss-d1.svg](loss-d1.svg)');
+    expect(fs.readFileSync(path.join(out, 'loss-d1.svg'), 'utf8')).toContain('</svg>');
+    expect(fs.readdirSync(out).filter((f) => f.includes('.tmp'))).toEqual([]);
+    fs.rmSync(out, { recursive: true });
+  });
+});

@@ -1,0 +1,130 @@
+import '@resnet-ts/backend-node';
+import * as tf from '@tensorflow/tfjs-core';
+import { ResNet, Rng, useBackend } from '@resnet-ts/core';
+import { resnet } from '@resnet-ts/zoo';
+import { dominantRange, headForward, sampledBlocksForward, pathCounts, pathFractions, perExampleNorm, sampledGradNorm, stemForward } from '@resnet-ts/lab';
+
+let model: ResNet;
+let x: tf.Tensor4D;
+let labels: tf.Tensor1D;
+let h0: tf.Tensor;
+
+beforeAll(async () => {
+  await useBackend('cpu');
+  model = resnet({ block: 'basic', layers: [1, 1, 1], stem: 'cifar', inChannels: 1, widths: [4, 8, 8], stemWidth: 4, seed: 3 });
+  model.eval();
+  const rng = new Rng(1);
+  x = tf.tensor4d(rng.normalArray(2 * 8 * 8), [2, 8, 8, 1]);
+  labels = tf.tensor1d([1, 7], 'int32');
+  h0 = stemForward(model, x);
+});
+afterAll(() => {
+  tf.dispose([x, labels, h0]);
+  model.dispose();
+});
+
+const lossOf = (logits: tf.Tensor2D) => tf.losses.softmaxCrossEntropy(tf.oneHot(labels, 10), logits, undefined, undefined, tf.Reduction.SUM);
+
+describe('path counts', () => {
+  test('C(n,k) sums to 2^n, exact for n = 54', () => {
+    for (const n of [0, 1, 3, 10, 54]) {
+      const c = pathCounts(n);
+      expect(c.length).toBe(n + 1);
+      expect(c.reduce((s, v) => s + v, 0n)).toBe(2n ** BigInt(n));
+    }
+    expect(pathCounts(54)[27]).toBe(1946939425648112n);
+    expect(pathCounts(4)).toEqual([1n, 4n, 6n, 4n, 1n]);
+    const f = pathFractions(54);
+    expect(f.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 10);
+    expect(f[27]).toBeCloseTo(1946939425648112 / 2 ** 54, 12);
+    expect(pathFractions(1000).reduce((s, v) => s + v, 0)).toBeCloseTo(1, 8);
+  });
+
+  test('dominant range is the shortest window holding the share', () => {
+    expect(dominantRange([0, 1, 5, 90, 3, 1], 0.9)).toEqual({ lo: 3, hi: 3, share: 0.9 });
+    expect(dominantRange([1, 1, 1, 1], 0.5)).toMatchObject({ lo: 0, hi: 1 });
+  });
+});
+
+describe('sampled gradients', () => {
+  test("subset sampling: k = n equals the full gradient", () => {
+    const full = tf.tidy(() => perExampleNorm(tf.grad((h: tf.Tensor) => lossOf(headForward(model, model.stages.reduce((y: tf.Tensor, st) => st.forward(y, { training: false }), h))))(h0)));
+    const sampled = sampledGradNorm(model, h0, labels, new Set([0, 1, 2]), 'subset');
+    expect(sampled).toBeGreaterThan(0);
+    expect(sampled).toBeCloseTo(full, 5);
+  });
+
+  test('k = 0 equals the pure-skip gradient (branch outputs as constants)', () => {
+    // Branch outputs of a first pass, as constants: relu(shortcut(y) + F_const).
+    const ctx = { training: false };
+    const consts = tf.tidy(() => {
+      const out: tf.Tensor[] = [];
+      let y = h0;
+      for (const b of model.blocks()) {
+        const f = b.branch(y, ctx);
+        out.push(tf.keep(tf.tensor(f.dataSync(), f.shape)));
+        y = tf.relu(tf.add(f, b.shortcut(y, ctx)));
+      }
+      return out;
+    });
+    const skip = tf.tidy(() =>
+      perExampleNorm(
+        tf.grad((h: tf.Tensor) => {
+          let y = h;
+          model.blocks().forEach((b, i) => (y = tf.relu(tf.add(consts[i], b.shortcut(y, ctx)))));
+          return lossOf(headForward(model, y));
+        })(h0),
+      ),
+    );
+    tf.dispose(consts);
+    for (const mode of ['path', 'subset'] as const) {
+      const sampled = sampledGradNorm(model, h0, labels, new Set(), mode);
+      expect(sampled).toBeCloseTo(skip, 5);
+      // and it differs from the full gradient (the branches do carry gradient)
+      expect(Math.abs(sampled - sampledGradNorm(model, h0, labels, new Set([0, 1, 2]), 'subset'))).toBeGreaterThan(1e-6);
+    }
+  });
+
+  test("Veit's single path: k = n is the path through every branch (shortcut outputs as constants)", () => {
+    const ctx = { training: false };
+    const consts = tf.tidy(() => {
+      const out: tf.Tensor[] = [];
+      let y = h0;
+      for (const b of model.blocks()) {
+        const sc = b.shortcut(y, ctx);
+        out.push(tf.keep(tf.tensor(sc.dataSync(), sc.shape)));
+        y = tf.relu(tf.add(b.branch(y, ctx), sc));
+      }
+      return out;
+    });
+    const longest = tf.tidy(() =>
+      perExampleNorm(
+        tf.grad((h: tf.Tensor) => {
+          let y = h;
+          model.blocks().forEach((b, i) => (y = tf.relu(tf.add(b.branch(y, ctx), consts[i]))));
+          return lossOf(headForward(model, y));
+        })(h0),
+      ),
+    );
+    tf.dispose(consts);
+    expect(sampledGradNorm(model, h0, labels, new Set([0, 1, 2]), 'path')).toBeCloseTo(longest, 5);
+  });
+
+  test('single-path gradients of the 2^n paths add up to the full gradient (linearity of the backward pass)', () => {
+    // the backward pass is linear in dy: the sum over all subsets S of grad(path S) equals the full gradient
+    const n = 3;
+    const g = (active: Set<number>, mode: 'path' | 'subset') =>
+      tf.tidy(() => {
+        return tf.grad((h: tf.Tensor) => lossOf(headForward(model, sampledBlocksForward(model, h, active, mode))))(h0).dataSync();
+      });
+    const full = g(new Set([0, 1, 2]), 'subset');
+    const sum = new Float32Array(full.length);
+    for (let mask = 0; mask < 2 ** n; mask++) {
+      const part = g(new Set([0, 1, 2].filter((i) => mask & (1 << i))), 'path');
+      for (let i = 0; i < sum.length; i++) sum[i] += part[i];
+    }
+    let maxErr = 0;
+    for (let i = 0; i < sum.length; i++) maxErr = Math.max(maxErr, Math.abs(sum[i] - full[i]));
+    expect(maxErr).toBeLessThan(1e-4);
+  });
+});

@@ -1,0 +1,59 @@
+import { barChart, escapeXml, lineChart, niceTicks } from '../src/plot.js';
+
+/** A minimal well-formedness check: tags balance and attributes are quoted. */
+function assertWellFormed(svg: string): void {
+  expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+  const stack: string[] = [];
+  for (const m of svg.matchAll(/<(\/?)([a-zA-Z]+)([^>]*?)(\/?)>/g)) {
+    const [, close, name, attrs, self] = m;
+    expect(attrs).not.toMatch(/=\s*[^"\s]/);
+    if (close) expect(stack.pop()).toBe(name);
+    else if (!self) stack.push(name);
+  }
+  expect(stack).toEqual([]);
+  expect(svg).not.toMatch(/NaN|undefined|Infinity/);
+}
+
+describe('plots', () => {
+  test('line chart: series, legend, dashes, title, labels', () => {
+    const svg = lineChart(
+      [
+        { name: 'plain <A&B>', y: [3, 2, 1.5, 1.2], dash: 'dashed' },
+        { name: 'residual', x: [0, 1, 2, 3], y: [3, 1, 0.5, 0.2], err: [0.1, 0.1, 0.1, 0.1], markers: true },
+      ],
+      { title: 'T', xLabel: 'step', yLabel: 'loss' },
+    );
+    assertWellFormed(svg);
+    expect(svg).toContain('data-name="plain &lt;A&amp;B&gt;"');
+    expect(svg).toContain('data-name="residual"');
+    expect(svg).toContain('stroke-dasharray="7 4"');
+    expect((svg.match(/<polyline/g) ?? []).length).toBe(2);
+    expect(svg).toContain('>step<');
+    expect(svg).toContain('>loss<');
+    expect(svg).toContain('<circle');
+  });
+
+  test('log-y: decade ticks, non-positive points skipped, values placed by log10', () => {
+    const svg = lineChart([{ name: 's', x: [0, 1, 2, 3], y: [1e-4, 1e-2, 0, 1] }], { logY: true, height: 420, title: 't' });
+    assertWellFormed(svg);
+    for (const t of ['1e-4', '1e-3', '1e-2', '1e-1', '1e0']) expect(svg).toContain(`>${t}<`);
+    // the 0 splits the line into two segments
+    expect((svg.match(/<polyline/g) ?? []).length).toBe(2);
+    const pts = [...svg.matchAll(/points="([^"]+)"/g)].flatMap((m) => m[1].split(' ').map((p) => Number(p.split(',')[1])));
+    // equal log steps -> equal pixel steps: 1e-4 -> 1e-2 is twice 1e-2 -> ... check linear in log10
+    const [y4, y2, y0] = pts;
+    expect(Math.abs(y4 - y2 - (y2 - y0))).toBeLessThan(0.05);
+  });
+
+  test('bar chart with NaN gaps and reference lines', () => {
+    const svg = barChart(['a', 'b', 'c'], [{ name: 'res', values: [0.1, NaN, 0.3] }, { name: 'plain', values: [0.5, 0.9, NaN] }], { refLines: [{ name: 'baseline', value: 0.08 }], title: 'x' });
+    assertWellFormed(svg);
+    expect((svg.match(/<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="[\d.]+" fill="#/g) ?? []).length).toBe(4);
+    expect(svg).toContain('class="ref"');
+  });
+
+  test('helpers', () => {
+    expect(niceTicks(0, 1, 5)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
+    expect(escapeXml('<"&>')).toBe('&lt;&quot;&amp;&gt;');
+  });
+});
