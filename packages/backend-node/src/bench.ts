@@ -13,12 +13,17 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /** A model as far as the bench needs one (a core ResNet). */
 export interface BenchModel {
+  /** Logits for an NHWC batch `x`; `ctx.training` selects train-mode batch norm. */
   forward(x: tf.Tensor, ctx?: { training: boolean }): tf.Tensor;
+  /** The trainable variables (updated by the SGD step). */
   parameters(): tf.Variable[];
+  /** Frees the model's variables. */
   dispose(): void;
 }
+/** Builds a named model ('resnet20' or 'resnet50') with a seed, e.g. @resnet-ts/zoo's `createModel`. */
 export type BenchModelFactory = (name: string, overrides: { seed: number }) => BenchModel;
 
+/** What a benchmark row times: resnet20 forward or SGD step (32x32 input), or resnet50 forward (224x224). */
 export type WorkKind = 'resnet20-forward' | 'resnet20-train' | 'resnet50-forward';
 
 /** One timed piece of work. */
@@ -44,6 +49,7 @@ export const FULL_WORKS: BenchWork[] = [
   { kind: 'resnet50-forward', batch: 8 },
 ];
 
+/** Human-readable label of a work, e.g. `resnet20 SGD step 32x32 batch 32`. */
 export function workLabel(w: BenchWork): string {
   const what = {
     'resnet20-forward': 'resnet20 forward 32x32',
@@ -53,12 +59,14 @@ export function workLabel(w: BenchWork): string {
   return `${what} batch ${w.batch}`;
 }
 
+/** Parses `kind:batch` (e.g. `resnet20-train:128`) into a work; throws on anything else. */
 export function parseWork(text: string): BenchWork {
   const m = /^(resnet20-forward|resnet20-train|resnet50-forward):(\d+)$/.exec(text.trim());
   if (!m) throw new Error(`bad work '${text}': expected resnet20-forward:32, resnet20-train:128, resnet50-forward:1, ...`);
   return { kind: m[1] as WorkKind, batch: Number(m[2]) };
 }
 
+/** Median of `xs` (mean of the two middle values for an even count); does not modify `xs`. */
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -157,6 +165,7 @@ export async function timeWork(
 // ---------------------------------------------------------------------------------------------
 // PyTorch peer
 
+/** The Python interpreter that runs the PyTorch peer. */
 export const PYTHON = '/usr/bin/python3';
 
 /** Path of bench/peer_pytorch.py (next to src/ and dist/). */
@@ -172,12 +181,19 @@ export function pytorchUnavailableReason(): string | null {
   return null;
 }
 
+/** One work as timed by the PyTorch peer (bench/peer_pytorch.py --json). */
 export interface PeerResult {
+  /** The work's kind. */
   kind: WorkKind;
+  /** The work's batch size. */
   batch: number;
+  /** Median milliseconds. */
   ms: number;
+  /** Milliseconds of each timed run. */
   times: number[];
+  /** PyTorch's version. */
   torch: string;
+  /** Threads PyTorch used. */
   threads: number;
 }
 
@@ -205,21 +221,31 @@ export function runPytorchPeer(works: BenchWork[], repeats: number, threads = 2)
 // ---------------------------------------------------------------------------------------------
 // Rows
 
+/** One row of the benchmark table: an engine's timing of one work, optionally next to PyTorch's. */
 export interface BenchRow {
+  /** The engine (backend) name. */
   engine: string;
+  /** The work's label (see {@link workLabel}). */
   work: string;
+  /** The work's kind. */
   kind: WorkKind;
+  /** The work's batch size. */
   batch: number;
+  /** Number of timed runs (0 when skipped). */
   repeats: number;
   /** Median ms (null when skipped). */
   ms: number | null;
+  /** Throughput from the median (null when skipped). */
   imagesPerSec: number | null;
+  /** PyTorch's median ms for the same work (null when the peer did not time it). */
   torchMs?: number | null;
   /** ours / PyTorch (how many times slower). */
   ratio?: number | null;
+  /** Why the work was skipped or anything else worth printing under the table. */
   note?: string;
 }
 
+/** A table row from the run times of a work (`null` times: skipped, with `note` saying why); `ms` is their median. */
 export function makeRow(engine: string, work: BenchWork, times: number[] | null, note?: string): BenchRow {
   const ms = times && times.length ? median(times) : null;
   return {
@@ -243,6 +269,7 @@ export function attachPeer(rows: BenchRow[], peer: PeerResult[]): void {
   }
 }
 
+/** The rows as an aligned plain-text table (with a PyTorch column and ratio), followed by their notes. */
 export function formatRows(rows: BenchRow[]): string {
   const fmt = (x: number | null | undefined, d = 1) => (x == null ? '-' : x.toFixed(d));
   const table = [

@@ -32,7 +32,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { makeConv2DBackpropFilter } from '@resnet-ts/core';
 
+/** Largest allowed relative error of an op case (forward and gradients) against cpu; see the module comment. */
 export const OP_TOLERANCE = 1e-4;
+/** Largest allowed relative error of the whole resnet20 training-step case against cpu; see the module comment. */
 export const MODEL_TOLERANCE = 1e-3;
 
 /** A case: computes, on the current backend, the tensors to compare (forward values, then gradients). */
@@ -50,9 +52,13 @@ export interface ConformanceCase {
 
 /** The minimum a model must offer for the resnet20 case (a core ResNet does). */
 export interface ConformanceModel {
+  /** Logits for an NHWC batch `x`; `ctx.training` selects train-mode batch norm. */
   forward(x: tf.Tensor, ctx?: { training: boolean }): tf.Tensor;
+  /** The trainable variables (those the training step differentiates). */
   parameters(): tf.Variable[];
+  /** The trainable variables with their names, used to label the gradients in messages. */
   namedParameters?(): [string, tf.Variable][];
+  /** Frees the model's variables. */
   dispose(): void;
 }
 

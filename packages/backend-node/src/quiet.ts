@@ -7,6 +7,11 @@ import * as tf from '@tensorflow/tfjs-core';
 
 const MARK = '__resnetTsCpuBannerSilenced';
 
+/**
+ * Stops tfjs's cpu backend from printing its "looks like you are running TensorFlow.js in Node.js"
+ * banner: marks an already created cpu backend as used, or re-registers the cpu backend factory
+ * (same priority) so new instances start with `firstUse = false`. Idempotent (runs once per process).
+ */
 export function silenceCpuBanner(): void {
   const g = globalThis as Record<string, unknown>;
   if (g[MARK]) return;

@@ -13,7 +13,12 @@ export function prepareTestTensors(data: Dataset, preprocessing?: Preprocessing,
   const idx = Int32Array.from({ length: N }, (_, i) => i);
   const { x, labels } = batcher.fill(idx);
   return {
-    inputs: tf.tensor4d(Float32Array.from(x.subarray(0, N * batcher.outH * batcher.outW * batcher.channels)), [N, batcher.outH, batcher.outW, batcher.channels]),
+    inputs: tf.tensor4d(Float32Array.from(x.subarray(0, N * batcher.outH * batcher.outW * batcher.channels)), [
+      N,
+      batcher.outH,
+      batcher.outW,
+      batcher.channels,
+    ]),
     labels: Int32Array.from(labels.subarray(0, N)),
   };
 }

@@ -13,13 +13,23 @@ export interface DegradationOptions extends TrainingExperimentOptions {
   depths?: number[];
 }
 
+/** What `degradation` measured: per net and depth, the training curves and final train/test error. */
 export interface DegradationResult {
   data: string;
   depths: number[];
   epochs: number;
   runs: NetRun[];
   /** Deepest vs shallowest, per family (null when a run is missing). */
-  findings: { family: 'plain' | 'resnet'; shallow: number; deep: number; shallowTrainError: number; deepTrainError: number; shallowTestError: number; deepTestError: number; deeperIsWorse: boolean }[];
+  findings: {
+    family: 'plain' | 'resnet';
+    shallow: number;
+    deep: number;
+    shallowTrainError: number;
+    deepTrainError: number;
+    shallowTestError: number;
+    deepTestError: number;
+    deeperIsWorse: boolean;
+  }[];
 }
 
 /** Runs experiment 2 and writes its report. */
@@ -31,9 +41,14 @@ export async function runDegradation(options: DegradationOptions): Promise<Exper
   const inChannels = options.trainSet.shape[2];
   const numClasses = options.trainSet.classes.length;
   const jobs = depths.flatMap((d) =>
-    (['plain', 'resnet'] as const).map((family) => ({ name: `${family}${d}`, build: () => cifarNet(d, { residual: family === 'resnet', inChannels, numClasses, seed, widths: options.widths }) })),
+    (['plain', 'resnet'] as const).map((family) => ({
+      name: `${family}${d}`,
+      build: () => cifarNet(d, { residual: family === 'resnet', inChannels, numClasses, seed, widths: options.widths }),
+    })),
   );
-  options.log?.(`degradation: plain vs ResNet at depths ${depths.join(', ')} on ${options.dataName ?? 'the data'} (${options.trainSet.labels.length} train / ${options.testSet.labels.length} test images)`);
+  options.log?.(
+    `degradation: plain vs ResNet at depths ${depths.join(', ')} on ${options.dataName ?? 'the data'} (${options.trainSet.labels.length} train / ${options.testSet.labels.length} test images)`,
+  );
   const runs = await trainJobs(jobs, options, out);
   const get = (name: string) => runs.find((r) => r.name === name);
   const findings: DegradationResult['findings'] = [];

@@ -11,6 +11,8 @@ export interface CommonOptions {
   command?: string;
   /** Progress messages (default: none). */
   log?: (message: string) => void;
+  /** Free text for the report (e.g. how the weights were made). */
+  note?: string;
 }
 
 /** What every experiment's `run` returns. */
@@ -24,6 +26,7 @@ export interface ExperimentOutput<R> {
 export interface Experiment<O extends CommonOptions = CommonOptions, R = unknown> {
   name: string;
   description: string;
+  /** Runs the experiment with `options` and returns its numbers, plots and report (not yet written to disk). */
   run(options: O): Promise<ExperimentOutput<R>>;
 }
 
@@ -67,6 +70,7 @@ export function runInfo(experiment: string, options: CommonOptions, started: num
     seed: options.seed ?? 0,
     date: new Date().toISOString(),
     wallSeconds: (Date.now() - started) / 1000,
+    ...(options.note ? { note: options.note } : {}),
   };
 }
 

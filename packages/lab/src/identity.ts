@@ -11,6 +11,7 @@ import { CommonOptions, ExperimentOutput, defaultOut, meanStd, registerExperimen
 import { lineChart } from './plot.js';
 import { fmtNum, mdTable, writeReport } from './report.js';
 
+/** The two nets compared: extra layers `relu(W h + b)` (plain) or `relu(h + W h + b)` (residual). */
 export type IdentityNet = 'plain' | 'residual';
 
 /** One task: the input/output dimension d. d = 1 is y = 4x + 3. */
@@ -86,13 +87,15 @@ export interface IdentitySummary {
   init: { relDistToIdentity: number; relWeightNorm: number; relBranchOutput: number; relChange: number };
 }
 
+/** Per net and target: loss curves, steps to reach the target, and how close the extra layers got to identity (plain) or zero (residual). */
 export interface IdentityResult {
   options: Required<Omit<IdentityOptions, keyof CommonOptions | 'width' | 'lr'>> & { width: number[]; lr: number };
   runs: (IdentityRun & { task: string })[];
   summary: IdentitySummary[];
 }
 
-interface Params {
+/** Weights of one identity-experiment net: input layer, extra layers and output layer. */
+export interface IdentityParams {
   win: tf.Variable;
   bin: tf.Variable;
   w: tf.Variable[];
@@ -106,25 +109,27 @@ function kaiming(rng: Rng, fanIn: number, fanOut: number): tf.Tensor2D {
 }
 
 /** Kaiming-normal weights, zero biases; the same seed gives the same parameters for both nets. */
-export function initParams(seed: number, d: number, width: number, extra: number, initScale = 1): Params {
+export function initParams(seed: number, d: number, width: number, extra: number, initScale = 1): IdentityParams {
   const rng = new Rng(seed);
   const v = (t: tf.Tensor) => tf.variable(t, true);
   return {
     win: v(kaiming(rng, d, width)),
     bin: v(tf.zeros([width])),
-    w: Array.from({ length: extra }, () => v(initScale === 1 ? kaiming(rng, width, width) : tf.tidy(() => tf.mul(kaiming(rng, width, width), initScale)))),
+    w: Array.from({ length: extra }, () =>
+      v(initScale === 1 ? kaiming(rng, width, width) : tf.tidy(() => tf.mul(kaiming(rng, width, width), initScale))),
+    ),
     b: Array.from({ length: extra }, () => v(tf.zeros([width]))),
     wout: v(kaiming(rng, width, d)),
     bout: v(tf.zeros([d])),
   };
 }
 
-function disposeParams(p: Params): void {
+function disposeParams(p: IdentityParams): void {
   tf.dispose([p.win, p.bin, ...p.w, ...p.b, p.wout, p.bout]);
 }
 
 /** The forward pass; `hidden` (if given) receives the input of each extra layer. */
-export function forwardNet(net: IdentityNet, p: Params, x: tf.Tensor2D, hidden?: tf.Tensor2D[]): tf.Tensor2D {
+export function forwardNet(net: IdentityNet, p: IdentityParams, x: tf.Tensor2D, hidden?: tf.Tensor2D[]): tf.Tensor2D {
   let h = tf.relu(tf.add(tf.matMul(x, p.win), p.bin)) as tf.Tensor2D;
   for (let k = 0; k < p.w.length; k++) {
     if (hidden) hidden.push(h);
@@ -136,7 +141,12 @@ export function forwardNet(net: IdentityNet, p: Params, x: tf.Tensor2D, hidden?:
 }
 
 /** Data of a task: x ~ U[-1, 1]^d, y = A x + c (d = 1: y = 4x + 3). */
-export function taskData(d: number, n: number, seed: number, split: 'train' | 'test' = 'train'): { x: tf.Tensor2D; y: tf.Tensor2D; a: number[]; c: number[] } {
+export function taskData(
+  d: number,
+  n: number,
+  seed: number,
+  split: 'train' | 'test' = 'train',
+): { x: tf.Tensor2D; y: tf.Tensor2D; a: number[]; c: number[] } {
   const rng = new Rng(seed + 7919);
   const a = d === 1 ? [4] : Array.from(rng.normalArray(d * d, 1 / Math.sqrt(d)));
   const c = d === 1 ? [3] : Array.from(rng.normalArray(d, 1));
@@ -151,10 +161,19 @@ function fro(t: tf.Tensor): number {
 }
 
 /** The extra-layer metrics of trained parameters on inputs `x`. */
-export function layerMetrics(net: IdentityNet, p: Params, x: tf.Tensor2D): Pick<IdentityRun, 'relDistToIdentity' | 'relWeightNorm' | 'relBranchOutput' | 'relChange'> {
+export function layerMetrics(
+  net: IdentityNet,
+  p: IdentityParams,
+  x: tf.Tensor2D,
+): Pick<IdentityRun, 'relDistToIdentity' | 'relWeightNorm' | 'relBranchOutput' | 'relChange'> {
   const width = p.w[0]?.shape[0] ?? 0;
   const normI = Math.sqrt(width);
-  const out = { relDistToIdentity: [] as number[], relWeightNorm: [] as number[], relBranchOutput: [] as number[], relChange: [] as number[] };
+  const out = {
+    relDistToIdentity: [] as number[],
+    relWeightNorm: [] as number[],
+    relBranchOutput: [] as number[],
+    relChange: [] as number[],
+  };
   tf.tidy(() => {
     const hidden: tf.Tensor2D[] = [];
     forwardNet(net, p, x, hidden);
@@ -176,7 +195,17 @@ export function trainIdentityNet(
   net: IdentityNet,
   d: number,
   seed: number,
-  o: { width: number; extraLayers: number; steps: number; threshold: number; optimizer: 'adam' | 'sgd'; lr: number; samples: number; curveEvery: number; initScale?: number },
+  o: {
+    width: number;
+    extraLayers: number;
+    steps: number;
+    threshold: number;
+    optimizer: 'adam' | 'sgd';
+    lr: number;
+    samples: number;
+    curveEvery: number;
+    initScale?: number;
+  },
 ): IdentityRun {
   const p = initParams(seed, d, o.width, o.extraLayers, o.initScale ?? 1);
   const train = taskData(d, o.samples, seed);
@@ -228,7 +257,9 @@ export async function runIdentity(options: IdentityOptions = {}): Promise<Experi
   dims.forEach((d, i) => {
     if (widths[i] < 2 * d) throw new Error(`width must be >= 2d (${2 * d} for d = ${d}); got ${widths[i]}.`);
   });
-  log(`identity: ${dims.length} task(s) x 2 nets x ${seeds} seed(s), up to ${steps} ${optimizer} steps each (a few seconds per run on cpu)`);
+  log(
+    `identity: ${dims.length} task(s) x 2 nets x ${seeds} seed(s), up to ${steps} ${optimizer} steps each (a few seconds per run on cpu)`,
+  );
   const runs: (IdentityRun & { task: string })[] = [];
   const summary: IdentitySummary[] = [];
   const plots: Record<string, string> = {};
@@ -237,10 +268,22 @@ export async function runIdentity(options: IdentityOptions = {}): Promise<Experi
     const perNet: Record<IdentityNet, IdentityRun[]> = { plain: [], residual: [] };
     for (let s = 0; s < seeds; s++) {
       for (const net of ['plain', 'residual'] as IdentityNet[]) {
-        const r = trainIdentityNet(net, d, seed + s, { width: widths[i], extraLayers, steps, threshold, optimizer, lr, samples, curveEvery, initScale });
+        const r = trainIdentityNet(net, d, seed + s, {
+          width: widths[i],
+          extraLayers,
+          steps,
+          threshold,
+          optimizer,
+          lr,
+          samples,
+          curveEvery,
+          initScale,
+        });
         perNet[net].push(r);
         runs.push({ task, ...r });
-        log(`  ${task} ${net} seed ${seed + s}: ${r.stepsToThreshold === null ? `not reached in ${steps}` : `${r.stepsToThreshold} steps`}, final MSE ${fmtNum(r.finalTrainMse)}`);
+        log(
+          `  ${task} ${net} seed ${seed + s}: ${r.stepsToThreshold === null ? `not reached in ${steps}` : `${r.stepsToThreshold} steps`}, final MSE ${fmtNum(r.finalTrainMse)}`,
+        );
       }
     }
     for (const net of ['plain', 'residual'] as IdentityNet[]) {
@@ -288,20 +331,44 @@ export async function runIdentity(options: IdentityOptions = {}): Promise<Experi
       { title: `${task}: training MSE (geometric mean of ${seeds} seeds)`, xLabel: `${optimizer} step`, yLabel: 'MSE', logY: true },
     );
   }
-  const fmtSteps = (s: IdentitySummary) => (s.meanStepsToThreshold === null ? `not reached in ${steps} (${s.reached}/${s.seeds} seeds reached)` : fmtNum(s.meanStepsToThreshold));
+  const fmtSteps = (s: IdentitySummary) =>
+    s.meanStepsToThreshold === null ? `not reached in ${steps} (${s.reached}/${s.seeds} seeds reached)` : fmtNum(s.meanStepsToThreshold);
   const body = [
     `Target that two layers can represent, learned through ${extraLayers + 2} layers (input layer of width w, ${extraLayers} extra hidden layers, linear output). ` +
       `Plain extra layer: \`h ← relu(W h + b)\` (must learn W = I). Residual: \`h ← relu(h + W h + b)\` (must learn W = 0). ` +
       `Same ${initScale === 1 ? 'Kaiming-normal initialisation' : `initialisation (Kaiming-normal, extra layers' weights × ${initScale})`}, data and ${optimizer} (lr ${lr}, full batch of ${samples} points) for both; ${seeds} seed${seeds === 1 ? '' : 's'}; MSE threshold ${threshold}.`,
     '',
     mdTable(
-      ['task', 'w', 'net', `steps to MSE < ${threshold} (mean)`, 'test MSE', '‖W − I‖/‖I‖', '‖W‖/‖I‖', '‖W h + b‖/‖h‖', '‖layer(h) − h‖/‖h‖'],
-      summary.map((s) => [s.task, s.width, s.net, fmtSteps(s), s.meanTestMse, s.meanRelDistToIdentity, s.meanRelWeightNorm, s.meanRelBranchOutput, s.meanRelChange]),
+      [
+        'task',
+        'w',
+        'net',
+        `steps to MSE < ${threshold} (mean)`,
+        'test MSE',
+        '‖W − I‖/‖I‖',
+        '‖W‖/‖I‖',
+        '‖W h + b‖/‖h‖',
+        '‖layer(h) − h‖/‖h‖',
+      ],
+      summary.map((s) => [
+        s.task,
+        s.width,
+        s.net,
+        fmtSteps(s),
+        s.meanTestMse,
+        s.meanRelDistToIdentity,
+        s.meanRelWeightNorm,
+        s.meanRelBranchOutput,
+        s.meanRelChange,
+      ]),
     ),
     '',
     ...dims.map((d) => {
       const [pl, re] = ['plain', 'residual'].map((n) => summary.find((s) => s.d === d && s.net === n)!);
-      const st = (s: IdentitySummary) => (s.meanStepsToThreshold === null ? `did not reach it in ${steps} steps (${s.reached}/${s.seeds} seeds did)` : `reached it in ${fmtNum(s.meanStepsToThreshold)} steps`);
+      const st = (s: IdentitySummary) =>
+        s.meanStepsToThreshold === null
+          ? `did not reach it in ${steps} steps (${s.reached}/${s.seeds} seeds did)`
+          : `reached it in ${fmtNum(s.meanStepsToThreshold)} steps`;
       return (
         `- **${pl.task}**: plain ${st(pl)}, residual ${st(re)}. Plain extra layers ‖W − I‖/‖I‖: ${fmtNum(pl.init.relDistToIdentity)} at init → ${fmtNum(pl.meanRelDistToIdentity)}; ` +
         `residual branches ‖W‖/‖I‖: ${fmtNum(re.init.relWeightNorm)} → ${fmtNum(re.meanRelWeightNorm)}, relative branch output ${fmtNum(re.init.relBranchOutput)} → ${fmtNum(re.meanRelBranchOutput)}.`
@@ -315,9 +382,9 @@ export async function runIdentity(options: IdentityOptions = {}): Promise<Experi
       summary.map((s) => [s.task, s.net, s.init.relDistToIdentity, s.init.relWeightNorm, s.init.relBranchOutput, s.init.relChange]),
     ),
     '',
-    'The metrics are means over the extra layers and seeds. The issue\'s closeness measure is ‖W − I‖/‖I‖ for the plain net (distance of the extra layers from the identity) ' +
+    "The metrics are means over the extra layers and seeds. The issue's closeness measure is ‖W − I‖/‖I‖ for the plain net (distance of the extra layers from the identity) " +
       'and ‖W‖/‖I‖ for the residual net (distance of the residual branches from zero); ‖W h + b‖/‖h‖ is the relative output of the residual branch on test inputs ' +
-      '(for the plain net the same pre-activation ratio, which is ≈ 1 when the layer is the identity). ‖layer(h) − h‖/‖h‖ says how far each extra layer\'s action is from the identity, for both nets.',
+      "(for the plain net the same pre-activation ratio, which is ≈ 1 when the layer is the identity). ‖layer(h) − h‖/‖h‖ says how far each extra layer's action is from the identity, for both nets.",
   ].join('\n');
   const result: IdentityResult = {
     options: { dims, width: widths, extraLayers, steps, seeds, threshold, optimizer, lr, samples, curveEvery, initScale },

@@ -50,6 +50,7 @@ export class LesionEvaluator {
     return wrong / this.n;
   }
 
+/** Frees the cached test tensors. */
   dispose(): void {
     tf.dispose(this.stemOut);
   }
@@ -67,10 +68,12 @@ export interface NetLesion {
   single: number[];
   /** Deleting k random deletable blocks, k = 1..deletable.length: mean and std over samples. */
   randomK: { k: number; mean: number; std: number }[];
-  /** Swapping k random pairs of like blocks: mean and std over samples. */
+  /** Swapping k distinct random pairs of like blocks (k up to the number of such pairs): mean and std over samples. */
   swapK: { k: number; mean: number; std: number }[];
   /** The blocks that can be swapped (stride 1, same in/out channels). */
   swappable: number[];
+  /** Number of pairs of like blocks. */
+  swapPairs: number;
 }
 
 export interface LesionOptions extends CommonOptions {
@@ -88,6 +91,7 @@ export interface LesionOptions extends CommonOptions {
   description?: string;
 }
 
+/** Errors of the lesion study: baseline, one block deleted, k random blocks deleted, k pairs swapped, for the residual and the plain net. */
 export interface LesionResult {
   description: string;
   testImages: number;
@@ -95,28 +99,39 @@ export interface LesionResult {
   nets: NetLesion[];
 }
 
-/** k disjoint-or-not random swaps of like blocks (same stage shape), applied to the identity order. */
-export function swappedOrder(model: ResNet, k: number, rng: Rng): number[] {
-  const blocks = model.blocks();
-  const order = blocks.map((_, i) => i);
-  const groups = new Map<string, number[]>();
-  blocks.forEach((b, i) => {
-    if (!preservesShape(b)) return;
-    const key = `${b.inChannels}`;
-    groups.set(key, [...(groups.get(key) ?? []), i]);
+/** The pairs of blocks that can trade places: both keep the shape (stride 1, same channels) and have the same width. */
+export function swapPairs(model: ResNet): [number, number][] {
+  const groups = new Map<number, number[]>();
+  model.blocks().forEach((b, i) => {
+    if (preservesShape(b)) groups.set(b.inChannels, [...(groups.get(b.inChannels) ?? []), i]);
   });
   const pairs: [number, number][] = [];
   for (const g of groups.values()) for (let a = 0; a < g.length; a++) for (let b = a + 1; b < g.length; b++) pairs.push([g[a], g[b]]);
-  if (pairs.length === 0) return order;
-  for (let j = 0; j < k; j++) {
-    const [a, b] = pairs[rng.int(pairs.length)];
+  return pairs;
+}
+
+/**
+ * The block order after swapping k distinct random pairs of like blocks (see {@link swapPairs}),
+ * applied one after the other to the identity order (k is capped at the number of pairs).
+ */
+export function swappedOrder(model: ResNet, k: number, rng: Rng): number[] {
+  const order = model.blocks().map((_, i) => i);
+  const pairs = swapPairs(model);
+  const pick = rng.permutation(pairs.length);
+  for (let j = 0; j < Math.min(k, pairs.length); j++) {
+    const [a, b] = pairs[pick[j]];
     [order[a], order[b]] = [order[b], order[a]];
   }
   return order;
 }
 
 /** Runs all lesions on one net. */
-export function lesionNet(name: string, model: ResNet, data: TestTensors, o: { samples: number; maxK?: number; maxSwaps: number; seed: number; batchSize: number; log: (m: string) => void }): NetLesion {
+export function lesionNet(
+  name: string,
+  model: ResNet,
+  data: TestTensors,
+  o: { samples: number; maxK?: number; maxSwaps: number; seed: number; batchSize: number; log: (m: string) => void },
+): NetLesion {
   const ev = new LesionEvaluator(model, data, o.batchSize);
   try {
     const blocks = model.blocks();
@@ -139,14 +154,27 @@ export function lesionNet(name: string, model: ResNet, data: TestTensors, o: { s
     o.log(`  ${name}: k random deletions ${randomK.map((r) => (r.mean * 100).toFixed(1)).join(' ')}`);
     const swappable = blocks.flatMap((b, i) => (preservesShape(b) ? [i] : []));
     const swapK: NetLesion['swapK'] = [];
-    if (swappable.length >= 2) {
-      for (let k = 1; k <= o.maxSwaps; k++) {
+    const nPairs = swapPairs(model).length;
+    if (nPairs > 0) {
+      o.log(`  ${name}: swapping up to ${Math.min(o.maxSwaps, nPairs)} of ${nPairs} pairs`);
+      for (let k = 1; k <= Math.min(o.maxSwaps, nPairs); k++) {
         const errs: number[] = [];
         for (let s = 0; s < o.samples; s++) errs.push(ev.error(swappedOrder(model, k, rng)));
         swapK.push({ k, ...meanStd(errs) });
       }
     }
-    return { name, residual: model.spec.residual, blocks: model.blockNames(), baseline, deletable, single, randomK, swapK, swappable };
+    return {
+      name,
+      residual: model.spec.residual,
+      blocks: model.blockNames(),
+      baseline,
+      deletable,
+      single,
+      randomK,
+      swapK,
+      swappable,
+      swapPairs: nPairs,
+    };
   } finally {
     ev.dispose();
   }
@@ -157,9 +185,18 @@ export async function runLesion(options: LesionOptions): Promise<ExperimentOutpu
   const started = Date.now();
   const log = options.log ?? (() => {});
   const samples = options.samples ?? 10;
-  const o = { samples, maxK: options.maxK, maxSwaps: options.maxSwaps ?? 10, seed: options.seed ?? 0, batchSize: options.batchSize ?? 256, log };
+  const o = {
+    samples,
+    maxK: options.maxK,
+    maxSwaps: options.maxSwaps ?? 10,
+    seed: options.seed ?? 0,
+    batchSize: options.batchSize ?? 256,
+    log,
+  };
   const N = options.data.inputs.shape[0];
-  log(`lesion: ${N} test images, ${options.model.blocks().length} blocks, ${samples} samples per k${options.plain ? ', plus the plain net' : ''}`);
+  log(
+    `lesion: ${N} test images, ${options.model.blocks().length} blocks, ${samples} samples per k${options.plain ? ', plus the plain net' : ''}`,
+  );
   const nets = [lesionNet(options.model.spec.residual ? 'residual' : 'model', options.model, options.data, o)];
   if (options.plain) nets.push(lesionNet('plain', options.plain, options.data, o));
   const description = options.description ?? `${options.model.blocks().length}-block model`;
@@ -169,14 +206,35 @@ export async function runLesion(options: LesionOptions): Promise<ExperimentOutpu
     'error-vs-block.svg': barChart(
       nets[0].blocks,
       nets.map((n) => ({ name: `${n.name}: block deleted`, values: n.single })),
-      { title: 'Test error when one block is deleted', xLabel: 'deleted block', yLabel: 'top-1 error', refLines: nets.map((n, i) => ({ name: `${n.name} baseline`, value: n.baseline, color: i ? '#d62728' : '#1f77b4' })) },
+      {
+        title: 'Test error when one block is deleted',
+        xLabel: 'deleted block',
+        yLabel: 'top-1 error',
+        refLines: nets.map((n, i) => ({ name: `${n.name} baseline`, value: n.baseline, color: i ? '#d62728' : '#1f77b4' })),
+      },
     ),
     'error-vs-k.svg': lineChart(
       [
-        ...nets.map((n, i) => ({ name: `${n.name}: delete k blocks`, x: [0, ...n.randomK.map((r) => r.k)], y: [n.baseline, ...n.randomK.map((r) => r.mean)], err: [0, ...n.randomK.map((r) => r.std)], dash: dashOf(n), color: i ? '#d62728' : '#1f77b4', markers: true })),
+        ...nets.map((n, i) => ({
+          name: `${n.name}: delete k blocks`,
+          x: [0, ...n.randomK.map((r) => r.k)],
+          y: [n.baseline, ...n.randomK.map((r) => r.mean)],
+          err: [0, ...n.randomK.map((r) => r.std)],
+          dash: dashOf(n),
+          color: i ? '#d62728' : '#1f77b4',
+          markers: true,
+        })),
         ...nets
           .filter((n) => n.swapK.length)
-          .map((n, i) => ({ name: `${n.name}: swap k pairs`, x: [0, ...n.swapK.map((r) => r.k)], y: [n.baseline, ...n.swapK.map((r) => r.mean)], err: [0, ...n.swapK.map((r) => r.std)], dash: 'dotted' as const, color: i ? '#ff7f0e' : '#2ca02c', markers: true })),
+          .map((n, i) => ({
+            name: `${n.name}: swap k pairs`,
+            x: [0, ...n.swapK.map((r) => r.k)],
+            y: [n.baseline, ...n.swapK.map((r) => r.mean)],
+            err: [0, ...n.swapK.map((r) => r.std)],
+            dash: 'dotted' as const,
+            color: i ? '#ff7f0e' : '#2ca02c',
+            markers: true,
+          })),
       ],
       { title: 'Test error vs number of deleted blocks / swapped pairs', xLabel: 'k', yLabel: 'top-1 error', yMin: 0 },
     ),
@@ -186,12 +244,26 @@ export async function runLesion(options: LesionOptions): Promise<ExperimentOutpu
       'the block computes relu(shortcut(x)); a downsampling block keeps its shortcut path). In a plain net only blocks that preserve the shape can be removed (they become the identity).',
     '',
     mdTable(
-      ['net', 'baseline error', 'deletable blocks', 'mean error, one block deleted', 'worst single deletion', 'error, k = 1 / 5 / 10 random deletions'],
+      [
+        'net',
+        'baseline error',
+        'deletable blocks',
+        'mean error, one block deleted',
+        'worst single deletion',
+        'error, k = 1 / 5 / 10 random deletions',
+      ],
       nets.map((n) => {
         const fin = n.single.filter(Number.isFinite);
         const worst = fin.length ? Math.max(...fin) : NaN;
         const at = (k: number) => (n.randomK[k - 1] ? pct(n.randomK[k - 1].mean) : '-');
-        return [n.name, pct(n.baseline), `${n.deletable.length} of ${n.blocks.length}`, pct(meanStd(fin).mean), `${pct(worst)} (${n.blocks[n.single.indexOf(worst)] ?? '-'})`, `${at(1)} / ${at(5)} / ${at(10)}`];
+        return [
+          n.name,
+          pct(n.baseline),
+          `${n.deletable.length} of ${n.blocks.length}`,
+          pct(meanStd(fin).mean),
+          `${pct(worst)} (${n.blocks[n.single.indexOf(worst)] ?? '-'})`,
+          `${at(1)} / ${at(5)} / ${at(10)}`,
+        ];
       }),
     ),
     '',
@@ -199,9 +271,15 @@ export async function runLesion(options: LesionOptions): Promise<ExperimentOutpu
       [
         `### ${n.name}: one block deleted`,
         '',
-        mdTable(['block', 'error'], n.blocks.map((b, i) => [b, Number.isFinite(n.single[i]) ? pct(n.single[i]) : 'cannot delete (changes shape)'])),
+        mdTable(
+          ['block', 'error'],
+          n.blocks.map((b, i) => [b, Number.isFinite(n.single[i]) ? pct(n.single[i]) : 'cannot delete (changes shape)']),
+        ),
         '',
-        n.swapK.length ? `Swapping k pairs of like blocks (${n.swappable.length} swappable): ` + n.swapK.map((r) => `k=${r.k}: ${pct(r.mean)} ± ${fmtNum(r.std * 100)}`).join(', ') : '',
+        n.swapK.length
+          ? `Swapping k distinct random pairs of like blocks (${n.swappable.length} swappable blocks, ${n.swapPairs} pairs): ` +
+            n.swapK.map((r) => `k=${r.k}: ${pct(r.mean)} ± ${fmtNum(r.std * 100)}`).join(', ')
+          : '',
         '',
       ].join('\n'),
     ),

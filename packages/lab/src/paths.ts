@@ -76,7 +76,13 @@ export function sampledBlocksForward(model: ResNet, h: tf.Tensor, active: Readon
  * `h0` [m, ...], with the backward pass restricted to the sampled blocks `active` (see
  * {@link PathSampling}). Returns the mean norm over the examples.
  */
-export function sampledGradNorm(model: ResNet, h0: tf.Tensor, labels: tf.Tensor1D, active: ReadonlySet<number>, mode: PathSampling = 'path'): number {
+export function sampledGradNorm(
+  model: ResNet,
+  h0: tf.Tensor,
+  labels: tf.Tensor1D,
+  active: ReadonlySet<number>,
+  mode: PathSampling = 'path',
+): number {
   return tf.tidy(() => {
     const numClasses = model.spec.numClasses;
     const g = tf.grad((h: tf.Tensor) => {
@@ -132,6 +138,7 @@ export interface PathsOptions extends CommonOptions {
   description?: string;
 }
 
+/** Path-length distribution (Binomial(n, 1/2)) and the sampled gradient magnitude per path length, with the lengths that carry most of it. */
 export interface PathsResult {
   description: string;
   n: number;
@@ -171,7 +178,9 @@ export async function runPaths(options: PathsOptions): Promise<ExperimentOutput<
   try {
     const fullGradientNorm = sampledGradNorm(model, h0, labels, all, 'subset');
     const perStep = Date.now() - started;
-    log(`paths: n = ${n} blocks, ${lengths.length} lengths x ${samples} samples on ${options.inputs.shape[0]} inputs: about ${fmtNum((perStep * lengths.length * samples) / 1000)} s`);
+    log(
+      `paths: n = ${n} blocks, ${lengths.length} lengths x ${samples} samples on ${options.inputs.shape[0]} inputs: about ${fmtNum((perStep * lengths.length * samples) / 1000)} s`,
+    );
     const meanMagnitude: number[] = [];
     const stdMagnitude: number[] = [];
     for (const k of lengths) {
@@ -186,7 +195,12 @@ export async function runPaths(options: PathsOptions): Promise<ExperimentOutput<
     const sum = totalGradient.reduce((s, v) => s + v, 0);
     const totalGradientShare = totalGradient.map((v) => v / sum);
     const r = dominantRange(totalGradient, share);
-    const dominant = { share: r.share, lo: lengths[r.lo], hi: lengths[r.hi], pathFraction: fractions.slice(lengths[r.lo], lengths[r.hi] + 1).reduce((s, v) => s + v, 0) };
+    const dominant = {
+      share: r.share,
+      lo: lengths[r.lo],
+      hi: lengths[r.hi],
+      pathFraction: fractions.slice(lengths[r.lo], lengths[r.hi] + 1).reduce((s, v) => s + v, 0),
+    };
     const description = options.description ?? `model with ${n} blocks`;
     const result: PathsResult = {
       description,
@@ -210,14 +224,21 @@ export async function runPaths(options: PathsOptions): Promise<ExperimentOutput<
           { name: 'fraction of paths (Binomial(n, 1/2))', x: fractions.map((_, k) => k), y: fractions, markers: true },
           { name: 'fraction of total gradient', x: lengths, y: totalGradientShare, dash: 'dashed', markers: true },
         ],
-        { title: `Path lengths of ${n} blocks (2^${n} paths)`, xLabel: 'path length k (residual branches on the path)', yLabel: 'fraction' },
+        {
+          title: `Path lengths of ${n} blocks (2^${n} paths)`,
+          xLabel: 'path length k (residual branches on the path)',
+          yLabel: 'fraction',
+        },
       ),
-      'gradient-magnitude.svg': lineChart([{ name: 'mean gradient norm of one path of length k', x: lengths, y: meanMagnitude, err: stdMagnitude, markers: true }], {
-        title: 'Gradient magnitude per path length (Veit et al. sampling)',
-        xLabel: 'path length k',
-        yLabel: '‖∂L/∂h0‖',
-        logY: true,
-      }),
+      'gradient-magnitude.svg': lineChart(
+        [{ name: 'mean gradient norm of one path of length k', x: lengths, y: meanMagnitude, err: stdMagnitude, markers: true }],
+        {
+          title: 'Gradient magnitude per path length (Veit et al. sampling)',
+          xLabel: 'path length k',
+          yLabel: '‖∂L/∂h0‖',
+          logY: true,
+        },
+      ),
     };
     const how =
       mode === 'path'
@@ -232,11 +253,25 @@ export async function runPaths(options: PathsOptions): Promise<ExperimentOutput<
       '',
       mdTable(
         ['k', 'paths C(n,k)', 'fraction of paths', 'mean ‖grad‖ per path', 'std', 'total (× C(n,k))', 'share of total'],
-        lengths.map((k, i) => [k, counts[k].toString(), fractions[k], meanMagnitude[i], stdMagnitude[i], totalGradient[i], totalGradientShare[i]]),
+        lengths.map((k, i) => [
+          k,
+          counts[k].toString(),
+          fractions[k],
+          meanMagnitude[i],
+          stdMagnitude[i],
+          totalGradient[i],
+          totalGradientShare[i],
+        ]),
       ),
     ].join('\n');
     const info = runInfo('paths', options, started);
-    const files = writeReport(options.out ?? defaultOut('paths'), { info, result, plots, title: 'Path lengths and the gradient they carry (Veit et al. §5)', body });
+    const files = writeReport(options.out ?? defaultOut('paths'), {
+      info,
+      result,
+      plots,
+      title: 'Path lengths and the gradient they carry (Veit et al. §5)',
+      body,
+    });
     return { info, result, files };
   } finally {
     tf.dispose([labels, h0]);

@@ -19,6 +19,7 @@ export interface Series {
   markers?: boolean;
 }
 
+/** A line chart: title, axis labels, series, optional log-scale y and size. */
 export interface ChartOptions {
   title?: string;
   xLabel?: string;
@@ -31,6 +32,7 @@ export interface ChartOptions {
   yMax?: number;
 }
 
+/** Series colours, in order (colour-blind-friendlier tableau palette). */
 export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
 
 /** Escapes text for SVG/XML. */
@@ -84,8 +86,12 @@ function header(f: Frame, options: ChartOptions): string[] {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${f.W}" height="${f.H}" viewBox="0 0 ${f.W} ${f.H}" font-family="sans-serif" font-size="12">`,
     `<rect x="0" y="0" width="${f.W}" height="${f.H}" fill="white"/>`,
   ];
-  if (options.title) o.push(`<text x="${f.W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(options.title)}</text>`);
-  if (options.xLabel) o.push(`<text x="${(f.L + f.W - f.R) / 2}" y="${f.H - f.B + (f.bottom ?? 50) - 10}" text-anchor="middle">${escapeXml(options.xLabel)}</text>`);
+  if (options.title)
+    o.push(`<text x="${f.W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(options.title)}</text>`);
+  if (options.xLabel)
+    o.push(
+      `<text x="${(f.L + f.W - f.R) / 2}" y="${f.H - f.B + (f.bottom ?? 50) - 10}" text-anchor="middle">${escapeXml(options.xLabel)}</text>`,
+    );
   if (options.yLabel) {
     const cy = (f.T + f.H - f.B) / 2;
     o.push(`<text x="16" y="${cy}" text-anchor="middle" transform="rotate(-90 16 ${cy})">${escapeXml(options.yLabel)}</text>`);
@@ -131,7 +137,9 @@ export function lineChart(series: Series[], options: ChartOptions = {}): string 
   const px = (x: number) => f.L + ((x - xMin) / (xMax - xMin)) * (f.W - f.L - f.R);
   const py = (y: number) => f.H - f.B - ((ty(y) - yMin) / (yMax - yMin)) * (f.H - f.T - f.B);
   const o = header(f, options);
-  o.push(`<g class="axes" stroke="#333" fill="none"><rect x="${f.L}" y="${f.T}" width="${f.W - f.L - f.R}" height="${f.H - f.T - f.B}"/></g>`);
+  o.push(
+    `<g class="axes" stroke="#333" fill="none"><rect x="${f.L}" y="${f.T}" width="${f.W - f.L - f.R}" height="${f.H - f.T - f.B}"/></g>`,
+  );
   // x ticks
   const xt = niceTicks(xMin, xMax, 6).filter((v) => v >= xMin && v <= xMax);
   for (const v of xt) {
@@ -148,7 +156,9 @@ export function lineChart(series: Series[], options: ChartOptions = {}): string 
     const Y = n2(py(v));
     o.push(`<line x1="${f.L}" y1="${Y}" x2="${f.W - f.R}" y2="${Y}" stroke="#ddd"/>`);
     o.push(`<line x1="${f.L - 5}" y1="${Y}" x2="${f.L}" y2="${Y}" stroke="#333"/>`);
-    o.push(`<text x="${f.L - 8}" y="${Y}" text-anchor="end" dominant-baseline="middle">${logY ? `1e${Math.round(Math.log10(v))}` : fmt(v)}</text>`);
+    o.push(
+      `<text x="${f.L - 8}" y="${Y}" text-anchor="end" dominant-baseline="middle">${logY ? `1e${Math.round(Math.log10(v))}` : fmt(v)}</text>`,
+    );
   }
   // series
   series.forEach((s, i) => {
@@ -182,7 +192,12 @@ export function lineChart(series: Series[], options: ChartOptions = {}): string 
     }
     o.push('</g>');
   });
-  o.push(legend(series.map((s, i) => ({ name: s.name, color: s.color ?? PALETTE[i % PALETTE.length], dash: s.dash })), f));
+  o.push(
+    legend(
+      series.map((s, i) => ({ name: s.name, color: s.color ?? PALETTE[i % PALETTE.length], dash: s.dash })),
+      f,
+    ),
+  );
   o.push('</svg>');
   return o.join('\n') + '\n';
 }
@@ -192,7 +207,9 @@ function legend(items: { name: string; color: string; dash?: Series['dash'] }[],
   const w = Math.max(...items.map((it) => it.name.length)) * 7 + 40;
   const x0 = f.L;
   const y0 = f.H - f.B + (f.bottom ?? 50);
-  const o = [`<g class="legend"><rect x="${x0}" y="${y0}" width="${w}" height="${items.length * 18 + 6}" fill="white" fill-opacity="0.85" stroke="#999"/>`];
+  const o = [
+    `<g class="legend"><rect x="${x0}" y="${y0}" width="${w}" height="${items.length * 18 + 6}" fill="white" fill-opacity="0.85" stroke="#999"/>`,
+  ];
   items.forEach((it, i) => {
     const y = y0 + 14 + i * 18;
     o.push(`<line x1="${x0 + 6}" y1="${y}" x2="${x0 + 30}" y2="${y}" stroke="${it.color}" stroke-width="2"${dashAttr(it.dash)}/>`);
@@ -213,19 +230,26 @@ export interface BarSeries {
  * Bars against an index (labels on the x axis), several series side by side, optional reference
  * lines (e.g. the baseline error) drawn dashed across the chart. NaN values leave a gap.
  */
-export function barChart(labels: string[], series: BarSeries[], options: ChartOptions & { refLines?: { name: string; value: number; color?: string }[] } = {}): string {
+export function barChart(
+  labels: string[],
+  series: BarSeries[],
+  options: ChartOptions & { refLines?: { name: string; value: number; color?: string }[] } = {},
+): string {
   const f = frame(options, series.length + (options.refLines?.length ?? 0), 70);
   const refs = options.refLines ?? [];
   const all = [...series.flatMap((s) => s.values), ...refs.map((r) => r.value)].filter(Number.isFinite);
   const lo = options.yMin ?? Math.min(0, ...all);
   const hiRaw = options.yMax ?? (all.length ? Math.max(...all) : 1);
   const ticks = niceTicks(lo, hiRaw > lo ? hiRaw : lo + 1, 5);
-  if (ticks.length > 1 && ticks[ticks.length - 1] < hiRaw - 1e-12) ticks.push(Number((ticks[ticks.length - 1] + ticks[1] - ticks[0]).toPrecision(12)));
+  if (ticks.length > 1 && ticks[ticks.length - 1] < hiRaw - 1e-12)
+    ticks.push(Number((ticks[ticks.length - 1] + ticks[1] - ticks[0]).toPrecision(12)));
   const yMin = lo;
   const yMax = Math.max(ticks[ticks.length - 1], hiRaw);
   const py = (y: number) => f.H - f.B - ((y - yMin) / (yMax - yMin || 1)) * (f.H - f.T - f.B);
   const o = header(f, options);
-  o.push(`<g class="axes" stroke="#333" fill="none"><rect x="${f.L}" y="${f.T}" width="${f.W - f.L - f.R}" height="${f.H - f.T - f.B}"/></g>`);
+  o.push(
+    `<g class="axes" stroke="#333" fill="none"><rect x="${f.L}" y="${f.T}" width="${f.W - f.L - f.R}" height="${f.H - f.T - f.B}"/></g>`,
+  );
   for (const v of ticks) {
     const Y = n2(py(v));
     o.push(`<line x1="${f.L}" y1="${Y}" x2="${f.W - f.R}" y2="${Y}" stroke="#ddd"/>`);
@@ -237,7 +261,9 @@ export function barChart(labels: string[], series: BarSeries[], options: ChartOp
   labels.forEach((lab, i) => {
     if (i % step) return;
     const X = n2(f.L + slot * (i + 0.5));
-    o.push(`<text x="${X}" y="${f.H - f.B + 12}" text-anchor="end" font-size="10" transform="rotate(-45 ${X} ${f.H - f.B + 12})">${escapeXml(lab)}</text>`);
+    o.push(
+      `<text x="${X}" y="${f.H - f.B + 12}" text-anchor="end" font-size="10" transform="rotate(-45 ${X} ${f.H - f.B + 12})">${escapeXml(lab)}</text>`,
+    );
   });
   series.forEach((s, j) => {
     const color = s.color ?? PALETTE[j % PALETTE.length];

@@ -20,6 +20,8 @@ export interface RunInfo {
   /** ISO date of the end of the run. */
   date: string;
   wallSeconds: number;
+  /** Free text shown in the report (e.g. where the weights came from). */
+  note?: string;
 }
 
 /** A markdown table. */
@@ -86,6 +88,7 @@ export function writeReport<R>(dir: string, c: ReportContent<R>): ReportFiles {
     '',
     c.body.trim(),
     '',
+    ...(c.info.note ? ['## Notes', '', c.info.note, ''] : []),
     '## Plots',
     '',
     ...Object.keys(c.plots).map((name) => `![${name}](${name})\n`),
@@ -94,7 +97,7 @@ export function writeReport<R>(dir: string, c: ReportContent<R>): ReportFiles {
     mdTable(
       ['', ''],
       [
-        ['command', '`' + c.info.command + '`'],
+        ['command', c.info.command.includes('`') ? '`` ' + c.info.command + ' ``' : '`' + c.info.command + '`'],
         ['engine', c.info.engine],
         ['wall time', `${c.info.wallSeconds.toFixed(1)} s`],
         ['date', c.info.date],

@@ -14,6 +14,7 @@ export interface ShortcutsOptions extends TrainingExperimentOptions {
   options?: string[];
 }
 
+/** Options A, B, C at one depth: parameters, multiply-adds, training curves and final error. */
 export interface ShortcutsResult {
   data: string;
   depth: number;
@@ -31,7 +32,10 @@ export async function runShortcuts(o: ShortcutsOptions): Promise<ExperimentOutpu
   const inChannels = o.trainSet.shape[2];
   const numClasses = o.trainSet.classes.length;
   o.log?.(`shortcuts: ResNet-${depth} with options ${opts.join(', ')} on ${o.dataName ?? 'the data'}`);
-  const jobs = opts.map((s) => ({ name: `resnet${depth}-${s}`, build: () => cifarNet(depth, { residual: true, shortcut: s, inChannels, numClasses, seed, widths: o.widths }) }));
+  const jobs = opts.map((s) => ({
+    name: `resnet${depth}-${s}`,
+    build: () => cifarNet(depth, { residual: true, shortcut: s, inChannels, numClasses, seed, widths: o.widths }),
+  }));
   const trained = await trainJobs(jobs, o, out);
   const runs = trained.map((r) => ({ ...r, shortcut: opts[jobs.findIndex((j) => j.name === r.name)] }));
   const result: ShortcutsResult = { data: o.dataName ?? 'data', depth, epochs: o.epochs ?? 30, runs };

@@ -41,11 +41,30 @@ export interface TrainingExperimentOptions extends CommonOptions {
 /** A CIFAR-style net of depth 6n+2 (3 stages of n basic blocks, 16/32/64 channels). */
 export function cifarNet(
   depth: number,
-  o: { residual: boolean; shortcut?: string; inChannels: number; numClasses: number; seed: number; widths?: number[]; spec?: Partial<ResNetSpec> },
+  o: {
+    residual: boolean;
+    shortcut?: string;
+    inChannels: number;
+    numClasses: number;
+    seed: number;
+    widths?: number[];
+    spec?: Partial<ResNetSpec>;
+  },
 ): ResNet {
   const n = (depth - 2) / 6;
   if (!Number.isInteger(n) || n < 1) throw new Error(`depth must be 6n+2 (8, 14, 20, 32, 44, 56, 110, ...); got ${depth}.`);
-  return resnet({ block: 'basic', layers: [n, n, n], stem: 'cifar', residual: o.residual, shortcut: o.shortcut ?? 'A', inChannels: o.inChannels, numClasses: o.numClasses, seed: o.seed, ...(o.widths ? { widths: o.widths, stemWidth: o.widths[0] } : {}), ...o.spec });
+  return resnet({
+    block: 'basic',
+    layers: [n, n, n],
+    stem: 'cifar',
+    residual: o.residual,
+    shortcut: o.shortcut ?? 'A',
+    inChannels: o.inChannels,
+    numClasses: o.numClasses,
+    seed: o.seed,
+    ...(o.widths ? { widths: o.widths, stemWidth: o.widths[0] } : {}),
+    ...o.spec,
+  });
 }
 
 /** Seconds per training step of `model` at `batch` images of [h, w, c], timed on the current backend (a throwaway step: no parameter changes). */
@@ -55,7 +74,10 @@ export function timeTrainStep(model: ResNet, batch: number, hwc: [number, number
   const saved = model.namedBuffers().map(([, v]) => tf.clone(v));
   const step = () =>
     tf.tidy(() => {
-      const { grads, value } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.forward(x, { training: true })) as tf.Scalar, model.parameters());
+      const { grads, value } = tf.variableGrads(
+        () => tf.losses.softmaxCrossEntropy(y, model.forward(x, { training: true })) as tf.Scalar,
+        model.parameters(),
+      );
       value.dataSync();
       tf.dispose(Object.values(grads));
     });
@@ -72,6 +94,7 @@ export function timeTrainStep(model: ResNet, batch: number, hwc: [number, number
 export interface NetJob {
   /** Folder name and label (e.g. `plain20`). */
   name: string;
+/** Builds the net to train (fresh weights from the job's seed). */
   build: () => ResNet;
 }
 
@@ -130,14 +153,18 @@ export async function trainJobs(jobs: NetJob[], o: TrainingExperimentOptions, ou
     estimate += perEpoch * epochs;
     log(`  ${job.name}: ~${fmtDuration(t * (batchSize / probeBatch))} per step of ${batchSize}`);
   }
-  log(`expected duration: about ${fmtDuration(estimate)} on ${tf.getBackend()} for ${jobs.length} nets x ${epochs} epochs x ${stepsPerEpoch} steps (interrupt any time; rerun the same command to resume)`);
+  log(
+    `expected duration: about ${fmtDuration(estimate)} on ${tf.getBackend()} for ${jobs.length} nets x ${epochs} epochs x ${stepsPerEpoch} steps (interrupt any time; rerun the same command to resume)`,
+  );
   const trainFn = o.trainFn ?? train;
   const runs: NetRun[] = [];
   for (const [j, job] of jobs.entries()) {
     const model = job.build();
     const dir = path.join(out, 'runs', job.name);
     const summary = model.summary(inHW);
-    log(`[${j + 1}/${jobs.length}] ${job.name}: ${summary.totalParams} params, ${(summary.totalMacs / 1e6).toFixed(2)} M multiply-adds; checkpoints in ${dir}`);
+    log(
+      `[${j + 1}/${jobs.length}] ${job.name}: ${summary.totalParams} params, ${(summary.totalMacs / 1e6).toFixed(2)} M multiply-adds; checkpoints in ${dir}`,
+    );
     let lastLog = 0;
     try {
       await hooks.onStart?.(job.name, model);

@@ -45,7 +45,17 @@ describe('identity experiment', () => {
 
   test('a small run writes the report; the closeness metric is per net as defined', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-identity-'));
-    const r = await runIdentity({ out, dims: [1], seeds: 1, steps: 40, width: 4, samples: 16, curveEvery: 5, threshold: 10, command: 'test' });
+    const r = await runIdentity({
+      out,
+      dims: [1],
+      seeds: 1,
+      steps: 40,
+      width: 4,
+      samples: 16,
+      curveEvery: 5,
+      threshold: 10,
+      command: 'test',
+    });
     const [plain, residual] = r.result.summary;
     expect(plain.net).toBe('plain');
     expect(plain.closeness).toBe(plain.meanRelDistToIdentity);

@@ -2,7 +2,17 @@ import '@resnet-ts/backend-node';
 import * as tf from '@tensorflow/tfjs-core';
 import { BatchNorm2d, ResNet, Rng, useBackend } from '@resnet-ts/core';
 import { resnet } from '@resnet-ts/zoo';
-import { LesionEvaluator, blocksForward, canDelete, lesionedForward, lesionNet, stemForward, headForward, swappedOrder } from '@resnet-ts/lab';
+import {
+  LesionEvaluator,
+  blocksForward,
+  canDelete,
+  lesionedForward,
+  lesionNet,
+  stemForward,
+  headForward,
+  swapPairs,
+  swappedOrder,
+} from '@resnet-ts/lab';
 
 let model: ResNet;
 let plain: ResNet;
@@ -13,7 +23,16 @@ beforeAll(async () => {
   await useBackend('cpu');
   // stage 1 has 2 blocks so block 1 (layer1.1) is a stride-1 block whose deletion can be checked
   model = resnet({ block: 'basic', layers: [2, 1, 1], stem: 'cifar', inChannels: 1, widths: [4, 8, 8], stemWidth: 4, seed: 5 }).eval();
-  plain = resnet({ block: 'basic', layers: [2, 1, 1], stem: 'cifar', inChannels: 1, widths: [4, 8, 8], stemWidth: 4, seed: 5, residual: false }).eval();
+  plain = resnet({
+    block: 'basic',
+    layers: [2, 1, 1],
+    stem: 'cifar',
+    inChannels: 1,
+    widths: [4, 8, 8],
+    stemWidth: 4,
+    seed: 5,
+    residual: false,
+  }).eval();
   x = tf.tensor4d(new Rng(2).normalArray(3 * 8 * 8), [3, 8, 8, 1]);
 });
 afterAll(() => {
@@ -88,8 +107,10 @@ describe('lesion machinery', () => {
   });
 
   test('swaps only exchange like blocks; re-ordering changes the output', () => {
+    expect(swapPairs(model)).toEqual([[0, 1]]);
     const order = swappedOrder(model, 1, new Rng(0));
     expect(order).toEqual([1, 0, 2, 3]);
+    expect(swappedOrder(model, 5, new Rng(0))).toEqual([1, 0, 2, 3]); // k capped at the number of pairs
     const a = lesionedForward(model, x, order);
     const b = lesionedForward(model, x);
     expect(maxDiff(a, b)).toBeGreaterThan(1e-5);
@@ -102,7 +123,8 @@ describe('lesion machinery', () => {
     expect(r.deletable).toEqual([0, 1]);
     expect(r.single.slice(2).every(Number.isNaN)).toBe(true);
     expect(r.randomK.map((k) => k.k)).toEqual([1, 2]);
-    expect(r.swapK.length).toBe(2);
+    expect(r.swapPairs).toBe(1);
+    expect(r.swapK.length).toBe(1); // capped at the single pair
     const ev = new LesionEvaluator(plain, { inputs: x, labels }, 2);
     const pred = tf.tidy(() => tf.argMax(plain.forward(x, EVAL), 1).dataSync());
     expect(ev.error()).toBeCloseTo(labels.filter((l, i) => pred[i] !== l).length / 3, 10);

@@ -2,7 +2,16 @@ import '@resnet-ts/backend-node';
 import * as tf from '@tensorflow/tfjs-core';
 import { ResNet, Rng, useBackend } from '@resnet-ts/core';
 import { resnet } from '@resnet-ts/zoo';
-import { dominantRange, headForward, sampledBlocksForward, pathCounts, pathFractions, perExampleNorm, sampledGradNorm, stemForward } from '@resnet-ts/lab';
+import {
+  dominantRange,
+  headForward,
+  sampledBlocksForward,
+  pathCounts,
+  pathFractions,
+  perExampleNorm,
+  sampledGradNorm,
+  stemForward,
+} from '@resnet-ts/lab';
 
 let model: ResNet;
 let x: tf.Tensor4D;
@@ -23,7 +32,8 @@ afterAll(() => {
   model.dispose();
 });
 
-const lossOf = (logits: tf.Tensor2D) => tf.losses.softmaxCrossEntropy(tf.oneHot(labels, 10), logits, undefined, undefined, tf.Reduction.SUM);
+const lossOf = (logits: tf.Tensor2D) =>
+  tf.losses.softmaxCrossEntropy(tf.oneHot(labels, 10), logits, undefined, undefined, tf.Reduction.SUM);
 
 describe('path counts', () => {
   test('C(n,k) sums to 2^n, exact for n = 54', () => {
@@ -47,8 +57,19 @@ describe('path counts', () => {
 });
 
 describe('sampled gradients', () => {
-  test("subset sampling: k = n equals the full gradient", () => {
-    const full = tf.tidy(() => perExampleNorm(tf.grad((h: tf.Tensor) => lossOf(headForward(model, model.stages.reduce((y: tf.Tensor, st) => st.forward(y, { training: false }), h))))(h0)));
+  test('subset sampling: k = n equals the full gradient', () => {
+    const full = tf.tidy(() =>
+      perExampleNorm(
+        tf.grad((h: tf.Tensor) =>
+          lossOf(
+            headForward(
+              model,
+              model.stages.reduce((y: tf.Tensor, st) => st.forward(y, { training: false }), h),
+            ),
+          ),
+        )(h0),
+      ),
+    );
     const sampled = sampledGradNorm(model, h0, labels, new Set([0, 1, 2]), 'subset');
     expect(sampled).toBeGreaterThan(0);
     expect(sampled).toBeCloseTo(full, 5);
@@ -115,7 +136,9 @@ describe('sampled gradients', () => {
     const n = 3;
     const g = (active: Set<number>, mode: 'path' | 'subset') =>
       tf.tidy(() => {
-        return tf.grad((h: tf.Tensor) => lossOf(headForward(model, sampledBlocksForward(model, h, active, mode))))(h0).dataSync();
+        return tf
+          .grad((h: tf.Tensor) => lossOf(headForward(model, sampledBlocksForward(model, h, active, mode))))(h0)
+          .dataSync();
       });
     const full = g(new Set([0, 1, 2]), 'subset');
     const sum = new Float32Array(full.length);

@@ -46,7 +46,14 @@ describe('plots', () => {
   });
 
   test('bar chart with NaN gaps and reference lines', () => {
-    const svg = barChart(['a', 'b', 'c'], [{ name: 'res', values: [0.1, NaN, 0.3] }, { name: 'plain', values: [0.5, 0.9, NaN] }], { refLines: [{ name: 'baseline', value: 0.08 }], title: 'x' });
+    const svg = barChart(
+      ['a', 'b', 'c'],
+      [
+        { name: 'res', values: [0.1, NaN, 0.3] },
+        { name: 'plain', values: [0.5, 0.9, NaN] },
+      ],
+      { refLines: [{ name: 'baseline', value: 0.08 }], title: 'x' },
+    );
     assertWellFormed(svg);
     expect((svg.match(/<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="[\d.]+" fill="#/g) ?? []).length).toBe(4);
     expect(svg).toContain('class="ref"');

@@ -6,7 +6,13 @@ import { fmtNum, jsonReplacer, mdTable, pct, writeAtomic, writeReport } from '..
 test('writeReport writes result.json, plots and report.md atomically', () => {
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lab-report-')), 'nested');
   const info = { experiment: 'x', command: 'resnet lab x', engine: 'cpu', seed: 1, date: '2026-01-01T00:00:00.000Z', wallSeconds: 1.25 };
-  const files = writeReport(dir, { info, result: { big: 2n ** 60n, nan: NaN }, plots: { 'a.svg': '<svg xmlns="http://www.w3.org/2000/svg"></svg>' }, title: 'T', body: 'body' });
+  const files = writeReport(dir, {
+    info,
+    result: { big: 2n ** 60n, nan: NaN },
+    plots: { 'a.svg': '<svg xmlns="http://www.w3.org/2000/svg"></svg>' },
+    title: 'T',
+    body: 'body',
+  });
   const json = JSON.parse(fs.readFileSync(files.json, 'utf8'));
   expect(json).toMatchObject({ ...info, result: { big: '1152921504606846976', nan: 'NaN' } });
   const md = fs.readFileSync(files.markdown, 'utf8');

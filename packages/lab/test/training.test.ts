@@ -21,14 +21,30 @@ beforeAll(async () => {
 });
 
 test('registry lists all experiments', () => {
-  expect(listExperiments().map((e) => e.name).sort()).toEqual(['degradation', 'identity', 'lesion', 'paths', 'shortcuts']);
+  expect(
+    listExperiments()
+      .map((e) => e.name)
+      .sort(),
+  ).toEqual(['degradation', 'identity', 'lesion', 'paths', 'shortcuts']);
   expect(() => getExperiment('nope')).toThrow(/Known: /);
 });
 
 test('degradation and shortcuts run through the trainer on a tiny config and resume', async () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-degr-'));
   const logs: string[] = [];
-  const base = { trainSet: tinySet(8, 1), testSet: tinySet(4, 2), dataName: 'tiny', epochs: 1, batchSize: 4, padTo: [8, 8] as [number, number], augment: false as const, widths: [4, 8, 8], progressBar: false, command: 'test', log: (m: string) => logs.push(m) };
+  const base = {
+    trainSet: tinySet(8, 1),
+    testSet: tinySet(4, 2),
+    dataName: 'tiny',
+    epochs: 1,
+    batchSize: 4,
+    padTo: [8, 8] as [number, number],
+    augment: false as const,
+    widths: [4, 8, 8],
+    progressBar: false,
+    command: 'test',
+    log: (m: string) => logs.push(m),
+  };
   const r = await runDegradation({ ...base, out, depths: [8] });
   expect(logs.some((l) => l.startsWith('expected duration'))).toBe(true);
   expect(r.result.runs.map((x) => x.name)).toEqual(['plain8', 'resnet8']);

@@ -5,6 +5,7 @@
  */
 import * as protobuf from 'protobufjs';
 
+/** The embedded `onnx.proto` subset as proto2 source text (what {@link onnxRoot} parses). */
 export const ONNX_PROTO = `
 syntax = "proto2";
 package onnx;

@@ -29,6 +29,7 @@ export interface CheckpointFile {
 export interface CheckpointIO {
   /** Writes atomically (temp file + rename). */
   save(file: string, tensors: Map<string, TensorRecord>, metadata: Record<string, string>): Promise<void>;
+  /** Reads and decodes a checkpoint file synchronously; throws a TrainError (code CHECKPOINT) if it cannot be read or is not valid safetensors. */
   load(file: string): CheckpointFile;
 }
 

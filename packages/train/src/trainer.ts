@@ -109,7 +109,9 @@ export interface TrainingState {
   trainSize: number;
 }
 
+/** File name, inside the output folder, of the resumable training checkpoint (weights plus training state). */
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+/** File name, inside the output folder, of the final model weights, written when training finishes. */
 export const MODEL_FILE = 'model.safetensors';
 
 function toRecord(t: tf.Tensor): TensorRecord {

@@ -43,5 +43,13 @@ function tfjsNodePlugin(
   };
 }
 
+/**
+ * The `tfjs-node-gpu` engine (priority 60): `@tensorflow/tfjs-node-gpu`, TensorFlow's C library with
+ * CUDA. Available only where that optional package is installed and loads.
+ */
 export const tfjsNodeGpuPlugin = tfjsNodePlugin('@tensorflow/tfjs-node-gpu', 'tfjs-node-gpu', 60, true);
+/**
+ * The `tfjs-node` engine (priority 55): `@tensorflow/tfjs-node`, TensorFlow's C library on CPU.
+ * Available only where that optional package is installed and loads.
+ */
 export const tfjsNodeCpuPlugin = tfjsNodePlugin('@tensorflow/tfjs-node', 'tfjs-node', 55, false);

@@ -15,8 +15,12 @@ export interface WebGpuAdapterInfo {
   software: boolean;
 }
 
-/** Effective priority of a hardware adapter / a software (CPU) adapter. wasm is 30. */
+/** Effective priority of the webgpu engine on a hardware (GPU) adapter: above native (40) and wasm (30). */
 export const WEBGPU_HARDWARE_PRIORITY = 50;
+/**
+ * Effective priority of the webgpu engine on a software (CPU) adapter such as lavapipe: below wasm
+ * (30), since it is correct but slow.
+ */
 export const WEBGPU_SOFTWARE_PRIORITY = 20;
 
 const MESA_HINT =

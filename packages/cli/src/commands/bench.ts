@@ -1,4 +1,6 @@
 import { Command } from 'commander';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { bench, probeEngines } from '@resnet-ts/backend-node';
 import { useBackend } from '@resnet-ts/core';
 import { createModel } from '@resnet-ts/zoo';
@@ -11,6 +13,59 @@ interface BenchOptions {
   full?: boolean;
   works?: string;
   json?: boolean;
+  memory?: boolean;
+}
+
+/** Peak RSS of a ResNet-50 forward (batch 1) per engine, and in PyTorch, each in a fresh process. */
+interface MemoryRow {
+  engine: string;
+  peakMB: number | null;
+  deltaMB: number | null;
+  pytorchPeakMB?: number;
+  pytorchDeltaMB?: number;
+  ratio?: number;
+  note?: string;
+}
+
+function peakMemory(engines: string[], comparePytorch: boolean): MemoryRow[] {
+  const parse = (r: ReturnType<typeof spawnSync>) => {
+    if (r.status !== 0) throw new Error(String(r.stderr).trim().split('\n').pop() || `exit ${r.status}`);
+    const line = String(r.stdout).trim().split('\n').pop()!;
+    return JSON.parse(line) as { baselineKB: number; peakKB: number };
+  };
+  let torch: { baselineKB: number; peakKB: number } | undefined;
+  if (comparePytorch && !bench.pytorchUnavailableReason()) {
+    const script = path.join(path.dirname(bench.peerScriptPath()), 'memory_pytorch.py');
+    torch = parse(spawnSync(bench.PYTHON, [script, '1'], { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } }));
+  }
+  const child = path.join(__dirname, '..', 'bench-memory-child.js');
+  return engines.map((engine) => {
+    try {
+      const m = parse(spawnSync(process.execPath, [child, engine, '1'], { encoding: 'utf8' }));
+      const row: MemoryRow = { engine, peakMB: m.peakKB / 1024, deltaMB: (m.peakKB - m.baselineKB) / 1024 };
+      if (torch) {
+        row.pytorchPeakMB = torch.peakKB / 1024;
+        row.pytorchDeltaMB = (torch.peakKB - torch.baselineKB) / 1024;
+        row.ratio = m.peakKB / torch.peakKB;
+      }
+      return row;
+    } catch (e) {
+      return { engine, peakMB: null, deltaMB: null, note: (e as Error).message };
+    }
+  });
+}
+
+function formatMemory(rows: MemoryRow[]): string {
+  const f = (x: number | null | undefined) => (x === null || x === undefined ? '' : x.toFixed(0));
+  const out = ['', 'peak memory, resnet50 forward batch 1 (whole-process peak RSS, MB; growth over the loaded engine in brackets)'];
+  for (const r of rows) {
+    out.push(
+      `  ${r.engine.padEnd(8)} ${f(r.peakMB).padStart(6)} (+${f(r.deltaMB)})` +
+        (r.pytorchPeakMB !== undefined ? `   PyTorch ${f(r.pytorchPeakMB)} (+${f(r.pytorchDeltaMB)})   ratio ${r.ratio!.toFixed(2)}x` : '') +
+        (r.note ? `   ${r.note}` : ''),
+    );
+  }
+  return out.join('\n');
 }
 
 /** Engines too slow for the full set (cpu; webgpu on a software adapter): fewer runs, some rows skipped. */
@@ -31,6 +86,7 @@ export function registerBench(program: Command): void {
     .option('--full', 'add resnet20 batch 128 and resnet50 batch 8 rows')
     .option('--works <list>', 'explicit rows, e.g. resnet20-forward:32,resnet20-train:128,resnet50-forward:1')
     .option('--json', 'print JSON')
+    .option('--memory', 'also measure the peak memory of a resnet50 forward per engine (fresh processes)')
     .action(async (opts: BenchOptions) => {
       if (!Number.isInteger(opts.repeats) || opts.repeats < 1) throw new UserError('--repeats must be a positive integer.');
       let works: bench.BenchWork[];
@@ -86,11 +142,13 @@ export function registerBench(program: Command): void {
           }
         }
       }
+      const memory = opts.memory ? peakMemory(engines.filter((e) => probed.find((r) => r.name === e)?.available), Boolean(opts.comparePytorch)) : undefined;
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ rows, pytorch, repeats: opts.repeats }, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ rows, pytorch, repeats: opts.repeats, memory }, null, 2) + '\n');
         return;
       }
       process.stdout.write(bench.formatRows(rows) + '\n');
       if (pytorch) process.stdout.write(`${pytorch}\n`);
+      if (memory) process.stdout.write(formatMemory(memory) + '\n');
     });
 }

@@ -3,7 +3,17 @@ import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { ResNet } from '@resnet-ts/core';
 import { DataPair, Preprocessing, channelStats, loadData, loadWeights, readWeightsInfo, takeFirst } from '@resnet-ts/train';
-import { defaultOut, listExperiments, prepareTestTensors, runDegradation, runIdentity, runLesion, runPaths, runShortcuts, ExperimentOutput } from '@resnet-ts/lab';
+import {
+  defaultOut,
+  listExperiments,
+  prepareTestTensors,
+  runDegradation,
+  runIdentity,
+  runLesion,
+  runPaths,
+  runShortcuts,
+  ExperimentOutput,
+} from '@resnet-ts/lab';
 import { UserError, loadModel, selectBackend } from '../util.js';
 
 const int = (v: string) => {
@@ -22,7 +32,9 @@ const say = (m: string) => process.stderr.write(m + '\n');
 const command = () => ['resnet', ...process.argv.slice(2)].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
 
 function done(out: ExperimentOutput<unknown>): void {
-  say(`done in ${out.info.wallSeconds.toFixed(1)} s on ${out.info.engine}: ${out.files.markdown}, ${out.files.json}, ${out.files.plots.map((p) => path.basename(p)).join(', ')}`);
+  say(
+    `done in ${out.info.wallSeconds.toFixed(1)} s on ${out.info.engine}: ${out.files.markdown}, ${out.files.json}, ${out.files.plots.map((p) => path.basename(p)).join(', ')}`,
+  );
 }
 
 interface ModelOpts {
@@ -33,7 +45,12 @@ interface ModelOpts {
 }
 
 /** A (trained) model and the test set prepared the way it was trained. */
-async function modelAndData(modelArg: string | undefined, weights: string | undefined, opts: ModelOpts, fallback: string): Promise<{ model: ResNet; pair: DataPair; prep: Preprocessing; label: string }> {
+async function modelAndData(
+  modelArg: string | undefined,
+  weights: string | undefined,
+  opts: ModelOpts,
+  fallback: string,
+): Promise<{ model: ResNet; pair: DataPair; prep: Preprocessing; label: string }> {
   const info = weights ? readWeightsInfo(weights) : undefined;
   const pair = await loadData(opts.data, { imageSize: info?.preprocessing?.imageSize, channels: info?.spec?.inChannels === 3 ? 3 : 1 });
   const test = pair.test ?? pair.train;
@@ -44,11 +61,18 @@ async function modelAndData(modelArg: string | undefined, weights: string | unde
   else if (!weights) model = loadModel(fallback, overrides);
   else throw new UserError(`${weights} does not say which architecture it holds: give --model.`);
   if (weights) loadWeights(weights, model);
-  else say(`warning: no --weights: running on the UNTRAINED ${modelArg ?? fallback} (initial weights); train one with \`resnet train\` and pass --weights`);
+  else
+    say(
+      `warning: no --weights: running on the UNTRAINED ${modelArg ?? fallback} (initial weights); train one with \`resnet train\` and pass --weights`,
+    );
   model.eval();
   const stats = info?.preprocessing?.mean ? { mean: info.preprocessing.mean, std: info.preprocessing.std } : channelStats(pair.train);
-  const padTo = info?.preprocessing?.padTo ?? (model.spec.stem === 'cifar' && test.shape[0] < 32 ? ([32, 32] as [number, number]) : undefined);
-  const label = `${modelArg ?? (info?.spec ? 'model' : fallback)}${weights ? ` (${path.basename(weights)})` : ' (untrained)'} on ${pair.kind}`;
+  const padTo =
+    info?.preprocessing?.padTo ?? (model.spec.stem === 'cifar' && test.shape[0] < 32 ? ([32, 32] as [number, number]) : undefined);
+  const blocks = model.blocks();
+  const depth = blocks.length * (blocks[0]?.typeName.toLowerCase().includes('bottleneck') ? 3 : 2) + 2;
+  const name = modelArg ?? (info?.spec ? `${model.spec.residual ? 'ResNet' : 'plain'}-${depth}` : fallback);
+  const label = `${name} ${weights ? `(weights ${weights})` : '(untrained)'} on ${pair.kind}`;
   return { model, pair, prep: { ...stats, ...(padTo ? { padTo } : {}) }, label };
 }
 
@@ -56,7 +80,8 @@ function common(cmd: Command, name: string): Command {
   return cmd
     .option('--out <dir>', 'output folder (result.json, report.md, SVG plots)', defaultOut(name))
     .option('--backend <name>', "engine: 'auto' or a name")
-    .option('--seed <n>', 'seed', int, 0);
+    .option('--seed <n>', 'seed', int, 0)
+    .option('--note <text>', 'a note for the report (e.g. how the weights were made)');
 }
 
 function trainingOptions(cmd: Command): Command {
@@ -73,6 +98,7 @@ function trainingOptions(cmd: Command): Command {
 }
 
 interface TrainingCli {
+  note?: string;
   out: string;
   backend?: string;
   seed: number;
@@ -106,15 +132,19 @@ async function trainingCommon(opts: TrainingCli) {
     out: opts.out,
     seed: opts.seed,
     command: command(),
+    note: opts.note,
     log: say,
   };
 }
 
 /** `resnet lab <experiment>`: the papers' experiments, each writing result.json, SVG plots and report.md. */
 export function registerLab(program: Command): void {
-  const lab = program
-    .command('lab')
-    .description('the experiments: ' + listExperiments().map((e) => e.name).join(', '));
+  const lab = program.command('lab').description(
+    'the experiments: ' +
+      listExperiments()
+        .map((e) => e.name)
+        .join(', '),
+  );
 
   common(lab.command('identity').description('identity is hard, zero is easy: plain vs residual extra layers (seconds on cpu)'), 'identity')
     .option('--dims <list>', 'input/output dimensions (1 is y = 4x + 3)', '1,8')
@@ -125,13 +155,43 @@ export function registerLab(program: Command): void {
     .option('--lr <x>', 'learning rate (default 1e-3 adam, 1e-2 sgd)', num)
     .option('--threshold <x>', 'MSE target', num, 1e-3)
     .option('--init-scale <x>', "multiply the extra layers' Kaiming std (1: plain Kaiming)", num, 1)
-    .action(async (opts: { out: string; backend?: string; seed: number; dims: string; width?: number; steps: number; seeds: number; optimizer: string; lr?: number; threshold: number; initScale: number }) => {
-      await selectBackend(opts.backend ?? 'cpu', true);
-      if (opts.optimizer !== 'adam' && opts.optimizer !== 'sgd') throw new UserError(`--optimizer must be adam or sgd; got '${opts.optimizer}'.`);
-      done(
-        await runIdentity({ out: opts.out, seed: opts.seed, dims: intList(opts.dims), width: opts.width, steps: opts.steps, seeds: opts.seeds, optimizer: opts.optimizer, lr: opts.lr, threshold: opts.threshold, initScale: opts.initScale, command: command(), log: say }),
-      );
-    });
+    .action(
+      async (opts: {
+        out: string;
+        backend?: string;
+        seed: number;
+        note?: string;
+        dims: string;
+        width?: number;
+        steps: number;
+        seeds: number;
+        optimizer: string;
+        lr?: number;
+        threshold: number;
+        initScale: number;
+      }) => {
+        await selectBackend(opts.backend ?? 'cpu', true);
+        if (opts.optimizer !== 'adam' && opts.optimizer !== 'sgd')
+          throw new UserError(`--optimizer must be adam or sgd; got '${opts.optimizer}'.`);
+        done(
+          await runIdentity({
+            out: opts.out,
+            seed: opts.seed,
+            dims: intList(opts.dims),
+            width: opts.width,
+            steps: opts.steps,
+            seeds: opts.seeds,
+            optimizer: opts.optimizer,
+            lr: opts.lr,
+            threshold: opts.threshold,
+            initScale: opts.initScale,
+            command: command(),
+            note: opts.note,
+            log: say,
+          }),
+        );
+      },
+    );
 
   common(lab.command('lesion').description('Veit et al. §4: delete/swap blocks at test time; the same on a plain net'), 'lesion')
     .option('--model <name>', 'zoo name or spec file (default: the spec stored in --weights; resnet20 without weights)')
@@ -143,29 +203,57 @@ export function registerLab(program: Command): void {
     .option('--samples <n>', 'random samples per k', int, 10)
     .option('--max-k <n>', 'largest number of deleted blocks', int)
     .option('--max-swaps <n>', 'largest number of swapped pairs', int, 10)
-    .action(async (opts: ModelOpts & { out: string; backend?: string; seed: number; plainModel?: string; plainWeights?: string; samples: number; maxK?: number; maxSwaps: number }) => {
-      await selectBackend(opts.backend ?? 'auto');
-      const r = await modelAndData(opts.model, opts.weights, opts, 'resnet20');
-      let plain: ResNet | undefined;
-      try {
-        if (opts.plainWeights || opts.plainModel) {
-          const fallback = `plain${r.model.blocks().length * 2 + 2}`;
-          plain = (await modelAndData(opts.plainModel ?? (opts.plainWeights ? undefined : fallback), opts.plainWeights, opts, fallback)).model;
-        }
-        const test = r.pair.test ?? r.pair.train;
-        const data = prepareTestTensors(test, r.prep, opts.limit);
+    .action(
+      async (
+        opts: ModelOpts & {
+          out: string;
+          backend?: string;
+          seed: number;
+          note?: string;
+          plainModel?: string;
+          plainWeights?: string;
+          samples: number;
+          maxK?: number;
+          maxSwaps: number;
+        },
+      ) => {
+        await selectBackend(opts.backend ?? 'auto');
+        const r = await modelAndData(opts.model, opts.weights, opts, 'resnet20');
+        let plain: ResNet | undefined;
         try {
-          done(
-            await runLesion({ model: r.model, plain, data, samples: opts.samples, maxK: opts.maxK, maxSwaps: opts.maxSwaps, out: opts.out, seed: opts.seed, description: r.label, command: command(), log: say }),
-          );
+          if (opts.plainWeights || opts.plainModel) {
+            const fallback = `plain${r.model.blocks().length * 2 + 2}`;
+            plain = (await modelAndData(opts.plainModel ?? (opts.plainWeights ? undefined : fallback), opts.plainWeights, opts, fallback))
+              .model;
+          }
+          const test = r.pair.test ?? r.pair.train;
+          const data = prepareTestTensors(test, r.prep, opts.limit);
+          try {
+            done(
+              await runLesion({
+                model: r.model,
+                plain,
+                data,
+                samples: opts.samples,
+                maxK: opts.maxK,
+                maxSwaps: opts.maxSwaps,
+                out: opts.out,
+                seed: opts.seed,
+                description: r.label,
+                command: command(),
+                note: opts.note,
+                log: say,
+              }),
+            );
+          } finally {
+            tf.dispose(data.inputs);
+          }
         } finally {
-          tf.dispose(data.inputs);
+          r.model.dispose();
+          plain?.dispose();
         }
-      } finally {
-        r.model.dispose();
-        plain?.dispose();
-      }
-    });
+      },
+    );
 
   common(lab.command('paths').description('Veit et al. §5: path-length distribution and gradient per path length'), 'paths')
     .option('--model <name>', 'zoo name or spec file (default: the spec stored in --weights; resnet20 without weights)')
@@ -174,47 +262,79 @@ export function registerLab(program: Command): void {
     .option('--inputs <n>', 'test images to average over', int, 4)
     .option('--samples <n>', 'random branch sets per length', int, 10)
     .option('--lengths <list>', 'path lengths to sample (default all 0..n)')
-    .option('--mode <path|subset>', "path: Veit's single path of length k (chosen blocks: branch only; others: skip only); subset: chosen blocks pass branch and skip", 'path')
-    .action(async (opts: ModelOpts & { out: string; backend?: string; seed: number; inputs: number; samples: number; lengths?: string; mode: string }) => {
-      if (opts.mode !== 'path' && opts.mode !== 'subset') throw new UserError(`--mode must be path or subset; got '${opts.mode}'.`);
-      await selectBackend(opts.backend ?? 'auto', true);
-      const r = await modelAndData(opts.model, opts.weights, opts, 'resnet20');
-      try {
-        const data = prepareTestTensors(r.pair.test ?? r.pair.train, r.prep, opts.inputs);
+    .option(
+      '--mode <path|subset>',
+      "path: Veit's single path of length k (chosen blocks: branch only; others: skip only); subset: chosen blocks pass branch and skip",
+      'path',
+    )
+    .action(
+      async (
+        opts: ModelOpts & {
+          out: string;
+          backend?: string;
+          seed: number;
+          note?: string;
+          inputs: number;
+          samples: number;
+          lengths?: string;
+          mode: string;
+        },
+      ) => {
+        if (opts.mode !== 'path' && opts.mode !== 'subset') throw new UserError(`--mode must be path or subset; got '${opts.mode}'.`);
+        await selectBackend(opts.backend ?? 'auto', true);
+        const r = await modelAndData(opts.model, opts.weights, opts, 'resnet20');
         try {
-          done(
-            await runPaths({
-              model: r.model,
-              inputs: data.inputs,
-              labels: data.labels,
-              samples: opts.samples,
-              mode: opts.mode,
-              lengths: opts.lengths ? intList(opts.lengths) : undefined,
-              out: opts.out,
-              seed: opts.seed,
-              description: `${r.label}, ${opts.inputs} test images`,
-              command: command(),
-              log: say,
-            }),
-          );
+          const data = prepareTestTensors(r.pair.test ?? r.pair.train, r.prep, opts.inputs);
+          try {
+            done(
+              await runPaths({
+                model: r.model,
+                inputs: data.inputs,
+                labels: data.labels,
+                samples: opts.samples,
+                mode: opts.mode,
+                lengths: opts.lengths ? intList(opts.lengths) : undefined,
+                out: opts.out,
+                seed: opts.seed,
+                description: `${r.label}, ${opts.inputs} test images`,
+                command: command(),
+                note: opts.note,
+                log: say,
+              }),
+            );
+          } finally {
+            tf.dispose(data.inputs);
+          }
         } finally {
-          tf.dispose(data.inputs);
+          r.model.dispose();
         }
-      } finally {
-        r.model.dispose();
-      }
-    });
+      },
+    );
 
-  trainingOptions(common(lab.command('degradation').description('He et al. Fig. 6: plain-N vs ResNet-N at several depths (long: prints its duration; resumable)'), 'degradation'))
+  trainingOptions(
+    common(
+      lab
+        .command('degradation')
+        .description('He et al. Fig. 6: plain-N vs ResNet-N at several depths (long: prints its duration; resumable)'),
+      'degradation',
+    ),
+  )
     .option('--depths <list>', 'depths 6n+2', '20,56')
     .action(async (opts: TrainingCli & { depths: string }) => {
       done(await runDegradation({ ...(await trainingCommon(opts)), depths: intList(opts.depths) }));
     });
 
-  trainingOptions(common(lab.command('shortcuts').description('He et al. Table 3: shortcut options A vs B vs C (long: prints its duration; resumable)'), 'shortcuts'))
+  trainingOptions(
+    common(
+      lab.command('shortcuts').description('He et al. Table 3: shortcut options A vs B vs C (long: prints its duration; resumable)'),
+      'shortcuts',
+    ),
+  )
     .option('--depth <n>', 'depth 6n+2', int, 20)
     .option('--options <list>', 'shortcut options', 'A,B,C')
     .action(async (opts: TrainingCli & { depth: number; options: string }) => {
-      done(await runShortcuts({ ...(await trainingCommon(opts)), depth: opts.depth, options: opts.options.split(',').map((s) => s.trim()) }));
+      done(
+        await runShortcuts({ ...(await trainingCommon(opts)), depth: opts.depth, options: opts.options.split(',').map((s) => s.trim()) }),
+      );
     });
 }

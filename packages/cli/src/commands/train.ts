@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Command } from 'commander';
-import { ScheduleSpec, TrainError, loadData, paperWarmup, scaledPaperSchedule, takeFirst, train } from '@resnet-ts/train';
+import { ScheduleSpec, StepProgress, TrainError, loadData, paperWarmup, scaledPaperSchedule, takeFirst, train } from '@resnet-ts/train';
 import { UserError, loadModel, selectBackend } from '../util.js';
 
 interface TrainCliOptions {
@@ -131,6 +131,14 @@ export function registerTrain(program: Command): void {
           resume: opts.resume,
           signal: ctrl.signal,
           log: say,
+          // Without a terminal (logs, CI, nohup) there is no progress bar: print a line every 30 s instead.
+          onProgress: process.stderr.isTTY ? undefined : progressLines(say),
+          onEpoch: (m) =>
+            say(
+              `epoch ${m.epoch + 1}: train loss ${m.trainLoss.toFixed(4)}, acc ${(100 * m.trainAcc).toFixed(2)} %` +
+                (m.top1 !== undefined ? `, test loss ${m.testLoss!.toFixed(4)}, top-1 ${(100 * m.top1).toFixed(2)} %` : '') +
+                `, ${m.imagesPerSec.toFixed(0)} img/s, ${m.seconds.toFixed(0)} s`,
+            ),
         });
         if (res.stopped === 'nan') throw new TrainError(res.message ?? 'loss became NaN');
         if (res.stopped === 'aborted') {
@@ -149,4 +157,23 @@ export function registerTrain(program: Command): void {
         model.dispose();
       }
     });
+}
+
+/** A progress callback that prints step, loss, images/s and ETA at most every `everyMs`. */
+function progressLines(say: (m: string) => void, everyMs = 30_000): (p: StepProgress) => void {
+  let last = Date.now();
+  const started = Date.now();
+  let firstStep = -1;
+  return (p) => {
+    if (firstStep < 0) firstStep = p.step - 1;
+    const now = Date.now();
+    if (now - last < everyMs && p.step !== p.totalSteps) return;
+    last = now;
+    const perStep = (now - started) / Math.max(1, p.step - firstStep);
+    const eta = Math.round(((p.totalSteps - p.step) * perStep) / 1000);
+    say(
+      `step ${p.step}/${p.totalSteps} (epoch ${p.epoch + 1}) loss ${p.loss.toFixed(4)} lr ${p.lr.toPrecision(3)} ` +
+        `${p.imagesPerSec.toFixed(0)} img/s ETA ${Math.floor(eta / 60)}m${String(eta % 60).padStart(2, '0')}s`,
+    );
+  };
 }

@@ -50,6 +50,7 @@ export function validateDataset(d: Dataset, what: string, errorFactory: (m: stri
   }
 }
 
+/** Names of Fashion-MNIST's 10 classes, in label order (0 = 'T-shirt/top' ... 9 = 'Ankle boot'). */
 export const FASHION_MNIST_CLASSES = [
   'T-shirt/top',
   'Trouser',
@@ -62,5 +63,7 @@ export const FASHION_MNIST_CLASSES = [
   'Bag',
   'Ankle boot',
 ];
+/** Names of MNIST's 10 classes: the digits '0' to '9', in label order. */
 export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+/** Names of CIFAR-10's 10 classes, in label order (0 = 'airplane' ... 9 = 'truck'). */
 export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];

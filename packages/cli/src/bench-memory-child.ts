@@ -1,0 +1,34 @@
+/**
+ * Child process of `resnet bench --memory`: peak resident memory of one ResNet-50 forward (eval,
+ * 224x224x3) on one engine, in a fresh process so nothing else inflates the peak.
+ * Prints JSON {baselineKB, peakKB}: peak RSS after loading the engine, and after the forward.
+ */
+import fs from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import '@resnet-ts/backend-node';
+import { useBackend } from '@resnet-ts/core';
+import { createModel } from '@resnet-ts/zoo';
+
+/**
+ * This process's own peak RSS in KB (VmHWM). `process.resourceUsage().maxRSS` is not used: on Linux
+ * it includes the parent's peak, inherited at fork.
+ */
+function peakRssKB(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) : process.resourceUsage().maxRSS;
+}
+
+async function run(): Promise<void> {
+  const [engine = 'auto', batchText = '1'] = process.argv.slice(2);
+  const name = await useBackend(engine);
+  const baselineKB = peakRssKB();
+  const model = createModel('resnet50').eval();
+  const y = model.forward(tf.zeros([Number(batchText), 224, 224, 3]));
+  await y.data();
+  process.stdout.write(JSON.stringify({ engine: name, baselineKB, peakKB: peakRssKB() }) + '\n');
+}
+
+run().catch((e) => {
+  process.stderr.write(`${(e as Error).message}\n`);
+  process.exit(1);
+});
