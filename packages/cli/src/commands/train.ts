@@ -133,12 +133,6 @@ export function registerTrain(program: Command): void {
           log: say,
           // Without a terminal (logs, CI, nohup) there is no progress bar: print a line every 30 s instead.
           onProgress: process.stderr.isTTY ? undefined : progressLines(say),
-          onEpoch: (m) =>
-            say(
-              `epoch ${m.epoch + 1}: train loss ${m.trainLoss.toFixed(4)}, acc ${(100 * m.trainAcc).toFixed(2)} %` +
-                (m.top1 !== undefined ? `, test loss ${m.testLoss!.toFixed(4)}, top-1 ${(100 * m.top1).toFixed(2)} %` : '') +
-                `, ${m.imagesPerSec.toFixed(0)} img/s, ${m.seconds.toFixed(0)} s`,
-            ),
         });
         if (res.stopped === 'nan') throw new TrainError(res.message ?? 'loss became NaN');
         if (res.stopped === 'aborted') {
