@@ -9,6 +9,7 @@ module.exports = {
   transform: { '^.+\\.tsx?$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } } }] },
   moduleNameMapper: {
     '^@resnet-ts/core/node$': '<rootDir>/packages/core/src/node/index.ts',
+    '^@resnet-ts/zoo/node$': '<rootDir>/packages/zoo/src/node.ts',
     '^@resnet-ts/([a-z-]+)$': '<rootDir>/packages/$1/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },

@@ -1,5 +1,6 @@
 import { SpecError } from '@resnet-ts/core';
-import { createModel, getEntry, SpecOverrides } from '@resnet-ts/zoo';
+import { createModel, getEntry, SpecOverrides, findPretrained } from '@resnet-ts/zoo';
+import { pretrainedWeightsPath } from '@resnet-ts/zoo/node';
 import { ResNet, ResNetSpec } from '@resnet-ts/core';
 import fs from 'node:fs';
 import { loadWeightsInto, openSafetensors, parseCheckpointMetadata } from '@resnet-ts/core/node';
@@ -75,4 +76,13 @@ export function loadModelWithWeights(modelArg: string | undefined, weights: stri
   }
   model.eval();
   return model;
+}
+
+/**
+ * `--model resnet20-fashion-mnist` (a zoo name with shipped weights) and no `--weights`: use the
+ * shipped weights file, whose stored spec builds the model. Returns the options to use.
+ */
+export function withShippedWeights<O extends { model?: string; weights?: string }>(opts: O): O {
+  if (!opts.model || opts.weights || !findPretrained(opts.model)) return opts;
+  return { ...opts, model: undefined, weights: pretrainedWeightsPath(opts.model) };
 }

@@ -79,3 +79,5 @@ export function customSpec(options: CustomResNetOptions): ResNetSpec {
     ...rest,
   };
 }
+
+export { PRETRAINED, findPretrained, type PretrainedEntry, type ModelCard } from './pretrained.js';

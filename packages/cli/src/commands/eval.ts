@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { ResNet } from '@resnet-ts/core';
 import { channelStats, evaluate, formatEvalReport, loadData, loadWeights, readWeightsInfo } from '@resnet-ts/train';
-import { UserError, loadModel, selectBackend } from '../util.js';
+import { UserError, loadModel, selectBackend, withShippedWeights } from '../util.js';
 
 /** `resnet eval`: top-1/top-5, per-class accuracy and confusion matrix of trained weights. */
 export function registerEval(program: Command): void {
@@ -9,25 +9,28 @@ export function registerEval(program: Command): void {
     .command('eval')
     .description('evaluate weights on a test set: top-1, top-5, loss, per-class accuracy, confusion matrix')
     .option('--model <name>', 'zoo name or JSON spec file (default: the spec stored in the weights)')
-    .requiredOption('--weights <file>', 'safetensors weights (model.safetensors or checkpoint.safetensors from `resnet train`)')
+    .option('--weights <file>', 'safetensors weights (model.safetensors or checkpoint.safetensors from `resnet train`); default: the shipped weights of --model')
     .option('--data <name|dir>', 'fashion-mnist | mnist | cifar10 | cifar100 | a folder', 'fashion-mnist')
     .option('--batch <n>', 'batch size', (v) => parseInt(v, 10), 256)
     .option('--limit <n>', 'evaluate only the first n test images', (v) => parseInt(v, 10))
     .option('--backend <name>', "engine: 'auto' or a name")
     .option('--json', 'print JSON')
     .action(
-      async (opts: { model?: string; weights: string; data: string; batch: number; limit?: number; backend?: string; json?: boolean }) => {
+      async (given: { model?: string; weights?: string; data: string; batch: number; limit?: number; backend?: string; json?: boolean }) => {
+        const opts = withShippedWeights(given);
+        if (!opts.weights) throw new UserError('Give --weights <file>, or --model with shipped weights (see `resnet models`).');
+        const weights = opts.weights;
         await selectBackend(opts.backend ?? 'auto');
-        const info = readWeightsInfo(opts.weights);
+        const info = readWeightsInfo(weights);
         const pair = await loadData(opts.data, { imageSize: info.preprocessing?.imageSize, channels: info.spec?.inChannels === 1 ? 1 : 3 });
         const test = pair.test ?? pair.train;
         const overrides = { inChannels: test.shape[2], numClasses: info.spec?.numClasses ?? test.classes.length };
         let model: ResNet;
         if (opts.model) model = loadModel(opts.model, overrides);
         else if (info.spec) model = new ResNet(info.spec);
-        else throw new UserError(`${opts.weights} does not say which architecture it holds: give --model.`);
+        else throw new UserError(`${weights} does not say which architecture it holds: give --model.`);
         try {
-          loadWeights(opts.weights, model);
+          loadWeights(weights, model);
           const stats = info.preprocessing?.mean
             ? { mean: info.preprocessing.mean, std: info.preprocessing.std }
             : channelStats(pair.train);
@@ -39,7 +42,7 @@ export function registerEval(program: Command): void {
             { batchSize: opts.batch, limit: opts.limit, preprocessing: { ...stats, padTo } },
           );
           if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-          else process.stdout.write(`${opts.weights} on ${pair.kind} test set\n` + formatEvalReport(r) + '\n');
+          else process.stdout.write(`${weights} on ${pair.kind} test set\n` + formatEvalReport(r) + '\n');
         } finally {
           model.dispose();
         }

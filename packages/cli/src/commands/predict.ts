@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { ResNet } from '@resnet-ts/core';
 import { loadWeights, predict, readWeightsInfo, WeightsInfo } from '@resnet-ts/train';
-import { UserError, loadModel, selectBackend } from '../util.js';
+import { UserError, loadModel, selectBackend, withShippedWeights } from '../util.js';
 
 /** `resnet predict`: top-k labels with probabilities for image files. */
 export function registerPredict(program: Command): void {
@@ -9,12 +9,13 @@ export function registerPredict(program: Command): void {
     .command('predict')
     .description('classify image files (JPEG/PNG): top-k labels with probabilities')
     .argument('<images...>', 'image files')
-    .option('--model <name>', 'zoo name or JSON spec file (default: the spec stored in the weights)')
+    .option('--model <name>', 'zoo name (e.g. resnet20-fashion-mnist: shipped trained weights), or JSON spec file (default: the spec stored in the weights)')
     .option('--weights <file>', 'safetensors weights from `resnet train`')
     .option('--top <k>', 'how many labels per image', (v) => parseInt(v, 10), 5)
     .option('--backend <name>', "engine: 'auto' or a name")
     .option('--json', 'print JSON')
-    .action(async (images: string[], opts: { model?: string; weights?: string; top: number; backend?: string; json?: boolean }) => {
+    .action(async (images: string[], given: { model?: string; weights?: string; top: number; backend?: string; json?: boolean }) => {
+      const opts = withShippedWeights(given);
       await selectBackend(opts.backend ?? 'auto');
       const info: WeightsInfo = opts.weights ? readWeightsInfo(opts.weights) : { metadata: {} };
       let model: ResNet;
