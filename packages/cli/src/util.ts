@@ -86,3 +86,17 @@ export function withShippedWeights<O extends { model?: string; weights?: string 
   if (!opts.model || opts.weights || !findPretrained(opts.model)) return opts;
   return { ...opts, model: undefined, weights: pretrainedWeightsPath(opts.model) };
 }
+
+/** Option parser: a non-negative integer, else a UserError naming what was given. */
+export function int(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UserError(`expected a non-negative integer, got '${v}'`);
+  return n;
+}
+
+/** Option parser: a finite number, else a UserError naming what was given. */
+export function num(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UserError(`expected a number, got '${v}'`);
+  return n;
+}

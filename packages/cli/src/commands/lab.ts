@@ -14,18 +14,8 @@ import {
   runShortcuts,
   ExperimentOutput,
 } from '@resnet-ts/lab';
-import { UserError, loadModel, selectBackend } from '../util.js';
+import { UserError, int, loadModel, num, selectBackend } from '../util.js';
 
-const int = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UserError(`expected a non-negative integer, got '${v}'`);
-  return n;
-};
-const num = (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new UserError(`expected a number, got '${v}'`);
-  return n;
-};
 const intList = (v: string) => v.split(',').map((s) => int(s.trim()));
 
 const say = (m: string) => process.stderr.write(m + '\n');

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Command } from 'commander';
 import { ScheduleSpec, StepProgress, TrainError, loadData, paperWarmup, scaledPaperSchedule, takeFirst, train } from '@resnet-ts/train';
-import { UserError, loadModel, selectBackend } from '../util.js';
+import { UserError, int, loadModel, num, selectBackend } from '../util.js';
 
 interface TrainCliOptions {
   model: string;
@@ -26,16 +26,6 @@ interface TrainCliOptions {
   pad: boolean;
 }
 
-const int = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UserError(`expected a non-negative integer, got '${v}'`);
-  return n;
-};
-const num = (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new UserError(`expected a number, got '${v}'`);
-  return n;
-};
 
 /** `resnet train`: trains a model with the paper's recipe, resumable, with logs and curves. */
 export function registerTrain(program: Command): void {
