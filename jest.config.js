@@ -1,9 +1,9 @@
-/** One jest run over every package's tests, straight from TypeScript sources (swc, no type check:
- * `npm run build` type-checks). Workspace imports resolve to each package's src/ so a test never
- * runs against a stale dist/. */
+/** One jest run over every package's tests and the examples' end-to-end tests, straight from
+ * TypeScript sources (swc, no type check: `npm run build` type-checks). Workspace imports resolve to
+ * each package's src/ so a test never runs against a stale dist/. */
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/packages'],
+  roots: ['<rootDir>/packages', '<rootDir>/examples'],
   testMatch: ['**/test/**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   transform: { '^.+\\.tsx?$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } } }] },

@@ -116,9 +116,18 @@ try {
   t = Date.now();
   log('\nexports (require / import / types):');
   const subpaths = [];
+  const assets = [];
   for (const b of tarballs) {
     for (const [sub, target] of Object.entries(b.pkg.json.exports ?? { '.': b.pkg.json.main })) {
       if (sub === './package.json') continue;
+      if (sub.includes('*')) {
+        // A pattern of static files (e.g. zoo's `./weights/*`): the tarball must hold files it matches.
+        const esc = (x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+        const re = new RegExp(`^${String(target).replace(/^\.\//, '').split('*').map(esc).join('.+')}$`);
+        const n = b.files.filter((f) => re.test(f)).length;
+        assets.push({ spec: `${b.pkg.json.name}/${sub.slice(2)}`, n });
+        continue;
+      }
       const spec = sub === '.' ? b.pkg.json.name : `${b.pkg.json.name}/${sub.slice(2)}`;
       const types = typeof target === 'object' ? target.types : null;
       subpaths.push({ spec, types, typesOk: !types || b.files.includes(types.replace(/^\.\//, '')) });
@@ -152,6 +161,10 @@ try {
     log(
       `  ${ok ? 'PASS' : 'FAIL'}  ${s.spec.padEnd(28)} require: ${r.require}; import: ${r.import}; types: ${s.typesOk ? 'ok' : `${s.types} not in tarball`}`,
     );
+  }
+  for (const a of assets) {
+    if (!a.n) failures.push(`exports ${a.spec}`);
+    log(`  ${a.n ? 'PASS' : 'FAIL'}  ${a.spec.padEnd(28)} static files: ${a.n} in the tarball`);
   }
   log(`  (${secs(t)})`);
 

@@ -60,6 +60,12 @@ for (const name of fs.readdirSync(path.join(root, 'packages')).sort()) {
   if (fs.existsSync(path.join(dir, 'binding.gyp'))) files.push('binding.gyp');
   if (fs.existsSync(path.join(dir, 'native'))) files.push('native');
   if (fs.existsSync(path.join(dir, 'binding.gyp'))) files.push('build/Release/*.node');
+  // Folders of static files a subpath exports (e.g. zoo's `./weights/*`, `./samples/*`).
+  for (const target of Object.values(exportsMap)) {
+    if (typeof target !== 'string' || target === './package.json' || target.startsWith('./dist/')) continue;
+    const top = target.replace(/^\.\//, '').split('/')[0];
+    if (top && !top.includes('*') && !files.includes(top)) files.push(top);
+  }
   // Command shims outside dist/ (e.g. cli's bin/resnet.js).
   const bins = typeof pkg.bin === 'string' ? [pkg.bin] : Object.values(pkg.bin ?? {});
   for (const b of bins) {

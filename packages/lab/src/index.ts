@@ -14,3 +14,4 @@ export * from './data.js';
 export * from './training.js';
 export * from './degradation.js';
 export * from './shortcuts.js';
+export * from './gradflow.js';

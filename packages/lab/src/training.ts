@@ -70,7 +70,7 @@ export function cifarNet(
 /** Seconds per training step of `model` at `batch` images of [h, w, c], timed on the current backend (a throwaway step: no parameter changes). */
 export function timeTrainStep(model: ResNet, batch: number, hwc: [number, number, number], reps = 1): number {
   const x = tf.randomNormal([batch, ...hwc]);
-  const y = tf.oneHot(tf.zeros([batch], 'int32') as tf.Tensor1D, model.spec.numClasses);
+  const y = tf.tidy(() => tf.oneHot(tf.zeros([batch], 'int32') as tf.Tensor1D, model.spec.numClasses));
   const saved = model.namedBuffers().map(([, v]) => tf.clone(v));
   const step = () =>
     tf.tidy(() => {
@@ -119,7 +119,8 @@ export interface NetRun {
   dir: string;
 }
 
-function fmtDuration(s: number): string {
+/** Seconds as `3.21 s`, `42 s`, `12 min` or `1.5 h`, for duration estimates. */
+export function fmtDuration(s: number): string {
   if (s < 10) return `${s.toFixed(2)} s`;
   if (s < 120) return `${s.toFixed(0)} s`;
   if (s < 7200) return `${(s / 60).toFixed(0)} min`;

@@ -5,6 +5,7 @@ import { resnet } from '@resnet-ts/zoo';
 import {
   dominantRange,
   headForward,
+  magnitudeTrend,
   sampledBlocksForward,
   pathCounts,
   pathFractions,
@@ -150,4 +151,12 @@ describe('sampled gradients', () => {
     for (let i = 0; i < sum.length; i++) maxErr = Math.max(maxErr, Math.abs(sum[i] - full[i]));
     expect(maxErr).toBeLessThan(1e-4);
   });
+});
+
+test('the trend sentence follows the fitted per-branch factor (falls, grows, flat, too few points)', () => {
+  const ks = [0, 1, 2, 3];
+  expect(magnitudeTrend(ks, ks.map((k) => 0.5 ** k))).toMatch(/falls with the path length.*× 0\.5 per extra/);
+  expect(magnitudeTrend(ks, ks.map((k) => 2 ** k))).toMatch(/grows with the path length.*× 2 per extra/);
+  expect(magnitudeTrend(ks, [1, 1, 1, 1])).toMatch(/stays about the same/);
+  expect(magnitudeTrend(ks, [0, 0, 0, 1])).toMatch(/Too few/);
 });

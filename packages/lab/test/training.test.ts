@@ -25,7 +25,7 @@ test('registry lists all experiments', () => {
     listExperiments()
       .map((e) => e.name)
       .sort(),
-  ).toEqual(['degradation', 'identity', 'lesion', 'paths', 'shortcuts']);
+  ).toEqual(['degradation', 'gradflow', 'identity', 'lesion', 'paths', 'shortcuts']);
   expect(() => getExperiment('nope')).toThrow(/Known: /);
 });
 

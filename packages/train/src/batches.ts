@@ -4,17 +4,18 @@ import { TrainError } from './errors.js';
 
 /**
  * How raw pixels become network input: pixel/255 (uint8 data; float data is taken as already in
- * [0, 1]), then (x - mean[c]) / std[c], then centred zero-padding to `padTo` (28x28 -> 32x32 for
- * the CIFAR stems). Saved in checkpoints so eval/predict prepare images the same way.
+ * [0, 1]), centred padding with black pixels to `padTo` (28x28 -> 32x32 for the CIFAR stems),
+ * then (x - mean[c]) / std[c] over the whole padded image, so the border holds -mean[c] / std[c],
+ * not 0. Saved in checkpoints so eval/predict (and the browser example) prepare images the same way.
  */
 export interface Preprocessing {
   mean: number[];
   std: number[];
-  /** Output [height, width] (>= the image size; the border is zero pixels). Default: the image size. */
+  /** Output [height, width] (>= the image size; the border is black pixels, i.e. -mean/std after normalising). Default: the image size. */
   padTo?: [number, number];
 }
 
-/** The paper's augmentation: zero-pad by `pad` pixels, random crop back, random horizontal flip. */
+/** The paper's augmentation: pad by `pad` black pixels, random crop back, random horizontal flip. */
 export interface Augmentation {
   pad: number;
   flip: boolean;
@@ -63,7 +64,7 @@ export function augmentRng(seed: number, epoch: number): Rng {
 
 /**
  * Fills mini-batches of NHWC float32 input from a {@link Dataset} with plain typed-array loops into
- * one reusable buffer: normalisation, zero-padding and augmentation in a single pass.
+ * one reusable buffer: padding, normalisation and augmentation in a single pass.
  */
 export class Batcher {
   readonly outH: number;

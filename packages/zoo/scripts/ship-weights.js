@@ -2,11 +2,12 @@
 /**
  * Ships weights trained by `resnet train` into the zoo (maintainers' tool; run from the repo after
  * `npm run build`):
- *   node packages/zoo/scripts/ship-weights.js <run dir> <zoo name> --command "<train command>"
+ *   node packages/zoo/scripts/ship-weights.js <run dir> <zoo name> --command "<train command>" [--no-samples]
  * It evaluates the run's model.safetensors on the full Fashion-MNIST test split, copies the file to
  * weights/<name>.safetensors, writes the model card weights/<name>.card.json from what it measured
  * and the run's log.jsonl, and writes samples/<name>/: per class, the first test image (in test-set
- * order) that the shipped model classifies correctly, as a 28x28 PNG.
+ * order) that the shipped model classifies correctly, as a 28x28 PNG (skipped with --no-samples,
+ * e.g. for a plain net shipped as a baseline). Every file is written to a temporary name and renamed.
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -20,6 +21,7 @@ const { loadData, evaluate, predict } = require('@resnet-ts/train');
 async function main() {
   const [runDir, name] = process.argv.slice(2);
   const command = process.argv[process.argv.indexOf('--command') + 1];
+  const withSamples = !process.argv.includes('--no-samples');
   if (!runDir || !name || !command) throw new Error('usage: ship-weights.js <run dir> <zoo name> --command "<train command>"');
   const engine = await useBackend('auto');
   const weights = path.join(runDir, 'model.safetensors');
@@ -32,9 +34,14 @@ async function main() {
   const trainSeconds = log.reduce((s, e) => s + e.seconds, 0);
   const zoo = path.join(__dirname, '..');
   fs.mkdirSync(path.join(zoo, 'weights'), { recursive: true });
-  fs.copyFileSync(weights, path.join(zoo, 'weights', `${name}.safetensors`));
+  const target = path.join(zoo, 'weights', `${name}.safetensors`);
+  fs.copyFileSync(weights, `${target}.tmp`);
+  fs.renameSync(`${target}.tmp`, target);
+  const residual = spec.residual ?? true;
+  const blocks = spec.stages.map((s) => s.depth);
+  const depth = blocks.reduce((a, b) => a + b, 0) * (spec.stages[0].block === 'bottleneck' ? 3 : 2) + 2;
   const card = {
-    architecture: `${spec.stem === 'cifar' ? 'cifar' : 'imagenet'} ResNet, ${spec.stages.map((s) => s.depth).join('/')} basic blocks (resnet20), option ${spec.shortcut}, ${spec.inChannels}-channel input`,
+    architecture: `${spec.stem === 'cifar' ? 'cifar' : 'imagenet'} ${residual ? 'ResNet' : 'plain net (no shortcuts)'}, ${blocks.join('/')} ${spec.stages[0].block} blocks (${residual ? 'resnet' : 'plain'}${depth})${residual ? `, option ${spec.shortcut}` : ''}, ${spec.inChannels}-channel input`,
     dataset: 'fashion-mnist',
     top1: r.top1,
     top5: r.top5,
@@ -45,7 +52,12 @@ async function main() {
     trainSeconds: Math.round(trainSeconds),
     date: new Date().toISOString().slice(0, 10),
   };
-  fs.writeFileSync(path.join(zoo, 'weights', `${name}.card.json`), JSON.stringify(card, null, 2) + '\n');
+  writeAtomic(path.join(zoo, 'weights', `${name}.card.json`), JSON.stringify(card, null, 2) + '\n');
+  if (!withSamples) {
+    console.log(JSON.stringify(card, null, 2));
+    model.dispose();
+    return;
+  }
   // Samples: first correctly classified test image of each class.
   const n = 300;
   const head = { ...test, images: test.images.subarray(0, n * 28 * 28), labels: test.labels.subarray(0, n) };
@@ -62,9 +74,14 @@ async function main() {
     await sharp(px, { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(file);
     labels[path.basename(file)] = classes[c];
   }
-  fs.writeFileSync(path.join(dir, 'labels.json'), JSON.stringify(labels, null, 2) + '\n');
+  writeAtomic(path.join(dir, 'labels.json'), JSON.stringify(labels, null, 2) + '\n');
   console.log(JSON.stringify({ ...card, samples: labels }, null, 2));
   model.dispose();
+}
+
+function writeAtomic(file, text) {
+  fs.writeFileSync(`${file}.tmp`, text);
+  fs.renameSync(`${file}.tmp`, file);
 }
 
 main().catch((e) => {

@@ -32,6 +32,12 @@ export const PRETRAINED: PretrainedEntry[] = [
     description: 'ResNet-20 (option A, 1-channel input) trained on Fashion-MNIST by resnet-ts',
     file: 'resnet20-fashion-mnist.safetensors',
   },
+  {
+    name: 'plain20-fashion-mnist',
+    description:
+      'plain-20 (ResNet-20 without shortcuts, 1-channel input) trained on Fashion-MNIST with the same recipe: the baseline for lesion studies',
+    file: 'plain20-fashion-mnist.safetensors',
+  },
 ];
 
 /** The shipped-weights entry called `name`, or undefined. */

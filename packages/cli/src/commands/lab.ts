@@ -8,13 +8,17 @@ import {
   listExperiments,
   prepareTestTensors,
   runDegradation,
+  runGradFlow,
   runIdentity,
   runLesion,
   runPaths,
   runShortcuts,
   ExperimentOutput,
+  GRADFLOW_SETTINGS,
+  GradFlowSetting,
+  isGradFlowSetting,
 } from '@resnet-ts/lab';
-import { UserError, int, loadModel, num, selectBackend } from '../util.js';
+import { UserError, int, loadModel, num, selectBackend, withShippedWeights } from '../util.js';
 
 const intList = (v: string) => v.split(',').map((s) => int(s.trim()));
 
@@ -41,6 +45,14 @@ async function modelAndData(
   opts: ModelOpts,
   fallback: string,
 ): Promise<{ model: ResNet; pair: DataPair; prep: Preprocessing; label: string }> {
+  let shippedName: string | undefined;
+  const shipped = modelArg && !weights ? withShippedWeights<{ model?: string; weights?: string }>({ model: modelArg }) : undefined;
+  if (shipped?.weights) {
+    // `--model resnet20-fashion-mnist`: the zoo's trained weights, whose stored spec builds the model.
+    shippedName = modelArg;
+    modelArg = undefined;
+    weights = shipped.weights;
+  }
   const info = weights ? readWeightsInfo(weights) : undefined;
   const pair = await loadData(opts.data, { imageSize: info?.preprocessing?.imageSize, channels: info?.spec?.inChannels === 3 ? 3 : 1 });
   const test = pair.test ?? pair.train;
@@ -62,7 +74,7 @@ async function modelAndData(
   const blocks = model.blocks();
   const depth = blocks.length * (blocks[0]?.typeName.toLowerCase().includes('bottleneck') ? 3 : 2) + 2;
   const name = modelArg ?? (info?.spec ? `${model.spec.residual ? 'ResNet' : 'plain'}-${depth}` : fallback);
-  const label = `${name} ${weights ? `(weights ${weights})` : '(untrained)'} on ${pair.kind}`;
+  const label = `${name} ${shippedName ? `(the zoo's ${shippedName} weights)` : weights ? `(weights ${weights})` : '(untrained)'} on ${pair.kind}`;
   return { model, pair, prep: { ...stats, ...(padTo ? { padTo } : {}) }, label };
 }
 
@@ -184,9 +196,15 @@ export function registerLab(program: Command): void {
     );
 
   common(lab.command('lesion').description('Veit et al. §4: delete/swap blocks at test time; the same on a plain net'), 'lesion')
-    .option('--model <name>', 'zoo name or spec file (default: the spec stored in --weights; resnet20 without weights)')
+    .option(
+      '--model <name>',
+      "zoo name, shipped weights' name or spec file (default: the spec stored in --weights; on fashion-mnist without --weights: the zoo's resnet20-fashion-mnist)",
+    )
     .option('--weights <file>', 'trained weights of the residual net')
-    .option('--plain-model <name>', 'the plain net (default: plain<depth> when --plain-weights is given)')
+    .option(
+      '--plain-model <name>',
+      "the plain net (default: plain<depth> when --plain-weights is given; the zoo's plain20-fashion-mnist with the default model)",
+    )
     .option('--plain-weights <file>', 'trained weights of the plain net of the same depth')
     .option('--data <name|dir>', 'test data', 'fashion-mnist')
     .option('--limit <n>', 'test images to use', int, 1000)
@@ -208,6 +226,10 @@ export function registerLab(program: Command): void {
         },
       ) => {
         await selectBackend(opts.backend ?? 'auto');
+        if (!opts.model && !opts.weights && !opts.plainModel && !opts.plainWeights && opts.data === 'fashion-mnist') {
+          // Offline default: the two nets the zoo ships, trained with the same recipe.
+          opts = { ...opts, model: 'resnet20-fashion-mnist', plainModel: 'plain20-fashion-mnist' };
+        }
         const r = await modelAndData(opts.model, opts.weights, opts, 'resnet20');
         let plain: ResNet | undefined;
         try {
@@ -246,7 +268,10 @@ export function registerLab(program: Command): void {
     );
 
   common(lab.command('paths').description('Veit et al. §5: path-length distribution and gradient per path length'), 'paths')
-    .option('--model <name>', 'zoo name or spec file (default: the spec stored in --weights; resnet20 without weights)')
+    .option(
+      '--model <name>',
+      "zoo name, shipped weights' name or spec file (default: the spec stored in --weights; on fashion-mnist without --weights: the zoo's resnet20-fashion-mnist)",
+    )
     .option('--weights <file>', 'trained weights')
     .option('--data <name|dir>', 'data for the inputs', 'fashion-mnist')
     .option('--inputs <n>', 'test images to average over', int, 4)
@@ -272,7 +297,8 @@ export function registerLab(program: Command): void {
       ) => {
         if (opts.mode !== 'path' && opts.mode !== 'subset') throw new UserError(`--mode must be path or subset; got '${opts.mode}'.`);
         await selectBackend(opts.backend ?? 'auto', true);
-        const r = await modelAndData(opts.model, opts.weights, opts, 'resnet20');
+        const modelName = opts.model ?? (!opts.weights && opts.data === 'fashion-mnist' ? 'resnet20-fashion-mnist' : undefined);
+        const r = await modelAndData(modelName, opts.weights, opts, 'resnet20');
         try {
           const data = prepareTestTensors(r.pair.test ?? r.pair.train, r.prep, opts.inputs);
           try {
@@ -313,6 +339,85 @@ export function registerLab(program: Command): void {
     .action(async (opts: TrainingCli & { depths: string }) => {
       done(await runDegradation({ ...(await trainingCommon(opts)), depths: intList(opts.depths) }));
     });
+
+  common(
+    lab
+      .command('gradflow')
+      .description(
+        'gradient norm per layer and per block input, plain vs ResNet, with/without BN and zeroInitResidual, at init and during training (long: prints its duration)',
+      ),
+    'gradflow',
+  )
+    .option('--depths <list>', 'depths 6n+2', '20,56,110,218')
+    .option(
+      '--settings <list>',
+      `variants: ${Object.keys(GRADFLOW_SETTINGS).join(', ')} (bn = BN on, zeroInitResidual off: the baseline)`,
+      'bn,no-bn,zero-init',
+    )
+    .option(
+      '--train-steps <list>',
+      'measure after this many SGD steps (0 = at initialisation; every step of every net costs time)',
+      '0,10,30',
+    )
+    .option('--batches <n>', 'batches the norms are averaged over', int, 2)
+    .option('--batch <n>', 'batch size (measuring and training)', int, 64)
+    .option('--lr <x>', 'constant learning rate (SGD, momentum 0.9)', num, 0.1)
+    .option('--wd <x>', 'weight decay', num, 1e-4)
+    .option('--data <name|dir>', 'fashion-mnist | mnist | cifar10 | a folder', 'fashion-mnist')
+    .option('--limit <n>', 'use only the first n training images', int)
+    .option('--no-augment', 'no random crops or flips while training')
+    .action(
+      async (opts: {
+        out: string;
+        backend?: string;
+        seed: number;
+        note?: string;
+        depths: string;
+        settings: string;
+        trainSteps: string;
+        batches: number;
+        batch: number;
+        lr: number;
+        wd: number;
+        data: string;
+        limit?: number;
+        augment: boolean;
+      }) => {
+        const depths = intList(opts.depths);
+        for (const d of depths)
+          if (d < 8 || (d - 2) % 6 !== 0)
+            throw new UserError(`--depths: every depth must be 6n+2 (8, 14, 20, 56, 110, 218, ...); got ${d}.`);
+        const settings = opts.settings.split(',').map((s) => s.trim());
+        for (const s of settings)
+          if (!isGradFlowSetting(s))
+            throw new UserError(`--settings: unknown '${s}'; choose from ${Object.keys(GRADFLOW_SETTINGS).join(', ')}.`);
+        if (opts.batches < 1 || opts.batch < 1) throw new UserError('--batches and --batch must be at least 1.');
+        await selectBackend(opts.backend ?? 'auto', true);
+        const pair = await loadData(opts.data, { seed: opts.seed });
+        const trainSet = opts.limit ? takeFirst(pair.train, opts.limit) : pair.train;
+        if (trainSet.labels.length < opts.batch * opts.batches)
+          throw new UserError(`--limit ${opts.limit}: fewer images than --batches x --batch (${opts.batches * opts.batch}).`);
+        done(
+          await runGradFlow({
+            trainSet,
+            dataName: pair.kind + (opts.limit ? ` (first ${opts.limit} train images)` : ''),
+            depths,
+            settings: settings as GradFlowSetting[],
+            steps: intList(opts.trainSteps),
+            batches: opts.batches,
+            batchSize: opts.batch,
+            lr: opts.lr,
+            weightDecay: opts.wd,
+            augment: opts.augment ? { pad: 4, flip: pair.flip } : false,
+            out: opts.out,
+            seed: opts.seed,
+            command: command(),
+            note: opts.note,
+            log: say,
+          }),
+        );
+      },
+    );
 
   trainingOptions(
     common(
