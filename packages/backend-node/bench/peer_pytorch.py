@@ -135,7 +135,9 @@ def main():
         kind, batch = item.strip().split(":")
         batch = int(batch)
         step = make_step(kind, batch)
-        for _ in range(args.warmup):
+        # The same warm-up rule as bench.ts's effectiveWarmup: at least 2 untimed runs, 3 for training steps.
+        warmup = max(args.warmup, 3 if kind == "resnet20-train" else 2) if args.warmup > 0 else 0
+        for _ in range(warmup):
             step()
         times = []
         for _ in range(args.repeats):

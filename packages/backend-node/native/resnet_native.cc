@@ -97,15 +97,17 @@ struct ConvGeom {
   dims PadL() const { return {pt, pl}; }
   dims PadR() const { return {pb, pr}; }
   // Forward primitive descriptor (also the hint for the backward passes).
-  convolution_forward::primitive_desc Fwd(prop_kind pk, bool bias, bool relu) const {
+  // sum: dst = conv + dst (the residual add, dst pre-filled with the shortcut), before the relu.
+  convolution_forward::primitive_desc Fwd(prop_kind pk, bool bias, bool relu, bool sum = false) const {
     auto d = bias ? convolution_forward::desc(pk, algorithm::convolution_direct, Src(), Wei(tag::any), Bias(), Dst(),
                                               Strides(), Dil(), PadL(), PadR())
                   : convolution_forward::desc(pk, algorithm::convolution_direct, Src(), Wei(tag::any), Dst(), Strides(),
                                               Dil(), PadL(), PadR());
     primitive_attr attr;
-    if (relu) {
+    if (relu || sum) {
       post_ops po;
-      po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+      if (sum) po.append_sum(1.f);
+      if (relu) po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
       attr.set_post_ops(po);
     }
     return convolution_forward::primitive_desc(d, attr, Eng());
@@ -161,13 +163,13 @@ std::unordered_map<std::string, std::unique_ptr<ConvFwdEntry>> convFwdCache;
 std::unordered_map<std::string, std::unique_ptr<ConvBwdDataEntry>> convBwdDataCache;
 std::unordered_map<std::string, std::unique_ptr<ConvBwdWeiEntry>> convBwdWeiCache;
 
-ConvFwdEntry& GetConvFwd(const std::vector<int64_t>& p, bool bias, bool relu) {
-  std::string k = Key("cf", p, (bias ? 1 : 0) | (relu ? 2 : 0));
+ConvFwdEntry& GetConvFwd(const std::vector<int64_t>& p, bool bias, bool relu, bool sum = false) {
+  std::string k = Key("cf", p, (bias ? 1 : 0) | (relu ? 2 : 0) | (sum ? 4 : 0));
   auto it = convFwdCache.find(k);
   if (it != convFwdCache.end()) return *it->second;
   ConvGeom g(p);
   auto e = std::make_unique<ConvFwdEntry>();
-  e->pd = g.Fwd(prop_kind::forward_inference, bias, relu);
+  e->pd = g.Fwd(prop_kind::forward_inference, bias, relu, sum);
   e->prim = convolution_forward(e->pd);
   e->w.Init(g, e->pd.weights_desc(), true);
   e->src = memory(e->pd.src_desc(), Eng(), DNNL_MEMORY_NONE);
@@ -216,7 +218,8 @@ ConvBwdWeiEntry& GetConvBwdWei(const std::vector<int64_t>& p, bool bias) {
   return *convBwdWeiCache.emplace(k, std::move(e)).first->second;
 }
 
-// conv2dForward(x, w, bias|null, out, params, relu)
+// conv2dForward(x, w, bias|null, out, params, relu, sum?): with sum, out must hold the residual on
+// entry and receives relu?(conv + bias + residual).
 Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   float* x = F32(info[0]);
   float* w = F32(info[1]);
@@ -224,7 +227,8 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   float* y = F32(info[3]);
   auto p = Ints(info[4]);
   bool relu = info[5].ToBoolean().Value();
-  ConvFwdEntry& e = GetConvFwd(p, b != nullptr, relu);
+  bool sum = info.Length() > 6 && info[6].ToBoolean().Value();
+  ConvFwdEntry& e = GetConvFwd(p, b != nullptr, relu, sum);
   e.src.set_data_handle(x);
   e.dst.set_data_handle(y);
   e.w.user.set_data_handle(w);
@@ -767,13 +771,166 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Which oneDNN implementation a conv pass uses, for benchmarks: convImpl(params, pass) with pass
-// 'fwd' | 'bwd_data' | 'bwd_weights'.
+// Threads for a pass over n elements: all of OpenMP's when n is large enough, else 1. The batch-norm
+// kernels split the rows evenly between them, each summing into its own slice of a buffer.
+int ThreadsFor(int64_t n) {
+  int nt = 1;
+#ifdef _OPENMP
+  nt = n >= kParallelMin ? omp_get_max_threads() : 1;
+#endif
+  return nt;
+}
+
+// batchNormTrain(x, scale, offset, eps, channels, y, mean, variance): train-mode batch norm over
+// x viewed as [rows, channels]. mean and the biased variance come from one pass of shifted sums
+// (shifted by the first row, so |mean| >> std does not cancel) accumulated in double; a second pass
+// writes y = (x - mean) * scale / sqrt(variance + eps) + offset, rounded like BatchNormInference.
+Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
+  size_t n = 0;
+  float* x = F32(info[0], &n);
+  float* sc = F32(info[1]);
+  float* off = F32(info[2]);
+  float eps = info[3].As<Napi::Number>().FloatValue();
+  int64_t c = info[4].As<Napi::Number>().Int64Value();
+  float* y = F32(info[5]);
+  float* mean = F32(info[6]);
+  float* var = F32(info[7]);
+  if (c <= 0 || n == 0 || static_cast<int64_t>(n) % c != 0) throw std::runtime_error("batchNormTrain: bad shapes");
+  int64_t rows = static_cast<int64_t>(n) / c;
+  int nt = ThreadsFor(static_cast<int64_t>(n));
+  std::vector<double> part(static_cast<size_t>(nt) * 2 * c, 0.0);
+  const float* x0 = x;  // the shift: the first row
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int t = 0; t < nt; t++) {
+    int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+    double* s1 = part.data() + static_cast<size_t>(t) * 2 * c;
+    double* s2 = s1 + c;
+    for (int64_t r = r0; r < r1; r++) {
+      const float* xx = x + r * c;
+      for (int64_t j = 0; j < c; j++) {
+        double d = static_cast<double>(xx[j]) - x0[j];
+        s1[j] += d;
+        s2[j] += d * d;
+      }
+    }
+  }
+  std::vector<float> mul(c), mv(c), add(c);
+  for (int64_t j = 0; j < c; j++) {
+    double s1 = 0, s2 = 0;
+    for (int t = 0; t < nt; t++) {
+      s1 += part[static_cast<size_t>(t) * 2 * c + j];
+      s2 += part[static_cast<size_t>(t) * 2 * c + c + j];
+    }
+    double m = s1 / static_cast<double>(rows);
+    double v = s2 / static_cast<double>(rows) - m * m;
+    if (v < 0) v = 0;
+    mean[j] = static_cast<float>(x0[j] + m);
+    var[j] = static_cast<float>(v);
+    double s = sc ? sc[j] : 1.0;
+    mul[j] = static_cast<float>(s / std::sqrt(static_cast<double>(var[j]) + static_cast<double>(eps)));
+    mv[j] = mean[j];
+    add[j] = off ? off[j] : 0.f;
+  }
+  const float* mp = mul.data();
+  const float* mvp = mv.data();
+  const float* ap = add.data();
+#pragma omp parallel for if (static_cast<int64_t>(n) >= kParallelMin) schedule(static)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xx = x + r * c;
+    float* oo = y + r * c;
+    for (int64_t j = 0; j < c; j++) oo[j] = (xx[j] - mvp[j]) * mp[j] + ap[j];
+  }
+  return info.Env().Undefined();
+}
+
+// batchNormTrainGrad(dy, dmean, dvar, x, scale, mean, variance, eps, channels, dx, dscale, doffset):
+// the gradient of BatchNormTrain with the statistics as functions of x. With r = 1/sqrt(var + eps),
+// N = rows: doffset = sum dy, dscale = r * sum dy (x - mean),
+// dx = scale r (dy - doffset/N - (x - mean) r dscale/N) + dmean/N + dvar 2 (x - mean)/N,
+// i.e. dx = A dy + B (x - mean) + C per channel. Two passes; sums in double.
+Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
+  size_t n = 0;
+  float* dy = F32(info[0], &n);
+  float* dmean = F32(info[1]);
+  float* dvar = F32(info[2]);
+  float* x = F32(info[3]);
+  float* sc = F32(info[4]);
+  float* mean = F32(info[5]);
+  float* var = F32(info[6]);
+  float eps = info[7].As<Napi::Number>().FloatValue();
+  int64_t c = info[8].As<Napi::Number>().Int64Value();
+  float* dx = F32(info[9]);
+  float* dscale = F32(info[10]);
+  float* doffset = F32(info[11]);
+  if (c <= 0 || n == 0 || static_cast<int64_t>(n) % c != 0) throw std::runtime_error("batchNormTrainGrad: bad shapes");
+  int64_t rows = static_cast<int64_t>(n) / c;
+  int nt = ThreadsFor(static_cast<int64_t>(n));
+  // Pass 1: sum dy, sum dy (x - mean), and sum (x - mean): `mean` is the float-rounded batch mean,
+  // off the exact one by delta = sum (x - mean) / N, which matters when |mean| >> std; centring on
+  // the exact mean below keeps dx as accurate as the composite's.
+  std::vector<double> part(static_cast<size_t>(nt) * 3 * c, 0.0);
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int t = 0; t < nt; t++) {
+    int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+    double* sdy = part.data() + static_cast<size_t>(t) * 3 * c;
+    double* sdyx = sdy + c;
+    double* sx = sdyx + c;
+    for (int64_t r = r0; r < r1; r++) {
+      const float* g = dy + r * c;
+      const float* xx = x + r * c;
+      for (int64_t j = 0; j < c; j++) {
+        double d = static_cast<double>(xx[j]) - mean[j];
+        sdy[j] += g[j];
+        sdyx[j] += g[j] * d;
+        sx[j] += d;
+      }
+    }
+  }
+  std::vector<float> A(c), B(c), C(c), M(c);
+  const double N = static_cast<double>(rows);
+  for (int64_t j = 0; j < c; j++) {
+    double sdy = 0, sdyx = 0, sx = 0;
+    for (int t = 0; t < nt; t++) {
+      sdy += part[static_cast<size_t>(t) * 3 * c + j];
+      sdyx += part[static_cast<size_t>(t) * 3 * c + c + j];
+      sx += part[static_cast<size_t>(t) * 3 * c + 2 * c + j];
+    }
+    double delta = sx / N;  // exact mean - mean
+    double r = 1.0 / std::sqrt(static_cast<double>(var[j]) + static_cast<double>(eps));
+    double s = sc ? sc[j] : 1.0;
+    // dscale as the forward computed y: with (x - mean). dx: the exact-mean form.
+    dscale[j] = static_cast<float>(r * sdyx);
+    double ds = r * (sdyx - delta * sdy);
+    doffset[j] = static_cast<float>(sdy);
+    double k = s * r;
+    double dm = dmean ? dmean[j] : 0.0, dv = dvar ? dvar[j] : 0.0;
+    double b = 2.0 * dv / N - k * r * ds / N;
+    // dx = k dy + b (x - exact mean) + dm/N - k sdy/N, with x - exact mean = (x - mean) - delta.
+    A[j] = static_cast<float>(k);
+    B[j] = static_cast<float>(b);
+    C[j] = static_cast<float>(dm / N - k * sdy / N - b * delta);
+    M[j] = mean[j];
+  }
+  const float *ap = A.data(), *bp = B.data(), *cp = C.data(), *mp = M.data();
+#pragma omp parallel for if (static_cast<int64_t>(n) >= kParallelMin) schedule(static)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* g = dy + r * c;
+    const float* xx = x + r * c;
+    float* o = dx + r * c;
+    for (int64_t j = 0; j < c; j++) o[j] = g[j] * ap[j] + (xx[j] - mp[j]) * bp[j] + cp[j];
+  }
+  return info.Env().Undefined();
+}
+
+// Which oneDNN implementation a conv pass uses, for benchmarks: convImpl(params, pass, bias?, relu?)
+// with pass 'fwd' | 'bwd_data' | 'bwd_weights' (bias and relu: the forward's fused variants).
 Napi::Value ConvImpl(const Napi::CallbackInfo& info) {
   auto p = Ints(info[0]);
   std::string pass = info[1].As<Napi::String>().Utf8Value();
   std::string s;
-  if (pass == "fwd") s = GetConvFwd(p, false, false).pd.impl_info_str();
+  bool bias = info.Length() > 2 && info[2].ToBoolean().Value();
+  bool relu = info.Length() > 3 && info[3].ToBoolean().Value();
+  if (pass == "fwd") s = GetConvFwd(p, bias, relu).pd.impl_info_str();
   else if (pass == "bwd_data") s = GetConvBwdData(p).pd.impl_info_str();
   else s = GetConvBwdWei(p, false).pd.impl_info_str();
   return Napi::String::New(info.Env(), s);
@@ -829,6 +986,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("batchNormInference", Napi::Function::New(env, Guard<BatchNormInference>));
   exports.Set("tile", Napi::Function::New(env, Guard<TileOp>));
   exports.Set("batchNormGrad", Napi::Function::New(env, Guard<BatchNormGrad>));
+  exports.Set("batchNormTrain", Napi::Function::New(env, Guard<BatchNormTrain>));
+  exports.Set("batchNormTrainGrad", Napi::Function::New(env, Guard<BatchNormTrainGrad>));
   exports.Set("convImpl", Napi::Function::New(env, Guard<ConvImpl>));
   exports.Set("version", Napi::Function::New(env, Guard<Version>));
   exports.Set("clearCache", Napi::Function::New(env, Guard<ClearCache>));

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import '@resnet-ts/core';
+import { BatchNorm2d, Conv2d, batchNormTrain, convBnAddRelu, BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, CONV2D_ADD_RELU } from '@resnet-ts/core';
 import { isNativeAvailable, loadAddon, nativePlugin, kernelStats, setKernelStats, NATIVE_INSTALL_HINT } from '../src/native/index.js';
 
 const TOL = 1e-4;
@@ -253,6 +253,50 @@ describeNative('native backend (oneDNN) vs cpu', () => {
     );
   });
 
+  test("core's fused train-mode batch norm (one kernel forward, one backward) matches the cpu composite", async () => {
+    const bn = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => batchNormTrain(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5).y;
+    await check(bn, [[4, 6, 5, 8], [8], [8]], [BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD], 40);
+    await check(bn, [[64, 8, 8, 16], [16], [16]], [BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD], 41);
+    // Gradients that flow through the batch statistics too.
+    const withStats = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const r = batchNormTrain(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-3);
+      return tf.add(r.y, tf.add(tf.mul(tf.sum(r.mean), 0.5), tf.mul(tf.sum(r.variance), 0.25)));
+    };
+    await check(withStats, [[4, 6, 5, 8], [8], [8]], [BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD], 42);
+    // |mean| >> std: the statistics must not cancel (mean 50, std ~0.006, as in the test above).
+    await check((x, g, b) => bn(tf.add(tf.mul(x, 0.01), 50), g, b), [[8, 4, 4, 8], [8], [8]], [BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD], 43);
+  });
+
+  test("core's eval-mode residual conv: relu(conv + folded bn + residual) as one oneDNN conv with sum + relu post-ops", async () => {
+    for (const [k, stride, withBn] of [
+      [3, 1, true],
+      [1, 2, true],
+      [3, 2, false],
+    ] as [number, number, boolean][]) {
+      const conv = new Conv2d(6, 8, k, { stride, bias: !withBn });
+      const bn = withBn ? new BatchNorm2d(8) : null;
+      if (bn) {
+        bn.runningMean.assign(tf.tensor1d(rand(8, 50)));
+        bn.runningVar.assign(tf.add(tf.tensor1d(rand(8, 51)), 1.5));
+        bn.weight.assign(tf.tensor1d(rand(8, 52)));
+        bn.bias.assign(tf.tensor1d(rand(8, 53)));
+      }
+      const o = Math.floor((9 + 2 * conv.padding - k) / stride) + 1;
+      await check(
+        (x, r) => convBnAddRelu(conv, bn, x, r, { training: false }),
+        [
+          [2, 9, 9, 6],
+          [2, o, o, 8],
+        ],
+        [CONV2D_ADD_RELU],
+        60 + k * 10 + stride,
+        false,
+      );
+      conv.dispose();
+      bn?.dispose();
+    }
+  });
+
   test('add / sub / mul with broadcasting, relu', async () => {
     await check(
       (a, b) => tf.relu(tf.add(a, b)),
@@ -296,6 +340,14 @@ describeNative('native backend (oneDNN) vs cpu', () => {
     const ref = await run2('cpu');
     const got = await run2('native');
     expect(got).toEqual(ref); // toEqual treats NaN as equal to NaN
+  });
+
+  test('slice and pad (option A shortcuts) copy contiguous runs; each is the gradient of the other', async () => {
+    await check((x) => tf.pad(x, [[0, 0], [0, 0], [0, 0], [0, 16]]), [[4, 8, 8, 16]], ['PadV2', 'Slice'], 22);
+    await check((x) => tf.pad(x, [[1, 0], [2, 1], [0, 3], [4, 5]], 0.5), [[3, 9, 7, 40]], ['PadV2', 'Slice'], 23);
+    await check((x) => tf.slice(x, [0, 0, 0, 0], [-1, -1, -1, 16]), [[4, 8, 8, 32]], ['Slice', 'PadV2'], 24);
+    await check((x) => tf.slice(x, [1, 2, 3, 4], [2, 5, 3, 10]), [[4, 9, 70, 20]], ['PadV2'], 25);
+    await check((x) => tf.slice(x, [0, 2, 0], [3, 50, 200]), [[3, 60, 200]], ['PadV2'], 26); // one run per row of axis 0
   });
 
   test('tile (general) and empty tensors', async () => {

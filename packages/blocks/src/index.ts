@@ -15,6 +15,8 @@ import {
   ResidualBlock,
   Shape,
   Tracer,
+  convBnAct,
+  convBnAddRelu,
   getShortcut,
   registerBlock,
 } from '@resnet-ts/core';
@@ -49,17 +51,28 @@ abstract class ConvStackBlock extends ResidualBlock {
     if (o.zeroInitResidual) {
       const last = this.units[this.units.length - 1];
       const target = last.bn ? last.bn.weight : last.conv.weight;
-      target.assign(tf.zerosLike(target));
+      tf.tidy(() => target.assign(tf.zerosLike(target))); // tidy: the zeros tensor is not kept by assign
     }
   }
 
+  /** conv, bn, relu per unit (no relu after the last); in eval mode each unit is one fused conv (core's convBnAct). */
   branch(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
     return tf.tidy(() => {
       let y = x;
       this.units.forEach((u, i) => {
-        y = u.conv.forward(y, ctx);
-        if (u.bn) y = u.bn.forward(y, ctx);
-        if (i < this.units.length - 1) y = tf.relu(y);
+        y = convBnAct(u.conv, u.bn, y, ctx, i < this.units.length - 1);
+      });
+      return y;
+    });
+  }
+
+  /** Eval mode: the last unit's conv + bn, the residual add and the ReLU as one fused conv (core's convBnAddRelu). */
+  protected override branchAddRelu(x: tf.Tensor, residual: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+    return tf.tidy(() => {
+      let y = x;
+      const last = this.units.length - 1;
+      this.units.forEach((u, i) => {
+        y = i < last ? convBnAct(u.conv, u.bn, y, ctx, true) : convBnAddRelu(u.conv, u.bn, y, residual, ctx);
       });
       return y;
     });

@@ -30,6 +30,16 @@ test('a basic block computes relu(F(x) + x); with zero-init residual it starts a
   block.dispose();
 });
 
+test('building and disposing blocks leaves no tensors behind, with and without zero-init residual (basic and bottleneck)', () => {
+  const before = tf.memory().numTensors;
+  for (const name of ['basic', 'bottleneck']) {
+    for (const zeroInitResidual of [false, true]) {
+      getBlock(name).create(opts({ zeroInitResidual, inChannels: 16, stride: 2 })).dispose();
+    }
+  }
+  expect(tf.memory().numTensors).toBe(before);
+});
+
 test('a plain block has no shortcut: relu(F(x)) only', () => {
   const res = getBlock('basic').create(opts({ rng: new Rng(3) }));
   const plain = getBlock('basic').create(opts({ rng: new Rng(3), residual: false }));

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ForwardContext, Module, Shape, Tracer } from './module.js';
 import { ShapeError, fmtShape } from './errors.js';
+import { canFuse } from './layers/fuse.js';
 
 /**
  * The common shape of every block: `out = relu(branch(x) + shortcut(x))`, or `relu(branch(x))` for
@@ -55,11 +56,22 @@ export abstract class ResidualBlock extends Module {
     }
     return tf.tidy(() => {
       if (!this.branchEnabled) return this.lesioned(x, c);
+      // Eval-mode fusion: the block may run its last conv, the add and the ReLU as one kernel.
+      if (this.residual && this.branchScale === 1 && canFuse(c)) return this.branchAddRelu(x, this.shortcut(x, c), c);
       let f = this.branch(x, c);
       if (this.branchScale !== 1) f = tf.mul(f, this.branchScale);
       if (!this.residual) return tf.relu(f);
       return tf.relu(tf.add(f, this.shortcut(x, c)));
     });
+  }
+
+  /**
+   * `relu(branch(x) + residual)`. Used in eval mode (see core's `canFuse`) so that a block can fuse
+   * its last conv with the add and the ReLU (the blocks package's conv stacks do, via `convBnAddRelu`);
+   * this default computes it plainly.
+   */
+  protected branchAddRelu(x: tf.Tensor, residual: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+    return tf.tidy(() => tf.relu(tf.add(this.branch(x, ctx), residual)));
   }
 
   /** The block with its branch deleted. */

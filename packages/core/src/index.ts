@@ -5,6 +5,7 @@
 import './tfjs-setup.js';
 
 export { ensureGradientsRegistered } from './tfjs-setup.js';
+export { batchNormTrain, registerBatchNormTrainGradient, BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from './kernels/batchnorm-train.js';
 export * from './errors.js';
 export { Rng } from './rng.js';
 export {
@@ -21,9 +22,10 @@ export {
   type Shape,
   type StateDictOptions,
 } from './module.js';
-export { Conv2d, convOutSize, type Conv2dOptions } from './layers/conv2d.js';
+export { Conv2d, convOutSize, type Conv2dOptions, type FoldedWeights } from './layers/conv2d.js';
+export { convBnAct, convBnAddRelu, canFuse, setInferenceFusion, inferenceFusionEnabled, CONV2D_ADD_RELU } from './layers/fuse.js';
 export { BatchNorm2d, type BatchNorm2dOptions } from './layers/batchnorm.js';
-export { ReLU, Identity, MaxPool2d, GlobalAvgPool, Linear, Sequential, type LinearOptions } from './layers/simple.js';
+export { ReLU, Identity, MaxPool2d, GlobalAvgPool, Linear, Sequential, forwardSequence, type LinearOptions } from './layers/simple.js';
 export { ResidualBlock } from './block.js';
 export {
   registerBlock,

@@ -270,11 +270,25 @@ export abstract class Module {
       });
       report.loaded.push(e.key);
     }
+    // Derived tensors (folded inference weights) would be rebuilt anyway; free them now.
+    if (toLoad.length > 0) this.clearAllCaches();
     return report;
   }
 
   /** Frees every parameter and buffer of the tree. */
+  /**
+   * Frees tensors this module derives from its parameters for speed (e.g. a conv's folded inference
+   * weights); they are rebuilt when next needed. Does not recurse: {@link Module.clearAllCaches} does.
+   */
+  clearCaches(): void {}
+
+  /** {@link Module.clearCaches} on this module and every descendant. */
+  clearAllCaches(): void {
+    for (const [, m] of this.namedModules()) m.clearCaches();
+  }
+
   dispose(): void {
+    this.clearAllCaches();
     for (const e of this.namedEntries('')) e.variable.dispose();
   }
 }

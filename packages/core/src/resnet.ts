@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ForwardContext, Module, Shape, Tracer, assertNHWC, LayerRow } from './module.js';
 import { Conv2d } from './layers/conv2d.js';
 import { BatchNorm2d } from './layers/batchnorm.js';
-import { GlobalAvgPool, Identity, Linear, MaxPool2d, ReLU, Sequential } from './layers/simple.js';
+import { GlobalAvgPool, Identity, Linear, MaxPool2d, ReLU, Sequential, forwardSequence } from './layers/simple.js';
 import { Rng } from './rng.js';
 import { SpecError } from './errors.js';
 import { StrideMode, getBlock, getShortcut } from './registry.js';
@@ -153,8 +153,8 @@ export class ResNet extends Module {
     const c = this.context(ctx);
     assertNHWC(x, this.spec.inChannels, 'ResNet');
     return tf.tidy(() => {
-      let y: tf.Tensor = x;
-      for (const m of this.stem) y = m.forward(y, c);
+      // The stem conv + bn + relu is one fused conv in eval mode (forwardSequence).
+      let y: tf.Tensor = forwardSequence(this.stem, x, c);
       for (const st of this.stages) y = st.forward(y, c);
       return this.pool.forward(y) as tf.Tensor2D;
     });

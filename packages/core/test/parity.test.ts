@@ -1,6 +1,6 @@
 /**
  * Numerical parity with PyTorch (fixtures from scripts/parity/make_fixtures.py; see
- * test/fixtures/parity/README.md): eval-mode logits on cpu and wasm, and one SGD training step.
+ * test/fixtures/parity/README.md): eval-mode logits on cpu, wasm and native, and one SGD training step on each.
  * The torchvision resnet18 case generates its checkpoint at test time and runs only where
  * /usr/bin/python3 has torch.
  */
@@ -34,10 +34,10 @@ function logitsOf(model: ResNet, inputNchw: string): tf.Tensor {
   return y;
 }
 
-async function wasmAvailable(): Promise<string | null> {
-  if (!listBackends().some((p) => p.name === 'wasm')) return 'no wasm backend plug-in is registered by @resnet-ts/backend-node yet';
-  const probe = (await probeBackends()).find((p) => p.plugin.name === 'wasm');
-  if (!probe?.availability.available) return `wasm backend unavailable: ${probe?.availability.reason}`;
+async function engineUnavailable(name: string): Promise<string | null> {
+  if (!listBackends().some((p) => p.name === name)) return `no ${name} backend plug-in is registered by @resnet-ts/backend-node yet`;
+  const probe = (await probeBackends()).find((p) => p.plugin.name === name);
+  if (!probe?.availability.available) return `${name} backend unavailable: ${probe?.availability.reason}`;
   return null;
 }
 
@@ -49,11 +49,11 @@ function torchAvailable(): string | null {
 
 const FIXTURES = ['resnet20', 'bottleneck'];
 
-describe.each(['cpu', 'wasm'])('eval-mode logits match PyTorch on %s', (backend) => {
+describe.each(['cpu', 'wasm', 'native'])('eval-mode logits match PyTorch on %s', (backend) => {
   let skip: string | null = null;
   beforeAll(async () => {
-    if (backend === 'wasm') skip = await wasmAvailable();
-    if (skip) console.log(`SKIP parity on wasm: ${skip}`);
+    if (backend !== 'cpu') skip = await engineUnavailable(backend);
+    if (skip) console.log(`SKIP parity on ${backend}: ${skip}`);
     else await useBackend(backend);
   });
   afterAll(async () => {
@@ -95,7 +95,7 @@ describe('torchvision resnet18 (generated with PyTorch at test time)', () => {
 
   test('logits match (wasm when available, else cpu)', async () => {
     if (skip) return;
-    const backend = (await wasmAvailable()) ? 'cpu' : 'wasm';
+    const backend = (await engineUnavailable('wasm')) ? 'cpu' : 'wasm';
     await useBackend(backend);
     const model = createModel('resnet18');
     const report = loadWeightsInto(model, path.join(dir, 'resnet18.safetensors'));
@@ -112,11 +112,11 @@ describe('torchvision resnet18 (generated with PyTorch at test time)', () => {
   });
 });
 
-describe.each(['cpu', 'wasm'])('one SGD training step matches torch.optim.SGD on %s', (backend) => {
+describe.each(['cpu', 'wasm', 'native'])('one SGD training step matches torch.optim.SGD on %s', (backend) => {
   test('resnet20: train-mode BN, cross-entropy, lr 0.1, momentum 0.9, weight decay 1e-4', async () => {
-    const skip = backend === 'wasm' ? await wasmAvailable() : null;
+    const skip = backend !== 'cpu' ? await engineUnavailable(backend) : null;
     if (skip) {
-      console.log(`SKIP training-step parity on wasm: ${skip}`);
+      console.log(`SKIP training-step parity on ${backend}: ${skip}`);
       return;
     }
     await useBackend(backend);

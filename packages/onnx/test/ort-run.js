@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-require-imports */
 /**
  * Runs an ONNX model in onnxruntime-node in a plain Node process (jest's vm sandbox breaks
  * onnxruntime's `instanceof Float32Array` check on its outputs).

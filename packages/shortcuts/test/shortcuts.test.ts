@@ -51,3 +51,34 @@ test('parameters grow from A to B to C (paper Table 3), and multiply-adds with t
   expect(counts[2][0]).toBeGreaterThan(counts[1][0]);
   expect(counts[2][1]).toBeGreaterThan(counts[1][1]);
 });
+
+test.each(['cpu', 'native', 'wasm'])(
+  'option A on %s equals subsample + zero-pad exactly, forward and backward, odd sizes; the selector is freed on dispose',
+  async (engine) => {
+    await useBackend(engine);
+    const before = tf.memory().numTensors;
+    const sc = getShortcut('A').create({ ...base, inChannels: 3, outChannels: 8, stride: 2 }) as ZeroPadShortcut;
+    const x = tf.randomNormal([2, 5, 7, 3], 0, 10, 'float32', 4);
+    const reference = (t: tf.Tensor) =>
+      tf.pad(tf.avgPool(t as tf.Tensor4D, 1, 2, 'valid'), [
+        [0, 0],
+        [0, 0],
+        [0, 0],
+        [0, 5],
+      ]);
+    const dy = tf.randomNormal([2, 3, 4, 8], 0, 1, 'float32', 5);
+    const [y, yRef] = tf.tidy(() => [sc.forward(x).dataSync(), reference(x).dataSync()]);
+    expect(y.length).toBe(2 * 3 * 4 * 8);
+    expect([...y]).toEqual([...yRef]);
+    const [g, gRef] = tf.tidy(() => [
+      tf.grad((t: tf.Tensor) => tf.sum(tf.mul(sc.forward(t), dy)))(x).dataSync(),
+      tf.grad((t: tf.Tensor) => tf.sum(tf.mul(reference(t), dy)))(x).dataSync(),
+    ]);
+    expect([...g]).toEqual([...gRef]);
+    tf.dispose([x, dy]);
+    expect(tf.memory().numTensors).toBe(before + 1); // the selector, kept for the next forward
+    sc.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    await useBackend('cpu');
+  },
+);

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-/* eslint-disable @typescript-eslint/no-require-imports */
 /**
  * Times data preparation and training steps (after `npm run build`):
  *   node packages/train/scripts/bench.js [--model resnet20] [--batch 128] [--steps 3] [--backend auto]

@@ -339,6 +339,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     };
     if (testSet) {
       const r = evaluate(model, testSet, { batchSize: options.evalBatchSize ?? 256, preprocessing: prep });
+      // Eval mode caches batch-norm-folded weights; the next SGD step makes them stale, so free them
+      // now rather than carry a second copy of the weights through the next epoch.
+      model.clearAllCaches();
       Object.assign(m, { testLoss: r.loss, top1: r.top1, top5: r.top5 });
     }
     history.push(m);

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,13 +45,46 @@ export function isSoftwareAdapter(info: Partial<WebGpuAdapterInfo>): boolean {
   return Boolean(info.isFallbackAdapter) || /llvmpipe|lavapipe|swiftshader|software|\bcpu\b/i.test(text);
 }
 
-/** Dawn's `dawn.node` (the `webgpu` package is ES-module only; its native addon loads from CommonJS). */
-function loadDawn(): { create(flags: string[]): GpuLike; globals: Record<string, unknown> } {
+/** Path of Dawn's `dawn.node` (the `webgpu` package is ES-module only; its native addon loads from CommonJS). */
+function dawnFile(): string {
   const dir = path.dirname(require.resolve('webgpu'));
   const arch = process.platform === 'darwin' ? 'universal' : process.arch;
   const file = path.join(dir, 'dist', `${process.platform}-${arch}`, 'dawn.node');
   if (!fs.existsSync(file)) throw new Error(`the webgpu package has no Dawn build for ${process.platform}-${arch} (${file})`);
-  return require(file);
+  return file;
+}
+
+function loadDawn(): { create(flags: string[]): GpuLike; globals: Record<string, unknown> } {
+  return require(dawnFile());
+}
+
+/**
+ * Asks Dawn for an adapter in a short-lived child process. Dawn writes warnings straight to file
+ * descriptor 2 (e.g. "maxDynamicUniformBuffersPerPipelineLayout artificially reduced") whenever it
+ * creates an adapter; probing in a child keeps them out of every command that only asks which
+ * engines exist. Dawn is loaded into this process only when webgpu is actually set up.
+ */
+function requestAdapterInChild(file: string): Promise<AdapterLike | null> {
+  const script = `
+    const dawn = require(process.argv[1]);
+    const done = (v) => { process.stdout.write(JSON.stringify(v)); process.exit(0); };
+    dawn.create([]).requestAdapter().then(
+      (a) => done(a ? { info: Object.fromEntries(['vendor', 'architecture', 'device', 'description', 'isFallbackAdapter'].map((k) => [k, a.info?.[k]])), isFallbackAdapter: a.isFallbackAdapter } : null),
+      (e) => done({ error: String(e && e.message) }),
+    );`;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['-e', script, file], { timeout: 30_000, env: process.env }, (err, stdout) => {
+      let out: (AdapterLike & { error?: string }) | null;
+      try {
+        out = JSON.parse(stdout);
+      } catch {
+        reject(new Error(err ? err.message : `unexpected answer from the adapter probe: ${stdout.slice(0, 200)}`));
+        return;
+      }
+      if (out && out.error) reject(new Error(out.error));
+      else resolve(out);
+    });
+  });
 }
 
 /** Dawn wants XDG_RUNTIME_DIR; give it a private one when the session has none. */
@@ -95,10 +129,7 @@ export function probeWebGpu(): Promise<{ availability: BackendAvailability; adap
     let adapter: AdapterLike | null;
     try {
       ensureXdgRuntimeDir();
-      const dawn = loadDawn();
-      const gpu = dawn.create([]);
-      adapter = await gpu.requestAdapter();
-      if (adapter) installNavigatorGpu(gpu, dawn.globals);
+      adapter = await requestAdapterInChild(dawnFile());
     } catch (e) {
       return {
         availability: {
@@ -139,6 +170,23 @@ export function probeWebGpu(): Promise<{ availability: BackendAvailability; adap
   return probe;
 }
 
+let dawnInstalled: Promise<void> | undefined;
+
+/**
+ * Loads Dawn into this process and installs `navigator.gpu`, once: the GPU instance must live as
+ * long as tfjs's device (a second instance replacing it would let the first be garbage-collected
+ * under the running backend).
+ */
+function installDawnOnce(): Promise<void> {
+  dawnInstalled ??= (async () => {
+    const dawn = loadDawn();
+    const gpu = dawn.create([]);
+    if (!(await gpu.requestAdapter())) throw new Error('Dawn found no WebGPU adapter (no usable Vulkan driver)');
+    installNavigatorGpu(gpu, dawn.globals);
+  })();
+  return dawnInstalled;
+}
+
 /** tfjs's WebGPU backend over Dawn: real GPUs through Vulkan/Metal/D3D12, lavapipe on CPU-only Linux. */
 export const webgpuPlugin: BackendPlugin = {
   name: 'webgpu',
@@ -149,6 +197,7 @@ export const webgpuPlugin: BackendPlugin = {
   setup: async () => {
     const { availability } = await probeWebGpu();
     if (!availability.available) throw new Error(availability.reason);
+    await installDawnOnce();
     // Imported only now: on import it registers itself if navigator.gpu exists.
     require('@tensorflow/tfjs-backend-webgpu');
     await setTfBackend('webgpu', 'webgpu');

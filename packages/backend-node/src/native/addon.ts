@@ -6,7 +6,8 @@ import * as path from 'node:path';
 
 /** The functions exported by native/resnet_native.cc. All are synchronous and write into `out`. */
 export interface NativeAddon {
-  conv2dForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, params: number[], relu: boolean): void;
+  /** With `sum`, `out` holds a residual on entry and receives relu?(conv + bias + residual). */
+  conv2dForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, params: number[], relu: boolean, sum?: boolean): void;
   conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, params: number[]): void;
   conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dbias: Float32Array | null, params: number[]): void;
   matmul(a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, params: number[], relu: boolean): void;
@@ -40,8 +41,34 @@ export interface NativeAddon {
     dscale: Float32Array,
     doffset: Float32Array,
   ): void;
+  /** Train-mode batch norm over x viewed as [rows, channels]: writes y and the batch mean and (biased) variance. */
+  batchNormTrain(
+    x: Float32Array,
+    scale: Float32Array,
+    offset: Float32Array,
+    eps: number,
+    channels: number,
+    y: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+  ): void;
+  /** Gradient of batchNormTrain (statistics as functions of x): writes dx, dscale, doffset. */
+  batchNormTrainGrad(
+    dy: Float32Array,
+    dmean: Float32Array,
+    dvariance: Float32Array,
+    x: Float32Array,
+    scale: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    eps: number,
+    channels: number,
+    dx: Float32Array,
+    dscale: Float32Array,
+    doffset: Float32Array,
+  ): void;
   /** oneDNN implementation picked for a conv pass ('fwd' | 'bwd_data' | 'bwd_weights'), e.g. "brgconv:avx512_core". */
-  convImpl(params: number[], pass: string): string;
+  convImpl(params: number[], pass: string, bias?: boolean, relu?: boolean): string;
   /** oneDNN version, e.g. "2.6.3". */
   version(): string;
   /** Drops all cached primitives. */

@@ -4,7 +4,7 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { DataId, DataType, backend_util } from '@tensorflow/tfjs-core';
 import { pool } from './pool.js';
 import type { NativeAddon } from './addon.js';
-import { nativeKernelConfigs } from './kernels.js';
+import { nativeCoreKernelConfigs, nativeKernelConfigs } from './kernels.js';
 import { nativeGradKernelConfigs, registerNativeGradients } from './gradients.js';
 
 export const NATIVE_BACKEND_NAME = 'native';
@@ -55,7 +55,11 @@ let kernelsRegistered = false;
 /** Registers the backend and its kernels with tfjs (once); returns false if it was already there. */
 export function registerNativeBackend(addon: NativeAddon, priority: number): boolean {
   if (!kernelsRegistered) {
-    for (const config of [...nativeKernelConfigs(NATIVE_BACKEND_NAME, addon), ...nativeGradKernelConfigs(NATIVE_BACKEND_NAME, addon)]) {
+    for (const config of [
+      ...nativeKernelConfigs(NATIVE_BACKEND_NAME, addon),
+      ...nativeGradKernelConfigs(NATIVE_BACKEND_NAME, addon),
+      ...nativeCoreKernelConfigs(NATIVE_BACKEND_NAME, addon),
+    ]) {
       if (tf.getKernel(config.kernelName, NATIVE_BACKEND_NAME) == null) tf.registerKernel(config);
     }
     // Fused backward passes for batch norm, relu, square and mean; other backends keep tfjs's own.

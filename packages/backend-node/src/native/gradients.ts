@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '@resnet-ts/core';
 import type { NativeAddon } from './addon.js';
 import { alloc, countNative, nativeDisabled } from './kernels.js';
 
@@ -65,7 +66,57 @@ export function nativeGradKernelConfigs(backendName: string, addon: NativeAddon)
       return b.makeTensorInfo(x.shape, 'float32', out);
     },
   });
-  return [bnGrad, binaryGrad(RELU_GRAD, 'ReluGrad'), binaryGrad(SQUARE_GRAD, 'SquareGrad')];
+  // Core's fused train-mode batch norm (BatchNorm2d in training): core calls it only for float32 x
+  // [..., C] with float32 scale and offset [C], and registers the gradient that calls the second kernel.
+  const bnTrain: KernelConfig = {
+    kernelName: BATCH_NORM_TRAIN,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, scale, offset } = inputs as Inputs;
+      const b = backend as MathBackendCPU;
+      countNative(BATCH_NORM_TRAIN);
+      const c = x.shape[x.shape.length - 1];
+      const y = alloc(tf.util.sizeFromShape(x.shape));
+      const mean = new Float32Array(c),
+        variance = new Float32Array(c);
+      const eps = (attrs as NamedAttrMap).varianceEpsilon as number;
+      addon.batchNormTrain(values(b, x), values(b, scale), values(b, offset), eps, c, y, mean, variance);
+      return [b.makeTensorInfo(x.shape, 'float32', y), b.makeTensorInfo([c], 'float32', mean), b.makeTensorInfo([c], 'float32', variance)];
+    },
+  };
+  const bnTrainGrad: KernelConfig = {
+    kernelName: BATCH_NORM_TRAIN_GRAD,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { dy, dmean, dvariance, x, scale, mean, variance } = inputs as Inputs;
+      const b = backend as MathBackendCPU;
+      countNative(BATCH_NORM_TRAIN_GRAD);
+      const c = x.shape[x.shape.length - 1];
+      const dx = alloc(tf.util.sizeFromShape(x.shape));
+      const dscale = new Float32Array(c),
+        doffset = new Float32Array(c);
+      const eps = (attrs as NamedAttrMap).varianceEpsilon as number;
+      addon.batchNormTrainGrad(
+        values(b, dy),
+        values(b, dmean),
+        values(b, dvariance),
+        values(b, x),
+        values(b, scale),
+        values(b, mean),
+        values(b, variance),
+        eps,
+        c,
+        dx,
+        dscale,
+        doffset,
+      );
+      return [b.makeTensorInfo(x.shape, 'float32', dx), b.makeTensorInfo([c], 'float32', dscale), b.makeTensorInfo([c], 'float32', doffset)];
+    },
+  };
+  // Without these two kernels (RESNET_TS_NATIVE_DISABLE=ResnetBatchNormTrain when the engine is set up),
+  // core's BatchNorm2d composes train-mode batch norm from tfjs ops, as on other backends.
+  const train = nativeDisabled.has(BATCH_NORM_TRAIN) ? [] : [bnTrain, bnTrainGrad];
+  return [bnGrad, ...train, binaryGrad(RELU_GRAD, 'ReluGrad'), binaryGrad(SQUARE_GRAD, 'SquareGrad')];
 }
 
 const sameShape = (a: number[], b: number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);

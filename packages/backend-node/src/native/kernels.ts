@@ -16,6 +16,8 @@ import type {
   KernelFunc,
   MaxPoolAttrs,
   NamedAttrMap,
+  PadV2Attrs,
+  SliceAttrs,
   StepAttrs,
   SumAttrs,
   TensorInfo,
@@ -23,6 +25,7 @@ import type {
   _FusedMatMulAttrs,
 } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { CONV2D_ADD_RELU } from '@resnet-ts/core';
 import type { NativeAddon } from './addon.js';
 import { pool as bufferPool } from './pool.js';
 
@@ -410,6 +413,102 @@ const tile: NativeImpl = ({ inputs, backend, attrs }, addon) => {
   return out(backend, shape, y);
 };
 
+// ---- data movement (plain JS: the cpu kernels index element by element) -----------------------
+
+/** Row-major strides of `shape`. */
+function strides(shape: number[]): number[] {
+  const st = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    st[i] = acc;
+    acc *= shape[i];
+  }
+  return st;
+}
+
+/**
+ * Copies `count` runs of `run` contiguous floats: run number n starts at `src` offset
+ * `srcBase + sum_j idx_j * srcStep_j` and `dst` offset `dstBase + sum_j idx_j * dstStep_j`,
+ * where idx is n written in the mixed radix `counts` (the outer axes, row-major).
+ */
+function copyRuns(
+  src: Float32Array,
+  srcBase: number,
+  srcStep: number[],
+  dst: Float32Array,
+  dstBase: number,
+  dstStep: number[],
+  counts: number[],
+  run: number,
+): void {
+  const r = counts.length;
+  const idx = new Array<number>(r).fill(0);
+  let total = 1;
+  for (const c of counts) total *= c;
+  let s = srcBase,
+    d = dstBase;
+  for (let n = 0; n < total; n++) {
+    if (run >= 32) dst.set(src.subarray(s, s + run), d);
+    else for (let i = 0; i < run; i++) dst[d + i] = src[s + i];
+    // Odometer step over the outer axes.
+    for (let j = r - 1; j >= 0; j--) {
+      idx[j]++;
+      s += srcStep[j];
+      d += dstStep[j];
+      if (idx[j] < counts[j]) break;
+      s -= srcStep[j] * counts[j];
+      d -= dstStep[j] * counts[j];
+      idx[j] = 0;
+    }
+  }
+}
+
+/** Slice (also the gradient of Pad): contiguous runs copied into a recycled buffer. */
+const slice: NativeImpl = ({ inputs, backend, attrs }) => {
+  const { x } = inputs;
+  const { begin, size: sz } = attrs as unknown as SliceAttrs;
+  const xv = f32(backend, x);
+  if (!xv || x.shape.length === 0) return null;
+  const [b, s] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, begin, sz);
+  const shape = x.shape;
+  const n = size(s);
+  if (n < 4096 || s.length !== shape.length) return null; // small: the cpu kernel is fine
+  // Last axis the slice cuts; from there on, each output run is contiguous in x.
+  let t = shape.length - 1;
+  while (t > 0 && b[t] === 0 && s[t] === shape[t]) t--;
+  // One contiguous run: the cpu kernel returns a view of x's values, no copy at all.
+  if (s.slice(0, t).every((d) => d === 1)) return null;
+  const xst = strides(shape);
+  const run = s[t] * xst[t];
+  let base = 0;
+  for (let j = 0; j < shape.length; j++) base += b[j] * xst[j];
+  const y = alloc(n);
+  copyRuns(xv, base, xst.slice(0, t), y, 0, strides(s).slice(0, t), s.slice(0, t), run);
+  return out(backend, s, y);
+};
+
+/** PadV2 with a constant (option A shortcuts pad channels with zeros). */
+const padV2: NativeImpl = ({ inputs, backend, attrs }) => {
+  const { x } = inputs;
+  const { paddings, constantValue } = attrs as unknown as PadV2Attrs;
+  const xv = f32(backend, x);
+  const shape = x.shape;
+  if (!xv || shape.length === 0 || paddings.length !== shape.length) return null;
+  const outShape = shape.map((d, i) => paddings[i][0] + d + paddings[i][1]);
+  const n = size(outShape);
+  if (n < 4096 || xv.length === 0) return null;
+  let t = shape.length - 1;
+  while (t > 0 && paddings[t][0] === 0 && paddings[t][1] === 0) t--;
+  const xst = strides(shape),
+    yst = strides(outShape);
+  let base = 0;
+  for (let j = 0; j < shape.length; j++) base += paddings[j][0] * yst[j];
+  const y = alloc(n);
+  y.fill(constantValue);
+  copyRuns(xv, 0, xst.slice(0, t), y, base, yst.slice(0, t), shape.slice(0, t), shape[t] * xst[t]);
+  return out(backend, outShape, y);
+};
+
 const IMPLS: Record<string, NativeImpl> = {
   Conv2D: conv2D,
   FusedConv2D: fusedConv2D,
@@ -437,6 +536,8 @@ const IMPLS: Record<string, NativeImpl> = {
   Sum: reduce('Sum'),
   Mean: reduce('Mean'),
   Tile: tile,
+  Slice: slice,
+  PadV2: padV2,
 };
 
 /** Names of the kernels the native backend runs in oneDNN / C++ (the rest are the cpu backend's). */
@@ -507,4 +608,47 @@ export function nativeKernelConfigs(backendName: string, addon: NativeAddon): Ke
     configs.push({ ...cpu, backendName, kernelFunc });
   }
   return configs;
+}
+
+/**
+ * Core's eval-mode residual conv (`CONV2D_ADD_RELU`): relu(conv(x) + bias + residual) as ONE oneDNN
+ * conv with sum + relu post-ops (the output buffer starts as a copy of the residual). Cases oneDNN
+ * is not given (other dtypes, inconsistent pads, shapes) run the native FusedConv2D, Add and Relu.
+ */
+export function nativeCoreKernelConfigs(backendName: string, addon: NativeAddon): KernelConfig[] {
+  const kernelFunc: KernelFunc = (args) => {
+    const { inputs, backend, attrs } = args as unknown as Args;
+    const { x, filter, bias, residual } = inputs;
+    const { strides, pad } = attrs as unknown as { strides: number; pad: number };
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filter.shape as [number, number, number, number],
+      strides,
+      1,
+      pad,
+    );
+    const xv = f32(backend, x),
+      wv = f32(backend, filter),
+      rv = f32(backend, residual),
+      bv = bias ? f32(backend, bias) : null;
+    const p = x.shape.length === 4 ? convParams(info) : null;
+    const same = residual.shape.length === 4 && residual.shape.every((d, i) => d === info.outShape[i]);
+    if (xv && wv && rv && p && same && (!bias || (bv && bv.length === info.outChannels)) && !nativeDisabled.has(CONV2D_ADD_RELU)) {
+      countNative(CONV2D_ADD_RELU);
+      const y = alloc(size(info.outShape));
+      y.set(rv);
+      addon.conv2dForward(xv, wv, bv, y, p, true, true);
+      return out(backend, info.outShape, y);
+    }
+    const run = (name: string, ins: Record<string, TensorInfo>, at: NamedAttrMap = {}): TensorInfo =>
+      tf.getKernel(name, backendName)!.kernelFunc({ inputs: ins, backend, attrs: at }) as TensorInfo;
+    const convIns: Record<string, TensorInfo> = bias ? { x, filter, bias } : { x, filter };
+    const conv = run('FusedConv2D', convIns, { strides, pad, dataFormat: 'NHWC', dilations: 1, activation: 'linear' } as unknown as NamedAttrMap);
+    const sum = run('Add', { a: conv, b: residual });
+    const y = run('Relu', { x: sum });
+    backend.disposeData(conv.dataId);
+    backend.disposeData(sum.dataId);
+    return y;
+  };
+  return [{ kernelName: CONV2D_ADD_RELU, backendName, kernelFunc }];
 }

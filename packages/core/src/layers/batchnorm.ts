@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ForwardContext, Module, Shape, Tracer, assertNHWC } from '../module.js';
+import { batchNormTrain } from '../kernels/batchnorm-train.js';
 
 /** Options of {@link BatchNorm2d}. */
 export interface BatchNorm2dOptions {
@@ -43,12 +44,12 @@ export class BatchNorm2d extends Module {
     if (!training) {
       return tf.batchNorm4d(x as tf.Tensor4D, this.runningMean as tf.Tensor1D, this.runningVar as tf.Tensor1D, this.bias as tf.Tensor1D, this.weight as tf.Tensor1D, this.eps);
     }
-    const { mean, variance } = tf.moments(x, [0, 1, 2]);
-    const y = tf.batchNorm4d(x as tf.Tensor4D, mean as tf.Tensor1D, variance as tf.Tensor1D, this.bias as tf.Tensor1D, this.weight as tf.Tensor1D, this.eps);
+    // One fused kernel (forward and backward) where the backend registers it, else tf.moments + tf.batchNorm.
+    const { y, mean, variance } = batchNormTrain(x, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps);
     this.updateRunningStats(mean, variance, x.size / this.numFeatures);
     mean.dispose();
     variance.dispose();
-    return y;
+    return y as tf.Tensor4D;
   }
 
   private updateRunningStats(mean: tf.Tensor, variance: tf.Tensor, n: number): void {

@@ -2,6 +2,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ForwardContext, Module, Shape, Tracer, assertNHWC } from '../module.js';
 import { Rng } from '../rng.js';
 import { SpecError } from '../errors.js';
+import type { BatchNorm2d } from './batchnorm.js';
+
+/** The weights of a conv with a batch norm folded in (see {@link Conv2d.inferenceWeights}). */
+export interface FoldedWeights {
+  /** HWIO filter, `weight * gamma / sqrt(running_var + eps)` per output channel. */
+  filter: tf.Tensor4D;
+  /** `beta + (bias - running_mean) * gamma / sqrt(running_var + eps)`; null without batch norm and bias. */
+  bias: tf.Tensor1D | null;
+}
 
 /** Options of {@link Conv2d}. */
 export interface Conv2dOptions {
@@ -28,6 +37,8 @@ export class Conv2d extends Module {
   readonly bias: tf.Variable | null;
   readonly stride: number;
   readonly padding: number;
+  /** Cached {@link FoldedWeights} and what they were computed from (tensor storage ids, the BN). */
+  private folded: { key: unknown[]; weights: FoldedWeights } | null = null;
 
   constructor(
     readonly inChannels: number,
@@ -60,6 +71,45 @@ export class Conv2d extends Module {
       const y = tf.conv2d(x as tf.Tensor4D, this.weight as tf.Tensor4D, this.stride, this.padding);
       return this.bias ? tf.add(y, this.bias) : y;
     });
+  }
+
+  /**
+   * Filter and bias of this conv for inference with `bn` (eval mode, running statistics) folded in:
+   * `w' = w * s`, `b' = beta + (b - mean) * s` with `s = gamma / sqrt(var + eps)` per output
+   * channel (HWIO keeps the output channel last, so this is one broadcast multiply). Without `bn`
+   * they are the conv's own weight and bias.
+   *
+   * The folded tensors are kept (outside any `tf.tidy`) and reused while the variables they come from
+   * hold the same storage: `Variable.assign` (training steps, `loadStateDict`) gives a variable new
+   * storage, so any change rebuilds them and frees the old ones. {@link Module.clearCaches} (called
+   * by `dispose()` and `loadStateDict()`) frees them. Not differentiable with respect to the
+   * parameters: for gradients use the layers one by one (as {@link convBnAct} does under a tape).
+   */
+  inferenceWeights(bn: BatchNorm2d | null): FoldedWeights {
+    if (!bn) return { filter: this.weight as tf.Tensor4D, bias: this.bias as tf.Tensor1D | null };
+    const key: unknown[] = [bn, bn.eps, ...[this.weight, this.bias, bn.weight, bn.bias, bn.runningMean, bn.runningVar].map((v) => v?.dataId ?? null)];
+    if (this.folded && this.folded.key.length === key.length && this.folded.key.every((k, i) => k === key[i])) return this.folded.weights;
+    this.clearCaches();
+    const weights = tf.tidy(() => {
+      const scale = tf.mul(bn.weight, tf.rsqrt(tf.add(bn.runningVar, bn.eps)));
+      const filter = tf.mul(this.weight, scale) as tf.Tensor4D;
+      const shift = this.bias ? tf.sub(this.bias, bn.runningMean) : tf.neg(bn.runningMean);
+      const bias = tf.add(bn.bias, tf.mul(shift, scale)) as tf.Tensor1D;
+      return { filter, bias };
+    });
+    // Kept: an enclosing tidy (the forward pass) must not free the cache.
+    tf.keep(weights.filter);
+    if (weights.bias) tf.keep(weights.bias);
+    this.folded = { key, weights };
+    return weights;
+  }
+
+  override clearCaches(): void {
+    if (!this.folded) return;
+    const { filter, bias } = this.folded.weights;
+    this.folded = null;
+    filter.dispose();
+    bias?.dispose();
   }
 
   describe(input: Shape, tracer: Tracer): Shape {

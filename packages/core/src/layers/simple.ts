@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ForwardContext, Module, Shape, Tracer, assertNHWC } from '../module.js';
 import { Rng } from '../rng.js';
 import { ShapeError, fmtShape } from '../errors.js';
-import { convOutSize } from './conv2d.js';
+import { Conv2d, convOutSize } from './conv2d.js';
+import { BatchNorm2d } from './batchnorm.js';
+import { canFuse, convBnAct } from './fuse.js';
 
 /** max(x, 0). */
 export class ReLU extends Module {
@@ -116,20 +118,41 @@ export class Sequential extends Module {
     this.layers = layers.map((m, i) => this.registerModule(String(i), m));
   }
   forward(x: tf.Tensor, ctx?: ForwardContext): tf.Tensor {
-    const c = this.context(ctx);
-    let y = x;
-    for (const layer of this.layers) {
-      const next = layer.forward(y, c);
-      if (y !== x) y.dispose();
-      y = next;
-    }
-    return y === x ? tf.clone(x) : y;
+    return forwardSequence(this.layers, x, this.context(ctx));
   }
   describe(input: Shape, tracer: Tracer): Shape {
     let s = input;
     this.layers.forEach((layer, i) => (s = layer.describe(s, tracer.scope(String(i)))));
     return s;
   }
+}
+
+/**
+ * Runs `layers` in order on `x` (freeing intermediate results; the result is never `x` itself).
+ * In eval mode (see `canFuse`), each `Conv2d [BatchNorm2d] [ReLU]` run is one fused conv with the
+ * batch norm folded in and the ReLU as its activation.
+ */
+export function forwardSequence(layers: readonly Module[], x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+  const fuse = canFuse(ctx);
+  let y = x;
+  for (let i = 0; i < layers.length; ) {
+    const layer = layers[i];
+    let next: tf.Tensor;
+    if (fuse && layer instanceof Conv2d) {
+      const bn = layers[i + 1] instanceof BatchNorm2d ? (layers[i + 1] as BatchNorm2d) : null;
+      let j = i + 1 + (bn ? 1 : 0);
+      const relu = layers[j] instanceof ReLU;
+      if (relu) j++;
+      next = convBnAct(layer, bn, y, ctx, relu);
+      i = j;
+    } else {
+      next = layer.forward(y, ctx);
+      i++;
+    }
+    if (y !== x) y.dispose();
+    y = next;
+  }
+  return y === x ? tf.clone(x) : y;
 }
 
 export { assertNHWC };

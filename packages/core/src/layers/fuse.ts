@@ -1,0 +1,103 @@
+/**
+ * Inference fusion: in eval mode a conv followed by batch norm (and a ReLU) runs as ONE
+ * `tf.fused.conv2d`, with the batch norm folded into the filter and bias and the ReLU fused as the
+ * activation, on every backend. Training (batch statistics) and anything that records gradients
+ * (`tf.grad`, `tf.variableGrads`, even with `training: false`) take the layer-by-layer path, so
+ * gradients reach every parameter exactly as before.
+ *
+ * The folded weights are cached on the conv (see {@link Conv2d.inferenceWeights}) and rebuilt when
+ * any of the tensors they come from was replaced (`Variable.assign`, `loadStateDict`).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ForwardContext } from '../module.js';
+import type { NamedAttrMap, NamedTensorMap } from '@tensorflow/tfjs-core';
+import { convOutSize, type Conv2d } from './conv2d.js';
+import type { BatchNorm2d } from './batchnorm.js';
+
+/** On unless $RESNET_TS_INFERENCE_FUSION is '0' (Node), e.g. to benchmark the layer-by-layer path. */
+let fusionEnabled = !(typeof process !== 'undefined' && process.env?.RESNET_TS_INFERENCE_FUSION === '0');
+
+/**
+ * Turns inference fusion on (the default) or off, e.g. to compare with the layer-by-layer path.
+ * Returns the previous setting.
+ */
+export function setInferenceFusion(enabled: boolean): boolean {
+  const previous = fusionEnabled;
+  fusionEnabled = enabled;
+  return previous;
+}
+
+/** Whether eval-mode forwards fold batch norm into the convs (see {@link setInferenceFusion}). */
+export function inferenceFusionEnabled(): boolean {
+  return fusionEnabled;
+}
+
+/** Whether a forward with `ctx` may run fused: eval mode, fusion on, no gradient being recorded. */
+export function canFuse(ctx: ForwardContext): boolean {
+  return fusionEnabled && !ctx.training && !tf.engine().isTapeOn();
+}
+
+/**
+ * `relu?(bn?(conv(x)))`: one fused conv (folded batch norm, bias, ReLU) when {@link canFuse},
+ * else the three layers one after the other.
+ */
+export function convBnAct(conv: Conv2d, bn: BatchNorm2d | null, x: tf.Tensor, ctx: ForwardContext, relu: boolean): tf.Tensor4D {
+  const fused = canFuse(ctx) && x.rank === 4 && x.shape[3] === conv.inChannels && (!bn || bn.numFeatures === conv.outChannels);
+  if (!fused) {
+    return tf.tidy(() => {
+      let y: tf.Tensor = conv.forward(x, ctx);
+      if (bn) y = bn.forward(y, ctx);
+      return (relu ? tf.relu(y) : y) as tf.Tensor4D;
+    });
+  }
+  const { filter, bias } = conv.inferenceWeights(bn);
+  return tf.fused.conv2d({
+    x: x as tf.Tensor4D,
+    filter,
+    strides: conv.stride,
+    pad: conv.padding,
+    bias: bias ?? undefined,
+    activation: relu ? 'relu' : 'linear',
+  });
+}
+
+/**
+ * Kernel name of the eval-mode residual conv, `relu(conv(x, filter) + bias + residual)` in one pass
+ * (oneDNN's sum + relu post-ops on the `native` engine). Inputs `{x, filter, bias?, residual}`
+ * (float32, NHWC / HWIO, residual shaped like the conv output), attrs `{strides, pad}` (numbers).
+ * Backends without it get the same value from a fused conv, an add and a relu.
+ */
+export const CONV2D_ADD_RELU = 'ResnetConv2DAddRelu';
+
+/**
+ * `relu(bn?(conv(x)) + residual)`: the last conv of a residual branch, its batch norm, the residual
+ * add and the block's ReLU. When {@link canFuse}: one conv with the batch norm folded in and the add
+ * and ReLU fused (one kernel where the backend has {@link CONV2D_ADD_RELU}); else layer by layer.
+ */
+export function convBnAddRelu(conv: Conv2d, bn: BatchNorm2d | null, x: tf.Tensor, residual: tf.Tensor, ctx: ForwardContext): tf.Tensor4D {
+  const [n, h, w] = x.shape as number[];
+  const out = (size: number | undefined) => convOutSize(size ?? 0, conv.kernelSize, conv.stride, conv.padding);
+  const outShape = [n, out(h), out(w), conv.outChannels];
+  const oneKernel =
+    canFuse(ctx) &&
+    tf.getKernel(CONV2D_ADD_RELU, tf.getBackend()) != null &&
+    x.rank === 4 &&
+    x.shape[3] === conv.inChannels &&
+    (!bn || bn.numFeatures === conv.outChannels) &&
+    x.dtype === 'float32' &&
+    residual.dtype === 'float32' &&
+    residual.rank === 4 &&
+    residual.shape.every((d, i) => d === outShape[i]);
+  if (!oneKernel) return tf.tidy(() => tf.relu(tf.add(convBnAct(conv, bn, x, ctx, false), residual)) as tf.Tensor4D);
+  const { filter, bias } = conv.inferenceWeights(bn);
+  const inputs: Record<string, tf.Tensor> = { x, filter, residual };
+  if (bias) inputs.bias = bias;
+  return tf.engine().runKernel(
+    CONV2D_ADD_RELU,
+    inputs as unknown as NamedTensorMap,
+    {
+      strides: conv.stride,
+      pad: conv.padding,
+    } as unknown as NamedAttrMap,
+  ) as tf.Tensor4D;
+}
