@@ -275,7 +275,6 @@ export abstract class Module {
     return report;
   }
 
-  /** Frees every parameter and buffer of the tree. */
   /**
    * Frees tensors this module derives from its parameters for speed (e.g. a conv's folded inference
    * weights); they are rebuilt when next needed. Does not recurse: {@link Module.clearAllCaches} does.
@@ -287,6 +286,7 @@ export abstract class Module {
     for (const [, m] of this.namedModules()) m.clearCaches();
   }
 
+  /** Frees every parameter, buffer and cache of the tree. */
   dispose(): void {
     this.clearAllCaches();
     for (const e of this.namedEntries('')) e.variable.dispose();

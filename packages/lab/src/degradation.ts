@@ -6,7 +6,7 @@
 import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
 import { lineChart, PALETTE } from './plot.js';
 import { mdTable, pct, writeReport } from './report.js';
-import { NetRun, TrainingExperimentOptions, cifarNet, trainJobs } from './training.js';
+import { NetRun, TrainingExperimentOptions, cifarNet, fmtDuration, totalTrainingSeconds, trainJobs } from './training.js';
 
 export interface DegradationOptions extends TrainingExperimentOptions {
   /** Depths 6n+2 (default 20 and 56). */
@@ -99,6 +99,21 @@ export async function runDegradation(options: DegradationOptions): Promise<Exper
     ),
     '',
     ...findings.map(sentence),
+    '',
+    ...depths.flatMap((d) => {
+      const plain = get(`plain${d}`);
+      const res = get(`resnet${d}`);
+      if (!plain || !res) return [];
+      const gap = 100 * (plain.trainError - res.trainError);
+      return [
+        `- At depth ${d}, ResNet-${d} ended with train error ${pct(res.trainError)} vs plain-${d}'s ${pct(plain.trainError)}: ` +
+          (gap > 0 ? `the shortcuts took ${gap.toFixed(2)} points off.` : `no gain from the shortcuts (${(-gap).toFixed(2)} points worse).`),
+      ];
+    }),
+    '',
+    `Budget: ${epochs * Math.ceil(options.trainSet.labels.length / (options.batchSize ?? 128))} SGD steps per net (the paper: 64,000 on CIFAR-10). ` +
+      'At a short budget every deeper net is further from convergence, so read the plain-vs-ResNet gap at each depth next to the depth trend. ' +
+      `Training time, all nets: ${fmtDuration(totalTrainingSeconds(runs))} (the epochs' logged seconds, resumed invocations included).`,
   ].join('\n');
   const info = runInfo('degradation', options as CommonOptions, started);
   const files = writeReport(out, { info, result, plots, title: 'Degradation: plain vs residual nets', body });

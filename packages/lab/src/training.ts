@@ -215,3 +215,8 @@ export async function trainJobs(jobs: NetJob[], o: TrainingExperimentOptions, ou
   }
   return runs;
 }
+
+/** Seconds of training and per-epoch evaluation logged by every job, summed (resumed invocations included). */
+export function totalTrainingSeconds(runs: { history: EpochMetrics[] }[]): number {
+  return runs.reduce((sum, r) => sum + r.history.reduce((s, m) => s + m.seconds, 0), 0);
+}
