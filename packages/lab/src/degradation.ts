@@ -115,7 +115,7 @@ export async function runDegradation(options: DegradationOptions): Promise<Exper
       'At a short budget every deeper net is further from convergence, so read the plain-vs-ResNet gap at each depth next to the depth trend. ' +
       `Training time, all nets: ${fmtDuration(totalTrainingSeconds(runs))} (the epochs' logged seconds, resumed invocations included).`,
   ].join('\n');
-  const info = runInfo('degradation', options as CommonOptions, started);
+  const info = { ...runInfo('degradation', options as CommonOptions, started), trainingSeconds: totalTrainingSeconds(runs) };
   const files = writeReport(out, { info, result, plots, title: 'Degradation: plain vs residual nets', body });
   return { info, result, files };
 }

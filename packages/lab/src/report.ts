@@ -19,7 +19,13 @@ export interface RunInfo {
   seed: number;
   /** ISO date of the end of the run. */
   date: string;
+  /** Seconds this invocation ran. */
   wallSeconds: number;
+  /**
+   * Training experiments: seconds of training and evaluation logged over all invocations (a resumed
+   * run's wall time covers only its last part).
+   */
+  trainingSeconds?: number;
   /** Free text shown in the report (e.g. where the weights came from). */
   note?: string;
 }
@@ -99,7 +105,10 @@ export function writeReport<R>(dir: string, c: ReportContent<R>): ReportFiles {
       [
         ['command', c.info.command.includes('`') ? '`` ' + c.info.command + ' ``' : '`' + c.info.command + '`'],
         ['engine', c.info.engine],
-        ['wall time', `${c.info.wallSeconds.toFixed(1)} s`],
+        ['wall time', `${c.info.wallSeconds.toFixed(1)} s${c.info.trainingSeconds !== undefined ? ' (this invocation)' : ''}`],
+        ...(c.info.trainingSeconds !== undefined
+          ? [['training time', `${c.info.trainingSeconds.toFixed(0)} s (all nets, all invocations, from the epoch logs)`]]
+          : []),
         ['date', c.info.date],
         ['seed', String(c.info.seed)],
       ],

@@ -66,7 +66,7 @@ export async function runShortcuts(o: ShortcutsOptions): Promise<ExperimentOutpu
     '',
     `Training time, all options: ${fmtDuration(totalTrainingSeconds(runs))} (the epochs' logged seconds, resumed invocations included).`,
   ].join('\n');
-  const info = runInfo('shortcuts', o as CommonOptions, started);
+  const info = { ...runInfo('shortcuts', o as CommonOptions, started), trainingSeconds: totalTrainingSeconds(runs) };
   const files = writeReport(out, { info, result, plots, title: 'Shortcut options A / B / C', body });
   return { info, result, files };
 }

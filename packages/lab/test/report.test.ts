@@ -26,6 +26,16 @@ test('writeReport writes result.json, plots and report.md atomically', () => {
   fs.rmSync(path.dirname(dir), { recursive: true });
 });
 
+test('a resumable training experiment shows its training time over all invocations next to this one\'s wall time', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-report-'));
+  const info = { experiment: 'x', command: 'c', engine: 'cpu', seed: 0, date: 'd', wallSeconds: 2, trainingSeconds: 4200.4 };
+  const files = writeReport(dir, { info, result: {}, plots: {}, title: 'T', body: '' });
+  const md = fs.readFileSync(files.markdown, 'utf8');
+  expect(md).toContain('| wall time | 2.0 s (this invocation) |');
+  expect(md).toContain('| training time | 4200 s (all nets, all invocations, from the epoch logs) |');
+  fs.rmSync(dir, { recursive: true });
+});
+
 test('formatting helpers', () => {
   expect(mdTable(['a', 'b'], [[1, 'x|y']])).toBe('| a | b |\n|---|---|\n| 1 | x\\|y |');
   expect(fmtNum(0.000123)).toBe('1.23e-4');
