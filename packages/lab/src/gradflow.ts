@@ -680,12 +680,13 @@ export function gradFlowFindings(
     const lastStep = steps[steps.length - 1];
     const pl = deepest !== undefined && lastStep !== first ? get(base, 'plain', deepest, lastStep) : undefined;
     const rl = deepest !== undefined && lastStep !== first ? get(base, 'resnet', deepest, lastStep) : undefined;
-    const closer = (a: number, b: number) =>
-      a > 0 && b > 0 && Number.isFinite(a) && Number.isFinite(b)
-        ? Math.abs(Math.log10(a)) < Math.abs(Math.log10(b))
-          ? 'closer to 1 than'
-          : 'not closer to 1 than'
-        : 'not comparable with';
+    // Distance from 1 on a log scale; a ratio of 0 (the first layer's gradient underflowed) or inf is infinitely far.
+    const distance = (v: number) => (v > 0 && Number.isFinite(v) ? Math.abs(Math.log10(v)) : Number.isNaN(v) ? NaN : Infinity);
+    const closer = (a: number, b: number) => {
+      const [da, db] = [distance(a), distance(b)];
+      if (Number.isNaN(da) || Number.isNaN(db) || (da === Infinity && db === Infinity)) return 'not comparable with';
+      return da < db ? 'closer to 1 than' : 'not closer to 1 than';
+    };
     if (p && r) {
       const dp = describeRatio(p.ratio);
       const dbp = describeRatio(p.blockRatio);

@@ -43,8 +43,9 @@ export function mdTable(header: string[], rows: (string | number)[][]): string {
 /** Compact number formatting for reports. */
 export function fmtNum(v: number, digits = 4): string {
   if (!Number.isFinite(v)) return String(v);
-  if (Number.isInteger(v)) return String(v);
   const a = Math.abs(v);
+  // Counts (parameters, paths) print exactly; huge values that merely happen to be integral (a gradient norm of 6.8e12) do not.
+  if (Number.isInteger(v) && a < 1e12) return String(v);
   if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2);
   return String(Number(v.toPrecision(digits)));
 }

@@ -40,6 +40,8 @@ test('formatting helpers', () => {
   expect(mdTable(['a', 'b'], [[1, 'x|y']])).toBe('| a | b |\n|---|---|\n| 1 | x\\|y |');
   expect(fmtNum(0.000123)).toBe('1.23e-4');
   expect(fmtNum(3.14159)).toBe('3.142');
+  expect(fmtNum(60192808)).toBe('60192808');
+  expect(fmtNum(289504515452260900)).toBe('2.90e+17');
   expect(pct(0.1234)).toBe('12.34 %');
   expect(jsonReplacer('', 5n)).toBe('5');
 });
