@@ -29,17 +29,6 @@ async function serveStatic(dir, extra = {}) {
   return { url: `http://localhost:${server.address().port}/`, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--use-webgpu-adapter=swiftshader',
-  '--enable-features=Vulkan',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
+const { CHROMIUM, CHROMIUM_FLAGS } = require('../../../scripts/chromium.cjs');
 
 module.exports = { serveStatic, CHROMIUM, CHROMIUM_FLAGS };

@@ -14,19 +14,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { conformance } from '@resnet-ts/backend-node';
 
-const CHROMIUM = '/usr/bin/chromium';
-/** Exactly the flags ENVIRONMENT.md records for WebGPU through SwiftShader (plus a fresh profile dir). */
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--use-webgpu-adapter=swiftshader',
-  '--enable-features=Vulkan',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
+const { CHROMIUM, CHROMIUM_FLAGS: FLAGS } = require('../../../scripts/chromium.cjs') as { CHROMIUM: string; CHROMIUM_FLAGS: string[] };
 const ENGINES = ['webgpu', 'wasm'];
 const root = path.resolve(__dirname, '../../..');
 
