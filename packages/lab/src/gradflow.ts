@@ -14,11 +14,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ResNet } from '@resnet-ts/core';
-import { Augmentation, Batcher, Dataset, Preprocessing, channelStats, train } from '@resnet-ts/train';
-import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
+import { Batcher, Dataset, Preprocessing, channelStats, train } from '@resnet-ts/train';
+import { ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
 import { PALETTE, Series, lineChart } from './plot.js';
 import { fmtNum, mdTable, writeReport } from './report.js';
-import { TrainFn, cifarNet, fmtDuration, timeTrainStep } from './training.js';
+import { SgdRecipeOptions, cifarNet, cifarPadTo, fmtDuration, timeTrainStep } from './training.js';
 
 /**
  * The variants measured, each for plain and residual nets:
@@ -189,12 +189,8 @@ export function fixedBatches(data: Dataset, prep: Preprocessing, batchSize: numb
   return out;
 }
 
-/** Options of {@link runGradFlow}. */
-export interface GradFlowOptions extends CommonOptions {
-  /** Training data (Fashion-MNIST in the CLI); the measurement batches are its first images. */
-  trainSet: Dataset;
-  /** Names the data in the report (e.g. `fashion-mnist`). */
-  dataName?: string;
+/** Options of {@link runGradFlow}: the training data (its first images are the measurement batches) and recipe (default batch 64, constant lr 0.1), and what to measure. */
+export interface GradFlowOptions extends SgdRecipeOptions {
   /** Depths 6n+2 (default 20, 56, 110, 218). */
   depths?: number[];
   /** Variants (default bn, no-bn, zero-init). */
@@ -203,24 +199,8 @@ export interface GradFlowOptions extends CommonOptions {
   steps?: number[];
   /** Batches the norms are averaged over (default 2). */
   batches?: number;
-  /** Batch size for measuring and training (default 64). */
-  batchSize?: number;
-  /** SGD learning rate, constant (default 0.1), momentum (0.9) and weight decay (1e-4). */
-  lr?: number;
-  momentum?: number;
-  weightDecay?: number;
-  /** Default {pad: 4, flip: true}; false for none. */
-  augment?: Augmentation | false;
-  /** Zero-pad images to this size (default 32x32 for images smaller than that). */
-  padTo?: [number, number];
-  /** Channels of the three stages (default 16, 32, 64); smaller for quick checks. */
-  widths?: number[];
   /** Measure with BN on batch statistics (default true, as in training) or on running statistics. */
   training?: boolean;
-  /** The trainer (default `@resnet-ts/train`'s `train`). */
-  trainFn?: TrainFn;
-  /** Show the trainer's progress bar (default false: progress goes to `log`). */
-  progressBar?: boolean;
 }
 
 /** One net measured at one point of its training. */
@@ -336,7 +316,7 @@ export async function runGradFlow(options: GradFlowOptions): Promise<ExperimentO
   const seed = options.seed ?? 0;
   const trainSet = options.trainSet;
   const [h, w, c] = trainSet.shape;
-  const padTo: [number, number] | undefined = options.padTo ?? (h < 32 || w < 32 ? [32, 32] : undefined);
+  const padTo = cifarPadTo(trainSet.shape, options.padTo);
   const prep: Preprocessing = { ...channelStats(trainSet), ...(padTo ? { padTo } : {}) };
   const inHW: [number, number] = padTo ?? [h, w];
   const numClasses = trainSet.classes.length;

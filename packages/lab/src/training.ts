@@ -14,28 +14,40 @@ import { CommonOptions } from './experiment.js';
 /** The trainer the experiments call (injectable, e.g. for tests or another engine). */
 export type TrainFn = (options: TrainOptions) => Promise<TrainResult>;
 
-/** The recipe shared by every net of a training experiment (paper §4.2 defaults, scaled to `epochs`). */
-export interface TrainingExperimentOptions extends CommonOptions {
+/** The SGD recipe and CIFAR-net options every experiment that trains shares. */
+export interface SgdRecipeOptions extends CommonOptions {
   trainSet: Dataset;
-  testSet: Dataset;
   /** Names the data in reports (e.g. `fashion-mnist`). */
   dataName?: string;
-  epochs?: number;
   batchSize?: number;
   lr?: number;
+  /** SGD momentum (default 0.9) and weight decay (default 1e-4). */
   momentum?: number;
   weightDecay?: number;
-  /** Default {pad: 4, flip: true}. */
+  /** Default {pad: 4, flip: true}; false for none. */
   augment?: Augmentation | false;
   /** Zero-pad images to this size (default 32x32 for images smaller than that). */
   padTo?: [number, number];
-  /** Continue interrupted runs from their checkpoints (default true). */
-  resume?: boolean;
-  trainFn?: TrainFn;
   /** Channels of the three stages (default 16, 32, 64 as in the paper); the stem has widths[0]. Smaller for quick checks. */
   widths?: number[];
-  /** Show the trainer's progress bar (default: when stderr is a TTY). */
+  /** The trainer (default `@resnet-ts/train`'s `train`). */
+  trainFn?: TrainFn;
+  /** Show the trainer's progress bar (default: the training experiments when stderr is a TTY; gradflow never, its progress goes to `log`). */
   progressBar?: boolean;
+}
+
+/** The recipe shared by every net of a training experiment (paper §4.2 defaults, scaled to `epochs`). */
+export interface TrainingExperimentOptions extends SgdRecipeOptions {
+  testSet: Dataset;
+  epochs?: number;
+  /** Continue interrupted runs from their checkpoints (default true). */
+  resume?: boolean;
+}
+
+/** The input size the CIFAR stems get: `padTo`, else 32x32 for smaller images (28x28 Fashion-MNIST), else none. */
+export function cifarPadTo(imageShape: readonly number[], padTo?: [number, number]): [number, number] | undefined {
+  const [h, w] = imageShape;
+  return padTo ?? (h < 32 || w < 32 ? [32, 32] : undefined);
 }
 
 /** A CIFAR-style net of depth 6n+2 (3 stages of n basic blocks, 16/32/64 channels). */
@@ -94,7 +106,7 @@ export function timeTrainStep(model: ResNet, batch: number, hwc: [number, number
 export interface NetJob {
   /** Folder name and label (e.g. `plain20`). */
   name: string;
-/** Builds the net to train (fresh weights from the job's seed). */
+  /** Builds the net to train (fresh weights from the job's seed). */
   build: () => ResNet;
 }
 
@@ -139,7 +151,7 @@ export async function trainJobs(jobs: NetJob[], o: TrainingExperimentOptions, ou
   const seed = o.seed ?? 0;
   const N = o.trainSet.labels.length;
   const [h, w, c] = o.trainSet.shape;
-  const padTo: [number, number] | undefined = o.padTo ?? (h < 32 || w < 32 ? [32, 32] : undefined);
+  const padTo = cifarPadTo(o.trainSet.shape, o.padTo);
   const stepsPerEpoch = Math.ceil(N / batchSize);
   const totalSteps = epochs * stepsPerEpoch;
   const inHW: [number, number] = padTo ?? [h, w];

@@ -88,26 +88,27 @@ function convParams(c: ConvInfo): number[] | null {
   ];
 }
 
-const conv2D: NativeImpl = ({ inputs, backend, attrs }, addon) => {
-  const { x, filter } = inputs;
-  const a = attrs as unknown as Conv2DAttrs;
-  const xv = f32(backend, x),
-    wv = f32(backend, filter);
-  if (!xv || !wv || a.dataFormat === 'NCHW' || x.shape.length !== 4) return null;
+/** tfjs's conv geometry and the addon's parameter list for it, or null for a case the addon is not given. */
+function convCase(
+  xShape: number[],
+  filterShape: number[],
+  strides: number | [number, number],
+  dilations: number | [number, number],
+  pad: Conv2DAttrs['pad'],
+  dimRoundingMode?: Conv2DAttrs['dimRoundingMode'],
+): { info: ConvInfo; params: number[] } | null {
+  if (xShape.length !== 4 || filterShape.length !== 4) return null;
   const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filter.shape as [number, number, number, number],
-    a.strides,
-    a.dilations,
-    a.pad,
-    a.dimRoundingMode,
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    strides,
+    dilations,
+    pad,
+    dimRoundingMode,
   );
-  const p = convParams(info);
-  if (!p) return null;
-  const y = alloc(size(info.outShape));
-  addon.conv2dForward(xv, wv, null, y, p, false);
-  return out(backend, info.outShape, y);
-};
+  const params = convParams(info);
+  return params ? { info, params } : null;
+}
 
 const fusedConv2D: NativeImpl = ({ inputs, backend, attrs }, addon) => {
   const { x, filter, bias, preluActivationWeights } = inputs;
@@ -116,46 +117,34 @@ const fusedConv2D: NativeImpl = ({ inputs, backend, attrs }, addon) => {
   if (a.activation !== 'linear' && a.activation !== 'relu') return null;
   const xv = f32(backend, x),
     wv = f32(backend, filter);
-  if (!xv || !wv || a.dataFormat === 'NCHW' || x.shape.length !== 4) return null;
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filter.shape as [number, number, number, number],
-    a.strides,
-    a.dilations,
-    a.pad,
-    a.dimRoundingMode,
-  );
-  const p = convParams(info);
-  if (!p) return null;
+  if (!xv || !wv || a.dataFormat === 'NCHW') return null;
+  const conv = convCase(x.shape, filter.shape, a.strides, a.dilations, a.pad, a.dimRoundingMode);
+  if (!conv) return null;
   let bv: Float32Array | null = null;
   if (bias) {
     bv = f32(backend, bias);
-    if (!bv || bv.length !== info.outChannels) return null;
+    if (!bv || bv.length !== conv.info.outChannels) return null;
   }
-  const y = alloc(size(info.outShape));
-  addon.conv2dForward(xv, wv, bv, y, p, a.activation === 'relu');
-  return out(backend, info.outShape, y);
+  const y = alloc(size(conv.info.outShape));
+  addon.conv2dForward(xv, wv, bv, y, conv.params, a.activation === 'relu');
+  return out(backend, conv.info.outShape, y);
 };
+
+/** Conv2D is FusedConv2D without bias and activation. */
+const conv2D: NativeImpl = (args, addon) =>
+  fusedConv2D({ ...args, inputs: { x: args.inputs.x, filter: args.inputs.filter }, attrs: { ...args.attrs, activation: 'linear' } }, addon);
 
 const conv2DBackpropInput: NativeImpl = ({ inputs, backend, attrs }, addon) => {
   const { dy, filter } = inputs;
   const a = attrs as unknown as Conv2DBackpropInputAttrs;
   const dyv = f32(backend, dy),
     wv = f32(backend, filter);
-  if (!dyv || !wv || a.dataFormat === 'NCHW' || a.inputShape.length !== 4) return null;
-  const info = tf.backend_util.computeConv2DInfo(
-    a.inputShape,
-    filter.shape as [number, number, number, number],
-    a.strides,
-    1,
-    a.pad,
-    a.dimRoundingMode,
-  );
-  const p = convParams(info);
-  if (!p) return null;
-  const dx = alloc(size(info.inShape));
-  addon.conv2dBackwardData(dyv, wv, dx, p);
-  return out(backend, info.inShape, dx);
+  if (!dyv || !wv || a.dataFormat === 'NCHW') return null;
+  const conv = convCase(a.inputShape, filter.shape, a.strides, 1, a.pad, a.dimRoundingMode);
+  if (!conv) return null;
+  const dx = alloc(size(conv.info.inShape));
+  addon.conv2dBackwardData(dyv, wv, dx, conv.params);
+  return out(backend, conv.info.inShape, dx);
 };
 
 const conv2DBackpropFilter: NativeImpl = ({ inputs, backend, attrs }, addon) => {
@@ -163,20 +152,12 @@ const conv2DBackpropFilter: NativeImpl = ({ inputs, backend, attrs }, addon) => 
   const a = attrs as unknown as Conv2DBackpropFilterAttrs;
   const xv = f32(backend, x),
     dyv = f32(backend, dy);
-  if (!xv || !dyv || a.dataFormat === 'NCHW' || x.shape.length !== 4) return null;
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    a.filterShape,
-    a.strides,
-    1,
-    a.pad,
-    a.dimRoundingMode,
-  );
-  const p = convParams(info);
-  if (!p) return null;
-  const dw = alloc(size(info.filterShape));
-  addon.conv2dBackwardFilter(xv, dyv, dw, null, p);
-  return out(backend, info.filterShape, dw);
+  if (!xv || !dyv || a.dataFormat === 'NCHW') return null;
+  const conv = convCase(x.shape, a.filterShape, a.strides, 1, a.pad, a.dimRoundingMode);
+  if (!conv) return null;
+  const dw = alloc(size(conv.info.filterShape));
+  addon.conv2dBackwardFilter(xv, dyv, dw, null, conv.params);
+  return out(backend, conv.info.filterShape, dw);
 };
 
 // ---- matmul ---------------------------------------------------------------------------------
@@ -620,30 +601,37 @@ export function nativeCoreKernelConfigs(backendName: string, addon: NativeAddon)
     const { inputs, backend, attrs } = args as unknown as Args;
     const { x, filter, bias, residual } = inputs;
     const { strides, pad } = attrs as unknown as { strides: number; pad: number };
-    const info = tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filter.shape as [number, number, number, number],
-      strides,
-      1,
-      pad,
-    );
+    const geometry = convCase(x.shape, filter.shape, strides, 1, pad);
     const xv = f32(backend, x),
       wv = f32(backend, filter),
       rv = f32(backend, residual),
       bv = bias ? f32(backend, bias) : null;
-    const p = x.shape.length === 4 ? convParams(info) : null;
-    const same = residual.shape.length === 4 && residual.shape.every((d, i) => d === info.outShape[i]);
-    if (xv && wv && rv && p && same && (!bias || (bv && bv.length === info.outChannels)) && !nativeDisabled.has(CONV2D_ADD_RELU)) {
+    const same = geometry !== null && residual.shape.length === 4 && residual.shape.every((d, i) => d === geometry.info.outShape[i]);
+    if (
+      xv &&
+      wv &&
+      rv &&
+      geometry &&
+      same &&
+      (!bias || (bv && bv.length === geometry.info.outChannels)) &&
+      !nativeDisabled.has(CONV2D_ADD_RELU)
+    ) {
       countNative(CONV2D_ADD_RELU);
-      const y = alloc(size(info.outShape));
+      const y = alloc(size(geometry.info.outShape));
       y.set(rv);
-      addon.conv2dForward(xv, wv, bv, y, p, true, true);
-      return out(backend, info.outShape, y);
+      addon.conv2dForward(xv, wv, bv, y, geometry.params, true, true);
+      return out(backend, geometry.info.outShape, y);
     }
     const run = (name: string, ins: Record<string, TensorInfo>, at: NamedAttrMap = {}): TensorInfo =>
       tf.getKernel(name, backendName)!.kernelFunc({ inputs: ins, backend, attrs: at }) as TensorInfo;
     const convIns: Record<string, TensorInfo> = bias ? { x, filter, bias } : { x, filter };
-    const conv = run('FusedConv2D', convIns, { strides, pad, dataFormat: 'NHWC', dilations: 1, activation: 'linear' } as unknown as NamedAttrMap);
+    const conv = run('FusedConv2D', convIns, {
+      strides,
+      pad,
+      dataFormat: 'NHWC',
+      dilations: 1,
+      activation: 'linear',
+    } as unknown as NamedAttrMap);
     const sum = run('Add', { a: conv, b: residual });
     const y = run('Relu', { x: sum });
     backend.disposeData(conv.dataId);

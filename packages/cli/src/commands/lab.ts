@@ -13,6 +13,7 @@ import {
   runLesion,
   runPaths,
   runShortcuts,
+  CommonOptions,
   ExperimentOutput,
   GRADFLOW_SETTINGS,
   GradFlowSetting,
@@ -24,6 +25,11 @@ const intList = (v: string) => v.split(',').map((s) => int(s.trim()));
 
 const say = (m: string) => process.stderr.write(m + '\n');
 const command = () => ['resnet', ...process.argv.slice(2)].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
+
+/** What every experiment is told about its output: folder, seed, the command line, the note, where to log. */
+function reporting(opts: { out: string; seed: number; note?: string }): CommonOptions {
+  return { out: opts.out, seed: opts.seed, command: command(), note: opts.note, log: say };
+}
 
 function done(out: ExperimentOutput<unknown>): void {
   say(
@@ -131,11 +137,7 @@ async function trainingCommon(opts: TrainingCli) {
     weightDecay: opts.wd,
     augment: opts.augment ? { pad: 4, flip: pair.flip } : (false as const),
     resume: opts.resume,
-    out: opts.out,
-    seed: opts.seed,
-    command: command(),
-    note: opts.note,
-    log: say,
+    ...reporting(opts),
   };
 }
 
@@ -177,8 +179,7 @@ export function registerLab(program: Command): void {
           throw new UserError(`--optimizer must be adam or sgd; got '${opts.optimizer}'.`);
         done(
           await runIdentity({
-            out: opts.out,
-            seed: opts.seed,
+            ...reporting(opts),
             dims: intList(opts.dims),
             width: opts.width,
             steps: opts.steps,
@@ -187,9 +188,6 @@ export function registerLab(program: Command): void {
             lr: opts.lr,
             threshold: opts.threshold,
             initScale: opts.initScale,
-            command: command(),
-            note: opts.note,
-            log: say,
           }),
         );
       },
@@ -249,12 +247,8 @@ export function registerLab(program: Command): void {
                 samples: opts.samples,
                 maxK: opts.maxK,
                 maxSwaps: opts.maxSwaps,
-                out: opts.out,
-                seed: opts.seed,
+                ...reporting(opts),
                 description: r.label,
-                command: command(),
-                note: opts.note,
-                log: say,
               }),
             );
           } finally {
@@ -310,12 +304,8 @@ export function registerLab(program: Command): void {
                 samples: opts.samples,
                 mode: opts.mode,
                 lengths: opts.lengths ? intList(opts.lengths) : undefined,
-                out: opts.out,
-                seed: opts.seed,
+                ...reporting(opts),
                 description: `${r.label}, ${opts.inputs} test images`,
-                command: command(),
-                note: opts.note,
-                log: say,
               }),
             );
           } finally {
@@ -409,11 +399,7 @@ export function registerLab(program: Command): void {
             lr: opts.lr,
             weightDecay: opts.wd,
             augment: opts.augment ? { pad: 4, flip: pair.flip } : false,
-            out: opts.out,
-            seed: opts.seed,
-            command: command(),
-            note: opts.note,
-            log: say,
+            ...reporting(opts),
           }),
         );
       },
