@@ -46,7 +46,7 @@ export class ZeroPadShortcut extends Module {
     // fixed 0/1 selection matrix: the same values exactly (x * 1 plus zeros), and forward and
     // backward run as the engine's convolution kernels. The obvious avgPool + pad is what it
     // replaces: pad's gradient is a channel slice, which the cpu-derived engines copy element by
-    // element (290 ms of a 717 ms ResNet-20 training step at batch 128 on native).
+    // element (281 ms of a 554 ms ResNet-20 training step at batch 128 on native: bench/zoo-step-profile.ts in backend-node).
     // Built from a Float32Array: tfjs-backend-wasm 4.22's OneHot ignores dtype 'float32' (it writes
     // integer bits, i.e. 1.4e-45 for 1), which made option A wrong on wasm.
     if (!this.selector) {
