@@ -81,3 +81,30 @@ export function customSpec(options: CustomResNetOptions): ResNetSpec {
 }
 
 export { PRETRAINED, findPretrained, type PretrainedEntry, type ModelCard } from './pretrained.js';
+export { IMAGENET_CLASSES } from './imagenet-classes.js';
+export {
+  IMAGENET_V1,
+  IMAGENET_V2,
+  CIFAR10,
+  planResize,
+  toModelInput,
+  validatePreprocessing,
+  preprocessingFromMetadata,
+  defaultPreprocessing,
+  type ImagePreprocessing,
+  type ResizePlan,
+} from './preprocess.js';
+export { SourceError, streamDownload, downloadBytes, sha256Hex, type ProgressEvent, type DownloadOptions } from './download.js';
+export { Classifier, topK, type Classification, type ClassifyOptions, type ImageDecoder } from './classifier.js';
+export {
+  loadPretrained,
+  classifierFrom,
+  resolveSource,
+  parseHubId,
+  ensureBackend,
+  type PretrainedOptions,
+  type HubConfig,
+  type ResolvedSource,
+  type SourceEnvironment,
+} from './resolve.js';
+export { readStateDict, specFor, buildModel, headShape, type LoadedStateDict } from './weights.js';

@@ -1,12 +1,27 @@
 /**
- * @resnet-ts/zoo/node: file access to the trained weights, model cards and sample images shipped
- * in this package (Node only; in a browser, serve `node_modules/@resnet-ts/zoo/weights/*` as static
- * assets and decode them with `decodeSafetensors` from @resnet-ts/core).
+ * @resnet-ts/zoo/node: everything of `@resnet-ts/zoo` plus the Node side of it: `fromPretrained`
+ * with a disk cache and sharp decoding, and file access to the trained weights, model cards and
+ * sample images shipped in this package.
+ *
+ * ```js
+ * import '@resnet-ts/backend-node';
+ * import { fromPretrained } from '@resnet-ts/zoo/node';
+ * const clf = await fromPretrained('resnet20-fashion-mnist');
+ * console.log(await clf.classify('shirt.png', { topk: 3 }));
+ * ```
  */
 import path from 'node:path';
 import fs from 'node:fs';
 import { SpecError } from '@resnet-ts/core';
 import { ModelCard, PRETRAINED, findPretrained } from './pretrained.js';
+import { Classifier } from './classifier.js';
+import { PretrainedOptions, SourceEnvironment, loadPretrained } from './resolve.js';
+import { cachedDownload, hubEndpoint, readLocalFile } from './node-sources.js';
+import { NodeImageInput, decodeImageNode } from './node-image.js';
+
+export * from './index.js';
+export { cacheDir, cachePath, cachedDownload, hubEndpoint, readLocalFile } from './node-sources.js';
+export { decodeImageNode, decodePixels, SHARP_RESIZE, type NodeImageInput } from './node-image.js';
 
 const PACKAGE_DIR = path.join(__dirname, '..');
 
@@ -48,4 +63,33 @@ export function sampleImages(name: string): { file: string; label: string }[] {
   return Object.keys(labels)
     .sort()
     .map((f) => ({ file: path.join(dir, f), label: labels[f] }));
+}
+
+/** Node's source environment: local files, shipped weights, a disk cache for URLs, sharp decoding. */
+export const nodeEnvironment: SourceEnvironment<NodeImageInput> = {
+  shipped: async (entry, o) => {
+    const bytes = readLocalFile(pretrainedWeightsPath(entry.name));
+    o.onProgress?.({ source: entry.name, loaded: bytes.byteLength, total: bytes.byteLength });
+    return bytes;
+  },
+  file: async (file, o) => {
+    const bytes = readLocalFile(file);
+    o.onProgress?.({ source: file, loaded: bytes.byteLength, total: bytes.byteLength });
+    return bytes;
+  },
+  url: cachedDownload,
+  hubEndpoint,
+  decode: decodeImageNode,
+  backendPackage: '@resnet-ts/backend-node',
+};
+
+/**
+ * A ready classifier from a source: a shipped zoo name (`resnet20-fashion-mnist`), a weights file
+ * (safetensors, resnet-ts checkpoint, PyTorch `.pth`), an http(s) URL (downloaded once into the disk
+ * cache, see {@link cacheDir}) or `hf:owner/name`. The model is in eval mode and bound to its
+ * preprocessing and labels; `classify` takes file paths, image bytes or preprocessed tensors.
+ * Picks the best backend when the app has not chosen one (import `@resnet-ts/backend-node` first).
+ */
+export function fromPretrained(source: string, options: PretrainedOptions = {}): Promise<Classifier<NodeImageInput>> {
+  return loadPretrained(source, nodeEnvironment, options);
 }

@@ -1,0 +1,98 @@
+/**
+ * A model bound to its preprocessing and labels: `classify(input)` runs decode -> preprocessing ->
+ * forward (eval) -> softmax -> top-k. The decoder is the only part that differs between Node
+ * (sharp) and the browser (canvas).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ShapeError } from '@resnet-ts/core';
+import type { ResNet } from '@resnet-ts/core';
+import type { ImagePreprocessing } from './preprocess.js';
+
+/** One label of one image. */
+export interface Classification {
+  label: string;
+  /** Output index of the classifier head. */
+  index: number;
+  /** Softmax probability in [0, 1] (NaN when the model's output is not finite). */
+  probability: number;
+}
+
+/** Options of {@link Classifier.classify}. */
+export interface ClassifyOptions {
+  /** How many labels per image, most probable first (default 5). */
+  topk?: number;
+}
+
+/** Decodes one input to NHWC float32 model input with `p` (the environment-specific part). */
+export type ImageDecoder<I> = (input: I, p: ImagePreprocessing) => Promise<tf.Tensor3D>;
+
+/** A classifier made by `fromPretrained`. Call {@link Classifier.dispose} to free the weights. */
+export class Classifier<I = unknown> {
+  constructor(
+    /** The model, in eval mode. */
+    readonly model: ResNet,
+    /** How images are prepared for this model. */
+    readonly preprocessing: ImagePreprocessing,
+    /** Class names, one per output. */
+    readonly labels: readonly string[],
+    /** Where the weights came from (file, URL, zoo name, hf:owner/name). */
+    readonly source: string,
+    private readonly decoder: ImageDecoder<I>,
+  ) {}
+
+  /**
+   * The model input for one image or a batch: `[N, H, W, C]` float32. A tensor is taken as already
+   * preprocessed (`[H, W, C]` or `[N, H, W, C]`); anything else goes through the decoder.
+   */
+  async preprocess(input: I | tf.Tensor | (I | tf.Tensor)[]): Promise<tf.Tensor4D> {
+    const items = Array.isArray(input) ? input : [input];
+    const parts: tf.Tensor4D[] = [];
+    try {
+      for (const item of items) {
+        if (item instanceof tf.Tensor) {
+          if (item.rank !== 3 && item.rank !== 4) throw new ShapeError(`classify: a tensor input must be [H, W, C] or [N, H, W, C]; got rank ${item.rank}.`);
+          parts.push(item.rank === 3 ? tf.expandDims(item as tf.Tensor3D, 0) : tf.clone(item as tf.Tensor4D));
+        } else {
+          const t = await this.decoder(item as I, this.preprocessing);
+          parts.push(tf.tidy(() => tf.expandDims(t, 0)));
+          t.dispose();
+        }
+      }
+      return parts.length === 1 ? parts[0] : tf.concat(parts, 0);
+    } finally {
+      if (parts.length > 1) tf.dispose(parts);
+    }
+  }
+
+  /** Top-k labels of one image; an array of inputs gives one list per image. */
+  classify(input: I | tf.Tensor, options?: ClassifyOptions): Promise<Classification[]>;
+  classify(input: (I | tf.Tensor)[], options?: ClassifyOptions): Promise<Classification[][]>;
+  async classify(input: I | tf.Tensor | (I | tf.Tensor)[], options: ClassifyOptions = {}): Promise<Classification[] | Classification[][]> {
+    const x = await this.preprocess(input);
+    let probs: Float32Array;
+    try {
+      probs = tf.tidy(() => tf.softmax(this.model.forward(x, { training: false })).dataSync() as Float32Array);
+    } finally {
+      x.dispose();
+    }
+    const n = x.shape[0];
+    const per = probs.length / n;
+    const k = Math.max(1, Math.min(options.topk ?? 5, per));
+    const rows = Array.from({ length: n }, (_, i) => topK(probs.subarray(i * per, (i + 1) * per), k, this.labels));
+    return Array.isArray(input) || (input instanceof tf.Tensor && input.rank === 4) ? rows : rows[0];
+  }
+
+  /** Frees the model's weights. */
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** The k most probable entries of one row (non-finite values sort last but are reported). */
+export function topK(row: Float32Array, k: number, labels: readonly string[]): Classification[] {
+  const key = (v: number) => (Number.isNaN(v) ? -Infinity : v);
+  return Array.from(row, (p, index) => ({ p, index }))
+    .sort((a, b) => key(b.p) - key(a.p) || a.index - b.index)
+    .slice(0, k)
+    .map(({ p, index }) => ({ label: labels[index] ?? String(index), index, probability: p }));
+}

@@ -1,0 +1,128 @@
+/**
+ * Streaming HTTP(S) downloads with progress, a time limit and one-line errors, on the `fetch` of
+ * Node 20+ and browsers alike. Callers decide where the bytes go (a temp file in Node's disk cache,
+ * memory and the Cache API in a browser).
+ */
+import { ResNetError } from '@resnet-ts/core';
+
+/** A source that could not be fetched or verified; the message says what to do. */
+export class SourceError extends ResNetError {
+  constructor(
+    message: string,
+    /** HTTP status when the server answered with an error. */
+    readonly status?: number,
+  ) {
+    super(message, 'SOURCE');
+  }
+}
+
+/** Progress of one download. `total` is undefined when the server does not say the size. */
+export interface ProgressEvent {
+  /** What is being fetched (URL or file name). */
+  source: string;
+  loaded: number;
+  total?: number;
+}
+
+/** Options of {@link streamDownload}. */
+export interface DownloadOptions {
+  onProgress?: (e: ProgressEvent) => void;
+  /** Abort when the server sends nothing for this long, in ms (connect, headers and between chunks). Default 30000. */
+  timeoutMs?: number;
+  /** Returns undefined instead of throwing on HTTP 404 (for optional files such as config.json). */
+  optional?: boolean;
+}
+
+/** Hex SHA-256 of bytes with WebCrypto (Node 20+ and browsers). */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function describe(e: unknown): string {
+  const err = e as Error & { cause?: { code?: string; message?: string } };
+  return err.cause?.code ?? err.cause?.message ?? err.message;
+}
+
+/**
+ * Streams `url`, calling `onChunk` for each piece of the body in order. Resolves with the number of
+ * bytes, or undefined for a 404 with `optional`. Throws a {@link SourceError} for an unreachable
+ * host, an HTTP error, a server that goes silent for `timeoutMs`, a body shorter than its
+ * Content-Length, or a dropped connection; the caller discards what it received.
+ */
+export async function streamDownload(url: string, onChunk: (chunk: Uint8Array) => void | Promise<void>, options: DownloadOptions = {}): Promise<number | undefined> {
+  const timeoutMs = options.timeoutMs ?? 30000;
+  const controller = new AbortController();
+  let timedOut = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+  };
+  const fail = (e: unknown): never => {
+    if (e instanceof SourceError) throw e;
+    if (timedOut) throw new SourceError(`Download of ${url} stalled: nothing received for ${timeoutMs / 1000} s. Retry, or raise timeoutMs (CLI: --timeout <seconds>).`);
+    throw new SourceError(`Download of ${url} failed (${describe(e)}). Check the address and your connection, then retry; nothing was saved.`);
+  };
+  arm();
+  try {
+    let res: Response;
+    try {
+      res = await fetch(url, { signal: controller.signal, redirect: 'follow' });
+    } catch (e) {
+      return fail(e);
+    }
+    if (res.status === 404 && options.optional) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    if (!res.ok || !res.body) {
+      await res.body?.cancel();
+      throw new SourceError(
+        `${url} answered HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}: ${res.status === 404 ? 'no such file there; check the name' : res.status === 401 || res.status === 403 ? 'access denied (private or gated file)' : 'the server failed; retry later'}.`,
+        res.status,
+      );
+    }
+    const header = res.headers.get('content-length');
+    const total = header !== null && /^\d+$/.test(header) && !res.headers.get('content-encoding') ? Number(header) : undefined;
+    const reader = res.body.getReader();
+    let loaded = 0;
+    options.onProgress?.({ source: url, loaded, total });
+    for (;;) {
+      let part: ReadableStreamReadResult<Uint8Array>;
+      try {
+        part = await reader.read();
+      } catch (e) {
+        return fail(e);
+      }
+      if (part.done) break;
+      arm();
+      loaded += part.value.byteLength;
+      await onChunk(part.value);
+      options.onProgress?.({ source: url, loaded, total });
+    }
+    if (total !== undefined && loaded !== total) {
+      throw new SourceError(`Download of ${url} ended after ${loaded} of ${total} bytes (connection dropped). Retry; nothing was saved.`);
+    }
+    return loaded;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Downloads `url` into memory (browser use, small files); see {@link streamDownload}. */
+export async function downloadBytes(url: string, options: DownloadOptions = {}): Promise<Uint8Array | undefined> {
+  const parts: Uint8Array[] = [];
+  const n = await streamDownload(url, (c) => void parts.push(c), options);
+  if (n === undefined) return undefined;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out;
+}

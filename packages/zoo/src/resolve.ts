@@ -1,0 +1,172 @@
+/**
+ * The one resolver from a source (shipped zoo name, local file, http(s) URL, `hf:owner/name`) to a
+ * ready classifier: weights + architecture + preprocessing + labels. The environment (Node or the
+ * browser) supplies how bytes are read, cached and images decoded; everything else is here.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { BackendError, ResNetSpec, SpecError, listBackends, useBackend } from '@resnet-ts/core';
+import { Classifier, ImageDecoder } from './classifier.js';
+import { DownloadOptions, ProgressEvent, SourceError } from './download.js';
+import { IMAGENET_CLASSES } from './imagenet-classes.js';
+import { ImagePreprocessing, IMAGENET_V1, IMAGENET_V2, defaultPreprocessing, preprocessingFromMetadata, validatePreprocessing } from './preprocess.js';
+import { ARCHITECTURES } from './architectures.js';
+import { PRETRAINED, PretrainedEntry, findPretrained } from './pretrained.js';
+import { LoadedStateDict, buildModel, readStateDict, specFor } from './weights.js';
+
+/** Options of `fromPretrained`. */
+export interface PretrainedOptions {
+  /** Called as bytes arrive (downloads) or once per file read. */
+  onProgress?: (e: ProgressEvent) => void;
+  /** The number of classes of the head (default: from the weights), or the class names. */
+  classes?: number | string[];
+  /** Naming convention of the state dict (default: detected). */
+  convention?: string;
+  /** The architecture (zoo name or spec) for weights that do not store it, e.g. a torchvision `.pth`. */
+  model?: string | ResNetSpec;
+  /** Override the preprocessing (default: stored with the weights, else by architecture). */
+  preprocessing?: ImagePreprocessing | 'imagenet-v1' | 'imagenet-v2';
+  /** Expected SHA-256 (hex) of the weights file; a mismatch is an error and nothing is cached. */
+  sha256?: string;
+  /** Download time limit: abort when the server sends nothing for this long (ms, default 30000). */
+  timeoutMs?: number;
+}
+
+/** Hugging Face `config.json` fields the resolver uses. */
+export interface HubConfig {
+  id2label?: Record<string, string>;
+  [key: string]: unknown;
+}
+
+/** Weight bytes and what came with them. */
+export interface ResolvedSource {
+  bytes: Uint8Array;
+  /** For messages: the file, URL or name. */
+  name: string;
+  /** A shipped zoo entry, when the source named one. */
+  shipped?: PretrainedEntry;
+  config?: HubConfig;
+}
+
+/** How an environment reads and caches bytes and decodes images. */
+export interface SourceEnvironment<I> {
+  /** The bytes of a shipped zoo weights file. */
+  shipped(entry: PretrainedEntry, options: DownloadOptions): Promise<Uint8Array>;
+  /** The bytes of a local file (Node) or a relative URL (browser). */
+  file(path: string, options: DownloadOptions): Promise<Uint8Array>;
+  /** The bytes of an http(s) URL, cached; undefined for a 404 with `optional`. */
+  url(url: string, options: DownloadOptions & { sha256?: string }): Promise<Uint8Array | undefined>;
+  /** Base URL of the Hugging Face-style hub, e.g. `https://huggingface.co`. */
+  hubEndpoint(): string;
+  decode: ImageDecoder<I>;
+  /** What to import when no backend plug-in is registered. */
+  backendPackage: string;
+}
+
+/** Parses `hf:owner/name` or `hf:owner/name@revision`; undefined when `source` is not an hf: id. */
+export function parseHubId(source: string): { repo: string; revision: string } | undefined {
+  if (!source.startsWith('hf:')) return undefined;
+  const m = /^hf:([\w.-]+\/[\w.-]+)(?:@([\w./-]+))?$/.exec(source);
+  if (!m) throw new SourceError(`'${source}' is not a hub id: write hf:owner/name (optionally @revision).`);
+  return { repo: m[1], revision: m[2] ?? 'main' };
+}
+
+async function resolveHub(source: string, repo: string, revision: string, env: SourceEnvironment<unknown>, options: PretrainedOptions): Promise<ResolvedSource> {
+  const base = `${env.hubEndpoint().replace(/\/+$/, '')}/${repo}/resolve/${revision}`;
+  const dl = { onProgress: options.onProgress, timeoutMs: options.timeoutMs };
+  const configBytes = await env.url(`${base}/config.json`, { ...dl, optional: true });
+  let config: HubConfig | undefined;
+  if (configBytes) {
+    try {
+      config = JSON.parse(new TextDecoder().decode(configBytes)) as HubConfig;
+    } catch (e) {
+      throw new SourceError(`${base}/config.json is not valid JSON (${(e as Error).message}).`);
+    }
+  }
+  for (const file of ['model.safetensors', 'pytorch_model.bin']) {
+    const bytes = await env.url(`${base}/${file}`, { ...dl, optional: true, sha256: options.sha256 });
+    if (bytes) return { bytes, name: `${source} (${file})`, config };
+  }
+  throw new SourceError(`${source}: the hub at ${env.hubEndpoint()} has neither model.safetensors nor pytorch_model.bin for ${repo}@${revision}. Check the repo id.`);
+}
+
+/** Reads the bytes a source names. */
+export async function resolveSource<I>(source: string, env: SourceEnvironment<I>, options: PretrainedOptions = {}): Promise<ResolvedSource> {
+  const dl = { onProgress: options.onProgress, timeoutMs: options.timeoutMs };
+  const hub = parseHubId(source);
+  if (hub) return resolveHub(source, hub.repo, hub.revision, env as SourceEnvironment<unknown>, options);
+  if (/^https?:\/\//i.test(source)) {
+    const bytes = await env.url(source, { ...dl, sha256: options.sha256 });
+    if (!bytes) throw new SourceError(`${source}: not found.`);
+    return { bytes, name: source };
+  }
+  const shipped = findPretrained(source);
+  if (shipped) return { bytes: await env.shipped(shipped, dl), name: source, shipped };
+  if (ARCHITECTURES.some((a) => a.name === source)) {
+    throw new SourceError(
+      `'${source}' is an architecture without shipped weights: give the weights file as the source and the architecture as { model: '${source}' } ` +
+        `(CLI: --model ${source} --weights <file>). Shipped weights: ${PRETRAINED.map((e) => e.name).join(', ')}.`,
+    );
+  }
+  return { bytes: await env.file(source, dl), name: source };
+}
+
+/** Labels: given names, the checkpoint's, the hub config's, ImageNet's for a 1000-class head, else indices. */
+function labelsFor(sd: LoadedStateDict, spec: ResNetSpec, resolved: ResolvedSource, classes?: number | string[]): string[] {
+  const n = spec.numClasses ?? 1000;
+  const fromConfig = resolved.config?.id2label ? Array.from({ length: n }, (_, i) => resolved.config?.id2label?.[String(i)]) : undefined;
+  const candidates: (readonly (string | undefined)[] | undefined)[] = [
+    Array.isArray(classes) ? classes : undefined,
+    sd.info.classes,
+    fromConfig?.every((l) => typeof l === 'string') ? fromConfig : undefined,
+    n === 1000 && !sd.info.classes ? IMAGENET_CLASSES : undefined,
+  ];
+  for (const c of candidates) if (c && c.length === n) return c as string[];
+  if (Array.isArray(classes)) throw new SpecError(`classes lists ${classes.length} names but the model has ${n} outputs.`);
+  return Array.from({ length: n }, (_, i) => String(i));
+}
+
+function preprocessingFor(sd: LoadedStateDict, spec: ResNetSpec, given?: PretrainedOptions['preprocessing']): ImagePreprocessing {
+  if (given === 'imagenet-v1') return IMAGENET_V1;
+  if (given === 'imagenet-v2') return IMAGENET_V2;
+  if (given) return validatePreprocessing(given);
+  if (sd.info.preprocessing) return preprocessingFromMetadata(sd.info.preprocessing, spec);
+  return defaultPreprocessing(spec);
+}
+
+/** Makes the best registered backend current when the app has not chosen one. */
+export async function ensureBackend(backendPackage: string): Promise<void> {
+  if ((tf.engine() as unknown as { backendName: string | null }).backendName) return;
+  if (listBackends().length === 0) throw new BackendError(`No backend: import '${backendPackage}' (or a tfjs backend) before fromPretrained.`);
+  await useBackend('auto');
+}
+
+/** Turns resolved bytes into a classifier (see `fromPretrained`). */
+export async function classifierFrom<I>(resolved: ResolvedSource, env: SourceEnvironment<I>, options: PretrainedOptions = {}): Promise<Classifier<I>> {
+  await ensureBackend(env.backendPackage);
+  const classes = options.classes;
+  if (classes !== undefined && !Array.isArray(classes) && !(Number.isInteger(classes) && classes > 0)) {
+    throw new SpecError(`classes must be a positive integer or a list of names; got ${JSON.stringify(classes)}.`);
+  }
+  const sd = readStateDict(resolved.bytes, resolved.name);
+  try {
+    const numClasses = Array.isArray(classes) ? classes.length : classes;
+    const spec = specFor(sd, resolved.name, options.model, numClasses);
+    const model = buildModel(spec, sd, resolved.name);
+    try {
+      const labels = labelsFor(sd, model.spec, resolved, classes);
+      const preprocessing = preprocessingFor(sd, model.spec, options.preprocessing);
+      return new Classifier(model, preprocessing, labels, resolved.name, env.decode);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  } finally {
+    tf.dispose([...sd.tensors.values()]);
+  }
+}
+
+/** Resolves `source` and builds its classifier in `env`. */
+export async function loadPretrained<I>(source: string, env: SourceEnvironment<I>, options: PretrainedOptions = {}): Promise<Classifier<I>> {
+  if (typeof source !== 'string' || source === '') throw new SourceError('fromPretrained needs a source: a zoo name, a file, an http(s) URL or hf:owner/name.');
+  return classifierFrom(await resolveSource(source, env, options), env, options);
+}
