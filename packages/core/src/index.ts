@@ -55,6 +55,7 @@ export {
 export * from './io/safetensors.js';
 export * from './io/npy.js';
 export * from './io/checkpoint.js';
+export { specDifferences } from './io/checkpoint-schema.js';
 export { halfToFloat, floatToHalf, bf16ToFloat, floatToBf16 } from './io/half.js';
 export {
   makeConv2DBackpropFilter,
@@ -63,3 +64,4 @@ export {
   makeFastTile,
   registerMissingKernels,
 } from './kernels/portable.js';
+export * from './io/weights.js';

@@ -182,7 +182,7 @@ describe('checkpoints', () => {
     const f = path.join(dir, 'ck.safetensors');
     const mom = tf.ones([2, 2]);
     await saveCheckpoint(f, m, {
-      classes: ['a', 'b'],
+      classes: [...'abcdefghij'],
       preprocessing: { mean: [0.5], std: [0.25] },
       training: { epoch: 3 },
       extraTensors: { 'optimizer.momentum.fc.weight': mom },
@@ -192,7 +192,7 @@ describe('checkpoints', () => {
     expect(raw.tensors.get('fc.weight')!.shape).toEqual([10, 64]);
     expect(raw.metadata.format).toBe('resnet-ts/1');
     const ck = loadCheckpoint(f);
-    expect(ck.classes).toEqual(['a', 'b']);
+    expect(ck.classes).toEqual([...'abcdefghij']);
     expect(ck.training).toEqual({ epoch: 3 });
     expect(ck.extraTensors.get('optimizer.momentum.fc.weight')!.shape).toEqual([2, 2]);
     const x = tf.randomNormal([2, 8, 8, 3]);

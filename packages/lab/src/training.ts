@@ -4,11 +4,12 @@
  * recipe and seed through @resnet-ts/train (resumable: every net has its own checkpoint folder), and
  * collects the curves.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ResNet, ResNetSpec } from '@resnet-ts/core';
 import { resnet } from '@resnet-ts/zoo';
-import { Augmentation, Dataset, EpochMetrics, TrainOptions, TrainResult, scaledPaperSchedule, train } from '@resnet-ts/train';
+import { Augmentation, CHECKPOINT_FILE, Dataset, EpochMetrics, TrainOptions, TrainResult, scaledPaperSchedule, train } from '@resnet-ts/train';
 import { CommonOptions } from './experiment.js';
 
 /** The trainer the experiments call (injectable, e.g. for tests or another engine). */
@@ -194,7 +195,9 @@ export async function trainJobs(jobs: NetJob[], o: TrainingExperimentOptions, ou
         preprocessing: padTo ? { padTo } : {},
         augment: o.augment === undefined ? { pad: 4, flip: true } : o.augment,
         outDir: dir,
-        resume: o.resume ?? true,
+        // Resume a net whose checkpoint is there; otherwise (or with --no-resume) start it afresh.
+        resume: (o.resume ?? true) && fs.existsSync(path.join(dir, CHECKPOINT_FILE)),
+        force: true,
         progressBar: o.progressBar,
         log: (m) => log(`  ${job.name}: ${m}`),
         onProgress: (p) => {

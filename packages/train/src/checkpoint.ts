@@ -3,13 +3,13 @@
  * codec (one reader and writer for checkpoints, weights and `@resnet-ts/core/node`).
  *
  * Format: safetensors (8-byte little-endian header length, JSON header with dtype/shape/offsets
- * and a string-to-string `__metadata__`, then the raw little-endian data). Writes are atomic:
- * a temporary file in the same folder, fsync, then rename.
+ * and a string-to-string `__metadata__`, then the raw little-endian data). Writes go through core's
+ * one atomic writer (`writeFileAtomic` of `@resnet-ts/core/node`: temporary file, fsync, rename).
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeSafetensors, encodeSafetensors } from '@resnet-ts/core';
+import { writeBytesAtomic } from '@resnet-ts/core/node';
 import { TrainError } from './errors.js';
 
 /** One tensor's raw data. */
@@ -33,27 +33,6 @@ export interface CheckpointIO {
   load(file: string): CheckpointFile;
 }
 
-/** Writes `bytes` to `file` atomically: temp file in the same folder, fsync, rename. */
-export function writeFileAtomic(file: string, bytes: Uint8Array | string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
-    let off = 0;
-    while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  try {
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-}
-
 function readBytes(file: string): Uint8Array {
   try {
     const b = fs.readFileSync(file);
@@ -72,7 +51,7 @@ export const coreSafetensorsIO: CheckpointIO = {
     const tensors = new Map<string, tf.Tensor>();
     for (const [k, r] of records) tensors.set(k, tf.tensor(r.data, r.shape, r.dtype));
     try {
-      writeFileAtomic(file, await encodeSafetensors(tensors, metadata));
+      await writeBytesAtomic(file, await encodeSafetensors(tensors, metadata));
     } finally {
       tf.dispose([...tensors.values()]);
     }

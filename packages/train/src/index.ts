@@ -12,3 +12,4 @@ export * from './checkpoint.js';
 export * from './metrics.js';
 export * from './plot.js';
 export * from './trainer.js';
+export * from './run-folder.js';

@@ -3,8 +3,10 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { SingleBar } from 'cli-progress';
 import type { Module, ResNet } from '@resnet-ts/core';
+import { fileError, loadWeightsInto, openSafetensors, parseCheckpointMetadata, writeBytesAtomic } from '@resnet-ts/core/node';
 import { Augmentation, Batcher, Preprocessing, augmentRng, channelStats, epochOrder } from './batches.js';
-import { checkpointIO, TensorRecord, writeFileAtomic } from './checkpoint.js';
+import { checkpointIO, TensorRecord } from './checkpoint.js';
+import { RunFolder, loadResumeState, openRunFolder, readRunLog } from './run-folder.js';
 import { Dataset } from './data/dataset.js';
 import { TrainError } from './errors.js';
 import { evaluate } from './metrics.js';
@@ -39,8 +41,13 @@ export interface TrainOptions {
   outDir?: string;
   /** Save a checkpoint every N steps (plus at every epoch end and at the end). 0: not by steps. */
   checkpointEvery?: number;
-  /** Continue from outDir/checkpoint.safetensors if it exists. */
+  /**
+   * Continue from outDir/checkpoint.safetensors (an error when there is none). Without `resume` or
+   * `force`, an outDir that already holds a run is refused (see run-folder.ts).
+   */
   resume?: boolean;
+  /** Replace a run already in outDir (its files are deleted first). */
+  force?: boolean;
   evalBatchSize?: number;
   /** Called after every step. */
   onProgress?: (p: StepProgress) => void;
@@ -157,37 +164,16 @@ export async function saveWeights(
   await checkpointIO.save(file, tensors, metadata);
 }
 
-/** Loads weights (torch layout, extra keys such as optimizer.* ignored) into `model`; returns the metadata. */
-export function loadWeights(file: string, model: Module): { metadata: Record<string, string>; extra: Map<string, TensorRecord> } {
-  const { tensors, metadata } = checkpointIO.load(file);
-  const own = new Set(model.stateDict().keys());
-  const dict = new Map<string, tf.Tensor>();
-  const extra = new Map<string, TensorRecord>();
-  for (const [k, r] of tensors) {
-    if (own.has(k)) dict.set(k, fromRecord(r));
-    else if (k.startsWith('optimizer.')) extra.set(k, r);
-    else dict.set(k, fromRecord(r));
-  }
-  try {
-    model.loadStateDict(dict, { layout: 'torch' });
-  } finally {
-    tf.dispose([...dict.values()]);
-  }
-  return { metadata, extra };
+/**
+ * Loads weights (torch layout; keys under the file's `extra_prefixes`, such as optimizer.*, ignored)
+ * into `model` strictly, through core's one loader; returns the metadata.
+ */
+export function loadWeights(file: string, model: Module): { metadata: Record<string, string> } {
+  return { metadata: loadWeightsInto(model as ResNet, file, { strict: true }).info.metadata };
 }
 
 function defaultProgressBar(): boolean {
   return Boolean(process.stderr.isTTY) && process.env.JEST_WORKER_ID === undefined;
-}
-
-function readLog(file: string, upToEpoch: number): EpochMetrics[] {
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as EpochMetrics)
-    .filter((m) => m.epoch < upToEpoch);
 }
 
 /**
@@ -198,13 +184,36 @@ function readLog(file: string, upToEpoch: number): EpochMetrics[] {
  * atomically; `resume` continues exactly where a previous run stopped.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
+  checkTrainOptions(options);
+  const folder = options.outDir ? openRunFolder(options.outDir, { resume: options.resume, force: options.force, log: options.log }) : undefined;
+  try {
+    return await trainInFolder(options, folder);
+  } finally {
+    folder?.release();
+  }
+}
+
+/** Refuses options that cannot make a run, before any file is touched. */
+function checkTrainOptions(options: TrainOptions): void {
+  const { trainSet, batchSize = 128, iterations, epochs = 1 } = options;
+  const bad = (m: string) => new TrainError(m, 'OPTIONS');
+  if (trainSet.labels.length === 0) throw bad('The training set is empty.');
+  if (trainSet.classes.length < 2)
+    throw bad(`The training set has ${trainSet.classes.length} class (${trainSet.classes.join(', ')}): a classifier needs at least 2 classes.`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw bad(`batchSize must be a positive integer; got ${batchSize}.`);
+  if (iterations !== undefined && (!Number.isInteger(iterations) || iterations < 1))
+    throw bad(`iterations must be a positive integer; got ${iterations}.`);
+  if (!(Number.isFinite(epochs) && epochs > 0)) throw bad(`epochs must be a positive number; got ${epochs}.`);
+  if (iterations === undefined && Math.round(epochs * Math.ceil(trainSet.labels.length / batchSize)) < 1)
+    throw bad(`epochs ${epochs} is less than one step of ${batchSize} images.`);
+}
+
+async function trainInFolder(options: TrainOptions, folder: RunFolder | undefined): Promise<TrainResult> {
   const { model, trainSet, testSet } = options;
   const log = options.log ?? (() => {});
   const batchSize = options.batchSize ?? 128;
   const seed = options.seed ?? 0;
   const N = trainSet.labels.length;
-  if (N === 0) throw new TrainError('The training set is empty.', 'OPTIONS');
-  if (!(batchSize >= 1)) throw new TrainError(`batchSize must be >= 1; got ${batchSize}.`, 'OPTIONS');
   const stepsPerEpoch = Math.ceil(N / batchSize);
   const totalSteps = options.iterations ?? Math.round((options.epochs ?? 1) * stepsPerEpoch);
   const schedule: ScheduleSpec = options.schedule ?? { type: 'constant', lr: options.lr ?? 0.1 };
@@ -217,10 +226,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const prep: Preprocessing = { ...stats, ...(options.preprocessing?.padTo ? { padTo: options.preprocessing.padTo } : {}) };
   const batcher = new Batcher(trainSet, batchSize, prep);
   const K = trainSet.classes.length;
-  const outDir = options.outDir;
+  const outDir = folder?.dir;
   const ckptFile = outDir ? path.join(outDir, CHECKPOINT_FILE) : undefined;
   const logFile = outDir ? path.join(outDir, 'log.jsonl') : undefined;
-  if (outDir) fs.mkdirSync(outDir, { recursive: true });
 
   const named = model.namedParameters();
   const params = named.map(([, v]) => v);
@@ -237,26 +245,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let resumedAug: number[] | undefined;
   let history: EpochMetrics[] = [];
 
-  if (options.resume && ckptFile && fs.existsSync(ckptFile)) {
-    const { metadata, extra } = loadWeights(ckptFile, model);
-    let state: TrainingState;
-    try {
-      state = JSON.parse(metadata.training) as TrainingState;
-    } catch {
-      throw new TrainError(
-        `${ckptFile} has no training state (metadata "training"): it holds weights only and cannot be resumed.`,
-        'CHECKPOINT',
-      );
-    }
-    if (state.batchSize !== batchSize || state.trainSize !== N || state.seed !== seed) {
-      throw new TrainError(
-        `Cannot resume from ${ckptFile}: it was made with batch size ${state.batchSize}, ${state.trainSize} training images and seed ${state.seed}; ` +
-          `this run has ${batchSize}, ${N} and ${seed}. Use the same options, or another --out.`,
-        'CHECKPOINT',
-      );
-    }
-    const momenta = new Map<string, tf.Tensor>();
-    for (const [k, r] of extra) if (k.startsWith('optimizer.momentum.')) momenta.set(k.slice('optimizer.momentum.'.length), fromRecord(r));
+  if (folder?.resuming && ckptFile) {
+    const { state, momenta } = loadResumeState<TrainingState>(ckptFile, model, { batchSize, trainSize: N, seed, stepsPerEpoch, totalSteps });
     opt.loadStateDict(momenta);
     tf.dispose([...momenta.values()]);
     step = state.step;
@@ -266,12 +256,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       accum = state.accum;
       resumedAug = state.rng.augment;
     }
-    if (logFile) history = readLog(logFile, Math.floor(step / stepsPerEpoch));
+    if (logFile) history = readRunLog<EpochMetrics>(logFile, Math.floor(step / stepsPerEpoch), log);
     log(`resumed from ${ckptFile} at step ${step} (epoch ${Math.floor(step / stepsPerEpoch) + 1})`);
   } else if (logFile && fs.existsSync(logFile)) {
     fs.rmSync(logFile);
   }
-  if (logFile) writeFileAtomic(logFile, history.map((m) => JSON.stringify(m) + '\n').join(''));
+  if (logFile) await writeBytesAtomic(logFile, Buffer.from(history.map((m) => JSON.stringify(m) + '\n').join('')));
 
   let epoch = Math.floor(step / stepsPerEpoch);
   let order = epochOrder(N, seed, epoch);
@@ -345,7 +335,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       Object.assign(m, { testLoss: r.loss, top1: r.top1, top5: r.top5 });
     }
     history.push(m);
-    if (logFile) fs.appendFileSync(logFile, JSON.stringify(m) + '\n');
+    if (logFile) {
+      try {
+        fs.appendFileSync(logFile, JSON.stringify(m) + '\n');
+      } catch (e) {
+        throw fileError(e, logFile, 'append to');
+      }
+    }
     options.onEpoch?.(m);
     if (bar) process.stderr.write('\r\x1b[2K');
     log(
@@ -420,6 +416,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (endOfEpoch || step === totalSteps) finishEpoch(!endOfEpoch);
       if (endOfEpoch || step === totalSteps || (options.checkpointEvery && step % options.checkpointEvery === 0)) await saveCheckpoint();
     }
+    // Ctrl-C during the last evaluation or save: the checkpoint is complete, but the run was interrupted.
+    if (stopped === 'done' && options.signal?.aborted) stopped = 'aborted';
     if (stopped === 'aborted') {
       await saveCheckpoint();
       log(`interrupted at step ${step}: checkpoint saved${ckptFile ? ` to ${ckptFile}` : ''}; continue with --resume`);
@@ -433,11 +431,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       ...meta,
       training: JSON.stringify({ step, epochs: step / stepsPerEpoch, schedule, seed, batchSize }),
     });
-    writeFileAtomic(
+    await writeBytesAtomic(
       path.join(outDir, 'curves.svg'),
-      curvesSvg(
-        history.map((m) => ({ ...m, epoch: m.epoch + 1 })),
-        `Training curves (${history.length} epochs)`,
+      Buffer.from(
+        curvesSvg(
+          history.map((m) => ({ ...m, epoch: m.epoch + 1 })),
+          `Training curves (${history.length} epochs)`,
+        ),
       ),
     );
   }
@@ -456,14 +456,17 @@ export interface WeightsInfo {
 
 /** Reads the metadata of a safetensors weight/checkpoint file written by {@link train}. */
 export function readWeightsInfo(file: string): WeightsInfo {
-  const { metadata } = checkpointIO.load(file);
-  const parse = <T>(key: string): T | undefined => {
-    if (metadata[key] === undefined) return undefined;
-    try {
-      return JSON.parse(metadata[key]) as T;
-    } catch {
-      throw new TrainError(`${file}: metadata "${key}" is not valid JSON.`, 'CHECKPOINT');
-    }
-  };
-  return { spec: parse('spec'), classes: parse('classes'), preprocessing: parse('preprocessing'), training: parse('training'), metadata };
+  const f = openSafetensors(file);
+  try {
+    const info = parseCheckpointMetadata(f.metadata, file);
+    return {
+      spec: info.spec,
+      classes: info.classes,
+      preprocessing: info.preprocessing as WeightsInfo['preprocessing'],
+      training: info.training,
+      metadata: info.metadata,
+    };
+  } finally {
+    f.close();
+  }
 }

@@ -4,7 +4,8 @@ import '@resnet-ts/backend-node';
 import { parseCheckpointMetadata, useBackend } from '@resnet-ts/core';
 import { decodeSafetensors, encodeSafetensors } from '@resnet-ts/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { coreSafetensorsIO, TensorRecord, writeFileAtomic } from '../src/index.js';
+import { writeBytesAtomic } from '@resnet-ts/core/node';
+import { coreSafetensorsIO, TensorRecord } from '../src/index.js';
 import { tmpDir } from './helpers.js';
 
 beforeAll(async () => {
@@ -38,7 +39,7 @@ test('corrupt or missing checkpoints are clear errors', async () => {
   tf.dispose([...named.values()]);
   expect(() => decodeSafetensors(bytes.subarray(0, bytes.length - 10), 'x.safetensors')).toThrow(/x\.safetensors/);
   const dir = tmpDir();
-  writeFileAtomic(path.join(dir, 't.safetensors'), bytes.subarray(0, 20));
+  await writeBytesAtomic(path.join(dir, 't.safetensors'), bytes.subarray(0, 20));
   expect(() => coreSafetensorsIO.load(path.join(dir, 't.safetensors'))).toThrow(/t\.safetensors/);
   expect(() => coreSafetensorsIO.load(path.join(dir, 'none.safetensors'))).toThrow(
     /Cannot read checkpoint .*none\.safetensors: no such file/,

@@ -16,6 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { FormatError } from '../errors.js';
 import type { ResNet, ResNetSpec } from '../resnet.js';
+import { checkClassesSchema, checkPreprocessingSchema, checkSpecSchema, checkTrainingSchema } from './checkpoint-schema.js';
 import { NamedTensors, SafetensorsWriteOptions, encodeSafetensors, namedTensorEntries, decodeSafetensors } from './safetensors.js';
 
 /** The `format` metadata value of checkpoints written by this version. */
@@ -66,18 +67,31 @@ function parseJson<T>(metadata: Record<string, string>, key: string, source: str
   }
 }
 
-/** Reads the resnet-ts fields out of safetensors metadata (any file; absent fields stay undefined). */
+/**
+ * Reads the resnet-ts fields out of safetensors metadata (any file; absent fields stay undefined),
+ * each checked against its schema (see `checkpoint-schema.ts`): a malformed field is a
+ * {@link FormatError} naming `source` and the field, e.g. `run/model.safetensors: metadata
+ * "spec.stages[1]" must be an object …`.
+ */
 export function parseCheckpointMetadata(metadata: Record<string, string>, source = 'checkpoint'): CheckpointInfo {
   const extra = parseJson<unknown>(metadata, 'extra_prefixes', source) ?? [];
   if (!Array.isArray(extra) || !extra.every((p) => typeof p === 'string')) {
     throw new FormatError(`${source}: metadata "extra_prefixes" must be a JSON list of strings.`);
   }
+  const spec = parseJson<unknown>(metadata, 'spec', source);
+  if (spec !== undefined) checkSpecSchema(spec, source);
+  const classes = parseJson<unknown>(metadata, 'classes', source);
+  if (classes !== undefined) checkClassesSchema(classes, spec, source);
+  const preprocessing = parseJson<unknown>(metadata, 'preprocessing', source);
+  if (preprocessing !== undefined) checkPreprocessingSchema(preprocessing, source);
+  const training = parseJson<unknown>(metadata, 'training', source);
+  if (training !== undefined) checkTrainingSchema(training, source);
   return {
     format: metadata.format,
-    spec: parseJson<ResNetSpec>(metadata, 'spec', source),
-    classes: parseJson<string[]>(metadata, 'classes', source),
-    preprocessing: parseJson<Preprocessing>(metadata, 'preprocessing', source),
-    training: parseJson<unknown>(metadata, 'training', source),
+    spec,
+    classes,
+    preprocessing: preprocessing as Preprocessing | undefined,
+    training,
     extraPrefixes: extra as string[],
     metadata,
   };
@@ -107,6 +121,8 @@ export function checkpointMetadata(model: ResNet, options: CheckpointOptions = {
   const meta: Record<string, string> = { ...(options.metadata ?? {}) };
   meta.format = CHECKPOINT_FORMAT;
   meta.spec = JSON.stringify(model.spec);
+  if (options.classes && options.classes.length !== model.spec.numClasses)
+    throw new FormatError(`${options.classes.length} class names given for a model with ${model.spec.numClasses} outputs.`);
   if (options.classes) meta.classes = JSON.stringify(options.classes);
   if (options.preprocessing) meta.preprocessing = JSON.stringify(options.preprocessing);
   if (options.training !== undefined) meta.training = JSON.stringify(options.training);

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { FormatError, ResNetError, StateDictError, fmtShape } from '../errors.js';
+import { FormatError, StateDictError, fmtShape } from '../errors.js';
 import { LoadReport, ParamLayout, fromTorchLayout } from '../module.js';
 import { ResNet } from '../resnet.js';
 import {
@@ -25,34 +25,13 @@ import {
 } from '../io/safetensors.js';
 import { decodeNpy, encodeNpy, NpyWriteOptions } from '../io/npy.js';
 import { CheckpointInfo, CheckpointOptions, checkpointMetadata, isExtraKey, parseCheckpointMetadata } from '../io/checkpoint.js';
+import { specDifferences } from '../io/checkpoint-schema.js';
+import { openForRead, writeFileAtomic } from './files.js';
 
 export * from '../io/safetensors.js';
 export * from '../io/npy.js';
 export * from '../io/checkpoint.js';
-
-/** A file that cannot be opened or written (missing, a folder, no permission). */
-export class FileError extends ResNetError {
-  constructor(message: string) {
-    super(message, 'FILE');
-  }
-}
-
-function openForRead(file: string): number {
-  try {
-    const fd = fs.openSync(file, 'r');
-    if (fs.fstatSync(fd).isDirectory()) {
-      fs.closeSync(fd);
-      throw new FileError(`'${file}' is a directory, not a file.`);
-    }
-    return fd;
-  } catch (e) {
-    if (e instanceof FileError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new FileError(`No such file: '${file}'.`);
-    if (code === 'EISDIR') throw new FileError(`'${file}' is a directory, not a file.`);
-    throw new FileError(`Cannot open '${file}': ${(e as Error).message}`);
-  }
-}
+export { FileError, fileError, ensureDir, cleanStaleTempFiles, writeFileAtomic } from './files.js';
 
 function readAt(fd: number, length: number, position: number): Uint8Array {
   const buf = new Uint8Array(length);
@@ -63,33 +42,6 @@ function readAt(fd: number, length: number, position: number): Uint8Array {
     done += n;
   }
   return done === length ? buf : buf.subarray(0, done);
-}
-
-/**
- * Writes `file` atomically: `write` gets a file descriptor of a temporary file in the same folder;
- * on success the data is flushed and the file renamed into place, on failure it is removed.
- */
-export async function writeFileAtomic(file: string, write: (fd: number) => Promise<void> | void): Promise<void> {
-  const dir = path.dirname(path.resolve(file));
-  if (!fs.existsSync(dir)) throw new FileError(`Cannot write '${file}': folder '${dir}' does not exist.`);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
-  let fd: number;
-  try {
-    fd = fs.openSync(tmp, 'wx', 0o644);
-  } catch (e) {
-    throw new FileError(`Cannot write in '${dir}': ${(e as Error).message}`);
-  }
-  try {
-    await write(fd);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = -1;
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    if (fd >= 0) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {
@@ -299,6 +251,8 @@ export function loadWeightsInto(model: ResNet, file: string, options: LoadWeight
     }
     const problems = report.missing.length + report.unexpected.length + report.mismatched.length;
     if (strict && problems > 0) throw weightsError(file, report);
+    // The keys and shapes fit; the stored spec may still say they mean something else (plain vs residual).
+    if (strict) checkSameArchitecture(model, info, file);
     for (const { e, v, layout } of plan) {
       const t = f.read(e);
       try {
@@ -317,6 +271,24 @@ export function loadWeightsInto(model: ResNet, file: string, options: LoadWeight
   } finally {
     f.close();
   }
+}
+
+/**
+ * Refuses weights whose stored spec describes another architecture than `model` (e.g. a plain-20
+ * model given ResNet-20 weights: the keys match, the meaning does not).
+ */
+function checkSameArchitecture(model: ResNet, info: CheckpointInfo, file: string): void {
+  const own = (model as Partial<ResNet>).spec;
+  if (!info.spec || !own) return;
+  const diff = specDifferences(info.spec, own);
+  if (diff.length === 0) return;
+  throw new StateDictError(
+    `Weights in '${file}' were saved from another architecture than this model (${diff.join('; ')}). ` +
+      "Build the model from the file's own spec (in the CLI: leave out --model), or pick the matching one.",
+    [],
+    [],
+    [],
+  );
 }
 
 function weightsError(file: string, r: LoadReport): StateDictError {

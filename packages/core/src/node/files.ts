@@ -1,0 +1,172 @@
+/**
+ * File-system helpers shared by every Node writer and reader of resnet-ts: one mapping from Node's
+ * error codes to a one-line {@link FileError} naming the path and the cause, the one atomic writer
+ * (temporary file in the same folder, fsync, rename), a folder creator that fails fast where a
+ * recursive mkdir would hang (e.g. under /proc), and the clean-up of temporary files that a killed
+ * writer left behind.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ResNetError } from '../errors.js';
+
+/** A file that cannot be opened or written (missing, a folder, no permission, disk full...). */
+export class FileError extends ResNetError {
+  constructor(
+    message: string,
+    /** Node's error code (`ENOENT`, `EACCES`, ...) when the cause was one. */
+    readonly errno?: string,
+  ) {
+    super(message, 'FILE');
+  }
+}
+
+const CAUSES: Record<string, string> = {
+  ENOENT: 'no such file or folder',
+  EISDIR: 'it is a folder, not a file',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EEXIST: 'it already exists (as a file, where a folder is needed)',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EMFILE: 'too many open files',
+  ENAMETOOLONG: 'the name is too long',
+  EBUSY: 'the file is busy',
+  EIO: 'input/output error',
+  ELOOP: 'too many symbolic links',
+};
+
+/**
+ * The one mapping of a Node file-system error to a one-line {@link FileError}:
+ * `Cannot <action> '<path>': <cause> (<CODE>).` Errors that are already resnet-ts errors pass
+ * through unchanged.
+ */
+export function fileError(e: unknown, file: string, action = 'write'): Error {
+  if (e instanceof ResNetError) return e;
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (!code) return e instanceof Error ? e : new Error(String(e));
+  const cause = CAUSES[code] ?? ((e as Error).message.split(',')[1]?.trim() || (e as Error).message);
+  return new FileError(`Cannot ${action} '${file}': ${cause} (${code}).`, code);
+}
+
+/** Opens a file for reading; a missing file or a folder is a {@link FileError}. */
+export function openForRead(file: string): number {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new FileError(`No such file: '${file}'.`, 'ENOENT');
+    throw fileError(e, file, 'read');
+  }
+  if (fs.fstatSync(fd).isDirectory()) {
+    fs.closeSync(fd);
+    throw new FileError(`'${file}' is a directory, not a file.`, 'EISDIR');
+  }
+  return fd;
+}
+
+/**
+ * Creates `dir` and its missing parents one level at a time (never `mkdir -p`, which loops forever
+ * under /proc), after checking that the nearest existing ancestor is a folder. Every failure is a
+ * {@link FileError} naming the path and the cause.
+ */
+export function ensureDir(dir: string): void {
+  const abs = path.resolve(dir);
+  const missing: string[] = [];
+  let at = abs;
+  for (;;) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(at);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fileError(e, at, 'use folder');
+    }
+    if (st) {
+      if (!st.isDirectory())
+        throw new FileError(`Cannot use '${dir}' as a folder: '${at}' is a file (${at === abs ? 'EEXIST' : 'ENOTDIR'}).`, at === abs ? 'EEXIST' : 'ENOTDIR');
+      break;
+    }
+    missing.unshift(at);
+    const parent = path.dirname(at);
+    if (parent === at) break;
+    at = parent;
+  }
+  for (const d of missing) {
+    try {
+      fs.mkdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && fs.statSync(d).isDirectory()) continue;
+      throw fileError(e, d, 'create folder');
+    }
+  }
+}
+
+/** Temporary files of {@link writeFileAtomic}: `.<name>.<pid>.<random>.tmp`. */
+const TEMP_FILE = /^\.(.+)\.(\d+)\.([a-z0-9]+)\.tmp$/;
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files that a killed {@link writeFileAtomic} left in `dir`: only names of
+ * its pattern (`.<name>.<pid>.<random>.tmp`), and only when process `<pid>` is no longer alive.
+ * Returns the names removed.
+ */
+export function cleanStaleTempFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = TEMP_FILE.exec(name);
+    if (!m || processAlive(Number(m[2]))) continue;
+    try {
+      fs.rmSync(path.join(dir, name), { force: true });
+      removed.push(name);
+    } catch (e) {
+      throw fileError(e, path.join(dir, name), 'remove stale temporary file');
+    }
+  }
+  return removed;
+}
+
+/**
+ * Writes `file` atomically: `write` gets a file descriptor of a temporary file in the same folder;
+ * on success the data is flushed and the file renamed into place, on failure it is removed. File
+ * system failures are {@link FileError}s naming the path and the cause.
+ */
+export async function writeFileAtomic(file: string, write: (fd: number) => Promise<void> | void): Promise<void> {
+  const dir = path.dirname(path.resolve(file));
+  if (!fs.existsSync(dir)) throw new FileError(`Cannot write '${file}': folder '${dir}' does not exist.`, 'ENOENT');
+  if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory())
+    throw new FileError(`Cannot write '${file}': it is a folder, not a file (EISDIR).`, 'EISDIR');
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
+  let fd: number;
+  try {
+    fd = fs.openSync(tmp, 'wx', 0o644);
+  } catch (e) {
+    throw fileError(e, file);
+  }
+  try {
+    await write(fd);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = -1;
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    if (fd >= 0) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw fileError(e, file);
+  }
+}
