@@ -110,14 +110,14 @@ export async function resolveSource<I>(source: string, env: SourceEnvironment<I>
   return { bytes: await env.file(source, dl), name: source };
 }
 
-/** Labels: given names, the checkpoint's, the hub config's, ImageNet's for a 1000-class head, else indices. */
+/** Labels: given names, the hub config's `id2label`, the checkpoint's, ImageNet's for a 1000-class head, else indices. */
 function labelsFor(sd: LoadedStateDict, spec: ResNetSpec, resolved: ResolvedSource, classes?: number | string[]): string[] {
   const n = spec.numClasses ?? 1000;
   const fromConfig = resolved.config?.id2label ? Array.from({ length: n }, (_, i) => resolved.config?.id2label?.[String(i)]) : undefined;
   const candidates: (readonly (string | undefined)[] | undefined)[] = [
     Array.isArray(classes) ? classes : undefined,
-    sd.info.classes,
     fromConfig?.every((l) => typeof l === 'string') ? fromConfig : undefined,
+    sd.info.classes,
     n === 1000 && !sd.info.classes ? IMAGENET_CLASSES : undefined,
   ];
   for (const c of candidates) if (c && c.length === n) return c as string[];
