@@ -65,3 +65,4 @@ export {
   registerMissingKernels,
 } from './kernels/portable.js';
 export * from './io/weights.js';
+export * from './io/weights.js';

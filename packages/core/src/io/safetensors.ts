@@ -7,25 +7,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { FormatError, fmtShape } from '../errors.js';
-import { bf16ToFloat, floatToBf16, floatToHalf, halfToFloat } from './half.js';
+import { floatToBf16, floatToHalf } from './half.js';
+import { ELEMENT_BYTES, ElementType, assertLittleEndian, decodeElements, isFloatElement } from './elements.js';
 
 /** Element types of safetensors files that resnet-ts reads. */
-export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'U16' | 'BOOL';
+export type SafetensorsDtype = ElementType;
 
 /** Bytes per element of each supported dtype. */
-export const SAFETENSORS_DTYPE_BYTES: Record<SafetensorsDtype, number> = {
-  F64: 8,
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  I64: 8,
-  I32: 4,
-  I16: 2,
-  I8: 1,
-  U8: 1,
-  U16: 2,
-  BOOL: 1,
-};
+export const SAFETENSORS_DTYPE_BYTES: Record<SafetensorsDtype, number> = ELEMENT_BYTES;
 
 /** One tensor's entry in a safetensors header; offsets are relative to the start of the data. */
 export interface SafetensorsEntry {
@@ -54,12 +43,6 @@ export interface SafetensorsWriteOptions {
 /** Largest JSON header accepted (the reference implementation's limit). */
 const MAX_HEADER = 100_000_000;
 const METADATA_KEY = '__metadata__';
-
-function assertLittleEndian(): void {
-  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
-    throw new FormatError('safetensors and .npy I/O needs a little-endian host.');
-  }
-}
 
 /**
  * Reads the header length from the first 8 bytes. `fileSize` is the whole file's size, so a length
@@ -173,67 +156,14 @@ export function readSafetensorsHeader(bytes: Uint8Array, source = 'safetensors d
   return { ...header, dataStart: 8 + n };
 }
 
-/** Copies `bytes` into a fresh, aligned buffer. */
-function aligned(bytes: Uint8Array): ArrayBuffer {
-  const out = new ArrayBuffer(bytes.length);
-  new Uint8Array(out).set(bytes);
-  return out;
-}
-
 /**
  * Turns one tensor's raw bytes into a tfjs tensor. Floats become float32 (F16/BF16/F64 widened or
  * narrowed), integers int32 (I64 values outside the int32 range are an error), BOOL bool.
  */
 export function decodeSafetensorsTensor(entry: SafetensorsEntry, bytes: Uint8Array, source = 'safetensors data'): tf.Tensor {
-  assertLittleEndian();
   const { name, dtype, shape } = entry;
-  const n = numel(shape);
-  if (bytes.length !== n * SAFETENSORS_DTYPE_BYTES[dtype]) {
-    throw new FormatError(`${source}: tensor '${name}' needs ${n * SAFETENSORS_DTYPE_BYTES[dtype]} bytes; got ${bytes.length}.`);
-  }
-  const buf = aligned(bytes);
-  switch (dtype) {
-    case 'F32':
-      return tf.tensor(new Float32Array(buf), shape, 'float32');
-    case 'F64':
-      return tf.tensor(Float32Array.from(new Float64Array(buf)), shape, 'float32');
-    case 'F16': {
-      const h = new Uint16Array(buf);
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = halfToFloat(h[i]);
-      return tf.tensor(out, shape, 'float32');
-    }
-    case 'BF16': {
-      const h = new Uint16Array(buf);
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = bf16ToFloat(h[i]);
-      return tf.tensor(out, shape, 'float32');
-    }
-    case 'I64': {
-      const b = new BigInt64Array(buf);
-      const out = new Int32Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = b[i];
-        if (v > 2147483647n || v < -2147483648n) {
-          throw new FormatError(`${source}: tensor '${name}' (I64) holds ${v}, outside the int32 range tfjs supports.`);
-        }
-        out[i] = Number(v);
-      }
-      return tf.tensor(out, shape, 'int32');
-    }
-    case 'I32':
-      return tf.tensor(new Int32Array(buf), shape, 'int32');
-    case 'I16':
-      return tf.tensor(Int32Array.from(new Int16Array(buf)), shape, 'int32');
-    case 'I8':
-      return tf.tensor(Int32Array.from(new Int8Array(buf)), shape, 'int32');
-    case 'U8':
-      return tf.tensor(Int32Array.from(new Uint8Array(buf)), shape, 'int32');
-    case 'U16':
-      return tf.tensor(Int32Array.from(new Uint16Array(buf)), shape, 'int32');
-    case 'BOOL':
-      return tf.tensor(new Uint8Array(buf), shape, 'bool');
-  }
+  const data = decodeElements(dtype, bytes, numel(shape), `${source}: tensor '${name}'`);
+  return tf.tensor(data, shape, dtype === 'BOOL' ? 'bool' : isFloatElement(dtype) ? 'float32' : 'int32');
 }
 
 /** The dtype a tensor is written as. Int32 buffers named `*num_batches_tracked` become I64, as PyTorch stores them. */

@@ -1,0 +1,150 @@
+/**
+ * The allow-list of Python globals a `torch.save` state dict needs, and what each builds: tensors
+ * (as strided views of storages, resolved later), OrderedDicts (as Maps) and storage-type tokens.
+ * Any other global is refused with a FormatError that names it; nothing is ever executed.
+ */
+import { FormatError } from '../errors.js';
+import { ElementType } from './elements.js';
+import { PickleGlobal, PickleStateful } from './pickle.js';
+
+/** Storage classes of `torch.save` and the element type each holds. */
+export const TORCH_STORAGE_TYPES: Record<string, ElementType> = {
+  FloatStorage: 'F32',
+  DoubleStorage: 'F64',
+  HalfStorage: 'F16',
+  BFloat16Storage: 'BF16',
+  LongStorage: 'I64',
+  IntStorage: 'I32',
+  ShortStorage: 'I16',
+  CharStorage: 'I8',
+  ByteStorage: 'U8',
+  BoolStorage: 'BOOL',
+};
+
+/** A storage-type token (`torch.FloatStorage`), only meaningful inside a persistent id. */
+export class StorageType {
+  constructor(
+    readonly name: string,
+    readonly elementType: ElementType,
+  ) {}
+}
+
+/** A storage a persistent id names: which key holds its bytes, its element type and size. */
+export interface StorageRef {
+  key: string;
+  elementType: ElementType;
+  /** Elements in the storage (legacy files: from the persistent id; zip files: from the entry size). */
+  numel?: number;
+  /** Legacy storage views: element offset into the root storage. */
+  viewOffset: number;
+  viewNumel?: number;
+}
+
+/** A tensor as pickled: a strided view of a storage. */
+export class TensorRef {
+  constructor(
+    readonly storage: StorageRef,
+    readonly offset: number,
+    readonly shape: number[],
+    readonly stride: number[],
+  ) {}
+}
+
+/** An object the allow-list lets through that holds no tensor data (e.g. a parameter's state). */
+class InertObject implements PickleStateful {
+  setState(): void {}
+}
+
+function intList(x: unknown, what: string, source: string): number[] {
+  if (!Array.isArray(x) || !x.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+    throw new FormatError(`${source}: ${what} ${JSON.stringify(x, (_, v) => (typeof v === 'bigint' ? String(v) : v))} is not a list of sizes.`);
+  }
+  return x as number[];
+}
+
+function rebuildTensor(args: unknown[], source: string): TensorRef {
+  const [storage, offset, size, stride] = args;
+  if (typeof storage !== 'object' || storage === null || !('key' in storage)) {
+    throw new FormatError(`${source}: a tensor's storage is not a storage reference; the file is corrupt.`);
+  }
+  if (!Number.isSafeInteger(offset) || (offset as number) < 0) throw new FormatError(`${source}: a tensor has storage offset ${String(offset)}.`);
+  const shape = intList(size, 'tensor size', source);
+  const strides = intList(stride, 'tensor stride', source);
+  if (shape.length !== strides.length) throw new FormatError(`${source}: a tensor has ${shape.length} sizes but ${strides.length} strides.`);
+  return new TensorRef(storage as StorageRef, offset as number, shape, strides);
+}
+
+function orderedDict(args: unknown[], source: string): Map<unknown, unknown> {
+  const d = new Map<unknown, unknown>();
+  const items = args[0];
+  if (items === undefined || items === null) return d;
+  if (!Array.isArray(items)) throw new FormatError(`${source}: OrderedDict built from something that is not a list of pairs.`);
+  for (const pair of items) {
+    if (!Array.isArray(pair) || pair.length !== 2) throw new FormatError(`${source}: OrderedDict built from something that is not a list of pairs.`);
+    d.set(pair[0], pair[1]);
+  }
+  return d;
+}
+
+function tensorArg(x: unknown, what: string, source: string): TensorRef {
+  if (!(x instanceof TensorRef)) throw new FormatError(`${source}: ${what} of something that is not a tensor.`);
+  return x;
+}
+
+/** Types `_rebuild_from_type_v2` may rebuild into: they keep the tensor's data as it is. */
+const PLAIN_TENSOR_TYPES = new Set(['torch.Tensor', 'torch.nn.parameter.Parameter', 'torch._tensor.Tensor']);
+
+/**
+ * Returns `findGlobal` for {@link unpickle}: the allow-list. Refusals name the global and say why
+ * (`source` names the file).
+ */
+export function torchGlobals(source: string): (module: string, name: string) => PickleGlobal {
+  const table = new Map<string, (args: unknown[]) => unknown>([
+    ['torch._utils._rebuild_tensor_v2', (a) => rebuildTensor(a, source)],
+    ['torch._utils._rebuild_tensor', (a) => rebuildTensor(a, source)],
+    ['torch._utils._rebuild_parameter', (a) => tensorArg(a[0], '_rebuild_parameter', source)],
+    ['torch._utils._rebuild_parameter_with_state', (a) => tensorArg(a[0], '_rebuild_parameter_with_state', source)],
+    [
+      'torch._tensor._rebuild_from_type_v2',
+      (a) => {
+        const [fn, type, args] = a;
+        const typeName = type instanceof PickleGlobal ? type.fullName : '?';
+        if (!(fn instanceof PickleGlobal) || !PLAIN_TENSOR_TYPES.has(typeName)) {
+          throw new FormatError(`${source}: a tensor subclass ('${typeName}') is not supported; save plain tensors (model.state_dict()).`);
+        }
+        return fn.construct(args as unknown[]);
+      },
+    ],
+    ['collections.OrderedDict', (a) => orderedDict(a, source)],
+    ['torch.nn.parameter.Parameter', () => new InertObject()],
+    ['torch.Tensor', () => new InertObject()],
+    ['torch._tensor.Tensor', () => new InertObject()],
+  ]);
+  return (module, name) => {
+    const full = `${module}.${name}`;
+    const fn = table.get(full);
+    if (fn) return new PickleGlobal(module, name, fn);
+    if (module === 'torch' && Object.hasOwn(TORCH_STORAGE_TYPES, name)) {
+      return new StorageTypeGlobal(module, name, new StorageType(name, TORCH_STORAGE_TYPES[name]), source);
+    }
+    throw new FormatError(
+      `${source}: refused to load: the pickle names the Python global '${full}', which is not on resnet-ts's allow-list ` +
+        '(tensor rebuild functions, storage types, OrderedDict); nothing from it was run. ' +
+        'If this is a whole pickled model rather than a state dict, save model.state_dict() in PyTorch, or convert the file to safetensors.',
+    );
+  };
+}
+
+/** A storage-type global: a token for persistent ids, never callable. */
+export class StorageTypeGlobal extends PickleGlobal {
+  constructor(
+    module: string,
+    name: string,
+    readonly storageType: StorageType,
+    source: string,
+  ) {
+    super(module, name, () => {
+      throw new FormatError(`${source}: the pickle calls storage type '${module}.${name}' directly; the file is corrupt or hostile.`);
+    });
+  }
+}

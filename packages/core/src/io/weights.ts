@@ -1,0 +1,162 @@
+/**
+ * One reader for every weights file resnet-ts accepts, on bytes (browser-safe): safetensors and
+ * PyTorch's `torch.save` (zip and legacy). The result is a {@link RawStateDict}: tensors by name as
+ * plain typed arrays in PyTorch's layouts, plus string metadata, ready for a naming convention
+ * (`adaptStateDict`) and the loader (`loadRawStateDict`).
+ */
+import { FormatError } from '../errors.js';
+import { decodeElements, isFloatElement } from './elements.js';
+import { readSafetensorsHeader } from './safetensors.js';
+import { TorchObject, readTorchLegacy, readTorchZip } from './torch.js';
+import { TensorRef } from './torch-pickle.js';
+
+/** The container formats {@link readWeights} reads. */
+export type WeightsFormat = 'safetensors' | 'torch-zip' | 'torch-legacy';
+
+/** One tensor as read from a file: PyTorch layout (OIHW convs, [out, in] linear), row-major. */
+export interface RawTensor {
+  shape: number[];
+  /** F16/BF16/F64/F32 become float32; I64/I32/I16/I8/U8/BOOL become int32. */
+  dtype: 'float32' | 'int32';
+  data: Float32Array | Int32Array;
+}
+
+/** A state dict read from a file, before it is put into a model. */
+export interface RawStateDict {
+  format: WeightsFormat;
+  tensors: Map<string, RawTensor>;
+  /** safetensors metadata; for torch files, the scalar entries of a wrapper dict (`epoch`, `best_prec1`...) as strings. */
+  metadata: Record<string, string>;
+}
+
+/** Options of {@link readWeights}. */
+export interface ReadWeightsOptions {
+  /** Names the data in error messages (a file name or URL). */
+  source?: string;
+}
+
+/** Keys under which training scripts store the model's state dict, in the order they are tried. */
+export const STATE_DICT_WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model_state', 'model', 'net', 'network', 'state_dict_ema', 'model_ema'];
+
+/** Prefixes that wrappers add to every key: DataParallel/DistributedDataParallel, torch.compile. */
+const WRAPPER_PREFIXES = ['module.', '_orig_mod.'];
+
+const ZIP_MAGIC = [0x50, 0x4b];
+const LEGACY_MAGIC = [0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+
+/** Which format `bytes` (a whole file, or at least its first 16 bytes) is in, or undefined. */
+export function detectWeightsFormat(bytes: Uint8Array): WeightsFormat | undefined {
+  if (bytes.length >= 4 && bytes[0] === ZIP_MAGIC[0] && bytes[1] === ZIP_MAGIC[1] && (bytes[2] === 3 || bytes[2] === 5)) return 'torch-zip';
+  if (bytes.length >= 14 && bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5 && LEGACY_MAGIC.every((b, i) => bytes[2 + i] === b)) return 'torch-legacy';
+  if (bytes.length >= 10) {
+    const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+    if (n >= 2n && n < 100_000_000n && bytes[8] === 0x7b) return 'safetensors';
+  }
+  return undefined;
+}
+
+function describeStart(bytes: Uint8Array): string {
+  const head = bytes.subarray(0, 8);
+  return [...head].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+}
+
+/**
+ * Reads a weights file held in memory: safetensors, or a PyTorch `torch.save` file (zip or legacy)
+ * through an unpickler that runs nothing and refuses every global outside its allow-list. Unwraps
+ * `{'state_dict': …}`-style wrapper dicts and strips DataParallel's `module.` prefix. Errors are
+ * one-line {@link FormatError}s that name `options.source`.
+ */
+export function readWeights(bytes: Uint8Array, options: ReadWeightsOptions = {}): RawStateDict {
+  const source = options.source ?? 'weights data';
+  const format = detectWeightsFormat(bytes);
+  if (format === 'safetensors') return readSafetensorsRaw(bytes, source);
+  if (format === 'torch-zip' || format === 'torch-legacy') {
+    const obj = format === 'torch-zip' ? readTorchZip(bytes, source) : readTorchLegacy(bytes, source);
+    return torchStateDict(obj, format, source);
+  }
+  throw new FormatError(
+    `${source}: not a weights file resnet-ts reads (${bytes.length} bytes starting ${describeStart(bytes)}); ` +
+      'expected safetensors or a PyTorch .pth/.pt/.bin saved by torch.save. If it is truncated, copy or download it again.',
+  );
+}
+
+function toRaw(data: Float32Array | Int32Array | Uint8Array, shape: number[], float: boolean): RawTensor {
+  if (data instanceof Uint8Array) return { shape, dtype: 'int32', data: Int32Array.from(data) };
+  return { shape, dtype: float ? 'float32' : 'int32', data };
+}
+
+function readSafetensorsRaw(bytes: Uint8Array, source: string): RawStateDict {
+  const header = readSafetensorsHeader(bytes, source);
+  const tensors = new Map<string, RawTensor>();
+  for (const e of header.entries) {
+    const raw = bytes.subarray(header.dataStart + e.begin, header.dataStart + e.end);
+    const n = e.shape.reduce((a, b) => a * b, 1);
+    tensors.set(e.name, toRaw(decodeElements(e.dtype, raw, n, `${source}: tensor '${e.name}'`), e.shape, isFloatElement(e.dtype)));
+  }
+  return { format: 'safetensors', tensors: stripWrapperPrefixes(tensors), metadata: header.metadata };
+}
+
+function tensorEntries(value: unknown): [string, TensorRef][] {
+  if (!(value instanceof Map)) return [];
+  return [...value.entries()].filter((e): e is [string, TensorRef] => typeof e[0] === 'string' && e[1] instanceof TensorRef);
+}
+
+function kindOf(value: unknown): string {
+  if (value instanceof Map) return 'dict';
+  if (Array.isArray(value)) return 'list or tuple';
+  if (value instanceof TensorRef) return 'single tensor';
+  return value === null ? 'None' : typeof value;
+}
+
+/** The state dict inside a torch object, and the wrapper dict around it (if any). */
+function findStateDict(value: unknown, source: string): { entries: [string, TensorRef][]; wrapper?: Map<unknown, unknown> } {
+  if (!(value instanceof Map)) {
+    throw new FormatError(`${source}: the checkpoint holds a ${kindOf(value)}, not a dict of tensors; save model.state_dict() in PyTorch.`);
+  }
+  for (const key of STATE_DICT_WRAPPER_KEYS) {
+    const entries = tensorEntries(value.get(key));
+    if (entries.length > 0) return { entries, wrapper: value };
+  }
+  const own = tensorEntries(value);
+  if (own.length > 0) return { entries: own };
+  const keys = [...value.keys()].map(String);
+  throw new FormatError(
+    `${source}: no state dict found: the checkpoint is a dict with keys [${keys.slice(0, 8).join(', ')}${keys.length > 8 ? ', ...' : ''}] ` +
+      `and none holds tensors by name (tried ${STATE_DICT_WRAPPER_KEYS.join(', ')}).`,
+  );
+}
+
+/** Scalar entries of a wrapper dict (`epoch`, `best_prec1`, `arch`...) as strings. */
+function wrapperMetadata(wrapper: Map<unknown, unknown> | undefined, obj: TorchObject): Record<string, string> {
+  const meta: Record<string, string> = {};
+  for (const [k, v] of wrapper ?? []) {
+    if (typeof k !== 'string') continue;
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') meta[k] = String(v);
+    else if (v instanceof TensorRef && v.shape.reduce((a, b) => a * b, 1) === 1) meta[k] = String(obj.materialize(v, k)[0]);
+  }
+  return meta;
+}
+
+function torchStateDict(obj: TorchObject, format: WeightsFormat, source: string): RawStateDict {
+  const { entries, wrapper } = findStateDict(obj.value, source);
+  const tensors = new Map<string, RawTensor>();
+  for (const [name, t] of entries) {
+    tensors.set(name, toRaw(obj.materialize(t, name), [...t.shape], isFloatElement(t.storage.elementType)));
+  }
+  return { format, tensors: stripWrapperPrefixes(tensors), metadata: wrapperMetadata(wrapper, obj) };
+}
+
+/** Removes a prefix that every key carries (`module.` from DataParallel, `_orig_mod.` from torch.compile). */
+export function stripWrapperPrefixes<T>(tensors: Map<string, T>): Map<string, T> {
+  let out = tensors;
+  for (let changed = true; changed && out.size > 0; ) {
+    changed = false;
+    for (const prefix of WRAPPER_PREFIXES) {
+      if ([...out.keys()].every((k) => k.startsWith(prefix))) {
+        out = new Map([...out].map(([k, v]) => [k.slice(prefix.length), v]));
+        changed = true;
+      }
+    }
+  }
+  return out;
+}
