@@ -65,4 +65,3 @@ export {
   registerMissingKernels,
 } from './kernels/portable.js';
 export * from './io/weights.js';
-export * from './io/weights.js';
