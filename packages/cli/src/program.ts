@@ -1,24 +1,38 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { commands } from './commands/index.js';
 import { ResNetError } from '@resnet-ts/core';
 
-/** Builds the `resnet` command with every sub-command registered. */
+/**
+ * Builds the `resnet` command with every sub-command registered. Commander's own usage errors
+ * (unknown option, missing value) are thrown, not printed, so that {@link main} prints them as one
+ * `resnet:` line like every other error (sub-commands inherit these settings).
+ */
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name('resnet')
     .description('Build, train, dissect and run residual networks (resnet-ts).')
     .version(require('../package.json').version as string)
-    .showHelpAfterError();
+    .exitOverride()
+    .configureOutput({ outputError: () => {} });
   for (const register of commands) register(program);
   return program;
 }
 
-/** Runs the CLI; a known error prints its message (no stack) and exits 1. */
+/** Runs the CLI; a known error prints its message as one line (no stack) and exits non-zero. */
 export async function main(argv: string[] = process.argv): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end through here too, with exit code 0 and their output already written.
+      if (e.exitCode !== 0) {
+        const sub = argv.slice(2).find((a) => !a.startsWith('-'));
+        process.stderr.write(`resnet: ${e.message.replace(/^error: /, '')} (see 'resnet ${sub ? `${sub} ` : ''}--help')\n`);
+      }
+      process.exitCode = e.exitCode;
+      return;
+    }
     if (e instanceof ResNetError || (e as { isUserError?: boolean }).isUserError) {
       process.stderr.write(`resnet: ${(e as Error).message}\n`);
       process.exitCode = 1;

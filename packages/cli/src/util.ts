@@ -17,13 +17,6 @@ export class UserError extends Error {
   readonly isUserError = true;
 }
 
-/** Parses `224x224x3` / `32x32` / `28x28x1` into [h, w, c?]. */
-export function parseInputSize(text: string): [number, number, number | undefined] {
-  const m = /^(\d+)x(\d+)(?:x(\d+))?$/.exec(text.trim());
-  if (!m) throw new UserError(`--input must look like 224x224x3 (height x width x channels); got '${text}'.`);
-  return [Number(m[1]), Number(m[2]), m[3] === undefined ? undefined : Number(m[3])];
-}
-
 /**
  * A model from a zoo name or a JSON spec file (`{"stem": "cifar", "stages": [...], ...}` or
  * `{"model": "resnet20", "overrides": {...}}`).
@@ -85,18 +78,4 @@ export function loadModelWithWeights(modelArg: string | undefined, weights: stri
 export function withShippedWeights<O extends { model?: string; weights?: string }>(opts: O): O {
   if (!opts.model || opts.weights || !findPretrained(opts.model)) return opts;
   return { ...opts, model: undefined, weights: pretrainedWeightsPath(opts.model) };
-}
-
-/** Option parser: a non-negative integer, else a UserError naming what was given. */
-export function int(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UserError(`expected a non-negative integer, got '${v}'`);
-  return n;
-}
-
-/** Option parser: a finite number, else a UserError naming what was given. */
-export function num(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new UserError(`expected a number, got '${v}'`);
-  return n;
 }

@@ -281,6 +281,9 @@ function isZeroPad(m: Module): m is ZeroPadLike {
   );
 }
 
+/** The ONNX opsets an export may name: only operators stable since opset 13 are used; 21 is the newest tested. */
+export const ONNX_OPSETS = { min: 13, max: 21 } as const;
+
 function unsupported(path: string, m: Module): OnnxExportError {
   return new OnnxExportError(`Cannot export '${path}' (${m.typeName}) to ONNX: no mapping for this module type.`);
 }
@@ -302,7 +305,8 @@ export function exportOnnx(model: ResNet, options: OnnxExportOptions = {}): Uint
     inputSize,
     metadata = {},
   } = options;
-  if (!Number.isInteger(opset) || opset < 13) throw new OnnxExportError(`opset must be an integer >= 13; got ${opset}.`);
+  if (!Number.isInteger(opset) || opset < ONNX_OPSETS.min || opset > ONNX_OPSETS.max)
+    throw new OnnxExportError(`opset must be an integer from ${ONNX_OPSETS.min} to ${ONNX_OPSETS.max}; got ${opset}.`);
   const g = new GraphBuilder(foldBatchNorm);
   const c = model.spec.inChannels;
   let x = inputName;

@@ -6,7 +6,7 @@
 import type { ResNet } from '@resnet-ts/core';
 import { exportOnnx, OnnxExportOptions } from './export.js';
 
-export { exportOnnx, OnnxExportError, type OnnxExportOptions } from './export.js';
+export { exportOnnx, ONNX_OPSETS, OnnxExportError, type OnnxExportOptions } from './export.js';
 export { ONNX_PROTO, onnxRoot, modelProtoType } from './schema.js';
 
 /** Exports `model` and writes it to `file` atomically (Node only). */

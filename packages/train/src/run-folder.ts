@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Module, ResNet } from '@resnet-ts/core';
-import { cleanStaleTempFiles, ensureDir, fileError, loadCheckpoint } from '@resnet-ts/core/node';
+import { FileError, cleanStaleTempFiles, ensureDir, fileError, loadCheckpoint } from '@resnet-ts/core/node';
 import { TrainError } from './errors.js';
 
 /** File name of the lock a running training process holds in its output folder. */
@@ -58,6 +58,51 @@ function readLockOwner(lock: string): { pid?: number; started?: string } {
   }
 }
 
+/** Throws when a live process holds `dir`'s lock; returns the (dead or absent) owner otherwise. */
+function refuseLiveLock(dir: string): { pid?: number; started?: string } {
+  const lock = path.join(dir, LOCK_FILE);
+  const owner = readLockOwner(lock);
+  if (owner.pid !== undefined && Number.isInteger(owner.pid) && alive(owner.pid)) {
+    throw new TrainError(
+      `'${dir}' is in use by process ${owner.pid} (running since ${owner.started ?? '?'}): wait for it to finish or choose another --out ` +
+        `(if no such run exists, delete '${lock}').`,
+      'RUN_FOLDER',
+    );
+  }
+  return owner;
+}
+
+/** The run files in `dir`; throws when they conflict with `resume`/`force` (see the module comment). */
+function refuseHeldRun(dir: string, options: RunFolderOptions): string[] {
+  const held = RUN_FILES.filter((f) => fs.existsSync(path.join(dir, f)));
+  if (options.resume && !held.includes('checkpoint.safetensors')) {
+    throw new TrainError(`Nothing to resume in '${dir}': it has no checkpoint.safetensors. Leave out --resume to start a new run there.`, 'RUN_FOLDER');
+  }
+  if (!options.resume && !options.force && held.length) {
+    throw new TrainError(
+      `'${dir}' already holds a run (${held.join(', ')}): pass --resume to continue it, --force to replace it, or choose another --out.`,
+      'RUN_FOLDER',
+    );
+  }
+  return options.resume ? [] : held;
+}
+
+/**
+ * The checks of {@link openRunFolder} that change nothing (for a command to fail before it loads
+ * data): `dir` is or can become a folder, no live process holds it, and a run in it is not
+ * overwritten without `force` nor resumed when absent.
+ */
+export function checkRunFolder(dir: string, options: Omit<RunFolderOptions, 'log'> = {}): void {
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  if (!st) {
+    if (options.resume) throw new TrainError(`Nothing to resume: '${dir}' does not exist.`, 'RUN_FOLDER');
+    return;
+  }
+  if (!st.isDirectory()) throw new FileError(`Cannot use '${dir}' as a folder: it is a file (EEXIST).`, 'EEXIST');
+  refuseLiveLock(dir);
+  refuseHeldRun(dir, options);
+}
+
 function takeLock(dir: string, log: (m: string) => void): string {
   const lock = path.join(dir, LOCK_FILE);
   const body = JSON.stringify({ pid: process.pid, host: os.hostname(), started: new Date().toISOString() }) + '\n';
@@ -68,14 +113,7 @@ function takeLock(dir: string, log: (m: string) => void): string {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw fileError(e, lock, 'lock run folder');
     }
-    const owner = readLockOwner(lock);
-    if (owner.pid !== undefined && Number.isInteger(owner.pid) && alive(owner.pid)) {
-      throw new TrainError(
-        `'${dir}' is in use by process ${owner.pid} (running since ${owner.started ?? '?'}): wait for it to finish or choose another --out ` +
-          `(if no such run exists, delete '${lock}').`,
-        'RUN_FOLDER',
-      );
-    }
+    const owner = refuseLiveLock(dir);
     log(`note: taking over the stale lock of process ${owner.pid ?? '?'} (no longer running) in '${dir}'`);
     fs.rmSync(lock, { force: true });
   }
@@ -98,23 +136,10 @@ export function openRunFolder(dir: string, options: RunFolderOptions = {}): RunF
   try {
     const removed = cleanStaleTempFiles(dir);
     if (removed.length) log(`note: removed ${removed.length} temporary file(s) of an interrupted write in '${dir}': ${removed.join(', ')}`);
-    const held = RUN_FILES.filter((f) => fs.existsSync(path.join(dir, f)));
-    const hasCheckpoint = held.includes('checkpoint.safetensors');
-    if (options.resume && !hasCheckpoint) {
-      throw new TrainError(
-        `Nothing to resume in '${dir}': it has no checkpoint.safetensors. Leave out --resume to start a new run there.`,
-        'RUN_FOLDER',
-      );
-    }
-    if (!options.resume && held.length) {
-      if (!options.force) {
-        throw new TrainError(
-          `'${dir}' already holds a run (${held.join(', ')}): pass --resume to continue it, --force to replace it, or choose another --out.`,
-          'RUN_FOLDER',
-        );
-      }
-      log(`note: --force: replacing the run in '${dir}' (${held.join(', ')})`);
-      for (const f of held) fs.rmSync(path.join(dir, f), { force: true });
+    const replaced = refuseHeldRun(dir, options);
+    if (replaced.length) {
+      log(`note: --force: replacing the run in '${dir}' (${replaced.join(', ')})`);
+      for (const f of replaced) fs.rmSync(path.join(dir, f), { force: true });
     }
   } catch (e) {
     release();

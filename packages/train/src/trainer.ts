@@ -128,10 +128,6 @@ function toRecord(t: tf.Tensor): TensorRecord {
     : { dtype: 'float32', shape: t.shape, data: Float32Array.from(data) };
 }
 
-function fromRecord(r: TensorRecord): tf.Tensor {
-  return tf.tensor(r.data, r.shape, r.dtype);
-}
-
 /** Metadata common to checkpoints and weight files (core's `resnet-ts/1` keys). */
 export function weightsMetadata(
   model: Module,

@@ -5,13 +5,28 @@ import { bench, probeEngines } from '@resnet-ts/backend-node';
 import { useBackend } from '@resnet-ts/core';
 import { createModel } from '@resnet-ts/zoo';
 import { UserError } from '../util.js';
+import { OptionKind, integer, opt, text } from '../options.js';
+
+/** `--works`: rows such as `resnet20-forward:32`, each batch from 1 to 4096. */
+const WORK_LIST: OptionKind<bench.BenchWork[]> = {
+  expects: 'a comma-separated list of resnet20-forward:N, resnet20-train:N or resnet50-forward:N with N from 1 to 4096',
+  parse(value, flag) {
+    try {
+      const works = value.split(',').map(bench.parseWork);
+      if (works.every((w) => w.batch >= 1 && w.batch <= 4096)) return works;
+    } catch {
+      // refused below
+    }
+    throw new UserError(`${flag} must be ${this.expects}; got ${value}`);
+  },
+};
 
 interface BenchOptions {
   engines?: string;
   repeats: number;
   comparePytorch?: boolean;
   full?: boolean;
-  works?: string;
+  works?: bench.BenchWork[];
   json?: boolean;
   memory?: boolean;
 }
@@ -80,21 +95,15 @@ export function registerBench(program: Command): void {
   program
     .command('bench')
     .description('time resnet20/resnet50 forward and training steps per engine (and PyTorch CPU with --compare-pytorch)')
-    .option('--engines <list>', 'comma-separated engines (default: every available one)')
-    .option('--repeats <n>', 'timed runs per row (median reported)', (v) => parseInt(v, 10), 5)
+    .addOption(opt('--engines <list>', 'comma-separated engines (default: every available one)', text('a list of engines')))
+    .addOption(opt('--repeats <n>', 'timed runs per row (median reported)', integer(1, 1000), 5))
     .option('--compare-pytorch', 'also run the same work in PyTorch (/usr/bin/python3 with torch)')
     .option('--full', 'add resnet20 batch 128 and resnet50 batch 8 rows')
-    .option('--works <list>', 'explicit rows, e.g. resnet20-forward:32,resnet20-train:128,resnet50-forward:1')
+    .addOption(opt('--works <list>', 'explicit rows, e.g. resnet20-forward:32,resnet20-train:128,resnet50-forward:1', WORK_LIST))
     .option('--json', 'print JSON')
     .option('--memory', 'also measure the peak memory of a resnet50 forward per engine (fresh processes)')
     .action(async (opts: BenchOptions) => {
-      if (!Number.isInteger(opts.repeats) || opts.repeats < 1) throw new UserError('--repeats must be a positive integer.');
-      let works: bench.BenchWork[];
-      try {
-        works = opts.works ? opts.works.split(',').map(bench.parseWork) : opts.full ? bench.FULL_WORKS : bench.DEFAULT_WORKS;
-      } catch (e) {
-        throw new UserError((e as Error).message);
-      }
+      const works = opts.works ?? (opts.full ? bench.FULL_WORKS : bench.DEFAULT_WORKS);
       const probed = await probeEngines();
       const engines = opts.engines
         ? opts.engines

@@ -10,6 +10,7 @@ import {
   saveCheckpoint,
 } from '@resnet-ts/core/node';
 import { UserError, loadModel, selectBackend } from '../util.js';
+import { choice, opt, text } from '../options.js';
 
 interface ConvertOptions {
   to?: string;
@@ -24,9 +25,9 @@ export function registerConvert(program: Command): void {
     .description('convert between a resnet-ts checkpoint and a plain torchvision state dict (safetensors)')
     .argument('<in>', 'input .safetensors')
     .argument('<out>', 'output .safetensors')
-    .option('--to <format>', 'torchvision | resnet-ts (default: the other one)')
-    .option('--model <name|spec.json>', 'architecture of a torchvision state dict (needed for --to resnet-ts)')
-    .option('--classes <file.json>', 'JSON list of class names to store (--to resnet-ts)')
+    .addOption(opt('--to <format>', 'torchvision | resnet-ts (default: the other one)', choice(['torchvision', 'resnet-ts'] as const)))
+    .addOption(opt('--model <name|spec.json>', 'architecture of a torchvision state dict (needed for --to resnet-ts)', text()))
+    .addOption(opt('--classes <file.json>', 'JSON list of class names to store (--to resnet-ts)', text('a file')))
     .action(async (input: string, output: string, opts: ConvertOptions) => {
       const f = openSafetensors(input);
       let info;
@@ -37,14 +38,19 @@ export function registerConvert(program: Command): void {
       }
       const isOurs = info.format?.startsWith('resnet-ts/') ?? false;
       const to = opts.to ?? (isOurs ? 'torchvision' : 'resnet-ts');
-      if (to !== 'torchvision' && to !== 'resnet-ts') throw new UserError(`--to must be torchvision or resnet-ts; got '${to}'.`);
       if (to === 'torchvision') {
         if (!isOurs) throw new UserError(`'${input}' is already a plain state dict (no resnet-ts metadata).`);
         if (!info.spec) throw new UserError(`'${input}' has no "spec" metadata; cannot tell the model's keys apart.`);
         await selectBackend('cpu');
         const model = new ResNet(info.spec);
         const keys = new Set(model.paramLayouts().keys());
-        model.dispose();
+        try {
+          // Every model tensor must have the shape the stored spec implies before anything is written.
+          const check = loadWeightsInto(model, input, { strict: false });
+          if (check.mismatched.length) loadWeightsInto(model, input, { strict: true });
+        } finally {
+          model.dispose();
+        }
         const { kept, dropped } = await rewriteSafetensors(input, output, { keep: (k) => keys.has(k) });
         const missing = [...keys].filter((k) => !kept.includes(k) && !k.endsWith('num_batches_tracked'));
         if (missing.length) {

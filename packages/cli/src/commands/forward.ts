@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fmtShape } from '@resnet-ts/core';
 import { loadNpy, saveNpy } from '@resnet-ts/core/node';
 import { UserError, loadModelWithWeights, selectBackend } from '../util.js';
+import { choice, opt, requiredOpt, text } from '../options.js';
 
 interface ForwardOptions {
   model?: string;
@@ -18,14 +19,13 @@ export function registerForward(program: Command): void {
   program
     .command('forward')
     .description('run a model in eval mode on a .npy batch and write the logits as .npy')
-    .requiredOption('--weights <file>', 'weights: a resnet-ts checkpoint or a torchvision state dict (.safetensors)')
-    .requiredOption('--input <file>', 'input batch, float32 .npy, NCHW [N, C, H, W] (or NHWC with --layout nhwc)')
-    .requiredOption('--out <file>', 'where to write the logits [N, classes] (.npy, float32)')
-    .option('--model <name|spec.json>', 'zoo name or spec file (default: the spec stored in a resnet-ts checkpoint)')
-    .option('--backend <name>', "engine: 'auto' or a name from `resnet backends`", 'auto')
-    .option('--layout <nchw|nhwc>', 'layout of --input: nchw (PyTorch, default) or nhwc', 'nchw')
+    .addOption(requiredOpt('--weights <file>', 'weights: a resnet-ts checkpoint or a torchvision state dict (.safetensors)', text('a file')))
+    .addOption(requiredOpt('--input <file>', 'input batch, float32 .npy, NCHW [N, C, H, W] (or NHWC with --layout nhwc)', text('a file')))
+    .addOption(requiredOpt('--out <file>', 'where to write the logits [N, classes] (.npy, float32)', text('a file')))
+    .addOption(opt('--model <name|spec.json>', 'zoo name or spec file (default: the spec stored in a resnet-ts checkpoint)', text()))
+    .addOption(opt('--backend <name>', "engine: 'auto' or a name from `resnet backends`", text('an engine name'), 'auto'))
+    .addOption(opt('--layout <nchw|nhwc>', 'layout of --input: nchw (PyTorch, default) or nhwc', choice(['nchw', 'nhwc'] as const), 'nchw'))
     .action(async (opts: ForwardOptions) => {
-      if (opts.layout !== 'nchw' && opts.layout !== 'nhwc') throw new UserError(`--layout must be nchw or nhwc; got '${opts.layout}'.`);
       await selectBackend(opts.backend);
       const model = loadModelWithWeights(opts.model, opts.weights);
       const x = loadNpy(opts.input);
@@ -43,6 +43,8 @@ export function registerForward(program: Command): void {
           throw new UserError(`--input '${opts.input}' has shape ${fmtShape(x.shape)}; expected ${expected} (${opts.layout}).${hint}`);
         }
         if (x.dtype !== 'float32') throw new UserError(`--input '${opts.input}' holds ${x.dtype} values; expected float32.`);
+        if (x.shape.some((d) => d === 0))
+          throw new UserError(`--input '${opts.input}' has shape ${fmtShape(x.shape)}: an empty batch or image; every dimension must be at least 1.`);
         const logits = tf.tidy(() => model.forward(opts.layout === 'nchw' ? tf.transpose(x, [0, 2, 3, 1]) : x, { training: false }));
         try {
           await saveNpy(opts.out, logits);

@@ -17,11 +17,15 @@ import {
   ExperimentOutput,
   GRADFLOW_SETTINGS,
   GradFlowSetting,
-  isGradFlowSetting,
 } from '@resnet-ts/lab';
-import { UserError, int, loadModel, num, selectBackend, withShippedWeights } from '../util.js';
+import { UserError, loadModel, selectBackend, withShippedWeights } from '../util.js';
+import { CIFAR_DEPTH, choice, choiceList, integer, integerList, number, opt, text } from '../options.js';
 
-const intList = (v: string) => v.split(',').map((s) => int(s.trim()));
+const SEED = integer(0, 2 ** 32 - 1);
+const COUNT = integer(1, 1e9);
+const BATCH = integer(1, 65536);
+const LR = number({ above: 0, max: 1e9 });
+const DECAY = number({ min: 0, below: 1 });
 
 const say = (m: string) => process.stderr.write(m + '\n');
 const command = () => ['resnet', ...process.argv.slice(2)].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
@@ -86,21 +90,21 @@ async function modelAndData(
 
 function common(cmd: Command, name: string): Command {
   return cmd
-    .option('--out <dir>', 'output folder (result.json, report.md, SVG plots)', defaultOut(name))
-    .option('--backend <name>', "engine: 'auto' or a name")
-    .option('--seed <n>', 'seed', int, 0)
-    .option('--note <text>', 'a note for the report (e.g. how the weights were made)');
+    .addOption(opt('--out <dir>', 'output folder (result.json, report.md, SVG plots)', text('a folder'), defaultOut(name)))
+    .addOption(opt('--backend <name>', "engine: 'auto' or a name", text('an engine name')))
+    .addOption(opt('--seed <n>', 'seed', SEED, 0))
+    .addOption(opt('--note <text>', 'a note for the report (e.g. how the weights were made)', text('some text')));
 }
 
 function trainingOptions(cmd: Command): Command {
   return cmd
-    .option('--data <name|dir>', 'fashion-mnist | mnist | cifar10 | a folder', 'fashion-mnist')
-    .option('--epochs <n>', 'epochs per net', int, 30)
-    .option('--batch <n>', 'batch size', int, 128)
-    .option('--lr <x>', 'base learning rate (divided by 10 at 50 % and 75 %)', num, 0.1)
-    .option('--wd <x>', 'weight decay', num, 1e-4)
-    .option('--limit <n>', 'use only the first n training images', int)
-    .option('--test-limit <n>', 'use only the first n test images', int)
+    .addOption(opt('--data <name|dir>', 'fashion-mnist | mnist | cifar10 | a folder', text(), 'fashion-mnist'))
+    .addOption(opt('--epochs <n>', 'epochs per net', integer(1, 1e5), 30))
+    .addOption(opt('--batch <n>', 'batch size', BATCH, 128))
+    .addOption(opt('--lr <x>', 'base learning rate (divided by 10 at 50 % and 75 %)', LR, 0.1))
+    .addOption(opt('--wd <x>', 'weight decay, from 0 (none) to below 1', DECAY, 1e-4))
+    .addOption(opt('--limit <n>', 'use only the first n training images', COUNT))
+    .addOption(opt('--test-limit <n>', 'use only the first n test images', COUNT))
     .option('--no-augment', 'no random crops or flips')
     .option('--no-resume', 'start every net from scratch instead of resuming its checkpoint');
 }
@@ -151,36 +155,34 @@ export function registerLab(program: Command): void {
   );
 
   common(lab.command('identity').description('identity is hard, zero is easy: plain vs residual extra layers (seconds on cpu)'), 'identity')
-    .option('--dims <list>', 'input/output dimensions (1 is y = 4x + 3)', '1,8')
-    .option('--width <n>', 'hidden width (default max(16, 4d))', int)
-    .option('--steps <n>', 'maximum steps', int, 3000)
-    .option('--seeds <n>', 'seeds to average over', int, 3)
-    .option('--optimizer <name>', 'adam | sgd', 'adam')
-    .option('--lr <x>', 'learning rate (default 1e-3 adam, 1e-2 sgd)', num)
-    .option('--threshold <x>', 'MSE target', num, 1e-3)
-    .option('--init-scale <x>', "multiply the extra layers' Kaiming std (1: plain Kaiming)", num, 1)
+    .addOption(opt('--dims <list>', 'input/output dimensions (1 is y = 4x + 3)', integerList(1, 4096), [1, 8]))
+    .addOption(opt('--width <n>', 'hidden width (default max(16, 4d))', integer(1, 65536)))
+    .addOption(opt('--steps <n>', 'maximum steps', COUNT, 3000))
+    .addOption(opt('--seeds <n>', 'seeds to average over', integer(1, 1000), 3))
+    .addOption(opt('--optimizer <name>', 'adam | sgd', choice(['adam', 'sgd'] as const), 'adam'))
+    .addOption(opt('--lr <x>', 'learning rate (default 1e-3 adam, 1e-2 sgd)', LR))
+    .addOption(opt('--threshold <x>', 'MSE target', number({ above: 0 }), 1e-3))
+    .addOption(opt('--init-scale <x>', "multiply the extra layers' Kaiming std (1: plain Kaiming; 0: zero init)", number({ min: 0, max: 1e3 }), 1))
     .action(
       async (opts: {
         out: string;
         backend?: string;
         seed: number;
         note?: string;
-        dims: string;
+        dims: number[];
         width?: number;
         steps: number;
         seeds: number;
-        optimizer: string;
+        optimizer: 'adam' | 'sgd';
         lr?: number;
         threshold: number;
         initScale: number;
       }) => {
         await selectBackend(opts.backend ?? 'cpu', true);
-        if (opts.optimizer !== 'adam' && opts.optimizer !== 'sgd')
-          throw new UserError(`--optimizer must be adam or sgd; got '${opts.optimizer}'.`);
         done(
           await runIdentity({
             ...reporting(opts),
-            dims: intList(opts.dims),
+            dims: opts.dims,
             width: opts.width,
             steps: opts.steps,
             seeds: opts.seeds,
@@ -194,21 +196,27 @@ export function registerLab(program: Command): void {
     );
 
   common(lab.command('lesion').description('Veit et al. §4: delete/swap blocks at test time; the same on a plain net'), 'lesion')
-    .option(
-      '--model <name>',
-      "zoo name, shipped weights' name or spec file (default: the spec stored in --weights; on fashion-mnist without --weights: the zoo's resnet20-fashion-mnist)",
+    .addOption(
+      opt(
+        '--model <name>',
+        "zoo name, shipped weights' name or spec file (default: the spec stored in --weights; on fashion-mnist without --weights: the zoo's resnet20-fashion-mnist)",
+        text(),
+      ),
     )
-    .option('--weights <file>', 'trained weights of the residual net')
-    .option(
-      '--plain-model <name>',
-      "the plain net (default: plain<depth> when --plain-weights is given; the zoo's plain20-fashion-mnist with the default model)",
+    .addOption(opt('--weights <file>', 'trained weights of the residual net', text('a file')))
+    .addOption(
+      opt(
+        '--plain-model <name>',
+        "the plain net (default: plain<depth> when --plain-weights is given; the zoo's plain20-fashion-mnist with the default model)",
+        text(),
+      ),
     )
-    .option('--plain-weights <file>', 'trained weights of the plain net of the same depth')
-    .option('--data <name|dir>', 'test data', 'fashion-mnist')
-    .option('--limit <n>', 'test images to use', int, 1000)
-    .option('--samples <n>', 'random samples per k', int, 10)
-    .option('--max-k <n>', 'largest number of deleted blocks', int)
-    .option('--max-swaps <n>', 'largest number of swapped pairs', int, 10)
+    .addOption(opt('--plain-weights <file>', 'trained weights of the plain net of the same depth', text('a file')))
+    .addOption(opt('--data <name|dir>', 'test data', text(), 'fashion-mnist'))
+    .addOption(opt('--limit <n>', 'test images to use', COUNT, 1000))
+    .addOption(opt('--samples <n>', 'random samples per k', integer(1, 1e6), 10))
+    .addOption(opt('--max-k <n>', 'largest number of deleted blocks', integer(1, 1e4)))
+    .addOption(opt('--max-swaps <n>', 'largest number of swapped pairs (0: none)', integer(0, 1e4), 10))
     .action(
       async (
         opts: ModelOpts & {
@@ -262,19 +270,25 @@ export function registerLab(program: Command): void {
     );
 
   common(lab.command('paths').description('Veit et al. §5: path-length distribution and gradient per path length'), 'paths')
-    .option(
-      '--model <name>',
-      "zoo name, shipped weights' name or spec file (default: the spec stored in --weights; on fashion-mnist without --weights: the zoo's resnet20-fashion-mnist)",
+    .addOption(
+      opt(
+        '--model <name>',
+        "zoo name, shipped weights' name or spec file (default: the spec stored in --weights; on fashion-mnist without --weights: the zoo's resnet20-fashion-mnist)",
+        text(),
+      ),
     )
-    .option('--weights <file>', 'trained weights')
-    .option('--data <name|dir>', 'data for the inputs', 'fashion-mnist')
-    .option('--inputs <n>', 'test images to average over', int, 4)
-    .option('--samples <n>', 'random branch sets per length', int, 10)
-    .option('--lengths <list>', 'path lengths to sample (default all 0..n)')
-    .option(
-      '--mode <path|subset>',
-      "path: Veit's single path of length k (chosen blocks: branch only; others: skip only); subset: chosen blocks pass branch and skip",
-      'path',
+    .addOption(opt('--weights <file>', 'trained weights', text('a file')))
+    .addOption(opt('--data <name|dir>', 'data for the inputs', text(), 'fashion-mnist'))
+    .addOption(opt('--inputs <n>', 'test images to average over', integer(1, 1e6), 4))
+    .addOption(opt('--samples <n>', 'random branch sets per length', integer(1, 1e6), 10))
+    .addOption(opt('--lengths <list>', 'path lengths to sample (default all 0..n)', integerList(0, 1e4)))
+    .addOption(
+      opt(
+        '--mode <path|subset>',
+        "path: Veit's single path of length k (chosen blocks: branch only; others: skip only); subset: chosen blocks pass branch and skip",
+        choice(['path', 'subset'] as const),
+        'path',
+      ),
     )
     .action(
       async (
@@ -285,11 +299,10 @@ export function registerLab(program: Command): void {
           note?: string;
           inputs: number;
           samples: number;
-          lengths?: string;
-          mode: string;
+          lengths?: number[];
+          mode: 'path' | 'subset';
         },
       ) => {
-        if (opts.mode !== 'path' && opts.mode !== 'subset') throw new UserError(`--mode must be path or subset; got '${opts.mode}'.`);
         await selectBackend(opts.backend ?? 'auto', true);
         const modelName = opts.model ?? (!opts.weights && opts.data === 'fashion-mnist' ? 'resnet20-fashion-mnist' : undefined);
         const r = await modelAndData(modelName, opts.weights, opts, 'resnet20');
@@ -303,7 +316,7 @@ export function registerLab(program: Command): void {
                 labels: data.labels,
                 samples: opts.samples,
                 mode: opts.mode,
-                lengths: opts.lengths ? intList(opts.lengths) : undefined,
+                lengths: opts.lengths,
                 ...reporting(opts),
                 description: `${r.label}, ${opts.inputs} test images`,
               }),
@@ -325,9 +338,9 @@ export function registerLab(program: Command): void {
       'degradation',
     ),
   )
-    .option('--depths <list>', 'depths 6n+2', '20,56')
-    .action(async (opts: TrainingCli & { depths: string }) => {
-      done(await runDegradation({ ...(await trainingCommon(opts)), depths: intList(opts.depths) }));
+    .addOption(opt('--depths <list>', 'depths 6n+2', integerList(8, 10000, CIFAR_DEPTH), [20, 56]))
+    .action(async (opts: TrainingCli & { depths: number[] }) => {
+      done(await runDegradation({ ...(await trainingCommon(opts)), depths: opts.depths }));
     });
 
   common(
@@ -338,23 +351,29 @@ export function registerLab(program: Command): void {
       ),
     'gradflow',
   )
-    .option('--depths <list>', 'depths 6n+2', '20,56,110,218')
-    .option(
-      '--settings <list>',
-      `variants: ${Object.keys(GRADFLOW_SETTINGS).join(', ')} (bn = BN on, zeroInitResidual off: the baseline)`,
-      'bn,no-bn,zero-init',
+    .addOption(opt('--depths <list>', 'depths 6n+2', integerList(8, 10000, CIFAR_DEPTH), [20, 56, 110, 218]))
+    .addOption(
+      opt(
+        '--settings <list>',
+        `variants: ${Object.keys(GRADFLOW_SETTINGS).join(', ')} (bn = BN on, zeroInitResidual off: the baseline)`,
+        choiceList(Object.keys(GRADFLOW_SETTINGS) as GradFlowSetting[]),
+        ['bn', 'no-bn', 'zero-init'] as GradFlowSetting[],
+      ),
     )
-    .option(
-      '--train-steps <list>',
-      'measure after this many SGD steps (0 = at initialisation; every step of every net costs time)',
-      '0,10,30',
+    .addOption(
+      opt(
+        '--train-steps <list>',
+        'measure after this many SGD steps (0 = at initialisation; every step of every net costs time)',
+        integerList(0, 1e6),
+        [0, 10, 30],
+      ),
     )
-    .option('--batches <n>', 'batches the norms are averaged over', int, 2)
-    .option('--batch <n>', 'batch size (measuring and training)', int, 64)
-    .option('--lr <x>', 'constant learning rate (SGD, momentum 0.9)', num, 0.1)
-    .option('--wd <x>', 'weight decay', num, 1e-4)
-    .option('--data <name|dir>', 'fashion-mnist | mnist | cifar10 | a folder', 'fashion-mnist')
-    .option('--limit <n>', 'use only the first n training images', int)
+    .addOption(opt('--batches <n>', 'batches the norms are averaged over', integer(1, 1e4), 2))
+    .addOption(opt('--batch <n>', 'batch size (measuring and training)', BATCH, 64))
+    .addOption(opt('--lr <x>', 'constant learning rate (SGD, momentum 0.9)', LR, 0.1))
+    .addOption(opt('--wd <x>', 'weight decay, from 0 (none) to below 1', DECAY, 1e-4))
+    .addOption(opt('--data <name|dir>', 'fashion-mnist | mnist | cifar10 | a folder', text(), 'fashion-mnist'))
+    .addOption(opt('--limit <n>', 'use only the first n training images', COUNT))
     .option('--no-augment', 'no random crops or flips while training')
     .action(
       async (opts: {
@@ -362,9 +381,9 @@ export function registerLab(program: Command): void {
         backend?: string;
         seed: number;
         note?: string;
-        depths: string;
-        settings: string;
-        trainSteps: string;
+        depths: number[];
+        settings: GradFlowSetting[];
+        trainSteps: number[];
         batches: number;
         batch: number;
         lr: number;
@@ -373,15 +392,6 @@ export function registerLab(program: Command): void {
         limit?: number;
         augment: boolean;
       }) => {
-        const depths = intList(opts.depths);
-        for (const d of depths)
-          if (d < 8 || (d - 2) % 6 !== 0)
-            throw new UserError(`--depths: every depth must be 6n+2 (8, 14, 20, 56, 110, 218, ...); got ${d}.`);
-        const settings = opts.settings.split(',').map((s) => s.trim());
-        for (const s of settings)
-          if (!isGradFlowSetting(s))
-            throw new UserError(`--settings: unknown '${s}'; choose from ${Object.keys(GRADFLOW_SETTINGS).join(', ')}.`);
-        if (opts.batches < 1 || opts.batch < 1) throw new UserError('--batches and --batch must be at least 1.');
         await selectBackend(opts.backend ?? 'auto', true);
         const pair = await loadData(opts.data, { seed: opts.seed });
         const trainSet = opts.limit ? takeFirst(pair.train, opts.limit) : pair.train;
@@ -391,9 +401,9 @@ export function registerLab(program: Command): void {
           await runGradFlow({
             trainSet,
             dataName: pair.kind + (opts.limit ? ` (first ${opts.limit} train images)` : ''),
-            depths,
-            settings: settings as GradFlowSetting[],
-            steps: intList(opts.trainSteps),
+            depths: opts.depths,
+            settings: opts.settings,
+            steps: opts.trainSteps,
             batches: opts.batches,
             batchSize: opts.batch,
             lr: opts.lr,
@@ -411,11 +421,9 @@ export function registerLab(program: Command): void {
       'shortcuts',
     ),
   )
-    .option('--depth <n>', 'depth 6n+2', int, 20)
-    .option('--options <list>', 'shortcut options', 'A,B,C')
-    .action(async (opts: TrainingCli & { depth: number; options: string }) => {
-      done(
-        await runShortcuts({ ...(await trainingCommon(opts)), depth: opts.depth, options: opts.options.split(',').map((s) => s.trim()) }),
-      );
+    .addOption(opt('--depth <n>', 'depth 6n+2', integer(8, 10000, CIFAR_DEPTH), 20))
+    .addOption(opt('--options <list>', 'shortcut options', choiceList(['A', 'B', 'C'] as const), ['A', 'B', 'C']))
+    .action(async (opts: TrainingCli & { depth: number; options: ('A' | 'B' | 'C')[] }) => {
+      done(await runShortcuts({ ...(await trainingCommon(opts)), depth: opts.depth, options: opts.options }));
     });
 }

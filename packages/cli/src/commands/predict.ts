@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { ResNet } from '@resnet-ts/core';
 import { loadWeights, predict, readWeightsInfo, WeightsInfo } from '@resnet-ts/train';
 import { UserError, loadModel, selectBackend, withShippedWeights } from '../util.js';
+import { integer, opt, text } from '../options.js';
 
 /** `resnet predict`: top-k labels with probabilities for image files. */
 export function registerPredict(program: Command): void {
@@ -9,10 +10,16 @@ export function registerPredict(program: Command): void {
     .command('predict')
     .description('classify image files (JPEG/PNG): top-k labels with probabilities')
     .argument('<images...>', 'image files')
-    .option('--model <name>', 'zoo name (e.g. resnet20-fashion-mnist: shipped trained weights), or JSON spec file (default: the spec stored in the weights)')
-    .option('--weights <file>', 'safetensors weights from `resnet train`')
-    .option('--top <k>', 'how many labels per image', (v) => parseInt(v, 10), 5)
-    .option('--backend <name>', "engine: 'auto' or a name")
+    .addOption(
+      opt(
+        '--model <name>',
+        'zoo name (e.g. resnet20-fashion-mnist: shipped trained weights), or JSON spec file (default: the spec stored in the weights)',
+        text(),
+      ),
+    )
+    .addOption(opt('--weights <file>', 'safetensors weights from `resnet train`', text('a file')))
+    .addOption(opt('--top <k>', "how many labels per image (at most the model's classes)", integer(1, 100000), 5))
+    .addOption(opt('--backend <name>', "engine: 'auto' or a name", text('an engine name')))
     .option('--json', 'print JSON')
     .action(async (images: string[], given: { model?: string; weights?: string; top: number; backend?: string; json?: boolean }) => {
       const opts = withShippedWeights(given);
@@ -29,6 +36,8 @@ export function registerPredict(program: Command): void {
         const channels = model.spec.inChannels === 1 ? 1 : 3;
         if (model.spec.inChannels !== 1 && model.spec.inChannels !== 3)
           throw new UserError(`predict supports 1- or 3-channel models; this one takes ${model.spec.inChannels}.`);
+        if (opts.top > model.spec.numClasses)
+          throw new UserError(`--top ${opts.top} is more than the model's ${model.spec.numClasses} classes; give at most ${model.spec.numClasses}.`);
         const prep: NonNullable<WeightsInfo['preprocessing']> = info.preprocessing ?? {
           mean: new Array<number>(channels).fill(0.5),
           std: new Array<number>(channels).fill(0.5),

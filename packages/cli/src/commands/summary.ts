@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { formatSummary } from '@resnet-ts/core';
-import { loadModel, parseInputSize, selectBackend } from '../util.js';
+import { loadModel, selectBackend } from '../util.js';
+import { inputSize, integer, opt } from '../options.js';
 
 /** `resnet summary <model>`: layer table, parameters and multiply-adds, without running the model. */
 export function registerSummary(program: Command): void {
@@ -8,14 +9,14 @@ export function registerSummary(program: Command): void {
     .command('summary')
     .description('print the layer table, parameter count and multiply-adds of a model (no tensors run)')
     .argument('<model>', 'zoo name (see `resnet models`) or a JSON spec file')
-    .option('--input <HxWxC>', 'input size per image, e.g. 224x224x3 or 28x28x1')
-    .option('--classes <n>', 'number of classes', (v) => parseInt(v, 10))
-    .option('--depth <n>', 'fold rows deeper than n name segments (2 shows one row per block)', (v) => parseInt(v, 10))
+    .addOption(opt('--input <HxWxC>', 'input size per image, e.g. 224x224x3 or 28x28x1', inputSize()))
+    .addOption(opt('--classes <n>', 'number of classes', integer(1, 1e6)))
+    .addOption(opt('--depth <n>', 'fold rows deeper than n name segments (2 shows one row per block)', integer(1, 64)))
     .option('--json', 'print JSON')
-    .action(async (name: string, opts: { input?: string; classes?: number; depth?: number; json?: boolean }) => {
+    .action(async (name: string, opts: { input?: [number, number, number | undefined]; classes?: number; depth?: number; json?: boolean }) => {
       // Only shapes are computed: the always-present reference engine is enough (and probes nothing).
       await selectBackend('cpu');
-      const size = opts.input ? parseInputSize(opts.input) : undefined;
+      const size = opts.input;
       const model = loadModel(name, {
         ...(size?.[2] !== undefined ? { inChannels: size[2] } : {}),
         ...(opts.classes ? { numClasses: opts.classes } : {}),

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { Command } from 'commander';
-import { ScheduleSpec, StepProgress, TrainError, loadData, paperWarmup, scaledPaperSchedule, takeFirst, train } from '@resnet-ts/train';
-import { UserError, int, loadModel, num, selectBackend } from '../util.js';
+import { ScheduleSpec, StepProgress, TrainError, checkRunFolder, loadData, paperWarmup, scaledPaperSchedule, takeFirst, train } from '@resnet-ts/train';
+import { UserError, loadModel, selectBackend } from '../util.js';
+import { choice, integer, number, opt, text } from '../options.js';
 
 interface TrainCliOptions {
   model: string;
@@ -18,6 +19,7 @@ interface TrainCliOptions {
   out: string;
   backend?: string;
   resume?: boolean;
+  force?: boolean;
   limit?: number;
   testLimit?: number;
   seed: number;
@@ -32,37 +34,52 @@ export function registerTrain(program: Command): void {
   program
     .command('train')
     .description("train a model (SGD + momentum, the paper's augmentation, checkpoints you can --resume)")
-    .option('--model <name>', 'zoo name or JSON spec file', 'resnet20')
-    .option(
-      '--data <name|dir>',
-      'fashion-mnist | mnist | cifar10 | cifar100 | a folder (IDX, CIFAR batches or class sub-folders)',
-      'fashion-mnist',
+    .addOption(opt('--model <name>', 'zoo name or JSON spec file', text(), 'resnet20'))
+    .addOption(
+      opt(
+        '--data <name|dir>',
+        'fashion-mnist | mnist | cifar10 | cifar100 | a folder (IDX, CIFAR batches or class sub-folders)',
+        text(),
+        'fashion-mnist',
+      ),
     )
-    .option('--epochs <n>', 'epochs', num, 30)
-    .option('--iterations <n>', 'train for this many steps instead of --epochs', int)
-    .option('--batch <n>', 'batch size', int, 128)
-    .option('--lr <x>', 'base learning rate', num, 0.1)
-    .option(
-      '--schedule <kind>',
-      "multistep (the paper's /10 at 50% and 75%, i.e. 32k/48k of 64k) | paper (/10 at 32k, 48k) | cosine | constant",
-      'multistep',
+    .addOption(opt('--epochs <n>', 'epochs (may be fractional)', number({ above: 0, max: 1e5 }), 30))
+    .addOption(opt('--iterations <n>', 'train for this many steps instead of --epochs', integer(1, 1e9)))
+    .addOption(opt('--batch <n>', 'batch size', integer(1, 65536), 128))
+    .addOption(opt('--lr <x>', 'base learning rate', number({ above: 0, max: 1e9 }), 0.1))
+    .addOption(
+      opt(
+        '--schedule <kind>',
+        "multistep (the paper's /10 at 50% and 75%, i.e. 32k/48k of 64k) | paper (/10 at 32k, 48k) | cosine | constant",
+        choice(['multistep', 'paper', 'cosine', 'constant'] as const),
+        'multistep',
+      ),
     )
-    .option('--warmup <n>', "hold lr/10 for the first n steps (the paper's ResNet-110 uses 400)", int)
-    .option('--momentum <x>', 'SGD momentum', num, 0.9)
-    .option('--wd <x>', 'weight decay', num, 1e-4)
+    .addOption(opt('--warmup <n>', "hold lr/10 for the first n steps (0: none; the paper's ResNet-110 uses 400)", integer(0, 1e9)))
+    .addOption(opt('--momentum <x>', 'SGD momentum, from 0 (none) to below 1', number({ min: 0, below: 1 }), 0.9))
+    .addOption(opt('--wd <x>', 'weight decay, from 0 (none) to below 1', number({ min: 0, below: 1 }), 1e-4))
     .option('--nesterov', 'Nesterov momentum')
-    .option('--out <dir>', 'output folder (checkpoint.safetensors, model.safetensors, log.jsonl, curves.svg)', 'runs/train')
-    .option('--backend <name>', "engine: 'auto' or a name (see `resnet backends`)")
-    .option('--resume', 'continue from <out>/checkpoint.safetensors')
-    .option('--limit <n>', 'use only the first n training images (quick runs)', int)
-    .option('--test-limit <n>', 'evaluate on only the first n test images each epoch', int)
-    .option('--seed <n>', 'seed of shuffling and augmentation', int, 0)
-    .option('--checkpoint-every <n>', 'also checkpoint every n steps (0: only at epoch ends)', int, 0)
+    .addOption(
+      opt('--out <dir>', 'output folder (checkpoint.safetensors, model.safetensors, log.jsonl, curves.svg)', text('a folder'), 'runs/train'),
+    )
+    .addOption(opt('--backend <name>', "engine: 'auto' or a name (see `resnet backends`)", text('an engine name')))
+    .option('--resume', 'continue the run in --out from its checkpoint.safetensors (an error when there is none)')
+    .option('--force', 'replace a run already in --out (without it, such a folder is refused)')
+    .addOption(opt('--limit <n>', 'use only the first n training images (quick runs)', integer(1, 1e9)))
+    .addOption(opt('--test-limit <n>', 'evaluate on only the first n test images each epoch', integer(1, 1e9)))
+    .addOption(opt('--seed <n>', 'seed of shuffling and augmentation', integer(0, 2 ** 32 - 1), 0))
+    .addOption(opt('--checkpoint-every <n>', 'also checkpoint every n steps (0: only at epoch ends)', integer(0, 1e9), 0))
     .option('--no-augment', 'no random crops or flips')
     .option('--no-pad', 'do not zero-pad 28x28 images to 32x32 for CIFAR stems')
     .action(async (opts: TrainCliOptions) => {
+      // Refuse an --out that holds a run, is in use or cannot be a folder before loading any data.
+      checkRunFolder(opts.out, { resume: opts.resume, force: opts.force });
       const backend = await selectBackend(opts.backend ?? 'auto', true);
       const pair = await loadData(opts.data, { seed: opts.seed });
+      for (const [flag, limit, set] of [['--limit', opts.limit, pair.train], ['--test-limit', opts.testLimit, pair.test]] as const) {
+        if (limit !== undefined && limit > (set?.labels.length ?? 0))
+          throw new UserError(`${flag} ${limit} is more than the ${set?.labels.length ?? 0} ${flag === '--limit' ? 'training' : 'test'} images of ${pair.kind}.`);
+      }
       const trainSet = opts.limit ? takeFirst(pair.train, opts.limit) : pair.train;
       const [h, w, c] = trainSet.shape;
       const model = loadModel(opts.model, { inChannels: c, numClasses: trainSet.classes.length });
@@ -119,6 +136,7 @@ export function registerTrain(program: Command): void {
           outDir: opts.out,
           checkpointEvery: opts.checkpointEvery,
           resume: opts.resume,
+          force: opts.force,
           signal: ctrl.signal,
           log: say,
           // Without a terminal (logs, CI, nohup) there is no progress bar: print a line every 30 s instead.
@@ -127,6 +145,11 @@ export function registerTrain(program: Command): void {
         if (res.stopped === 'nan') throw new TrainError(res.message ?? 'loss became NaN');
         if (res.stopped === 'aborted') {
           say(`stopped at step ${res.step}/${res.totalSteps}; resume with the same command plus --resume`);
+          process.exitCode = 130;
+          return;
+        }
+        if (ctrl.signal.aborted) {
+          say(`interrupted after the last step: the run is complete (${path.join(opts.out, 'model.safetensors')} written)`);
           process.exitCode = 130;
           return;
         }

@@ -5,7 +5,6 @@
  * so a model is never held twice in memory as raw bytes.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { FormatError, StateDictError, fmtShape } from '../errors.js';
 import { LoadReport, ParamLayout, fromTorchLayout } from '../module.js';

@@ -1,0 +1,173 @@
+/**
+ * The one place command-line options are declared and checked. Every option that takes a value is
+ * made with {@link opt} and a *kind* ({@link integer}, {@link number}, {@link choice}, {@link text},
+ * {@link integerList}, {@link choiceList}, {@link inputSize}) that says what is allowed; the value is
+ * checked when commander parses it — before the command does any work — and a bad one is a one-line
+ * {@link UserError} naming the option and the allowed range:
+ * `resnet: --batch must be an integer from 1 to 65536; got 0`.
+ *
+ * Nothing is silently reinterpreted: 0 is either a meaningful value of the option (e.g.
+ * `--checkpoint-every 0`: only at epoch ends) or refused. A test walks every command of the program
+ * and fails for any value-taking option not declared here (see test/options.test.ts).
+ */
+import { Option } from 'commander';
+import { UserError } from './util.js';
+
+/** What an option accepts: a description for errors and help, and the parser of its text. */
+export interface OptionKind<T> {
+  /** "an integer from 1 to 65536", "one of nchw, nhwc", ... */
+  readonly expects: string;
+  /** Parses the text given for `flag`; throws a {@link UserError} when it is not allowed. */
+  parse(text: string, flag: string): T;
+}
+
+/** Marks the parsers made by {@link opt}, so that a test can prove that no option skips them. */
+export const VALIDATED = Symbol('resnet-ts validated option');
+
+const shown = (text: string) => (text.trim() === '' ? `'${text}'` : text);
+
+function refuse(flag: string, expects: string, text: string): never {
+  throw new UserError(`${flag} must be ${expects}; got ${shown(text)}`);
+}
+
+/** Decimal numbers only: no hex, no `Infinity`, no empty string (which `Number` reads as 0). */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+const fmt = (x: number) => (Math.abs(x) >= 1e5 && Number.isInteger(Math.log10(Math.abs(x))) ? `1e${Math.log10(Math.abs(x))}` : String(x));
+
+/** An extra rule on integers, e.g. {@link CIFAR_DEPTH}. */
+export interface IntegerRule {
+  check: (n: number) => boolean;
+  /** Appended to the range in errors: "…, each 6n+2 (…)". */
+  expects: string;
+}
+
+/** An integer in [min, max] (that also passes `rule`, when given). */
+export function integer(min: number, max: number, rule?: IntegerRule): OptionKind<number> {
+  const expects = `an integer from ${fmt(min)} to ${fmt(max)}${rule ? `, ${rule.expects}` : ''}`;
+  return {
+    expects,
+    parse(text, flag) {
+      const n = DECIMAL.test(text.trim()) ? Number(text) : NaN;
+      if (!Number.isInteger(n) || n < min || n > max || (rule && !rule.check(n))) refuse(flag, expects, text);
+      return n;
+    },
+  };
+}
+
+/** Bounds of a {@link number} option; `above`/`below` are exclusive, `min`/`max` inclusive. */
+export interface NumberRange {
+  min?: number;
+  max?: number;
+  above?: number;
+  below?: number;
+}
+
+/** A finite decimal number within `range`. */
+export function number(range: NumberRange): OptionKind<number> {
+  const lo = range.above !== undefined ? `> ${fmt(range.above)}` : range.min !== undefined ? `>= ${fmt(range.min)}` : undefined;
+  const hi = range.below !== undefined ? `< ${fmt(range.below)}` : range.max !== undefined ? `<= ${fmt(range.max)}` : undefined;
+  const expects = `a number${lo ? ` ${lo}` : ''}${lo && hi ? ' and' : ''}${hi ? ` ${hi}` : ''}`;
+  return {
+    expects,
+    parse(text, flag) {
+      const x = DECIMAL.test(text.trim()) ? Number(text) : NaN;
+      const ok =
+        Number.isFinite(x) &&
+        (range.min === undefined || x >= range.min) &&
+        (range.max === undefined || x <= range.max) &&
+        (range.above === undefined || x > range.above) &&
+        (range.below === undefined || x < range.below);
+      if (!ok) refuse(flag, expects, text);
+      return x;
+    },
+  };
+}
+
+/** One of a fixed set of words. */
+export function choice<T extends string>(values: readonly T[]): OptionKind<T> {
+  const expects = `one of ${values.join(', ')}`;
+  return {
+    expects,
+    parse(text, flag) {
+      if (!(values as readonly string[]).includes(text)) refuse(flag, expects, text);
+      return text as T;
+    },
+  };
+}
+
+/** Free text (a name, a path, a note): only an empty value is refused. */
+export function text(what = 'a name or path'): OptionKind<string> {
+  const expects = `${what} (not empty)`;
+  return {
+    expects,
+    parse(value, flag) {
+      if (value.trim() === '') refuse(flag, expects, value);
+      return value;
+    },
+  };
+}
+
+/** A comma-separated list of integers in [min, max] (at least one; `extra` adds a rule), e.g. `--depths 20,56`. */
+export function integerList(min: number, max: number, extra?: IntegerRule): OptionKind<number[]> {
+  const expects = `a comma-separated list of integers from ${fmt(min)} to ${fmt(max)}${extra ? `, ${extra.expects}` : ''}`;
+  return {
+    expects,
+    parse(value, flag) {
+      const parts = value.split(',').map((s) => s.trim());
+      return parts.map((p) => {
+        const n = DECIMAL.test(p) ? Number(p) : NaN;
+        if (!Number.isInteger(n) || n < min || n > max || (extra && !extra.check(n))) refuse(flag, expects, value);
+        return n;
+      });
+    },
+  };
+}
+
+/** A comma-separated list of words from `values` (at least one). */
+export function choiceList<T extends string>(values: readonly T[]): OptionKind<T[]> {
+  const expects = `a comma-separated list of ${values.join(', ')}`;
+  return {
+    expects,
+    parse(value, flag) {
+      const parts = value.split(',').map((s) => s.trim());
+      if (!parts.every((p) => (values as readonly string[]).includes(p))) refuse(flag, expects, value);
+      return parts as T[];
+    },
+  };
+}
+
+/** `HxW` or `HxWxC` with every part a positive integer (at most 65536 pixels a side, 4096 channels). */
+export function inputSize(): OptionKind<[number, number, number | undefined]> {
+  const expects = 'HxW or HxWxC with positive integers (e.g. 224x224x3, 28x28x1)';
+  return {
+    expects,
+    parse(value, flag) {
+      const m = /^(\d+)x(\d+)(?:x(\d+))?$/.exec(value.trim());
+      const [h, w, c] = m ? [Number(m[1]), Number(m[2]), m[3] === undefined ? undefined : Number(m[3])] : [0, 0, 0];
+      if (!m || h < 1 || w < 1 || h > 65536 || w > 65536 || (c !== undefined && (c < 1 || c > 4096))) refuse(flag, expects, value);
+      return [h, w, c];
+    },
+  };
+}
+
+/** Depths of the CIFAR family: 6n+2 (8, 14, 20, 32, 44, 56, 110, ...). */
+export const CIFAR_DEPTH: IntegerRule = { check: (d) => d >= 8 && (d - 2) % 6 === 0, expects: '6n+2 (8, 14, 20, 32, 56, 110, ...)' };
+
+/**
+ * A commander option whose value is checked by `kind` (add it with `command.addOption(...)`). The
+ * error names the option's long flag; the default, when given, is shown in the help as usual.
+ */
+export function opt<T>(flags: string, description: string, kind: OptionKind<T>, defaultValue?: T): Option {
+  const option = new Option(flags, description);
+  const flag = option.long ?? option.short ?? flags;
+  const parser = Object.assign((value: string) => kind.parse(value, flag), { [VALIDATED]: true });
+  option.argParser(parser);
+  if (defaultValue !== undefined) option.default(defaultValue);
+  return option;
+}
+
+/** A mandatory option (see {@link opt}). */
+export function requiredOpt<T>(flags: string, description: string, kind: OptionKind<T>): Option {
+  return opt(flags, description, kind).makeOptionMandatory();
+}
