@@ -93,7 +93,12 @@ function refuseHeldRun(dir: string, options: RunFolderOptions): string[] {
  * overwritten without `force` nor resumed when absent.
  */
 export function checkRunFolder(dir: string, options: Omit<RunFolderOptions, 'log'> = {}): void {
-  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(dir, { throwIfNoEntry: false });
+  } catch (e) {
+    throw fileError(e, dir, 'use folder');
+  }
   if (!st) {
     if (options.resume) throw new TrainError(`Nothing to resume: '${dir}' does not exist.`, 'RUN_FOLDER');
     return;

@@ -148,9 +148,17 @@ export function cleanStaleTempFiles(dir: string): string[] {
  */
 export async function writeFileAtomic(file: string, write: (fd: number) => Promise<void> | void): Promise<void> {
   const dir = path.dirname(path.resolve(file));
-  if (!fs.existsSync(dir)) throw new FileError(`Cannot write '${file}': folder '${dir}' does not exist.`, 'ENOENT');
-  if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory())
-    throw new FileError(`Cannot write '${file}': it is a folder, not a file (EISDIR).`, 'EISDIR');
+  let dirStat: fs.Stats | undefined;
+  let fileStat: fs.Stats | undefined;
+  try {
+    dirStat = fs.statSync(dir, { throwIfNoEntry: false });
+    fileStat = dirStat?.isDirectory() ? fs.statSync(file, { throwIfNoEntry: false }) : undefined;
+  } catch (e) {
+    throw fileError(e, file);
+  }
+  if (!dirStat) throw new FileError(`Cannot write '${file}': folder '${dir}' does not exist.`, 'ENOENT');
+  if (!dirStat.isDirectory()) throw new FileError(`Cannot write '${file}': '${dir}' is a file, not a folder (ENOTDIR).`, 'ENOTDIR');
+  if (fileStat?.isDirectory()) throw new FileError(`Cannot write '${file}': it is a folder, not a file (EISDIR).`, 'EISDIR');
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
   let fd: number;
   try {
