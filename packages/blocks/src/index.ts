@@ -45,7 +45,14 @@ abstract class ConvStackBlock extends ResidualBlock {
   protected finish(o: BlockOptions): void {
     if (o.residual) {
       this.setShortcut(
-        getShortcut(o.shortcut).create({ inChannels: o.inChannels, outChannels: this.outChannels, stride: o.stride, batchNorm: o.batchNorm, rng: o.rng }),
+        getShortcut(o.shortcut).create({
+          params: o.shortcutParams ?? {},
+          inChannels: o.inChannels,
+          outChannels: this.outChannels,
+          stride: o.stride,
+          batchNorm: o.batchNorm,
+          rng: o.rng,
+        }),
       );
     }
     if (o.zeroInitResidual) {

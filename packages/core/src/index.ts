@@ -3,6 +3,7 @@
  * backends, the ResNet assembler, analysis without running tensors, and weight formats.
  */
 import './tfjs-setup.js';
+import './io/conventions/index.js';
 
 export { ensureGradientsRegistered } from './tfjs-setup.js';
 export { batchNormTrain, registerBatchNormTrainGradient, BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from './kernels/batchnorm-train.js';
@@ -38,6 +39,7 @@ export {
   type BlockOptions,
   type ShortcutFactory,
   type ShortcutOptions,
+  type ShortcutParams,
   type StrideMode,
 } from './registry.js';
 export { ResNet, resolveSpec, type ResNetSpec, type ResolvedSpec, type StageSpec, type ModelSummary } from './resnet.js';
@@ -65,3 +67,6 @@ export {
   registerMissingKernels,
 } from './kernels/portable.js';
 export * from './io/weights.js';
+export * from './io/conventions.js';
+export { inferSpec } from './io/infer-spec.js';
+export { loadRawStateDict, type LoadRawOptions } from './io/load-raw.js';

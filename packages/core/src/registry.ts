@@ -6,8 +6,13 @@ import type { ResidualBlock } from './block.js';
 /** Where a bottleneck puts its stride: `v1` on the first 1x1 (the paper), `v1.5` on the 3x3 (torchvision). */
 export type StrideMode = 'v1' | 'v1.5';
 
+/** Parameters of a shortcut option (e.g. option A's `{padding: 'split'}`), stored in the spec. */
+export type ShortcutParams = Readonly<Record<string, string | number | boolean>>;
+
 /** What a shortcut factory is asked to build. */
 export interface ShortcutOptions {
+  /** The spec's `shortcutParams` (empty when it has none). */
+  params?: ShortcutParams;
   inChannels: number;
   outChannels: number;
   stride: number;
@@ -36,6 +41,8 @@ export interface BlockOptions {
   residual: boolean;
   /** Name of the registered shortcut option to use when residual. */
   shortcut: string;
+  /** The spec's parameters of that shortcut option, passed on to its factory. */
+  shortcutParams?: ShortcutParams;
   strideMode: StrideMode;
   batchNorm: boolean;
   /** Initialise the last batch-norm gamma of the residual branch to zero. */

@@ -5,7 +5,7 @@ import { BatchNorm2d } from './layers/batchnorm.js';
 import { GlobalAvgPool, Identity, Linear, MaxPool2d, ReLU, Sequential, forwardSequence } from './layers/simple.js';
 import { Rng } from './rng.js';
 import { SpecError } from './errors.js';
-import { StrideMode, getBlock, getShortcut } from './registry.js';
+import { ShortcutParams, StrideMode, getBlock, getShortcut } from './registry.js';
 import { ResidualBlock } from './block.js';
 
 /** One stage (torchvision's `layerN`): `depth` blocks of the same type and width. */
@@ -29,6 +29,12 @@ export interface ResNetSpec {
   stages: StageSpec[];
   /** Registered shortcut option: 'A' (zero-pad identity), 'B' (project on shape change), 'C' (always project). */
   shortcut: string;
+  /**
+   * Parameters of the shortcut option, handed to its factory. Option A takes `padding`: 'after'
+   * (default: the new zero channels follow the identity channels) or 'split' (half before, half
+   * after, as the common PyTorch CIFAR code pads).
+   */
+  shortcutParams?: ShortcutParams;
   /** False builds the plain net: the same layers without shortcuts. Default true. */
   residual?: boolean;
   numClasses: number;
@@ -70,6 +76,7 @@ export function resolveSpec(spec: ResNetSpec): ResolvedSpec {
     stemWidth: spec.stemWidth ?? (imagenet ? 64 : 16),
     stages: spec.stages.map((s) => ({ ...s })),
     shortcut: spec.shortcut,
+    shortcutParams: { ...(spec.shortcutParams ?? {}) },
     residual,
     numClasses: spec.numClasses,
     inChannels: spec.inChannels ?? 3,
@@ -124,6 +131,7 @@ export class ResNet extends Module {
           stride: b === 0 ? stage.stride : 1,
           residual: s.residual,
           shortcut: s.shortcut,
+          shortcutParams: s.shortcutParams,
           strideMode: s.strideMode,
           batchNorm: s.batchNorm,
           zeroInitResidual: s.zeroInitResidual,

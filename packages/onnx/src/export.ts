@@ -216,11 +216,16 @@ class GraphBuilder {
       ]);
     }
     const extra = m.outChannels - m.inChannels;
+    const before = m.padBefore ?? 0;
+    if (!Number.isInteger(before) || before < 0 || before > extra) {
+      throw new OnnxExportError(`Cannot export '${path}': option A pads ${before} channels before the identity but only ${extra} are new.`);
+    }
     if (extra > 0) {
       y = this.node(
         'Pad',
         `${path}.pad`,
-        [y, this.int64Init(`${path}.pads`, [0, 0, 0, 0, 0, extra, 0, 0])],
+        // NCHW pads [begins..., ends...]: option A's zero channels go before (padBefore) and after the identity channels.
+        [y, this.int64Init(`${path}.pads`, [0, before, 0, 0, 0, extra - before, 0, 0])],
         [{ name: 'mode', type: AttrType.STRING, s: new TextEncoder().encode('constant') }],
       );
     }
@@ -267,6 +272,8 @@ interface ZeroPadLike extends Module {
   inChannels: number;
   outChannels: number;
   stride: number;
+  /** Zero channels placed before the identity channels (option A 'split'); absent means 0. */
+  padBefore?: number;
 }
 
 /** Option A's parameter-free shortcut (from @resnet-ts/shortcuts), recognised by shape. */

@@ -14,28 +14,44 @@ import {
   Shape,
   ShapeError,
   ShortcutOptions,
+  SpecError,
   Tracer,
   fmtShape,
   registerShortcut,
 } from '@resnet-ts/core';
 
 /**
- * Option A's shortcut where the shape changes: keep every `stride`-th pixel and append
- * `outChannels - inChannels` zero channels (the identity channels come first).
+ * Where option A puts the new zero channels: `after` the identity channels (the default), or
+ * `split` half before and half after (`F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4))`
+ * in the common PyTorch CIFAR code; with an odd count the extra channel goes after).
+ */
+export type ZeroPadPlacement = 'after' | 'split';
+
+/** Option A's placements. */
+export const ZERO_PAD_PLACEMENTS: readonly ZeroPadPlacement[] = ['after', 'split'];
+
+/**
+ * Option A's shortcut where the shape changes: keep every `stride`-th pixel and add
+ * `outChannels - inChannels` zero channels, placed as `padding` says.
  */
 export class ZeroPadShortcut extends Module {
+  /** Zero channels before the identity channels (0 for 'after'). */
+  readonly padBefore: number;
+
   constructor(
     readonly inChannels: number,
     readonly outChannels: number,
     readonly stride: number,
+    readonly padding: ZeroPadPlacement = 'after',
   ) {
     super();
     if (outChannels < inChannels) {
       throw new ShapeError(`Option A cannot shrink channels (${inChannels} -> ${outChannels}); use shortcut 'B' or 'C'.`);
     }
+    this.padBefore = padding === 'split' ? Math.floor((outChannels - inChannels) / 2) : 0;
   }
 
-  /** The fixed [1, 1, in, out] 0/1 matrix that maps input channel i to output channel i. */
+  /** The fixed [1, 1, in, out] 0/1 matrix that maps input channel i to output channel i + padBefore. */
   private selector?: tf.Tensor4D;
 
   forward(x: tf.Tensor): tf.Tensor4D {
@@ -51,7 +67,7 @@ export class ZeroPadShortcut extends Module {
     // integer bits, i.e. 1.4e-45 for 1), which made option A wrong on wasm.
     if (!this.selector) {
       const values = new Float32Array(this.inChannels * this.outChannels);
-      for (let i = 0; i < this.inChannels; i++) values[i * this.outChannels + i] = 1;
+      for (let i = 0; i < this.inChannels; i++) values[i * this.outChannels + i + this.padBefore] = 1;
       this.selector = tf.keep(tf.tensor4d(values, [1, 1, this.inChannels, this.outChannels]));
     }
     return tf.conv2d(x as tf.Tensor4D, this.selector, this.stride, 'valid');
@@ -79,9 +95,24 @@ export function projection(o: ShortcutOptions): Sequential {
 
 const shapeChanges = (o: ShortcutOptions) => o.stride !== 1 || o.inChannels !== o.outChannels;
 
+/** Option A's placement from the spec's `shortcutParams` (`{padding: 'after' | 'split'}`). */
+export function zeroPadPlacement(params: ShortcutOptions['params'] = {}): ZeroPadPlacement {
+  for (const key of Object.keys(params)) {
+    if (key !== 'padding') throw new SpecError(`Shortcut option A has no parameter '${key}' (it takes padding: 'after' | 'split').`);
+  }
+  const p = params.padding ?? 'after';
+  if (!ZERO_PAD_PLACEMENTS.includes(p as ZeroPadPlacement)) {
+    throw new SpecError(`spec.shortcutParams.padding must be 'after' or 'split' for option A; got ${JSON.stringify(p)}.`);
+  }
+  return p as ZeroPadPlacement;
+}
+
 registerShortcut('A', {
-  description: 'zero-padding identity: subsample and pad new channels with zeros (no parameters)',
-  create: (o) => (shapeChanges(o) ? new ZeroPadShortcut(o.inChannels, o.outChannels, o.stride) : null),
+  description: "zero-padding identity: subsample and pad new channels with zeros (no parameters); shortcutParams {padding: 'after' | 'split'}",
+  create: (o) => {
+    const padding = zeroPadPlacement(o.params);
+    return shapeChanges(o) ? new ZeroPadShortcut(o.inChannels, o.outChannels, o.stride, padding) : null;
+  },
 });
 registerShortcut('B', {
   description: 'identity, with a 1x1 conv + BN projection where the shape changes',

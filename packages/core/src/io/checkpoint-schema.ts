@@ -105,6 +105,8 @@ function architecture(spec: ResNetSpec): Record<string, unknown> {
     stages: spec.stages.map((s) => `${s.block} x${s.depth} width ${s.width} stride ${s.stride}`).join(', '),
     residual,
     shortcut: residual ? spec.shortcut : '(none: plain net)',
+    // e.g. option A's zero-padding placement ('after' | 'split'): same weights, different outputs.
+    shortcutParams: residual ? JSON.stringify(Object.entries(spec.shortcutParams ?? {}).sort()) : '-',
     numClasses: spec.numClasses,
     inChannels: spec.inChannels ?? 3,
     strideMode: spec.stages.some((s) => s.block.includes('bottleneck')) ? (spec.strideMode ?? 'v1.5') : 'n/a',

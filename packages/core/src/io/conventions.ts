@@ -1,0 +1,104 @@
+/**
+ * Naming conventions: how other ResNet code names its state-dict entries, mapped to torchvision's
+ * names (the names resnet-ts modules use). Each convention is a plug-in that registers itself;
+ * {@link adaptStateDict} picks the one that fits a state dict's keys best, renames, and returns the
+ * architecture options the convention implies (e.g. option A's zero-padding placement).
+ */
+import { FormatError, RegistryError } from '../errors.js';
+import type { ResNetSpec } from '../resnet.js';
+import type { RawStateDict, RawTensor } from './weights.js';
+
+/** A naming convention plug-in. */
+export interface WeightsConvention {
+  /** Registry name, e.g. `torchvision`, `timm`, `cifar`, `hf-transformers`. */
+  name: string;
+  /** One line for listings: whose code names weights this way. */
+  description?: string;
+  /** How well these keys fit, from 0 (not at all) to 1 (every key is one this convention names). */
+  match(keys: string[]): number;
+  /** The same tensors under torchvision names and layouts (OIHW conv, [out, in] linear). */
+  toTorchvision(sd: RawStateDict): RawStateDict;
+  /** Architecture options the checkpoint implies beyond what its shapes say. */
+  hints?(sd: RawStateDict): Partial<ResNetSpec>;
+}
+
+/** What {@link adaptStateDict} returns. */
+export interface AdaptedStateDict {
+  /** The convention that was applied. */
+  convention: string;
+  /** Tensors under torchvision names. */
+  stateDict: RawStateDict;
+  /** Architecture options for `inferSpec` (empty when the convention implies none). */
+  hints: Partial<ResNetSpec>;
+}
+
+const conventions = new Map<string, WeightsConvention>();
+
+/** Registers a naming convention (a plug-in calls this when imported). Re-registering replaces. */
+export function registerConvention(c: WeightsConvention): void {
+  conventions.set(c.name, c);
+}
+
+/** The registered conventions, in registration order. */
+export function listConventions(): WeightsConvention[] {
+  return [...conventions.values()];
+}
+
+function getConvention(name: string): WeightsConvention {
+  const c = conventions.get(name);
+  if (!c) {
+    throw new RegistryError(
+      `Unknown weights convention '${name}'. Registered conventions: ${[...conventions.keys()].join(', ') || 'none'}.`,
+      'UNKNOWN_CONVENTION',
+    );
+  }
+  return c;
+}
+
+/**
+ * Renames the keys of `sd` to torchvision's names. `convention` forces one; otherwise the best
+ * match wins (ties go to the one registered first: torchvision). Keys no convention recognises
+ * are a FormatError that lists a few of them.
+ */
+export function adaptStateDict(sd: RawStateDict, options: { convention?: string } = {}): AdaptedStateDict {
+  const keys = [...sd.tensors.keys()];
+  let chosen: WeightsConvention | undefined;
+  if (options.convention) chosen = getConvention(options.convention);
+  else {
+    let best = 0;
+    for (const c of conventions.values()) {
+      const score = c.match(keys);
+      if (score > best) [best, chosen] = [score, c];
+    }
+  }
+  if (!chosen) {
+    throw new FormatError(
+      `The weights' names fit none of the known ResNet conventions (${[...conventions.keys()].join(', ')}); ` +
+        `first keys: ${keys.slice(0, 5).join(', ')}. Pass { convention } to force one, or rename the keys to torchvision's.`,
+    );
+  }
+  return { convention: chosen.name, stateDict: chosen.toTorchvision(sd), hints: chosen.hints?.(sd) ?? {} };
+}
+
+/** The fraction of `keys` that `pattern` matches (0 for no keys). */
+export function fractionMatching(keys: string[], pattern: RegExp): number {
+  return keys.length ? keys.filter((k) => pattern.test(k)).length / keys.length : 0;
+}
+
+/**
+ * `sd` with every key passed through `rename` (which returns the new name, or throws a FormatError
+ * for a key it cannot map). Two keys mapping to one name is an error.
+ */
+export function renameKeys(sd: RawStateDict, rename: (key: string) => string): RawStateDict {
+  const tensors = new Map<string, RawTensor>();
+  for (const [k, t] of sd.tensors) {
+    const name = rename(k);
+    if (tensors.has(name)) throw new FormatError(`Two weights map to the name '${name}' (one of them is '${k}').`);
+    tensors.set(name, t);
+  }
+  return { ...sd, tensors };
+}
+
+/** Torchvision's ResNet state-dict names (the names resnet-ts modules use). */
+export const TORCHVISION_KEY =
+  /^(conv1\.(weight|bias)|bn1\.(weight|bias|running_mean|running_var|num_batches_tracked)|layer\d+\.\d+\.(conv\d|bn\d)\.(weight|bias|running_mean|running_var|num_batches_tracked)|layer\d+\.\d+\.downsample\.[01]\.(weight|bias|running_mean|running_var|num_batches_tracked)|fc\.(weight|bias))$/;
