@@ -82,12 +82,14 @@ export function customSpec(options: CustomResNetOptions): ResNetSpec {
 
 export { PRETRAINED, findPretrained, type PretrainedEntry, type ModelCard } from './pretrained.js';
 export { IMAGENET_CLASSES } from './imagenet-classes.js';
+export { resizeBilinear, rgbToGray } from './resample.js';
 export {
   IMAGENET_V1,
   IMAGENET_V2,
   CIFAR10,
   planResize,
   toModelInput,
+  preprocessRgb,
   validatePreprocessing,
   preprocessingFromMetadata,
   defaultPreprocessing,

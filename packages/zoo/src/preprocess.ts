@@ -1,9 +1,10 @@
 /**
- * Preprocessing as data stored with the weights, and the one implementation of its arithmetic that
- * Node (sharp decode) and the browser (canvas decode) share: the decoder only resizes to the size
- * {@link planResize} returns; centre crop, padding and normalisation happen in {@link toModelInput}.
+ * Preprocessing as data stored with the weights, and the one implementation of it that Node (sharp
+ * decode) and the browser (canvas decode) share: a decoder only produces RGB pixels at the image's
+ * own size; {@link preprocessRgb} does the rest (grayscale, Pillow's resize, crop, pad, normalise).
  */
 import { SpecError } from '@resnet-ts/core';
+import { resizeBilinear, rgbToGray } from './resample.js';
 import type { Preprocessing as CheckpointPreprocessing, ResNetSpec } from '@resnet-ts/core';
 
 /** How an image becomes network input (NHWC float32). Steps run in this order. */
@@ -135,6 +136,19 @@ export function toModelInput(pixels: ArrayLike<number>, plan: ResizePlan, p: Ima
     }
   }
   return out;
+}
+
+/**
+ * Model input from decoded pixels: `rgb` is HWC uint8 RGB of `height` x `width` (no alpha). Converts
+ * to grayscale for 1-channel models (Pillow's luma), resizes with Pillow's antialiased bilinear filter
+ * as torchvision does, then crops, pads and normalises. Returns `[H, W, C]` float32 data and its size.
+ */
+export function preprocessRgb(rgb: Uint8Array, height: number, width: number, p: ImagePreprocessing): { data: Float32Array; height: number; width: number; channels: number } {
+  if (rgb.length !== height * width * 3) throw new SpecError(`preprocessRgb: got ${rgb.length} bytes for a ${height}x${width} RGB image.`);
+  const plan = planResize(height, width, p);
+  const px = p.channels === 1 ? rgbToGray(rgb) : rgb;
+  const resized = resizeBilinear(px, height, width, p.channels, plan.resizeHeight, plan.resizeWidth);
+  return { data: toModelInput(resized, plan, p), height: plan.height, width: plan.width, channels: p.channels };
 }
 
 /**

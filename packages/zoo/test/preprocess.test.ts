@@ -1,0 +1,114 @@
+/**
+ * Preprocessing bound to the weights: the geometry of torchvision's transforms and the zoo's
+ * Fashion-MNIST padding, and agreement with torchvision itself on Debian's python3-skimage photos
+ * (the reference is made at test time by packages/zoo/scripts/torchvision_preprocess.py where
+ * /usr/bin/python3 has torch; skipped with the reason printed otherwise).
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@resnet-ts/backend-node';
+import { loadNpy } from '@resnet-ts/core/node';
+import { IMAGENET_CLASSES, IMAGENET_V1, IMAGENET_V2, ImagePreprocessing, planResize, preprocessRgb, resizeBilinear } from '@resnet-ts/zoo';
+import { Classifier } from '@resnet-ts/zoo';
+import { NodeImageInput, decodeRgb, fromPretrained } from '@resnet-ts/zoo/node';
+
+const PY = '/usr/bin/python3';
+const PHOTOS_DIR = '/usr/lib/python3/dist-packages/skimage/data';
+const PHOTOS = ['astronaut.png', 'chelsea.png', 'coffee.png', 'motorcycle_left.png', 'rocket.jpg'];
+/** The documented tolerance (zoo README): normalised input tensors, and logits relative to max(1, max |logit|). */
+const INPUT_TOLERANCE = 1e-5;
+const LOGIT_TOLERANCE = 1e-3;
+
+describe('geometry', () => {
+  test("torchvision's Resize(256) + CenterCrop(224): short side 256, long side floored, offsets rounded half to even", () => {
+    expect(planResize(300, 451, IMAGENET_V1)).toEqual({ resizeHeight: 256, resizeWidth: 384, height: 224, width: 224, top: 16, left: 80 });
+    expect(planResize(741, 500, IMAGENET_V2)).toEqual({ resizeHeight: 343, resizeWidth: 232, height: 224, width: 224, top: 60, left: 4 });
+    // (257 - 224) / 2 = 16.5 rounds to 16 in Python.
+    expect(planResize(257, 300, { ...IMAGENET_V1, resize: 257 }).top).toBe(16);
+  });
+
+  test('the Fashion-MNIST preprocessing pads 28x28 to 32x32 with black (-mean/std), it does not resize', () => {
+    const p: ImagePreprocessing = { resize: [28, 28], padTo: [32, 32], mean: [0.286], std: [0.353], channels: 1 };
+    const rgb = new Uint8Array(28 * 28 * 3).fill(255);
+    const x = preprocessRgb(rgb, 28, 28, p);
+    expect([x.height, x.width, x.channels]).toEqual([32, 32, 1]);
+    expect(x.data[0]).toBeCloseTo(-0.286 / 0.353, 5);
+    expect(x.data[2 * 32 + 2]).toBeCloseTo((1 - 0.286) / 0.353, 5);
+    expect(x.data[1 * 32 + 1]).toBeCloseTo(-0.286 / 0.353, 5);
+  });
+
+  test('resizing a constant image keeps it constant (weights sum to one)', () => {
+    const src = new Uint8Array(37 * 53 * 3).fill(200);
+    expect(new Set(resizeBilinear(src, 37, 53, 3, 11, 70))).toEqual(new Set([200]));
+  });
+});
+
+function torchSkipReason(): string | null {
+  if (!fs.existsSync(PY)) return `${PY} not found`;
+  const r = spawnSync(PY, ['-c', 'import torch, torchvision, PIL'], { encoding: 'utf8' });
+  if (r.status !== 0) return `${PY} has no torch/torchvision (apt-get install python3-torch python3-torchvision)`;
+  if (!fs.existsSync(path.join(PHOTOS_DIR, PHOTOS[0]))) return `no photos in ${PHOTOS_DIR} (apt-get install python3-skimage)`;
+  return null;
+}
+
+describe('agreement with torchvision on real photos', () => {
+  const skip = torchSkipReason();
+  let dir = '';
+  let clf: Classifier<NodeImageInput>;
+  beforeAll(async () => {
+    if (skip) {
+      console.log(`SKIP torchvision preprocessing agreement: ${skip}`);
+      return;
+    }
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-preprocess-'));
+    const script = path.join(__dirname, '..', 'scripts', 'torchvision_preprocess.py');
+    const r = spawnSync(PY, [script, '--out', dir, '--no-resnet50', ...PHOTOS.map((p) => path.join(PHOTOS_DIR, p))], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`torchvision_preprocess.py failed: ${r.stderr}`);
+    // A 1000-class torchvision state dict gets ImageNet V1 preprocessing and labels by default.
+    clf = await fromPretrained(path.join(dir, 'resnet18.safetensors'), { model: 'resnet18' });
+  }, 120_000);
+  afterAll(() => {
+    clf?.dispose();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const maxAbsDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+
+  test.each(PHOTOS)('%s: V1 and V2 input tensors and resnet18 logits match torchvision', async (photo) => {
+    if (skip) return;
+    const stem = photo.replace(/\.\w+$/, '');
+    const file = path.join(PHOTOS_DIR, photo);
+    expect(clf.preprocessing).toEqual(IMAGENET_V1);
+    expect(clf.labels).toEqual(IMAGENET_CLASSES);
+    const x = await clf.preprocess(file);
+    const ref = loadNpy(path.join(dir, `${stem}.v1.npy`));
+    const refNhwc = tf.transpose(ref, [0, 2, 3, 1]);
+    const inputDiff = maxAbsDiff(x, refNhwc);
+    const logits = tf.tidy(() => clf.model.forward(x, { training: false }));
+    const refLogits = loadNpy(path.join(dir, `${stem}.v1.logits.npy`));
+    const logitDiff = maxAbsDiff(logits, refLogits);
+    const scale = Math.max(1, tf.tidy(() => tf.max(tf.abs(refLogits)).dataSync()[0]));
+    const refTop = tf.tidy(() => tf.argMax(refLogits, 1).dataSync()[0]);
+    const top = await clf.classify(file, { topk: 1 });
+
+    const { rgb, height, width } = await decodeRgb(file);
+    const v2 = preprocessRgb(rgb, height, width, IMAGENET_V2);
+    const x2 = tf.tensor4d(v2.data, [1, v2.height, v2.width, v2.channels]);
+    const ref2 = tf.tidy(() => tf.transpose(loadNpy(path.join(dir, `${stem}.v2.npy`)), [0, 2, 3, 1]));
+    const inputDiff2 = maxAbsDiff(x2, ref2);
+    console.log(
+      `${photo}: max |input - torchvision| V1 ${inputDiff.toExponential(2)}, V2 ${inputDiff2.toExponential(2)}; ` +
+        `max |logits - torch| ${logitDiff.toExponential(2)} (scale ${scale.toFixed(1)}); top-1 ${top[0].label}`,
+    );
+    expect(inputDiff).toBeLessThanOrEqual(INPUT_TOLERANCE);
+    expect(inputDiff2).toBeLessThanOrEqual(INPUT_TOLERANCE);
+    expect(logitDiff).toBeLessThanOrEqual(LOGIT_TOLERANCE * scale);
+    expect(top).toHaveLength(1);
+    expect(top[0].index).toBe(refTop);
+    expect(top[0].label).toBe(IMAGENET_CLASSES[refTop]);
+    tf.dispose([x, ref, refNhwc, logits, refLogits, x2, ref2]);
+  }, 60_000);
+});
