@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ResNet, Rng, listBackends, useBackend } from '@resnet-ts/core';
+import { ResNet, Rng, adaptStateDict, inferSpec, listBackends, loadRawStateDict, readWeights, useBackend } from '@resnet-ts/core';
 import { loadCheckpoint, loadNpy } from '@resnet-ts/core/node';
 import { createModel, resnet as resnetOf } from '@resnet-ts/zoo';
 import { OnnxExportOptions, exportOnnx, modelProtoType, saveOnnx } from '@resnet-ts/onnx';
@@ -162,6 +162,26 @@ describe('other shapes of network', () => {
       tf.dispose([y, mine]);
     }
     x.dispose();
+    model.dispose();
+  });
+});
+
+describe("option A with the CIFAR code's split padding (half the zero channels before the identity)", () => {
+  test('a PyTorch CIFAR checkpoint exported to ONNX gives PyTorch\'s logits in onnxruntime', async () => {
+    const TORCH_FIX = path.resolve(__dirname, '..', '..', 'core', 'test', 'fixtures', 'torch');
+    const file = path.join(TORCH_FIX, 'cifar-resnet8-optionA.legacy.th');
+    const { stateDict, hints } = adaptStateDict(readWeights(new Uint8Array(fs.readFileSync(file))));
+    const model = new ResNet(inferSpec(stateDict, hints)).eval();
+    expect(model.spec.shortcutParams).toEqual({ padding: 'split' });
+    loadRawStateDict(model, stateDict);
+    const x = loadNpy(path.join(TORCH_FIX, 'input.npy'));
+    const torch = loadNpy(`${file}.logits.npy`);
+    for (const foldBatchNorm of [true, false]) {
+      const y = await runOrt(exportOnnx(model, { foldBatchNorm }), x);
+      check(`cifar option A split fold ${foldBatchNorm} vs PyTorch`, y, torch);
+      y.dispose();
+    }
+    tf.dispose([x, torch]);
     model.dispose();
   });
 });

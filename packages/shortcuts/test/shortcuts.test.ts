@@ -82,3 +82,51 @@ test.each(['cpu', 'native', 'wasm'])(
     await useBackend('cpu');
   },
 );
+
+test("option A 'split' puts half the zero channels before the identity (the PyTorch CIFAR code's F.pad), odd extra after", () => {
+  const x = tf.tensor4d(Array.from({ length: 2 * 2 * 2 }, (_, i) => i + 1), [1, 2, 2, 2]);
+  const split = getShortcut('A').create({ ...base, params: { padding: 'split' }, inChannels: 2, outChannels: 6, stride: 2 }) as ZeroPadShortcut;
+  expect(split.forward(x).arraySync()[0][0][0]).toEqual([0, 0, 1, 2, 0, 0]);
+  const odd = getShortcut('A').create({ ...base, params: { padding: 'split' }, inChannels: 2, outChannels: 5, stride: 1 }) as ZeroPadShortcut;
+  expect(odd.forward(x).arraySync()[0][1][1]).toEqual([0, 7, 8, 0, 0]);
+  const after = getShortcut('A').create({ ...base, params: { padding: 'after' }, inChannels: 2, outChannels: 6, stride: 2 }) as ZeroPadShortcut;
+  expect(after.forward(x).arraySync()[0][0][0]).toEqual([1, 2, 0, 0, 0, 0]);
+  const g = tf.grad((t: tf.Tensor) => tf.sum(split.forward(t)))(x);
+  expect(g.sum().dataSync()[0]).toBe(2); // the kept pixel's two channels
+  tf.dispose([x, g]);
+  [split, odd, after].forEach((m) => m.dispose());
+});
+
+test('option A parameters are checked: unknown placement or parameter is a one-line SpecError', () => {
+  expect(() => getShortcut('A').create({ ...base, params: { padding: 'before' }, inChannels: 2, outChannels: 4, stride: 2 })).toThrow(
+    /padding must be 'after' or 'split' for option A; got "before"/,
+  );
+  expect(() => getShortcut('A').create({ ...base, params: { pad: 'split' }, inChannels: 2, outChannels: 4, stride: 2 })).toThrow(
+    /no parameter 'pad'/,
+  );
+});
+
+test("the placement is part of the spec: it round-trips through a checkpoint; specs without it stay 'after'", async () => {
+  const { ResNet, encodeCheckpoint, decodeCheckpointInto } = await import('@resnet-ts/core');
+  const spec = {
+    stem: 'cifar' as const,
+    stemWidth: 4,
+    shortcut: 'A',
+    shortcutParams: { padding: 'split' },
+    numClasses: 3,
+    stages: [4, 8].map((width, i) => ({ block: 'basic', width, depth: 1, stride: i ? 2 : 1 })),
+  };
+  const model = new ResNet(spec).eval();
+  const bytes = await encodeCheckpoint(model);
+  const { info } = decodeCheckpointInto(new ResNet(spec), bytes);
+  expect(info.spec?.shortcutParams).toEqual({ padding: 'split' });
+  const again = new ResNet(info.spec!).eval();
+  decodeCheckpointInto(again, bytes);
+  const x = tf.randomNormal([1, 8, 8, 3], 0, 1, 'float32', 1);
+  const [a, b] = [model.forward(x), again.forward(x)];
+  expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]).toBe(0);
+  const old = new ResNet({ ...spec, shortcutParams: undefined });
+  expect((old.blocks()[1].children().find(([n]) => n === 'downsample')![1] as ZeroPadShortcut).padding).toBe('after');
+  [model, again, old].forEach((m) => m.dispose());
+  tf.dispose([x, a, b]);
+});
