@@ -31,6 +31,7 @@ export * from '../io/safetensors.js';
 export * from '../io/npy.js';
 export * from '../io/checkpoint.js';
 export { FileError, fileError, ensureDir, cleanStaleTempFiles, writeFileAtomic } from './files.js';
+export { readWeightsFile, readFileBytes } from './weights-file.js';
 
 function readAt(fd: number, length: number, position: number): Uint8Array {
   const buf = new Uint8Array(length);
