@@ -28,7 +28,8 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       // --help and --version end through here too, with exit code 0 and their output already written.
       if (e.exitCode !== 0) {
         const sub = argv.slice(2).find((a) => !a.startsWith('-'));
-        process.stderr.write(`resnet: ${e.message.replace(/^error: /, '')} (see 'resnet ${sub ? `${sub} ` : ''}--help')\n`);
+        const message = e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+        process.stderr.write(`resnet: ${message} (see 'resnet ${sub ? `${sub} ` : ''}--help')\n`);
       }
       process.exitCode = e.exitCode;
       return;
