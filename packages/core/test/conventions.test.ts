@@ -9,7 +9,16 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RawStateDict, ResNet, ResNetSpec, StateDictError, adaptStateDict, inferSpec, loadRawStateDict, readWeights } from '@resnet-ts/core';
+import {
+  RawStateDict,
+  ResNet,
+  ResNetSpec,
+  StateDictError,
+  adaptStateDict,
+  inferSpec,
+  loadRawStateDict,
+  readWeights,
+} from '@resnet-ts/core';
 import { loadNpy } from '@resnet-ts/core/node';
 
 const FIX = path.join(__dirname, 'fixtures', 'torch');
@@ -120,7 +129,14 @@ describe('mismatches and unknown names', () => {
 
   test("timm's ResNet-D deep stem is refused with what to use instead", () => {
     const t = { shape: [8, 3, 3, 3], dtype: 'float32' as const, data: new Float32Array(216) };
-    const sd: RawStateDict = { format: 'torch-zip', metadata: {}, tensors: new Map([['conv1.0.weight', t], ['fc.weight', t]]) };
+    const sd: RawStateDict = {
+      format: 'torch-zip',
+      metadata: {},
+      tensors: new Map([
+        ['conv1.0.weight', t],
+        ['fc.weight', t],
+      ]),
+    };
     expect(() => adaptStateDict(sd)).toThrow(/deep stem .*ResNet-D/);
   });
 });
@@ -156,7 +172,11 @@ describe('the real torchvision resnet18, fine-tuned shape (10 classes), generate
       ['basic', 256, 2, 2],
       ['basic', 512, 2, 2],
     ]);
-    const { maxAbs, scale } = logitsDiff(built.model, path.join(dir, 'torchvision-resnet18.input.npy'), path.join(dir, 'torchvision-resnet18.pth.logits.npy'));
+    const { maxAbs, scale } = logitsDiff(
+      built.model,
+      path.join(dir, 'torchvision-resnet18.input.npy'),
+      path.join(dir, 'torchvision-resnet18.pth.logits.npy'),
+    );
     console.log(`convention torchvision resnet18.pth: max abs diff ${maxAbs.toExponential(2)} (scale ${scale.toFixed(2)})`);
     expect(maxAbs).toBeLessThanOrEqual(1e-4 * scale);
     built.model.dispose();

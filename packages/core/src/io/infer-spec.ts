@@ -32,9 +32,15 @@ function blockIndices(sd: RawStateDict): number[][] {
   return Array.from(stages, (s) => [...(s ?? [])].sort((a, b) => a - b));
 }
 
-function inferStage(sd: RawStateDict, i: number, blocks: number[], inChannels: number): { stage: StageSpec; out: number; projections: number; needless: number } {
+function inferStage(
+  sd: RawStateDict,
+  i: number,
+  blocks: number[],
+  inChannels: number,
+): { stage: StageSpec; out: number; projections: number; needless: number } {
   const at = `layer${i + 1}`;
-  if (blocks.length === 0 || blocks.some((b, j) => b !== j)) throw cannot(`stage ${at} has blocks ${blocks.join(', ') || 'none'}, not 0..n-1`, sd);
+  if (blocks.length === 0 || blocks.some((b, j) => b !== j))
+    throw cannot(`stage ${at} has blocks ${blocks.join(', ') || 'none'}, not 0..n-1`, sd);
   const bottleneck = sd.tensors.has(`${at}.0.conv3.weight`);
   const conv1 = shapeOf(sd, `${at}.0.conv1.weight`);
   if (!conv1 || conv1.length !== 4) throw cannot(`'${at}.0.conv1.weight' is missing or not a conv`, sd);
@@ -44,7 +50,10 @@ function inferStage(sd: RawStateDict, i: number, blocks: number[], inChannels: n
     out = shapeOf(sd, `${at}.0.conv3.weight`)?.[0] ?? 0;
     const conv2 = shapeOf(sd, `${at}.0.conv2.weight`);
     if (out !== 4 * width || conv2?.[1] !== width) {
-      throw cannot(`${at}'s bottleneck is ${conv1[0]} -> ${conv2?.[0]} -> ${out} channels; only the plain 4x bottleneck is built (not wide or grouped ResNeXt ones)`, sd);
+      throw cannot(
+        `${at}'s bottleneck is ${conv1[0]} -> ${conv2?.[0]} -> ${out} channels; only the plain 4x bottleneck is built (not wide or grouped ResNeXt ones)`,
+        sd,
+      );
     }
   }
   if (conv1[1] !== inChannels) throw cannot(`${at}.0.conv1 takes ${conv1[1]} channels but the stage before gives ${inChannels}`, sd);
@@ -83,7 +92,8 @@ export function inferSpec(sd: RawStateDict, hints: Partial<ResNetSpec> = {}): Re
     return s.stage;
   });
   const fc = shapeOf(sd, 'fc.weight');
-  if (!fc || fc.length !== 2) throw cannot("no classifier 'fc.weight' (a feature-extractor checkpoint?); give numClasses and load with strict: false", sd);
+  if (!fc || fc.length !== 2)
+    throw cannot("no classifier 'fc.weight' (a feature-extractor checkpoint?); give numClasses and load with strict: false", sd);
   if (fc[1] !== channels) throw cannot(`fc takes ${fc[1]} features but the last stage gives ${channels}`, sd);
   const spec: ResNetSpec = {
     stem: kh === 7 ? 'imagenet' : 'cifar',

@@ -57,7 +57,9 @@ class InertObject implements PickleStateful {
 
 function intList(x: unknown, what: string, source: string): number[] {
   if (!Array.isArray(x) || !x.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
-    throw new FormatError(`${source}: ${what} ${JSON.stringify(x, (_, v) => (typeof v === 'bigint' ? String(v) : v))} is not a list of sizes.`);
+    throw new FormatError(
+      `${source}: ${what} ${JSON.stringify(x, (_, v) => (typeof v === 'bigint' ? String(v) : v))} is not a list of sizes.`,
+    );
   }
   return x as number[];
 }
@@ -67,10 +69,12 @@ function rebuildTensor(args: unknown[], source: string): TensorRef {
   if (typeof storage !== 'object' || storage === null || !('key' in storage)) {
     throw new FormatError(`${source}: a tensor's storage is not a storage reference; the file is corrupt.`);
   }
-  if (!Number.isSafeInteger(offset) || (offset as number) < 0) throw new FormatError(`${source}: a tensor has storage offset ${String(offset)}.`);
+  if (!Number.isSafeInteger(offset) || (offset as number) < 0)
+    throw new FormatError(`${source}: a tensor has storage offset ${String(offset)}.`);
   const shape = intList(size, 'tensor size', source);
   const strides = intList(stride, 'tensor stride', source);
-  if (shape.length !== strides.length) throw new FormatError(`${source}: a tensor has ${shape.length} sizes but ${strides.length} strides.`);
+  if (shape.length !== strides.length)
+    throw new FormatError(`${source}: a tensor has ${shape.length} sizes but ${strides.length} strides.`);
   return new TensorRef(storage as StorageRef, offset as number, shape, strides);
 }
 
@@ -80,7 +84,8 @@ function orderedDict(args: unknown[], source: string): Map<unknown, unknown> {
   if (items === undefined || items === null) return d;
   if (!Array.isArray(items)) throw new FormatError(`${source}: OrderedDict built from something that is not a list of pairs.`);
   for (const pair of items) {
-    if (!Array.isArray(pair) || pair.length !== 2) throw new FormatError(`${source}: OrderedDict built from something that is not a list of pairs.`);
+    if (!Array.isArray(pair) || pair.length !== 2)
+      throw new FormatError(`${source}: OrderedDict built from something that is not a list of pairs.`);
     d.set(pair[0], pair[1]);
   }
   return d;

@@ -23,7 +23,8 @@ export interface TorchObject {
 }
 
 function persistentStorage(pid: unknown, source: string, legacy: boolean): StorageRef {
-  if (!Array.isArray(pid) || pid[0] !== 'storage') throw new FormatError(`${source}: unknown persistent id ${Array.isArray(pid) ? String(pid[0]) : typeof pid}; the file is corrupt.`);
+  if (!Array.isArray(pid) || pid[0] !== 'storage')
+    throw new FormatError(`${source}: unknown persistent id ${Array.isArray(pid) ? String(pid[0]) : typeof pid}; the file is corrupt.`);
   const [, type, key, , numel, view] = pid as unknown[];
   if (!(type instanceof StorageTypeGlobal)) throw new FormatError(`${source}: a storage without a storage type; the file is corrupt.`);
   if (typeof key !== 'string' && typeof key !== 'number') throw new FormatError(`${source}: a storage with key ${String(key)}.`);
@@ -88,7 +89,10 @@ function materializer(bytesOf: (ref: StorageRef) => Uint8Array, source: string):
     if (!storage) {
       const raw = bytesOf(ref);
       const size = ELEMENT_BYTES[ref.elementType];
-      if (raw.length % size) throw new FormatError(`${source}: storage '${ref.key}' has ${raw.length} bytes, not a whole number of ${ref.elementType} elements.`);
+      if (raw.length % size)
+        throw new FormatError(
+          `${source}: storage '${ref.key}' has ${raw.length} bytes, not a whole number of ${ref.elementType} elements.`,
+        );
       storage = decodeElements(ref.elementType, raw, raw.length / size, `${source}: tensor '${name}'`);
       decoded.set(cacheKey, storage);
     }
@@ -108,7 +112,9 @@ export function readTorchZip(bytes: Uint8Array, source: string): TorchObject {
   }
   const pkl = Object.keys(files).find((n) => /^[^/]+\/data\.pkl$/.test(n) || n === 'data.pkl');
   if (!pkl) {
-    throw new FormatError(`${source}: a zip file without a data.pkl entry, so not a torch.save checkpoint (entries: ${Object.keys(files).slice(0, 5).join(', ')}).`);
+    throw new FormatError(
+      `${source}: a zip file without a data.pkl entry, so not a torch.save checkpoint (entries: ${Object.keys(files).slice(0, 5).join(', ')}).`,
+    );
   }
   const prefix = pkl.slice(0, pkl.length - 'data.pkl'.length);
   const order = files[`${prefix}byteorder`];
@@ -136,10 +142,12 @@ export function readTorchLegacy(bytes: Uint8Array, source: string): TorchObject 
     throw new FormatError(`${source}: a pickle, but not a torch.save file (no magic number).`);
   }
   const protocol = unpickle(bytes, plain, magic.end);
-  if (protocol.value !== 1001) throw new FormatError(`${source}: torch.save protocol ${String(protocol.value)} is not supported (1001 is).`);
+  if (protocol.value !== 1001)
+    throw new FormatError(`${source}: torch.save protocol ${String(protocol.value)} is not supported (1001 is).`);
   const sysInfo = unpickle(bytes, plain, protocol.end);
   const info = sysInfo.value instanceof Map ? sysInfo.value : new Map();
-  if (info.get('little_endian') === false) throw new FormatError(`${source}: the checkpoint was saved on a big-endian machine, which resnet-ts does not read.`);
+  if (info.get('little_endian') === false)
+    throw new FormatError(`${source}: the checkpoint was saved on a big-endian machine, which resnet-ts does not read.`);
   return readLegacyStorages(bytes, source, sysInfo.end);
 }
 
@@ -153,7 +161,8 @@ function readLegacyStorages(bytes: Uint8Array, source: string, objStart: number)
   };
   const obj = unpickle(bytes, { ...plain, persistentLoad }, objStart);
   const keysPickle = unpickle(bytes, plain, obj.end);
-  if (!Array.isArray(keysPickle.value)) throw new FormatError(`${source}: the storage key list is missing; the file is truncated or corrupt.`);
+  if (!Array.isArray(keysPickle.value))
+    throw new FormatError(`${source}: the storage key list is missing; the file is truncated or corrupt.`);
   const data = new Map<string, Uint8Array>();
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = keysPickle.end;
@@ -161,11 +170,14 @@ function readLegacyStorages(bytes: Uint8Array, source: string, objStart: number)
     const key = String(k);
     const ref = roots.get(key);
     if (!ref) throw new FormatError(`${source}: storage '${key}' is listed but no tensor uses it; the file is corrupt.`);
-    if (pos + 8 > bytes.length) throw new FormatError(`${source}: the file ends before storage '${key}'; it is truncated. Copy or download it again.`);
+    if (pos + 8 > bytes.length)
+      throw new FormatError(`${source}: the file ends before storage '${key}'; it is truncated. Copy or download it again.`);
     const numel = Number(view.getBigInt64(pos, true));
     const nbytes = numel * ELEMENT_BYTES[ref.elementType];
     if (numel < 0 || pos + 8 + nbytes > bytes.length) {
-      throw new FormatError(`${source}: storage '${key}' (${numel} ${ref.elementType} elements) runs past the end of the file; it is truncated. Copy or download it again.`);
+      throw new FormatError(
+        `${source}: storage '${key}' (${numel} ${ref.elementType} elements) runs past the end of the file; it is truncated. Copy or download it again.`,
+      );
     }
     data.set(key, bytes.subarray(pos + 8, pos + 8 + nbytes));
     pos += 8 + nbytes;

@@ -36,7 +36,16 @@ export interface ReadWeightsOptions {
 }
 
 /** Keys under which training scripts store the model's state dict, in the order they are tried. */
-export const STATE_DICT_WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model_state', 'model', 'net', 'network', 'state_dict_ema', 'model_ema'];
+export const STATE_DICT_WRAPPER_KEYS = [
+  'state_dict',
+  'model_state_dict',
+  'model_state',
+  'model',
+  'net',
+  'network',
+  'state_dict_ema',
+  'model_ema',
+];
 
 /** Prefixes that wrappers add to every key: DataParallel/DistributedDataParallel, torch.compile. */
 const WRAPPER_PREFIXES = ['module.', '_orig_mod.'];
@@ -47,7 +56,8 @@ const LEGACY_MAGIC = [0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8
 /** Which format `bytes` (a whole file, or at least its first 16 bytes) is in, or undefined. */
 export function detectWeightsFormat(bytes: Uint8Array): WeightsFormat | undefined {
   if (bytes.length >= 4 && bytes[0] === ZIP_MAGIC[0] && bytes[1] === ZIP_MAGIC[1] && (bytes[2] === 3 || bytes[2] === 5)) return 'torch-zip';
-  if (bytes.length >= 14 && bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5 && LEGACY_MAGIC.every((b, i) => bytes[2 + i] === b)) return 'torch-legacy';
+  if (bytes.length >= 14 && bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5 && LEGACY_MAGIC.every((b, i) => bytes[2 + i] === b))
+    return 'torch-legacy';
   if (bytes.length >= 10) {
     const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
     if (n >= 2n && n < 100_000_000n && bytes[8] === 0x7b) return 'safetensors';
@@ -149,7 +159,7 @@ function torchStateDict(obj: TorchObject, format: WeightsFormat, source: string)
 /** Removes a prefix that every key carries (`module.` from DataParallel, `_orig_mod.` from torch.compile). */
 export function stripWrapperPrefixes<T>(tensors: Map<string, T>): Map<string, T> {
   let out = tensors;
-  for (let changed = true; changed && out.size > 0; ) {
+  for (let changed = true; changed && out.size > 0;) {
     changed = false;
     for (const prefix of WRAPPER_PREFIXES) {
       if ([...out.keys()].every((k) => k.startsWith(prefix))) {

@@ -12,7 +12,8 @@ const CIFAR_KEY =
 
 registerConvention({
   name: 'cifar',
-  description: "akamaster's / kuangliu's PyTorch CIFAR ResNets: linear head, layerN.M.shortcut.0/1, option A padded half before, half after",
+  description:
+    "akamaster's / kuangliu's PyTorch CIFAR ResNets: linear head, layerN.M.shortcut.0/1, option A padded half before, half after",
   match: (keys) => (keys.includes('linear.weight') || keys.some((k) => k.includes('.shortcut.')) ? fractionMatching(keys, CIFAR_KEY) : 0),
   toTorchvision: (sd) =>
     renameKeys(sd, (k) => {

@@ -31,7 +31,8 @@ function rename(key: string): string {
 
 registerConvention({
   name: 'hf-transformers',
-  description: "Hugging Face transformers' ResNetForImageClassification (resnet.embedder..., resnet.encoder.stages.S.layers.L..., classifier.1)",
+  description:
+    "Hugging Face transformers' ResNetForImageClassification (resnet.embedder..., resnet.encoder.stages.S.layers.L..., classifier.1)",
   match: (keys) => fractionMatching(keys, HF_KEY),
   toTorchvision: (sd) => renameKeys(sd, rename),
   hints: () => ({ strideMode: 'v1.5' }),

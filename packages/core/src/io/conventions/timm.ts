@@ -19,9 +19,12 @@ function rename(key: string): string {
       `'${key}' is part of timm's deep stem (the ResNet-D family: resnet50d and friends), which resnet-ts does not build; use a plain timm ResNet (resnet18..152).`,
     );
   }
-  if (/\.(se|attn)\./.test(key)) throw new FormatError(`'${key}' belongs to a squeeze-excitation/attention ResNet variant, which resnet-ts does not build.`);
+  if (/\.(se|attn)\./.test(key))
+    throw new FormatError(`'${key}' belongs to a squeeze-excitation/attention ResNet variant, which resnet-ts does not build.`);
   if (/\.downsample\.2\./.test(key)) {
-    throw new FormatError(`'${key}' belongs to timm's average-pool downsample (ResNet-D), which resnet-ts does not build; use a plain timm ResNet.`);
+    throw new FormatError(
+      `'${key}' belongs to timm's average-pool downsample (ResNet-D), which resnet-ts does not build; use a plain timm ResNet.`,
+    );
   }
   return key;
 }
