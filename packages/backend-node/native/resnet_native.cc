@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -79,6 +80,23 @@ std::string Key(const char* op, const std::vector<int64_t>& p, int extra = 0) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// ReLU as a post-op that keeps NaN. oneDNN's relu post-op (alpha 0) is max(x, 0) in the JIT
+// kernels, and x86 MAXPS returns its second operand when one is NaN, so NaN became 0 (as do
+// clip, bounded_relu and binary max). Its leaky form (alpha != 0) is compare-and-blend, which keeps
+// NaN and +Inf: x > 0 (or NaN) ? x : alpha * x. Three leaky steps with alpha = 2^-126 (a normal
+// number, so denormals-are-zero modes do not change it) scale every finite negative by 2^-378,
+// which rounds to -0 (|x| <= 2^128); a final x * 1 + 0 turns -0 into +0, as tfjs's relu gives.
+// Positives (denormals too) and NaN pass unchanged. Only -Inf stays -Inf instead of 0: the kernels
+// that fuse a relu call ZeroNegativeInfinities on their output afterwards (a read-only pass unless
+// one is found). Checked against the cpu backend by the shared conformance suite.
+void AppendNanFaithfulRelu(post_ops& po) {
+  const float alpha = std::ldexp(1.f, -126);
+  for (int i = 0; i < 3; i++) po.append_eltwise(1.f, algorithm::eltwise_relu, alpha, 0.f);
+  po.append_eltwise(1.f, algorithm::eltwise_linear, 1.f, 0.f);
+}
+void ZeroNegativeInfinities(float* y, int64_t n);
+
+// ---------------------------------------------------------------------------------------------
 // Convolution. Params (17): n,h,w,ci, kh,kw,co, oh,ow, sh,sw, pt,pl,pb,pr, dh,dw (tfjs dilations,
 // 1 = none).
 struct ConvGeom {
@@ -107,7 +125,7 @@ struct ConvGeom {
     if (relu || sum) {
       post_ops po;
       if (sum) po.append_sum(1.f);
-      if (relu) po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+      if (relu) AppendNanFaithfulRelu(po);
       attr.set_post_ops(po);
     }
     return convolution_forward::primitive_desc(d, attr, Eng());
@@ -224,7 +242,8 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   float* x = F32(info[0]);
   float* w = F32(info[1]);
   float* b = F32(info[2]);
-  float* y = F32(info[3]);
+  size_t ny = 0;
+  float* y = F32(info[3], &ny);
   auto p = Ints(info[4]);
   bool relu = info[5].ToBoolean().Value();
   bool sum = info.Length() > 6 && info[6].ToBoolean().Value();
@@ -243,6 +262,7 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   }
   e.prim.execute(s, args);
   s.wait();
+  if (relu) ZeroNegativeInfinities(y, static_cast<int64_t>(ny));
   return info.Env().Undefined();
 }
 
@@ -305,7 +325,8 @@ Napi::Value MatMul(const Napi::CallbackInfo& info) {
   float* a = F32(info[0]);
   float* b = F32(info[1]);
   float* bias = F32(info[2]);
-  float* c = F32(info[3]);
+  size_t nc = 0;
+  float* c = F32(info[3], &nc);
   auto p = Ints(info[4]);
   bool relu = info[5].ToBoolean().Value();
   if (p.size() != 7) throw std::runtime_error("matmul params: expected 7 numbers");
@@ -325,7 +346,7 @@ Napi::Value MatMul(const Napi::CallbackInfo& info) {
     primitive_attr attr;
     if (relu) {
       post_ops po;
-      po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+      AppendNanFaithfulRelu(po);
       attr.set_post_ops(po);
     }
     auto d = bias ? matmul::desc(amd, bmd, biasmd, cmd) : matmul::desc(amd, bmd, cmd);
@@ -350,6 +371,7 @@ Napi::Value MatMul(const Napi::CallbackInfo& info) {
   stream& s = Strm();
   e->prim.execute(s, args);
   s.wait();
+  if (relu) ZeroNegativeInfinities(c, static_cast<int64_t>(nc));
   return info.Env().Undefined();
 }
 
@@ -484,6 +506,19 @@ int64_t ParallelMinFromEnv() {
   return v ? std::atoll(v) : (1 << 15);
 }
 const int64_t kParallelMin = ParallelMinFromEnv();
+
+// The second half of the NaN-faithful fused relu (see AppendNanFaithfulRelu): relu(-Inf) = 0.
+// A vectorised read-only scan; the rare output that holds -Inf is then fixed in place.
+void ZeroNegativeInfinities(float* y, int64_t n) {
+  const float negInf = -std::numeric_limits<float>::infinity();
+  int found = 0;
+#pragma omp parallel for reduction(| : found) if (n >= kParallelMin) schedule(static)
+  for (int64_t i = 0; i < n; i++) found |= y[i] == negInf;
+  if (!found) return;
+  for (int64_t i = 0; i < n; i++) {
+    if (y[i] == negInf) y[i] = 0.f;
+  }
+}
 
 template <typename F>
 void Binary(const float* a, int am, const float* b, int bm, float* o, int64_t outer, int64_t inner, F f) {
@@ -781,6 +816,22 @@ int ThreadsFor(int64_t n) {
   return nt;
 }
 
+// The batch statistics of channel j when it holds NaN or ±Inf, as tfjs's composite (mean, then the
+// mean of squared differences) gives them: the plain sum's IEEE value for the mean (the shifted sums
+// would give NaN for Inf - Inf when the shift row is infinite), and NaN for the variance.
+void NonFiniteChannelStats(const float* x, int64_t rows, int64_t c, int64_t j, float* mean, float* var) {
+  bool nan = false, pos = false, neg = false;
+  for (int64_t r = 0; r < rows; r++) {
+    float v = x[r * c + j];
+    nan = nan || v != v;
+    pos = pos || v == std::numeric_limits<float>::infinity();
+    neg = neg || v == -std::numeric_limits<float>::infinity();
+  }
+  const float inf = std::numeric_limits<float>::infinity(), qnan = std::numeric_limits<float>::quiet_NaN();
+  *mean = nan || (pos && neg) ? qnan : pos ? inf : neg ? -inf : *mean;
+  *var = qnan;
+}
+
 // batchNormTrain(x, scale, offset, eps, channels, y, mean, variance): train-mode batch norm over
 // x viewed as [rows, channels]. mean and the biased variance come from one pass of shifted sums
 // (shifted by the first row, so |mean| >> std does not cancel) accumulated in double; a second pass
@@ -826,6 +877,7 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
     if (v < 0) v = 0;
     mean[j] = static_cast<float>(x0[j] + m);
     var[j] = static_cast<float>(v);
+    if (!std::isfinite(s1) || !std::isfinite(s2)) NonFiniteChannelStats(x, rows, c, j, &mean[j], &var[j]);
     double s = sc ? sc[j] : 1.0;
     mul[j] = static_cast<float>(s / std::sqrt(static_cast<double>(var[j]) + static_cast<double>(eps)));
     mv[j] = mean[j];

@@ -31,6 +31,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { makeConv2DBackpropFilter } from '@resnet-ts/core';
+import { nonFiniteCases } from './conformance-nonfinite.js';
 
 /** Largest allowed relative error of an op case (forward and gradients) against cpu; see the module comment. */
 export const OP_TOLERANCE = 1e-4;
@@ -44,6 +45,11 @@ export interface ConformanceCase {
   tolerance: number;
   /** Returns new tensors the caller disposes. Must not leak other tensors. */
   run(): tf.Tensor[] | Promise<tf.Tensor[]>;
+  /**
+   * What the reference backend runs instead of `run` (same outputs), e.g. the layer-by-layer path
+   * that a fused engine path must equal. Default: `run`.
+   */
+  runReference?(): tf.Tensor[] | Promise<tf.Tensor[]>;
   /** Compute the cpu reference with the fast filter gradient (see the module comment). */
   fastReferenceFilterGradient?: boolean;
   /** Names of the outputs (for messages), when the case knows them after a run. */
@@ -305,9 +311,9 @@ export function resnet20Case(createModel: ModelFactory, batch = 4): ConformanceC
   return c;
 }
 
-/** The full suite: the op list, plus the resnet20 step when a model factory is given. */
+/** The full suite: the op list, the non-finite cases, plus the resnet20 step when a model factory is given. */
 export function conformanceCases(options: { createModel?: ModelFactory; batch?: number } = {}): ConformanceCase[] {
-  const cases = opCases();
+  const cases = [...opCases(), ...nonFiniteCases(OP_TOLERANCE)];
   if (options.createModel) cases.push(resnet20Case(options.createModel, options.batch));
   return cases;
 }
@@ -322,12 +328,20 @@ const defaultSwitch: BackendSwitch = async (name) => {
   if (!(await tf.setBackend(name))) throw new Error(`tfjs backend '${name}' failed to initialise`);
 };
 
-/** Max |a-b| / max |ref| (absolute when the reference is all zeros). */
+/**
+ * Max |a-b| / max |ref| over the finite reference values (absolute when those are all zeros).
+ * A non-finite reference value must be matched exactly (NaN by NaN, +Inf by +Inf, -Inf by -Inf),
+ * and a non-finite value where the reference is finite is an error too: both give Infinity.
+ */
 export function relativeError(ref: ArrayLike<number>, got: ArrayLike<number>): number {
   if (ref.length !== got.length) return Infinity;
   let diff = 0;
   let scale = 0;
   for (let i = 0; i < ref.length; i++) {
+    if (!Number.isFinite(ref[i])) {
+      if (!Object.is(ref[i], got[i]) && !(Number.isNaN(ref[i]) && Number.isNaN(got[i]))) return Infinity;
+      continue;
+    }
     const d = Math.abs(ref[i] - got[i]);
     if (!(d <= diff)) diff = Number.isNaN(d) ? Infinity : Math.max(diff, d);
     scale = Math.max(scale, Math.abs(ref[i]));
@@ -376,8 +390,9 @@ export async function runCase(
   if (!ref) {
     ref = (async () => {
       await switchTo(reference);
-      if (!c.fastReferenceFilterGradient) return download(await c.run());
-      return withFastFilterGradient(reference, async () => download(await c.run()));
+      const run = async () => download(await (c.runReference ? c.runReference() : c.run()));
+      if (!c.fastReferenceFilterGradient) return run();
+      return withFastFilterGradient(reference, run);
     })();
     referenceCache.set(key, ref);
     ref.catch(() => referenceCache.delete(key));

@@ -66,6 +66,8 @@ export {
   makeFastTile,
   registerMissingKernels,
 } from './kernels/portable.js';
+export { makeNonFiniteFaithful, NON_FINITE_WRAPPED_KERNELS } from './kernels/nonfinite.js';
+export * from './io/finite.js';
 export * from './io/weights.js';
 export * from './io/conventions.js';
 export { inferSpec } from './io/infer-spec.js';

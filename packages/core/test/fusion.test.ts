@@ -1,7 +1,7 @@
 // Eval-mode fusion (batch norm folded into the conv, ReLU fused): same outputs as the layer-by-layer
 // path, cache rebuilt when weights change, no tensor leaks.
 import * as tf from '@tensorflow/tfjs-core';
-import { BatchNorm2d, ResNet, ResNetSpec, Rng, setInferenceFusion } from '@resnet-ts/core';
+import { BatchNorm2d, Conv2d, ResNet, ResNetSpec, Rng, convBnAct, setInferenceFusion } from '@resnet-ts/core';
 import { useBackend } from './setup';
 
 beforeAll(async () => {
@@ -232,6 +232,58 @@ describe('lesion hooks and gradients in eval mode', () => {
     expect(on.size).toBe(model.parameters().length);
     for (const [k, g] of off) expect(maxAbsDiff(g, on.get(k)!)).toBe(0);
     model.dispose();
+    x.dispose();
+  });
+});
+
+describe('non-finite batch norm statistics fold exactly', () => {
+  /** Same NaN places, same infinities, finite values within `tol`. */
+  function expectSameValues(ref: Float32Array, got: Float32Array, tol = 1e-5): void {
+    expect(got.length).toBe(ref.length);
+    for (let i = 0; i < ref.length; i++) {
+      if (Number.isNaN(ref[i])) expect(got[i]).toBeNaN();
+      else if (!Number.isFinite(ref[i])) expect(got[i]).toBe(ref[i]);
+      else expect(Math.abs(got[i] - ref[i])).toBeLessThanOrEqual(tol * Math.max(1, Math.abs(ref[i])));
+    }
+  }
+
+  test('a negative running_var gives NaN logits fused as unfused (never finite ones)', () => {
+    const model = new ResNet(cifar());
+    randomizeBatchNorms(model);
+    const bn = model.namedModules().find(([, m]) => m instanceof BatchNorm2d)![1] as BatchNorm2d;
+    tf.tidy(() => bn.runningVar.assign(tf.concat([tf.tensor1d([-0.5]), bn.runningVar.slice(1)])));
+    const x = tf.randomNormal([2, 8, 8, 3], 0, 1, 'float32', 12);
+    const ref = evalLogits(model, x, false);
+    const got = evalLogits(model, x, true);
+    const cached = tf.memory().numTensors; // now with the folded weights
+    evalLogits(model, x, true);
+    expect(tf.memory().numTensors).toBe(cached);
+    expect(Array.from(ref).every(Number.isNaN)).toBe(true);
+    expectSameValues(ref, got);
+    model.dispose();
+    x.dispose();
+  });
+
+  test('an infinite scale (gamma = ±Inf) is not folded: ±Inf where the unfolded batch norm gives them, not NaN', () => {
+    const conv = new Conv2d(4, 4, 3, { rng: new Rng(4) });
+    const bn = new BatchNorm2d(4);
+    tf.tidy(() => bn.weight.assign(tf.tensor1d([1, Infinity, 0.5, -Infinity])));
+    const x = tf.randomNormal([2, 5, 5, 4], 0, 1, 'float32', 13);
+    const run = (fused: boolean) => {
+      const previous = setInferenceFusion(fused);
+      try {
+        return tf.tidy(() => convBnAct(conv, bn, x, { training: false }, false).dataSync() as Float32Array);
+      } finally {
+        setInferenceFusion(previous);
+      }
+    };
+    const ref = run(false);
+    const got = run(true);
+    expect(Array.from(ref).some((v) => v === Infinity)).toBe(true);
+    expect(Array.from(ref).some((v) => v === -Infinity)).toBe(true);
+    expectSameValues(ref, got);
+    conv.dispose();
+    bn.dispose();
     x.dispose();
   });
 });

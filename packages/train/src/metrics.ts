@@ -10,12 +10,17 @@ export interface EvalResult {
   n: number;
   /** Mean softmax cross-entropy. */
   loss: number;
-  /** Fractions in [0, 1]. */
+  /** Fractions in [0, 1]. A prediction with a non-finite logit counts as wrong. */
   top1: number;
   top5: number;
+  /**
+   * Images whose logits hold NaN or ±Inf (a diverged or corrupt model): counted wrong in top-1,
+   * top-5 and per-class accuracy, left out of the confusion matrix, and making `loss` NaN or Inf.
+   */
+  nonFinite: number;
   /** Accuracy of each class (NaN for a class with no images). */
   perClass: number[];
-  /** confusion[true][predicted] counts. */
+  /** confusion[true][predicted] counts (finite predictions only, see `nonFinite`). */
   confusion: number[][];
   classes: string[];
 }
@@ -48,9 +53,12 @@ export function evaluate(model: Module, data: Dataset, options: EvalOptions = {}
   const N = Math.min(data.labels.length, options.limit ?? Infinity);
   const K = data.classes.length;
   const confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
+  const perClassTotal = new Array<number>(K).fill(0);
+  const perClassRight = new Array<number>(K).fill(0);
   let lossSum = 0;
   let top1 = 0;
   let top5 = 0;
+  let nonFinite = 0;
   const idx = new Int32Array(batchSize);
   for (let start = 0; start < N; start += batchSize) {
     const n = Math.min(batchSize, N - start);
@@ -73,24 +81,35 @@ export function evaluate(model: Module, data: Dataset, options: EvalOptions = {}
       let sum = 0;
       for (let k = 0; k < C; k++) sum += Math.exp(row[k] - max);
       lossSum += max + Math.log(sum) - row[y];
+      perClassTotal[y]++;
+      // NaN compares false, so a NaN row would rank the true class first: never count it as right.
+      if (!row.every(Number.isFinite)) {
+        nonFinite++;
+        continue;
+      }
       let above = 0;
       for (let k = 0; k < C; k++) if (row[k] > row[y] || (row[k] === row[y] && k < y)) above++;
-      if (above === 0) top1++;
+      if (above === 0) {
+        top1++;
+        perClassRight[y]++;
+      }
       if (above < 5) top5++;
       if (arg < K) confusion[y][arg]++;
     }
   }
-  const perClass = confusion.map((row, k) => {
-    const total = row.reduce((a, b) => a + b, 0);
-    return total ? row[k] / total : NaN;
-  });
-  return { n: N, loss: lossSum / N, top1: top1 / N, top5: top5 / N, perClass, confusion, classes: data.classes };
+  const perClass = perClassTotal.map((total, k) => (total ? perClassRight[k] / total : NaN));
+  return { n: N, loss: lossSum / N, top1: top1 / N, top5: top5 / N, nonFinite, perClass, confusion, classes: data.classes };
 }
 
 /** Formats per-class accuracy and the confusion matrix as text. */
 export function formatEvalReport(r: EvalResult): string {
   const lines: string[] = [];
   lines.push(`images: ${r.n}   loss: ${r.loss.toFixed(4)}   top-1: ${(100 * r.top1).toFixed(2)} %   top-5: ${(100 * r.top5).toFixed(2)} %`);
+  lines.push(
+    r.nonFinite > 0
+      ? `non-finite predictions: ${r.nonFinite} of ${r.n} (NaN or Inf logits: the weights are broken; counted wrong, not in the confusion matrix)`
+      : 'non-finite predictions: 0',
+  );
   lines.push('', 'per-class accuracy:');
   const w = Math.max(...r.classes.map((c) => c.length));
   r.perClass.forEach((a, k) =>

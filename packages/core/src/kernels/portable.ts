@@ -26,6 +26,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
+import { makeNonFiniteFaithful, NON_FINITE_WRAPPED_KERNELS } from './nonfinite.js';
 
 type Attrs = Record<string, unknown>;
 
@@ -369,10 +370,15 @@ export function registerMissingKernels(backendName = 'wasm'): void {
   const g = globalThis as Record<string, unknown>;
   if (backendName === 'wasm' && !g[mark]) {
     const tile = tf.getKernel('Tile', backendName);
+    // XNNPACK's clamps drop NaN: keep its speed, give cpu's result when NaN/Inf is involved.
+    const faithful = NON_FINITE_WRAPPED_KERNELS.map((name) => tf.getKernel(name, backendName))
+      .filter((k): k is tf.KernelConfig => k !== undefined)
+      .map(makeNonFiniteFaithful);
     const configs = [
       makeMaxPoolGrad(backendName),
       makeConv2DBackpropInput(backendName),
       ...(tile ? [makeFastTile(backendName, tile)] : []),
+      ...faithful,
     ];
     for (const config of configs) {
       if (tf.getKernel(config.kernelName, backendName)) tf.unregisterKernel(config.kernelName, backendName);

@@ -37,8 +37,8 @@ export class Conv2d extends Module {
   readonly bias: tf.Variable | null;
   readonly stride: number;
   readonly padding: number;
-  /** Cached {@link FoldedWeights} and what they were computed from (tensor storage ids, the BN). */
-  private folded: { key: unknown[]; weights: FoldedWeights } | null = null;
+  /** Cached {@link FoldedWeights} (null: not foldable) and what they were computed from (tensor storage ids, the BN). */
+  private folded: { key: unknown[]; weights: FoldedWeights | null } | null = null;
 
   constructor(
     readonly inChannels: number,
@@ -84,32 +84,45 @@ export class Conv2d extends Module {
    * storage, so any change rebuilds them and frees the old ones. {@link Module.clearCaches} (called
    * by `dispose()` and `loadStateDict()`) frees them. Not differentiable with respect to the
    * parameters: for gradients use the layers one by one (as {@link convBnAct} does under a tape).
+   *
+   * Null when `s` holds ±Inf (a zero or infinite `gamma / sqrt(var + eps)`): the folded filter would
+   * be ±Inf and its sums NaN where the unfolded batch norm gives ±Inf, so the caller runs the layers
+   * one by one. A NaN `s` (e.g. a negative `running_var`) folds exactly: NaN either way.
    */
-  inferenceWeights(bn: BatchNorm2d | null): FoldedWeights {
+  inferenceWeights(bn: BatchNorm2d | null): FoldedWeights | null {
     if (!bn) return { filter: this.weight as tf.Tensor4D, bias: this.bias as tf.Tensor1D | null };
     const key: unknown[] = [bn, bn.eps, ...[this.weight, this.bias, bn.weight, bn.bias, bn.runningMean, bn.runningVar].map((v) => v?.dataId ?? null)];
     if (this.folded && this.folded.key.length === key.length && this.folded.key.every((k, i) => k === key[i])) return this.folded.weights;
     this.clearCaches();
-    const weights = tf.tidy(() => {
-      const scale = tf.mul(bn.weight, tf.rsqrt(tf.add(bn.runningVar, bn.eps)));
-      const filter = tf.mul(this.weight, scale) as tf.Tensor4D;
-      const shift = this.bias ? tf.sub(this.bias, bn.runningMean) : tf.neg(bn.runningMean);
-      const bias = tf.add(bn.bias, tf.mul(shift, scale)) as tf.Tensor1D;
-      return { filter, bias };
-    });
-    // Kept: an enclosing tidy (the forward pass) must not free the cache.
-    tf.keep(weights.filter);
-    if (weights.bias) tf.keep(weights.bias);
+    const scale = tf.tidy(() => tf.mul(bn.weight, tf.rsqrt(tf.add(bn.runningVar, bn.eps))));
+    let weights: FoldedWeights | null = null;
+    try {
+      // One small read per change of the weights (the result is cached).
+      const exact = !(scale.dataSync() as Float32Array).some((v) => v === Infinity || v === -Infinity);
+      if (exact) {
+        weights = tf.tidy(() => {
+          const filter = tf.mul(this.weight, scale) as tf.Tensor4D;
+          const shift = this.bias ? tf.sub(this.bias, bn.runningMean) : tf.neg(bn.runningMean);
+          const bias = tf.add(bn.bias, tf.mul(shift, scale)) as tf.Tensor1D;
+          return { filter, bias };
+        });
+        // Kept: an enclosing tidy (the forward pass) must not free the cache.
+        tf.keep(weights.filter);
+        if (weights.bias) tf.keep(weights.bias);
+      }
+    } finally {
+      scale.dispose();
+    }
     this.folded = { key, weights };
     return weights;
   }
 
   override clearCaches(): void {
     if (!this.folded) return;
-    const { filter, bias } = this.folded.weights;
+    const { weights } = this.folded;
     this.folded = null;
-    filter.dispose();
-    bias?.dispose();
+    weights?.filter.dispose();
+    weights?.bias?.dispose();
   }
 
   describe(input: Shape, tracer: Tracer): Shape {

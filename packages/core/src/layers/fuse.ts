@@ -43,14 +43,15 @@ export function canFuse(ctx: ForwardContext): boolean {
  */
 export function convBnAct(conv: Conv2d, bn: BatchNorm2d | null, x: tf.Tensor, ctx: ForwardContext, relu: boolean): tf.Tensor4D {
   const fused = canFuse(ctx) && x.rank === 4 && x.shape[3] === conv.inChannels && (!bn || bn.numFeatures === conv.outChannels);
-  if (!fused) {
+  const folded = fused ? conv.inferenceWeights(bn) : null;
+  if (!folded) {
     return tf.tidy(() => {
       let y: tf.Tensor = conv.forward(x, ctx);
       if (bn) y = bn.forward(y, ctx);
       return (relu ? tf.relu(y) : y) as tf.Tensor4D;
     });
   }
-  const { filter, bias } = conv.inferenceWeights(bn);
+  const { filter, bias } = folded;
   return tf.fused.conv2d({
     x: x as tf.Tensor4D,
     filter,
@@ -88,8 +89,9 @@ export function convBnAddRelu(conv: Conv2d, bn: BatchNorm2d | null, x: tf.Tensor
     residual.dtype === 'float32' &&
     residual.rank === 4 &&
     residual.shape.every((d, i) => d === outShape[i]);
-  if (!oneKernel) return tf.tidy(() => tf.relu(tf.add(convBnAct(conv, bn, x, ctx, false), residual)) as tf.Tensor4D);
-  const { filter, bias } = conv.inferenceWeights(bn);
+  const folded = oneKernel ? conv.inferenceWeights(bn) : null;
+  if (!folded) return tf.tidy(() => tf.relu(tf.add(convBnAct(conv, bn, x, ctx, false), residual)) as tf.Tensor4D);
+  const { filter, bias } = folded;
   const inputs: Record<string, tf.Tensor> = { x, filter, residual };
   if (bias) inputs.bias = bias;
   return tf.engine().runKernel(

@@ -26,6 +26,7 @@ import { decodeNpy, encodeNpy, NpyWriteOptions } from '../io/npy.js';
 import { CheckpointInfo, CheckpointOptions, checkpointMetadata, isExtraKey, parseCheckpointMetadata } from '../io/checkpoint.js';
 import { specDifferences } from '../io/checkpoint-schema.js';
 import { openForRead, writeFileAtomic } from './files.js';
+import { NonFinitePolicy, NonFiniteTally, nonFinitePolicy } from '../io/finite.js';
 
 export * from '../io/safetensors.js';
 export * from '../io/npy.js';
@@ -209,6 +210,13 @@ function torchShape(shape: number[], layout: ParamLayout): number[] {
 export interface LoadWeightsOptions {
   /** Throw on missing, unexpected or mis-shaped keys, before anything is changed (default true). */
   strict?: boolean;
+  /**
+   * Weights holding NaN or ±Inf: `'warn'` (one line), `'error'` (a {@link NonFiniteWeightsError},
+   * before anything is changed) or `'ignore'`. Default: {@link nonFinitePolicy} (`'warn'`).
+   */
+  nonFinite?: NonFinitePolicy;
+  /** Where a non-finite warning goes (default `console.warn`). */
+  warn?: (message: string) => void;
 }
 
 /**
@@ -253,9 +261,26 @@ export function loadWeightsInto(model: ResNet, file: string, options: LoadWeight
     if (strict && problems > 0) throw weightsError(file, report);
     // The keys and shapes fit; the stored spec may still say they mean something else (plain vs residual).
     if (strict) checkSameArchitecture(model, info, file);
+    const tally = new NonFiniteTally(file, options.nonFinite ?? nonFinitePolicy());
+    const count = (name: string, t: tf.Tensor) => {
+      if (t.dtype === 'float32') tally.add(name, t.dataSync() as Float32Array);
+    };
+    if (tally.policy === 'error') {
+      // Refuse before anything changes: one pass that only counts.
+      for (const { e } of plan) {
+        const t = f.read(e);
+        try {
+          count(e.name, t);
+        } finally {
+          t.dispose();
+        }
+      }
+      tally.check();
+    }
     for (const { e, v, layout } of plan) {
       const t = f.read(e);
       try {
+        if (tally.policy === 'warn') count(e.name, t);
         tf.tidy(() => {
           let x = fromTorchLayout(t, layout);
           x = tf.reshape(x, v.shape);
@@ -267,6 +292,7 @@ export function loadWeightsInto(model: ResNet, file: string, options: LoadWeight
       }
       report.loaded.push(e.name);
     }
+    if (tally.policy === 'warn') tally.check(options.warn);
     return { ...report, info };
   } finally {
     f.close();
@@ -367,7 +393,10 @@ export interface LoadedCheckpoint extends CheckpointInfo {
  * plug-ins must be imported, e.g. through @resnet-ts/zoo) or uses `options.model`, loads the
  * weights strictly, and returns the metadata and the extra tensors.
  */
-export function loadCheckpoint(file: string, options: { model?: ResNet; strict?: boolean; loadExtra?: boolean } = {}): LoadedCheckpoint {
+export function loadCheckpoint(
+  file: string,
+  options: { model?: ResNet; strict?: boolean; loadExtra?: boolean; nonFinite?: NonFinitePolicy; warn?: (message: string) => void } = {},
+): LoadedCheckpoint {
   const f = openSafetensors(file);
   let info: CheckpointInfo;
   try {
@@ -387,7 +416,7 @@ export function loadCheckpoint(file: string, options: { model?: ResNet; strict?:
   }
   let report: LoadReport;
   try {
-    report = loadWeightsInto(model, file, { strict: options.strict ?? true });
+    report = loadWeightsInto(model, file, { strict: options.strict ?? true, nonFinite: options.nonFinite, warn: options.warn });
   } catch (e) {
     if (!options.model) model.dispose();
     throw e;
