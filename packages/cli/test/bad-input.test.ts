@@ -203,3 +203,30 @@ test(`${cases.length} bad inputs: non-zero exit, one resnet: line, no stack, not
     expect(fs.readdirSync(p('done-run')).sort()).toEqual(['checkpoint.safetensors', 'curves.svg', 'log.jsonl', 'model.safetensors']);
   }
 }, 300_000);
+
+(HAVE_FMNIST ? test : test.skip)('Ctrl-C mid-run: exit 130 after saving a resumable checkpoint; no temporary file or lock left', async () => {
+  const out = p('interrupted');
+  const child = spawn(process.execPath, [BIN, 'train', '--limit', '2048', '--test-limit', '64', '--iterations', '400', '--batch', '32', '--out', out], { cwd: dir });
+  let stderr = '';
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  const started = new Promise<void>((resolve) =>
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (stderr.includes('training resnet20')) resolve();
+    }),
+  );
+  const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+  await started;
+  await new Promise((r) => setTimeout(r, 1500));
+  child.kill('SIGINT');
+  expect(await closed).toBe(130);
+  expect(stdout).toBe('');
+  expect(stderr).toMatch(/checkpoint saved to .*checkpoint\.safetensors; continue with --resume/);
+  expect(stderr).not.toContain('\n    at ');
+  expect(fs.readdirSync(out).sort()).toEqual(['checkpoint.safetensors', 'log.jsonl']);
+  const { metadata } = await loadSafetensors(path.join(out, 'checkpoint.safetensors'), { filter: () => false });
+  const step = JSON.parse(metadata.training).step as number;
+  expect(step).toBeGreaterThan(0);
+  expect(step).toBeLessThan(400);
+}, 120_000);
