@@ -36,5 +36,5 @@ test('an unknown model or malformed --input is one clear line on stderr and exit
   expect(a.stderr).not.toMatch(/\n\s+at /); // no stack trace
   const b = run('summary', 'resnet20', '--input', '32by32');
   expect(b.status).toBe(1);
-  expect(b.stderr).toMatch(/--input must look like 224x224x3/);
+  expect(b.stderr).toBe('resnet: --input must be HxW or HxWxC with positive integers (e.g. 224x224x3, 28x28x1); got 32by32\n');
 });
