@@ -147,21 +147,17 @@ export async function classifierFrom<I>(resolved: ResolvedSource, env: SourceEnv
   if (classes !== undefined && !Array.isArray(classes) && !(Number.isInteger(classes) && classes > 0)) {
     throw new SpecError(`classes must be a positive integer or a list of names; got ${JSON.stringify(classes)}.`);
   }
-  const sd = readStateDict(resolved.bytes, resolved.name);
+  const sd = readStateDict(resolved.bytes, resolved.name, options.convention);
+  const numClasses = Array.isArray(classes) ? classes.length : classes;
+  const spec = specFor(sd, resolved.name, options.model, numClasses);
+  const model = buildModel(spec, sd, resolved.name);
   try {
-    const numClasses = Array.isArray(classes) ? classes.length : classes;
-    const spec = specFor(sd, resolved.name, options.model, numClasses);
-    const model = buildModel(spec, sd, resolved.name);
-    try {
-      const labels = labelsFor(sd, model.spec, resolved, classes);
-      const preprocessing = preprocessingFor(sd, model.spec, options.preprocessing);
-      return new Classifier(model, preprocessing, labels, resolved.name, env.decode);
-    } catch (e) {
-      model.dispose();
-      throw e;
-    }
-  } finally {
-    tf.dispose([...sd.tensors.values()]);
+    const labels = labelsFor(sd, model.spec, resolved, classes);
+    const preprocessing = preprocessingFor(sd, model.spec, options.preprocessing);
+    return new Classifier(model, preprocessing, labels, resolved.name, env.decode);
+  } catch (e) {
+    model.dispose();
+    throw e;
   }
 }
 
