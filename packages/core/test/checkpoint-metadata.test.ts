@@ -122,3 +122,12 @@ test('stale temporary files of a killed writer are removed; live writers, other 
   expect(cleanStaleTempFiles(d)).toEqual([names[0]]);
   expect(fs.readdirSync(d).sort()).toEqual(names.slice(1).sort());
 });
+
+test("option A's padding placement is part of the architecture: 'split' weights are refused by an 'after' model", () => {
+  const split = { ...spec, shortcutParams: { padding: 'split' } };
+  expect(specDifferences(split as never, { ...spec, shortcutParams: {} } as never)).toEqual([
+    'shortcutParams: file "{\\"padding\\":\\"split\\"}", model "{}"',
+  ]);
+  expect(specDifferences(split as never, split as never)).toEqual([]);
+  expect(errorOf({ spec: { ...spec, shortcutParams: 'split' } })).toMatch(/"spec\.shortcutParams" must be a JSON object/);
+});

@@ -3,7 +3,7 @@
  * `training`), checked when a file is read so that a hand-edited or foreign file fails with one line
  * naming the file and the field, never later inside the model builder or tfjs.
  */
-import { FormatError } from '../errors.js';
+import { FormatError, StateDictError } from '../errors.js';
 import type { ResNetSpec } from '../resnet.js';
 
 type Obj = Record<string, unknown>;
@@ -46,6 +46,8 @@ export function checkSpecSchema(spec: unknown, source: string): asserts spec is 
     fail(source, 'spec.strideMode', `must be "v1" or "v1.5"; got ${show(spec.strideMode)}`);
   if (spec.seed !== undefined && !Number.isInteger(spec.seed)) fail(source, 'spec.seed', `must be an integer; got ${show(spec.seed)}`);
   checkPair(source, 'spec.inputSize', spec.inputSize);
+  if (spec.shortcutParams !== undefined && !isObject(spec.shortcutParams))
+    fail(source, 'spec.shortcutParams', `must be a JSON object; got ${show(spec.shortcutParams)}`);
 }
 
 /** Checks a stored class-name list, and that it names every output of the head when the spec is known. */
@@ -106,7 +108,7 @@ function architecture(spec: ResNetSpec): Record<string, unknown> {
     residual,
     shortcut: residual ? spec.shortcut : '(none: plain net)',
     // e.g. option A's zero-padding placement ('after' | 'split'): same weights, different outputs.
-    shortcutParams: residual ? JSON.stringify(Object.entries(spec.shortcutParams ?? {}).sort()) : '-',
+    shortcutParams: JSON.stringify(residual ? Object.fromEntries(Object.entries(spec.shortcutParams ?? {}).sort()) : {}),
     numClasses: spec.numClasses,
     inChannels: spec.inChannels ?? 3,
     strideMode: spec.stages.some((s) => s.block.includes('bottleneck')) ? (spec.strideMode ?? 'v1.5') : 'n/a',
@@ -125,4 +127,22 @@ export function specDifferences(stored: ResNetSpec, model: ResNetSpec): string[]
   return Object.keys(a)
     .filter((k) => a[k] !== b[k])
     .map((k) => `${k}: file ${JSON.stringify(a[k])}, model ${JSON.stringify(b[k])}`);
+}
+
+/**
+ * Refuses weights whose stored spec describes another architecture than the model's (e.g. a
+ * plain-20 model given ResNet-20 weights: the keys match, the meaning does not). Strict loads call
+ * this after the keys and shapes have been found to fit.
+ */
+export function assertSameArchitecture(stored: ResNetSpec | undefined, model: ResNetSpec | undefined, source: string): void {
+  if (!stored || !model) return;
+  const diff = specDifferences(stored, model);
+  if (diff.length === 0) return;
+  throw new StateDictError(
+    `Weights in '${source}' were saved from another architecture than this model (${diff.join('; ')}). ` +
+      "Build the model from the file's own spec (in the CLI: leave out --model), or pick the matching one.",
+    [],
+    [],
+    [],
+  );
 }

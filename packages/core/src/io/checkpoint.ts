@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { FormatError } from '../errors.js';
 import type { ResNet, ResNetSpec } from '../resnet.js';
-import { checkClassesSchema, checkPreprocessingSchema, checkSpecSchema, checkTrainingSchema } from './checkpoint-schema.js';
+import { assertSameArchitecture, checkClassesSchema, checkPreprocessingSchema, checkSpecSchema, checkTrainingSchema } from './checkpoint-schema.js';
 import { NamedTensors, SafetensorsWriteOptions, encodeSafetensors, namedTensorEntries, decodeSafetensors } from './safetensors.js';
 
 /** The `format` metadata value of checkpoints written by this version. */
@@ -159,6 +159,7 @@ export function decodeCheckpointInto(
   for (const [k, t] of tensors) (isExtraKey(k, info.extraPrefixes) ? extraTensors : own).set(k, t);
   try {
     model.loadStateDict(own, { strict: options.strict ?? true, layout: 'torch' });
+    if (options.strict ?? true) assertSameArchitecture(info.spec, model.spec, 'checkpoint');
   } catch (e) {
     for (const t of tensors.values()) t.dispose();
     throw e;

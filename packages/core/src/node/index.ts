@@ -24,7 +24,7 @@ import {
 } from '../io/safetensors.js';
 import { decodeNpy, encodeNpy, NpyWriteOptions } from '../io/npy.js';
 import { CheckpointInfo, CheckpointOptions, checkpointMetadata, isExtraKey, parseCheckpointMetadata } from '../io/checkpoint.js';
-import { specDifferences } from '../io/checkpoint-schema.js';
+import { assertSameArchitecture } from '../io/checkpoint-schema.js';
 import { openForRead, writeFileAtomic } from './files.js';
 import { NonFinitePolicy, NonFiniteTally, nonFinitePolicy } from '../io/finite.js';
 
@@ -260,7 +260,7 @@ export function loadWeightsInto(model: ResNet, file: string, options: LoadWeight
     const problems = report.missing.length + report.unexpected.length + report.mismatched.length;
     if (strict && problems > 0) throw weightsError(file, report);
     // The keys and shapes fit; the stored spec may still say they mean something else (plain vs residual).
-    if (strict) checkSameArchitecture(model, info, file);
+    if (strict) assertSameArchitecture(info.spec, (model as Partial<ResNet>).spec, file);
     const tally = new NonFiniteTally(file, options.nonFinite ?? nonFinitePolicy());
     const count = (name: string, t: tf.Tensor) => {
       if (t.dtype === 'float32') tally.add(name, t.dataSync() as Float32Array);
@@ -297,24 +297,6 @@ export function loadWeightsInto(model: ResNet, file: string, options: LoadWeight
   } finally {
     f.close();
   }
-}
-
-/**
- * Refuses weights whose stored spec describes another architecture than `model` (e.g. a plain-20
- * model given ResNet-20 weights: the keys match, the meaning does not).
- */
-function checkSameArchitecture(model: ResNet, info: CheckpointInfo, file: string): void {
-  const own = (model as Partial<ResNet>).spec;
-  if (!info.spec || !own) return;
-  const diff = specDifferences(info.spec, own);
-  if (diff.length === 0) return;
-  throw new StateDictError(
-    `Weights in '${file}' were saved from another architecture than this model (${diff.join('; ')}). ` +
-      "Build the model from the file's own spec (in the CLI: leave out --model), or pick the matching one.",
-    [],
-    [],
-    [],
-  );
 }
 
 function weightsError(file: string, r: LoadReport): StateDictError {
