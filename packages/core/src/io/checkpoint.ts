@@ -158,8 +158,9 @@ export function decodeCheckpointInto(
   const own = new Map<string, tf.Tensor>();
   for (const [k, t] of tensors) (isExtraKey(k, info.extraPrefixes) ? extraTensors : own).set(k, t);
   try {
-    model.loadStateDict(own, { strict: options.strict ?? true, layout: 'torch' });
+    // Before anything is loaded: a refused file leaves the model unchanged.
     if (options.strict ?? true) assertSameArchitecture(info.spec, model.spec, 'checkpoint');
+    model.loadStateDict(own, { strict: options.strict ?? true, layout: 'torch' });
   } catch (e) {
     for (const t of tensors.values()) t.dispose();
     throw e;
