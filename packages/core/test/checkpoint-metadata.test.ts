@@ -131,3 +131,14 @@ test("option A's padding placement is part of the architecture: 'split' weights 
   expect(specDifferences(split as never, split as never)).toEqual([]);
   expect(errorOf({ spec: { ...spec, shortcutParams: 'split' } })).toMatch(/"spec\.shortcutParams" must be a JSON object/);
 });
+
+test('writing a file removes what a killed earlier write of that same file left behind', async () => {
+  const d = fs.mkdtempSync(path.join(dir, 'rewrite-'));
+  const child = spawn(process.execPath, ['-e', '0']);
+  const deadPid = await new Promise<number>((resolve) => child.on('exit', () => resolve(child.pid!)));
+  const mine = `.logits.npy.${deadPid}.zz9.tmp`;
+  const other = `.other.npy.${deadPid}.zz9.tmp`;
+  for (const n of [mine, other]) fs.writeFileSync(path.join(d, n), 'partial');
+  await writeBytesAtomic(path.join(d, 'logits.npy'), new Uint8Array(3));
+  expect(fs.readdirSync(d).sort()).toEqual([other, 'logits.npy'].sort());
+});

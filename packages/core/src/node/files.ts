@@ -117,10 +117,10 @@ function processAlive(pid: number): boolean {
 
 /**
  * Removes the temporary files that a killed {@link writeFileAtomic} left in `dir`: only names of
- * its pattern (`.<name>.<pid>.<random>.tmp`), and only when process `<pid>` is no longer alive.
- * Returns the names removed.
+ * its pattern (`.<name>.<pid>.<random>.tmp`, only those of `name` when given), and only when
+ * process `<pid>` is no longer alive. Returns the names removed.
  */
-export function cleanStaleTempFiles(dir: string): string[] {
+export function cleanStaleTempFiles(dir: string, name?: string): string[] {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -128,14 +128,14 @@ export function cleanStaleTempFiles(dir: string): string[] {
     return [];
   }
   const removed: string[] = [];
-  for (const name of names) {
-    const m = TEMP_FILE.exec(name);
-    if (!m || processAlive(Number(m[2]))) continue;
+  for (const entry of names) {
+    const m = TEMP_FILE.exec(entry);
+    if (!m || (name !== undefined && m[1] !== name) || processAlive(Number(m[2]))) continue;
     try {
-      fs.rmSync(path.join(dir, name), { force: true });
-      removed.push(name);
+      fs.rmSync(path.join(dir, entry), { force: true });
+      removed.push(entry);
     } catch (e) {
-      throw fileError(e, path.join(dir, name), 'remove stale temporary file');
+      throw fileError(e, path.join(dir, entry), 'remove stale temporary file');
     }
   }
   return removed;
@@ -143,8 +143,9 @@ export function cleanStaleTempFiles(dir: string): string[] {
 
 /**
  * Writes `file` atomically: `write` gets a file descriptor of a temporary file in the same folder;
- * on success the data is flushed and the file renamed into place, on failure it is removed. File
- * system failures are {@link FileError}s naming the path and the cause.
+ * on success the data is flushed and the file renamed into place, on failure it is removed. Stale
+ * temporary files of an earlier, killed write of the same file are removed first. File system
+ * failures are {@link FileError}s naming the path and the cause.
  */
 export async function writeFileAtomic(file: string, write: (fd: number) => Promise<void> | void): Promise<void> {
   const dir = path.dirname(path.resolve(file));
@@ -159,6 +160,8 @@ export async function writeFileAtomic(file: string, write: (fd: number) => Promi
   if (!dirStat) throw new FileError(`Cannot write '${file}': folder '${dir}' does not exist.`, 'ENOENT');
   if (!dirStat.isDirectory()) throw new FileError(`Cannot write '${file}': '${dir}' is a file, not a folder (ENOTDIR).`, 'ENOTDIR');
   if (fileStat?.isDirectory()) throw new FileError(`Cannot write '${file}': it is a folder, not a file (EISDIR).`, 'EISDIR');
+  // What a killed earlier write of this file left behind goes now (only dead processes' temp files).
+  cleanStaleTempFiles(dir, path.basename(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
   let fd: number;
   try {
