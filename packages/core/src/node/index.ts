@@ -26,13 +26,15 @@ import { decodeNpy, encodeNpy, NpyWriteOptions } from '../io/npy.js';
 import { CheckpointInfo, CheckpointOptions, checkpointMetadata, isExtraKey, parseCheckpointMetadata } from '../io/checkpoint.js';
 import { assertSameArchitecture } from '../io/checkpoint-schema.js';
 import { openForRead, writeFileAtomic } from './files.js';
+import { loadWeightsFileInto, notSafetensorsError, weightsFileFormat } from './weights-file.js';
+import { detectWeightsFormat } from '../io/weights.js';
 import { NonFinitePolicy, NonFiniteTally, nonFinitePolicy } from '../io/finite.js';
 
 export * from '../io/safetensors.js';
 export * from '../io/npy.js';
 export * from '../io/checkpoint.js';
 export { FileError, fileError, ensureDir, cleanStaleTempFiles, writeFileAtomic } from './files.js';
-export { readWeightsFile, readFileBytes } from './weights-file.js';
+export { readWeightsFile, readFileBytes, weightsFileFormat } from './weights-file.js';
 
 function readAt(fd: number, length: number, position: number): Uint8Array {
   const buf = new Uint8Array(length);
@@ -87,6 +89,8 @@ export class SafetensorsFile {
     this.fd = openForRead(file);
     try {
       this.size = fs.fstatSync(this.fd).size;
+      const format = detectWeightsFormat(readAt(this.fd, 16, 0));
+      if (format === 'torch-zip' || format === 'torch-legacy') throw notSafetensorsError(file, format);
       const n = readSafetensorsHeaderLength(readAt(this.fd, 8, 0), this.size, file);
       const h = parseSafetensorsHeader(readAt(this.fd, n, 8), this.size - 8 - n, file);
       this.header = { ...h, dataStart: 8 + n };
@@ -221,12 +225,21 @@ export interface LoadWeightsOptions {
 
 /**
  * Loads a torchvision state dict or a resnet-ts checkpoint (safetensors, torch layouts) into
- * `model`, streaming tensor by tensor. `num_batches_tracked` may be present or absent; keys under a
- * resnet-ts checkpoint's `extra_prefixes` (optimizer state) are ignored. With `strict` (default) the
+ * `model`, streaming tensor by tensor. A PyTorch checkpoint (`torch.save`, zip or legacy) is read
+ * whole instead, its names mapped by their convention (torchvision, timm, CIFAR, Hugging Face),
+ * through the same byte-based loader as `loadRawStateDict`. `num_batches_tracked` may be present
+ * or absent; keys under a resnet-ts checkpoint's `extra_prefixes` (optimizer state) are ignored. With `strict` (default) the
  * whole header is checked first and a {@link StateDictError} lists every missing, unexpected and
  * mis-shaped key; the model is then left unchanged.
  */
 export function loadWeightsInto(model: ResNet, file: string, options: LoadWeightsOptions = {}): LoadReport & { info: CheckpointInfo } {
+  const format = weightsFileFormat(file);
+  if (format === 'torch-zip' || format === 'torch-legacy') {
+    // PyTorch checkpoints: read whole, names mapped by their convention, the one byte-based loader.
+    const r = loadWeightsFileInto(model, file, options);
+    const info = { ...parseCheckpointMetadata({}, file), metadata: r.metadata };
+    return { loaded: r.loaded, missing: r.missing, unexpected: r.unexpected, mismatched: r.mismatched, info };
+  }
   const strict = options.strict ?? true;
   const f = openSafetensors(file);
   try {

@@ -3,7 +3,12 @@
  * `.bin` in the zip or legacy `torch.save` format), with file-system problems as one-line FileErrors.
  */
 import fs from 'node:fs';
-import { RawStateDict, ReadWeightsOptions, readWeights } from '../io/weights.js';
+import { FormatError } from '../errors.js';
+import type { LoadReport } from '../module.js';
+import type { ResNet } from '../resnet.js';
+import { adaptStateDict } from '../io/conventions.js';
+import { LoadRawOptions, loadRawStateDict } from '../io/load-raw.js';
+import { RawStateDict, ReadWeightsOptions, WeightsFormat, detectWeightsFormat, readWeights } from '../io/weights.js';
 import { fileError, openForRead } from './files.js';
 
 /** Reads a whole file (FileError for a missing file, a folder, no permission...). */
@@ -26,4 +31,43 @@ export function readFileBytes(file: string): Uint8Array {
  */
 export function readWeightsFile(file: string, options: ReadWeightsOptions = {}): RawStateDict {
   return readWeights(readFileBytes(file), { source: options.source ?? file });
+}
+
+/** The format of a weights file from its first bytes (undefined when it is none resnet-ts reads). */
+export function weightsFileFormat(file: string): WeightsFormat | undefined {
+  const fd = openForRead(file);
+  try {
+    const head = new Uint8Array(16);
+    const n = fs.readSync(fd, head, 0, 16, 0);
+    return detectWeightsFormat(head.subarray(0, n));
+  } catch (e) {
+    throw fileError(e, file, 'read');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The one-line error of a safetensors-only path handed a PyTorch checkpoint: what it is, what reads it. */
+export function notSafetensorsError(file: string, format: WeightsFormat): FormatError {
+  return new FormatError(
+    `'${file}' is a PyTorch checkpoint (torch.save, ${format === 'torch-zip' ? 'zip' : 'legacy'} format), not safetensors: ` +
+      'read it with readWeightsFile(file) or loadWeightsInto(model, file), fromPretrained(file) from @resnet-ts/zoo, ' +
+      'or turn it into a resnet-ts checkpoint with `resnet convert`.',
+  );
+}
+
+/**
+ * Loads a PyTorch checkpoint file (or any file {@link readWeightsFile} reads) into `model`: read,
+ * names mapped by the best-fitting convention (`adaptStateDict`), then the one loader
+ * (`loadRawStateDict`). The wrapper dict's scalar entries are the returned metadata.
+ */
+export function loadWeightsFileInto(
+  model: ResNet,
+  file: string,
+  options: LoadRawOptions & { convention?: string } = {},
+): LoadReport & { convention: string; metadata: Record<string, string> } {
+  const raw = readWeightsFile(file);
+  const { convention, stateDict } = adaptStateDict(raw, { convention: options.convention });
+  const report = loadRawStateDict(model, stateDict, { ...options, source: options.source ?? file });
+  return { ...report, convention, metadata: raw.metadata };
 }
