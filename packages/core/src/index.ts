@@ -57,7 +57,7 @@ export {
 export * from './io/safetensors.js';
 export * from './io/npy.js';
 export * from './io/checkpoint.js';
-export { specDifferences } from './io/checkpoint-schema.js';
+export { assertSameArchitecture, specDifferences } from './io/checkpoint-schema.js';
 export { halfToFloat, floatToHalf, bf16ToFloat, floatToBf16 } from './io/half.js';
 export {
   makeConv2DBackpropFilter,
@@ -69,6 +69,7 @@ export {
 export { makeNonFiniteFaithful, NON_FINITE_WRAPPED_KERNELS } from './kernels/nonfinite.js';
 export * from './io/finite.js';
 export * from './io/weights.js';
+export { type ElementType, ELEMENT_BYTES, decodeElements } from './io/elements.js';
 export * from './io/conventions.js';
 export { inferSpec } from './io/infer-spec.js';
 export { loadRawStateDict, type LoadRawOptions } from './io/load-raw.js';
