@@ -3,7 +3,7 @@
  * legacy), its naming conventions (`adaptStateDict`), `inferSpec` and the one loader
  * (`loadRawStateDict`). The single place the zoo turns any supported file into a {@link ResNet}.
  */
-import { ResNet, ResNetSpec, SpecError, adaptStateDict, inferSpec, loadRawStateDict, parseCheckpointMetadata, readWeights } from '@resnet-ts/core';
+import { ResNet, ResNetSpec, SpecError, adaptStateDict, assertSameArchitecture, inferSpec, loadRawStateDict, parseCheckpointMetadata, readWeights } from '@resnet-ts/core';
 import type { CheckpointInfo, RawStateDict } from '@resnet-ts/core';
 import { getModelSpec } from './index.js';
 
@@ -61,6 +61,8 @@ export function buildModel(spec: ResNetSpec, sd: LoadedStateDict, source: string
   const model = new ResNet(spec);
   try {
     loadRawStateDict(model, sd.stateDict, { strict: true, source });
+    // Keys can match while the meaning differs (plain-20 vs ResNet-20): the stored spec must agree.
+    assertSameArchitecture(sd.info.spec, model.spec, source);
   } catch (e) {
     model.dispose();
     throw e;
