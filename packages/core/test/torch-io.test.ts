@@ -77,6 +77,10 @@ describe('hostile and broken files', () => {
     expect(fs.existsSync(HOSTILE_MARKER)).toBe(false);
   });
 
+  test('a whole pickled module (torch.save(model)) is refused, naming its class and saying to save the state dict', () => {
+    expect(() => read('whole-module.pt')).toThrow(/'torch\.nn\.modules\.container\.Sequential'.*save model\.state_dict\(\)/);
+  });
+
   test('a truncated zip checkpoint is a one-line FormatError', () => {
     const bytes = new Uint8Array(fs.readFileSync(path.join(FIX, 'torchvision-basic.pt')));
     for (const cut of [bytes.length - 30, Math.floor(bytes.length / 2), 100]) {

@@ -4,7 +4,7 @@
  * Any other global is refused with a FormatError that names it; nothing is ever executed.
  */
 import { FormatError } from '../errors.js';
-import { ElementType } from './elements.js';
+import { ElementType, decodeElements } from './elements.js';
 import { PickleGlobal, PickleStateful } from './pickle.js';
 
 /** Storage classes of `torch.save` and the element type each holds. */
@@ -96,6 +96,46 @@ function tensorArg(x: unknown, what: string, source: string): TensorRef {
   return x;
 }
 
+/** A `numpy.dtype` as pickled: its type code (`f8`, `i8`...) and, after BUILD, its byte order. */
+class NumpyDtype implements PickleStateful {
+  byteOrder = '<';
+  constructor(readonly code: string) {}
+  setState(state: unknown): void {
+    if (Array.isArray(state) && typeof state[1] === 'string') this.byteOrder = state[1];
+  }
+}
+
+const NUMPY_SCALAR_TYPES: Record<string, ElementType> = {
+  f8: 'F64',
+  f4: 'F32',
+  f2: 'F16',
+  i8: 'I64',
+  i4: 'I32',
+  i2: 'I16',
+  i1: 'I8',
+  u1: 'U8',
+  b1: 'BOOL',
+};
+
+/** `numpy.core.multiarray.scalar(dtype, bytes)`: a numpy number in a wrapper dict (`best_acc`), as a JS number. */
+function numpyScalar(args: unknown[], source: string): number {
+  const [dtype, bytes] = args;
+  const type = dtype instanceof NumpyDtype ? NUMPY_SCALAR_TYPES[dtype.code] : undefined;
+  if (!type || !(bytes instanceof Uint8Array) || (dtype as NumpyDtype).byteOrder === '>') {
+    throw new FormatError(`${source}: a numpy scalar of type ${dtype instanceof NumpyDtype ? dtype.code : '?'} is not supported.`);
+  }
+  return decodeElements(type, bytes, 1, `${source}: a numpy scalar`)[0];
+}
+
+/** `_codecs.encode(text, 'latin1')`: how protocol-2 pickles carry `bytes`. */
+function latin1Bytes(args: unknown[], source: string): Uint8Array {
+  const [text, encoding] = args;
+  if (typeof text !== 'string' || (encoding !== 'latin1' && encoding !== 'latin-1') || [...text].some((c) => c.charCodeAt(0) > 255)) {
+    throw new FormatError(`${source}: _codecs.encode is allowed only to turn latin1 text into bytes.`);
+  }
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
 /** Types `_rebuild_from_type_v2` may rebuild into: they keep the tensor's data as it is. */
 const PLAIN_TENSOR_TYPES = new Set(['torch.Tensor', 'torch.nn.parameter.Parameter', 'torch._tensor.Tensor']);
 
@@ -124,6 +164,12 @@ export function torchGlobals(source: string): (module: string, name: string) => 
     ['torch.nn.parameter.Parameter', () => new InertObject()],
     ['torch.Tensor', () => new InertObject()],
     ['torch._tensor.Tensor', () => new InertObject()],
+    // Plain data that training scripts put next to the state dict (timm's train.py: `args`, numpy metrics).
+    ['argparse.Namespace', () => new InertObject()],
+    ['_codecs.encode', (a) => latin1Bytes(a, source)],
+    ['numpy.dtype', (a) => new NumpyDtype(String(a[0]))],
+    ['numpy.core.multiarray.scalar', (a) => numpyScalar(a, source)],
+    ['numpy._core.multiarray.scalar', (a) => numpyScalar(a, source)],
   ]);
   return (module, name) => {
     const full = `${module}.${name}`;
@@ -134,7 +180,7 @@ export function torchGlobals(source: string): (module: string, name: string) => 
     }
     throw new FormatError(
       `${source}: refused to load: the pickle names the Python global '${full}', which is not on resnet-ts's allow-list ` +
-        '(tensor rebuild functions, storage types, OrderedDict); nothing from it was run. ' +
+        '(tensor rebuild functions, storage types, OrderedDict, numpy scalars, argparse.Namespace); nothing from it was run. ' +
         'If this is a whole pickled model rather than a state dict, save model.state_dict() in PyTorch, or convert the file to safetensors.',
     );
   };
