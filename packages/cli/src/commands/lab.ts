@@ -129,6 +129,9 @@ async function trainingCommon(opts: TrainingCli) {
   await selectBackend(opts.backend ?? 'auto', true);
   const pair = await loadData(opts.data, { seed: opts.seed });
   if (!pair.test) throw new UserError(`${opts.data} has no test split.`);
+  for (const [flag, limit, set] of [['--limit', opts.limit, pair.train], ['--test-limit', opts.testLimit, pair.test]] as const)
+    if (limit !== undefined && limit > set.labels.length)
+      throw new UserError(`${flag} ${limit} is more than the ${set.labels.length} images of ${pair.kind}'s ${set === pair.train ? 'training' : 'test'} set.`);
   const trainSet = opts.limit ? takeFirst(pair.train, opts.limit) : pair.train;
   const testSet = opts.testLimit ? takeFirst(pair.test, opts.testLimit) : pair.test;
   return {
