@@ -81,3 +81,43 @@ export const ARCHITECTURES: ZooEntry[] = [
   ...[18, 34, 50, 101, 152].flatMap((d) => [imagenetEntry(d, false, 'v1.5')]),
   ...[20, 32, 44, 56, 110, 1202].flatMap((d) => [cifarEntry(d, true), cifarEntry(d, false)]),
 ];
+
+/** Parameters of a conv (k x k, bias only without batch norm) followed by its batch norm. */
+function convBn(k: number, cin: number, cout: number): number {
+  return k * k * cin * cout + 2 * cout;
+}
+
+/**
+ * Trainable parameters of a spec built from the zoo's blocks ('basic', 'bottleneck') and shortcuts
+ * ('A', 'B', 'C'), counted without building the model (`resnet models` lists every architecture
+ * this way); undefined for other blocks or shortcuts, or without batch norm. Equal to
+ * `model.numParameters()` (tested).
+ */
+export function countParameters(spec: ResNetSpec): number | undefined {
+  if (spec.batchNorm === false) return undefined;
+  const residual = spec.residual ?? true;
+  const stemWidth = spec.stemWidth ?? (spec.stem === 'imagenet' ? 64 : 16);
+  let total = convBn(spec.stem === 'imagenet' ? 7 : 3, spec.inChannels ?? 3, stemWidth);
+  let cin = stemWidth;
+  for (const stage of spec.stages) {
+    for (let i = 0; i < stage.depth; i++) {
+      const stride = i === 0 ? stage.stride : 1;
+      const w = stage.width;
+      let out: number;
+      if (stage.block === 'basic') {
+        out = w;
+        total += convBn(3, cin, w) + convBn(3, w, w);
+      } else if (stage.block === 'bottleneck') {
+        out = 4 * w;
+        total += convBn(1, cin, w) + convBn(3, w, w) + convBn(1, w, out);
+      } else return undefined;
+      if (residual) {
+        const changes = stride !== 1 || cin !== out;
+        if (spec.shortcut === 'C' || (spec.shortcut === 'B' && changes)) total += convBn(1, cin, out);
+        else if (spec.shortcut !== 'A' && spec.shortcut !== 'B') return undefined;
+      }
+      cin = out;
+    }
+  }
+  return total + cin * spec.numClasses + spec.numClasses;
+}

@@ -26,6 +26,14 @@ export interface ClassifyOptions {
 /** Decodes one input to NHWC float32 model input with `p` (the environment-specific part). */
 export type ImageDecoder<I> = (input: I, p: ImagePreprocessing) => Promise<tf.Tensor3D>;
 
+/** Where a classifier's parts came from (for tools that report it, e.g. the CLI). */
+export interface ClassifierOrigin {
+  /** Naming convention of the weights (`resnet-ts` for our checkpoints, `torchvision`, `timm`, ...). */
+  convention?: string;
+  /** `options`: given by the caller; `weights`: stored with the weights; `default`: chosen by architecture. */
+  preprocessing?: 'options' | 'weights' | 'default';
+}
+
 /** A classifier made by `fromPretrained`. Call {@link Classifier.dispose} to free the weights. */
 export class Classifier<I = unknown> {
   constructor(
@@ -38,6 +46,8 @@ export class Classifier<I = unknown> {
     /** Where the weights came from (file, URL, zoo name, hf:owner/name). */
     readonly source: string,
     private readonly decoder: ImageDecoder<I>,
+    /** Where the parts came from. */
+    readonly origin: ClassifierOrigin = {},
   ) {}
 
   /**

@@ -8,7 +8,7 @@ import '@resnet-ts/shortcuts';
 import { ResNet, ResNetSpec, SpecError, getBlock } from '@resnet-ts/core';
 import { ARCHITECTURES, ZooEntry, imagenetStages } from './architectures.js';
 
-export { ARCHITECTURES, cifarStages, imagenetStages, type ZooEntry, type PaperResult } from './architectures.js';
+export { ARCHITECTURES, cifarStages, countParameters, imagenetStages, type ZooEntry, type PaperResult } from './architectures.js';
 
 /** Overrides accepted when building a named model (e.g. `{numClasses: 10, inChannels: 1}`). */
 export type SpecOverrides = Partial<ResNetSpec>;
@@ -97,7 +97,7 @@ export {
   type ResizePlan,
 } from './preprocess.js';
 export { SourceError, streamDownload, downloadBytes, sha256Hex, type ProgressEvent, type DownloadOptions } from './download.js';
-export { Classifier, topK, type Classification, type ClassifyOptions, type ImageDecoder } from './classifier.js';
+export { Classifier, topK, type ClassifierOrigin, type Classification, type ClassifyOptions, type ImageDecoder } from './classifier.js';
 export {
   loadPretrained,
   classifierFrom,

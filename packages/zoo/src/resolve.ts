@@ -154,7 +154,8 @@ export async function classifierFrom<I>(resolved: ResolvedSource, env: SourceEnv
   try {
     const labels = labelsFor(sd, model.spec, resolved, classes);
     const preprocessing = preprocessingFor(sd, model.spec, options.preprocessing);
-    return new Classifier(model, preprocessing, labels, resolved.name, env.decode);
+    const origin = { convention: sd.convention, preprocessing: options.preprocessing ? 'options' : sd.info.preprocessing ? 'weights' : 'default' } as const;
+    return new Classifier(model, preprocessing, labels, resolved.name, env.decode, origin);
   } catch (e) {
     model.dispose();
     throw e;

@@ -1,11 +1,13 @@
 import { Command } from 'commander';
 import { ONNX_OPSETS, saveOnnx } from '@resnet-ts/onnx';
 import { loadModelWithWeights, selectBackend } from '../util.js';
-import { choice, integer, opt, requiredOpt, text } from '../options.js';
+import { choice, integer, number, opt, requiredOpt, text } from '../options.js';
 
 interface ExportOnnxOptions {
   model?: string;
   weights: string;
+  classes?: number;
+  timeout?: number;
   out: string;
   foldBn: boolean;
   opset: number;
@@ -17,16 +19,20 @@ export function registerExportOnnx(program: Command): void {
   program
     .command('export-onnx')
     .description('export a model with its weights to ONNX (eval mode, dynamic batch, NCHW input like PyTorch)')
-    .addOption(requiredOpt('--weights <file>', 'weights: a resnet-ts checkpoint or a torchvision state dict (.safetensors)', text('a file')))
+    .addOption(
+      requiredOpt('--weights <source>', 'weights: a file (resnet-ts checkpoint, safetensors or PyTorch .pth state dict), an http(s) URL, hf:owner/name or a shipped model', text('a file, URL or name')),
+    )
     .addOption(requiredOpt('--out <file>', 'the .onnx file to write', text('a file')))
-    .addOption(opt('--model <name|spec.json>', 'zoo name or spec file (default: the spec stored in a resnet-ts checkpoint)', text()))
+    .addOption(opt('--model <name|spec.json>', 'zoo name or spec file (default: the spec stored in a resnet-ts checkpoint, else inferred from the weights)', text()))
+    .addOption(opt('--classes <n>', 'number of classes of the head (default: from the weights)', integer(1, 1000000)))
+    .addOption(opt('--timeout <seconds>', 'download time limit for a URL or hf: source (default 30)', number({ above: 0 })))
     .option('--no-fold-bn', 'keep BatchNormalization nodes instead of folding them into the convolutions')
     .addOption(opt('--opset <n>', `ONNX opset (${ONNX_OPSETS.min} to ${ONNX_OPSETS.max})`, integer(ONNX_OPSETS.min, ONNX_OPSETS.max), 13))
     .addOption(opt('--layout <nchw|nhwc>', 'input layout of the exported graph', choice(['nchw', 'nhwc'] as const), 'nchw'))
     .action(async (opts: ExportOnnxOptions) => {
       const opset = opts.opset;
       await selectBackend('auto');
-      const model = loadModelWithWeights(opts.model, opts.weights);
+      const model = await loadModelWithWeights(opts.model, opts.weights, { classes: opts.classes, timeout: opts.timeout });
       try {
         await saveOnnx(opts.out, model, { foldBatchNorm: opts.foldBn, opset, layout: opts.layout });
       } finally {

@@ -3,11 +3,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fmtShape } from '@resnet-ts/core';
 import { loadNpy, saveNpy } from '@resnet-ts/core/node';
 import { UserError, loadModelWithWeights, selectBackend } from '../util.js';
-import { choice, opt, requiredOpt, text } from '../options.js';
+import { choice, integer, number, opt, requiredOpt, text } from '../options.js';
 
 interface ForwardOptions {
   model?: string;
   weights: string;
+  classes?: number;
+  timeout?: number;
   input: string;
   out: string;
   backend: string;
@@ -19,15 +21,19 @@ export function registerForward(program: Command): void {
   program
     .command('forward')
     .description('run a model in eval mode on a .npy batch and write the logits as .npy')
-    .addOption(requiredOpt('--weights <file>', 'weights: a resnet-ts checkpoint or a torchvision state dict (.safetensors)', text('a file')))
+    .addOption(
+      requiredOpt('--weights <source>', 'weights: a file (resnet-ts checkpoint, safetensors or PyTorch .pth state dict), an http(s) URL, hf:owner/name or a shipped model', text('a file, URL or name')),
+    )
     .addOption(requiredOpt('--input <file>', 'input batch, float32 .npy, NCHW [N, C, H, W] (or NHWC with --layout nhwc)', text('a file')))
     .addOption(requiredOpt('--out <file>', 'where to write the logits [N, classes] (.npy, float32)', text('a file')))
-    .addOption(opt('--model <name|spec.json>', 'zoo name or spec file (default: the spec stored in a resnet-ts checkpoint)', text()))
+    .addOption(opt('--model <name|spec.json>', 'zoo name or spec file (default: the spec stored in a resnet-ts checkpoint, else inferred from the weights)', text()))
+    .addOption(opt('--classes <n>', 'number of classes of the head (default: from the weights)', integer(1, 1000000)))
+    .addOption(opt('--timeout <seconds>', 'download time limit for a URL or hf: source (default 30)', number({ above: 0 })))
     .addOption(opt('--backend <name>', "engine: 'auto' or a name from `resnet backends`", text('an engine name'), 'auto'))
     .addOption(opt('--layout <nchw|nhwc>', 'layout of --input: nchw (PyTorch, default) or nhwc', choice(['nchw', 'nhwc'] as const), 'nchw'))
     .action(async (opts: ForwardOptions) => {
       await selectBackend(opts.backend);
-      const model = loadModelWithWeights(opts.model, opts.weights);
+      const model = await loadModelWithWeights(opts.model, opts.weights, { classes: opts.classes, timeout: opts.timeout });
       const x = loadNpy(opts.input);
       try {
         const c = model.spec.inChannels;

@@ -1,8 +1,12 @@
 import { Command } from 'commander';
-import { ResNet } from '@resnet-ts/core';
-import { loadWeights, predict, readWeightsInfo, WeightsInfo } from '@resnet-ts/train';
-import { UserError, loadModel, selectBackend, withShippedWeights } from '../util.js';
-import { integer, opt, text } from '../options.js';
+import { UserError, WeightsSourceOptions, isArchitectureArg, loadClassifier, selectBackend, untrainedClassifier } from '../util.js';
+import { integer, number, opt, text } from '../options.js';
+
+interface PredictOptions extends WeightsSourceOptions {
+  top: number;
+  backend?: string;
+  json?: boolean;
+}
 
 /** `resnet predict`: top-k labels with probabilities for image files. */
 export function registerPredict(program: Command): void {
@@ -13,43 +17,29 @@ export function registerPredict(program: Command): void {
     .addOption(
       opt(
         '--model <name>',
-        'zoo name (e.g. resnet20-fashion-mnist: shipped trained weights), or JSON spec file (default: the spec stored in the weights)',
+        'zoo name (e.g. resnet20-fashion-mnist: shipped trained weights; resnet50 with --weights), or JSON spec file (default: the spec stored in the weights, else inferred)',
         text(),
       ),
     )
-    .addOption(opt('--weights <file>', 'safetensors weights from `resnet train`', text('a file')))
+    .addOption(
+      opt('--weights <source>', 'weights: a file (resnet-ts checkpoint, safetensors or PyTorch .pth), an http(s) URL or hf:owner/name', text('a file, URL or name')),
+    )
+    .addOption(opt('--classes <n>', 'number of classes of the head (default: from the weights)', integer(1, 1000000)))
+    .addOption(opt('--timeout <seconds>', 'download time limit for a URL or hf: source (default 30)', number({ above: 0 })))
     .addOption(opt('--top <k>', "how many labels per image (at most the model's classes)", integer(1, 100000), 5))
     .addOption(opt('--backend <name>', "engine: 'auto' or a name", text('an engine name')))
     .option('--json', 'print JSON')
-    .action(async (images: string[], given: { model?: string; weights?: string; top: number; backend?: string; json?: boolean }) => {
-      const opts = withShippedWeights(given);
+    .action(async (images: string[], opts: PredictOptions) => {
       await selectBackend(opts.backend ?? 'auto');
-      const info: WeightsInfo = opts.weights ? readWeightsInfo(opts.weights) : { metadata: {} };
-      let model: ResNet;
-      if (opts.model)
-        model = loadModel(opts.model, info.spec ? { inChannels: info.spec.inChannels, numClasses: info.spec.numClasses } : {});
-      else if (info.spec) model = new ResNet(info.spec);
-      else throw new UserError('Give --model (and --weights for a trained model).');
+      const clf = opts.model && !opts.weights && isArchitectureArg(opts.model) ? untrainedClassifier(opts.model, opts.classes) : await loadClassifier(opts);
       try {
-        if (opts.weights) loadWeights(opts.weights, model);
-        else process.stderr.write('resnet: warning: no --weights given: the model is untrained and its predictions are random.\n');
-        const channels = model.spec.inChannels === 1 ? 1 : 3;
-        if (model.spec.inChannels !== 1 && model.spec.inChannels !== 3)
-          throw new UserError(`predict supports 1- or 3-channel models; this one takes ${model.spec.inChannels}.`);
-        if (opts.top > model.spec.numClasses)
-          throw new UserError(`--top ${opts.top} is more than the model's ${model.spec.numClasses} classes; give at most ${model.spec.numClasses}.`);
-        const prep: NonNullable<WeightsInfo['preprocessing']> = info.preprocessing ?? {
-          mean: new Array<number>(channels).fill(0.5),
-          std: new Array<number>(channels).fill(0.5),
-        };
-        const imageSize = prep.imageSize ?? prep.inputSize ?? model.spec.inputSize;
-        const preds = await predict(model, images, {
-          preprocessing: { mean: prep.mean, std: prep.std, padTo: prep.padTo },
-          imageSize,
-          channels,
-          classes: info.classes,
-          k: opts.top,
-        });
+        const classes = clf.model.spec.numClasses;
+        if (opts.top > classes) throw new UserError(`--top ${opts.top} is more than the model's ${classes} classes; give at most ${classes}.`);
+        const preds: { source: string; top: { index: number; label: string; probability: number }[] }[] = [];
+        for (const image of images) {
+          const top = await clf.classify(image, { topk: opts.top });
+          preds.push({ source: image, top: top.map((t) => ({ index: t.index, label: t.label, probability: t.probability })) });
+        }
         if (opts.json) {
           process.stdout.write(JSON.stringify(preds, null, 2) + '\n');
           return;
@@ -59,7 +49,7 @@ export function registerPredict(program: Command): void {
           for (const t of p.top) process.stdout.write(`  ${(100 * t.probability).toFixed(2).padStart(6)} %  ${t.label}\n`);
         }
       } finally {
-        model.dispose();
+        clf.dispose();
       }
     });
 }
