@@ -134,7 +134,12 @@ export function openRunFolder(dir: string, options: RunFolderOptions = {}): RunF
   const lock = takeLock(dir, log);
   const release = () => {
     process.off('exit', release);
-    if (readLockOwner(lock).pid === process.pid) fs.rmSync(lock, { force: true });
+    try {
+      if (readLockOwner(lock).pid === process.pid) fs.rmSync(lock, { force: true });
+    } catch {
+      // A folder made read-only mid-run keeps its lock; the next run takes it over as stale. The
+      // error that ended this run is the one to report, not this one.
+    }
   };
   // A process that exits without unwinding (a second Ctrl-C) still drops its lock.
   process.on('exit', release);
