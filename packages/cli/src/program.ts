@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands/index.js';
-import { ResNetError } from '@resnet-ts/core';
+import { ResNetError, setNonFinitePolicy } from '@resnet-ts/core';
 
 /**
  * Builds the `resnet` command with every sub-command registered. Commander's own usage errors
@@ -14,7 +14,12 @@ export function buildProgram(): Command {
     .description('Build, train, dissect and run residual networks (resnet-ts).')
     .version(require('../package.json').version as string)
     .exitOverride()
-    .configureOutput({ outputError: () => {} });
+    .configureOutput({ outputError: () => {} })
+    // Every command that loads weights goes through core's loader, which reads this policy.
+    .option('--strict-finite', 'refuse weights that hold NaN or Inf (by default a one-line warning)')
+    .hook('preAction', () => {
+      if (program.opts().strictFinite) setNonFinitePolicy('error');
+    });
   for (const register of commands) register(program);
   return program;
 }

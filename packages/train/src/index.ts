@@ -12,4 +12,5 @@ export * from './checkpoint.js';
 export * from './metrics.js';
 export * from './plot.js';
 export * from './trainer.js';
+export * from './health.js';
 export * from './run-folder.js';

@@ -10,6 +10,7 @@ import { RunFolder, loadResumeState, openRunFolder, readRunLog } from './run-fol
 import { Dataset } from './data/dataset.js';
 import { TrainError } from './errors.js';
 import { evaluate } from './metrics.js';
+import { checkRunHealth, divergedMessage, lastGoodText, type LastGood } from './health.js';
 import { SGD } from './optimizer.js';
 import { ScheduleSpec, learningRate, validateSchedule } from './schedule.js';
 import { curvesSvg } from './plot.js';
@@ -95,6 +96,7 @@ export interface TrainResult {
   history: EpochMetrics[];
   checkpoint?: string;
   preprocessing: Preprocessing;
+  /** Why the run stopped when `stopped` is `'nan'` (one line naming the step and the last good checkpoint): the caller reports it. */
   message?: string;
 }
 
@@ -240,9 +242,16 @@ async function trainInFolder(options: TrainOptions, folder: RunFolder | undefine
   let accum = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
   let resumedAug: number[] | undefined;
   let history: EpochMetrics[] = [];
+  /** The last checkpoint written (each is checked finite first), named when a run diverges. */
+  let lastGood: LastGood = {};
 
   if (folder?.resuming && ckptFile) {
     const { state, momenta } = loadResumeState<TrainingState>(ckptFile, model, { batchSize, trainSize: N, seed, stepsPerEpoch, totalSteps });
+    const unhealthy = checkRunHealth(model, momenta, ckptFile);
+    if (unhealthy.found.length) {
+      tf.dispose([...momenta.values()]);
+      throw new TrainError(`${unhealthy.describe()}: that run had diverged, it cannot be resumed. Start again (--force) with a lower learning rate.`, 'CHECKPOINT');
+    }
     opt.loadStateDict(momenta);
     tf.dispose([...momenta.values()]);
     step = state.step;
@@ -254,6 +263,7 @@ async function trainInFolder(options: TrainOptions, folder: RunFolder | undefine
     }
     if (logFile) history = readRunLog<EpochMetrics>(logFile, Math.floor(step / stepsPerEpoch), log);
     log(`resumed from ${ckptFile} at step ${step} (epoch ${Math.floor(step / stepsPerEpoch) + 1})`);
+    lastGood = { file: ckptFile, step };
   } else if (logFile && fs.existsSync(logFile)) {
     fs.rmSync(logFile);
   }
@@ -290,6 +300,18 @@ async function trainInFolder(options: TrainOptions, folder: RunFolder | undefine
         { ...meta, training: JSON.stringify(state()), extra_prefixes: JSON.stringify(['optimizer']), seed: String(seed) },
         extra,
       );
+      lastGood = { file: ckptFile, step };
+    } finally {
+      tf.dispose([...momenta.values()]);
+    }
+  };
+
+  /** The diverged-run message when any weight, running statistic or momentum is NaN or Inf, else undefined. */
+  const healthMessage = (lr: number): string | undefined => {
+    const momenta = opt.stateDict();
+    try {
+      const tally = checkRunHealth(model, momenta);
+      return tally.found.length ? divergedMessage(tally, { step, epoch, lr }, lastGood) : undefined;
     } finally {
       tf.dispose([...momenta.values()]);
     }
@@ -392,8 +414,7 @@ async function trainInFolder(options: TrainOptions, folder: RunFolder | undefine
         stopped = 'nan';
         message =
           `Loss became ${loss} at step ${step + 1} (epoch ${epoch + 1}, lr ${lr}); training stopped without saving.` +
-          (ckptFile && fs.existsSync(ckptFile) ? ` The last good checkpoint is ${ckptFile}.` : ' No checkpoint was written yet.') +
-          ' Try a lower learning rate or a warm-up.';
+          ` ${lastGoodText(lastGood)} Try a lower learning rate or a warm-up.`;
         break;
       }
       opt.step(out.grads, lr);
@@ -409,11 +430,20 @@ async function trainInFolder(options: TrainOptions, folder: RunFolder | undefine
       bar?.update(step, { loss: loss.toFixed(4), ips: ips.toFixed(1) });
       options.onProgress?.({ step, totalSteps, epoch, loss, lr, imagesPerSec: ips });
       const endOfEpoch = step % stepsPerEpoch === 0;
+      const checkpointNow = endOfEpoch || step === totalSteps || (options.checkpointEvery && step % options.checkpointEvery === 0);
+      // A finite loss is not enough: never evaluate, checkpoint or finish from non-finite weights.
+      message = checkpointNow ? healthMessage(lr) : undefined;
+      if (message) {
+        stopped = 'nan';
+        break;
+      }
       if (endOfEpoch || step === totalSteps) finishEpoch(!endOfEpoch);
-      if (endOfEpoch || step === totalSteps || (options.checkpointEvery && step % options.checkpointEvery === 0)) await saveCheckpoint();
+      if (checkpointNow) await saveCheckpoint();
     }
     // Ctrl-C during the last evaluation or save: the checkpoint is complete, but the run was interrupted.
     if (stopped === 'done' && options.signal?.aborted) stopped = 'aborted';
+    if (stopped === 'aborted') message = healthMessage(lastLr);
+    if (message && stopped === 'aborted') stopped = 'nan';
     if (stopped === 'aborted') {
       await saveCheckpoint();
       log(`interrupted at step ${step}: checkpoint saved${ckptFile ? ` to ${ckptFile}` : ''}; continue with --resume`);
@@ -437,7 +467,6 @@ async function trainInFolder(options: TrainOptions, folder: RunFolder | undefine
       ),
     );
   }
-  if (message) log(message);
   return { stopped, step, totalSteps, history, checkpoint: ckptFile, preprocessing: prep, message };
 }
 

@@ -73,16 +73,18 @@ export class NonFiniteTally {
     if (count > 0) this.found.push({ name, count });
   }
 
-  /** One line saying what was found: file, tensors, values, the first names. Empty when nothing was. */
-  describe(): string {
+  /** What was found, e.g. `3 of 62 tensors hold NaN or Inf (6 values: conv1.weight, ...)`. Empty when nothing was. */
+  summary(): string {
     if (this.found.length === 0) return '';
     const values = this.found.reduce((a, t) => a + t.count, 0);
     const names = this.found.slice(0, 3).map((t) => t.name);
     const more = this.found.length > 3 ? `, ... (${this.found.length} in all)` : '';
-    return (
-      `${this.source}: ${this.found.length} of ${this.tensors} tensors hold NaN or Inf ` +
-      `(${values.toLocaleString('en-US')} values: ${names.join(', ')}${more})`
-    );
+    return `${this.found.length} of ${this.tensors} tensors hold NaN or Inf (${values.toLocaleString('en-US')} values: ${names.join(', ')}${more})`;
+  }
+
+  /** {@link summary} after the source's name: one line for messages. Empty when nothing was found. */
+  describe(): string {
+    return this.found.length === 0 ? '' : `${this.source}: ${this.summary()}`;
   }
 
   /**
