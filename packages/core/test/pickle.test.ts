@@ -63,3 +63,9 @@ describe('nothing but an allowed global is callable', () => {
     expect(() => unpickle(latin1('Q.'), { findGlobal })).toThrow(/pops an empty stack/);
   });
 });
+
+test('Python 2 byte strings (BINSTRING) decode as ISO-8859-1, byte for byte (not windows-1252)', () => {
+  // SHORT_BINSTRING of bytes 0x41 0x80 0x9f 0xe9, then STOP.
+  const { value } = unpickle(Uint8Array.from([0x55, 4, 0x41, 0x80, 0x9f, 0xe9, 0x2e]), { findGlobal });
+  expect([...(value as string)].map((c) => c.charCodeAt(0))).toEqual([0x41, 0x80, 0x9f, 0xe9]);
+});

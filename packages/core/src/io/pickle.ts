@@ -77,6 +77,16 @@ function decodeLong(bytes: Uint8Array): number | bigint {
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
 
+/**
+ * Bytes -> string, one code point per byte (ISO-8859-1). Not `TextDecoder('latin1')`: WHATWG maps
+ * that label to windows-1252, which changes bytes 0x80-0x9f.
+ */
+function latin1(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  return s;
+}
+
 /** Byte cursor with bounds checks that report truncation as a FormatError. */
 class Cursor {
   pos: number;
@@ -126,12 +136,13 @@ class Cursor {
     return this.bytes.subarray(at, at + n);
   }
   text(n: number, encoding: 'utf-8' | 'latin1'): string {
-    return new TextDecoder(encoding).decode(this.take(n));
+    const bytes = this.take(n);
+    return encoding === 'utf-8' ? new TextDecoder('utf-8').decode(bytes) : latin1(bytes);
   }
   line(): string {
     const end = this.bytes.indexOf(0x0a, this.pos);
     if (end < 0) throw new FormatError(`${this.source}: the pickle data ends inside a text field; the file is truncated or corrupt.`);
-    const s = new TextDecoder('latin1').decode(this.bytes.subarray(this.pos, end));
+    const s = latin1(this.bytes.subarray(this.pos, end));
     this.pos = end + 1;
     return s;
   }
