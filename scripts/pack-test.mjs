@@ -9,13 +9,13 @@
 // run, pass/fail; exits non-zero on any failure. A README without an example is reported as
 // "no example" (a failure only with --require-examples).
 //
-// Which code is the example: the first ```js fence after a `<!-- example -->` marker, else the
-// first ```js fence under a `## Example` heading (js, javascript, cjs, mjs, or ts/typescript, whose
-// types are stripped with esbuild). Written
-// with require, that is the CommonJS form and the ESM form is derived (written with import, the
-// reverse): `const x = require('m')` -> `import * as x from 'm'`, `const {a, b: c} = require('m')` ->
-// `import {a, b as c} from 'm'`, `require('m')` -> `import 'm'`. Top-level `await` in the CJS form is
-// wrapped in an async function.
+// Which code is an example: the first ```js fence after each `<!-- example -->` marker (every one
+// runs), else the first ```js fence under a `## Example` heading (js, javascript, cjs, mjs, or
+// ts/typescript, whose types are stripped with esbuild). Each runs first exactly as written (with
+// import: as .mjs; with require: as .cjs, unwrapped, so `require` with top-level `await` fails as it
+// would for a user), then in the derived other form: `const x = require('m')` -> `import * as x from 'm'`,
+// `const {a, b: c} = require('m')` -> `import {a, b as c} from 'm'`, `require('m')` -> `import 'm'`
+// (and the reverse; top-level `await` in a derived CJS form is wrapped in an async function).
 //
 // Options: --keep (leave the temp folder), --only=core,zoo (examples of these only; all are installed), --require-examples,
 //          --online (no --prefer-offline), --timeout=<s per example, default 180>.
@@ -23,7 +23,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { extractExample, toCjs, toEsm } from './readme-example.mjs';
+import { exampleForms, extractExamples } from './readme-example.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const args = process.argv.slice(2);
@@ -188,27 +188,25 @@ try {
   for (const b of tarballs.filter((x) => !only || only.has(x.pkg.dir))) {
     const readmePath = path.join(b.pkg.abs, 'README.md');
     const inTarball = b.files.includes('README.md');
-    const code = fs.existsSync(readmePath) ? extractExample(fs.readFileSync(readmePath, 'utf8')) : null;
-    if (!inTarball || !code) {
+    const examples = fs.existsSync(readmePath) ? extractExamples(fs.readFileSync(readmePath, 'utf8')) : [];
+    if (!inTarball || examples.length === 0) {
       const why = !fs.existsSync(readmePath) ? 'no README' : !inTarball ? 'README not in tarball' : 'no example';
       noExample.push(b.pkg.dir);
       if (!inTarball && fs.existsSync(readmePath)) failures.push(`${b.pkg.dir}: README not in tarball`);
       log(`  ----  ${b.pkg.dir.padEnd(14)} ${why}`);
       continue;
     }
-    for (const [kind, src] of [
-      ['cjs', toCjs(code)],
-      ['mjs', toEsm(code)],
-    ]) {
-      const file = path.join(app, 'examples', `${b.pkg.dir}.${kind}`);
+    for (const [i, { kind, src, asWritten }] of examples.flatMap((ex, n) => exampleForms(ex).map((f) => [n, f]))) {
+      const name = `${b.pkg.dir}${examples.length > 1 ? `-${i + 1}` : ''}.${kind}${asWritten ? '' : ' (derived)'}`;
+      const file = path.join(app, 'examples', `${b.pkg.dir}-${i + 1}.${kind}`);
       fs.writeFileSync(file, src);
       const te = Date.now();
       const r = spawnSync('node', [file], { cwd: path.join(app, 'examples'), encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
       const ok = r.status === 0;
-      if (!ok) failures.push(`example ${b.pkg.dir}.${kind}`);
+      if (!ok) failures.push(`example ${name}`);
       const firstOut = (r.stdout ?? '').split('\n').find((l) => /[A-Za-z0-9]/.test(l) && !/TensorFlow\.js in Node|tfjs-node/.test(l)) ?? '';
       log(
-        `  ${ok ? 'PASS' : 'FAIL'}  ${`${b.pkg.dir}.${kind}`.padEnd(18)} ${secs(te).padStart(7)}  ${ok ? firstOut.slice(0, 70) : `exit ${r.status ?? r.signal}`}`,
+        `  ${ok ? 'PASS' : 'FAIL'}  ${name.padEnd(28)} ${secs(te).padStart(7)}  ${ok ? firstOut.slice(0, 70) : `exit ${r.status ?? r.signal}`}`,
       );
       if (!ok) {
         const tail = ((r.stdout ?? '') + (r.stderr ?? '')).trim().split('\n').slice(-15).join('\n      ');

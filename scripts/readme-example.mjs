@@ -14,6 +14,43 @@ function plain(m) {
   return esbuild.transformSync(code, { loader: 'ts', format: 'esm', target: 'node20' }).code.trimEnd();
 }
 
+/**
+ * Every example of a README: the first fence after each `<!-- example -->` marker (or, without
+ * markers, the first fence under `## Example`). Each is `{ code, esm }`: the code as plain
+ * JavaScript and whether it is written as an ES module (import) rather than CommonJS (require).
+ */
+export function extractExamples(readme) {
+  const out = [];
+  let at = readme.indexOf('<!-- example -->');
+  while (at >= 0) {
+    const m = FENCE.exec(readme.slice(at));
+    if (m) out.push(plain(m));
+    at = readme.indexOf('<!-- example -->', at + 1);
+  }
+  if (out.length === 0) {
+    const one = extractExample(readme);
+    if (one) out.push(one);
+  }
+  return out.map((code) => ({ code, esm: isEsmSource(code) }));
+}
+
+/**
+ * The forms an example runs in: first as written (an ES module as `.mjs`, CommonJS as `.cjs`, with
+ * no wrapping: `require` with top-level `await` fails, as it would for a user), then the derived
+ * other form (top-level `await` wrapped when derived to CommonJS).
+ */
+export function exampleForms({ code, esm }) {
+  return esm
+    ? [
+        { kind: 'mjs', src: code, asWritten: true },
+        { kind: 'cjs', src: toCjs(code), asWritten: false },
+      ]
+    : [
+        { kind: 'cjs', src: `'use strict';\n${code}\n`, asWritten: true },
+        { kind: 'mjs', src: toEsm(code), asWritten: false },
+      ];
+}
+
 export function extractExample(readme) {
   const marker = readme.indexOf('<!-- example -->');
   if (marker >= 0) {

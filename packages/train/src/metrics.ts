@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Module } from '@resnet-ts/core';
 import { Batcher, Preprocessing, channelStats } from './batches.js';
 import { Dataset } from './data/dataset.js';
-import { decodeImage } from './data/folder.js';
+import { topK } from '@resnet-ts/zoo';
+import type { ImagePreprocessing } from '@resnet-ts/zoo';
+import { decodeImageNode } from '@resnet-ts/zoo/node';
 import { TrainError } from './errors.js';
 
 /** What {@link evaluate} measures. */
@@ -132,7 +134,10 @@ export interface Prediction {
 export interface PredictOptions {
   /** Normalisation (and padding) the model was trained with. */
   preprocessing: Preprocessing;
-  /** [height, width] the images are resized to before padding. Default: the model input size. */
+  /**
+   * [height, width] image files are resized to (exactly) before padding. Default: they keep their
+   * size (a 28x28 Fashion-MNIST image with `padTo: [32, 32]` is padded, not resized).
+   */
   imageSize?: [number, number];
   /** Channels the model takes (1 or 3). */
   channels: 1 | 3;
@@ -140,56 +145,52 @@ export interface PredictOptions {
   k?: number;
 }
 
+/** Top-k of one row of probabilities (see the zoo's `topK`). */
+function topOf(source: string, row: Float32Array, k: number, classes?: string[]): Prediction {
+  const labels = classes ?? Array.from(row, (_, j) => String(j));
+  return { source, top: topK(row, Math.min(k, row.length), labels) };
+}
+
 /**
- * Top-k labels with probabilities. `images` are JPEG/PNG file paths (decoded with sharp, converted
- * to the model's channels, resized, normalised) or an already loaded {@link Dataset}.
+ * Top-k labels with probabilities. `images` are image file paths (decoded and preprocessed by the
+ * zoo's one implementation, as `fromPretrained(...).classify` does: resized to `imageSize` when
+ * given, padded to `preprocessing.padTo`, normalised) or an already loaded {@link Dataset}.
+ * For a model with stored preprocessing and labels, `fromPretrained(file).classify(images)` of
+ * `@resnet-ts/zoo/node` is the shorter path.
  */
 export async function predict(model: Module, images: string[] | Dataset, options: PredictOptions): Promise<Prediction[]> {
-  let data: Dataset;
-  let sources: string[];
-  const size = options.imageSize ?? options.preprocessing.padTo;
-  if (Array.isArray(images)) {
-    if (!size) throw new TrainError('predict needs imageSize (or preprocessing.padTo) to resize images to.', 'OPTIONS');
-    const per = size[0] * size[1] * options.channels;
-    const px = new Uint8Array(images.length * per);
-    for (let i = 0; i < images.length; i++) px.set(await decodeImage(images[i], { size, channels: options.channels }), i * per);
-    data = {
-      images: px,
-      labels: new Int32Array(images.length),
-      shape: [size[0], size[1], options.channels],
-      classes: options.classes ?? [],
-    };
-    sources = images;
-  } else {
-    data = images;
-    sources = Array.from({ length: images.labels.length }, (_, i) => `#${i}`);
-  }
   const k = options.k ?? 5;
-  const batcher = new Batcher(data, 64, options.preprocessing);
+  const softmaxOf = (x: tf.Tensor4D) => tf.tidy(() => tf.softmax(model.forward(x, { training: false })).dataSync() as Float32Array);
+  if (Array.isArray(images)) {
+    const prep: ImagePreprocessing = {
+      resize: options.imageSize,
+      padTo: options.preprocessing.padTo,
+      mean: options.preprocessing.mean,
+      std: options.preprocessing.std,
+      channels: options.channels,
+    };
+    const out: Prediction[] = [];
+    for (const file of images) {
+      const x = await decodeImageNode(file, prep);
+      try {
+        out.push(topOf(file, softmaxOf(tf.expandDims(x, 0) as tf.Tensor4D), k, options.classes));
+      } finally {
+        x.dispose();
+      }
+    }
+    return out;
+  }
+  const batcher = new Batcher(images, 64, options.preprocessing);
   const out: Prediction[] = [];
   const idx = new Int32Array(64);
-  for (let start = 0; start < sources.length; start += 64) {
-    const n = Math.min(64, sources.length - start);
+  const N = images.labels.length;
+  for (let start = 0; start < N; start += 64) {
+    const n = Math.min(64, N - start);
     for (let i = 0; i < n; i++) idx[i] = start + i;
     const { x } = batcher.fill(idx.subarray(0, n));
-    const probs = tf.tidy(
-      () =>
-        tf
-          .softmax(model.forward(tf.tensor4d(x, [n, batcher.outH, batcher.outW, batcher.channels]), { training: false }))
-          .dataSync() as Float32Array,
-    );
+    const probs = tf.tidy(() => softmaxOf(tf.tensor4d(x, [n, batcher.outH, batcher.outW, batcher.channels])));
     const C = probs.length / n;
-    for (let i = 0; i < n; i++) {
-      const row = Array.from(probs.subarray(i * C, (i + 1) * C));
-      const order = row
-        .map((p, j) => [p, j] as const)
-        .sort((a, b) => b[0] - a[0])
-        .slice(0, Math.min(k, C));
-      out.push({
-        source: sources[start + i],
-        top: order.map(([p, j]) => ({ index: j, label: options.classes?.[j] ?? String(j), probability: p })),
-      });
-    }
+    for (let i = 0; i < n; i++) out.push(topOf(`#${start + i}`, probs.subarray(i * C, (i + 1) * C), k, options.classes));
   }
   return out;
 }

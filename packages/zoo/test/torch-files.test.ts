@@ -73,6 +73,26 @@ describe('PyTorch .pth files made by torch.save', () => {
     inferred.dispose();
   }, 120_000);
 
+  test('the README’s .pth example runs as written (resnet50.pth and cat.jpg next to it) and prints ImageNet labels', () => {
+    if (skip) return;
+    const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+    const code = /```js\n([^`]*fromPretrained\('resnet50\.pth'[^`]*)\n```/.exec(readme)?.[1];
+    expect(code).toBeDefined();
+    // Inside node_modules so that the example's imports resolve to this workspace.
+    const work = fs.mkdtempSync(path.join(__dirname, '..', '..', '..', 'node_modules', '.cache', 'readme-pth-'));
+    try {
+      fs.copyFileSync(path.join(dir, 'resnet50.pth'), path.join(work, 'resnet50.pth'));
+      fs.copyFileSync(PHOTO, path.join(work, 'cat.jpg'));
+      fs.writeFileSync(path.join(work, 'example.mjs'), code!);
+      const r = spawnSync(process.execPath, ['example.mjs'], { cwd: work, encoding: 'utf8', timeout: 120_000 });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain(`label: '${IMAGENET_CLASSES[ref.index[0]]}'`);
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   test('a ResNet-18 fine-tuned to 10 classes: head size from the checkpoint, labels by index or as given', async () => {
     if (skip) return;
     const file = path.join(dir, 'finetuned10.pth');

@@ -386,7 +386,8 @@ export interface LoadedCheckpoint extends CheckpointInfo {
 /**
  * Loads a resnet-ts checkpoint: builds the model from the stored spec (the block and shortcut
  * plug-ins must be imported, e.g. through @resnet-ts/zoo) or uses `options.model`, loads the
- * weights strictly, and returns the metadata and the extra tensors.
+ * weights strictly, and returns the metadata and the extra tensors. The model is in eval mode. For
+ * inference with preprocessing and labels, `fromPretrained(file)` of `@resnet-ts/zoo/node` does it all.
  */
 export function loadCheckpoint(
   file: string,
@@ -429,5 +430,8 @@ export function loadCheckpoint(
           }
           return out;
         })();
+  // Eval mode: a forward without a context uses the running BN statistics and never changes them
+  // (call model.train() to train it further).
+  model.eval();
   return { ...info, model, extraTensors, report };
 }
