@@ -9,7 +9,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NonFiniteWeightsError, RawStateDict, ResNet, adaptStateDict, inferSpec, loadRawStateDict } from '@resnet-ts/core';
-import { FileError, loadNpy, loadWeightsInto, openSafetensors, readWeightsFile, weightsFileFormat } from '@resnet-ts/core/node';
+import {
+  FileError,
+  loadCheckpoint,
+  loadNpy,
+  loadWeightsInto,
+  openSafetensors,
+  readWeightsFile,
+  weightsFileFormat,
+} from '@resnet-ts/core/node';
 
 const FIX = path.join(__dirname, 'fixtures', 'torch');
 const CIFAR = path.join(FIX, 'cifar-resnet8-optionA.legacy.th');
@@ -24,6 +32,20 @@ test("loadWeightsInto reads a legacy .th from akamaster's trainer and gives PyTo
   const r = loadWeightsInto(model, CIFAR);
   expect(r.missing).toEqual([]);
   expect(r.info.metadata.best_prec1).toBe('91.25');
+  const x = loadNpy(path.join(FIX, 'input.npy'));
+  const ref = loadNpy(`${CIFAR}.logits.npy`);
+  const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(model.forward(tf.transpose(x, [0, 2, 3, 1])), ref))).dataSync()[0]);
+  expect(diff).toBeLessThanOrEqual(1e-4);
+  tf.dispose([x, ref]);
+  model.dispose();
+});
+
+test('loadCheckpoint(.pth) builds the architecture the weights imply (CIFAR option A split), in eval mode', () => {
+  const { model, spec, metadata, extraTensors } = loadCheckpoint(CIFAR);
+  expect(model.training).toBe(false);
+  expect(spec).toMatchObject({ stem: 'cifar', shortcut: 'A', shortcutParams: { padding: 'split' }, numClasses: 10 });
+  expect(metadata.best_prec1).toBe('91.25');
+  expect(extraTensors.size).toBe(0);
   const x = loadNpy(path.join(FIX, 'input.npy'));
   const ref = loadNpy(`${CIFAR}.logits.npy`);
   const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(model.forward(tf.transpose(x, [0, 2, 3, 1])), ref))).dataSync()[0]);

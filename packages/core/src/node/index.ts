@@ -26,7 +26,7 @@ import { decodeNpy, encodeNpy, NpyWriteOptions } from '../io/npy.js';
 import { CheckpointInfo, CheckpointOptions, checkpointMetadata, isExtraKey, parseCheckpointMetadata } from '../io/checkpoint.js';
 import { assertSameArchitecture } from '../io/checkpoint-schema.js';
 import { openForRead, writeFileAtomic } from './files.js';
-import { loadWeightsFileInto, notSafetensorsError, weightsFileFormat } from './weights-file.js';
+import { modelFromWeightsFile, notSafetensorsError, weightsFileFormat } from './weights-file.js';
 import { detectWeightsFormat } from '../io/weights.js';
 import { NonFinitePolicy, NonFiniteTally, nonFinitePolicy } from '../io/finite.js';
 
@@ -236,9 +236,9 @@ export function loadWeightsInto(model: ResNet, file: string, options: LoadWeight
   const format = weightsFileFormat(file);
   if (format === 'torch-zip' || format === 'torch-legacy') {
     // PyTorch checkpoints: read whole, names mapped by their convention, the one byte-based loader.
-    const r = loadWeightsFileInto(model, file, options);
-    const info = { ...parseCheckpointMetadata({}, file), metadata: r.metadata };
-    return { loaded: r.loaded, missing: r.missing, unexpected: r.unexpected, mismatched: r.mismatched, info };
+    const loaded = modelFromWeightsFile(file, { ...options, model });
+    const info = { ...parseCheckpointMetadata({}, file), metadata: loaded.metadata };
+    return { ...loaded.report, info };
   }
   const strict = options.strict ?? true;
   const f = openSafetensors(file);
@@ -384,7 +384,8 @@ export interface LoadedCheckpoint extends CheckpointInfo {
 }
 
 /**
- * Loads a resnet-ts checkpoint: builds the model from the stored spec (the block and shortcut
+ * Loads a resnet-ts checkpoint (or a PyTorch `.pth`, whose architecture is read from its weights and
+ * naming convention): builds the model from the stored spec (the block and shortcut
  * plug-ins must be imported, e.g. through @resnet-ts/zoo) or uses `options.model`, loads the
  * weights strictly, and returns the metadata and the extra tensors. The model is in eval mode. For
  * inference with preprocessing and labels, `fromPretrained(file)` of `@resnet-ts/zoo/node` does it all.
@@ -393,6 +394,13 @@ export function loadCheckpoint(
   file: string,
   options: { model?: ResNet; strict?: boolean; loadExtra?: boolean; nonFinite?: NonFinitePolicy; warn?: (message: string) => void } = {},
 ): LoadedCheckpoint {
+  const format = weightsFileFormat(file);
+  if (format === 'torch-zip' || format === 'torch-legacy') {
+    // A PyTorch checkpoint: the architecture comes from its weights and naming convention.
+    const { model, report, metadata } = modelFromWeightsFile(file, options);
+    model.eval();
+    return { ...parseCheckpointMetadata({}, file), spec: model.spec, metadata, model, extraTensors: new Map(), report };
+  }
   const f = openSafetensors(file);
   let info: CheckpointInfo;
   try {

@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import { FormatError } from '../errors.js';
 import type { LoadReport } from '../module.js';
-import type { ResNet } from '../resnet.js';
+import { ResNet } from '../resnet.js';
+import { inferSpec } from '../io/infer-spec.js';
 import { adaptStateDict } from '../io/conventions.js';
 import { LoadRawOptions, loadRawStateDict } from '../io/load-raw.js';
 import { RawStateDict, ReadWeightsOptions, WeightsFormat, detectWeightsFormat, readWeights } from '../io/weights.js';
@@ -57,17 +58,24 @@ export function notSafetensorsError(file: string, format: WeightsFormat): Format
 }
 
 /**
- * Loads a PyTorch checkpoint file (or any file {@link readWeightsFile} reads) into `model`: read,
- * names mapped by the best-fitting convention (`adaptStateDict`), then the one loader
- * (`loadRawStateDict`). The wrapper dict's scalar entries are the returned metadata.
+ * Puts the weights of a PyTorch checkpoint file (or any file {@link readWeightsFile} reads) into
+ * `options.model`, or into a model built from the architecture they imply (`inferSpec` with the
+ * convention's hints): read, names mapped by the best-fitting convention (`adaptStateDict`), the
+ * one loader (`loadRawStateDict`). A model built here is freed again if loading fails. The wrapper
+ * dict's scalar entries are the returned metadata.
  */
-export function loadWeightsFileInto(
-  model: ResNet,
+export function modelFromWeightsFile(
   file: string,
-  options: LoadRawOptions & { convention?: string } = {},
-): LoadReport & { convention: string; metadata: Record<string, string> } {
+  options: LoadRawOptions & { model?: ResNet; convention?: string } = {},
+): { model: ResNet; report: LoadReport; convention: string; metadata: Record<string, string> } {
   const raw = readWeightsFile(file);
-  const { convention, stateDict } = adaptStateDict(raw, { convention: options.convention });
-  const report = loadRawStateDict(model, stateDict, { ...options, source: options.source ?? file });
-  return { ...report, convention, metadata: raw.metadata };
+  const { convention, stateDict, hints } = adaptStateDict(raw, { convention: options.convention });
+  const model = options.model ?? new ResNet(inferSpec(stateDict, hints));
+  try {
+    const report = loadRawStateDict(model, stateDict, { ...options, source: options.source ?? file });
+    return { model, report, convention, metadata: raw.metadata };
+  } catch (e) {
+    if (!options.model) model.dispose();
+    throw e;
+  }
 }
