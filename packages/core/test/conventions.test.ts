@@ -119,6 +119,18 @@ describe('mismatches and unknown names', () => {
     model.dispose();
   });
 
+  test('a head-less feature extractor (HF ResNetModel keys) needs numClasses, then loads non-strictly', () => {
+    const raw = readFile(path.join(FIX, 'hf-basic.pytorch_model.bin'));
+    const headless: RawStateDict = { ...raw, tensors: new Map([...raw.tensors].filter(([k]) => !k.startsWith('classifier.'))) };
+    const { convention, stateDict } = adaptStateDict(headless);
+    expect(convention).toBe('hf-transformers');
+    expect(() => inferSpec(stateDict)).toThrow(/no classifier 'fc\.weight'.*give numClasses/);
+    const model = new ResNet(inferSpec(stateDict, { numClasses: 3 }));
+    expect(() => loadRawStateDict(model, stateDict)).toThrow(/missing keys: fc\.weight, fc\.bias/);
+    expect(loadRawStateDict(model, stateDict, { strict: false }).missing).toEqual(['fc.weight', 'fc.bias']);
+    model.dispose();
+  });
+
   test('names no convention knows are a FormatError listing a few', () => {
     const sd: RawStateDict = {
       format: 'safetensors',

@@ -92,15 +92,16 @@ export function inferSpec(sd: RawStateDict, hints: Partial<ResNetSpec> = {}): Re
     return s.stage;
   });
   const fc = shapeOf(sd, 'fc.weight');
-  if (!fc || fc.length !== 2)
+  // A feature extractor (timm num_classes=0, transformers' ResNetModel) has no head: the caller names the classes.
+  if ((!fc || fc.length !== 2) && hints.numClasses === undefined)
     throw cannot("no classifier 'fc.weight' (a feature-extractor checkpoint?); give numClasses and load with strict: false", sd);
-  if (fc[1] !== channels) throw cannot(`fc takes ${fc[1]} features but the last stage gives ${channels}`, sd);
+  if (fc && fc[1] !== channels) throw cannot(`fc takes ${fc[1]} features but the last stage gives ${channels}`, sd);
   const spec: ResNetSpec = {
     stem: kh === 7 ? 'imagenet' : 'cifar',
     stemWidth,
     stages,
     shortcut: projections === 0 ? 'A' : needless > 0 ? 'C' : 'B',
-    numClasses: fc[0],
+    numClasses: fc?.[0] ?? (hints.numClasses as number),
     inChannels,
     batchNorm: sd.tensors.has('bn1.weight'),
   };
