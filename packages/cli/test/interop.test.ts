@@ -300,7 +300,13 @@ describe('resnet convert', () => {
     expect(plain.tensors.has('optimizer.momentum.fc.weight')).toBe(false);
     expect(plain.tensors.get('layer1.0.bn1.num_batches_tracked')).toBeDefined();
     tf.dispose([...plain.tensors.values()]);
-    expectCleanFailure(run('convert', tv, path.join(dir, 'x.safetensors')), /needs --model/);
+    // Without --model the architecture is inferred from the weights' shapes (a ResNet-20, option A).
+    const inferred = path.join(dir, 'x.safetensors');
+    expect(run('convert', tv, inferred).status).toBe(0);
+    const x = await loadSafetensors(inferred);
+    expect(JSON.parse(x.metadata.spec)).toMatchObject({ stem: 'cifar', shortcut: 'A', numClasses: 10 });
+    expect(JSON.parse(x.metadata.spec).stages.map((st: { depth: number }) => st.depth)).toEqual([3, 3, 3]);
+    tf.dispose([...x.tensors.values()]);
     const back = path.join(dir, 'back.safetensors');
     const b = run('convert', tv, back, '--model', 'resnet20');
     expect(b.status).toBe(0);

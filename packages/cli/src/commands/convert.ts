@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import fs from 'node:fs';
-import { ResNet, StateDictError } from '@resnet-ts/core';
+import { ResNet, StateDictError, detectWeightsFormat } from '@resnet-ts/core';
+import type { CheckpointInfo } from '@resnet-ts/core';
 import {
   CHECKPOINT_FORMAT,
   loadWeightsInto,
@@ -9,7 +10,7 @@ import {
   rewriteSafetensors,
   saveCheckpoint,
 } from '@resnet-ts/core/node';
-import { UserError, loadModel, selectBackend } from '../util.js';
+import { UserError, loadClassifier, selectBackend } from '../util.js';
 import { choice, opt, text } from '../options.js';
 
 interface ConvertOptions {
@@ -23,24 +24,18 @@ export function registerConvert(program: Command): void {
   program
     .command('convert')
     .description('convert between a resnet-ts checkpoint and a plain torchvision state dict (safetensors)')
-    .argument('<in>', 'input .safetensors')
+    .argument('<in>', 'input: a resnet-ts checkpoint, or weights to convert to one (safetensors or PyTorch .pth file, URL, hf:owner/name)')
     .argument('<out>', 'output .safetensors')
     .addOption(opt('--to <format>', 'torchvision | resnet-ts (default: the other one)', choice(['torchvision', 'resnet-ts'] as const)))
-    .addOption(opt('--model <name|spec.json>', 'architecture of a torchvision state dict (needed for --to resnet-ts)', text()))
+    .addOption(opt('--model <name|spec.json>', 'architecture of a state dict (--to resnet-ts; default: inferred from the weights)', text()))
     .addOption(opt('--classes <file.json>', 'JSON list of class names to store (--to resnet-ts)', text('a file')))
     .action(async (input: string, output: string, opts: ConvertOptions) => {
-      const f = openSafetensors(input);
-      let info;
-      try {
-        info = parseCheckpointMetadata(f.metadata, input);
-      } finally {
-        f.close();
-      }
-      const isOurs = info.format?.startsWith('resnet-ts/') ?? false;
+      const info = localSafetensorsInfo(input);
+      const isOurs = info?.format?.startsWith('resnet-ts/') ?? false;
       const to = opts.to ?? (isOurs ? 'torchvision' : 'resnet-ts');
       if (to === 'torchvision') {
         if (!isOurs) throw new UserError(`'${input}' is already a plain state dict (no resnet-ts metadata).`);
-        if (!info.spec) throw new UserError(`'${input}' has no "spec" metadata; cannot tell the model's keys apart.`);
+        if (!info?.spec) throw new UserError(`'${input}' has no "spec" metadata; cannot tell the model's keys apart.`);
         await selectBackend('cpu');
         const model = new ResNet(info.spec);
         const keys = new Set(model.paramLayouts().keys());
@@ -62,13 +57,7 @@ export function registerConvert(program: Command): void {
         );
         return;
       }
-      if (isOurs && !opts.model) throw new UserError(`'${input}' is already a resnet-ts checkpoint (${info.format}).`);
-      const modelArg = opts.model;
-      if (!modelArg) {
-        throw new UserError(
-          'Converting a torchvision state dict needs --model <name|spec.json>: the file does not say which architecture it holds.',
-        );
-      }
+      if (isOurs && !opts.model) throw new UserError(`'${input}' is already a resnet-ts checkpoint (${info?.format}).`);
       let classes: string[] | undefined;
       if (opts.classes) {
         try {
@@ -80,26 +69,41 @@ export function registerConvert(program: Command): void {
           throw new UserError(`--classes '${opts.classes}' must be a JSON list of strings.`);
       }
       await selectBackend('cpu');
-      const model = loadModel(modelArg);
+      // The one resolver: any source and naming convention; the architecture from --model or the weights.
+      const clf = await loadClassifier({ model: opts.model, weights: input });
+      const model = clf.model;
       try {
-        const report = loadWeightsInto(model, input, { strict: false });
-        if (report.missing.length || report.mismatched.length) {
-          // Re-run strictly for the full, formatted error (nothing is written).
-          loadWeightsInto(model, input, { strict: true });
-        }
         if (classes && classes.length !== model.spec.numClasses) {
           throw new UserError(`--classes lists ${classes.length} names but the model has ${model.spec.numClasses} classes.`);
         }
-        await saveCheckpoint(output, model, { classes, metadata: { converted_from: input.split(/[\\/]/).pop() ?? input } });
-        process.stdout.write(
-          `wrote ${output}: ${report.loaded.length} tensors (${CHECKPOINT_FORMAT} checkpoint)` +
-            (report.unexpected.length
-              ? `, dropped ${report.unexpected.length} non-model tensors (${report.unexpected.slice(0, 3).join(', ')})`
-              : '') +
-            '\n',
-        );
+        const labels = classes ?? (clf.labels.some((l, i) => l !== String(i)) ? [...clf.labels] : undefined);
+        await saveCheckpoint(output, model, {
+          classes: labels,
+          preprocessing: { ...clf.preprocessing },
+          metadata: { converted_from: input.split(/[\\/]/).pop() ?? input },
+        });
+        process.stdout.write(`wrote ${output}: ${model.paramLayouts().size} tensors (${CHECKPOINT_FORMAT} checkpoint)\n`);
       } finally {
         model.dispose();
       }
     });
+}
+
+/** The metadata of a local safetensors file, or undefined for another kind of source (a .pth, a URL...). */
+function localSafetensorsInfo(input: string): CheckpointInfo | undefined {
+  if (!fs.existsSync(input) || fs.statSync(input).isDirectory()) return undefined;
+  const fd = fs.openSync(input, 'r');
+  const head = new Uint8Array(16);
+  try {
+    fs.readSync(fd, head, 0, 16, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (detectWeightsFormat(head) !== 'safetensors') return undefined;
+  const f = openSafetensors(input);
+  try {
+    return parseCheckpointMetadata(f.metadata, input);
+  } finally {
+    f.close();
+  }
 }
