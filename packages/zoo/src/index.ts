@@ -110,3 +110,13 @@ export {
   type SourceEnvironment,
 } from './resolve.js';
 export { readStateDict, specFor, buildModel, headShape, type LoadedStateDict } from './weights.js';
+export {
+  fromPretrained,
+  browserEnvironment,
+  cachedFetch,
+  configureBrowserSources,
+  decodeImageBrowser,
+  decodeRgbBrowser,
+  type BrowserImageInput,
+  type BrowserSourceSettings,
+} from './browser.js';

@@ -1,0 +1,134 @@
+/**
+ * The browser's half of the source resolver: `fromPretrained` with the Cache API as the download
+ * cache and canvas decoding. A decoder only produces RGB pixels; preprocessing is the same
+ * {@link preprocessRgb} Node uses, so both prepare an image identically.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { SpecError } from '@resnet-ts/core';
+import { Classifier } from './classifier.js';
+import { DownloadOptions, SourceError, downloadBytes, sha256Hex } from './download.js';
+import { ImagePreprocessing, preprocessRgb } from './preprocess.js';
+import { PretrainedOptions, SourceEnvironment, loadPretrained } from './resolve.js';
+
+/** An image in the browser: an element or bitmap to draw, pixels, an encoded image, or its URL. */
+export type BrowserImageInput = HTMLImageElement | HTMLCanvasElement | OffscreenCanvas | ImageBitmap | ImageData | Blob | string;
+
+/** Where the browser resolver finds things; change with {@link configureBrowserSources}. */
+export interface BrowserSourceSettings {
+  /** URL of the zoo's `weights/` folder as the app serves it (default `zoo/weights/`, relative to the page). */
+  zooWeightsUrl: string;
+  /** Base URL of the Hugging Face-style hub for `hf:` sources (default https://huggingface.co). */
+  hubEndpoint: string;
+  /** Name of the Cache API cache downloads are kept in (default `resnet-ts`); '' disables caching. */
+  cacheName: string;
+}
+
+const settings: BrowserSourceSettings = { zooWeightsUrl: 'zoo/weights/', hubEndpoint: 'https://huggingface.co', cacheName: 'resnet-ts' };
+
+/** Changes where the browser resolver finds shipped weights and the hub, and the cache it uses. */
+export function configureBrowserSources(change: Partial<BrowserSourceSettings>): BrowserSourceSettings {
+  Object.assign(settings, change);
+  return { ...settings };
+}
+
+/**
+ * The bytes of `url`, from the Cache API when there (and matching `sha256`), else downloaded and put
+ * in the cache only when complete and verified (an interrupted download is never cached).
+ */
+export async function cachedFetch(url: string, options: DownloadOptions & { sha256?: string } = {}): Promise<Uint8Array | undefined> {
+  const absolute = new URL(url, globalThis.location?.href).href;
+  const cache = settings.cacheName && typeof caches !== 'undefined' ? await caches.open(settings.cacheName) : undefined;
+  const hit = await cache?.match(absolute);
+  if (hit) {
+    const bytes = new Uint8Array(await hit.arrayBuffer());
+    if (!options.sha256 || (await sha256Hex(bytes)) === options.sha256.toLowerCase()) {
+      options.onProgress?.({ source: url, loaded: bytes.byteLength, total: bytes.byteLength });
+      return bytes;
+    }
+    await cache?.delete(absolute);
+  }
+  const bytes = await downloadBytes(absolute, options);
+  if (!bytes) return undefined;
+  if (options.sha256) {
+    const got = await sha256Hex(bytes);
+    if (got !== options.sha256.toLowerCase()) {
+      throw new SourceError(`Checksum mismatch for ${url}: expected sha256 ${options.sha256}, got ${got}. The file was not cached; check the URL and the checksum.`);
+    }
+  }
+  await cache?.put(absolute, new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } }));
+  return bytes;
+}
+
+/** RGB pixels of a browser image (alpha dropped; EXIF orientation applied for encoded images). */
+export async function decodeRgbBrowser(input: BrowserImageInput): Promise<{ rgb: Uint8Array; height: number; width: number }> {
+  let data: ImageData;
+  if (typeof ImageData !== 'undefined' && input instanceof ImageData) data = input;
+  else {
+    let source: CanvasImageSource | OffscreenCanvas;
+    if (typeof input === 'string' || input instanceof Blob) {
+      const blob = typeof input === 'string' ? await (await fetch(input)).blob() : input;
+      try {
+        source = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image' });
+      } catch (e) {
+        throw new SpecError(`Cannot decode ${typeof input === 'string' ? input : 'the image'} as an image (${(e as Error).message}).`);
+      }
+    } else {
+      if (typeof HTMLImageElement !== 'undefined' && input instanceof HTMLImageElement) await input.decode();
+      source = input as CanvasImageSource;
+    }
+    const s = source as { width: number; height: number; naturalWidth?: number; naturalHeight?: number };
+    const width = s.naturalWidth || s.width;
+    const height = s.naturalHeight || s.height;
+    const canvas = new OffscreenCanvas(width, height);
+    const ctx = canvas.getContext('2d', { willReadFrequently: true }) as OffscreenCanvasRenderingContext2D;
+    ctx.drawImage(source as CanvasImageSource, 0, 0);
+    data = ctx.getImageData(0, 0, width, height);
+    if (source !== input && 'close' in source) (source as ImageBitmap).close();
+  }
+  const n = data.width * data.height;
+  const rgb = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    rgb[3 * i] = data.data[4 * i];
+    rgb[3 * i + 1] = data.data[4 * i + 1];
+    rgb[3 * i + 2] = data.data[4 * i + 2];
+  }
+  return { rgb, height: data.height, width: data.width };
+}
+
+/** Decodes and preprocesses one browser image to `[H, W, C]` float32 model input. */
+export async function decodeImageBrowser(input: BrowserImageInput, p: ImagePreprocessing): Promise<tf.Tensor3D> {
+  const { rgb, height, width } = await decodeRgbBrowser(input);
+  const x = preprocessRgb(rgb, height, width, p);
+  return tf.tensor3d(x.data, [x.height, x.width, x.channels]);
+}
+
+/** The browser's source environment: relative URLs for files, the Cache API for downloads, canvas decoding. */
+export const browserEnvironment: SourceEnvironment<BrowserImageInput> = {
+  shipped: async (entry, o) => {
+    const bytes = await cachedFetch(new URL(entry.file, new URL(settings.zooWeightsUrl, globalThis.location?.href)).href, o);
+    if (!bytes) throw new SourceError(`The weights of '${entry.name}' are not served at ${settings.zooWeightsUrl}${entry.file}: serve node_modules/@resnet-ts/zoo/weights/ there, or configureBrowserSources({ zooWeightsUrl }).`);
+    return bytes;
+  },
+  file: async (file, o) => {
+    const bytes = await cachedFetch(file, o);
+    if (!bytes) throw new SourceError(`${file}: not found (HTTP 404).`);
+    return bytes;
+  },
+  url: cachedFetch,
+  hubEndpoint: () => settings.hubEndpoint,
+  decode: decodeImageBrowser,
+  backendPackage: '@resnet-ts/backend-web',
+};
+
+/**
+ * A ready classifier in the browser (see the Node `fromPretrained` of `@resnet-ts/zoo/node`): a shipped
+ * name (served from {@link BrowserSourceSettings.zooWeightsUrl}), a URL (relative or absolute, kept in
+ * the Cache API), or `hf:owner/name`. `classify` takes an `<img>`, a canvas, an `ImageBitmap`,
+ * `ImageData`, a `Blob`/`File`, an image URL, or a preprocessed tensor.
+ */
+export function fromPretrained(source: string, options: PretrainedOptions = {}): Promise<Classifier<BrowserImageInput>> {
+  if (typeof OffscreenCanvas === 'undefined' && typeof process !== 'undefined' && process.versions?.node) {
+    return Promise.reject(new SourceError("In Node, import fromPretrained from '@resnet-ts/zoo/node' (disk cache, files, sharp decoding)."));
+  }
+  return loadPretrained(source, browserEnvironment, options);
+}

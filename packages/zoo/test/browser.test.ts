@@ -1,0 +1,127 @@
+/**
+ * fromPretrained in a real browser (Debian's Chromium through playwright-core): the zoo's browser
+ * resolver, bundled from the packages' sources with esbuild, loads the shipped ResNet-20 from a local
+ * server with progress events, keeps it in the Cache API (the second load makes no request), and
+ * classifies a bundled image given as a URL, an <img> and ImageData exactly as Node does (same
+ * preprocessing implementation). Skipped, with the reason in the test name, without Chromium.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import '@resnet-ts/backend-node';
+import { fromPretrained, sampleImages } from '@resnet-ts/zoo/node';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = path.join(__dirname, '..', '..', '..');
+const ZOO = path.join(__dirname, '..');
+const NAME = 'resnet20-fashion-mnist';
+const hasChromium = fs.existsSync(CHROMIUM);
+
+const ENTRY = `
+import '@resnet-ts/backend-web';
+import { useBackend } from '@resnet-ts/core';
+import { configureBrowserSources, fromPretrained } from '@resnet-ts/zoo';
+window.run = async () => {
+  await useBackend('cpu');
+  configureBrowserSources({ zooWeightsUrl: '/weights/' });
+  const events = [];
+  const clf = await fromPretrained('${NAME}', { onProgress: (e) => events.push(e) });
+  const byUrl = await clf.classify('/samples/6-Shirt.png', { topk: 2 });
+  const img = new Image();
+  img.src = '/samples/6-Shirt.png';
+  const byImg = await clf.classify(img, { topk: 2 });
+  const canvas = new OffscreenCanvas(28, 28);
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const byPixels = await clf.classify(ctx.getImageData(0, 0, 28, 28), { topk: 2 });
+  clf.dispose();
+  const again = await fromPretrained('${NAME}');
+  const cached = (await (await caches.open('resnet-ts')).keys()).map((r) => new URL(r.url).pathname);
+  again.dispose();
+  return { events, byUrl, byImg, byPixels, cached, training: clf.model.training, labels: clf.labels };
+};
+`;
+
+(hasChromium ? describe : describe.skip)(`fromPretrained in Chromium${hasChromium ? '' : ` (skipped: ${CHROMIUM} missing)`}`, () => {
+  let dir = '';
+  let server: http.Server;
+  let base = '';
+  const hits: Record<string, number> = {};
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-zoo-browser-'));
+    const esbuild = await import('esbuild');
+    const src = (p: string) => path.join(ROOT, 'packages', p, 'src', 'index.ts');
+    await esbuild.build({
+      stdin: { contents: ENTRY, resolveDir: ROOT, loader: 'js' },
+      bundle: true,
+      format: 'esm',
+      outfile: path.join(dir, 'bundle.js'),
+      alias: Object.fromEntries(['core', 'blocks', 'shortcuts', 'zoo', 'backend-web'].map((p) => [`@resnet-ts/${p}`, src(p)])),
+      logLevel: 'error',
+    });
+    fs.writeFileSync(path.join(dir, 'index.html'), '<!doctype html><script type="module" src="/bundle.js"></script>');
+    const files: Record<string, string> = {
+      '/': path.join(dir, 'index.html'),
+      '/bundle.js': path.join(dir, 'bundle.js'),
+      [`/weights/${NAME}.safetensors`]: path.join(ZOO, 'weights', `${NAME}.safetensors`),
+      '/samples/6-Shirt.png': path.join(ZOO, 'samples', NAME, '6-Shirt.png'),
+    };
+    server = http.createServer((req, res) => {
+      const url = (req.url ?? '/').split('?')[0];
+      hits[url] = (hits[url] ?? 0) + 1;
+      const file = files[url];
+      if (!file) return void res.writeHead(404).end();
+      const body = fs.readFileSync(file);
+      res.writeHead(200, { 'content-type': url.endsWith('.js') ? 'text/javascript' : url === '/' ? 'text/html' : 'application/octet-stream', 'content-length': body.length });
+      res.end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://localhost:${(server.address() as AddressInfo).port}/`;
+  }, 120_000);
+
+  afterAll(async () => {
+    await new Promise((r) => server?.close(r));
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('loads with progress into the Cache API and classifies a URL, an <img> and ImageData as Node does', async () => {
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(base);
+      await page.waitForFunction(() => typeof (window as unknown as { run?: unknown }).run === 'function');
+      type Top = { label: string; index: number; probability: number }[];
+      const r = (await page.evaluate(() => (window as unknown as { run: () => Promise<unknown> }).run())) as {
+        events: { loaded: number; total?: number }[];
+        byUrl: Top;
+        byImg: Top;
+        byPixels: Top;
+        cached: string[];
+        training: boolean;
+        labels: string[];
+      };
+      expect(errors).toEqual([]);
+      const size = fs.statSync(path.join(ZOO, 'weights', `${NAME}.safetensors`)).size;
+      expect(r.events.at(-1)).toMatchObject({ loaded: size, total: size });
+      expect(hits[`/weights/${NAME}.safetensors`]).toBe(1); // the second load came from the Cache API
+      expect(r.cached).toEqual([`/weights/${NAME}.safetensors`]);
+      expect(r.training).toBe(false);
+      const node = await fromPretrained(NAME);
+      const ref = await node.classify(sampleImages(NAME)[6].file, { topk: 2 });
+      node.dispose();
+      for (const top of [r.byUrl, r.byImg, r.byPixels]) {
+        expect(top.map((t) => t.label)).toEqual(ref.map((t) => t.label));
+        expect(Math.abs(top[0].probability - ref[0].probability)).toBeLessThan(1e-4);
+      }
+      console.log(`browser: ${r.byUrl[0].label} ${(100 * r.byUrl[0].probability).toFixed(2)} %, Node: ${ref[0].label} ${(100 * ref[0].probability).toFixed(2)} %`);
+    } finally {
+      await browser.close();
+    }
+  }, 180_000);
+});
