@@ -32,6 +32,20 @@ function showError(e: unknown): void {
   $('#errors').append(li);
   console.warn(msg);
 }
+/** The weights progress bar (#weights-progress): one part per file, summed. */
+function weightsProgress(files: number): (i: number) => (loaded: number, total: number | undefined) => void {
+  const bar = $<HTMLProgressElement>('#weights-progress');
+  const parts = Array.from({ length: files }, () => ({ loaded: 0, total: 0 }));
+  return (i) => (loaded, total) => {
+    parts[i] = { loaded, total: total ?? Math.max(loaded, parts[i].total) };
+    const sum = parts.reduce((a, b) => ({ loaded: a.loaded + b.loaded, total: a.total + b.total }), { loaded: 0, total: 0 });
+    bar.max = Math.max(1, sum.total);
+    bar.value = sum.loaded;
+    bar.dataset.loaded = String(sum.loaded);
+    bar.hidden = parts.every((x) => x.total > 0 && x.loaded >= x.total);
+  };
+}
+
 function setStatus(text: string): void {
   $('#status').textContent = text;
 }
@@ -432,9 +446,10 @@ async function start(): Promise<void> {
   const n = Number(params.get('n') ?? 500);
   $('#n-images').textContent = String(n);
   setStatus('Loading the weights and test images…');
+  const progress = weightsProgress(2);
   const [r, p, t] = await Promise.allSettled([
-    loadNet('ResNet-20', params.get('weights') ?? asset(`zoo/weights/${RESNET_FILE}`), 'resnet20'),
-    loadNet('plain-20', params.get('plainWeights') ?? asset(`zoo/weights/${PLAIN_FILE}`), 'plain20'),
+    loadNet('ResNet-20', params.get('weights') ?? asset(`zoo/weights/${RESNET_FILE}`), progress(0)),
+    loadNet('plain-20', params.get('plainWeights') ?? asset(`zoo/weights/${PLAIN_FILE}`), progress(1)),
     loadTestSet(asset(TESTSET), Number.isFinite(n) && n > 0 ? n : 500),
   ]);
   if (r.status === 'fulfilled') resnet = r.value;

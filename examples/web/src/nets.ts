@@ -1,11 +1,11 @@
 /**
- * The model side of the page: fetch a resnet-ts checkpoint served as a static file, rebuild the net
- * from the spec stored in it, preprocess 28x28 grey images the way the weights were trained, and
- * classify / score a batch. Uses only the published packages.
+ * The model side of the page: load trained weights with the zoo's `fromPretrained` (spec, labels and
+ * preprocessing come with them; the Cache API keeps them), prepare 28x28 grey images with the zoo's
+ * preprocessing, and classify / score a batch. Uses only the published packages.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ResNet, decodeCheckpointInto, parseCheckpointMetadata, readSafetensorsHeader, type ResidualBlock } from '@resnet-ts/core';
-import { createModel } from '@resnet-ts/zoo';
+import type { ResNet, ResidualBlock } from '@resnet-ts/core';
+import { fromPretrained, planResize, toModelInput, type ImagePreprocessing } from '@resnet-ts/zoo';
 
 /** An error whose message is meant for the page (a file that cannot be read, a bad image). */
 export class PageError extends Error {}
@@ -16,13 +16,11 @@ export interface Net {
   url: string;
   model: ResNet;
   classes: string[];
-  mean: number;
-  std: number;
+  /** Stored with the weights (28x28 padded to 32x32, mean/std of Fashion-MNIST for the zoo's nets). */
+  preprocessing: ImagePreprocessing;
   /** [height, width] of the network input (28x28 images are centred on a black canvas of this size). */
   input: [number, number];
 }
-
-const FASHION = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
 /** Bytes of a static file, or a PageError saying which file and why it could not be read. */
 export async function fetchBytes(url: string, what: string): Promise<Uint8Array> {
@@ -42,43 +40,35 @@ export async function fetchBytes(url: string, what: string): Promise<Uint8Array>
   return new Uint8Array(await res.arrayBuffer());
 }
 
-/** Loads a resnet-ts checkpoint (safetensors with `spec`, `classes`, `preprocessing` metadata). */
-export async function loadNet(name: string, url: string, fallbackArch: string): Promise<Net> {
-  const bytes = await fetchBytes(url, `the weights of ${name}`);
+/** Progress of a weights download: bytes so far and the size when the server says it. */
+export type LoadProgress = (loaded: number, total: number | undefined) => void;
+
+/**
+ * Loads trained weights through the zoo's one resolver (`fromPretrained`: the Cache API keeps them
+ * after the first download), with their spec, labels and preprocessing.
+ */
+export async function loadNet(name: string, url: string, onProgress?: LoadProgress): Promise<Net> {
   try {
-    const info = parseCheckpointMetadata(readSafetensorsHeader(bytes, url).metadata, url);
-    const model = info.spec ? new ResNet(info.spec) : createModel(fallbackArch, { inChannels: 1 });
-    decodeCheckpointInto(model, bytes);
-    model.eval();
-    const p = info.preprocessing ?? {};
-    return {
-      name,
-      url,
-      model,
-      classes: info.classes ?? FASHION,
-      mean: p.mean?.[0] ?? 0.286,
-      std: p.std?.[0] ?? 0.353,
-      input: (p.padTo as [number, number] | undefined) ?? p.inputSize ?? [32, 32],
-    };
+    const clf = await fromPretrained(url, { onProgress: (e) => onProgress?.(e.loaded, e.total) });
+    return { name, url, model: clf.model, classes: [...clf.labels], preprocessing: clf.preprocessing, input: clf.preprocessing.padTo ?? [28, 28] };
   } catch (e) {
-    throw new PageError(`Cannot read the weights of ${name} (${url}): ${(e as Error).message}`);
+    const status = (e as { status?: number }).status;
+    const why = status ? `HTTP ${status} (is the file there?)` : (e as Error).message;
+    throw new PageError(`Cannot read the weights of ${name} from ${url}: ${why}`);
   }
 }
 
-/** The 28x28 grey images (uint8, 0 = background) centred on a black 32x32 canvas and normalised: a net's input. */
+/**
+ * 28x28 grey images (uint8, 0 = background) as a net's input: the zoo's preprocessing (the same
+ * code `fromPretrained(...).classify` runs in Node and the browser) pads them to the net's input
+ * size with black and normalises with the mean/std stored with the weights.
+ */
 export function toInput(net: Net, pixels: Uint8Array, count: number, h = 28, w = 28): Float32Array {
-  const [H, W] = net.input;
-  const top = Math.floor((H - h) / 2);
-  const left = Math.floor((W - w) / 2);
-  // The border is black pixels (value 0 before normalisation), as in training (train's Batcher).
-  const out = new Float32Array(count * H * W).fill(-net.mean / net.std);
-  for (let n = 0; n < count; n++) {
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        out[n * H * W + (y + top) * W + x + left] = (pixels[n * h * w + y * w + x] / 255 - net.mean) / net.std;
-      }
-    }
-  }
+  const p = { ...net.preprocessing, resize: undefined, crop: undefined, channels: 1 as const };
+  const plan = planResize(h, w, p);
+  const per = plan.height * plan.width;
+  const out = new Float32Array(count * per);
+  for (let n = 0; n < count; n++) out.set(toModelInput(pixels.subarray(n * h * w, (n + 1) * h * w), plan, p), n * per);
   return out;
 }
 

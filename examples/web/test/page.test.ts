@@ -141,6 +141,14 @@ if (!fs.existsSync(CHROMIUM)) {
         await opened?.page.close();
       });
 
+      test('loads both nets through fromPretrained with a progress bar that reaches the weights files’ size', async () => {
+        const { page } = opened;
+        const bar = page.locator('#weights-progress');
+        const size = (f: string) => fs.statSync(path.join(root, 'packages/zoo/weights', f)).size;
+        expect(Number(await bar.getAttribute('data-loaded'))).toBe(size('resnet20-fashion-mnist.safetensors') + size('plain20-fashion-mnist.safetensors'));
+        expect(await bar.isHidden()).toBe(true);
+      });
+
       test('shows the backend it runs on, and why', async () => {
         const { page } = opened;
         expect(await page.locator('#app').getAttribute('data-state')).toBe('ready');
