@@ -232,6 +232,35 @@ export abstract class Module {
   }
 
   /**
+   * What {@link Module.loadStateDict} would do with tensors of these shapes, without loading
+   * anything: `loaded` lists the keys that fit. `num_batches_tracked` may be absent or of any rank
+   * with one element. The one key-and-shape check every loader uses.
+   */
+  checkStateDict(shapes: Map<string, readonly number[]>, options: { layout?: 'native' | 'torch' } = {}): LoadReport {
+    const layout = options.layout ?? 'native';
+    const own = this.namedEntries('');
+    const ownKeys = new Set(own.map((e) => e.key));
+    const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
+    for (const key of shapes.keys()) if (!ownKeys.has(key)) report.unexpected.push(key);
+    for (const e of own) {
+      const shape = shapes.get(e.key);
+      if (!shape) {
+        if (!e.key.endsWith(NUM_BATCHES_TRACKED)) report.missing.push(e.key);
+        continue;
+      }
+      const expected = layout === 'torch' ? torchShape(e.variable.shape, e.layout) : e.variable.shape;
+      const size = shape.reduce((a, b) => a * b, 1);
+      const sameSize = size === e.variable.size && (shape.length === expected.length || e.key.endsWith(NUM_BATCHES_TRACKED));
+      if (!sameSize || (shape.length === expected.length && !shape.every((d, i) => d === expected[i]))) {
+        report.mismatched.push({ key: e.key, expected, found: [...shape] });
+        continue;
+      }
+      report.loaded.push(e.key);
+    }
+    return report;
+  }
+
+  /**
    * Copies tensors into this module's parameters and buffers by name. `num_batches_tracked` may be
    * absent (PyTorch files from before it existed) and is never reported missing. With `strict`
    * (default) any missing, unexpected or mis-shaped key throws a `StateDictError` that lists
@@ -240,38 +269,22 @@ export abstract class Module {
   loadStateDict(dict: Map<string, tf.Tensor> | Record<string, tf.Tensor>, options: LoadStateDictOptions = {}): LoadReport {
     const { strict = true, layout = 'native' } = options;
     const entries = dict instanceof Map ? dict : new Map(Object.entries(dict));
-    const own = this.namedEntries('');
-    const ownKeys = new Set(own.map((e) => e.key));
-    const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
-    for (const key of entries.keys()) if (!ownKeys.has(key)) report.unexpected.push(key);
-    const toLoad: { e: (typeof own)[number]; t: tf.Tensor }[] = [];
-    for (const e of own) {
-      const t = entries.get(e.key);
-      if (!t) {
-        if (!e.key.endsWith(NUM_BATCHES_TRACKED)) report.missing.push(e.key);
-        continue;
-      }
-      const expected = layout === 'torch' ? torchShape(e.variable.shape, e.layout) : e.variable.shape;
-      const sameSize = t.size === e.variable.size && (t.rank === expected.length || e.key.endsWith(NUM_BATCHES_TRACKED));
-      if (!sameSize || (t.rank === expected.length && !t.shape.every((d, i) => d === expected[i]))) {
-        report.mismatched.push({ key: e.key, expected, found: t.shape });
-        continue;
-      }
-      toLoad.push({ e, t });
-    }
+    const report = this.checkStateDict(new Map([...entries].map(([k, t]) => [k, t.shape])), { layout });
     const problems = report.missing.length + report.unexpected.length + report.mismatched.length;
     if (strict && problems > 0) throw stateDictError(report);
-    for (const { e, t } of toLoad) {
+    const own = new Map(this.namedEntries('').map((e) => [e.key, e]));
+    for (const key of report.loaded) {
+      const e = own.get(key)!;
+      const t = entries.get(key)!;
       tf.tidy(() => {
         let v = layout === 'torch' ? fromTorchLayout(t, e.layout) : t;
         v = tf.reshape(v, e.variable.shape);
         if (v.dtype !== e.variable.dtype) v = tf.cast(v, e.variable.dtype);
         e.variable.assign(v);
       });
-      report.loaded.push(e.key);
     }
     // Derived tensors (folded inference weights) would be rebuilt anyway; free them now.
-    if (toLoad.length > 0) this.clearAllCaches();
+    if (report.loaded.length > 0) this.clearAllCaches();
     return report;
   }
 

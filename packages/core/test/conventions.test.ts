@@ -113,7 +113,7 @@ describe('mismatches and unknown names', () => {
     }
     expect(err).toBeInstanceOf(StateDictError);
     const msg = (err as Error).message;
-    expect(msg).toMatch(/^hf\.bin: State dict does not match the model: missing keys: .*unexpected keys: .*conv3.*mis-shaped keys: /);
+    expect(msg).toMatch(/^The state dict in 'hf\.bin' does not match the model: missing keys: .*unexpected keys: .*conv3.*mis-shaped keys: /);
     expect(msg).not.toMatch(/\n/);
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();

@@ -58,7 +58,7 @@ test('loadWeightsInto with a .pth of another architecture: one line, the model u
   const model = cifarModel();
   const before = model.stateDict();
   expect(() => loadWeightsInto(model, path.join(FIX, 'hf-basic.pytorch_model.bin'))).toThrow(
-    /hf-basic\.pytorch_model\.bin: State dict does not match the model: unexpected keys: layer2\.0\.downsample.*mis-shaped keys: conv1\.weight/,
+    /hf-basic\.pytorch_model\.bin' does not match the model: unexpected keys: layer2\.0\.downsample.*mis-shaped keys: conv1\.weight/,
   );
   const after = model.stateDict();
   for (const [k, t] of before) expect(tf.tidy(() => tf.max(tf.abs(tf.sub(t, after.get(k)!))).dataSync()[0])).toBe(0);

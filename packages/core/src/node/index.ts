@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { FormatError, StateDictError, fmtShape } from '../errors.js';
-import { LoadReport, ParamLayout, fromTorchLayout } from '../module.js';
+import { FormatError } from '../errors.js';
+import { LoadReport, ParamLayout } from '../module.js';
 import { ResNet } from '../resnet.js';
 import {
   NamedTensors,
@@ -26,9 +26,10 @@ import { decodeNpy, encodeNpy, NpyWriteOptions } from '../io/npy.js';
 import { CheckpointInfo, CheckpointOptions, checkpointMetadata, isExtraKey, parseCheckpointMetadata } from '../io/checkpoint.js';
 import { assertSameArchitecture } from '../io/checkpoint-schema.js';
 import { openForRead, writeFileAtomic } from './files.js';
-import { modelFromWeightsFile, notSafetensorsError, weightsFileFormat } from './weights-file.js';
+import { modelFromWeightsFile, notSafetensorsError, readWeightsFile, weightsFileFormat } from './weights-file.js';
+import { loadRawStateDict } from '../io/load-raw.js';
 import { detectWeightsFormat } from '../io/weights.js';
-import { NonFinitePolicy, NonFiniteTally, nonFinitePolicy } from '../io/finite.js';
+import { NonFinitePolicy } from '../io/finite.js';
 
 export * from '../io/safetensors.js';
 export * from '../io/npy.js';
@@ -224,116 +225,29 @@ export interface LoadWeightsOptions {
 }
 
 /**
- * Loads a torchvision state dict or a resnet-ts checkpoint (safetensors, torch layouts) into
- * `model`, streaming tensor by tensor. A PyTorch checkpoint (`torch.save`, zip or legacy) is read
- * whole instead, its names mapped by their convention (torchvision, timm, CIFAR, Hugging Face),
- * through the same byte-based loader as `loadRawStateDict`. `num_batches_tracked` may be present
- * or absent; keys under a resnet-ts checkpoint's `extra_prefixes` (optimizer state) are ignored. With `strict` (default) the
- * whole header is checked first and a {@link StateDictError} lists every missing, unexpected and
- * mis-shaped key; the model is then left unchanged.
+ * Loads weights from a file into `model`: a torchvision state dict or a resnet-ts checkpoint
+ * (safetensors, torch layouts), or a PyTorch checkpoint (`torch.save`, zip or legacy) whose names
+ * are mapped by their convention (torchvision, timm, CIFAR, Hugging Face). One path for all:
+ * `readWeightsFile`, then `loadRawStateDict`. `num_batches_tracked` may be present or absent; keys
+ * under a resnet-ts checkpoint's `extra_prefixes` (optimizer state) are ignored. With `strict`
+ * (default) a {@link StateDictError} lists the missing, unexpected and mis-shaped keys, and a
+ * stored spec must describe the model's architecture, before anything is changed.
  */
 export function loadWeightsInto(model: ResNet, file: string, options: LoadWeightsOptions = {}): LoadReport & { info: CheckpointInfo } {
   const format = weightsFileFormat(file);
   if (format === 'torch-zip' || format === 'torch-legacy') {
-    // PyTorch checkpoints: read whole, names mapped by their convention, the one byte-based loader.
+    // PyTorch checkpoints: names mapped by their convention first.
     const loaded = modelFromWeightsFile(file, { ...options, model });
     const info = { ...parseCheckpointMetadata({}, file), metadata: loaded.metadata };
     return { ...loaded.report, info };
   }
+  const raw = readWeightsFile(file);
+  const info = parseCheckpointMetadata(raw.metadata, file);
   const strict = options.strict ?? true;
-  const f = openSafetensors(file);
-  try {
-    const info = parseCheckpointMetadata(f.metadata, file);
-    const layouts = model.paramLayouts();
-    const vars = new Map<string, tf.Variable>([...model.namedParameters(), ...model.namedBuffers()]);
-    const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
-    const plan: { e: SafetensorsEntry; v: tf.Variable; layout: ParamLayout }[] = [];
-    const fileKeys = new Set(f.entries.map((e) => e.name));
-    for (const e of f.entries) {
-      if (vars.has(e.name) || isExtraKey(e.name, info.extraPrefixes)) continue;
-      report.unexpected.push(e.name);
-    }
-    for (const [key, v] of vars) {
-      const layout = layouts.get(key) ?? 'plain';
-      const e = fileKeys.has(key) ? f.entry(key) : undefined;
-      const nbt = key.endsWith('num_batches_tracked');
-      if (!e) {
-        if (!nbt) report.missing.push(key);
-        continue;
-      }
-      const expected = torchShape(v.shape, layout);
-      const size = e.shape.reduce((a, b) => a * b, 1);
-      const ok = nbt ? size === 1 : e.shape.length === expected.length && e.shape.every((d, i) => d === expected[i]);
-      if (!ok) {
-        report.mismatched.push({ key, expected, found: e.shape });
-        continue;
-      }
-      plan.push({ e, v, layout });
-    }
-    const problems = report.missing.length + report.unexpected.length + report.mismatched.length;
-    if (strict && problems > 0) throw weightsError(file, report);
-    // The keys and shapes fit; the stored spec may still say they mean something else (plain vs residual).
-    if (strict) assertSameArchitecture(info.spec, (model as Partial<ResNet>).spec, file);
-    const tally = new NonFiniteTally(file, options.nonFinite ?? nonFinitePolicy());
-    const count = (name: string, t: tf.Tensor) => {
-      if (t.dtype === 'float32') tally.add(name, t.dataSync() as Float32Array);
-    };
-    if (tally.policy === 'error') {
-      // Refuse before anything changes: one pass that only counts.
-      for (const { e } of plan) {
-        const t = f.read(e);
-        try {
-          count(e.name, t);
-        } finally {
-          t.dispose();
-        }
-      }
-      tally.check();
-    }
-    for (const { e, v, layout } of plan) {
-      const t = f.read(e);
-      try {
-        if (tally.policy === 'warn') count(e.name, t);
-        tf.tidy(() => {
-          let x = fromTorchLayout(t, layout);
-          x = tf.reshape(x, v.shape);
-          if (x.dtype !== v.dtype) x = tf.cast(x, v.dtype);
-          v.assign(x);
-        });
-      } finally {
-        t.dispose();
-      }
-      report.loaded.push(e.name);
-    }
-    if (tally.policy === 'warn') tally.check(options.warn);
-    return { ...report, info };
-  } finally {
-    f.close();
-  }
-}
-
-function weightsError(file: string, r: LoadReport): StateDictError {
-  const list = (xs: string[]) => xs.slice(0, 12).join(', ') + (xs.length > 12 ? `, ... (${xs.length} in all)` : '');
-  const parts: string[] = [];
-  if (r.missing.length) parts.push(`missing keys: ${list(r.missing)}`);
-  if (r.unexpected.length) parts.push(`unexpected keys: ${list(r.unexpected)}`);
-  if (r.mismatched.length) {
-    parts.push(
-      'mis-shaped keys: ' +
-        r.mismatched
-          .slice(0, 12)
-          .map((m) => `${m.key} (model ${fmtShape(m.expected)}, file ${fmtShape(m.found)})`)
-          .join(', ') +
-        (r.mismatched.length > 12 ? `, ... (${r.mismatched.length} in all)` : ''),
-    );
-  }
-  return new StateDictError(
-    `Weights in '${file}' do not match the model: ${parts.join('; ')}. Check that the file is for this architecture ` +
-      '(block, depth, shortcut option, classes), or load with strict: false to take what matches.',
-    r.missing,
-    r.unexpected,
-    r.mismatched,
-  );
+  // The keys and shapes fit; the stored spec may still say they mean something else (plain vs residual).
+  const beforeLoad = strict ? () => assertSameArchitecture(info.spec, (model as Partial<ResNet>).spec, file) : undefined;
+  const report = loadRawStateDict(model, raw, { strict, source: file, nonFinite: options.nonFinite, warn: options.warn, beforeLoad });
+  return { ...report, info };
 }
 
 /**
