@@ -17,7 +17,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { FormatError } from '../errors.js';
 import type { ResNet, ResNetSpec } from '../resnet.js';
 import { assertSameArchitecture, checkClassesSchema, checkPreprocessingSchema, checkSpecSchema, checkTrainingSchema } from './checkpoint-schema.js';
-import { NamedTensors, SafetensorsWriteOptions, encodeSafetensors, namedTensorEntries, decodeSafetensors } from './safetensors.js';
+import { NamedTensors, SafetensorsWriteOptions, encodeSafetensors, namedTensorEntries } from './safetensors.js';
+import { readWeights } from './weights.js';
+import { loadRawStateDict } from './load-raw.js';
 
 /** The `format` metadata value of checkpoints written by this version. */
 export const CHECKPOINT_FORMAT = 'resnet-ts/1';
@@ -144,27 +146,23 @@ export async function encodeCheckpoint(model: ResNet, options: CheckpointOptions
 }
 
 /**
- * Loads a checkpoint (or a plain torchvision state dict) held in memory into `model`. Keys under the
- * file's `extra_prefixes` are returned, not loaded. The caller owns the returned extra tensors.
+ * Loads a checkpoint (or a plain torchvision state dict, as safetensors or a `torch.save` file) held
+ * in memory into `model`. Keys under the file's `extra_prefixes` are returned, not loaded. The
+ * caller owns the returned extra tensors. Other naming conventions: `adaptStateDict` first.
  */
 export function decodeCheckpointInto(
   model: ResNet,
   bytes: Uint8Array,
   options: { strict?: boolean } = {},
 ): { info: CheckpointInfo; extraTensors: Map<string, tf.Tensor> } {
-  const { tensors, metadata } = decodeSafetensors(bytes, 'checkpoint');
-  const info = parseCheckpointMetadata(metadata);
+  // The one weights path: read, then loadRawStateDict (keys, architecture, non-finite policy, load).
+  const raw = readWeights(bytes, { source: 'checkpoint' });
+  const info = parseCheckpointMetadata(raw.metadata);
+  const strict = options.strict ?? true;
+  // After the key check, before anything is loaded: a refused file leaves the model unchanged.
+  const beforeLoad = strict ? () => assertSameArchitecture(info.spec, model.spec, 'checkpoint') : undefined;
+  loadRawStateDict(model, raw, { strict, source: 'checkpoint', beforeLoad });
   const extraTensors = new Map<string, tf.Tensor>();
-  const own = new Map<string, tf.Tensor>();
-  for (const [k, t] of tensors) (isExtraKey(k, info.extraPrefixes) ? extraTensors : own).set(k, t);
-  try {
-    // Before anything is loaded: a refused file leaves the model unchanged.
-    if (options.strict ?? true) assertSameArchitecture(info.spec, model.spec, 'checkpoint');
-    model.loadStateDict(own, { strict: options.strict ?? true, layout: 'torch' });
-  } catch (e) {
-    for (const t of tensors.values()) t.dispose();
-    throw e;
-  }
-  for (const t of own.values()) t.dispose();
+  for (const [k, t] of raw.tensors) if (isExtraKey(k, info.extraPrefixes)) extraTensors.set(k, tf.tensor(t.data, t.shape, t.dtype));
   return { info, extraTensors };
 }
