@@ -68,9 +68,15 @@ export class Classifier<I = unknown> {
           t.dispose();
         }
       }
-      return parts.length === 1 ? parts[0] : tf.concat(parts, 0);
+    } catch (e) {
+      tf.dispose(parts);
+      throw e;
+    }
+    if (parts.length === 1) return parts[0];
+    try {
+      return tf.concat(parts, 0);
     } finally {
-      if (parts.length > 1) tf.dispose(parts);
+      tf.dispose(parts);
     }
   }
 

@@ -104,6 +104,17 @@ test('a shipped name gives an eval-mode classifier that labels the sample Shirt 
   expect(tf.memory().numTensors).toBeLessThan(before);
 });
 
+test('a file that is not an image is one line that says what to give, and a failed batch leaks no tensors', async () => {
+  const clf = await fromPretrained(NAME);
+  await clf.classify(SHIRT);
+  const before = tf.memory().numTensors;
+  const err = await clf.classify([SHIRT, pretrainedWeightsPath(NAME)]).catch((e: Error) => e);
+  expect((err as Error).message).toMatch(/^Cannot decode '.*\.safetensors' as an image \(.*\)\. Give a JPEG, PNG or WebP file, or a tensor\.$/);
+  expect((err as Error).message).not.toContain('\n');
+  expect(tf.memory().numTensors).toBe(before);
+  clf.dispose();
+});
+
 test('an architecture name without shipped weights says how to give the weights', async () => {
   await expect(fromPretrained('resnet50')).rejects.toThrow(/architecture without shipped weights.*model: 'resnet50'/);
   await expect(fromPretrained('no-such-file.safetensors')).rejects.toThrow(/^No such file: 'no-such-file.safetensors'\. Give a weights file/);
