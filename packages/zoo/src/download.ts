@@ -26,6 +26,7 @@ export interface ProgressEvent {
 
 /** Options of {@link streamDownload}. */
 export interface DownloadOptions {
+  /** Called as bytes arrive (and once with the size for a cache hit). */
   onProgress?: (e: ProgressEvent) => void;
   /** Abort when the server sends nothing for this long, in ms (connect, headers and between chunks). Default 30000. */
   timeoutMs?: number;
