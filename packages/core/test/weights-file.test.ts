@@ -66,6 +66,20 @@ test('loadWeightsInto with a .pth of another architecture: one line, the model u
   model.dispose();
 });
 
+test("CIFAR option A weights into a model padded 'after' are refused (same keys and shapes, other outputs)", () => {
+  const { stateDict, hints } = adaptStateDict(readWeightsFile(CIFAR));
+  const model = new ResNet(inferSpec(stateDict, { ...hints, shortcutParams: { padding: 'after' } }));
+  const before = model.stateDict();
+  expect(() => loadWeightsInto(model, CIFAR)).toThrow(
+    /\(cifar convention\): the weights were trained with other architecture options than the model: shortcutParams: weights \{"padding":"split"\}, model \{"padding":"after"\}/,
+  );
+  const after = model.stateDict();
+  for (const [k, t] of before) expect(tf.tidy(() => tf.max(tf.abs(tf.sub(t, after.get(k)!))).dataSync()[0])).toBe(0);
+  tf.dispose([...before.values(), ...after.values()]);
+  expect(loadWeightsInto(model, CIFAR, { strict: false }).missing).toEqual([]); // non-strict: the caller's call
+  model.dispose();
+});
+
 test('a .pth where safetensors is expected is named as a PyTorch checkpoint, with what reads it', () => {
   expect(() => openSafetensors(path.join(FIX, 'torchvision-basic.pt'))).toThrow(
     /is a PyTorch checkpoint \(torch\.save, zip format\), not safetensors: read it with readWeightsFile/,

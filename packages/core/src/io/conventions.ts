@@ -102,3 +102,34 @@ export function renameKeys(sd: RawStateDict, rename: (key: string) => string): R
 /** Torchvision's ResNet state-dict names (the names resnet-ts modules use). */
 export const TORCHVISION_KEY =
   /^(conv1\.(weight|bias)|bn1\.(weight|bias|running_mean|running_var|num_batches_tracked)|layer\d+\.\d+\.(conv\d|bn\d)\.(weight|bias|running_mean|running_var|num_batches_tracked)|layer\d+\.\d+\.downsample\.[01]\.(weight|bias|running_mean|running_var|num_batches_tracked)|fc\.(weight|bias))$/;
+
+/** A value in a canonical JSON form (object keys sorted), for comparing spec fields. */
+function canonical(v: unknown): string {
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'undefined';
+}
+
+/**
+ * The architecture options a convention's `hints` imply that a model built otherwise contradicts,
+ * as `field: weights X, model Y` phrases (empty when they agree). Loading such weights would run
+ * without error and give other outputs (e.g. option A padded 'split' vs 'after'), so loaders refuse.
+ * `model` is the model's resolved spec.
+ */
+export function hintConflicts(hints: Partial<ResNetSpec>, model: ResNetSpec): string[] {
+  const out: string[] = [];
+  for (const [key, want] of Object.entries(hints)) {
+    if (want === undefined || ['seed', 'inputSize', 'zeroInitResidual'].includes(key)) continue;
+    // Stride placement only changes bottleneck blocks.
+    if (key === 'strideMode' && !model.stages.some((s) => s.block.includes('bottleneck'))) continue;
+    const have = (model as unknown as Record<string, unknown>)[key];
+    if (canonical(want) !== canonical(have ?? (key === 'shortcutParams' ? {} : undefined))) {
+      out.push(`${key}: weights ${canonical(want)}, model ${canonical(have)}`);
+    }
+  }
+  return out;
+}

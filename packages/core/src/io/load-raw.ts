@@ -6,9 +6,10 @@
  * (optimizer state) are not model weights and are skipped.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { StateDictError, fmtShape } from '../errors.js';
+import { SpecError, StateDictError, fmtShape } from '../errors.js';
 import type { LoadReport } from '../module.js';
-import type { ResNet } from '../resnet.js';
+import type { ResNet, ResNetSpec } from '../resnet.js';
+import { hintConflicts } from './conventions.js';
 import type { RawStateDict } from './weights.js';
 import { NonFinitePolicy, NonFiniteTally, nonFinitePolicy } from './finite.js';
 
@@ -25,6 +26,14 @@ export interface LoadRawOptions {
   nonFinite?: NonFinitePolicy;
   /** Where a non-finite warning goes (default `console.warn`). */
   warn?: (message: string) => void;
+  /**
+   * The naming convention's `hints` (from `adaptStateDict`). With `strict`, architecture options
+   * they imply that the model contradicts (e.g. option A 'split' vs 'after': same keys and shapes,
+   * other outputs) are a SpecError before anything changes.
+   */
+  hints?: Partial<ResNetSpec>;
+  /** The convention's name, for that error. */
+  convention?: string;
   /**
    * Runs after the key and shape check and before anything changes; throw to refuse (the Node
    * loader checks a stored spec's architecture against the model's here).
@@ -81,6 +90,14 @@ export function loadRawStateDict(model: ResNet, sd: RawStateDict, options: LoadR
   const check = model.checkStateDict(new Map(own.map(([name, t]) => [name, t.shape])), { layout: 'torch' });
   const problems = check.missing.length + check.unexpected.length + check.mismatched.length;
   if ((options.strict ?? true) && problems > 0) throw weightsMismatchError(source, check);
+  const conflicts = (options.strict ?? true) ? hintConflicts(options.hints ?? {}, model.spec) : [];
+  if (conflicts.length) {
+    const who = `${source ? `'${source}'` : 'weights'}${options.convention ? ` (${options.convention} convention)` : ''}`;
+    throw new SpecError(
+      `${who}: the weights were trained with other architecture options than the model: ${conflicts.join('; ')}. ` +
+        'Build the model with those options (inferSpec(stateDict, hints) does).',
+    );
+  }
   options.beforeLoad?.();
   const fits = new Set(check.loaded);
   const tally = new NonFiniteTally(source ?? 'weights', options.nonFinite ?? nonFinitePolicy());

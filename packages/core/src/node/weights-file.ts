@@ -72,7 +72,7 @@ export function modelFromWeightsFile(
   const { convention, stateDict, hints } = adaptStateDict(raw, { convention: options.convention });
   const model = options.model ?? new ResNet(inferSpec(stateDict, hints));
   try {
-    const report = loadRawStateDict(model, stateDict, { ...options, source: options.source ?? file });
+    const report = loadRawStateDict(model, stateDict, { ...options, hints, convention, source: options.source ?? file });
     return { model, report, convention, metadata: raw.metadata };
   } catch (e) {
     if (!options.model) model.dispose();
