@@ -216,8 +216,8 @@ export interface LoadWeightsOptions {
   /** Throw on missing, unexpected or mis-shaped keys, before anything is changed (default true). */
   strict?: boolean;
   /**
-   * Weights holding NaN or ±Inf: `'warn'` (one line), `'error'` (a {@link NonFiniteWeightsError},
-   * before anything is changed) or `'ignore'`. Default: {@link nonFinitePolicy} (`'warn'`).
+   * Weights holding NaN or ±Inf: `'warn'` (one line), `'error'` (a `NonFiniteWeightsError`,
+   * before anything is changed) or `'ignore'`. Default: `nonFinitePolicy()` (`'warn'`).
    */
   nonFinite?: NonFinitePolicy;
   /** Where a non-finite warning goes (default `console.warn`). */
@@ -230,7 +230,7 @@ export interface LoadWeightsOptions {
  * are mapped by their convention (torchvision, timm, CIFAR, Hugging Face). One path for all:
  * `readWeightsFile`, then `loadRawStateDict`. `num_batches_tracked` may be present or absent; keys
  * under a resnet-ts checkpoint's `extra_prefixes` (optimizer state) are ignored. With `strict`
- * (default) a {@link StateDictError} lists the missing, unexpected and mis-shaped keys, and a
+ * (default) a `StateDictError` lists the missing, unexpected and mis-shaped keys, and a
  * stored spec must describe the model's architecture, before anything is changed.
  */
 export function loadWeightsInto(model: ResNet, file: string, options: LoadWeightsOptions = {}): LoadReport & { info: CheckpointInfo } {
