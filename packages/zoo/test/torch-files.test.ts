@@ -79,7 +79,9 @@ describe('PyTorch .pth files made by torch.save', () => {
     const code = /```js\n([^`]*fromPretrained\('resnet50\.pth'[^`]*)\n```/.exec(readme)?.[1];
     expect(code).toBeDefined();
     // Inside node_modules so that the example's imports resolve to this workspace.
-    const work = fs.mkdtempSync(path.join(__dirname, '..', '..', '..', 'node_modules', '.cache', 'readme-pth-'));
+    const cacheDir = path.join(__dirname, '..', '..', '..', 'node_modules', '.cache');
+    fs.mkdirSync(cacheDir, { recursive: true });
+    const work = fs.mkdtempSync(path.join(cacheDir, 'readme-pth-'));
     try {
       fs.copyFileSync(path.join(dir, 'resnet50.pth'), path.join(work, 'resnet50.pth'));
       fs.copyFileSync(PHOTO, path.join(work, 'cat.jpg'));
