@@ -73,3 +73,11 @@ export { type ElementType, ELEMENT_BYTES, decodeElements } from './io/elements.j
 export * from './io/conventions.js';
 export { inferSpec } from './io/infer-spec.js';
 export { loadRawStateDict, type LoadRawOptions } from './io/load-raw.js';
+export {
+  lossAndGradients,
+  softmaxCrossEntropyLoss,
+  type LossAndGradients,
+  type LossAndGradientsOptions,
+  type LossFn,
+  type TrainableModel,
+} from './training-step.js';
