@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { lossAndGradients } from '@resnet-ts/core';
 
 /** A model as far as the bench needs one (a core ResNet). */
 export interface BenchModel {
@@ -117,19 +118,16 @@ function prepare(work: BenchWork, createModel: BenchModelFactory): Step {
   const lr = 0.01;
   return {
     run: async () => {
-      const loss = tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(
-          () => tf.losses.softmaxCrossEntropy(labels, model.forward(x, { training: true })) as tf.Scalar,
-          params,
-        );
+      const { loss, grads } = lossAndGradients(model, x, labels, { params });
+      tf.tidy(() =>
         params.forEach((p, i) => {
           const g = tf.add(grads[p.name], tf.mul(p, 1e-4));
           const v = tf.add(tf.mul(velocity[i], 0.9), g);
           velocity[i].assign(v);
           p.assign(tf.sub(p, tf.mul(v, lr)));
-        });
-        return value;
-      });
+        }),
+      );
+      tf.dispose(Object.values(grads));
       await loss.data();
       loss.dispose();
     },

@@ -30,7 +30,7 @@
  * sizes. Every other op of the reference is stock tfjs cpu.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { makeConv2DBackpropFilter } from '@resnet-ts/core';
+import { lossAndGradients, makeConv2DBackpropFilter } from '@resnet-ts/core';
 import { nonFiniteCases } from './conformance-nonfinite.js';
 
 /** Largest allowed relative error of an op case (forward and gradients) against cpu; see the module comment. */
@@ -276,7 +276,7 @@ export function opCases(): ConformanceCase[] {
 /**
  * A whole CIFAR ResNet-20 training step: `createModel('resnet20', {seed: 1})`, batch 4 of seeded
  * 32x32x3 images, softmax cross-entropy in train mode (batch statistics); compares the loss and the
- * gradient of every parameter (tf.variableGrads) with cpu's.
+ * gradient of every parameter (core's `lossAndGradients`) with cpu's.
  */
 export function resnet20Case(createModel: ModelFactory, batch = 4): ConformanceCase {
   const c: ConformanceCase = {
@@ -297,11 +297,8 @@ export function resnet20Case(createModel: ModelFactory, batch = 4): ConformanceC
             10,
           );
           const params = model.parameters();
-          const { value, grads } = tf.variableGrads(
-            () => tf.losses.softmaxCrossEntropy(labels, model.forward(x, { training: true })) as tf.Scalar,
-            params,
-          );
-          return [value, ...params.map((p) => grads[p.name])];
+          const { loss, grads } = lossAndGradients(model, x, labels, { params });
+          return [loss, ...params.map((p) => grads[p.name])];
         });
       } finally {
         model.dispose();

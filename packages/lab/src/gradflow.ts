@@ -13,7 +13,7 @@
  * arriving there. One backward pass yields the weight gradients and every block-input norm.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ResNet } from '@resnet-ts/core';
+import { lossAndGradients, type ResNet } from '@resnet-ts/core';
 import { Batcher, Dataset, Preprocessing, channelStats, train } from '@resnet-ts/train';
 import { ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
 import { PALETTE, Series, lineChart } from './plot.js';
@@ -128,17 +128,11 @@ export function gradientNorms(model: ResNet, x: tf.Tensor, labels: tf.Tensor1D, 
     }),
   );
   try {
-    const { value, grads } = tf.variableGrads(
-      () =>
-        tf.tidy(
-          () =>
-            tf.losses.softmaxCrossEntropy(
-              tf.oneHot(labels, model.spec.numClasses),
-              tappedForward(model, x, training, (i, h) => taps[i](h)),
-            ) as tf.Scalar,
-        ),
-      weights.map(([, v]) => v),
-    );
+    const { loss: value, grads } = lossAndGradients(model, x, labels, {
+      training,
+      params: weights.map(([, v]) => v),
+      forward: (input, ctx) => tappedForward(model, input, ctx.training, (i, h) => taps[i](h)),
+    });
     const norms = tf.tidy(() => tf.stack(weights.map(([, v]) => robustNorm(grads[v.name]))));
     const layers = Array.from(norms.dataSync());
     const loss = value.dataSync()[0];

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ResNet, ResNetSpec } from '@resnet-ts/core';
+import { lossAndGradients } from '@resnet-ts/core';
 import { resnet } from '@resnet-ts/zoo';
 import { Augmentation, CHECKPOINT_FILE, Dataset, EpochMetrics, TrainOptions, TrainResult, scaledPaperSchedule, train } from '@resnet-ts/train';
 import { CommonOptions } from './experiment.js';
@@ -85,15 +86,11 @@ export function timeTrainStep(model: ResNet, batch: number, hwc: [number, number
   const x = tf.randomNormal([batch, ...hwc]);
   const y = tf.tidy(() => tf.oneHot(tf.zeros([batch], 'int32') as tf.Tensor1D, model.spec.numClasses));
   const saved = model.namedBuffers().map(([, v]) => tf.clone(v));
-  const step = () =>
-    tf.tidy(() => {
-      const { grads, value } = tf.variableGrads(
-        () => tf.losses.softmaxCrossEntropy(y, model.forward(x, { training: true })) as tf.Scalar,
-        model.parameters(),
-      );
-      value.dataSync();
-      tf.dispose(Object.values(grads));
-    });
+  const step = () => {
+    const { loss, grads } = lossAndGradients(model, x, y);
+    loss.dataSync();
+    tf.dispose([loss, ...Object.values(grads)]);
+  };
   step(); // warm-up (kernel setup)
   const t0 = Date.now();
   for (let i = 0; i < reps; i++) step();

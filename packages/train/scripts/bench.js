@@ -15,7 +15,7 @@ const { values: a } = parseArgs({
 });
 require('@resnet-ts/backend-node');
 const tf = require('@tensorflow/tfjs-core');
-const { useBackend, Rng } = require('@resnet-ts/core');
+const { useBackend, Rng, lossAndGradients } = require('@resnet-ts/core');
 const { createModel } = require('@resnet-ts/zoo');
 const { Batcher, SGD, channelStats, epochOrder, loadFashionMnist } = require('../dist/index.js');
 
@@ -46,14 +46,12 @@ const { Batcher, SGD, channelStats, epochOrder, loadFashionMnist } = require('..
   for (let s = 0; s < Number(a.steps); s++) {
     const { x, labels, n } = batcher.fill(order.subarray(s * B, (s + 1) * B), { pad: 4, flip: true }, rng);
     const t = Date.now();
-    const out = tf.tidy(() => {
-      const xt = tf.tensor4d(x, [n, 32, 32, 1]);
-      const y = tf.oneHot(tf.tensor1d(labels, 'int32'), 10);
-      return tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.forward(xt, { training: true })), params);
-    });
-    const loss = (await out.value.data())[0];
+    const xt = tf.tensor4d(x, [n, 32, 32, 1]);
+    const y = tf.tensor1d(labels, 'int32');
+    const out = lossAndGradients(model, xt, y, { params });
+    const loss = (await out.loss.data())[0];
     opt.step(out.grads, 0.1);
-    tf.dispose([out.value, ...Object.values(out.grads)]);
+    tf.dispose([xt, y, out.loss, ...Object.values(out.grads)]);
     const ms = Date.now() - t;
     console.log(
       `${a.model} step ${s + 1} on ${backend}, batch ${n}: ${ms} ms (${((1000 * n) / ms).toFixed(1)} img/s), loss ${loss.toFixed(4)}, tensors ${tf.memory().numTensors}`,
