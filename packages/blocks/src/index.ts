@@ -3,7 +3,9 @@
  * - `basic`: 3x3 conv, BN, ReLU, 3x3 conv, BN (+ shortcut), ReLU. Expansion 1 (ResNet-18/34, CIFAR nets).
  * - `bottleneck`: 1x1 reduce, 3x3, 1x1 expand x4 (ResNet-50/101/152). The stride sits on the 3x3
  *   (`v1.5`, torchvision) or on the first 1x1 (`v1`, the paper).
- * Each is residual or plain (`residual: false`: the same layers, no shortcut).
+ * - `preact-basic` (./preact.ts): the pre-activation basic block of He et al. 2016.
+ * Each is residual or plain (`residual: false`: the same layers, no shortcut). Every block class
+ * registers its graph (ONNX) exporter next to itself with core's `registerGraphExporter`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -11,6 +13,7 @@ import {
   BlockOptions,
   Conv2d,
   ForwardContext,
+  GraphEmitter,
   Module,
   ResidualBlock,
   Shape,
@@ -19,6 +22,7 @@ import {
   convBnAddRelu,
   getShortcut,
   registerBlock,
+  registerGraphExporter,
 } from '@resnet-ts/core';
 
 /** A conv followed (when enabled) by batch norm, named `convK` / `bnK` as torchvision does. */
@@ -73,15 +77,36 @@ abstract class ConvStackBlock extends ResidualBlock {
     });
   }
 
-  /** Eval mode: the last unit's conv + bn, the residual add and the ReLU as one fused conv (core's convBnAddRelu). */
-  protected override branchAddRelu(x: tf.Tensor, residual: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+  /**
+   * At branch scale 1 with a shortcut: the last unit's conv + bn, the residual add and the ReLU go
+   * through core's `convBnAddRelu` (one fused kernel where fusion applies); the default combine
+   * `relu(f + s)` is what it computes. Otherwise core's default.
+   */
+  protected override residualForward(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+    if (!this.residual || this.branchScale !== 1) return super.residualForward(x, ctx);
     return tf.tidy(() => {
+      const residual = this.shortcut(x, ctx);
       let y = x;
       const last = this.units.length - 1;
       this.units.forEach((u, i) => {
         y = i < last ? convBnAct(u.conv, u.bn, y, ctx, true) : convBnAddRelu(u.conv, u.bn, y, residual, ctx);
       });
       return y;
+    });
+  }
+
+  /** The block in an export graph: units as Conv (+ folded or separate BN) and Relu, then core's residual combine. */
+  emitGraph(g: GraphEmitter, path: string, x: string): string {
+    return this.emitResidual(g, path, x, {
+      shortcut: () => this.shortcutGraph(g, path, x),
+      branch: () => {
+        let y = x;
+        this.units.forEach((u, i) => {
+          y = g.conv(`${path}.conv${i + 1}`, u.conv, u.bn, y, `${path}.bn${i + 1}`);
+          if (i < this.units.length - 1) y = g.node('Relu', `${path}.relu${i + 1}`, [y]);
+        });
+        return y;
+      },
     });
   }
 
@@ -119,6 +144,9 @@ export class Bottleneck extends ConvStackBlock {
   }
 }
 
+registerGraphExporter(BasicBlock, (g, block, path, x) => block.emitGraph(g, path, x));
+registerGraphExporter(Bottleneck, (g, block, path, x) => block.emitGraph(g, path, x));
+
 registerBlock('basic', {
   description: 'two 3x3 convs (ResNet-18/34, CIFAR ResNets)',
   expansion: BasicBlock.expansion,
@@ -131,3 +159,4 @@ registerBlock('bottleneck', {
 });
 
 export type { Module };
+export { PreActBasicBlock } from './preact.js';

@@ -1,18 +1,24 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ForwardContext, Module, Shape, Tracer } from './module.js';
 import { ShapeError, fmtShape } from './errors.js';
-import { canFuse } from './layers/fuse.js';
+import type { GraphEmitter } from './graph-export.js';
 
 /**
- * The common shape of every block: `out = relu(branch(x) + shortcut(x))`, or `relu(branch(x))` for
- * a plain block. Subclasses (in @resnet-ts/blocks) define the branch. The shortcut module, when
- * there is one, is the child `downsample` (torchvision's name).
+ * The common shape of every block: `out = combine(branch(x), shortcut(x))`, where `combine` is
+ * `relu(f + s)` by default (He et al. 2015) and a block may define its own (a pre-activation block
+ * leaves the sum unactivated: He et al. 2016). A plain block has no shortcut: `combine(f, null)`.
+ * Subclasses (in @resnet-ts/blocks, or your own) define the branch. The shortcut module, when there
+ * is one, is the child `downsample` (torchvision's name).
  *
  * The hooks used by the lab's experiments live here so they work for any block type:
  * - `branchEnabled = false` deletes the residual branch at test time (Veit et al.'s lesion):
- *   the block then computes `relu(shortcut(x))`; a plain block becomes the identity where shapes allow.
+ *   the block then computes `combine(null, shortcut(x))` (`relu(shortcut(x))` by default); a plain
+ *   block becomes the identity where shapes allow.
  * - `branchScale` multiplies the branch output (1 by default), e.g. 0 to silence it while keeping
  *   the graph, or a gate for path sampling.
+ *
+ * Eval-mode fusion is not decided here: a block's {@link ResidualBlock.residualForward} may run
+ * through core's fusing helpers (`convBnAct`, `convBnAddRelu`), which decide in one place.
  */
 export abstract class ResidualBlock extends Module {
   branchEnabled = true;
@@ -34,12 +40,12 @@ export abstract class ResidualBlock extends Module {
     this.downsample = module ? this.registerModule('downsample', module) : null;
   }
 
-  /** The residual branch F(x) (without the final ReLU). */
+  /** The residual branch F(x) of the block input x (before {@link ResidualBlock.combine}). */
   abstract branch(x: tf.Tensor, ctx: ForwardContext): tf.Tensor;
   /** Describes the branch for summaries; returns its output shape. */
   abstract describeBranch(input: Shape, tracer: Tracer): Shape;
 
-  /** The shortcut path: projection/padding when there is one, else x itself. */
+  /** The shortcut path of the block input x: projection/padding when there is one, else x itself. */
   shortcut(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
     return this.downsample ? this.downsample.forward(x, ctx) : x;
   }
@@ -49,39 +55,85 @@ export abstract class ResidualBlock extends Module {
     return this.downsample === null;
   }
 
+  /**
+   * How the branch `f` and the shortcut `s` make the block's output; either may be null (a plain
+   * block has no shortcut, a lesioned block no branch), never both. Default `relu(f + s)`.
+   * A block that overrides this overrides {@link ResidualBlock.combineGraph} to match.
+   */
+  combine(f: tf.Tensor | null, s: tf.Tensor | null): tf.Tensor {
+    return tf.tidy(() => tf.relu(f && s ? tf.add(f, s) : (f ?? s)!));
+  }
+
+  /** {@link ResidualBlock.combine} written into an export graph (value names instead of tensors). */
+  combineGraph(g: GraphEmitter, path: string, f: string | null, s: string | null): string {
+    const sum = f && s ? g.node('Add', `${path}.add`, [f, s]) : (f ?? s)!;
+    return g.node('Relu', `${path}.relu`, [sum]);
+  }
+
+  /** `f * branchScale` (f itself at the default scale 1). */
+  protected scaleBranch(f: tf.Tensor): tf.Tensor {
+    return this.branchScale === 1 ? f : tf.mul(f, this.branchScale);
+  }
+
+  /**
+   * The block's output with its branch enabled: `combine(branch(x) * branchScale, shortcut(x))`.
+   * A block overrides this for a fused inference form (e.g. the last conv, the add and the ReLU as
+   * one kernel) or to share work between branch and shortcut; it must give the same values.
+   */
+  protected residualForward(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+    const f = this.scaleBranch(this.branch(x, ctx));
+    return this.combine(f, this.residual ? this.shortcut(x, ctx) : null);
+  }
+
   forward(x: tf.Tensor, ctx?: ForwardContext): tf.Tensor {
     const c = this.context(ctx);
     if (x.rank !== 4 || x.shape[3] !== this.inChannels) {
       throw new ShapeError(`${this.typeName} expects [batch, h, w, ${this.inChannels}]; got ${fmtShape(x.shape)}.`);
     }
-    return tf.tidy(() => {
-      if (!this.branchEnabled) return this.lesioned(x, c);
-      // Eval-mode fusion: the block may run its last conv, the add and the ReLU as one kernel.
-      if (this.residual && this.branchScale === 1 && canFuse(c)) return this.branchAddRelu(x, this.shortcut(x, c), c);
-      let f = this.branch(x, c);
-      if (this.branchScale !== 1) f = tf.mul(f, this.branchScale);
-      if (!this.residual) return tf.relu(f);
-      return tf.relu(tf.add(f, this.shortcut(x, c)));
-    });
-  }
-
-  /**
-   * `relu(branch(x) + residual)`. Used in eval mode (see core's `canFuse`) so that a block can fuse
-   * its last conv with the add and the ReLU (the blocks package's conv stacks do, via `convBnAddRelu`);
-   * this default computes it plainly.
-   */
-  protected branchAddRelu(x: tf.Tensor, residual: tf.Tensor, ctx: ForwardContext): tf.Tensor {
-    return tf.tidy(() => tf.relu(tf.add(this.branch(x, ctx), residual)));
+    return tf.tidy(() => (this.branchEnabled ? this.residualForward(x, c) : this.lesioned(x, c)));
   }
 
   /** The block with its branch deleted. */
   private lesioned(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
-    if (this.residual) return tf.relu(this.shortcut(x, ctx));
-    if (this.stride === 1 && this.inChannels === this.outChannels) return tf.clone(x);
+    if (this.residual) return this.combine(null, this.shortcut(x, ctx));
+    this.assertDeletable();
+    return tf.clone(x);
+  }
+
+  private assertDeletable(): void {
+    if (this.stride === 1 && this.inChannels === this.outChannels) return;
     throw new ShapeError(
       `Cannot delete plain block ${this.typeName}(${this.inChannels}->${this.outChannels}, stride ${this.stride}): ` +
         'it changes the shape and has no shortcut to fall back on.',
     );
+  }
+
+  /**
+   * Writes the block into an export graph the way {@link ResidualBlock.forward} computes it:
+   * `branchEnabled`, `branchScale` and {@link ResidualBlock.combineGraph} applied here, the parts
+   * given by the block's registered exporter. `shortcut` emits the shortcut's value (called only
+   * for residual blocks); `branch` emits F (called only when the branch is enabled).
+   */
+  emitResidual(g: GraphEmitter, path: string, x: string, parts: { shortcut: () => string; branch: () => string }): string {
+    const s = this.residual ? parts.shortcut() : null;
+    if (!this.branchEnabled) {
+      if (s) return this.combineGraph(g, path, null, s);
+      this.assertDeletable();
+      return x;
+    }
+    let f = parts.branch();
+    if (this.branchScale !== 1) {
+      if (typeof this.branchScale !== 'number') {
+        throw new ShapeError(`Block '${path}' has a tensor branchScale; graph export supports numbers only.`);
+      }
+      f = g.node('Mul', `${path}.scale`, [f, g.floatConstant(`${path}.branch_scale`, Float32Array.of(this.branchScale), [])]);
+    }
+    return this.combineGraph(g, path, f, s);
+  }
+
+  /** The shortcut's graph value: the `downsample` module emitted from `input`, or `x` for an identity. */
+  protected shortcutGraph(g: GraphEmitter, path: string, x: string, input = x): string {
+    return this.downsample ? g.module(`${path}.downsample`, this.downsample, input) : x;
   }
 
   describe(input: Shape, tracer: Tracer): Shape {

@@ -26,8 +26,9 @@ export {
 export { Conv2d, convOutSize, type Conv2dOptions, type FoldedWeights } from './layers/conv2d.js';
 export { convBnAct, convBnAddRelu, canFuse, setInferenceFusion, inferenceFusionEnabled, CONV2D_ADD_RELU } from './layers/fuse.js';
 export { BatchNorm2d, type BatchNorm2dOptions } from './layers/batchnorm.js';
-export { ReLU, Identity, MaxPool2d, GlobalAvgPool, Linear, Sequential, forwardSequence, type LinearOptions } from './layers/simple.js';
+export { ReLU, Identity, MaxPool2d, GlobalAvgPool, Linear, Sequential, forwardSequence, layerRuns, type LayerRun, type LinearOptions } from './layers/simple.js';
 export { ResidualBlock } from './block.js';
+export { registerGraphExporter, graphExporterFor, GraphExportError, type GraphEmitter, type GraphExporter, type GraphAttr } from './graph-export.js';
 export {
   registerBlock,
   registerShortcut,
@@ -42,7 +43,7 @@ export {
   type ShortcutParams,
   type StrideMode,
 } from './registry.js';
-export { ResNet, resolveSpec, type ResNetSpec, type ResolvedSpec, type StageSpec, type ModelSummary } from './resnet.js';
+export { ResNet, resolveSpec, type NormPlacement, type ResNetSpec, type ResolvedSpec, type StageSpec, type ModelSummary } from './resnet.js';
 export { formatSummary, formatCount, formatMacs } from './summary.js';
 export {
   registerBackend,

@@ -48,8 +48,33 @@ export interface ResNetSpec {
   zeroInitResidual?: boolean;
   /** Batch norm after every conv (default true); false is for studying what BN hides. */
   batchNorm?: boolean;
+  /**
+   * What follows the stem conv: `bn-relu` (default: batch norm and ReLU, He et al. 2015) or `none`
+   * (the bare conv: pre-activation nets, whose first block normalises its own input).
+   */
+  stemNorm?: NormPlacement;
+  /**
+   * What follows the last stage, before global pooling: `none` (default) or `bn-relu`, the final
+   * batch norm and ReLU of pre-activation nets (He et al. 2016). The batch norm is the child `bn`
+   * (state-dict keys `bn.weight`, `bn.bias`, `bn.running_mean`, ... as in the common PyTorch
+   * pre-activation code); with `batchNorm: false` only the ReLU remains.
+   */
+  finalNorm?: NormPlacement;
   /** Seed of the initialiser (default 0). */
   seed?: number;
+}
+
+/** Batch norm + ReLU at a place in the network (`bn-relu`), or nothing there (`none`). */
+export type NormPlacement = 'bn-relu' | 'none';
+
+const NORM_PLACEMENTS: readonly NormPlacement[] = ['bn-relu', 'none'];
+
+function normPlacement(value: unknown, field: string, fallback: NormPlacement): NormPlacement {
+  if (value === undefined) return fallback;
+  if (!NORM_PLACEMENTS.includes(value as NormPlacement)) {
+    throw new SpecError(`spec.${field} must be 'bn-relu' or 'none'; got ${JSON.stringify(value)}.`);
+  }
+  return value as NormPlacement;
 }
 
 /** A spec with every default filled in. */
@@ -84,6 +109,8 @@ export function resolveSpec(spec: ResNetSpec): ResolvedSpec {
     strideMode: spec.strideMode ?? 'v1.5',
     zeroInitResidual: spec.zeroInitResidual ?? false,
     batchNorm: spec.batchNorm ?? true,
+    stemNorm: normPlacement(spec.stemNorm, 'stemNorm', 'bn-relu'),
+    finalNorm: normPlacement(spec.finalNorm, 'finalNorm', 'none'),
     seed: spec.seed ?? 0,
   };
 }
@@ -99,12 +126,15 @@ export interface ModelSummary {
 
 /**
  * A ResNet assembled from a {@link ResNetSpec}, with torchvision's child names (`conv1`, `bn1`,
- * `layer1`..`layerN`, `fc`) so state dicts match torchvision checkpoints.
+ * `layer1`..`layerN`, `fc`) so state dicts match torchvision checkpoints; the optional final norm
+ * (`finalNorm: 'bn-relu'`) is `bn` (+ a parameter-free `relu_final`).
  */
 export class ResNet extends Module {
   readonly spec: ResolvedSpec;
   readonly stem: Module[];
   readonly stages: Sequential[];
+  /** The layers between the last stage and the pooling: the final norm, or none. */
+  readonly head: Module[];
   readonly pool: GlobalAvgPool;
   readonly fc: Linear;
 
@@ -116,8 +146,10 @@ export class ResNet extends Module {
     const imagenet = s.stem === 'imagenet';
     const conv1 = new Conv2d(s.inChannels, s.stemWidth, imagenet ? 7 : 3, { stride: imagenet ? 2 : 1, padding: imagenet ? 3 : 1, rng });
     this.stem = [this.registerModule('conv1', conv1)];
-    if (s.batchNorm) this.stem.push(this.registerModule('bn1', new BatchNorm2d(s.stemWidth)));
-    this.stem.push(this.registerModule('relu', new ReLU()));
+    if (s.stemNorm === 'bn-relu') {
+      if (s.batchNorm) this.stem.push(this.registerModule('bn1', new BatchNorm2d(s.stemWidth)));
+      this.stem.push(this.registerModule('relu', new ReLU()));
+    }
     if (imagenet) this.stem.push(this.registerModule('maxpool', new MaxPool2d(3, 2, 1)));
 
     let channels = s.stemWidth;
@@ -142,6 +174,11 @@ export class ResNet extends Module {
       }
       return this.registerModule(`layer${i + 1}`, new Sequential(...blocks));
     });
+    this.head = [];
+    if (s.finalNorm === 'bn-relu') {
+      if (s.batchNorm) this.head.push(this.registerModule('bn', new BatchNorm2d(channels)));
+      this.head.push(this.registerModule('relu_final', new ReLU()));
+    }
     this.pool = this.registerModule('avgpool', new GlobalAvgPool());
     this.fc = this.registerModule('fc', new Linear(channels, s.numClasses, { rng }));
   }
@@ -164,6 +201,7 @@ export class ResNet extends Module {
       // The stem conv + bn + relu is one fused conv in eval mode (forwardSequence).
       let y: tf.Tensor = forwardSequence(this.stem, x, c);
       for (const st of this.stages) y = st.forward(y, c);
+      if (this.head.length) y = forwardSequence(this.head, y, c);
       return this.pool.forward(y) as tf.Tensor2D;
     });
   }

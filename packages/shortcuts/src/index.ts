@@ -4,11 +4,14 @@
  *   (no parameters).
  * - `B`: identity; where the shape changes, a 1x1 conv (with the stride) + batch norm projection.
  * - `C`: the projection on every block.
+ * - `D` (./option-d.ts): where the shape changes, average pooling + a 1x1 conv + batch norm (ResNet-D).
+ * Each module type registers its graph (ONNX) exporter next to itself with core's `registerGraphExporter`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
   BatchNorm2d,
   Conv2d,
+  GraphEmitter,
   Module,
   Sequential,
   Shape,
@@ -17,6 +20,7 @@ import {
   SpecError,
   Tracer,
   fmtShape,
+  registerGraphExporter,
   registerShortcut,
 } from '@resnet-ts/core';
 
@@ -85,7 +89,28 @@ export class ZeroPadShortcut extends Module {
     tracer.record({ type: 'ZeroPadShortcut', inputShape: input, outputShape: out, params: 0, macs: 0 });
     return out;
   }
+
+  /** In an export graph (NCHW): subsample by the stride (Slice with steps), then the zero channels (Pad). */
+  emitGraph(g: GraphEmitter, path: string, x: string): string {
+    let y = x;
+    if (this.stride > 1) {
+      y = g.node('Slice', `${path}.subsample`, [
+        y,
+        g.int64Constant(`${path}.starts`, [0, 0]),
+        g.int64Constant(`${path}.ends`, [2147483647, 2147483647]),
+        g.int64Constant(`${path}.axes`, [2, 3]),
+        g.int64Constant(`${path}.steps`, [this.stride, this.stride]),
+      ]);
+    }
+    const extra = this.outChannels - this.inChannels;
+    if (extra === 0) return y;
+    // NCHW pads [begins..., ends...]: the zero channels go before (padBefore) and after the identity channels.
+    const pads = g.int64Constant(`${path}.pads`, [0, this.padBefore, 0, 0, 0, extra - this.padBefore, 0, 0]);
+    return g.node('Pad', `${path}.pad`, [y, pads], { mode: { string: 'constant' } });
+  }
 }
+
+registerGraphExporter(ZeroPadShortcut, (g, m, path, x) => m.emitGraph(g, path, x));
 
 /** The 1x1 conv + batch norm projection of options B and C (`downsample.0`, `downsample.1`). */
 export function projection(o: ShortcutOptions): Sequential {
@@ -125,3 +150,5 @@ registerShortcut('C', {
 
 /** The option names this package registers. */
 export const SHORTCUT_OPTIONS = ['A', 'B', 'C'] as const;
+
+export { CeilAvgPool2d, pooledProjection } from './option-d.js';

@@ -75,11 +75,33 @@ function cifarEntry(depth: number, residual: boolean): ZooEntry {
   };
 }
 
+/**
+ * Pre-activation ResNets (He et al. 2016, "Identity Mappings in Deep Residual Networks"): blocks
+ * `preact-basic` (BN-ReLU-conv x2, the sum not activated), a bare conv stem and a final BN-ReLU
+ * before pooling; option B projections, taking the pre-activated input (see @resnet-ts/blocks).
+ */
+const PREACT_ENTRIES: ZooEntry[] = [
+  {
+    name: 'preact-resnet110',
+    family: 'cifar',
+    description: 'pre-activation ResNet-110 for CIFAR (3 stages of 18 preact-basic blocks at 16/32/64 channels, option B, final BN-ReLU)',
+    spec: { stem: 'cifar', stemNorm: 'none', finalNorm: 'bn-relu', stages: cifarStages(18, [16, 32, 64], 'preact-basic'), shortcut: 'B', numClasses: 10, inChannels: 3 },
+    paper: { source: 'He et al. 2016, Table 2 (full pre-activation)', cifar10Error: 6.37 },
+  },
+  {
+    name: 'preact-resnet18',
+    family: 'imagenet',
+    description: 'pre-activation ResNet-18 for ImageNet (preact-basic blocks 2,2,2,2, 7x7 conv + max pool stem without BN, option B, final BN-ReLU)',
+    spec: { stem: 'imagenet', stemNorm: 'none', finalNorm: 'bn-relu', stages: imagenetStages('preact-basic', [2, 2, 2, 2]), shortcut: 'B', numClasses: 1000, inChannels: 3 },
+  },
+];
+
 /** Every named architecture. */
 export const ARCHITECTURES: ZooEntry[] = [
   ...[18, 34, 50, 101, 152].flatMap((d) => [imagenetEntry(d, true, 'v1.5'), imagenetEntry(d, true, 'v1')]),
   ...[18, 34, 50, 101, 152].flatMap((d) => [imagenetEntry(d, false, 'v1.5')]),
   ...[20, 32, 44, 56, 110, 1202].flatMap((d) => [cifarEntry(d, true), cifarEntry(d, false)]),
+  ...PREACT_ENTRIES,
 ];
 
 /** Parameters of a conv (k x k, bias only without batch norm) followed by its batch norm. */
@@ -87,37 +109,48 @@ function convBn(k: number, cin: number, cout: number): number {
   return k * k * cin * cout + 2 * cout;
 }
 
+/** Parameters of one block of a zoo block type and its output channels; undefined for other types. */
+function blockParameters(block: string, cin: number, w: number): { params: number; out: number } | undefined {
+  if (block === 'basic') return { params: convBn(3, cin, w) + convBn(3, w, w), out: w };
+  if (block === 'bottleneck') return { params: convBn(1, cin, w) + convBn(3, w, w) + convBn(1, w, 4 * w), out: 4 * w };
+  // preact-basic: bn1 over the input channels, conv1, bn2, conv2 (same count as basic's convs and norms, bn1 wider).
+  if (block === 'preact-basic') return { params: 2 * cin + 9 * cin * w + 2 * w + 9 * w * w, out: w };
+  return undefined;
+}
+
+/** Parameters of the shortcut module of option `shortcut` for one block; undefined for other options. */
+function shortcutParameters(shortcut: string, cin: number, out: number, stride: number): number | undefined {
+  const changes = stride !== 1 || cin !== out;
+  if (shortcut === 'A') return 0;
+  // B and D: identity unless the shape changes; D's average pooling has no parameters.
+  if (shortcut === 'B' || shortcut === 'D') return changes ? convBn(1, cin, out) : 0;
+  if (shortcut === 'C') return convBn(1, cin, out);
+  return undefined;
+}
+
 /**
- * Trainable parameters of a spec built from the zoo's blocks ('basic', 'bottleneck') and shortcuts
- * ('A', 'B', 'C'), counted without building the model (`resnet models` lists every architecture
- * this way); undefined for other blocks or shortcuts, or without batch norm. Equal to
+ * Trainable parameters of a spec built from the zoo's blocks ('basic', 'bottleneck', 'preact-basic')
+ * and shortcuts ('A', 'B', 'C', 'D'), counted without building the model (`resnet models` lists every
+ * architecture this way); undefined for other blocks or shortcuts, or without batch norm. Equal to
  * `model.numParameters()` (tested).
  */
 export function countParameters(spec: ResNetSpec): number | undefined {
   if (spec.batchNorm === false) return undefined;
   const residual = spec.residual ?? true;
   const stemWidth = spec.stemWidth ?? (spec.stem === 'imagenet' ? 64 : 16);
-  let total = convBn(spec.stem === 'imagenet' ? 7 : 3, spec.inChannels ?? 3, stemWidth);
+  const stemK = spec.stem === 'imagenet' ? 7 : 3;
+  let total = spec.stemNorm === 'none' ? stemK * stemK * (spec.inChannels ?? 3) * stemWidth : convBn(stemK, spec.inChannels ?? 3, stemWidth);
   let cin = stemWidth;
   for (const stage of spec.stages) {
     for (let i = 0; i < stage.depth; i++) {
-      const stride = i === 0 ? stage.stride : 1;
-      const w = stage.width;
-      let out: number;
-      if (stage.block === 'basic') {
-        out = w;
-        total += convBn(3, cin, w) + convBn(3, w, w);
-      } else if (stage.block === 'bottleneck') {
-        out = 4 * w;
-        total += convBn(1, cin, w) + convBn(3, w, w) + convBn(1, w, out);
-      } else return undefined;
-      if (residual) {
-        const changes = stride !== 1 || cin !== out;
-        if (spec.shortcut === 'C' || (spec.shortcut === 'B' && changes)) total += convBn(1, cin, out);
-        else if (spec.shortcut !== 'A' && spec.shortcut !== 'B') return undefined;
-      }
-      cin = out;
+      const block = blockParameters(stage.block, cin, stage.width);
+      if (!block) return undefined;
+      const shortcut = residual ? shortcutParameters(spec.shortcut, cin, block.out, i === 0 ? stage.stride : 1) : 0;
+      if (shortcut === undefined) return undefined;
+      total += block.params + shortcut;
+      cin = block.out;
     }
   }
+  if (spec.finalNorm === 'bn-relu') total += 2 * cin;
   return total + cin * spec.numClasses + spec.numClasses;
 }

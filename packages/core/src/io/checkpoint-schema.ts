@@ -44,6 +44,8 @@ export function checkSpecSchema(spec: unknown, source: string): asserts spec is 
     if (spec[k] !== undefined && typeof spec[k] !== 'boolean') fail(source, `spec.${k}`, `must be true or false; got ${show(spec[k])}`);
   if (spec.strideMode !== undefined && spec.strideMode !== 'v1' && spec.strideMode !== 'v1.5')
     fail(source, 'spec.strideMode', `must be "v1" or "v1.5"; got ${show(spec.strideMode)}`);
+  for (const k of ['stemNorm', 'finalNorm'] as const)
+    if (spec[k] !== undefined && spec[k] !== 'bn-relu' && spec[k] !== 'none') fail(source, `spec.${k}`, `must be "bn-relu" or "none"; got ${show(spec[k])}`);
   if (spec.seed !== undefined && !Number.isInteger(spec.seed)) fail(source, 'spec.seed', `must be an integer; got ${show(spec.seed)}`);
   checkPair(source, 'spec.inputSize', spec.inputSize);
   if (spec.shortcutParams !== undefined && !isObject(spec.shortcutParams))
@@ -113,6 +115,8 @@ function architecture(spec: ResNetSpec): Record<string, unknown> {
     inChannels: spec.inChannels ?? 3,
     strideMode: spec.stages.some((s) => s.block.includes('bottleneck')) ? (spec.strideMode ?? 'v1.5') : 'n/a',
     batchNorm: spec.batchNorm ?? true,
+    stemNorm: spec.stemNorm ?? 'bn-relu',
+    finalNorm: spec.finalNorm ?? 'none',
   };
 }
 

@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ForwardContext } from '../module.js';
 import type { NamedAttrMap, NamedTensorMap } from '@tensorflow/tfjs-core';
-import { convOutSize, type Conv2d } from './conv2d.js';
+import { convOutSize, type Conv2d, type FoldedWeights } from './conv2d.js';
 import type { BatchNorm2d } from './batchnorm.js';
 
 /** On unless $RESNET_TS_INFERENCE_FUSION is '0' (Node), e.g. to benchmark the layer-by-layer path. */
@@ -38,12 +38,34 @@ export function canFuse(ctx: ForwardContext): boolean {
 }
 
 /**
- * `relu?(bn?(conv(x)))`: one fused conv (folded batch norm, bias, ReLU) when {@link canFuse},
- * else the three layers one after the other.
+ * The one fusion decision: the folded filter and bias to run `bn?(conv(x))` (plus, with `residual`,
+ * the add and ReLU) as one fused kernel, or null to run the layers one by one. Fused only when
+ * {@link canFuse}, the shapes fit, the fold is exact (see {@link Conv2d.inferenceWeights}) and, for
+ * the residual form, the backend has {@link CONV2D_ADD_RELU} and every tensor is float32.
+ */
+function fusedWeights(conv: Conv2d, bn: BatchNorm2d | null, x: tf.Tensor, ctx: ForwardContext, residual?: tf.Tensor): FoldedWeights | null {
+  if (!canFuse(ctx) || x.rank !== 4 || x.shape[3] !== conv.inChannels || (bn && bn.numFeatures !== conv.outChannels)) return null;
+  if (residual) {
+    const [n, h, w] = x.shape as number[];
+    const out = (size: number | undefined) => convOutSize(size ?? 0, conv.kernelSize, conv.stride, conv.padding);
+    const outShape = [n, out(h), out(w), conv.outChannels];
+    const oneKernel =
+      tf.getKernel(CONV2D_ADD_RELU, tf.getBackend()) != null &&
+      x.dtype === 'float32' &&
+      residual.dtype === 'float32' &&
+      residual.rank === 4 &&
+      residual.shape.every((d, i) => d === outShape[i]);
+    if (!oneKernel) return null;
+  }
+  return conv.inferenceWeights(bn);
+}
+
+/**
+ * `relu?(bn?(conv(x)))`: one fused conv (folded batch norm, bias, ReLU) when fusion applies (see
+ * {@link canFuse}), else the three layers one after the other.
  */
 export function convBnAct(conv: Conv2d, bn: BatchNorm2d | null, x: tf.Tensor, ctx: ForwardContext, relu: boolean): tf.Tensor4D {
-  const fused = canFuse(ctx) && x.rank === 4 && x.shape[3] === conv.inChannels && (!bn || bn.numFeatures === conv.outChannels);
-  const folded = fused ? conv.inferenceWeights(bn) : null;
+  const folded = fusedWeights(conv, bn, x, ctx);
   if (!folded) {
     return tf.tidy(() => {
       let y: tf.Tensor = conv.forward(x, ctx);
@@ -72,24 +94,12 @@ export const CONV2D_ADD_RELU = 'ResnetConv2DAddRelu';
 
 /**
  * `relu(bn?(conv(x)) + residual)`: the last conv of a residual branch, its batch norm, the residual
- * add and the block's ReLU. When {@link canFuse}: one conv with the batch norm folded in and the add
- * and ReLU fused (one kernel where the backend has {@link CONV2D_ADD_RELU}); else layer by layer.
+ * add and the block's ReLU. When fusion applies (see {@link canFuse}) and the backend has
+ * {@link CONV2D_ADD_RELU}: one kernel with the batch norm folded in; else a fused conv (when fusion
+ * applies), the add and the ReLU.
  */
 export function convBnAddRelu(conv: Conv2d, bn: BatchNorm2d | null, x: tf.Tensor, residual: tf.Tensor, ctx: ForwardContext): tf.Tensor4D {
-  const [n, h, w] = x.shape as number[];
-  const out = (size: number | undefined) => convOutSize(size ?? 0, conv.kernelSize, conv.stride, conv.padding);
-  const outShape = [n, out(h), out(w), conv.outChannels];
-  const oneKernel =
-    canFuse(ctx) &&
-    tf.getKernel(CONV2D_ADD_RELU, tf.getBackend()) != null &&
-    x.rank === 4 &&
-    x.shape[3] === conv.inChannels &&
-    (!bn || bn.numFeatures === conv.outChannels) &&
-    x.dtype === 'float32' &&
-    residual.dtype === 'float32' &&
-    residual.rank === 4 &&
-    residual.shape.every((d, i) => d === outShape[i]);
-  const folded = oneKernel ? conv.inferenceWeights(bn) : null;
+  const folded = fusedWeights(conv, bn, x, ctx, residual);
   if (!folded) return tf.tidy(() => tf.relu(tf.add(convBnAct(conv, bn, x, ctx, false), residual)) as tf.Tensor4D);
   const { filter, bias } = folded;
   const inputs: Record<string, tf.Tensor> = { x, filter, residual };

@@ -4,7 +4,7 @@ import { Rng } from '../rng.js';
 import { ShapeError, fmtShape } from '../errors.js';
 import { Conv2d, convOutSize } from './conv2d.js';
 import { BatchNorm2d } from './batchnorm.js';
-import { canFuse, convBnAct } from './fuse.js';
+import { convBnAct } from './fuse.js';
 
 /** max(x, 0). */
 export class ReLU extends Module {
@@ -127,28 +127,42 @@ export class Sequential extends Module {
   }
 }
 
+/** A run of layers that executes as one unit: `Conv2d [BatchNorm2d] [ReLU]`, or any other single layer. */
+export type LayerRun =
+  | { kind: 'conv'; conv: Conv2d; bn: BatchNorm2d | null; relu: boolean; indices: number[] }
+  | { kind: 'layer'; layer: Module; indices: number[] };
+
 /**
- * Runs `layers` in order on `x` (freeing intermediate results; the result is never `x` itself).
- * In eval mode (see `canFuse`), each `Conv2d [BatchNorm2d] [ReLU]` run is one fused conv with the
- * batch norm folded in and the ReLU as its activation.
+ * Splits `layers` into the runs that execute together (eval-mode fusion at run time, batch-norm
+ * folding in graph export): each `Conv2d`, with the `BatchNorm2d` and the `ReLU` right after it.
  */
-export function forwardSequence(layers: readonly Module[], x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
-  const fuse = canFuse(ctx);
-  let y = x;
+export function layerRuns(layers: readonly Module[]): LayerRun[] {
+  const runs: LayerRun[] = [];
   for (let i = 0; i < layers.length; ) {
     const layer = layers[i];
-    let next: tf.Tensor;
-    if (fuse && layer instanceof Conv2d) {
-      const bn = layers[i + 1] instanceof BatchNorm2d ? (layers[i + 1] as BatchNorm2d) : null;
-      let j = i + 1 + (bn ? 1 : 0);
-      const relu = layers[j] instanceof ReLU;
-      if (relu) j++;
-      next = convBnAct(layer, bn, y, ctx, relu);
-      i = j;
-    } else {
-      next = layer.forward(y, ctx);
-      i++;
+    if (!(layer instanceof Conv2d)) {
+      runs.push({ kind: 'layer', layer, indices: [i++] });
+      continue;
     }
+    const indices = [i++];
+    const bn = layers[i] instanceof BatchNorm2d ? (layers[i] as BatchNorm2d) : null;
+    if (bn) indices.push(i++);
+    const relu = layers[i] instanceof ReLU;
+    if (relu) indices.push(i++);
+    runs.push({ kind: 'conv', conv: layer, bn, relu, indices });
+  }
+  return runs;
+}
+
+/**
+ * Runs `layers` in order on `x` (freeing intermediate results; the result is never `x` itself).
+ * Each `Conv2d [BatchNorm2d] [ReLU]` run goes through `convBnAct`, which decides whether it runs as
+ * one fused conv (eval mode: batch norm folded in, ReLU as its activation) or layer by layer.
+ */
+export function forwardSequence(layers: readonly Module[], x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+  let y = x;
+  for (const run of layerRuns(layers)) {
+    const next = run.kind === 'conv' ? convBnAct(run.conv, run.bn, y, ctx, run.relu) : run.layer.forward(y, ctx);
     if (y !== x) y.dispose();
     y = next;
   }

@@ -1,0 +1,83 @@
+/**
+ * Shortcut option `D` (He et al. 2019, "Bag of Tricks for Image Classification with Convolutional
+ * Neural Networks", ResNet-D): identity where the shape is unchanged; where it changes, average
+ * pooling does the subsampling and a stride-1 1x1 conv + batch norm the projection, so no input
+ * pixel is skipped (a strided 1x1 conv reads one pixel in four).
+ *
+ * The module is timm's `downsample_avg`, names and all: `Sequential(pool, conv, bn)` as
+ * `downsample.0` (AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False), or Identity at stride 1),
+ * `downsample.1` (1x1 conv, no bias) and `downsample.2` (batch norm), so a timm ResNet-D shortcut's
+ * state-dict keys load as they are. Without batch norm the conv has a bias and `downsample.2` is absent.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  BatchNorm2d,
+  Conv2d,
+  GraphEmitter,
+  Identity,
+  Module,
+  Sequential,
+  Shape,
+  ShapeError,
+  ShortcutOptions,
+  SpecError,
+  Tracer,
+  fmtShape,
+  registerGraphExporter,
+  registerShortcut,
+} from '@resnet-ts/core';
+
+/**
+ * `stride` x `stride` average pooling with stride `stride` in ceil mode, averaging only the pixels
+ * inside the input (PyTorch's `AvgPool2d(s, s, ceil_mode=True, count_include_pad=False)`): an odd
+ * size keeps its last row/column as a smaller window.
+ */
+export class CeilAvgPool2d extends Module {
+  constructor(readonly stride: number) {
+    super();
+    if (!Number.isInteger(stride) || stride < 1) throw new ShapeError(`CeilAvgPool2d needs a positive integer stride; got ${stride}.`);
+  }
+
+  forward(x: tf.Tensor): tf.Tensor4D {
+    if (x.rank !== 4) throw new ShapeError(`CeilAvgPool2d expects [batch, h, w, channels]; got ${fmtShape(x.shape)}.`);
+    // 'same' with kernel = stride pads only after the input, ceil(size / stride) windows, and tfjs
+    // (as TensorFlow) averages a window over its in-bounds pixels only: PyTorch's ceil mode exactly.
+    return tf.avgPool(x as tf.Tensor4D, this.stride, this.stride, 'same');
+  }
+
+  describe(input: Shape, tracer: Tracer): Shape {
+    const [h, w, c] = input;
+    const out = [Math.ceil(h / this.stride), Math.ceil(w / this.stride), c];
+    tracer.record({ type: `AvgPool2d ${this.stride}x${this.stride}/${this.stride} ceil`, inputShape: input, outputShape: out, params: 0, macs: 0 });
+    return out;
+  }
+
+  /** ONNX AveragePool in ceil mode; padding is not counted (count_include_pad = 0). */
+  emitGraph(g: GraphEmitter, path: string, x: string): string {
+    const s = this.stride;
+    return g.node('AveragePool', path, [x], {
+      kernel_shape: { ints: [s, s] },
+      strides: { ints: [s, s] },
+      ceil_mode: { int: 1 },
+      count_include_pad: { int: 0 },
+    });
+  }
+}
+
+registerGraphExporter(CeilAvgPool2d, (g, m, path, x) => m.emitGraph(g, path, x));
+
+/** Option D's shortcut module: `Sequential(pool or Identity, 1x1 conv, [bn])`. */
+export function pooledProjection(o: ShortcutOptions): Sequential {
+  const pool = o.stride > 1 ? new CeilAvgPool2d(o.stride) : new Identity();
+  const conv = new Conv2d(o.inChannels, o.outChannels, 1, { stride: 1, padding: 0, rng: o.rng, bias: !o.batchNorm });
+  return o.batchNorm ? new Sequential(pool, conv, new BatchNorm2d(o.outChannels)) : new Sequential(pool, conv);
+}
+
+registerShortcut('D', {
+  description: 'identity, with 2x2 average pooling (ceil mode) + 1x1 conv + BN where the shape changes (Bag of Tricks ResNet-D, timm downsample_avg)',
+  create: (o) => {
+    const unknown = Object.keys(o.params ?? {});
+    if (unknown.length) throw new SpecError(`Shortcut option D takes no parameters; got '${unknown[0]}' in spec.shortcutParams.`);
+    return o.stride !== 1 || o.inChannels !== o.outChannels ? pooledProjection(o) : null;
+  },
+});
