@@ -4,7 +4,7 @@
  * test), and whether the deeper plain net trained worse and the deeper ResNet better.
  */
 import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
-import { lineChart, PALETTE } from './plot.js';
+import { lineChart, PALETTE } from '@resnet-ts/plot';
 import { mdTable, pct, writeReport } from './report.js';
 import { NetRun, TrainingExperimentOptions, cifarNet, fmtDuration, totalTrainingSeconds, trainJobs } from './training.js';
 

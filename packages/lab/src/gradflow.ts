@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { lossAndGradients, type ResNet } from '@resnet-ts/core';
 import { Batcher, Dataset, Preprocessing, channelStats, train } from '@resnet-ts/train';
 import { ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
-import { PALETTE, Series, lineChart } from './plot.js';
+import { PALETTE, Series, lineChart } from '@resnet-ts/plot';
 import { fmtNum, mdTable, writeReport } from './report.js';
 import { SgdRecipeOptions, cifarNet, cifarPadTo, fmtDuration, timeTrainStep } from './training.js';
 

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@resnet-ts/core';
 import { CommonOptions, ExperimentOutput, defaultOut, meanStd, registerExperiment, runInfo } from './experiment.js';
-import { lineChart } from './plot.js';
+import { lineChart } from '@resnet-ts/plot';
 import { fmtNum, mdTable, writeReport } from './report.js';
 
 /** The two nets compared: extra layers `relu(W h + b)` (plain) or `relu(h + W h + b)` (residual). */

@@ -3,7 +3,6 @@
  * SVG plots and report.md into an output folder. Experiments register themselves in a registry
  * (`listExperiments`, `getExperiment`) that the CLI reads; adding one is one more file.
  */
-export * from './plot.js';
 export * from './report.js';
 export * from './experiment.js';
 export * from './identity.js';

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ResNet, Rng } from '@resnet-ts/core';
 import { blocksForward, canDelete, headForward, preservesShape, stemForward } from './blocks.js';
 import { CommonOptions, ExperimentOutput, defaultOut, meanStd, registerExperiment, runInfo } from './experiment.js';
-import { barChart, lineChart } from './plot.js';
+import { barChart, lineChart } from '@resnet-ts/plot';
 import { fmtNum, mdTable, pct, writeReport } from './report.js';
 
 /** A prepared test set: inputs [N, H, W, C] (already normalised/padded) and labels. */

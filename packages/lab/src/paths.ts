@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ResNet, Rng } from '@resnet-ts/core';
 import { headForward, stemForward } from './blocks.js';
 import { CommonOptions, ExperimentOutput, defaultOut, meanStd, registerExperiment, runInfo } from './experiment.js';
-import { lineChart } from './plot.js';
+import { lineChart } from '@resnet-ts/plot';
 import { fmtNum, mdTable, writeReport } from './report.js';
 
 /** C(n, k) for k = 0..n, exact (BigInt). */

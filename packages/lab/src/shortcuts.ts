@@ -3,7 +3,7 @@
  * the shape changes), C (projection everywhere) at one depth: parameters, multiply-adds, error.
  */
 import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
-import { barChart } from './plot.js';
+import { barChart } from '@resnet-ts/plot';
 import { fmtNum, mdTable, pct, writeReport } from './report.js';
 import { NetRun, TrainingExperimentOptions, cifarNet, fmtDuration, totalTrainingSeconds, trainJobs } from './training.js';
 

@@ -1,4 +1,4 @@
-import { barChart, escapeXml, lineChart, niceTicks } from '../src/plot.js';
+import { barChart, curvesSvg, escapeXml, lineChart, niceTicks } from '@resnet-ts/plot';
 
 /** A minimal well-formedness check: tags balance and attributes are quoted. */
 function assertWellFormed(svg: string): void {
@@ -57,6 +57,27 @@ describe('plots', () => {
     assertWellFormed(svg);
     expect((svg.match(/<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="[\d.]+" fill="#/g) ?? []).length).toBe(4);
     expect(svg).toContain('class="ref"');
+  });
+
+  test('training curves: loss and error panels, test dashed, non-finite epochs left out', () => {
+    const svg = curvesSvg(
+      [
+        { epoch: 1, trainLoss: 2.1, testLoss: 2.3, trainAcc: 0.3, top1: 0.25 },
+        { epoch: 2, trainLoss: 1.4, testLoss: NaN, trainAcc: 0.55, top1: 0.5 },
+        { epoch: 3, trainLoss: 0.9, testLoss: 1.2, trainAcc: 0.7 },
+      ],
+      'Curves <3>',
+    );
+    assertWellFormed(svg);
+    expect(svg).toContain('>Curves &lt;3&gt;<');
+    expect(svg).toContain('>Loss<');
+    expect(svg).toContain('>Error<');
+    // 4 lines: train/test loss, train/test error; test dashed in both panels
+    expect((svg.match(/<path /g) ?? []).length).toBe(4);
+    expect((svg.match(/<path [^>]*stroke-dasharray="6 3"/g) ?? []).length).toBe(2);
+    // points: 3 train loss + 2 finite test loss + 3 train error + 2 test error
+    expect((svg.match(/<circle/g) ?? []).length).toBe(10);
+    expect(curvesSvg([])).not.toContain('<path');
   });
 
   test('helpers', () => {
