@@ -151,6 +151,18 @@ export function inputSize(): OptionKind<[number, number, number | undefined]> {
   };
 }
 
+/** Text matching `pattern` (whole value), described by `expects` in errors and help, e.g. `none, stem, up-to:layerK or backbone`. */
+export function matching(pattern: RegExp, expects: string): OptionKind<string> {
+  const whole = new RegExp(`^(?:${pattern.source})$`);
+  return {
+    expects,
+    parse(value, flag) {
+      if (!whole.test(value)) refuse(flag, expects, value);
+      return value;
+    },
+  };
+}
+
 /** Depths of the CIFAR family: 6n+2 (8, 14, 20, 32, 44, 56, 110, ...). */
 export const CIFAR_DEPTH: IntegerRule = { check: (d) => d >= 8 && (d - 2) % 6 === 0, expects: '6n+2 (8, 14, 20, 32, 56, 110, ...)' };
 

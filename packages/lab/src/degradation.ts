@@ -76,7 +76,7 @@ export async function runDegradation(options: DegradationOptions): Promise<Exper
       .filter((r) => r.name.startsWith(family))
       .flatMap((r) => {
         const color = PALETTE[depths.indexOf(Number(r.name.slice(family.length))) % PALETTE.length];
-        const x = r.history.map((m) => m.epoch + 1); // EpochMetrics.epoch is 0-based
+        const x = r.history.map((m) => m.epoch); // EpochMetrics.epoch is 1-based (as on the console)
         return [
           { name: `${r.name} train`, x, y: r.history.map((m) => 100 * (1 - m.trainAcc)), dash: 'dashed' as const, color },
           { name: `${r.name} test`, x, y: r.history.map((m) => (m.top1 === undefined ? NaN : 100 * (1 - m.top1))), color },

@@ -15,10 +15,53 @@ export interface Preprocessing {
   padTo?: [number, number];
 }
 
-/** The paper's augmentation: pad by `pad` black pixels, random crop back, random horizontal flip. */
+/**
+ * Training-time augmentation. The paper's (CIFAR): pad by `pad` black pixels, random crop back,
+ * random horizontal flip. ImageNet-style (`resizedCrop`, torchvision's `RandomResizedCrop`): a random
+ * box of `scale` (fraction of the area) and `ratio` (width/height) of the image, resized back to the
+ * image size with bilinear interpolation, then the random flip; `pad` is then 0.
+ */
 export interface Augmentation {
   pad: number;
   flip: boolean;
+  resizedCrop?: { scale: [number, number]; ratio: [number, number] };
+}
+
+/** Images from this size (the shorter side) up get random-resized-crop by default; smaller ones the paper's pad-and-crop. */
+export const RESIZED_CROP_FROM = 64;
+
+/**
+ * The augmentation that fits an image size: random-resized-crop (scale 0.08-1, ratio 3/4-4/3, as
+ * torchvision) + flip at ImageNet-like sizes (>= {@link RESIZED_CROP_FROM}), the paper's pad-4 random
+ * crop + flip below. `flip: false` for data where mirroring changes the class (digits).
+ */
+export function defaultAugmentation(size: [number, number], flip: boolean): Augmentation {
+  if (Math.min(size[0], size[1]) >= RESIZED_CROP_FROM) return { pad: 0, flip, resizedCrop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] } };
+  return { pad: 4, flip };
+}
+
+/** A box of the image: top, left, height, width (pixels, may be fractional-free integers). */
+interface CropBox {
+  top: number;
+  left: number;
+  height: number;
+  width: number;
+}
+
+/** torchvision's `RandomResizedCrop.get_params`: 10 tries at a random box, else the centre box of the clamped ratio. */
+function sampleCropBox(h: number, w: number, a: NonNullable<Augmentation['resizedCrop']>, rng: Rng): CropBox {
+  const area = h * w;
+  const [lr0, lr1] = [Math.log(a.ratio[0]), Math.log(a.ratio[1])];
+  for (let i = 0; i < 10; i++) {
+    const target = area * (a.scale[0] + (a.scale[1] - a.scale[0]) * rng.uniform());
+    const ratio = Math.exp(lr0 + (lr1 - lr0) * rng.uniform());
+    const cw = Math.round(Math.sqrt(target * ratio));
+    const ch = Math.round(Math.sqrt(target / ratio));
+    if (cw > 0 && ch > 0 && cw <= w && ch <= h) return { top: rng.int(h - ch + 1), left: rng.int(w - cw + 1), height: ch, width: cw };
+  }
+  const r = w / h;
+  const [cw, ch] = r < a.ratio[0] ? [w, Math.round(w / a.ratio[0])] : r > a.ratio[1] ? [Math.round(h * a.ratio[1]), h] : [w, h];
+  return { top: (h - ch) >> 1, left: (w - cw) >> 1, height: ch, width: cw };
 }
 
 /** Per-channel mean and (population) standard deviation of the images, on the [0, 1] scale. */
@@ -70,7 +113,7 @@ export class Batcher {
   readonly outH: number;
   readonly outW: number;
   readonly channels: number;
-  private buffer: Float32Array;
+  private readonly buffer: Float32Array;
   private labelBuffer: Int32Array;
   private readonly scale: Float32Array;
   private readonly shift: Float32Array;
@@ -122,6 +165,11 @@ export class Batcher {
     for (let b = 0; b < n; b++) {
       const idx = indices[b];
       this.labelBuffer[b] = this.data.labels[idx];
+      if (augment && augment.resizedCrop && rng) {
+        const box = sampleCropBox(h, w, augment.resizedCrop, rng);
+        this.fillResizedCrop(b, idx * per, box, augment.flip && rng.uniform() < 0.5);
+        continue;
+      }
       let dy = 0;
       let dx = 0;
       let flip = false;
@@ -155,5 +203,43 @@ export class Batcher {
       }
     }
     return { x: out.subarray(0, n * this.imageSize), labels: this.labelBuffer.subarray(0, n), n };
+  }
+
+  /**
+   * Output image `b` from the image at `base`: the `box` resized to the image size (bilinear,
+   * half-pixel centres as torchvision), optionally mirrored, placed where padding would put the
+   * image, normalised; the border (padTo) is black.
+   */
+  private fillResizedCrop(b: number, base: number, box: CropBox, flip: boolean): void {
+    const [h, w, c] = this.data.shape;
+    const [H, W] = [this.outH, this.outW];
+    const [oy0, ox0] = [(H - h) >> 1, (W - w) >> 1];
+    const { scale, shift, buffer: out } = this;
+    const src = this.data.images;
+    const o0 = b * H * W * c;
+    for (let k = 0; k < H * W * c; k++) out[o0 + k] = shift[k % c];
+    const sy = box.height / h;
+    const sx = box.width / w;
+    for (let y = 0; y < h; y++) {
+      const fy = Math.min(Math.max(box.top + (y + 0.5) * sy - 0.5, 0), h - 1);
+      const y0 = Math.floor(fy);
+      const wy = fy - y0;
+      const r0 = base + y0 * w * c;
+      const r1 = base + Math.min(y0 + 1, h - 1) * w * c;
+      for (let x = 0; x < w; x++) {
+        const xs = flip ? w - 1 - x : x;
+        const fx = Math.min(Math.max(box.left + (xs + 0.5) * sx - 0.5, 0), w - 1);
+        const x0 = Math.floor(fx);
+        const c0 = x0 * c;
+        const c1 = Math.min(x0 + 1, w - 1) * c;
+        const wx = fx - x0;
+        const o = o0 + ((y + oy0) * W + x + ox0) * c;
+        for (let k = 0; k < c; k++) {
+          const top = src[r0 + c0 + k] * (1 - wx) + src[r0 + c1 + k] * wx;
+          const bottom = src[r1 + c0 + k] * (1 - wx) + src[r1 + c1 + k] * wx;
+          out[o + k] = (top * (1 - wy) + bottom * wy) * scale[k] + shift[k];
+        }
+      }
+    }
   }
 }

@@ -14,3 +14,5 @@ export * from './plot.js';
 export * from './trainer.js';
 export * from './health.js';
 export * from './run-folder.js';
+export * from './finetune.js';
+export * from './progress.js';

@@ -13,6 +13,8 @@ export interface SGDOptions {
    * parameters: batch-norm gammas/betas and biases).
    */
   decay?: 'all' | 'no-bn-bias';
+  /** Per-parameter factors on the learning rate, by name (e.g. a head trained 10x faster); default 1. */
+  lrScale?: Record<string, number>;
 }
 
 /**
@@ -27,6 +29,7 @@ export class SGD {
   readonly weightDecay: number;
   readonly nesterov: boolean;
   readonly decay: 'all' | 'no-bn-bias';
+  readonly lrScale: Readonly<Record<string, number>>;
   private readonly params: Map<string, tf.Variable>;
   private readonly buffers = new Map<string, tf.Variable>();
 
@@ -38,6 +41,7 @@ export class SGD {
     this.weightDecay = options.weightDecay ?? 0;
     this.nesterov = options.nesterov ?? false;
     this.decay = options.decay ?? 'all';
+    this.lrScale = { ...options.lrScale };
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
       throw new TrainError('Nesterov momentum requires a momentum > 0 and zero dampening (as in PyTorch).', 'OPTIONS');
     }
@@ -70,7 +74,7 @@ export class SGD {
           }
           d = this.nesterov ? tf.add(d, tf.mul(buf, this.momentum)) : buf;
         }
-        p.assign(tf.sub(p, tf.mul(d, lr)));
+        p.assign(tf.sub(p, tf.mul(d, lr * (this.lrScale[name] ?? 1))));
       }
     });
   }

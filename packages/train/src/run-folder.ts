@@ -1,6 +1,6 @@
 /**
  * Run folders: the output folder of one training run (checkpoint.safetensors, model.safetensors,
- * log.jsonl, curves.svg) is guarded so that a run is never overwritten by accident and never
+ * best.safetensors, log.jsonl, curves.svg) is guarded so that a run is never overwritten by accident and never
  * written by two processes at once.
  *
  * - Opening creates the folder (failing fast with a one-line error where it cannot be written), takes
@@ -20,7 +20,7 @@ import { TrainError } from './errors.js';
 /** File name of the lock a running training process holds in its output folder. */
 export const LOCK_FILE = '.resnet-run.lock';
 /** The files that make a folder hold a run (removed by `force`). */
-export const RUN_FILES = ['checkpoint.safetensors', 'model.safetensors', 'log.jsonl', 'curves.svg'] as const;
+export const RUN_FILES = ['checkpoint.safetensors', 'model.safetensors', 'best.safetensors', 'log.jsonl', 'curves.svg'] as const;
 
 /** Options of {@link openRunFolder}. */
 export interface RunFolderOptions {
@@ -215,10 +215,11 @@ export function loadResumeState<S extends { step: number; epoch: number }>(file:
 }
 
 /**
- * Reads log.jsonl, keeping the epochs before `upToEpoch`. A torn last line (a kill during the
- * append) is dropped with a note; a bad line before the last is an error naming the line.
+ * Reads log.jsonl, keeping the epochs numbered up to `lastEpoch` (epochs are numbered from 1, so
+ * this is the number of finished epochs). A torn last line (a kill during the append) is dropped
+ * with a note; a bad line before the last is an error naming the line.
  */
-export function readRunLog<M extends { epoch: number }>(file: string, upToEpoch: number, log: (m: string) => void = () => {}): M[] {
+export function readRunLog<M extends { epoch: number }>(file: string, lastEpoch: number, log: (m: string) => void = () => {}): M[] {
   if (!fs.existsSync(file)) return [];
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   const out: M[] = [];
@@ -232,5 +233,5 @@ export function readRunLog<M extends { epoch: number }>(file: string, upToEpoch:
       log(`note: dropped the torn last line of ${file} (an interrupted write): ${JSON.stringify(line.slice(0, 60))}`);
     }
   });
-  return out.filter((m) => m.epoch < upToEpoch);
+  return out.filter((m) => m.epoch <= lastEpoch);
 }

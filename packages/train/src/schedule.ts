@@ -42,6 +42,34 @@ export function learningRate(spec: ScheduleSpec, iteration: number): number {
   }
 }
 
+/** The schedule's base (peak) learning rate: its `lr`, or that of the schedule after a warm-up. */
+export function baseLearningRate(spec: ScheduleSpec): number {
+  return spec.type === 'warmup' ? baseLearningRate(spec.then) : spec.lr;
+}
+
+/**
+ * The schedule in words for a console line, e.g. `0.1, /10 at steps 500 and 750 (of 1000)`,
+ * `cosine from 0.1 to 0 over 1000 steps`, `0.01 for 400 steps, then ...`.
+ */
+export function describeSchedule(spec: ScheduleSpec): string {
+  switch (spec.type) {
+    case 'constant':
+      return `constant ${spec.lr}`;
+    case 'multistep': {
+      const g = spec.gamma ?? 0.1;
+      const by = g > 0 && Number.isInteger(1 / g) ? `/${1 / g}` : `x${g}`;
+      const at = spec.milestones.length ? `, ${by} at step${spec.milestones.length > 1 ? 's' : ''} ${spec.milestones.join(' and ')}` : '';
+      return `${spec.lr}${at}`;
+    }
+    case 'cosine':
+      return `cosine from ${spec.lr} to ${spec.minLr ?? 0} over ${spec.total} steps`;
+    case 'warmup':
+      return `${(spec.mode ?? 'linear') === 'constant' ? `${spec.startLr} for` : `linear warm-up from ${spec.startLr} over`} ${spec.iterations} steps, then ${describeSchedule(spec.then)}`;
+    default:
+      return JSON.stringify(spec);
+  }
+}
+
 /** A schedule as a function of the iteration. */
 export function makeSchedule(spec: ScheduleSpec): (iteration: number) => number {
   validateSchedule(spec);

@@ -1,25 +1,38 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { SingleBar } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import type { Module, ResNet } from '@resnet-ts/core';
-import { fileError, loadWeightsInto, openSafetensors, parseCheckpointMetadata, writeBytesAtomic } from '@resnet-ts/core/node';
-import { Augmentation, Batcher, Preprocessing, augmentRng, channelStats, epochOrder } from './batches.js';
-import { checkpointIO, TensorRecord } from './checkpoint.js';
+import { fileError, writeBytesAtomic } from '@resnet-ts/core/node';
+import { Augmentation, Batcher, Preprocessing, augmentRng, channelStats, defaultAugmentation, epochOrder } from './batches.js';
 import { RunFolder, loadResumeState, openRunFolder, readRunLog } from './run-folder.js';
 import { Dataset } from './data/dataset.js';
 import { TrainError } from './errors.js';
 import { evaluate } from './metrics.js';
 import { checkRunHealth, divergedMessage, lastGoodText, type LastGood } from './health.js';
 import { SGD } from './optimizer.js';
-import { ScheduleSpec, learningRate, validateSchedule } from './schedule.js';
+import { ScheduleSpec, baseLearningRate, learningRate, validateSchedule } from './schedule.js';
 import { curvesSvg } from './plot.js';
+import { FreezeSpec, applyFreeze } from './finetune.js';
+import { saveWeights, weightsMetadata } from './model-files.js';
+import { sgdStep } from './train-step.js';
+import { BestTracker, epochLine, hugeLossNote } from './epoch-report.js';
+import { defaultProgressBar, progressBar } from './progress.js';
+
+export { weightsMetadata, saveWeights, loadWeights, readWeightsInfo, type WeightsInfo } from './model-files.js';
 
 /** Options of {@link train}. */
 export interface TrainOptions {
   /** A ResNet (its spec goes into checkpoints) or any Module producing logits. */
   model: ResNet | Module;
   trainSet: Dataset;
+  /**
+   * Validation set: evaluated after every epoch, and the epoch with the best top-1 on it is kept as
+   * best.safetensors. Without one, the epochs are evaluated on `testSet` and no best is chosen (a
+   * model is never selected on its test set).
+   */
+  valSet?: Dataset;
+  /** Test set: evaluated after every epoch when there is no `valSet`, else once at the end (last weights). */
   testSet?: Dataset;
   /** Length of training: epochs (default 1) or iterations (steps; wins over epochs). */
   epochs?: number;
@@ -33,12 +46,22 @@ export interface TrainOptions {
   nesterov?: boolean;
   /** Weight decay on 'all' parameters (default, as the paper) or 'no-bn-bias'. */
   decay?: 'all' | 'no-bn-bias';
+  /**
+   * Frozen part (see `applyFreeze`): `none` (default), `stem`, `up-to:layerK` or `backbone`. Frozen
+   * parameters get no gradient and no update; their batch norms keep their running statistics.
+   */
+  freeze?: FreezeSpec;
+  /** Learning rate of the classifier head (`fc.*`) at the schedule's base; it follows the schedule. Default: the same as the rest. */
+  headLr?: number;
   seed?: number;
   /** Normalisation; default mean/std of the train set. `padTo` pads e.g. 28x28 to 32x32. */
   preprocessing?: Partial<Preprocessing>;
-  /** Default {pad: 4, flip: true}; false for none. Use flip: false for digits. */
+  /**
+   * Default by image size (`defaultAugmentation`): random-resized-crop + flip from 64x64 up, the
+   * paper's pad-4-and-crop + flip below; false for none. Use flip: false for digits.
+   */
   augment?: Augmentation | false;
-  /** Folder for checkpoint.safetensors, model.safetensors, log.jsonl and curves.svg. */
+  /** Folder for checkpoint.safetensors, model.safetensors, best.safetensors, log.jsonl and curves.svg. */
   outDir?: string;
   /** Save a checkpoint every N steps (plus at every epoch end and at the end). 0: not by steps. */
   checkpointEvery?: number;
@@ -66,6 +89,7 @@ export interface TrainOptions {
 export interface StepProgress {
   step: number;
   totalSteps: number;
+  /** 1-based, as in log.jsonl and the console. */
   epoch: number;
   loss: number;
   lr: number;
@@ -74,18 +98,32 @@ export interface StepProgress {
 
 /** One line of log.jsonl. */
 export interface EpochMetrics {
+  /** 1-based: the first epoch is 1, in log.jsonl and on the console alike. */
   epoch: number;
   step: number;
   lr: number;
   trainLoss: number;
   trainAcc: number;
+  /** Which set `testLoss`, `top1` and `top5` were measured on: the validation set when there is one. */
+  evalSet?: 'val' | 'test';
   testLoss?: number;
   top1?: number;
+  /** Only when there are more than 5 classes (otherwise it is always 100 %). */
   top5?: number;
+  /** True for the epoch whose weights are in best.safetensors at the time it was logged. */
+  best?: boolean;
   imagesPerSec: number;
   seconds: number;
   /** True when training ended mid-epoch (iterations not a multiple of the epoch). */
   partial?: boolean;
+}
+
+/** The test set's numbers at the end of a run with a validation set (last weights). */
+export interface FinalTest {
+  n: number;
+  loss: number;
+  top1: number;
+  top5?: number;
 }
 
 /** What {@link train} returns. */
@@ -95,6 +133,10 @@ export interface TrainResult {
   totalSteps: number;
   history: EpochMetrics[];
   checkpoint?: string;
+  /** The best epoch on the validation set and its file (when there is a validation set and an outDir). */
+  best?: { epoch: number; top1: number; file: string };
+  /** The test set with the last weights, when a validation set was used for the epochs. */
+  test?: FinalTest;
   preprocessing: Preprocessing;
   /** Why the run stopped when `stopped` is `'nan'` (one line naming the step and the last good checkpoint): the caller reports it. */
   message?: string;
@@ -103,13 +145,15 @@ export interface TrainResult {
 /** Training state stored in checkpoint metadata under `training`. */
 export interface TrainingState {
   step: number;
+  /** 0-based index of the epoch in progress (log.jsonl numbers epochs from 1). */
   epoch: number;
   totalSteps: number;
   stepsPerEpoch: number;
   batchSize: number;
   seed: number;
   schedule: ScheduleSpec;
-  optimizer: { type: 'SGD'; momentum: number; weightDecay: number; nesterov: boolean; decay: string };
+  optimizer: { type: 'SGD'; momentum: number; weightDecay: number; nesterov: boolean; decay: string; lrScale?: Record<string, number> };
+  freeze?: FreezeSpec;
   augment: Augmentation | false;
   /** Shuffling is derived from (seed, epoch); the augmentation generator's state is saved. */
   rng: { shuffle: { seed: number; epoch: number }; augment: number[] };
@@ -122,70 +166,21 @@ export interface TrainingState {
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 /** File name, inside the output folder, of the final model weights, written when training finishes. */
 export const MODEL_FILE = 'model.safetensors';
-
-function toRecord(t: tf.Tensor): TensorRecord {
-  const data = t.dataSync();
-  return t.dtype === 'int32'
-    ? { dtype: 'int32', shape: t.shape, data: Int32Array.from(data) }
-    : { dtype: 'float32', shape: t.shape, data: Float32Array.from(data) };
-}
-
-/** Metadata common to checkpoints and weight files (core's `resnet-ts/1` keys). */
-export function weightsMetadata(
-  model: Module,
-  classes: string[],
-  prep: Preprocessing,
-  imageSize: [number, number],
-): Record<string, string> {
-  const spec = (model as unknown as Partial<ResNet>).spec;
-  const inputSize = prep.padTo ?? imageSize;
-  return {
-    format: 'resnet-ts/1',
-    ...(spec ? { spec: JSON.stringify(spec) } : {}),
-    classes: JSON.stringify(classes),
-    preprocessing: JSON.stringify({ mean: prep.mean, std: prep.std, inputSize, imageSize, padTo: prep.padTo }),
-  };
-}
-
-/** Writes the model's weights (torchvision names and layouts) with metadata, atomically. */
-export async function saveWeights(
-  file: string,
-  model: Module,
-  metadata: Record<string, string>,
-  extra?: Map<string, tf.Tensor>,
-): Promise<void> {
-  const tensors = new Map<string, TensorRecord>();
-  const sd = model.stateDict({ layout: 'torch' });
-  for (const [k, t] of sd) tensors.set(k, toRecord(t));
-  tf.dispose([...sd.values()]);
-  if (extra) for (const [k, t] of extra) tensors.set(k, toRecord(t));
-  await checkpointIO.save(file, tensors, metadata);
-}
+/** File name, inside the output folder, of the weights of the best epoch on the validation set. */
+export const BEST_FILE = 'best.safetensors';
 
 /**
- * Loads weights (torch layout; keys under the file's `extra_prefixes`, such as optimizer.*, ignored)
- * into `model` strictly, through core's one loader; returns the metadata.
- */
-export function loadWeights(file: string, model: Module): { metadata: Record<string, string> } {
-  return { metadata: loadWeightsInto(model as ResNet, file, { strict: true }).info.metadata };
-}
-
-function defaultProgressBar(): boolean {
-  return Boolean(process.stderr.isTTY) && process.env.JEST_WORKER_ID === undefined;
-}
-
-/**
- * Trains with SGD (momentum, weight decay as PyTorch), the given schedule and the paper's
- * augmentation. Every step runs forward (train-mode BN), softmax cross-entropy and
- * `tf.variableGrads` inside `tf.tidy`, then the SGD update in its own `tf.tidy`. Epochs are
- * evaluated on the test set in eval mode and logged to outDir/log.jsonl; checkpoints are written
- * atomically; `resume` continues exactly where a previous run stopped.
+ * Trains with SGD (momentum, weight decay as PyTorch), the given schedule and augmentation. Every
+ * step runs forward (train-mode BN, frozen batch norms excepted), softmax cross-entropy and the
+ * gradients of the trainable parameters inside `tf.tidy`, then the SGD update. Epochs are evaluated
+ * (validation set, else test set) in eval mode and logged to outDir/log.jsonl; checkpoints are
+ * written atomically; `resume` continues exactly where a previous run stopped.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   checkTrainOptions(options);
   const folder = options.outDir ? openRunFolder(options.outDir, { resume: options.resume, force: options.force, log: options.log }) : undefined;
   try {
-    return await trainInFolder(options, folder);
+    return await new TrainingRun(options, folder).run();
   } finally {
     folder?.release();
   }
@@ -193,7 +188,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
 /** Refuses options that cannot make a run, before any file is touched. */
 function checkTrainOptions(options: TrainOptions): void {
-  const { trainSet, batchSize = 128, iterations, epochs = 1 } = options;
+  const { trainSet, batchSize = 128, iterations, epochs = 1, headLr } = options;
   const bad = (m: string) => new TrainError(m, 'OPTIONS');
   if (trainSet.labels.length === 0) throw bad('The training set is empty.');
   if (trainSet.classes.length < 2)
@@ -204,294 +199,313 @@ function checkTrainOptions(options: TrainOptions): void {
   if (!(Number.isFinite(epochs) && epochs > 0)) throw bad(`epochs must be a positive number; got ${epochs}.`);
   if (iterations === undefined && Math.round(epochs * Math.ceil(trainSet.labels.length / batchSize)) < 1)
     throw bad(`epochs ${epochs} is less than one step of ${batchSize} images.`);
+  if (headLr !== undefined && !(Number.isFinite(headLr) && headLr > 0)) throw bad(`headLr must be a positive number; got ${headLr}.`);
+  for (const [what, set] of [['validation', options.valSet], ['test', options.testSet]] as const) {
+    if (set && set.classes.join('\n') !== trainSet.classes.join('\n'))
+      throw bad(`The ${what} set's classes (${set.classes.join(', ')}) are not the training set's (${trainSet.classes.join(', ')}): labels would mean different classes.`);
+  }
 }
 
-async function trainInFolder(options: TrainOptions, folder: RunFolder | undefined): Promise<TrainResult> {
-  const { model, trainSet, testSet } = options;
-  const log = options.log ?? (() => {});
-  const batchSize = options.batchSize ?? 128;
-  const seed = options.seed ?? 0;
-  const N = trainSet.labels.length;
-  const stepsPerEpoch = Math.ceil(N / batchSize);
-  const totalSteps = options.iterations ?? Math.round((options.epochs ?? 1) * stepsPerEpoch);
-  const schedule: ScheduleSpec = options.schedule ?? { type: 'constant', lr: options.lr ?? 0.1 };
-  validateSchedule(schedule);
-  const augment: Augmentation | false = options.augment === undefined ? { pad: 4, flip: true } : options.augment;
-  const stats =
-    options.preprocessing?.mean && options.preprocessing?.std
-      ? { mean: options.preprocessing.mean, std: options.preprocessing.std }
-      : channelStats(trainSet);
-  const prep: Preprocessing = { ...stats, ...(options.preprocessing?.padTo ? { padTo: options.preprocessing.padTo } : {}) };
-  const batcher = new Batcher(trainSet, batchSize, prep);
-  const K = trainSet.classes.length;
-  const outDir = folder?.dir;
-  const ckptFile = outDir ? path.join(outDir, CHECKPOINT_FILE) : undefined;
-  const logFile = outDir ? path.join(outDir, 'log.jsonl') : undefined;
-
-  const named = model.namedParameters();
-  const params = named.map(([, v]) => v);
-  const opt = new SGD(named, {
-    lr: learningRate(schedule, 0),
-    momentum: options.momentum ?? 0.9,
-    weightDecay: options.weightDecay ?? 1e-4,
-    nesterov: options.nesterov ?? false,
-    decay: options.decay ?? 'all',
-  });
-
-  let step = 0;
-  let accum = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
-  let resumedAug: number[] | undefined;
-  let history: EpochMetrics[] = [];
+/** One training run: its state, and the steps of the loop as methods. */
+class TrainingRun {
+  private readonly log: (message: string) => void;
+  private readonly N: number;
+  private readonly batchSize: number;
+  private readonly seed: number;
+  private readonly stepsPerEpoch: number;
+  private readonly totalSteps: number;
+  private readonly schedule: ScheduleSpec;
+  private readonly augment: Augmentation | false;
+  private readonly prep: Preprocessing;
+  private readonly batcher: Batcher;
+  private readonly K: number;
+  private readonly ckptFile?: string;
+  private readonly logFile?: string;
+  private readonly params: tf.Variable[];
+  private readonly opt: SGD;
+  private readonly meta: Record<string, string>;
+  private readonly evalSet?: Dataset;
+  private step = 0;
+  private epoch = 0;
+  private accum = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+  private history: EpochMetrics[] = [];
   /** The last checkpoint written (each is checked finite first), named when a run diverges. */
-  let lastGood: LastGood = {};
+  private lastGood: LastGood = {};
+  private best = new BestTracker();
+  private hugeLossNoted = false;
+  private order: Int32Array;
+  private readonly aug = augmentRng(0, 0);
+  private bar?: SingleBar;
+  private lastLr: number;
+  private epochStart = Date.now();
 
-  if (folder?.resuming && ckptFile) {
-    const { state, momenta } = loadResumeState<TrainingState>(ckptFile, model, { batchSize, trainSize: N, seed, stepsPerEpoch, totalSteps });
-    const unhealthy = checkRunHealth(model, momenta, ckptFile);
+  constructor(
+    private readonly options: TrainOptions,
+    private readonly folder: RunFolder | undefined,
+  ) {
+    const { trainSet } = options;
+    this.log = options.log ?? (() => {});
+    this.batchSize = options.batchSize ?? 128;
+    this.seed = options.seed ?? 0;
+    this.N = trainSet.labels.length;
+    this.stepsPerEpoch = Math.ceil(this.N / this.batchSize);
+    this.totalSteps = options.iterations ?? Math.round((options.epochs ?? 1) * this.stepsPerEpoch);
+    this.schedule = options.schedule ?? { type: 'constant', lr: options.lr ?? 0.1 };
+    validateSchedule(this.schedule);
+    this.augment = options.augment === undefined ? defaultAugmentation([trainSet.shape[0], trainSet.shape[1]], true) : options.augment;
+    const given = options.preprocessing;
+    const stats = given?.mean && given?.std ? { mean: given.mean, std: given.std } : channelStats(trainSet);
+    this.prep = { ...stats, ...(given?.padTo ? { padTo: given.padTo } : {}) };
+    this.batcher = new Batcher(trainSet, this.batchSize, this.prep);
+    this.K = trainSet.classes.length;
+    this.evalSet = options.valSet ?? options.testSet;
+    if (folder) {
+      this.ckptFile = path.join(folder.dir, CHECKPOINT_FILE);
+      this.logFile = path.join(folder.dir, 'log.jsonl');
+    }
+    const frozen = applyFreeze(options.model, options.freeze ?? 'none');
+    if (frozen.frozen.length)
+      this.log(`frozen (${options.freeze}): ${frozen.frozen.length} parameter tensors, ${frozen.frozenBatchNorms} batch norms in eval mode; training ${frozen.trainable.length}`);
+    this.params = frozen.trainable.map(([, v]) => v);
+    const headScale = options.headLr !== undefined ? options.headLr / baseLearningRate(this.schedule) : undefined;
+    this.opt = new SGD(frozen.trainable, {
+      lr: learningRate(this.schedule, 0),
+      momentum: options.momentum ?? 0.9,
+      weightDecay: options.weightDecay ?? 1e-4,
+      nesterov: options.nesterov ?? false,
+      decay: options.decay ?? 'all',
+      lrScale: headScale === undefined ? undefined : Object.fromEntries(frozen.trainable.filter(([n]) => n.startsWith('fc.')).map(([n]) => [n, headScale])),
+    });
+    this.meta = weightsMetadata(options.model, trainSet.classes, this.prep, [trainSet.shape[0], trainSet.shape[1]], trainSet.decoding, trainSet.shape[2]);
+    this.order = epochOrder(this.N, this.seed, 0);
+    this.aug.setState(augmentRng(this.seed, 0).getState());
+    this.lastLr = learningRate(this.schedule, 0);
+  }
+
+  /** Runs the loop to the end, an abort or a divergence, then writes the final files. */
+  async run(): Promise<TrainResult> {
+    try {
+      await this.start();
+      const { stopped, message } = await this.loop();
+      return await this.finish(stopped, message);
+    } finally {
+      this.bar?.stop();
+      this.opt.dispose();
+    }
+  }
+
+  /** Resumes from the checkpoint (or clears a stale log), writes log.jsonl's kept lines, starts the bar. */
+  private async start(): Promise<void> {
+    let resumedAug: number[] | undefined;
+    if (this.folder?.resuming && this.ckptFile) resumedAug = this.resume(this.ckptFile);
+    else if (this.logFile && fs.existsSync(this.logFile)) fs.rmSync(this.logFile);
+    if (this.logFile) await writeBytesAtomic(this.logFile, Buffer.from(this.history.map((m) => JSON.stringify(m) + '\n').join('')));
+    this.epoch = Math.floor(this.step / this.stepsPerEpoch);
+    this.order = epochOrder(this.N, this.seed, this.epoch);
+    this.aug.setState(resumedAug ?? augmentRng(this.seed, this.epoch).getState());
+    this.epochStart = Date.now() - this.accum.seconds * 1000;
+    this.lastLr = learningRate(this.schedule, this.step);
+    if (this.options.progressBar ?? defaultProgressBar()) {
+      this.bar = progressBar('step {value}/{total} |{bar}| loss {loss} | {ips} img/s | ETA {eta_formatted}');
+      this.bar.start(this.totalSteps, this.step, { loss: '-', ips: '-' });
+    }
+  }
+
+  /** Loads the checkpoint's weights, momenta and state; returns the augmentation generator's state when mid-epoch. */
+  private resume(ckptFile: string): number[] | undefined {
+    const { batchSize, N: trainSize, seed, stepsPerEpoch, totalSteps } = this;
+    const { state, momenta } = loadResumeState<TrainingState>(ckptFile, this.options.model, { batchSize, trainSize, seed, stepsPerEpoch, totalSteps });
+    const unhealthy = checkRunHealth(this.options.model, momenta, ckptFile);
     if (unhealthy.found.length) {
       tf.dispose([...momenta.values()]);
       throw new TrainError(`${unhealthy.describe()}: that run had diverged, it cannot be resumed. Start again (--force) with a lower learning rate.`, 'CHECKPOINT');
     }
-    opt.loadStateDict(momenta);
+    this.opt.loadStateDict(momenta);
     tf.dispose([...momenta.values()]);
-    step = state.step;
+    this.step = state.step;
+    const done = Math.floor(this.step / stepsPerEpoch);
+    if (this.logFile) this.history = readRunLog<EpochMetrics>(this.logFile, done, this.log);
+    this.best = new BestTracker(this.history);
+    this.log(`resumed from ${ckptFile} at step ${this.step} (epoch ${done + 1})`);
+    this.lastGood = { file: ckptFile, step: this.step };
     // A checkpoint taken at the end of an epoch holds the finished epoch's generator and sums: the
     // next epoch starts fresh, exactly as in an uninterrupted run.
-    if (state.epoch === Math.floor(step / stepsPerEpoch)) {
-      accum = state.accum;
-      resumedAug = state.rng.augment;
-    }
-    if (logFile) history = readRunLog<EpochMetrics>(logFile, Math.floor(step / stepsPerEpoch), log);
-    log(`resumed from ${ckptFile} at step ${step} (epoch ${Math.floor(step / stepsPerEpoch) + 1})`);
-    lastGood = { file: ckptFile, step };
-  } else if (logFile && fs.existsSync(logFile)) {
-    fs.rmSync(logFile);
+    if (state.epoch !== done) return undefined;
+    this.accum = state.accum;
+    return state.rng.augment;
   }
-  if (logFile) await writeBytesAtomic(logFile, Buffer.from(history.map((m) => JSON.stringify(m) + '\n').join('')));
 
-  let epoch = Math.floor(step / stepsPerEpoch);
-  let order = epochOrder(N, seed, epoch);
-  const aug = augmentRng(seed, epoch);
-  if (resumedAug) aug.setState(resumedAug);
+  private state(): TrainingState {
+    const { opt } = this;
+    return {
+      step: this.step,
+      epoch: this.epoch,
+      totalSteps: this.totalSteps,
+      stepsPerEpoch: this.stepsPerEpoch,
+      batchSize: this.batchSize,
+      seed: this.seed,
+      schedule: this.schedule,
+      optimizer: { type: 'SGD', momentum: opt.momentum, weightDecay: opt.weightDecay, nesterov: opt.nesterov, decay: opt.decay, lrScale: { ...opt.lrScale } },
+      freeze: this.options.freeze,
+      augment: this.augment,
+      rng: { shuffle: { seed: this.seed, epoch: this.epoch }, augment: this.aug.getState() },
+      accum: { ...this.accum },
+      trainSize: this.N,
+    };
+  }
 
-  const state = (): TrainingState => ({
-    step,
-    epoch,
-    totalSteps,
-    stepsPerEpoch,
-    batchSize,
-    seed,
-    schedule,
-    optimizer: { type: 'SGD', momentum: opt.momentum, weightDecay: opt.weightDecay, nesterov: opt.nesterov, decay: opt.decay },
-    augment,
-    rng: { shuffle: { seed, epoch }, augment: aug.getState() },
-    accum: { ...accum },
-    trainSize: N,
-  });
-  const meta = weightsMetadata(model, trainSet.classes, prep, [trainSet.shape[0], trainSet.shape[1]]);
-  const saveCheckpoint = async () => {
-    if (!ckptFile) return;
-    const momenta = opt.stateDict();
+  private async saveCheckpoint(): Promise<void> {
+    if (!this.ckptFile) return;
+    const momenta = this.opt.stateDict();
     const extra = new Map([...momenta].map(([k, t]) => [`optimizer.momentum.${k}`, t]));
     try {
-      await saveWeights(
-        ckptFile,
-        model,
-        { ...meta, training: JSON.stringify(state()), extra_prefixes: JSON.stringify(['optimizer']), seed: String(seed) },
-        extra,
-      );
-      lastGood = { file: ckptFile, step };
+      const training = JSON.stringify(this.state());
+      await saveWeights(this.ckptFile, this.options.model, { ...this.meta, training, extra_prefixes: JSON.stringify(['optimizer']), seed: String(this.seed) }, extra);
+      this.lastGood = { file: this.ckptFile, step: this.step };
     } finally {
       tf.dispose([...momenta.values()]);
     }
-  };
+  }
 
   /** The diverged-run message when any weight, running statistic or momentum is NaN or Inf, else undefined. */
-  const healthMessage = (lr: number): string | undefined => {
-    const momenta = opt.stateDict();
+  private healthMessage(lr: number): string | undefined {
+    const momenta = this.opt.stateDict();
     try {
-      const tally = checkRunHealth(model, momenta);
-      return tally.found.length ? divergedMessage(tally, { step, epoch, lr }, lastGood) : undefined;
+      const tally = checkRunHealth(this.options.model, momenta);
+      return tally.found.length ? divergedMessage(tally, { step: this.step, epoch: this.epoch, lr }, this.lastGood) : undefined;
     } finally {
       tf.dispose([...momenta.values()]);
     }
-  };
+  }
 
-  const bar =
-    (options.progressBar ?? defaultProgressBar())
-      ? new SingleBar({
-          format: 'step {value}/{total} |{bar}| loss {loss} | {ips} img/s | ETA {eta_formatted}',
-          hideCursor: true,
-          etaBuffer: 50,
-        })
-      : undefined;
-  bar?.start(totalSteps, step, { loss: '-', ips: '-' });
-  const [H, W, C] = [batcher.outH, batcher.outW, batcher.channels];
-  let stopped: TrainResult['stopped'] = 'done';
-  let message: string | undefined;
-  let epochStart = Date.now() - accum.seconds * 1000;
-  let lastLr = learningRate(schedule, step);
-  const idx = new Int32Array(batchSize);
-
-  const finishEpoch = (partial: boolean) => {
-    const seconds = (Date.now() - epochStart) / 1000;
+  /** Evaluates, logs and reports the epoch just finished; keeps best.safetensors. */
+  private async finishEpoch(partial: boolean): Promise<void> {
+    const seconds = (Date.now() - this.epochStart) / 1000;
+    const { accum } = this;
     const m: EpochMetrics = {
-      epoch,
-      step,
-      lr: lastLr,
+      epoch: this.epoch + 1,
+      step: this.step,
+      lr: this.lastLr,
       trainLoss: accum.lossSum / Math.max(accum.seen, 1),
       trainAcc: accum.correct / Math.max(accum.seen, 1),
       imagesPerSec: accum.seen / Math.max(seconds, 1e-9),
       seconds,
       ...(partial ? { partial: true } : {}),
     };
-    if (testSet) {
-      const r = evaluate(model, testSet, { batchSize: options.evalBatchSize ?? 256, preprocessing: prep });
-      // Eval mode caches batch-norm-folded weights; the next SGD step makes them stale, so free them
-      // now rather than carry a second copy of the weights through the next epoch.
-      model.clearAllCaches();
-      Object.assign(m, { testLoss: r.loss, top1: r.top1, top5: r.top5 });
-    }
-    history.push(m);
-    if (logFile) {
-      try {
-        fs.appendFileSync(logFile, JSON.stringify(m) + '\n');
-      } catch (e) {
-        throw fileError(e, logFile, 'append to');
+    if (this.evalSet) {
+      const r = this.evaluateOn(this.evalSet);
+      Object.assign(m, { evalSet: this.options.valSet ? 'val' : 'test', testLoss: r.loss, top1: r.top1, ...(r.top5 !== undefined ? { top5: r.top5 } : {}) });
+      if (this.options.valSet && this.best.offer(m)) {
+        m.best = true;
+        if (this.folder) await saveWeights(path.join(this.folder.dir, BEST_FILE), this.options.model, { ...this.meta, training: JSON.stringify({ epoch: m.epoch, step: this.step, top1: m.top1, loss: m.testLoss }) });
       }
     }
-    options.onEpoch?.(m);
-    if (bar) process.stderr.write('\r\x1b[2K');
-    log(
-      `epoch ${epoch + 1}: train loss ${m.trainLoss.toFixed(4)} acc ${(100 * m.trainAcc).toFixed(2)} %` +
-        (m.top1 !== undefined
-          ? `, test loss ${m.testLoss!.toFixed(4)} top-1 ${(100 * m.top1).toFixed(2)} % top-5 ${(100 * m.top5!).toFixed(2)} %`
-          : '') +
-        `, ${m.imagesPerSec.toFixed(1)} img/s`,
-    );
-  };
+    this.history.push(m);
+    if (this.logFile) {
+      try {
+        fs.appendFileSync(this.logFile, JSON.stringify(m) + '\n');
+      } catch (e) {
+        throw fileError(e, this.logFile, 'append to');
+      }
+    }
+    this.options.onEpoch?.(m);
+    if (this.bar) process.stderr.write('\r\x1b[2K');
+    this.log(epochLine(m, Math.ceil(this.totalSteps / this.stepsPerEpoch)) + (m.best ? ' (best so far)' : ''));
+    const note = this.hugeLossNoted ? undefined : hugeLossNote(m, this.K);
+    if (note) {
+      this.hugeLossNoted = true;
+      this.log(note);
+    }
+  }
 
-  try {
-    while (step < totalSteps) {
+  /** Loss, top-1 and (with more than 5 classes) top-5 in eval mode with the training preprocessing. */
+  private evaluateOn(set: Dataset): FinalTest {
+    const r = evaluate(this.options.model, set, { batchSize: this.options.evalBatchSize ?? 256, preprocessing: this.prep });
+    // Eval mode caches batch-norm-folded weights; the next SGD step makes them stale, so free them
+    // now rather than carry a second copy of the weights through the next epoch.
+    this.options.model.clearAllCaches();
+    return { n: r.n, loss: r.loss, top1: r.top1, ...(this.K > 5 ? { top5: r.top5 } : {}) };
+  }
+
+  /** Moves to epoch `e` when the step crossed into it: new order, augmentation generator and sums. */
+  private enterEpoch(e: number): void {
+    if (e === this.epoch) return;
+    this.epoch = e;
+    this.order = epochOrder(this.N, this.seed, e);
+    this.aug.setState(augmentRng(this.seed, e).getState());
+    this.accum = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+    this.epochStart = Date.now();
+  }
+
+  /** The steps until the end, an abort or a divergence. */
+  private async loop(): Promise<{ stopped: TrainResult['stopped']; message?: string }> {
+    const { options, batchSize, stepsPerEpoch, totalSteps } = this;
+    const idx = new Int32Array(batchSize);
+    const shape = [this.batcher.outH, this.batcher.outW, this.batcher.channels] as const;
+    while (this.step < totalSteps) {
       // Let signal handlers (Ctrl-C) and timers run between steps: a step itself may be synchronous.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (options.signal?.aborted) {
-        stopped = 'aborted';
-        break;
-      }
-      const e = Math.floor(step / stepsPerEpoch);
-      if (e !== epoch) {
-        epoch = e;
-        order = epochOrder(N, seed, epoch);
-        const fresh = augmentRng(seed, epoch);
-        aug.setState(fresh.getState());
-        accum = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
-        epochStart = Date.now();
-      }
-      const b = step % stepsPerEpoch;
-      const n = Math.min(batchSize, N - b * batchSize);
-      for (let i = 0; i < n; i++) idx[i] = order[b * batchSize + i];
+      if (options.signal?.aborted) return this.aborted();
+      this.enterEpoch(Math.floor(this.step / stepsPerEpoch));
+      const b = this.step % stepsPerEpoch;
+      const n = Math.min(batchSize, this.N - b * batchSize);
+      for (let i = 0; i < n; i++) idx[i] = this.order[b * batchSize + i];
       const t0 = Date.now();
-      const batch = batcher.fill(idx.subarray(0, n), augment, aug);
-      const lr = learningRate(schedule, step);
-      lastLr = lr;
-      let correctT: tf.Tensor | undefined;
-      const out = tf.tidy(() => {
-        const x = tf.tensor4d(batch.x, [n, H, W, C]);
-        const labels = tf.tensor1d(batch.labels, 'int32');
-        const y = tf.oneHot(labels, K);
-        return tf.variableGrads(() => {
-          const logits = model.forward(x, { training: true });
-          correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32')));
-          return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
-        }, params);
-      });
-      const loss = (await out.value.data())[0];
-      const correct = correctT ? (await correctT.data())[0] : 0;
-      if (!Number.isFinite(loss)) {
-        tf.dispose([out.value, ...Object.values(out.grads)]);
-        correctT?.dispose();
-        stopped = 'nan';
-        message =
-          `Loss became ${loss} at step ${step + 1} (epoch ${epoch + 1}, lr ${lr}); training stopped without saving.` +
-          ` ${lastGoodText(lastGood)} Try a lower learning rate or a warm-up.`;
-        break;
+      const batch = this.batcher.fill(idx.subarray(0, n), this.augment, this.aug);
+      const lr = learningRate(this.schedule, this.step);
+      this.lastLr = lr;
+      const r = await sgdStep(options.model, { x: batch.x, labels: batch.labels, shape: [n, ...shape] }, this.K, this.params, this.opt, lr);
+      if (!r.applied) {
+        const message =
+          `Loss became ${r.loss} at step ${this.step + 1} (epoch ${this.epoch + 1}, lr ${lr}); training stopped without saving.` +
+          ` ${lastGoodText(this.lastGood)} Try a lower learning rate or a warm-up.`;
+        return { stopped: 'nan', message };
       }
-      opt.step(out.grads, lr);
-      tf.dispose([out.value, ...Object.values(out.grads)]);
-      correctT?.dispose();
-      const dt = (Date.now() - t0) / 1000;
-      step++;
-      accum.lossSum += loss * n;
-      accum.correct += correct;
-      accum.seen += n;
-      accum.seconds = (Date.now() - epochStart) / 1000;
-      const ips = n / Math.max(dt, 1e-9);
-      bar?.update(step, { loss: loss.toFixed(4), ips: ips.toFixed(1) });
-      options.onProgress?.({ step, totalSteps, epoch, loss, lr, imagesPerSec: ips });
-      const endOfEpoch = step % stepsPerEpoch === 0;
-      const checkpointNow = endOfEpoch || step === totalSteps || (options.checkpointEvery && step % options.checkpointEvery === 0);
+      const ips = n / Math.max((Date.now() - t0) / 1000, 1e-9);
+      this.step++;
+      this.accum.lossSum += r.loss * n;
+      this.accum.correct += r.correct;
+      this.accum.seen += n;
+      this.accum.seconds = (Date.now() - this.epochStart) / 1000;
+      this.bar?.update(this.step, { loss: r.loss.toFixed(4), ips: ips.toFixed(1) });
+      options.onProgress?.({ step: this.step, totalSteps, epoch: this.epoch + 1, loss: r.loss, lr, imagesPerSec: ips });
+      const endOfEpoch = this.step % stepsPerEpoch === 0;
+      const every = options.checkpointEvery;
+      const checkpointNow = endOfEpoch || this.step === totalSteps || (every && this.step % every === 0);
       // A finite loss is not enough: never evaluate, checkpoint or finish from non-finite weights.
-      message = checkpointNow ? healthMessage(lr) : undefined;
-      if (message) {
-        stopped = 'nan';
-        break;
-      }
-      if (endOfEpoch || step === totalSteps) finishEpoch(!endOfEpoch);
-      if (checkpointNow) await saveCheckpoint();
+      const message = checkpointNow ? this.healthMessage(lr) : undefined;
+      if (message) return { stopped: 'nan', message };
+      if (endOfEpoch || this.step === totalSteps) await this.finishEpoch(!endOfEpoch);
+      if (checkpointNow) await this.saveCheckpoint();
     }
     // Ctrl-C during the last evaluation or save: the checkpoint is complete, but the run was interrupted.
-    if (stopped === 'done' && options.signal?.aborted) stopped = 'aborted';
-    if (stopped === 'aborted') message = healthMessage(lastLr);
-    if (message && stopped === 'aborted') stopped = 'nan';
-    if (stopped === 'aborted') {
-      await saveCheckpoint();
-      log(`interrupted at step ${step}: checkpoint saved${ckptFile ? ` to ${ckptFile}` : ''}; continue with --resume`);
+    return options.signal?.aborted ? this.aborted() : { stopped: 'done' };
+  }
+
+  /** An interrupted run: saves a checkpoint unless the weights went bad. */
+  private async aborted(): Promise<{ stopped: TrainResult['stopped']; message?: string }> {
+    const message = this.healthMessage(this.lastLr);
+    if (message) return { stopped: 'nan', message };
+    await this.saveCheckpoint();
+    this.log(`interrupted at step ${this.step}: checkpoint saved${this.ckptFile ? ` to ${this.ckptFile}` : ''}; continue with --resume`);
+    return { stopped: 'aborted' };
+  }
+
+  /** After a finished run: the test set (when the epochs used a validation set), model.safetensors and curves.svg. */
+  private async finish(stopped: TrainResult['stopped'], message: string | undefined): Promise<TrainResult> {
+    const { options, folder } = this;
+    let test: FinalTest | undefined;
+    if (stopped === 'done' && options.valSet && options.testSet) {
+      test = this.evaluateOn(options.testSet);
+      this.log(`test set (last weights): loss ${test.loss.toFixed(4)} top-1 ${(100 * test.top1).toFixed(2)} %${test.top5 !== undefined ? ` top-5 ${(100 * test.top5).toFixed(2)} %` : ''} on ${test.n} images`);
     }
-  } finally {
-    bar?.stop();
-    opt.dispose();
-  }
-  if (stopped === 'done' && outDir) {
-    await saveWeights(path.join(outDir, MODEL_FILE), model, {
-      ...meta,
-      training: JSON.stringify({ step, epochs: step / stepsPerEpoch, schedule, seed, batchSize }),
-    });
-    await writeBytesAtomic(
-      path.join(outDir, 'curves.svg'),
-      Buffer.from(
-        curvesSvg(
-          history.map((m) => ({ ...m, epoch: m.epoch + 1 })),
-          `Training curves (${history.length} epochs)`,
-        ),
-      ),
-    );
-  }
-  return { stopped, step, totalSteps, history, checkpoint: ckptFile, preprocessing: prep, message };
-}
-
-/** What a weight or checkpoint file says about its model (absent fields are undefined). */
-export interface WeightsInfo {
-  spec?: import('@resnet-ts/core').ResNetSpec;
-  classes?: string[];
-  preprocessing?: Preprocessing & { inputSize?: [number, number]; imageSize?: [number, number] };
-  training?: unknown;
-  metadata: Record<string, string>;
-}
-
-/** Reads the metadata of a safetensors weight/checkpoint file written by {@link train}. */
-export function readWeightsInfo(file: string): WeightsInfo {
-  const f = openSafetensors(file);
-  try {
-    const info = parseCheckpointMetadata(f.metadata, file);
-    return {
-      spec: info.spec,
-      classes: info.classes,
-      preprocessing: info.preprocessing as WeightsInfo['preprocessing'],
-      training: info.training,
-      metadata: info.metadata,
-    };
-  } finally {
-    f.close();
+    if (stopped === 'done' && folder) {
+      const training = JSON.stringify({ step: this.step, epochs: this.step / this.stepsPerEpoch, schedule: this.schedule, seed: this.seed, batchSize: this.batchSize, freeze: options.freeze });
+      await saveWeights(path.join(folder.dir, MODEL_FILE), options.model, { ...this.meta, training });
+      const svg = curvesSvg(this.history, `Training curves (${this.history.length} epochs)`);
+      await writeBytesAtomic(path.join(folder.dir, 'curves.svg'), Buffer.from(svg));
+    }
+    const best = folder && this.best.epoch > 0 ? { epoch: this.best.epoch, top1: this.best.top1, file: path.join(folder.dir, BEST_FILE) } : undefined;
+    return { stopped, step: this.step, totalSteps: this.totalSteps, history: this.history, checkpoint: this.ckptFile, best, test, preprocessing: this.prep, message };
   }
 }

@@ -96,15 +96,16 @@ test('stale temp files are cleaned at the next start; a torn last log line is dr
   expect(first.res.stopped).toBe('aborted');
   const stale = `.model.safetensors.${await deadPid()}.k3j4.tmp`;
   fs.writeFileSync(path.join(dir, stale), 'partial');
-  fs.appendFileSync(path.join(dir, 'log.jsonl'), '{"epoch": 1, "step": 3, "trainLo');
+  fs.appendFileSync(path.join(dir, 'log.jsonl'), '{"epoch": 2, "step": 3, "trainLo');
   const { res, notes } = await run(dir, { epochs: 2, resume: true });
   expect(res.stopped).toBe('done');
   expect(notes.join('\n')).toMatch(new RegExp(`removed 1 temporary file\\(s\\) of an interrupted write .*${stale.replace(/\./g, '\\.')}`));
   expect(notes.join('\n')).toMatch(/dropped the torn last line of .*log\.jsonl/);
   expect(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
-  expect(readRunLog(path.join(dir, 'log.jsonl'), 99).map((m) => m.epoch)).toEqual([0, 1]);
+  // Epochs are numbered from 1 in log.jsonl, as on the console.
+  expect(readRunLog(path.join(dir, 'log.jsonl'), 99).map((m) => m.epoch)).toEqual([1, 2]);
   // A bad line that is not the last is an error naming the line.
-  fs.writeFileSync(path.join(dir, 'bad.jsonl'), '{"epoch":0}\n{oops\n{"epoch":1}\n');
+  fs.writeFileSync(path.join(dir, 'bad.jsonl'), '{"epoch":1}\n{oops\n{"epoch":2}\n');
   expect(() => readRunLog(path.join(dir, 'bad.jsonl'), 9)).toThrow(/bad\.jsonl: line 2 is not valid JSON/);
 });
 

@@ -1,12 +1,34 @@
 import path from 'node:path';
 import { Command } from 'commander';
-import { ScheduleSpec, StepProgress, TrainError, checkRunFolder, loadData, paperWarmup, scaledPaperSchedule, takeFirst, train } from '@resnet-ts/train';
-import { UserError, loadModel, selectBackend } from '../util.js';
-import { choice, integer, number, opt, text } from '../options.js';
+import {
+  EpochMetrics,
+  FreezeSpec,
+  ScheduleSpec,
+  StepProgress,
+  TrainError,
+  TrainResult,
+  checkRunFolder,
+  defaultAugmentation,
+  describeSchedule,
+  paperWarmup,
+  scaledPaperSchedule,
+  train,
+} from '@resnet-ts/train';
+import { UserError, selectBackend } from '../util.js';
+import { choice, integer, matching, number, opt, text } from '../options.js';
+import { TrainSetup, prepareTraining } from './train-setup.js';
 
-interface TrainCliOptions {
+/** The options of `resnet train`, as parsed. */
+export interface TrainCliOptions {
   model: string;
+  init?: string;
+  classes?: number;
   data: string;
+  imageSize?: number;
+  channels?: number;
+  val?: number;
+  freeze: FreezeSpec;
+  headLr?: number;
   epochs: number;
   iterations?: number;
   batch: number;
@@ -26,148 +48,167 @@ interface TrainCliOptions {
   checkpointEvery: number;
   augment: boolean;
   pad: boolean;
+  json?: boolean;
+  timeout?: number;
 }
 
-
-/** `resnet train`: trains a model with the paper's recipe, resumable, with logs and curves. */
-export function registerTrain(program: Command): void {
-  program
-    .command('train')
-    .description("train a model (SGD + momentum, the paper's augmentation, checkpoints you can --resume)")
-    .addOption(opt('--model <name>', 'zoo name or JSON spec file', text(), 'resnet20'))
-    .addOption(
-      opt(
-        '--data <name|dir>',
-        'fashion-mnist | mnist | cifar10 | cifar100 | a folder (IDX, CIFAR batches or class sub-folders)',
-        text(),
-        'fashion-mnist',
-      ),
-    )
+/** The value-taking options of `resnet train` (each checked by options.ts). */
+function addTrainOptions(cmd: Command): Command {
+  return cmd
+    .addOption(opt('--model <name>', 'zoo name or JSON spec file (ignored with --init, which brings its own)', text(), 'resnet20'))
+    .addOption(opt('--init <source>', 'start from pretrained weights: a shipped model, a file, an http(s) URL or hf:owner/name (its head is replaced for new classes; its normalisation is used and stored)', text('a model name, file or URL')))
+    .addOption(opt('--classes <n>', "number of classes (checked against the data's class folders / labels)", integer(2, 1e6)))
+    .addOption(opt('--data <name|dir>', 'fashion-mnist | mnist | cifar10 | cifar100 | a folder (IDX, CIFAR batches, class sub-folders of images, or train/ val/ test/ splits of them)', text(), 'fashion-mnist'))
+    .addOption(opt('--image-size <n>', 'decode (or resize) images to n x n (default: the --init source\'s input size, else 32 for image folders and the native size of IDX/CIFAR)', integer(8, 4096)))
+    .addOption(opt('--channels <c>', '1 (grayscale) or 3 (RGB) (default: the --init source\'s, else 3 for image folders and the native channels of IDX/CIFAR)', integer(1, 3, { check: (c) => c !== 2, expects: '1 or 3' })))
+    .addOption(opt('--val <fraction>', 'hold out this fraction of the training images, stratified and seeded, as the validation set (default 0.1 for a folder of class sub-folders; none for data with a val/ or test/ split)', number({ above: 0, below: 1 })))
+    .addOption(opt('--freeze <part>', 'frozen part: none | stem | up-to:layerK | backbone (no gradient, no update, batch norms keep their statistics)', matching(/none|stem|backbone|up-to:layer[1-9]\d*/, 'one of none, stem, up-to:layerK (K = 1, 2, ...), backbone'), 'none'))
+    .addOption(opt('--head-lr <x>', 'learning rate of the classifier head (fc) at the schedule\'s base (default: --lr); follows the schedule', number({ above: 0, max: 1e9 })))
+    .addOption(opt('--timeout <seconds>', 'download time limit for a URL or hf: --init (default 30)', number({ above: 0 })))
     .addOption(opt('--epochs <n>', 'epochs (may be fractional)', number({ above: 0, max: 1e5 }), 30))
     .addOption(opt('--iterations <n>', 'train for this many steps instead of --epochs', integer(1, 1e9)))
     .addOption(opt('--batch <n>', 'batch size', integer(1, 65536), 128))
     .addOption(opt('--lr <x>', 'base learning rate', number({ above: 0, max: 1e9 }), 0.1))
-    .addOption(
-      opt(
-        '--schedule <kind>',
-        "multistep (the paper's /10 at 50% and 75%, i.e. 32k/48k of 64k) | paper (/10 at 32k, 48k) | cosine | constant",
-        choice(['multistep', 'paper', 'cosine', 'constant'] as const),
-        'multistep',
-      ),
-    )
+    .addOption(opt('--schedule <kind>', "multistep (the paper's /10 at 50% and 75%, i.e. 32k/48k of 64k) | paper (/10 at 32k, 48k) | cosine | constant", choice(['multistep', 'paper', 'cosine', 'constant'] as const), 'multistep'))
     .addOption(opt('--warmup <n>', "hold lr/10 for the first n steps (0: none; the paper's ResNet-110 uses 400)", integer(0, 1e9)))
     .addOption(opt('--momentum <x>', 'SGD momentum, from 0 (none) to below 1', number({ min: 0, below: 1 }), 0.9))
     .addOption(opt('--wd <x>', 'weight decay, from 0 (none) to below 1', number({ min: 0, below: 1 }), 1e-4))
-    .option('--nesterov', 'Nesterov momentum')
-    .addOption(
-      opt('--out <dir>', 'output folder (checkpoint.safetensors, model.safetensors, log.jsonl, curves.svg)', text('a folder'), 'runs/train'),
-    )
+    .addOption(opt('--out <dir>', 'output folder (checkpoint.safetensors, model.safetensors, best.safetensors, log.jsonl, curves.svg)', text('a folder'), 'runs/train'))
     .addOption(opt('--backend <name>', "engine: 'auto' or a name (see `resnet backends`)", text('an engine name')))
+    .addOption(opt('--limit <n>', 'use only n training images (quick runs; a seeded mix of every class for image folders)', integer(1, 1e9)))
+    .addOption(opt('--test-limit <n>', 'evaluate on only the first n validation/test images each epoch', integer(1, 1e9)))
+    .addOption(opt('--seed <n>', 'seed of shuffling, augmentation, the validation split and a new head', integer(0, 2 ** 32 - 1), 0))
+    .addOption(opt('--checkpoint-every <n>', 'also checkpoint every n steps (0: only at epoch ends)', integer(0, 1e9), 0));
+}
+
+/** `resnet train`: trains a model with the paper's recipe or fine-tunes pretrained weights, resumable, with logs and curves. */
+export function registerTrain(program: Command): void {
+  addTrainOptions(program.command('train').description("train or fine-tune a model (SGD + momentum, augmentation that fits the image size, checkpoints you can --resume)"))
+    .option('--nesterov', 'Nesterov momentum')
     .option('--resume', 'continue the run in --out from its checkpoint.safetensors (an error when there is none)')
     .option('--force', 'replace a run already in --out (without it, such a folder is refused)')
-    .addOption(opt('--limit <n>', 'use only the first n training images (quick runs)', integer(1, 1e9)))
-    .addOption(opt('--test-limit <n>', 'evaluate on only the first n test images each epoch', integer(1, 1e9)))
-    .addOption(opt('--seed <n>', 'seed of shuffling and augmentation', integer(0, 2 ** 32 - 1), 0))
-    .addOption(opt('--checkpoint-every <n>', 'also checkpoint every n steps (0: only at epoch ends)', integer(0, 1e9), 0))
     .option('--no-augment', 'no random crops or flips')
     .option('--no-pad', 'do not zero-pad 28x28 images to 32x32 for CIFAR stems')
-    .action(async (opts: TrainCliOptions) => {
+    .option('--json', 'print one JSON object per line and event (start, note, progress, epoch, test, done) on stdout')
+    .action(async (opts: TrainCliOptions, cmd: Command) => {
+      if (opts.init && cmd.getOptionValueSource('model') === 'cli')
+        throw new UserError('--init brings its own architecture: leave out --model (or drop --init to train --model from scratch).');
       // Refuse an --out that holds a run, is in use or cannot be a folder before loading any data.
       checkRunFolder(opts.out, { resume: opts.resume, force: opts.force });
       const backend = await selectBackend(opts.backend ?? 'auto', true);
-      const pair = await loadData(opts.data, { seed: opts.seed });
-      for (const [flag, limit, set] of [['--limit', opts.limit, pair.train], ['--test-limit', opts.testLimit, pair.test]] as const) {
-        if (limit !== undefined && limit > (set?.labels.length ?? 0))
-          throw new UserError(`${flag} ${limit} is more than the ${set?.labels.length ?? 0} ${flag === '--limit' ? 'training' : 'test'} images of ${pair.kind}.`);
-      }
-      const trainSet = opts.limit ? takeFirst(pair.train, opts.limit) : pair.train;
-      const [h, w, c] = trainSet.shape;
-      const model = loadModel(opts.model, { inChannels: c, numClasses: trainSet.classes.length });
-      const padTo: [number, number] | undefined = opts.pad && model.spec.stem === 'cifar' && (h < 32 || w < 32) ? [32, 32] : undefined;
-      const stepsPerEpoch = Math.ceil(trainSet.labels.length / opts.batch);
-      const total = opts.iterations ?? Math.round(opts.epochs * stepsPerEpoch);
-      let schedule: ScheduleSpec;
-      switch (opts.schedule) {
-        case 'multistep':
-          schedule = scaledPaperSchedule(total, opts.lr);
-          break;
-        case 'paper':
-          schedule = { type: 'multistep', lr: opts.lr, milestones: [32000, 48000], gamma: 0.1 };
-          break;
-        case 'cosine':
-          schedule = { type: 'cosine', lr: opts.lr, total };
-          break;
-        case 'constant':
-          schedule = { type: 'constant', lr: opts.lr };
-          break;
-        default:
-          throw new UserError(`--schedule must be multistep, paper, cosine or constant; got '${opts.schedule}'.`);
-      }
-      if (opts.warmup) schedule = paperWarmup(schedule, opts.warmup, opts.lr / 10);
-      const flip = pair.flip;
-      const ctrl = new AbortController();
-      const onSigint = () => {
-        if (ctrl.signal.aborted) process.exit(130);
-        process.stderr.write('\nresnet: interrupted; saving a checkpoint after this step (Ctrl-C again to quit without saving)\n');
-        ctrl.abort();
-      };
-      process.on('SIGINT', onSigint);
-      const say = (m: string) => process.stderr.write(m + '\n');
-      const testSet = pair.test && opts.testLimit ? takeFirst(pair.test, opts.testLimit) : pair.test;
-      say(
-        `training ${opts.model} on ${pair.kind} (${trainSet.labels.length} train, ${testSet?.labels.length ?? 0} test images, ${h}x${w}x${c}${padTo ? ' padded to 32x32' : ''}) ` +
-          `on ${backend}: ${total} steps of ${opts.batch}, ${JSON.stringify(schedule)}, augmentation ${opts.augment ? `pad 4 + crop${flip ? ' + flip' : ''}` : 'off'}`,
-      );
+      const out = reporter(Boolean(opts.json));
+      const setup = await prepareTraining(opts, out.note);
       try {
-        const res = await train({
-          model,
-          trainSet,
-          testSet,
-          epochs: opts.epochs,
-          iterations: opts.iterations,
-          batchSize: opts.batch,
-          schedule,
-          momentum: opts.momentum,
-          weightDecay: opts.wd,
-          nesterov: opts.nesterov,
-          seed: opts.seed,
-          preprocessing: padTo ? { padTo } : {},
-          augment: opts.augment ? { pad: 4, flip } : false,
-          outDir: opts.out,
-          checkpointEvery: opts.checkpointEvery,
-          resume: opts.resume,
-          force: opts.force,
-          signal: ctrl.signal,
-          log: say,
-          // Without a terminal (logs, CI, nohup) there is no progress bar: print a line every 30 s instead.
-          onProgress: process.stderr.isTTY ? undefined : progressLines(say),
-        });
-        if (res.stopped === 'nan') throw new TrainError(res.message ?? 'loss became NaN');
-        if (res.stopped === 'aborted') {
-          say(`stopped at step ${res.step}/${res.totalSteps}; resume with the same command plus --resume`);
-          process.exitCode = 130;
-          return;
-        }
-        if (ctrl.signal.aborted) {
-          say(`interrupted after the last step: the run is complete (${path.join(opts.out, 'model.safetensors')} written)`);
-          process.exitCode = 130;
-          return;
-        }
-        const last = res.history[res.history.length - 1];
-        say(
-          `done: ${res.step} steps` +
-            (last?.top1 !== undefined ? `, test top-1 ${(100 * last.top1).toFixed(2)} %, top-5 ${(100 * last.top5!).toFixed(2)} %` : '') +
-            `; weights ${path.join(opts.out, 'model.safetensors')}, log ${path.join(opts.out, 'log.jsonl')}, curves ${path.join(opts.out, 'curves.svg')}`,
-        );
+        await runTraining(opts, setup, backend, out);
       } finally {
-        process.off('SIGINT', onSigint);
-        model.dispose();
+        setup.model.dispose();
       }
     });
 }
 
-/** A progress callback that prints step, loss, images/s and ETA at most every `everyMs`. */
-function progressLines(say: (m: string) => void, everyMs = 30_000): (p: StepProgress) => void {
+/** How the command reports: text lines on stderr, or JSON lines on stdout with --json. */
+interface Reporter {
+  json: boolean;
+  note: (message: string) => void;
+  event: (name: string, fields: Record<string, unknown>, text?: string) => void;
+}
+
+function reporter(json: boolean): Reporter {
+  const say = (m: string) => process.stderr.write(m + '\n');
+  const event = (name: string, fields: Record<string, unknown>, text?: string) => {
+    if (json) process.stdout.write(JSON.stringify({ event: name, ...fields }) + '\n');
+    else if (text !== undefined) say(text);
+  };
+  return { json, note: (message) => event('note', { message }, message), event };
+}
+
+/** The schedule of --schedule/--lr/--warmup over `total` steps. */
+function scheduleOf(opts: TrainCliOptions, total: number): ScheduleSpec {
+  const s: ScheduleSpec =
+    opts.schedule === 'multistep'
+      ? scaledPaperSchedule(total, opts.lr)
+      : opts.schedule === 'paper'
+        ? { type: 'multistep', lr: opts.lr, milestones: [32000, 48000], gamma: 0.1 }
+        : opts.schedule === 'cosine'
+          ? { type: 'cosine', lr: opts.lr, total }
+          : { type: 'constant', lr: opts.lr };
+  return opts.warmup ? paperWarmup(s, opts.warmup, opts.lr / 10) : s;
+}
+
+async function runTraining(opts: TrainCliOptions, setup: TrainSetup, backend: string, out: Reporter): Promise<void> {
+  const { model, trainSet, valSet, testSet, kind, flip, preprocessing } = setup;
+  const [h, w, c] = trainSet.shape;
+  const total = opts.iterations ?? Math.round(opts.epochs * Math.ceil(trainSet.labels.length / opts.batch));
+  const schedule = scheduleOf(opts, total);
+  const augment = opts.augment ? defaultAugmentation([h, w], flip) : false;
+  const augText = !augment ? 'off' : `${augment.resizedCrop ? 'random-resized-crop' : `pad ${augment.pad} + crop`}${augment.flip ? ' + flip' : ''}`;
+  const what = opts.init ? `fine-tuning ${opts.init}${opts.freeze !== 'none' ? ` (frozen: ${opts.freeze})` : ''}` : `training ${opts.model}`;
+  const sizes = `${trainSet.labels.length} train, ${valSet ? `${valSet.labels.length} validation, ` : ''}${testSet?.labels.length ?? 0} test images`;
+  out.event(
+    'start',
+    { model: opts.init ?? opts.model, data: kind, classes: trainSet.classes, train: trainSet.labels.length, val: valSet?.labels.length ?? 0, test: testSet?.labels.length ?? 0, shape: [h, w, c], padTo: preprocessing.padTo, backend, steps: total, batch: opts.batch, schedule, freeze: opts.freeze, augment },
+    `${what} on ${kind} (${sizes}, ${trainSet.classes.length} classes, ${h}x${w}x${c}${preprocessing.padTo ? ` padded to ${preprocessing.padTo.join('x')}` : ''}) on ${backend}: ` +
+      `${total} steps of ${opts.batch}; learning rate ${describeSchedule(schedule)}${opts.headLr ? ` (head ${opts.headLr})` : ''}; augmentation ${augText}`,
+  );
+  const ctrl = new AbortController();
+  const onSigint = () => {
+    if (ctrl.signal.aborted) process.exit(130);
+    process.stderr.write('\nresnet: interrupted; saving a checkpoint after this step (Ctrl-C again to quit without saving)\n');
+    ctrl.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const res = await train({
+      model, trainSet, valSet, testSet, augment, schedule, preprocessing,
+      epochs: opts.epochs, iterations: opts.iterations, batchSize: opts.batch,
+      momentum: opts.momentum, weightDecay: opts.wd, nesterov: opts.nesterov, seed: opts.seed,
+      freeze: opts.freeze, headLr: opts.headLr,
+      outDir: opts.out, checkpointEvery: opts.checkpointEvery, resume: opts.resume, force: opts.force,
+      signal: ctrl.signal,
+      log: (m) => {
+        // Epoch lines are 'epoch' events in JSON mode (onEpoch); everything else is a note.
+        if (!/^epoch \d+\//.test(m)) out.note(m);
+        else if (!out.json) process.stderr.write(m + '\n');
+      },
+      onEpoch: out.json ? (m: EpochMetrics) => out.event('epoch', { ...m }) : undefined,
+      // Without a terminal (logs, CI, nohup) there is no progress bar: print a line every 30 s instead.
+      onProgress: out.json || !process.stderr.isTTY ? progressLines(out) : undefined,
+      progressBar: out.json ? false : undefined,
+    });
+    report(res, opts, out, ctrl.signal.aborted);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+/** The closing lines (or events) of a run; a diverged run is an error, an interrupted one exits 130. */
+function report(res: TrainResult, opts: TrainCliOptions, out: Reporter, interrupted: boolean): void {
+  if (res.stopped === 'nan') throw new TrainError(res.message ?? 'loss became NaN');
+  if (res.stopped === 'aborted') {
+    out.event('stopped', { step: res.step, totalSteps: res.totalSteps }, `stopped at step ${res.step}/${res.totalSteps}; resume with the same command plus --resume`);
+    process.exitCode = 130;
+    return;
+  }
+  if (res.test) out.event('test', { ...res.test });
+  if (interrupted) {
+    out.event('stopped', { step: res.step, complete: true }, `interrupted after the last step: the run is complete (${path.join(opts.out, 'model.safetensors')} written)`);
+    process.exitCode = 130;
+    return;
+  }
+  const last = res.history[res.history.length - 1];
+  const files = { model: path.join(opts.out, 'model.safetensors'), best: res.best?.file, log: path.join(opts.out, 'log.jsonl'), curves: path.join(opts.out, 'curves.svg') };
+  const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+  const evalText = last?.top1 !== undefined ? `, ${last.evalSet ?? 'test'} top-1 ${pct(last.top1)}${last.top5 !== undefined ? `, top-5 ${pct(last.top5)}` : ''}` : '';
+  const bestText = res.best ? `; best epoch ${res.best.epoch} (validation top-1 ${pct(res.best.top1)}) in ${res.best.file}` : '';
+  out.event(
+    'done',
+    { step: res.step, last, best: res.best, test: res.test, files },
+    `done: ${res.step} steps${evalText}${bestText}; weights ${files.model}, log ${files.log}, curves ${files.curves}`,
+  );
+}
+
+/** A progress callback that reports step, loss, images/s and ETA at most every `everyMs`. */
+function progressLines(out: Reporter, everyMs = 30_000): (p: StepProgress) => void {
   let last = Date.now();
   const started = Date.now();
   let firstStep = -1;
@@ -178,8 +219,10 @@ function progressLines(say: (m: string) => void, everyMs = 30_000): (p: StepProg
     last = now;
     const perStep = (now - started) / Math.max(1, p.step - firstStep);
     const eta = Math.round(((p.totalSteps - p.step) * perStep) / 1000);
-    say(
-      `step ${p.step}/${p.totalSteps} (epoch ${p.epoch + 1}) loss ${p.loss.toFixed(4)} lr ${p.lr.toPrecision(3)} ` +
+    out.event(
+      'progress',
+      { ...p, etaSeconds: eta },
+      `step ${p.step}/${p.totalSteps} (epoch ${p.epoch}) loss ${p.loss.toFixed(4)} lr ${p.lr.toPrecision(3)} ` +
         `${p.imagesPerSec.toFixed(0)} img/s ETA ${Math.floor(eta / 60)}m${String(eta % 60).padStart(2, '0')}s`,
     );
   };

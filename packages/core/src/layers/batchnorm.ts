@@ -23,6 +23,12 @@ export class BatchNorm2d extends Module {
   readonly numBatchesTracked: tf.Variable;
   readonly eps: number;
   readonly momentum: number;
+  /**
+   * Frozen statistics, for fine-tuning with a frozen part (PyTorch's `bn.eval()` under
+   * `model.train()`, Keras' `trainable = false`): normalise with the running statistics and never
+   * update them, even in train mode. Gradients still flow through the layer to its input.
+   */
+  frozenStatistics = false;
 
   constructor(
     readonly numFeatures: number,
@@ -41,7 +47,7 @@ export class BatchNorm2d extends Module {
   forward(x: tf.Tensor, ctx?: ForwardContext): tf.Tensor4D {
     assertNHWC(x, this.numFeatures, `BatchNorm2d(${this.numFeatures})`);
     const { training } = this.context(ctx);
-    if (!training) {
+    if (!training || this.frozenStatistics) {
       return tf.batchNorm4d(x as tf.Tensor4D, this.runningMean as tf.Tensor1D, this.runningVar as tf.Tensor1D, this.bias as tf.Tensor1D, this.weight as tf.Tensor1D, this.eps);
     }
     // One fused kernel (forward and backward) where the backend registers it, else tf.moments + tf.batchNorm.

@@ -10,6 +10,11 @@ export interface Dataset {
   classes: string[];
   /** Where it came from (for messages and checkpoint metadata). */
   source?: string;
+  /**
+   * How decoded image files were brought to `shape` (stored with the weights so that predict decodes
+   * the same way): the shorter side resized to `resize`, then a centre `crop`.
+   */
+  decoding?: { resize: number; crop: [number, number] };
 }
 
 /** Number of images in a data set. */

@@ -2,15 +2,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DataError } from '../errors.js';
 import { loadCifar10, loadCifar100 } from './cifar.js';
-import { Dataset, FASHION_MNIST_CLASSES, MNIST_CLASSES, subset } from './dataset.js';
-import { loadImageFolder } from './folder.js';
+import { Dataset, FASHION_MNIST_CLASSES, MNIST_CLASSES, validateDataset } from './dataset.js';
 import { loadIdx } from './idx.js';
-import { Rng } from '@resnet-ts/core';
+import { identifyIdx } from './identify.js';
+import { loadImageData } from './layout.js';
+import { stratifiedSplit } from './split.js';
 
 export * from './dataset.js';
 export * from './idx.js';
 export * from './cifar.js';
 export * from './folder.js';
+export * from './split.js';
+export * from './identify.js';
+export * from './layout.js';
+export * from './resize.js';
 
 /** Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -20,7 +25,11 @@ export interface DataPair {
   /** 'fashion-mnist' | 'mnist' | 'cifar10' | 'cifar100' | 'folder'. */
   kind: string;
   train: Dataset;
+  /** The validation split (a val/ folder, `val` held out, or a class folder's default split). */
+  val?: Dataset;
   test?: Dataset;
+  /** Image files that could not be decoded and were skipped. */
+  skipped?: string[];
   /** Whether horizontal flips are a valid augmentation (false for digits). */
   flip: boolean;
 }
@@ -57,19 +66,39 @@ export function loadFashionMnist(split: 'train' | 'test', dir = FASHION_MNIST_DI
 
 /** Options of {@link loadData}. */
 export interface LoadDataOptions {
-  /** For image folders: the size to resize to (default [32, 32]) and channels (default 3). */
+  /** For image folders: the size to decode to (default [32, 32]) and channels (default 3). */
   imageSize?: [number, number];
   channels?: 1 | 3;
-  /** Seed of the hold-out split of an image folder without train/ and test/ sub-folders. */
+  /**
+   * Fraction of the training images held out as a stratified, seeded validation split. Default:
+   * 0.1 for a folder of class sub-folders (which has no other validation or test set), none
+   * otherwise (IDX, CIFAR and train/ folders evaluate on their val/ or test/ split).
+   */
+  val?: number;
+  /** Seed of the validation split. */
   seed?: number;
+  /** Notes: skipped images, classes missing from a split. */
+  log?: (message: string) => void;
 }
+
+/** The default validation fraction of a folder of class sub-folders. */
+export const DEFAULT_VAL_FRACTION = 0.1;
 
 /**
  * Loads a data set by name or path: `fashion-mnist`, `mnist`, `cifar10`, `cifar100` (names look in
- * /usr/share/datasets), or a folder that holds IDX files, CIFAR binary batches, or images in one
- * sub-folder per class (optionally under train/ and test/; otherwise 10% is held out, seeded).
+ * /usr/share/datasets), or a folder that holds IDX files (identified by content, see identify.ts),
+ * CIFAR binary batches, or images (see {@link loadImageData}: class sub-folders, or train/, val/,
+ * test/ splits of them). `val` holds out a stratified validation split of the training images.
  */
 export async function loadData(spec: string, options: LoadDataOptions = {}): Promise<DataPair> {
+  const pair = await loadNamedOrFolder(spec, options);
+  // Image folders make their own validation split (see loadImageData).
+  if (options.val === undefined || pair.kind === 'folder') return pair;
+  const { train, val } = stratifiedSplit(pair.train, options.val, options.seed ?? 0);
+  return { ...pair, train, val };
+}
+
+async function loadNamedOrFolder(spec: string, options: LoadDataOptions): Promise<DataPair> {
   const lower = spec.toLowerCase();
   if (lower === 'fashion-mnist' || lower === 'fashion_mnist' || lower === 'fashionmnist') {
     return { kind: 'fashion-mnist', train: loadFashionMnist('train'), test: loadFashionMnist('test'), flip: true };
@@ -84,59 +113,43 @@ export async function loadData(spec: string, options: LoadDataOptions = {}): Pro
       flip: false,
     };
   }
-  if (lower === 'cifar10' || lower === 'cifar-10') {
-    const dir = '/usr/share/datasets/cifar-10-batches-bin';
-    if (!fs.existsSync(dir))
-      throw new DataError(
-        `CIFAR-10 is not in ${dir}: download the binary version (cifar-10-binary.tar.gz), unpack it and give --data <path to cifar-10-batches-bin>.`,
-      );
-    return { kind: 'cifar10', train: loadCifar10(dir, 'train'), test: loadCifar10(dir, 'test'), flip: true };
-  }
-  if (lower === 'cifar100' || lower === 'cifar-100') {
-    const dir = '/usr/share/datasets/cifar-100-binary';
-    if (!fs.existsSync(dir))
-      throw new DataError(
-        `CIFAR-100 is not in ${dir}: download the binary version (cifar-100-binary.tar.gz), unpack it and give --data <path to cifar-100-binary>.`,
-      );
-    return { kind: 'cifar100', train: loadCifar100(dir, 'train'), test: loadCifar100(dir, 'test'), flip: true };
+  for (const [names, dir, what, load] of [
+    [['cifar10', 'cifar-10'], '/usr/share/datasets/cifar-10-batches-bin', 'CIFAR-10 (cifar-10-binary.tar.gz)', 'cifar10'],
+    [['cifar100', 'cifar-100'], '/usr/share/datasets/cifar-100-binary', 'CIFAR-100 (cifar-100-binary.tar.gz)', 'cifar100'],
+  ] as const) {
+    if (!(names as readonly string[]).includes(lower)) continue;
+    if (!fs.existsSync(dir)) throw new DataError(`${what.split(' ')[0]} is not in ${dir}: download the binary version ${what.split(' ')[1]}, unpack it and give --data <path to ${path.basename(dir)}>.`);
+    return cifarPair(dir, load);
   }
   if (!fs.existsSync(spec)) {
     throw new DataError(
       `Unknown data set '${spec}': use fashion-mnist, mnist, cifar10, cifar100, or the path of a folder with IDX files, CIFAR batches or class sub-folders of images.`,
     );
   }
-  const dir = spec;
-  const files = fs.readdirSync(dir);
-  if (files.some((f) => /^train-images[-.]idx3-ubyte(\.gz)?$/.test(f))) {
-    const fashion = /fashion/i.test(path.resolve(dir));
-    const classes = fashion ? FASHION_MNIST_CLASSES : MNIST_CLASSES;
-    const how = `Give --data <dir> holding the four IDX files.`;
-    return {
-      kind: fashion ? 'fashion-mnist' : 'mnist',
-      train: loadIdxFolder(dir, 'train', classes, how),
-      test: loadIdxFolder(dir, 'test', classes, how),
-      flip: fashion,
-    };
-  }
-  if (files.includes('data_batch_1.bin') || files.includes('test_batch.bin')) {
-    return { kind: 'cifar10', train: loadCifar10(dir, 'train'), test: loadCifar10(dir, 'test'), flip: true };
-  }
-  if (files.includes('train.bin') && files.includes('test.bin')) {
-    return { kind: 'cifar100', train: loadCifar100(dir, 'train'), test: loadCifar100(dir, 'test'), flip: true };
-  }
-  const decode = { size: options.imageSize ?? ([32, 32] as [number, number]), channels: options.channels ?? 3 };
-  const testDir = ['test', 'val'].map((d) => path.join(dir, d)).find((d) => fs.existsSync(d));
-  if (files.includes('train') && testDir) {
-    return {
-      kind: 'folder',
-      train: await loadImageFolder(path.join(dir, 'train'), decode),
-      test: await loadImageFolder(testDir, decode),
-      flip: true,
-    };
-  }
-  const all = await loadImageFolder(dir, decode);
-  const perm = new Rng(options.seed ?? 0).permutation(all.labels.length);
-  const nTest = Math.max(1, Math.round(all.labels.length * 0.1));
-  if (all.labels.length < 2) return { kind: 'folder', train: all, flip: true };
-  return { kind: 'folder', train: subset(all, perm.subarray(nTest)), test: subset(all, perm.subarray(0, nTest)), flip: true };
+  if (!fs.statSync(spec).isDirectory()) throw new DataError(`--data ${spec} is a file: give the folder that holds the data set.`);
+  const files = fs.readdirSync(spec);
+  if (files.some((f) => /^train-images[-.]idx3-ubyte(\.gz)?$/.test(f))) return idxPair(spec);
+  if (files.includes('data_batch_1.bin') || files.includes('test_batch.bin')) return cifarPair(spec, 'cifar10');
+  if (files.includes('train.bin') && files.includes('test.bin')) return cifarPair(spec, 'cifar100');
+  return loadImageData(spec, options);
+}
+
+function cifarPair(dir: string, kind: 'cifar10' | 'cifar100'): DataPair {
+  const load = kind === 'cifar10' ? loadCifar10 : loadCifar100;
+  return { kind, train: load(dir, 'train'), test: load(dir, 'test'), flip: true };
+}
+
+/** IDX files of any folder, identified by content (never by the folder's name). */
+function idxPair(dir: string): DataPair {
+  const how = `Give --data <dir> holding the four IDX files.`;
+  const anyLabel = Array.from({ length: 256 }, (_, k) => String(k));
+  const train = loadIdxFolder(dir, 'train', anyLabel, how);
+  const id = identifyIdx(train);
+  const test = loadIdxFolder(dir, 'test', id.classes.length < 256 ? anyLabel : id.classes, how);
+  const named = (d: Dataset, what: string): Dataset => {
+    const out = { ...d, classes: id.classes };
+    validateDataset(out, `${dir} (${what})`, (m) => new DataError(m));
+    return out;
+  };
+  return { kind: id.kind, train: named(train, 'train'), test: named(test, 'test'), flip: id.flip };
 }

@@ -1,0 +1,72 @@
+/**
+ * The layouts of an image-folder data set:
+ *
+ * ```
+ * photos/                      photos/
+ *   cat/1.jpg 2.jpg ...          train/cat/… train/dog/…
+ *   dog/1.jpg ...                val/cat/…   val/dog/…      (optional)
+ *                                test/cat/…  test/dog/…     (optional)
+ * ```
+ *
+ * Left: one sub-folder per class; a seeded, stratified validation split is held out (`val`, default
+ * 10 %). Right: train/, val/ and test/ splits whose class folders are matched BY NAME to train/'s
+ * (sorted) classes, so label k means the same class in every split; a class that val/ or test/ lacks
+ * is reported, one that train/ lacks is an error. Without val/, `val` holds out a split of train/.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { DataError } from '../errors.js';
+import type { DataPair, LoadDataOptions } from './index.js';
+import { loadImageFolder, listImageFolder } from './folder.js';
+import { stratifiedSplit } from './split.js';
+import type { Dataset } from './dataset.js';
+
+const isDir = (p: string) => fs.existsSync(p) && fs.statSync(p).isDirectory();
+
+/** Loads an image folder in either layout (see the module comment). */
+export async function loadImageData(dir: string, options: LoadDataOptions): Promise<DataPair> {
+  const log = options.log ?? (() => {});
+  const skipped: string[] = [];
+  const decode = {
+    size: options.imageSize ?? ([32, 32] as [number, number]),
+    channels: options.channels ?? 3,
+    onSkip: (file: string, reason: string) => {
+      skipped.push(file);
+      log(`note: skipped ${path.relative(dir, file)}: ${reason.replace(/^Cannot decode image \S+: /, '').replace(/\s*Only JPEG and PNG files are supported\.$/, '')}`);
+    },
+  };
+  const splits = ['train', 'val', 'test'].filter((s) => isDir(path.join(dir, s)));
+  let pair: DataPair;
+  if (splits.length && !splits.includes('train'))
+    throw new DataError(`${dir} has ${splits.map((s) => `${s}/`).join(' and ')} but no train/: put the training images in ${path.join(dir, 'train')}/<class>/.`);
+  if (splits.includes('train')) {
+    const train = await loadImageFolder(path.join(dir, 'train'), decode);
+    checkClasses(train, path.join(dir, 'train'));
+    const other = async (s: string) => (splits.includes(s) ? loadSplit(path.join(dir, s), train.classes, decode, log) : undefined);
+    const [valDir, test] = [await other('val'), await other('test')];
+    if (valDir && options.val !== undefined) throw new DataError(`${dir} has a val/ folder: leave out --val (or remove val/ to split train/).`);
+    const split = !valDir && options.val !== undefined ? stratifiedSplit(train, options.val, options.seed ?? 0) : undefined;
+    pair = { kind: 'folder', train: split?.train ?? train, val: valDir ?? split?.val, test, flip: true };
+  } else {
+    const all = await loadImageFolder(dir, decode);
+    checkClasses(all, dir);
+    const { train, val } = stratifiedSplit(all, options.val ?? 0.1, options.seed ?? 0);
+    pair = { kind: 'folder', train, val, flip: true };
+  }
+  if (skipped.length) log(`note: skipped ${skipped.length} image(s) that could not be decoded (listed above); ${pair.train.labels.length} training images loaded`);
+  return { ...pair, skipped };
+}
+
+/** A one-class folder cannot make a classifier. */
+function checkClasses(d: Dataset, dir: string): void {
+  if (d.classes.length < 2)
+    throw new DataError(`${dir} has ${d.classes.length} class folder (${d.classes.join(', ')}): a classifier needs at least 2, one sub-folder of images per class.`);
+}
+
+/** A val/ or test/ split labelled by the training classes; classes it lacks are reported. */
+async function loadSplit(dir: string, classes: string[], decode: Parameters<typeof loadImageFolder>[1], log: (m: string) => void): Promise<Dataset> {
+  const { files } = listImageFolder(dir);
+  const missing = classes.filter((c) => !files.get(c)?.length);
+  if (missing.length) log(`note: ${dir} has no images of ${missing.map((c) => `'${c}'`).join(', ')}: their accuracy there is not measured`);
+  return loadImageFolder(dir, { ...decode, classes });
+}

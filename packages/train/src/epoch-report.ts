@@ -1,0 +1,64 @@
+/**
+ * What the trainer says at the end of an epoch: the console line (epochs numbered from 1, as in
+ * log.jsonl; top-5 only when there are more than 5 classes), the note on a huge early evaluation
+ * loss, and which epoch's weights are the best on the validation set.
+ */
+
+/** The numbers of one epoch, as in log.jsonl (see `EpochMetrics`). */
+export interface EpochNumbers {
+  epoch: number;
+  trainLoss: number;
+  trainAcc: number;
+  testLoss?: number;
+  top1?: number;
+  top5?: number;
+  evalSet?: 'val' | 'test';
+  imagesPerSec: number;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+
+/** `epoch 3/10: train loss 0.4123 acc 85.10 %, val loss 0.5012 top-1 82.00 %, 812.3 img/s`. */
+export function epochLine(m: EpochNumbers, totalEpochs: number): string {
+  const evalPart =
+    m.top1 !== undefined
+      ? `, ${m.evalSet ?? 'test'} loss ${m.testLoss!.toFixed(4)} top-1 ${pct(m.top1)}${m.top5 !== undefined ? ` top-5 ${pct(m.top5)}` : ''}`
+      : '';
+  return `epoch ${m.epoch}/${totalEpochs}: train loss ${m.trainLoss.toFixed(4)} acc ${pct(m.trainAcc)}${evalPart}, ${m.imagesPerSec.toFixed(1)} img/s`;
+}
+
+/**
+ * A note when an evaluation loss is far above the training loss (more than 10x, and more than 10x
+ * the loss of a uniform guess, ln K): in the first epochs this is batch norm's running statistics
+ * still settling (evaluation uses them; training uses each batch's own), not a broken model.
+ */
+export function hugeLossNote(m: EpochNumbers, numClasses: number): string | undefined {
+  if (m.testLoss === undefined || !Number.isFinite(m.testLoss)) return undefined;
+  const uniform = Math.log(numClasses);
+  if (!(m.testLoss > 10 * Math.max(m.trainLoss, uniform))) return undefined;
+  return (
+    `note: the ${m.evalSet ?? 'test'} loss ${m.testLoss.toFixed(1)} is huge next to the training loss ${m.trainLoss.toFixed(4)}: ` +
+    "evaluation uses batch norm's running statistics, which are still settling early in training (momentum 0.1 averages the last ~10 batches' statistics). " +
+    'It usually falls within an epoch or two; if it does not, check the preprocessing or lower the learning rate.'
+  );
+}
+
+/** Tracks the best epoch on the validation set: higher top-1, ties broken by lower loss. */
+export class BestTracker {
+  top1 = -Infinity;
+  loss = Infinity;
+  epoch = 0;
+
+  /** Starts from the epochs already logged (a resumed run): those marked `best`. */
+  constructor(history: (EpochNumbers & { best?: boolean })[] = []) {
+    for (const m of history) if (m.best && m.top1 !== undefined) this.offer(m);
+  }
+
+  /** Whether `m` beats the best so far (and becomes it). Non-finite losses and missing top-1 never do. */
+  offer(m: EpochNumbers): boolean {
+    if (m.top1 === undefined || m.testLoss === undefined || !Number.isFinite(m.testLoss)) return false;
+    if (m.top1 < this.top1 || (m.top1 === this.top1 && m.testLoss >= this.loss)) return false;
+    [this.top1, this.loss, this.epoch] = [m.top1, m.testLoss, m.epoch];
+    return true;
+  }
+}
