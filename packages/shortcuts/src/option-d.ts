@@ -40,9 +40,23 @@ export class CeilAvgPool2d extends Module {
 
   forward(x: tf.Tensor): tf.Tensor4D {
     if (x.rank !== 4) throw new ShapeError(`CeilAvgPool2d expects [batch, h, w, channels]; got ${fmtShape(x.shape)}.`);
-    // 'same' with kernel = stride pads only after the input, ceil(size / stride) windows, and tfjs
-    // (as TensorFlow) averages a window over its in-bounds pixels only: PyTorch's ceil mode exactly.
-    return tf.avgPool(x as tf.Tensor4D, this.stride, this.stride, 'same');
+    const s = this.stride;
+    const [, h, w] = x.shape as number[];
+    const [padH, padW] = [(s - (h % s)) % s, (s - (w % s)) % s];
+    if (padH === 0 && padW === 0) return tf.avgPool(x as tf.Tensor4D, s, s, 'valid');
+    // A partial last window: zero-pad to whole windows, sum, divide by the in-bounds pixel count.
+    // (tfjs's own 'same' pooling averages the same way forward, but its gradient divides every
+    // window by s * s: wrong at the edge.)
+    return tf.tidy(() => {
+      const padded = tf.pad(x as tf.Tensor4D, [
+        [0, 0],
+        [0, padH],
+        [0, padW],
+        [0, 0],
+      ]);
+      const sums = tf.mul(tf.avgPool(padded, s, s, 'valid'), s * s);
+      return tf.div(sums, windowCounts(h, w, s)) as tf.Tensor4D;
+    });
   }
 
   describe(input: Shape, tracer: Tracer): Shape {
@@ -62,6 +76,14 @@ export class CeilAvgPool2d extends Module {
       count_include_pad: { int: 0 },
     });
   }
+}
+
+/** In-bounds pixels of each ceil-mode window of an h x w input, as [1, ceil(h/s), ceil(w/s), 1]. */
+function windowCounts(h: number, w: number, s: number): tf.Tensor4D {
+  const [oh, ow] = [Math.ceil(h / s), Math.ceil(w / s)];
+  const counts = new Float32Array(oh * ow);
+  for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) counts[i * ow + j] = Math.min(s, h - i * s) * Math.min(s, w - j * s);
+  return tf.tensor4d(counts, [1, oh, ow, 1]);
 }
 
 registerGraphExporter(CeilAvgPool2d, (g, m, path, x) => m.emitGraph(g, path, x));
