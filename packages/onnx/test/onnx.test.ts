@@ -5,14 +5,14 @@
 import '@resnet-ts/backend-node';
 import '@resnet-ts/zoo';
 import * as tf from '@tensorflow/tfjs-core';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ResNet, Rng, adaptStateDict, inferSpec, listBackends, loadRawStateDict, readWeights, useBackend } from '@resnet-ts/core';
+import { ResNet, adaptStateDict, inferSpec, listBackends, loadRawStateDict, readWeights, useBackend } from '@resnet-ts/core';
 import { loadCheckpoint, loadNpy } from '@resnet-ts/core/node';
 import { createModel, resnet as resnetOf } from '@resnet-ts/zoo';
 import { OnnxExportOptions, exportOnnx, modelProtoType, saveOnnx } from '@resnet-ts/onnx';
+import { check, cleanOrtWork, ours, randomInput, randomizeBatchNorm, runOrt } from './ort';
 
 const FIX = path.resolve(__dirname, '..', '..', 'core', 'test', 'fixtures', 'parity');
 
@@ -26,65 +26,7 @@ beforeAll(async () => {
   }
 });
 
-let work = '';
-let jobs = 0;
-beforeAll(() => {
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-onnx-run-'));
-});
-afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
-
-/** Runs the model in onnxruntime-node in a child process (see ort-run.js for why). */
-async function runOrt(bytes: Uint8Array, x: tf.Tensor, inputName = 'input', outputName = 'logits'): Promise<tf.Tensor> {
-  const id = jobs++;
-  const model = path.join(work, `m${id}.onnx`);
-  const input = path.join(work, `x${id}.bin`);
-  fs.writeFileSync(model, bytes);
-  fs.writeFileSync(input, new Uint8Array(new Float32Array(x.dataSync() as Float32Array).buffer));
-  const job = path.join(work, `job${id}.json`);
-  fs.writeFileSync(job, JSON.stringify({ inputName, outputName, dims: x.shape, input }));
-  const r = spawnSync(process.execPath, [path.join(__dirname, 'ort-run.js'), model, job], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`onnxruntime failed: ${r.stderr}`);
-  const { dims, output } = JSON.parse(r.stdout) as { dims: number[]; output: string };
-  const raw = fs.readFileSync(output);
-  return tf.tensor(new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)), dims);
-}
-
-function ours(model: ResNet, nchw: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => model.forward(tf.transpose(nchw, [0, 2, 3, 1]), { training: false }));
-}
-
-function check(name: string, a: tf.Tensor, ref: tf.Tensor): void {
-  const { maxAbs, scale } = tf.tidy(() => ({
-    maxAbs: tf.max(tf.abs(tf.sub(a, ref))).dataSync()[0],
-    scale: Math.max(1, tf.max(tf.abs(ref)).dataSync()[0]),
-  }));
-  console.log(`onnx ${name}: max abs diff ${maxAbs.toExponential(2)} (scale ${scale.toFixed(2)})`);
-  expect(a.shape).toEqual(ref.shape);
-  expect(maxAbs).toBeLessThanOrEqual(1e-4 * scale);
-}
-
-/** Random but fixed batch-norm statistics, so folding is really tested. */
-function randomizeBatchNorm(model: ResNet, seed: number): void {
-  const rng = new Rng(seed);
-  for (const [name, v] of model.namedBuffers()) {
-    if (name.endsWith('running_mean')) v.assign(tf.tensor(rng.normalArray(v.size, 0.1), v.shape));
-    if (name.endsWith('running_var')) v.assign(tf.tensor(rng.uniformArray(v.size, 0.5, 1.5), v.shape));
-  }
-  for (const [name, v] of model.namedParameters()) {
-    if (/bn\d\.weight$|downsample\.1\.weight$/.test(name)) v.assign(tf.tensor(rng.uniformArray(v.size, 0.5, 1.5), v.shape));
-    if (/bn\d\.bias$|downsample\.1\.bias$/.test(name)) v.assign(tf.tensor(rng.normalArray(v.size, 0.1), v.shape));
-  }
-}
-
-function randomInput(shape: number[], seed: number): tf.Tensor {
-  return tf.tensor(
-    new Rng(seed).normalArray(
-      shape.reduce((a, b) => a * b, 1),
-      1,
-    ),
-    shape,
-  );
-}
+afterAll(() => cleanOrtWork());
 
 describe.each(['resnet20', 'bottleneck'])('%s (PyTorch fixture)', (fixture) => {
   let model: ResNet;
