@@ -3,6 +3,7 @@
  * the same recipe and seed; train and test error curves in the paper's style (dashed: train, solid:
  * test), and whether the deeper plain net trained worse and the deeper ResNet better.
  */
+import { TRAINING_OPTIONS, TrainingCommandValues, trainingRecipe } from './command.js';
 import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
 import { lineChart, PALETTE } from '@resnet-ts/plot';
 import { mdTable, pct, writeReport } from './report.js';
@@ -120,8 +121,17 @@ export async function runDegradation(options: DegradationOptions): Promise<Exper
   return { info, result, files };
 }
 
-registerExperiment<DegradationOptions, DegradationResult>({
+registerExperiment<DegradationOptions, DegradationResult, TrainingCommandValues & { depths: number[] }>({
   name: 'degradation',
   description: 'He et al. Fig. 6: plain-N vs ResNet-N at several depths, train and test error curves',
   run: runDegradation,
+  command: {
+    summary: 'He et al. Fig. 6: plain-N vs ResNet-N at several depths (long: prints its duration; resumable)',
+    engine: { default: 'auto', training: true },
+    options: [
+      ...TRAINING_OPTIONS,
+      { flags: '--depths <list>', description: 'depths 6n+2', kind: { type: 'integerList', min: 8, max: 10000, rule: 'cifar-depth' }, default: [20, 56] },
+    ],
+    run: async (v, host) => runDegradation({ ...(await trainingRecipe(v, host)), depths: v.depths }),
+  },
 });

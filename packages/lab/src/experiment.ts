@@ -1,5 +1,6 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import type { ExperimentCommand } from './command.js';
 import { ReportFiles, RunInfo } from './report.js';
 
 /** Options every experiment accepts. */
@@ -22,19 +23,24 @@ export interface ExperimentOutput<R> {
   files: ReportFiles;
 }
 
-/** An entry of the experiment registry: the CLI and the API find experiments here. */
-export interface Experiment<O extends CommonOptions = CommonOptions, R = unknown> {
+/**
+ * An entry of the experiment registry: the CLI and the API find experiments here. `V` is the shape
+ * of its command-line values (see {@link ExperimentCommand}).
+ */
+export interface Experiment<O extends CommonOptions = CommonOptions, R = unknown, V = Record<string, unknown>> {
   name: string;
   description: string;
   /** Runs the experiment with `options` and returns its numbers, plots and report (not yet written to disk). */
   run(options: O): Promise<ExperimentOutput<R>>;
+  /** Its `resnet lab <name>` sub-command: options, defaults, engine (absent: API only). */
+  command?: ExperimentCommand<V>;
 }
 
-const registry = new Map<string, Experiment<never, unknown>>();
+const registry = new Map<string, Experiment<never, unknown, never>>();
 
 /** Adds an experiment (a later registration under the same name replaces the earlier one). */
-export function registerExperiment<O extends CommonOptions, R>(e: Experiment<O, R>): void {
-  registry.set(e.name, e as unknown as Experiment<never, unknown>);
+export function registerExperiment<O extends CommonOptions, R, V>(e: Experiment<O, R, V>): void {
+  registry.set(e.name, e as unknown as Experiment<never, unknown, never>);
 }
 
 /** The experiment called `name`; an error listing the known ones otherwise. */

@@ -14,7 +14,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { lossAndGradients, type ResNet } from '@resnet-ts/core';
-import { Batcher, Dataset, Preprocessing, channelStats, train } from '@resnet-ts/train';
+import { Batcher, Dataset, Preprocessing, channelStats, loadData, takeFirst, train } from '@resnet-ts/train';
+import { BATCH, COUNT, CommandHost, DATA_OPTION, ExperimentInputError, LEARNING_RATE, WEIGHT_DECAY } from './command.js';
 import { ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
 import { PALETTE, Series, lineChart } from '@resnet-ts/plot';
 import { fmtNum, mdTable, writeReport } from './report.js';
@@ -769,8 +770,71 @@ function gradFlowBody(r: GradFlowResult, dropped: { file: string; net: string; c
   return lines.join('\n');
 }
 
-registerExperiment<GradFlowOptions, GradFlowResult>({
+/** The command-line values of `resnet lab gradflow`. */
+interface GradFlowCommandValues {
+  depths: number[];
+  settings: GradFlowSetting[];
+  trainSteps: number[];
+  batches: number;
+  batch: number;
+  lr: number;
+  wd: number;
+  data: string;
+  limit?: number;
+  augment: boolean;
+}
+
+/** `resnet lab gradflow`: loads the data (its first images are the measurement batches) and runs the study. */
+async function gradFlowFromCommand(v: GradFlowCommandValues & { seed: number }, host: CommandHost): Promise<ExperimentOutput<GradFlowResult>> {
+  const pair = await loadData(v.data, { seed: v.seed });
+  const trainSet = v.limit ? takeFirst(pair.train, v.limit) : pair.train;
+  if (trainSet.labels.length < v.batch * v.batches)
+    throw new ExperimentInputError(`--limit ${v.limit}: fewer images than --batches x --batch (${v.batches * v.batch}).`);
+  return runGradFlow({
+    trainSet,
+    dataName: pair.kind + (v.limit ? ` (first ${v.limit} train images)` : ''),
+    depths: v.depths,
+    settings: v.settings,
+    steps: v.trainSteps,
+    batches: v.batches,
+    batchSize: v.batch,
+    lr: v.lr,
+    weightDecay: v.wd,
+    augment: v.augment ? { pad: 4, flip: pair.flip } : false,
+    ...host.reporting,
+  });
+}
+
+registerExperiment<GradFlowOptions, GradFlowResult, GradFlowCommandValues>({
   name: 'gradflow',
   description: 'Gradient flow: per-layer gradient norms of plain vs residual nets, with and without BN, at init and during training',
   run: runGradFlow,
+  command: {
+    summary:
+      'gradient norm per layer and per block input, plain vs ResNet, with/without BN and zeroInitResidual, at init and during training (long: prints its duration)',
+    engine: { default: 'auto', training: true },
+    options: [
+      { flags: '--depths <list>', description: 'depths 6n+2', kind: { type: 'integerList', min: 8, max: 10000, rule: 'cifar-depth' }, default: [20, 56, 110, 218] },
+      {
+        flags: '--settings <list>',
+        description: `variants: ${Object.keys(GRADFLOW_SETTINGS).join(', ')} (bn = BN on, zeroInitResidual off: the baseline)`,
+        kind: { type: 'choiceList', values: Object.keys(GRADFLOW_SETTINGS) },
+        default: ['bn', 'no-bn', 'zero-init'],
+      },
+      {
+        flags: '--train-steps <list>',
+        description: 'measure after this many SGD steps (0 = at initialisation; every step of every net costs time)',
+        kind: { type: 'integerList', min: 0, max: 1e6 },
+        default: [0, 10, 30],
+      },
+      { flags: '--batches <n>', description: 'batches the norms are averaged over', kind: { type: 'integer', min: 1, max: 1e4 }, default: 2 },
+      { flags: '--batch <n>', description: 'batch size (measuring and training)', kind: BATCH, default: 64 },
+      { flags: '--lr <x>', description: 'constant learning rate (SGD, momentum 0.9)', kind: LEARNING_RATE, default: 0.1 },
+      { flags: '--wd <x>', description: 'weight decay, from 0 (none) to below 1', kind: WEIGHT_DECAY, default: 1e-4 },
+      DATA_OPTION,
+      { flags: '--limit <n>', description: 'use only the first n training images', kind: COUNT },
+      { flags: '--no-augment', description: 'no random crops or flips while training' },
+    ],
+    run: gradFlowFromCommand,
+  },
 });

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@resnet-ts/core';
+import { COUNT, LEARNING_RATE } from './command.js';
 import { CommonOptions, ExperimentOutput, defaultOut, meanStd, registerExperiment, runInfo } from './experiment.js';
 import { lineChart } from '@resnet-ts/plot';
 import { fmtNum, mdTable, writeReport } from './report.js';
@@ -396,8 +397,51 @@ export async function runIdentity(options: IdentityOptions = {}): Promise<Experi
   return { info, result, files };
 }
 
-registerExperiment<IdentityOptions, IdentityResult>({
+/** The command-line values of `resnet lab identity`. */
+interface IdentityCommandValues {
+  dims: number[];
+  width?: number;
+  steps: number;
+  seeds: number;
+  optimizer: 'adam' | 'sgd';
+  lr?: number;
+  threshold: number;
+  initScale: number;
+}
+
+registerExperiment<IdentityOptions, IdentityResult, IdentityCommandValues>({
   name: 'identity',
   description: 'Identity is hard, zero is easy: plain vs residual extra layers learning y = 4x + 3 and y = A x + c through 6 layers',
   run: runIdentity,
+  command: {
+    summary: 'identity is hard, zero is easy: plain vs residual extra layers (seconds on cpu)',
+    engine: { default: 'cpu', training: true },
+    options: [
+      { flags: '--dims <list>', description: 'input/output dimensions (1 is y = 4x + 3)', kind: { type: 'integerList', min: 1, max: 4096 }, default: [1, 8] },
+      { flags: '--width <n>', description: 'hidden width (default max(16, 4d))', kind: { type: 'integer', min: 1, max: 65536 } },
+      { flags: '--steps <n>', description: 'maximum steps', kind: COUNT, default: 3000 },
+      { flags: '--seeds <n>', description: 'seeds to average over', kind: { type: 'integer', min: 1, max: 1000 }, default: 3 },
+      { flags: '--optimizer <name>', description: 'adam | sgd', kind: { type: 'choice', values: ['adam', 'sgd'] }, default: 'adam' },
+      { flags: '--lr <x>', description: 'learning rate (default 1e-3 adam, 1e-2 sgd)', kind: LEARNING_RATE },
+      { flags: '--threshold <x>', description: 'MSE target', kind: { type: 'number', above: 0 }, default: 1e-3 },
+      {
+        flags: '--init-scale <x>',
+        description: "multiply the extra layers' Kaiming std (1: plain Kaiming; 0: zero init)",
+        kind: { type: 'number', min: 0, max: 1e3 },
+        default: 1,
+      },
+    ],
+    run: (v, host) =>
+      runIdentity({
+        ...host.reporting,
+        dims: v.dims,
+        width: v.width,
+        steps: v.steps,
+        seeds: v.seeds,
+        optimizer: v.optimizer,
+        lr: v.lr,
+        threshold: v.threshold,
+        initScale: v.initScale,
+      }),
+  },
 });

@@ -5,6 +5,8 @@
  */
 export * from './report.js';
 export * from './experiment.js';
+export * from './command.js';
+export * from './model-inputs.js';
 export * from './identity.js';
 export * from './blocks.js';
 export * from './lesion.js';

@@ -7,7 +7,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ResNet, Rng } from '@resnet-ts/core';
 import { blocksForward, canDelete, headForward, preservesShape, stemForward } from './blocks.js';
+import { COUNT, CommandHost, DATA_OPTION } from './command.js';
+import { prepareTestTensors } from './data.js';
 import { CommonOptions, ExperimentOutput, defaultOut, meanStd, registerExperiment, runInfo } from './experiment.js';
+import { MODEL_OPTION_HELP, loadModelAndData } from './model-inputs.js';
 import { barChart, lineChart } from '@resnet-ts/plot';
 import { fmtNum, mdTable, pct, writeReport } from './report.js';
 
@@ -289,8 +292,69 @@ export async function runLesion(options: LesionOptions): Promise<ExperimentOutpu
   return { info, result, files };
 }
 
-registerExperiment<LesionOptions, LesionResult>({
+/** The command-line values of `resnet lab lesion`. */
+interface LesionCommandValues {
+  model?: string;
+  weights?: string;
+  plainModel?: string;
+  plainWeights?: string;
+  data: string;
+  limit: number;
+  samples: number;
+  maxK?: number;
+  maxSwaps: number;
+}
+
+/** `resnet lab lesion`: loads the residual net (and the plain one), prepares the test images, runs the study. */
+async function lesionFromCommand(given: LesionCommandValues, host: CommandHost): Promise<ExperimentOutput<LesionResult>> {
+  let v = given;
+  if (!v.model && !v.weights && !v.plainModel && !v.plainWeights && v.data === 'fashion-mnist') {
+    // Offline default: the two nets the zoo ships, trained with the same recipe.
+    v = { ...v, model: 'resnet20-fashion-mnist', plainModel: 'plain20-fashion-mnist' };
+  }
+  const r = await loadModelAndData({ model: v.model, weights: v.weights, data: v.data, fallback: 'resnet20' }, host);
+  let plain: ResNet | undefined;
+  try {
+    if (v.plainWeights || v.plainModel) {
+      const fallback = `plain${r.model.blocks().length * 2 + 2}`;
+      const plainModel = v.plainModel ?? (v.plainWeights ? undefined : fallback);
+      plain = (await loadModelAndData({ model: plainModel, weights: v.plainWeights, data: v.data, fallback }, host)).model;
+    }
+    const data = prepareTestTensors(r.pair.test ?? r.pair.train, r.prep, v.limit);
+    try {
+      const o = { model: r.model, plain, data, samples: v.samples, maxK: v.maxK, maxSwaps: v.maxSwaps };
+      return await runLesion({ ...o, ...host.reporting, description: r.label });
+    } finally {
+      tf.dispose(data.inputs);
+    }
+  } finally {
+    r.model.dispose();
+    plain?.dispose();
+  }
+}
+
+registerExperiment<LesionOptions, LesionResult, LesionCommandValues>({
   name: 'lesion',
   description: 'Veit et al. §4: delete or swap residual blocks at test time; the same on a plain net',
   run: runLesion,
+  command: {
+    summary: 'Veit et al. §4: delete/swap blocks at test time; the same on a plain net',
+    engine: { default: 'auto', training: false },
+    options: [
+      { flags: '--model <name>', description: MODEL_OPTION_HELP, kind: { type: 'text' } },
+      { flags: '--weights <file>', description: 'trained weights of the residual net', kind: { type: 'text', what: 'a file' } },
+      {
+        flags: '--plain-model <name>',
+        description: "the plain net (default: plain<depth> when --plain-weights is given; the zoo's plain20-fashion-mnist with the default model)",
+        kind: { type: 'text' },
+      },
+      { flags: '--plain-weights <file>', description: 'trained weights of the plain net of the same depth', kind: { type: 'text', what: 'a file' } },
+      { ...DATA_OPTION, description: 'test data' },
+      { flags: '--limit <n>', description: 'test images to use', kind: COUNT, default: 1000 },
+      { flags: '--samples <n>', description: 'random samples per k', kind: { type: 'integer', min: 1, max: 1e6 }, default: 10 },
+      { flags: '--max-k <n>', description: 'largest number of deleted blocks', kind: { type: 'integer', min: 1, max: 1e4 } },
+      { flags: '--max-swaps <n>', description: 'largest number of swapped pairs (0: none)', kind: { type: 'integer', min: 0, max: 1e4 }, default: 10 },
+    ],
+    run: lesionFromCommand,
+  },
 });

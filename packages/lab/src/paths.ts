@@ -8,7 +8,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ResNet, Rng } from '@resnet-ts/core';
 import { headForward, stemForward } from './blocks.js';
+import { CommandHost, DATA_OPTION } from './command.js';
+import { prepareTestTensors } from './data.js';
 import { CommonOptions, ExperimentOutput, defaultOut, meanStd, registerExperiment, runInfo } from './experiment.js';
+import { MODEL_OPTION_HELP, loadModelAndData } from './model-inputs.js';
 import { lineChart } from '@resnet-ts/plot';
 import { fmtNum, mdTable, writeReport } from './report.js';
 
@@ -280,10 +283,58 @@ export async function runPaths(options: PathsOptions): Promise<ExperimentOutput<
   }
 }
 
-registerExperiment<PathsOptions, PathsResult>({
+/** The command-line values of `resnet lab paths`. */
+interface PathsCommandValues {
+  model?: string;
+  weights?: string;
+  data: string;
+  inputs: number;
+  samples: number;
+  lengths?: number[];
+  mode: PathSampling;
+}
+
+/** `resnet lab paths`: loads the net (the zoo's trained resnet20 on fashion-mnist by default), prepares the inputs, runs the study. */
+async function pathsFromCommand(v: PathsCommandValues, host: CommandHost): Promise<ExperimentOutput<PathsResult>> {
+  const model = v.model ?? (!v.weights && v.data === 'fashion-mnist' ? 'resnet20-fashion-mnist' : undefined);
+  const r = await loadModelAndData({ model, weights: v.weights, data: v.data, fallback: 'resnet20' }, host);
+  try {
+    const data = prepareTestTensors(r.pair.test ?? r.pair.train, r.prep, v.inputs);
+    try {
+      const o = { model: r.model, inputs: data.inputs, labels: data.labels, samples: v.samples, mode: v.mode, lengths: v.lengths };
+      return await runPaths({ ...o, ...host.reporting, description: `${r.label}, ${v.inputs} test images` });
+    } finally {
+      tf.dispose(data.inputs);
+    }
+  } finally {
+    r.model.dispose();
+  }
+}
+
+registerExperiment<PathsOptions, PathsResult, PathsCommandValues>({
   name: 'paths',
   description: 'Veit et al. §5: path-length distribution and the gradient carried by paths of each length',
   run: runPaths,
+  command: {
+    summary: 'Veit et al. §5: path-length distribution and gradient per path length',
+    engine: { default: 'auto', training: true },
+    options: [
+      { flags: '--model <name>', description: MODEL_OPTION_HELP, kind: { type: 'text' } },
+      { flags: '--weights <file>', description: 'trained weights', kind: { type: 'text', what: 'a file' } },
+      { ...DATA_OPTION, description: 'data for the inputs' },
+      { flags: '--inputs <n>', description: 'test images to average over', kind: { type: 'integer', min: 1, max: 1e6 }, default: 4 },
+      { flags: '--samples <n>', description: 'random branch sets per length', kind: { type: 'integer', min: 1, max: 1e6 }, default: 10 },
+      { flags: '--lengths <list>', description: 'path lengths to sample (default all 0..n)', kind: { type: 'integerList', min: 0, max: 1e4 } },
+      {
+        flags: '--mode <path|subset>',
+        description:
+          "path: Veit's single path of length k (chosen blocks: branch only; others: skip only); subset: chosen blocks pass branch and skip",
+        kind: { type: 'choice', values: ['path', 'subset'] },
+        default: 'path',
+      },
+    ],
+    run: pathsFromCommand,
+  },
 });
 
 /**

@@ -2,6 +2,7 @@
  * Experiment 3 (He et al. Table 3): shortcut options A (zero-padding identity), B (projection when
  * the shape changes), C (projection everywhere) at one depth: parameters, multiply-adds, error.
  */
+import { TRAINING_OPTIONS, TrainingCommandValues, trainingRecipe } from './command.js';
 import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
 import { barChart } from '@resnet-ts/plot';
 import { fmtNum, mdTable, pct, writeReport } from './report.js';
@@ -71,8 +72,18 @@ export async function runShortcuts(o: ShortcutsOptions): Promise<ExperimentOutpu
   return { info, result, files };
 }
 
-registerExperiment<ShortcutsOptions, ShortcutsResult>({
+registerExperiment<ShortcutsOptions, ShortcutsResult, TrainingCommandValues & { depth: number; options: ('A' | 'B' | 'C')[] }>({
   name: 'shortcuts',
   description: 'He et al. Table 3: shortcut options A vs B vs C at one depth (params, multiply-adds, error)',
   run: runShortcuts,
+  command: {
+    summary: 'He et al. Table 3: shortcut options A vs B vs C (long: prints its duration; resumable)',
+    engine: { default: 'auto', training: true },
+    options: [
+      ...TRAINING_OPTIONS,
+      { flags: '--depth <n>', description: 'depth 6n+2', kind: { type: 'integer', min: 8, max: 10000, rule: 'cifar-depth' }, default: 20 },
+      { flags: '--options <list>', description: 'shortcut options', kind: { type: 'choiceList', values: ['A', 'B', 'C'] }, default: ['A', 'B', 'C'] },
+    ],
+    run: async (v, host) => runShortcuts({ ...(await trainingRecipe(v, host)), depth: v.depth, options: v.options }),
+  },
 });
