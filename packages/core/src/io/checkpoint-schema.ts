@@ -60,7 +60,11 @@ export function checkClassesSchema(classes: unknown, spec: ResNetSpec | undefine
     fail(source, 'classes', `lists ${classes.length} names but the model's head has ${spec.numClasses} outputs (spec.numClasses)`);
 }
 
-/** Checks the preprocessing fields resnet-ts reads (other keys are left to their readers). */
+/**
+ * Checks the preprocessing fields resnet-ts reads: `mean`/`std` (one per channel), `inputSize`,
+ * `imageSize`, `padTo`, `crop` ([height, width]), `resize` (shorter side, or [height, width]) and
+ * `channels` (1 or 3). Other keys are left to their readers.
+ */
 export function checkPreprocessingSchema(prep: unknown, source: string): void {
   if (!isObject(prep)) fail(source, 'preprocessing', `must be a JSON object; got ${show(prep)}`);
   const lists: Partial<Record<'mean' | 'std', unknown[]>> = {};
@@ -74,7 +78,13 @@ export function checkPreprocessingSchema(prep: unknown, source: string): void {
   if (lists.std?.some((x) => (x as number) <= 0)) fail(source, 'preprocessing.std', `must hold positive numbers; got ${show(lists.std)}`);
   if (lists.mean && lists.std && lists.mean.length !== lists.std.length)
     fail(source, 'preprocessing', `has ${lists.mean.length} means but ${lists.std.length} standard deviations`);
-  for (const k of ['inputSize', 'imageSize', 'padTo']) checkPair(source, `preprocessing.${k}`, prep[k]);
+  for (const k of ['inputSize', 'imageSize', 'padTo', 'crop']) checkPair(source, `preprocessing.${k}`, prep[k]);
+  // How decoded images are resized: the shorter side to a number, or exactly to [height, width].
+  if (prep.resize !== undefined && !isPositiveInt(prep.resize)) checkPair(source, 'preprocessing.resize', prep.resize);
+  if (prep.channels !== undefined && prep.channels !== 1 && prep.channels !== 3)
+    fail(source, 'preprocessing.channels', `must be 1 or 3; got ${show(prep.channels)}`);
+  if (lists.mean && typeof prep.channels === 'number' && lists.mean.length !== prep.channels)
+    fail(source, 'preprocessing', `has ${lists.mean.length} means for ${prep.channels} channel(s)`);
 }
 
 /**
