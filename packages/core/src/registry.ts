@@ -77,8 +77,8 @@ export function getBlock(name: string): BlockFactory {
   const f = blocks.get(name);
   if (!f) {
     throw new RegistryError(
-      `Unknown block '${name}'. Registered blocks: ${[...blocks.keys()].join(', ') || 'none'}. ` +
-        `Import '@resnet-ts/blocks' (it registers 'basic' and 'bottleneck') or call registerBlock('${name}', ...).`,
+      `Unknown block '${name}'. Registered blocks: ${[...blocks.keys()].sort().join(', ') || 'none'}. ` +
+        `Import '@resnet-ts/blocks' (it registers the paper's 'basic' and 'bottleneck' and more) or call registerBlock('${name}', ...).`,
       'UNKNOWN_BLOCK',
     );
   }
@@ -90,8 +90,8 @@ export function getShortcut(name: string): ShortcutFactory {
   const f = shortcuts.get(name);
   if (!f) {
     throw new RegistryError(
-      `Unknown shortcut option '${name}'. Registered options: ${[...shortcuts.keys()].join(', ') || 'none'}. ` +
-        `Import '@resnet-ts/shortcuts' (it registers 'A', 'B' and 'C') or call registerShortcut('${name}', ...).`,
+      `Unknown shortcut option '${name}'. Registered options: ${[...shortcuts.keys()].sort().join(', ') || 'none'}. ` +
+        `Import '@resnet-ts/shortcuts' (it registers the paper's 'A', 'B' and 'C' and more) or call registerShortcut('${name}', ...).`,
       'UNKNOWN_SHORTCUT',
     );
   }

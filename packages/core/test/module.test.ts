@@ -97,8 +97,8 @@ test('unknown block or shortcut names say what is registered and what to import'
   expect(() => getBlock('wide')).toThrow(RegistryError);
   expect(() => getBlock('wide')).toThrow(/Registered blocks: basic, bottleneck/);
   expect(
-    () => new ResNet({ stem: 'cifar', stages: [{ block: 'basic', width: 16, depth: 1, stride: 1 }], shortcut: 'D', numClasses: 10 }),
-  ).toThrow(/Unknown shortcut option 'D'.*A, B, C/);
+    () => new ResNet({ stem: 'cifar', stages: [{ block: 'basic', width: 16, depth: 1, stride: 1 }], shortcut: 'Z', numClasses: 10 }),
+  ).toThrow(/Unknown shortcut option 'Z'.*A, B, C, D/);
   expect(() => new ResNet({ stem: 'vgg' as 'cifar', stages: [], shortcut: 'A', numClasses: 10 })).toThrow(/spec.stem must be/);
 });
 

@@ -10,8 +10,22 @@ import * as tf from '@tensorflow/tfjs-core';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FormatError, ResNet, ResNetSpec, SpecError, listBackends, lossAndGradients, parseCheckpointMetadata, probeBackends, useBackend } from '@resnet-ts/core';
-import { loadCheckpoint, loadNpy, loadSafetensors, loadWeightsInto, saveCheckpoint } from '@resnet-ts/core/node';
+import {
+  FormatError,
+  ResNet,
+  ResNetSpec,
+  SpecError,
+  adaptStateDict,
+  inferSpec,
+  listBackends,
+  loadRawStateDict,
+  lossAndGradients,
+  parseCheckpointMetadata,
+  probeBackends,
+  readWeights,
+  useBackend,
+} from '@resnet-ts/core';
+import { loadCheckpoint, loadNpy, loadSafetensors, loadWeightsInto, saveCheckpoint, saveSafetensors } from '@resnet-ts/core/node';
 import { countParameters, createModel, getModelSpec, listModels } from '@resnet-ts/zoo';
 
 const FIX = path.join(__dirname, 'fixtures', 'plugins');
@@ -97,6 +111,42 @@ describe.each(['cpu', 'wasm', 'native'])('PyTorch parity on %s', (backend) => {
     expect(worst.maxAbs).toBeLessThanOrEqual(1e-4);
     tf.dispose([x, labels, refLoss, xs, loss, ...Object.values(grads), ...after.values(), ...state.values()]);
     model.dispose();
+  });
+});
+
+describe('plain PyTorch state dicts (no resnet-ts metadata): the architecture is read from the names', () => {
+  beforeAll(async () => {
+    await useBackend('cpu');
+  });
+
+  test.each([
+    ['optiond-cifar', { shortcut: 'D' }],
+    ['preact-cifar', { stemNorm: 'none', finalNorm: 'bn-relu', shortcut: 'B' }],
+    ['preact-imagenet', { stem: 'imagenet', stemNorm: 'none', finalNorm: 'bn-relu' }],
+  ])('%s: convention, inferred spec, PyTorch logits', async (name, expected) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-plugin-sd-'));
+    try {
+      // The tensors alone, as `torch.save(model.state_dict())` would hold them.
+      const file = path.join(dir, 'plain.safetensors');
+      const { tensors } = await loadSafetensors(path.join(FIX, `${name}.safetensors`));
+      await saveSafetensors(file, tensors);
+      tf.dispose([...tensors.values()]);
+      const { convention, stateDict, hints } = adaptStateDict(readWeights(new Uint8Array(fs.readFileSync(file))));
+      expect(convention).toBe('torchvision');
+      const spec = inferSpec(stateDict, hints);
+      expect(spec).toMatchObject(expected);
+      expect(spec.stages.map((s) => s.block)).toEqual(specOf(name).stages.map((s) => s.block));
+      const model = new ResNet(spec).eval();
+      loadRawStateDict(model, stateDict);
+      const x = loadNpy(path.join(FIX, `${name}.input.npy`));
+      const ref = loadNpy(path.join(FIX, `${name}.logits.npy`));
+      const y = tf.tidy(() => model.forward(tf.transpose(x, [0, 2, 3, 1])));
+      expect(maxAbsDiff(y, ref).maxAbs).toBeLessThanOrEqual(1e-4 * maxAbsDiff(y, ref).scale);
+      tf.dispose([x, ref, y]);
+      model.dispose();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

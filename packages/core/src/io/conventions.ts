@@ -99,9 +99,12 @@ export function renameKeys(sd: RawStateDict, rename: (key: string) => string): R
   return { ...sd, tensors };
 }
 
-/** Torchvision's ResNet state-dict names (the names resnet-ts modules use). */
+/**
+ * Torchvision's ResNet state-dict names (the names resnet-ts modules use), with resnet-ts's additions:
+ * option D's `downsample.0/1/2` (timm's names) and the pre-activation nets' final norm `bn`.
+ */
 export const TORCHVISION_KEY =
-  /^(conv1\.(weight|bias)|bn1\.(weight|bias|running_mean|running_var|num_batches_tracked)|layer\d+\.\d+\.(conv\d|bn\d)\.(weight|bias|running_mean|running_var|num_batches_tracked)|layer\d+\.\d+\.downsample\.[01]\.(weight|bias|running_mean|running_var|num_batches_tracked)|fc\.(weight|bias))$/;
+  /^(conv1\.(weight|bias)|bn1\.(weight|bias|running_mean|running_var|num_batches_tracked)|layer\d+\.\d+\.(conv\d|bn\d)\.(weight|bias|running_mean|running_var|num_batches_tracked)|layer\d+\.\d+\.downsample\.[012]\.(weight|bias|running_mean|running_var|num_batches_tracked)|bn\.(weight|bias|running_mean|running_var|num_batches_tracked)|fc\.(weight|bias))$/;
 
 /** A value in a canonical JSON form (object keys sorted), for comparing spec fields. */
 function canonical(v: unknown): string {

@@ -1,7 +1,8 @@
 /**
  * The architecture a torchvision-named state dict implies: stem from conv1's kernel, block type,
  * blocks per stage and widths from the layerN.M keys and shapes, classes from fc, and the shortcut
- * option from which downsample tensors exist. Options the weights cannot show (option A's padding
+ * option from which downsample tensors exist (`downsample.1` a conv: option D), pre-activation blocks
+ * from a final `bn` without a stem `bn1`. Options the weights cannot show (option A's padding
  * placement, stride placement, plain nets) come from hints.
  */
 import { SpecError } from '../errors.js';
@@ -37,7 +38,8 @@ function inferStage(
   i: number,
   blocks: number[],
   inChannels: number,
-): { stage: StageSpec; out: number; projections: number; needless: number } {
+  preact: boolean,
+): { stage: StageSpec; out: number; projections: number; pooled: number; needless: number } {
   const at = `layer${i + 1}`;
   if (blocks.length === 0 || blocks.some((b, j) => b !== j))
     throw cannot(`stage ${at} has blocks ${blocks.join(', ') || 'none'}, not 0..n-1`, sd);
@@ -61,12 +63,15 @@ function inferStage(
     if (sd.tensors.has(`${at}.${b}.conv3.weight`) !== bottleneck) throw cannot(`${at} mixes basic and bottleneck blocks`, sd);
   }
   const stride = i === 0 ? 1 : 2;
-  const projected = blocks.filter((b) => sd.tensors.has(`${at}.${b}.downsample.0.weight`));
+  if (preact && bottleneck) throw cannot(`${at} has pre-activation bottleneck blocks, which resnet-ts does not build (only 'preact-basic')`, sd);
+  // Option D (timm's downsample_avg): the 1x1 conv is downsample.1 (after a parameter-free pool), its batch norm downsample.2.
+  const pooledAt = (b: number) => shapeOf(sd, `${at}.${b}.downsample.1.weight`)?.length === 4;
+  const projected = blocks.filter((b) => sd.tensors.has(`${at}.${b}.downsample.0.weight`) || pooledAt(b));
   // Projections where the shape does not change (every block but a stride-2 or widening first one) mean option C.
   const changes = stride !== 1 || inChannels !== out;
-  const projections = projected.length;
   const needless = projected.filter((b) => b > 0 || !changes).length;
-  return { stage: { block: bottleneck ? 'bottleneck' : 'basic', width, depth: blocks.length, stride }, out, projections, needless };
+  const block = preact ? 'preact-basic' : bottleneck ? 'bottleneck' : 'basic';
+  return { stage: { block, width, depth: blocks.length, stride }, out, projections: projected.length, pooled: blocks.filter(pooledAt).length, needless };
 }
 
 /**
@@ -81,16 +86,22 @@ export function inferSpec(sd: RawStateDict, hints: Partial<ResNetSpec> = {}): Re
   if (kh !== kw || (kh !== 7 && kh !== 3)) throw cannot(`conv1 is ${kh}x${kw}; the stem is 7x7 (imagenet) or 3x3 (cifar)`, sd);
   const indices = blockIndices(sd);
   if (indices.length === 0) throw cannot('no layerN.M blocks', sd);
+  // Pre-activation nets (resnet-ts's `preact-basic`): a final batch norm `bn`, none after the stem conv.
+  const preact = sd.tensors.has('bn.weight') && !sd.tensors.has('bn1.weight');
   let channels = stemWidth;
   let projections = 0;
+  let pooled = 0;
   let needless = 0;
   const stages = indices.map((b, i) => {
-    const s = inferStage(sd, i, b ?? [], channels);
+    const s = inferStage(sd, i, b ?? [], channels, preact);
     channels = s.out;
     projections += s.projections;
+    pooled += s.pooled;
     needless += s.needless;
     return s.stage;
   });
+  if (pooled > 0 && (pooled !== projections || needless > 0))
+    throw cannot('average-pool (option D) projections mixed with plain ones, or on blocks whose shape does not change', sd);
   const fc = shapeOf(sd, 'fc.weight');
   // A feature extractor (timm num_classes=0, transformers' ResNetModel) has no head: the caller names the classes.
   if ((!fc || fc.length !== 2) && hints.numClasses === undefined)
@@ -100,11 +111,12 @@ export function inferSpec(sd: RawStateDict, hints: Partial<ResNetSpec> = {}): Re
     stem: kh === 7 ? 'imagenet' : 'cifar',
     stemWidth,
     stages,
-    shortcut: projections === 0 ? 'A' : needless > 0 ? 'C' : 'B',
+    shortcut: pooled > 0 ? 'D' : projections === 0 ? 'A' : needless > 0 ? 'C' : 'B',
     numClasses: fc?.[0] ?? (hints.numClasses as number),
     inChannels,
-    batchNorm: sd.tensors.has('bn1.weight'),
+    batchNorm: sd.tensors.has('bn1.weight') || preact,
   };
+  if (preact) Object.assign(spec, { stemNorm: 'none', finalNorm: 'bn-relu' });
   if (stages.some((s) => s.block === 'bottleneck')) spec.strideMode = 'v1.5';
   for (const [k, v] of Object.entries(hints)) if (v !== undefined) (spec as unknown as Record<string, unknown>)[k] = v;
   return spec;

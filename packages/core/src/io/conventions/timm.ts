@@ -3,14 +3,15 @@
  * `timm.create_model('resnet50')`): the same parameter names as torchvision (timm's extra modules
  * act1, act2, drop_block, aa, se, global_pool hold no parameters in the plain models), and `fc` as the
  * classifier (`default_cfg['classifier'] == 'fc'`). Exports that nest the head as `head.fc` are
- * renamed. The ResNet-D family (deep stem `conv1.0/1/3/4/6`, average-pool downsample) and SE/ECA
- * variants have different layers; they are refused with a message saying so.
+ * renamed. The average-pool downsample of the ResNet-D family (`downsample.0/1/2`) is resnet-ts's
+ * option D, same names; the deep stem (`conv1.0/1/3/4/6`) and SE/ECA variants have other layers and
+ * are refused with a message saying so.
  */
 import { FormatError } from '../../errors.js';
 import { TORCHVISION_KEY, fractionMatching, registerConvention, renameKeys } from '../conventions.js';
 
 /** Keys only timm's variants have. */
-const TIMM_ONLY = /^(head\.fc\.(weight|bias)|conv1\.\d+\.\w+|layer\d+\.\d+\.(se|attn)\.[\w.]+|layer\d+\.\d+\.downsample\.2\.\w+)$/;
+const TIMM_ONLY = /^(head\.fc\.(weight|bias)|conv1\.\d+\.\w+|layer\d+\.\d+\.(se|attn)\.[\w.]+)$/;
 
 function rename(key: string): string {
   if (key.startsWith('head.fc.')) return key.slice('head.'.length);
@@ -21,17 +22,12 @@ function rename(key: string): string {
   }
   if (/\.(se|attn)\./.test(key))
     throw new FormatError(`'${key}' belongs to a squeeze-excitation/attention ResNet variant, which resnet-ts does not build.`);
-  if (/\.downsample\.2\./.test(key)) {
-    throw new FormatError(
-      `'${key}' belongs to timm's average-pool downsample (ResNet-D), which resnet-ts does not build; use a plain timm ResNet.`,
-    );
-  }
   return key;
 }
 
 registerConvention({
   name: 'timm',
-  description: "timm.models.resnet: torchvision's names; head.fc renamed; ResNet-D/SE variants refused clearly",
+  description: "timm.models.resnet: torchvision's names; head.fc renamed; deep-stem ResNet-D and SE variants refused clearly",
   // Plain timm ResNets tie with torchvision (same names: torchvision, registered first, wins); files
   // with timm-only keys score higher so the refusal names what is different.
   match: (keys) => {
