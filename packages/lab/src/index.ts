@@ -16,3 +16,4 @@ export * from './training.js';
 export * from './degradation.js';
 export * from './shortcuts.js';
 export * from './gradflow.js';
+export * from './transfer.js';

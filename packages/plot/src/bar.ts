@@ -6,6 +6,8 @@ import { PALETTE, escapeXml, n2, niceTicks, tickLabel } from './svg.js';
 export interface BarSeries {
   name: string;
   values: number[];
+  /** Optional ± error per bar (e.g. the standard deviation over seeds), drawn as a whisker. */
+  err?: number[];
   color?: string;
 }
 
@@ -18,7 +20,8 @@ export interface RefLine {
 
 /** The y range: from min(0, values) to the first nice tick at or above the largest value. */
 function barRange(series: BarSeries[], refs: RefLine[], options: ChartOptions): { yMin: number; yMax: number; ticks: number[] } {
-  const all = [...series.flatMap((s) => s.values), ...refs.map((r) => r.value)].filter(Number.isFinite);
+  const tops = series.flatMap((s) => s.values.map((v, i) => v + (s.err?.[i] ?? 0)));
+  const all = [...series.flatMap((s) => s.values), ...tops, ...refs.map((r) => r.value)].filter(Number.isFinite);
   const lo = options.yMin ?? Math.min(0, ...all);
   const hiRaw = options.yMax ?? (all.length ? Math.max(...all) : 1);
   const ticks = niceTicks(lo, hiRaw > lo ? hiRaw : lo + 1, 5);
@@ -67,6 +70,11 @@ export function barChart(labels: string[], series: BarSeries[], options: ChartOp
       const y0 = py(Math.max(yMin, 0));
       const y1 = py(v);
       o.push(`<rect x="${n2(x)}" y="${n2(Math.min(y0, y1))}" width="${n2(bw)}" height="${n2(Math.abs(y0 - y1))}" fill="${colorOf(s, j)}"/>`);
+      const e = s.err?.[i];
+      if (e !== undefined && Number.isFinite(e) && e > 0) {
+        const [X, lo, hi] = [n2(x + bw / 2), n2(py(v - e)), n2(py(v + e))];
+        o.push(`<path class="err" d="M${X} ${lo}V${hi}M${n2(x + bw / 4)} ${lo}H${n2(x + (3 * bw) / 4)}M${n2(x + bw / 4)} ${hi}H${n2(x + (3 * bw) / 4)}" stroke="#000"/>`);
+      }
     });
     o.push('</g>');
   });
