@@ -20,13 +20,13 @@ Usage (Debian's python3-torch; ENVIRONMENT.md):
       loads a resnet-ts checkpoint into the PyTorch model <model> (load_state_dict, strict) and
       writes its eval-mode logits: the check that our files load in PyTorch.
 
-No `safetensors` package is needed: a tiny reader/writer is below (8-byte LE header length, JSON
-header, raw little-endian bytes).
+No `safetensors` package is needed: the reader/writer of packages/train/scale-out/resnet_ts_torch.py
+(8-byte LE header length, JSON header, raw little-endian bytes) is used, with its ResNet built from a
+resnet-ts spec.
 """
 import argparse
 import json
 import os
-import struct
 import sys
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -35,128 +35,20 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 import torchvision  # noqa: E402
-from torchvision.models.resnet import BasicBlock, Bottleneck  # noqa: E402
 
 torch.set_num_threads(2)
 
-# ------------------------------------------------------------------------------------ safetensors
-DT_OUT = {
-    torch.float32: "F32",
-    torch.float16: "F16",
-    torch.bfloat16: "BF16",
-    torch.float64: "F64",
-    torch.int64: "I64",
-    torch.int32: "I32",
-    torch.uint8: "U8",
-}
-DT_IN = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32, "U8": np.uint8}
-
-
-def save_safetensors(path, tensors, metadata=None):
-    header, blobs, pos = {}, [], 0
-    if metadata:
-        header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
-    for name, t in tensors.items():
-        t = t.detach().contiguous().cpu()
-        a = t.view(torch.int16).numpy() if t.dtype == torch.bfloat16 else t.numpy()
-        b = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
-        header[name] = {"dtype": DT_OUT[t.dtype], "shape": list(t.shape), "data_offsets": [pos, pos + len(b)]}
-        blobs.append(b)
-        pos += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + n])
-    meta = header.pop("__metadata__", {})
-    out = {}
-    for name, info in header.items():
-        b, e = info["data_offsets"]
-        arr = np.frombuffer(data[8 + n + b : 8 + n + e], dtype=np.dtype(DT_IN[info["dtype"]]).newbyteorder("<"))
-        out[name] = torch.from_numpy(arr.reshape(info["shape"]).copy())
-    return out, meta
+# The safetensors reader/writer and the ResNet built from a resnet-ts spec are the ones shipped with
+# @resnet-ts/train for the PyTorch DDP hand-off (packages/train/scale-out/resnet_ts_torch.py): one
+# PyTorch definition of resnet-ts's architectures.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "packages", "train", "scale-out"))
+from resnet_ts_torch import build_model, load_safetensors, save_safetensors  # noqa: E402
 
 
 def save_npy(path, arr):
     tmp = path + ".tmp.npy"
     np.save(tmp, np.ascontiguousarray(arr))
     os.replace(tmp, path)
-
-
-# ------------------------------------------------------------------------------------ models
-class BasicBlockA(nn.Module):
-    """CIFAR basic block with the paper's option A shortcut: subsample x[:, :, ::2, ::2] and append
-    zero channels after the identity channels (resnet-ts's convention)."""
-
-    expansion = 1
-
-    def __init__(self, inplanes, planes, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.stride, self.extra = stride, planes - inplanes
-
-    def shortcut(self, x):
-        if self.stride > 1:
-            x = x[:, :, :: self.stride, :: self.stride]
-        if self.extra > 0:
-            x = F.pad(x, (0, 0, 0, 0, 0, self.extra))
-        return x
-
-    def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + self.shortcut(x))
-
-
-class TorchResNet(nn.Module):
-    """A ResNet with torchvision's module names, for any stem / widths / block / shortcut A or B."""
-
-    def __init__(self, block, layers, widths, stem="imagenet", stem_width=64, shortcut="B", num_classes=1000):
-        super().__init__()
-        imagenet = stem == "imagenet"
-        self.conv1 = nn.Conv2d(3, stem_width, 7 if imagenet else 3, 2 if imagenet else 1, 3 if imagenet else 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(stem_width)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1) if imagenet else nn.Identity()
-        inplanes = stem_width
-        for i, (n, w) in enumerate(zip(layers, widths)):
-            blocks = []
-            for b in range(n):
-                stride = (1 if i == 0 else 2) if b == 0 else 1
-                if shortcut == "A":
-                    blk = BasicBlockA(inplanes, w, stride)
-                else:
-                    down = None
-                    if stride != 1 or inplanes != w * block.expansion:
-                        down = nn.Sequential(nn.Conv2d(inplanes, w * block.expansion, 1, stride, bias=False), nn.BatchNorm2d(w * block.expansion))
-                    blk = block(inplanes, w, stride, down)
-                blocks.append(blk)
-                inplanes = w * block.expansion
-            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
-        self.nstages = len(layers)
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(inplanes, num_classes)
-
-    def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        for i in range(self.nstages):
-            x = getattr(self, f"layer{i + 1}")(x)
-        return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
 def randomize(model, seed):
@@ -183,13 +75,13 @@ def randomize(model, seed):
 
 SPECS = {
     "resnet20": dict(
-        build=lambda: TorchResNet(BasicBlockA, [3, 3, 3], [16, 32, 64], stem="cifar", stem_width=16, shortcut="A", num_classes=10),
+        build=lambda: build_model(SPECS["resnet20"]["spec"]),
         spec={"stem": "cifar", "stages": [{"block": "basic", "width": w, "depth": 3, "stride": s} for w, s in [(16, 1), (32, 2), (64, 2)]],
               "shortcut": "A", "numClasses": 10, "inChannels": 3},
         input=(4, 3, 32, 32), seed=20,
     ),
     "bottleneck": dict(
-        build=lambda: TorchResNet(Bottleneck, [1, 1, 1, 1], [8, 16, 32, 64], stem="imagenet", stem_width=16, shortcut="B", num_classes=10),
+        build=lambda: build_model(SPECS["bottleneck"]["spec"]),
         spec={"stem": "imagenet", "stemWidth": 16,
               "stages": [{"block": "bottleneck", "width": w, "depth": 1, "stride": s} for w, s in [(8, 1), (16, 2), (32, 2), (64, 2)]],
               "shortcut": "B", "numClasses": 10, "inChannels": 3, "strideMode": "v1.5", "inputSize": [64, 64]},
