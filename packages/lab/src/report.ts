@@ -23,7 +23,7 @@ export interface RunInfo {
   wallSeconds: number;
   /**
    * Training experiments: seconds of training and evaluation logged over all invocations (a resumed
-   * run's wall time covers only its last part).
+   * run's wall time covers only its last part). The report shows this as the run's wall time.
    */
   trainingSeconds?: number;
   /** Free text shown in the report (e.g. where the weights came from). */
@@ -55,6 +55,27 @@ export function pct(v: number): string {
   return Number.isFinite(v) ? `${(v * 100).toFixed(2)} %` : String(v);
 }
 
+/** Seconds as `325 s`, or `4,177 s (1.2 h)` from an hour on. */
+export function fmtSeconds(s: number): string {
+  if (!Number.isFinite(s)) return String(s);
+  const text = `${s < 10 ? s.toFixed(1) : Math.round(s).toLocaleString('en-US')} s`;
+  return s >= 3600 ? `${text} (${(s / 3600).toFixed(1)} h)` : text;
+}
+
+/**
+ * `text` with every absolute file path made portable: a path inside the current folder becomes
+ * relative to it; any other becomes `<dir>/` and its last two parts (the machine's folders mean
+ * nothing to a reader elsewhere).
+ */
+export function portablePaths(text: string, cwd = process.cwd()): string {
+  return text.replace(/(^|[\s`'"(=,])(\/[\w.@+-]+(?:\/[\w.@+-]+)+\/?)/g, (_m, lead: string, p: string) => {
+    const rel = path.relative(cwd, p);
+    if (rel && !rel.startsWith('..') && !path.isAbsolute(rel)) return lead + rel;
+    if (!rel) return lead + '.';
+    return `${lead}<dir>/${p.split('/').filter(Boolean).slice(-2).join('/')}`;
+  });
+}
+
 /** What an experiment hands to {@link writeReport}. */
 export interface ReportContent<R> {
   info: RunInfo;
@@ -83,7 +104,11 @@ export interface ReportFiles {
 export function writeReport<R>(dir: string, c: ReportContent<R>): ReportFiles {
   fs.mkdirSync(dir, { recursive: true });
   const json = path.join(dir, 'result.json');
-  writeAtomic(json, JSON.stringify({ ...c.info, result: c.result }, jsonReplacer, 2) + '\n');
+  const portableJson = (key: string, value: unknown) => {
+    const v = jsonReplacer(key, value);
+    return typeof v === 'string' ? portablePaths(v) : v;
+  };
+  writeAtomic(json, JSON.stringify({ ...c.info, result: c.result }, portableJson, 2) + '\n');
   const plots: string[] = [];
   for (const [name, svg] of Object.entries(c.plots)) {
     const file = path.join(dir, name);
@@ -106,10 +131,12 @@ export function writeReport<R>(dir: string, c: ReportContent<R>): ReportFiles {
       [
         ['command', c.info.command.includes('`') ? '`` ' + c.info.command + ' ``' : '`' + c.info.command + '`'],
         ['engine', c.info.engine],
-        ['wall time', `${c.info.wallSeconds.toFixed(1)} s${c.info.trainingSeconds !== undefined ? ' (this invocation)' : ''}`],
-        ...(c.info.trainingSeconds !== undefined
-          ? [['training time', `${c.info.trainingSeconds.toFixed(0)} s (all nets, all invocations, from the epoch logs)`]]
-          : []),
+        [
+          'wall time',
+          c.info.trainingSeconds !== undefined
+            ? `${fmtSeconds(c.info.trainingSeconds)}: training and evaluation of all nets over all (resumed) invocations, from their epoch logs`
+            : fmtSeconds(c.info.wallSeconds),
+        ],
         ['date', c.info.date],
         ['seed', String(c.info.seed)],
       ],
@@ -119,7 +146,7 @@ export function writeReport<R>(dir: string, c: ReportContent<R>): ReportFiles {
     '',
   ].join('\n');
   const markdown = path.join(dir, 'report.md');
-  writeAtomic(markdown, md);
+  writeAtomic(markdown, portablePaths(md));
   return { dir, json, markdown, plots };
 }
 

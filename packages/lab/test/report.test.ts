@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fmtNum, jsonReplacer, mdTable, pct, writeAtomic, writeReport } from '../src/report.js';
+import { fmtNum, fmtSeconds, jsonReplacer, mdTable, pct, portablePaths, writeAtomic, writeReport } from '../src/report.js';
 
 test('writeReport writes result.json, plots and report.md atomically', () => {
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lab-report-')), 'nested');
@@ -26,13 +26,41 @@ test('writeReport writes result.json, plots and report.md atomically', () => {
   fs.rmSync(path.dirname(dir), { recursive: true });
 });
 
-test('a resumable training experiment shows its training time over all invocations next to this one\'s wall time', () => {
+test('a resumable training experiment shows the wall time of the whole run (all invocations), not of the last one', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-report-'));
   const info = { experiment: 'x', command: 'c', engine: 'cpu', seed: 0, date: 'd', wallSeconds: 2, trainingSeconds: 4200.4 };
   const files = writeReport(dir, { info, result: {}, plots: {}, title: 'T', body: '' });
   const md = fs.readFileSync(files.markdown, 'utf8');
-  expect(md).toContain('| wall time | 2.0 s (this invocation) |');
-  expect(md).toContain('| training time | 4200 s (all nets, all invocations, from the epoch logs) |');
+  expect(md).toContain('| wall time | 4,200 s (1.2 h): training and evaluation of all nets over all (resumed) invocations, from their epoch logs |');
+  expect(md).not.toContain('this invocation');
+  expect(md).not.toContain('2.0 s');
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('reports carry no machine paths: inside the working folder relative, elsewhere <dir>/ and the last two parts', () => {
+  const cwd = process.cwd();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-report-'));
+  const inside = path.join(cwd, 'runs', 'lab', 'r56', 'model.safetensors');
+  const info = { experiment: 'x', command: `resnet lab lesion --weights ${inside} --out ${dir}`, engine: 'cpu', seed: 0, date: 'd', wallSeconds: 1 };
+  const files = writeReport(dir, {
+    info,
+    result: { dir: '/srv/machine/runs/resnet56', ratio: 'a/b and ‖W − I‖/‖I‖, https://example.com/x/y' },
+    plots: {},
+    title: 'T',
+    body: `ResNet-56 (weights ${inside}) from /srv/machine/runs/resnet56.`,
+  });
+  const md = fs.readFileSync(files.markdown, 'utf8');
+  const json = fs.readFileSync(files.json, 'utf8');
+  for (const text of [md, json]) {
+    expect(text).not.toContain(cwd + '/');
+    expect(text).not.toContain('/srv/machine');
+    expect(text).not.toMatch(/(^|[\s`'"(=,])\/[\w.-]+\/\w/m); // no word starts with an absolute path
+    expect(text).toContain('runs/lab/r56/model.safetensors');
+  }
+  expect(md).toContain('from <dir>/runs/resnet56.');
+  expect(md).toContain(`--out <dir>/${path.basename(path.dirname(dir))}/${path.basename(dir)}`);
+  expect(JSON.parse(json).result).toEqual({ dir: '<dir>/runs/resnet56', ratio: 'a/b and ‖W − I‖/‖I‖, https://example.com/x/y' });
+  expect(portablePaths('1/3 seeds, lr /10, /x')).toBe('1/3 seeds, lr /10, /x');
   fs.rmSync(dir, { recursive: true });
 });
 
@@ -43,5 +71,8 @@ test('formatting helpers', () => {
   expect(fmtNum(60192808)).toBe('60192808');
   expect(fmtNum(289504515452260900)).toBe('2.90e+17');
   expect(pct(0.1234)).toBe('12.34 %');
+  expect(fmtSeconds(2.04)).toBe('2.0 s');
+  expect(fmtSeconds(325.4)).toBe('325 s');
+  expect(fmtSeconds(4177)).toBe('4,177 s (1.2 h)');
   expect(jsonReplacer('', 5n)).toBe('5');
 });
