@@ -165,7 +165,7 @@ const cases: Case[] = [
   { name: '--resume with nothing to resume', args: ['train', ...QUICK, '--resume', '--out', 'empty-run'], error: /^Nothing to resume in 'empty-run': it has no checkpoint\.safetensors/ },
   { name: 'a second run into a finished run\'s folder', args: ['train', ...QUICK, '--out', 'done-run'], error: /^'done-run' already holds a run \(.*\): pass --resume to continue it, --force to replace it/, needsData: true },
   { name: 'a folder in use by a live process', args: ['train', ...QUICK, '--out', 'busy'], error: new RegExp(`^'busy' is in use by process ${process.pid} `) },
-  { name: 'an image folder with one class', args: ['train', ...QUICK.slice(4), '--data', 'one-class', '--out', 'out/one'], error: /The training set has 1 class \(shirts\): a classifier needs at least 2 classes\./, absent: ['out/one'] },
+  { name: 'an image folder with one class', args: ['train', ...QUICK.slice(4), '--data', 'one-class', '--out', 'out/one'], error: /one-class has 1 class folder \(shirts\): a classifier needs at least 2, one sub-folder of images per class\./, absent: ['out/one'] },
   { name: 'train into a folder it may not create (EACCES, as an unprivileged user)', args: ['train', ...QUICK, '--out', 'readonly/run'], error: /^Cannot create folder '.*readonly\/run': permission denied \(EACCES\)\.$/, uid: 65534, needsData: true, absent: ['readonly/run'] },
   { name: 'a read-only --out (EACCES, as an unprivileged user)', args: ['export-onnx', '--weights', WEIGHTS, '--out', 'readonly/m.onnx'], error: /^Cannot write 'readonly\/m\.onnx': permission denied \(EACCES\)\.$/, uid: 65534 },
 ];

@@ -34,6 +34,8 @@ export interface EvalOptions {
   preprocessing?: Preprocessing;
   /** Stop after this many images (quick checks). */
   limit?: number;
+  /** Called after each batch with the images done and the total (e.g. a progress bar). */
+  onBatch?: (done: number, total: number) => void;
 }
 
 /** Logits of a prepared batch in eval mode (running BN statistics), copied to JS. */
@@ -98,6 +100,7 @@ export function evaluate(model: Module, data: Dataset, options: EvalOptions = {}
       if (above < 5) top5++;
       if (arg < K) confusion[y][arg]++;
     }
+    options.onBatch?.(start + n, N);
   }
   const perClass = perClassTotal.map((total, k) => (total ? perClassRight[k] / total : NaN));
   return { n: N, loss: lossSum / N, top1: top1 / N, top5: top5 / N, nonFinite, perClass, confusion, classes: data.classes };
@@ -106,7 +109,9 @@ export function evaluate(model: Module, data: Dataset, options: EvalOptions = {}
 /** Formats per-class accuracy and the confusion matrix as text. */
 export function formatEvalReport(r: EvalResult): string {
   const lines: string[] = [];
-  lines.push(`images: ${r.n}   loss: ${r.loss.toFixed(4)}   top-1: ${(100 * r.top1).toFixed(2)} %   top-5: ${(100 * r.top5).toFixed(2)} %`);
+  // Top-5 only means something with more than 5 classes (otherwise it is always 100 %).
+  const top5 = r.classes.length > 5 ? `   top-5: ${(100 * r.top5).toFixed(2)} %` : '';
+  lines.push(`images: ${r.n}   loss: ${r.loss.toFixed(4)}   top-1: ${(100 * r.top1).toFixed(2)} %${top5}`);
   lines.push(
     r.nonFinite > 0
       ? `non-finite predictions: ${r.nonFinite} of ${r.n} (NaN or Inf logits: the weights are broken; counted wrong, not in the confusion matrix)`

@@ -17,6 +17,12 @@ interface ConvertOptions {
   to?: string;
   model?: string;
   classes?: string;
+  json?: boolean;
+}
+
+/** Prints the result line, or with --json one JSON object. */
+function wrote(opts: ConvertOptions, fields: { output: string; format: string; tensors: number; dropped?: string[] }, text: string): void {
+  process.stdout.write(opts.json ? JSON.stringify({ event: 'wrote', ...fields }) + '\n' : text + '\n');
 }
 
 /** `resnet convert`: resnet-ts checkpoint <-> plain torchvision state dict (both safetensors). */
@@ -29,6 +35,7 @@ export function registerConvert(program: Command): void {
     .addOption(opt('--to <format>', 'torchvision | resnet-ts (default: the other one)', choice(['torchvision', 'resnet-ts'] as const)))
     .addOption(opt('--model <name|spec.json>', 'architecture of a state dict (--to resnet-ts; default: inferred from the weights)', text()))
     .addOption(opt('--classes <file.json>', 'JSON list of class names to store (--to resnet-ts)', text('a file')))
+    .option('--json', 'print the result as one JSON object')
     .action(async (input: string, output: string, opts: ConvertOptions) => {
       const info = localSafetensorsInfo(input);
       const isOurs = info?.format?.startsWith('resnet-ts/') ?? false;
@@ -52,8 +59,10 @@ export function registerConvert(program: Command): void {
           fs.rmSync(output, { force: true });
           throw new StateDictError(`'${input}' lacks model keys: ${missing.slice(0, 12).join(', ')}.`, missing, [], []);
         }
-        process.stdout.write(
-          `wrote ${output}: ${kept.length} tensors (torchvision state dict)${dropped.length ? `, dropped ${dropped.length} non-model tensors (${dropped.slice(0, 3).join(', ')}${dropped.length > 3 ? ', ...' : ''})` : ''}\n`,
+        wrote(
+          opts,
+          { output, format: 'torchvision', tensors: kept.length, dropped },
+          `wrote ${output}: ${kept.length} tensors (torchvision state dict)${dropped.length ? `, dropped ${dropped.length} non-model tensors (${dropped.slice(0, 3).join(', ')}${dropped.length > 3 ? ', ...' : ''})` : ''}`,
         );
         return;
       }
@@ -82,7 +91,8 @@ export function registerConvert(program: Command): void {
           preprocessing: { ...clf.preprocessing },
           metadata: { converted_from: input.split(/[\\/]/).pop() ?? input },
         });
-        process.stdout.write(`wrote ${output}: ${model.paramLayouts().size} tensors (${CHECKPOINT_FORMAT} checkpoint)\n`);
+        const tensors = model.paramLayouts().size;
+        wrote(opts, { output, format: CHECKPOINT_FORMAT, tensors }, `wrote ${output}: ${tensors} tensors (${CHECKPOINT_FORMAT} checkpoint)`);
       } finally {
         model.dispose();
       }

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { channelStats, evaluate, formatEvalReport, loadData } from '@resnet-ts/train';
+import { channelStats, defaultProgressBar, evaluate, formatEvalReport, loadData, progressBar } from '@resnet-ts/train';
 import { UserError, WeightsSourceOptions, loadClassifier, selectBackend } from '../util.js';
 import { integer, number, opt, text } from '../options.js';
 
@@ -37,19 +37,28 @@ export function registerEval(program: Command): void {
       try {
         const prep = clf.preprocessing;
         const imageSize = Array.isArray(prep.resize) ? prep.resize : prep.crop;
-        const pair = await loadData(opts.data, { imageSize, channels: prep.channels });
-        const test = pair.test ?? pair.train;
+        // val: 0: a folder of class sub-folders is evaluated whole; train/ val/ test/ on test/ (else val/).
+        const pair = await loadData(opts.data, { imageSize, channels: prep.channels, val: 0, log: (m) => process.stderr.write(m + '\n') });
+        const test = pair.test ?? pair.val ?? pair.train;
         if (opts.limit !== undefined && opts.limit > test.labels.length)
           throw new UserError(`--limit ${opts.limit} is more than the ${test.labels.length} test images of ${pair.kind}.`);
         // Weights without stored preprocessing: normalise with the data set's own statistics.
         const stats = clf.origin.preprocessing === 'default' ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
         const padTo = prep.padTo ?? (clf.model.spec.stem === 'cifar' && test.shape[0] < 32 ? ([32, 32] as [number, number]) : undefined);
         const named = clf.labels.length === test.classes.length && clf.labels.some((l, i) => l !== String(i));
-        const r = evaluate(
-          clf.model,
-          { ...test, classes: named ? [...clf.labels] : test.classes },
-          { batchSize: opts.batch, limit: opts.limit, preprocessing: { ...stats, padTo } },
-        );
+        const total = Math.min(test.labels.length, opts.limit ?? Infinity);
+        const bar = defaultProgressBar() ? progressBar('evaluating |{bar}| {value}/{total} images | ETA {eta_formatted}') : undefined;
+        bar?.start(total, 0);
+        let r;
+        try {
+          r = evaluate(
+            clf.model,
+            { ...test, classes: named ? [...clf.labels] : test.classes },
+            { batchSize: opts.batch, limit: opts.limit, preprocessing: { ...stats, padTo }, onBatch: (done) => bar?.update(done) },
+          );
+        } finally {
+          bar?.stop();
+        }
         if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
         else process.stdout.write(`${opts.weights ?? clf.source} on ${pair.kind} test set\n` + formatEvalReport(r) + '\n');
       } finally {

@@ -3,7 +3,7 @@ import { UserError, WeightsSourceOptions, isArchitectureArg, loadClassifier, sel
 import { integer, number, opt, text } from '../options.js';
 
 interface PredictOptions extends WeightsSourceOptions {
-  top: number;
+  top?: number;
   backend?: string;
   json?: boolean;
 }
@@ -26,7 +26,7 @@ export function registerPredict(program: Command): void {
     )
     .addOption(opt('--classes <n>', 'number of classes of the head (default: from the weights)', integer(1, 1000000)))
     .addOption(opt('--timeout <seconds>', 'download time limit for a URL or hf: source (default 30)', number({ above: 0 })))
-    .addOption(opt('--top <k>', "how many labels per image (at most the model's classes)", integer(1, 100000), 5))
+    .addOption(opt('--top <k>', "how many labels per image, at most the model's classes (default: 5, or all when there are fewer)", integer(1, 100000)))
     .addOption(opt('--backend <name>', "engine: 'auto' or a name", text('an engine name')))
     .option('--json', 'print JSON')
     .action(async (images: string[], opts: PredictOptions) => {
@@ -34,10 +34,11 @@ export function registerPredict(program: Command): void {
       const clf = opts.model && !opts.weights && isArchitectureArg(opts.model) ? untrainedClassifier(opts.model, opts.classes) : await loadClassifier(opts);
       try {
         const classes = clf.model.spec.numClasses;
-        if (opts.top > classes) throw new UserError(`--top ${opts.top} is more than the model's ${classes} classes; give at most ${classes}.`);
+        if (opts.top !== undefined && opts.top > classes) throw new UserError(`--top ${opts.top} is more than the model's ${classes} classes; give at most ${classes}.`);
+        const topk = opts.top ?? Math.min(5, classes);
         const preds: { source: string; top: { index: number; label: string; probability: number }[] }[] = [];
         for (const image of images) {
-          const top = await clf.classify(image, { topk: opts.top });
+          const top = await clf.classify(image, { topk });
           preds.push({ source: image, top: top.map((t) => ({ index: t.index, label: t.label, probability: t.probability })) });
         }
         if (opts.json) {

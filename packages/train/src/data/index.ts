@@ -72,7 +72,7 @@ export interface LoadDataOptions {
   /**
    * Fraction of the training images held out as a stratified, seeded validation split. Default:
    * 0.1 for a folder of class sub-folders (which has no other validation or test set), none
-   * otherwise (IDX, CIFAR and train/ folders evaluate on their val/ or test/ split).
+   * otherwise (IDX, CIFAR and train/ folders evaluate on their val/ or test/ split). 0: no split.
    */
   val?: number;
   /** Seed of the validation split. */
@@ -80,9 +80,6 @@ export interface LoadDataOptions {
   /** Notes: skipped images, classes missing from a split. */
   log?: (message: string) => void;
 }
-
-/** The default validation fraction of a folder of class sub-folders. */
-export const DEFAULT_VAL_FRACTION = 0.1;
 
 /**
  * Loads a data set by name or path: `fashion-mnist`, `mnist`, `cifar10`, `cifar100` (names look in
@@ -93,7 +90,7 @@ export const DEFAULT_VAL_FRACTION = 0.1;
 export async function loadData(spec: string, options: LoadDataOptions = {}): Promise<DataPair> {
   const pair = await loadNamedOrFolder(spec, options);
   // Image folders make their own validation split (see loadImageData).
-  if (options.val === undefined || pair.kind === 'folder') return pair;
+  if (!options.val || pair.kind === 'folder') return pair;
   const { train, val } = stratifiedSplit(pair.train, options.val, options.seed ?? 0);
   return { ...pair, train, val };
 }

@@ -12,11 +12,15 @@
  * 10 %). Right: train/, val/ and test/ splits whose class folders are matched BY NAME to train/'s
  * (sorted) classes, so label k means the same class in every split; a class that val/ or test/ lacks
  * is reported, one that train/ lacks is an error. Without val/, `val` holds out a split of train/.
+ * `val: 0` splits nothing (all of a class folder is `train`, e.g. to evaluate on it).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { DataError } from '../errors.js';
 import type { DataPair, LoadDataOptions } from './index.js';
+
+/** The default validation fraction of a folder of class sub-folders (`val` of {@link loadImageData}). */
+export const DEFAULT_VAL_FRACTION = 0.1;
 import { loadImageFolder, listImageFolder } from './folder.js';
 import { stratifiedSplit } from './split.js';
 import type { Dataset } from './dataset.js';
@@ -44,14 +48,14 @@ export async function loadImageData(dir: string, options: LoadDataOptions): Prom
     checkClasses(train, path.join(dir, 'train'));
     const other = async (s: string) => (splits.includes(s) ? loadSplit(path.join(dir, s), train.classes, decode, log) : undefined);
     const [valDir, test] = [await other('val'), await other('test')];
-    if (valDir && options.val !== undefined) throw new DataError(`${dir} has a val/ folder: leave out --val (or remove val/ to split train/).`);
-    const split = !valDir && options.val !== undefined ? stratifiedSplit(train, options.val, options.seed ?? 0) : undefined;
+    if (valDir && options.val) throw new DataError(`${dir} has a val/ folder: leave out --val (or remove val/ to split train/).`);
+    const split = !valDir && options.val ? stratifiedSplit(train, options.val, options.seed ?? 0) : undefined;
     pair = { kind: 'folder', train: split?.train ?? train, val: valDir ?? split?.val, test, flip: true };
   } else {
     const all = await loadImageFolder(dir, decode);
     checkClasses(all, dir);
-    const { train, val } = stratifiedSplit(all, options.val ?? 0.1, options.seed ?? 0);
-    pair = { kind: 'folder', train, val, flip: true };
+    const fraction = options.val ?? DEFAULT_VAL_FRACTION;
+    pair = { kind: 'folder', flip: true, ...(fraction ? stratifiedSplit(all, fraction, options.seed ?? 0) : { train: all }) };
   }
   if (skipped.length) log(`note: skipped ${skipped.length} image(s) that could not be decoded (listed above); ${pair.train.labels.length} training images loaded`);
   return { ...pair, skipped };
