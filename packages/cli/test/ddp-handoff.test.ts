@@ -131,6 +131,10 @@ maybe('ddp_train.py refuses what it would get wrong, in one line', () => {
     expectOneLine(direct(['--checkpoint', future, '--out', out]), /squeezeExcite.*different network/);
     expectOneLine(direct(['--checkpoint', notCkpt, '--out', path.join(dir, 'x.pth')]), /--out .*\.safetensors/);
     expectOneLine(direct(['--checkpoint', notCkpt, '--out', out, '--epochs', '0']), /--epochs must be a positive integer/);
+    expectOneLine(direct(['--checkpoint', notCkpt, '--out', notCkpt + '.x.safetensors', '--force', '--data', path.join(dir, 'nowhere')]), /not a resnet-ts checkpoint/);
+    const taken = header(path.join(dir, 'taken.safetensors'), { note: 'a finished model' });
+    expectOneLine(direct(['--checkpoint', preact, '--out', taken]), /--out .*taken.safetensors exists: pass --force/);
+    expect(fs.readFileSync(taken, 'utf8')).toMatch(/a finished model/);
     expect(fs.existsSync(out)).toBe(false);
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });

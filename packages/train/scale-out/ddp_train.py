@@ -151,6 +151,7 @@ def parse_args(argv):
     p.add_argument("--no-momentum-state", action="store_true", help="start SGD from zero momentum even if the checkpoint holds momenta")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
     a = p.parse_args(argv)
     for name in ("epochs", "batch", "limit", "test_limit"):
         v = getattr(a, name)
@@ -162,6 +163,8 @@ def parse_args(argv):
         raise UsageError(f"--out {a.out}: write a .safetensors file (the format resnet-ts reads with its metadata)")
     if os.path.abspath(a.out) == os.path.abspath(a.checkpoint):
         raise UsageError("--out must differ from --checkpoint (the input stays as it was)")
+    if os.path.exists(a.out) and not a.force:
+        raise UsageError(f"--out {a.out} exists: pass --force to replace it, or choose another file")
     return a
 
 
