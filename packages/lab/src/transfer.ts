@@ -11,12 +11,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng, type ResNet } from '@resnet-ts/core';
-import { barChart } from '@resnet-ts/plot';
 import {
   CHECKPOINT_FILE,
   MODEL_FILE,
   Dataset,
-  FreezeSpec,
   Preprocessing,
   evaluate,
   initFromPretrained,
@@ -26,8 +24,11 @@ import {
   train,
 } from '@resnet-ts/train';
 import { BATCH, COUNT, CommandHost, CommonCommandValues, DATA_OPTION, ExperimentInputError, LEARNING_RATE, WEIGHT_DECAY } from './command.js';
-import { CommonOptions, ExperimentOutput, defaultOut, meanStd, registerExperiment, runInfo } from './experiment.js';
-import { mdTable, pct, writeAtomic, writeReport } from './report.js';
+import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
+import { pct, writeAtomic, writeReport } from './report.js';
+import { TRANSFER_CONDITIONS, TransferCondition, TransferResult, TransferRun, accuracyPlot, conditionLabel, reportBody, summarize } from './transfer-report.js';
+
+export * from './transfer-report.js';
 import { TrainFn, cifarNet, cifarPadTo, fmtDuration } from './training.js';
 
 /** Options of {@link runTransfer}. */
@@ -72,49 +73,6 @@ export interface TransferOptions extends CommonOptions {
   progressBar?: boolean;
 }
 
-/** One of the four ways to start and train. */
-export interface TransferCondition {
-  init: 'pretrained' | 'scratch';
-  freeze: Extract<FreezeSpec, 'none' | 'backbone'>;
-}
-
-/** One fine-tuning run. */
-export interface TransferRun extends TransferCondition {
-  seed: number;
-  /** Top-1 on the new classes' test images (non-finite outputs count as wrong). */
-  top1: number;
-  testImages: number;
-  trainImages: number;
-  stopped: string;
-  /** Largest absolute change of any backbone parameter or batch-norm statistic (everything but `fc.*`) during fine-tuning: 0 when frozen. */
-  backboneMaxChange: number;
-  seconds: number;
-}
-
-/** What the experiment measured. */
-export interface TransferResult {
-  data: string;
-  sourceClasses: string[];
-  targetClasses: string[];
-  perClass: number;
-  seeds: number[];
-  depth: number;
-  recipe: { pretrain: Record<string, number>; finetune: Record<string, number> };
-  pretrain: { trainImages: number; epochs: number; sourceTop1?: number; seconds: number; imagesPerSec: number; stopped: string };
-  runs: TransferRun[];
-  /** Per condition: mean and (population) std of top-1 over the seeds. */
-  summary: (TransferCondition & { label: string; mean: number; std: number; n: number })[];
-}
-
-/** The four conditions, in report order. */
-export const TRANSFER_CONDITIONS: TransferCondition[] = [
-  { init: 'pretrained', freeze: 'none' },
-  { init: 'pretrained', freeze: 'backbone' },
-  { init: 'scratch', freeze: 'none' },
-  { init: 'scratch', freeze: 'backbone' },
-];
-
-const conditionLabel = (c: TransferCondition) => `${c.init}, ${c.freeze === 'none' ? 'full fine-tune' : 'frozen backbone'}`;
 
 /**
  * The images of `classIds` relabelled 0..k-1 in that order; with `perClass`, that many per class
@@ -327,66 +285,6 @@ async function finetuneAll(o: TransferOptions, r: Resolved, base: { file: string
   return runs;
 }
 
-function summarize(runs: TransferRun[]): TransferResult['summary'] {
-  return TRANSFER_CONDITIONS.map((c) => {
-    const v = runs.filter((x) => x.init === c.init && x.freeze === c.freeze).map((x) => x.top1);
-    return { ...c, label: conditionLabel(c), ...meanStd(v), n: v.length };
-  });
-}
-
-/** The findings in words: what pretraining did, with the seed-to-seed spread next to it. */
-function findings(s: TransferResult['summary']): string[] {
-  const get = (init: string, freeze: string) => s.find((x) => x.init === init && x.freeze === freeze)!;
-  const pts = (v: number) => `${(100 * v).toFixed(2)} points`;
-  return (['none', 'backbone'] as const).map((freeze) => {
-    const p = get('pretrained', freeze);
-    const z = get('scratch', freeze);
-    const gap = p.mean - z.mean;
-    const noise = Math.max(p.std, z.std);
-    const verdict =
-      Math.abs(gap) <= 2 * noise ? 'within twice the seed-to-seed spread: no evidence either way' : gap > 0 ? 'pretraining helped' : 'pretraining hurt';
-    return `- ${freeze === 'none' ? 'Full fine-tuning' : 'Frozen backbone (only the new head trains)'}: pretrained ${pct(p.mean)} ± ${pts(p.std)} vs scratch ${pct(z.mean)} ± ${pts(z.std)}, a difference of ${gap >= 0 ? '+' : ''}${pts(gap)}: ${verdict}.`;
-  });
-}
-
-function frozenSentence(runs: TransferRun[]): string {
-  const frozen = Math.max(0, ...runs.filter((x) => x.freeze === 'backbone').map((x) => x.backboneMaxChange));
-  const full = runs.filter((x) => x.freeze === 'none').map((x) => x.backboneMaxChange);
-  return (
-    `Backbone weights and batch-norm statistics changed by at most ${frozen} in the frozen runs` +
-    (frozen === 0 ? ' (the freeze held exactly)' : ' (THE FREEZE DID NOT HOLD)') +
-    (full.length ? ` and by up to ${Math.max(...full).toPrecision(3)} in the fully fine-tuned ones.` : '.')
-  );
-}
-
-function reportBody(result: TransferResult, o: TransferOptions): string {
-  const ft = result.recipe.finetune;
-  const pre = result.pretrain;
-  return [
-    `Pretrain a ResNet-${result.depth} (CIFAR layout, option A) on ${result.sourceClasses.length} classes of ${result.data} (${result.sourceClasses.join(', ')}; ${pre.trainImages} images, ${pre.epochs} epochs` +
-      `${pre.sourceTop1 !== undefined ? `, ${pct(pre.sourceTop1)} top-1 on ${o.pretrainTestLimit ?? 1000} of their test images` : ''}), ` +
-      `then fine-tune on the other ${result.targetClasses.length} (${result.targetClasses.join(', ')}) from ${result.perClass} labelled images per class. ` +
-      `Scratch runs start from a fresh initialisation; frozen runs train only the new head (the backbone's parameters get no gradient and its batch norms keep their statistics). ` +
-      `Every run: SGD momentum 0.9, weight decay ${ft.weightDecay}, batch ${ft.batch}, ${ft.epochs} epochs, lr ${ft.lr} divided by 10 at 50 % and 75 %, pad-4 crop + flip, the pretraining's normalisation. ` +
-      `Seeds ${result.seeds.join(', ')}: each draws its own few-shot sample, head initialisation and batch order (the same sample for every condition of a seed). ` +
-      `Scored on all ${result.runs[0]?.testImages ?? 0} test images of the new classes.`,
-    '',
-    mdTable(
-      ['condition', 'top-1 (mean ± std)', ...result.seeds.map((s) => `seed ${s}`)],
-      result.summary.map((c) => [
-        c.label,
-        `${pct(c.mean)} ± ${(100 * c.std).toFixed(2)}`,
-        ...result.seeds.map((s) => pct(result.runs.find((x) => x.init === c.init && x.freeze === c.freeze && x.seed === s)?.top1 ?? NaN)),
-      ]),
-    ),
-    '',
-    ...findings(result.summary),
-    '',
-    `${frozenSentence(result.runs)} ` +
-      `Pretraining took ${fmtDuration(pre.seconds)} (${pre.imagesPerSec.toFixed(0)} images/s including its per-epoch evaluation); the ${result.runs.length} fine-tuning runs ${fmtDuration(result.runs.reduce((s, x) => s + x.seconds, 0))} in all.`,
-  ].join('\n');
-}
-
 /** Runs the transfer experiment and writes its report (result.json, accuracy.svg, report.md). */
 export async function runTransfer(o: TransferOptions): Promise<ExperimentOutput<TransferResult>> {
   const started = Date.now();
@@ -409,22 +307,9 @@ export async function runTransfer(o: TransferOptions): Promise<ExperimentOutput<
     runs,
     summary,
   };
-  const plots = {
-    'accuracy.svg': barChart(
-      summary.map((s) => s.label),
-      [
-        { name: 'mean top-1 (%)', values: summary.map((s) => 100 * s.mean), err: summary.map((s) => 100 * s.std) },
-        ...r.seeds.map((seed, i) => ({
-          name: `seed ${seed}`,
-          values: summary.map((s) => 100 * (runs.find((x) => x.init === s.init && x.freeze === s.freeze && x.seed === seed)?.top1 ?? NaN)),
-          color: ['#bbb', '#999', '#777', '#555'][i % 4],
-        })),
-      ],
-      { title: `Transfer to ${r.target.length} new classes, ${r.perClass} images each (${result.data})`, yLabel: 'top-1 on the new classes (%)', yMin: 0 },
-    ),
-  };
+  const plots = { 'accuracy.svg': accuracyPlot(result) };
   const info = { ...runInfo('transfer', o as CommonOptions, started), trainingSeconds: base.info.seconds + runs.reduce((s, x) => s + x.seconds, 0) };
-  const files = writeReport(r.out, { info, result, plots, title: 'Transfer: pretrained vs scratch, frozen vs full fine-tuning', body: reportBody(result, o) });
+  const files = writeReport(r.out, { info, result, plots, title: 'Transfer: pretrained vs scratch, frozen vs full fine-tuning', body: reportBody(result, o.pretrainTestLimit ?? 1000) });
   return { info, result, files };
 }
 
