@@ -33,6 +33,62 @@ export interface DegradationResult {
   }[];
 }
 
+/** One plot per family: train (dashed) and test (solid) error against epoch, a colour per depth. */
+function degradationPlots(result: DegradationResult): Record<string, string> {
+  const { runs, depths } = result;
+  const curves = (family: 'plain' | 'resnet') =>
+    runs
+      .filter((r) => r.name.startsWith(family))
+      .flatMap((r) => {
+        const color = PALETTE[depths.indexOf(Number(r.name.slice(family.length))) % PALETTE.length];
+        const x = r.history.map((m) => m.epoch); // EpochMetrics.epoch is 1-based (as on the console)
+        return [
+          { name: `${r.name} train`, x, y: r.history.map((m) => 100 * (1 - m.trainAcc)), dash: 'dashed' as const, color },
+          { name: `${r.name} test`, x, y: r.history.map((m) => (m.top1 === undefined ? NaN : 100 * (1 - m.top1))), color },
+        ];
+      });
+  return {
+    'plain.svg': lineChart(curves('plain'), { title: `Plain nets on ${result.data}`, xLabel: 'epoch', yLabel: 'error (%)', yMin: 0 }),
+    'resnet.svg': lineChart(curves('resnet'), { title: `ResNets on ${result.data}`, xLabel: 'epoch', yLabel: 'error (%)', yMin: 0 }),
+  };
+}
+
+/** The report's text: the recipe, the table, what degraded, the per-depth gap and the budget. */
+function degradationBody(result: DegradationResult, options: DegradationOptions): string {
+  const { runs, depths, findings, epochs } = result;
+  const seed = options.seed ?? 0;
+  const get = (name: string) => runs.find((r) => r.name === name);
+  const sentence = (f: DegradationResult['findings'][number]) =>
+    `${f.family === 'plain' ? 'Plain' : 'ResNet'}-${f.deep} ended with train error ${pct(f.deepTrainError)} (test ${pct(f.deepTestError)}) vs ${pct(f.shallowTrainError)} (test ${pct(f.shallowTestError)}) for ${f.family === 'plain' ? 'plain' : 'ResNet'}-${f.shallow}: ` +
+    `the deeper net trained ${f.deeperIsWorse ? 'worse' : 'better or equal'}${f.family === 'plain' ? (f.deeperIsWorse ? ' (degradation, as in the paper)' : ' (no degradation at this budget)') : f.deeperIsWorse ? ' (unlike the paper)' : ' (as in the paper)'}.`;
+  return [
+    `Plain-N and ResNet-N (CIFAR layout: 3 stages of (N−2)/6 basic blocks, option A) on ${result.data}, ${epochs} epoch${epochs === 1 ? '' : 's'}, the same recipe ` +
+      `(SGD momentum ${options.momentum ?? 0.9}, weight decay ${options.weightDecay ?? 1e-4}, batch ${options.batchSize ?? 128}, lr ${options.lr ?? 0.1} divided by 10 at 50 % and 75 %) and seed ${seed}. Dashed: train error, solid: test error.`,
+    '',
+    mdTable(
+      ['net', 'params', 'train error', 'test error', 'epochs', 'status'],
+      runs.map((r) => [r.name, r.params, pct(r.trainError), pct(r.testError), r.history.length, r.stopped]),
+    ),
+    '',
+    ...findings.map(sentence),
+    '',
+    ...depths.flatMap((d) => {
+      const plain = get(`plain${d}`);
+      const res = get(`resnet${d}`);
+      if (!plain || !res) return [];
+      const gap = 100 * (plain.trainError - res.trainError);
+      return [
+        `- At depth ${d}, ResNet-${d} ended with train error ${pct(res.trainError)} vs plain-${d}'s ${pct(plain.trainError)}: ` +
+          (gap > 0 ? `the shortcuts took ${gap.toFixed(2)} points off.` : `no gain from the shortcuts (${(-gap).toFixed(2)} points worse).`),
+      ];
+    }),
+    '',
+    `Budget: ${epochs * Math.ceil(options.trainSet.labels.length / (options.batchSize ?? 128))} SGD steps per net (the paper: 64,000 on CIFAR-10). ` +
+      'At a short budget every deeper net is further from convergence, so read the plain-vs-ResNet gap at each depth next to the depth trend. ' +
+      `Training time, all nets: ${fmtDuration(totalTrainingSeconds(runs))} (the epochs' logged seconds, resumed invocations included).`,
+  ].join('\n');
+}
+
 /** Runs experiment 2 and writes its report. */
 export async function runDegradation(options: DegradationOptions): Promise<ExperimentOutput<DegradationResult>> {
   const started = Date.now();
@@ -72,50 +128,8 @@ export async function runDegradation(options: DegradationOptions): Promise<Exper
   }
   const epochs = options.epochs ?? 30;
   const result: DegradationResult = { data: options.dataName ?? 'data', depths, epochs, runs, findings };
-  const curves = (family: 'plain' | 'resnet') =>
-    runs
-      .filter((r) => r.name.startsWith(family))
-      .flatMap((r) => {
-        const color = PALETTE[depths.indexOf(Number(r.name.slice(family.length))) % PALETTE.length];
-        const x = r.history.map((m) => m.epoch); // EpochMetrics.epoch is 1-based (as on the console)
-        return [
-          { name: `${r.name} train`, x, y: r.history.map((m) => 100 * (1 - m.trainAcc)), dash: 'dashed' as const, color },
-          { name: `${r.name} test`, x, y: r.history.map((m) => (m.top1 === undefined ? NaN : 100 * (1 - m.top1))), color },
-        ];
-      });
-  const plots = {
-    'plain.svg': lineChart(curves('plain'), { title: `Plain nets on ${result.data}`, xLabel: 'epoch', yLabel: 'error (%)', yMin: 0 }),
-    'resnet.svg': lineChart(curves('resnet'), { title: `ResNets on ${result.data}`, xLabel: 'epoch', yLabel: 'error (%)', yMin: 0 }),
-  };
-  const sentence = (f: DegradationResult['findings'][number]) =>
-    `${f.family === 'plain' ? 'Plain' : 'ResNet'}-${f.deep} ended with train error ${pct(f.deepTrainError)} (test ${pct(f.deepTestError)}) vs ${pct(f.shallowTrainError)} (test ${pct(f.shallowTestError)}) for ${f.family === 'plain' ? 'plain' : 'ResNet'}-${f.shallow}: ` +
-    `the deeper net trained ${f.deeperIsWorse ? 'worse' : 'better or equal'}${f.family === 'plain' ? (f.deeperIsWorse ? ' (degradation, as in the paper)' : ' (no degradation at this budget)') : f.deeperIsWorse ? ' (unlike the paper)' : ' (as in the paper)'}.`;
-  const body = [
-    `Plain-N and ResNet-N (CIFAR layout: 3 stages of (N−2)/6 basic blocks, option A) on ${result.data}, ${epochs} epoch${epochs === 1 ? '' : 's'}, the same recipe ` +
-      `(SGD momentum ${options.momentum ?? 0.9}, weight decay ${options.weightDecay ?? 1e-4}, batch ${options.batchSize ?? 128}, lr ${options.lr ?? 0.1} divided by 10 at 50 % and 75 %) and seed ${seed}. Dashed: train error, solid: test error.`,
-    '',
-    mdTable(
-      ['net', 'params', 'train error', 'test error', 'epochs', 'status'],
-      runs.map((r) => [r.name, r.params, pct(r.trainError), pct(r.testError), r.history.length, r.stopped]),
-    ),
-    '',
-    ...findings.map(sentence),
-    '',
-    ...depths.flatMap((d) => {
-      const plain = get(`plain${d}`);
-      const res = get(`resnet${d}`);
-      if (!plain || !res) return [];
-      const gap = 100 * (plain.trainError - res.trainError);
-      return [
-        `- At depth ${d}, ResNet-${d} ended with train error ${pct(res.trainError)} vs plain-${d}'s ${pct(plain.trainError)}: ` +
-          (gap > 0 ? `the shortcuts took ${gap.toFixed(2)} points off.` : `no gain from the shortcuts (${(-gap).toFixed(2)} points worse).`),
-      ];
-    }),
-    '',
-    `Budget: ${epochs * Math.ceil(options.trainSet.labels.length / (options.batchSize ?? 128))} SGD steps per net (the paper: 64,000 on CIFAR-10). ` +
-      'At a short budget every deeper net is further from convergence, so read the plain-vs-ResNet gap at each depth next to the depth trend. ' +
-      `Training time, all nets: ${fmtDuration(totalTrainingSeconds(runs))} (the epochs' logged seconds, resumed invocations included).`,
-  ].join('\n');
+  const plots = degradationPlots(result);
+  const body = degradationBody(result, options);
   const info = { ...runInfo('degradation', options as CommonOptions, started), trainingSeconds: totalTrainingSeconds(runs) };
   const files = writeReport(out, { info, result, plots, title: 'Degradation: plain vs residual nets', body });
   return { info, result, files };

@@ -8,9 +8,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@resnet-ts/core';
 import { COUNT, LEARNING_RATE } from './command.js';
-import { CommonOptions, ExperimentOutput, defaultOut, meanStd, registerExperiment, runInfo } from './experiment.js';
-import { lineChart } from '@resnet-ts/plot';
-import { fmtNum, mdTable, writeReport } from './report.js';
+import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
+import { identityBody, identityLossPlot, summarizeNet } from './identity-report.js';
+import { fmtNum, writeReport } from './report.js';
 
 /** The two nets compared: extra layers `relu(W h + b)` (plain) or `relu(h + W h + b)` (residual). */
 export type IdentityNet = 'plain' | 'residual';
@@ -237,8 +237,6 @@ export function trainIdentityNet(
   return { net, seed, stepsToThreshold, finalTrainMse, testMse, curve, ...metrics, atInit };
 }
 
-const mean = (v: number[]) => meanStd(v).mean;
-
 /** Runs experiment 1 and writes its report. */
 export async function runIdentity(options: IdentityOptions = {}): Promise<ExperimentOutput<IdentityResult>> {
   const started = Date.now();
@@ -287,111 +285,15 @@ export async function runIdentity(options: IdentityOptions = {}): Promise<Experi
         );
       }
     }
-    for (const net of ['plain', 'residual'] as IdentityNet[]) {
-      const rs = perNet[net];
-      const reached = rs.filter((r) => r.stepsToThreshold !== null);
-      const dist = mean(rs.flatMap((r) => r.relDistToIdentity));
-      const wn = mean(rs.flatMap((r) => r.relWeightNorm));
-      summary.push({
-        task,
-        d,
-        width: widths[i],
-        net,
-        reached: reached.length,
-        seeds: rs.length,
-        meanStepsToThreshold: reached.length === rs.length ? mean(reached.map((r) => r.stepsToThreshold!)) : null,
-        closeness: net === 'plain' ? dist : wn,
-        closenessName: net === 'plain' ? '‖W − I‖/‖I‖' : '‖W‖/‖I‖',
-        meanRelDistToIdentity: dist,
-        meanRelWeightNorm: wn,
-        meanRelBranchOutput: mean(rs.flatMap((r) => r.relBranchOutput)),
-        meanRelChange: mean(rs.flatMap((r) => r.relChange)),
-        meanTestMse: mean(rs.map((r) => r.testMse)),
-        init: {
-          relDistToIdentity: mean(rs.flatMap((r) => r.atInit.relDistToIdentity)),
-          relWeightNorm: mean(rs.flatMap((r) => r.atInit.relWeightNorm)),
-          relBranchOutput: mean(rs.flatMap((r) => r.atInit.relBranchOutput)),
-          relChange: mean(rs.flatMap((r) => r.atInit.relChange)),
-        },
-      });
-    }
-    // Geometric mean of the loss curves over seeds.
-    const curveOf = (rs: IdentityRun[]) => {
-      const len = Math.min(...rs.map((r) => r.curve.length));
-      return Array.from({ length: len }, (_, k) => Math.exp(mean(rs.map((r) => Math.log(Math.max(r.curve[k], 1e-30))))));
-    };
-    const x = (n: number) => Array.from({ length: n }, (_, k) => k * curveEvery);
-    const cp = curveOf(perNet.plain);
-    const cr = curveOf(perNet.residual);
-    plots[`loss-d${d}.svg`] = lineChart(
-      [
-        { name: 'plain (relu(W h + b))', x: x(cp.length), y: cp, dash: 'dashed' },
-        { name: 'residual (relu(h + W h + b))', x: x(cr.length), y: cr, dash: 'solid' },
-        { name: `threshold ${threshold}`, x: [0, steps], y: [threshold, threshold], dash: 'dotted', color: '#777' },
-      ],
-      { title: `${task}: training MSE (geometric mean of ${seeds} seeds)`, xLabel: `${optimizer} step`, yLabel: 'MSE', logY: true },
-    );
+    for (const net of ['plain', 'residual'] as IdentityNet[]) summary.push(summarizeNet(task, d, widths[i], net, perNet[net]));
+    plots[`loss-d${d}.svg`] = identityLossPlot(task, perNet, { curveEvery, threshold, steps, seeds, optimizer });
   }
-  const fmtSteps = (s: IdentitySummary) =>
-    s.meanStepsToThreshold === null ? `not reached in ${steps} (${s.reached}/${s.seeds} seeds reached)` : fmtNum(s.meanStepsToThreshold);
-  const body = [
-    `Target that two layers can represent, learned through ${extraLayers + 2} layers (input layer of width w, ${extraLayers} extra hidden layers, linear output). ` +
-      `Plain extra layer: \`h ← relu(W h + b)\` (must learn W = I). Residual: \`h ← relu(h + W h + b)\` (must learn W = 0). ` +
-      `Same ${initScale === 1 ? 'Kaiming-normal initialisation' : `initialisation (Kaiming-normal, extra layers' weights × ${initScale})`}, data and ${optimizer} (lr ${lr}, full batch of ${samples} points) for both; ${seeds} seed${seeds === 1 ? '' : 's'}; MSE threshold ${threshold}.`,
-    '',
-    mdTable(
-      [
-        'task',
-        'w',
-        'net',
-        `steps to MSE < ${threshold} (mean)`,
-        'test MSE',
-        '‖W − I‖/‖I‖',
-        '‖W‖/‖I‖',
-        '‖W h + b‖/‖h‖',
-        '‖layer(h) − h‖/‖h‖',
-      ],
-      summary.map((s) => [
-        s.task,
-        s.width,
-        s.net,
-        fmtSteps(s),
-        s.meanTestMse,
-        s.meanRelDistToIdentity,
-        s.meanRelWeightNorm,
-        s.meanRelBranchOutput,
-        s.meanRelChange,
-      ]),
-    ),
-    '',
-    ...dims.map((d) => {
-      const [pl, re] = ['plain', 'residual'].map((n) => summary.find((s) => s.d === d && s.net === n)!);
-      const st = (s: IdentitySummary) =>
-        s.meanStepsToThreshold === null
-          ? `did not reach it in ${steps} steps (${s.reached}/${s.seeds} seeds did)`
-          : `reached it in ${fmtNum(s.meanStepsToThreshold)} steps`;
-      return (
-        `- **${pl.task}**: plain ${st(pl)}, residual ${st(re)}. Plain extra layers ‖W − I‖/‖I‖: ${fmtNum(pl.init.relDistToIdentity)} at init → ${fmtNum(pl.meanRelDistToIdentity)}; ` +
-        `residual branches ‖W‖/‖I‖: ${fmtNum(re.init.relWeightNorm)} → ${fmtNum(re.meanRelWeightNorm)}, relative branch output ${fmtNum(re.init.relBranchOutput)} → ${fmtNum(re.meanRelBranchOutput)}.`
-      );
-    }),
-    '',
-    'The same layer metrics at initialisation (identical weights for both nets; the activations differ):',
-    '',
-    mdTable(
-      ['task', 'net', '‖W − I‖/‖I‖', '‖W‖/‖I‖', '‖W h + b‖/‖h‖', '‖layer(h) − h‖/‖h‖'],
-      summary.map((s) => [s.task, s.net, s.init.relDistToIdentity, s.init.relWeightNorm, s.init.relBranchOutput, s.init.relChange]),
-    ),
-    '',
-    "The metrics are means over the extra layers and seeds. The issue's closeness measure is ‖W − I‖/‖I‖ for the plain net (distance of the extra layers from the identity) " +
-      'and ‖W‖/‖I‖ for the residual net (distance of the residual branches from zero); ‖W h + b‖/‖h‖ is the relative output of the residual branch on test inputs ' +
-      "(for the plain net the same pre-activation ratio, which is ≈ 1 when the layer is the identity). ‖layer(h) − h‖/‖h‖ says how far each extra layer's action is from the identity, for both nets.",
-  ].join('\n');
   const result: IdentityResult = {
     options: { dims, width: widths, extraLayers, steps, seeds, threshold, optimizer, lr, samples, curveEvery, initScale },
     runs,
     summary,
   };
+  const body = identityBody(result);
   const info = runInfo('identity', options, started);
   const files = writeReport(options.out ?? defaultOut('identity'), { info, result, plots, title: 'Identity is hard, zero is easy', body });
   return { info, result, files };

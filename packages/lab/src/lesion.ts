@@ -183,29 +183,10 @@ export function lesionNet(
   }
 }
 
-/** Runs experiment 4 and writes its report. */
-export async function runLesion(options: LesionOptions): Promise<ExperimentOutput<LesionResult>> {
-  const started = Date.now();
-  const log = options.log ?? (() => {});
-  const samples = options.samples ?? 10;
-  const o = {
-    samples,
-    maxK: options.maxK,
-    maxSwaps: options.maxSwaps ?? 10,
-    seed: options.seed ?? 0,
-    batchSize: options.batchSize ?? 256,
-    log,
-  };
-  const N = options.data.inputs.shape[0];
-  log(
-    `lesion: ${N} test images, ${options.model.blocks().length} blocks, ${samples} samples per k${options.plain ? ', plus the plain net' : ''}`,
-  );
-  const nets = [lesionNet(options.model.spec.residual ? 'residual' : 'model', options.model, options.data, o)];
-  if (options.plain) nets.push(lesionNet('plain', options.plain, options.data, o));
-  const description = options.description ?? `${options.model.blocks().length}-block model`;
-  const result: LesionResult = { description, testImages: N, samples, nets };
+/** The bar chart of single deletions (with each net's baseline) and the error against k deleted blocks / swapped pairs. */
+function lesionPlots(nets: NetLesion[]): Record<string, string> {
   const dashOf = (n: NetLesion) => (n.residual ? ('solid' as const) : ('dashed' as const));
-  const plots: Record<string, string> = {
+  return {
     'error-vs-block.svg': barChart(
       nets[0].blocks,
       nets.map((n) => ({ name: `${n.name}: block deleted`, values: n.single })),
@@ -242,7 +223,12 @@ export async function runLesion(options: LesionOptions): Promise<ExperimentOutpu
       { title: 'Test error vs number of deleted blocks / swapped pairs', xLabel: 'k', yLabel: 'top-1 error', yMin: 0 },
     ),
   };
-  const body = [
+}
+
+/** The report's text: the setup, one summary row per net, and per net the error of each single deletion and of the swaps. */
+function lesionBody(result: LesionResult): string {
+  const { description, testImages: N, samples, nets } = result;
+  return [
     `${description}, ${N} test images; ${samples} random samples per k. Deleting a block removes its residual branch at test time (\`branchEnabled = false\`: ` +
       'the block computes relu(shortcut(x)); a downsampling block keeps its shortcut path). In a plain net only blocks that preserve the shape can be removed (they become the identity).',
     '',
@@ -287,6 +273,31 @@ export async function runLesion(options: LesionOptions): Promise<ExperimentOutpu
       ].join('\n'),
     ),
   ].join('\n');
+}
+
+/** Runs experiment 4 and writes its report. */
+export async function runLesion(options: LesionOptions): Promise<ExperimentOutput<LesionResult>> {
+  const started = Date.now();
+  const log = options.log ?? (() => {});
+  const samples = options.samples ?? 10;
+  const o = {
+    samples,
+    maxK: options.maxK,
+    maxSwaps: options.maxSwaps ?? 10,
+    seed: options.seed ?? 0,
+    batchSize: options.batchSize ?? 256,
+    log,
+  };
+  const N = options.data.inputs.shape[0];
+  log(
+    `lesion: ${N} test images, ${options.model.blocks().length} blocks, ${samples} samples per k${options.plain ? ', plus the plain net' : ''}`,
+  );
+  const nets = [lesionNet(options.model.spec.residual ? 'residual' : 'model', options.model, options.data, o)];
+  if (options.plain) nets.push(lesionNet('plain', options.plain, options.data, o));
+  const description = options.description ?? `${options.model.blocks().length}-block model`;
+  const result: LesionResult = { description, testImages: N, samples, nets };
+  const plots = lesionPlots(nets);
+  const body = lesionBody(result);
   const info = runInfo('lesion', options, started);
   const files = writeReport(options.out ?? defaultOut('lesion'), { info, result, plots, title: 'Lesion study (Veit et al. §4)', body });
   return { info, result, files };

@@ -162,6 +162,66 @@ export interface PathsResult {
   fullGradientNorm: number;
 }
 
+/** The path-length distribution next to each length's share of the gradient, and the gradient magnitude per length (log-y). */
+function pathsPlots(result: PathsResult): Record<string, string> {
+  const { n, pathFractions: fractions, lengths, totalGradientShare, meanMagnitude, stdMagnitude } = result;
+  return {
+    'path-lengths.svg': lineChart(
+      [
+        { name: 'fraction of paths (Binomial(n, 1/2))', x: fractions.map((_, k) => k), y: fractions, markers: true },
+        { name: 'fraction of total gradient', x: lengths, y: totalGradientShare, dash: 'dashed', markers: true },
+      ],
+      {
+        title: `Path lengths of ${n} blocks (2^${n} paths)`,
+        xLabel: 'path length k (residual branches on the path)',
+        yLabel: 'fraction',
+      },
+    ),
+    'gradient-magnitude.svg': lineChart(
+      [{ name: 'mean gradient norm of one path of length k', x: lengths, y: meanMagnitude, err: stdMagnitude, markers: true }],
+      {
+        title: 'Gradient magnitude per path length (Veit et al. sampling)',
+        xLabel: 'path length k',
+        yLabel: '‖∂L/∂h0‖',
+        logY: true,
+      },
+    ),
+  };
+}
+
+/** The report's text: the method, where most of the gradient comes from, the magnitude trend and the table per length. */
+function pathsBody(result: PathsResult, share: number): string {
+  const { description, n, samples, mode, dominant, fullGradientNorm, lengths, meanMagnitude, stdMagnitude, totalGradient, totalGradientShare } = result;
+  const fractions = result.pathFractions;
+  const counts = pathCounts(n);
+  const how =
+    mode === 'path'
+      ? 'in the k sampled blocks the gradient flows only through the residual branch, in the others only through the skip (Veit et al.: the gradient of one path of length exactly k)'
+      : 'in the k sampled blocks the gradient flows through branch and skip, in the others only through the skip (the gradient of all paths within the k sampled branches; "total" then over-counts)';
+  return [
+    `${description}: n = ${n} blocks, 2^${n} = ${(2n ** BigInt(n)).toString()} paths. Gradient sampled with ${samples} random sets of k blocks per length on ${result.inputs} inputs, eval mode: ` +
+      `${how}. Detaching uses \`tf.customGrad\` (forward values unchanged). Magnitude: norm of ∂L/∂(input of the first block) per input, L = summed cross-entropy.`,
+    '',
+    `**${fmtNum(share * 100)} % of the total gradient comes from paths of length ${dominant.lo}–${dominant.hi}** (${fmtNum(dominant.share * 100)} % in that range), which are ${fmtNum(dominant.pathFraction * 100)} % of all paths. ` +
+      `Full gradient norm (all branches): ${fmtNum(fullGradientNorm)}.`,
+    '',
+    magnitudeTrend(lengths, meanMagnitude),
+    '',
+    mdTable(
+      ['k', 'paths C(n,k)', 'fraction of paths', 'mean ‖grad‖ per path', 'std', 'total (× C(n,k))', 'share of total'],
+      lengths.map((k, i) => [
+        k,
+        counts[k].toString(),
+        fractions[k],
+        meanMagnitude[i],
+        stdMagnitude[i],
+        totalGradient[i],
+        totalGradientShare[i],
+      ]),
+    ),
+  ].join('\n');
+}
+
 /** Runs experiment 5 and writes its report. */
 export async function runPaths(options: PathsOptions): Promise<ExperimentOutput<PathsResult>> {
   const started = Date.now();
@@ -221,54 +281,8 @@ export async function runPaths(options: PathsOptions): Promise<ExperimentOutput<
       dominant,
       fullGradientNorm,
     };
-    const plots = {
-      'path-lengths.svg': lineChart(
-        [
-          { name: 'fraction of paths (Binomial(n, 1/2))', x: fractions.map((_, k) => k), y: fractions, markers: true },
-          { name: 'fraction of total gradient', x: lengths, y: totalGradientShare, dash: 'dashed', markers: true },
-        ],
-        {
-          title: `Path lengths of ${n} blocks (2^${n} paths)`,
-          xLabel: 'path length k (residual branches on the path)',
-          yLabel: 'fraction',
-        },
-      ),
-      'gradient-magnitude.svg': lineChart(
-        [{ name: 'mean gradient norm of one path of length k', x: lengths, y: meanMagnitude, err: stdMagnitude, markers: true }],
-        {
-          title: 'Gradient magnitude per path length (Veit et al. sampling)',
-          xLabel: 'path length k',
-          yLabel: '‖∂L/∂h0‖',
-          logY: true,
-        },
-      ),
-    };
-    const how =
-      mode === 'path'
-        ? 'in the k sampled blocks the gradient flows only through the residual branch, in the others only through the skip (Veit et al.: the gradient of one path of length exactly k)'
-        : 'in the k sampled blocks the gradient flows through branch and skip, in the others only through the skip (the gradient of all paths within the k sampled branches; "total" then over-counts)';
-    const body = [
-      `${description}: n = ${n} blocks, 2^${n} = ${(2n ** BigInt(n)).toString()} paths. Gradient sampled with ${samples} random sets of k blocks per length on ${options.inputs.shape[0]} inputs, eval mode: ` +
-        `${how}. Detaching uses \`tf.customGrad\` (forward values unchanged). Magnitude: norm of ∂L/∂(input of the first block) per input, L = summed cross-entropy.`,
-      '',
-      `**${fmtNum(share * 100)} % of the total gradient comes from paths of length ${dominant.lo}–${dominant.hi}** (${fmtNum(dominant.share * 100)} % in that range), which are ${fmtNum(dominant.pathFraction * 100)} % of all paths. ` +
-        `Full gradient norm (all branches): ${fmtNum(fullGradientNorm)}.`,
-      '',
-      magnitudeTrend(lengths, meanMagnitude),
-      '',
-      mdTable(
-        ['k', 'paths C(n,k)', 'fraction of paths', 'mean ‖grad‖ per path', 'std', 'total (× C(n,k))', 'share of total'],
-        lengths.map((k, i) => [
-          k,
-          counts[k].toString(),
-          fractions[k],
-          meanMagnitude[i],
-          stdMagnitude[i],
-          totalGradient[i],
-          totalGradientShare[i],
-        ]),
-      ),
-    ].join('\n');
+    const plots = pathsPlots(result);
+    const body = pathsBody(result, share);
     const info = runInfo('paths', options, started);
     const files = writeReport(options.out ?? defaultOut('paths'), {
       info,

@@ -137,6 +137,29 @@ export function fmtDuration(s: number): string {
   return `${(s / 3600).toFixed(1)} h`;
 }
 
+/** Times one step of each net at a small batch, scales linearly and logs the expected duration of {@link trainJobs}. */
+function logEstimate(
+  jobs: NetJob[],
+  o: TrainingExperimentOptions,
+  r: { inHW: [number, number]; channels: number; stepsPerEpoch: number; epochs: number; batchSize: number },
+): void {
+  const log = o.log ?? (() => {});
+  const { inHW, channels: c, stepsPerEpoch, epochs, batchSize } = r;
+  const probeBatch = Math.min(batchSize, 8);
+  let estimate = 0;
+  for (const job of jobs) {
+    const m = job.build();
+    const t = timeTrainStep(m, probeBatch, [inHW[0], inHW[1], c]);
+    m.dispose();
+    const perEpoch = t * (batchSize / probeBatch) * stepsPerEpoch + (t / 3) * (o.testSet.labels.length / probeBatch);
+    estimate += perEpoch * epochs;
+    log(`  ${job.name}: ~${fmtDuration(t * (batchSize / probeBatch))} per step of ${batchSize}`);
+  }
+  log(
+    `expected duration: about ${fmtDuration(estimate)} on ${tf.getBackend()} for ${jobs.length} nets x ${epochs} epochs x ${stepsPerEpoch} steps (interrupt any time; rerun the same command to resume)`,
+  );
+}
+
 /**
  * Prints the expected duration, then trains every job in turn with the same recipe and seed into
  * `<out>/runs/<name>` (resumable), logging progress.
@@ -153,20 +176,7 @@ export async function trainJobs(jobs: NetJob[], o: TrainingExperimentOptions, ou
   const stepsPerEpoch = Math.ceil(N / batchSize);
   const totalSteps = epochs * stepsPerEpoch;
   const inHW: [number, number] = padTo ?? [h, w];
-  // Estimate: time one step of each net at a small batch and scale linearly.
-  const probeBatch = Math.min(batchSize, 8);
-  let estimate = 0;
-  for (const job of jobs) {
-    const m = job.build();
-    const t = timeTrainStep(m, probeBatch, [inHW[0], inHW[1], c]);
-    m.dispose();
-    const perEpoch = t * (batchSize / probeBatch) * stepsPerEpoch + (t / 3) * (o.testSet.labels.length / probeBatch);
-    estimate += perEpoch * epochs;
-    log(`  ${job.name}: ~${fmtDuration(t * (batchSize / probeBatch))} per step of ${batchSize}`);
-  }
-  log(
-    `expected duration: about ${fmtDuration(estimate)} on ${tf.getBackend()} for ${jobs.length} nets x ${epochs} epochs x ${stepsPerEpoch} steps (interrupt any time; rerun the same command to resume)`,
-  );
+  logEstimate(jobs, o, { inHW, channels: c, stepsPerEpoch, epochs, batchSize });
   const trainFn = o.trainFn ?? train;
   const runs: NetRun[] = [];
   for (const [j, job] of jobs.entries()) {
