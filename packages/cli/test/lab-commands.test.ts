@@ -86,7 +86,7 @@ test('resnet lab identity runs end to end from the generated command and records
   const json = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8'));
   // the command line as given, with the output folder relative to the working folder (no machine paths in reports)
   expect(JSON.stringify(json)).toContain("resnet lab identity --dims 1 --steps 20 --seeds 1 --out identity");
-  expect(json.result.options).toMatchObject({ dims: [1], steps: 20, seeds: 1, optimizer: 'adam', threshold: 1e-3, initScale: 1 });
+  expect(json.result.options).toMatchObject({ dims: [1], steps: 20, seeds: 1, optimizer: 'adam', threshold: 1e-3, initScale: 0.1 });
 });
 
 (HAVE_FMNIST ? test : test.skip)('lab lesion/paths load the zoo weights by default; a bad value or input is one resnet: line', () => {

@@ -41,7 +41,11 @@ export interface IdentityOptions extends CommonOptions {
   samples?: number;
   /** Record the loss every n steps (default 10). */
   curveEvery?: number;
-  /** Multiplies the Kaiming std of the extra layers' weights (default 1: plain Kaiming-normal; e.g. 0.1 starts the residual branches near zero and the plain layers near the zero map). */
+  /**
+   * Multiplies the Kaiming std of the extra layers' weights (default 0.1: the residual branches start
+   * near zero, the regime the claim is about — and the plain layers near the zero map; 1 is plain
+   * Kaiming-normal, where the branches start as far from zero as the plain layers from the identity).
+   */
   initScale?: number;
 }
 
@@ -76,7 +80,7 @@ export interface IdentitySummary {
   reached: number;
   seeds: number;
   meanStepsToThreshold: number | null;
-  /** The metric the issue asks for: plain ‖W − I‖_F/‖I‖_F, residual ‖W‖_F/‖I‖_F (mean over layers and seeds). */
+  /** How close the extra layers got to their target: plain ‖W − I‖_F/‖I‖_F, residual ‖W‖_F/‖I‖_F (mean over layers and seeds). */
   closeness: number;
   closenessName: string;
   meanRelDistToIdentity: number;
@@ -251,7 +255,7 @@ export async function runIdentity(options: IdentityOptions = {}): Promise<Experi
   const lr = options.lr ?? (optimizer === 'adam' ? 1e-3 : 1e-2);
   const samples = options.samples ?? 256;
   const curveEvery = options.curveEvery ?? 10;
-  const initScale = options.initScale ?? 1;
+  const initScale = options.initScale ?? 0.1;
   const widths = dims.map((d) => options.width ?? Math.max(16, 4 * d));
   dims.forEach((d, i) => {
     if (widths[i] < 2 * d) throw new Error(`width must be >= 2d (${2 * d} for d = ${d}); got ${widths[i]}.`);
@@ -328,9 +332,9 @@ registerExperiment<IdentityOptions, IdentityResult, IdentityCommandValues>({
       { flags: '--threshold <x>', description: 'MSE target', kind: { type: 'number', above: 0 }, default: 1e-3 },
       {
         flags: '--init-scale <x>',
-        description: "multiply the extra layers' Kaiming std (1: plain Kaiming; 0: zero init)",
+        description: "multiply the extra layers' Kaiming std (0.1: branches start near zero; 1: plain Kaiming; 0: zero init)",
         kind: { type: 'number', min: 0, max: 1e3 },
-        default: 1,
+        default: 0.1,
       },
     ],
     run: (v, host) =>
