@@ -16,3 +16,4 @@ export * from './health.js';
 export * from './run-folder.js';
 export * from './finetune.js';
 export * from './progress.js';
+export { BestTracker, epochLine, hugeLossNote, type EpochNumbers } from './epoch-report.js';

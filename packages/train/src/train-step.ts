@@ -1,5 +1,6 @@
-/** One optimisation step of the trainer: forward in train mode, softmax cross-entropy, gradients, SGD update. */
+/** One optimisation step of the trainer: core's `lossAndGradients` (train mode, softmax cross-entropy), then the SGD update. */
 import * as tf from '@tensorflow/tfjs-core';
+import { lossAndGradients } from '@resnet-ts/core';
 import type { Module } from '@resnet-ts/core';
 import type { SGD } from './optimizer.js';
 
@@ -18,30 +19,22 @@ export interface StepOutcome {
 }
 
 /**
- * Runs the model on the batch in train mode, takes the gradients of the mean softmax cross-entropy
- * with respect to `params` only (frozen parameters are left out), and applies `opt` at `lr` when the
- * loss is finite. Every tensor is freed before it returns.
+ * Runs core's one loss-and-gradients step on the batch (forward in train mode, mean softmax
+ * cross-entropy, gradients of `params` only: frozen parameters are left out) and applies `opt` at
+ * `lr` when the loss is finite. Every tensor is freed before it returns.
  */
-export async function sgdStep(model: Module, batch: StepBatch, numClasses: number, params: tf.Variable[], opt: SGD, lr: number): Promise<StepOutcome> {
-  let correctT: tf.Tensor | undefined;
-  const out = tf.tidy(() => {
-    const x = tf.tensor4d(batch.x, batch.shape);
-    const labels = tf.tensor1d(batch.labels, 'int32');
-    const y = tf.oneHot(labels, numClasses);
-    return tf.variableGrads(() => {
-      const logits = model.forward(x, { training: true });
-      correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32')));
-      return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
-    }, params);
-  });
+export async function sgdStep(model: Module, batch: StepBatch, params: tf.Variable[], opt: SGD, lr: number): Promise<StepOutcome> {
+  const x = tf.tensor4d(batch.x, batch.shape);
+  const labels = tf.tensor1d(batch.labels, 'int32');
+  const { loss: lossT, grads, logits } = lossAndGradients(model, x, labels, { params, keepLogits: true });
+  const correctT = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), labels), 'int32')));
   try {
-    const loss = (await out.value.data())[0];
-    const correct = correctT ? (await correctT.data())[0] : 0;
+    const loss = (await lossT.data())[0];
+    const correct = (await correctT.data())[0];
     if (!Number.isFinite(loss)) return { loss, correct, applied: false };
-    opt.step(out.grads, lr);
+    opt.step(grads, lr);
     return { loss, correct, applied: true };
   } finally {
-    tf.dispose([out.value, ...Object.values(out.grads)]);
-    correctT?.dispose();
+    tf.dispose([x, labels, lossT, correctT, logits!, ...Object.values(grads)]);
   }
 }

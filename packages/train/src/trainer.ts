@@ -2,18 +2,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { SingleBar } from 'cli-progress';
-import type { Module, ResNet } from '@resnet-ts/core';
 import { fileError, writeBytesAtomic } from '@resnet-ts/core/node';
 import { Augmentation, Batcher, Preprocessing, augmentRng, channelStats, defaultAugmentation, epochOrder } from './batches.js';
 import { RunFolder, loadResumeState, openRunFolder, readRunLog } from './run-folder.js';
 import { Dataset } from './data/dataset.js';
+import { CHECKPOINT_FILE, MODEL_FILE, BEST_FILE, EpochMetrics, FinalTest, TrainOptions, TrainResult, TrainingState } from './train-types.js';
 import { TrainError } from './errors.js';
 import { evaluate } from './metrics.js';
 import { checkRunHealth, divergedMessage, lastGoodText, type LastGood } from './health.js';
 import { SGD } from './optimizer.js';
 import { ScheduleSpec, baseLearningRate, learningRate, validateSchedule } from './schedule.js';
 import { curvesSvg } from './plot.js';
-import { FreezeSpec, applyFreeze } from './finetune.js';
+import { applyFreeze } from './finetune.js';
 import { saveWeights, weightsMetadata } from './model-files.js';
 import { sgdStep } from './train-step.js';
 import { BestTracker, epochLine, hugeLossNote } from './epoch-report.js';
@@ -21,153 +21,7 @@ import { defaultProgressBar, progressBar } from './progress.js';
 
 export { weightsMetadata, saveWeights, loadWeights, readWeightsInfo, type WeightsInfo } from './model-files.js';
 
-/** Options of {@link train}. */
-export interface TrainOptions {
-  /** A ResNet (its spec goes into checkpoints) or any Module producing logits. */
-  model: ResNet | Module;
-  trainSet: Dataset;
-  /**
-   * Validation set: evaluated after every epoch, and the epoch with the best top-1 on it is kept as
-   * best.safetensors. Without one, the epochs are evaluated on `testSet` and no best is chosen (a
-   * model is never selected on its test set).
-   */
-  valSet?: Dataset;
-  /** Test set: evaluated after every epoch when there is no `valSet`, else once at the end (last weights). */
-  testSet?: Dataset;
-  /** Length of training: epochs (default 1) or iterations (steps; wins over epochs). */
-  epochs?: number;
-  iterations?: number;
-  batchSize?: number;
-  /** Constant learning rate when no schedule is given (default 0.1). */
-  lr?: number;
-  schedule?: ScheduleSpec;
-  momentum?: number;
-  weightDecay?: number;
-  nesterov?: boolean;
-  /** Weight decay on 'all' parameters (default, as the paper) or 'no-bn-bias'. */
-  decay?: 'all' | 'no-bn-bias';
-  /**
-   * Frozen part (see `applyFreeze`): `none` (default), `stem`, `up-to:layerK` or `backbone`. Frozen
-   * parameters get no gradient and no update; their batch norms keep their running statistics.
-   */
-  freeze?: FreezeSpec;
-  /** Learning rate of the classifier head (`fc.*`) at the schedule's base; it follows the schedule. Default: the same as the rest. */
-  headLr?: number;
-  seed?: number;
-  /** Normalisation; default mean/std of the train set. `padTo` pads e.g. 28x28 to 32x32. */
-  preprocessing?: Partial<Preprocessing>;
-  /**
-   * Default by image size (`defaultAugmentation`): random-resized-crop + flip from 64x64 up, the
-   * paper's pad-4-and-crop + flip below; false for none. Use flip: false for digits.
-   */
-  augment?: Augmentation | false;
-  /** Folder for checkpoint.safetensors, model.safetensors, best.safetensors, log.jsonl and curves.svg. */
-  outDir?: string;
-  /** Save a checkpoint every N steps (plus at every epoch end and at the end). 0: not by steps. */
-  checkpointEvery?: number;
-  /**
-   * Continue from outDir/checkpoint.safetensors (an error when there is none). Without `resume` or
-   * `force`, an outDir that already holds a run is refused (see run-folder.ts).
-   */
-  resume?: boolean;
-  /** Replace a run already in outDir (its files are deleted first). */
-  force?: boolean;
-  evalBatchSize?: number;
-  /** Called after every step. */
-  onProgress?: (p: StepProgress) => void;
-  /** Called after every epoch with its metrics. */
-  onEpoch?: (m: EpochMetrics) => void;
-  /** Abort: the trainer saves a checkpoint after the current step and returns `stopped: 'aborted'`. */
-  signal?: AbortSignal;
-  /** Show a progress bar on stderr (default: when stderr is a TTY and not under jest). */
-  progressBar?: boolean;
-  /** Messages (default: none). */
-  log?: (message: string) => void;
-}
-
-/** After each step. */
-export interface StepProgress {
-  step: number;
-  totalSteps: number;
-  /** 1-based, as in log.jsonl and the console. */
-  epoch: number;
-  loss: number;
-  lr: number;
-  imagesPerSec: number;
-}
-
-/** One line of log.jsonl. */
-export interface EpochMetrics {
-  /** 1-based: the first epoch is 1, in log.jsonl and on the console alike. */
-  epoch: number;
-  step: number;
-  lr: number;
-  trainLoss: number;
-  trainAcc: number;
-  /** Which set `testLoss`, `top1` and `top5` were measured on: the validation set when there is one. */
-  evalSet?: 'val' | 'test';
-  testLoss?: number;
-  top1?: number;
-  /** Only when there are more than 5 classes (otherwise it is always 100 %). */
-  top5?: number;
-  /** True for the epoch whose weights are in best.safetensors at the time it was logged. */
-  best?: boolean;
-  imagesPerSec: number;
-  seconds: number;
-  /** True when training ended mid-epoch (iterations not a multiple of the epoch). */
-  partial?: boolean;
-}
-
-/** The test set's numbers at the end of a run with a validation set (last weights). */
-export interface FinalTest {
-  n: number;
-  loss: number;
-  top1: number;
-  top5?: number;
-}
-
-/** What {@link train} returns. */
-export interface TrainResult {
-  stopped: 'done' | 'aborted' | 'nan';
-  step: number;
-  totalSteps: number;
-  history: EpochMetrics[];
-  checkpoint?: string;
-  /** The best epoch on the validation set and its file (when there is a validation set and an outDir). */
-  best?: { epoch: number; top1: number; file: string };
-  /** The test set with the last weights, when a validation set was used for the epochs. */
-  test?: FinalTest;
-  preprocessing: Preprocessing;
-  /** Why the run stopped when `stopped` is `'nan'` (one line naming the step and the last good checkpoint): the caller reports it. */
-  message?: string;
-}
-
-/** Training state stored in checkpoint metadata under `training`. */
-export interface TrainingState {
-  step: number;
-  /** 0-based index of the epoch in progress (log.jsonl numbers epochs from 1). */
-  epoch: number;
-  totalSteps: number;
-  stepsPerEpoch: number;
-  batchSize: number;
-  seed: number;
-  schedule: ScheduleSpec;
-  optimizer: { type: 'SGD'; momentum: number; weightDecay: number; nesterov: boolean; decay: string; lrScale?: Record<string, number> };
-  freeze?: FreezeSpec;
-  augment: Augmentation | false;
-  /** Shuffling is derived from (seed, epoch); the augmentation generator's state is saved. */
-  rng: { shuffle: { seed: number; epoch: number }; augment: number[] };
-  /** Running sums of the current epoch (so a resumed epoch logs the same numbers). */
-  accum: { lossSum: number; correct: number; seen: number; seconds: number };
-  trainSize: number;
-}
-
-/** File name, inside the output folder, of the resumable training checkpoint (weights plus training state). */
-export const CHECKPOINT_FILE = 'checkpoint.safetensors';
-/** File name, inside the output folder, of the final model weights, written when training finishes. */
-export const MODEL_FILE = 'model.safetensors';
-/** File name, inside the output folder, of the weights of the best epoch on the validation set. */
-export const BEST_FILE = 'best.safetensors';
+export * from './train-types.js';
 
 /**
  * Trains with SGD (momentum, weight decay as PyTorch), the given schedule and augmentation. Every
@@ -320,6 +174,11 @@ class TrainingRun {
       tf.dispose([...momenta.values()]);
       throw new TrainError(`${unhealthy.describe()}: that run had diverged, it cannot be resumed. Start again (--force) with a lower learning rate.`, 'CHECKPOINT');
     }
+    const [was, now] = [state.freeze ?? 'none', this.options.freeze ?? 'none'];
+    if (was !== now) {
+      tf.dispose([...momenta.values()]);
+      throw new TrainError(`Cannot resume from ${ckptFile}: it was trained with freeze '${was}'; this run has '${now}'. Use the same --freeze, or another --out.`, 'CHECKPOINT');
+    }
     this.opt.loadStateDict(momenta);
     tf.dispose([...momenta.values()]);
     this.step = state.step;
@@ -454,7 +313,7 @@ class TrainingRun {
       const batch = this.batcher.fill(idx.subarray(0, n), this.augment, this.aug);
       const lr = learningRate(this.schedule, this.step);
       this.lastLr = lr;
-      const r = await sgdStep(options.model, { x: batch.x, labels: batch.labels, shape: [n, ...shape] }, this.K, this.params, this.opt, lr);
+      const r = await sgdStep(options.model, { x: batch.x, labels: batch.labels, shape: [n, ...shape] }, this.params, this.opt, lr);
       if (!r.applied) {
         const message =
           `Loss became ${r.loss} at step ${this.step + 1} (epoch ${this.epoch + 1}, lr ${lr}); training stopped without saving.` +

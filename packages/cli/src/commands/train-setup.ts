@@ -45,7 +45,7 @@ export async function prepareTraining(opts: TrainCliOptions, note: (m: string) =
     const folder = pair.kind === 'folder';
     const fit = (d: Dataset | undefined) => (d && !folder && (size || channels) ? fitDataset(d, [size ?? d.shape[0], size ?? d.shape[1]], channels ?? d.shape[2]) : d);
     const trainSet = fit(limited(pair.train, opts.limit, opts.seed, folder, '--limit', pair.kind, 'training'))!;
-    const evalLimit = (d: Dataset | undefined, what: string) => (d ? limited(d, opts.testLimit, opts.seed, false, '--test-limit', pair.kind, what) : undefined);
+    const evalLimit = (d: Dataset | undefined, what: string) => (d ? limited(d, opts.testLimit, opts.seed, folder, '--test-limit', pair.kind, what) : undefined);
     const valSet = fit(evalLimit(pair.val, 'validation'));
     const testSet = fit(evalLimit(pair.test, 'test'));
     const K = trainSet.classes.length;

@@ -55,13 +55,13 @@ export interface TrainCliOptions {
 /** The value-taking options of `resnet train` (each checked by options.ts). */
 function addTrainOptions(cmd: Command): Command {
   return cmd
-    .addOption(opt('--model <name>', 'zoo name or JSON spec file (ignored with --init, which brings its own)', text(), 'resnet20'))
+    .addOption(opt('--model <name>', 'zoo name or JSON spec file to train from scratch (not with --init, which brings its own)', text(), 'resnet20'))
     .addOption(opt('--init <source>', 'start from pretrained weights: a shipped model, a file, an http(s) URL or hf:owner/name (its head is replaced for new classes; its normalisation is used and stored)', text('a model name, file or URL')))
     .addOption(opt('--classes <n>', "number of classes (checked against the data's class folders / labels)", integer(2, 1e6)))
     .addOption(opt('--data <name|dir>', 'fashion-mnist | mnist | cifar10 | cifar100 | a folder (IDX, CIFAR batches, class sub-folders of images, or train/ val/ test/ splits of them)', text(), 'fashion-mnist'))
     .addOption(opt('--image-size <n>', 'decode (or resize) images to n x n (default: the --init source\'s input size, else 32 for image folders and the native size of IDX/CIFAR)', integer(8, 4096)))
     .addOption(opt('--channels <c>', '1 (grayscale) or 3 (RGB) (default: the --init source\'s, else 3 for image folders and the native channels of IDX/CIFAR)', integer(1, 3, { check: (c) => c !== 2, expects: '1 or 3' })))
-    .addOption(opt('--val <fraction>', 'hold out this fraction of the training images, stratified and seeded, as the validation set (default 0.1 for a folder of class sub-folders; none for data with a val/ or test/ split)', number({ above: 0, below: 1 })))
+    .addOption(opt('--val <fraction>', 'hold out this fraction of the training images, stratified and seeded, as the validation set (default 0.1 for a folder of class sub-folders; none otherwise)', number({ above: 0, below: 1 })))
     .addOption(opt('--freeze <part>', 'frozen part: none | stem | up-to:layerK | backbone (no gradient, no update, batch norms keep their statistics)', matching(/none|stem|backbone|up-to:layer[1-9]\d*/, 'one of none, stem, up-to:layerK (K = 1, 2, ...), backbone'), 'none'))
     .addOption(opt('--head-lr <x>', 'learning rate of the classifier head (fc) at the schedule\'s base (default: --lr); follows the schedule', number({ above: 0, max: 1e9 })))
     .addOption(opt('--timeout <seconds>', 'download time limit for a URL or hf: --init (default 30)', number({ above: 0 })))
@@ -76,7 +76,7 @@ function addTrainOptions(cmd: Command): Command {
     .addOption(opt('--out <dir>', 'output folder (checkpoint.safetensors, model.safetensors, best.safetensors, log.jsonl, curves.svg)', text('a folder'), 'runs/train'))
     .addOption(opt('--backend <name>', "engine: 'auto' or a name (see `resnet backends`)", text('an engine name')))
     .addOption(opt('--limit <n>', 'use only n training images (quick runs; a seeded mix of every class for image folders)', integer(1, 1e9)))
-    .addOption(opt('--test-limit <n>', 'evaluate on only the first n validation/test images each epoch', integer(1, 1e9)))
+    .addOption(opt('--test-limit <n>', 'evaluate on only n validation/test images each epoch (the first n; a seeded mix of every class for image folders)', integer(1, 1e9)))
     .addOption(opt('--seed <n>', 'seed of shuffling, augmentation, the validation split and a new head', integer(0, 2 ** 32 - 1), 0))
     .addOption(opt('--checkpoint-every <n>', 'also checkpoint every n steps (0: only at epoch ends)', integer(0, 1e9), 0));
 }
