@@ -79,16 +79,55 @@ const NUM_BATCHES_TRACKED = 'num_batches_tracked';
 
 /** Converts between our layout and PyTorch's for one tensor. */
 export function toTorchLayout(t: tf.Tensor, layout: ParamLayout): tf.Tensor {
-  if (layout === 'conv2d') return tf.transpose(t, [3, 2, 0, 1]);
-  if (layout === 'linear') return tf.transpose(t, [1, 0]);
+  if (layout === 'conv2d') return permute(t, [3, 2, 0, 1]);
+  if (layout === 'linear') return permute(t, [1, 0]);
   return tf.clone(t);
 }
 
 /** Inverse of {@link toTorchLayout}. */
 export function fromTorchLayout(t: tf.Tensor, layout: ParamLayout): tf.Tensor {
-  if (layout === 'conv2d') return tf.transpose(t, [2, 3, 1, 0]);
-  if (layout === 'linear') return tf.transpose(t, [1, 0]);
+  if (layout === 'conv2d') return permute(t, [2, 3, 1, 0]);
+  if (layout === 'linear') return permute(t, [1, 0]);
   return tf.clone(t);
+}
+
+/** Backends whose tensors live in CPU memory, where reading values back is free of a device sync. */
+const HOST_MEMORY_BACKENDS = new Set(['cpu', 'native', 'wasm']);
+
+/**
+ * `tf.transpose(t, perm)`, done as a plain loop over the values on host-memory backends: the cpu
+ * backend's generic transpose computes every element's coordinates (seconds for a ResNet-50's
+ * weights, minutes under jest), while this is one pass. GPU backends keep the transpose op.
+ */
+function permute(t: tf.Tensor, perm: number[]): tf.Tensor {
+  if (!HOST_MEMORY_BACKENDS.has(tf.getBackend()) || t.dtype !== 'float32') return tf.transpose(t, perm);
+  const src = t.dataSync() as Float32Array;
+  const shape = t.shape;
+  const outShape = perm.map((p) => shape[p]);
+  const inStrides = stridesOf(shape);
+  // For each output axis, the stride to step in the source.
+  const step = perm.map((p) => inStrides[p]);
+  const dst = new Float32Array(src.length);
+  const rank = shape.length;
+  const index = new Array<number>(rank).fill(0);
+  let from = 0;
+  for (let k = 0; k < dst.length; k++) {
+    dst[k] = src[from];
+    // Advance the output coordinate like an odometer, moving the source offset along.
+    for (let a = rank - 1; a >= 0; a--) {
+      from += step[a];
+      if (++index[a] < outShape[a]) break;
+      from -= step[a] * outShape[a];
+      index[a] = 0;
+    }
+  }
+  return tf.tensor(dst, outShape, 'float32');
+}
+
+function stridesOf(shape: number[]): number[] {
+  const strides = new Array<number>(shape.length).fill(1);
+  for (let a = shape.length - 2; a >= 0; a--) strides[a] = strides[a + 1] * shape[a + 1];
+  return strides;
 }
 
 function torchShape(shape: number[], layout: ParamLayout): number[] {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ResNet, StateDictError, getBlock, ensureGradientsRegistered, RegistryError } from '@resnet-ts/core';
+import { ResNet, StateDictError, getBlock, ensureGradientsRegistered, RegistryError, fromTorchLayout, toTorchLayout } from '@resnet-ts/core';
 import { createModel } from '@resnet-ts/zoo';
 import { useBackend } from './setup';
 
@@ -114,4 +114,19 @@ test('train() and eval() set the mode of the whole tree', () => {
   m.eval();
   expect(m.namedModules().every(([, x]) => !x.training)).toBe(true);
   m.dispose();
+});
+
+test('layout conversion (a plain loop on host-memory backends) equals tf.transpose, keeps NaN/Inf and round-trips', () => {
+  tf.tidy(() => {
+    const oihw = tf.randomNormal([5, 3, 2, 7]);
+    const hwio = fromTorchLayout(oihw, 'conv2d');
+    const expected = tf.transpose(oihw, [2, 3, 1, 0]);
+    expect(hwio.shape).toEqual(expected.shape);
+    expect(Array.from(hwio.dataSync())).toEqual(Array.from(expected.dataSync()));
+    expect(Array.from(toTorchLayout(hwio, 'conv2d').dataSync())).toEqual(Array.from(oihw.dataSync()));
+    const linear = tf.randomNormal([4, 9]);
+    expect(Array.from(fromTorchLayout(linear, 'linear').dataSync())).toEqual(Array.from(tf.transpose(linear).dataSync()));
+    const special = tf.tensor([NaN, Infinity, 1, -Infinity], [2, 2]);
+    expect(Array.from(toTorchLayout(special, 'linear').dataSync())).toEqual([NaN, 1, Infinity, -Infinity]);
+  });
 });
