@@ -11,6 +11,7 @@ export * from './identity.js';
 export * from './identity-report.js';
 export * from './blocks.js';
 export * from './lesion.js';
+export * from './lesion-report.js';
 export * from './paths.js';
 export * from './data.js';
 export * from './training.js';

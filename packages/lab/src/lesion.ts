@@ -1,7 +1,7 @@
 /**
  * Experiment 4 (Veit et al. 2016, section 4): delete residual branches at test time (the shortcut
  * stays: `branchEnabled = false`), one at a time and k at random; swap k random pairs of blocks with
- * the same shapes; and the same deletions on a plain net of the same depth, where a block can only be
+ * the same shapes; and the same deletions on a plain net (of the same or another depth), where a block can only be
  * removed where it preserves the shape.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,9 +10,9 @@ import { blocksForward, canDelete, headForward, preservesShape, stemForward } fr
 import { COUNT, CommandHost, DATA_OPTION } from './command.js';
 import { prepareTestTensors } from './data.js';
 import { CommonOptions, ExperimentOutput, defaultOut, meanStd, registerExperiment, runInfo } from './experiment.js';
+import { lesionBody, lesionPlots } from './lesion-report.js';
 import { MODEL_OPTION_HELP, loadModelAndData } from './model-inputs.js';
-import { barChart, lineChart } from '@resnet-ts/plot';
-import { fmtNum, mdTable, pct, writeReport } from './report.js';
+import { pct, writeReport } from './report.js';
 
 /** A prepared test set: inputs [N, H, W, C] (already normalised/padded) and labels. */
 export interface TestTensors {
@@ -81,7 +81,7 @@ export interface NetLesion {
 
 export interface LesionOptions extends CommonOptions {
   model: ResNet;
-  /** A plain net of the same depth (optional): the same deletions, where possible. */
+  /** A plain net (optional; the same depth, or e.g. the deepest one trained): the same deletions, where possible. */
   plain?: ResNet;
   data: TestTensors;
   /** Samples per k (default 10). */
@@ -183,98 +183,6 @@ export function lesionNet(
   }
 }
 
-/** The bar chart of single deletions (with each net's baseline) and the error against k deleted blocks / swapped pairs. */
-function lesionPlots(nets: NetLesion[]): Record<string, string> {
-  const dashOf = (n: NetLesion) => (n.residual ? ('solid' as const) : ('dashed' as const));
-  return {
-    'error-vs-block.svg': barChart(
-      nets[0].blocks,
-      nets.map((n) => ({ name: `${n.name}: block deleted`, values: n.single })),
-      {
-        title: 'Test error when one block is deleted',
-        xLabel: 'deleted block',
-        yLabel: 'top-1 error',
-        refLines: nets.map((n, i) => ({ name: `${n.name} baseline`, value: n.baseline, color: i ? '#d62728' : '#1f77b4' })),
-      },
-    ),
-    'error-vs-k.svg': lineChart(
-      [
-        ...nets.map((n, i) => ({
-          name: `${n.name}: delete k blocks`,
-          x: [0, ...n.randomK.map((r) => r.k)],
-          y: [n.baseline, ...n.randomK.map((r) => r.mean)],
-          err: [0, ...n.randomK.map((r) => r.std)],
-          dash: dashOf(n),
-          color: i ? '#d62728' : '#1f77b4',
-          markers: true,
-        })),
-        ...nets
-          .filter((n) => n.swapK.length)
-          .map((n, i) => ({
-            name: `${n.name}: swap k pairs`,
-            x: [0, ...n.swapK.map((r) => r.k)],
-            y: [n.baseline, ...n.swapK.map((r) => r.mean)],
-            err: [0, ...n.swapK.map((r) => r.std)],
-            dash: 'dotted' as const,
-            color: i ? '#ff7f0e' : '#2ca02c',
-            markers: true,
-          })),
-      ],
-      { title: 'Test error vs number of deleted blocks / swapped pairs', xLabel: 'k', yLabel: 'top-1 error', yMin: 0 },
-    ),
-  };
-}
-
-/** The report's text: the setup, one summary row per net, and per net the error of each single deletion and of the swaps. */
-function lesionBody(result: LesionResult): string {
-  const { description, testImages: N, samples, nets } = result;
-  return [
-    `${description}, ${N} test images; ${samples} random samples per k. Deleting a block removes its residual branch at test time (\`branchEnabled = false\`: ` +
-      'the block computes relu(shortcut(x)); a downsampling block keeps its shortcut path). In a plain net only blocks that preserve the shape can be removed (they become the identity).',
-    '',
-    mdTable(
-      [
-        'net',
-        'baseline error',
-        'deletable blocks',
-        'mean error, one block deleted',
-        'worst single deletion',
-        'error, k = 1 / 5 / 10 random deletions',
-      ],
-      nets.map((n) => {
-        const fin = n.single.filter(Number.isFinite);
-        const worst = fin.length ? Math.max(...fin) : NaN;
-        const at = (k: number) => (n.randomK[k - 1] ? pct(n.randomK[k - 1].mean) : '-');
-        return [
-          n.name,
-          pct(n.baseline),
-          `${n.deletable.length} of ${n.blocks.length}`,
-          pct(meanStd(fin).mean),
-          `${pct(worst)} (${n.blocks[n.single.indexOf(worst)] ?? '-'})`,
-          `${at(1)} / ${at(5)} / ${at(10)}`,
-        ];
-      }),
-    ),
-    '',
-    ...nets.map((n) =>
-      [
-        `### ${n.name}: one block deleted`,
-        '',
-        mdTable(
-          ['block', 'error'],
-          n.blocks.map((b, i) => [b, Number.isFinite(n.single[i]) ? pct(n.single[i]) : 'cannot delete (changes shape)']),
-        ),
-        '',
-        n.swapK.length
-          ? `Swapping k distinct random pairs of like blocks (${n.swappable.length} swappable blocks, ${n.swapPairs} pairs): ` +
-            n.swapK.map((r) => `k=${r.k}: ${pct(r.mean)} ± ${fmtNum(r.std * 100)}`).join(', ')
-          : '',
-        '',
-      ].join('\n'),
-    ),
-  ].join('\n');
-}
-
 /** Runs experiment 4 and writes its report. */
 export async function runLesion(options: LesionOptions): Promise<ExperimentOutput<LesionResult>> {
   const started = Date.now();
@@ -359,7 +267,7 @@ registerExperiment<LesionOptions, LesionResult, LesionCommandValues>({
         description: "the plain net (default: plain<depth> when --plain-weights is given; the zoo's plain20-fashion-mnist with the default model)",
         kind: { type: 'text' },
       },
-      { flags: '--plain-weights <file>', description: 'trained weights of the plain net of the same depth', kind: { type: 'text', what: 'a file' } },
+      { flags: '--plain-weights <file>', description: 'trained weights of a plain net (the same depth, or the deepest one trained)', kind: { type: 'text', what: 'a file' } },
       { ...DATA_OPTION, description: 'test data' },
       { flags: '--limit <n>', description: 'test images to use', kind: COUNT, default: 1000 },
       { flags: '--samples <n>', description: 'random samples per k', kind: { type: 'integer', min: 1, max: 1e6 }, default: 10 },

@@ -1,10 +1,17 @@
 import '@resnet-ts/backend-node';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { BatchNorm2d, ResNet, Rng, useBackend } from '@resnet-ts/core';
 import { resnet } from '@resnet-ts/zoo';
 import {
   LesionEvaluator,
+  LesionResult,
+  NetLesion,
   blocksForward,
+  lesionFindings,
+  runLesion,
   canDelete,
   lesionedForward,
   lesionNet,
@@ -130,5 +137,56 @@ describe('lesion machinery', () => {
     expect(ev.error()).toBeCloseTo(labels.filter((l, i) => pred[i] !== l).length / 3, 10);
     expect(r.baseline).toBe(ev.error());
     ev.dispose();
+  });
+
+  test('54 blocks like ResNet-110, next to a shallower plain net: every single deletion, k = 1..20, 20 swaps; findings and k columns', async () => {
+    const deep = resnet({ block: 'basic', layers: [18, 18, 18], stem: 'cifar', inChannels: 1, widths: [2, 2, 2], stemWidth: 2, seed: 3 }).eval();
+    const shallow = resnet({ block: 'basic', layers: [3, 3, 3], stem: 'cifar', inChannels: 1, widths: [2, 2, 2], stemWidth: 2, seed: 3, residual: false }).eval();
+    const inputs = tf.tensor4d(new Rng(4).normalArray(4 * 8 * 8), [4, 8, 8, 1]);
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-lesion-'));
+    try {
+      const r = await runLesion({ model: deep, plain: shallow, data: { inputs, labels: [0, 1, 2, 3] }, samples: 2, maxK: 20, maxSwaps: 20, out, command: 'test' });
+      const [res, pl] = r.result.nets;
+      expect(res.blocks.length).toBe(54);
+      expect(res.single.every(Number.isFinite)).toBe(true); // every block of a ResNet can be deleted
+      expect(res.randomK.map((x) => x.k)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect(res.swapK.length).toBe(20);
+      expect(pl.blocks.length).toBe(9);
+      expect(pl.randomK.length).toBe(7); // the two downsampling blocks of a plain net stay
+      const md = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
+      expect(md).toContain('error, k = 1 / 5 / 10 / 20 random deletions');
+      expect(md).toContain('- (7 deletable)'); // the plain net has no k = 10: said, not an empty cell
+      expect(md).toContain('**Findings.**');
+      expect(md).toMatch(/residual \(baseline .*\): one block deleted gives a median error of/);
+      expect(md).toContain('Veit et al. (ResNet-110');
+      // nets of different depth: one bar chart each
+      expect(fs.readdirSync(out).filter((f) => f.endsWith('.svg')).sort()).toEqual(['error-vs-block-plain.svg', 'error-vs-block.svg', 'error-vs-k.svg']);
+    } finally {
+      fs.rmSync(out, { recursive: true });
+      tf.dispose(inputs);
+      deep.dispose();
+      shallow.dispose();
+    }
+  }, 120_000);
+
+  test('the findings call a rise smooth only when no single step carries more than a third of it', () => {
+    const net = (means: number[]): NetLesion => ({
+      name: 'residual',
+      residual: true,
+      blocks: ['a', 'b', 'c', 'd'],
+      baseline: 0.1,
+      deletable: [0, 1, 2, 3],
+      single: [0.11, 0.13, 0.5, 0.1],
+      randomK: means.map((mean, i) => ({ k: i + 1, mean, std: 0 })),
+      swapK: [],
+      swappable: [0, 1, 3],
+      swapPairs: 3,
+    });
+    const text = (n: NetLesion) => lesionFindings({ description: 'd', testImages: 10, samples: 1, nets: [n] } as LesionResult).join('\n');
+    expect(text(net([0.2, 0.3, 0.4, 0.5]))).toContain('a smooth rise');
+    expect(text(net([0.12, 0.14, 0.5, 0.52]))).toContain('not smooth');
+    const t = text(net([0.2, 0.3, 0.4, 0.5]));
+    expect(t).toContain('median error of 13.00 %; 2 of 4 deletions cost at most 2 points, 3 at most 5');
+    expect(t).toContain('the costliest: c 50.00 %, downsampling');
   });
 });
