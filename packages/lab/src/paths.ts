@@ -205,7 +205,9 @@ function pathsBody(result: PathsResult, share: number): string {
     `**${fmtNum(share * 100)} % of the total gradient comes from paths of length ${dominant.lo}–${dominant.hi}** (${fmtNum(dominant.share * 100)} % in that range), which are ${fmtNum(dominant.pathFraction * 100)} % of all paths. ` +
       `Full gradient norm (all branches): ${fmtNum(fullGradientNorm)}.`,
     '',
-    magnitudeTrend(lengths, meanMagnitude),
+    magnitudeTrend(lengths, meanMagnitude, n),
+    '',
+    veitComparison(dominant, n, share),
     '',
     mdTable(
       ['k', 'paths C(n,k)', 'fraction of paths', 'mean ‖grad‖ per path', 'std', 'total (× C(n,k))', 'share of total'],
@@ -355,7 +357,7 @@ registerExperiment<PathsOptions, PathsResult, PathsCommandValues>({
  * One sentence on how the gradient of a single path changes with its length, from a least-squares
  * fit of log(magnitude) against k: Veit et al. found it falls exponentially (ResNet-110, 54 blocks).
  */
-export function magnitudeTrend(lengths: number[], meanMagnitude: number[]): string {
+export function magnitudeTrend(lengths: number[], meanMagnitude: number[], n?: number): string {
   const pts = lengths.map((k, i) => [k, meanMagnitude[i]]).filter(([, m]) => m > 0 && Number.isFinite(m));
   if (pts.length < 2) return 'Too few non-zero magnitudes to fit a trend.';
   const mx = pts.reduce((s, [k]) => s + k, 0) / pts.length;
@@ -367,7 +369,34 @@ export function magnitudeTrend(lengths: number[], meanMagnitude: number[]): stri
     factor < 0.95
       ? 'falls with the path length, as Veit et al. found for ResNet-110'
       : factor > 1.05
-        ? 'grows with the path length, unlike Veit et al.\'s ResNet-110 (54 blocks), where it falls exponentially: in this shallower net each residual branch amplifies the gradient it carries'
+        ? `grows with the path length, unlike Veit et al.'s ResNet-110 (54 blocks), where it falls exponentially: ${n !== undefined && n < 54 ? 'in this shallower net ' : ''}each residual branch amplifies the gradient it carries`
         : 'stays about the same across path lengths';
   return `The gradient of one path ${direction} (fit: × ${fmtNum(factor)} per extra residual branch on the path).`;
+}
+
+/** Veit et al.'s effective paths in ResNet-110 (54 blocks): lengths 5-17 carry almost all the gradient and are 0.45 % of all paths. */
+export const VEIT_EFFECTIVE = { n: 54, lo: 5, hi: 17, pathPercent: 0.45 };
+
+/**
+ * One sentence comparing the lengths that carry `share` of the gradient here with Veit et al.'s
+ * effective range 5-17 of 54 (scaled to n blocks when n is not 54), and how much the two overlap.
+ */
+export function veitComparison(dominant: { lo: number; hi: number; pathFraction: number }, n: number, share = 0.9): string {
+  const v = VEIT_EFFECTIVE;
+  const lo = n === v.n ? v.lo : Math.round((v.lo / v.n) * n);
+  const hi = n === v.n ? v.hi : Math.round((v.hi / v.n) * n);
+  const inter = Math.max(0, Math.min(hi, dominant.hi) - Math.max(lo, dominant.lo) + 1);
+  const union = Math.max(hi, dominant.hi) - Math.min(lo, dominant.lo) + 1;
+  const jaccard = inter / union;
+  const verdict =
+    jaccard >= 0.6
+      ? 'about the same range'
+      : inter > 0
+        ? `a partly overlapping range (${inter} of the ${union} lengths in either are in both), ${dominant.lo + dominant.hi > lo + hi ? 'longer' : 'shorter'} on the whole`
+        : `a different range: ${dominant.lo > hi ? 'longer' : 'shorter'} paths`;
+  const theirs = n === v.n ? `${lo}–${hi}` : `${v.lo}–${v.hi} of ${v.n}, i.e. about ${lo}–${hi} of ${n} scaled to this depth`;
+  return (
+    `Veit et al. (ResNet-110 on CIFAR-10, ${v.n} blocks): almost all the gradient comes from paths of length ${v.lo}–${v.hi}, only ${v.pathPercent} % of all paths. ` +
+    `Here ${fmtNum(share * 100)} % comes from lengths ${dominant.lo}–${dominant.hi} (${fmtNum(dominant.pathFraction * 100)} % of all paths) against Veit's ${theirs}: ${verdict}.`
+  );
 }

@@ -1,4 +1,7 @@
 import '@resnet-ts/backend-node';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ResNet, Rng, useBackend } from '@resnet-ts/core';
 import { resnet } from '@resnet-ts/zoo';
@@ -10,8 +13,10 @@ import {
   pathCounts,
   pathFractions,
   perExampleNorm,
+  runPaths,
   sampledGradNorm,
   stemForward,
+  veitComparison,
 } from '@resnet-ts/lab';
 
 let model: ResNet;
@@ -160,3 +165,32 @@ test('the trend sentence follows the fitted per-branch factor (falls, grows, fla
   expect(magnitudeTrend(ks, [1, 1, 1, 1])).toMatch(/stays about the same/);
   expect(magnitudeTrend(ks, [0, 0, 0, 1])).toMatch(/Too few/);
 });
+
+test('the comparison with Veit et al.: their 5-17 of 54 blocks, scaled to other depths; overlap said in words', () => {
+  expect(veitComparison({ lo: 5, hi: 17, pathFraction: 0.0045 }, 54)).toMatch(/lengths 5–17 .* against Veit's 5–17: about the same range\./);
+  expect(veitComparison({ lo: 20, hi: 34, pathFraction: 0.9 }, 54)).toMatch(/against Veit's 5–17: a different range: longer paths\./);
+  expect(veitComparison({ lo: 12, hi: 25, pathFraction: 0.3 }, 54)).toMatch(/a partly overlapping range \(6 of the 21 lengths in either are in both\), longer on the whole\./);
+  // 9 blocks (ResNet-20): 5/54 and 17/54 of 9 are about 1 and 3
+  expect(veitComparison({ lo: 2, hi: 7, pathFraction: 0.96 }, 9)).toContain("against Veit's 5–17 of 54, i.e. about 1–3 of 9 scaled to this depth");
+  expect(magnitudeTrend([0, 1, 2], [1, 2, 4], 54)).not.toContain('shallower');
+  expect(magnitudeTrend([0, 1, 2], [1, 2, 4], 9)).toContain('in this shallower net');
+});
+
+test('runPaths on 54 blocks (as many as ResNet-110): binomial over 2^54 paths, sampled lengths, the Veit sentence in the report', async () => {
+  const deep = resnet({ block: 'basic', layers: [18, 18, 18], stem: 'cifar', inChannels: 1, widths: [2, 2, 2], stemWidth: 2, seed: 3 }).eval();
+  const inputs = tf.tensor4d(new Rng(5).normalArray(2 * 8 * 8), [2, 8, 8, 1]);
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-paths-'));
+  try {
+    const r = await runPaths({ model: deep, inputs, labels: [1, 2], samples: 2, lengths: [0, 5, 10, 17, 27, 54], out, command: 'test' });
+    expect(r.result.n).toBe(54);
+    expect(r.result.pathCounts[27]).toBe('1946939425648112');
+    expect(r.result.meanMagnitude.every((m) => Number.isFinite(m) && m >= 0)).toBe(true);
+    const md = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
+    expect(md).toContain("Veit et al. (ResNet-110 on CIFAR-10, 54 blocks)");
+    expect(md).toMatch(/against Veit's 5–17: /);
+  } finally {
+    fs.rmSync(out, { recursive: true });
+    tf.dispose(inputs);
+    deep.dispose();
+  }
+}, 120_000);
