@@ -105,8 +105,8 @@ function convBn(seed: number, bnSpecials: { mean?: Specials; variance?: Specials
   return { conv, bn };
 }
 
-/** The non-finite cases; `tolerance` bounds the finite values' error (the suite's OP_TOLERANCE). */
-export function nonFiniteCases(tolerance: number): ConformanceCase[] {
+/** Convolutions (fused with bias and relu, and plain) fed NaN and ±Inf in input, filter and bias. */
+function convCases(tolerance: number): ConformanceCase[] {
   return [
     {
       name: 'non-finite: fused conv2d 3x3 + bias + relu / linear, and plain conv2d (NaN, ±Inf in x, filter, bias)',
@@ -134,6 +134,12 @@ export function nonFiniteCases(tolerance: number): ConformanceCase[] {
           return [1, 2].map((strides) => tf.fused.conv2d({ x, filter, strides, pad: 'valid', bias, activation: 'relu' }));
         }),
     },
+  ];
+}
+
+/** Eval-mode conv + batch norm (folded, and with the residual add) with broken running statistics and weights. */
+function evalCases(tolerance: number): ConformanceCase[] {
+  return [
     evalCase('non-finite: eval conv + batch norm (folded) + relu; negative running_var, Inf mean, NaN/Inf weights and input', tolerance, () => {
       const { conv, bn } = convBn(51, {
         variance: [[3, -0.5]],
@@ -165,6 +171,12 @@ export function nonFiniteCases(tolerance: number): ConformanceCase[] {
         bn.dispose();
       }
     }),
+  ];
+}
+
+/** The fully connected layer, train-mode batch norm, pooling and the global mean. */
+function otherCases(tolerance: number): ConformanceCase[] {
+  return [
     {
       name: 'non-finite: fused matMul + bias + relu / linear, and plain matMul (NaN, ±Inf in a, b, bias)',
       tolerance,
@@ -213,4 +225,9 @@ export function nonFiniteCases(tolerance: number): ConformanceCase[] {
         }),
     },
   ];
+}
+
+/** The non-finite cases; `tolerance` bounds the finite values' error (the suite's OP_TOLERANCE). */
+export function nonFiniteCases(tolerance: number): ConformanceCase[] {
+  return [...convCases(tolerance), ...evalCases(tolerance), ...otherCases(tolerance)];
 }

@@ -12,7 +12,8 @@ import type { GradConfig, KernelConfig, NamedAttrMap, TensorInfo } from '@tensor
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '@resnet-ts/core';
 import type { NativeAddon } from './addon.js';
-import { alloc, countNative, nativeDisabled } from './kernels.js';
+import { alloc } from './kernel-args.js';
+import { countNative, nativeDisabled } from './kernels.js';
 
 const BN_GRAD = 'NativeBatchNormGrad';
 const RELU_GRAD = 'NativeReluGrad';
@@ -24,50 +25,11 @@ function values(backend: MathBackendCPU, t: TensorInfo): Float32Array {
   return backend.data.get(t.dataId).values as Float32Array;
 }
 
-/** The fused kernels, registered for the native backend only. */
-export function nativeGradKernelConfigs(backendName: string, addon: NativeAddon): KernelConfig[] {
-  const bnGrad: KernelConfig = {
-    kernelName: BN_GRAD,
-    backendName,
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { dy, x, mean, variance, scale } = inputs as Inputs;
-      const b = backend as MathBackendCPU;
-      countNative(BN_GRAD);
-      const c = mean.shape[0];
-      const dx = alloc(tf.util.sizeFromShape(x.shape));
-      const [dm, dv, ds, doff] = [0, 1, 2, 3].map(() => new Float32Array(c));
-      const eps = (attrs as NamedAttrMap).varianceEpsilon as number;
-      addon.batchNormGrad(
-        values(b, dy),
-        values(b, x),
-        values(b, mean),
-        values(b, variance),
-        scale ? values(b, scale) : null,
-        eps,
-        c,
-        dx,
-        dm,
-        dv,
-        ds,
-        doff,
-      );
-      return [b.makeTensorInfo(x.shape, 'float32', dx), ...[dm, dv, ds, doff].map((v) => b.makeTensorInfo([c], 'float32', v))];
-    },
-  };
-  const binaryGrad = (kernelName: string, op: string): KernelConfig => ({
-    kernelName,
-    backendName,
-    kernelFunc: ({ inputs, backend }) => {
-      const { dy, x } = inputs as Inputs;
-      const b = backend as MathBackendCPU;
-      countNative(kernelName);
-      const out = alloc(tf.util.sizeFromShape(x.shape));
-      addon.binary(op, values(b, dy), 0, values(b, x), 0, out, 1, out.length);
-      return b.makeTensorInfo(x.shape, 'float32', out);
-    },
-  });
-  // Core's fused train-mode batch norm (BatchNorm2d in training): core calls it only for float32 x
-  // [..., C] with float32 scale and offset [C], and registers the gradient that calls the second kernel.
+/**
+ * Core's fused train-mode batch norm (BatchNorm2d in training) and its gradient as native kernels: core
+ * calls them only for float32 x [..., C] with float32 scale and offset [C].
+ */
+function batchNormTrainConfigs(backendName: string, addon: NativeAddon): KernelConfig[] {
   const bnTrain: KernelConfig = {
     kernelName: BATCH_NORM_TRAIN,
     backendName,
@@ -113,9 +75,54 @@ export function nativeGradKernelConfigs(backendName: string, addon: NativeAddon)
       return [b.makeTensorInfo(x.shape, 'float32', dx), b.makeTensorInfo([c], 'float32', dscale), b.makeTensorInfo([c], 'float32', doffset)];
     },
   };
+  return [bnTrain, bnTrainGrad];
+}
+
+/** The fused kernels, registered for the native backend only. */
+export function nativeGradKernelConfigs(backendName: string, addon: NativeAddon): KernelConfig[] {
+  const bnGrad: KernelConfig = {
+    kernelName: BN_GRAD,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { dy, x, mean, variance, scale } = inputs as Inputs;
+      const b = backend as MathBackendCPU;
+      countNative(BN_GRAD);
+      const c = mean.shape[0];
+      const dx = alloc(tf.util.sizeFromShape(x.shape));
+      const [dm, dv, ds, doff] = [0, 1, 2, 3].map(() => new Float32Array(c));
+      const eps = (attrs as NamedAttrMap).varianceEpsilon as number;
+      addon.batchNormGrad(
+        values(b, dy),
+        values(b, x),
+        values(b, mean),
+        values(b, variance),
+        scale ? values(b, scale) : null,
+        eps,
+        c,
+        dx,
+        dm,
+        dv,
+        ds,
+        doff,
+      );
+      return [b.makeTensorInfo(x.shape, 'float32', dx), ...[dm, dv, ds, doff].map((v) => b.makeTensorInfo([c], 'float32', v))];
+    },
+  };
+  const binaryGrad = (kernelName: string, op: string): KernelConfig => ({
+    kernelName,
+    backendName,
+    kernelFunc: ({ inputs, backend }) => {
+      const { dy, x } = inputs as Inputs;
+      const b = backend as MathBackendCPU;
+      countNative(kernelName);
+      const out = alloc(tf.util.sizeFromShape(x.shape));
+      addon.binary(op, values(b, dy), 0, values(b, x), 0, out, 1, out.length);
+      return b.makeTensorInfo(x.shape, 'float32', out);
+    },
+  });
   // Without these two kernels (RESNET_TS_NATIVE_DISABLE=ResnetBatchNormTrain when the engine is set up),
   // core's BatchNorm2d composes train-mode batch norm from tfjs ops, as on other backends.
-  const train = nativeDisabled.has(BATCH_NORM_TRAIN) ? [] : [bnTrain, bnTrainGrad];
+  const train = nativeDisabled.has(BATCH_NORM_TRAIN) ? [] : batchNormTrainConfigs(backendName, addon);
   return [bnGrad, ...train, binaryGrad(RELU_GRAD, 'ReluGrad'), binaryGrad(SQUARE_GRAD, 'SquareGrad')];
 }
 

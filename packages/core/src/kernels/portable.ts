@@ -121,6 +121,21 @@ export function makeConv2DBackpropFilter(backendName: string): tf.KernelConfig {
   };
 }
 
+/** Runs one kernel on `x` with `attrs` and keeps the result for disposal (see makeConv2DBackpropInput). */
+type KeptCall = (kernel: string, x: TensorInfo, attrs: Record<string, unknown>) => TensorInfo;
+
+/**
+ * dy [n, oh, ow, co] upsampled by the strides [sh, sw]: each value followed by s-1 zeros along H and
+ * W (the trailing zeros included), built from two rank-4 zero pads and reshapes (no scatter).
+ */
+function upsampleByStrides(dy: TensorInfo, [n, oh, ow, co]: number[], [sh, sw]: number[], run: KeptCall): TensorInfo {
+  const zerosAfter = (s: number) => ({ paddings: [[0, 0], [0, 0], [0, s - 1], [0, 0]], constantValue: 0 });
+  let up = dy;
+  if (sw > 1) up = run('PadV2', run('Reshape', up, { shape: [n * oh, ow, 1, co] }), zerosAfter(sw));
+  if (sh > 1) up = run('PadV2', run('Reshape', up, { shape: [n, oh, 1, ow * sw * co] }), zerosAfter(sh));
+  return up === dy ? dy : run('Reshape', up, { shape: [n, oh * sh, ow * sw, co] });
+}
+
 /**
  * Conv2DBackpropInput (the input gradient), replacing tfjs-backend-wasm 4.22's, which is a plain
  * loop (it took 60% of a resnet20 training step). Written as ONE forward convolution of the
@@ -164,49 +179,7 @@ export function makeConv2DBackpropInput(backendName: string): tf.KernelConfig {
       const keep = <T extends TensorInfo>(t: T): T => (temps.push(t), t);
       try {
         // 1. Upsample dy by the strides (zeros between), leaving s-1 trailing zeros per axis.
-        let up: TensorInfo = dy;
-        if (sw > 1) {
-          const r = keep(call('Reshape', backendName, b, { x: up }, { shape: [n * oh, ow, 1, co] }));
-          const p = keep(
-            call(
-              'PadV2',
-              backendName,
-              b,
-              { x: r },
-              {
-                paddings: [
-                  [0, 0],
-                  [0, 0],
-                  [0, sw - 1],
-                  [0, 0],
-                ],
-                constantValue: 0,
-              },
-            ),
-          );
-          up = p;
-        }
-        if (sh > 1) {
-          const r = keep(call('Reshape', backendName, b, { x: up }, { shape: [n, oh, 1, ow * sw * co] }));
-          up = keep(
-            call(
-              'PadV2',
-              backendName,
-              b,
-              { x: r },
-              {
-                paddings: [
-                  [0, 0],
-                  [0, 0],
-                  [0, sh - 1],
-                  [0, 0],
-                ],
-                constantValue: 0,
-              },
-            ),
-          );
-        }
-        if (up !== dy) up = keep(call('Reshape', backendName, b, { x: up }, { shape: [n, oh * sh, ow * sw, co] }));
+        let up = upsampleByStrides(dy, [n, oh, ow, co], [sh, sw], (name, x, a) => keep(call(name, backendName, b, { x }, a)));
         // 2. Pads of the correlation (the s-1 trailing zeros already count at the bottom/right).
         let top = kh - 1 - pt;
         let left = kw - 1 - pl;
