@@ -105,6 +105,22 @@ test('--image-size 64 --channels 3 from scratch: random-resized-crop, the schedu
   expect(JSON.parse(metadata.preprocessing)).toMatchObject({ resize: 64, crop: [64, 64], channels: 3 });
 }, 180_000);
 
+(fs.existsSync('/usr/share/datasets/fashion-mnist') ? test : test.skip)(
+  'IDX data at --image-size 64: resized in memory for training, and eval of the weights resizes the same way (the same loss)',
+  async () => {
+    const out = p('idx64');
+    const r = await runCli(['train', '--data', 'fashion-mnist', '--limit', '64', '--test-limit', '64', '--iterations', '2', '--batch', '32', '--image-size', '64', '--out', out, '--json']);
+    expect(r.status).toBe(0);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.find((e) => e.event === 'start')).toMatchObject({ shape: [64, 64, 1], augment: { resizedCrop: { scale: [0.08, 1] } } });
+    const epoch = events.find((e) => e.event === 'epoch');
+    const ev = await runCli(['eval', '--weights', path.join(out, 'model.safetensors'), '--limit', '64', '--json']);
+    expect(ev.status).toBe(0);
+    expect(JSON.parse(ev.stdout).loss).toBeCloseTo(epoch.testLoss, 4);
+  },
+  120_000,
+);
+
 const bad: [string, string[], RegExp][] = [
   ['--freeze layer2', ['--freeze', 'layer2'], /^--freeze must be one of none, stem, up-to:layerK \(K = 1, 2, \.\.\.\), backbone; got layer2$/],
   ['--freeze up-to:layer9', ['--init', 'resnet20-fashion-mnist', '--freeze', 'up-to:layer9'], /freeze up-to:layer9: the model has 3 stages/],

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { channelStats, defaultProgressBar, evaluate, formatEvalReport, loadData, progressBar } from '@resnet-ts/train';
+import { channelStats, defaultProgressBar, evaluate, fitDataset, formatEvalReport, loadData, progressBar, takeFirst } from '@resnet-ts/train';
 import { UserError, WeightsSourceOptions, loadClassifier, selectBackend } from '../util.js';
 import { integer, number, opt, text } from '../options.js';
 
@@ -39,9 +39,12 @@ export function registerEval(program: Command): void {
         const imageSize = Array.isArray(prep.resize) ? prep.resize : prep.crop;
         // val: 0: a folder of class sub-folders is evaluated whole; train/ val/ test/ on test/ (else val/).
         const pair = await loadData(opts.data, { imageSize, channels: prep.channels, val: 0, log: (m) => process.stderr.write(m + '\n') });
-        const test = pair.test ?? pair.val ?? pair.train;
-        if (opts.limit !== undefined && opts.limit > test.labels.length)
-          throw new UserError(`--limit ${opts.limit} is more than the ${test.labels.length} test images of ${pair.kind}.`);
+        const loaded = pair.test ?? pair.val ?? pair.train;
+        if (opts.limit !== undefined && opts.limit > loaded.labels.length)
+          throw new UserError(`--limit ${opts.limit} is more than the ${loaded.labels.length} test images of ${pair.kind}.`);
+        // In-memory data (IDX, CIFAR) at the size and channels the weights were trained on (resnet train --image-size).
+        const fit = pair.kind !== 'folder' && clf.origin.preprocessing === 'weights' && imageSize !== undefined;
+        const test = fit ? fitDataset(takeFirst(loaded, opts.limit ?? Infinity), imageSize, prep.channels) : loaded;
         // Weights without stored preprocessing: normalise with the data set's own statistics.
         const stats = clf.origin.preprocessing === 'default' ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
         const padTo = prep.padTo ?? (clf.model.spec.stem === 'cifar' && test.shape[0] < 32 ? ([32, 32] as [number, number]) : undefined);
