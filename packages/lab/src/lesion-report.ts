@@ -75,7 +75,7 @@ function singleSentence(n: NetLesion): string {
   const median = sorted[Math.floor(sorted.length / 2)];
   const within = (p: number) => errs.filter((e) => e - n.baseline <= p).length;
   const worst = [...idx].sort((a, b) => n.single[b] - n.single[a]).slice(0, 3);
-  const down = (i: number) => (n.residual && !n.swappable.includes(i) ? ', downsampling' : '');
+  const down = (i: number) => (n.residual && !n.swappable.includes(i) ? ' (downsampling)' : '');
   return (
     `- ${n.name} (baseline ${pct(n.baseline)}): one block deleted gives a median error of ${pct(median)}; ${within(0.02)} of ${errs.length} deletions cost at most 2 points, ` +
     `${within(0.05)} at most 5; the costliest: ${worst.map((i) => `${n.blocks[i]} ${pct(n.single[i])}${down(i)}`).join(', ')}.`
@@ -115,7 +115,7 @@ export function lesionFindings(result: LesionResult): string[] {
       '',
       `Veit et al. (ResNet-110 on CIFAR-10, 54 blocks): deleting any single block barely changes the error except at the downsampling blocks, while a plain net collapses. ` +
         `Here the median single deletion costs ${points(medianCost)}: ${medianCost <= 0.02 ? 'the same picture' : medianCost <= 0.05 ? 'close to it (a few points)' : 'unlike Veit et al., a typical deletion hurts'}` +
-        (plain && Number.isFinite(plainMin) ? `; the plain net's least harmful deletion still gives ${pct(plainMin)} (10 classes: chance is 90 %).` : '.'),
+        (plain && Number.isFinite(plainMin) ? `; the plain net's least harmful deletion still gives ${pct(plainMin)} (baseline ${pct(plain.baseline)}).` : '.'),
     );
   }
   return lines.filter((l, i) => l !== '' || lines[i - 1] !== '');

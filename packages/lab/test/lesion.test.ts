@@ -187,6 +187,6 @@ describe('lesion machinery', () => {
     expect(text(net([0.12, 0.14, 0.5, 0.52]))).toContain('not smooth');
     const t = text(net([0.2, 0.3, 0.4, 0.5]));
     expect(t).toContain('median error of 13.00 %; 2 of 4 deletions cost at most 2 points, 3 at most 5');
-    expect(t).toContain('the costliest: c 50.00 %, downsampling');
+    expect(t).toContain('the costliest: c 50.00 % (downsampling), b 13.00 %, a 11.00 %.');
   });
 });
