@@ -90,7 +90,7 @@ function currentJobIs(dir) {
   }
 }
 
-const hours = (s) => (s === undefined ? '-' : s < 3600 ? `${(s / 60).toFixed(0)} min` : `${(s / 3600).toFixed(1)} h`);
+const hours = (s) => (s === undefined ? '-' : s < 120 ? `${s.toFixed(0)} s` : s < 3600 ? `${(s / 60).toFixed(0)} min` : `${(s / 3600).toFixed(1)} h`);
 const errOf = (m) => ({ train: 1 - m.trainAcc, test: m.top1 === undefined ? NaN : 1 - m.top1 });
 
 function statusTable(states) {
