@@ -7,131 +7,18 @@
  * (other checkpoints for ResNet-20 / plain-20).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { probeBackends, useBackend, type BackendAvailability, type BackendPlugin } from '@resnet-ts/core';
 import { configureBackendWeb } from '@resnet-ts/backend-web';
 import { findPretrained } from '@resnet-ts/zoo';
 import { PageError, accuracy, applyLesion, canDelete, classify, loadNet, loadTestSet, type Net, type TestSet } from './nets';
 import { decodeImage, showGrey, toGrey28, type Grey28 } from './images';
+import { currentEngine, fillBackendSelect, probeEngines, switchBackend } from './engines';
+import { $, app, asset, params, pct, queueSettled, serial, setStatus, showError, weightsProgress } from './page';
 
-const params = new URLSearchParams(location.search);
-const asset = (p: string) => new URL(p, document.baseURI).href;
 /** The zoo's weight files, by their PRETRAINED entries (the file names are the zoo's). */
 const RESNET_FILE = findPretrained('resnet20-fashion-mnist')?.file ?? 'resnet20-fashion-mnist.safetensors';
 const PLAIN_FILE = findPretrained('plain20-fashion-mnist')?.file ?? 'plain20-fashion-mnist.safetensors';
 const SAMPLES = 'zoo/samples/resnet20-fashion-mnist/';
 const TESTSET = 'fashion-mnist-test-500.bin';
-
-const $ = <T extends HTMLElement = HTMLElement>(sel: string) => document.querySelector(sel) as T;
-const app = $('#app');
-const pct = (a: number) => `${(100 * a).toFixed(1)} %`;
-
-function showError(e: unknown): void {
-  const msg = e instanceof PageError ? e.message : `Unexpected error: ${(e as Error)?.message ?? String(e)}`;
-  const li = document.createElement('li');
-  li.textContent = msg;
-  $('#errors').append(li);
-  console.warn(msg);
-}
-/** The weights progress bar (#weights-progress): one part per file, summed. */
-function weightsProgress(files: number): (i: number) => (loaded: number, total: number | undefined) => void {
-  const bar = $<HTMLProgressElement>('#weights-progress');
-  const parts = Array.from({ length: files }, () => ({ loaded: 0, total: 0 }));
-  return (i) => (loaded, total) => {
-    parts[i] = { loaded, total: total ?? Math.max(loaded, parts[i].total) };
-    const sum = parts.reduce((a, b) => ({ loaded: a.loaded + b.loaded, total: a.total + b.total }), { loaded: 0, total: 0 });
-    bar.max = Math.max(1, sum.total);
-    bar.value = sum.loaded;
-    bar.dataset.loaded = String(sum.loaded);
-    bar.hidden = parts.every((x) => x.total > 0 && x.loaded >= x.total);
-  };
-}
-
-function setStatus(text: string): void {
-  $('#status').textContent = text;
-}
-
-// ---- one queue for everything that runs tensors, so backend switches never interleave with runs ----
-let queue: Promise<unknown> = Promise.resolve();
-function serial<T>(job: () => Promise<T>): Promise<T> {
-  const next = queue.then(job, job);
-  queue = next.catch(() => undefined);
-  return next;
-}
-
-// ---- backends ----------------------------------------------------------------------------------
-type Probed = { plugin: BackendPlugin; availability: BackendAvailability; priority: number };
-let probed: Probed[] = [];
-let backend = '';
-
-function explain(chosen: string, requested: string): string {
-  const me = probed.find((p) => p.plugin.name === chosen);
-  const why = me?.availability.reason ? ` (${me.availability.reason})` : '';
-  if (requested !== 'auto') return `requested with ?backend=${requested}${why}`;
-  const better = probed
-    .filter((p) => p.plugin.name !== chosen && me && p.plugin.priority > me.plugin.priority)
-    .sort((a, b) => b.plugin.priority - a.plugin.priority)
-    .map(
-      (p) => `${p.plugin.name} ${p.availability.available ? 'not picked' : 'unavailable'}: ${p.availability.reason ?? 'no reason given'}`,
-    );
-  return `${better.length ? better.join('; ') + ' → ' : ''}picked ${chosen}${why}`;
-}
-
-function describeHardware(): void {
-  const me = probed.find((p) => p.plugin.name === backend);
-  const el = $('#no-gpu');
-  const software = /software|swiftshader|fallback/i.test(me?.availability.reason ?? '');
-  if (backend === 'wasm' || backend === 'cpu') {
-    el.textContent = `No GPU in use: the nets run on the CPU (${backend === 'wasm' ? 'WebAssembly, XNNPACK' : 'plain JavaScript'}). Everything works, only slower.`;
-  } else if (software) {
-    el.textContent = `${backend} runs on a software rasteriser (no GPU here): correct, but slower than a real GPU.`;
-  } else {
-    el.textContent = '';
-  }
-  el.hidden = !el.textContent;
-}
-
-async function switchBackend(name: string, requested = name): Promise<void> {
-  backend = await useBackend(name);
-  $('#backend-name').textContent = backend;
-  $('#backend-why').textContent = explain(backend, requested);
-  app.dataset.backend = backend;
-  ($('#backend-select') as HTMLSelectElement).value = backend;
-  describeHardware();
-}
-
-function fillBackendSelect(): void {
-  const sel = $<HTMLSelectElement>('#backend-select');
-  sel.replaceChildren(
-    ...[...probed]
-      .sort((a, b) => b.plugin.priority - a.plugin.priority)
-      .map((p) => {
-        const o = document.createElement('option');
-        o.value = p.plugin.name;
-        const slow = p.availability.available && p.priority < p.plugin.priority ? ' (software rasteriser: slow)' : '';
-        o.textContent = `${p.plugin.name}${p.availability.available ? slow : ` (unavailable: ${p.availability.reason ?? ''})`}`;
-        o.disabled = !p.availability.available;
-        return o;
-      }),
-  );
-  sel.value = backend;
-  // Ticked by default: the engines that are fast here. Software rasterisers (ranked below wasm by
-  // backend-web) and the cpu reference can take minutes for a batch, so they start unticked.
-  $('#compare-backends').replaceChildren(
-    ...probed
-      .filter((p) => p.availability.available)
-      .map((p) => {
-        const label = document.createElement('label');
-        const box = document.createElement('input');
-        box.type = 'checkbox';
-        box.dataset.backend = p.plugin.name;
-        const slow = p.plugin.name === 'cpu' || p.priority < p.plugin.priority;
-        box.checked = !slow;
-        label.title = p.availability.reason ?? '';
-        label.append(box, ` ${p.plugin.name}${slow ? ' (slow here)' : ''}`);
-        return label;
-      }),
-  );
-}
 
 // ---- state ---------------------------------------------------------------------------------------
 let resnet: Net | undefined;
@@ -176,7 +63,7 @@ async function classifyImage(image: Grey28, source: string): Promise<void> {
   );
   const lesioned = net.model.blocks().filter((b) => !b.branchEnabled).length;
   $('#timing').textContent =
-    `${source}: forward pass ${ms.toFixed(1)} ms on ${backend} (1 image, ResNet-20${lesioned ? `, ${lesioned} block(s) lesioned` : ''})`;
+    `${source}: forward pass ${ms.toFixed(1)} ms on ${currentEngine()} (1 image, ResNet-20${lesioned ? `, ${lesioned} block(s) lesioned` : ''})`;
   $('#timing').dataset.ms = String(ms);
 }
 
@@ -311,7 +198,7 @@ async function runLesion(): Promise<void> {
   const set = testSet;
   const status = $('#lesion-status');
   status.dataset.state = 'running';
-  status.textContent = `running ${set.count} test images on ${backend}…`;
+  status.textContent = `running ${set.count} test images on ${currentEngine()}…`;
   const notes: string[] = [];
   for (const [id, net] of [
     ['acc-resnet', resnet],
@@ -339,12 +226,12 @@ async function runLesion(): Promise<void> {
   lesionRuns++;
   status.dataset.state = 'done';
   status.dataset.run = String(lesionRuns);
-  status.textContent = `${set.count} test images on ${backend}, ${off.size ? `${off.size} block(s) off` : 'all blocks on'}.${notes.length ? ' * ' + notes.join('; ') + '.' : ''}`;
+  status.textContent = `${set.count} test images on ${currentEngine()}, ${off.size ? `${off.size} block(s) off` : 'all blocks on'}.${notes.length ? ' * ' + notes.join('; ') + '.' : ''}`;
 }
 
 /** Reruns after a toggle; toggles made while a run is under way are folded into one more run. */
 function requestLesion(): Promise<void> {
-  if (lesionWanted) return queue.then(() => undefined);
+  if (lesionWanted) return queueSettled().then(() => undefined);
   lesionWanted = true;
   $('#lesion-status').dataset.state = 'running';
   return serial(async () => {
@@ -390,7 +277,7 @@ async function compareBackends(): Promise<void> {
   body.replaceChildren();
   table.hidden = false;
   status.dataset.state = 'running';
-  const home = backend;
+  const home = currentEngine();
   const names = [...document.querySelectorAll<HTMLInputElement>('#compare-backends input:checked')].map((b) => b.dataset.backend!);
   try {
     for (const name of names) {
@@ -433,7 +320,7 @@ async function compareBackends(): Promise<void> {
 // ---- start -------------------------------------------------------------------------------------
 async function start(): Promise<void> {
   configureBackendWeb({ wasmPaths: asset('tfjs-wasm/') });
-  probed = await probeBackends();
+  await probeEngines();
   const requested = params.get('backend') ?? 'auto';
   try {
     await switchBackend(requested, requested);
