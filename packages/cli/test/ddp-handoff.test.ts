@@ -160,7 +160,7 @@ maybe('resnet_ts_torch.py builds the network of every spec variant it accepts', 
     inChannels: 3,
     ...over,
   });
-  test.each<[string, ResNetSpec]>([
+  const variants: [string, ResNetSpec][] = [
     ['option A, zero channels after', cifar({})],
     ['option A, split', cifar({ shortcutParams: { padding: 'split' } })],
     ['option B', cifar({ shortcut: 'B' })],
@@ -170,27 +170,43 @@ maybe('resnet_ts_torch.py builds the network of every spec variant it accepts', 
     ['bare stem, final norm', cifar({ stemNorm: 'none', finalNorm: 'bn-relu' })],
     ['bottleneck v1.5, ImageNet stem', imagenet({})],
     ['bottleneck v1', imagenet({ strideMode: 'v1' })],
-  ])('%s: PyTorch logits = resnet-ts logits', async (name, spec) => {
-    const model = new ResNet({ ...spec, seed: 3 });
-    const [h, c] = [spec.stem === 'cifar' ? 12 : 32, spec.inChannels ?? 3];
-    // A few training-mode forwards move the batch-norm running statistics away from 0 and 1.
-    for (let i = 0; i < 3; i++) tf.tidy(() => model.forward(tf.randomNormal([4, h, h, c], 0.5, 2, 'float32', i), { training: true }));
-    const file = path.join(dir, `${name.replace(/\W+/g, '-')}.safetensors`);
-    await saveCheckpoint(file, model);
-    const x = tf.randomNormal([3, h, h, c], 0, 1, 'float32', 9) as tf.Tensor4D;
-    const input = path.join(dir, 'arch.input.npy');
-    const nchw = tf.transpose(x, [0, 3, 1, 2]);
-    await saveNpy(input, nchw);
-    const out = path.join(dir, 'arch.torch.npy');
-    const p = spawnSync(PY, [path.join(path.dirname(SCRIPT), 'resnet_ts_torch.py'), 'forward', file, input, out], { encoding: 'utf8' });
+  ];
+  const cases = new Map<string, { model: ResNet; x: tf.Tensor4D; out: string }>();
+  beforeAll(async () => {
+    // Every variant's checkpoint and input first, then one PyTorch process computes all their logits.
+    const triples: string[] = [];
+    for (const [name, spec] of variants) {
+      const model = new ResNet({ ...spec, seed: 3 });
+      const [h, c] = [spec.stem === 'cifar' ? 12 : 32, spec.inChannels ?? 3];
+      // A few training-mode forwards move the batch-norm running statistics away from 0 and 1.
+      for (let i = 0; i < 3; i++) tf.tidy(() => model.forward(tf.randomNormal([4, h, h, c], 0.5, 2, 'float32', i), { training: true }));
+      const stem = path.join(dir, name.replace(/\W+/g, '-'));
+      await saveCheckpoint(`${stem}.safetensors`, model);
+      const x = tf.randomNormal([3, h, h, c], 0, 1, 'float32', 9) as tf.Tensor4D;
+      const nchw = tf.transpose(x, [0, 3, 1, 2]);
+      await saveNpy(`${stem}.input.npy`, nchw);
+      nchw.dispose();
+      cases.set(name, { model, x, out: `${stem}.torch.npy` });
+      triples.push(`${stem}.safetensors`, `${stem}.input.npy`, `${stem}.torch.npy`);
+    }
+    const p = spawnSync(PY, [path.join(path.dirname(SCRIPT), 'resnet_ts_torch.py'), 'forward', ...triples], { encoding: 'utf8', timeout: 120_000 });
     expect(p.stderr).toBe('');
+    expect(p.status).toBe(0);
+  }, 180_000);
+  afterAll(() => {
+    for (const { model, x } of cases.values()) {
+      model.dispose();
+      x.dispose();
+    }
+  });
+  test.each(variants.map(([name]) => name))('%s: PyTorch logits = resnet-ts logits', (name) => {
+    const { model, x, out } = cases.get(name)!;
     const ours = model.eval().forward(x);
     const theirs = loadNpy(out);
     const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(ours, theirs))).dataSync()[0]);
     const scale = tf.tidy(() => Math.max(1, tf.max(tf.abs(ours)).dataSync()[0]));
     expect(theirs.shape).toEqual(ours.shape);
     expect(diff).toBeLessThanOrEqual(1e-4 * scale);
-    tf.dispose([x, nchw, ours, theirs]);
-    model.dispose();
+    tf.dispose([ours, theirs]);
   });
 });

@@ -319,22 +319,22 @@ def momentum_buffers(model, extra):
 
 
 def _forward_cli(argv):
-    """`python3 resnet_ts_torch.py forward <checkpoint> <input.npy NCHW> <logits.npy>`: eval-mode logits of a
-    resnet-ts checkpoint rebuilt in PyTorch (the check that this module builds what resnet-ts built)."""
-    ckpt, inp, outp = argv
-    spec, state, _, _ = read_checkpoint(ckpt)
-    model = build_model(spec)
-    load_into(model, state, ckpt)
-    with torch.no_grad():
-        y = model.eval()(torch.from_numpy(np.load(inp)).float())
-    write_atomic(outp, lambda f: np.save(f, y.numpy()))
+    """`python3 resnet_ts_torch.py forward <checkpoint> <input.npy NCHW> <logits.npy> [<checkpoint> <input> <logits> ...]`:
+    eval-mode logits of resnet-ts checkpoints rebuilt in PyTorch (the check that this module builds what resnet-ts built)."""
+    for ckpt, inp, outp in zip(argv[0::3], argv[1::3], argv[2::3]):
+        spec, state, _, _ = read_checkpoint(ckpt)
+        model = build_model(spec)
+        load_into(model, state, ckpt)
+        with torch.no_grad():
+            y = model.eval()(torch.from_numpy(np.load(inp)).float())
+        write_atomic(outp, lambda f: np.save(f, y.numpy()))
 
 
 if __name__ == "__main__":
     import sys
 
-    if len(sys.argv) != 5 or sys.argv[1] != "forward":
-        sys.exit("usage: resnet_ts_torch.py forward <checkpoint.safetensors> <input.npy (NCHW)> <logits.npy>")
+    if len(sys.argv) < 5 or sys.argv[1] != "forward" or (len(sys.argv) - 2) % 3:
+        sys.exit("usage: resnet_ts_torch.py forward <checkpoint.safetensors> <input.npy (NCHW)> <logits.npy> [...more triples]")
     try:
         _forward_cli(sys.argv[2:])
     except CheckpointError as e:
