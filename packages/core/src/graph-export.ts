@@ -50,8 +50,9 @@ export interface GraphEmitter {
 /** Writes one module of type `M` into the graph; returns the name of its output value. */
 export type GraphExporter<M extends Module = Module> = (g: GraphEmitter, module: M, path: string, x: string) => string;
 
+/** A module class (any constructor signature): the key of the exporter registry. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any constructor signature: the key is the class itself
-type ModuleClass<M extends Module> = abstract new (...args: any[]) => M;
+export type ModuleClass<M extends Module> = abstract new (...args: any[]) => M;
 
 const exporters = new Map<unknown, GraphExporter>();
 

@@ -28,7 +28,15 @@ export { convBnAct, convBnAddRelu, canFuse, setInferenceFusion, inferenceFusionE
 export { BatchNorm2d, type BatchNorm2dOptions } from './layers/batchnorm.js';
 export { ReLU, Identity, MaxPool2d, GlobalAvgPool, Linear, Sequential, forwardSequence, layerRuns, type LayerRun, type LinearOptions } from './layers/simple.js';
 export { ResidualBlock } from './block.js';
-export { registerGraphExporter, graphExporterFor, GraphExportError, type GraphEmitter, type GraphExporter, type GraphAttr } from './graph-export.js';
+export {
+  registerGraphExporter,
+  graphExporterFor,
+  GraphExportError,
+  type GraphEmitter,
+  type GraphExporter,
+  type GraphAttr,
+  type ModuleClass,
+} from './graph-export.js';
 export {
   registerBlock,
   registerShortcut,

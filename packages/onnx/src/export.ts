@@ -97,8 +97,10 @@ function foldedConv(conv: Conv2d, bn: BatchNorm2d, w: Float32Array): { weight: F
   const weight = new Float32Array(w.length);
   const folded = new Float32Array(conv.outChannels);
   for (let o = 0; o < conv.outChannels; o++) {
-    const scale = Math.fround(gamma[o] / Math.sqrt(variance[o] + bn.eps));
-    if (scale === Infinity || scale === -Infinity) return null;
+    const scale = gamma[o] / Math.sqrt(variance[o] + bn.eps);
+    // Not exact where the runtime's float32 scale gamma * rsqrt(var + eps) is ±Inf (core's fold refuses the same).
+    const scale32 = Math.fround(gamma[o] * Math.fround(1 / Math.sqrt(Math.fround(variance[o] + Math.fround(bn.eps)))));
+    if (scale32 === Infinity || scale32 === -Infinity) return null;
     for (let i = 0; i < per; i++) weight[o * per + i] = w[o * per + i] * scale;
     folded[o] = beta[o] + ((bias ? bias[o] : 0) - mean[o]) * scale;
   }

@@ -9,7 +9,7 @@ import '@resnet-ts/zoo';
 import * as tf from '@tensorflow/tfjs-core';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BlockOptions, ResNet, ResNetSpec, ResidualBlock, registerBlock, useBackend } from '@resnet-ts/core';
+import { BatchNorm2d, BlockOptions, ResNet, ResNetSpec, ResidualBlock, registerBlock, useBackend } from '@resnet-ts/core';
 import { loadCheckpoint, loadNpy, loadWeightsInto } from '@resnet-ts/core/node';
 import { BasicBlock } from '@resnet-ts/blocks';
 import { createModel } from '@resnet-ts/zoo';
@@ -108,4 +108,14 @@ describe('a module type without a registered exporter', () => {
     expect(() => exportOnnx(model)).toThrow(/^Cannot export 'layer1\.0' \(SwappedBlock\): no graph exporter is registered for SwappedBlock\. Register one/);
     model.dispose();
   });
+});
+
+test('a batch norm whose fold would not be exact stays a BatchNormalization node (the runtime fusion refuses the same fold)', () => {
+  const model = createModel('resnet20', { seed: 1 });
+  const bn = model.child('bn1') as BatchNorm2d;
+  tf.tidy(() => bn.runningVar.assign(tf.fill([bn.numFeatures], -bn.eps))); // var + eps = 0: the scale is Inf
+  const ops = opTypes(exportOnnx(model));
+  expect(ops.filter((o) => o === 'BatchNormalization').length).toBe(1);
+  expect(ops.filter((o) => o === 'Conv').length).toBe(19);
+  model.dispose();
 });
