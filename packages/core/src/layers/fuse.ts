@@ -7,6 +7,10 @@
  *
  * The folded weights are cached on the conv (see {@link Conv2d.inferenceWeights}) and rebuilt when
  * any of the tensors they come from was replaced (`Variable.assign`, `loadStateDict`).
+ *
+ * This file is the one place that decides whether something runs fused (`fusedWeights`): callers
+ * (`Sequential` through `forwardSequence`, the blocks' `residualForward`) always go through
+ * {@link convBnAct} / {@link convBnAddRelu}, in training too, and never test the mode themselves.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ForwardContext } from '../module.js';
