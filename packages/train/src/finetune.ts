@@ -122,8 +122,11 @@ function replaceHead(model: ResNet, numClasses: number, seed: number): ResNet {
       sd.delete(k);
     }
     const r = fresh.loadStateDict(sd, { strict: false });
-    if (r.missing.some((k) => !k.startsWith('fc.')) || r.unexpected.length || r.mismatched.length)
-      throw new TrainError(`Cannot move the pretrained weights into a ${numClasses}-class model: ${JSON.stringify(r).slice(0, 200)}`, 'OPTIONS');
+    const missing = r.missing.filter((k) => !k.startsWith('fc.'));
+    if (missing.length || r.unexpected.length || r.mismatched.length) {
+      const keys = [...missing, ...r.unexpected, ...r.mismatched.map((m) => m.key)];
+      throw new TrainError(`Cannot move the pretrained weights into a ${numClasses}-class model: ${keys.slice(0, 5).join(', ')} do not fit.`, 'OPTIONS');
+    }
   } catch (e) {
     fresh.dispose();
     throw e;
