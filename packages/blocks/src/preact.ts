@@ -117,4 +117,5 @@ registerBlock('preact-basic', {
   description: 'pre-activation basic block: BN-ReLU-conv x2, sum not activated (He et al. 2016)',
   expansion: PreActBasicBlock.expansion,
   create: (o) => new PreActBasicBlock(o),
+  networkNorms: { stemNorm: 'none', finalNorm: 'bn-relu' },
 });

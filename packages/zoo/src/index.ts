@@ -53,7 +53,9 @@ export interface CustomResNetOptions extends Omit<SpecOverrides, 'stages'> {
 
 /**
  * A ResNet of any depth: `resnet({block: 'basic', layers: [18, 18, 18], stem: 'cifar'})` is a
- * ResNet-110. Defaults: ImageNet stem, option B for imagenet and A for cifar, 1000 or 10 classes.
+ * ResNet-110. Defaults: ImageNet stem, option B for imagenet and A for cifar, 1000 or 10 classes,
+ * and the stem and final norms the block type is designed for (a `preact-basic` net: the bare stem
+ * conv and a final BN-ReLU).
  */
 export function resnet(options: CustomResNetOptions): ResNet {
   return new ResNet(customSpec(options));
@@ -62,7 +64,7 @@ export function resnet(options: CustomResNetOptions): ResNet {
 /** The spec {@link resnet} builds. */
 export function customSpec(options: CustomResNetOptions): ResNetSpec {
   const { block, layers, widths, ...rest } = options;
-  getBlock(block);
+  const norms = getBlock(block).networkNorms ?? {};
   if (!Array.isArray(layers) || layers.length === 0 || layers.some((n) => !Number.isInteger(n) || n < 1)) {
     throw new SpecError(`layers must be a non-empty list of positive integers (blocks per stage); got ${JSON.stringify(layers)}.`);
   }
@@ -76,6 +78,7 @@ export function customSpec(options: CustomResNetOptions): ResNetSpec {
     stages,
     shortcut: rest.shortcut ?? (stem === 'cifar' ? 'A' : 'B'),
     numClasses: rest.numClasses ?? (stem === 'cifar' ? 10 : 1000),
+    ...norms,
     ...rest,
   };
 }

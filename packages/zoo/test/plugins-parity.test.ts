@@ -26,7 +26,7 @@ import {
   useBackend,
 } from '@resnet-ts/core';
 import { loadCheckpoint, loadNpy, loadSafetensors, loadWeightsInto, saveCheckpoint, saveSafetensors } from '@resnet-ts/core/node';
-import { countParameters, createModel, getModelSpec, listModels } from '@resnet-ts/zoo';
+import { countParameters, createModel, customSpec, getModelSpec, listModels } from '@resnet-ts/zoo';
 
 const FIX = path.join(__dirname, 'fixtures', 'plugins');
 const specOf = (name: string): ResNetSpec => JSON.parse(fs.readFileSync(path.join(FIX, `${name}.spec.json`), 'utf8')) as ResNetSpec;
@@ -174,6 +174,20 @@ describe('zoo entries preact-resnet110 and preact-resnet18', () => {
     expect(r18.numParameters()).toBe(countParameters(getModelSpec('preact-resnet18')));
     expect(r18.summary([64, 64]).outputShape).toEqual([1000]);
     r18.dispose();
+  });
+
+  test("resnet({block: 'preact-basic'}) builds the pre-activation net (bare stem, final BN-ReLU) unless told otherwise", () => {
+    const { stem, stages, shortcut, numClasses, stemNorm, finalNorm } = getModelSpec('preact-resnet110');
+    expect(customSpec({ block: 'preact-basic', layers: [18, 18, 18], stem: 'cifar', shortcut: 'B' })).toMatchObject({
+      stem,
+      stages,
+      shortcut,
+      numClasses,
+      stemNorm,
+      finalNorm,
+    });
+    expect(customSpec({ block: 'preact-basic', layers: [1], finalNorm: 'none' }).finalNorm).toBe('none');
+    expect(customSpec({ block: 'basic', layers: [1] }).finalNorm).toBeUndefined();
   });
 
   test('a saved preact checkpoint round-trips stemNorm and finalNorm and gives the same logits', async () => {
