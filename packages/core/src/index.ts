@@ -24,7 +24,7 @@ export {
   type StateDictOptions,
 } from './module.js';
 export { Conv2d, convOutSize, type Conv2dOptions, type FoldedWeights } from './layers/conv2d.js';
-export { convBnAct, convBnAddRelu, canFuse, setInferenceFusion, inferenceFusionEnabled, CONV2D_ADD_RELU } from './layers/fuse.js';
+export { convBnAct, convBnAddRelu, canFuse, setInferenceFusion, CONV2D_ADD_RELU } from './layers/fuse.js';
 export { BatchNorm2d, type BatchNorm2dOptions } from './layers/batchnorm.js';
 export { ReLU, Identity, MaxPool2d, GlobalAvgPool, Linear, Sequential, forwardSequence, layerRuns, type LayerRun, type LinearOptions } from './layers/simple.js';
 export { ResidualBlock } from './block.js';
@@ -42,8 +42,6 @@ export {
   registerShortcut,
   getBlock,
   getShortcut,
-  listBlocks,
-  listShortcuts,
   type BlockFactory,
   type BlockOptions,
   type ShortcutFactory,

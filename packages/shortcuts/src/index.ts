@@ -148,7 +148,4 @@ registerShortcut('C', {
   create: (o) => projection(o),
 });
 
-/** The option names this package registers. */
-export const SHORTCUT_OPTIONS = ['A', 'B', 'C'] as const;
-
 export { CeilAvgPool2d, pooledProjection } from './option-d.js';

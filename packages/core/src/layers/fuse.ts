@@ -31,11 +31,6 @@ export function setInferenceFusion(enabled: boolean): boolean {
   return previous;
 }
 
-/** Whether eval-mode forwards fold batch norm into the convs (see {@link setInferenceFusion}). */
-export function inferenceFusionEnabled(): boolean {
-  return fusionEnabled;
-}
-
 /** Whether a forward with `ctx` may run fused: eval mode, fusion on, no gradient being recorded. */
 export function canFuse(ctx: ForwardContext): boolean {
   return fusionEnabled && !ctx.training && !tf.engine().isTapeOn();
