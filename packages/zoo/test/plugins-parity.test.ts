@@ -174,6 +174,11 @@ describe('zoo entries preact-resnet110 and preact-resnet18', () => {
     expect(r18.numParameters()).toBe(countParameters(getModelSpec('preact-resnet18')));
     expect(r18.summary([64, 64]).outputShape).toEqual([1000]);
     r18.dispose();
+    for (const name of ['optiond-cifar', 'preact-imagenet']) {
+      const model = new ResNet(specOf(name));
+      expect(model.numParameters()).toBe(countParameters(specOf(name)));
+      model.dispose();
+    }
   });
 
   test("resnet({block: 'preact-basic'}) builds the pre-activation net (bare stem, final BN-ReLU) unless told otherwise", () => {
