@@ -220,20 +220,30 @@ export class Batcher {
     for (let k = 0; k < H * W * c; k++) out[o0 + k] = shift[k % c];
     const sy = box.height / h;
     const sx = box.width / w;
+    // Source columns and weights of each output column (the same for every row).
+    const col0 = new Int32Array(w);
+    const col1 = new Int32Array(w);
+    const wxs = new Float32Array(w);
+    for (let x = 0; x < w; x++) {
+      const xs = flip ? w - 1 - x : x;
+      const fx = Math.min(Math.max(box.left + (xs + 0.5) * sx - 0.5, 0), w - 1);
+      const x0 = Math.floor(fx);
+      col0[x] = x0 * c;
+      col1[x] = Math.min(x0 + 1, w - 1) * c;
+      wxs[x] = fx - x0;
+    }
     for (let y = 0; y < h; y++) {
       const fy = Math.min(Math.max(box.top + (y + 0.5) * sy - 0.5, 0), h - 1);
       const y0 = Math.floor(fy);
       const wy = fy - y0;
       const r0 = base + y0 * w * c;
       const r1 = base + Math.min(y0 + 1, h - 1) * w * c;
+      const oRow = o0 + ((y + oy0) * W + ox0) * c;
       for (let x = 0; x < w; x++) {
-        const xs = flip ? w - 1 - x : x;
-        const fx = Math.min(Math.max(box.left + (xs + 0.5) * sx - 0.5, 0), w - 1);
-        const x0 = Math.floor(fx);
-        const c0 = x0 * c;
-        const c1 = Math.min(x0 + 1, w - 1) * c;
-        const wx = fx - x0;
-        const o = o0 + ((y + oy0) * W + x + ox0) * c;
+        const c0 = col0[x];
+        const c1 = col1[x];
+        const wx = wxs[x];
+        const o = oRow + x * c;
         for (let k = 0; k < c; k++) {
           const top = src[r0 + c0 + k] * (1 - wx) + src[r0 + c1 + k] * wx;
           const bottom = src[r1 + c0 + k] * (1 - wx) + src[r1 + c1 + k] * wx;
