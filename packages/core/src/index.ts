@@ -22,6 +22,7 @@ export {
   type ParamLayout,
   type Shape,
   type StateDictOptions,
+  type TensorLayout,
 } from './module.js';
 export { Conv2d, convOutSize, type Conv2dOptions, type FoldedWeights } from './layers/conv2d.js';
 export { convBnAct, convBnAddRelu, canFuse, setInferenceFusion, CONV2D_ADD_RELU } from './layers/fuse.js';

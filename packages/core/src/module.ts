@@ -46,10 +46,22 @@ export class Tracer {
   }
 }
 
+/**
+ * How the tensors of a state dict are laid out: `tfjs` (tfjs's own: HWIO convs, [in, out] linear, as
+ * the model holds them) or `torch` (PyTorch's: OIHW convs, [out, in] linear, as in weight files).
+ * (`native`, the old name of `tfjs`, is still read; it was renamed because `native` also names an engine.)
+ */
+export type TensorLayout = 'tfjs' | 'torch';
+
+/** The layout named by `layout`, reading the old name `native` as `tfjs`. */
+function tensorLayout(layout: TensorLayout | undefined): TensorLayout {
+  return (layout as string | undefined) === 'native' || layout === undefined ? 'tfjs' : layout;
+}
+
 /** Options of {@link Module.stateDict}. */
 export interface StateDictOptions {
-  /** `native` (default): HWIO convs, [in, out] linear. `torch`: OIHW, [out, in]. */
-  layout?: 'native' | 'torch';
+  /** `tfjs` (default): HWIO convs, [in, out] linear. `torch`: OIHW, [out, in]. */
+  layout?: TensorLayout;
   /** Include `num_batches_tracked` (int32 here, int64 in PyTorch files). Default true. */
   includeNumBatchesTracked?: boolean;
 }
@@ -58,8 +70,8 @@ export interface StateDictOptions {
 export interface LoadStateDictOptions {
   /** Throw on missing, unexpected or mis-shaped keys (default true). */
   strict?: boolean;
-  /** Layout of the incoming tensors (default `native`). */
-  layout?: 'native' | 'torch';
+  /** Layout of the incoming tensors (default `tfjs`). */
+  layout?: TensorLayout;
 }
 
 /** What {@link Module.loadStateDict} found. */
@@ -258,10 +270,11 @@ export abstract class Module {
 
   /**
    * Parameters and buffers by torchvision name. Returns new tensors (cheap clones sharing data in
-   * the native layout) that the caller owns and should dispose.
+   * the tfjs layout) that the caller owns and should dispose.
    */
   stateDict(options: StateDictOptions = {}): Map<string, tf.Tensor> {
-    const { layout = 'native', includeNumBatchesTracked = true } = options;
+    const { includeNumBatchesTracked = true } = options;
+    const layout = tensorLayout(options.layout);
     const out = new Map<string, tf.Tensor>();
     for (const e of this.namedEntries('')) {
       if (!includeNumBatchesTracked && e.key.endsWith(NUM_BATCHES_TRACKED)) continue;
@@ -275,8 +288,8 @@ export abstract class Module {
    * anything: `loaded` lists the keys that fit. `num_batches_tracked` may be absent or of any rank
    * with one element. The one key-and-shape check every loader uses.
    */
-  checkStateDict(shapes: Map<string, readonly number[]>, options: { layout?: 'native' | 'torch' } = {}): LoadReport {
-    const layout = options.layout ?? 'native';
+  checkStateDict(shapes: Map<string, readonly number[]>, options: { layout?: TensorLayout } = {}): LoadReport {
+    const layout = tensorLayout(options.layout);
     const own = this.namedEntries('');
     const ownKeys = new Set(own.map((e) => e.key));
     const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
@@ -306,7 +319,8 @@ export abstract class Module {
    * them all, and nothing is changed.
    */
   loadStateDict(dict: Map<string, tf.Tensor> | Record<string, tf.Tensor>, options: LoadStateDictOptions = {}): LoadReport {
-    const { strict = true, layout = 'native' } = options;
+    const { strict = true } = options;
+    const layout = tensorLayout(options.layout);
     const entries = dict instanceof Map ? dict : new Map(Object.entries(dict));
     const report = this.checkStateDict(new Map([...entries].map(([k, t]) => [k, t.shape])), { layout });
     const problems = report.missing.length + report.unexpected.length + report.mismatched.length;

@@ -130,3 +130,23 @@ test('layout conversion (a plain loop on host-memory backends) equals tf.transpo
     expect(Array.from(toTorchLayout(special, 'linear').dataSync())).toEqual([NaN, 1, Infinity, -Infinity]);
   });
 });
+
+test("state dict layouts: 'tfjs' is the default (HWIO convs), and the old name 'native' still reads as 'tfjs'", () => {
+  const m = createModel('resnet20', { seed: 2 });
+  const byDefault = m.stateDict();
+  const tfjs = m.stateDict({ layout: 'tfjs' });
+  const legacy = m.stateDict({ layout: 'native' as never });
+  const torch = m.stateDict({ layout: 'torch' });
+  expect(tfjs.get('conv1.weight')!.shape).toEqual([3, 3, 3, 16]);
+  expect(torch.get('conv1.weight')!.shape).toEqual([16, 3, 3, 3]);
+  for (const [k, t] of byDefault) {
+    expect(tfjs.get(k)!.shape).toEqual(t.shape);
+    expect(Array.from(legacy.get(k)!.dataSync())).toEqual(Array.from(t.dataSync()));
+  }
+  const b = createModel('resnet20', { seed: 3 });
+  expect(b.loadStateDict(legacy, { layout: 'native' as never }).loaded.length).toBe(legacy.size);
+  expect(Array.from(b.stateDict().get('fc.weight')!.dataSync())).toEqual(Array.from(byDefault.get('fc.weight')!.dataSync()));
+  for (const d of [byDefault, tfjs, legacy, torch]) tf.dispose([...d.values()]);
+  m.dispose();
+  b.dispose();
+});
