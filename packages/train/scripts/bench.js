@@ -13,6 +13,18 @@ const { values: a } = parseArgs({
     backend: { type: 'string', default: 'auto' },
   },
 });
+/** `--flag` as a whole number in [min, max]; anything else ends the script with a one-line error. */
+function wholeNumber(flag, min, max) {
+  const text = a[flag];
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(n >= min && n <= max)) {
+    console.error(`bench: --${flag} must be an integer from ${min} to ${max}; got ${text}`);
+    process.exit(2);
+  }
+  return n;
+}
+const B = wholeNumber('batch', 1, 4096);
+const STEPS = wholeNumber('steps', 1, 10000);
 require('@resnet-ts/backend-node');
 const tf = require('@tensorflow/tfjs-core');
 const { useBackend, Rng, lossAndGradients } = require('@resnet-ts/core');
@@ -21,7 +33,6 @@ const { Batcher, SGD, channelStats, epochOrder, loadFashionMnist } = require('..
 
 (async () => {
   const backend = await useBackend(a.backend, { training: true });
-  const B = Number(a.batch);
   let data;
   try {
     data = loadFashionMnist('train');
@@ -43,7 +54,7 @@ const { Batcher, SGD, channelStats, epochOrder, loadFashionMnist } = require('..
   const model = createModel(a.model, { inChannels: 1 });
   const opt = new SGD(model.namedParameters(), { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 });
   const params = model.parameters();
-  for (let s = 0; s < Number(a.steps); s++) {
+  for (let s = 0; s < STEPS; s++) {
     const { x, labels, n } = batcher.fill(order.subarray(s * B, (s + 1) * B), { pad: 4, flip: true }, rng);
     const t = Date.now();
     const xt = tf.tensor4d(x, [n, 32, 32, 1]);
