@@ -140,7 +140,8 @@ function depthReport(states) {
     all
       .filter((n) => n.family === family)
       .flatMap((n) => {
-        const x = n.s.history.map((m) => m.epoch + 1);
+        // Epochs are 1-based in histories written since the train package numbered them like the console; older ones start at 0.
+        const x = n.s.history.map((m) => m.epoch + (n.s.history[0]?.epoch === 0 ? 1 : 0));
         return [
           { name: `${n.name} train`, x, y: n.s.history.map((m) => 100 * errOf(m).train), dash: 'dashed', color: color(n.depth) },
           { name: `${n.name} test`, x, y: n.s.history.map((m) => 100 * errOf(m).test), color: color(n.depth) },
