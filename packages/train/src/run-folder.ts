@@ -233,5 +233,10 @@ export function readRunLog<M extends { epoch: number }>(file: string, lastEpoch:
       log(`note: dropped the torn last line of ${file} (an interrupted write): ${JSON.stringify(line.slice(0, 60))}`);
     }
   });
+  // A log written before epochs were numbered from 1 (its first epoch is 0) is renumbered.
+  if (out[0]?.epoch === 0) {
+    log(`note: ${file} numbers epochs from 0 (an older version); renumbered from 1 as the console does`);
+    for (const m of out) m.epoch += 1;
+  }
   return out.filter((m) => m.epoch <= lastEpoch);
 }

@@ -107,6 +107,11 @@ test('stale temp files are cleaned at the next start; a torn last log line is dr
   // A bad line that is not the last is an error naming the line.
   fs.writeFileSync(path.join(dir, 'bad.jsonl'), '{"epoch":1}\n{oops\n{"epoch":2}\n');
   expect(() => readRunLog(path.join(dir, 'bad.jsonl'), 9)).toThrow(/bad\.jsonl: line 2 is not valid JSON/);
+  // A log of an older version (epochs from 0) is renumbered from 1 with a note.
+  fs.writeFileSync(path.join(dir, 'old.jsonl'), '{"epoch":0}\n{"epoch":1}\n{"epoch":2}\n');
+  const oldNotes: string[] = [];
+  expect(readRunLog(path.join(dir, 'old.jsonl'), 2, (m) => oldNotes.push(m)).map((m) => m.epoch)).toEqual([1, 2]);
+  expect(oldNotes.join('\n')).toMatch(/numbers epochs from 0 \(an older version\); renumbered from 1/);
 });
 
 test('an abort that arrives during the last evaluation is an interruption (resumable), not a finished run', async () => {
