@@ -49,6 +49,12 @@ test('a well-formed checkpoint metadata passes; every malformed field is named w
   expect(errorOf({ preprocessing: { mean: [0.5, 0.5], std: [1] } })).toMatch(/2 means but 1 standard deviations/);
   expect(errorOf({ preprocessing: { padTo: [0, 32] } })).toMatch(/"preprocessing\.padTo" must be \[height, width\]/);
   expect(errorOf({ preprocessing: 'x' })).toMatch(/"preprocessing" must be a JSON object/);
+  // How decoded images were brought to size (resnet train --image-size) and their channels.
+  expect(() => parseCheckpointMetadata(meta({ preprocessing: { mean: [0.5], std: [0.25], resize: 64, crop: [64, 64], channels: 1 } }), 'ok')).not.toThrow();
+  expect(errorOf({ preprocessing: { resize: 'big' } })).toMatch(/"preprocessing\.resize" must be \[height, width\]/);
+  expect(errorOf({ preprocessing: { crop: [64] } })).toMatch(/"preprocessing\.crop" must be \[height, width\]/);
+  expect(errorOf({ preprocessing: { channels: 2 } })).toMatch(/"preprocessing\.channels" must be 1 or 3; got 2/);
+  expect(errorOf({ preprocessing: { mean: [0.5], std: [0.25], channels: 3 } })).toMatch(/has 1 means for 3 channel\(s\)/);
   expect(errorOf({ classes: ['a', 'b', 'c'] })).toBe(
     "run/model.safetensors: metadata \"classes\" lists 3 names but the model's head has 10 outputs (spec.numClasses).",
   );
