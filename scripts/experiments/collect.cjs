@@ -185,6 +185,13 @@ function depthReport(states) {
     if (!p || !r) return [];
     return [`- Depth ${d}: ResNet-${d} train ${pct(r.train)} / test ${pct(r.test)} vs plain-${d} train ${pct(p.train)} / test ${pct(p.test)}.`];
   });
+  const ship = done
+    .filter((n) => n.family === 'resnet' && (n.depth === 56 || n.depth === 110))
+    .map(
+      (n) =>
+        `- Zoo: ResNet-${n.depth} reached ${pct(1 - n.test)} test accuracy vs the shipped resnet20-fashion-mnist's 93.58 %: ` +
+        (1 - n.test > 0.9358 ? `better — ship it as resnet${n.depth}-fashion-mnist (weights: runs/campaign/${n.s.id}/model.safetensors; see campaign.md).` : 'not better — not shipped.'),
+    );
   const body = [
     'Plain-N and ResNet-N (CIFAR layout: 3 stages of (N−2)/6 basic blocks at 16/32/64 channels, option A shortcuts) trained on all 60,000 Fashion-MNIST training images ' +
       '(28×28 zero-padded to 32×32, pad-4 crop + flip) with the same recipe: 20 epochs of batch 128 (9,380 steps; the paper: 64,000 on CIFAR-10), SGD momentum 0.9, weight decay 1e-4, ' +
@@ -211,6 +218,7 @@ function depthReport(states) {
     trend('resnet'),
     trend('plain'),
     ...gaps,
+    ...ship,
     '',
     '## Commands',
     '',
