@@ -2,6 +2,7 @@ import { Module } from './module.js';
 import { Rng } from './rng.js';
 import { RegistryError } from './errors.js';
 import type { ResidualBlock } from './block.js';
+import type { NormPlacement } from './resnet.js';
 
 /** Where a bottleneck puts its stride: `v1` on the first 1x1 (the paper), `v1.5` on the 3x3 (torchvision). */
 export type StrideMode = 'v1' | 'v1.5';
@@ -57,6 +58,12 @@ export interface BlockFactory {
   expansion: number;
   /** Builds one block of this type. */
   create(options: BlockOptions): ResidualBlock;
+  /**
+   * The network-level norms this block type is designed for, used by builders (the zoo's `resnet()`)
+   * when the caller does not say; e.g. a pre-activation block wants `{stemNorm: 'none', finalNorm: 'bn-relu'}`.
+   * The spec still stores what was built, so a checkpoint never depends on this default.
+   */
+  networkNorms?: { stemNorm?: NormPlacement; finalNorm?: NormPlacement };
 }
 
 const blocks = new Map<string, BlockFactory>();
