@@ -2,7 +2,15 @@
   "targets": [
     {
       "target_name": "resnet_native",
-      "sources": ["native/resnet_native.cc"],
+      "sources": [
+        "native/resnet_native.cc",
+        "native/common.cc",
+        "native/conv.cc",
+        "native/matmul.cc",
+        "native/pool.cc",
+        "native/elementwise.cc",
+        "native/batchnorm.cc"
+      ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!(node -p \"process.env.RESNET_TS_DNNL_INCLUDE || '/usr/include'\")"

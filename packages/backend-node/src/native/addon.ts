@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 
-/** The functions exported by native/resnet_native.cc. All are synchronous and write into `out`. */
+/** The functions exported by the addon (native/resnet_native.cc; the kernels in native/*.cc). All are synchronous and write into `out`. */
 export interface NativeAddon {
   /** With `sum`, `out` holds a residual on entry and receives relu?(conv + bias + residual). */
   conv2dForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, params: number[], relu: boolean, sum?: boolean): void;

@@ -1,6 +1,6 @@
 /**
  * The `native` backend plug-in: tfjs kernels in oneDNN through a Node-API addon
- * (native/resnet_native.cc, built by scripts/build-native.mjs when libdnnl-dev is installed).
+ * (native/*.cc, built by scripts/build-native.mjs when libdnnl-dev is installed).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendAvailability, BackendPlugin } from '@resnet-ts/core';

@@ -122,7 +122,7 @@ export function nativeKernelConfigs(backendName: string, addon: NativeAddon): Ke
 /**
  * Core's eval-mode residual conv (`CONV2D_ADD_RELU`): relu(conv(x) + bias + residual) as ONE oneDNN
  * conv with a sum post-op (the output buffer starts as a copy of the residual), then the addon's
- * NaN-keeping ReLU pass (oneDNN's relu post-op turns NaN into 0; see resnet_native.cc). Cases oneDNN
+ * NaN-keeping ReLU pass (oneDNN's relu post-op turns NaN into 0; see native/common.h). Cases oneDNN
  * is not given (other dtypes, inconsistent pads, shapes) run the native FusedConv2D, Add and Relu.
  */
 export function nativeCoreKernelConfigs(backendName: string, addon: NativeAddon): KernelConfig[] {

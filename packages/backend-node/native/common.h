@@ -1,0 +1,89 @@
+// Shared by the files of the resnet_native addon (see resnet_native.cc): the oneDNN engine and
+// stream, argument readers, primitive-cache keys and bounds, the NaN-keeping ReLU, and the entry
+// points each file defines.
+#pragma once
+
+#include <napi.h>
+
+#include <dnnl.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+using namespace dnnl;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+using dims = memory::dims;
+
+namespace resnet_native {
+
+engine& Eng();
+stream& Strm();
+// The integers of a JS array or Int32Array.
+std::vector<int64_t> Ints(const Napi::Value& v);
+// The data of a Float32Array (nullptr for null/undefined; a TypeError for anything else); its length in *len.
+float* F32(const Napi::Value& v, size_t* len = nullptr);
+// A primitive-cache key: the op, its parameters and one extra flag.
+std::string Key(const char* op, const std::vector<int64_t>& p, int extra = 0);
+
+// Primitive caches, keyed by shape. A program that keeps changing shapes would grow them without
+// bound, so a cache that reaches kMaxCached entries starts over.
+constexpr size_t kMaxCached = 1024;
+template <typename Map>
+void Bound(Map& m) {
+  if (m.size() >= kMaxCached) m.clear();
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Fused ReLU. oneDNN's relu post-op (alpha 0) is max(x, 0) in the JIT kernels, and x86 MAXPS returns
+// its second operand when one is NaN, so a NaN became 0 (as with clip, bounded_relu and binary max):
+// a NaN weight gave finite, plausible logits. The kernels that fuse a ReLU therefore run the conv or
+// matmul with its other post-ops (bias, residual sum) and then ReluInPlace, tfjs's relu exactly (NaN
+// stays NaN, -Inf and -0 become +0). Measured on ResNet-20 shapes (batch 128, one thread): +2-4 % over
+// the max post-op; a chain of leaky-relu post-ops that keeps NaN costs more (+5-8 %) and still needs a
+// pass for -Inf.
+void ReluInPlace(float* y, int64_t n);
+
+// Elementwise passes use the OpenMP threads from this many elements on (see elementwise.cc).
+extern const int64_t kParallelMin;
+// Threads for a pass over n elements (see batchnorm.cc).
+int ThreadsFor(int64_t n);
+
+// The entry points (each reads its arguments from `info`; see the comment above its definition).
+Napi::Value Conv2dForward(const Napi::CallbackInfo& info);
+Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info);
+Napi::Value Conv2dBackwardFilter(const Napi::CallbackInfo& info);
+Napi::Value ConvImpl(const Napi::CallbackInfo& info);
+Napi::Value MatMul(const Napi::CallbackInfo& info);
+Napi::Value PoolForward(const Napi::CallbackInfo& info);
+Napi::Value PoolBackward(const Napi::CallbackInfo& info);
+Napi::Value BinaryOp(const Napi::CallbackInfo& info);
+Napi::Value UnaryOp(const Napi::CallbackInfo& info);
+Napi::Value ReduceOp(const Napi::CallbackInfo& info);
+Napi::Value TileOp(const Napi::CallbackInfo& info);
+Napi::Value BatchNormInference(const Napi::CallbackInfo& info);
+Napi::Value BatchNormGrad(const Napi::CallbackInfo& info);
+Napi::Value BatchNormTrain(const Napi::CallbackInfo& info);
+Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info);
+
+// Empty the primitive caches of each file (clearCache).
+void ClearConvCaches();
+void ClearMatMulCache();
+void ClearPoolCache();
+
+}  // namespace resnet_native

@@ -1,0 +1,218 @@
+// Elementwise, reduction and tiling loops (OpenMP above kParallelMin elements), and the NaN-keeping ReLU.
+#include "common.h"
+
+namespace resnet_native {
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise loops. Broadcast modes of an operand over an [outer, inner] view of the output:
+// 0 = full, 1 = scalar, 2 = vector of length inner (repeated over outer), 3 = vector of length
+// outer (each value repeated over inner).
+// Elementwise loops use the OpenMP threads from this many elements on (memory-bound work: threads
+// help on an idle machine, and cost a scheduler quantum at every barrier on a busy one).
+// RESNET_TS_NATIVE_EW_PARALLEL_MIN overrides it (0 = always; a huge number = never).
+int64_t ParallelMinFromEnv() {
+  const char* v = std::getenv("RESNET_TS_NATIVE_EW_PARALLEL_MIN");
+  return v ? std::atoll(v) : (1 << 15);
+}
+extern const int64_t kParallelMin = ParallelMinFromEnv();
+
+// The ReLU of the fused kernels (see the comment above ReluInPlace's declaration): tfjs's relu.
+void ReluInPlace(float* y, int64_t n) {
+#pragma omp parallel for if (n >= kParallelMin) schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    float v = y[i];
+    float r = v > 0.f ? v : 0.f;  // Math.max(0, v): -0 and -Inf become +0
+    y[i] = v != v ? v : r;        // NaN stays NaN
+  }
+}
+
+template <typename F>
+void Binary(const float* a, int am, const float* b, int bm, float* o, int64_t outer, int64_t inner, F f) {
+#pragma omp parallel for if (outer * inner >= kParallelMin) schedule(static)
+  for (int64_t i = 0; i < outer; i++) {
+    float* oo = o + i * inner;
+    const float* aa = am == 0 ? a + i * inner : am == 2 ? a : nullptr;
+    const float* bb = bm == 0 ? b + i * inner : bm == 2 ? b : nullptr;
+    if (aa && bb) {
+      for (int64_t j = 0; j < inner; j++) oo[j] = f(aa[j], bb[j]);
+    } else if (aa) {
+      float bv = bm == 1 ? b[0] : b[i];
+      for (int64_t j = 0; j < inner; j++) oo[j] = f(aa[j], bv);
+    } else if (bb) {
+      float av = am == 1 ? a[0] : a[i];
+      for (int64_t j = 0; j < inner; j++) oo[j] = f(av, bb[j]);
+    } else {
+      float av = am == 1 ? a[0] : a[i], bv = bm == 1 ? b[0] : b[i];
+      float v = f(av, bv);
+      for (int64_t j = 0; j < inner; j++) oo[j] = v;
+    }
+  }
+}
+
+// binary(op, a, aMode, b, bMode, out, outer, inner)
+Napi::Value BinaryOp(const Napi::CallbackInfo& info) {
+  std::string op = info[0].As<Napi::String>().Utf8Value();
+  float* a = F32(info[1]);
+  int am = info[2].As<Napi::Number>().Int32Value();
+  float* b = F32(info[3]);
+  int bm = info[4].As<Napi::Number>().Int32Value();
+  float* o = F32(info[5]);
+  int64_t outer = info[6].As<Napi::Number>().Int64Value();
+  int64_t inner = info[7].As<Napi::Number>().Int64Value();
+  if (op == "Add") Binary(a, am, b, bm, o, outer, inner, [](float x, float y) { return x + y; });
+  else if (op == "Sub") Binary(a, am, b, bm, o, outer, inner, [](float x, float y) { return x - y; });
+  else if (op == "Mul") Binary(a, am, b, bm, o, outer, inner, [](float x, float y) { return x * y; });
+  else if (op == "RealDiv") Binary(a, am, b, bm, o, outer, inner, [](float x, float y) { return x / y; });
+  else if (op == "SquaredDifference")
+    Binary(a, am, b, bm, o, outer, inner, [](float x, float y) { return (x - y) * (x - y); });
+  // Gradient helpers, written to round exactly like tfjs's compositions:
+  // Relu: dy * step(x) (step(NaN) = NaN); Square: dy * (x * 2).
+  else if (op == "ReluGrad")
+    Binary(a, am, b, bm, o, outer, inner, [](float g, float x) {
+      // Branch-free (selects vectorise; a branch on random signs mispredicts half the time).
+      float s = x > 0.f ? 1.f : 0.f;
+      s = x != x ? x : s;  // NaN propagates, as tfjs's step does
+      return g * s;
+    });
+  else if (op == "SquareGrad") Binary(a, am, b, bm, o, outer, inner, [](float g, float x) { return g * (x * 2.f); });
+  else if (op == "CopyA") Binary(a, am, b, bm, o, outer, inner, [](float x, float) { return x; });
+  else if (op == "Maximum")
+    Binary(a, am, b, bm, o, outer, inner, [](float x, float y) {
+      // JS Math.max (tfjs cpu): NaN if either is NaN, +0 over -0.
+      float m = x > y ? x : y;
+      float eq = std::signbit(x) ? y : x;
+      m = x == y ? eq : m;
+      m = y != y ? y : m;
+      return x != x ? x : m;
+    });
+  else throw Napi::Error::New(info.Env(), "unknown binary op " + op);
+  return info.Env().Undefined();
+}
+
+template <typename F>
+void Unary(const float* x, float* o, int64_t n, F f) {
+#pragma omp parallel for if (n >= kParallelMin) schedule(static)
+  for (int64_t i = 0; i < n; i++) o[i] = f(x[i]);
+}
+
+// unary(op, x, out, alpha)
+Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
+  std::string op = info[0].As<Napi::String>().Utf8Value();
+  size_t n = 0;
+  float* x = F32(info[1], &n);
+  float* o = F32(info[2]);
+  float alpha = info[3].IsNumber() ? info[3].As<Napi::Number>().FloatValue() : 0.f;
+  int64_t len = static_cast<int64_t>(n);
+  if (op == "Relu")
+    Unary(x, o, len, [](float v) {
+      float r = v > 0.f ? v : 0.f;  // Math.max(0, v): -0 becomes +0
+      return v != v ? v : r;        // NaN stays NaN
+    });
+  else if (op == "Step") {
+    // Explicit loop: a lambda capturing alpha would be reloaded every iteration (it may alias o).
+    const float al = alpha;
+#pragma omp parallel for if (len >= kParallelMin) schedule(static)
+    for (int64_t i = 0; i < len; i++) {
+      float v = x[i];
+      float s = v > 0.f ? 1.f : al;
+      o[i] = v != v ? v : s;
+    }
+  }
+  else if (op == "Neg") Unary(x, o, len, [](float v) { return -v; });
+  else if (op == "Square") Unary(x, o, len, [](float v) { return v * v; });
+  else if (op == "Sqrt") Unary(x, o, len, [](float v) { return std::sqrt(v); });
+  else if (op == "Rsqrt") Unary(x, o, len, [](float v) { return 1.f / std::sqrt(v); });
+  else throw Napi::Error::New(info.Env(), "unknown unary op " + op);
+  return info.Env().Undefined();
+}
+
+// reduce(op, x, out, outer, mid, inner): x viewed as [outer, mid, inner], reduced over mid,
+// giving [outer, inner]. op: "Sum" or "Mean". Accumulates in double for accuracy.
+Napi::Value ReduceOp(const Napi::CallbackInfo& info) {
+  std::string op = info[0].As<Napi::String>().Utf8Value();
+  float* x = F32(info[1]);
+  float* o = F32(info[2]);
+  int64_t outer = info[3].As<Napi::Number>().Int64Value();
+  int64_t mid = info[4].As<Napi::Number>().Int64Value();
+  int64_t inner = info[5].As<Napi::Number>().Int64Value();
+  bool mean = op == "Mean";
+  double scale = mean ? 1.0 / static_cast<double>(mid) : 1.0;
+  if (inner == 1) {
+#pragma omp parallel for if (outer * mid >= kParallelMin) schedule(static)
+    for (int64_t i = 0; i < outer; i++) {
+      const float* xx = x + i * mid;
+      double acc = 0;
+      for (int64_t j = 0; j < mid; j++) acc += xx[j];
+      o[i] = static_cast<float>(acc * scale);
+    }
+  } else if (outer == 1) {
+    // Reduce over leading rows: split the rows between threads, then combine.
+    int nt = 1;
+#ifdef _OPENMP
+    nt = (mid * inner >= kParallelMin) ? omp_get_max_threads() : 1;
+#endif
+    std::vector<double> part(static_cast<size_t>(nt) * inner, 0.0);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++) {
+      int64_t r0 = mid * t / nt, r1 = mid * (t + 1) / nt;
+      double* acc = part.data() + static_cast<size_t>(t) * inner;
+      for (int64_t r = r0; r < r1; r++) {
+        const float* xx = x + r * inner;
+        for (int64_t j = 0; j < inner; j++) acc[j] += xx[j];
+      }
+    }
+    for (int64_t j = 0; j < inner; j++) {
+      double acc = 0;
+      for (int t = 0; t < nt; t++) acc += part[static_cast<size_t>(t) * inner + j];
+      o[j] = static_cast<float>(acc * scale);
+    }
+  } else {
+    std::vector<double> acc(inner);
+    for (int64_t i = 0; i < outer; i++) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t r = 0; r < mid; r++) {
+        const float* xx = x + (i * mid + r) * inner;
+        for (int64_t j = 0; j < inner; j++) acc[j] += xx[j];
+      }
+      for (int64_t j = 0; j < inner; j++) o[i * inner + j] = static_cast<float>(acc[j] * scale);
+    }
+  }
+  return info.Env().Undefined();
+}
+
+// tile(x, xShape, reps, out): tfjs Tile for float32 (out dim i = xShape[i] * reps[i]).
+void TileRec(const float* x, const std::vector<int64_t>& xs, const std::vector<int64_t>& reps,
+             const std::vector<int64_t>& xStride, const std::vector<int64_t>& oStride, size_t d, const float* xp,
+             float* op) {
+  const size_t last = xs.size() - 1;
+  if (d == last) {
+    int64_t n = xs[d];
+    for (int64_t r = 0; r < reps[d]; r++) std::memcpy(op + r * n, xp, sizeof(float) * static_cast<size_t>(n));
+    return;
+  }
+  // Fill one copy of this dim's block, then replicate it reps[d] - 1 times.
+  for (int64_t i = 0; i < xs[d]; i++) TileRec(x, xs, reps, xStride, oStride, d + 1, xp + i * xStride[d], op + i * oStride[d]);
+  int64_t block = xs[d] * oStride[d];
+  for (int64_t r = 1; r < reps[d]; r++) std::memcpy(op + r * block, op, sizeof(float) * static_cast<size_t>(block));
+}
+
+Napi::Value TileOp(const Napi::CallbackInfo& info) {
+  float* x = F32(info[0]);
+  auto xs = Ints(info[1]);
+  auto reps = Ints(info[2]);
+  float* o = F32(info[3]);
+  if (xs.empty() || xs.size() != reps.size()) throw std::runtime_error("tile: bad shapes");
+  size_t r = xs.size();
+  std::vector<int64_t> xStride(r, 1), oStride(r, 1);
+  for (size_t i = r - 1; i-- > 0;) {
+    xStride[i] = xStride[i + 1] * xs[i + 1];
+    oStride[i] = oStride[i + 1] * xs[i + 1] * reps[i + 1];
+  }
+  for (size_t i = 0; i < r; i++) {
+    if (xs[i] == 0 || reps[i] == 0) return info.Env().Undefined();
+  }
+  TileRec(x, xs, reps, xStride, oStride, 0, x, o);
+  return info.Env().Undefined();
+}
+
+}  // namespace resnet_native

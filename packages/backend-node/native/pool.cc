@@ -1,0 +1,127 @@
+// Max and average pooling, forward and backward.
+#include "common.h"
+
+namespace resnet_native {
+
+// ---------------------------------------------------------------------------------------------
+// Pooling. Params (13): n,h,w,c, kh,kw, oh,ow, sh,sw, pt,pl,pb,pr → 14 numbers with `max` flag
+// passed separately. Average pooling excludes padding (tfjs semantics).
+struct PoolEntry {
+  pooling_forward::primitive_desc fpd;
+  pooling_forward fwd;
+  pooling_backward::primitive_desc bpd;
+  pooling_backward bwd;
+  bool hasBwd = false;
+  memory src, dst, dsrc, ddst;
+};
+std::unordered_map<std::string, std::unique_ptr<PoolEntry>> poolCache;
+
+PoolEntry& GetPool(const std::vector<int64_t>& p, bool isMax, bool backward) {
+  if (p.size() != 14) throw std::runtime_error("pool params: expected 14 numbers");
+  std::string k = Key(backward ? "pb" : "pf", p, isMax ? 1 : 0);
+  auto it = poolCache.find(k);
+  if (it != poolCache.end()) return *it->second;
+  memory::dim n = p[0], h = p[1], w = p[2], c = p[3], kh = p[4], kw = p[5], oh = p[6], ow = p[7], sh = p[8],
+              sw = p[9], pt = p[10], pl = p[11], pb = p[12], pr = p[13];
+  memory::desc src({n, c, h, w}, dt::f32, tag::nhwc), dst({n, c, oh, ow}, dt::f32, tag::nhwc);
+  // tfjs: AvgPool divides by the valid (unpadded) count, AvgPoolGrad by the full window size.
+  algorithm alg = isMax ? algorithm::pooling_max
+                        : (backward ? algorithm::pooling_avg_include_padding : algorithm::pooling_avg_exclude_padding);
+  auto e = std::make_unique<PoolEntry>();
+  pooling_forward::desc fd(backward ? prop_kind::forward_training : prop_kind::forward_inference, alg, src, dst,
+                           {sh, sw}, {kh, kw}, {pt, pl}, {pb, pr});
+  e->fpd = pooling_forward::primitive_desc(fd, Eng());
+  e->fwd = pooling_forward(e->fpd);
+  e->src = memory(src, Eng(), DNNL_MEMORY_NONE);
+  e->dst = memory(dst, Eng(), DNNL_MEMORY_NONE);
+  if (backward) {
+    pooling_backward::desc bd(alg, src, dst, {sh, sw}, {kh, kw}, {pt, pl}, {pb, pr});
+    e->bpd = pooling_backward::primitive_desc(bd, Eng(), e->fpd);
+    e->bwd = pooling_backward(e->bpd);
+    e->hasBwd = true;
+    e->dsrc = memory(src, Eng(), DNNL_MEMORY_NONE);
+    e->ddst = memory(dst, Eng(), DNNL_MEMORY_NONE);
+  }
+  Bound(poolCache);
+  return *poolCache.emplace(k, std::move(e)).first->second;
+}
+
+// poolForward(x, out, params, isMax)
+Napi::Value PoolForward(const Napi::CallbackInfo& info) {
+  float* x = F32(info[0]);
+  float* y = F32(info[1]);
+  auto p = Ints(info[2]);
+  bool isMax = info[3].ToBoolean().Value();
+  PoolEntry& e = GetPool(p, isMax, false);
+  e.src.set_data_handle(x);
+  e.dst.set_data_handle(y);
+  stream& s = Strm();
+  e.fwd.execute(s, {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DST, e.dst}});
+  s.wait();
+  return info.Env().Undefined();
+}
+
+// Max pooling backward with tfjs's tie rule (the LAST maximum of a window gets the gradient;
+// padding never wins). x is NHWC.
+void MaxPoolBackwardLoop(const float* dy, const float* x, float* dx, const std::vector<int64_t>& p) {
+  int64_t n = p[0], h = p[1], w = p[2], c = p[3], kh = p[4], kw = p[5], oh = p[6], ow = p[7], sh = p[8], sw = p[9],
+          pt = p[10], pl = p[11];
+  std::memset(dx, 0, sizeof(float) * static_cast<size_t>(n * h * w * c));
+#pragma omp parallel for if (n * oh * ow * c >= 4096) schedule(static)
+  for (int64_t b = 0; b < n; b++) {
+    std::vector<int64_t> best(c);
+    std::vector<float> bestv(c);
+    for (int64_t oy = 0; oy < oh; oy++) {
+      for (int64_t ox = 0; ox < ow; ox++) {
+        std::fill(best.begin(), best.end(), -1);
+        std::fill(bestv.begin(), bestv.end(), -INFINITY);
+        for (int64_t ky = 0; ky < kh; ky++) {
+          int64_t iy = oy * sh - pt + ky;
+          if (iy < 0 || iy >= h) continue;
+          for (int64_t kx = 0; kx < kw; kx++) {
+            int64_t ix = ox * sw - pl + kx;
+            if (ix < 0 || ix >= w) continue;
+            int64_t base = ((b * h + iy) * w + ix) * c;
+            const float* xx = x + base;
+            for (int64_t ch = 0; ch < c; ch++) {
+              if (xx[ch] >= bestv[ch]) {
+                bestv[ch] = xx[ch];
+                best[ch] = base + ch;
+              }
+            }
+          }
+        }
+        const float* g = dy + ((b * oh + oy) * ow + ox) * c;
+        for (int64_t ch = 0; ch < c; ch++) {
+          if (best[ch] >= 0) dx[best[ch]] += g[ch];
+        }
+      }
+    }
+  }
+}
+
+// poolBackward(dy, x|null, dx, params, isMax)
+Napi::Value PoolBackward(const Napi::CallbackInfo& info) {
+  float* dy = F32(info[0]);
+  float* x = F32(info[1]);
+  float* dx = F32(info[2]);
+  auto p = Ints(info[3]);
+  bool isMax = info[4].ToBoolean().Value();
+  if (p.size() != 14) throw std::runtime_error("pool params: expected 14 numbers");
+  if (isMax) {
+    if (!x) throw std::runtime_error("max pool backward needs x");
+    MaxPoolBackwardLoop(dy, x, dx, p);
+    return info.Env().Undefined();
+  }
+  PoolEntry& e = GetPool(p, false, true);
+  stream& s = Strm();
+  e.ddst.set_data_handle(dy);
+  e.dsrc.set_data_handle(dx);
+  e.bwd.execute(s, {{DNNL_ARG_DIFF_DST, e.ddst}, {DNNL_ARG_DIFF_SRC, e.dsrc}});
+  s.wait();
+  return info.Env().Undefined();
+}
+
+void ClearPoolCache() { poolCache.clear(); }
+
+}  // namespace resnet_native
