@@ -16,7 +16,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_fixtures import TorchResNet, randomize, save_npy, save_safetensors  # noqa: E402
+from make_fixtures import randomize, save_npy, save_safetensors  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -26,6 +26,40 @@ import torchvision  # noqa: E402
 from torchvision.models.resnet import BasicBlock, Bottleneck  # noqa: E402
 
 torch.set_num_threads(2)
+
+
+class TorchResNet(nn.Module):
+    """torchvision's block classes in a ResNet of any stem / widths with option B shortcuts and torchvision's module
+    names (torchvision's own ResNet class has fixed widths 64..512)."""
+
+    def __init__(self, block, layers, widths, stem="imagenet", stem_width=64, shortcut="B", num_classes=1000):
+        super().__init__()
+        assert shortcut == "B", "only option B: torchvision's blocks take a downsample module"
+        imagenet = stem == "imagenet"
+        self.conv1 = nn.Conv2d(3, stem_width, 7 if imagenet else 3, 2 if imagenet else 1, 3 if imagenet else 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem_width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1) if imagenet else nn.Identity()
+        inplanes = stem_width
+        for i, (n, w) in enumerate(zip(layers, widths)):
+            blocks = []
+            for b in range(n):
+                stride = (1 if i == 0 else 2) if b == 0 else 1
+                down = None
+                if stride != 1 or inplanes != w * block.expansion:
+                    down = nn.Sequential(nn.Conv2d(inplanes, w * block.expansion, 1, stride, bias=False), nn.BatchNorm2d(w * block.expansion))
+                blocks.append(block(inplanes, w, stride, down))
+                inplanes = w * block.expansion
+            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+        self.nstages = len(layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(inplanes, num_classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        for i in range(self.nstages):
+            x = getattr(self, f"layer{i + 1}")(x)
+        return self.fc(torch.flatten(self.avgpool(x), 1))
 
 # The marker the hostile pickle would create if anything ran it (the tests check it never appears).
 HOSTILE_MARKER = "/tmp/resnet-ts-hostile-pickle-ran"

@@ -69,7 +69,7 @@ export function sampledBlocksForward(model: ResNet, h: tf.Tensor, active: Readon
     let sc = b.shortcut(y, ctx);
     if (!active.has(i)) f = detachGrad(f);
     else if (mode === 'path') sc = detachGrad(sc);
-    y = tf.relu(tf.add(f, sc));
+    y = b.combine(f, sc);
   });
   return y;
 }
