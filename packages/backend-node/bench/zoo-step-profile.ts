@@ -5,7 +5,7 @@
  *   node bench/run.mjs bench/zoo-step-profile.ts [backend=native] plain20 resnet20 ...
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { useBackend } from '@resnet-ts/core';
+import { lossAndGradients, useBackend } from '@resnet-ts/core';
 import { createModel } from '@resnet-ts/zoo';
 import '../src/index.js';
 
@@ -23,14 +23,11 @@ async function main(): Promise<void> {
       10,
     );
     const params = model.parameters();
-    const step = () =>
-      tf.tidy(() => {
-        const { value } = tf.variableGrads(
-          () => tf.losses.softmaxCrossEntropy(labels, model.forward(x, { training: true })) as tf.Scalar,
-          params,
-        );
-        value.dataSync();
-      });
+    const step = () => {
+      const { loss, grads } = lossAndGradients(model, x, labels, { params });
+      loss.dataSync();
+      tf.dispose([loss, ...Object.values(grads)]);
+    };
     for (let i = 0; i < 3; i++) step();
     const t0 = performance.now();
     for (let i = 0; i < 3; i++) step();
