@@ -16,10 +16,12 @@ export interface TransferRun extends TransferCondition {
   seed: number;
   /** Top-1 on the new classes' test images (non-finite outputs count as wrong). */
   top1: number;
+  /** Mean cross-entropy on those images. */
+  testLoss: number;
   testImages: number;
   trainImages: number;
   stopped: string;
-  /** Largest absolute change of any backbone parameter or batch-norm statistic (everything but `fc.*`) during fine-tuning: 0 when frozen. */
+  /** Largest absolute change of any backbone parameter or batch-norm running statistic (everything but `fc.*`; not the step counter num_batches_tracked) during fine-tuning: 0 when frozen. */
   backboneMaxChange: number;
   seconds: number;
 }
@@ -36,7 +38,7 @@ export interface TransferResult {
   pretrain: { trainImages: number; epochs: number; sourceTop1?: number; seconds: number; imagesPerSec: number; stopped: string };
   runs: TransferRun[];
   /** Per condition: mean and (population) std of top-1 over the seeds. */
-  summary: (TransferCondition & { label: string; mean: number; std: number; n: number })[];
+  summary: (TransferCondition & { label: string; mean: number; std: number; meanLoss: number; n: number })[];
 }
 
 /** The four conditions, in report order. */
@@ -54,7 +56,8 @@ export const conditionLabel = (c: TransferCondition) => `${c.init}, ${c.freeze =
 export function summarize(runs: TransferRun[]): TransferResult['summary'] {
   return TRANSFER_CONDITIONS.map((c) => {
     const v = runs.filter((x) => x.init === c.init && x.freeze === c.freeze).map((x) => x.top1);
-    return { ...c, label: conditionLabel(c), ...meanStd(v), n: v.length };
+    const losses = runs.filter((x) => x.init === c.init && x.freeze === c.freeze).map((x) => x.testLoss);
+    return { ...c, label: conditionLabel(c), ...meanStd(v), meanLoss: meanStd(losses).mean, n: v.length };
   });
 }
 
@@ -97,10 +100,11 @@ export function reportBody(result: TransferResult, pretrainTestImages: number): 
       `Scored on all ${result.runs[0]?.testImages ?? 0} test images of the new classes.`,
     '',
     mdTable(
-      ['condition', 'top-1 (mean ± std)', ...result.seeds.map((s) => `seed ${s}`)],
+      ['condition', 'top-1 (mean ± std)', 'test loss (mean)', ...result.seeds.map((s) => `seed ${s}`)],
       result.summary.map((c) => [
         c.label,
         `${pct(c.mean)} ± ${(100 * c.std).toFixed(2)}`,
+        c.meanLoss.toFixed(4),
         ...result.seeds.map((s) => pct(result.runs.find((x) => x.init === c.init && x.freeze === c.freeze && x.seed === s)?.top1 ?? NaN)),
       ]),
     ),

@@ -100,7 +100,8 @@ export function classSubset(d: Dataset, classIds: number[], perClass?: number, s
 
 /** Copies of the backbone's parameters and batch-norm buffers (all but `fc.*`), which a backbone freeze must leave unchanged. */
 function backboneSnapshot(model: ResNet): Map<string, tf.Tensor> {
-  const named = [...model.namedParameters(), ...model.namedBuffers()].filter(([n]) => !n.startsWith('fc.'));
+  // num_batches_tracked is a step counter, not a weight or a statistic: left out.
+  const named = [...model.namedParameters(), ...model.namedBuffers()].filter(([n]) => !n.startsWith('fc.') && !n.endsWith('num_batches_tracked'));
   return new Map(named.map(([n, v]) => [n, tf.clone(v)]));
 }
 
@@ -201,6 +202,7 @@ async function pretrain(o: TransferOptions, r: Resolved): Promise<{ file: string
 /** The settings a finished run was made with: a stored run is reused only when they all agree. */
 function runKey(o: TransferOptions, r: Resolved, c: TransferCondition, seed: number): string {
   return JSON.stringify({
+    version: 2,
     ...c,
     seed,
     source: r.source,
@@ -252,6 +254,7 @@ async function finetune(o: TransferOptions, r: Resolved, c: TransferCondition, s
       ...c,
       seed,
       top1: res.stopped === 'done' ? scored.top1 : NaN,
+      testLoss: res.stopped === 'done' ? scored.loss : NaN,
       testImages: scored.n,
       trainImages: trainSet.labels.length,
       stopped: res.stopped,

@@ -91,6 +91,11 @@ test('pretrain, fine-tune four ways, report; frozen backbone unchanged; rerun re
     if (r.freeze === 'backbone') expect(r.backboneMaxChange).toBe(0);
     else expect(r.backboneMaxChange).toBeGreaterThan(0);
   }
+  // Different starts give different models: pretrained and scratch runs of a seed never share a test loss.
+  for (const seed of [0, 1]) {
+    const of = (init: string) => result.runs.find((r) => r.seed === seed && r.init === init && r.freeze === 'none')!.testLoss;
+    expect(of('pretrained')).not.toBe(of('scratch'));
+  }
   expect(result.summary.map((s) => [s.label, s.n])).toEqual([
     ['pretrained, full fine-tune', 2],
     ['pretrained, frozen backbone', 2],
