@@ -135,13 +135,20 @@ function resolve(o: TransferOptions): Resolved {
     for (const c of list) if (!Number.isInteger(c) || c < 0 || c >= K) throw new ExperimentInputError(`transfer: class ${c} is not one of the data's ${K} classes (0 to ${K - 1}).`);
   }
   if (source.some((c) => target.includes(c))) throw new ExperimentInputError('transfer: the source and target classes must not overlap.');
+  const perClass = o.perClass ?? 50;
+  // Before any training: a few-shot sample larger than a class would otherwise fail after the pretraining.
+  const counts = new Map<number, number>();
+  for (const l of o.trainSet.labels) counts.set(l, (counts.get(l) ?? 0) + 1);
+  for (const c of target)
+    if ((counts.get(c) ?? 0) < perClass)
+      throw new ExperimentInputError(`transfer: class '${o.trainSet.classes[c]}' has ${counts.get(c) ?? 0} training images; ${perClass} per class were asked for.`);
   const out = o.out ?? defaultOut('transfer');
   return {
     out,
     work: o.workDir ?? path.join(out, 'runs'),
     source,
     target,
-    perClass: o.perClass ?? 50,
+    perClass,
     seeds: o.seeds ?? [0, 1, 2],
     depth: o.depth ?? 20,
     padTo: cifarPadTo(o.trainSet.shape, o.padTo),

@@ -135,4 +135,7 @@ test('bad class choices are one clear error', async () => {
   const d = toyData(16, 1);
   await expect(runTransfer({ trainSet: d, testSet: d, sourceClasses: [0, 1], targetClasses: [1, 2], out: dir })).rejects.toThrow(/must not overlap/);
   await expect(runTransfer({ trainSet: d, testSet: d, sourceClasses: [0, 9], out: dir })).rejects.toThrow(/class 9 is not one of the data's 4 classes/);
+  // Checked before the pretraining starts (nothing is written).
+  await expect(runTransfer({ trainSet: d, testSet: d, sourceClasses: [0, 1], perClass: 5, out: path.join(dir, 'big') })).rejects.toThrow(/class 'c' has 4 training images; 5 per class/);
+  expect(fs.existsSync(path.join(dir, 'big'))).toBe(false);
 });
