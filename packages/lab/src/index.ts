@@ -20,3 +20,4 @@ export * from './shortcuts.js';
 export * from './gradflow.js';
 export * from './gradflow-measure.js';
 export * from './gradflow-report.js';
+export * from './transfer.js';

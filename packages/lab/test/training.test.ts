@@ -25,7 +25,7 @@ test('registry lists all experiments', () => {
     listExperiments()
       .map((e) => e.name)
       .sort(),
-  ).toEqual(['degradation', 'gradflow', 'identity', 'lesion', 'paths', 'shortcuts']);
+  ).toEqual(['degradation', 'gradflow', 'identity', 'lesion', 'paths', 'shortcuts', 'transfer']);
   expect(() => getExperiment('nope')).toThrow(/Known: /);
 });
 
