@@ -10,7 +10,8 @@ export * from './optimizer.js';
 export * from './schedule.js';
 export * from './checkpoint.js';
 export * from './metrics.js';
-export * from './plot.js';
+/** The training-curves chart, from the one plotting module. */
+export { curvesSvg, type CurvePoint } from '@resnet-ts/plot';
 export * from './trainer.js';
 export * from './health.js';
 export * from './run-folder.js';

@@ -12,7 +12,7 @@ import { evaluate } from './metrics.js';
 import { checkRunHealth, divergedMessage, lastGoodText, type LastGood } from './health.js';
 import { SGD } from './optimizer.js';
 import { ScheduleSpec, baseLearningRate, learningRate, validateSchedule } from './schedule.js';
-import { curvesSvg } from './plot.js';
+import { curvesSvg } from '@resnet-ts/plot';
 import { applyFreeze } from './finetune.js';
 import { saveWeights, weightsMetadata } from './model-files.js';
 import { sgdStep } from './train-step.js';
