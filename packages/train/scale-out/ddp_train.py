@@ -16,8 +16,9 @@ preprocessing) that `resnet eval` / `resnet predict` / `fromPretrained` read bac
 Data: IDX files (MNIST, Fashion-MNIST; `fashion-mnist` and `mnist` look in /usr/share/datasets as
 resnet-ts does, or give the folder), read directly. Images are prepared as resnet-ts prepares them
 (pixel/255, centred zero padding to `preprocessing.padTo`, (x - mean) / std with the checkpoint's
-statistics); training augments with the paper's pad-4 random crop and (Fashion-MNIST) a horizontal
-flip. `--batch` is the global batch, split evenly over the processes; batch norm statistics are
+statistics); training augments with the paper's pad-4 random crop and a horizontal flip when the
+checkpoint's training used one (without that record: for `--data fashion-mnist` only; `--flip` and
+`--no-flip` decide). `--batch` is the global batch, split evenly over the processes; batch norm statistics are
 per process (DDP's default) and rank 0's running statistics are the ones kept. The test accuracy is
 computed by all processes on disjoint shards of the test set with rank 0's statistics, summed
 exactly, and is the number `resnet eval` reports for the written file.
@@ -72,7 +73,7 @@ def read_idx(path, ndim):
 
 
 def load_split(data, split):
-    """(images uint8 [N, H, W, 1], labels int64 [N], flip) of an IDX data set."""
+    """(images uint8 [N, H, W, 1], labels int64 [N]) of an IDX data set."""
     folder = DATASETS.get(data.lower(), data)
     if not os.path.isdir(folder):
         hint = " (apt-get install dataset-fashion-mnist)" if data.lower() == "fashion-mnist" else ""
@@ -82,8 +83,7 @@ def load_split(data, split):
     labels = read_idx(os.path.join(folder, lab_name), 1)
     if len(images) != len(labels):
         raise UsageError(f"{folder}: {len(images)} {split} images but {len(labels)} labels")
-    flip = "fashion" in data.lower() or "fashion" in os.path.abspath(folder).lower()
-    return images[..., None], labels.astype(np.int64), flip
+    return images[..., None], labels.astype(np.int64)
 
 
 class Prepare:
@@ -133,6 +133,18 @@ class Prepare:
         return (out - self.mean) / self.std
 
 
+def recorded_flip(meta, data):
+    """Whether resnet-ts trained with flips (the checkpoint's `training.augment.flip`); without that record,
+    only for --data fashion-mnist (digits must not be flipped). Never guessed from a folder's name."""
+    try:
+        augment = json.loads(meta.get("training", "{}")).get("augment")
+    except (ValueError, AttributeError):
+        augment = None
+    if isinstance(augment, dict) and isinstance(augment.get("flip"), bool):
+        return augment["flip"]
+    return data.lower() == "fashion-mnist"
+
+
 # ------------------------------------------------------------------------------------ run
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Continue a resnet-ts checkpoint in PyTorch DDP and write one back.")
@@ -148,6 +160,8 @@ def parse_args(argv):
     p.add_argument("--limit", type=int, help="train on the first N training images")
     p.add_argument("--test-limit", type=int, help="evaluate on the first N test images")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="random horizontal flips (default: as the checkpoint's training recorded, else on for --data fashion-mnist only)")
     p.add_argument("--no-momentum-state", action="store_true", help="start SGD from zero momentum even if the checkpoint holds momenta")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
@@ -195,7 +209,7 @@ class Run:
 
 def train_epoch(run, model, opt, prep, data, epoch, lr_at):
     a = run.a
-    images, labels, flip = data
+    images, labels = data
     n = len(labels)
     g = torch.Generator().manual_seed(a.seed * 100003 + epoch)
     order = torch.randperm(n, generator=g)  # the same order on every process
@@ -209,7 +223,7 @@ def train_epoch(run, model, opt, prep, data, epoch, lr_at):
         mine = batch[run.rank * per_rank : (run.rank + 1) * per_rank] if len(batch) == a.batch else batch[run.rank :: run.world]
         if len(mine) == 0:  # a last partial batch smaller than the process count: every process must still step
             mine = batch[:1]
-        x = prep(images[mine.numpy()], None if a.no_augment else (4, flip), aug_gen)
+        x = prep(images[mine.numpy()], None if a.no_augment else (4, a.flip), aug_gen)
         y = torch.from_numpy(labels[mine.numpy()])
         for group in opt.param_groups:
             group["lr"] = lr_at(epoch * steps + s, a.epochs * steps)
@@ -230,7 +244,7 @@ def train_epoch(run, model, opt, prep, data, epoch, lr_at):
 @torch.no_grad()
 def evaluate(run, model, prep, test, batch=256):
     """Top-1 on the test set, sharded over the processes (disjoint), summed exactly. Non-finite logits count as wrong."""
-    images, labels, _ = test
+    images, labels = test
     model.eval()
     correct, total, nonfinite = 0, 0, 0
     mine = np.arange(run.rank, len(labels), run.world)
@@ -259,9 +273,11 @@ def main(argv):
     train_set = load_split(a.data, "train")
     test_set = load_split(a.data, "test")
     if a.limit:
-        train_set = (train_set[0][: a.limit], train_set[1][: a.limit], train_set[2])
+        train_set = (train_set[0][: a.limit], train_set[1][: a.limit])
     if a.test_limit:
-        test_set = (test_set[0][: a.test_limit], test_set[1][: a.test_limit], test_set[2])
+        test_set = (test_set[0][: a.test_limit], test_set[1][: a.test_limit])
+    if a.flip is None:
+        a.flip = recorded_flip(meta, a.data)
     channels = train_set[0].shape[3]
     if spec.get("inChannels", 3) != channels:
         raise UsageError(f"the checkpoint's network takes {spec.get('inChannels', 3)} channel(s); {a.data} has {channels}")
@@ -287,7 +303,8 @@ def main(argv):
         return a.lr if a.schedule == "constant" else 0.5 * a.lr * (1 + math.cos(math.pi * it / total))
 
     run.say("start", f"{a.checkpoint}: {sum(p.numel() for p in model.parameters())} parameters, {run.world} process(es), "
-            f"{len(train_set[1])} train / {len(test_set[1])} test images", world=run.world, train=len(train_set[1]), test=len(test_set[1]))
+            f"{len(train_set[1])} train / {len(test_set[1])} test images, flips {'on' if a.flip else 'off'}",
+            world=run.world, train=len(train_set[1]), test=len(test_set[1]), flip=a.flip)
     t0 = time.time()
     for epoch in range(a.epochs):
         r = train_epoch(run, ddp, opt, prep, train_set, epoch, lr_at)
@@ -304,7 +321,7 @@ def main(argv):
     if run.rank == 0:
         out_meta = {"format": FORMAT, "spec": meta["spec"], "preprocessing": meta["preprocessing"],
                     "trainedWith": json.dumps({"script": "ddp_train.py", "from": os.path.basename(a.checkpoint), "processes": run.world,
-                                               "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "schedule": a.schedule,
+                                               "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "schedule": a.schedule, "flip": a.flip,
                                                "torch": torch.__version__, "testTop1": correct / total, "testImages": total})}
         if classes is not None:
             out_meta["classes"] = meta["classes"]
