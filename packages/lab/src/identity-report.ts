@@ -123,7 +123,7 @@ export function identityFindings(result: IdentityResult): string[] {
   const scale =
     initScale >= 0.5
       ? `At this initialisation (Kaiming-normal × ${initScale}) the residual branches start as far from zero (‖W‖/‖I‖ = ${fmtNum(init.relWeightNorm)}) as the plain layers from the identity: ` +
-        'the residual form has no head start, so this run tests something else than the claim; with small initial weights (`--init-scale 0.1`, the default) the branches start near zero.'
+        'the residual form has no head start, so the premise of the claim (a residual near zero is easy to reach) is not what this run tests; with small initial weights (`--init-scale 0.1`, the default) the branches start near zero.'
       : `Here the extra layers start small (Kaiming-normal × ${initScale}; residual branches ‖W‖/‖I‖ = ${fmtNum(init.relWeightNorm)}): each residual layer starts near the identity map, each plain layer near the zero map. ` +
         'That head start is the claim; with full-scale Kaiming weights (`--init-scale 1`) the branches start far from zero and the comparison changes.';
   return [`**Finding:** this run ${all} (which net first reaches a training MSE below ${result.options.threshold}; means over seeds):`, '', ...lines, '', scale];
