@@ -213,7 +213,7 @@ function depthReport(states) {
       ]),
     ),
     '',
-    '**Findings** (finished runs only; one seed per net, so test-error differences of a few tenths of a point are within seed noise — the shortcut study below measures that noise for ResNet-20):',
+    '**Findings** (finished runs only; one seed per net, so test-error differences of a few tenths of a point are within seed noise — the shortcut study over 3 seeds ([shortcuts-seeds](../shortcuts-seeds/)) measures that noise for ResNet-20):',
     '',
     trend('resnet'),
     trend('plain'),
