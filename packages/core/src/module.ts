@@ -142,7 +142,8 @@ function stridesOf(shape: number[]): number[] {
   return strides;
 }
 
-function torchShape(shape: number[], layout: ParamLayout): number[] {
+/** The shape a tensor of ours has in PyTorch's layout (OIHW convs, [out, in] linear). */
+export function torchShape(shape: number[], layout: ParamLayout): number[] {
   if (layout === 'conv2d') return [shape[3], shape[2], shape[0], shape[1]];
   if (layout === 'linear') return [shape[1], shape[0]];
   return shape;

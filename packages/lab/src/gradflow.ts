@@ -11,13 +11,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ResNet } from '@resnet-ts/core';
-import { Preprocessing, channelStats, loadData, takeFirst, train } from '@resnet-ts/train';
+import { Preprocessing, channelStats, cifarPadTo, loadData, takeFirst, train } from '@resnet-ts/train';
 import { BATCH, COUNT, CommandHost, DATA_OPTION, ExperimentInputError, LEARNING_RATE, WEIGHT_DECAY } from './command.js';
 import { ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
 import { GRADFLOW_SETTINGS, GradFlowBatch, GradFlowSetting, GradNorms, fixedBatches, isGradFlowSetting, layerWeights, meanGradientNorms } from './gradflow-measure.js';
 import { GradFlowMeasurement, GradFlowNet, GradFlowResult, gradFlowBody, gradFlowFindings, gradFlowPlots } from './gradflow-report.js';
 import { fmtNum, writeReport } from './report.js';
-import { SgdRecipeOptions, cifarNet, cifarPadTo, fmtDuration, timeTrainStep } from './training.js';
+import { SgdRecipeOptions, cifarNet, fmtDuration, timeTrainStep } from './training.js';
 
 /** Options of {@link runGradFlow}: the training data (its first images are the measurement batches) and recipe (default batch 64, constant lr 0.1), and what to measure. */
 export interface GradFlowOptions extends SgdRecipeOptions {
@@ -88,7 +88,7 @@ function gradFlowPlan(options: GradFlowOptions): GradFlowPlan {
     if (!Number.isInteger((d - 2) / 6) || d < 8) throw new Error(`depth must be 6n+2 (8, 14, 20, 56, 110, 218, ...); got ${d}.`);
   const trainSet = options.trainSet;
   const [h, w, c] = trainSet.shape;
-  const padTo = cifarPadTo(trainSet.shape, options.padTo);
+  const padTo = cifarPadTo('cifar', trainSet.shape, options.padTo);
   return {
     depths,
     settings,

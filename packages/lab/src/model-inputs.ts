@@ -3,7 +3,7 @@
  * command line with its weights, and the test set prepared the way the net was trained.
  */
 import { ResNet } from '@resnet-ts/core';
-import { DataPair, Preprocessing, channelStats, loadData, loadWeights, readWeightsInfo } from '@resnet-ts/train';
+import { DataPair, Preprocessing, channelStats, cifarPadTo, loadData, loadWeights, readWeightsInfo } from '@resnet-ts/train';
 import { CommandHost, ExperimentInputError } from './command.js';
 
 /** A (trained) model, its data and preprocessing, and a label for reports. */
@@ -57,7 +57,7 @@ export async function loadModelAndData(choice: ModelChoice, host: CommandHost): 
     );
   model.eval();
   const stats = info?.preprocessing?.mean ? { mean: info.preprocessing.mean, std: info.preprocessing.std } : channelStats(pair.train);
-  const padTo = info?.preprocessing?.padTo ?? (model.spec.stem === 'cifar' && test.shape[0] < 32 ? ([32, 32] as [number, number]) : undefined);
+  const padTo = cifarPadTo(model.spec.stem, test.shape, info?.preprocessing?.padTo);
   const blocks = model.blocks();
   const depth = blocks.length * (blocks[0]?.typeName.toLowerCase().includes('bottleneck') ? 3 : 2) + 2;
   const name = modelArg ?? (info?.spec ? `${model.spec.residual ? 'ResNet' : 'plain'}-${depth}` : choice.fallback);

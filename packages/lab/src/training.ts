@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ResNet, ResNetSpec } from '@resnet-ts/core';
 import { lossAndGradients } from '@resnet-ts/core';
 import { resnet } from '@resnet-ts/zoo';
-import { Augmentation, CHECKPOINT_FILE, Dataset, EpochMetrics, TrainOptions, TrainResult, scaledPaperSchedule, train } from '@resnet-ts/train';
+import { Augmentation, CHECKPOINT_FILE, Dataset, EpochMetrics, TrainOptions, TrainResult, cifarPadTo, scaledPaperSchedule, train } from '@resnet-ts/train';
 import { CommonOptions } from './experiment.js';
 
 /** The trainer the experiments call (injectable, e.g. for tests or another engine). */
@@ -46,11 +46,6 @@ export interface TrainingExperimentOptions extends SgdRecipeOptions {
   resume?: boolean;
 }
 
-/** The input size the CIFAR stems get: `padTo`, else 32x32 for smaller images (28x28 Fashion-MNIST), else none. */
-export function cifarPadTo(imageShape: readonly number[], padTo?: [number, number]): [number, number] | undefined {
-  const [h, w] = imageShape;
-  return padTo ?? (h < 32 || w < 32 ? [32, 32] : undefined);
-}
 
 /** A CIFAR-style net of depth 6n+2 (3 stages of n basic blocks, 16/32/64 channels). */
 export function cifarNet(
@@ -172,7 +167,7 @@ export async function trainJobs(jobs: NetJob[], o: TrainingExperimentOptions, ou
   const seed = o.seed ?? 0;
   const N = o.trainSet.labels.length;
   const [h, w, c] = o.trainSet.shape;
-  const padTo = cifarPadTo(o.trainSet.shape, o.padTo);
+  const padTo = cifarPadTo('cifar', o.trainSet.shape, o.padTo);
   const stepsPerEpoch = Math.ceil(N / batchSize);
   const totalSteps = epochs * stepsPerEpoch;
   const inHW: [number, number] = padTo ?? [h, w];

@@ -16,6 +16,7 @@ import {
   MODEL_FILE,
   Dataset,
   Preprocessing,
+  cifarPadTo,
   evaluate,
   initFromPretrained,
   loadData,
@@ -29,7 +30,7 @@ import { pct, writeAtomic, writeReport } from './report.js';
 import { TRANSFER_CONDITIONS, TransferCondition, TransferResult, TransferRun, accuracyPlot, conditionLabel, reportBody, summarize } from './transfer-report.js';
 
 export * from './transfer-report.js';
-import { TrainFn, cifarNet, cifarPadTo, fmtDuration } from './training.js';
+import { TrainFn, cifarNet, fmtDuration } from './training.js';
 
 /** Options of {@link runTransfer}. */
 export interface TransferOptions extends CommonOptions {
@@ -151,7 +152,7 @@ function resolve(o: TransferOptions): Resolved {
     perClass,
     seeds: o.seeds ?? [0, 1, 2],
     depth: o.depth ?? 20,
-    padTo: cifarPadTo(o.trainSet.shape, o.padTo),
+    padTo: cifarPadTo('cifar', o.trainSet.shape, o.padTo),
     trainFn: o.trainFn ?? train,
     log: o.log ?? (() => {}),
   };

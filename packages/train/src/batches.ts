@@ -253,3 +253,14 @@ export class Batcher {
     }
   }
 }
+
+/**
+ * The one rule for images smaller than a CIFAR stem expects: `stored` (the padding the weights were
+ * trained with) when given; else, for a `'cifar'` stem, images under 32x32 (28x28 Fashion-MNIST) are
+ * zero-padded, centred, to 32x32 — never resized; else none (ImageNet stems take any size).
+ */
+export function cifarPadTo(stem: string, imageShape: readonly number[], stored?: [number, number]): [number, number] | undefined {
+  if (stored) return stored;
+  const [h, w] = imageShape;
+  return stem === 'cifar' && (h < 32 || w < 32) ? [32, 32] : undefined;
+}

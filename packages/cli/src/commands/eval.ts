@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { channelStats, defaultProgressBar, evaluate, fitDataset, formatEvalReport, loadData, progressBar, takeFirst } from '@resnet-ts/train';
+import { channelStats, cifarPadTo, defaultProgressBar, evaluate, fitDataset, formatEvalReport, loadData, progressBar, takeFirst } from '@resnet-ts/train';
 import { UserError, WeightsSourceOptions, loadClassifier, selectBackend } from '../util.js';
 import { integer, number, opt, text } from '../options.js';
 
@@ -47,7 +47,7 @@ export function registerEval(program: Command): void {
         const test = fit ? fitDataset(takeFirst(loaded, opts.limit ?? Infinity), imageSize, prep.channels) : loaded;
         // Weights without stored preprocessing: normalise with the data set's own statistics.
         const stats = clf.origin.preprocessing === 'default' ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
-        const padTo = prep.padTo ?? (clf.model.spec.stem === 'cifar' && test.shape[0] < 32 ? ([32, 32] as [number, number]) : undefined);
+        const padTo = cifarPadTo(clf.model.spec.stem, test.shape, prep.padTo);
         const named = clf.labels.length === test.classes.length && clf.labels.some((l, i) => l !== String(i));
         const total = Math.min(test.labels.length, opts.limit ?? Infinity);
         const bar = defaultProgressBar() ? progressBar('evaluating |{bar}| {value}/{total} images | ETA {eta_formatted}') : undefined;

@@ -4,7 +4,7 @@
  * classes) and the preprocessing (--init's normalisation, padding for CIFAR stems).
  */
 import type { ResNet } from '@resnet-ts/core';
-import { Dataset, Preprocessing, adaptPretrained, epochOrder, fitDataset, loadData, subset, takeFirst } from '@resnet-ts/train';
+import { Dataset, Preprocessing, adaptPretrained, cifarPadTo, epochOrder, fitDataset, loadData, subset, takeFirst } from '@resnet-ts/train';
 import type { ImagePreprocessing } from '@resnet-ts/zoo';
 import { UserError, loadClassifier, loadModel } from '../util.js';
 import type { TrainCliOptions } from './train.js';
@@ -59,7 +59,7 @@ export async function prepareTraining(opts: TrainCliOptions, note: (m: string) =
       return { model: init.model, trainSet, valSet, testSet, kind: pair.kind, flip: pair.flip, preprocessing: { mean: p.mean, std: p.std, ...(padTo ? { padTo } : {}) } };
     }
     const model = loadModel(opts.model, { inChannels: c, numClasses: K });
-    const padTo: [number, number] | undefined = opts.pad && model.spec.stem === 'cifar' && (h < 32 || w < 32) ? [32, 32] : undefined;
+    const padTo = opts.pad ? cifarPadTo(model.spec.stem, [h, w]) : undefined;
     return { model, trainSet, valSet, testSet, kind: pair.kind, flip: pair.flip, preprocessing: padTo ? { padTo } : {} };
   } catch (e) {
     clf?.dispose();

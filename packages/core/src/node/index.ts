@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { FormatError } from '../errors.js';
-import { LoadReport, ParamLayout } from '../module.js';
+import { LoadReport, ParamLayout, torchShape } from '../module.js';
 import { ResNet } from '../resnet.js';
 import {
   NamedTensors,
@@ -204,12 +204,6 @@ export function loadNpy(file: string): tf.Tensor {
 
 // ---------------------------------------------------------------------------------------------
 // checkpoints and torchvision state dicts
-
-function torchShape(shape: number[], layout: ParamLayout): number[] {
-  if (layout === 'conv2d') return [shape[3], shape[2], shape[0], shape[1]];
-  if (layout === 'linear') return [shape[1], shape[0]];
-  return shape;
-}
 
 /** Options of {@link loadWeightsInto}. */
 export interface LoadWeightsOptions {
