@@ -1,5 +1,5 @@
 /**
- * Experiment 6 (issue #9): gradient flow. He et al. (2015, §1 and §4.1) argue that the degradation
+ * Experiment: gradient flow. He et al. (2015, §1 and §4.1) argue that the degradation
  * of deep plain nets is not caused by vanishing gradients, because batch normalisation keeps the
  * backward signal at a healthy norm, while the residual form gives the gradient a direct path. This
  * experiment measures it: for plain-N and ResNet-N at several depths, at initialisation and after a
