@@ -2,9 +2,10 @@
  * The inputs of the experiments that study a trained net (lesion, paths): the model named on the
  * command line with its weights, and the test set prepared the way the net was trained.
  */
-import { ResNet } from '@resnet-ts/core';
-import { DataPair, Preprocessing, channelStats, cifarPadTo, loadData, loadWeights, readWeightsInfo } from '@resnet-ts/train';
-import { CommandHost, ExperimentInputError } from './command.js';
+import type { ResNet, ResNetSpec } from '@resnet-ts/core';
+import { DataPair, Preprocessing, channelStats, cifarPadTo, loadData } from '@resnet-ts/train';
+import { fromPretrained } from '@resnet-ts/zoo/node';
+import { CommandHost } from './command.js';
 
 /** A (trained) model, its data and preprocessing, and a label for reports. */
 export interface ModelAndData {
@@ -32,37 +33,51 @@ export interface ModelChoice {
  * The caller disposes the model.
  */
 export async function loadModelAndData(choice: ModelChoice, host: CommandHost): Promise<ModelAndData> {
-  let { model: modelArg, weights } = choice;
-  let shippedName: string | undefined;
-  const shipped = modelArg && !weights ? host.shippedWeights(modelArg) : undefined;
-  if (shipped) {
-    // `--model resnet20-fashion-mnist`: the zoo's trained weights, whose stored spec builds the model.
-    shippedName = modelArg;
-    modelArg = undefined;
-    weights = shipped;
+  const { model: modelArg, weights } = choice;
+  const shippedName = modelArg && !weights && host.shippedWeights(modelArg) ? modelArg : undefined;
+  const source = weights ?? shippedName;
+  if (!source) return untrained(choice, host);
+  // The one resolver of weights, architecture and preprocessing (as `resnet eval` uses it).
+  const clf = await fromPretrained(source, { model: weights && modelArg ? modelSpecArg(modelArg, host) : undefined });
+  try {
+    const prep = clf.preprocessing;
+    const imageSize = Array.isArray(prep.resize) ? prep.resize : prep.crop;
+    const pair = await loadData(choice.data, { imageSize, channels: prep.channels });
+    const test = pair.test ?? pair.train;
+    // Weights without stored preprocessing: normalise with the data set's own statistics.
+    const stats = clf.origin.preprocessing === 'default' ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
+    const padTo = cifarPadTo(clf.model.spec.stem, test.shape, prep.padTo);
+    const name = modelArg && !shippedName ? modelArg : depthName(clf.model);
+    const label = `${name} ${shippedName ? `(the zoo's ${shippedName} weights)` : `(weights ${weights})`} on ${pair.kind}`;
+    return { model: clf.model, pair, prep: { ...stats, ...(padTo ? { padTo } : {}) }, label };
+  } catch (e) {
+    clf.dispose();
+    throw e;
   }
-  const info = weights ? readWeightsInfo(weights) : undefined;
-  const pair = await loadData(choice.data, { imageSize: info?.preprocessing?.imageSize, channels: info?.spec?.inChannels === 3 ? 3 : 1 });
+}
+
+/** `--model` next to `--weights`: a zoo name as is, a spec file through the host (as the CLI reads it). */
+function modelSpecArg(modelArg: string, host: CommandHost): string | ResNetSpec {
+  return modelArg.endsWith('.json') ? host.loadModel(modelArg, {}).spec : modelArg;
+}
+
+/** No weights: the named (or fallback) architecture with its initial weights, and a warning. */
+async function untrained(choice: ModelChoice, host: CommandHost): Promise<ModelAndData> {
+  const name = choice.model ?? choice.fallback;
+  const pair = await loadData(choice.data, {});
   const test = pair.test ?? pair.train;
-  const overrides = { inChannels: test.shape[2], numClasses: info?.spec?.numClasses ?? test.classes.length };
-  let model: ResNet;
-  if (modelArg) model = host.loadModel(modelArg, overrides);
-  else if (info?.spec) model = new ResNet(info.spec);
-  else if (!weights) model = host.loadModel(choice.fallback, overrides);
-  else throw new ExperimentInputError(`${weights} does not say which architecture it holds: give --model.`);
-  if (weights) loadWeights(weights, model);
-  else
-    host.reporting.log?.(
-      `warning: no --weights: running on the UNTRAINED ${modelArg ?? choice.fallback} (initial weights); train one with \`resnet train\` and pass --weights`,
-    );
+  const model = host.loadModel(name, { inChannels: test.shape[2], numClasses: test.classes.length });
+  host.reporting.log?.(`warning: no --weights: running on the UNTRAINED ${name} (initial weights); train one with \`resnet train\` and pass --weights`);
   model.eval();
-  const stats = info?.preprocessing?.mean ? { mean: info.preprocessing.mean, std: info.preprocessing.std } : channelStats(pair.train);
-  const padTo = cifarPadTo(model.spec.stem, test.shape, info?.preprocessing?.padTo);
+  const padTo = cifarPadTo(model.spec.stem, test.shape);
+  return { model, pair, prep: { ...channelStats(pair.train), ...(padTo ? { padTo } : {}) }, label: `${name} (untrained) on ${pair.kind}` };
+}
+
+/** `ResNet-20`, `plain-56`, ... from the blocks of a model. */
+function depthName(model: ResNet): string {
   const blocks = model.blocks();
   const depth = blocks.length * (blocks[0]?.typeName.toLowerCase().includes('bottleneck') ? 3 : 2) + 2;
-  const name = modelArg ?? (info?.spec ? `${model.spec.residual ? 'ResNet' : 'plain'}-${depth}` : choice.fallback);
-  const label = `${name} ${shippedName ? `(the zoo's ${shippedName} weights)` : weights ? `(weights ${weights})` : '(untrained)'} on ${pair.kind}`;
-  return { model, pair, prep: { ...stats, ...(padTo ? { padTo } : {}) }, label };
+  return `${model.spec.residual ? 'ResNet' : 'plain'}-${depth}`;
 }
 
 /** The options of the experiments that study one trained net. */
