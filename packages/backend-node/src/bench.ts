@@ -250,6 +250,10 @@ export interface BenchRow {
   torchMs?: number | null;
   /** ours / PyTorch (how many times slower). */
   ratio?: number | null;
+  /** onnxruntime-node's median ms for the same forward work (null when it did not time it). */
+  onnxruntimeMs?: number | null;
+  /** ours / onnxruntime (how many times slower). */
+  onnxruntimeRatio?: number | null;
   /** Why the work was skipped or anything else worth printing under the table. */
   note?: string;
 }
@@ -278,11 +282,25 @@ export function attachPeer(rows: BenchRow[], peer: PeerResult[]): void {
   }
 }
 
-/** The rows as an aligned plain-text table (with a PyTorch column and ratio), followed by their notes. */
+/** Copies a peer's medians (onnxruntime-node) onto the rows of the same work, with ours / theirs. */
+export function attachOnnxruntime(rows: BenchRow[], peer: { kind: WorkKind; batch: number; ms: number }[]): void {
+  for (const row of rows) {
+    const p = peer.find((q) => q.kind === row.kind && q.batch === row.batch);
+    row.onnxruntimeMs = p ? p.ms : null;
+    row.onnxruntimeRatio = p && row.ms ? row.ms / p.ms : null;
+  }
+}
+
+/**
+ * The rows as an aligned plain-text table (with PyTorch and onnxruntime columns and ratios when
+ * those peers ran), followed by their notes.
+ */
 export function formatRows(rows: BenchRow[]): string {
   const fmt = (x: number | null | undefined, d = 1) => (x == null ? '-' : x.toFixed(d));
+  const ratio = (x: number | null | undefined) => (x == null ? '-' : `${x.toFixed(2)}x`);
+  const withOrt = rows.some((r) => r.onnxruntimeMs !== undefined);
   const table = [
-    ['engine', 'work', 'ms (median)', 'images/s', 'runs', 'PyTorch ms', 'ratio'],
+    ['engine', 'work', 'ms (median)', 'images/s', 'runs', 'PyTorch ms', 'ratio', ...(withOrt ? ['onnxruntime ms', 'ratio'] : [])],
     ...rows.map((r) => [
       r.engine,
       r.work,
@@ -290,7 +308,8 @@ export function formatRows(rows: BenchRow[]): string {
       fmt(r.imagesPerSec),
       String(r.repeats),
       fmt(r.torchMs),
-      r.ratio == null ? '-' : `${r.ratio.toFixed(1)}x`,
+      ratio(r.ratio),
+      ...(withOrt ? [fmt(r.onnxruntimeMs), ratio(r.onnxruntimeRatio)] : []),
     ]),
   ];
   const widths = table[0].map((_, i) => Math.max(...table.map((t) => t[i].length)));

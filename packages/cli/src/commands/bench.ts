@@ -5,7 +5,12 @@ import { bench, probeEngines } from '@resnet-ts/backend-node';
 import { useBackend } from '@resnet-ts/core';
 import { createModel } from '@resnet-ts/zoo';
 import { UserError } from '../util.js';
-import { OptionKind, integer, opt, text } from '../options.js';
+import { OptionKind, choiceList, integer, opt, text } from '../options.js';
+import { loadOnnxruntime, runOnnxruntimePeer } from './bench-onnxruntime.js';
+
+/** The peers `--compare` can run next to ours. */
+const PEERS = ['onnxruntime', 'pytorch'] as const;
+type Peer = (typeof PEERS)[number];
 
 /** `--works`: rows such as `resnet20-forward:32`, each batch from 1 to 4096. */
 const WORK_LIST: OptionKind<bench.BenchWork[]> = {
@@ -25,6 +30,7 @@ interface BenchOptions {
   engines?: string;
   repeats: number;
   comparePytorch?: boolean;
+  compare?: Peer[];
   full?: boolean;
   works?: bench.BenchWork[];
   json?: boolean;
@@ -97,7 +103,8 @@ export function registerBench(program: Command): void {
     .description('time resnet20/resnet50 forward and training steps per engine (and PyTorch CPU with --compare-pytorch)')
     .addOption(opt('--engines <list>', 'comma-separated engines (default: every available one)', text('a list of engines')))
     .addOption(opt('--repeats <n>', 'timed runs per row (median reported)', integer(1, 1000), 5))
-    .option('--compare-pytorch', 'also run the same work in PyTorch (/usr/bin/python3 with torch)')
+    .addOption(opt('--compare <peers>', 'also run the same work in these peers: onnxruntime (onnxruntime-node, forward rows), pytorch', choiceList(PEERS)))
+    .option('--compare-pytorch', 'also run the same work in PyTorch (/usr/bin/python3 with torch); same as --compare pytorch')
     .option('--full', 'add resnet20 batch 128 and resnet50 batch 8 rows')
     .addOption(opt('--works <list>', 'explicit rows, e.g. resnet20-forward:32,resnet20-train:128,resnet50-forward:1', WORK_LIST))
     .option('--json', 'print JSON')
@@ -133,31 +140,63 @@ export function registerBench(program: Command): void {
           rows.push(bench.makeRow(engine, w, times, slow ? 'slow engine: 1 run' : undefined));
         }
       }
-      let pytorch: string | null = null;
-      if (opts.comparePytorch) {
-        const why = bench.pytorchUnavailableReason();
-        if (why) {
-          pytorch = `PyTorch not installed: ${why} (apt-get install python3-torch python3-torchvision)`;
-          log(pytorch);
-        } else {
-          log(`bench: PyTorch ${works.map(bench.workLabel).join(', ')} ...`);
-          try {
-            const peer = bench.runPytorchPeer(works, opts.repeats);
-            bench.attachPeer(rows, peer);
-            pytorch = `PyTorch ${peer[0]?.torch ?? '?'} CPU, ${peer[0]?.threads ?? 2} threads`;
-          } catch (e) {
-            pytorch = (e as Error).message;
-            log(pytorch);
-          }
-        }
-      }
+      const peers = new Set<Peer>(opts.compare ?? []);
+      if (opts.comparePytorch) peers.add('pytorch');
+      const failures: string[] = [];
+      const pytorch = peers.has('pytorch') ? comparePytorch(rows, works, opts.repeats, log, failures) : null;
+      const onnxruntime = peers.has('onnxruntime') ? await compareOnnxruntime(rows, works, opts.repeats, log, failures) : null;
       const memory = opts.memory ? peakMemory(engines.filter((e) => probed.find((r) => r.name === e)?.available), Boolean(opts.comparePytorch)) : undefined;
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ rows, pytorch, repeats: opts.repeats, memory }, null, 2) + '\n');
-        return;
+        process.stdout.write(JSON.stringify({ rows, pytorch, onnxruntime, repeats: opts.repeats, memory }, null, 2) + '\n');
+      } else {
+        process.stdout.write(bench.formatRows(rows) + '\n');
+        if (pytorch) process.stdout.write(`${pytorch}\n`);
+        if (onnxruntime) process.stdout.write(`${onnxruntime}\n`);
+        if (memory) process.stdout.write(formatMemory(memory) + '\n');
       }
-      process.stdout.write(bench.formatRows(rows) + '\n');
-      if (pytorch) process.stdout.write(`${pytorch}\n`);
-      if (memory) process.stdout.write(formatMemory(memory) + '\n');
+      if (failures.length > 0) throw new UserError(`a peer failed: ${failures.join('; ')}`);
     });
+}
+
+/**
+ * PyTorch CPU on the same works (bench/peer_pytorch.py), attached to the rows. Returns the line to
+ * print under the table; a missing PyTorch is reported there, a failing one is also added to `failures`.
+ */
+function comparePytorch(rows: bench.BenchRow[], works: bench.BenchWork[], repeats: number, log: (line: string) => void, failures: string[]): string {
+  const why = bench.pytorchUnavailableReason();
+  if (why) {
+    const line = `PyTorch not installed: ${why} (apt-get install python3-torch python3-torchvision)`;
+    log(line);
+    return line;
+  }
+  log(`bench: PyTorch ${works.map(bench.workLabel).join(', ')} ...`);
+  try {
+    const peer = bench.runPytorchPeer(works, repeats);
+    bench.attachPeer(rows, peer);
+    return `PyTorch ${peer[0]?.torch ?? '?'} CPU, ${peer[0]?.threads ?? 2} threads`;
+  } catch (e) {
+    const line = `PyTorch failed: ${(e as Error).message}`;
+    log(line);
+    failures.push(line);
+    return line;
+  }
+}
+
+/** onnxruntime-node on the forward works (same network and seed, exported by @resnet-ts/onnx); as {@link comparePytorch}. */
+async function compareOnnxruntime(rows: bench.BenchRow[], works: bench.BenchWork[], repeats: number, log: (line: string) => void, failures: string[]): Promise<string> {
+  const { ort, reason } = loadOnnxruntime();
+  if (!ort) {
+    log(`onnxruntime: ${reason}`);
+    return `onnxruntime: ${reason}`;
+  }
+  log(`bench: onnxruntime ${works.filter((w) => w.kind !== 'resnet20-train').map(bench.workLabel).join(', ')} ...`);
+  try {
+    bench.attachOnnxruntime(rows, await runOnnxruntimePeer(ort, works, repeats));
+    return `onnxruntime-node ${ort.env?.versions?.common ?? ''} CPU, 2 intra-op threads, graph optimisation 'all' (forward rows only)`;
+  } catch (e) {
+    const line = `onnxruntime failed: ${(e as Error).message.split('\n')[0]}`;
+    log(line);
+    failures.push(line);
+    return line;
+  }
 }

@@ -1,0 +1,34 @@
+/**
+ * `resnet bench --compare onnxruntime`: the same network, exported by @resnet-ts/onnx, timed by
+ * onnxruntime-node in the same run, attached to the forward rows (training rows have no peer).
+ * The built binary runs as a user runs it (onnxruntime does not load inside jest's sandbox).
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+const bin = path.join(__dirname, '..', 'dist', 'bin.js');
+const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 240_000 });
+
+test('--compare onnxruntime times the forward rows in onnxruntime-node and gives ours / theirs', () => {
+  const r = run('bench', '--engines', 'native', '--works', 'resnet20-forward:4,resnet20-train:4', '--repeats', '2', '--compare', 'onnxruntime', '--json');
+  expect(r.stderr).not.toMatch(/onnxruntime failed|Error/);
+  expect(r.status).toBe(0);
+  const out = JSON.parse(r.stdout) as { rows: { kind: string; ms: number; onnxruntimeMs: number | null; onnxruntimeRatio: number | null }[]; onnxruntime: string };
+  expect(out.onnxruntime).toMatch(/^onnxruntime-node \S+ CPU/);
+  const [forward, step] = out.rows;
+  expect(forward.kind).toBe('resnet20-forward');
+  expect(forward.onnxruntimeMs).toBeGreaterThan(0);
+  expect(forward.onnxruntimeRatio).toBeCloseTo(forward.ms / forward.onnxruntimeMs!, 6);
+  expect(step.kind).toBe('resnet20-train');
+  expect(step.onnxruntimeMs).toBeNull();
+}, 240_000);
+
+test('the table gains onnxruntime columns; an unknown peer is a one-line error', () => {
+  const table = run('bench', '--engines', 'native', '--works', 'resnet20-forward:2', '--repeats', '1', '--compare', 'onnxruntime');
+  expect(table.status).toBe(0);
+  expect(table.stdout).toMatch(/onnxruntime ms\s+ratio\n/);
+  expect(table.stdout).toMatch(/resnet20 forward 32x32 batch 2\s.*\d\.\d\dx\n/);
+  const bad = run('bench', '--compare', 'tensorflow');
+  expect(bad.status).not.toBe(0);
+  expect(bad.stderr.trim().split('\n')).toEqual(['resnet: --compare must be a comma-separated list of onnxruntime, pytorch; got tensorflow']);
+}, 240_000);
