@@ -10,6 +10,7 @@ import {
   checkRunFolder,
   defaultAugmentation,
   describeSchedule,
+  frozenPrefixes,
   paperWarmup,
   scaledPaperSchedule,
   train,
@@ -137,6 +138,7 @@ function scheduleOf(opts: TrainCliOptions, total: number): ScheduleSpec {
 
 async function runTraining(opts: TrainCliOptions, setup: TrainSetup, backend: string, out: Reporter): Promise<void> {
   const { model, trainSet, valSet, testSet, kind, flip, preprocessing } = setup;
+  frozenPrefixes(model, opts.freeze); // a --freeze the model cannot honour fails before the run is announced
   const [h, w, c] = trainSet.shape;
   const total = opts.iterations ?? Math.round(opts.epochs * Math.ceil(trainSet.labels.length / opts.batch));
   const schedule = scheduleOf(opts, total);
