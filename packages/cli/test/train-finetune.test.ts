@@ -137,7 +137,7 @@ const bad: [string, string[], RegExp][] = [
   ['--timeout -1', ['--init', 'resnet20-fashion-mnist', '--timeout', '-1'], /^--timeout must be a number > 0; got -1$/],
 ];
 
-test(`${bad.length} bad values of the new options: one resnet: line, no stack, nothing on stdout, no run folder`, async () => {
+test(`${bad.length} bad values of the new options: one resnet: line, no stack, nothing on stdout, no run announced or written`, async () => {
   const failures: string[] = [];
   for (const [name, args, error] of bad) {
     const out = `bad-${name.replace(/\W+/g, '-')}`;
@@ -148,6 +148,7 @@ test(`${bad.length} bad values of the new options: one resnet: line, no stack, n
       lines.length !== 1 ? `${lines.length} resnet: lines` : '',
       r.stderr.includes('\n    at ') ? 'a stack trace' : '',
       r.stdout ? `stdout ${r.stdout.slice(0, 80)}` : '',
+      /^(training|fine-tuning) /m.test(r.stderr) ? 'the run was announced before the error' : '',
       lines.length === 1 && !error.test(lines[0].replace(/^resnet: /, '')) ? `line ${JSON.stringify(lines[0])}` : '',
       fs.existsSync(p(out, 'model.safetensors')) || fs.existsSync(p(out, 'checkpoint.safetensors')) ? 'a run was written' : '',
     ].filter(Boolean);
