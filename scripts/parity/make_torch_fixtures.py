@@ -28,6 +28,22 @@ from torchvision.models.resnet import BasicBlock, Bottleneck  # noqa: E402
 torch.set_num_threads(2)
 
 
+def add_stages(model, block, layers, widths, inplanes):
+    """Sets model.layer1..N to torchvision's blocks (option B downsample where the shape changes);
+    returns the channels of the last stage."""
+    for i, (n, w) in enumerate(zip(layers, widths)):
+        blocks = []
+        for b in range(n):
+            stride = (1 if i == 0 else 2) if b == 0 else 1
+            down = None
+            if stride != 1 or inplanes != w * block.expansion:
+                down = nn.Sequential(nn.Conv2d(inplanes, w * block.expansion, 1, stride, bias=False), nn.BatchNorm2d(w * block.expansion))
+            blocks.append(block(inplanes, w, stride, down))
+            inplanes = w * block.expansion
+        setattr(model, f"layer{i + 1}", nn.Sequential(*blocks))
+    return inplanes
+
+
 class TorchResNet(nn.Module):
     """torchvision's block classes in a ResNet of any stem / widths with option B shortcuts and torchvision's module
     names (torchvision's own ResNet class has fixed widths 64..512)."""
@@ -40,17 +56,7 @@ class TorchResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(stem_width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1) if imagenet else nn.Identity()
-        inplanes = stem_width
-        for i, (n, w) in enumerate(zip(layers, widths)):
-            blocks = []
-            for b in range(n):
-                stride = (1 if i == 0 else 2) if b == 0 else 1
-                down = None
-                if stride != 1 or inplanes != w * block.expansion:
-                    down = nn.Sequential(nn.Conv2d(inplanes, w * block.expansion, 1, stride, bias=False), nn.BatchNorm2d(w * block.expansion))
-                blocks.append(block(inplanes, w, stride, down))
-                inplanes = w * block.expansion
-            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+        inplanes = add_stages(self, block, layers, widths, stem_width)
         self.nstages = len(layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(inplanes, num_classes)
@@ -141,17 +147,7 @@ class TimmResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(stem_width)
         self.act1 = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        inplanes = stem_width
-        for i, (n, w) in enumerate(zip(layers, widths)):
-            blocks = []
-            for b in range(n):
-                stride = (1 if i == 0 else 2) if b == 0 else 1
-                down = None
-                if stride != 1 or inplanes != w * block.expansion:
-                    down = nn.Sequential(nn.Conv2d(inplanes, w * block.expansion, 1, stride, bias=False), nn.BatchNorm2d(w * block.expansion))
-                blocks.append(block(inplanes, w, stride, down))
-                inplanes = w * block.expansion
-            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+        inplanes = add_stages(self, block, layers, widths, stem_width)
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(inplanes, num_classes)
 
