@@ -113,8 +113,14 @@ const HOST_MEMORY_BACKENDS = new Set(['cpu', 'native', 'wasm']);
  */
 function permute(t: tf.Tensor, perm: number[]): tf.Tensor {
   if (!HOST_MEMORY_BACKENDS.has(tf.getBackend()) || t.dtype !== 'float32') return tf.transpose(t, perm);
-  const src = t.dataSync() as Float32Array;
-  const shape = t.shape;
+  return tf.tensor(permuteValues(t.dataSync() as Float32Array, t.shape, perm), perm.map((p) => t.shape[p]), 'float32');
+}
+
+/**
+ * The values of a row-major array of `shape` with its axes reordered as `perm` says (the values
+ * `tf.transpose` would give), in one pass.
+ */
+export function permuteValues(src: Float32Array, shape: readonly number[], perm: readonly number[]): Float32Array {
   const outShape = perm.map((p) => shape[p]);
   const inStrides = stridesOf(shape);
   // For each output axis, the stride to step in the source.
@@ -133,10 +139,10 @@ function permute(t: tf.Tensor, perm: number[]): tf.Tensor {
       index[a] = 0;
     }
   }
-  return tf.tensor(dst, outShape, 'float32');
+  return dst;
 }
 
-function stridesOf(shape: number[]): number[] {
+function stridesOf(shape: readonly number[]): number[] {
   const strides = new Array<number>(shape.length).fill(1);
   for (let a = shape.length - 2; a >= 0; a--) strides[a] = strides[a + 1] * shape[a + 1];
   return strides;

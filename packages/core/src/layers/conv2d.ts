@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ForwardContext, Module, Shape, Tracer, assertNHWC } from '../module.js';
+import { ForwardContext, Module, Shape, Tracer, assertNHWC, permuteValues } from '../module.js';
 import { Rng } from '../rng.js';
 import { SpecError } from '../errors.js';
 import type { BatchNorm2d } from './batchnorm.js';
@@ -56,7 +56,8 @@ export class Conv2d extends Module {
     const fanOut = outChannels * kernelSize * kernelSize;
     const std = Math.sqrt(2 / fanOut);
     const shape: [number, number, number, number] = [kernelSize, kernelSize, inChannels, outChannels];
-    this.weight = this.registerParameter('weight', tf.tensor4d(oihwToHwio(rng.normalArray(fanOut * inChannels, std), shape), shape), 'conv2d');
+    // Drawn in PyTorch's OIHW order and reordered to HWIO, so a given seed means the same filters in both.
+    this.weight = this.registerParameter('weight', tf.tensor4d(permuteValues(rng.normalArray(fanOut * inChannels, std), [outChannels, inChannels, kernelSize, kernelSize], [2, 3, 1, 0]), shape), 'conv2d');
     if (options.bias) {
       const bound = 1 / Math.sqrt(inChannels * kernelSize * kernelSize);
       this.bias = this.registerParameter('bias', tf.tensor1d(rng.uniformArray(outChannels, -bound, bound)));
@@ -139,21 +140,4 @@ export class Conv2d extends Module {
     });
     return out;
   }
-}
-
-/**
- * Reorders filter values drawn in PyTorch's OIHW order into tfjs's HWIO layout (a plain loop: much
- * faster than a transpose op on the cpu backend), so a given seed means the same filters in both.
- */
-function oihwToHwio(src: Float32Array, [kh, kw, ci, co]: [number, number, number, number]): Float32Array {
-  const dst = new Float32Array(src.length);
-  let s = 0;
-  for (let o = 0; o < co; o++) {
-    for (let i = 0; i < ci; i++) {
-      for (let h = 0; h < kh; h++) {
-        for (let w = 0; w < kw; w++) dst[((h * kw + w) * ci + i) * co + o] = src[s++];
-      }
-    }
-  }
-  return dst;
 }
