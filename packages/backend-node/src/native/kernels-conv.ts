@@ -147,20 +147,18 @@ function poolParams(c: ConvInfo): number[] | null {
   ];
 }
 
+/** The window geometry of a pooling kernel's attributes on an NHWC input (dilation 1). */
+function poolInfo(shape: number[], a: { filterSize: MaxPoolAttrs['filterSize']; strides: MaxPoolAttrs['strides']; pad: MaxPoolAttrs['pad']; dimRoundingMode?: 'floor' | 'round' | 'ceil' }) {
+  return tf.backend_util.computePool2DInfo(shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+}
+
 export function pool(isMax: boolean): NativeImpl {
   return ({ inputs, backend, attrs }, addon) => {
     const { x } = inputs;
     const a = attrs as unknown as MaxPoolAttrs;
     const xv = f32(backend, x);
     if (!xv || x.shape.length !== 4) return null;
-    const info = tf.backend_util.computePool2DInfo(
-      x.shape as [number, number, number, number],
-      a.filterSize,
-      a.strides,
-      1,
-      a.pad,
-      a.dimRoundingMode,
-    );
+    const info = poolInfo(x.shape, a);
     const p = poolParams(info);
     if (!p) return null;
     const y = alloc(size(info.outShape));
@@ -176,15 +174,7 @@ export function poolGrad(isMax: boolean): NativeImpl {
     const dyv = f32(backend, dy),
       xv = f32(backend, input);
     if (!dyv || !xv || input.shape.length !== 4) return null;
-    const info = tf.backend_util.computePool2DInfo(
-      input.shape as [number, number, number, number],
-      a.filterSize,
-      a.strides,
-      1,
-      a.pad,
-      a.dimRoundingMode,
-    );
-    const p = poolParams(info);
+    const p = poolParams(poolInfo(input.shape, a));
     if (!p) return null;
     const dx = alloc(size(input.shape));
     addon.poolBackward(dyv, isMax ? xv : null, dx, p, isMax);
