@@ -6,16 +6,12 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { FileError, cleanStaleTempFiles, ensureDir, fileError, writeFileAtomic } from '@resnet-ts/core/node';
+import { FileError, cacheDir, cleanStaleTempFiles, ensureDir, fileError, writeFileAtomic } from '@resnet-ts/core/node';
 import { DownloadOptions, SourceError, streamDownload } from './download.js';
 
-/** The folder downloads are cached in: `$RESNET_TS_CACHE`, else `$XDG_CACHE_HOME/resnet-ts`, else `~/.cache/resnet-ts`. */
-export function cacheDir(): string {
-  if (process.env.RESNET_TS_CACHE) return path.resolve(process.env.RESNET_TS_CACHE);
-  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'resnet-ts');
-}
+/** The folder downloads are cached in: core's {@link cacheDir} (`$RESNET_TS_CACHE`, else `$XDG_CACHE_HOME/resnet-ts`, else `~/.cache/resnet-ts`). */
+export { cacheDir };
 
 /** The Hugging Face-style hub used for `hf:` sources: `$RESNET_TS_HF_ENDPOINT`, else `$HF_ENDPOINT`, else https://huggingface.co. */
 export function hubEndpoint(): string {

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BackendAvailability, BackendPlugin } from '@resnet-ts/core';
 import { isInstalled, setTfBackend } from './util.js';
+import { probeKey, readProbe, writeProbe } from './probe-cache.js';
 
 /** What Dawn reported about the adapter it found (GPUAdapterInfo, plus the fallback flag). */
 export interface WebGpuAdapterInfo {
@@ -87,6 +88,20 @@ function requestAdapterInChild(file: string): Promise<AdapterLike | null> {
   });
 }
 
+/**
+ * {@link requestAdapterInChild}, remembered on disk (see probe-cache.ts) so that only the first
+ * command on a machine pays for the child process. Only an answer is remembered (an adapter, or none);
+ * a probe that failed is asked again next time.
+ */
+async function requestAdapterRemembered(file: string): Promise<AdapterLike | null> {
+  const key = probeKey('webgpu-adapter', file);
+  const known = readProbe<{ adapter: AdapterLike | null }>('webgpu-adapter', key);
+  if (known) return known.adapter;
+  const adapter = await requestAdapterInChild(file);
+  await writeProbe('webgpu-adapter', key, { adapter });
+  return adapter;
+}
+
 /** Dawn wants XDG_RUNTIME_DIR; give it a private one when the session has none. */
 function ensureXdgRuntimeDir(): void {
   if (process.env.XDG_RUNTIME_DIR) return;
@@ -129,7 +144,7 @@ export function probeWebGpu(): Promise<{ availability: BackendAvailability; adap
     let adapter: AdapterLike | null;
     try {
       ensureXdgRuntimeDir();
-      adapter = await requestAdapterInChild(dawnFile());
+      adapter = await requestAdapterRemembered(dawnFile());
     } catch (e) {
       return {
         availability: {

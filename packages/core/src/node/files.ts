@@ -6,6 +6,7 @@
  * writer left behind.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ResNetError } from '../errors.js';
 
@@ -180,4 +181,13 @@ export async function writeFileAtomic(file: string, write: (fd: number) => Promi
     fs.rmSync(tmp, { force: true });
     throw fileError(e, file);
   }
+}
+
+/**
+ * resnet-ts's cache folder (downloads, remembered probes): `$RESNET_TS_CACHE`, else
+ * `$XDG_CACHE_HOME/resnet-ts`, else `~/.cache/resnet-ts`.
+ */
+export function cacheDir(): string {
+  if (process.env.RESNET_TS_CACHE) return path.resolve(process.env.RESNET_TS_CACHE);
+  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'resnet-ts');
 }

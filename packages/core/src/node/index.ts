@@ -34,7 +34,7 @@ import { NonFinitePolicy } from '../io/finite.js';
 export * from '../io/safetensors.js';
 export * from '../io/npy.js';
 export * from '../io/checkpoint.js';
-export { FileError, fileError, ensureDir, cleanStaleTempFiles, writeFileAtomic } from './files.js';
+export { FileError, fileError, ensureDir, cleanStaleTempFiles, writeFileAtomic, cacheDir } from './files.js';
 export { readWeightsFile, readFileBytes, weightsFileFormat } from './weights-file.js';
 
 function readAt(fd: number, length: number, position: number): Uint8Array {
