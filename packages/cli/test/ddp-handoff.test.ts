@@ -61,6 +61,17 @@ function ddp(args: string[]) {
   });
 }
 
+/** The workers' own log files (stdout.log/stderr.log per rank), to tell which process stalled when a run fails. */
+function workerLogs(): string {
+  const root = path.join(dir, 'torchrun-logs');
+  if (!fs.existsSync(root)) return '(no worker logs)';
+  return (fs.readdirSync(root, { recursive: true }) as string[])
+    .map((f) => path.join(root, f))
+    .filter((f) => fs.statSync(f).isFile())
+    .map((f) => `--- ${path.relative(root, f)}\n${fs.readFileSync(f, 'utf8').slice(-2000)}`)
+    .join('\n');
+}
+
 /** The raw bytes of tensor `name` in a safetensors file. */
 function tensorBytes(file: string, name: string): Buffer {
   const b = fs.readFileSync(file);
@@ -82,7 +93,7 @@ maybe('resnet-ts checkpoint -> PyTorch DDP (2 processes, gloo) -> resnet eval', 
     const out = path.join(dir, `${model}-ddp.safetensors`);
     const args = ['--checkpoint', path.join(run, 'checkpoint.safetensors'), '--data', 'fashion-mnist', '--limit', '256', '--test-limit', '300'];
     const d = ddp([...args, '--epochs', '1', '--batch', String(batch), '--lr', String(lr), '--out', out, '--json']);
-    if (d.status !== 0) console.log(d.stdout, d.stderr);
+    if (d.status !== 0) console.log(`torchrun: status ${d.status}${d.error ? ` (${d.error.message}: killed)` : ''}\n${d.stdout}\n${d.stderr}\n${workerLogs()}`);
     expect(d.status).toBe(0);
     const ev = events(d.stdout);
     // Fashion-MNIST was trained with flips (recorded in the checkpoint): the script continues with them.

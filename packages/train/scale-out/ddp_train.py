@@ -28,11 +28,13 @@ object per event on stdout instead. Exit codes: 0 done, 1 bad input (one line on
 run diverged (non-finite loss or weights; nothing written).
 """
 import argparse
+import datetime
 import gzip
 import json
 import math
 import os
 import sys
+import threading
 import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -45,6 +47,9 @@ import torch.nn.functional as F  # noqa: E402
 from torch.nn.parallel import DistributedDataParallel  # noqa: E402
 
 from resnet_ts_torch import FORMAT, CheckpointError, build_model, load_into, momentum_buffers, read_checkpoint, save_safetensors  # noqa: E402
+
+# Seconds the end-of-run barrier waits for a rank, and then the process-group teardown may take.
+TEARDOWN_SECONDS = 60
 
 DATASETS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist", "mnist": "/usr/share/datasets/mnist"}
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
@@ -200,6 +205,22 @@ class Run:
         else:
             print(text, flush=True)
 
+    def finish(self):
+        """Leaves the process group once every rank is done. The teardown is bounded: the result is
+        already written, and PyTorch's destroy_process_group can hang now and then
+        (pytorch/pytorch#75097); a run that did its work must not hang its caller."""
+        if not self.distributed:
+            return
+        dist.monitored_barrier(timeout=datetime.timedelta(seconds=TEARDOWN_SECONDS))  # names a rank that never arrives
+        closer = threading.Thread(target=dist.destroy_process_group, daemon=True)
+        closer.start()
+        closer.join(TEARDOWN_SECONDS)
+        if closer.is_alive():
+            print(f"ddp_train.py: rank {self.rank}: leaving the process group took over {TEARDOWN_SECONDS} s; exiting without it (the results are written)",
+                  file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            os._exit(0)
+
     def all_sum(self, values):
         t = torch.tensor(values, dtype=torch.float64)
         if self.distributed:
@@ -328,9 +349,7 @@ def main(argv):
         save_safetensors(a.out, model.state_dict(), out_meta)
     run.say("done", f"test accuracy: {100 * correct / total:.2f} % ({correct}/{total} images{f', {nonfinite} non-finite' if nonfinite else ''}); wrote {a.out}",
             correct=correct, total=total, top1=correct / total, nonFinite=nonfinite, out=a.out)
-    if run.distributed:
-        dist.barrier()
-        dist.destroy_process_group()
+    run.finish()
     return 0
 
 
