@@ -52,6 +52,17 @@ for (const p of pkgs) {
 }
 
 // ---- run ----------------------------------------------------------------------------------------
+/** Python scripts the built JavaScript under `dir` names in a string literal ('peer_pytorch.py'). */
+function scriptsNamedIn(dir) {
+  if (!fs.existsSync(dir)) return [];
+  const names = new Set();
+  for (const f of fs.readdirSync(dir, { recursive: true })) {
+    if (!String(f).endsWith('.js')) continue;
+    for (const m of fs.readFileSync(path.join(dir, f), 'utf8').matchAll(/['"]([\w.-]+\.py)['"]/g)) names.add(m[1]);
+  }
+  return [...names].sort();
+}
+
 function sh(cmd, argv, cwd, extra = {}) {
   return execFileSync(cmd, argv, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20, ...extra });
 }
@@ -165,6 +176,14 @@ try {
   for (const a of assets) {
     if (!a.n) failures.push(`exports ${a.spec}`);
     log(`  ${a.n ? 'PASS' : 'FAIL'}  ${a.spec.padEnd(28)} static files: ${a.n} in the tarball`);
+  }
+  // Scripts the built code runs by file name (the PyTorch peers of `resnet bench`) must ship too.
+  for (const b of tarballs) {
+    for (const name of scriptsNamedIn(path.join(b.pkg.abs, 'dist'))) {
+      const shipped = b.files.some((f) => path.basename(f) === name);
+      if (!shipped) failures.push(`script ${b.pkg.json.name}: ${name}`);
+      log(`  ${shipped ? 'PASS' : 'FAIL'}  ${`${b.pkg.json.name}: ${name}`.padEnd(28)} ${shipped ? 'in the tarball' : 'run by the code but not in the tarball ("files" in package.json)'}`);
+    }
   }
   log(`  (${secs(t)})`);
 
