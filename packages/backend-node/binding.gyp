@@ -9,7 +9,9 @@
         "native/matmul.cc",
         "native/pool.cc",
         "native/elementwise.cc",
-        "native/batchnorm.cc"
+        "native/batchnorm.cc",
+        "native/plan.cc",
+        "native/plan_api.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -10,6 +10,7 @@
 // batchnorm.cc (declared in common.h); this file holds the module: version, cache reset, the
 // exception guard and the exports.
 #include "common.h"
+#include "plan.h"
 
 namespace resnet_native {
 namespace {
@@ -68,6 +69,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("batchNormTrain", Napi::Function::New(env, Guard<BatchNormTrain>));
   exports.Set("batchNormTrainGrad", Napi::Function::New(env, Guard<BatchNormTrainGrad>));
   exports.Set("convImpl", Napi::Function::New(env, Guard<ConvImpl>));
+  exports.Set("planCreate", Napi::Function::New(env, Guard<PlanCreate>));
+  exports.Set("planRun", Napi::Function::New(env, Guard<PlanRun>));
+  exports.Set("planInfo", Napi::Function::New(env, Guard<PlanInfo>));
+  exports.Set("planDispose", Napi::Function::New(env, Guard<PlanDispose>));
   exports.Set("version", Napi::Function::New(env, Guard<Version>));
   exports.Set("clearCache", Napi::Function::New(env, Guard<ClearCache>));
   return exports;

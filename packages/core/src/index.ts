@@ -30,6 +30,15 @@ export { BatchNorm2d, type BatchNorm2dOptions } from './layers/batchnorm.js';
 export { ReLU, Identity, MaxPool2d, GlobalAvgPool, Linear, Sequential, forwardSequence, layerRuns, type LayerRun, type LinearOptions } from './layers/simple.js';
 export { ResidualBlock } from './block.js';
 export {
+  registerInferenceCompiler,
+  setInferencePlan,
+  compiledForward,
+  clearInferencePlans,
+  type CompiledInference,
+  type InferenceCompiler,
+} from './inference-plan.js';
+export { emitLayerSequence, emitResNetGraph } from './layers/graph-exporters.js';
+export {
   registerGraphExporter,
   graphExporterFor,
   GraphExportError,

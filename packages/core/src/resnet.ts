@@ -7,6 +7,7 @@ import { Rng } from './rng.js';
 import { SpecError } from './errors.js';
 import { ShortcutParams, StrideMode, getBlock, getShortcut } from './registry.js';
 import { ResidualBlock } from './block.js';
+import { clearInferencePlans, compiledForward } from './inference-plan.js';
 
 /** One stage (torchvision's `layerN`): `depth` blocks of the same type and width. */
 export interface StageSpec {
@@ -209,7 +210,14 @@ export class ResNet extends Module {
   /** Logits [N, numClasses] for NHWC input [N, H, W, inChannels]. */
   forward(x: tf.Tensor, ctx?: ForwardContext): tf.Tensor2D {
     const c = this.context(ctx);
-    return tf.tidy(() => this.fc.forward(this.features(x, c)));
+    assertNHWC(x, this.spec.inChannels, 'ResNet');
+    // In eval mode the backend's compiled plan (if it has one and can express this model) runs the whole pass.
+    return compiledForward(this, x, c) ?? tf.tidy(() => this.fc.forward(this.features(x, c)));
+  }
+
+  /** Frees the compiled inference plans of this model (see inference-plan.ts); rebuilt when next needed. */
+  override clearCaches(): void {
+    clearInferencePlans(this);
   }
 
   describe(input: Shape, tracer: Tracer): Shape {

@@ -8,8 +8,9 @@ import {
   Module,
   ResNet,
   ResNetError,
+  emitLayerSequence,
+  emitResNetGraph,
   graphExporterFor,
-  layerRuns,
 } from '@resnet-ts/core';
 import { readTransposed } from './core-exporters.js';
 import { AttrType, DataType, modelProtoType } from './schema.js';
@@ -185,29 +186,13 @@ class GraphBuilder implements GraphEmitter {
   }
 
   sequence(path: string, named: [string, Module][], x: string): string {
-    const at = (i: number) => (path ? `${path}.${named[i][0]}` : named[i][0]);
-    let y = x;
-    for (const run of layerRuns(named.map(([, m]) => m))) {
-      if (run.kind === 'layer') {
-        y = this.module(at(run.indices[0]), run.layer, y);
-        continue;
-      }
-      y = this.conv(at(run.indices[0]), run.conv, run.bn, y, run.bn ? at(run.indices[1]) : '');
-      if (run.relu) y = this.node('Relu', at(run.indices[run.indices.length - 1]), [y]);
-    }
-    return y;
+    return emitLayerSequence(this, path, named, x);
   }
 }
 
-/** Exports the ResNet's layers: stem, stages, final norm, pooling and classifier; the logits are named `outputName`. */
+/** Exports the ResNet's layers (core's ResNet exporter); the logits are named `outputName`. */
 function emitResNet(g: GraphBuilder, model: ResNet, x: string, outputName: string): void {
-  const named = new Map(model.children().map(([n, m]) => [m, n] as const));
-  const names = (modules: Module[]): [string, Module][] => modules.map((m) => [named.get(m)!, m]);
-  let y = g.sequence('', names(model.stem), x);
-  model.stages.forEach((stage, i) => (y = g.module(`layer${i + 1}`, stage, y)));
-  y = g.sequence('', names(model.head), y);
-  y = g.module('avgpool', model.pool, y);
-  y = g.module('fc', model.fc, y);
+  emitResNetGraph(g, model, x);
   // The classifier's output is the graph's output.
   g.nodes[g.nodes.length - 1].output = [outputName];
 }

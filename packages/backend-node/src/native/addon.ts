@@ -69,10 +69,31 @@ export interface NativeAddon {
   ): void;
   /** oneDNN implementation picked for a conv pass ('fwd' | 'bwd_data' | 'bwd_weights'), e.g. "brgconv:avx512_core". */
   convImpl(params: number[], pass: string, bias?: boolean, relu?: boolean): string;
+  /**
+   * Builds a compiled inference plan (native/plan.cc) for an NHWC input of `inputDims` from the op
+   * list of src/native/plan-lower.ts; returns an opaque handle.
+   */
+  planCreate(inputDims: number[], numValues: number, ops: object[], output: number): NativePlanHandle;
+  /** Runs a plan: `x` NHWC of the planned shape, `out` receives the logits [N, classes]. */
+  planRun(plan: NativePlanHandle, x: Float32Array, out: Float32Array): void;
+  /** What a plan is made of: the oneDNN implementation of each primitive, activation reorders per run, buffer bytes. */
+  planInfo(plan: NativePlanHandle): NativePlanInfo;
+  /** Frees a plan's primitives, weights and buffers now (idempotent; otherwise the garbage collector does). */
+  planDispose(plan: NativePlanHandle): void;
   /** oneDNN version, e.g. "2.6.3". */
   version(): string;
   /** Drops all cached primitives. */
   clearCache(): void;
+}
+
+/** An opaque native plan (a Node-API External). */
+export type NativePlanHandle = { readonly __nativePlan: unique symbol };
+
+/** See {@link NativeAddon.planInfo}. */
+export interface NativePlanInfo {
+  primitives: string[];
+  reorders: number;
+  bytes: number;
 }
 
 /** Where the addon is looked for: $RESNET_TS_NATIVE_ADDON, else <package root>/build/Release. */

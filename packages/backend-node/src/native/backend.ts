@@ -6,6 +6,8 @@ import { pool } from './pool.js';
 import type { NativeAddon } from './addon.js';
 import { nativeCoreKernelConfigs, nativeKernelConfigs } from './kernels.js';
 import { nativeGradKernelConfigs, registerNativeGradients } from './gradients.js';
+import { registerInferenceCompiler } from '@resnet-ts/core';
+import { compileNativePlan } from './plan.js';
 
 export const NATIVE_BACKEND_NAME = 'native';
 
@@ -64,6 +66,8 @@ export function registerNativeBackend(addon: NativeAddon, priority: number): boo
     }
     // Fused backward passes for batch norm, relu, square and mean; other backends keep tfjs's own.
     registerNativeGradients(NATIVE_BACKEND_NAME);
+    // Eval-mode ResNet forwards run as one compiled oneDNN plan (plan.ts); core falls back to the kernels.
+    registerInferenceCompiler(NATIVE_BACKEND_NAME, (model, shape) => compileNativePlan(addon, model, shape));
     kernelsRegistered = true;
   }
   if (tf.findBackendFactory(NATIVE_BACKEND_NAME) != null) return false;

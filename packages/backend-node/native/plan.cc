@@ -1,0 +1,311 @@
+// A compiled inference plan: a whole eval-mode network as a prebuilt sequence of oneDNN primitives.
+//
+// planCreate(inputDims [N, H, W, C], numValues, ops, output) builds every primitive once: activations
+// in the layout oneDNN picks (format_tag::any, blocked on x86), weights reordered once into the
+// layout their primitive wants, bias and residual sum fused into the conv, activation buffers reused
+// once a value is dead (the residual sum writes in place into the shortcut's buffer). planRun(plan,
+// x, out) then runs the steps on an NHWC input and writes the logits [N, classes]: one call per
+// forward. Values are numbered by the caller; value 0 is the input. The op list comes from
+// src/native/plan-lower.ts, which documents the op kinds.
+//
+// A fused ReLU runs as ReluInPlace after its conv (see common.h: oneDNN's relu post-op turns NaN into
+// 0; tfjs's relu keeps NaN).
+#include "plan.h"
+
+namespace resnet_native {
+
+namespace {
+
+std::vector<int64_t> IntsOf(const Napi::Object& o, const char* k) { return Ints(o.Get(k)); }
+int IntOf(const Napi::Object& o, const char* k) { return o.Get(k).As<Napi::Number>().Int32Value(); }
+bool BoolOf(const Napi::Object& o, const char* k) { return o.Has(k) && o.Get(k).ToBoolean().Value(); }
+
+// A 1-D float vector copied into memory owned by the plan.
+memory VectorMemory(const Napi::Value& v, memory::dim n) {
+  size_t len = 0;
+  float* data = F32(v, &len);
+  if (!data || static_cast<memory::dim>(len) != n) throw std::runtime_error("plan: vector of the wrong length");
+  memory m({{n}, dt::f32, tag::x}, Eng());
+  std::memcpy(m.get_data_handle(), data, sizeof(float) * len);
+  return m;
+}
+
+}  // namespace
+
+Plan::~Plan() {
+  steps.clear();
+  values.clear();
+  for (Buffer& b : buffers) std::free(b.data);
+}
+
+int Plan::Alloc(size_t bytes) {
+  int best = -1;
+  for (size_t i = 0; i < buffers.size(); i++) {
+    if (!buffers[i].free || buffers[i].bytes < bytes) continue;
+    if (best < 0 || buffers[i].bytes < buffers[best].bytes) best = static_cast<int>(i);
+  }
+  if (best >= 0) {
+    buffers[best].free = false;
+    return best;
+  }
+  size_t rounded = (bytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  if (!p) throw std::runtime_error("plan: out of memory");
+  buffers.push_back({static_cast<float*>(p), rounded, false});
+  return static_cast<int>(buffers.size()) - 1;
+}
+
+memory Plan::Mem(int v) {
+  if (v == 0) return input;
+  Value& val = values[v];
+  if (val.buf < 0) throw std::runtime_error("plan: value used before it is computed");
+  return memory(val.md, Eng(), buffers[val.buf].data);
+}
+
+void Plan::Define(int v, const memory::desc& md, int buf) {
+  values[v].md = md;
+  values[v].buf = buf < 0 ? Alloc(md.get_size()) : buf;
+}
+
+void Plan::AddStep(primitive p, std::unordered_map<int, memory> args, const std::string& impl) {
+  Step s;
+  s.prim = std::move(p);
+  s.hasPrim = true;
+  s.args = std::move(args);
+  steps.push_back(std::move(s));
+  if (!impl.empty()) impls.push_back(impl);
+}
+
+void Plan::AddRelu(int v) {
+  Step s;
+  s.reluPtr = buffers[values[v].buf].data;
+  s.reluN = static_cast<int64_t>(values[v].md.get_size() / sizeof(float));
+  steps.push_back(std::move(s));
+}
+
+memory Plan::As(int v, const memory::desc& want) {
+  memory m = Mem(v);
+  if (m.get_desc() == want) return m;
+  int buf = Alloc(want.get_size());
+  temps.push_back(buf);
+  memory t(want, Eng(), buffers[buf].data);
+  AddStep(reorder(m, t), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, t}}, "");
+  reorders++;
+  return t;
+}
+
+bool Plan::Dies(int v, int op) const { return v != 0 && lastUse[v] == op; }
+
+void Plan::Release(int op, const std::vector<int>& inputs, int out) {
+  for (int b : temps) buffers[b].free = true;
+  temps.clear();
+  for (int v : inputs) {
+    if (!Dies(v, op) || values[v].buf < 0 || values[v].buf == values[out].buf) continue;
+    buffers[values[v].buf].free = true;
+    values[v].buf = -1;  // dead: a later use is a bug the next Mem() reports
+  }
+}
+
+// conv: in [x], out, w (Float32Array), wLayout ('hwio' | 'oihw'), b (Float32Array | null), co, k [kh, kw],
+// stride [sh, sw], pad [t, l, b, r], sum (value added into the output, or -1), relu.
+void Plan::Conv(const Napi::Object& op, int index, int x, int out) {
+  dims d = values[x].md.dims();
+  memory::dim n = d[0], c = d[1], h = d[2], w = d[3], co = IntOf(op, "co");
+  auto k = IntsOf(op, "k"), st = IntsOf(op, "stride"), pad = IntsOf(op, "pad");
+  memory::dim oh = (h + pad[0] + pad[2] - k[0]) / st[0] + 1, ow = (w + pad[1] + pad[3] - k[1]) / st[1] + 1;
+  int sum = IntOf(op, "sum");
+  bool hasBias = !op.Get("b").IsNull();
+  memory::desc src({n, c, h, w}, dt::f32, tag::any), wei({co, c, k[0], k[1]}, dt::f32, tag::any);
+  memory::desc bias({co}, dt::f32, tag::x), dst({n, co, oh, ow}, dt::f32, tag::any);
+  auto cd = hasBias ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src, wei, bias, dst,
+                                                {st[0], st[1]}, {0, 0}, {pad[0], pad[1]}, {pad[2], pad[3]})
+                    : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src, wei, dst,
+                                                {st[0], st[1]}, {0, 0}, {pad[0], pad[1]}, {pad[2], pad[3]});
+  primitive_attr attr;
+  if (sum >= 0) {
+    post_ops po;
+    po.append_sum(1.f);
+    attr.set_post_ops(po);
+  }
+  convolution_forward::primitive_desc pd(cd, attr, Eng());
+  memory srcMem = As(x, pd.src_desc());
+  // Weights: reordered once from the caller's layout into the primitive's.
+  bool hwio = op.Get("wLayout").As<Napi::String>().Utf8Value() == "hwio";
+  size_t wlen = 0;
+  float* wdata = F32(op.Get("w"), &wlen);
+  if (!wdata || static_cast<memory::dim>(wlen) != co * c * k[0] * k[1]) throw std::runtime_error("plan: conv weight of the wrong size");
+  memory user({{co, c, k[0], k[1]}, dt::f32, hwio ? tag::hwio : tag::oihw}, Eng(), wdata);
+  memory weights(pd.weights_desc(), Eng());
+  reorder(user, weights).execute(Strm(), user, weights);
+  Strm().wait();
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, srcMem}, {DNNL_ARG_WEIGHTS, weights}};
+  if (hasBias) args[DNNL_ARG_BIAS] = VectorMemory(op.Get("b"), co);
+  if (sum >= 0 && Dies(sum, index) && values[sum].md == pd.dst_desc() && values[sum].buf != values[x].buf) {
+    Define(out, pd.dst_desc(), values[sum].buf);  // in place: the residual's buffer becomes the output
+  } else {
+    Define(out, pd.dst_desc());
+    if (sum >= 0) {
+      memory from = Mem(sum), to = Mem(out);
+      AddStep(reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}, "");
+      reorders++;
+    }
+  }
+  args[DNNL_ARG_DST] = Mem(out);
+  AddStep(convolution_forward(pd), args, pd.impl_info_str());
+  if (BoolOf(op, "relu")) AddRelu(out);
+}
+
+// maxpool / avgpool: in [x], out, k [kh, kw], stride [sh, sw], pad [t, l, b, r] (avg excludes padding).
+void Plan::Pool(const Napi::Object& op, int x, int out, bool isMax) {
+  memory srcMem = Mem(x);
+  dims d = srcMem.get_desc().dims();
+  auto k = IntsOf(op, "k"), st = IntsOf(op, "stride"), pad = IntsOf(op, "pad");
+  memory::dim oh = (d[2] + pad[0] + pad[2] - k[0]) / st[0] + 1, ow = (d[3] + pad[1] + pad[3] - k[1]) / st[1] + 1;
+  memory::desc dst({d[0], d[1], oh, ow}, dt::f32, tag::any);
+  pooling_forward::desc pdsc(prop_kind::forward_inference, isMax ? algorithm::pooling_max : algorithm::pooling_avg_exclude_padding,
+                             srcMem.get_desc(), dst, {st[0], st[1]}, {k[0], k[1]}, {pad[0], pad[1]}, {pad[2], pad[3]});
+  pooling_forward::primitive_desc pd(pdsc, Eng());
+  Define(out, pd.dst_desc());
+  AddStep(pooling_forward(pd), {{DNNL_ARG_SRC, srcMem}, {DNNL_ARG_DST, Mem(out)}}, pd.impl_info_str());
+}
+
+// gap: in [x], out: global average pooling to a plain [N, C] value (GlobalAveragePool + Flatten).
+void Plan::GlobalAvg(int x, int out) {
+  memory srcMem = Mem(x);
+  dims d = srcMem.get_desc().dims();
+  memory::desc dst({d[0], d[1], 1, 1}, dt::f32, tag::any);
+  pooling_forward::desc pdsc(prop_kind::forward_inference, algorithm::pooling_avg_exclude_padding, srcMem.get_desc(), dst, {1, 1},
+                             {d[2], d[3]}, {0, 0}, {0, 0});
+  pooling_forward::primitive_desc pd(pdsc, Eng());
+  memory::desc plain({d[0], d[1], 1, 1}, dt::f32, tag::nchw);
+  int buf = Alloc(pd.dst_desc().get_size());
+  memory pooled(pd.dst_desc(), Eng(), buffers[buf].data);
+  AddStep(pooling_forward(pd), {{DNNL_ARG_SRC, srcMem}, {DNNL_ARG_DST, pooled}}, pd.impl_info_str());
+  if (pd.dst_desc() == plain) {
+    Define(out, memory::desc({d[0], d[1]}, dt::f32, tag::nc), buf);
+    return;
+  }
+  temps.push_back(buf);
+  Define(out, memory::desc({d[0], d[1]}, dt::f32, tag::nc));
+  memory to(plain, Eng(), buffers[values[out].buf].data);
+  AddStep(reorder(pooled, to), {{DNNL_ARG_FROM, pooled}, {DNNL_ARG_TO, to}}, "");
+  reorders++;
+}
+
+// gemm: in [x] (a plain [N, K] value), out [N, O]; w [O, K] (PyTorch's Linear layout), b [O] | null.
+void Plan::Gemm(const Napi::Object& op, int x, int out) {
+  memory srcMem = Mem(x);
+  dims d = srcMem.get_desc().dims();
+  if (d.size() != 2) throw std::runtime_error("plan: gemm needs a 2-D input");
+  memory::dim o = IntOf(op, "co");
+  bool hasBias = !op.Get("b").IsNull();
+  memory::desc wei({o, d[1]}, dt::f32, tag::any), bias({o}, dt::f32, tag::x), dst({d[0], o}, dt::f32, tag::nc);
+  auto ipd = hasBias ? inner_product_forward::desc(prop_kind::forward_inference, srcMem.get_desc(), wei, bias, dst)
+                     : inner_product_forward::desc(prop_kind::forward_inference, srcMem.get_desc(), wei, dst);
+  inner_product_forward::primitive_desc pd(ipd, Eng());
+  size_t wlen = 0;
+  float* wdata = F32(op.Get("w"), &wlen);
+  if (!wdata || static_cast<memory::dim>(wlen) != o * d[1]) throw std::runtime_error("plan: gemm weight of the wrong size");
+  memory user({{o, d[1]}, dt::f32, tag::oi}, Eng(), wdata);
+  memory weights(pd.weights_desc(), Eng());
+  reorder(user, weights).execute(Strm(), user, weights);
+  Strm().wait();
+  Define(out, pd.dst_desc());
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, srcMem}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, Mem(out)}};
+  if (hasBias) args[DNNL_ARG_BIAS] = VectorMemory(op.Get("b"), o);
+  AddStep(inner_product_forward(pd), args, pd.impl_info_str());
+}
+
+// relu: in [x], out (in place when x dies here). add: in [a, b], out, relu: a + b in a's layout.
+void Plan::Elementwise(const Napi::Object& op, int index, const std::vector<int>& in, int out, bool isAdd) {
+  int a = in[0];
+  memory am = Mem(a);
+  bool inPlace = Dies(a, index) && (!isAdd || in[1] != a);
+  if (inPlace) Define(out, am.get_desc(), values[a].buf);
+  else Define(out, am.get_desc());
+  memory om = Mem(out);
+  if (isAdd) {
+    memory bm = As(in[1], am.get_desc());
+    binary::primitive_desc pd(binary::desc(algorithm::binary_add, am.get_desc(), am.get_desc(), am.get_desc()), Eng());
+    AddStep(binary(pd), {{DNNL_ARG_SRC_0, am}, {DNNL_ARG_SRC_1, bm}, {DNNL_ARG_DST, om}}, pd.impl_info_str());
+  } else if (!inPlace) {
+    AddStep(reorder(am, om), {{DNNL_ARG_FROM, am}, {DNNL_ARG_TO, om}}, "");
+  }
+  if (!isAdd || BoolOf(op, "relu")) AddRelu(out);
+}
+
+// bn: in [x], out, mean, variance, scale, shift ([C] each), eps: eval-mode batch norm.
+void Plan::BatchNorm(const Napi::Object& op, int index, int x, int out) {
+  memory src = Mem(x);
+  memory::dim c = src.get_desc().dims()[1];
+  float eps = op.Get("eps").As<Napi::Number>().FloatValue();
+  auto flags = normalization_flags::use_global_stats | normalization_flags::use_scale | normalization_flags::use_shift;
+  batch_normalization_forward::primitive_desc pd(
+      batch_normalization_forward::desc(prop_kind::forward_inference, src.get_desc(), eps, flags), Eng());
+  if (Dies(x, index)) Define(out, src.get_desc(), values[x].buf);
+  else Define(out, src.get_desc());
+  AddStep(batch_normalization_forward(pd),
+          {{DNNL_ARG_SRC, src},
+           {DNNL_ARG_DST, Mem(out)},
+           {DNNL_ARG_MEAN, VectorMemory(op.Get("mean"), c)},
+           {DNNL_ARG_VARIANCE, VectorMemory(op.Get("variance"), c)},
+           {DNNL_ARG_SCALE, VectorMemory(op.Get("scale"), c)},
+           {DNNL_ARG_SHIFT, VectorMemory(op.Get("shift"), c)}},
+          pd.impl_info_str());
+}
+
+void Plan::Build(const Napi::Array& ops, int output) {
+  lastUse.assign(values.size(), -1);
+  for (uint32_t i = 0; i < ops.Length(); i++) {
+    Napi::Object op = ops.Get(i).As<Napi::Object>();
+    for (int64_t v : IntsOf(op, "in")) lastUse.at(v) = static_cast<int>(i);
+    int sum = op.Has("sum") ? IntOf(op, "sum") : -1;
+    if (sum >= 0) lastUse.at(sum) = static_cast<int>(i);
+  }
+  lastUse.at(output) = static_cast<int>(ops.Length());
+  for (uint32_t i = 0; i < ops.Length(); i++) {
+    Napi::Object op = ops.Get(i).As<Napi::Object>();
+    std::string kind = op.Get("kind").As<Napi::String>().Utf8Value();
+    std::vector<int> in;
+    for (int64_t v : IntsOf(op, "in")) in.push_back(static_cast<int>(v));
+    int out = IntOf(op, "out"), index = static_cast<int>(i);
+    if (in.empty() || out <= 0 || out >= static_cast<int>(values.size())) throw std::runtime_error("plan: bad value ids in " + kind);
+    if (kind == "conv") Conv(op, index, in[0], out);
+    else if (kind == "maxpool" || kind == "avgpool") Pool(op, in[0], out, kind == "maxpool");
+    else if (kind == "gap") GlobalAvg(in[0], out);
+    else if (kind == "gemm") Gemm(op, in[0], out);
+    else if (kind == "relu" || kind == "add") Elementwise(op, index, in, out, kind == "add");
+    else if (kind == "bn") BatchNorm(op, index, in[0], out);
+    else throw std::runtime_error("plan: unknown op " + kind);
+    std::vector<int> dying = in;
+    if (op.Has("sum") && IntOf(op, "sum") >= 0) dying.push_back(IntOf(op, "sum"));
+    Release(index, dying, out);
+  }
+  memory last = Mem(output);
+  dims d = last.get_desc().dims();
+  if (d.size() != 2) throw std::runtime_error("plan: the output must be [N, classes]");
+  result = memory({d, dt::f32, tag::nc}, Eng(), DNNL_MEMORY_NONE);
+  AddStep(reorder(last, result), {{DNNL_ARG_FROM, last}, {DNNL_ARG_TO, result}}, "");
+}
+
+void Plan::Run(float* x, float* out) {
+  input.set_data_handle(x);
+  result.set_data_handle(out);
+  stream& s = Strm();
+  for (Step& step : steps) {
+    if (step.hasPrim) step.prim.execute(s, step.args);
+    if (step.reluPtr) {
+      s.wait();
+      ReluInPlace(step.reluPtr, step.reluN);
+    }
+  }
+  s.wait();
+}
+
+size_t Plan::Bytes() const {
+  size_t total = 0;
+  for (const Buffer& b : buffers) total += b.bytes;
+  return total;
+}
+
+}  // namespace resnet_native

@@ -1,0 +1,124 @@
+/**
+ * Collects a model's graph for the native inference plan: a {@link GraphEmitter} (core's export
+ * plug-in point) that keeps the nodes and constants in memory instead of writing ONNX. Every module
+ * with a registered graph exporter (core's layers, the blocks and shortcuts plug-ins, a user's own)
+ * is described this way, so the plan covers whatever the exporters describe; plan-lower.ts then
+ * turns the nodes into the native op list.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import {
+  BatchNorm2d,
+  Conv2d,
+  GraphAttr,
+  GraphEmitter,
+  Module,
+  ResNet,
+  emitLayerSequence,
+  emitResNetGraph,
+  graphExporterFor,
+} from '@resnet-ts/core';
+
+/** One operator node (ONNX operator names and attributes, NCHW semantics). */
+export interface PlanNode {
+  op: string;
+  name: string;
+  inputs: string[];
+  output: string;
+  attrs: Record<string, GraphAttr>;
+}
+
+/** A float constant: its values, dims and layout (`hwio`: a tfjs conv filter; `torch`: PyTorch's layout). */
+export interface PlanConstant {
+  data: Float32Array;
+  dims: number[];
+  layout: 'hwio' | 'torch';
+}
+
+/** The collected graph: nodes in execution order, constants by name, and the output value. */
+export interface PlanGraph {
+  nodes: PlanNode[];
+  floats: Map<string, PlanConstant>;
+  ints: Map<string, number[]>;
+  input: string;
+  output: string;
+}
+
+const values = (t: tf.Tensor): Float32Array => t.dataSync() as Float32Array;
+
+/** The emitter behind {@link collectPlanGraph}. */
+class PlanGraphEmitter implements GraphEmitter {
+  readonly foldBatchNorm = true;
+  readonly nodes: PlanNode[] = [];
+  readonly floats = new Map<string, PlanConstant>();
+  readonly ints = new Map<string, number[]>();
+  private count = 0;
+
+  private fresh(prefix: string): string {
+    return `${prefix}${this.count++}`;
+  }
+
+  module(path: string, module: Module, x: string): string {
+    return graphExporterFor(module, path)(this, module, path, x);
+  }
+
+  node(opType: string, name: string, inputs: string[], attrs: Record<string, GraphAttr> = {}): string {
+    const output = this.fresh('v');
+    this.nodes.push({ op: opType, name, inputs, output, attrs });
+    return output;
+  }
+
+  floatConstant(_name: string, data: Float32Array, dims: number[]): string {
+    const key = this.fresh('f');
+    this.floats.set(key, { data, dims, layout: 'torch' });
+    return key;
+  }
+
+  int64Constant(_name: string, v: number[]): string {
+    const key = this.fresh('i');
+    this.ints.set(key, v);
+    return key;
+  }
+
+  private tfjsFilter(filter: tf.Tensor): string {
+    const key = this.fresh('f');
+    this.floats.set(key, { data: values(filter), dims: filter.shape, layout: 'hwio' });
+    return key;
+  }
+
+  /** The batch norm folded by core's own fold (`Conv2d.inferenceWeights`, cached), else a Conv and a BatchNormalization. */
+  conv(path: string, conv: Conv2d, bn: BatchNorm2d | null, x: string, bnPath = ''): string {
+    const folded = conv.inferenceWeights(bn);
+    const { filter, bias } = folded ?? { filter: conv.weight, bias: conv.bias };
+    const inputs = [x, this.tfjsFilter(filter)];
+    if (bias) inputs.push(this.floatConstant(`${path}.bias`, values(bias), [conv.outChannels]));
+    const k = conv.kernelSize;
+    const p = conv.padding;
+    const y = this.node('Conv', path, inputs, {
+      kernel_shape: { ints: [k, k] },
+      strides: { ints: [conv.stride, conv.stride] },
+      pads: { ints: [p, p, p, p] },
+    });
+    return bn && !folded ? this.batchNorm(bnPath || `${path}.bn`, bn, y) : y;
+  }
+
+  batchNorm(path: string, bn: BatchNorm2d, x: string): string {
+    const c = bn.numFeatures;
+    const stats = [bn.weight, bn.bias, bn.runningMean, bn.runningVar].map((v, i) => this.floatConstant(`${path}.${i}`, values(v), [c]));
+    return this.node('BatchNormalization', path, [x, ...stats], { epsilon: { float: bn.eps } });
+  }
+
+  sequence(path: string, named: [string, Module][], x: string): string {
+    return emitLayerSequence(this, path, named, x);
+  }
+}
+
+/**
+ * The eval-mode graph of `model` (batch norms folded where exact). Throws core's GraphExportError
+ * for a module type without a graph exporter.
+ */
+export function collectPlanGraph(model: ResNet): PlanGraph {
+  const g = new PlanGraphEmitter();
+  const input = 'input';
+  const output = emitResNetGraph(g, model, input);
+  return { nodes: g.nodes, floats: g.floats, ints: g.ints, input, output };
+}

@@ -1,0 +1,85 @@
+/**
+ * The native engine's compiled inference plan: an eval-mode ResNet forward as one native call over
+ * a prebuilt sequence of oneDNN primitives (native/plan.cc), registered with core's
+ * `registerInferenceCompiler` so that `ResNet.forward` on the `native` backend uses it without any
+ * change to the caller's code.
+ *
+ * The model is described through core's graph exporters (plan-graph.ts), lowered with fusions
+ * (plan-lower.ts) and built natively. A model the plan cannot express (a module without an exporter,
+ * an operator the lowering does not know) gets no plan: the tfjs kernels run it as before. Core keys
+ * the plan on the weights' storage and the blocks' lesion switches, so `loadStateDict`,
+ * `Variable.assign` and `branchEnabled` rebuild it.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { GraphExportError, Module, ResNet, type CompiledInference } from '@resnet-ts/core';
+import type { NativeAddon, NativePlanHandle, NativePlanInfo } from './addon.js';
+import { f32 } from './kernel-args.js';
+import { collectPlanGraph } from './plan-graph.js';
+import { PlanUnsupportedError, lowerPlanGraph } from './plan-lower.js';
+
+/** A built plan for one input shape (see {@link compileNativePlan}). */
+export class NativePlan implements CompiledInference {
+  private handle: NativePlanHandle | null;
+
+  constructor(
+    private readonly addon: NativeAddon,
+    handle: NativePlanHandle,
+    /** The NHWC input shape the plan was built for. */
+    readonly inputShape: readonly number[],
+    /** The logits shape [N, classes]. */
+    readonly outputShape: readonly [number, number],
+  ) {
+    this.handle = handle;
+  }
+
+  run(x: tf.Tensor4D): tf.Tensor2D | null {
+    const backend = tf.backend() as MathBackendCPU;
+    const input = f32(backend, x);
+    if (!this.handle || !input || !x.shape.every((d, i) => d === this.inputShape[i])) return null;
+    const out = new Float32Array(this.outputShape[0] * this.outputShape[1]);
+    this.addon.planRun(this.handle, input, out);
+    return tf.tensor2d(out, [...this.outputShape]);
+  }
+
+  /** The oneDNN primitives, activation reorders per run and buffer bytes of the plan. */
+  info(): NativePlanInfo {
+    if (!this.handle) throw new Error('the native plan was disposed');
+    return this.addon.planInfo(this.handle);
+  }
+
+  dispose(): void {
+    if (this.handle) this.addon.planDispose(this.handle);
+    this.handle = null;
+  }
+}
+
+let lastFallback: string | null = null;
+
+/** Why the last {@link compileNativePlan} built no plan (null when it built one); for tests and diagnostics. */
+export function lastPlanFallback(): string | null {
+  return lastFallback;
+}
+
+/**
+ * Builds the native plan of `model` for an NHWC float32 input of `inputShape`, or null (with the
+ * reason in {@link lastPlanFallback}) when the plan cannot express the model or oneDNN
+ * cannot build it: then the layers run through the tfjs kernels.
+ */
+export function compileNativePlan(addon: NativeAddon, model: Module, inputShape: readonly number[]): NativePlan | null {
+  lastFallback = null;
+  if (!(model instanceof ResNet)) {
+    lastFallback = `${model.typeName} is not a ResNet`;
+    return null;
+  }
+  try {
+    const lowered = lowerPlanGraph(collectPlanGraph(model), inputShape);
+    const handle = addon.planCreate([...inputShape], lowered.numValues, lowered.ops, lowered.output);
+    return new NativePlan(addon, handle, [...inputShape], lowered.outputShape);
+  } catch (e) {
+    // Unsupported graphs, modules without exporters, and anything oneDNN refuses: the tfjs path runs.
+    const kind = e instanceof PlanUnsupportedError ? 'unsupported: ' : e instanceof GraphExportError ? '' : 'native plan failed: ';
+    lastFallback = kind + (e as Error).message;
+    return null;
+  }
+}
