@@ -1,0 +1,139 @@
+/**
+ * The native engine's compiled inference plan (src/native/plan*.ts, native/plan.cc) gives the same
+ * logits as the kernel-by-kernel path (and as PyTorch, on the committed fixtures), NaN and ±Inf
+ * included, for every architecture family the zoo has; a model it cannot express falls back to the
+ * kernels with the same answer. Each case checks that the plan really ran (or really did not).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import * as path from 'node:path';
+import '@resnet-ts/blocks';
+import '@resnet-ts/shortcuts';
+import { ResNet, useBackend } from '@resnet-ts/core';
+import { loadCheckpoint, loadNpy } from '@resnet-ts/core/node';
+import { createModel, type SpecOverrides } from '@resnet-ts/zoo';
+import '../src/index.js';
+import { lastPlanFallback } from '../src/native/index.js';
+import { describeNative, expectSameValues, input, logits, planRuns, randomizeBatchNorms } from './plan-helpers.js';
+
+const FIX = path.resolve(__dirname, '..', '..', 'core', 'test', 'fixtures', 'parity');
+
+/** Logits with the plan (asserting it ran) and without it (asserting it did not). */
+function bothWays(model: ResNet, x: tf.Tensor): { planned: Float32Array; kernels: Float32Array } {
+  let planned = new Float32Array();
+  let kernels = new Float32Array();
+  expect(planRuns(() => (planned = logits(model, x, true)))).toBe(1);
+  expect(lastPlanFallback()).toBeNull();
+  expect(planRuns(() => (kernels = logits(model, x, false)))).toBe(0);
+  return { planned, kernels };
+}
+
+describeNative('compiled inference plan on native', () => {
+  beforeAll(async () => {
+    await useBackend('native');
+  });
+  afterAll(async () => {
+    await useBackend('cpu');
+  });
+
+  const CASES: [string, string, SpecOverrides, number[]][] = [
+    ['resnet20, option A', 'resnet20', {}, [4, 32, 32, 3]],
+    ["resnet20, option A with 'split' padding", 'resnet20', { shortcutParams: { padding: 'split' } }, [2, 32, 32, 3]],
+    ['resnet20, option B', 'resnet20', { shortcut: 'B' }, [2, 32, 32, 3]],
+    ['resnet20, option C', 'resnet20', { shortcut: 'C' }, [2, 32, 32, 3]],
+    ['plain-20 (no shortcuts)', 'resnet20', { residual: false }, [2, 32, 32, 3]],
+    ['resnet20 without batch norm (conv biases)', 'resnet20', { batchNorm: false }, [2, 32, 32, 3]],
+    ['resnet18', 'resnet18', {}, [2, 64, 64, 3]],
+    ['resnet50', 'resnet50', {}, [1, 64, 64, 3]],
+    ['resnet50, stride on the 1x1 (v1)', 'resnet50', { strideMode: 'v1' }, [1, 64, 64, 3]],
+    ['preact-resnet18 (unfolded batch norms, un-activated sums)', 'preact-resnet18', {}, [2, 32, 32, 3]],
+  ];
+
+  test.each(CASES)('%s: the plan gives the kernels’ logits', (_label, name, overrides, shape) => {
+    const model = createModel(name, overrides).eval();
+    randomizeBatchNorms(model, 11);
+    const x = input(shape);
+    const { planned, kernels } = bothWays(model, x);
+    expectSameValues(planned, kernels);
+    x.dispose();
+    model.dispose();
+  });
+
+  test.each(['resnet20', 'bottleneck'])('%s: the plan matches PyTorch (committed fixture)', (name) => {
+    const { model } = loadCheckpoint(path.join(FIX, `${name}.safetensors`));
+    const xNchw = loadNpy(path.join(FIX, `${name}.input.npy`));
+    const x = tf.transpose(xNchw, [0, 2, 3, 1]);
+    const ref = loadNpy(path.join(FIX, `${name}.logits.npy`));
+    const { planned } = bothWays(model, x);
+    const worst = expectSameValues(planned, ref.dataSync() as Float32Array);
+    console.log(`plan parity with PyTorch, ${name}: max abs diff ${worst.toExponential(2)}`);
+    tf.dispose([xNchw, x, ref]);
+    model.dispose();
+  });
+
+  describe('NaN and ±Inf propagate through the fused kernels as through the unfused ones', () => {
+    // preact-resnet18's stem max pool may drop a NaN (as tfjs's cpu reference does), so only resnet20 must give NaN logits.
+    const nets: [string, SpecOverrides, boolean][] = [
+      ['resnet20', {}, true],
+      ['preact-resnet18', {}, false],
+    ];
+    test.each(nets)('%s: non-finite input pixels', (name, overrides, nanEverywhere) => {
+      const model = createModel(name, overrides).eval();
+      randomizeBatchNorms(model, 5);
+      const values = input([4, 32, 32, 3]).dataSync() as Float32Array;
+      values[3 * (32 * 5 + 7)] = NaN; // image 0
+      values[32 * 32 * 3 + 11] = Infinity; // image 1
+      values[2 * 32 * 32 * 3 + 200] = -Infinity; // image 2; image 3 stays finite
+      const x = tf.tensor4d(values, [4, 32, 32, 3]);
+      const { planned, kernels } = bothWays(model, x);
+      const classes = kernels.length / 4;
+      if (nanEverywhere) expect(kernels.slice(0, classes).every(Number.isNaN)).toBe(true); // NaN reaches every logit of image 0
+      expect(kernels.slice(3 * classes).every(Number.isFinite)).toBe(true);
+      expectSameValues(planned, kernels);
+      x.dispose();
+      model.dispose();
+    });
+
+    test('resnet20: a NaN or infinite weight', () => {
+      const model = createModel('resnet20').eval();
+      randomizeBatchNorms(model, 3);
+      const x = input([2, 32, 32, 3]);
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        const conv = model.blocks()[4].namedParameters().find(([n]) => n.endsWith('conv1.weight'))![1];
+        const w = conv.dataSync().slice() as Float32Array;
+        w[5] = bad;
+        conv.assign(tf.tensor(w, conv.shape));
+        const { planned, kernels } = bothWays(model, x);
+        expect(kernels.some((v) => !Number.isFinite(v))).toBe(true);
+        expectSameValues(planned, kernels);
+      }
+      x.dispose();
+      model.dispose();
+    });
+  });
+
+  test('a model the plan cannot express falls back to the kernels with the same answer', () => {
+    const model = createModel('resnet20').eval();
+    randomizeBatchNorms(model, 2);
+    const x = input([2, 32, 32, 3]);
+    model.blocks()[2].branchScale = 0.5; // a Mul node: not in the plan's op set
+    let planned = new Float32Array();
+    expect(planRuns(() => (planned = logits(model, x, true)))).toBe(0);
+    expect(lastPlanFallback()).toMatch(/Mul/);
+    expectSameValues(planned, logits(model, x, false), 0);
+    x.dispose();
+    model.dispose();
+  });
+
+  test('option D (ceil-mode average pooling) falls back to the kernels', () => {
+    const model = createModel('resnet18', { shortcut: 'D' }).eval();
+    randomizeBatchNorms(model, 4);
+    const x = input([1, 64, 64, 3]);
+    let planned = new Float32Array();
+    expect(planRuns(() => (planned = logits(model, x, true)))).toBe(0);
+    expect(lastPlanFallback()).toMatch(/AveragePool/);
+    expectSameValues(planned, logits(model, x, false), 0);
+    x.dispose();
+    model.dispose();
+  });
+});
