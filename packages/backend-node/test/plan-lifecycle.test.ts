@@ -6,8 +6,6 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import '@resnet-ts/blocks';
-import '@resnet-ts/shortcuts';
 import { setInferencePlan, useBackend } from '@resnet-ts/core';
 import { createModel } from '@resnet-ts/zoo';
 import '../src/index.js';

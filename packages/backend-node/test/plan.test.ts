@@ -7,8 +7,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as path from 'node:path';
-import '@resnet-ts/blocks';
-import '@resnet-ts/shortcuts';
 import { ResNet, useBackend } from '@resnet-ts/core';
 import { loadCheckpoint, loadNpy } from '@resnet-ts/core/node';
 import { createModel, type SpecOverrides } from '@resnet-ts/zoo';
