@@ -12,6 +12,22 @@ export class Rng {
   private s2: number;
   private s3: number;
   private spareNormal: number | null = null;
+  /**
+   * True for {@link Rng.placeholder}: layers built with it allocate zeros instead of drawing their
+   * initial weights, for a model whose every weight is loaded right after.
+   */
+  readonly placeholder: boolean = false;
+
+  /**
+   * An Rng that draws nothing: every array it returns is zeros. Building a model with it skips the
+   * random initialisation (most of the time it takes to build ResNet-50), for weights that are
+   * loaded next and strictly, so none of the zeros survives.
+   */
+  static placeholder(): Rng {
+    const rng = new Rng(0);
+    (rng as { placeholder: boolean }).placeholder = true;
+    return rng;
+  }
 
   constructor(seed = 0) {
     // splitmix32 expands the seed into the four state words.
@@ -70,6 +86,7 @@ export class Rng {
   /** `size` normal samples with the given standard deviation. */
   normalArray(size: number, std = 1): Float32Array {
     const out = new Float32Array(size);
+    if (this.placeholder) return out;
     let i = 0;
     if (this.spareNormal !== null && size > 0) out[i++] = this.normal() * std;
     // Box-Muller in pairs, inlined: this loop initialises every conv of a model.
@@ -88,6 +105,7 @@ export class Rng {
   /** `size` uniform samples in [low, high). */
   uniformArray(size: number, low: number, high: number): Float32Array {
     const out = new Float32Array(size);
+    if (this.placeholder) return out;
     for (let i = 0; i < size; i++) out[i] = low + (high - low) * this.uniform();
     return out;
   }

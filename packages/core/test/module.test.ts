@@ -59,6 +59,31 @@ test('torch layout transposes convs to OIHW and linear to [out, in], and loads b
   b.dispose();
 });
 
+test('initialize: false builds the same network with zero weights, which strict loading then replaces entirely', () => {
+  const spec = createModel('resnet20', { seed: 3 }).spec;
+  const seeded = new ResNet(spec);
+  const blank = new ResNet(spec, { initialize: false });
+  // Same tensors, same shapes; no draws: every parameter is zero (BN keeps its 1/0 defaults).
+  const a = seeded.stateDict();
+  const b = blank.stateDict();
+  expect([...b.keys()]).toEqual([...a.keys()]);
+  for (const [k, t] of b) expect(t.shape).toEqual(a.get(k)!.shape);
+  expect(tf.max(tf.abs(b.get('layer2.0.conv1.weight')!)).dataSync()[0]).toBe(0);
+  expect(tf.max(tf.abs(b.get('fc.weight')!)).dataSync()[0]).toBe(0);
+  expect(tf.max(tf.abs(a.get('layer2.0.conv1.weight')!)).dataSync()[0]).toBeGreaterThan(0);
+  // After a strict load the blank model computes exactly what the seeded one does.
+  blank.loadStateDict(a, { strict: true });
+  const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 7);
+  seeded.eval();
+  blank.eval();
+  expect(tf.max(tf.abs(tf.sub(seeded.forward(x), blank.forward(x)))).dataSync()[0]).toBe(0);
+  // The default is still the seeded initialisation.
+  const again = new ResNet(spec);
+  expect(Array.from(again.stateDict().get('conv1.weight')!.dataSync())).toEqual(Array.from(a.get('conv1.weight')!.dataSync()));
+  tf.dispose(x);
+  for (const m of [seeded, blank, again]) m.dispose();
+});
+
 test('loading a mismatched state dict lists missing, unexpected and mis-shaped keys and changes nothing', () => {
   const m = createModel('resnet20', { seed: 3 });
   const before = m.namedParameters()[0][1].dataSync().slice();

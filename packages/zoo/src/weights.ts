@@ -58,7 +58,7 @@ export function specFor(sd: LoadedStateDict, source: string, model?: string | Re
 
 /** Builds the model of `spec`, loads the state dict strictly, and returns it in eval mode. */
 export function buildModel(spec: ResNetSpec, sd: LoadedStateDict, source: string): ResNet {
-  const model = new ResNet(spec);
+  const model = new ResNet(spec, { initialize: false }); // every weight is loaded, strictly
   try {
     loadRawStateDict(model, sd.stateDict, { strict: true, source });
     // Keys can match while the meaning differs (plain-20 vs ResNet-20): the stored spec must agree.

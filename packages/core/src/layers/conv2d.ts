@@ -57,7 +57,8 @@ export class Conv2d extends Module {
     const std = Math.sqrt(2 / fanOut);
     const shape: [number, number, number, number] = [kernelSize, kernelSize, inChannels, outChannels];
     // Drawn in PyTorch's OIHW order and reordered to HWIO, so a given seed means the same filters in both.
-    this.weight = this.registerParameter('weight', tf.tensor4d(permuteValues(rng.normalArray(fanOut * inChannels, std), [outChannels, inChannels, kernelSize, kernelSize], [2, 3, 1, 0]), shape), 'conv2d');
+    const initial = rng.placeholder ? tf.zeros(shape) : tf.tensor4d(permuteValues(rng.normalArray(fanOut * inChannels, std), [outChannels, inChannels, kernelSize, kernelSize], [2, 3, 1, 0]), shape);
+    this.weight = this.registerParameter('weight', initial, 'conv2d');
     if (options.bias) {
       const bound = 1 / Math.sqrt(inChannels * kernelSize * kernelSize);
       this.bias = this.registerParameter('bias', tf.tensor1d(rng.uniformArray(outChannels, -bound, bound)));

@@ -324,7 +324,7 @@ export function loadCheckpoint(
           'Build the model yourself and use loadWeightsInto(model, file), or convert it with `resnet convert --to resnet-ts --model <name>`.',
       );
     }
-    model = new ResNet(info.spec);
+    model = new ResNet(info.spec, { initialize: options.strict === false }); // strict: every weight is loaded
   }
   let report: LoadReport;
   try {

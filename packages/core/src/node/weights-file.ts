@@ -70,7 +70,7 @@ export function modelFromWeightsFile(
 ): { model: ResNet; report: LoadReport; convention: string; metadata: Record<string, string> } {
   const raw = readWeightsFile(file);
   const { convention, stateDict, hints } = adaptStateDict(raw, { convention: options.convention });
-  const model = options.model ?? new ResNet(inferSpec(stateDict, hints));
+  const model = options.model ?? new ResNet(inferSpec(stateDict, hints), { initialize: options.strict === false });
   try {
     const report = loadRawStateDict(model, stateDict, { ...options, hints, convention, source: options.source ?? file });
     return { model, report, convention, metadata: raw.metadata };
