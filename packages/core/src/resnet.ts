@@ -139,11 +139,15 @@ export class ResNet extends Module {
   readonly pool: GlobalAvgPool;
   readonly fc: Linear;
 
-  constructor(spec: ResNetSpec) {
+  /**
+   * @param options.initialize false: zeros instead of the seeded random initialisation, for a model
+   *   whose every weight is loaded right after (strict loading); much faster for large models.
+   */
+  constructor(spec: ResNetSpec, options: { initialize?: boolean } = {}) {
     super();
     this.spec = resolveSpec(spec);
     const s = this.spec;
-    const rng = new Rng(s.seed);
+    const rng = options.initialize === false ? Rng.placeholder() : new Rng(s.seed);
     const imagenet = s.stem === 'imagenet';
     const conv1 = new Conv2d(s.inChannels, s.stemWidth, imagenet ? 7 : 3, { stride: imagenet ? 2 : 1, padding: imagenet ? 3 : 1, rng });
     this.stem = [this.registerModule('conv1', conv1)];
