@@ -74,13 +74,16 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** A prepared, repeatable step: `run()` does the work and waits for its results. */
-interface Step {
+/** A prepared, repeatable piece of work: `run()` does it once and waits for its results. */
+export interface PreparedWork {
+  /** Does the work once; resolves when its results are read back. */
   run(): Promise<void>;
+  /** Frees what the work holds (model, tensors, a peer's session). */
   dispose(): void;
 }
 
-function prepare(work: BenchWork, createModel: BenchModelFactory): Step {
+/** `work` on the current engine, ready to run again and again (model, input and optimiser state built once). */
+export function prepareWork(work: BenchWork, createModel: BenchModelFactory): PreparedWork {
   const name = work.kind.startsWith('resnet50') ? 'resnet50' : 'resnet20';
   const size = name === 'resnet50' ? 224 : 32;
   const model = createModel(name, { seed: 1 });
@@ -156,19 +159,31 @@ export async function timeWork(
   options: { repeats?: number; warmup?: number } = {},
 ): Promise<number[]> {
   const { repeats = 5, warmup = 3 } = options;
-  const step = prepare(work, createModel);
+  const step = prepareWork(work, createModel);
   try {
-    for (let i = 0, n = effectiveWarmup(work, warmup); i < n; i++) await step.run();
-    const times: number[] = [];
-    for (let i = 0; i < repeats; i++) {
-      const t0 = performance.now();
-      await step.run();
-      times.push(performance.now() - t0);
-    }
-    return times;
+    return (await timeInterleaved([step], { repeats, warmup: effectiveWarmup(work, warmup) }))[0];
   } finally {
     step.dispose();
   }
+}
+
+/**
+ * Times several prepared works side by side: each is run `warmup` times untimed, then in round r
+ * every work runs once, in an order rotated by r, so that a change in the machine's speed (another
+ * process, frequency, a noisy neighbour) falls on all of them alike. Returns each work's ms per round.
+ */
+export async function timeInterleaved(steps: PreparedWork[], options: { repeats: number; warmup: number }): Promise<number[][]> {
+  for (const step of steps) for (let i = 0; i < options.warmup; i++) await step.run();
+  const times = steps.map(() => [] as number[]);
+  for (let r = 0; r < options.repeats; r++) {
+    for (let k = 0; k < steps.length; k++) {
+      const i = (k + r) % steps.length;
+      const t0 = performance.now();
+      await steps[i].run();
+      times[i].push(performance.now() - t0);
+    }
+  }
+  return times;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,15 +294,6 @@ export function attachPeer(rows: BenchRow[], peer: PeerResult[]): void {
     const p = peer.find((q) => q.kind === row.kind && q.batch === row.batch);
     row.torchMs = p ? p.ms : null;
     row.ratio = p && row.ms ? row.ms / p.ms : null;
-  }
-}
-
-/** Copies a peer's medians (onnxruntime-node) onto the rows of the same work, with ours / theirs. */
-export function attachOnnxruntime(rows: BenchRow[], peer: { kind: WorkKind; batch: number; ms: number }[]): void {
-  for (const row of rows) {
-    const p = peer.find((q) => q.kind === row.kind && q.batch === row.batch);
-    row.onnxruntimeMs = p ? p.ms : null;
-    row.onnxruntimeRatio = p && row.ms ? row.ms / p.ms : null;
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * `resnet bench --compare onnxruntime`: the same network, exported by @resnet-ts/onnx, timed by
- * onnxruntime-node in the same run, attached to the forward rows (training rows have no peer).
+ * onnxruntime-node in the same run, in rounds interleaved with ours, on the forward rows (training
+ * rows have no peer).
  * The built binary runs as a user runs it (onnxruntime does not load inside jest's sandbox).
  */
 import { spawnSync } from 'node:child_process';
@@ -13,6 +14,8 @@ test('--compare onnxruntime times the forward rows in onnxruntime-node and gives
   const r = run('bench', '--engines', 'native', '--works', 'resnet20-forward:4,resnet20-train:4', '--repeats', '2', '--compare', 'onnxruntime', '--json');
   expect(r.stderr).not.toMatch(/onnxruntime failed|Error/);
   expect(r.status).toBe(0);
+  // Ours and onnxruntime run in alternating rounds, not one after the other.
+  expect(r.stderr).toMatch(/native resnet20 forward 32x32 batch 4 \(2 runs, interleaved with onnxruntime\)/);
   const out = JSON.parse(r.stdout) as { rows: { kind: string; ms: number; onnxruntimeMs: number | null; onnxruntimeRatio: number | null }[]; onnxruntime: string };
   expect(out.onnxruntime).toMatch(/^onnxruntime-node \S+ CPU/);
   const [forward, step] = out.rows;

@@ -6,7 +6,7 @@ import { useBackend } from '@resnet-ts/core';
 import { createModel } from '@resnet-ts/zoo';
 import { UserError } from '../util.js';
 import { OptionKind, choiceList, integer, opt, text } from '../options.js';
-import { loadOnnxruntime, runOnnxruntimePeer } from './bench-onnxruntime.js';
+import { OrtModule, loadOnnxruntime, prepareOnnxruntime } from './bench-onnxruntime.js';
 
 /** The peers `--compare` can run next to ours. */
 const PEERS = ['onnxruntime', 'pytorch'] as const;
@@ -119,6 +119,11 @@ export function registerBench(program: Command): void {
             .filter(Boolean)
         : probed.filter((r) => r.available).map((r) => r.name);
       const log = (line: string) => process.stderr.write(line + '\n');
+      const peers = new Set<Peer>(opts.compare ?? []);
+      if (opts.comparePytorch) peers.add('pytorch');
+      const failures: string[] = [];
+      const onnxruntime = peers.has('onnxruntime') ? loadOnnxruntime() : null;
+      if (onnxruntime?.reason) log(`onnxruntime: ${onnxruntime.reason}`);
       const rows: bench.BenchRow[] = [];
       for (const engine of engines) {
         const info = probed.find((r) => r.name === engine);
@@ -135,23 +140,26 @@ export function registerBench(program: Command): void {
             continue;
           }
           const repeats = slow ? 1 : opts.repeats;
-          log(`bench: ${engine} ${bench.workLabel(w)} (${repeats} run${repeats > 1 ? 's' : ''}${slow ? ', slow engine' : ''}) ...`);
-          const times = await bench.timeWork(w, createModel, { repeats, warmup: engine === 'cpu' ? 0 : 1 });
-          rows.push(bench.makeRow(engine, w, times, slow ? 'slow engine: 1 run' : undefined));
+          const withOrt = onnxruntime?.ort && w.kind !== 'resnet20-train' && !slow ? onnxruntime.ort : undefined;
+          log(`bench: ${engine} ${bench.workLabel(w)} (${repeats} run${repeats > 1 ? 's' : ''}${slow ? ', slow engine' : ''}${withOrt ? ', interleaved with onnxruntime' : ''}) ...`);
+          const row = await timeRow(engine, w, { repeats, warmup: engine === 'cpu' ? 0 : 1, ort: withOrt, failures });
+          if (slow) row.note = 'slow engine: 1 run';
+          // With onnxruntime compared, a row it has no counterpart for says so (null), like a skipped one.
+          if (onnxruntime?.ort && row.onnxruntimeMs === undefined) Object.assign(row, { onnxruntimeMs: null, onnxruntimeRatio: null });
+          rows.push(row);
         }
       }
-      const peers = new Set<Peer>(opts.compare ?? []);
-      if (opts.comparePytorch) peers.add('pytorch');
-      const failures: string[] = [];
       const pytorch = peers.has('pytorch') ? comparePytorch(rows, works, opts.repeats, log, failures) : null;
-      const onnxruntime = peers.has('onnxruntime') ? await compareOnnxruntime(rows, works, opts.repeats, log, failures) : null;
+      const ortLine = !onnxruntime
+        ? null
+        : (onnxruntime.reason ?? `onnxruntime-node ${onnxruntime.ort?.env?.versions?.common ?? ''} CPU, 2 intra-op threads, graph optimisation 'all', forward rows, rounds interleaved with ours`);
       const memory = opts.memory ? peakMemory(engines.filter((e) => probed.find((r) => r.name === e)?.available), Boolean(opts.comparePytorch)) : undefined;
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ rows, pytorch, onnxruntime, repeats: opts.repeats, memory }, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ rows, pytorch, onnxruntime: ortLine, repeats: opts.repeats, memory }, null, 2) + '\n');
       } else {
         process.stdout.write(bench.formatRows(rows) + '\n');
         if (pytorch) process.stdout.write(`${pytorch}\n`);
-        if (onnxruntime) process.stdout.write(`${onnxruntime}\n`);
+        if (ortLine) process.stdout.write(`${ortLine}\n`);
         if (memory) process.stdout.write(formatMemory(memory) + '\n');
       }
       if (failures.length > 0) throw new UserError(`a peer failed: ${failures.join('; ')}`);
@@ -182,21 +190,33 @@ function comparePytorch(rows: bench.BenchRow[], works: bench.BenchWork[], repeat
   }
 }
 
-/** onnxruntime-node on the forward works (same network and seed, exported by @resnet-ts/onnx); as {@link comparePytorch}. */
-async function compareOnnxruntime(rows: bench.BenchRow[], works: bench.BenchWork[], repeats: number, log: (line: string) => void, failures: string[]): Promise<string> {
-  const { ort, reason } = loadOnnxruntime();
-  if (!ort) {
-    log(`onnxruntime: ${reason}`);
-    return `onnxruntime: ${reason}`;
-  }
-  log(`bench: onnxruntime ${works.filter((w) => w.kind !== 'resnet20-train').map(bench.workLabel).join(', ')} ...`);
+/**
+ * One row: `w` on the current engine, and with `ort` the same forward work in onnxruntime-node in
+ * interleaved rounds ({@link bench.timeInterleaved}), its median and ours / theirs on the row. A
+ * failing onnxruntime is added to `failures` (the command then exits non-zero).
+ */
+async function timeRow(
+  engine: string,
+  w: bench.BenchWork,
+  o: { repeats: number; warmup: number; ort?: OrtModule; failures: string[] },
+): Promise<bench.BenchRow> {
+  if (!o.ort) return bench.makeRow(engine, w, await bench.timeWork(w, createModel, o));
+  const ours = bench.prepareWork(w, createModel);
+  let theirs: bench.PreparedWork | undefined;
   try {
-    bench.attachOnnxruntime(rows, await runOnnxruntimePeer(ort, works, repeats));
-    return `onnxruntime-node ${ort.env?.versions?.common ?? ''} CPU, 2 intra-op threads, graph optimisation 'all' (forward rows only)`;
-  } catch (e) {
-    const line = `onnxruntime failed: ${(e as Error).message.split('\n')[0]}`;
-    log(line);
-    failures.push(line);
-    return line;
+    try {
+      theirs = await prepareOnnxruntime(o.ort, w);
+    } catch (e) {
+      o.failures.push(`onnxruntime failed on ${bench.workLabel(w)}: ${(e as Error).message.split('\n')[0]}`);
+      return { ...bench.makeRow(engine, w, await bench.timeWork(w, createModel, o)), onnxruntimeMs: null, onnxruntimeRatio: null };
+    }
+    const [mine, ort] = await bench.timeInterleaved([ours, theirs], { repeats: o.repeats, warmup: bench.effectiveWarmup(w, o.warmup) });
+    const row = bench.makeRow(engine, w, mine);
+    row.onnxruntimeMs = bench.median(ort);
+    row.onnxruntimeRatio = row.ms ? row.ms / row.onnxruntimeMs : null;
+    return row;
+  } finally {
+    ours.dispose();
+    theirs?.dispose();
   }
 }
