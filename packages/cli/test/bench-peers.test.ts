@@ -35,3 +35,15 @@ test('the table gains onnxruntime columns; an unknown peer is a one-line error',
   expect(bad.status).not.toBe(0);
   expect(bad.stderr.trim().split('\n')).toEqual(['resnet: --compare must be a comma-separated list of onnxruntime, pytorch; got tensorflow']);
 }, 240_000);
+
+test('--memory with --compare onnxruntime: the peak RSS of the same ResNet-50 forward in onnxruntime-node, and ours / theirs', () => {
+  const r = run('bench', '--engines', 'native', '--works', 'resnet20-forward:1', '--repeats', '1', '--compare', 'onnxruntime', '--memory', '--json');
+  expect(r.status).toBe(0);
+  const { memory } = JSON.parse(r.stdout) as { memory: { engine: string; peakMB: number; onnxruntimePeakMB: number; onnxruntimeDeltaMB: number; onnxruntimeRatio: number }[] };
+  expect(memory).toHaveLength(1);
+  const [m] = memory;
+  expect(m.engine).toBe('native');
+  // A ResNet-50 holds 25.6 M float32 weights (~98 MB): each process must have grown by at least that.
+  expect(m.onnxruntimeDeltaMB).toBeGreaterThan(90);
+  expect(m.onnxruntimeRatio).toBeCloseTo(m.peakMB / m.onnxruntimePeakMB, 6);
+}, 240_000);

@@ -1,9 +1,12 @@
 import { Command } from 'commander';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { bench, probeEngines } from '@resnet-ts/backend-node';
 import { useBackend } from '@resnet-ts/core';
 import { createModel } from '@resnet-ts/zoo';
+import { exportOnnx } from '@resnet-ts/onnx';
 import { UserError } from '../util.js';
 import { OptionKind, choiceList, integer, opt, text } from '../options.js';
 import { OrtModule, loadOnnxruntime, prepareOnnxruntime } from './bench-onnxruntime.js';
@@ -45,10 +48,31 @@ interface MemoryRow {
   pytorchPeakMB?: number;
   pytorchDeltaMB?: number;
   ratio?: number;
+  onnxruntimePeakMB?: number;
+  onnxruntimeDeltaMB?: number;
+  /** ours / onnxruntime-node's peak. */
+  onnxruntimeRatio?: number;
   note?: string;
 }
 
-function peakMemory(engines: string[], comparePytorch: boolean): MemoryRow[] {
+/** onnxruntime-node's peak RSS for the same ResNet-50 forward (batch 1), from its .onnx file, in a fresh process. */
+function onnxruntimePeak(child: string, parse: (r: ReturnType<typeof spawnSync>) => { baselineKB: number; peakKB: number }) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-bench-memory-'));
+  try {
+    const file = path.join(dir, 'resnet50.onnx');
+    const model = createModel('resnet50', { seed: 1 });
+    try {
+      fs.writeFileSync(file, exportOnnx(model.eval()));
+    } finally {
+      model.dispose();
+    }
+    return parse(spawnSync(process.execPath, [child, 'onnxruntime', '1', file], { encoding: 'utf8' }));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function peakMemory(engines: string[], comparePytorch: boolean, compareOnnxruntime: boolean): MemoryRow[] {
   const parse = (r: ReturnType<typeof spawnSync>) => {
     if (r.status !== 0) throw new Error(String(r.stderr).trim().split('\n').pop() || `exit ${r.status}`);
     const line = String(r.stdout).trim().split('\n').pop()!;
@@ -60,6 +84,7 @@ function peakMemory(engines: string[], comparePytorch: boolean): MemoryRow[] {
     torch = parse(spawnSync(bench.PYTHON, [script, '1'], { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } }));
   }
   const child = path.join(__dirname, '..', 'bench-memory-child.js');
+  const ort = compareOnnxruntime ? onnxruntimePeak(child, parse) : undefined;
   return engines.map((engine) => {
     try {
       const m = parse(spawnSync(process.execPath, [child, engine, '1'], { encoding: 'utf8' }));
@@ -68,6 +93,11 @@ function peakMemory(engines: string[], comparePytorch: boolean): MemoryRow[] {
         row.pytorchPeakMB = torch.peakKB / 1024;
         row.pytorchDeltaMB = (torch.peakKB - torch.baselineKB) / 1024;
         row.ratio = m.peakKB / torch.peakKB;
+      }
+      if (ort) {
+        row.onnxruntimePeakMB = ort.peakKB / 1024;
+        row.onnxruntimeDeltaMB = (ort.peakKB - ort.baselineKB) / 1024;
+        row.onnxruntimeRatio = m.peakKB / ort.peakKB;
       }
       return row;
     } catch (e) {
@@ -83,6 +113,7 @@ function formatMemory(rows: MemoryRow[]): string {
     out.push(
       `  ${r.engine.padEnd(8)} ${f(r.peakMB).padStart(6)} (+${f(r.deltaMB)})` +
         (r.pytorchPeakMB !== undefined ? `   PyTorch ${f(r.pytorchPeakMB)} (+${f(r.pytorchDeltaMB)})   ratio ${r.ratio!.toFixed(2)}x` : '') +
+        (r.onnxruntimePeakMB !== undefined ? `   onnxruntime ${f(r.onnxruntimePeakMB)} (+${f(r.onnxruntimeDeltaMB)})   ratio ${r.onnxruntimeRatio!.toFixed(2)}x` : '') +
         (r.note ? `   ${r.note}` : ''),
     );
   }
@@ -153,7 +184,13 @@ export function registerBench(program: Command): void {
       const ortLine = !onnxruntime
         ? null
         : (onnxruntime.reason ?? `onnxruntime-node ${onnxruntime.ort?.env?.versions?.common ?? ''} CPU, 2 intra-op threads, graph optimisation 'all', forward rows, rounds interleaved with ours`);
-      const memory = opts.memory ? peakMemory(engines.filter((e) => probed.find((r) => r.name === e)?.available), Boolean(opts.comparePytorch)) : undefined;
+      const memory = opts.memory
+        ? peakMemory(
+            engines.filter((e) => probed.find((r) => r.name === e)?.available),
+            peers.has('pytorch'),
+            Boolean(onnxruntime?.ort),
+          )
+        : undefined;
       if (opts.json) {
         process.stdout.write(JSON.stringify({ rows, pytorch, onnxruntime: ortLine, repeats: opts.repeats, memory }, null, 2) + '\n');
       } else {
