@@ -252,9 +252,35 @@ export function resnet20Case(createModel: ModelFactory, batch = 4): ConformanceC
   return c;
 }
 
-/** The full suite: the op list, the non-finite cases, plus the resnet20 step when a model factory is given. */
+/**
+ * A whole CIFAR ResNet-20 eval-mode forward (one compiled oneDNN plan on `native`, see
+ * src/native/plan.ts): batch 4 of seeded images, with NaN, +Inf and -Inf in one pixel of images 0, 1
+ * and 2 (image 3 finite); the logits must carry NaN and infinities exactly where cpu's do.
+ */
+export function resnet20EvalCase(createModel: ModelFactory): ConformanceCase {
+  return {
+    name: 'resnet20 eval forward (batch 4, NaN / +Inf / -Inf input pixels): logits',
+    tolerance: MODEL_TOLERANCE,
+    run: () => {
+      const model = createModel('resnet20', { seed: 1 });
+      try {
+        return tf.tidy(() => {
+          const shape = [4, 32, 32, 3];
+          const values = seeded(shape, 3200).dataSync().slice() as Float32Array;
+          const image = 32 * 32 * 3;
+          [NaN, Infinity, -Infinity].forEach((v, i) => (values[i * image + 3 * (32 * (5 + 9 * i) + 7) + i] = v));
+          return [model.forward(tf.tensor4d(values, shape as [number, number, number, number]), { training: false })];
+        });
+      } finally {
+        model.dispose();
+      }
+    },
+  };
+}
+
+/** The full suite: the op list, the non-finite cases, plus the resnet20 step and eval forward when a model factory is given. */
 export function conformanceCases(options: { createModel?: ModelFactory; batch?: number } = {}): ConformanceCase[] {
   const cases = [...opCases(), ...nonFiniteCases(OP_TOLERANCE)];
-  if (options.createModel) cases.push(resnet20Case(options.createModel, options.batch));
+  if (options.createModel) cases.push(resnet20Case(options.createModel, options.batch), resnet20EvalCase(options.createModel));
   return cases;
 }

@@ -31,9 +31,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { makeConv2DBackpropFilter } from '@resnet-ts/core';
-import { MODEL_TOLERANCE, OP_TOLERANCE, conformanceCases, opCases, resnet20Case, seeded } from './conformance-cases.js';
+import { MODEL_TOLERANCE, OP_TOLERANCE, conformanceCases, opCases, resnet20Case, resnet20EvalCase, seeded } from './conformance-cases.js';
 
-export { MODEL_TOLERANCE, OP_TOLERANCE, conformanceCases, opCases, resnet20Case, seeded };
+export { MODEL_TOLERANCE, OP_TOLERANCE, conformanceCases, opCases, resnet20Case, resnet20EvalCase, seeded };
 
 /** A case: computes, on the current backend, the tensors to compare (forward values, then gradients). */
 export interface ConformanceCase {
