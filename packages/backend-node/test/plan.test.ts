@@ -16,6 +16,12 @@ import { describeNative, expectSameValues, input, logits, planRuns, randomizeBat
 
 const FIX = path.resolve(__dirname, '..', '..', 'core', 'test', 'fixtures', 'parity');
 
+/** Two stages of two blocks at widths 10 and 20 (channel counts that do not fill oneDNN's 8- or 16-channel blocks). */
+const oddStages = (block: string) => [
+  { block, width: 10, depth: 2, stride: 1 },
+  { block, width: 20, depth: 2, stride: 2 },
+];
+
 /** Logits with the plan (asserting it ran) and without it (asserting it did not). */
 function bothWays(model: ResNet, x: tf.Tensor): { planned: Float32Array; kernels: Float32Array } {
   let planned = new Float32Array();
@@ -45,6 +51,8 @@ describeNative('compiled inference plan on native', () => {
     ['resnet50', 'resnet50', {}, [1, 64, 64, 3]],
     ['resnet50, stride on the 1x1 (v1)', 'resnet50', { strideMode: 'v1' }, [1, 64, 64, 3]],
     ['preact-resnet18 (unfolded batch norms, un-activated sums)', 'preact-resnet18', {}, [2, 32, 32, 3]],
+    ['widths that are no multiple of the channel block (10, 20; 7 classes)', 'resnet20', { stemWidth: 10, stages: oddStages('basic'), numClasses: 7 }, [3, 17, 23, 3]],
+    ['preact blocks with odd widths, option B', 'preact-resnet110', { stemWidth: 10, stages: oddStages('preact-basic'), numClasses: 7 }, [3, 17, 23, 3]],
   ];
 
   test.each(CASES)('%s: the plan gives the kernels’ logits', (_label, name, overrides, shape) => {
