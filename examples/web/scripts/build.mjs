@@ -13,7 +13,7 @@ const args = process.argv.slice(2);
 const outDir = path.resolve(args.find((a) => a.startsWith('--out='))?.slice(6) ?? path.join(here, 'dist'));
 const repo = path.resolve(here, '../..');
 const alias = args.includes('--sources')
-  ? ['core', 'blocks', 'shortcuts', 'zoo', 'backend-web'].map((p) => ({
+  ? ['core', 'blocks', 'shortcuts', 'zoo', 'backend-web', 'onnx'].map((p) => ({
       find: new RegExp(`^@resnet-ts/${p}$`),
       replacement: path.join(repo, 'packages', p, 'src', 'index.ts'),
     }))

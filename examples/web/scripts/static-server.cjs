@@ -1,6 +1,7 @@
 // A static file server for a built copy of the example on http://localhost (a secure context, as
-// WebGPU needs), and the Chromium flags for WebGPU through SwiftShader in headless mode (see
-// ENVIRONMENT.md). Used by test/page.test.ts and scripts/screenshot.mjs.
+// WebGPU needs), cross-origin isolated like `vite dev` (COOP/COEP on every response, so the wasm
+// runtimes use threads), and the Chromium flags for WebGPU through SwiftShader in headless mode (see
+// ENVIRONMENT.md). Used by the tests, scripts/screenshot.mjs and scripts/bench-browser.mjs.
 const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
@@ -8,15 +9,24 @@ const path = require('node:path');
 const TYPES = {
   '.html': 'text/html',
   '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
   '.css': 'text/css',
   '.wasm': 'application/wasm',
   '.json': 'application/json',
   '.png': 'image/png',
 };
 
-/** Serves `dir`; `extra` maps URL paths to files outside it. Resolves to `{url, close}`. */
-async function serveStatic(dir, extra = {}) {
+const { CROSS_ORIGIN_ISOLATION } = require('./isolation.cjs');
+
+/**
+ * Serves `dir`; `extra` maps URL paths to files outside it. Resolves to `{url, close}`.
+ * `options.isolated` (default true): send the cross-origin isolation headers; false serves the page
+ * the way a server without them would (the wasm runtimes then fall back to one thread).
+ */
+async function serveStatic(dir, extra = {}, options = {}) {
+  const isolated = options.isolated ?? true;
   const server = http.createServer((req, res) => {
+    if (isolated) for (const [name, value] of Object.entries(CROSS_ORIGIN_ISOLATION)) res.setHeader(name, value);
     const url = decodeURIComponent((req.url || '/').split('?')[0]);
     const file = extra[url] || path.join(dir, url.endsWith('/') ? `${url}index.html` : url);
     if (!extra[url] && !file.startsWith(dir)) return res.writeHead(403).end();

@@ -1,6 +1,7 @@
 /** The engines: probing, switching, explaining the choice, and the engine pickers on the page. */
 import { probeBackends, useBackend, type BackendAvailability, type BackendPlugin } from '@resnet-ts/core';
 import { $, app } from './page';
+import { liftingTfjsThreadCap, wasmThreading } from './wasm-threads';
 
 type Probed = { plugin: BackendPlugin; availability: BackendAvailability; priority: number };
 let probed: Probed[] = [];
@@ -43,13 +44,26 @@ function describeHardware(): void {
   el.hidden = !el.textContent;
 }
 
+/** The #wasm-threads line: threads, binary and isolation of the wasm engine (hidden on other engines). */
+function describeWasmThreads(): void {
+  const el = $('#wasm-threads');
+  el.hidden = backend !== 'wasm';
+  if (el.hidden) return;
+  const t = wasmThreading();
+  el.textContent = t.summary;
+  el.dataset.isolated = String(t.isolated);
+  el.dataset.threads = String(t.threads);
+  el.dataset.binary = t.binary;
+}
+
 export async function switchBackend(name: string, requested = name): Promise<void> {
-  backend = await useBackend(name);
+  backend = await liftingTfjsThreadCap(() => useBackend(name));
   $('#backend-name').textContent = backend;
   $('#backend-why').textContent = explain(backend, requested);
   app.dataset.backend = backend;
   ($('#backend-select') as HTMLSelectElement).value = backend;
   describeHardware();
+  describeWasmThreads();
 }
 
 export function fillBackendSelect(): void {

@@ -4,14 +4,15 @@
  *
  * Query parameters (all optional): `backend=auto|webgpu|webgl|wasm|cpu` (default auto), `n=<test
  * images for the lesion and backend runs>` (default 500), `weights=<url>` / `plainWeights=<url>`
- * (other checkpoints for ResNet-20 / plain-20).
+ * (other checkpoints for ResNet-20 / plain-20), `threads=<1..8>` (wasm threads in a cross-origin-isolated
+ * page; default one per core, at most 8).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { configureBackendWeb } from '@resnet-ts/backend-web';
 import { findPretrained } from '@resnet-ts/zoo';
 import { PageError, accuracy, applyLesion, canDelete, classify, loadNet, loadTestSet, type Net, type TestSet } from './nets';
 import { decodeImage, showGrey, toGrey28, type Grey28 } from './images';
 import { currentEngine, fillBackendSelect, probeEngines, switchBackend } from './engines';
+import { configureWasm, wantedWasmThreads } from './wasm-threads';
 import { $, app, asset, params, pct, queueSettled, serial, setStatus, showError, weightsProgress } from './page';
 
 /** The zoo's weight files, by their PRETRAINED entries (the file names are the zoo's). */
@@ -318,8 +319,20 @@ async function compareBackends(): Promise<void> {
 }
 
 // ---- start -------------------------------------------------------------------------------------
+/** ?threads=, or the default when it is missing or wrong (a wrong one is reported on the page). */
+function wasmThreads(): number {
+  try {
+    return wantedWasmThreads();
+  } catch (e) {
+    showError(new PageError(`${(e as Error).message} Using the default.`));
+    return wantedWasmThreads('');
+  }
+}
+
 async function start(): Promise<void> {
-  configureBackendWeb({ wasmPaths: asset('tfjs-wasm/') });
+  // The .wasm files are served under tfjs-wasm/ (resnetTsAssets); threads take effect where the page
+  // is cross-origin isolated (vite.config.ts and scripts/static-server.cjs send COOP/COEP).
+  configureWasm(asset('tfjs-wasm/'), wasmThreads());
   await probeEngines();
   const requested = params.get('backend') ?? 'auto';
   try {
