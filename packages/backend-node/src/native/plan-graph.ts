@@ -41,6 +41,12 @@ export interface PlanGraph {
   ints: Map<string, number[]>;
   input: string;
   output: string;
+  /**
+   * Frees the folded conv weights the graph was read from (core's per-conv cache): call it once the
+   * values have been copied (the native plan holds its own), so a planned model does not keep a
+   * third copy of its weights. The kernel path folds again if it ever runs.
+   */
+  releaseFoldedWeights(): void;
 }
 
 const values = (t: tf.Tensor): Float32Array => t.dataSync() as Float32Array;
@@ -52,6 +58,8 @@ class PlanGraphEmitter implements GraphEmitter {
   readonly floats = new Map<string, PlanConstant>();
   readonly ints = new Map<string, number[]>();
   private count = 0;
+  /** Convs whose folded weights (core's cache) the graph holds. */
+  readonly folded = new Set<Conv2d>();
 
   private fresh(prefix: string): string {
     return `${prefix}${this.count++}`;
@@ -88,6 +96,7 @@ class PlanGraphEmitter implements GraphEmitter {
   /** The batch norm folded by core's own fold (`Conv2d.inferenceWeights`, cached), else a Conv and a BatchNormalization. */
   conv(path: string, conv: Conv2d, bn: BatchNorm2d | null, x: string, bnPath = ''): string {
     const folded = conv.inferenceWeights(bn);
+    if (folded && bn) this.folded.add(conv);
     const { filter, bias } = folded ?? { filter: conv.weight, bias: conv.bias };
     const inputs = [x, this.tfjsFilter(filter)];
     if (bias) inputs.push(this.floatConstant(`${path}.bias`, values(bias), [conv.outChannels]));
@@ -120,5 +129,6 @@ export function collectPlanGraph(model: ResNet): PlanGraph {
   const g = new PlanGraphEmitter();
   const input = 'input';
   const output = emitResNetGraph(g, model, input);
-  return { nodes: g.nodes, floats: g.floats, ints: g.ints, input, output };
+  const releaseFoldedWeights = () => g.folded.forEach((conv) => conv.clearCaches());
+  return { nodes: g.nodes, floats: g.floats, ints: g.ints, input, output, releaseFoldedWeights };
 }

@@ -73,9 +73,14 @@ export function compileNativePlan(addon: NativeAddon, model: Module, inputShape:
     return null;
   }
   try {
-    const lowered = lowerPlanGraph(collectPlanGraph(model), inputShape);
-    const handle = addon.planCreate([...inputShape], lowered.numValues, lowered.ops, lowered.output);
-    return new NativePlan(addon, handle, [...inputShape], lowered.outputShape);
+    const graph = collectPlanGraph(model);
+    try {
+      const lowered = lowerPlanGraph(graph, inputShape);
+      const handle = addon.planCreate([...inputShape], lowered.numValues, lowered.ops, lowered.output);
+      return new NativePlan(addon, handle, [...inputShape], lowered.outputShape);
+    } finally {
+      graph.releaseFoldedWeights();
+    }
   } catch (e) {
     // Unsupported graphs, modules without exporters, and anything oneDNN refuses: the tfjs path runs.
     const kind = e instanceof PlanUnsupportedError ? 'unsupported: ' : e instanceof GraphExportError ? '' : 'native plan failed: ';
