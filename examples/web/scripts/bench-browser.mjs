@@ -90,7 +90,7 @@ async function main() {
   if (!site) {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-ts-bench-web-'));
     site = path.join(tmp, 'site');
-    execFileSync(process.execPath, [path.join(here, 'scripts/build.mjs'), `--out=${site}`, ...(opts.sources ? ['--sources'] : [])], { stdio: 'inherit' });
+    execFileSync(process.execPath, [path.join(here, 'scripts/build.mjs'), `--out=${site}`, ...(opts.sources ? ['--sources'] : [])], { stdio: ['ignore', 2, 2] });
   }
   const server = await serveStatic(site);
   const { chromium } = await import('playwright-core');
