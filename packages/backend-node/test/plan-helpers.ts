@@ -41,7 +41,14 @@ export function randomizeBatchNorms(model: Module, seed: number): void {
 }
 
 /** An NHWC input of `shape` with values in [-1, 1). */
-export const input = (shape: number[], seed = 7): tf.Tensor4D => tf.tensor4d(uniform(shape.reduce((a, b) => a * b, 1), seed), shape as [number, number, number, number]);
+export const input = (shape: number[], seed = 7): tf.Tensor4D =>
+  tf.tensor4d(
+    uniform(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+    shape as [number, number, number, number],
+  );
 
 /** Eval-mode logits of `model` with the compiled plan on or off. */
 export function logits(model: ResNet, x: tf.Tensor, plan: boolean): Float32Array {

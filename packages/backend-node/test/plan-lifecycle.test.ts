@@ -82,7 +82,13 @@ describeNative('compiled inference plan: invalidation, leaks, disposal', () => {
     }
     const x = input([2, 32, 32, 3]);
     expect(planRuns(() => model.forward(x, { training: true }).dispose())).toBe(0);
-    expect(planRuns(() => tf.grad((v: tf.Tensor) => tf.sum(model.forward(v, { training: false })))(x).dispose())).toBe(0);
+    expect(
+      planRuns(() =>
+        tf
+          .grad((v: tf.Tensor) => tf.sum(model.forward(v, { training: false })))(x)
+          .dispose(),
+      ),
+    ).toBe(0);
     const previous = setInferencePlan(false);
     expect(planRuns(() => model.forward(x).dispose())).toBe(0);
     setInferencePlan(previous);

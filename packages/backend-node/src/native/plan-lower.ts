@@ -10,7 +10,7 @@
  *
  * Op kinds (each `{kind, in: value ids, out: value id, ...}`; value 0 is the NHWC input):
  * conv {w, wLayout: 'hwio' | 'oihw', b, co, k, stride, pad [t, l, b, r], sum (value or -1), relu},
- * maxpool {k, stride, pad}, gap, gemm {w [O, K], b, co}, relu, add {relu},
+ * maxpool / avgpool {k, stride, pad} (avg: padding not counted), gap, gemm {w [O, K], b, co}, relu, add {relu},
  * bn {mean, variance, scale, shift, eps}.
  */
 import type { GraphAttr } from '@resnet-ts/core';
@@ -18,7 +18,7 @@ import type { PlanConstant, PlanGraph, PlanNode } from './plan-graph.js';
 
 /** One op of the native plan (see the file comment for the fields of each kind). */
 export interface NativePlanOp {
-  kind: 'conv' | 'maxpool' | 'gap' | 'gemm' | 'relu' | 'add' | 'bn';
+  kind: 'conv' | 'maxpool' | 'avgpool' | 'gap' | 'gemm' | 'relu' | 'add' | 'bn';
   in: number[];
   out: number;
   [field: string]: unknown;
@@ -60,7 +60,10 @@ class Lowering {
   /** Node index -> the Relu (or Flatten, Pad) node it absorbs. */
   private readonly follower = new Map<number, number>();
 
-  constructor(private readonly g: PlanGraph, inputNHWC: readonly number[]) {
+  constructor(
+    private readonly g: PlanGraph,
+    inputNHWC: readonly number[],
+  ) {
     const [n, h, w, c] = inputNHWC;
     this.ids.set(g.input, 0);
     this.shapes.set(g.input, [n, c, h, w]);
@@ -91,7 +94,8 @@ class Lowering {
     this.g.nodes.forEach((node, i) => {
       if (this.absorbed.has(i)) return;
       if (node.op === 'Slice') this.absorb(i, 'Pad');
-      if (node.op === 'GlobalAveragePool' && this.absorb(i, 'Flatten') === undefined) throw new PlanUnsupportedError('GlobalAveragePool without Flatten');
+      if (node.op === 'GlobalAveragePool' && this.absorb(i, 'Flatten') === undefined)
+        throw new PlanUnsupportedError('GlobalAveragePool without Flatten');
       if (node.op !== 'Conv' && node.op !== 'Add') return;
       if (node.op === 'Conv' && this.soleConsumer(node.output)?.op === 'Add') {
         const j = this.consumers.get(node.output)![0];
@@ -151,6 +155,8 @@ class Lowering {
           return this.selector(node, i);
         case 'MaxPool':
           return this.maxPool(node);
+        case 'AveragePool':
+          return this.averagePool(node);
         case 'GlobalAveragePool':
           return this.globalAverage(node, i);
         case 'Gemm':
@@ -221,7 +227,16 @@ class Lowering {
     let s = 1;
     if (slice) {
       const [starts, ends, axes, steps] = slice.inputs.slice(1).map((v) => this.g.ints.get(v));
-      if (!starts || !ends || !axes || !steps || !same(axes, [2, 3]) || !same(starts, [0, 0]) || steps[0] !== steps[1] || ends.some((e) => e < Math.max(h, w))) {
+      if (
+        !starts ||
+        !ends ||
+        !axes ||
+        !steps ||
+        !same(axes, [2, 3]) ||
+        !same(starts, [0, 0]) ||
+        steps[0] !== steps[1] ||
+        ends.some((e) => e < Math.max(h, w))
+      ) {
         throw new PlanUnsupportedError(`Slice '${slice.name}'`);
       }
       s = steps[0];
@@ -270,6 +285,23 @@ class Lowering {
     this.ops.push({ kind: 'maxpool', in: [this.id(node.inputs[0])], out: this.define(node.output, [n, c, oh, ow]), k, stride, pad });
   }
 
+  /** Option D's ceil-mode average pooling without padding counted: oneDNN's average over the valid pixels, padded at the end. */
+  private averagePool(node: PlanNode): void {
+    const [n, c, h, w] = this.shape(node.inputs[0]);
+    const k = attrInts(node, 'kernel_shape', []);
+    const stride = attrInts(node, 'strides', [1, 1]);
+    const pads = attrInts(node, 'pads', [0, 0, 0, 0]);
+    const ceil = attrNum(node, 'ceil_mode', 0) === 1;
+    if (k.length !== 2 || pads.some((p) => p !== 0) || attrNum(node, 'count_include_pad', 0) !== 0)
+      throw new PlanUnsupportedError(`AveragePool '${node.name}'`);
+    const out = (size: number, a: number) => (ceil ? Math.ceil((size - k[a]) / stride[a]) : Math.floor((size - k[a]) / stride[a])) + 1;
+    const [oh, ow] = [out(h, 0), out(w, 1)];
+    // The end padding that gives ceil mode's last (partial) window; never counted in the average.
+    const pad = [0, 0, (oh - 1) * stride[0] + k[0] - h, (ow - 1) * stride[1] + k[1] - w];
+    if (pad[2] >= k[0] || pad[3] >= k[1]) throw new PlanUnsupportedError(`AveragePool '${node.name}': a window entirely in the padding`);
+    this.ops.push({ kind: 'avgpool', in: [this.id(node.inputs[0])], out: this.define(node.output, [n, c, oh, ow]), k, stride, pad });
+  }
+
   private globalAverage(node: PlanNode, i: number): void {
     const [n, c] = this.shape(node.inputs[0]);
     this.ops.push({ kind: 'gap', in: [this.id(node.inputs[0])], out: this.define(this.outputOf(i), [n, c]) });
@@ -279,8 +311,13 @@ class Lowering {
     const [x, wName, bName] = node.inputs;
     const [n, k] = this.shape(x);
     const weight = this.constant(wName);
-    const ok = attrNum(node, 'transB', 0) === 1 && attrNum(node, 'transA', 0) === 0 && attrNum(node, 'alpha', 1) === 1 && attrNum(node, 'beta', 1) === 1;
-    if (!ok || weight.dims.length !== 2 || weight.dims[1] !== k || this.shape(x).length !== 2) throw new PlanUnsupportedError(`Gemm '${node.name}'`);
+    const ok =
+      attrNum(node, 'transB', 0) === 1 &&
+      attrNum(node, 'transA', 0) === 0 &&
+      attrNum(node, 'alpha', 1) === 1 &&
+      attrNum(node, 'beta', 1) === 1;
+    if (!ok || weight.dims.length !== 2 || weight.dims[1] !== k || this.shape(x).length !== 2)
+      throw new PlanUnsupportedError(`Gemm '${node.name}'`);
     const co = weight.dims[0];
     const b = bName === undefined ? null : this.constant(bName).data;
     this.ops.push({ kind: 'gemm', in: [this.id(x)], out: this.define(node.output, [n, co]), w: weight.data, b, co });

@@ -39,7 +39,9 @@ registerGraphExporter(MaxPool2d, (g, m, path, x) => {
 });
 registerGraphExporter(Sequential, (g, m, path, x) => g.sequence(path, m.children(), x));
 // Global average pooling to [N, C]: GlobalAveragePool keeps 1x1 spatial dims, Flatten drops them.
-registerGraphExporter(GlobalAvgPool, (g, _m, path, x) => g.node('Flatten', 'flatten', [g.node('GlobalAveragePool', path, [x])], { axis: { int: 1 } }));
+registerGraphExporter(GlobalAvgPool, (g, _m, path, x) =>
+  g.node('Flatten', 'flatten', [g.node('GlobalAveragePool', path, [x])], { axis: { int: 1 } }),
+);
 // Gemm with PyTorch's [out, in] weight (tfjs keeps [in, out]).
 registerGraphExporter(Linear, (g, fc, path, x) => {
   const weight = permuteValues(fc.weight.dataSync() as Float32Array, [fc.inFeatures, fc.outFeatures], [1, 0]);
