@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as path from 'node:path';
-import { ResNet, useBackend } from '@resnet-ts/core';
+import { BatchNorm2d, ResNet, useBackend } from '@resnet-ts/core';
 import { loadCheckpoint, loadNpy } from '@resnet-ts/core/node';
 import { createModel, type SpecOverrides } from '@resnet-ts/zoo';
 import '../src/index.js';
@@ -127,6 +127,29 @@ describeNative('compiled inference plan on native', () => {
         expect(kernels.some((v) => !Number.isFinite(v))).toBe(true);
         expectSameValues(planned, kernels);
       }
+      x.dispose();
+      model.dispose();
+    });
+
+    // A zero gamma/var pair makes the fold inexact (±Inf scale: that conv keeps its BatchNormalization);
+    // a negative running_var gives NaN; preact's batch norms before a conv are never folded.
+    test.each(['resnet20', 'preact-resnet18'])('%s: broken batch-norm statistics (negative or zero variance, Inf mean)', (name) => {
+      const model = createModel(name).eval();
+      randomizeBatchNorms(model, 8);
+      const bns = model.namedModules().filter(([, m]) => m instanceof BatchNorm2d) as [string, BatchNorm2d][];
+      const edit = (v: tf.Variable, i: number, value: number) => {
+        const values = v.dataSync().slice() as Float32Array;
+        values[i] = value;
+        v.assign(tf.tensor1d(values));
+      };
+      edit(bns[1][1].runningVar, 2, -1);
+      edit(bns[3][1].runningMean, 0, Infinity);
+      edit(bns[4][1].runningVar, 1, 0);
+      edit(bns[4][1].weight, 1, 3e38); // scale 3e38 / sqrt(eps): Inf in float32
+      const x = input([2, 32, 32, 3]);
+      const { planned, kernels } = bothWays(model, x);
+      expect(kernels.some((v) => !Number.isFinite(v))).toBe(true);
+      expectSameValues(planned, kernels);
       x.dispose();
       model.dispose();
     });
