@@ -73,9 +73,15 @@ export function formatResult(r, chromium) {
   }
   lines.push('');
   if (r.webgpu.works.length) {
-    lines.push(`WebGPU (${r.webgpu.adapter}), ${r.webgpu.rounds} rounds after 2 untimed runs:`);
-    for (const w of r.webgpu.works)
-      lines.push(`${pad(`${w.model} batch ${w.batch}`, 20)}resnet-ts webgpu ${ms(w.rows[0])} ms, max abs diff against onnxruntime-web wasm ${diff(w.agreement)}`);
+    lines.push(`WebGPU (${r.webgpu.adapter}), ${r.webgpu.rounds} interleaved rounds after 2 untimed runs per side; diffs against onnxruntime-web on wasm:`);
+    lines.push(`${pad('work', 20)}${pad('resnet-ts webgpu', 18)}${pad('onnxruntime-web', 17)}${pad('ours/theirs', 13)}max abs diffs (ours, theirs)`);
+    for (const w of r.webgpu.works) {
+      const [ours, theirs] = w.rows;
+      lines.push(
+        `${pad(`${w.model} batch ${w.batch}`, 20)}${pad(ms(ours), 18)}${pad(ms(theirs), 17)}${pad(w.ratio ? `${w.ratio.toFixed(2)}x` : '-', 13)}` +
+          `${diff(w.agreement)}, ${diff(theirs?.agreement)}`,
+      );
+    }
   }
   lines.push(r.webgpu.note ?? `WebGPU: ${r.webgpu.skipped ?? 'not run'}`);
   for (const e of r.errors) lines.push(`ERROR: ${e}`);

@@ -73,9 +73,13 @@ export function oursRunner(model: ResNet, w: BenchWork, nchw: Float32Array): Run
   };
 }
 
-/** onnxruntime-web on `model` exported by @resnet-ts/onnx, with the given execution provider. */
-export async function ortRunner(ort: typeof Ort, model: ResNet, w: BenchWork, nchw: Float32Array, provider = 'wasm'): Promise<Runner> {
-  const bytes = exportOnnx(model);
+/** The ONNX bytes of `model`, exported by @resnet-ts/onnx (batch norm folded), as `resnet bench --compare onnxruntime` does. */
+export function onnxBytes(model: ResNet): Uint8Array {
+  return exportOnnx(model);
+}
+
+/** onnxruntime-web on the ONNX bytes of a work's model, with the given execution provider. */
+export async function ortRunner(ort: typeof Ort, bytes: Uint8Array, w: BenchWork, nchw: Float32Array, provider = 'wasm'): Promise<Runner> {
   const session = await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: 'all' });
   const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', nchw, inputDims(w)) };
   return {

@@ -2,8 +2,9 @@
  * The benchmark page (bench.html): resnet-ts (tfjs wasm, threaded) against onnxruntime-web (wasm
  * execution provider, the same thread count) on the same seeded network, exported to ONNX by
  * @resnet-ts/onnx. Per work: both sides' logits are compared first (a disagreement is reported and the
- * work is not timed), then interleaved rounds, medians. Then resnet-ts on WebGPU where the browser
- * offers an adapter, checked against onnxruntime-web's logits.
+ * work is not timed), then interleaved rounds, medians. Then both on WebGPU where the browser offers
+ * an adapter (resnet-ts on tfjs's WebGPU backend, onnxruntime-web on its WebGPU execution provider),
+ * each checked against onnxruntime-web's wasm logits.
  *
  * Query parameters (all optional): `works=resnet20:64,resnet50:1`, `rounds=7`, `threads=<1..8>`
  * (default one per core, at most 8), `webgpu=<works>|none` (default resnet20:8), `webgpuRounds=2`,
@@ -15,6 +16,8 @@
 import { useBackend } from '@resnet-ts/core';
 import ortGlueUrl from 'onnxruntime-web/ort-wasm-simd-threaded.mjs?url';
 import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
+import ortAsyncifyGlueUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.mjs?url';
+import ortAsyncifyWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 import { webgpuPlugin } from '@resnet-ts/backend-web';
 import {
   agreement,
@@ -22,6 +25,7 @@ import {
   inputDims,
   interleaved,
   median,
+  onnxBytes,
   oursRunner,
   ortRunner,
   parseWorks,
@@ -36,6 +40,8 @@ import { configureWasm, liftingTfjsThreadCap, wantedWasmThreads, wasmThreading }
 /** One timed side of a work. */
 interface Timed {
   runtime: string;
+  /** Its logits against the reference (onnxruntime-web on wasm), where the row is not the reference itself. */
+  agreement?: Agreement;
   /** Median ms of the timed rounds. */
   ms: number;
   times: number[];
@@ -123,7 +129,7 @@ async function benchWasm(
   const ours = oursRunner(model, w, nchw);
   let theirs: Runner | undefined;
   try {
-    theirs = await ortRunner(ort, model, w, nchw);
+    theirs = await ortRunner(ort, onnxBytes(model), w, nchw);
     setStatus(`${workLabel(w)}: warm-up and logits check…`);
     await warmUpAndCompare(ours, theirs, out, keepLogits);
     if (!out.agreement!.agree) {
@@ -146,36 +152,61 @@ async function benchWasm(
   }
 }
 
-/** onnxruntime-web's logits (wasm EP) for a work, the seeded model exported on the current tfjs backend. */
-async function ortReference(ort: Ort, w: BenchWork): Promise<Float32Array> {
+/** A work's ONNX bytes and onnxruntime-web's wasm logits for them: what the WebGPU rows are checked against. */
+interface OrtReference {
+  bytes: Uint8Array;
+  logits: Float32Array;
+}
+
+/** The ONNX bytes of a work's seeded model and onnxruntime-web's logits for them (wasm EP), made on the current tfjs backend. */
+async function ortReference(ort: Ort, w: BenchWork): Promise<OrtReference> {
   const model = seededModel(w);
   try {
-    const theirs = await ortRunner(ort, model, w, inputData(inputDims(w)));
-    return await theirs.run().finally(() => theirs.dispose());
+    const bytes = onnxBytes(model);
+    const theirs = await ortRunner(ort, bytes, w, inputData(inputDims(w)));
+    return { bytes, logits: await theirs.run().finally(() => theirs.dispose()) };
   } finally {
     model.dispose();
   }
 }
 
-/** resnet-ts on WebGPU on one work, checked against onnxruntime-web's logits before it is timed. */
-async function benchWebgpu(w: BenchWork, reference: Float32Array, rounds: number, result: BenchResult): Promise<void> {
+/**
+ * resnet-ts and onnxruntime-web (its WebGPU execution provider) on WebGPU on one work, each checked
+ * against onnxruntime-web's wasm logits before the two are timed in interleaved rounds.
+ */
+async function benchWebgpu(ortGpu: Ort, w: BenchWork, reference: OrtReference, rounds: number, result: BenchResult): Promise<void> {
   const out: WorkResult = { ...w, rows: [] };
   result.webgpu.works.push(out);
   setStatus(`${workLabel(w)} on WebGPU: compiling shaders…`);
   const model = seededModel(w);
-  const ours = oursRunner(model, w, inputData(inputDims(w)));
+  const nchw = inputData(inputDims(w));
+  const ours = oursRunner(model, w, nchw);
+  let theirs: Runner | undefined;
   try {
-    await warmUpAndCompare(ours, reference, out, false);
-    if (!out.agreement!.agree) {
-      result.errors.push(`${workLabel(w)}: resnet-ts on WebGPU disagrees with onnxruntime-web (max abs diff ${out.agreement!.maxAbsDiff}): not timed.`);
-      return;
+    await warmUpAndCompare(ours, reference.logits, out, false);
+    theirs = await ortRunner(ortGpu, reference.bytes, w, nchw, 'webgpu');
+    const theirsAgreement = agreement(await theirs.run(), reference.logits);
+    await theirs.run();
+    for (const [who, a] of [
+      ['resnet-ts', out.agreement!],
+      ['onnxruntime-web', theirsAgreement],
+    ] as const) {
+      if (!a.agree) result.errors.push(`${workLabel(w)}: ${who} on WebGPU disagrees with onnxruntime-web on wasm (max abs diff ${a.maxAbsDiff}): not timed.`);
     }
-    setStatus(`${workLabel(w)} on WebGPU: ${rounds} rounds…`);
-    const [t] = await interleaved([ours], rounds);
-    out.rows = [{ runtime: 'resnet-ts webgpu', ms: median(t), times: t }];
-    addRow(w, [`resnet-ts webgpu${result.webgpu.software ? ' (software adapter)' : ''}`, out.rows[0].ms.toFixed(1), '', fmtDiff(out.agreement)]);
+    if (!out.agreement!.agree || !theirsAgreement.agree) return;
+    setStatus(`${workLabel(w)} on WebGPU: ${rounds} interleaved rounds…`);
+    const [t1, t2] = await interleaved([ours, theirs], rounds);
+    out.rows = [
+      { runtime: 'resnet-ts webgpu', ms: median(t1), times: t1, agreement: out.agreement },
+      { runtime: 'onnxruntime-web webgpu', ms: median(t2), times: t2, agreement: theirsAgreement },
+    ];
+    out.ratio = out.rows[0].ms / out.rows[1].ms;
+    const sw = result.webgpu.software ? ' (software adapter)' : '';
+    addRow(w, [`resnet-ts webgpu${sw}`, out.rows[0].ms.toFixed(1), out.ratio.toFixed(2), fmtDiff(out.agreement)]);
+    addRow(w, [`onnxruntime-web webgpu${sw}`, out.rows[1].ms.toFixed(1), '1.00', fmtDiff(theirsAgreement)]);
   } finally {
     ours.dispose();
+    await theirs?.dispose();
     model.dispose();
   }
 }
@@ -188,14 +219,19 @@ async function benchAllWebgpu(ort: Ort, works: BenchWork[], rounds: number, resu
   result.webgpu.software = probe.priority !== undefined && probe.priority < webgpuPlugin.priority;
   result.webgpu.rounds = rounds;
   result.webgpu.note = result.webgpu.software
-    ? 'WebGPU runs on a software adapter (SwiftShader: the shaders execute on the CPU). These rows show that the ' +
-      'WebGPU path gives the same logits as onnxruntime-web and what it costs on this CPU; they say nothing about speed on a real GPU.'
+    ? 'WebGPU runs on a software adapter (SwiftShader: the shaders execute on the CPU). These rows show that both ' +
+      "runtimes' WebGPU paths give the same logits as onnxruntime-web on wasm and what they cost on this CPU; " +
+      'they say nothing about speed on a real GPU, nor which runtime would be faster there.'
     : 'WebGPU runs on a GPU adapter.';
   // The references first, on wasm: the export reads every weight back, which WebGPU would do with a sync read per tensor.
-  const references: Float32Array[] = [];
+  const references: OrtReference[] = [];
   for (const w of works) references.push(await ortReference(ort, w));
   await useBackend('webgpu');
-  for (const [i, w] of works.entries()) await benchWebgpu(w, references[i], rounds, result);
+  // onnxruntime-web's WebGPU build: its own module, glue and binary (asyncify), same thread count for its CPU part.
+  const ortGpu = await import('onnxruntime-web/webgpu');
+  ortGpu.env.wasm.wasmPaths = { mjs: asset(ortAsyncifyGlueUrl), wasm: asset(ortAsyncifyWasmUrl) };
+  ortGpu.env.wasm.numThreads = ort.env.wasm.numThreads;
+  for (const [i, w] of works.entries()) await benchWebgpu(ortGpu, w, references[i], rounds, result);
 }
 
 async function main(result: BenchResult): Promise<void> {

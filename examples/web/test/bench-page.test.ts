@@ -1,8 +1,8 @@
 /**
  * The benchmark page end to end, quickly: `scripts/bench-browser.mjs` builds the example from the
  * packages' sources, serves it cross-origin isolated, and runs bench.html in headless Chromium on
- * ResNet-20 batch 2 (2 rounds) and on WebGPU batch 1 (1 round): resnet-ts and onnxruntime-web run on
- * the same thread count and give the same logits, and the script prints the table and the JSON. The
+ * ResNet-20 batch 2 (2 rounds) and on WebGPU batch 1 (1 round, both runtimes): resnet-ts and
+ * onnxruntime-web run on the same thread count and give the same logits, and the script prints the table and the JSON. The
  * logits check itself (what keeps a wrong computation from being timed) is tested in Node. The
  * Chromium part is skipped, with the reason in the test name, when /usr/bin/chromium is missing.
  */
@@ -67,7 +67,12 @@ if (!fs.existsSync(CHROMIUM)) {
       threads: { resnetTs: number; onnxruntime: number };
       tfjsWasmBinary: string;
       works: { model: string; batch: number; rows: { runtime: string; ms: number; times: number[] }[]; agreement: ReturnType<typeof agreement>; ratio: number }[];
-      webgpu: { skipped?: string; software?: boolean; note?: string; works: { rows: { ms: number }[]; agreement: ReturnType<typeof agreement> }[] };
+      webgpu: {
+        skipped?: string;
+        software?: boolean;
+        note?: string;
+        works: { rows: { runtime: string; ms: number; agreement: ReturnType<typeof agreement> }[]; agreement: ReturnType<typeof agreement> }[];
+      };
       errors: string[];
     };
 
@@ -118,14 +123,18 @@ if (!fs.existsSync(CHROMIUM)) {
       expect(w.ratio).toBeCloseTo(w.rows[0].ms / w.rows[1].ms, 6);
     });
 
-    test('WebGPU: checked against onnxruntime-web and said to be a software adapter, or skipped with the reason', () => {
+    test('WebGPU: both runtimes checked against onnxruntime-web on wasm and said to be on a software adapter, or skipped with the reason', () => {
       if (result.webgpu.skipped) {
         expect(result.webgpu.skipped).not.toBe('');
         return;
       }
       const [g] = result.webgpu.works;
-      expect(g.agreement.agree).toBe(true);
-      expect(g.rows[0].ms).toBeGreaterThan(0);
+      expect(g.rows.map((r) => r.runtime)).toEqual(['resnet-ts webgpu', 'onnxruntime-web webgpu']);
+      for (const r of g.rows) {
+        expect(r.agreement.agree).toBe(true);
+        expect(r.ms).toBeGreaterThan(0);
+      }
+      expect(stdout).toMatch(/^work +resnet-ts webgpu +onnxruntime-web +ours\/theirs +max abs diffs \(ours, theirs\)$/m);
       if (result.webgpu.software) expect(result.webgpu.note).toMatch(/software adapter.*nothing about speed on a real GPU/);
       expect(stdout).toContain(result.webgpu.note);
     });
