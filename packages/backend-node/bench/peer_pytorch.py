@@ -10,6 +10,7 @@ Works:
                       channels), eval mode, 32x32x3 input, batch B
   resnet20-train:B    one SGD step (momentum 0.9, weight decay 1e-4, lr 0.01), train-mode batch norm,
                       softmax cross-entropy, batch B
+  resnet18-forward:B  torchvision resnet18 (random weights), eval mode, 224x224x3, batch B
   resnet50-forward:B  torchvision resnet50 (random weights), eval mode, 224x224x3, batch B
 """
 import argparse
@@ -85,10 +86,10 @@ class CifarResNet(nn.Module):
 
 def make_step(kind, batch):
     torch.manual_seed(1)
-    if kind == "resnet50-forward":
+    if kind in ("resnet18-forward", "resnet50-forward"):
         import torchvision
 
-        model = torchvision.models.resnet50().eval()
+        model = getattr(torchvision.models, kind.split("-")[0])().eval()
         x = torch.randn(batch, 3, 224, 224)
 
         def step():
@@ -123,7 +124,7 @@ def make_step(kind, batch):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--works", default="resnet20-forward:32,resnet20-forward:128,resnet20-train:32,resnet20-train:128,resnet50-forward:1,resnet50-forward:8")
+    ap.add_argument("--works", default="resnet20-forward:32,resnet20-forward:128,resnet20-train:32,resnet20-train:128,resnet18-forward:1,resnet50-forward:1,resnet50-forward:8")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)

@@ -21,11 +21,11 @@ export interface BenchModel {
   /** Frees the model's variables. */
   dispose(): void;
 }
-/** Builds a named model ('resnet20' or 'resnet50') with a seed, e.g. @resnet-ts/zoo's `createModel`. */
+/** Builds a named model ('resnet20', 'resnet18' or 'resnet50') with a seed, e.g. @resnet-ts/zoo's `createModel`. */
 export type BenchModelFactory = (name: string, overrides: { seed: number }) => BenchModel;
 
-/** What a benchmark row times: resnet20 forward or SGD step (32x32 input), or resnet50 forward (224x224). */
-export type WorkKind = 'resnet20-forward' | 'resnet20-train' | 'resnet50-forward';
+/** What a benchmark row times: resnet20 forward or SGD step (32x32 input), or resnet18 / resnet50 forward (224x224). */
+export type WorkKind = 'resnet20-forward' | 'resnet20-train' | 'resnet18-forward' | 'resnet50-forward';
 
 /** One timed piece of work. */
 export interface BenchWork {
@@ -46,6 +46,7 @@ export const FULL_WORKS: BenchWork[] = [
   { kind: 'resnet20-forward', batch: 128 },
   { kind: 'resnet20-train', batch: 32 },
   { kind: 'resnet20-train', batch: 128 },
+  { kind: 'resnet18-forward', batch: 1 },
   { kind: 'resnet50-forward', batch: 1 },
   { kind: 'resnet50-forward', batch: 8 },
 ];
@@ -55,15 +56,21 @@ export function workLabel(w: BenchWork): string {
   const what = {
     'resnet20-forward': 'resnet20 forward 32x32',
     'resnet20-train': 'resnet20 SGD step 32x32',
+    'resnet18-forward': 'resnet18 forward 224x224',
     'resnet50-forward': 'resnet50 forward 224x224',
   }[w.kind];
   return `${what} batch ${w.batch}`;
 }
 
+/** The zoo network a work runs: `resnet20`, `resnet18` or `resnet50`. */
+export function workModel(w: BenchWork): 'resnet20' | 'resnet18' | 'resnet50' {
+  return w.kind.split('-')[0] as 'resnet20' | 'resnet18' | 'resnet50';
+}
+
 /** Parses `kind:batch` (e.g. `resnet20-train:128`) into a work; throws on anything else. */
 export function parseWork(text: string): BenchWork {
-  const m = /^(resnet20-forward|resnet20-train|resnet50-forward):(\d+)$/.exec(text.trim());
-  if (!m) throw new Error(`bad work '${text}': expected resnet20-forward:32, resnet20-train:128, resnet50-forward:1, ...`);
+  const m = /^(resnet20-forward|resnet20-train|resnet18-forward|resnet50-forward):(\d+)$/.exec(text.trim());
+  if (!m) throw new Error(`bad work '${text}': expected resnet20-forward:32, resnet20-train:128, resnet18-forward:1, resnet50-forward:1, ...`);
   return { kind: m[1] as WorkKind, batch: Number(m[2]) };
 }
 
@@ -84,8 +91,8 @@ export interface PreparedWork {
 
 /** `work` on the current engine, ready to run again and again (model, input and optimiser state built once). */
 export function prepareWork(work: BenchWork, createModel: BenchModelFactory): PreparedWork {
-  const name = work.kind.startsWith('resnet50') ? 'resnet50' : 'resnet20';
-  const size = name === 'resnet50' ? 224 : 32;
+  const name = workModel(work);
+  const size = name === 'resnet20' ? 32 : 224;
   const model = createModel(name, { seed: 1 });
   const x = tf.randomUniform([work.batch, size, size, 3], -1, 1, 'float32', 1);
   if (work.kind !== 'resnet20-train') {

@@ -29,9 +29,9 @@ export function loadOnnxruntime(): { ort?: OrtModule; reason?: string } {
   }
 }
 
-/** The input a work feeds: NCHW, 3 channels, 32x32 for resnet20 and 224x224 for resnet50. */
+/** The input a work feeds: NCHW, 3 channels, 32x32 for resnet20 and 224x224 for resnet18 and resnet50. */
 function inputDims(w: bench.BenchWork): number[] {
-  const size = w.kind === 'resnet50-forward' ? 224 : 32;
+  const size = bench.workModel(w) === 'resnet20' ? 32 : 224;
   return [w.batch, 3, size, size];
 }
 
@@ -42,7 +42,7 @@ function inputDims(w: bench.BenchWork): number[] {
  * (a failing peer is an error, not a footnote).
  */
 export async function prepareOnnxruntime(ort: OrtModule, w: bench.BenchWork, threads = 2): Promise<bench.PreparedWork> {
-  const model = createModel(w.kind === 'resnet50-forward' ? 'resnet50' : 'resnet20', { seed: 1 });
+  const model = createModel(bench.workModel(w), { seed: 1 });
   let bytes: Uint8Array;
   try {
     bytes = exportOnnx(model.eval());

@@ -17,7 +17,7 @@ type Peer = (typeof PEERS)[number];
 
 /** `--works`: rows such as `resnet20-forward:32`, each batch from 1 to 4096. */
 const WORK_LIST: OptionKind<bench.BenchWork[]> = {
-  expects: 'a comma-separated list of resnet20-forward:N, resnet20-train:N or resnet50-forward:N with N from 1 to 4096',
+  expects: 'a comma-separated list of resnet20-forward:N, resnet20-train:N, resnet18-forward:N or resnet50-forward:N with N from 1 to 4096',
   parse(value, flag) {
     try {
       const works = value.split(',').map(bench.parseWork);
@@ -136,7 +136,7 @@ export function registerBench(program: Command): void {
     .addOption(opt('--repeats <n>', 'timed runs per row (median reported)', integer(1, 1000), 5))
     .addOption(opt('--compare <peers>', 'also run the same work in these peers: onnxruntime (onnxruntime-node, forward rows), pytorch', choiceList(PEERS)))
     .option('--compare-pytorch', 'also run the same work in PyTorch (/usr/bin/python3 with torch); same as --compare pytorch')
-    .option('--full', 'add resnet20 batch 128 and resnet50 batch 8 rows')
+    .option('--full', 'add resnet20 batch 128, resnet18 batch 1 and resnet50 batch 8 rows')
     .addOption(opt('--works <list>', 'explicit rows, e.g. resnet20-forward:32,resnet20-train:128,resnet50-forward:1', WORK_LIST))
     .option('--json', 'print JSON')
     .option('--memory', 'also measure the peak memory of a resnet50 forward per engine (fresh processes)')
