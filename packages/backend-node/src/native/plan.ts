@@ -36,7 +36,8 @@ export class NativePlan implements CompiledInference {
   run(x: tf.Tensor4D): tf.Tensor2D | null {
     const backend = tf.backend() as MathBackendCPU;
     const input = f32(backend, x);
-    if (!this.handle || !input || !x.shape.every((d, i) => d === this.inputShape[i])) return null;
+    const size = this.inputShape.reduce((a, b) => a * b, 1);
+    if (!this.handle || !input || input.length !== size || !x.shape.every((d, i) => d === this.inputShape[i])) return null;
     const out = new Float32Array(this.outputShape[0] * this.outputShape[1]);
     this.addon.planRun(this.handle, input, out);
     return tf.tensor2d(out, [...this.outputShape]);
