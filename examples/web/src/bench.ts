@@ -103,14 +103,13 @@ function addRow(w: BenchWork, cells: string[]): void {
 const fmtDiff = (a?: Agreement) => (a ? `${a.maxAbsDiff.toExponential(1)}${a.agree ? '' : ' DISAGREE'}` : '');
 
 /** Runs the two untimed warm-ups of each side; the first one's logits are compared. */
-async function warmUpAndCompare(mine: Runner, ref: Runner | Float32Array, out: WorkResult, keepLogits: boolean): Promise<Float32Array> {
+async function warmUpAndCompare(mine: Runner, ref: Runner | Float32Array, out: WorkResult, keepLogits: boolean): Promise<void> {
   const theirs = ref instanceof Float32Array ? ref : await ref.run();
   const ours = await mine.run();
   out.agreement = agreement(ours, theirs);
   if (keepLogits) out.logits = { resnetTs: [...ours], onnxruntime: [...theirs] };
   await mine.run();
   if (!(ref instanceof Float32Array)) await ref.run();
-  return theirs;
 }
 
 /** resnet-ts (wasm) against onnxruntime-web (wasm EP) on one work. */
