@@ -122,6 +122,34 @@ def make_step(kind, batch):
     raise SystemExit(f"unknown work {kind}")
 
 
+def serve():
+    """--serve: one JSON request per stdin line, one JSON answer per stdout line, so that `resnet bench`
+    can interleave PyTorch's runs with its own: {"op": "prepare", "work": "resnet50-forward:8"} builds
+    the work (answer {"ok": true}), {"op": "run"} runs it once and answers its {"ms"}; an error answers
+    {"error"}. Starts by printing {"ready": true, "torch", "threads"}; ends at end of input."""
+    step = None
+    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+    for line in sys.stdin:
+        try:
+            req = json.loads(line)
+            if req.get("op") == "prepare":
+                kind, batch = req["work"].split(":")
+                step = None
+                step = make_step(kind, int(batch))
+                answer = {"ok": True}
+            elif req.get("op") == "run":
+                if step is None:
+                    raise ValueError("run before prepare")
+                t0 = time.perf_counter()
+                step()
+                answer = {"ms": (time.perf_counter() - t0) * 1000}
+            else:
+                raise ValueError(f"unknown request {line.strip()[:80]}")
+        except (Exception, SystemExit) as e:  # make_step ends with SystemExit on an unknown work
+            answer = {"error": str(e)}
+        print(json.dumps(answer), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--works", default="resnet20-forward:32,resnet20-forward:128,resnet20-train:32,resnet20-train:128,resnet18-forward:1,resnet50-forward:1,resnet50-forward:8")
@@ -129,8 +157,11 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--serve", action="store_true", help="answer prepare/run requests on stdin (see serve())")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.serve:
+        return serve()
     out = []
     for item in args.works.split(","):
         kind, batch = item.strip().split(":")

@@ -1,7 +1,7 @@
 /**
  * Benchmark logic shared by `resnet bench` and `npm run bench -w @resnet-ts/backend-node`: time
- * ResNet work (forward, SGD training step) on the current engine, and the same work in PyTorch
- * (bench/peer_pytorch.py) when /usr/bin/python3 has torch.
+ * ResNet work (forward, SGD training step) on the current engine, side by side with peers in
+ * interleaved rounds (the PyTorch peer, bench/peer_pytorch.py, runs as a server: bench-pytorch.ts).
  *
  * The model comes in as a factory (`createModel` of @resnet-ts/zoo) so this package keeps depending
  * on core only.
@@ -83,8 +83,11 @@ export function median(xs: number[]): number {
 
 /** A prepared, repeatable piece of work: `run()` does it once and waits for its results. */
 export interface PreparedWork {
-  /** Does the work once; resolves when its results are read back. */
-  run(): Promise<void>;
+  /**
+   * Does the work once; resolves when its results are read back. A peer that times itself (another
+   * process) resolves to its own milliseconds, which are used instead of the wall time around the call.
+   */
+  run(): Promise<void | number | undefined>;
   /** Frees what the work holds (model, tensors, a peer's session). */
   dispose(): void;
 }
@@ -186,8 +189,8 @@ export async function timeInterleaved(steps: PreparedWork[], options: { repeats:
     for (let k = 0; k < steps.length; k++) {
       const i = (k + r) % steps.length;
       const t0 = performance.now();
-      await steps[i].run();
-      times[i].push(performance.now() - t0);
+      const own = await steps[i].run();
+      times[i].push(typeof own === 'number' ? own : performance.now() - t0);
     }
   }
   return times;
@@ -210,43 +213,6 @@ export function pytorchUnavailableReason(): string | null {
   const r = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8', timeout: 60000 });
   if (r.status !== 0) return (r.stderr || r.error?.message || 'import torch failed').trim().split('\n').pop() ?? 'import torch failed';
   return null;
-}
-
-/** One work as timed by the PyTorch peer (bench/peer_pytorch.py --json). */
-export interface PeerResult {
-  /** The work's kind. */
-  kind: WorkKind;
-  /** The work's batch size. */
-  batch: number;
-  /** Median milliseconds. */
-  ms: number;
-  /** Milliseconds of each timed run. */
-  times: number[];
-  /** PyTorch's version. */
-  torch: string;
-  /** Threads PyTorch used. */
-  threads: number;
-}
-
-/** Runs the PyTorch peer on the same works; throws with its stderr if it fails. */
-export function runPytorchPeer(works: BenchWork[], repeats: number, threads = 2): PeerResult[] {
-  const r = spawnSync(
-    PYTHON,
-    [
-      peerScriptPath(),
-      '--json',
-      '--repeats',
-      String(repeats),
-      '--threads',
-      String(threads),
-      '--works',
-      works.map((w) => `${w.kind}:${w.batch}`).join(','),
-    ],
-    { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' }, maxBuffer: 1 << 24, timeout: 30 * 60 * 1000 },
-  );
-  if (r.status !== 0)
-    throw new Error(`PyTorch peer failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
-  return JSON.parse(r.stdout) as PeerResult[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -293,15 +259,6 @@ export function makeRow(engine: string, work: BenchWork, times: number[] | null,
     imagesPerSec: ms ? (work.batch * 1000) / ms : null,
     ...(note ? { note } : {}),
   };
-}
-
-/** Fills torchMs and ratio from the peer's results. */
-export function attachPeer(rows: BenchRow[], peer: PeerResult[]): void {
-  for (const row of rows) {
-    const p = peer.find((q) => q.kind === row.kind && q.batch === row.batch);
-    row.torchMs = p ? p.ms : null;
-    row.ratio = p && row.ms ? row.ms / p.ms : null;
-  }
 }
 
 /**

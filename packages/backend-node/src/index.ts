@@ -34,6 +34,7 @@ export { silenceCpuBanner } from './quiet.js';
 export { describeBackends, probeEngines, formatEngines, type EngineRow } from './describe.js';
 export * as conformance from './conformance.js';
 export * as bench from './bench.js';
+export { PytorchPeer } from './bench-pytorch.js';
 
 /** The oneDNN engine (or a stand-in saying why it could not load). */
 export const nativePlugin: BackendPlugin = loadNativePlugin();

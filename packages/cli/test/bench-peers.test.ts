@@ -47,3 +47,18 @@ test('--memory with --compare onnxruntime: the peak RSS of the same ResNet-50 fo
   expect(m.onnxruntimeDeltaMB).toBeGreaterThan(90);
   expect(m.onnxruntimeRatio).toBeCloseTo(m.peakMB / m.onnxruntimePeakMB, 6);
 }, 240_000);
+
+const torchMissing = spawnSync('/usr/bin/python3', ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status !== 0;
+if (torchMissing) console.log('PyTorch peer test skipped: /usr/bin/python3 has no torch/torchvision (apt-get install python3-torch python3-torchvision)');
+
+(torchMissing ? test.skip : test)('--compare pytorch: a PyTorch server process runs every row in rounds interleaved with ours, forward and training', () => {
+  const r = run('bench', '--engines', 'native', '--works', 'resnet20-forward:2,resnet20-train:2', '--repeats', '2', '--compare', 'pytorch', '--json');
+  expect(r.status).toBe(0);
+  expect(r.stderr).toMatch(/native resnet20 SGD step 32x32 batch 2 \(2 runs, interleaved with PyTorch\)/);
+  const out = JSON.parse(r.stdout) as { rows: { ms: number; torchMs: number; ratio: number }[]; pytorch: string };
+  expect(out.pytorch).toMatch(/^PyTorch \S+ CPU, 2 threads, rounds interleaved with ours$/);
+  for (const row of out.rows) {
+    expect(row.torchMs).toBeGreaterThan(0);
+    expect(row.ratio).toBeCloseTo(row.ms / row.torchMs, 6);
+  }
+}, 240_000);

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bench, probeEngines } from '@resnet-ts/backend-node';
+import { EngineRow, PytorchPeer, bench, probeEngines } from '@resnet-ts/backend-node';
 import { useBackend } from '@resnet-ts/core';
 import { createModel } from '@resnet-ts/zoo';
 import { exportOnnx } from '@resnet-ts/onnx';
@@ -112,8 +112,12 @@ function formatMemory(rows: MemoryRow[]): string {
   for (const r of rows) {
     out.push(
       `  ${r.engine.padEnd(8)} ${f(r.peakMB).padStart(6)} (+${f(r.deltaMB)})` +
-        (r.pytorchPeakMB !== undefined ? `   PyTorch ${f(r.pytorchPeakMB)} (+${f(r.pytorchDeltaMB)})   ratio ${r.ratio!.toFixed(2)}x` : '') +
-        (r.onnxruntimePeakMB !== undefined ? `   onnxruntime ${f(r.onnxruntimePeakMB)} (+${f(r.onnxruntimeDeltaMB)})   ratio ${r.onnxruntimeRatio!.toFixed(2)}x` : '') +
+        (r.pytorchPeakMB !== undefined
+          ? `   PyTorch ${f(r.pytorchPeakMB)} (+${f(r.pytorchDeltaMB)})   ratio ${r.ratio!.toFixed(2)}x`
+          : '') +
+        (r.onnxruntimePeakMB !== undefined
+          ? `   onnxruntime ${f(r.onnxruntimePeakMB)} (+${f(r.onnxruntimeDeltaMB)})   ratio ${r.onnxruntimeRatio!.toFixed(2)}x`
+          : '') +
         (r.note ? `   ${r.note}` : ''),
     );
   }
@@ -134,7 +138,13 @@ export function registerBench(program: Command): void {
     .description('time resnet20/resnet50 forward and training steps per engine (and PyTorch CPU with --compare-pytorch)')
     .addOption(opt('--engines <list>', 'comma-separated engines (default: every available one)', text('a list of engines')))
     .addOption(opt('--repeats <n>', 'timed runs per row (median reported)', integer(1, 1000), 5))
-    .addOption(opt('--compare <peers>', 'also run the same work in these peers: onnxruntime (onnxruntime-node, forward rows), pytorch', choiceList(PEERS)))
+    .addOption(
+      opt(
+        '--compare <peers>',
+        'also run the same work in these peers: onnxruntime (onnxruntime-node, forward rows), pytorch',
+        choiceList(PEERS),
+      ),
+    )
     .option('--compare-pytorch', 'also run the same work in PyTorch (/usr/bin/python3 with torch); same as --compare pytorch')
     .option('--full', 'add resnet20 batch 128, resnet18 batch 1 and resnet50 batch 8 rows')
     .addOption(opt('--works <list>', 'explicit rows, e.g. resnet20-forward:32,resnet20-train:128,resnet50-forward:1', WORK_LIST))
@@ -155,35 +165,23 @@ export function registerBench(program: Command): void {
       const failures: string[] = [];
       const onnxruntime = peers.has('onnxruntime') ? loadOnnxruntime() : null;
       if (onnxruntime?.reason) log(`onnxruntime: ${onnxruntime.reason}`);
-      const rows: bench.BenchRow[] = [];
-      for (const engine of engines) {
-        const info = probed.find((r) => r.name === engine);
-        if (!info) throw new UserError(`Unknown engine '${engine}'. Engines: ${probed.map((r) => r.name).join(', ')}.`);
-        if (!info.available) {
-          for (const w of works) rows.push(bench.makeRow(engine, w, null, `unavailable: ${info.reason ?? ''}`));
-          continue;
-        }
-        await useBackend(engine);
-        const slow = engine === 'cpu' || (engine === 'webgpu' && info.priority < 30);
-        for (const w of works) {
-          if (engine === 'cpu' && CPU_SKIP.includes(w.kind)) {
-            rows.push(bench.makeRow(engine, w, null, "skipped: tfjs cpu's filter gradient is a naive loop (~4 min per step at batch 32)"));
-            continue;
-          }
-          const repeats = slow ? 1 : opts.repeats;
-          const withOrt = onnxruntime?.ort && w.kind !== 'resnet20-train' && !slow ? onnxruntime.ort : undefined;
-          log(`bench: ${engine} ${bench.workLabel(w)} (${repeats} run${repeats > 1 ? 's' : ''}${slow ? ', slow engine' : ''}${withOrt ? ', interleaved with onnxruntime' : ''}) ...`);
-          const row = await timeRow(engine, w, { repeats, warmup: engine === 'cpu' ? 0 : 1, ort: withOrt, failures });
-          if (slow) row.note = 'slow engine: 1 run';
-          // With onnxruntime compared, a row it has no counterpart for says so (null), like a skipped one.
-          if (onnxruntime?.ort && row.onnxruntimeMs === undefined) Object.assign(row, { onnxruntimeMs: null, onnxruntimeRatio: null });
-          rows.push(row);
-        }
+      const pytorch = peers.has('pytorch') ? await startPytorch(log, failures) : null;
+      let rows: bench.BenchRow[];
+      try {
+        rows = await timeEngines(engines, probed, works, {
+          repeats: opts.repeats,
+          ort: onnxruntime?.ort,
+          torch: pytorch?.peer,
+          failures,
+          log,
+        });
+      } finally {
+        pytorch?.peer?.close(); // its server ends with its input
       }
-      const pytorch = peers.has('pytorch') ? comparePytorch(rows, works, opts.repeats, log, failures) : null;
       const ortLine = !onnxruntime
         ? null
-        : (onnxruntime.reason ?? `onnxruntime-node ${onnxruntime.ort?.env?.versions?.common ?? ''} CPU, 2 intra-op threads, graph optimisation 'all', forward rows, rounds interleaved with ours`);
+        : (onnxruntime.reason ??
+          `onnxruntime-node ${onnxruntime.ort?.env?.versions?.common ?? ''} CPU, 2 intra-op threads, graph optimisation 'all', forward rows, rounds interleaved with ours`);
       const memory = opts.memory
         ? peakMemory(
             engines.filter((e) => probed.find((r) => r.name === e)?.available),
@@ -192,10 +190,12 @@ export function registerBench(program: Command): void {
           )
         : undefined;
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ rows, pytorch, onnxruntime: ortLine, repeats: opts.repeats, memory }, null, 2) + '\n');
+        process.stdout.write(
+          JSON.stringify({ rows, pytorch: pytorch?.line ?? null, onnxruntime: ortLine, repeats: opts.repeats, memory }, null, 2) + '\n',
+        );
       } else {
         process.stdout.write(bench.formatRows(rows) + '\n');
-        if (pytorch) process.stdout.write(`${pytorch}\n`);
+        if (pytorch) process.stdout.write(`${pytorch.line}\n`);
         if (ortLine) process.stdout.write(`${ortLine}\n`);
         if (memory) process.stdout.write(formatMemory(memory) + '\n');
       }
@@ -203,57 +203,115 @@ export function registerBench(program: Command): void {
     });
 }
 
+/** Every engine's rows: each work timed on it, next to the peers that run it (see {@link timeRow}). */
+async function timeEngines(
+  engines: string[],
+  probed: EngineRow[],
+  works: bench.BenchWork[],
+  o: { repeats: number; ort?: OrtModule; torch?: PytorchPeer; failures: string[]; log: (line: string) => void },
+): Promise<bench.BenchRow[]> {
+  const rows: bench.BenchRow[] = [];
+  for (const engine of engines) {
+    const info = probed.find((r) => r.name === engine);
+    if (!info) throw new UserError(`Unknown engine '${engine}'. Engines: ${probed.map((r) => r.name).join(', ')}.`);
+    if (!info.available) {
+      for (const w of works) rows.push(bench.makeRow(engine, w, null, `unavailable: ${info.reason ?? ''}`));
+      continue;
+    }
+    await useBackend(engine);
+    const slow = engine === 'cpu' || (engine === 'webgpu' && info.priority < 30);
+    for (const w of works) {
+      if (engine === 'cpu' && CPU_SKIP.includes(w.kind)) {
+        rows.push(bench.makeRow(engine, w, null, "skipped: tfjs cpu's filter gradient is a naive loop (~4 min per step at batch 32)"));
+        continue;
+      }
+      const repeats = slow ? 1 : o.repeats;
+      const ort = o.ort && w.kind !== 'resnet20-train' && !slow ? o.ort : undefined;
+      const torch = o.torch && !slow ? o.torch : undefined;
+      const with_ = [ort && 'onnxruntime', torch && 'PyTorch'].filter(Boolean).join(' and ');
+      o.log(
+        `bench: ${engine} ${bench.workLabel(w)} (${repeats} run${repeats > 1 ? 's' : ''}${slow ? ', slow engine' : ''}${with_ ? `, interleaved with ${with_}` : ''}) ...`,
+      );
+      const row = await timeRow(engine, w, { repeats, warmup: engine === 'cpu' ? 0 : 1, ort, torch, failures: o.failures });
+      if (slow) row.note = 'slow engine: 1 run';
+      // With a peer compared, a row it has no counterpart for says so (null), like a skipped one.
+      if (o.ort && row.onnxruntimeMs === undefined) Object.assign(row, { onnxruntimeMs: null, onnxruntimeRatio: null });
+      if (o.torch && row.torchMs === undefined) Object.assign(row, { torchMs: null, ratio: null });
+      rows.push(row);
+    }
+  }
+  return rows;
+}
+
 /**
- * PyTorch CPU on the same works (bench/peer_pytorch.py), attached to the rows. Returns the line to
- * print under the table; a missing PyTorch is reported there, a failing one is also added to `failures`.
+ * The PyTorch peer (bench/peer_pytorch.py --serve), started once for the whole run, with the line to
+ * print under the table. A missing PyTorch is reported there; one that fails to start is also added to
+ * `failures` (the command then exits non-zero).
  */
-function comparePytorch(rows: bench.BenchRow[], works: bench.BenchWork[], repeats: number, log: (line: string) => void, failures: string[]): string {
+async function startPytorch(log: (line: string) => void, failures: string[]): Promise<{ peer?: PytorchPeer; line: string }> {
   const why = bench.pytorchUnavailableReason();
   if (why) {
     const line = `PyTorch not installed: ${why} (apt-get install python3-torch python3-torchvision)`;
     log(line);
-    return line;
+    return { line };
   }
-  log(`bench: PyTorch ${works.map(bench.workLabel).join(', ')} ...`);
   try {
-    const peer = bench.runPytorchPeer(works, repeats);
-    bench.attachPeer(rows, peer);
-    return `PyTorch ${peer[0]?.torch ?? '?'} CPU, ${peer[0]?.threads ?? 2} threads`;
+    const peer = await PytorchPeer.start();
+    return { peer, line: `PyTorch ${peer.info.torch} CPU, ${peer.info.threads} threads, rounds interleaved with ours` };
   } catch (e) {
     const line = `PyTorch failed: ${(e as Error).message}`;
     log(line);
     failures.push(line);
-    return line;
+    return { line };
   }
 }
 
 /**
- * One row: `w` on the current engine, and with `ort` the same forward work in onnxruntime-node in
- * interleaved rounds ({@link bench.timeInterleaved}), its median and ours / theirs on the row. A
- * failing onnxruntime is added to `failures` (the command then exits non-zero).
+ * One row: `w` on the current engine and, interleaved with it round by round ({@link bench.timeInterleaved}),
+ * the same work in onnxruntime-node (`ort`, forward works) and in PyTorch (`torch`); their medians and
+ * ours / theirs go on the row. A peer that fails on the work is added to `failures` (the command then
+ * exits non-zero) and its column is null.
  */
 async function timeRow(
   engine: string,
   w: bench.BenchWork,
-  o: { repeats: number; warmup: number; ort?: OrtModule; failures: string[] },
+  o: { repeats: number; warmup: number; ort?: OrtModule; torch?: PytorchPeer; failures: string[] },
 ): Promise<bench.BenchRow> {
-  if (!o.ort) return bench.makeRow(engine, w, await bench.timeWork(w, createModel, o));
+  const sides: { name: 'onnxruntime' | 'pytorch'; step: bench.PreparedWork }[] = [];
   const ours = bench.prepareWork(w, createModel);
-  let theirs: bench.PreparedWork | undefined;
   try {
-    try {
-      theirs = await prepareOnnxruntime(o.ort, w);
-    } catch (e) {
-      o.failures.push(`onnxruntime failed on ${bench.workLabel(w)}: ${(e as Error).message.split('\n')[0]}`);
-      return { ...bench.makeRow(engine, w, await bench.timeWork(w, createModel, o)), onnxruntimeMs: null, onnxruntimeRatio: null };
+    const tries = [
+      ['onnxruntime', o.ort && (() => prepareOnnxruntime(o.ort!, w))],
+      ['pytorch', o.torch && (() => o.torch!.prepare(w))],
+    ] as const;
+    for (const [name, prepare] of tries) {
+      if (!prepare) continue;
+      try {
+        sides.push({ name, step: await prepare() });
+      } catch (e) {
+        o.failures.push(`${name} failed on ${bench.workLabel(w)}: ${(e as Error).message.split('\n')[0]}`);
+      }
     }
-    const [mine, ort] = await bench.timeInterleaved([ours, theirs], { repeats: o.repeats, warmup: bench.effectiveWarmup(w, o.warmup) });
-    const row = bench.makeRow(engine, w, mine);
-    row.onnxruntimeMs = bench.median(ort);
-    row.onnxruntimeRatio = row.ms ? row.ms / row.onnxruntimeMs : null;
+    const times = await bench.timeInterleaved([ours, ...sides.map((s) => s.step)], {
+      repeats: o.repeats,
+      warmup: bench.effectiveWarmup(w, o.warmup),
+    });
+    const row = bench.makeRow(engine, w, times[0]);
+    const peerMs = (name: string) => {
+      const i = sides.findIndex((s) => s.name === name);
+      return i < 0 ? null : bench.median(times[i + 1]);
+    };
+    if (o.ort) {
+      row.onnxruntimeMs = peerMs('onnxruntime');
+      row.onnxruntimeRatio = row.ms && row.onnxruntimeMs ? row.ms / row.onnxruntimeMs : null;
+    }
+    if (o.torch) {
+      row.torchMs = peerMs('pytorch');
+      row.ratio = row.ms && row.torchMs ? row.ms / row.torchMs : null;
+    }
     return row;
   } finally {
     ours.dispose();
-    theirs?.dispose();
+    for (const s of sides) s.step.dispose();
   }
 }

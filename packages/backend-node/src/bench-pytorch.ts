@@ -1,0 +1,81 @@
+/**
+ * The PyTorch peer of `resnet bench` as a long-lived process (bench/peer_pytorch.py --serve), so that
+ * its runs can be interleaved with ours round by round ({@link timeInterleaved}) instead of timed in
+ * one block before or after them. Each run is timed inside Python (`time.perf_counter` around the
+ * step), so the pipe's round trip is not counted against PyTorch.
+ */
+import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import readline from 'node:readline';
+import { BenchWork, PYTHON, PreparedWork, peerScriptPath } from './bench.js';
+
+/** One answer line of the server. */
+interface Answer {
+  ready?: boolean;
+  ok?: boolean;
+  ms?: number;
+  error?: string;
+  torch?: string;
+  threads?: number;
+}
+
+/** A running PyTorch peer: prepare a work, run it once at a time, close. */
+export class PytorchPeer {
+  private readonly lines: AsyncIterator<string>;
+  private stderr = '';
+  private exited: string | null = null;
+
+  private constructor(
+    private readonly child: ChildProcessWithoutNullStreams,
+    /** PyTorch's version and the threads it runs with, as the server reported them. */
+    readonly info: { torch: string; threads: number },
+    lines: AsyncIterator<string>,
+  ) {
+    this.lines = lines;
+  }
+
+  /** Starts the server with `threads` intra-op threads; throws (with its stderr) if it does not come up. */
+  static async start(threads = 2): Promise<PytorchPeer> {
+    const child = spawn(PYTHON, [peerScriptPath(), '--serve', '--threads', String(threads)], {
+      env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    const lines = readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const first = await lines.next();
+    const hello = first.done ? null : (JSON.parse(first.value) as Answer);
+    if (!hello?.ready) {
+      child.kill();
+      throw new Error(`the PyTorch peer did not start: ${stderr.trim().split('\n').slice(-2).join(' | ') || 'no answer'}`);
+    }
+    const peer = new PytorchPeer(child, { torch: hello.torch ?? '?', threads: hello.threads ?? threads }, lines);
+    child.stderr.on('data', (d: Buffer) => (peer.stderr = (peer.stderr + d.toString()).slice(-4000)));
+    child.on('exit', (code, signal) => (peer.exited = `exit ${code ?? signal}`));
+    return peer;
+  }
+
+  /** Sends one request and waits for its answer; a server error or a dead server throws. */
+  private async request(req: object): Promise<Answer> {
+    if (this.exited) throw new Error(`the PyTorch peer is gone (${this.exited}): ${this.stderr.trim().split('\n').pop() ?? ''}`);
+    this.child.stdin.write(JSON.stringify(req) + '\n');
+    const next = await this.lines.next();
+    if (next.done) throw new Error(`the PyTorch peer stopped: ${this.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+    const answer = JSON.parse(next.value) as Answer;
+    if (answer.error) throw new Error(`PyTorch: ${answer.error}`);
+    return answer;
+  }
+
+  /** `w` built in PyTorch (the same network and input size as ours), ready to run; its `run` resolves to PyTorch's own ms. */
+  async prepare(w: BenchWork): Promise<PreparedWork> {
+    await this.request({ op: 'prepare', work: `${w.kind}:${w.batch}` });
+    return {
+      run: async () => (await this.request({ op: 'run' })).ms,
+      dispose: () => {},
+    };
+  }
+
+  /** Ends the server (end of its input). */
+  close(): void {
+    this.child.stdin.end();
+  }
+}
