@@ -35,7 +35,7 @@ import {
   type BenchWork,
   type Runner,
 } from './bench-runtimes';
-import { configureWasm, liftingTfjsThreadCap, wantedWasmThreads, wasmThreading } from './wasm-threads';
+import { configureWasm, wantedWasmThreads, wasmThreading } from './wasm-threads';
 
 /** One timed side of a work. */
 interface Timed {
@@ -244,7 +244,7 @@ async function main(result: BenchResult): Promise<void> {
 
   setStatus('Starting tfjs wasm…');
   configureWasm(asset('tfjs-wasm/'), threads);
-  await liftingTfjsThreadCap(() => useBackend('wasm'));
+  await useBackend('wasm');
   const wasm = wasmThreading();
   $('#bench-threads').textContent = wasm.summary;
   const ort = await import('onnxruntime-web/wasm');

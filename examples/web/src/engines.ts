@@ -1,7 +1,7 @@
 /** The engines: probing, switching, explaining the choice, and the engine pickers on the page. */
 import { probeBackends, useBackend, type BackendAvailability, type BackendPlugin } from '@resnet-ts/core';
 import { $, app } from './page';
-import { liftingTfjsThreadCap, wasmThreading } from './wasm-threads';
+import { wasmThreading } from './wasm-threads';
 
 type Probed = { plugin: BackendPlugin; availability: BackendAvailability; priority: number };
 let probed: Probed[] = [];
@@ -57,7 +57,7 @@ function describeWasmThreads(): void {
 }
 
 export async function switchBackend(name: string, requested = name): Promise<void> {
-  backend = await liftingTfjsThreadCap(() => useBackend(name));
+  backend = await useBackend(name);
   $('#backend-name').textContent = backend;
   $('#backend-why').textContent = explain(backend, requested);
   app.dataset.backend = backend;

@@ -25,28 +25,12 @@ export function wantedWasmThreads(search: string = location.search): number {
   return n;
 }
 
-let wanted = 1;
-
-/** Asks backend-web's wasm engine for `threads` threads, its binaries served under `wasmPaths`. Call before `useBackend`. */
-export function configureWasm(wasmPaths: string, threads: number): void {
-  wanted = threads;
-  configureBackendWeb({ wasmPaths, wasmThreads: threads });
-}
-
 /**
- * Runs `init` (a `useBackend` call that may start the wasm engine) so that tfjs honours the thread
- * count. tfjs 4.22's wasm backend caps XNNPACK's pool at half of `navigator.hardwareConcurrency`
- * (it assumes two hyper-threads per core, backend.cc), read once as it starts: on a 2-core machine
- * that is one thread whatever `setThreadsCount` says. While `init` runs, the page's navigator reports
- * twice the wanted threads, so the cap is the count asked for; afterwards it reports the truth again.
+ * Asks backend-web's wasm engine for `threads` threads, its binaries served under `wasmPaths`. Call
+ * before `useBackend`; backend-web lifts tfjs's half-the-cores cap so the count is honoured.
  */
-export async function liftingTfjsThreadCap<T>(init: () => Promise<T>): Promise<T> {
-  Object.defineProperty(navigator, 'hardwareConcurrency', { configurable: true, get: () => 2 * wanted });
-  try {
-    return await init();
-  } finally {
-    delete (navigator as { hardwareConcurrency?: number }).hardwareConcurrency;
-  }
+export function configureWasm(wasmPaths: string, threads: number): void {
+  configureBackendWeb({ wasmPaths, wasmThreads: threads });
 }
 
 /** What tfjs's wasm backend got, once initialised. */

@@ -32,7 +32,10 @@ export interface BackendWebOptions {
    * @tensorflow/tfjs-backend-wasm/dist/), or a map from those names to URLs.
    */
   wasmPaths?: string | Record<string, string>;
-  /** Threads for wasm (needs a cross-origin-isolated page; default: tfjs decides). */
+  /**
+   * Threads for wasm (needs a cross-origin-isolated page; default: tfjs decides, which is half the
+   * logical cores). The count asked for is honoured up to 8 (tfjs's worker pool).
+   */
   wasmThreads?: number;
 }
 
@@ -107,6 +110,30 @@ export const webglPlugin: BackendPlugin = {
   setup: () => tfSetBackend('webgl'),
 };
 
+/**
+ * Runs `init` (the wasm backend starting) so that tfjs honours a thread count of `threads`. tfjs 4.22
+ * caps XNNPACK's pool at half of `navigator.hardwareConcurrency` (it assumes two hyper-threads per
+ * core), read once as the backend starts: on a 2-core machine that is one thread whatever
+ * `setThreadsCount` says. While `init` runs, navigator reports twice the threads asked for, so the cap
+ * is the count asked for; afterwards it reports the truth again.
+ */
+async function liftingThreadCap<T>(threads: number | undefined, init: () => Promise<T>): Promise<T> {
+  const nav = (globalThis as { navigator?: object }).navigator;
+  if (!threads || !nav) return init();
+  const own = Object.getOwnPropertyDescriptor(nav, 'hardwareConcurrency');
+  try {
+    Object.defineProperty(nav, 'hardwareConcurrency', { configurable: true, get: () => 2 * threads });
+  } catch {
+    return init(); // a navigator that cannot be patched: tfjs's own cap applies
+  }
+  try {
+    return await init();
+  } finally {
+    if (own) Object.defineProperty(nav, 'hardwareConcurrency', own);
+    else delete (nav as { hardwareConcurrency?: number }).hardwareConcurrency;
+  }
+}
+
 /** wasm (XNNPACK, SIMD, threads where the page is cross-origin isolated). */
 export const wasmPlugin: BackendPlugin = {
   name: 'wasm',
@@ -126,7 +153,7 @@ export const wasmPlugin: BackendPlugin = {
     if (options.wasmPaths) setWasmPaths(options.wasmPaths as string);
     if (options.wasmThreads) setThreadsCount(options.wasmThreads);
     registerMissingKernels('wasm');
-    await tfSetBackend('wasm');
+    await liftingThreadCap(options.wasmThreads, () => tfSetBackend('wasm'));
   },
 };
 
