@@ -177,6 +177,9 @@ export async function timeWork(
   }
 }
 
+/** Pause before each timed run of {@link timeInterleaved} when several runtimes take turns. */
+const INTERLEAVE_SETTLE_MS = 200;
+
 /**
  * Times several prepared works side by side: each is run `warmup` times untimed, then in round r
  * every work runs once, in an order rotated by r, so that a change in the machine's speed (another
@@ -188,6 +191,8 @@ export async function timeInterleaved(steps: PreparedWork[], options: { repeats:
   for (let r = 0; r < options.repeats; r++) {
     for (let k = 0; k < steps.length; k++) {
       const i = (k + r) % steps.length;
+      // Let the previous runtime's worker threads stop spinning (onnxruntime spins by default) before timing the next.
+      if (steps.length > 1) await new Promise((resolve) => setTimeout(resolve, INTERLEAVE_SETTLE_MS));
       const t0 = performance.now();
       const own = await steps[i].run();
       times[i].push(typeof own === 'number' ? own : performance.now() - t0);
