@@ -177,10 +177,11 @@ try {
     if (!a.n) failures.push(`exports ${a.spec}`);
     log(`  ${a.n ? 'PASS' : 'FAIL'}  ${a.spec.padEnd(28)} static files: ${a.n} in the tarball`);
   }
-  // Scripts the built code runs by file name (the PyTorch peers of `resnet bench`) must ship too.
+  // Scripts the built code runs by file name (the PyTorch peers of `resnet bench`) must ship too, in
+  // its own tarball or in one of the others it depends on (the CLI runs @resnet-ts/backend-node's).
   for (const b of tarballs) {
     for (const name of scriptsNamedIn(path.join(b.pkg.abs, 'dist'))) {
-      const shipped = b.files.some((f) => path.basename(f) === name);
+      const shipped = tarballs.some((t) => t.files.some((f) => path.basename(f) === name));
       if (!shipped) failures.push(`script ${b.pkg.json.name}: ${name}`);
       log(`  ${shipped ? 'PASS' : 'FAIL'}  ${`${b.pkg.json.name}: ${name}`.padEnd(28)} ${shipped ? 'in the tarball' : 'run by the code but not in the tarball ("files" in package.json)'}`);
     }
