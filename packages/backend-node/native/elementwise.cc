@@ -16,14 +16,29 @@ int64_t ParallelMinFromEnv() {
 }
 extern const int64_t kParallelMin = ParallelMinFromEnv();
 
-// The ReLU of the fused kernels (see the comment above ReluInPlace's declaration): tfjs's relu.
-void ReluInPlace(float* y, int64_t n) {
-#pragma omp parallel for if (n >= kParallelMin) schedule(static)
+namespace {
+
+// One span of ReluInPlace, compiled for the widest vectors the CPU has (the addon is built for
+// baseline x86-64, i.e. SSE2): measured on AVX-512, a cached 0.8M-float activation 0.058 -> 0.023 ms.
+#if defined(__x86_64__) && defined(__linux__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void ReluSpan(float* y, int64_t n) {
   for (int64_t i = 0; i < n; i++) {
     float v = y[i];
     float r = v > 0.f ? v : 0.f;  // Math.max(0, v): -0 and -Inf become +0
     y[i] = v != v ? v : r;        // NaN stays NaN
   }
+}
+
+}  // namespace
+
+// The ReLU of the fused kernels (see the comment above ReluInPlace's declaration): tfjs's relu.
+void ReluInPlace(float* y, int64_t n) {
+  constexpr int64_t kSpan = 1 << 14;
+  const int64_t spans = (n + kSpan - 1) / kSpan;
+#pragma omp parallel for if (n >= kParallelMin) schedule(static)
+  for (int64_t s = 0; s < spans; s++) ReluSpan(y + s * kSpan, std::min(kSpan, n - s * kSpan));
 }
 
 template <typename F>
