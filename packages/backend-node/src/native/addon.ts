@@ -119,10 +119,10 @@ export function loadAddon(): { addon: NativeAddon | null; error?: string } {
   // and more all fast; 100000 spins is ~3 ms of one core after the last kernel before the threads
   // sleep (libgomp's own default, 300000, ~10 ms), so other processes still get idle cores. libgomp
   // reads this when it is loaded, i.e. on the require below; a value set by the user (either
-  // variable) wins.
-  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) {
-    process.env.GOMP_SPINCOUNT = '100000';
-  }
+  // variable) wins. It is removed again afterwards, so child processes (the PyTorch peer, Python
+  // scripts) keep their own OpenMP settings.
+  const setSpin = process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined;
+  if (setSpin) process.env.GOMP_SPINCOUNT = '100000';
   try {
     const addon = require(file) as NativeAddon;
     cached = { addon };
@@ -133,6 +133,8 @@ export function loadAddon(): { addon: NativeAddon | null; error?: string } {
       addon: null,
       error: missing ? 'addon not built (oneDNN not found at build time)' : `addon failed to load: ${err.message}`,
     };
+  } finally {
+    if (setSpin) delete process.env.GOMP_SPINCOUNT;
   }
   return cached;
 }
