@@ -342,6 +342,30 @@ describeNative('native backend (oneDNN) vs cpu', () => {
     expect(got).toEqual(ref); // toEqual treats NaN as equal to NaN
   });
 
+  test("a fused conv's ReLU pass keeps NaN and turns -Inf and -0 into +0 across threads, spans and vector tails", async () => {
+    // 201 x 201 = 40401 outputs: above the threads' threshold, three 16384-float spans, a tail that
+    // is no multiple of the vector width. An identity 1x1 conv passes x through to the ReLU pass.
+    const n = 201 * 201;
+    const x = rand(n, 11);
+    const special = [NaN, -Infinity, Infinity, -0, -2.5];
+    [0, 1, 15, 16, 16383, 16384, 16385, 32767, 32768, n - 17, n - 3, n - 2, n - 1].forEach((at, i) => (x[at] = special[i % special.length]));
+    setKernelStats(true);
+    const got = tf.tidy(() =>
+      tf.fused
+        .conv2d({ x: tf.tensor4d(x, [1, 201, 201, 1]), filter: tf.ones([1, 1, 1, 1]) as tf.Tensor4D, strides: 1, pad: 0, activation: 'relu' })
+        .dataSync(),
+    );
+    const ran = kernelStats.get('FusedConv2D');
+    setKernelStats(false);
+    expect(ran?.native).toBeGreaterThan(0);
+    const wrong: string[] = [];
+    x.forEach((v, i) => {
+      const want = Number.isNaN(v) ? NaN : v > 0 ? v : 0;
+      if (!Object.is(got[i], want)) wrong.push(`[${i}] relu(${v}) = ${got[i]}`);
+    });
+    expect(wrong.slice(0, 5)).toEqual([]);
+  });
+
   test('slice and pad (option A shortcuts) copy contiguous runs; each is the gradient of the other', async () => {
     await check((x) => tf.pad(x, [[0, 0], [0, 0], [0, 0], [0, 16]]), [[4, 8, 8, 16]], ['PadV2', 'Slice'], 22);
     await check((x) => tf.pad(x, [[1, 0], [2, 1], [0, 3], [4, 5]], 0.5), [[3, 9, 7, 40]], ['PadV2', 'Slice'], 23);
