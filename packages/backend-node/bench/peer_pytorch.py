@@ -2,8 +2,8 @@
 """PyTorch CPU peer of `resnet bench`: the same work, timed the same way (median of N after a warm-up).
 
 Run with Debian's /usr/bin/python3 (torch 1.13 + torchvision: apt-get install python3-torch
-python3-torchvision), OMP_WAIT_POLICY=PASSIVE, e.g.
-    OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 peer_pytorch.py --works resnet20-forward:32,resnet20-train:32
+python3-torchvision), with PyTorch's own OpenMP settings (as its users run it), e.g.
+    /usr/bin/python3 peer_pytorch.py --works resnet20-forward:32,resnet20-train:32
 Works:
   resnet20-forward:B  CIFAR ResNet-20 (He et al. 2015, sec. 4.2: 3x3 stem, 3 stages of 3 basic blocks,
                       16/32/64 channels, option A shortcuts = stride-2 subsampling + zero-padded
@@ -15,12 +15,10 @@ Works:
 """
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
