@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { BatchNorm2d, Conv2d, batchNormTrain, convBnAddRelu, BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, CONV2D_ADD_RELU } from '@resnet-ts/core';
 import { isNativeAvailable, loadAddon, nativePlugin, kernelStats, setKernelStats, NATIVE_INSTALL_HINT } from '../src/native/index.js';
+import { uniform } from './plan-helpers';
 
 const TOL = 1e-4;
 
@@ -18,20 +19,8 @@ if (!available) {
 }
 const describeNative = available ? describe : describe.skip;
 
-/** Deterministic uniform values in [-1, 1). */
-function rand(n: number, seed: number): Float32Array {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = (s / 4294967296) * 2 - 1;
-  }
-  return out;
-}
+/** Deterministic uniform values in [-1, 1) (the plan tests' generator). */
+const rand = (n: number, seed: number): Float32Array => uniform(n, seed);
 
 const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
