@@ -3,6 +3,17 @@
 
 namespace resnet_native {
 
+// y = (x - mean) * mul + add per channel, over `rows` rows of `c` channels (NHWC): the normalisation
+// both batch-norm forwards end with, once their per-channel coefficients are known.
+static void ApplyChannelAffine(const float* x, float* y, int64_t rows, int64_t c, const float* mean, const float* mul, const float* add) {
+#pragma omp parallel for if (rows * c >= kParallelMin) schedule(static)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xx = x + r * c;
+    float* yy = y + r * c;
+    for (int64_t j = 0; j < c; j++) yy[j] = (xx[j] - mean[j]) * mul[j] + add[j];
+  }
+}
+
 // batchNormInference(x, mean, variance, offset|null, scale|null, out, channels, eps):
 // per-channel vectors of length `channels` (or 1), x NHWC with channels last.
 Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
@@ -27,15 +38,7 @@ Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
     add[j] = off ? off[no == 1 ? 0 : j] : 0.f;
   }
   int64_t rows = static_cast<int64_t>(n) / c;
-  const float* mp = mul.data();
-  const float* mvp = mv.data();
-  const float* ap = add.data();
-#pragma omp parallel for if (static_cast<int64_t>(n) >= kParallelMin) schedule(static)
-  for (int64_t r = 0; r < rows; r++) {
-    const float* xx = x + r * c;
-    float* oo = o + r * c;
-    for (int64_t j = 0; j < c; j++) oo[j] = (xx[j] - mvp[j]) * mp[j] + ap[j];
-  }
+  ApplyChannelAffine(x, o, rows, c, mv.data(), mul.data(), add.data());
   return info.Env().Undefined();
 }
 
@@ -177,15 +180,7 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
     mv[j] = mean[j];
     add[j] = off ? off[j] : 0.f;
   }
-  const float* mp = mul.data();
-  const float* mvp = mv.data();
-  const float* ap = add.data();
-#pragma omp parallel for if (static_cast<int64_t>(n) >= kParallelMin) schedule(static)
-  for (int64_t r = 0; r < rows; r++) {
-    const float* xx = x + r * c;
-    float* oo = y + r * c;
-    for (int64_t j = 0; j < c; j++) oo[j] = (xx[j] - mvp[j]) * mp[j] + ap[j];
-  }
+  ApplyChannelAffine(x, y, rows, c, mv.data(), mul.data(), add.data());
   return info.Env().Undefined();
 }
 

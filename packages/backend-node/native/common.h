@@ -43,9 +43,15 @@ std::string Key(const char* op, const std::vector<int64_t>& p, int extra = 0);
 // Primitive caches, keyed by shape. A program that keeps changing shapes would grow them without
 // bound, so a cache that reaches kMaxCached entries starts over.
 constexpr size_t kMaxCached = 1024;
-template <typename Map>
-void Bound(Map& m) {
-  if (m.size() >= kMaxCached) m.clear();
+
+// The entry of `cache` for key `k`, made by `build()` (a std::unique_ptr<Entry>) on a miss.
+template <typename Entry, typename Build>
+Entry& Cached(std::unordered_map<std::string, std::unique_ptr<Entry>>& cache, const std::string& k, Build build) {
+  auto it = cache.find(k);
+  if (it != cache.end()) return *it->second;
+  std::unique_ptr<Entry> e = build();
+  if (cache.size() >= kMaxCached) cache.clear();
+  return *cache.emplace(k, std::move(e)).first->second;
 }
 
 

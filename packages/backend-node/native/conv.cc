@@ -81,58 +81,52 @@ std::unordered_map<std::string, std::unique_ptr<ConvBwdDataEntry>> convBwdDataCa
 std::unordered_map<std::string, std::unique_ptr<ConvBwdWeiEntry>> convBwdWeiCache;
 
 ConvFwdEntry& GetConvFwd(const std::vector<int64_t>& p, bool bias, bool sum = false) {
-  std::string k = Key("cf", p, (bias ? 1 : 0) | (sum ? 4 : 0));
-  auto it = convFwdCache.find(k);
-  if (it != convFwdCache.end()) return *it->second;
-  ConvGeom g(p);
-  auto e = std::make_unique<ConvFwdEntry>();
-  e->pd = g.Fwd(prop_kind::forward_inference, bias, sum);
-  e->prim = convolution_forward(e->pd);
-  e->w.Init(g, e->pd.weights_desc(), true);
-  e->src = memory(e->pd.src_desc(), Eng(), DNNL_MEMORY_NONE);
-  e->dst = memory(e->pd.dst_desc(), Eng(), DNNL_MEMORY_NONE);
-  if (bias) e->bias = memory(g.Bias(), Eng(), DNNL_MEMORY_NONE);
-  Bound(convFwdCache);
-  return *convFwdCache.emplace(k, std::move(e)).first->second;
+  return Cached(convFwdCache, Key("cf", p, (bias ? 1 : 0) | (sum ? 4 : 0)), [&] {
+    ConvGeom g(p);
+    auto e = std::make_unique<ConvFwdEntry>();
+    e->pd = g.Fwd(prop_kind::forward_inference, bias, sum);
+    e->prim = convolution_forward(e->pd);
+    e->w.Init(g, e->pd.weights_desc(), true);
+    e->src = memory(e->pd.src_desc(), Eng(), DNNL_MEMORY_NONE);
+    e->dst = memory(e->pd.dst_desc(), Eng(), DNNL_MEMORY_NONE);
+    if (bias) e->bias = memory(g.Bias(), Eng(), DNNL_MEMORY_NONE);
+    return e;
+  });
 }
 
 ConvBwdDataEntry& GetConvBwdData(const std::vector<int64_t>& p) {
-  std::string k = Key("cbd", p);
-  auto it = convBwdDataCache.find(k);
-  if (it != convBwdDataCache.end()) return *it->second;
-  ConvGeom g(p);
-  auto hint = g.Fwd(prop_kind::forward_training, false);
-  convolution_backward_data::desc d(algorithm::convolution_direct, g.Src(), g.Wei(tag::any), g.Dst(), g.Strides(),
-                                    g.Dil(), g.PadL(), g.PadR());
-  auto e = std::make_unique<ConvBwdDataEntry>();
-  e->pd = convolution_backward_data::primitive_desc(d, Eng(), hint);
-  e->prim = convolution_backward_data(e->pd);
-  e->w.Init(g, e->pd.weights_desc(), true);
-  e->dsrc = memory(e->pd.diff_src_desc(), Eng(), DNNL_MEMORY_NONE);
-  e->ddst = memory(e->pd.diff_dst_desc(), Eng(), DNNL_MEMORY_NONE);
-  Bound(convBwdDataCache);
-  return *convBwdDataCache.emplace(k, std::move(e)).first->second;
+  return Cached(convBwdDataCache, Key("cbd", p), [&] {
+    ConvGeom g(p);
+    auto hint = g.Fwd(prop_kind::forward_training, false);
+    convolution_backward_data::desc d(algorithm::convolution_direct, g.Src(), g.Wei(tag::any), g.Dst(), g.Strides(),
+                                      g.Dil(), g.PadL(), g.PadR());
+    auto e = std::make_unique<ConvBwdDataEntry>();
+    e->pd = convolution_backward_data::primitive_desc(d, Eng(), hint);
+    e->prim = convolution_backward_data(e->pd);
+    e->w.Init(g, e->pd.weights_desc(), true);
+    e->dsrc = memory(e->pd.diff_src_desc(), Eng(), DNNL_MEMORY_NONE);
+    e->ddst = memory(e->pd.diff_dst_desc(), Eng(), DNNL_MEMORY_NONE);
+    return e;
+  });
 }
 
 ConvBwdWeiEntry& GetConvBwdWei(const std::vector<int64_t>& p, bool bias) {
-  std::string k = Key("cbw", p, bias ? 1 : 0);
-  auto it = convBwdWeiCache.find(k);
-  if (it != convBwdWeiCache.end()) return *it->second;
-  ConvGeom g(p);
-  auto hint = g.Fwd(prop_kind::forward_training, bias);
-  auto d = bias ? convolution_backward_weights::desc(algorithm::convolution_direct, g.Src(), g.Wei(tag::any), g.Bias(),
-                                                     g.Dst(), g.Strides(), g.Dil(), g.PadL(), g.PadR())
-                : convolution_backward_weights::desc(algorithm::convolution_direct, g.Src(), g.Wei(tag::any), g.Dst(),
-                                                     g.Strides(), g.Dil(), g.PadL(), g.PadR());
-  auto e = std::make_unique<ConvBwdWeiEntry>();
-  e->pd = convolution_backward_weights::primitive_desc(d, Eng(), hint);
-  e->prim = convolution_backward_weights(e->pd);
-  e->w.Init(g, e->pd.diff_weights_desc(), false);
-  e->src = memory(e->pd.src_desc(), Eng(), DNNL_MEMORY_NONE);
-  e->ddst = memory(e->pd.diff_dst_desc(), Eng(), DNNL_MEMORY_NONE);
-  if (bias) e->dbias = memory(g.Bias(), Eng(), DNNL_MEMORY_NONE);
-  Bound(convBwdWeiCache);
-  return *convBwdWeiCache.emplace(k, std::move(e)).first->second;
+  return Cached(convBwdWeiCache, Key("cbw", p, bias ? 1 : 0), [&] {
+    ConvGeom g(p);
+    auto hint = g.Fwd(prop_kind::forward_training, bias);
+    auto d = bias ? convolution_backward_weights::desc(algorithm::convolution_direct, g.Src(), g.Wei(tag::any), g.Bias(),
+                                                       g.Dst(), g.Strides(), g.Dil(), g.PadL(), g.PadR())
+                  : convolution_backward_weights::desc(algorithm::convolution_direct, g.Src(), g.Wei(tag::any), g.Dst(),
+                                                       g.Strides(), g.Dil(), g.PadL(), g.PadR());
+    auto e = std::make_unique<ConvBwdWeiEntry>();
+    e->pd = convolution_backward_weights::primitive_desc(d, Eng(), hint);
+    e->prim = convolution_backward_weights(e->pd);
+    e->w.Init(g, e->pd.diff_weights_desc(), false);
+    e->src = memory(e->pd.src_desc(), Eng(), DNNL_MEMORY_NONE);
+    e->ddst = memory(e->pd.diff_dst_desc(), Eng(), DNNL_MEMORY_NONE);
+    if (bias) e->dbias = memory(g.Bias(), Eng(), DNNL_MEMORY_NONE);
+    return e;
+  });
 }
 
 // conv2dForward(x, w, bias|null, out, params, relu, sum?): with sum, out must hold the residual on

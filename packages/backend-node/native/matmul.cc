@@ -23,12 +23,7 @@ Napi::Value MatMul(const Napi::CallbackInfo& info) {
   auto p = Ints(info[4]);
   bool relu = info[5].ToBoolean().Value();
   if (p.size() != 7) throw std::runtime_error("matmul params: expected 7 numbers");
-  std::string k = Key("mm", p, bias ? 1 : 0);
-  auto it = matmulCache.find(k);
-  MatMulEntry* e;
-  if (it != matmulCache.end()) {
-    e = it->second.get();
-  } else {
+  MatMulEntry* e = &Cached(matmulCache, Key("mm", p, bias ? 1 : 0), [&] {
     memory::dim ba = p[0], bb = p[1], M = p[2], K = p[3], N = p[4];
     bool ta = p[5] != 0, tb = p[6] != 0;
     memory::dim bc = std::max(ba, bb);
@@ -37,16 +32,15 @@ Napi::Value MatMul(const Napi::CallbackInfo& info) {
     memory::desc cmd({bc, M, N}, dt::f32, dims{M * N, N, 1});
     memory::desc biasmd({1, 1, N}, dt::f32, dims{N, N, 1});
     auto d = bias ? matmul::desc(amd, bmd, biasmd, cmd) : matmul::desc(amd, bmd, cmd);
-    auto ne = std::make_unique<MatMulEntry>();
-    ne->pd = matmul::primitive_desc(d, Eng());
-    ne->prim = matmul(ne->pd);
-    ne->a = memory(amd, Eng(), DNNL_MEMORY_NONE);
-    ne->b = memory(bmd, Eng(), DNNL_MEMORY_NONE);
-    ne->c = memory(cmd, Eng(), DNNL_MEMORY_NONE);
-    if (bias) ne->bias = memory(biasmd, Eng(), DNNL_MEMORY_NONE);
-    Bound(matmulCache);
-    e = matmulCache.emplace(k, std::move(ne)).first->second.get();
-  }
+    auto entry = std::make_unique<MatMulEntry>();
+    entry->pd = matmul::primitive_desc(d, Eng());
+    entry->prim = matmul(entry->pd);
+    entry->a = memory(amd, Eng(), DNNL_MEMORY_NONE);
+    entry->b = memory(bmd, Eng(), DNNL_MEMORY_NONE);
+    entry->c = memory(cmd, Eng(), DNNL_MEMORY_NONE);
+    if (bias) entry->bias = memory(biasmd, Eng(), DNNL_MEMORY_NONE);
+    return entry;
+  });
   e->a.set_data_handle(a);
   e->b.set_data_handle(b);
   e->c.set_data_handle(c);

@@ -18,32 +18,30 @@ std::unordered_map<std::string, std::unique_ptr<PoolEntry>> poolCache;
 
 PoolEntry& GetPool(const std::vector<int64_t>& p, bool isMax, bool backward) {
   if (p.size() != 14) throw std::runtime_error("pool params: expected 14 numbers");
-  std::string k = Key(backward ? "pb" : "pf", p, isMax ? 1 : 0);
-  auto it = poolCache.find(k);
-  if (it != poolCache.end()) return *it->second;
-  memory::dim n = p[0], h = p[1], w = p[2], c = p[3], kh = p[4], kw = p[5], oh = p[6], ow = p[7], sh = p[8],
-              sw = p[9], pt = p[10], pl = p[11], pb = p[12], pr = p[13];
-  memory::desc src({n, c, h, w}, dt::f32, tag::nhwc), dst({n, c, oh, ow}, dt::f32, tag::nhwc);
-  // tfjs: AvgPool divides by the valid (unpadded) count, AvgPoolGrad by the full window size.
-  algorithm alg = isMax ? algorithm::pooling_max
-                        : (backward ? algorithm::pooling_avg_include_padding : algorithm::pooling_avg_exclude_padding);
-  auto e = std::make_unique<PoolEntry>();
-  pooling_forward::desc fd(backward ? prop_kind::forward_training : prop_kind::forward_inference, alg, src, dst,
-                           {sh, sw}, {kh, kw}, {pt, pl}, {pb, pr});
-  e->fpd = pooling_forward::primitive_desc(fd, Eng());
-  e->fwd = pooling_forward(e->fpd);
-  e->src = memory(src, Eng(), DNNL_MEMORY_NONE);
-  e->dst = memory(dst, Eng(), DNNL_MEMORY_NONE);
-  if (backward) {
-    pooling_backward::desc bd(alg, src, dst, {sh, sw}, {kh, kw}, {pt, pl}, {pb, pr});
-    e->bpd = pooling_backward::primitive_desc(bd, Eng(), e->fpd);
-    e->bwd = pooling_backward(e->bpd);
-    e->hasBwd = true;
-    e->dsrc = memory(src, Eng(), DNNL_MEMORY_NONE);
-    e->ddst = memory(dst, Eng(), DNNL_MEMORY_NONE);
-  }
-  Bound(poolCache);
-  return *poolCache.emplace(k, std::move(e)).first->second;
+  return Cached(poolCache, Key(backward ? "pb" : "pf", p, isMax ? 1 : 0), [&] {
+    memory::dim n = p[0], h = p[1], w = p[2], c = p[3], kh = p[4], kw = p[5], oh = p[6], ow = p[7], sh = p[8],
+                sw = p[9], pt = p[10], pl = p[11], pb = p[12], pr = p[13];
+    memory::desc src({n, c, h, w}, dt::f32, tag::nhwc), dst({n, c, oh, ow}, dt::f32, tag::nhwc);
+    // tfjs: AvgPool divides by the valid (unpadded) count, AvgPoolGrad by the full window size.
+    algorithm alg = isMax ? algorithm::pooling_max
+                          : (backward ? algorithm::pooling_avg_include_padding : algorithm::pooling_avg_exclude_padding);
+    auto e = std::make_unique<PoolEntry>();
+    pooling_forward::desc fd(backward ? prop_kind::forward_training : prop_kind::forward_inference, alg, src, dst,
+                             {sh, sw}, {kh, kw}, {pt, pl}, {pb, pr});
+    e->fpd = pooling_forward::primitive_desc(fd, Eng());
+    e->fwd = pooling_forward(e->fpd);
+    e->src = memory(src, Eng(), DNNL_MEMORY_NONE);
+    e->dst = memory(dst, Eng(), DNNL_MEMORY_NONE);
+    if (backward) {
+      pooling_backward::desc bd(alg, src, dst, {sh, sw}, {kh, kw}, {pt, pl}, {pb, pr});
+      e->bpd = pooling_backward::primitive_desc(bd, Eng(), e->fpd);
+      e->bwd = pooling_backward(e->bpd);
+      e->hasBwd = true;
+      e->dsrc = memory(src, Eng(), DNNL_MEMORY_NONE);
+      e->ddst = memory(dst, Eng(), DNNL_MEMORY_NONE);
+    }
+    return e;
+  });
 }
 
 // poolForward(x, out, params, isMax)
