@@ -10,7 +10,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { cacheDir, writeFileAtomic } from '@resnet-ts/core/node';
+import { cacheDir, ensureDir, writeFileAtomic } from '@resnet-ts/core/node';
 
 /** How long an entry is trusted. */
 const MAX_AGE_MS = 24 * 3600 * 1000;
@@ -73,7 +73,7 @@ export async function writeProbe<T>(name: string, key: string, value: T): Promis
   if (!enabled()) return;
   try {
     const file = cacheFile(name);
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    ensureDir(path.dirname(file));
     const bytes = Buffer.from(JSON.stringify({ key, at: Date.now(), value }));
     await writeFileAtomic(file, (fd) => {
       fs.writeSync(fd, bytes);
