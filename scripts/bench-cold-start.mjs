@@ -17,8 +17,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { parseNpyHeader } = createRequire(import.meta.url)(path.join(root, 'packages', 'core', 'dist', 'index.js'));
 const args = process.argv.slice(2);
 const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.split('=')[1] ?? 5);
 const asJson = args.includes('--json');
@@ -35,14 +37,12 @@ function run(cmd, argv, what) {
   return ms;
 }
 
-/** float32 .npy reader (our own files: little-endian, C order). */
+/** The float32 values of a .npy file, through core's header parser. */
 function readNpy(file) {
   const b = fs.readFileSync(file);
-  const headerLen = b.readUInt16LE(8);
-  const header = b.subarray(10, 10 + headerLen).toString();
-  if (!header.includes("'<f4'")) throw new Error(`${file}: not float32`);
-  const data = b.subarray(10 + headerLen);
-  return new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  const h = parseNpyHeader(b, file);
+  if (h.descr !== '<f4') throw new Error(`${file}: not little-endian float32 (${h.descr})`);
+  return new Float32Array(b.buffer.slice(b.byteOffset + h.dataStart, b.byteOffset + b.length));
 }
 const maxDiff = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
@@ -66,6 +66,8 @@ with torch.no_grad():
   'making the fixtures',
 );
 run(process.execPath, [resnet, 'convert', f('r50.pth'), f('r50.safetensors'), '--to', 'resnet-ts', '--model', 'resnet50'], 'resnet convert');
+// The onnxruntime contender loads onnxruntime-node and nothing of ours (its time must be onnxruntime's
+// alone), so it reads and writes its .npy files with a few lines of its own.
 fs.writeFileSync(
   f('ort.cjs'),
   `const ort = require(${JSON.stringify(path.join(root, 'node_modules', 'onnxruntime-node'))});
