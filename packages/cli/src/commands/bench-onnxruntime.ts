@@ -25,7 +25,12 @@ export function loadOnnxruntime(): { ort?: OrtModule; reason?: string } {
     return { ort: require('onnxruntime-node') as OrtModule };
   } catch (e) {
     const code = (e as { code?: string }).code;
-    return { reason: code === 'MODULE_NOT_FOUND' ? 'onnxruntime-node is not installed (npm install onnxruntime-node)' : `onnxruntime-node does not load: ${(e as Error).message.split('\n')[0]}` };
+    return {
+      reason:
+        code === 'MODULE_NOT_FOUND'
+          ? 'onnxruntime-node is not installed (npm install onnxruntime-node)'
+          : `onnxruntime-node does not load: ${(e as Error).message.split('\n')[0]}`,
+    };
   }
 }
 
@@ -35,6 +40,16 @@ function inputDims(w: bench.BenchWork): number[] {
   return [w.batch, 3, size, size];
 }
 
+/** The ONNX bytes of zoo network `name` with seed 1 (the network our rows time), batch norm folded. */
+export function benchOnnx(name: string): Uint8Array {
+  const model = createModel(name, { seed: 1 });
+  try {
+    return exportOnnx(model.eval());
+  } finally {
+    model.dispose();
+  }
+}
+
 /**
  * `w` (a forward work) in onnxruntime-node with `threads` intra-op threads, ready to run again and
  * again next to ours ({@link bench.timeInterleaved}): the same zoo network and seed as our row,
@@ -42,14 +57,11 @@ function inputDims(w: bench.BenchWork): number[] {
  * (a failing peer is an error, not a footnote).
  */
 export async function prepareOnnxruntime(ort: OrtModule, w: bench.BenchWork, threads = 2): Promise<bench.PreparedWork> {
-  const model = createModel(bench.workModel(w), { seed: 1 });
-  let bytes: Uint8Array;
-  try {
-    bytes = exportOnnx(model.eval());
-  } finally {
-    model.dispose();
-  }
-  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const session = await ort.InferenceSession.create(benchOnnx(bench.workModel(w)), {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
   const dims = inputDims(w);
   const data = new Float32Array(dims.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i));
   const feeds = { input: new ort.Tensor('float32', data, dims) };

@@ -6,10 +6,9 @@ import path from 'node:path';
 import { EngineRow, PytorchPeer, bench, probeEngines } from '@resnet-ts/backend-node';
 import { useBackend } from '@resnet-ts/core';
 import { createModel } from '@resnet-ts/zoo';
-import { exportOnnx } from '@resnet-ts/onnx';
 import { UserError } from '../util.js';
 import { OptionKind, choiceList, integer, opt, text } from '../options.js';
-import { OrtModule, loadOnnxruntime, prepareOnnxruntime } from './bench-onnxruntime.js';
+import { OrtModule, benchOnnx, loadOnnxruntime, prepareOnnxruntime } from './bench-onnxruntime.js';
 
 /** The peers `--compare` can run next to ours. */
 const PEERS = ['onnxruntime', 'pytorch'] as const;
@@ -60,12 +59,7 @@ function onnxruntimePeak(child: string, parse: (r: ReturnType<typeof spawnSync>)
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-bench-memory-'));
   try {
     const file = path.join(dir, 'resnet50.onnx');
-    const model = createModel('resnet50', { seed: 1 });
-    try {
-      fs.writeFileSync(file, exportOnnx(model.eval()));
-    } finally {
-      model.dispose();
-    }
+    fs.writeFileSync(file, benchOnnx('resnet50'));
     return parse(spawnSync(process.execPath, [child, 'onnxruntime', '1', file], { encoding: 'utf8' }));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
