@@ -18,20 +18,21 @@ interface Answer {
   threads?: number;
 }
 
+/** What the server process left behind: the tail of its stderr, and how it ended (null while it runs). */
+interface ServerState {
+  stderr: string;
+  exited: string | null;
+}
+
 /** A running PyTorch peer: prepare a work, run it once at a time, close. */
 export class PytorchPeer {
-  private readonly lines: AsyncIterator<string>;
-  private stderr = '';
-  private exited: string | null = null;
-
   private constructor(
     private readonly child: ChildProcessWithoutNullStreams,
+    private readonly lines: AsyncIterator<string>,
+    private readonly state: ServerState,
     /** PyTorch's version and the threads it runs with, as the server reported them. */
     readonly info: { torch: string; threads: number },
-    lines: AsyncIterator<string>,
-  ) {
-    this.lines = lines;
-  }
+  ) {}
 
   /** Starts the server with `threads` intra-op threads; throws (with its stderr) if it does not come up. */
   static async start(threads = 2): Promise<PytorchPeer> {
@@ -40,27 +41,26 @@ export class PytorchPeer {
       env: process.env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    const state: ServerState = { stderr: '', exited: null };
+    child.stderr.on('data', (d: Buffer) => (state.stderr = (state.stderr + d.toString()).slice(-4000)));
+    child.on('exit', (code, signal) => (state.exited = `exit ${code ?? signal}`));
     const lines = readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const first = await lines.next();
     const hello = first.done ? null : (JSON.parse(first.value) as Answer);
     if (!hello?.ready) {
       child.kill();
-      throw new Error(`the PyTorch peer did not start: ${stderr.trim().split('\n').slice(-2).join(' | ') || 'no answer'}`);
+      throw new Error(`the PyTorch peer did not start: ${state.stderr.trim().split('\n').slice(-2).join(' | ') || 'no answer'}`);
     }
-    const peer = new PytorchPeer(child, { torch: hello.torch ?? '?', threads: hello.threads ?? threads }, lines);
-    child.stderr.on('data', (d: Buffer) => (peer.stderr = (peer.stderr + d.toString()).slice(-4000)));
-    child.on('exit', (code, signal) => (peer.exited = `exit ${code ?? signal}`));
-    return peer;
+    return new PytorchPeer(child, lines, state, { torch: hello.torch ?? '?', threads: hello.threads ?? threads });
   }
 
   /** Sends one request and waits for its answer; a server error or a dead server throws. */
   private async request(req: object): Promise<Answer> {
-    if (this.exited) throw new Error(`the PyTorch peer is gone (${this.exited}): ${this.stderr.trim().split('\n').pop() ?? ''}`);
+    if (this.state.exited)
+      throw new Error(`the PyTorch peer is gone (${this.state.exited}): ${this.state.stderr.trim().split('\n').pop() ?? ''}`);
     this.child.stdin.write(JSON.stringify(req) + '\n');
     const next = await this.lines.next();
-    if (next.done) throw new Error(`the PyTorch peer stopped: ${this.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+    if (next.done) throw new Error(`the PyTorch peer stopped: ${this.state.stderr.trim().split('\n').slice(-2).join(' | ')}`);
     const answer = JSON.parse(next.value) as Answer;
     if (answer.error) throw new Error(`PyTorch: ${answer.error}`);
     return answer;
