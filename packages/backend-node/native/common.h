@@ -82,6 +82,7 @@ Napi::Value BinaryOp(const Napi::CallbackInfo& info);
 Napi::Value UnaryOp(const Napi::CallbackInfo& info);
 Napi::Value ReduceOp(const Napi::CallbackInfo& info);
 Napi::Value TileOp(const Napi::CallbackInfo& info);
+Napi::Value TransposeOp(const Napi::CallbackInfo& info);
 Napi::Value BatchNormInference(const Napi::CallbackInfo& info);
 Napi::Value BatchNormGrad(const Napi::CallbackInfo& info);
 Napi::Value BatchNormTrain(const Napi::CallbackInfo& info);

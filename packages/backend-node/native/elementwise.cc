@@ -230,4 +230,33 @@ Napi::Value TileOp(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// transpose(x, shape, perm, out): out = x with its axes reordered as perm says (tf.transpose), as one
+// oneDNN reorder: the source is described in the output's axis order with the strides perm picks
+// out of x's row-major strides, and the destination is plain row-major. oneDNN's reorders walk the
+// memory in cache-sized blocks on the OpenMP threads; its primitive cache keeps repeated shapes cheap.
+Napi::Value TransposeOp(const Napi::CallbackInfo& info) {
+  size_t xlen = 0, olen = 0;
+  float* x = F32(info[0], &xlen);
+  auto shape = Ints(info[1]);
+  auto perm = Ints(info[2]);
+  float* o = F32(info[3], &olen);
+  size_t r = shape.size();
+  if (r == 0 || r > DNNL_MAX_NDIMS || perm.size() != r || xlen != olen) throw std::runtime_error("transpose: bad shapes");
+  std::vector<int64_t> xStride(r, 1);
+  for (size_t i = r - 1; i-- > 0;) xStride[i] = xStride[i + 1] * shape[i + 1];
+  memory::dims outDims(r), srcStrides(r), dstStrides(r, 1);
+  for (size_t i = 0; i < r; i++) {
+    if (perm[i] < 0 || static_cast<size_t>(perm[i]) >= r) throw std::runtime_error("transpose: bad perm");
+    outDims[i] = shape[perm[i]];
+    srcStrides[i] = xStride[perm[i]];
+  }
+  for (size_t i = r - 1; i-- > 0;) dstStrides[i] = dstStrides[i + 1] * outDims[i + 1];
+  if (xlen == 0) return info.Env().Undefined();
+  memory src({outDims, memory::data_type::f32, srcStrides}, Eng(), x);
+  memory dst({outDims, memory::data_type::f32, dstStrides}, Eng(), o);
+  reorder(src, dst).execute(Strm(), src, dst);
+  Strm().wait();
+  return info.Env().Undefined();
+}
+
 }  // namespace resnet_native

@@ -125,7 +125,8 @@ void Plan::Release(int op, const std::vector<int>& inputs, int out) {
   }
 }
 
-// conv: in [x], out, w (Float32Array), wLayout ('hwio' | 'oihw'), b (Float32Array | null), co, k [kh, kw],
+// conv: in [x], out, w (Float32Array), wLayout ('hwio' | 'oihw'), wScale (Float32Array of co factors that
+// multiply w's output channels as it is copied: a folded batch norm; or null), b (Float32Array | null), co, k [kh, kw],
 // stride [sh, sw], pad [t, l, b, r], sum (value added into the output, or -1), relu.
 void Plan::Conv(const Napi::Object& op, int index, int x, int out) {
   dims d = values[x].md.dims();
@@ -166,7 +167,15 @@ void Plan::Conv(const Napi::Object& op, int index, int x, int out) {
   if (!wdata || static_cast<memory::dim>(wlen) != co * c * k[0] * k[1]) throw std::runtime_error("plan: conv weight of the wrong size");
   memory user({{co, c, k[0], k[1]}, dt::f32, hwio ? tag::hwio : tag::oihw}, Eng(), wdata);
   memory weights(pd.weights_desc(), Eng());
-  reorder(user, weights).execute(Strm(), user, weights);
+  primitive_attr scaled;
+  if (!op.Get("wScale").IsNull()) {
+    // dst = scale[o] * src, one factor per output channel (dim 0): the fold, done by the copy.
+    size_t slen = 0;
+    float* s = F32(op.Get("wScale"), &slen);
+    if (!s || static_cast<memory::dim>(slen) != co) throw std::runtime_error("plan: conv weight scale of the wrong size");
+    scaled.set_output_scales(1 << 0, std::vector<float>(s, s + slen));
+  }
+  reorder(reorder::primitive_desc(user, weights, scaled)).execute(Strm(), user, weights);
   Strm().wait();
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, srcMem}, {DNNL_ARG_WEIGHTS, weights}};
   if (hasBias) args[DNNL_ARG_BIAS] = VectorMemory(op.Get("b"), co);

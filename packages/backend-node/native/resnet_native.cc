@@ -65,6 +65,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("reduce", Napi::Function::New(env, Guard<ReduceOp>));
   exports.Set("batchNormInference", Napi::Function::New(env, Guard<BatchNormInference>));
   exports.Set("tile", Napi::Function::New(env, Guard<TileOp>));
+  exports.Set("transpose", Napi::Function::New(env, Guard<TransposeOp>));
   exports.Set("batchNormGrad", Napi::Function::New(env, Guard<BatchNormGrad>));
   exports.Set("batchNormTrain", Napi::Function::New(env, Guard<BatchNormTrain>));
   exports.Set("batchNormTrainGrad", Napi::Function::New(env, Guard<BatchNormTrainGrad>));

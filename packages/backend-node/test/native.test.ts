@@ -7,7 +7,15 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { BatchNorm2d, Conv2d, batchNormTrain, convBnAddRelu, BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, CONV2D_ADD_RELU } from '@resnet-ts/core';
+import {
+  BatchNorm2d,
+  Conv2d,
+  batchNormTrain,
+  convBnAddRelu,
+  BATCH_NORM_TRAIN,
+  BATCH_NORM_TRAIN_GRAD,
+  CONV2D_ADD_RELU,
+} from '@resnet-ts/core';
 import { isNativeAvailable, loadAddon, nativePlugin, kernelStats, setKernelStats, NATIVE_INSTALL_HINT } from '../src/native/index.js';
 import { uniform } from './plan-helpers';
 
@@ -253,7 +261,12 @@ describeNative('native backend (oneDNN) vs cpu', () => {
     };
     await check(withStats, [[4, 6, 5, 8], [8], [8]], [BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD], 42);
     // |mean| >> std: the statistics must not cancel (mean 50, std ~0.006, as in the test above).
-    await check((x, g, b) => bn(tf.add(tf.mul(x, 0.01), 50), g, b), [[8, 4, 4, 8], [8], [8]], [BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD], 43);
+    await check(
+      (x, g, b) => bn(tf.add(tf.mul(x, 0.01), 50), g, b),
+      [[8, 4, 4, 8], [8], [8]],
+      [BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD],
+      43,
+    );
   });
 
   test("core's eval-mode residual conv: relu(conv + folded bn + residual) as one oneDNN conv with sum + relu post-ops", async () => {
@@ -337,11 +350,19 @@ describeNative('native backend (oneDNN) vs cpu', () => {
     const n = 201 * 201;
     const x = rand(n, 11);
     const special = [NaN, -Infinity, Infinity, -0, -2.5];
-    [0, 1, 15, 16, 16383, 16384, 16385, 32767, 32768, n - 17, n - 3, n - 2, n - 1].forEach((at, i) => (x[at] = special[i % special.length]));
+    [0, 1, 15, 16, 16383, 16384, 16385, 32767, 32768, n - 17, n - 3, n - 2, n - 1].forEach(
+      (at, i) => (x[at] = special[i % special.length]),
+    );
     setKernelStats(true);
     const got = tf.tidy(() =>
       tf.fused
-        .conv2d({ x: tf.tensor4d(x, [1, 201, 201, 1]), filter: tf.ones([1, 1, 1, 1]) as tf.Tensor4D, strides: 1, pad: 0, activation: 'relu' })
+        .conv2d({
+          x: tf.tensor4d(x, [1, 201, 201, 1]),
+          filter: tf.ones([1, 1, 1, 1]) as tf.Tensor4D,
+          strides: 1,
+          pad: 0,
+          activation: 'relu',
+        })
         .dataSync(),
     );
     const ran = kernelStats.get('FusedConv2D');
@@ -356,8 +377,34 @@ describeNative('native backend (oneDNN) vs cpu', () => {
   });
 
   test('slice and pad (option A shortcuts) copy contiguous runs; each is the gradient of the other', async () => {
-    await check((x) => tf.pad(x, [[0, 0], [0, 0], [0, 0], [0, 16]]), [[4, 8, 8, 16]], ['PadV2', 'Slice'], 22);
-    await check((x) => tf.pad(x, [[1, 0], [2, 1], [0, 3], [4, 5]], 0.5), [[3, 9, 7, 40]], ['PadV2', 'Slice'], 23);
+    await check(
+      (x) =>
+        tf.pad(x, [
+          [0, 0],
+          [0, 0],
+          [0, 0],
+          [0, 16],
+        ]),
+      [[4, 8, 8, 16]],
+      ['PadV2', 'Slice'],
+      22,
+    );
+    await check(
+      (x) =>
+        tf.pad(
+          x,
+          [
+            [1, 0],
+            [2, 1],
+            [0, 3],
+            [4, 5],
+          ],
+          0.5,
+        ),
+      [[3, 9, 7, 40]],
+      ['PadV2', 'Slice'],
+      23,
+    );
     await check((x) => tf.slice(x, [0, 0, 0, 0], [-1, -1, -1, 16]), [[4, 8, 8, 32]], ['Slice', 'PadV2'], 24);
     await check((x) => tf.slice(x, [1, 2, 3, 4], [2, 5, 3, 10]), [[4, 9, 70, 20]], ['PadV2'], 25);
     await check((x) => tf.slice(x, [0, 2, 0], [3, 50, 200]), [[3, 60, 200]], ['PadV2'], 26); // one run per row of axis 0
@@ -366,6 +413,46 @@ describeNative('native backend (oneDNN) vs cpu', () => {
   test('tile (general) and empty tensors', async () => {
     await check((x) => tf.tile(x, [2, 1, 3]), [[2, 3, 4]], ['Tile'], 20);
     await check((a, b) => tf.add(a, b), [[0, 3], [3]], [], 21);
+  });
+
+  test('transpose (a oneDNN reorder) moves every value, NaN and -0 included, exactly as the cpu kernel does', async () => {
+    const cases: [number[], number[]][] = [
+      [
+        [300, 500],
+        [1, 0],
+      ], // a Linear's [out, in] -> [in, out]
+      [
+        [8, 3, 33, 40],
+        [0, 2, 3, 1],
+      ], // an NCHW batch -> NHWC
+      [
+        [64, 32, 3, 3],
+        [2, 3, 1, 0],
+      ], // PyTorch's OIHW filter -> HWIO
+      [
+        [4, 5, 6, 7, 8],
+        [4, 2, 0, 3, 1],
+      ],
+    ];
+    for (const [shape, perm] of cases) {
+      const x = rand(
+        shape.reduce((a, b) => a * b, 1),
+        shape.length,
+      );
+      x[7] = NaN;
+      x[11] = -0;
+      x[13] = -Infinity;
+      const run1 = async (backend: string): Promise<Float32Array> => {
+        await tf.setBackend(backend);
+        return tf.tidy(() => tf.transpose(tf.tensor(x, shape), perm).dataSync() as Float32Array);
+      };
+      const want = await run1('cpu');
+      setKernelStats(true);
+      const got = await run1('native');
+      expect(kernelStats.get('Transpose')).toEqual({ native: 1, fallback: 0 });
+      setKernelStats(false);
+      expect(Array.from(got)).toEqual(Array.from(want)); // toEqual tells -0 from 0 and matches NaN to NaN
+    }
   });
 
   test('recycled output buffers never overwrite read-out data or views (slices)', async () => {

@@ -103,17 +103,22 @@ export function fromTorchLayout(t: tf.Tensor, layout: ParamLayout): tf.Tensor {
   return tf.clone(t);
 }
 
-/** Backends whose tensors live in CPU memory, where reading values back is free of a device sync. */
-const HOST_MEMORY_BACKENDS = new Set(['cpu', 'native', 'wasm']);
-
 /**
- * `tf.transpose(t, perm)`, done as a plain loop over the values on host-memory backends: the cpu
- * backend's generic transpose computes every element's coordinates (seconds for a ResNet-50's
- * weights, minutes under jest), while this is one pass. GPU backends keep the transpose op.
+ * Backends whose Transpose kernel is tfjs's generic one, which computes every element's coordinates
+ * (seconds for a ResNet-50's weights on cpu, minutes under jest): their tensors live in host memory,
+ * so {@link permute} reorders the values in one plain pass instead. Other backends (the GPU ones,
+ * and `native`, whose Transpose is a oneDNN reorder on all cores) keep the transpose op.
  */
+const GENERIC_TRANSPOSE_BACKENDS = new Set(['cpu', 'wasm']);
+
+/** `tf.transpose(t, perm)`, as one pass over the values where the backend's own transpose is slow. */
 function permute(t: tf.Tensor, perm: number[]): tf.Tensor {
-  if (!HOST_MEMORY_BACKENDS.has(tf.getBackend()) || t.dtype !== 'float32') return tf.transpose(t, perm);
-  return tf.tensor(permuteValues(t.dataSync() as Float32Array, t.shape, perm), perm.map((p) => t.shape[p]), 'float32');
+  if (!GENERIC_TRANSPOSE_BACKENDS.has(tf.getBackend()) || t.dtype !== 'float32') return tf.transpose(t, perm);
+  return tf.tensor(
+    permuteValues(t.dataSync() as Float32Array, t.shape, perm),
+    perm.map((p) => t.shape[p]),
+    'float32',
+  );
 }
 
 /**
@@ -251,12 +256,16 @@ export abstract class Module {
 
   /** Trainable parameters with dotted names (`layer1.0.conv1.weight`). */
   namedParameters(prefix = ''): [string, tf.Variable][] {
-    return this.namedEntries(prefix).filter((e) => e.kind === 'param').map((e) => [e.key, e.variable]);
+    return this.namedEntries(prefix)
+      .filter((e) => e.kind === 'param')
+      .map((e) => [e.key, e.variable]);
   }
 
   /** Buffers with dotted names (`bn1.running_mean`). */
   namedBuffers(prefix = ''): [string, tf.Variable][] {
-    return this.namedEntries(prefix).filter((e) => e.kind === 'buffer').map((e) => [e.key, e.variable]);
+    return this.namedEntries(prefix)
+      .filter((e) => e.kind === 'buffer')
+      .map((e) => [e.key, e.variable]);
   }
 
   /** All trainable parameters. */
@@ -393,7 +402,10 @@ function stateDictError(r: LoadReport): StateDictError {
   if (r.mismatched.length) {
     parts.push(
       'mis-shaped keys: ' +
-        r.mismatched.map((m) => `${m.key} (expected ${fmtShape(m.expected)}, found ${fmtShape(m.found)})`).slice(0, 12).join(', '),
+        r.mismatched
+          .map((m) => `${m.key} (expected ${fmtShape(m.expected)}, found ${fmtShape(m.found)})`)
+          .slice(0, 12)
+          .join(', '),
     );
   }
   return new StateDictError(
@@ -414,12 +426,7 @@ export function assertNHWC(x: tf.Tensor, channels: number, where: string): asser
     );
   }
   if (x.shape[3] !== channels) {
-    const nchwHint =
-      x.shape[1] === channels
-        ? ' It looks like NCHW (PyTorch order): transpose it with tf.transpose(x, [0, 2, 3, 1]).'
-        : '';
-    throw new ShapeError(
-      `${where} expects ${channels} input channels in the last dimension (NHWC); got ${fmtShape(x.shape)}.${nchwHint}`,
-    );
+    const nchwHint = x.shape[1] === channels ? ' It looks like NCHW (PyTorch order): transpose it with tf.transpose(x, [0, 2, 3, 1]).' : '';
+    throw new ShapeError(`${where} expects ${channels} input channels in the last dimension (NHWC); got ${fmtShape(x.shape)}.${nchwHint}`);
   }
 }

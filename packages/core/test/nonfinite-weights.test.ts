@@ -51,6 +51,15 @@ test('countNonFinite counts NaN, +Inf and -Inf, and nothing finite (however larg
   expect(countNonFinite([NaN, Infinity, -Infinity, 0, -0, 3.4e38, -3.4e38, 1e-45])).toBe(3);
   expect(countNonFinite(new Float32Array([1, 2, 3]))).toBe(0);
   expect(countNonFinite(new Float32Array(0))).toBe(0);
+  // One non-finite value at every position of the 4-wide screen and in its tail, among -0 and huge values.
+  for (let at = 0; at < 11; at++) {
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      const v = new Float32Array(11).fill(-0);
+      v[(at + 1) % 11] = 3.4e38;
+      v[at] = bad;
+      expect(countNonFinite(v)).toBe(1);
+    }
+  }
 });
 
 test('default: one warning line naming the file, the tensors and the values; the weights are loaded as they are', () => {

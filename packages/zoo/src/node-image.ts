@@ -3,9 +3,19 @@
  * image's own size; everything after that is the shared {@link preprocessRgb}.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import sharp from 'sharp';
+import type Sharp from 'sharp';
 import { SpecError } from '@resnet-ts/core';
 import { ImagePreprocessing, preprocessRgb } from './preprocess.js';
+
+/**
+ * sharp, loaded on the first decode: loading its native library costs ~80 ms, which every command
+ * that decodes no image (`resnet forward`, `eval` on IDX data, ...) would otherwise pay at start.
+ */
+let sharpModule: typeof Sharp | undefined;
+function sharp(...args: Parameters<typeof Sharp>): ReturnType<typeof Sharp> {
+  sharpModule ??= require('sharp') as typeof Sharp;
+  return sharpModule(...args);
+}
 
 /** An image in Node: a file path, or the bytes of an encoded image. */
 export type NodeImageInput = string | Uint8Array;
@@ -16,12 +26,19 @@ export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Arra
     throw new SpecError('classify accepts a file path, a Buffer/Uint8Array of an encoded image, or a tensor.');
   }
   try {
-    const { data, info } = await sharp(input, { failOn: 'error', ignoreIcc: true }).rotate().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(input, { failOn: 'error', ignoreIcc: true })
+      .rotate()
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
     return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: info.height, width: info.width };
   } catch (e) {
     const what = typeof input === 'string' ? `'${input}'` : 'the image bytes';
-    throw new SpecError(`Cannot decode ${what} as an image (${(e as Error).message.split('\n')[0]}). Give a JPEG, PNG or WebP file, or a tensor.`);
+    throw new SpecError(
+      `Cannot decode ${what} as an image (${(e as Error).message.split('\n')[0]}). Give a JPEG, PNG or WebP file, or a tensor.`,
+    );
   }
 }
 

@@ -7,7 +7,15 @@ import * as path from 'node:path';
 /** The functions exported by the addon (native/resnet_native.cc; the kernels in native/*.cc). All are synchronous and write into `out`. */
 export interface NativeAddon {
   /** With `sum`, `out` holds a residual on entry and receives relu?(conv + bias + residual). */
-  conv2dForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, params: number[], relu: boolean, sum?: boolean): void;
+  conv2dForward(
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array | null,
+    out: Float32Array,
+    params: number[],
+    relu: boolean,
+    sum?: boolean,
+  ): void;
   conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, params: number[]): void;
   conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dbias: Float32Array | null, params: number[]): void;
   matmul(a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, params: number[], relu: boolean): void;
@@ -27,6 +35,8 @@ export interface NativeAddon {
     eps: number,
   ): void;
   tile(x: Float32Array, xShape: number[], reps: number[], out: Float32Array): void;
+  /** `out` = `x` (of `xShape`) with its axes reordered as `perm` says. */
+  transpose(x: Float32Array, xShape: number[], perm: number[], out: Float32Array): void;
   batchNormGrad(
     dy: Float32Array,
     x: Float32Array,

@@ -1,9 +1,9 @@
-/** Data movement kernels of the native backend (see kernels.ts): slice and pad as contiguous runs copied into recycled buffers. */
+/**
+ * Data movement kernels of the native backend (see kernels.ts): slice and pad as contiguous runs
+ * copied into recycled buffers, transpose as one oneDNN reorder.
+ */
 import * as tf from '@tensorflow/tfjs-core';
-import type {
-  PadV2Attrs,
-  SliceAttrs,
-} from '@tensorflow/tfjs-core';
+import type { PadV2Attrs, SliceAttrs, TransposeAttrs } from '@tensorflow/tfjs-core';
 import { NativeImpl, alloc, f32, out, size } from './kernel-args.js';
 
 // ---- data movement (plain JS: the cpu kernels index element by element) -----------------------
@@ -100,4 +100,19 @@ export const padV2: NativeImpl = ({ inputs, backend, attrs }) => {
   y.fill(constantValue);
   copyRuns(xv, 0, xst.slice(0, t), y, base, yst.slice(0, t), shape.slice(0, t), shape[t] * xst[t]);
   return out(backend, outShape, y);
+};
+
+/**
+ * Transpose as one oneDNN reorder (the cpu kernel computes every element's coordinates: ~10x
+ * slower, e.g. 0.1 s for an NCHW ResNet-50 batch of 8 at 224x224).
+ */
+export const transpose: NativeImpl = ({ inputs, backend, attrs }, addon) => {
+  const { x } = inputs;
+  const { perm } = attrs as unknown as TransposeAttrs;
+  const xv = f32(backend, x);
+  if (!xv || x.shape.length === 0 || perm.length !== x.shape.length || xv.length < 4096) return null;
+  const shape = perm.map((p) => x.shape[p]);
+  const y = alloc(xv.length);
+  addon.transpose(xv, x.shape, perm, y);
+  return out(backend, shape, y);
 };

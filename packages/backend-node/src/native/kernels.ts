@@ -4,19 +4,22 @@
  * never change, only speed.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type {
-  KernelConfig,
-  KernelFunc,
-  NamedAttrMap,
-  TensorInfo,
-} from '@tensorflow/tfjs-core';
+import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { CONV2D_ADD_RELU } from '@resnet-ts/core';
 import type { NativeAddon } from './addon.js';
 import { Args, NativeImpl, alloc, f32, out, size } from './kernel-args.js';
-import { conv2D, conv2DBackpropFilter, conv2DBackpropInput, convCase, fusedBatchNorm, fusedConv2D, pool, poolGrad } from './kernels-conv.js';
-import { slice, padV2 } from './kernels-data.js';
+import {
+  conv2D,
+  conv2DBackpropFilter,
+  conv2DBackpropInput,
+  convCase,
+  fusedBatchNorm,
+  fusedConv2D,
+  pool,
+  poolGrad,
+} from './kernels-conv.js';
+import { padV2, slice, transpose } from './kernels-data.js';
 import { batchMatMul, binary, fusedMatMul, reduce, tile, unary } from './kernels-math.js';
-
 
 const IMPLS: Record<string, NativeImpl> = {
   Conv2D: conv2D,
@@ -47,6 +50,7 @@ const IMPLS: Record<string, NativeImpl> = {
   Tile: tile,
   Slice: slice,
   PadV2: padV2,
+  Transpose: transpose,
 };
 
 /** Names of the kernels the native backend runs in oneDNN / C++ (the rest are the cpu backend's). */

@@ -27,11 +27,17 @@ export interface PlanNode {
   attrs: Record<string, GraphAttr>;
 }
 
-/** A float constant: its values, dims and layout (`hwio`: a tfjs conv filter; `torch`: PyTorch's layout). */
+/**
+ * A float constant: its values, dims and layout (`hwio`: a tfjs conv filter; `torch`: PyTorch's
+ * layout). A conv filter may carry `scale`, one factor per output channel that the plan multiplies
+ * in while it copies the filter (a folded batch norm, see `Conv2d.foldFactors`): `data` is then the
+ * model's own filter, read in place, and no folded copy is ever made.
+ */
 export interface PlanConstant {
   data: Float32Array;
   dims: number[];
   layout: 'hwio' | 'torch';
+  scale?: Float32Array;
 }
 
 /** The collected graph: nodes in execution order, constants by name, and the output value. */
@@ -41,12 +47,6 @@ export interface PlanGraph {
   ints: Map<string, number[]>;
   input: string;
   output: string;
-  /**
-   * Frees the folded conv weights the graph was read from (core's per-conv cache): call it once the
-   * values have been copied (the native plan holds its own), so a planned model does not keep a
-   * third copy of its weights. The kernel path folds again if it ever runs.
-   */
-  releaseFoldedWeights(): void;
 }
 
 const values = (t: tf.Tensor): Float32Array => t.dataSync() as Float32Array;
@@ -58,8 +58,6 @@ class PlanGraphEmitter implements GraphEmitter {
   readonly floats = new Map<string, PlanConstant>();
   readonly ints = new Map<string, number[]>();
   private count = 0;
-  /** Convs whose folded weights (core's cache) the graph holds. */
-  readonly folded = new Set<Conv2d>();
 
   private fresh(prefix: string): string {
     return `${prefix}${this.count++}`;
@@ -87,19 +85,25 @@ class PlanGraphEmitter implements GraphEmitter {
     return key;
   }
 
-  private tfjsFilter(filter: tf.Tensor): string {
+  private tfjsFilter(filter: tf.Tensor, scale?: Float32Array): string {
     const key = this.fresh('f');
-    this.floats.set(key, { data: values(filter), dims: filter.shape, layout: 'hwio' });
+    this.floats.set(key, { data: values(filter), dims: filter.shape, layout: 'hwio', scale });
     return key;
   }
 
-  /** The batch norm folded by core's own fold (`Conv2d.inferenceWeights`, cached), else a Conv and a BatchNormalization. */
+  /**
+   * The batch norm folded with core's factors (`Conv2d.foldFactors`; the plan scales the filter as
+   * it copies it), else a Conv and a BatchNormalization.
+   */
   conv(path: string, conv: Conv2d, bn: BatchNorm2d | null, x: string, bnPath = ''): string {
-    const folded = conv.inferenceWeights(bn);
-    if (folded && bn) this.folded.add(conv);
-    const { filter, bias } = folded ?? { filter: conv.weight, bias: conv.bias };
-    const inputs = [x, this.tfjsFilter(filter)];
-    if (bias) inputs.push(this.floatConstant(`${path}.bias`, values(bias), [conv.outChannels]));
+    const factors = bn ? conv.foldFactors(bn) : null;
+    // Copies of the small factors: disposed tensors' storage may be recycled.
+    const scale = factors ? values(factors.scale).slice() : undefined;
+    const bias = factors ? values(factors.bias).slice() : conv.bias ? values(conv.bias) : null;
+    factors?.scale.dispose();
+    factors?.bias.dispose();
+    const inputs = [x, this.tfjsFilter(conv.weight, scale)];
+    if (bias) inputs.push(this.floatConstant(`${path}.bias`, bias, [conv.outChannels]));
     const k = conv.kernelSize;
     const p = conv.padding;
     const y = this.node('Conv', path, inputs, {
@@ -107,7 +111,7 @@ class PlanGraphEmitter implements GraphEmitter {
       strides: { ints: [conv.stride, conv.stride] },
       pads: { ints: [p, p, p, p] },
     });
-    return bn && !folded ? this.batchNorm(bnPath || `${path}.bn`, bn, y) : y;
+    return bn && !factors ? this.batchNorm(bnPath || `${path}.bn`, bn, y) : y;
   }
 
   batchNorm(path: string, bn: BatchNorm2d, x: string): string {
@@ -129,6 +133,5 @@ export function collectPlanGraph(model: ResNet): PlanGraph {
   const g = new PlanGraphEmitter();
   const input = 'input';
   const output = emitResNetGraph(g, model, input);
-  const releaseFoldedWeights = () => g.folded.forEach((conv) => conv.clearCaches());
-  return { nodes: g.nodes, floats: g.floats, ints: g.ints, input, output, releaseFoldedWeights };
+  return { nodes: g.nodes, floats: g.floats, ints: g.ints, input, output };
 }

@@ -9,7 +9,7 @@
  * through the tfjs kernels as before.
  *
  * Op kinds (each `{kind, in: value ids, out: value id, ...}`; value 0 is the NHWC input):
- * conv {w, wLayout: 'hwio' | 'oihw', b, co, k, stride, pad [t, l, b, r], sum (value or -1), relu},
+ * conv {w, wLayout: 'hwio' | 'oihw', wScale (per output channel, or null), b, co, k, stride, pad [t, l, b, r], sum (value or -1), relu},
  * maxpool / avgpool {k, stride, pad} (avg: padding not counted), gap, gemm {w [O, K], b, co}, relu, add {relu},
  * bn {mean, variance, scale, shift, eps}.
  */
@@ -202,6 +202,7 @@ class Lowering {
       out: this.define(outName, [n, co, oh, ow]),
       w: weight.data,
       wLayout: weight.layout === 'hwio' ? 'hwio' : 'oihw',
+      wScale: weight.scale ?? null,
       b,
       co,
       k,
@@ -264,6 +265,7 @@ class Lowering {
       out: this.define(this.outputOf(i), [n, co, oh, ow]),
       w: filter,
       wLayout: 'hwio',
+      wScale: null,
       b: null,
       co,
       k: [1, 1],

@@ -74,14 +74,9 @@ export function compileNativePlan(addon: NativeAddon, model: Module, inputShape:
     return null;
   }
   try {
-    const graph = collectPlanGraph(model);
-    try {
-      const lowered = lowerPlanGraph(graph, inputShape);
-      const handle = addon.planCreate([...inputShape], lowered.numValues, lowered.ops, lowered.output);
-      return new NativePlan(addon, handle, [...inputShape], lowered.outputShape);
-    } finally {
-      graph.releaseFoldedWeights();
-    }
+    const lowered = lowerPlanGraph(collectPlanGraph(model), inputShape);
+    const handle = addon.planCreate([...inputShape], lowered.numValues, lowered.ops, lowered.output);
+    return new NativePlan(addon, handle, [...inputShape], lowered.outputShape);
   } catch (e) {
     // Unsupported graphs, modules without exporters, and anything oneDNN refuses: the tfjs path runs.
     const kind = e instanceof PlanUnsupportedError ? 'unsupported: ' : e instanceof GraphExportError ? '' : 'native plan failed: ';

@@ -57,7 +57,12 @@ export class Conv2d extends Module {
     const std = Math.sqrt(2 / fanOut);
     const shape: [number, number, number, number] = [kernelSize, kernelSize, inChannels, outChannels];
     // Drawn in PyTorch's OIHW order and reordered to HWIO, so a given seed means the same filters in both.
-    const initial = rng.placeholder ? tf.zeros(shape) : tf.tensor4d(permuteValues(rng.normalArray(fanOut * inChannels, std), [outChannels, inChannels, kernelSize, kernelSize], [2, 3, 1, 0]), shape);
+    const initial = rng.placeholder
+      ? tf.zeros(shape)
+      : tf.tensor4d(
+          permuteValues(rng.normalArray(fanOut * inChannels, std), [outChannels, inChannels, kernelSize, kernelSize], [2, 3, 1, 0]),
+          shape,
+        );
     this.weight = this.registerParameter('weight', initial, 'conv2d');
     if (options.bias) {
       const bound = 1 / Math.sqrt(inChannels * kernelSize * kernelSize);
@@ -93,30 +98,45 @@ export class Conv2d extends Module {
    */
   inferenceWeights(bn: BatchNorm2d | null): FoldedWeights | null {
     if (!bn) return { filter: this.weight as tf.Tensor4D, bias: this.bias as tf.Tensor1D | null };
-    const key: unknown[] = [bn, bn.eps, ...[this.weight, this.bias, bn.weight, bn.bias, bn.runningMean, bn.runningVar].map((v) => v?.dataId ?? null)];
+    const key: unknown[] = [
+      bn,
+      bn.eps,
+      ...[this.weight, this.bias, bn.weight, bn.bias, bn.runningMean, bn.runningVar].map((v) => v?.dataId ?? null),
+    ];
     if (this.folded && this.folded.key.length === key.length && this.folded.key.every((k, i) => k === key[i])) return this.folded.weights;
     this.clearCaches();
-    const scale = tf.tidy(() => tf.mul(bn.weight, tf.rsqrt(tf.add(bn.runningVar, bn.eps))));
+    const factors = this.foldFactors(bn);
     let weights: FoldedWeights | null = null;
-    try {
-      // One small read per change of the weights (the result is cached).
-      const exact = !(scale.dataSync() as Float32Array).some((v) => v === Infinity || v === -Infinity);
-      if (exact) {
-        weights = tf.tidy(() => {
-          const filter = tf.mul(this.weight, scale) as tf.Tensor4D;
-          const shift = this.bias ? tf.sub(this.bias, bn.runningMean) : tf.neg(bn.runningMean);
-          const bias = tf.add(bn.bias, tf.mul(shift, scale)) as tf.Tensor1D;
-          return { filter, bias };
-        });
-        // Kept: an enclosing tidy (the forward pass) must not free the cache.
-        tf.keep(weights.filter);
-        if (weights.bias) tf.keep(weights.bias);
-      }
-    } finally {
-      scale.dispose();
+    if (factors) {
+      weights = { filter: tf.tidy(() => tf.mul(this.weight, factors.scale) as tf.Tensor4D), bias: factors.bias };
+      factors.scale.dispose();
+      // Kept: an enclosing tidy (the forward pass) must not free the cache.
+      tf.keep(weights.filter);
+      tf.keep(factors.bias);
     }
     this.folded = { key, weights };
     return weights;
+  }
+
+  /**
+   * The per-output-channel factors of the fold {@link inferenceWeights} makes: `scale` =
+   * `gamma / sqrt(var + eps)` (the filter's multiplier) and the folded `bias`; null when the fold is
+   * not exact (`scale` holds ±Inf). Fresh tensors the caller owns (not cached). An engine that copies
+   * the weights anyway (the native inference plan) multiplies by `scale` while copying, instead of
+   * keeping a folded copy of every filter.
+   */
+  foldFactors(bn: BatchNorm2d): { scale: tf.Tensor1D; bias: tf.Tensor1D } | null {
+    const scale = tf.tidy(() => tf.mul(bn.weight, tf.rsqrt(tf.add(bn.runningVar, bn.eps))) as tf.Tensor1D);
+    // One small read per fold (inferenceWeights caches its result).
+    if ((scale.dataSync() as Float32Array).some((v) => v === Infinity || v === -Infinity)) {
+      scale.dispose();
+      return null;
+    }
+    const bias = tf.tidy(() => {
+      const shift = this.bias ? tf.sub(this.bias, bn.runningMean) : tf.neg(bn.runningMean);
+      return tf.add(bn.bias, tf.mul(shift, scale)) as tf.Tensor1D;
+    });
+    return { scale, bias };
   }
 
   override clearCaches(): void {

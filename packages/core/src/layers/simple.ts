@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ForwardContext, Module, Shape, Tracer, assertNHWC } from '../module.js';
+import { ForwardContext, Module, Shape, Tracer, assertNHWC, permuteValues } from '../module.js';
 import { Rng } from '../rng.js';
 import { ShapeError, fmtShape } from '../errors.js';
 import { Conv2d, convOutSize } from './conv2d.js';
@@ -43,7 +43,13 @@ export class MaxPool2d extends Module {
   describe(input: Shape, tracer: Tracer): Shape {
     const [h, w, c] = input;
     const out = [convOutSize(h, this.kernelSize, this.stride, this.padding), convOutSize(w, this.kernelSize, this.stride, this.padding), c];
-    tracer.record({ type: `MaxPool2d ${this.kernelSize}x${this.kernelSize}/${this.stride}`, inputShape: input, outputShape: out, params: 0, macs: 0 });
+    tracer.record({
+      type: `MaxPool2d ${this.kernelSize}x${this.kernelSize}/${this.stride}`,
+      inputShape: input,
+      outputShape: out,
+      params: 0,
+      macs: 0,
+    });
     return out;
   }
 }
@@ -80,16 +86,22 @@ export class Linear extends Module {
     super();
     const rng = options.rng ?? new Rng(0);
     const bound = 1 / Math.sqrt(inFeatures);
-    // Drawn in PyTorch's [out, in] order, like Conv2d.
-    const oi = tf.tensor2d(rng.uniformArray(inFeatures * outFeatures, -bound, bound), [outFeatures, inFeatures]);
-    this.weight = this.registerParameter("weight", tf.transpose(oi), "linear");
-    oi.dispose();
+    // Drawn in PyTorch's [out, in] order and reordered to [in, out], like Conv2d.
+    const initial = rng.placeholder
+      ? tf.zeros([inFeatures, outFeatures])
+      : tf.tensor2d(permuteValues(rng.uniformArray(inFeatures * outFeatures, -bound, bound), [outFeatures, inFeatures], [1, 0]), [
+          inFeatures,
+          outFeatures,
+        ]);
+    this.weight = this.registerParameter('weight', initial, 'linear');
     this.bias = options.bias === false ? null : this.registerParameter('bias', tf.tensor1d(rng.uniformArray(outFeatures, -bound, bound)));
   }
 
   forward(x: tf.Tensor): tf.Tensor2D {
     if (x.rank !== 2 || x.shape[1] !== this.inFeatures) {
-      throw new ShapeError(`Linear(${this.inFeatures}->${this.outFeatures}) expects [batch, ${this.inFeatures}]; got ${fmtShape(x.shape)}.`);
+      throw new ShapeError(
+        `Linear(${this.inFeatures}->${this.outFeatures}) expects [batch, ${this.inFeatures}]; got ${fmtShape(x.shape)}.`,
+      );
     }
     return tf.tidy(() => {
       const y = tf.matMul(x as tf.Tensor2D, this.weight as tf.Tensor2D);
@@ -138,7 +150,7 @@ export type LayerRun =
  */
 export function layerRuns(layers: readonly Module[]): LayerRun[] {
   const runs: LayerRun[] = [];
-  for (let i = 0; i < layers.length; ) {
+  for (let i = 0; i < layers.length;) {
     const layer = layers[i];
     if (!(layer instanceof Conv2d)) {
       runs.push({ kind: 'layer', layer, indices: [i++] });
