@@ -49,7 +49,7 @@ function contiguousStrides(shape: number[]): number[] {
   return s;
 }
 
-/** Copies the strided view `t` of `storage` into a contiguous array. */
+/** The strided view `t` of `storage` as a contiguous array (a subarray when it already is one). */
 function gather<T extends Float32Array | Int32Array | Uint8Array>(storage: T, base: number, t: TensorRef, name: string, source: string): T {
   const { shape, stride } = t;
   const n = shape.reduce((a, b) => a * b, 1);
@@ -61,7 +61,8 @@ function gather<T extends Float32Array | Int32Array | Uint8Array>(storage: T, ba
       `${source}: tensor '${name}' ${fmtShape(shape)} (offset ${t.offset}, strides ${fmtShape(stride)}) reaches past its storage of ${storage.length} elements; the file is corrupt.`,
     );
   }
-  if (contiguousStrides(shape).every((s, i) => s === stride[i] || shape[i] === 1)) return storage.slice(base, base + n) as T;
+  // Contiguous: a view, not a copy (the storage is this file's own decoded array, and tensor values are never written in place).
+  if (contiguousStrides(shape).every((s, i) => s === stride[i] || shape[i] === 1)) return storage.subarray(base, base + n) as T;
   const out = new ctor(n);
   const idx = new Array<number>(shape.length).fill(0);
   let src = base;
