@@ -14,6 +14,46 @@ static void ApplyChannelAffine(const float* x, float* y, int64_t rows, int64_t c
   }
 }
 
+// tfjs's relu (NaN stays NaN; -0 and -Inf become +0), as ReluInPlace.
+static inline float Relu(float v) {
+  float r = v > 0.f ? v : 0.f;
+  return v != v ? v : r;
+}
+
+// ApplyChannelAffine, then + res and the ReLU: the float ops of the separate batch norm, Add and Relu
+// kernels, in their order, in one pass. Specialised per epilogue so each inner loop vectorises.
+template <bool kResidual, bool kRelu>
+static void AffineEpilogueLoop(const float* x, float* y, int64_t rows, int64_t c, const float* mean, const float* mul,
+                               const float* add, const float* res) {
+#pragma omp parallel for if (rows * c >= kParallelMin) schedule(static)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xx = x + r * c;
+    const float* rr = kResidual ? res + r * c : nullptr;
+    float* yy = y + r * c;
+    for (int64_t j = 0; j < c; j++) {
+      float v = (xx[j] - mean[j]) * mul[j] + add[j];
+      if (kResidual) v = v + rr[j];
+      yy[j] = kRelu ? Relu(v) : v;
+    }
+  }
+}
+
+static void ApplyChannelAffineEpilogue(const float* x, float* y, int64_t rows, int64_t c, const float* mean, const float* mul,
+                                       const float* add, const float* res, bool relu) {
+  if (res && relu) AffineEpilogueLoop<true, true>(x, y, rows, c, mean, mul, add, res);
+  else if (res) AffineEpilogueLoop<true, false>(x, y, rows, c, mean, mul, add, res);
+  else if (relu) AffineEpilogueLoop<false, true>(x, y, rows, c, mean, mul, add, res);
+  else ApplyChannelAffine(x, y, rows, c, mean, mul, add);
+}
+
+// tfjs's ReLU gradient: dy * step(y), step(NaN) = NaN (the mask from the ReLU's output, which is
+// positive exactly where its input is, and NaN where it is).
+static inline float ReluMasked(float g, float y) {
+  float s = y > 0.f ? 1.f : 0.f;
+  s = y != y ? y : s;
+  return g * s;
+}
+
 // batchNormInference(x, mean, variance, offset|null, scale|null, out, channels, eps):
 // per-channel vectors of length `channels` (or 1), x NHWC with channels last.
 Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
@@ -129,8 +169,8 @@ void NonFiniteChannelStats(const float* x, int64_t rows, int64_t c, int64_t j, f
   *var = qnan;
 }
 
-// batchNormTrain(x, scale, offset, eps, channels, y, mean, variance): train-mode batch norm over
-// x viewed as [rows, channels]. mean and the biased variance come from one pass of shifted sums
+// batchNormTrain(x, scale, offset, eps, channels, y, mean, variance, residual|null, relu): train-mode
+// batch norm over x viewed as [rows, channels], then y = relu(y + residual) (each optional). mean and the biased variance come from one pass of shifted sums
 // (shifted by the first row, so |mean| >> std does not cancel) accumulated in double; a second pass
 // writes y = (x - mean) * scale / sqrt(variance + eps) + offset, rounded like BatchNormInference.
 Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
@@ -143,7 +183,10 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
   float* y = F32(info[5]);
   float* mean = F32(info[6]);
   float* var = F32(info[7]);
-  if (c <= 0 || n == 0 || static_cast<int64_t>(n) % c != 0) throw std::runtime_error("batchNormTrain: bad shapes");
+  size_t nres = 0;
+  const float* res = info.Length() > 8 && !info[8].IsNull() ? F32(info[8], &nres) : nullptr;
+  bool relu = info.Length() > 9 && info[9].As<Napi::Boolean>().Value();
+  if (c <= 0 || n == 0 || static_cast<int64_t>(n) % c != 0 || (res && nres != n)) throw std::runtime_error("batchNormTrain: bad shapes");
   int64_t rows = static_cast<int64_t>(n) / c;
   int nt = ThreadsFor(static_cast<int64_t>(n));
   std::vector<double> part(static_cast<size_t>(nt) * 2 * c, 0.0);
@@ -180,11 +223,35 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
     mv[j] = mean[j];
     add[j] = off ? off[j] : 0.f;
   }
-  ApplyChannelAffine(x, y, rows, c, mv.data(), mul.data(), add.data());
+  if (res || relu) ApplyChannelAffineEpilogue(x, y, rows, c, mv.data(), mul.data(), add.data(), res, relu);
+  else ApplyChannelAffine(x, y, rows, c, mv.data(), mul.data(), add.data());
   return info.Env().Undefined();
 }
 
-// batchNormTrainGrad(dy, dmean, dvar, x, scale, mean, variance, eps, channels, dx, dscale, doffset):
+// Pass 1 of BatchNormTrainGrad over rows [r0, r1): sum g, sum g (x - mean), sum (x - mean), with g = dy
+// masked by the ReLU's output (kMask) and written to dres (kWrite). Specialised so the loop vectorises.
+template <bool kMask, bool kWrite>
+static void GradSums(const float* dy, const float* x, const float* y, float* dres, const float* mean, int64_t r0, int64_t r1,
+                     int64_t c, double* sdy, double* sdyx, double* sx) {
+  for (int64_t r = r0; r < r1; r++) {
+    const float* g0 = dy + r * c;
+    const float* xx = x + r * c;
+    const float* yy = kMask ? y + r * c : nullptr;
+    float* gr = kWrite ? dres + r * c : nullptr;
+    for (int64_t j = 0; j < c; j++) {
+      float g = kMask ? ReluMasked(g0[j], yy[j]) : g0[j];
+      if (kWrite) gr[j] = g;
+      double d = static_cast<double>(xx[j]) - mean[j];
+      sdy[j] += g;
+      sdyx[j] += g * d;
+      sx[j] += d;
+    }
+  }
+}
+
+// batchNormTrainGrad(dy, dmean, dvar, x, scale, mean, variance, eps, channels, dx, dscale, doffset,
+// y|null, dresidual|null): with y (the forward output of a ReLU-ending batch norm) dy is first masked
+// as tfjs's ReLU gradient does, and written to dresidual when given.
 // the gradient of BatchNormTrain with the statistics as functions of x. With r = 1/sqrt(var + eps),
 // N = rows: doffset = sum dy, dscale = r * sum dy (x - mean),
 // dx = scale r (dy - doffset/N - (x - mean) r dscale/N) + dmean/N + dvar 2 (x - mean)/N,
@@ -203,7 +270,13 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
   float* dx = F32(info[9]);
   float* dscale = F32(info[10]);
   float* doffset = F32(info[11]);
-  if (c <= 0 || n == 0 || static_cast<int64_t>(n) % c != 0) throw std::runtime_error("batchNormTrainGrad: bad shapes");
+  // With the forward's ReLU: its output y (dy is masked by it first) and, with a residual, where that
+  // masked dy (the residual's gradient) goes.
+  size_t ny = 0, nres = 0;
+  const float* y = info.Length() > 12 && !info[12].IsNull() ? F32(info[12], &ny) : nullptr;
+  float* dres = info.Length() > 13 && !info[13].IsNull() ? F32(info[13], &nres) : nullptr;
+  if (c <= 0 || n == 0 || static_cast<int64_t>(n) % c != 0 || (y && ny != n) || (dres && nres != n))
+    throw std::runtime_error("batchNormTrainGrad: bad shapes");
   int64_t rows = static_cast<int64_t>(n) / c;
   int nt = ThreadsFor(static_cast<int64_t>(n));
   // Pass 1: sum dy, sum dy (x - mean), and sum (x - mean): `mean` is the float-rounded batch mean,
@@ -216,16 +289,10 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
     double* sdy = part.data() + static_cast<size_t>(t) * 3 * c;
     double* sdyx = sdy + c;
     double* sx = sdyx + c;
-    for (int64_t r = r0; r < r1; r++) {
-      const float* g = dy + r * c;
-      const float* xx = x + r * c;
-      for (int64_t j = 0; j < c; j++) {
-        double d = static_cast<double>(xx[j]) - mean[j];
-        sdy[j] += g[j];
-        sdyx[j] += g[j] * d;
-        sx[j] += d;
-      }
-    }
+    if (y && dres) GradSums<true, true>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx);
+    else if (y) GradSums<true, false>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx);
+    else if (dres) GradSums<false, true>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx);
+    else GradSums<false, false>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx);
   }
   std::vector<float> A(c), B(c), C(c), M(c);
   const double N = static_cast<double>(rows);
@@ -255,10 +322,18 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
   const float *ap = A.data(), *bp = B.data(), *cp = C.data(), *mp = M.data();
 #pragma omp parallel for if (static_cast<int64_t>(n) >= kParallelMin) schedule(static)
   for (int64_t r = 0; r < rows; r++) {
-    const float* g = dy + r * c;
+    const float* g0 = dy + r * c;
     const float* xx = x + r * c;
+    const float* yy = y ? y + r * c : nullptr;
+    const float* gr = dres ? dres + r * c : nullptr;  // the masked dy of pass 1
     float* o = dx + r * c;
-    for (int64_t j = 0; j < c; j++) o[j] = g[j] * ap[j] + (xx[j] - mp[j]) * bp[j] + cp[j];
+    if (gr) {
+      for (int64_t j = 0; j < c; j++) o[j] = gr[j] * ap[j] + (xx[j] - mp[j]) * bp[j] + cp[j];
+    } else if (yy) {
+      for (int64_t j = 0; j < c; j++) o[j] = ReluMasked(g0[j], yy[j]) * ap[j] + (xx[j] - mp[j]) * bp[j] + cp[j];
+    } else {
+      for (int64_t j = 0; j < c; j++) o[j] = g0[j] * ap[j] + (xx[j] - mp[j]) * bp[j] + cp[j];
+    }
   }
   return info.Env().Undefined();
 }

@@ -269,6 +269,51 @@ describeNative('native backend (oneDNN) vs cpu', () => {
     );
   });
 
+  test("the train-mode batch norm's epilogue (relu(bn(x) + residual)) gives the separate ops' values and gradients exactly", async () => {
+    const shape = [16, 6, 5, 8];
+    const epilogues: [string, boolean, boolean][] = [
+      ['relu', false, true],
+      ['residual + relu', true, true],
+      ['residual', true, false],
+    ];
+    for (const [label, withResidual, relu] of epilogues) {
+      const fused = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, r?: tf.Tensor) =>
+        batchNormTrain(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5, { residual: r, relu }).y;
+      const separate = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, r?: tf.Tensor) => {
+        const y = batchNormTrain(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5).y;
+        const sum = r ? tf.add(y, r) : y;
+        return relu ? tf.relu(sum) : sum;
+      };
+      const shapes = withResidual ? [shape, [8], [8], shape] : [shape, [8], [8]];
+      // Fused vs separate ops on native: the same float32 operations, so the same bits (NaN, -0 included).
+      const seed = 50 + epilogues.findIndex((e) => e[0] === label);
+      const a = await run('native', fused, shapes, seed);
+      const b = await run('native', separate, shapes, seed);
+      a.forEach((v, i) => expect({ label, i, values: Array.from(v) }).toEqual({ label, i, values: Array.from(b[i]) }));
+      // And against the cpu backend's composite.
+      await check(fused, shapes, [BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD], seed);
+    }
+    // A NaN in the residual stays NaN through the ReLU, and its gradient is NaN as tfjs's ReLU gradient makes it.
+    await tf.setBackend('native');
+    const [y, dr] = tf.tidy(() => {
+      const x = tf.tensor(rand(64, 70), [8, 8]);
+      const r = tf.tensor(
+        rand(64, 71).map((v, i) => (i === 5 ? NaN : v)),
+        [8, 8],
+      );
+      const f = (res: tf.Tensor) =>
+        batchNormTrain(x, tf.ones([8]) as tf.Tensor1D, tf.zeros([8]) as tf.Tensor1D, 1e-5, { residual: res, relu: true }).y;
+      return [
+        f(r).dataSync(),
+        tf
+          .grad((res: tf.Tensor) => tf.sum(f(res)))(r)
+          .dataSync(),
+      ];
+    });
+    expect(Number.isNaN(y[5])).toBe(true);
+    expect(Number.isNaN(dr[5])).toBe(true);
+  });
+
   test("core's eval-mode residual conv: relu(conv + folded bn + residual) as one oneDNN conv with sum + relu post-ops", async () => {
     for (const [k, stride, withBn] of [
       [3, 1, true],

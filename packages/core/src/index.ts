@@ -6,7 +6,13 @@ import './tfjs-setup.js';
 import './io/conventions/index.js';
 
 export { ensureGradientsRegistered } from './tfjs-setup.js';
-export { batchNormTrain, registerBatchNormTrainGradient, BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from './kernels/batchnorm-train.js';
+export {
+  batchNormTrain,
+  registerBatchNormTrainGradient,
+  type BatchNormEpilogue,
+  BATCH_NORM_TRAIN,
+  BATCH_NORM_TRAIN_GRAD,
+} from './kernels/batchnorm-train.js';
 export * from './errors.js';
 export { Rng } from './rng.js';
 export {
@@ -27,7 +33,18 @@ export {
 export { Conv2d, convOutSize, type Conv2dOptions, type FoldedWeights } from './layers/conv2d.js';
 export { convBnAct, convBnAddRelu, canFuse, setInferenceFusion, CONV2D_ADD_RELU } from './layers/fuse.js';
 export { BatchNorm2d, type BatchNorm2dOptions } from './layers/batchnorm.js';
-export { ReLU, Identity, MaxPool2d, GlobalAvgPool, Linear, Sequential, forwardSequence, layerRuns, type LayerRun, type LinearOptions } from './layers/simple.js';
+export {
+  ReLU,
+  Identity,
+  MaxPool2d,
+  GlobalAvgPool,
+  Linear,
+  Sequential,
+  forwardSequence,
+  layerRuns,
+  type LayerRun,
+  type LinearOptions,
+} from './layers/simple.js';
 export { ResidualBlock } from './block.js';
 export {
   registerInferenceCompiler,
@@ -59,7 +76,15 @@ export {
   type ShortcutParams,
   type StrideMode,
 } from './registry.js';
-export { ResNet, resolveSpec, type NormPlacement, type ResNetSpec, type ResolvedSpec, type StageSpec, type ModelSummary } from './resnet.js';
+export {
+  ResNet,
+  resolveSpec,
+  type NormPlacement,
+  type ResNetSpec,
+  type ResolvedSpec,
+  type StageSpec,
+  type ModelSummary,
+} from './resnet.js';
 export { formatSummary, formatCount, formatMacs } from './summary.js';
 export {
   registerBackend,

@@ -51,7 +51,10 @@ export interface NativeAddon {
     dscale: Float32Array,
     doffset: Float32Array,
   ): void;
-  /** Train-mode batch norm over x viewed as [rows, channels]: writes y and the batch mean and (biased) variance. */
+  /**
+   * Train-mode batch norm over x viewed as [rows, channels]: writes y and the batch mean and (biased)
+   * variance; y = relu(y + residual) when asked (core's BatchNormEpilogue).
+   */
   batchNormTrain(
     x: Float32Array,
     scale: Float32Array,
@@ -61,8 +64,14 @@ export interface NativeAddon {
     y: Float32Array,
     mean: Float32Array,
     variance: Float32Array,
+    residual: Float32Array | null,
+    relu: boolean,
   ): void;
-  /** Gradient of batchNormTrain (statistics as functions of x): writes dx, dscale, doffset. */
+  /**
+   * Gradient of batchNormTrain (statistics as functions of x): writes dx, dscale, doffset. With `y`
+   * (the output of a ReLU-ending forward) dy is masked first, and that masked dy is written to
+   * `dresidual` when given.
+   */
   batchNormTrainGrad(
     dy: Float32Array,
     dmean: Float32Array,
@@ -76,6 +85,8 @@ export interface NativeAddon {
     dx: Float32Array,
     dscale: Float32Array,
     doffset: Float32Array,
+    y: Float32Array | null,
+    dresidual: Float32Array | null,
   ): void;
   /** oneDNN implementation picked for a conv pass ('fwd' | 'bwd_data' | 'bwd_weights'), e.g. "brgconv:avx512_core". */
   convImpl(params: number[], pass: string, bias?: boolean, relu?: boolean): string;

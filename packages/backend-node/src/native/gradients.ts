@@ -34,15 +34,16 @@ function batchNormTrainConfigs(backendName: string, addon: NativeAddon): KernelC
     kernelName: BATCH_NORM_TRAIN,
     backendName,
     kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x, scale, offset } = inputs as Inputs;
+      const { x, scale, offset, residual } = inputs as Inputs;
       const b = backend as MathBackendCPU;
       countNative(BATCH_NORM_TRAIN);
       const c = x.shape[x.shape.length - 1];
       const y = alloc(tf.util.sizeFromShape(x.shape));
       const mean = new Float32Array(c),
         variance = new Float32Array(c);
-      const eps = (attrs as NamedAttrMap).varianceEpsilon as number;
-      addon.batchNormTrain(values(b, x), values(b, scale), values(b, offset), eps, c, y, mean, variance);
+      const { varianceEpsilon: eps, relu = false } = attrs as unknown as { varianceEpsilon: number; relu?: boolean };
+      const res = residual ? values(b, residual) : null;
+      addon.batchNormTrain(values(b, x), values(b, scale), values(b, offset), eps, c, y, mean, variance, res, relu);
       return [b.makeTensorInfo(x.shape, 'float32', y), b.makeTensorInfo([c], 'float32', mean), b.makeTensorInfo([c], 'float32', variance)];
     },
   };
@@ -50,14 +51,17 @@ function batchNormTrainConfigs(backendName: string, addon: NativeAddon): KernelC
     kernelName: BATCH_NORM_TRAIN_GRAD,
     backendName,
     kernelFunc: ({ inputs, backend, attrs }) => {
-      const { dy, dmean, dvariance, x, scale, mean, variance } = inputs as Inputs;
+      const { dy, dmean, dvariance, x, scale, mean, variance, y } = inputs as Inputs;
       const b = backend as MathBackendCPU;
       countNative(BATCH_NORM_TRAIN_GRAD);
       const c = x.shape[x.shape.length - 1];
-      const dx = alloc(tf.util.sizeFromShape(x.shape));
+      const n = tf.util.sizeFromShape(x.shape);
+      const dx = alloc(n);
       const dscale = new Float32Array(c),
         doffset = new Float32Array(c);
-      const eps = (attrs as NamedAttrMap).varianceEpsilon as number;
+      const a = attrs as unknown as { varianceEpsilon: number; relu?: boolean; residual?: boolean };
+      const eps = a.varianceEpsilon;
+      const dres = a.residual ? alloc(n) : null;
       addon.batchNormTrainGrad(
         values(b, dy),
         values(b, dmean),
@@ -71,8 +75,15 @@ function batchNormTrainConfigs(backendName: string, addon: NativeAddon): KernelC
         dx,
         dscale,
         doffset,
+        a.relu && y ? values(b, y) : null,
+        dres,
       );
-      return [b.makeTensorInfo(x.shape, 'float32', dx), b.makeTensorInfo([c], 'float32', dscale), b.makeTensorInfo([c], 'float32', doffset)];
+      const outs = [
+        b.makeTensorInfo(x.shape, 'float32', dx),
+        b.makeTensorInfo([c], 'float32', dscale),
+        b.makeTensorInfo([c], 'float32', doffset),
+      ];
+      return dres ? [...outs, b.makeTensorInfo(x.shape, 'float32', dres)] : outs;
     },
   };
   return [bnTrain, bnTrainGrad];

@@ -8,11 +8,20 @@
  * names (the `native` engine of @resnet-ts/backend-node does). On every other backend
  * {@link batchNormTrain} is the portable composite (`tf.moments` + `tf.batchNorm`), as before.
  *
- * Kernel contract (float32; x [..., C]; scale and offset [C]):
- * - `ResnetBatchNormTrain({x, scale, offset}, {varianceEpsilon})` -> [y, mean [C], variance [C]].
- * - `ResnetBatchNormTrainGrad({dy, dmean, dvariance, x, scale, mean, variance}, {varianceEpsilon})`
- *   -> [dx, dscale [C], doffset [C]], with the batch statistics' own gradients (dmean, dvariance;
- *   zeros unless a caller differentiates through them) folded into dx.
+ * The kernel also takes what follows a batch norm in a ResNet: a residual added to its output and a
+ * ReLU (`y = relu(bn(x) + residual)`, each optional), so that a training step makes one pass over
+ * the activation where tfjs makes three (batch norm, Add, Relu) and one pass back where it makes two
+ * (ReluGrad, the batch norm's gradient). Same float32 operations in the same order: the results are
+ * those of the separate ops.
+ *
+ * Kernel contract (float32; x [..., C]; scale and offset [C]; residual shaped like x):
+ * - `ResnetBatchNormTrain({x, scale, offset, residual?}, {varianceEpsilon, relu, residual})` -> [y,
+ *   mean [C], variance [C]] (attribute `residual`: whether the input is given).
+ * - `ResnetBatchNormTrainGrad({dy, dmean, dvariance, x, scale, mean, variance, y?}, {varianceEpsilon,
+ *   relu, residual})` -> [dx, dscale [C], doffset [C], dresidual (only with `residual`)]: with `relu`,
+ *   dy is first masked as tfjs's ReLU gradient does (`dy * step(y)`, NaN where y is NaN; `y` is the
+ *   forward output), and that masked dy is the residual's gradient. The batch statistics' own
+ *   gradients (dmean, dvariance; zeros unless a caller differentiates through them) are folded into dx.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, NamedTensorMap } from '@tensorflow/tfjs-core';
@@ -27,41 +36,69 @@ function hasKernel(kernelName: string): boolean {
   return tf.getKernel(kernelName, tf.getBackend()) != null;
 }
 
+/** What follows a train-mode batch norm in the same kernel: `relu(bn(x) + residual)`, each part optional. */
+export interface BatchNormEpilogue {
+  /** Added to the normalised output (shaped like x): a residual block's shortcut. */
+  residual?: tf.Tensor;
+  /** Apply tfjs's ReLU last (NaN stays NaN). */
+  relu?: boolean;
+}
+
+/** `relu(y + residual)` as separate tfjs ops (the composite path, and eval mode). */
+export function applyEpilogue(y: tf.Tensor, epilogue: BatchNormEpilogue = {}): tf.Tensor {
+  const { residual, relu } = epilogue;
+  if (!residual && !relu) return y;
+  return tf.tidy(() => {
+    const sum = residual ? tf.add(y, residual) : y;
+    return relu ? tf.relu(sum) : sum;
+  });
+}
+
 /**
  * Batch norm with batch statistics over all axes but the last (channels), as in training:
- * `y = (x - mean) / sqrt(variance + eps) * scale + offset`, with the biased batch variance.
- * Returns y and the statistics (for running averages). One fused kernel where the backend has it,
- * else `tf.moments` + `tf.batchNorm`; both are differentiable.
+ * `y = (x - mean) / sqrt(variance + eps) * scale + offset`, with the biased batch variance, then the
+ * optional {@link BatchNormEpilogue}. Returns the output and the statistics (for running averages).
+ * One fused kernel where the backend has it, else `tf.moments` + `tf.batchNorm` (+ Add, Relu); both
+ * are differentiable.
  */
 export function batchNormTrain(
   x: tf.Tensor,
   scale: tf.Tensor1D,
   offset: tf.Tensor1D,
   eps: number,
+  epilogue: BatchNormEpilogue = {},
 ): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
   const c = x.shape[x.rank - 1];
+  const { residual, relu = false } = epilogue;
   const fusable =
     hasKernel(BATCH_NORM_TRAIN) &&
     x.dtype === 'float32' &&
     x.rank >= 2 &&
     x.size > 0 &&
-    [scale, offset].every((t) => t.dtype === 'float32' && t.rank === 1 && t.shape[0] === c);
+    [scale, offset].every((t) => t.dtype === 'float32' && t.rank === 1 && t.shape[0] === c) &&
+    (!residual || (residual.dtype === 'float32' && tf.util.arraysEqual(residual.shape, x.shape)));
   if (fusable) {
+    const inputs = residual ? { x, scale, offset, residual } : { x, scale, offset };
     const [y, mean, variance] = tf.engine().runKernel(
       BATCH_NORM_TRAIN,
-      { x, scale, offset } as unknown as NamedTensorMap,
+      inputs as unknown as NamedTensorMap,
       {
         varianceEpsilon: eps,
+        relu,
+        residual: residual != null,
       } as unknown as NamedAttrMap,
     ) as tf.Tensor[];
     return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
   }
-  return tf.tidy(() => {
+  const { y, mean, variance } = tf.tidy(() => {
     const axes = x.shape.slice(0, -1).map((_, i) => i);
-    const { mean, variance } = tf.moments(x, axes);
-    const y = tf.batchNorm(x, mean, variance, offset, scale, eps);
-    return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+    const moments = tf.moments(x, axes);
+    return { y: tf.batchNorm(x, moments.mean, moments.variance, offset, scale, eps), mean: moments.mean, variance: moments.variance };
   });
+  if (!residual && !relu) return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+  const out = applyEpilogue(y, epilogue);
+  y.dispose();
+  return { y: out, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
 }
 
 /**
@@ -95,6 +132,11 @@ function compositeGrad(
 
 let registered = false;
 
+/** tfjs's ReLU gradient, `dy * step(y)` (NaN where y is NaN), where the kernel applied a ReLU. */
+function maskedByRelu(dy: tf.Tensor, y: tf.Tensor, relu: boolean): tf.Tensor {
+  return relu ? tf.mul(dy, tf.step(y)) : dy;
+}
+
 /** Registers the gradient of {@link BATCH_NORM_TRAIN} (once; runs when core is imported). */
 export function registerBatchNormTrainGradient(): void {
   if (registered || tf.getGradient(BATCH_NORM_TRAIN)) return;
@@ -102,22 +144,32 @@ export function registerBatchNormTrainGradient(): void {
   tf.registerGradient({
     kernelName: BATCH_NORM_TRAIN,
     inputsToSave: ['x', 'scale'],
-    outputsToSave: [false, true, true],
+    outputsToSave: [true, true, true],
     gradFunc: (dys, saved, attrs) => {
       const [dy, dmean, dvar] = dys as tf.Tensor[];
-      const [x, scale, mean, variance] = saved;
-      const eps = (attrs as unknown as { varianceEpsilon: number }).varianceEpsilon;
+      const [x, scale, y, mean, variance] = saved;
+      const { varianceEpsilon: eps, relu = false } = attrs as unknown as { varianceEpsilon: number; relu?: boolean };
+      const residual = (attrs as unknown as { residual?: boolean }).residual ?? false;
       // Run once, now: the tape runs each closure below in its own tidy.
-      const grads = hasKernel(BATCH_NORM_TRAIN_GRAD)
-        ? (tf.engine().runKernel(
-            BATCH_NORM_TRAIN_GRAD,
-            { dy, dmean, dvariance: dvar, x, scale, mean, variance } as unknown as NamedTensorMap,
-            {
-              varianceEpsilon: eps,
-            } as unknown as NamedAttrMap,
-          ) as tf.Tensor[])
-        : compositeGrad(dy, dmean, dvar, x, scale, mean, variance, eps);
-      return { x: () => grads[0], scale: () => grads[1], offset: () => grads[2] };
+      let grads: tf.Tensor[];
+      if (hasKernel(BATCH_NORM_TRAIN_GRAD)) {
+        const inputs = { dy, dmean, dvariance: dvar, x, scale, mean, variance, ...(relu ? { y } : {}) };
+        grads = tf.engine().runKernel(
+          BATCH_NORM_TRAIN_GRAD,
+          inputs as unknown as NamedTensorMap,
+          {
+            varianceEpsilon: eps,
+            relu,
+            residual,
+          } as unknown as NamedAttrMap,
+        ) as tf.Tensor[];
+      } else {
+        const g = maskedByRelu(dy, y, relu);
+        grads = [...compositeGrad(g, dmean, dvar, x, scale, mean, variance, eps), g];
+      }
+      const out: Record<string, () => tf.Tensor> = { x: () => grads[0], scale: () => grads[1], offset: () => grads[2] };
+      if (residual) out.residual = () => grads[3];
+      return out;
     },
   });
 }

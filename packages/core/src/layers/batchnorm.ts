@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ForwardContext, Module, Shape, Tracer, assertNHWC } from '../module.js';
-import { batchNormTrain } from '../kernels/batchnorm-train.js';
+import { BatchNormEpilogue, applyEpilogue, batchNormTrain } from '../kernels/batchnorm-train.js';
 
 /** Options of {@link BatchNorm2d}. */
 export interface BatchNorm2dOptions {
@@ -44,14 +44,29 @@ export class BatchNorm2d extends Module {
     this.numBatchesTracked = this.registerBuffer('num_batches_tracked', tf.scalar(0, 'int32'));
   }
 
-  forward(x: tf.Tensor, ctx?: ForwardContext): tf.Tensor4D {
+  /**
+   * The normalised x, then the optional `epilogue` (`relu(y + residual)`): in training one fused
+   * kernel does all of it where the backend registers it (see core's `batchNormTrain`); otherwise,
+   * and in eval mode, they are separate ops.
+   */
+  forward(x: tf.Tensor, ctx?: ForwardContext, epilogue?: BatchNormEpilogue): tf.Tensor4D {
     assertNHWC(x, this.numFeatures, `BatchNorm2d(${this.numFeatures})`);
     const { training } = this.context(ctx);
     if (!training || this.frozenStatistics) {
-      return tf.batchNorm4d(x as tf.Tensor4D, this.runningMean as tf.Tensor1D, this.runningVar as tf.Tensor1D, this.bias as tf.Tensor1D, this.weight as tf.Tensor1D, this.eps);
+      return tf.tidy(() => {
+        const y = tf.batchNorm4d(
+          x as tf.Tensor4D,
+          this.runningMean as tf.Tensor1D,
+          this.runningVar as tf.Tensor1D,
+          this.bias as tf.Tensor1D,
+          this.weight as tf.Tensor1D,
+          this.eps,
+        );
+        return applyEpilogue(y, epilogue) as tf.Tensor4D;
+      });
     }
     // One fused kernel (forward and backward) where the backend registers it, else tf.moments + tf.batchNorm.
-    const { y, mean, variance } = batchNormTrain(x, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps);
+    const { y, mean, variance } = batchNormTrain(x, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps, epilogue);
     this.updateRunningStats(mean, variance, x.size / this.numFeatures);
     mean.dispose();
     variance.dispose();

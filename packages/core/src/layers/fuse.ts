@@ -67,8 +67,8 @@ export function convBnAct(conv: Conv2d, bn: BatchNorm2d | null, x: tf.Tensor, ct
   const folded = fusedWeights(conv, bn, x, ctx);
   if (!folded) {
     return tf.tidy(() => {
-      let y: tf.Tensor = conv.forward(x, ctx);
-      if (bn) y = bn.forward(y, ctx);
+      const y = conv.forward(x, ctx);
+      if (bn) return bn.forward(y, ctx, { relu }); // in training: batch norm and ReLU in one kernel where the backend has it
       return (relu ? tf.relu(y) : y) as tf.Tensor4D;
     });
   }
@@ -99,7 +99,14 @@ export const CONV2D_ADD_RELU = 'ResnetConv2DAddRelu';
  */
 export function convBnAddRelu(conv: Conv2d, bn: BatchNorm2d | null, x: tf.Tensor, residual: tf.Tensor, ctx: ForwardContext): tf.Tensor4D {
   const folded = fusedWeights(conv, bn, x, ctx, residual);
-  if (!folded) return tf.tidy(() => tf.relu(tf.add(convBnAct(conv, bn, x, ctx, false), residual)) as tf.Tensor4D);
+  if (!folded) {
+    return tf.tidy(() => {
+      // Folding applies but the backend has no one-kernel residual conv: the folded conv, the add, the ReLU.
+      if (canFuse(ctx) || !bn) return tf.relu(tf.add(convBnAct(conv, bn, x, ctx, false), residual)) as tf.Tensor4D;
+      // Training: batch norm, the residual add and the ReLU in one kernel where the backend has it.
+      return bn.forward(conv.forward(x, ctx), ctx, { residual, relu: true });
+    });
+  }
   const { filter, bias } = folded;
   const inputs: Record<string, tf.Tensor> = { x, filter, residual };
   if (bias) inputs.bias = bias;
