@@ -20,7 +20,7 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-frtti", "-fopenmp"],
+      "cflags_cc": ["-std=c++17", "-O3", "-ffp-contract=off", "-fexceptions", "-frtti", "-fopenmp"],
       "libraries": [
         "-L<!(node -p \"process.env.RESNET_TS_DNNL_LIBDIR || '/usr/lib'\")",
         "-Wl,-rpath,<!(node -p \"process.env.RESNET_TS_DNNL_LIBDIR || '/usr/lib'\")",

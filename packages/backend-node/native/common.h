@@ -29,6 +29,15 @@ using tag = memory::format_tag;
 using dt = memory::data_type;
 using dims = memory::dims;
 
+// Hot loops compiled for the widest vectors the CPU has (the addon's baseline is x86-64, i.e. SSE2),
+// picked at load time. The build turns off FMA contraction (-ffp-contract=off), so every clone rounds
+// exactly like the baseline.
+#if defined(__x86_64__) && defined(__linux__)
+#define RESNET_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RESNET_VECTOR_CLONES
+#endif
+
 namespace resnet_native {
 
 engine& Eng();
