@@ -3,7 +3,7 @@
 
 Run with Debian's /usr/bin/python3 (torch 1.13 + torchvision: apt-get install python3-torch
 python3-torchvision), with PyTorch's own OpenMP settings (as its users run it), e.g.
-    /usr/bin/python3 peer_pytorch.py --works resnet20-forward:32,resnet20-train:32
+    /usr/bin/python3 peer_pytorch.py --works resnet20-forward:32,resnet20-train:32 [--channels-last]
 Works:
   resnet20-forward:B  CIFAR ResNet-20 (He et al. 2015, sec. 4.2: 3x3 stem, 3 stages of 3 basic blocks,
                       16/32/64 channels, option A shortcuts = stride-2 subsampling + zero-padded
@@ -82,21 +82,28 @@ class CifarResNet(nn.Module):
         return self.fc(x)
 
 
+CHANNELS_LAST = False  # --channels-last: models and inputs in torch.channels_last (NHWC in memory)
+
+
+def in_format(t):
+    return t.to(memory_format=torch.channels_last) if CHANNELS_LAST else t
+
+
 def make_step(kind, batch):
     torch.manual_seed(1)
     if kind in ("resnet18-forward", "resnet50-forward"):
         import torchvision
 
-        model = getattr(torchvision.models, kind.split("-")[0])().eval()
-        x = torch.randn(batch, 3, 224, 224)
+        model = in_format(getattr(torchvision.models, kind.split("-")[0])().eval())
+        x = in_format(torch.randn(batch, 3, 224, 224))
 
         def step():
             with torch.no_grad():
                 model(x)
 
         return step
-    model = CifarResNet()
-    x = torch.randn(batch, 3, 32, 32)
+    model = in_format(CifarResNet())
+    x = in_format(torch.randn(batch, 3, 32, 32))
     if kind == "resnet20-forward":
         model.eval()
 
@@ -155,8 +162,11 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--channels-last", action="store_true", help="models and inputs in torch.channels_last")
     ap.add_argument("--serve", action="store_true", help="answer prepare/run requests on stdin (see serve())")
     args = ap.parse_args()
+    global CHANNELS_LAST
+    CHANNELS_LAST = args.channels_last
     torch.set_num_threads(args.threads)
     if args.serve:
         return serve()
@@ -175,7 +185,7 @@ def main():
             step()
             times.append((time.perf_counter() - t0) * 1000)
         ms = statistics.median(times)
-        row = {"kind": kind, "batch": batch, "ms": ms, "times": times, "torch": torch.__version__, "threads": torch.get_num_threads()}
+        row = {"kind": kind, "batch": batch, "ms": ms, "times": times, "torch": torch.__version__, "threads": torch.get_num_threads(), "channels_last": CHANNELS_LAST}
         out.append(row)
         if not args.json:
             print(f"{kind:18s} batch {batch:4d}: {ms:9.1f} ms  {batch * 1000 / ms:8.1f} images/s", flush=True)
