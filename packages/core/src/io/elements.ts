@@ -73,7 +73,7 @@ function halfs(buf: ArrayBuffer, n: number, conv: (h: number) => number): Float3
 /**
  * Decodes `bytes` (exactly `count` elements of `type`). `what` names the tensor in errors, e.g.
  * `model.pth: tensor 'fc.weight'`. A large aligned float32 tensor comes back as a view of `bytes`
- * (see {@link F32_VIEW_MIN}); everything else is a fresh array.
+ * (from `F32_VIEW_MIN` elements on, see above); everything else is a fresh array.
  */
 export function decodeElements(type: ElementType, bytes: Uint8Array, count: number, what: string): Float32Array | Int32Array | Uint8Array {
   assertLittleEndian();
