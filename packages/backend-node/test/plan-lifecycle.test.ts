@@ -112,6 +112,33 @@ describeNative('compiled inference plan: invalidation, leaks, disposal', () => {
     model.dispose();
   });
 
+  test('building the plan makes no folded copy of the weights: tensor bytes stay what the model holds', () => {
+    const model = createModel('resnet50').eval();
+    randomizeBatchNorms(model, 7);
+    const x = input([1, 64, 64, 3]);
+    const weightBytes = model.parameters().reduce((n, p) => n + p.size * 4, 0);
+    const before = tf.memory().numBytes;
+    // The tensor bytes at the moment the native plan copies the weights (the peak of the build).
+    const addon = loadAddon().addon!;
+    let atCreate = -1;
+    const original = addon.planCreate.bind(addon);
+    const spy = jest.spyOn(addon, 'planCreate').mockImplementation((...args: Parameters<typeof addon.planCreate>) => {
+      atCreate = tf.memory().numBytes;
+      return original(...args);
+    });
+    try {
+      // Builds the plan (the batch norms are folded while the filters are copied) and runs it.
+      expect(planRuns(() => logits(model, x, true))).toBe(1);
+    } finally {
+      spy.mockRestore();
+    }
+    // A folded copy of every filter would add about weightBytes at that moment.
+    expect(atCreate - before).toBeLessThan(weightBytes * 0.05);
+    expect(tf.memory().numBytes - before).toBeLessThan(weightBytes * 0.05);
+    x.dispose();
+    model.dispose();
+  });
+
   test('native memory is freed: dispose() and a rebuild release the old plan', () => {
     const addon = loadAddon().addon!;
     const spy = jest.spyOn(addon, 'planDispose');
