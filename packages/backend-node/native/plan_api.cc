@@ -6,10 +6,29 @@ namespace resnet_native {
 
 namespace {
 
-// What the External holds: the plan until it is disposed.
+// What the External holds: the plan until it is disposed, and the bytes reported to V8 for it.
 struct PlanHandle {
   std::unique_ptr<Plan> plan;
+  int64_t reported = 0;
+  // Frees the plan and takes its bytes back from V8's count (once).
+  void Release(Napi::Env env) {
+    plan.reset();
+    if (reported != 0) Napi::MemoryManagement::AdjustExternalMemory(env, -reported);
+    reported = 0;
+  }
 };
+
+// The bytes of the weights in `ops` (the plan holds a reordered copy of each).
+int64_t WeightBytes(const Napi::Array& ops) {
+  int64_t total = 0;
+  for (uint32_t i = 0; i < ops.Length(); i++) {
+    Napi::Value op = ops.Get(i);
+    if (!op.IsObject()) continue;
+    Napi::Value w = op.As<Napi::Object>().Get("w");
+    if (w.IsTypedArray()) total += static_cast<int64_t>(w.As<Napi::TypedArray>().ByteLength());
+  }
+  return total;
+}
 
 Plan& Get(const Napi::Value& v) {
   if (!v.IsExternal()) throw Napi::TypeError::New(v.Env(), "expected a plan handle");
@@ -30,9 +49,29 @@ Napi::Value PlanCreate(const Napi::CallbackInfo& info) {
   memory::desc inMd({in[0], in[3], in[1], in[2]}, dt::f32, tag::nhwc);
   plan->input = memory(inMd, Eng(), DNNL_MEMORY_NONE);
   plan->values[0].md = inMd;
-  plan->Build(info[2].As<Napi::Array>(), info[3].As<Napi::Number>().Int32Value());
-  auto* handle = new PlanHandle{std::move(plan)};
-  return Napi::External<PlanHandle>::New(info.Env(), handle, [](Napi::Env, PlanHandle* h) { delete h; });
+  // The plan's memory lives outside V8's heap, which V8 would not otherwise know of: told before the
+  // build, it can collect garbage the JS side just dropped (e.g. a weights file's 100 MB buffer) before
+  // the plan adds its copy, instead of holding both at the peak.
+  Napi::Env env = info.Env();
+  Napi::Array ops = info[2].As<Napi::Array>();
+  int64_t weights = WeightBytes(ops);
+  Napi::MemoryManagement::AdjustExternalMemory(env, weights);
+  auto* handle = new PlanHandle{nullptr, weights};
+  try {
+    plan->Build(ops, info[3].As<Napi::Number>().Int32Value());
+  } catch (...) {
+    handle->Release(env);
+    delete handle;
+    throw;
+  }
+  int64_t activations = static_cast<int64_t>(plan->Bytes());
+  Napi::MemoryManagement::AdjustExternalMemory(env, activations);
+  handle->reported += activations;
+  handle->plan = std::move(plan);
+  return Napi::External<PlanHandle>::New(env, handle, [](Napi::Env e, PlanHandle* h) {
+    h->Release(e);
+    delete h;
+  });
 }
 
 // planRun(handle, x, out): x NHWC of the planned shape, out [N, classes].
@@ -64,7 +103,7 @@ Napi::Value PlanInfo(const Napi::CallbackInfo& info) {
 // planDispose(handle): frees the primitives, weights and buffers now (idempotent).
 Napi::Value PlanDispose(const Napi::CallbackInfo& info) {
   if (!info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), "expected a plan handle");
-  info[0].As<Napi::External<PlanHandle>>().Data()->plan.reset();
+  info[0].As<Napi::External<PlanHandle>>().Data()->Release(info.Env());
   return info.Env().Undefined();
 }
 
