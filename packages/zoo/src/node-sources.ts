@@ -7,7 +7,17 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FileError, cacheDir, cleanStaleTempFiles, ensureDir, fileError, writeFileAtomic } from '@resnet-ts/core/node';
+import type { RawStateDict } from '@resnet-ts/core';
+import {
+  FileError,
+  cacheDir,
+  cleanStaleTempFiles,
+  ensureDir,
+  fileError,
+  readWeightsFile,
+  weightsFileFormat,
+  writeFileAtomic,
+} from '@resnet-ts/core/node';
 import { DownloadOptions, SourceError, streamDownload } from './download.js';
 
 /** The folder downloads are cached in: core's {@link cacheDir} (`$RESNET_TS_CACHE`, else `$XDG_CACHE_HOME/resnet-ts`, else `~/.cache/resnet-ts`). */
@@ -35,12 +45,31 @@ function asBytes(b: Buffer): Uint8Array {
 
 /** Reads a local file; a one-line FileError when it cannot. */
 export function readLocalFile(file: string): Uint8Array {
+  return readLocal(file, () => asBytes(fs.readFileSync(file)));
+}
+
+/**
+ * A local weights file for the resolver: safetensors read tensor by tensor (core's `readWeightsFile`,
+ * so the file is never held whole next to its tensors), any other format as its bytes. One-line
+ * FileErrors as {@link readLocalFile}; a corrupt file gets core's FormatError naming it.
+ */
+export function readLocalWeights(file: string): { weights: Uint8Array | RawStateDict; size: number } {
+  return readLocal(file, () => ({
+    weights: weightsFileFormat(file) === 'safetensors' ? readWeightsFile(file) : asBytes(fs.readFileSync(file)),
+    size: fs.statSync(file).size,
+  }));
+}
+
+function readLocal<T>(file: string, read: () => T): T {
   try {
     if (fs.statSync(file).isDirectory()) throw new FileError(`'${file}' is a directory, not a weights file.`, 'EISDIR');
-    return asBytes(fs.readFileSync(file));
+    return read();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new FileError(`No such file: '${file}'. Give a weights file, a shipped model name (resnet models), an http(s) URL or hf:owner/name.`, 'ENOENT');
+      throw new FileError(
+        `No such file: '${file}'. Give a weights file, a shipped model name (resnet models), an http(s) URL or hf:owner/name.`,
+        'ENOENT',
+      );
     }
     throw fileError(e, file, 'read');
   }
@@ -82,7 +111,9 @@ export async function cachedDownload(url: string, options: DownloadOptions & { s
     }
     const got = hash.digest('hex');
     if (want && got !== want) {
-      throw new SourceError(`Checksum mismatch for ${url}: expected sha256 ${want}, got ${got}. The file was not cached; check the URL and the checksum.`);
+      throw new SourceError(
+        `Checksum mismatch for ${url}: expected sha256 ${want}, got ${got}. The file was not cached; check the URL and the checksum.`,
+      );
     }
   }).catch((e: unknown) => {
     if (!found) return;

@@ -16,7 +16,7 @@ import { SpecError } from '@resnet-ts/core';
 import { ModelCard, PRETRAINED, findPretrained } from './pretrained.js';
 import { Classifier } from './classifier.js';
 import { PretrainedOptions, SourceEnvironment, loadPretrained } from './resolve.js';
-import { cachedDownload, hubEndpoint, readLocalFile } from './node-sources.js';
+import { cachedDownload, hubEndpoint, readLocalFile, readLocalWeights } from './node-sources.js';
 import { NodeImageInput, decodeImageNode } from './node-image.js';
 
 export * from './index.js';
@@ -73,9 +73,9 @@ export const nodeEnvironment: SourceEnvironment<NodeImageInput> = {
     return bytes;
   },
   file: async (file, o) => {
-    const bytes = readLocalFile(file);
-    o.onProgress?.({ source: file, loaded: bytes.byteLength, total: bytes.byteLength });
-    return bytes;
+    const { weights, size } = readLocalWeights(file);
+    o.onProgress?.({ source: file, loaded: size, total: size });
+    return weights;
   },
   url: cachedDownload,
   hubEndpoint,

@@ -4,11 +4,18 @@
  * browser) supplies how bytes are read, cached and images decoded; everything else is here.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendError, ResNetSpec, SpecError, listBackends, useBackend } from '@resnet-ts/core';
+import { BackendError, RawStateDict, ResNetSpec, SpecError, listBackends, useBackend } from '@resnet-ts/core';
 import { Classifier, ImageDecoder } from './classifier.js';
 import { DownloadOptions, ProgressEvent, SourceError } from './download.js';
 import { IMAGENET_CLASSES } from './imagenet-classes.js';
-import { ImagePreprocessing, IMAGENET_V1, IMAGENET_V2, defaultPreprocessing, preprocessingFromMetadata, validatePreprocessing } from './preprocess.js';
+import {
+  ImagePreprocessing,
+  IMAGENET_V1,
+  IMAGENET_V2,
+  defaultPreprocessing,
+  preprocessingFromMetadata,
+  validatePreprocessing,
+} from './preprocess.js';
 import { ARCHITECTURES } from './architectures.js';
 import { PRETRAINED, PretrainedEntry, findPretrained } from './pretrained.js';
 import { LoadedStateDict, buildModel, readStateDict, specFor } from './weights.js';
@@ -37,9 +44,10 @@ export interface HubConfig {
   [key: string]: unknown;
 }
 
-/** Weight bytes and what came with them. */
+/** The weights a source names and what came with them. */
 export interface ResolvedSource {
-  bytes: Uint8Array;
+  /** The file's bytes, or its state dict where the environment read it already (Node: local safetensors files, tensor by tensor). */
+  weights: Uint8Array | RawStateDict;
   /** For messages: the file, URL or name. */
   name: string;
   /** A shipped zoo entry, when the source named one. */
@@ -51,8 +59,8 @@ export interface ResolvedSource {
 export interface SourceEnvironment<I> {
   /** The bytes of a shipped zoo weights file. */
   shipped(entry: PretrainedEntry, options: DownloadOptions): Promise<Uint8Array>;
-  /** The bytes of a local file (Node) or a relative URL (browser). */
-  file(path: string, options: DownloadOptions): Promise<Uint8Array>;
+  /** A local file (Node: its bytes, or its state dict for safetensors) or a relative URL (browser: its bytes). */
+  file(path: string, options: DownloadOptions): Promise<Uint8Array | RawStateDict>;
   /** The bytes of an http(s) URL, cached; undefined for a 404 with `optional`. */
   url(url: string, options: DownloadOptions & { sha256?: string }): Promise<Uint8Array | undefined>;
   /** Base URL of the Hugging Face-style hub, e.g. `https://huggingface.co`. */
@@ -70,7 +78,13 @@ export function parseHubId(source: string): { repo: string; revision: string } |
   return { repo: m[1], revision: m[2] ?? 'main' };
 }
 
-async function resolveHub(source: string, repo: string, revision: string, env: SourceEnvironment<unknown>, options: PretrainedOptions): Promise<ResolvedSource> {
+async function resolveHub(
+  source: string,
+  repo: string,
+  revision: string,
+  env: SourceEnvironment<unknown>,
+  options: PretrainedOptions,
+): Promise<ResolvedSource> {
   const base = `${env.hubEndpoint().replace(/\/+$/, '')}/${repo}/resolve/${revision}`;
   const dl = { onProgress: options.onProgress, timeoutMs: options.timeoutMs };
   const configBytes = await env.url(`${base}/config.json`, { ...dl, optional: true });
@@ -84,30 +98,36 @@ async function resolveHub(source: string, repo: string, revision: string, env: S
   }
   for (const file of ['model.safetensors', 'pytorch_model.bin']) {
     const bytes = await env.url(`${base}/${file}`, { ...dl, optional: true, sha256: options.sha256 });
-    if (bytes) return { bytes, name: `${source} (${file})`, config };
+    if (bytes) return { weights: bytes, name: `${source} (${file})`, config };
   }
-  throw new SourceError(`${source}: the hub at ${env.hubEndpoint()} has neither model.safetensors nor pytorch_model.bin for ${repo}@${revision}. Check the repo id.`);
+  throw new SourceError(
+    `${source}: the hub at ${env.hubEndpoint()} has neither model.safetensors nor pytorch_model.bin for ${repo}@${revision}. Check the repo id.`,
+  );
 }
 
-/** Reads the bytes a source names. */
-export async function resolveSource<I>(source: string, env: SourceEnvironment<I>, options: PretrainedOptions = {}): Promise<ResolvedSource> {
+/** Reads the weights a source names. */
+export async function resolveSource<I>(
+  source: string,
+  env: SourceEnvironment<I>,
+  options: PretrainedOptions = {},
+): Promise<ResolvedSource> {
   const dl = { onProgress: options.onProgress, timeoutMs: options.timeoutMs };
   const hub = parseHubId(source);
   if (hub) return resolveHub(source, hub.repo, hub.revision, env as SourceEnvironment<unknown>, options);
   if (/^https?:\/\//i.test(source)) {
     const bytes = await env.url(source, { ...dl, sha256: options.sha256 });
     if (!bytes) throw new SourceError(`${source}: not found.`);
-    return { bytes, name: source };
+    return { weights: bytes, name: source };
   }
   const shipped = findPretrained(source);
-  if (shipped) return { bytes: await env.shipped(shipped, dl), name: source, shipped };
+  if (shipped) return { weights: await env.shipped(shipped, dl), name: source, shipped };
   if (ARCHITECTURES.some((a) => a.name === source)) {
     throw new SourceError(
       `'${source}' is an architecture without shipped weights: give the weights file as the source and the architecture as { model: '${source}' } ` +
         `(CLI: --model ${source} --weights <file>). Shipped weights: ${PRETRAINED.map((e) => e.name).join(', ')}.`,
     );
   }
-  return { bytes: await env.file(source, dl), name: source };
+  return { weights: await env.file(source, dl), name: source };
 }
 
 /** Labels: given names, the hub config's `id2label`, the checkpoint's, ImageNet's for a 1000-class head, else indices. */
@@ -136,25 +156,33 @@ function preprocessingFor(sd: LoadedStateDict, spec: ResNetSpec, given?: Pretrai
 /** Makes the best registered backend current when the app has not chosen one. */
 export async function ensureBackend(backendPackage: string): Promise<void> {
   if ((tf.engine() as unknown as { backendName: string | null }).backendName) return;
-  if (listBackends().length === 0) throw new BackendError(`No backend: import '${backendPackage}' (or a tfjs backend) before fromPretrained.`);
+  if (listBackends().length === 0)
+    throw new BackendError(`No backend: import '${backendPackage}' (or a tfjs backend) before fromPretrained.`);
   await useBackend('auto');
 }
 
-/** Turns resolved bytes into a classifier (see `fromPretrained`). */
-export async function classifierFrom<I>(resolved: ResolvedSource, env: SourceEnvironment<I>, options: PretrainedOptions = {}): Promise<Classifier<I>> {
+/** Turns resolved weights into a classifier (see `fromPretrained`). */
+export async function classifierFrom<I>(
+  resolved: ResolvedSource,
+  env: SourceEnvironment<I>,
+  options: PretrainedOptions = {},
+): Promise<Classifier<I>> {
   await ensureBackend(env.backendPackage);
   const classes = options.classes;
   if (classes !== undefined && !Array.isArray(classes) && !(Number.isInteger(classes) && classes > 0)) {
     throw new SpecError(`classes must be a positive integer or a list of names; got ${JSON.stringify(classes)}.`);
   }
-  const sd = readStateDict(resolved.bytes, resolved.name, options.convention);
+  const sd = readStateDict(resolved.weights, resolved.name, options.convention);
   const numClasses = Array.isArray(classes) ? classes.length : classes;
   const spec = specFor(sd, resolved.name, options.model, numClasses);
   const model = buildModel(spec, sd, resolved.name);
   try {
     const labels = labelsFor(sd, model.spec, resolved, classes);
     const preprocessing = preprocessingFor(sd, model.spec, options.preprocessing);
-    const origin = { convention: sd.convention, preprocessing: options.preprocessing ? 'options' : sd.info.preprocessing ? 'weights' : 'default' } as const;
+    const origin = {
+      convention: sd.convention,
+      preprocessing: options.preprocessing ? 'options' : sd.info.preprocessing ? 'weights' : 'default',
+    } as const;
     return new Classifier(model, preprocessing, labels, resolved.name, env.decode, origin);
   } catch (e) {
     model.dispose();
@@ -163,7 +191,12 @@ export async function classifierFrom<I>(resolved: ResolvedSource, env: SourceEnv
 }
 
 /** Resolves `source` and builds its classifier in `env`. */
-export async function loadPretrained<I>(source: string, env: SourceEnvironment<I>, options: PretrainedOptions = {}): Promise<Classifier<I>> {
-  if (typeof source !== 'string' || source === '') throw new SourceError('fromPretrained needs a source: a zoo name, a file, an http(s) URL or hf:owner/name.');
+export async function loadPretrained<I>(
+  source: string,
+  env: SourceEnvironment<I>,
+  options: PretrainedOptions = {},
+): Promise<Classifier<I>> {
+  if (typeof source !== 'string' || source === '')
+    throw new SourceError('fromPretrained needs a source: a zoo name, a file, an http(s) URL or hf:owner/name.');
   return classifierFrom(await resolveSource(source, env, options), env, options);
 }

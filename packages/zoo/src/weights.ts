@@ -3,7 +3,17 @@
  * legacy), its naming conventions (`adaptStateDict`), `inferSpec` and the one loader
  * (`loadRawStateDict`). The single place the zoo turns any supported file into a {@link ResNet}.
  */
-import { ResNet, ResNetSpec, SpecError, adaptStateDict, assertSameArchitecture, inferSpec, loadRawStateDict, parseCheckpointMetadata, readWeights } from '@resnet-ts/core';
+import {
+  ResNet,
+  ResNetSpec,
+  SpecError,
+  adaptStateDict,
+  assertSameArchitecture,
+  inferSpec,
+  loadRawStateDict,
+  parseCheckpointMetadata,
+  readWeights,
+} from '@resnet-ts/core';
 import type { CheckpointInfo, RawStateDict } from '@resnet-ts/core';
 import { getModelSpec } from './index.js';
 
@@ -19,11 +29,12 @@ export interface LoadedStateDict {
 }
 
 /**
- * Reads weight bytes (safetensors, resnet-ts checkpoint, PyTorch `.pth`/`.bin`) and renames the keys
+ * Reads weight bytes (safetensors, resnet-ts checkpoint, PyTorch `.pth`/`.bin`; or takes the state dict
+ * core already read from them) and renames the keys
  * to torchvision's. `convention` forces a naming convention (default: detected).
  */
-export function readStateDict(bytes: Uint8Array, source: string, convention?: string): LoadedStateDict {
-  const raw = readWeights(bytes, { source });
+export function readStateDict(weights: Uint8Array | RawStateDict, source: string, convention?: string): LoadedStateDict {
+  const raw = weights instanceof Uint8Array ? readWeights(weights, { source }) : weights;
   const info = parseCheckpointMetadata(raw.format === 'safetensors' ? raw.metadata : {}, source);
   if (info.spec && !convention) return { stateDict: raw, info, convention: 'resnet-ts', hints: {} };
   const adapted = adaptStateDict(raw, { convention });

@@ -6,7 +6,7 @@
  */
 import { FormatError } from '../errors.js';
 import { decodeElements, isFloatElement } from './elements.js';
-import { readSafetensorsHeader } from './safetensors.js';
+import { SafetensorsEntry, SafetensorsHeader, readSafetensorsHeader } from './safetensors.js';
 import { TorchObject, readTorchLegacy, readTorchZip } from './torch.js';
 import { TensorRef } from './torch-pickle.js';
 
@@ -97,11 +97,22 @@ function toRaw(data: Float32Array | Int32Array | Uint8Array, shape: number[], fl
 
 function readSafetensorsRaw(bytes: Uint8Array, source: string): RawStateDict {
   const header = readSafetensorsHeader(bytes, source);
+  return safetensorsStateDict(header, (e) => bytes.subarray(header.dataStart + e.begin, header.dataStart + e.end), source);
+}
+
+/**
+ * The state dict of a safetensors file from its validated header and each tensor's raw bytes
+ * (`bytesOf`: a slice of the whole file in memory, or one positioned read per tensor from disk).
+ */
+export function safetensorsStateDict(
+  header: SafetensorsHeader,
+  bytesOf: (entry: SafetensorsEntry) => Uint8Array,
+  source: string,
+): RawStateDict {
   const tensors = new Map<string, RawTensor>();
   for (const e of header.entries) {
-    const raw = bytes.subarray(header.dataStart + e.begin, header.dataStart + e.end);
     const n = e.shape.reduce((a, b) => a * b, 1);
-    tensors.set(e.name, toRaw(decodeElements(e.dtype, raw, n, `${source}: tensor '${e.name}'`), e.shape, isFloatElement(e.dtype)));
+    tensors.set(e.name, toRaw(decodeElements(e.dtype, bytesOf(e), n, `${source}: tensor '${e.name}'`), e.shape, isFloatElement(e.dtype)));
   }
   return { format: 'safetensors', tensors: stripWrapperPrefixes(tensors), metadata: header.metadata };
 }

@@ -11,24 +11,19 @@ import { LoadReport, ParamLayout, torchShape } from '../module.js';
 import { ResNet } from '../resnet.js';
 import {
   NamedTensors,
-  SafetensorsEntry,
-  SafetensorsHeader,
   SafetensorsWriteOptions,
-  decodeSafetensorsTensor,
   encodeSafetensorsTensor,
   namedTensorEntries,
-  parseSafetensorsHeader,
   planSafetensors,
-  readSafetensorsHeaderLength,
   safetensorsDtypeFor,
 } from '../io/safetensors.js';
 import { decodeNpy, encodeNpy, NpyWriteOptions } from '../io/npy.js';
 import { CheckpointInfo, CheckpointOptions, checkpointMetadata, isExtraKey, parseCheckpointMetadata } from '../io/checkpoint.js';
 import { assertSameArchitecture } from '../io/checkpoint-schema.js';
 import { openForRead, writeFileAtomic } from './files.js';
-import { modelFromWeightsFile, notSafetensorsError, readWeightsFile, weightsFileFormat } from './weights-file.js';
+import { modelFromWeightsFile, readWeightsFile, weightsFileFormat } from './weights-file.js';
+import { openSafetensors, readAt } from './safetensors-file.js';
 import { loadRawStateDict } from '../io/load-raw.js';
-import { detectWeightsFormat } from '../io/weights.js';
 import { NonFinitePolicy } from '../io/finite.js';
 
 export * from '../io/safetensors.js';
@@ -36,17 +31,7 @@ export * from '../io/npy.js';
 export * from '../io/checkpoint.js';
 export { FileError, fileError, ensureDir, cleanStaleTempFiles, writeFileAtomic, cacheDir } from './files.js';
 export { readWeightsFile, readFileBytes, weightsFileFormat } from './weights-file.js';
-
-function readAt(fd: number, length: number, position: number): Uint8Array {
-  const buf = new Uint8Array(length);
-  let done = 0;
-  while (done < length) {
-    const n = fs.readSync(fd, buf, done, length - done, position + done);
-    if (n === 0) break;
-    done += n;
-  }
-  return done === length ? buf : buf.subarray(0, done);
-}
+export { SafetensorsFile, openSafetensors } from './safetensors-file.js';
 
 function writeAll(fd: number, bytes: Uint8Array): void {
   let done = 0;
@@ -78,66 +63,6 @@ export async function saveSafetensors(
     writeAll(fd, header);
     for (const { name, t, dtype } of items) writeAll(fd, await encodeSafetensorsTensor(t, dtype, name));
   });
-}
-
-/** An open safetensors file: the validated header, and tensors read on demand. Close it when done. */
-export class SafetensorsFile {
-  private fd: number;
-  readonly header: SafetensorsHeader;
-  readonly size: number;
-
-  constructor(readonly file: string) {
-    this.fd = openForRead(file);
-    try {
-      this.size = fs.fstatSync(this.fd).size;
-      const format = detectWeightsFormat(readAt(this.fd, 16, 0));
-      if (format === 'torch-zip' || format === 'torch-legacy') throw notSafetensorsError(file, format);
-      const n = readSafetensorsHeaderLength(readAt(this.fd, 8, 0), this.size, file);
-      const h = parseSafetensorsHeader(readAt(this.fd, n, 8), this.size - 8 - n, file);
-      this.header = { ...h, dataStart: 8 + n };
-    } catch (e) {
-      fs.closeSync(this.fd);
-      throw e;
-    }
-  }
-
-  get metadata(): Record<string, string> {
-    return this.header.metadata;
-  }
-
-  get entries(): SafetensorsEntry[] {
-    return this.header.entries;
-  }
-
-  /** The header entry of the tensor called `name`, if the file has one. */
-  entry(name: string): SafetensorsEntry | undefined {
-    return this.header.entries.find((e) => e.name === name);
-  }
-
-  /** The raw bytes of one tensor. */
-  rawBytes(entry: SafetensorsEntry): Uint8Array {
-    const bytes = readAt(this.fd, entry.end - entry.begin, this.header.dataStart + entry.begin);
-    if (bytes.length !== entry.end - entry.begin) throw new FormatError(`${this.file}: tensor '${entry.name}' is truncated.`);
-    return bytes;
-  }
-
-  /** Reads one tensor (the caller owns it). */
-  read(entry: SafetensorsEntry | string): tf.Tensor {
-    const e = typeof entry === 'string' ? this.entry(entry) : entry;
-    if (!e) throw new FormatError(`${this.file}: no tensor named '${entry}'.`);
-    return decodeSafetensorsTensor(e, this.rawBytes(e), this.file);
-  }
-
-  /** Closes the file (idempotent). */
-  close(): void {
-    if (this.fd >= 0) fs.closeSync(this.fd);
-    this.fd = -1;
-  }
-}
-
-/** Opens a safetensors file (header validated, no tensor read yet). */
-export function openSafetensors(file: string): SafetensorsFile {
-  return new SafetensorsFile(file);
 }
 
 /** Loads every tensor (or those `filter` keeps) of a safetensors file. The caller owns them. */
