@@ -3,25 +3,9 @@
 
 namespace resnet_native {
 
-// y = (x - mean) * mul + add per channel, over `rows` rows of `c` channels (NHWC): the normalisation
-// both batch-norm forwards end with, once their per-channel coefficients are known.
-static void ApplyChannelAffine(const float* x, float* y, int64_t rows, int64_t c, const float* mean, const float* mul, const float* add) {
-#pragma omp parallel for if (rows * c >= kParallelMin) schedule(static)
-  for (int64_t r = 0; r < rows; r++) {
-    const float* xx = x + r * c;
-    float* yy = y + r * c;
-    for (int64_t j = 0; j < c; j++) yy[j] = (xx[j] - mean[j]) * mul[j] + add[j];
-  }
-}
-
-// tfjs's relu (NaN stays NaN; -0 and -Inf become +0), as ReluInPlace.
-static inline float Relu(float v) {
-  float r = v > 0.f ? v : 0.f;
-  return v != v ? v : r;
-}
-
-// ApplyChannelAffine, then + res and the ReLU: the float ops of the separate batch norm, Add and Relu
-// kernels, in their order, in one pass. Specialised per epilogue so each inner loop vectorises.
+// y = (x - mean) * mul + add per channel, over `rows` rows of `c` channels (NHWC), then + res and the
+// ReLU when asked: the float ops of the separate batch norm, Add and Relu kernels, in their order, in
+// one pass. Specialised per epilogue so each inner loop vectorises.
 template <bool kResidual, bool kRelu>
 static void AffineEpilogueLoop(const float* x, float* y, int64_t rows, int64_t c, const float* mean, const float* mul,
                                const float* add, const float* res) {
@@ -33,25 +17,19 @@ static void AffineEpilogueLoop(const float* x, float* y, int64_t rows, int64_t c
     for (int64_t j = 0; j < c; j++) {
       float v = (xx[j] - mean[j]) * mul[j] + add[j];
       if (kResidual) v = v + rr[j];
-      yy[j] = kRelu ? Relu(v) : v;
+      yy[j] = kRelu ? ReluValue(v) : v;
     }
   }
 }
 
-static void ApplyChannelAffineEpilogue(const float* x, float* y, int64_t rows, int64_t c, const float* mean, const float* mul,
-                                       const float* add, const float* res, bool relu) {
+// The normalisation both batch-norm forwards end with, once their per-channel coefficients are known,
+// with the train-mode kernel's optional epilogue (res: a residual to add, or null; relu).
+static void ApplyChannelAffine(const float* x, float* y, int64_t rows, int64_t c, const float* mean, const float* mul, const float* add,
+                               const float* res = nullptr, bool relu = false) {
   if (res && relu) AffineEpilogueLoop<true, true>(x, y, rows, c, mean, mul, add, res);
   else if (res) AffineEpilogueLoop<true, false>(x, y, rows, c, mean, mul, add, res);
   else if (relu) AffineEpilogueLoop<false, true>(x, y, rows, c, mean, mul, add, res);
-  else ApplyChannelAffine(x, y, rows, c, mean, mul, add);
-}
-
-// tfjs's ReLU gradient: dy * step(y), step(NaN) = NaN (the mask from the ReLU's output, which is
-// positive exactly where its input is, and NaN where it is).
-static inline float ReluMasked(float g, float y) {
-  float s = y > 0.f ? 1.f : 0.f;
-  s = y != y ? y : s;
-  return g * s;
+  else AffineEpilogueLoop<false, false>(x, y, rows, c, mean, mul, add, res);
 }
 
 // batchNormInference(x, mean, variance, offset|null, scale|null, out, channels, eps):
@@ -183,9 +161,10 @@ static void ShiftedSums(const float* x, const float* x0, int64_t r0, int64_t r1,
 }
 
 // batchNormTrain(x, scale, offset, eps, channels, y, mean, variance, residual|null, relu): train-mode
-// batch norm over x viewed as [rows, channels], then y = relu(y + residual) (each optional). mean and the biased variance come from one pass of shifted sums
-// (shifted by the first row, so |mean| >> std does not cancel) accumulated in double; a second pass
-// writes y = (x - mean) * scale / sqrt(variance + eps) + offset, rounded like BatchNormInference.
+// batch norm over x viewed as [rows, channels]. mean and the biased variance come from one pass of
+// shifted sums (shifted by the first row, so |mean| >> std does not cancel) accumulated in double; a
+// second pass writes y = (x - mean) * scale / sqrt(variance + eps) + offset, rounded like
+// BatchNormInference, then y = relu(y + residual) where asked (each part optional).
 Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
   size_t n = 0;
   float* x = F32(info[0], &n);
@@ -228,8 +207,7 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
     mv[j] = mean[j];
     add[j] = off ? off[j] : 0.f;
   }
-  if (res || relu) ApplyChannelAffineEpilogue(x, y, rows, c, mv.data(), mul.data(), add.data(), res, relu);
-  else ApplyChannelAffine(x, y, rows, c, mv.data(), mul.data(), add.data());
+  ApplyChannelAffine(x, y, rows, c, mv.data(), mul.data(), add.data(), res, relu);
   return info.Env().Undefined();
 }
 
@@ -245,7 +223,7 @@ static inline __attribute__((always_inline)) void GradSumsBody(const float* dy, 
     const float* yy = kMask ? y + r * c : nullptr;
     float* gr = kWrite ? dres + r * c : nullptr;
     for (int64_t j = 0; j < c; j++) {
-      float g = kMask ? ReluMasked(g0[j], yy[j]) : g0[j];
+      float g = kMask ? ReluGradValue(g0[j], yy[j]) : g0[j];
       if (kWrite) gr[j] = g;
       double d = static_cast<double>(xx[j]) - mean[j];
       sdy[j] += g;
@@ -268,10 +246,10 @@ static void GradSums(const float* dy, const float* x, const float* y, float* dre
 }
 
 // batchNormTrainGrad(dy, dmean, dvar, x, scale, mean, variance, eps, channels, dx, dscale, doffset,
-// y|null, dresidual|null): with y (the forward output of a ReLU-ending batch norm) dy is first masked
-// as tfjs's ReLU gradient does, and written to dresidual when given.
-// the gradient of BatchNormTrain with the statistics as functions of x. With r = 1/sqrt(var + eps),
-// N = rows: doffset = sum dy, dscale = r * sum dy (x - mean),
+// y|null, dresidual|null): the gradient of BatchNormTrain with the statistics as functions of x. With y
+// (the forward output of a ReLU-ending batch norm) dy is first masked as tfjs's ReLU gradient does,
+// and that masked dy is written to dresidual when given; below, dy means the masked one. With
+// r = 1/sqrt(var + eps), N = rows: doffset = sum dy, dscale = r * sum dy (x - mean),
 // dx = scale r (dy - doffset/N - (x - mean) r dscale/N) + dmean/N + dvar 2 (x - mean)/N,
 // i.e. dx = A dy + B (x - mean) + C per channel. Two passes; sums in double.
 Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
@@ -345,7 +323,7 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
     if (gr) {
       for (int64_t j = 0; j < c; j++) o[j] = gr[j] * ap[j] + (xx[j] - mp[j]) * bp[j] + cp[j];
     } else if (yy) {
-      for (int64_t j = 0; j < c; j++) o[j] = ReluMasked(g0[j], yy[j]) * ap[j] + (xx[j] - mp[j]) * bp[j] + cp[j];
+      for (int64_t j = 0; j < c; j++) o[j] = ReluGradValue(g0[j], yy[j]) * ap[j] + (xx[j] - mp[j]) * bp[j] + cp[j];
     } else {
       for (int64_t j = 0; j < c; j++) o[j] = g0[j] * ap[j] + (xx[j] - mp[j]) * bp[j] + cp[j];
     }

@@ -74,6 +74,22 @@ Entry& Cached(std::unordered_map<std::string, std::unique_ptr<Entry>>& cache, co
 // pass for -Inf.
 void ReluInPlace(float* y, int64_t n);
 
+// tfjs's relu of one value: NaN stays NaN, -0 and -Inf become +0 (Math.max(0, v) on a non-NaN).
+// Branch-free: the selects vectorise.
+inline float ReluValue(float v) {
+  float r = v > 0.f ? v : 0.f;
+  return v != v ? v : r;
+}
+
+// tfjs's relu gradient of one value: dy * step(x), where step(NaN) = NaN (so a NaN input gives a NaN
+// gradient, and dy * 0 keeps dy's sign: -0 for a negative dy). x may be the relu's input or its
+// output: they are positive, and NaN, at the same places.
+inline float ReluGradValue(float dy, float x) {
+  float s = x > 0.f ? 1.f : 0.f;
+  s = x != x ? x : s;
+  return dy * s;
+}
+
 // Elementwise passes use the OpenMP threads from this many elements on (see elementwise.cc).
 extern const int64_t kParallelMin;
 // Threads for a pass over n elements (see batchnorm.cc).

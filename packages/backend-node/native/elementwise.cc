@@ -20,15 +20,9 @@ namespace {
 
 // One span of ReluInPlace, compiled for the widest vectors the CPU has (the addon is built for
 // baseline x86-64, i.e. SSE2): measured on AVX-512, a cached 0.8M-float activation 0.058 -> 0.023 ms.
-#if defined(__x86_64__) && defined(__linux__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
+RESNET_VECTOR_CLONES
 void ReluSpan(float* y, int64_t n) {
-  for (int64_t i = 0; i < n; i++) {
-    float v = y[i];
-    float r = v > 0.f ? v : 0.f;  // Math.max(0, v): -0 and -Inf become +0
-    y[i] = v != v ? v : r;        // NaN stays NaN
-  }
+  for (int64_t i = 0; i < n; i++) y[i] = ReluValue(y[i]);
 }
 
 }  // namespace
@@ -83,12 +77,7 @@ Napi::Value BinaryOp(const Napi::CallbackInfo& info) {
   // Gradient helpers, written to round exactly like tfjs's compositions:
   // Relu: dy * step(x) (step(NaN) = NaN); Square: dy * (x * 2).
   else if (op == "ReluGrad")
-    Binary(a, am, b, bm, o, outer, inner, [](float g, float x) {
-      // Branch-free (selects vectorise; a branch on random signs mispredicts half the time).
-      float s = x > 0.f ? 1.f : 0.f;
-      s = x != x ? x : s;  // NaN propagates, as tfjs's step does
-      return g * s;
-    });
+    Binary(a, am, b, bm, o, outer, inner, [](float g, float x) { return ReluGradValue(g, x); });
   else if (op == "SquareGrad") Binary(a, am, b, bm, o, outer, inner, [](float g, float x) { return g * (x * 2.f); });
   else if (op == "CopyA") Binary(a, am, b, bm, o, outer, inner, [](float x, float) { return x; });
   else if (op == "Maximum")
