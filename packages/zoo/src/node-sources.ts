@@ -8,16 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { RawStateDict } from '@resnet-ts/core';
-import {
-  FileError,
-  cacheDir,
-  cleanStaleTempFiles,
-  ensureDir,
-  fileError,
-  readWeightsFile,
-  weightsFileFormat,
-  writeFileAtomic,
-} from '@resnet-ts/core/node';
+import { FileError, cacheDir, cleanStaleTempFiles, ensureDir, fileError, readWeightsFile, writeFileAtomic } from '@resnet-ts/core/node';
 import { DownloadOptions, SourceError, streamDownload } from './download.js';
 
 /** The folder downloads are cached in: core's {@link cacheDir} (`$RESNET_TS_CACHE`, else `$XDG_CACHE_HOME/resnet-ts`, else `~/.cache/resnet-ts`). */
@@ -49,15 +40,12 @@ export function readLocalFile(file: string): Uint8Array {
 }
 
 /**
- * A local weights file for the resolver: safetensors read tensor by tensor (core's `readWeightsFile`,
- * so the file is never held whole next to its tensors), any other format as its bytes. One-line
+ * A local weights file for the resolver, read by core's one reader for files (`readWeightsFile`:
+ * safetensors tensor by tensor, so the file is never held whole next to its tensors). One-line
  * FileErrors as {@link readLocalFile}; a corrupt file gets core's FormatError naming it.
  */
-export function readLocalWeights(file: string): { weights: Uint8Array | RawStateDict; size: number } {
-  return readLocal(file, () => ({
-    weights: weightsFileFormat(file) === 'safetensors' ? readWeightsFile(file) : asBytes(fs.readFileSync(file)),
-    size: fs.statSync(file).size,
-  }));
+export function readLocalWeights(file: string): { weights: RawStateDict; size: number } {
+  return readLocal(file, () => ({ weights: readWeightsFile(file), size: fs.statSync(file).size }));
 }
 
 function readLocal<T>(file: string, read: () => T): T {

@@ -90,15 +90,12 @@ export function batchNormTrain(
     ) as tf.Tensor[];
     return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
   }
-  const { y, mean, variance } = tf.tidy(() => {
+  return tf.tidy(() => {
     const axes = x.shape.slice(0, -1).map((_, i) => i);
-    const moments = tf.moments(x, axes);
-    return { y: tf.batchNorm(x, moments.mean, moments.variance, offset, scale, eps), mean: moments.mean, variance: moments.variance };
+    const { mean, variance } = tf.moments(x, axes);
+    const y = applyEpilogue(tf.batchNorm(x, mean, variance, offset, scale, eps), epilogue);
+    return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
   });
-  if (!residual && !relu) return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
-  const out = applyEpilogue(y, epilogue);
-  y.dispose();
-  return { y: out, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
 }
 
 /**
@@ -148,8 +145,11 @@ export function registerBatchNormTrainGradient(): void {
     gradFunc: (dys, saved, attrs) => {
       const [dy, dmean, dvar] = dys as tf.Tensor[];
       const [x, scale, y, mean, variance] = saved;
-      const { varianceEpsilon: eps, relu = false } = attrs as unknown as { varianceEpsilon: number; relu?: boolean };
-      const residual = (attrs as unknown as { residual?: boolean }).residual ?? false;
+      const {
+        varianceEpsilon: eps,
+        relu = false,
+        residual = false,
+      } = attrs as unknown as { varianceEpsilon: number; relu?: boolean; residual?: boolean };
       // Run once, now: the tape runs each closure below in its own tidy.
       let grads: tf.Tensor[];
       if (hasKernel(BATCH_NORM_TRAIN_GRAD)) {
