@@ -49,6 +49,69 @@ tag ActivationTag() {
   return tag::any;
 }
 
+
+// 3x3 stride-1 convs with at least this many input and output channels run as Winograd convolutions
+// (oneDNN's F(2x2,3x3) / F(4x4,3x3) kernels) when that is faster: measured per conv on the AVX-512
+// development VM (2 threads, nChw16c, median of 12), Winograd took 0.35-0.51x the direct conv's time
+// for 32-512 channels at batch 1, 8 and 128 (0.87x for 512 channels at 7x7, batch 1), but 1.12x for
+// 16 channels. Logits of ResNet-18/50 stay as close to a float64 PyTorch reference as the direct
+// convs' (max error 1.1e-6 of the largest logit, both). Plan::winograd (planCreate's option) turns it off.
+// A NaN or infinity in a tile's input makes the whole output tile non-finite (the transforms mix the
+// tile) where a direct conv marks only the outputs that read it: non-finite stays non-finite.
+constexpr memory::dim kWinogradMinChannels = 32;
+// Winograd weights are larger (16/9 or 36/9 of the filter); a conv whose transformed filter would grow
+// by more than this stays direct, so peak memory stays near the direct plan's. Measured on ResNet-50
+// against onnxruntime-node, interleaved: a 2 MiB cap keeps batch 1's peak RSS at 0.90-0.95x
+// onnxruntime's (8 MiB: 0.99-1.01x) for 0.85-0.87x its time at batch 1 and 8 (8 MiB: 0.80-0.89x).
+constexpr size_t kWinogradMaxExtraBytes = 2u << 20;
+
+bool IsReference(const convolution_forward::primitive_desc& pd) {
+  return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
+}
+
+// The conv's primitive: direct in the channel-blocked layout of the machine's vector width (see
+// ActivationTag), else oneDNN's pick; Winograd instead where `winograd` (allowed and the right shape), implemented
+// without a reference kernel and within the weight-growth cap.
+template <typename Make>
+convolution_forward::primitive_desc ConvPrimitive(const Make& make, bool winograd) {
+  tag act = ActivationTag();
+  convolution_forward::primitive_desc pd;
+  try {
+    pd = make(algorithm::convolution_direct, act);
+    if (act != tag::any && IsReference(pd)) pd = make(algorithm::convolution_direct, tag::any);
+  } catch (const dnnl::error&) {
+    pd = make(algorithm::convolution_direct, tag::any);
+  }
+  if (!winograd || act == tag::any) return pd;
+  try {
+    auto wino = make(algorithm::convolution_winograd, act);
+    if (!IsReference(wino) && wino.weights_desc().get_size() <= pd.weights_desc().get_size() + kWinogradMaxExtraBytes) {
+      return wino;
+    }
+  } catch (const dnnl::error&) {
+    // no Winograd kernel for this shape or machine: the direct conv stays
+  }
+  return pd;
+}
+
+// Copies the filter into the primitive's layout, multiplying output channel o by scale[o] (a folded
+// batch norm) when scale is given. oneDNN's reorder into a Winograd layout ignores output scales
+// (measured: wrong logits), so that copy goes through a scaled plain oihw copy first.
+void CopyWeights(memory& user, memory& weights, const float* scale) {
+  memory::desc wd = weights.get_desc();
+  memory::dim co = wd.dims()[0];
+  primitive_attr scaled;
+  if (scale) scaled.set_output_scales(1 << 0, std::vector<float>(scale, scale + co));  // dst = scale[o] * src
+  if (scale && wd.data.format_kind == dnnl_format_kind_wino) {
+    memory plain({wd.dims(), dt::f32, tag::oihw}, Eng());
+    reorder(reorder::primitive_desc(user, plain, scaled)).execute(Strm(), user, plain);
+    reorder(plain, weights).execute(Strm(), plain, weights);
+  } else {
+    reorder(reorder::primitive_desc(user, weights, scaled)).execute(Strm(), user, weights);
+  }
+  Strm().wait();
+}
+
 }  // namespace
 
 Plan::~Plan() {
@@ -67,6 +130,10 @@ int Plan::Alloc(size_t bytes) {
     buffers[best].free = false;
     return best;
   }
+  return NewBuffer(bytes);
+}
+
+int Plan::NewBuffer(size_t bytes) {
   size_t rounded = (bytes + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
   if (!p) throw std::runtime_error("plan: out of memory");
@@ -86,11 +153,14 @@ void Plan::Define(int v, const memory::desc& md, int buf) {
   values[v].buf = buf < 0 ? Alloc(md.get_size()) : buf;
 }
 
-void Plan::AddStep(primitive p, std::unordered_map<int, memory> args, const std::string& impl) {
+void Plan::AddStep(primitive p, std::unordered_map<int, memory> args, const std::string& impl,
+                   const memory::desc& scratchpad) {
   Step s;
   s.prim = std::move(p);
   s.hasPrim = true;
   s.args = std::move(args);
+  s.scratchpad = scratchpad;
+  scratchpadBytes = std::max(scratchpadBytes, scratchpad.get_size());
   steps.push_back(std::move(s));
   if (!impl.empty()) impls.push_back(impl);
 }
@@ -136,29 +206,23 @@ void Plan::Conv(const Napi::Object& op, int index, int x, int out) {
   int sum = IntOf(op, "sum");
   bool hasBias = !op.Get("b").IsNull();
   primitive_attr attr;
+  attr.set_scratchpad_mode(scratchpad_mode::user);  // one scratchpad for the whole plan (see Build)
   if (sum >= 0) {
     post_ops po;
     po.append_sum(1.f);
     attr.set_post_ops(po);
   }
-  auto make = [&](tag act) {
+  auto make = [&](algorithm alg, tag act) {
     memory::desc src({n, c, h, w}, dt::f32, x == 0 ? tag::any : act), wei({co, c, k[0], k[1]}, dt::f32, tag::any);
     memory::desc bias({co}, dt::f32, tag::x), dst({n, co, oh, ow}, dt::f32, act);
-    auto cd = hasBias ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src, wei, bias, dst,
-                                                  {st[0], st[1]}, {0, 0}, {pad[0], pad[1]}, {pad[2], pad[3]})
-                      : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src, wei, dst,
-                                                  {st[0], st[1]}, {0, 0}, {pad[0], pad[1]}, {pad[2], pad[3]});
+    auto cd = hasBias ? convolution_forward::desc(prop_kind::forward_inference, alg, src, wei, bias, dst, {st[0], st[1]},
+                                                  {0, 0}, {pad[0], pad[1]}, {pad[2], pad[3]})
+                      : convolution_forward::desc(prop_kind::forward_inference, alg, src, wei, dst, {st[0], st[1]}, {0, 0},
+                                                  {pad[0], pad[1]}, {pad[2], pad[3]});
     return convolution_forward::primitive_desc(cd, attr, Eng());
   };
-  // The channel-blocked layout of the machine's vector width (see ActivationTag), else oneDNN's pick.
-  convolution_forward::primitive_desc pd;
-  tag act = ActivationTag();
-  try {
-    pd = make(act);
-    if (act != tag::any && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) pd = make(tag::any);
-  } catch (const dnnl::error&) {
-    pd = make(tag::any);
-  }
+  bool winogradShape = k[0] == 3 && k[1] == 3 && st[0] == 1 && st[1] == 1 && std::min(c, co) >= kWinogradMinChannels;
+  convolution_forward::primitive_desc pd = ConvPrimitive(make, winograd && winogradShape);
   memory srcMem = As(x, pd.src_desc());
   // Weights: reordered once from the caller's layout into the primitive's.
   bool hwio = op.Get("wLayout").As<Napi::String>().Utf8Value() == "hwio";
@@ -167,16 +231,13 @@ void Plan::Conv(const Napi::Object& op, int index, int x, int out) {
   if (!wdata || static_cast<memory::dim>(wlen) != co * c * k[0] * k[1]) throw std::runtime_error("plan: conv weight of the wrong size");
   memory user({{co, c, k[0], k[1]}, dt::f32, hwio ? tag::hwio : tag::oihw}, Eng(), wdata);
   memory weights(pd.weights_desc(), Eng());
-  primitive_attr scaled;
+  float* scale = nullptr;
   if (!op.Get("wScale").IsNull()) {
-    // dst = scale[o] * src, one factor per output channel (dim 0): the fold, done by the copy.
     size_t slen = 0;
-    float* s = F32(op.Get("wScale"), &slen);
-    if (!s || static_cast<memory::dim>(slen) != co) throw std::runtime_error("plan: conv weight scale of the wrong size");
-    scaled.set_output_scales(1 << 0, std::vector<float>(s, s + slen));
+    scale = F32(op.Get("wScale"), &slen);
+    if (!scale || static_cast<memory::dim>(slen) != co) throw std::runtime_error("plan: conv weight scale of the wrong size");
   }
-  reorder(reorder::primitive_desc(user, weights, scaled)).execute(Strm(), user, weights);
-  Strm().wait();
+  CopyWeights(user, weights, scale);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, srcMem}, {DNNL_ARG_WEIGHTS, weights}};
   if (hasBias) args[DNNL_ARG_BIAS] = VectorMemory(op.Get("b"), co);
   if (sum >= 0 && Dies(sum, index) && values[sum].md == pd.dst_desc() && values[sum].buf != values[x].buf) {
@@ -190,7 +251,7 @@ void Plan::Conv(const Napi::Object& op, int index, int x, int out) {
     }
   }
   args[DNNL_ARG_DST] = Mem(out);
-  AddStep(convolution_forward(pd), args, pd.impl_info_str());
+  AddStep(convolution_forward(pd), args, pd.impl_info_str(), pd.scratchpad_desc());
   if (BoolOf(op, "relu")) AddRelu(out);
 }
 
@@ -325,6 +386,13 @@ void Plan::Build(const Napi::Array& ops, int output) {
   if (d.size() != 2) throw std::runtime_error("plan: the output must be [N, classes]");
   result = memory({d, dt::f32, tag::nc}, Eng(), DNNL_MEMORY_NONE);
   AddStep(reorder(last, result), {{DNNL_ARG_FROM, last}, {DNNL_ARG_TO, result}}, "");
+  // The steps run one at a time, so their scratchpads (Winograd's transformed tiles, mostly) share one
+  // buffer instead of each primitive holding its own (ResNet-50, batch 1: 67 MB more peak memory).
+  // A new buffer: a freed activation buffer was some earlier step's input or output.
+  if (scratchpadBytes > 0) scratchpad = NewBuffer(scratchpadBytes);
+  for (Step& step : steps) {
+    if (step.scratchpad.get_size() > 0) step.args[DNNL_ARG_SCRATCHPAD] = memory(step.scratchpad, Eng(), buffers[scratchpad].data);
+  }
 }
 
 void Plan::Run(float* x, float* out) {

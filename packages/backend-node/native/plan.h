@@ -20,6 +20,7 @@ class Plan {
   memory result;  // the caller's output array (handle set per run)
   std::vector<std::string> impls;  // oneDNN implementation of each primitive
   int reorders = 0;                // activation reorders (layout changes and copies) per run
+  bool winograd = true;            // 3x3 convs may run as Winograd convs (see plan.cc)
 
   struct Value {
     memory::desc md;
@@ -39,16 +40,21 @@ class Plan {
     std::unordered_map<int, memory> args;
     float* reluPtr = nullptr;  // ReluInPlace over reluN floats after the primitive
     int64_t reluN = 0;
+    memory::desc scratchpad;  // the primitive's scratchpad (user mode), empty if none
   };
   std::vector<Buffer> buffers;
   std::vector<Step> steps;
   std::vector<int> lastUse;  // per value: the last op reading it
   std::vector<int> temps;    // buffers of the op being built, freed after it
+  size_t scratchpadBytes = 0;  // the largest step scratchpad
+  int scratchpad = -1;         // the buffer all steps' scratchpads share
 
-  int Alloc(size_t bytes);
+  int Alloc(size_t bytes);      // a free buffer of at least `bytes`, else a new one
+  int NewBuffer(size_t bytes);  // a new buffer
   memory Mem(int v);
   void Define(int v, const memory::desc& md, int buf = -1);
-  void AddStep(primitive p, std::unordered_map<int, memory> args, const std::string& impl);
+  void AddStep(primitive p, std::unordered_map<int, memory> args, const std::string& impl,
+               const memory::desc& scratchpad = memory::desc());
   void AddRelu(int v);
   memory As(int v, const memory::desc& want);
   bool Dies(int v, int op) const;

@@ -39,7 +39,7 @@ Plan& Get(const Napi::Value& v) {
 
 }  // namespace
 
-// planCreate(inputDims [N, H, W, C], numValues, ops, output) -> handle
+// planCreate(inputDims [N, H, W, C], numValues, ops, output, options {winograd}) -> handle
 Napi::Value PlanCreate(const Napi::CallbackInfo& info) {
   auto in = Ints(info[0]);
   if (in.size() != 4) throw std::runtime_error("plan: input dims must be [N, H, W, C]");
@@ -49,6 +49,7 @@ Napi::Value PlanCreate(const Napi::CallbackInfo& info) {
   memory::desc inMd({in[0], in[3], in[1], in[2]}, dt::f32, tag::nhwc);
   plan->input = memory(inMd, Eng(), DNNL_MEMORY_NONE);
   plan->values[0].md = inMd;
+  if (info.Length() > 4 && info[4].IsObject()) plan->winograd = info[4].As<Napi::Object>().Get("winograd").ToBoolean().Value();
   // The plan's memory lives outside V8's heap, which V8 would not otherwise know of: told before the
   // build, it can collect garbage the JS side just dropped (e.g. a weights file's 100 MB buffer) before
   // the plan adds its copy, instead of holding both at the peak.

@@ -11,7 +11,7 @@ import { BatchNorm2d, ResNet, useBackend } from '@resnet-ts/core';
 import { loadCheckpoint, loadNpy } from '@resnet-ts/core/node';
 import { createModel, type SpecOverrides } from '@resnet-ts/zoo';
 import '../src/index.js';
-import { lastPlanFallback } from '../src/native/index.js';
+import { compileNativePlan, lastPlanFallback, loadAddon, setNativeWinograd } from '../src/native/index.js';
 import { describeNative, expectSameValues, input, logits, planRuns, randomizeBatchNorms } from './plan-helpers.js';
 
 const FIX = path.resolve(__dirname, '..', '..', 'core', 'test', 'fixtures', 'parity');
@@ -153,6 +153,38 @@ describeNative('compiled inference plan on native', () => {
       x.dispose();
       model.dispose();
     });
+  });
+
+  test('3x3 stride-1 convs of 32+ channels run as Winograd convs where oneDNN has them; setNativeWinograd(false) gives direct convs and the same logits', () => {
+    const addon = loadAddon().addon!;
+    const model = createModel('resnet20').eval();
+    randomizeBatchNorms(model, 3);
+    const shape = [4, 32, 32, 3];
+    const x = input(shape);
+    const build = (winograd: boolean) => {
+      const previous = setNativeWinograd(winograd);
+      try {
+        const plan = compileNativePlan(addon, model, shape)!;
+        const { primitives } = plan.info();
+        const y = plan.run(x)!;
+        const values = y.dataSync() as Float32Array;
+        y.dispose();
+        plan.dispose();
+        return { primitives, values };
+      } finally {
+        setNativeWinograd(previous);
+      }
+    };
+    const direct = build(false);
+    const winograd = build(true);
+    expect(direct.primitives.some((p) => p.includes('wino'))).toBe(false);
+    // oneDNN 2.x has f32 Winograd kernels for AVX-512 only; ResNet-20's 10 convs of 32 and 64 channels qualify.
+    const avx512 = direct.primitives.some((p) => p.includes('avx512_core'));
+    expect(winograd.primitives.filter((p) => p.includes('wino')).length).toBe(avx512 ? 10 : 0);
+    expectSameValues(winograd.values, direct.values);
+    expectSameValues(winograd.values, logits(model, x, false));
+    x.dispose();
+    model.dispose();
   });
 
   test('a model the plan cannot express falls back to the kernels with the same answer', () => {

@@ -92,9 +92,16 @@ export interface NativeAddon {
   convImpl(params: number[], pass: string, bias?: boolean, relu?: boolean): string;
   /**
    * Builds a compiled inference plan (native/plan.cc) for an NHWC input of `inputDims` from the op
-   * list of src/native/plan-lower.ts; returns an opaque handle.
+   * list of src/native/plan-lower.ts; returns an opaque handle. `options.winograd` (default true) lets
+   * 3x3 stride-1 convs of 32+ channels run as oneDNN Winograd convs where that is faster (native/plan.cc).
    */
-  planCreate(inputDims: number[], numValues: number, ops: object[], output: number): NativePlanHandle;
+  planCreate(
+    inputDims: number[],
+    numValues: number,
+    ops: object[],
+    output: number,
+    options?: { winograd?: boolean },
+  ): NativePlanHandle;
   /** Runs a plan: `x` NHWC of the planned shape, `out` receives the logits [N, classes]. */
   planRun(plan: NativePlanHandle, x: Float32Array, out: Float32Array): void;
   /** What a plan is made of: the oneDNN implementation of each primitive, activation reorders per run, buffer bytes. */

@@ -56,6 +56,19 @@ export class NativePlan implements CompiledInference {
 }
 
 let lastFallback: string | null = null;
+let winograd = process.env.RESNET_TS_WINOGRAD !== '0';
+
+/**
+ * Whether plans built from now on may run 3x3 stride-1 convs of 32+ channels as Winograd convs (on by
+ * default where oneDNN has them, i.e. AVX-512: about half the time of a direct conv, logits as close to
+ * a float64 reference as the direct convs'; `RESNET_TS_WINOGRAD=0` turns it off). Returns the previous
+ * setting. Plans already built keep theirs.
+ */
+export function setNativeWinograd(enabled: boolean): boolean {
+  const previous = winograd;
+  winograd = enabled;
+  return previous;
+}
 
 /** Why the last {@link compileNativePlan} built no plan (null when it built one); for tests and diagnostics. */
 export function lastPlanFallback(): string | null {
@@ -75,7 +88,7 @@ export function compileNativePlan(addon: NativeAddon, model: Module, inputShape:
   }
   try {
     const lowered = lowerPlanGraph(collectPlanGraph(model), inputShape);
-    const handle = addon.planCreate([...inputShape], lowered.numValues, lowered.ops, lowered.output);
+    const handle = addon.planCreate([...inputShape], lowered.numValues, lowered.ops, lowered.output, { winograd });
     return new NativePlan(addon, handle, [...inputShape], lowered.outputShape);
   } catch (e) {
     // Unsupported graphs, modules without exporters, and anything oneDNN refuses: the tfjs path runs.
