@@ -89,6 +89,8 @@ function convCases(): ConformanceCase[] {
     convCase('(bottleneck reduce)', [2, 8, 8, 8], 1, 16, 1, 'same', 1),
     convCase('(projection shortcut, odd size)', [2, 9, 9, 8], 1, 16, 2, 'valid', 2),
     convCase('(basic block)', [2, 8, 8, 8], 3, 8, 1, 'same', 3),
+    // 32 channels: native runs this one as a Winograd conv (AVX-512), partial 4x4 tiles on both axes.
+    convCase('(32 channels)', [2, 6, 10, 32], 3, 32, 1, 'same', 11),
     convCase('(explicit)', [2, 7, 7, 4], 3, 8, 1, 1, 4),
     convCase('(downsampling)', [2, 8, 8, 8], 3, 16, 2, 'same', 5),
     convCase('(explicit, odd H and W)', [2, 10, 9, 4], 3, 8, 2, 1, 6),
