@@ -104,6 +104,7 @@ Napi::Value MatMul(const Napi::CallbackInfo& info);
 Napi::Value PoolForward(const Napi::CallbackInfo& info);
 Napi::Value PoolBackward(const Napi::CallbackInfo& info);
 Napi::Value BinaryOp(const Napi::CallbackInfo& info);
+Napi::Value SgdStep(const Napi::CallbackInfo& info);
 Napi::Value UnaryOp(const Napi::CallbackInfo& info);
 Napi::Value ReduceOp(const Napi::CallbackInfo& info);
 Napi::Value TileOp(const Napi::CallbackInfo& info);

@@ -248,4 +248,34 @@ Napi::Value TransposeOp(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// sgdStep(param, grad, buf|null, outParam, outBuf|null, lr, momentum, dampening, weightDecay, nesterov):
+// torch.optim.SGD's update of one parameter (core's ResnetSgdStep; outBuf null without momentum, buf
+// null on the first step). Float32 operations in the order core's composite (sgd-step.ts) runs them as
+// tfjs ops, each rounded as tfjs rounds it (no contraction: -ffp-contract=off), so both give the same bits.
+Napi::Value SgdStep(const Napi::CallbackInfo& info) {
+  size_t n = 0;
+  const float* p = F32(info[0], &n);
+  const float* g = F32(info[1]);
+  const float* buf = F32(info[2]);
+  float* outP = F32(info[3]);
+  float* outBuf = F32(info[4]);
+  double lr = info[5].As<Napi::Number>().DoubleValue(), momentum = info[6].As<Napi::Number>().DoubleValue();
+  double dampening = info[7].As<Napi::Number>().DoubleValue(), decay = info[8].As<Napi::Number>().DoubleValue();
+  bool nesterov = info[9].ToBoolean().Value();
+  if (!p || !g || !outP || (momentum != 0 && !outBuf)) throw std::runtime_error("sgdStep: missing arrays");
+  const float lrF = static_cast<float>(lr), m = static_cast<float>(momentum), decayF = static_cast<float>(decay);
+  const float keep = static_cast<float>(1 - dampening);  // JS computes 1 - dampening in double
+  for (size_t i = 0; i < n; i++) {
+    float d = g[i];
+    if (decay != 0) d = d + p[i] * decayF;
+    if (momentum != 0) {
+      float b = buf ? buf[i] * m + (dampening == 0 ? d : d * keep) : d;
+      outBuf[i] = b;
+      d = nesterov ? d + b * m : b;
+    }
+    outP[i] = p[i] - d * lrF;
+  }
+  return info.Env().Undefined();
+}
+
 }  // namespace resnet_native

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { lossAndGradients } from '@resnet-ts/core';
+import { lossAndGradients, sgdStep } from '@resnet-ts/core';
 
 /** A model as far as the bench needs one (a core ResNet). */
 export interface BenchModel {
@@ -134,10 +134,9 @@ export function prepareWork(work: BenchWork, createModel: BenchModelFactory): Pr
       const { loss, grads } = lossAndGradients(model, x, labels, { params });
       tf.tidy(() =>
         params.forEach((p, i) => {
-          const g = tf.add(grads[p.name], tf.mul(p, 1e-4));
-          const v = tf.add(tf.mul(velocity[i], 0.9), g);
-          velocity[i].assign(v);
-          p.assign(tf.sub(p, tf.mul(v, lr)));
+          const next = sgdStep(p, grads[p.name], velocity[i], { lr, momentum: 0.9, weightDecay: 1e-4 });
+          velocity[i].assign(next.buf!);
+          p.assign(next.param);
         }),
       );
       tf.dispose(Object.values(grads));

@@ -15,6 +15,8 @@ import {
   BATCH_NORM_TRAIN,
   BATCH_NORM_TRAIN_GRAD,
   CONV2D_ADD_RELU,
+  SGD_STEP,
+  sgdStep,
 } from '@resnet-ts/core';
 import { isNativeAvailable, loadAddon, nativePlugin, kernelStats, setKernelStats, NATIVE_INSTALL_HINT } from '../src/native/index.js';
 import { uniform } from './plan-helpers';
@@ -130,6 +132,47 @@ describeNative('native backend (oneDNN) vs cpu', () => {
     const avx512 = narrow.every((impl) => impl.includes('avx512_core'));
     expect(wide.every((impl) => impl.includes('wino'))).toBe(avx512);
   });
+
+  // torch.optim.SGD's variants: [momentum, dampening, weightDecay, nesterov, with a buffer (not the first step)].
+  const sgdCases: [number, number, number, boolean, boolean][] = [
+    [0, 0, 0, false, false],
+    [0, 0, 1e-4, false, false],
+    [0.9, 0, 1e-4, false, false],
+    [0.9, 0, 1e-4, false, true],
+    [0.9, 0.1, 5e-4, false, true],
+    [0.9, 0, 1e-4, true, true],
+  ];
+  test.each(sgdCases)(
+    "core's SGD step (momentum %p, dampening %p, decay %p, nesterov %p, buffer %p): the fused kernel gives the tfjs ops' bits, NaN and ±Inf included",
+    async (momentum, dampening, weightDecay, nesterov, withBuf) => {
+      const n = 4099; // not a multiple of any vector width
+      const values = (seed: number): Float32Array => {
+        const v = rand(n, seed);
+        v[5] = NaN;
+        v[17 + seed] = Infinity;
+        v[40 + seed] = -Infinity;
+        v[99] = -0;
+        return v;
+      };
+      const update = async (backend: string): Promise<Float32Array[]> => {
+        await tf.setBackend(backend);
+        return tf.tidy(() => {
+          const [p, g] = [tf.tensor1d(values(1)), tf.tensor1d(values(2))];
+          const buf = withBuf ? tf.tensor1d(values(3)) : null;
+          const next = sgdStep(p, g, buf, { lr: 0.1 * 0.37, momentum, dampening, weightDecay, nesterov });
+          return [next.param, ...(next.buf ? [next.buf] : [])].map((t) => t.dataSync() as Float32Array);
+        });
+      };
+      const ref = await update('cpu');
+      setKernelStats(true);
+      const got = await update('native');
+      const runs = kernelStats.get(SGD_STEP)?.native ?? 0;
+      setKernelStats(false);
+      expect(runs).toBe(1);
+      expect(got.length).toBe(momentum !== 0 ? 2 : 1);
+      for (let i = 0; i < ref.length; i++) expect(Buffer.from(got[i].buffer).equals(Buffer.from(ref[i].buffer))).toBe(true);
+    },
+  );
 
   test('conv2d with dilation 2 (forward only: tfjs has no dilated conv gradient)', async () => {
     await check(

@@ -13,6 +13,7 @@ export {
   BATCH_NORM_TRAIN,
   BATCH_NORM_TRAIN_GRAD,
 } from './kernels/batchnorm-train.js';
+export { sgdStep, type SgdStepOptions, SGD_STEP } from './kernels/sgd-step.js';
 export * from './errors.js';
 export { Rng } from './rng.js';
 export {

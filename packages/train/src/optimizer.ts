@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { sgdStep } from '@resnet-ts/core';
 import { TrainError } from './errors.js';
 
 /** Options of {@link SGD}, as `torch.optim.SGD`. */
@@ -62,19 +63,17 @@ export class SGD {
       for (const [name, p] of this.params) {
         const g = byName.get(name) ?? byName.get(p.name);
         if (!g) continue;
-        let d: tf.Tensor = g;
-        if (this.decays(name, p)) d = tf.add(d, tf.mul(p, this.weightDecay));
-        if (this.momentum !== 0) {
-          let buf = this.buffers.get(name);
-          if (!buf) {
-            buf = tf.variable(d, false, undefined, 'float32');
-            this.buffers.set(name, buf);
-          } else {
-            buf.assign(tf.add(tf.mul(buf, this.momentum), this.dampening === 0 ? d : tf.mul(d, 1 - this.dampening)));
-          }
-          d = this.nesterov ? tf.add(d, tf.mul(buf, this.momentum)) : buf;
-        }
-        p.assign(tf.sub(p, tf.mul(d, lr * (this.lrScale[name] ?? 1))));
+        const buf = this.buffers.get(name) ?? null;
+        const next = sgdStep(p, g, buf, {
+          lr: lr * (this.lrScale[name] ?? 1),
+          momentum: this.momentum,
+          dampening: this.dampening,
+          weightDecay: this.decays(name, p) ? this.weightDecay : 0,
+          nesterov: this.nesterov,
+        });
+        if (next.buf && buf) buf.assign(next.buf);
+        else if (next.buf) this.buffers.set(name, tf.variable(next.buf, false, undefined, 'float32'));
+        p.assign(next.param);
       }
     });
   }

@@ -108,6 +108,22 @@ export interface NativeAddon {
   planInfo(plan: NativePlanHandle): NativePlanInfo;
   /** Frees a plan's primitives, weights and buffers now (idempotent; otherwise the garbage collector does). */
   planDispose(plan: NativePlanHandle): void;
+  /**
+   * torch.optim.SGD's update of one parameter (core's ResnetSgdStep): writes `outParam` and, with
+   * momentum, `outBuf` (`buf` null on the first step). Same float32 rounding as core's tfjs composite.
+   */
+  sgdStep(
+    param: Float32Array,
+    grad: Float32Array,
+    buf: Float32Array | null,
+    outParam: Float32Array,
+    outBuf: Float32Array | null,
+    lr: number,
+    momentum: number,
+    dampening: number,
+    weightDecay: number,
+    nesterov: boolean,
+  ): void;
   /** oneDNN version, e.g. "2.6.3". */
   version(): string;
   /** Drops all cached primitives. */

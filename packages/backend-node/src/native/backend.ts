@@ -6,6 +6,7 @@ import { pool } from './pool.js';
 import type { NativeAddon } from './addon.js';
 import { nativeCoreKernelConfigs, nativeKernelConfigs } from './kernels.js';
 import { nativeGradKernelConfigs, registerNativeGradients } from './gradients.js';
+import { optimizerKernelConfigs } from './kernels-optim.js';
 import { registerInferenceCompiler } from '@resnet-ts/core';
 import { compileNativePlan } from './plan.js';
 
@@ -61,6 +62,7 @@ export function registerNativeBackend(addon: NativeAddon, priority: number): boo
       ...nativeKernelConfigs(NATIVE_BACKEND_NAME, addon),
       ...nativeGradKernelConfigs(NATIVE_BACKEND_NAME, addon),
       ...nativeCoreKernelConfigs(NATIVE_BACKEND_NAME, addon),
+      ...optimizerKernelConfigs(NATIVE_BACKEND_NAME, addon),
     ]) {
       if (tf.getKernel(config.kernelName, NATIVE_BACKEND_NAME) == null) tf.registerKernel(config);
     }
