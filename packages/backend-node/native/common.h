@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -105,6 +106,26 @@ Napi::Value PoolForward(const Napi::CallbackInfo& info);
 Napi::Value PoolBackward(const Napi::CallbackInfo& info);
 Napi::Value BinaryOp(const Napi::CallbackInfo& info);
 Napi::Value SgdStep(const Napi::CallbackInfo& info);
+Napi::Value MaxPoolPropagateNaN(const Napi::CallbackInfo& info);
+
+// Where element (n, c, h, w) of a 4-D activation lives: n*s[0] + (c/block)*s[1] + h*s[2] + w*s[3] +
+// c%block + offset0 (NHWC, NCHW or channel-blocked nChw8c/16c).
+struct Layout4 {
+  int64_t s[4];
+  int64_t block;
+  int64_t offset0;
+  int64_t At(int64_t n, int64_t c, int64_t h, int64_t w) const {
+    return offset0 + n * s[0] + (c / block) * s[1] + h * s[2] + w * s[3] + c % block;
+  }
+};
+// A pooling window geometry: input n, h, w, c; kernel kh, kw; output oh, ow; strides; top/left padding.
+struct PoolGeometry {
+  int64_t n, h, w, c, kh, kw, oh, ow, sh, sw, pt, pl;
+};
+// The layout of a plain or channel-blocked 4-D oneDNN memory desc; false for other formats.
+bool LayoutOf(const memory::desc& md, Layout4* out);
+// Max pooling's NaN rule (see pool.cc): x's span floats are scanned; y is x's max pooling.
+void PropagateMaxPoolNaN(const float* x, const Layout4& lx, int64_t span, float* y, const Layout4& ly, const PoolGeometry& g);
 Napi::Value UnaryOp(const Napi::CallbackInfo& info);
 Napi::Value ReduceOp(const Napi::CallbackInfo& info);
 Napi::Value TileOp(const Napi::CallbackInfo& info);

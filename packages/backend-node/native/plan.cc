@@ -266,7 +266,18 @@ void Plan::Pool(const Napi::Object& op, int x, int out, bool isMax) {
                              srcMem.get_desc(), dst, {st[0], st[1]}, {k[0], k[1]}, {pad[0], pad[1]}, {pad[2], pad[3]});
   pooling_forward::primitive_desc pd(pdsc, Eng());
   Define(out, pd.dst_desc());
-  AddStep(pooling_forward(pd), {{DNNL_ARG_SRC, srcMem}, {DNNL_ARG_DST, Mem(out)}}, pd.impl_info_str());
+  memory dstMem = Mem(out);
+  AddStep(pooling_forward(pd), {{DNNL_ARG_SRC, srcMem}, {DNNL_ARG_DST, dstMem}}, pd.impl_info_str());
+  if (!isMax) return;
+  // NaN propagates through the max (pool.cc); the input's handle is read at run time (value 0's changes).
+  Layout4 lx, ly;
+  if (!LayoutOf(srcMem.get_desc(), &lx) || !LayoutOf(dstMem.get_desc(), &ly)) throw std::runtime_error("plan: max pool layout");
+  PoolGeometry g{d[0], d[2], d[3], d[1], k[0], k[1], oh, ow, st[0], st[1], pad[0], pad[1]};
+  int64_t span = static_cast<int64_t>(srcMem.get_desc().get_size() / sizeof(float));
+  steps.back().post = [srcMem, dstMem, lx, ly, g, span] {
+    PropagateMaxPoolNaN(static_cast<const float*>(srcMem.get_data_handle()), lx, span, static_cast<float*>(dstMem.get_data_handle()),
+                        ly, g);
+  };
 }
 
 // gap: in [x], out: global average pooling to a plain [N, C] value (GlobalAveragePool + Flatten).
@@ -404,6 +415,10 @@ void Plan::Run(float* x, float* out) {
     if (step.reluPtr) {
       s.wait();
       ReluInPlace(step.reluPtr, step.reluN);
+    }
+    if (step.post) {
+      s.wait();
+      step.post();
     }
   }
   s.wait();

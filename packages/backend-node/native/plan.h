@@ -41,6 +41,7 @@ class Plan {
     float* reluPtr = nullptr;  // ReluInPlace over reluN floats after the primitive
     int64_t reluN = 0;
     memory::desc scratchpad;  // the primitive's scratchpad (user mode), empty if none
+    std::function<void()> post;  // runs after the primitive (max pooling's NaN rule), if set
   };
   std::vector<Buffer> buffers;
   std::vector<Step> steps;

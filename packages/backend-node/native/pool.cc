@@ -59,6 +59,56 @@ Napi::Value PoolForward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Max pooling that propagates NaN, as PyTorch's does. oneDNN's max (like tfjs's) keeps the larger
+// of two values and so drops a NaN whenever another value of the window is compared after it: a NaN
+// pixel vanished from ResNet-18/50's stem and the logits came out finite. After the pooling, one scan
+// of the input looks for NaN (the common case: none, done); each NaN then sets every output whose
+// window holds it to that NaN.
+
+Layout4 NhwcLayout(int64_t h, int64_t w, int64_t c) { return {{h * w * c, 1, w * c, c}, 1, 0}; }
+
+bool LayoutOf(const memory::desc& md, Layout4* out) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.ndims != 4 || d.format_kind != dnnl_blocked) return false;
+  const auto& b = d.format_desc.blocking;
+  if (b.inner_nblks > 1 || (b.inner_nblks == 1 && b.inner_idxs[0] != 1)) return false;
+  *out = {{b.strides[0], b.strides[1], b.strides[2], b.strides[3]}, b.inner_nblks == 1 ? b.inner_blks[0] : 1, d.offset0};
+  return true;
+}
+
+void PropagateMaxPoolNaN(const float* x, const Layout4& lx, int64_t span, float* y, const Layout4& ly, const PoolGeometry& g) {
+  bool any = false;
+#pragma omp parallel for reduction(|| : any) if (span >= kParallelMin) schedule(static)
+  for (int64_t i = 0; i < span; i++) any = any || (x[i] != x[i]);
+  if (!any) return;
+  for (int64_t b = 0; b < g.n; b++)
+    for (int64_t c = 0; c < g.c; c++)
+      for (int64_t ih = 0; ih < g.h; ih++)
+        for (int64_t iw = 0; iw < g.w; iw++) {
+          float v = x[lx.At(b, c, ih, iw)];
+          if (v == v) continue;
+          // Outputs whose window [o*s - pad, o*s - pad + k) holds the pixel.
+          int64_t oh0 = std::max<int64_t>(0, (ih + g.pt - g.kh + g.sh) / g.sh), oh1 = std::min(g.oh - 1, (ih + g.pt) / g.sh);
+          int64_t ow0 = std::max<int64_t>(0, (iw + g.pl - g.kw + g.sw) / g.sw), ow1 = std::min(g.ow - 1, (iw + g.pl) / g.sw);
+          for (int64_t oy = oh0; oy <= oh1; oy++)
+            for (int64_t ox = ow0; ox <= ow1; ox++) y[ly.At(b, c, oy, ox)] = v;
+        }
+}
+
+// maxPoolPropagateNaN(x, y, params): x NHWC, y its max pooling [14 params as poolForward]; sets the
+// outputs whose window holds a NaN to it.
+Napi::Value MaxPoolPropagateNaN(const Napi::CallbackInfo& info) {
+  size_t nx = 0;
+  const float* x = F32(info[0], &nx);
+  float* y = F32(info[1]);
+  auto p = Ints(info[2]);
+  if (!x || !y || p.size() != 14) throw std::runtime_error("maxPoolPropagateNaN: bad arguments");
+  PoolGeometry g{p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]};
+  PropagateMaxPoolNaN(x, NhwcLayout(g.h, g.w, g.c), static_cast<int64_t>(nx), y, NhwcLayout(g.oh, g.ow, g.c), g);
+  return info.Env().Undefined();
+}
+
 // Max pooling backward with tfjs's tie rule (the LAST maximum of a window gets the gradient;
 // padding never wins). x is NHWC.
 void MaxPoolBackwardLoop(const float* dy, const float* x, float* dx, const std::vector<int64_t>& p) {

@@ -62,6 +62,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("poolBackward", Napi::Function::New(env, Guard<PoolBackward>));
   exports.Set("binary", Napi::Function::New(env, Guard<BinaryOp>));
   exports.Set("sgdStep", Napi::Function::New(env, Guard<SgdStep>));
+  exports.Set("maxPoolPropagateNaN", Napi::Function::New(env, Guard<MaxPoolPropagateNaN>));
   exports.Set("unary", Napi::Function::New(env, Guard<UnaryOp>));
   exports.Set("reduce", Napi::Function::New(env, Guard<ReduceOp>));
   exports.Set("batchNormInference", Napi::Function::New(env, Guard<BatchNormInference>));

@@ -17,6 +17,8 @@ import {
   CONV2D_ADD_RELU,
   SGD_STEP,
   sgdStep,
+  MAX_POOL_NAN,
+  maxPool2d,
 } from '@resnet-ts/core';
 import { isNativeAvailable, loadAddon, nativePlugin, kernelStats, setKernelStats, NATIVE_INSTALL_HINT } from '../src/native/index.js';
 import { uniform } from './plan-helpers';
@@ -171,6 +173,34 @@ describeNative('native backend (oneDNN) vs cpu', () => {
       expect(runs).toBe(1);
       expect(got.length).toBe(momentum !== 0 ? 2 : 1);
       for (let i = 0; i < ref.length; i++) expect(Buffer.from(got[i].buffer).equals(Buffer.from(ref[i].buffer))).toBe(true);
+    },
+  );
+
+  test.each([
+    [3, 2, 1],
+    [2, 2, 0],
+    [3, 1, 1],
+  ])(
+    "core's max pooling (window %p, stride %p, pad %p) keeps NaN as on cpu (core's test checks cpu against PyTorch's rule); gradient as tfjs's",
+    async (k, s, pad) => {
+      const shape: [number, number, number, number] = [2, 9, 8, 19];
+      const values = rand(size(shape), 5);
+      for (const i of [0, 19 * 8 * 9 - 1, 19 * 8 * 4 + 19 * 3 + 7, 9 * 8 * 19 + 40]) values[i] = NaN;
+      values[200] = Infinity;
+      values[333] = -Infinity;
+      const pooled = async (backend: string): Promise<Float32Array> => {
+        await tf.setBackend(backend);
+        return tf.tidy(() => maxPool2d(tf.tensor4d(values, shape), k, s, pad).dataSync() as Float32Array);
+      };
+      const ref = await pooled('cpu');
+      setKernelStats(true);
+      const got = await pooled('native');
+      const runs = kernelStats.get(MAX_POOL_NAN)?.native ?? 0;
+      setKernelStats(false);
+      expect(runs).toBe(1);
+      expect(ref.some(Number.isNaN)).toBe(true);
+      expect(Array.from(got)).toEqual(Array.from(ref));
+      await check((x) => maxPool2d(x as tf.Tensor4D, k, s, pad), [shape], [MAX_POOL_NAN], 7);
     },
   );
 

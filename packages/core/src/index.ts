@@ -14,6 +14,7 @@ export {
   BATCH_NORM_TRAIN_GRAD,
 } from './kernels/batchnorm-train.js';
 export { sgdStep, type SgdStepOptions, SGD_STEP } from './kernels/sgd-step.js';
+export { maxPool2d, MAX_POOL_NAN } from './kernels/max-pool.js';
 export * from './errors.js';
 export { Rng } from './rng.js';
 export {

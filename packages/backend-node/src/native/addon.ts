@@ -20,6 +20,8 @@ export interface NativeAddon {
   conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dbias: Float32Array | null, params: number[]): void;
   matmul(a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, params: number[], relu: boolean): void;
   poolForward(x: Float32Array, out: Float32Array, params: number[], isMax: boolean): void;
+  /** Sets each output of max pooling `y` (NHWC, poolForward's params) whose window in `x` holds a NaN to it. */
+  maxPoolPropagateNaN(x: Float32Array, y: Float32Array, params: number[]): void;
   poolBackward(dy: Float32Array, x: Float32Array | null, dx: Float32Array, params: number[], isMax: boolean): void;
   binary(op: string, a: Float32Array, aMode: number, b: Float32Array, bMode: number, out: Float32Array, outer: number, inner: number): void;
   unary(op: string, x: Float32Array, out: Float32Array, alpha?: number): void;

@@ -148,7 +148,15 @@ function poolParams(c: ConvInfo): number[] | null {
 }
 
 /** The window geometry of a pooling kernel's attributes on an NHWC input (dilation 1). */
-function poolInfo(shape: number[], a: { filterSize: MaxPoolAttrs['filterSize']; strides: MaxPoolAttrs['strides']; pad: MaxPoolAttrs['pad']; dimRoundingMode?: 'floor' | 'round' | 'ceil' }) {
+function poolInfo(
+  shape: number[],
+  a: {
+    filterSize: MaxPoolAttrs['filterSize'];
+    strides: MaxPoolAttrs['strides'];
+    pad: MaxPoolAttrs['pad'];
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  },
+) {
   return tf.backend_util.computePool2DInfo(shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
 }
 
@@ -166,6 +174,24 @@ export function pool(isMax: boolean): NativeImpl {
     return out(backend, info.outShape, y);
   };
 }
+
+/**
+ * Core's NaN-propagating max pooling (`ResnetMaxPool`, core's kernels/max-pool.ts): the native max
+ * pooling where oneDNN takes the geometry, else the cpu kernel's, then the addon's NaN rule.
+ */
+export const maxPoolPropagatingNaN: NativeImpl = (args, addon) => {
+  const { inputs, backend, attrs } = args;
+  const { x } = inputs;
+  const xv = f32(backend, x);
+  if (!xv || x.shape.length !== 4) throw new Error('ResnetMaxPool: float32 NHWC input expected');
+  const y = pool(true)(args, addon) ?? (tf.getKernel('MaxPool', 'cpu')!.kernelFunc({ inputs: { x }, backend, attrs }) as TensorInfo);
+  const info = poolInfo(x.shape, attrs as unknown as MaxPoolAttrs);
+  const p = info.padInfo;
+  const geometry = [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.filterHeight, info.filterWidth];
+  geometry.push(info.outHeight, info.outWidth, info.strideHeight, info.strideWidth, p.top, p.left, p.bottom, p.right);
+  addon.maxPoolPropagateNaN(xv, f32(backend, y)!, geometry);
+  return y;
+};
 
 export function poolGrad(isMax: boolean): NativeImpl {
   return ({ inputs, backend, attrs }, addon) => {

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { CONV2D_ADD_RELU } from '@resnet-ts/core';
+import { CONV2D_ADD_RELU, MAX_POOL_NAN } from '@resnet-ts/core';
 import type { NativeAddon } from './addon.js';
 import { Args, NativeImpl, alloc, f32, out, size } from './kernel-args.js';
 import {
@@ -15,6 +15,7 @@ import {
   convCase,
   fusedBatchNorm,
   fusedConv2D,
+  maxPoolPropagatingNaN,
   pool,
   poolGrad,
 } from './kernels-conv.js';
@@ -128,6 +129,7 @@ export function nativeKernelConfigs(backendName: string, addon: NativeAddon): Ke
  * conv with a sum post-op (the output buffer starts as a copy of the residual), then the addon's
  * NaN-keeping ReLU pass (oneDNN's relu post-op turns NaN into 0; see native/common.h). Cases oneDNN
  * is not given (other dtypes, inconsistent pads, shapes) run the native FusedConv2D, Add and Relu.
+ * And core's NaN-propagating max pooling (`MAX_POOL_NAN`; see kernels-conv.ts).
  */
 export function nativeCoreKernelConfigs(backendName: string, addon: NativeAddon): KernelConfig[] {
   const kernelFunc: KernelFunc = (args) => {
@@ -171,5 +173,12 @@ export function nativeCoreKernelConfigs(backendName: string, addon: NativeAddon)
     backend.disposeData(sum.dataId);
     return y;
   };
-  return [{ kernelName: CONV2D_ADD_RELU, backendName, kernelFunc }];
+  const maxPool: KernelFunc = (args) => {
+    countNative(MAX_POOL_NAN);
+    return maxPoolPropagatingNaN(args as unknown as Args, addon)!;
+  };
+  return [
+    { kernelName: CONV2D_ADD_RELU, backendName, kernelFunc },
+    { kernelName: MAX_POOL_NAN, backendName, kernelFunc: maxPool },
+  ];
 }

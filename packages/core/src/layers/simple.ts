@@ -5,6 +5,7 @@ import { ShapeError, fmtShape } from '../errors.js';
 import { Conv2d, convOutSize } from './conv2d.js';
 import { BatchNorm2d } from './batchnorm.js';
 import { convBnAct } from './fuse.js';
+import { maxPool2d } from '../kernels/max-pool.js';
 
 /** max(x, 0). */
 export class ReLU extends Module {
@@ -38,7 +39,7 @@ export class MaxPool2d extends Module {
   }
   forward(x: tf.Tensor): tf.Tensor4D {
     if (x.rank !== 4) throw new ShapeError(`MaxPool2d expects NHWC input; got ${fmtShape(x.shape)}.`);
-    return tf.maxPool(x as tf.Tensor4D, this.kernelSize, this.stride, this.padding);
+    return maxPool2d(x as tf.Tensor4D, this.kernelSize, this.stride, this.padding);
   }
   describe(input: Shape, tracer: Tracer): Shape {
     const [h, w, c] = input;
