@@ -46,7 +46,7 @@ async function main() {
     top1: r.top1,
     top5: r.top5,
     testImages: test.labels.length,
-    recipe: `SGD momentum 0.9, batch 128, ${log.length} epochs, cosine lr from 0.1, weight decay 5e-4, 4-pixel pad + random crop + horizontal flip, 28x28 zero-padded to 32x32, per-channel normalisation (mean ${prep.mean.map((v) => v.toFixed(4))}, std ${prep.std.map((v) => v.toFixed(4))})`,
+    recipe: `${recipeOf(command, log.length)}, 4-pixel pad + random crop + horizontal flip, 28x28 zero-padded to 32x32, per-channel normalisation (mean ${prep.mean.map((v) => v.toFixed(4))}, std ${prep.std.map((v) => v.toFixed(4))})`,
     command,
     engine,
     trainSeconds: Math.round(trainSeconds),
@@ -77,6 +77,25 @@ async function main() {
   writeAtomic(path.join(dir, 'labels.json'), JSON.stringify(labels, null, 2) + '\n');
   console.log(JSON.stringify({ ...card, samples: labels }, null, 2));
   model.dispose();
+}
+
+/** The optimiser part of the recipe, read from the `resnet train` command (the CLI's defaults where an option is absent). */
+function recipeOf(command, epochs) {
+  const arg = (name, fallback) => {
+    const m = command.match(new RegExp(`--${name}[ =]([^ ]+)`));
+    return m ? m[1] : fallback;
+  };
+  const lr = Number(arg('lr', '0.1'));
+  const warmup = Number(arg('warmup', '0'));
+  const kind = arg('schedule', 'multistep');
+  const schedules = {
+    multistep: `lr ${lr} divided by 10 at 50 % and 75 % of the steps`,
+    paper: `lr ${lr} divided by 10 at steps 32,000 and 48,000`,
+    cosine: `cosine lr from ${lr}`,
+    constant: `constant lr ${lr}`,
+  };
+  const schedule = `${schedules[kind] ?? kind}${warmup > 0 ? ` (lr ${lr / 10} for the first ${warmup} steps)` : ''}`;
+  return `SGD momentum ${arg('momentum', '0.9')}, batch ${arg('batch', '128')}, ${epochs} epochs, ${schedule}, weight decay ${arg('wd', '1e-4')}`;
 }
 
 function writeAtomic(file, text) {
