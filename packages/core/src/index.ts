@@ -110,7 +110,7 @@ export {
   makeFastTile,
   registerMissingKernels,
 } from './kernels/portable.js';
-export { makeNonFiniteFaithful, NON_FINITE_WRAPPED_KERNELS } from './kernels/nonfinite.js';
+export { makeNonFiniteFaithful, NON_FINITE_WRAPPED_KERNELS, nonFiniteScans } from './kernels/nonfinite.js';
 export * from './io/finite.js';
 export * from './io/weights.js';
 export { type ElementType, ELEMENT_BYTES, decodeElements } from './io/elements.js';

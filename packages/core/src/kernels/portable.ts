@@ -26,7 +26,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
-import { makeNonFiniteFaithful, NON_FINITE_WRAPPED_KERNELS } from './nonfinite.js';
+import { makeNanMaxPool, makeNonFiniteFaithful, NON_FINITE_WRAPPED_KERNELS } from './nonfinite.js';
+import { MAX_POOL_NAN } from './max-pool.js';
 
 type Attrs = Record<string, unknown>;
 
@@ -129,7 +130,15 @@ type KeptCall = (kernel: string, x: TensorInfo, attrs: Record<string, unknown>) 
  * W (the trailing zeros included), built from two rank-4 zero pads and reshapes (no scatter).
  */
 function upsampleByStrides(dy: TensorInfo, [n, oh, ow, co]: number[], [sh, sw]: number[], run: KeptCall): TensorInfo {
-  const zerosAfter = (s: number) => ({ paddings: [[0, 0], [0, 0], [0, s - 1], [0, 0]], constantValue: 0 });
+  const zerosAfter = (s: number) => ({
+    paddings: [
+      [0, 0],
+      [0, 0],
+      [0, s - 1],
+      [0, 0],
+    ],
+    constantValue: 0,
+  });
   let up = dy;
   if (sw > 1) up = run('PadV2', run('Reshape', up, { shape: [n * oh, ow, 1, co] }), zerosAfter(sw));
   if (sh > 1) up = run('PadV2', run('Reshape', up, { shape: [n, oh, 1, ow * sw * co] }), zerosAfter(sh));
@@ -348,6 +357,8 @@ export function registerMissingKernels(backendName = 'wasm'): void {
       .filter((k): k is tf.KernelConfig => k !== undefined)
       .map(makeNonFiniteFaithful);
     const configs = [
+      // Core's NaN-keeping max pooling on the faithful MaxPool below (no mask ops on wasm).
+      makeNanMaxPool(makeNonFiniteFaithful(tf.getKernel('MaxPool', backendName)!), MAX_POOL_NAN),
       makeMaxPoolGrad(backendName),
       makeConv2DBackpropInput(backendName),
       ...(tile ? [makeFastTile(backendName, tile)] : []),
