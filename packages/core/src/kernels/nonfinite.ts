@@ -247,8 +247,8 @@ export function makeNonFiniteFaithful(original: KernelConfig): KernelConfig {
  * Sets each output of a max pooling (NHWC `y` of `x`, window geometry `info`) whose window holds a
  * NaN to that NaN: core's max pooling rule (kernels/max-pool.ts) on top of a kernel that drops NaN.
  */
-export function propagatePoolNaN(x: Float32Array, y: Float32Array, info: tf.backend_util.Conv2DInfo): void {
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
+function propagatePoolNaN(x: Float32Array, y: Float32Array, info: tf.backend_util.Conv2DInfo): void {
+  const { inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const { top, left } = info.padInfo;
   for (let i = 0; i < x.length; i++) {
