@@ -79,6 +79,16 @@ async function check(f: Fn, shapes: number[][], kernels: string[], seed = 1, wit
   }
 }
 
+/** `run` on cpu, then on native with kernel stats on: both results, and how often `kernel` ran natively. */
+async function onCpuThenNative<T>(kernel: string, run: (backend: string) => Promise<T>): Promise<{ ref: T; got: T; runs: number }> {
+  const ref = await run('cpu');
+  setKernelStats(true);
+  const got = await run('native');
+  const runs = kernelStats.get(kernel)?.native ?? 0;
+  setKernelStats(false);
+  return { ref, got, runs };
+}
+
 describeNative('native backend (oneDNN) vs cpu', () => {
   let previous: string;
   beforeAll(async () => {
@@ -165,11 +175,7 @@ describeNative('native backend (oneDNN) vs cpu', () => {
           return [next.param, ...(next.buf ? [next.buf] : [])].map((t) => t.dataSync() as Float32Array);
         });
       };
-      const ref = await update('cpu');
-      setKernelStats(true);
-      const got = await update('native');
-      const runs = kernelStats.get(SGD_STEP)?.native ?? 0;
-      setKernelStats(false);
+      const { ref, got, runs } = await onCpuThenNative(SGD_STEP, update);
       expect(runs).toBe(1);
       expect(got.length).toBe(momentum !== 0 ? 2 : 1);
       for (let i = 0; i < ref.length; i++) expect(Buffer.from(got[i].buffer).equals(Buffer.from(ref[i].buffer))).toBe(true);
@@ -192,11 +198,7 @@ describeNative('native backend (oneDNN) vs cpu', () => {
         await tf.setBackend(backend);
         return tf.tidy(() => maxPool2d(tf.tensor4d(values, shape), k, s, pad).dataSync() as Float32Array);
       };
-      const ref = await pooled('cpu');
-      setKernelStats(true);
-      const got = await pooled('native');
-      const runs = kernelStats.get(MAX_POOL_NAN)?.native ?? 0;
-      setKernelStats(false);
+      const { ref, got, runs } = await onCpuThenNative(MAX_POOL_NAN, pooled);
       expect(runs).toBe(1);
       expect(ref.some(Number.isNaN)).toBe(true);
       expect(Array.from(got)).toEqual(Array.from(ref));
