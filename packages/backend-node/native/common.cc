@@ -38,6 +38,14 @@ float* F32(const Napi::Value& v, size_t* len) {
   return a.Data();
 }
 
+bool WinogradEnabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("RESNET_TS_WINOGRAD");
+    return !(env && std::string(env) == "0");
+  }();
+  return enabled;
+}
+
 std::string Key(const char* op, const std::vector<int64_t>& p, int extra) {
   std::string k(op);
   for (int64_t x : p) {

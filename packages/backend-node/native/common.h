@@ -91,6 +91,15 @@ inline float ReluGradValue(float dy, float x) {
   return dy * s;
 }
 
+// Winograd convolutions (measured in plan.cc): 3x3 stride-1 convs with at least kWinogradMinChannels
+// input and output channels may run as oneDNN's Winograd convs, in the plan and in the training
+// kernels (conv.cc), unless $RESNET_TS_WINOGRAD=0 (read once, here only; a plan can also be told).
+constexpr int64_t kWinogradMinChannels = 32;
+inline bool WinogradShape(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ci, int64_t co) {
+  return kh == 3 && kw == 3 && sh == 1 && sw == 1 && std::min(ci, co) >= kWinogradMinChannels;
+}
+bool WinogradEnabled();
+
 // Elementwise passes use the OpenMP threads from this many elements on (see elementwise.cc).
 extern const int64_t kParallelMin;
 // Threads for a pass over n elements (see batchnorm.cc).

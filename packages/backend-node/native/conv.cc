@@ -28,14 +28,8 @@ struct ConvGeom {
   dims Dil() const { return {dh - 1, dw - 1}; }
   dims PadL() const { return {pt, pl}; }
   dims PadR() const { return {pb, pr}; }
-  // Whether the conv may run as a Winograd conv (see the top of this file).
-  bool WinogradShape() const {
-    static const bool allowed = [] {
-      const char* env = std::getenv("RESNET_TS_WINOGRAD");
-      return !(env && std::string(env) == "0");
-    }();
-    return allowed && kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && std::min(ci, co) >= 32;
-  }
+  // Whether the conv may run as a Winograd conv (see the top of this file and common.h).
+  bool Winograd() const { return WinogradEnabled() && dh == 1 && dw == 1 && WinogradShape(kh, kw, sh, sw, ci, co); }
   // Forward primitive descriptor (also the hint for the backward passes).
   // sum: dst = conv + dst (the residual add, dst pre-filled with the shortcut). A ReLU is a separate
   // pass (see ReluInPlace).
@@ -96,7 +90,7 @@ struct ActivationSlot {
 // the direct one (`make(alg, act)` builds the primitive descriptor).
 template <typename Make>
 auto WithWinograd(const ConvGeom& g, const Make& make) -> decltype(make(algorithm::convolution_direct, tag::nhwc)) {
-  if (g.WinogradShape()) {
+  if (g.Winograd()) {
     try {
       auto pd = make(algorithm::convolution_winograd, tag::nChw16c);
       if (std::string(pd.impl_info_str()).find("wino") != std::string::npos) return pd;

@@ -49,16 +49,15 @@ tag ActivationTag() {
   return tag::any;
 }
 
-
-// 3x3 stride-1 convs with at least this many input and output channels run as Winograd convolutions
-// (oneDNN's F(2x2,3x3) / F(4x4,3x3) kernels) when that is faster: measured per conv on the AVX-512
+// 3x3 stride-1 convs with at least kWinogradMinChannels (common.h) input and output channels run as
+// Winograd convolutions (oneDNN's F(2x2,3x3) / F(4x4,3x3) kernels) when that is faster: measured per conv on the AVX-512
 // development VM (2 threads, nChw16c, median of 12), Winograd took 0.35-0.51x the direct conv's time
 // for 32-512 channels at batch 1, 8 and 128 (0.87x for 512 channels at 7x7, batch 1), but 1.12x for
 // 16 channels. Logits of ResNet-18/50 stay as close to a float64 PyTorch reference as the direct
-// convs' (max error 1.1e-6 of the largest logit, both). Plan::winograd (planCreate's option) turns it off.
+// convs' (max error 1.1e-6 of the largest logit, both). Plan::winograd (planCreate's option, else
+// $RESNET_TS_WINOGRAD) turns it off.
 // A NaN or infinity in a tile's input makes the whole output tile non-finite (the transforms mix the
 // tile) where a direct conv marks only the outputs that read it: non-finite stays non-finite.
-constexpr memory::dim kWinogradMinChannels = 32;
 // Winograd weights are larger (16/9 or 36/9 of the filter); a conv whose transformed filter would grow
 // by more than this stays direct, so peak memory stays near the direct plan's. Measured on ResNet-50
 // against onnxruntime-node, interleaved: a 2 MiB cap keeps batch 1's peak RSS at 0.90-0.95x
@@ -221,8 +220,7 @@ void Plan::Conv(const Napi::Object& op, int index, int x, int out) {
                                                   {pad[0], pad[1]}, {pad[2], pad[3]});
     return convolution_forward::primitive_desc(cd, attr, Eng());
   };
-  bool winogradShape = k[0] == 3 && k[1] == 3 && st[0] == 1 && st[1] == 1 && std::min(c, co) >= kWinogradMinChannels;
-  convolution_forward::primitive_desc pd = ConvPrimitive(make, winograd && winogradShape);
+  convolution_forward::primitive_desc pd = ConvPrimitive(make, winograd && WinogradShape(k[0], k[1], st[0], st[1], c, co));
   memory srcMem = As(x, pd.src_desc());
   // Weights: reordered once from the caller's layout into the primitive's.
   bool hwio = op.Get("wLayout").As<Napi::String>().Utf8Value() == "hwio";

@@ -20,7 +20,7 @@ class Plan {
   memory result;  // the caller's output array (handle set per run)
   std::vector<std::string> impls;  // oneDNN implementation of each primitive
   int reorders = 0;                // activation reorders (layout changes and copies) per run
-  bool winograd = true;            // 3x3 convs may run as Winograd convs (see plan.cc)
+  bool winograd = true;            // 3x3 convs may run as Winograd convs (see plan.cc, common.h)
 
   struct Value {
     memory::desc md;

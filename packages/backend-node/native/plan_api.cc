@@ -49,7 +49,8 @@ Napi::Value PlanCreate(const Napi::CallbackInfo& info) {
   memory::desc inMd({in[0], in[3], in[1], in[2]}, dt::f32, tag::nhwc);
   plan->input = memory(inMd, Eng(), DNNL_MEMORY_NONE);
   plan->values[0].md = inMd;
-  if (info.Length() > 4 && info[4].IsObject()) plan->winograd = info[4].As<Napi::Object>().Get("winograd").ToBoolean().Value();
+  Napi::Value winograd = info.Length() > 4 && info[4].IsObject() ? info[4].As<Napi::Object>().Get("winograd") : info.Env().Undefined();
+  plan->winograd = winograd.IsUndefined() ? WinogradEnabled() : winograd.ToBoolean().Value();
   // The plan's memory lives outside V8's heap, which V8 would not otherwise know of: told before the
   // build, it can collect garbage the JS side just dropped (e.g. a weights file's 100 MB buffer) before
   // the plan adds its copy, instead of holding both at the peak.

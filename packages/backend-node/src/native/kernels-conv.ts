@@ -122,13 +122,9 @@ export const conv2DBackpropFilter: NativeImpl = ({ inputs, backend, attrs }, add
 
 // ---- pooling --------------------------------------------------------------------------------
 
-function poolParams(c: ConvInfo): number[] | null {
-  if (c.dataFormat !== 'channelsLast' || c.dilationHeight !== 1 || c.dilationWidth !== 1) return null;
+/** The addon's 14 pooling numbers of a window geometry (see native/pool.cc). */
+function poolGeometry(c: ConvInfo): number[] {
   const p = c.padInfo;
-  if (!consistent(c.inHeight, c.filterHeight, 1, c.strideHeight, p.top, p.bottom, c.outHeight)) return null;
-  if (!consistent(c.inWidth, c.filterWidth, 1, c.strideWidth, p.left, p.right, c.outWidth)) return null;
-  // oneDNN needs every window to touch the input.
-  if (p.top >= c.filterHeight || p.bottom >= c.filterHeight || p.left >= c.filterWidth || p.right >= c.filterWidth) return null;
   return [
     c.batchSize,
     c.inHeight,
@@ -145,6 +141,17 @@ function poolParams(c: ConvInfo): number[] | null {
     p.bottom,
     p.right,
   ];
+}
+
+/** {@link poolGeometry} where oneDNN's pooling takes it, else null. */
+function poolParams(c: ConvInfo): number[] | null {
+  if (c.dataFormat !== 'channelsLast' || c.dilationHeight !== 1 || c.dilationWidth !== 1) return null;
+  const p = c.padInfo;
+  if (!consistent(c.inHeight, c.filterHeight, 1, c.strideHeight, p.top, p.bottom, c.outHeight)) return null;
+  if (!consistent(c.inWidth, c.filterWidth, 1, c.strideWidth, p.left, p.right, c.outWidth)) return null;
+  // oneDNN needs every window to touch the input.
+  if (p.top >= c.filterHeight || p.bottom >= c.filterHeight || p.left >= c.filterWidth || p.right >= c.filterWidth) return null;
+  return poolGeometry(c);
 }
 
 /** The window geometry of a pooling kernel's attributes on an NHWC input (dilation 1). */
@@ -185,11 +192,7 @@ export const maxPoolPropagatingNaN: NativeImpl = (args, addon) => {
   const xv = f32(backend, x);
   if (!xv || x.shape.length !== 4) throw new Error('ResnetMaxPool: float32 NHWC input expected');
   const y = pool(true)(args, addon) ?? (tf.getKernel('MaxPool', 'cpu')!.kernelFunc({ inputs: { x }, backend, attrs }) as TensorInfo);
-  const info = poolInfo(x.shape, attrs as unknown as MaxPoolAttrs);
-  const p = info.padInfo;
-  const geometry = [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.filterHeight, info.filterWidth];
-  geometry.push(info.outHeight, info.outWidth, info.strideHeight, info.strideWidth, p.top, p.left, p.bottom, p.right);
-  addon.maxPoolPropagateNaN(xv, f32(backend, y)!, geometry);
+  addon.maxPoolPropagateNaN(xv, f32(backend, y)!, poolGeometry(poolInfo(x.shape, attrs as unknown as MaxPoolAttrs)));
   return y;
 };
 

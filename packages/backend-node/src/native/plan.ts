@@ -56,15 +56,16 @@ export class NativePlan implements CompiledInference {
 }
 
 let lastFallback: string | null = null;
-let winograd = process.env.RESNET_TS_WINOGRAD !== '0';
+let winograd: boolean | undefined;
 
 /**
  * Whether plans built from now on may run 3x3 stride-1 convs of 32+ channels as Winograd convs (on by
  * default where oneDNN has them, i.e. AVX-512: about half the time of a direct conv, logits as close to
- * a float64 reference as the direct convs'; `RESNET_TS_WINOGRAD=0` turns it off). Returns the previous
+ * a float64 reference as the direct convs'). `undefined`: the engine's default, which
+ * `RESNET_TS_WINOGRAD=0` turns off (the training kernels follow only that). Returns the previous
  * setting. Plans already built keep theirs.
  */
-export function setNativeWinograd(enabled: boolean): boolean {
+export function setNativeWinograd(enabled: boolean | undefined): boolean | undefined {
   const previous = winograd;
   winograd = enabled;
   return previous;

@@ -15,6 +15,13 @@ import type { NamedAttrMap, NamedTensorMap } from '@tensorflow/tfjs-core';
 /** Kernel name of the NaN-propagating max pooling. */
 export const MAX_POOL_NAN = 'ResnetMaxPool';
 
+/** tfjs's max pooling gradient (`MaxPoolGrad`) of dy, given the pooling's input and output. */
+function maxPoolGrad(dy: tf.Tensor, x: tf.Tensor, y: tf.Tensor, attrs: object): tf.Tensor {
+  return tf
+    .engine()
+    .runKernel('MaxPoolGrad', { dy, input: x, output: y } as unknown as NamedTensorMap, attrs as unknown as NamedAttrMap) as tf.Tensor;
+}
+
 /** Max pooling of NHWC `x` (square window `k`, stride `s`, symmetric zero-free padding `pad`) that keeps NaN. */
 export function maxPool2d(x: tf.Tensor4D, k: number, s: number, pad: number): tf.Tensor4D {
   const attrs = { filterSize: k, strides: s, pad };
@@ -29,14 +36,7 @@ export function maxPool2d(x: tf.Tensor4D, k: number, s: number, pad: number): tf
     save([input, y]);
     return {
       value: tf.where(tf.greater(hasNaN, 0), tf.fill(y.shape, NaN), y),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], [xs, ys]: tf.Tensor[]) =>
-        tf
-          .engine()
-          .runKernel(
-            'MaxPoolGrad',
-            { dy, input: xs, output: ys } as unknown as NamedTensorMap,
-            attrs as unknown as NamedAttrMap,
-          ) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], [xs, ys]: tf.Tensor[]) => maxPoolGrad(dy as tf.Tensor, xs, ys, attrs),
     };
   });
   return withNaN(x) as tf.Tensor4D;
@@ -54,16 +54,7 @@ export function registerMaxPoolGradient(): void {
     outputsToSave: [true],
     gradFunc: (dy, saved, attrs) => {
       const [x, y] = saved;
-      return {
-        x: () =>
-          tf
-            .engine()
-            .runKernel(
-              'MaxPoolGrad',
-              { dy, input: x, output: y } as unknown as NamedTensorMap,
-              attrs as unknown as NamedAttrMap,
-            ) as tf.Tensor,
-      };
+      return { x: () => maxPoolGrad(dy as tf.Tensor, x, y, attrs) };
     },
   });
 }

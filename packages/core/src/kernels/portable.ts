@@ -357,8 +357,8 @@ export function registerMissingKernels(backendName = 'wasm'): void {
       .filter((k): k is tf.KernelConfig => k !== undefined)
       .map(makeNonFiniteFaithful);
     const configs = [
-      // Core's NaN-keeping max pooling on the faithful MaxPool below (no mask ops on wasm).
-      makeNanMaxPool(makeNonFiniteFaithful(tf.getKernel('MaxPool', backendName)!), MAX_POOL_NAN),
+      // Core's NaN-keeping max pooling on the faithful MaxPool (no mask ops on wasm).
+      ...faithful.filter((k) => k.kernelName === 'MaxPool').map((k) => makeNanMaxPool(k, MAX_POOL_NAN)),
       makeMaxPoolGrad(backendName),
       makeConv2DBackpropInput(backendName),
       ...(tile ? [makeFastTile(backendName, tile)] : []),
