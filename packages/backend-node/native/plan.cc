@@ -301,7 +301,8 @@ void Plan::GlobalAvg(int x, int out) {
   reorders++;
 }
 
-// gemm: in [x] (a plain [N, K] value), out [N, O]; w [O, K] (PyTorch's Linear layout), b [O] | null.
+// gemm: in [x] (a plain [N, K] value), out [N, O]; w [O, K] (wLayout 'oi': PyTorch's Linear layout) or
+// [K, O] ('io': tfjs's), b [O] | null.
 void Plan::Gemm(const Napi::Object& op, int x, int out) {
   memory srcMem = Mem(x);
   dims d = srcMem.get_desc().dims();
@@ -315,7 +316,8 @@ void Plan::Gemm(const Napi::Object& op, int x, int out) {
   size_t wlen = 0;
   float* wdata = F32(op.Get("w"), &wlen);
   if (!wdata || static_cast<memory::dim>(wlen) != o * d[1]) throw std::runtime_error("plan: gemm weight of the wrong size");
-  memory user({{o, d[1]}, dt::f32, tag::oi}, Eng(), wdata);
+  bool io = op.Get("wLayout").As<Napi::String>().Utf8Value() == "io";
+  memory user({{o, d[1]}, dt::f32, io ? tag::io : tag::oi}, Eng(), wdata);
   memory weights(pd.weights_desc(), Eng());
   reorder(user, weights).execute(Strm(), user, weights);
   Strm().wait();

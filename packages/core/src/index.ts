@@ -15,6 +15,7 @@ export {
 } from './kernels/batchnorm-train.js';
 export { sgdStep, type SgdStepOptions, SGD_STEP } from './kernels/sgd-step.js';
 export { maxPool2d, MAX_POOL_NAN } from './kernels/max-pool.js';
+export { deferredTranspose, DEFERRED_TRANSPOSE } from './kernels/deferred-transpose.js';
 export * from './errors.js';
 export { Rng } from './rng.js';
 export {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError, StateDictError, fmtShape } from './errors.js';
+import { deferredTranspose } from './kernels/deferred-transpose.js';
 
 /**
  * How a parameter is laid out here versus in PyTorch. tfjs convolves with HWIO filters and
@@ -96,11 +97,14 @@ export function toTorchLayout(t: tf.Tensor, layout: ParamLayout): tf.Tensor {
   return tf.clone(t);
 }
 
-/** Inverse of {@link toTorchLayout}. */
+/**
+ * Inverse of {@link toTorchLayout}. Where the backend defers transposes (see
+ * kernels/deferred-transpose.ts), the reordered copy is made only when its values are first read.
+ */
 export function fromTorchLayout(t: tf.Tensor, layout: ParamLayout): tf.Tensor {
-  if (layout === 'conv2d') return permute(t, [2, 3, 1, 0]);
-  if (layout === 'linear') return permute(t, [1, 0]);
-  return tf.clone(t);
+  if (layout === 'plain') return tf.clone(t);
+  const perm = layout === 'conv2d' ? [2, 3, 1, 0] : [1, 0];
+  return deferredTranspose(t, perm) ?? permute(t, perm);
 }
 
 /**

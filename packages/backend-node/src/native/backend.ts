@@ -9,6 +9,7 @@ import { nativeGradKernelConfigs, registerNativeGradients } from './gradients.js
 import { optimizerKernelConfigs } from './kernels-optim.js';
 import { registerInferenceCompiler } from '@resnet-ts/core';
 import { compileNativePlan } from './plan.js';
+import { DeferredTransposeValues, deferredTransposeKernelConfigs } from './deferred-transpose.js';
 
 export const NATIVE_BACKEND_NAME = 'native';
 
@@ -41,7 +42,9 @@ export class NativeBackend extends MathBackendCPU {
   }
 
   override disposeData(dataId: DataId, force = false): boolean {
-    const values = this.data.has(dataId) ? this.data.get(dataId).values : undefined;
+    const entry = this.data.has(dataId) ? (this.data.get(dataId) as unknown) : undefined;
+    // A deferred transpose's values are not pooled: reading them here would run the transpose.
+    const values = entry && !(entry instanceof DeferredTransposeValues) ? (entry as { values: unknown }).values : undefined;
     const freed = super.disposeData(dataId, force);
     if (values !== undefined && !this.data.has(dataId)) pool.release(values);
     return freed;
@@ -63,6 +66,7 @@ export function registerNativeBackend(addon: NativeAddon, priority: number): boo
       ...nativeGradKernelConfigs(NATIVE_BACKEND_NAME, addon),
       ...nativeCoreKernelConfigs(NATIVE_BACKEND_NAME, addon),
       ...optimizerKernelConfigs(NATIVE_BACKEND_NAME, addon),
+      ...deferredTransposeKernelConfigs(NATIVE_BACKEND_NAME, addon),
     ]) {
       if (tf.getKernel(config.kernelName, NATIVE_BACKEND_NAME) == null) tf.registerKernel(config);
     }

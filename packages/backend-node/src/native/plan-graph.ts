@@ -11,6 +11,7 @@ import {
   Conv2d,
   GraphAttr,
   GraphEmitter,
+  Linear,
   Module,
   ResNet,
   emitLayerSequence,
@@ -28,15 +29,16 @@ export interface PlanNode {
 }
 
 /**
- * A float constant: its values, dims and layout (`hwio`: a tfjs conv filter; `torch`: PyTorch's
- * layout). A conv filter may carry `scale`, one factor per output channel that the plan multiplies
- * in while it copies the filter (a folded batch norm, see `Conv2d.foldFactors`): `data` is then the
+ * A float constant: its values, dims and layout (`tfjs`: a tfjs parameter's own, i.e. an HWIO conv
+ * filter or an [in, out] Linear weight; `torch`: PyTorch's, OIHW or [out, in]). `dims` are in that
+ * layout. A conv filter may carry `scale`, one factor per output channel that the plan multiplies in
+ * while it copies the filter (a folded batch norm, see `Conv2d.foldFactors`): `data` is then the
  * model's own filter, read in place, and no folded copy is ever made.
  */
 export interface PlanConstant {
   data: Float32Array;
   dims: number[];
-  layout: 'hwio' | 'torch';
+  layout: 'tfjs' | 'torch';
   scale?: Float32Array;
 }
 
@@ -49,7 +51,10 @@ export interface PlanGraph {
   output: string;
 }
 
+import { deferredSource } from './deferred-transpose.js';
+
 const values = (t: tf.Tensor): Float32Array => t.dataSync() as Float32Array;
+const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
 /** The emitter behind {@link collectPlanGraph}. */
 class PlanGraphEmitter implements GraphEmitter {
@@ -61,10 +66,6 @@ class PlanGraphEmitter implements GraphEmitter {
 
   private fresh(prefix: string): string {
     return `${prefix}${this.count++}`;
-  }
-
-  module(path: string, module: Module, x: string): string {
-    return graphExporterFor(module, path)(this, module, path, x);
   }
 
   node(opType: string, name: string, inputs: string[], attrs: Record<string, GraphAttr> = {}): string {
@@ -85,10 +86,28 @@ class PlanGraphEmitter implements GraphEmitter {
     return key;
   }
 
-  private tfjsFilter(filter: tf.Tensor, scale?: Float32Array): string {
+  /**
+   * A parameter as a constant, read in place: in PyTorch's layout when it was loaded from there and
+   * its transpose to tfjs's was deferred and has not run (see deferred-transpose.ts), else as stored.
+   */
+  private parameter(t: tf.Tensor, torchPerm: number[], scale?: Float32Array): string {
     const key = this.fresh('f');
-    this.floats.set(key, { data: values(filter), dims: filter.shape, layout: 'hwio', scale });
+    const source = deferredSource(t);
+    if (source && same(source.perm, torchPerm))
+      this.floats.set(key, { data: source.values, dims: [...source.shape], layout: 'torch', scale });
+    else this.floats.set(key, { data: values(t), dims: t.shape, layout: 'tfjs', scale });
     return key;
+  }
+
+  module(path: string, module: Module, x: string): string {
+    return module instanceof Linear ? this.linear(path, module, x) : graphExporterFor(module, path)(this, module, path, x);
+  }
+
+  /** core's Linear exporter transposes the weight to PyTorch's layout; the plan takes either as is. */
+  private linear(path: string, fc: Linear, x: string): string {
+    const inputs = [x, this.parameter(fc.weight, [1, 0])];
+    if (fc.bias) inputs.push(this.floatConstant(`${path}.bias`, values(fc.bias), [fc.outFeatures]));
+    return this.node('Gemm', path, inputs, { transB: { int: 1 } });
   }
 
   /**
@@ -102,7 +121,7 @@ class PlanGraphEmitter implements GraphEmitter {
     const bias = factors ? values(factors.bias).slice() : conv.bias ? values(conv.bias) : null;
     factors?.scale.dispose();
     factors?.bias.dispose();
-    const inputs = [x, this.tfjsFilter(conv.weight, scale)];
+    const inputs = [x, this.parameter(conv.weight, [2, 3, 1, 0], scale)];
     if (bias) inputs.push(this.floatConstant(`${path}.bias`, bias, [conv.outChannels]));
     const k = conv.kernelSize;
     const p = conv.padding;

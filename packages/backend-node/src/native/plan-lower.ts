@@ -10,7 +10,8 @@
  *
  * Op kinds (each `{kind, in: value ids, out: value id, ...}`; value 0 is the NHWC input):
  * conv {w, wLayout: 'hwio' | 'oihw', wScale (per output channel, or null), b, co, k, stride, pad [t, l, b, r], sum (value or -1), relu},
- * maxpool / avgpool {k, stride, pad} (avg: padding not counted), gap, gemm {w [O, K], b, co}, relu, add {relu},
+ * maxpool / avgpool {k, stride, pad} (avg: padding not counted), gap, gemm {w [O, K] or [K, O], wLayout: 'oi' | 'io', b, co},
+ * relu, add {relu},
  * bn {mean, variance, scale, shift, eps}.
  */
 import type { GraphAttr } from '@resnet-ts/core';
@@ -177,7 +178,7 @@ class Lowering {
     const [x, wName, bName] = node.inputs;
     const [n, c, h, w] = this.shape(x);
     const weight = this.constant(wName);
-    const [co, ci, kh, kw] = weight.layout === 'hwio' ? [weight.dims[3], weight.dims[2], weight.dims[0], weight.dims[1]] : weight.dims;
+    const [co, ci, kh, kw] = weight.layout === 'tfjs' ? [weight.dims[3], weight.dims[2], weight.dims[0], weight.dims[1]] : weight.dims;
     const k = attrInts(node, 'kernel_shape', [kh, kw]);
     const stride = attrInts(node, 'strides', [1, 1]);
     const pads = attrInts(node, 'pads', [0, 0, 0, 0]);
@@ -201,7 +202,7 @@ class Lowering {
       in: [this.id(x)],
       out: this.define(outName, [n, co, oh, ow]),
       w: weight.data,
-      wLayout: weight.layout === 'hwio' ? 'hwio' : 'oihw',
+      wLayout: weight.layout === 'tfjs' ? 'hwio' : 'oihw',
       wScale: weight.scale ?? null,
       b,
       co,
@@ -318,11 +319,12 @@ class Lowering {
       attrNum(node, 'transA', 0) === 0 &&
       attrNum(node, 'alpha', 1) === 1 &&
       attrNum(node, 'beta', 1) === 1;
-    if (!ok || weight.dims.length !== 2 || weight.dims[1] !== k || this.shape(x).length !== 2)
-      throw new PlanUnsupportedError(`Gemm '${node.name}'`);
-    const co = weight.dims[0];
+    // [out, in] in PyTorch's layout (ONNX's B with transB), [in, out] in tfjs's.
+    const [co, ci] = weight.layout === 'tfjs' ? [weight.dims[1], weight.dims[0]] : weight.dims;
+    if (!ok || weight.dims.length !== 2 || ci !== k || this.shape(x).length !== 2) throw new PlanUnsupportedError(`Gemm '${node.name}'`);
     const b = bName === undefined ? null : this.constant(bName).data;
-    this.ops.push({ kind: 'gemm', in: [this.id(x)], out: this.define(node.output, [n, co]), w: weight.data, b, co });
+    const wLayout = weight.layout === 'tfjs' ? 'io' : 'oi';
+    this.ops.push({ kind: 'gemm', in: [this.id(x)], out: this.define(node.output, [n, co]), w: weight.data, wLayout, b, co });
   }
 
   private unary(kind: 'relu' | 'bn', node: PlanNode, extra: Record<string, unknown>): void {

@@ -1,0 +1,86 @@
+/**
+ * Core's deferred transpose (`ResnetDeferredTranspose`, core's kernels/deferred-transpose.ts) on the
+ * native engine: the output tensor's storage entry keeps the source values and the permutation, and
+ * runs the oneDNN reorder the first time anything reads `values` (a kernel, `dataSync`, a move to
+ * another backend). Weights loaded from PyTorch's layout that only ever feed the compiled plan are
+ * never reordered: the plan reads their source ({@link deferredSource}) in PyTorch's layout.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { DataId, KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { DEFERRED_TRANSPOSE } from '@resnet-ts/core';
+import type { NativeAddon } from './addon.js';
+import { f32, type Args } from './kernel-args.js';
+import { pool } from './pool.js';
+import { countNative, nativeDisabled } from './kernels.js';
+
+/** A tensor's values, transposed from `source` when first read. */
+export class DeferredTransposeValues {
+  readonly dtype = 'float32' as const;
+  refCount = 1;
+  private result: Float32Array | null = null;
+  private pendingSource: Float32Array | null;
+
+  constructor(
+    private readonly addon: NativeAddon,
+    source: Float32Array,
+    /** The source's shape; the tensor's is `perm` applied to it. */
+    readonly sourceShape: readonly number[],
+    readonly perm: readonly number[],
+  ) {
+    this.pendingSource = source;
+  }
+
+  /** The source values while the transpose has not run (null afterwards: the source is let go). */
+  get source(): Float32Array | null {
+    return this.pendingSource;
+  }
+
+  get values(): Float32Array {
+    if (!this.result) {
+      const source = this.pendingSource!;
+      const y = new Float32Array(source.length);
+      this.addon.transpose(source, [...this.sourceShape], [...this.perm], y);
+      this.result = y;
+      this.pendingSource = null;
+    }
+    return this.result;
+  }
+
+  set values(v: Float32Array) {
+    this.result = v;
+    this.pendingSource = null;
+  }
+}
+
+/**
+ * The source of a tensor whose transpose has not run yet on the current (native) backend, else null.
+ * `values` is in the layout `shape`, and the tensor is `perm` applied to it.
+ */
+export function deferredSource(t: tf.Tensor): { values: Float32Array; shape: readonly number[]; perm: readonly number[] } | null {
+  const backend = tf.backend() as MathBackendCPU;
+  const entry = backend.data?.has(t.dataId) ? (backend.data.get(t.dataId) as unknown) : null;
+  if (!(entry instanceof DeferredTransposeValues) || !entry.source) return null;
+  return { values: entry.source, shape: entry.sourceShape, perm: entry.perm };
+}
+
+/** The kernel config (none when `RESNET_TS_NATIVE_DISABLE` names it: core then transposes at once). */
+export function deferredTransposeKernelConfigs(backendName: string, addon: NativeAddon): KernelConfig[] {
+  if (nativeDisabled.has(DEFERRED_TRANSPOSE)) return [];
+  const kernelFunc = (args: unknown): TensorInfo => {
+    const { inputs, backend, attrs } = args as Args;
+    const { x } = inputs;
+    const perm = (attrs as unknown as { perm: number[] }).perm;
+    const source = f32(backend, x);
+    // core calls this for float32 tensors only; anything else here is a bug.
+    if (!source) throw new Error(`${DEFERRED_TRANSPOSE}: a float32 input expected`);
+    countNative(DEFERRED_TRANSPOSE);
+    // Kept for a later read: the buffer pool must never hand the source's memory to another kernel.
+    pool.onRead(source);
+    // A data id as the cpu backend makes one (its write(): an empty array stored, then replaced).
+    const dataId: DataId = backend.write(new Float32Array(0), [0], 'float32');
+    backend.data.set(dataId, new DeferredTransposeValues(addon, source, x.shape, perm) as never);
+    return { dataId, shape: perm.map((p) => x.shape[p]), dtype: 'float32' };
+  };
+  return [{ kernelName: DEFERRED_TRANSPOSE, backendName, kernelFunc: kernelFunc as KernelConfig['kernelFunc'] }];
+}
