@@ -35,8 +35,41 @@ void ReluInPlace(float* y, int64_t n) {
   for (int64_t s = 0; s < spans; s++) ReluSpan(y + s * kSpan, std::min(kSpan, n - s * kSpan));
 }
 
+// Binary() over operands that are each full-size (mode 0) or a scalar (mode 1): the output as one
+// flat array, in spans that each thread runs as a vectorised loop.
+template <typename F>
+void FlatBinary(const float* a, int am, const float* b, int bm, float* o, int64_t n, F f) {
+  constexpr int64_t kSpan = 1 << 14;
+  const int64_t spans = (n + kSpan - 1) / kSpan;
+#pragma omp parallel for if (n >= kParallelMin) schedule(static)
+  for (int64_t s = 0; s < spans; s++) {
+    const int64_t lo = s * kSpan, len = std::min(kSpan, n - lo);
+    float* oo = o + lo;
+    if (am == 0 && bm == 0) {
+      const float* aa = a + lo;
+      const float* bb = b + lo;
+      for (int64_t j = 0; j < len; j++) oo[j] = f(aa[j], bb[j]);
+    } else if (am == 0) {
+      const float* aa = a + lo;
+      const float bv = b[0];
+      for (int64_t j = 0; j < len; j++) oo[j] = f(aa[j], bv);
+    } else if (bm == 0) {
+      const float* bb = b + lo;
+      const float av = a[0];
+      for (int64_t j = 0; j < len; j++) oo[j] = f(av, bb[j]);
+    } else {
+      const float v = f(a[0], b[0]);
+      for (int64_t j = 0; j < len; j++) oo[j] = v;
+    }
+  }
+}
+
+// o = f(a, b) over [outer, inner], each operand full-size (mode 0), a scalar (1), a vector of inner
+// repeated over outer (2) or a vector of outer repeated over inner (3).
 template <typename F>
 void Binary(const float* a, int am, const float* b, int bm, float* o, int64_t outer, int64_t inner, F f) {
+  // Same shapes or a scalar: the caller's split is [elements, 1], which would not vectorise.
+  if (am <= 1 && bm <= 1) return FlatBinary(a, am, b, bm, o, outer * inner, f);
 #pragma omp parallel for if (outer * inner >= kParallelMin) schedule(static)
   for (int64_t i = 0; i < outer; i++) {
     float* oo = o + i * inner;

@@ -454,6 +454,10 @@ describeNative('native backend (oneDNN) vs cpu', () => {
       15,
     );
     await check((a, b) => tf.div(a, tf.add(tf.abs(b), 1)), [[3, 4], [1]], ['RealDiv'], 16);
+    // Same shapes and scalars run as one flat loop, split across threads in spans with a short tail
+    // (72,816 elements: four full spans of 16,384 and one of 7,280).
+    const big = [3, 37, 41, 16];
+    await check((a, b) => tf.sub(tf.mul(tf.add(a, b), 2.5), tf.mul(3, b)), [big, big], ['Add', 'Multiply', 'Sub'], 17);
   });
 
   test('sum / mean over axes [0,1,2], [1,2], [3]', async () => {
