@@ -35,6 +35,14 @@ describeNative('deferred transpose of loaded weights (native)', () => {
     tf.dispose([oihw, hwio, expected]);
   });
 
+  test('its gradient is the inverse transpose (fromTorchLayout under a gradient tape)', () => {
+    const oihw = tf.tensor4d(uniform(4 * 3 * 2 * 2, 8), [4, 3, 2, 2]);
+    const weights = tf.tensor4d(uniform(48, 9), [2, 2, 3, 4]);
+    const grad = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(fromTorchLayout(t, 'conv2d'), weights)))(oihw);
+    expect(Array.from(grad.dataSync())).toEqual(Array.from(tf.transpose(weights, [3, 2, 0, 1]).dataSync()));
+    tf.dispose([oihw, weights, grad]);
+  });
+
   test('a source in a recycled kernel buffer keeps its values after the source tensor is freed', () => {
     const base = tf.tensor4d(uniform(32 * 16 * 3 * 3, 4), [3, 3, 16, 32]);
     const oihw = tf.transpose(base, [3, 2, 0, 1]); // a native kernel output: a pooled buffer
@@ -61,13 +69,13 @@ describeNative('deferred transpose of loaded weights (native)', () => {
   });
 
   test('a PyTorch-layout load feeds the plan unreordered, with the logits of reordered weights', () => {
-    const source = createModel('resnet18', { seed: 3 }).eval();
+    const source = createModel('resnet20', { seed: 3 }).eval();
     randomizeBatchNorms(source, 4);
     const dict = source.stateDict({ layout: 'torch' });
-    const deferred = createModel('resnet18').eval();
+    const deferred = createModel('resnet20').eval();
     deferred.loadStateDict(dict, { layout: 'torch' });
     tf.dispose([...dict.values()]);
-    const x = input([1, 32, 32, 3]);
+    const x = input([2, 32, 32, 3]);
     const before = tf.memory().numTensors;
 
     let planned = new Float32Array();

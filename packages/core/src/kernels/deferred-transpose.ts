@@ -23,3 +23,18 @@ export function deferredTranspose(t: tf.Tensor, perm: number[]): tf.Tensor | nul
   if (t.dtype !== 'float32' || tf.getKernel(DEFERRED_TRANSPOSE, tf.getBackend()) == null) return null;
   return tf.engine().runKernel(DEFERRED_TRANSPOSE, { x: t } as unknown as NamedTensorMap, { perm } as unknown as NamedAttrMap) as tf.Tensor;
 }
+
+/** Registers the gradient of {@link DEFERRED_TRANSPOSE}, a transpose's (once; runs when core is imported). */
+export function registerDeferredTransposeGradient(): void {
+  if (tf.getGradient(DEFERRED_TRANSPOSE)) return;
+  tf.registerGradient({
+    kernelName: DEFERRED_TRANSPOSE,
+    gradFunc: (dy, _saved, attrs) => {
+      const perm = (attrs as unknown as { perm: number[] }).perm;
+      const inverse = perm.map((_, i) => perm.indexOf(i));
+      return { x: () => tf.transpose(dy as tf.Tensor, inverse) };
+    },
+  });
+}
+
+registerDeferredTransposeGradient();
