@@ -131,9 +131,10 @@ def serve():
     """--serve: one JSON request per stdin line, one JSON answer per stdout line, so that `resnet bench`
     can interleave PyTorch's runs with its own: {"op": "prepare", "work": "resnet50-forward:8"} builds
     the work (answer {"ok": true}), {"op": "run"} runs it once and answers its {"ms"}; an error answers
-    {"error"}. Starts by printing {"ready": true, "torch", "threads"}; ends at end of input."""
+    {"error"}. Starts by printing {"ready": true, "torch", "threads", "channels_last"}; ends at end of input."""
     step = None
-    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+    hello = {"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "channels_last": CHANNELS_LAST}
+    print(json.dumps(hello), flush=True)
     for line in sys.stdin:
         try:
             req = json.loads(line)

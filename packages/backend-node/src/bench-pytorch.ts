@@ -16,6 +16,7 @@ interface Answer {
   error?: string;
   torch?: string;
   threads?: number;
+  channels_last?: boolean;
 }
 
 /** What the server process left behind: the tail of its stderr, and how it ended (null while it runs). */
@@ -34,9 +35,13 @@ export class PytorchPeer {
     readonly info: { torch: string; threads: number },
   ) {}
 
-  /** Starts the server with `threads` intra-op threads; throws (with its stderr) if it does not come up. */
-  static async start(threads = 2): Promise<PytorchPeer> {
-    const child = spawn(PYTHON, [peerScriptPath(), '--serve', '--threads', String(threads)], {
+  /**
+   * Starts the server with `threads` intra-op threads, its models and inputs in `torch.channels_last`
+   * with `channelsLast` (NHWC in memory, as ours); throws (with its stderr) if it does not come up.
+   */
+  static async start(threads = 2, options: { channelsLast?: boolean } = {}): Promise<PytorchPeer> {
+    const args = [peerScriptPath(), '--serve', '--threads', String(threads), ...(options.channelsLast ? ['--channels-last'] : [])];
+    const child = spawn(PYTHON, args, {
       // PyTorch's own OpenMP settings: with OMP_WAIT_POLICY=PASSIVE it ran 3-46 % slower on this 2-vCPU VM
       // (peer_pytorch.py standalone, two runs of ResNet-50 b1, ResNet-20 b128 forward and SGD step).
       env: process.env,
@@ -51,6 +56,12 @@ export class PytorchPeer {
     if (!hello?.ready) {
       child.kill();
       throw new Error(`the PyTorch peer did not start: ${state.stderr.trim().split('\n').slice(-2).join(' | ') || 'no answer'}`);
+    }
+    if (Boolean(hello.channels_last) !== Boolean(options.channelsLast)) {
+      child.kill();
+      throw new Error(
+        `the PyTorch peer runs ${hello.channels_last ? '' : 'not '}in channels_last, asked the opposite (an outdated peer_pytorch.py?)`,
+      );
     }
     return new PytorchPeer(child, lines, state, { torch: hello.torch ?? '?', threads: hello.threads ?? threads });
   }

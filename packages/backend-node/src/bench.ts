@@ -70,7 +70,8 @@ export function workModel(w: BenchWork): 'resnet20' | 'resnet18' | 'resnet50' {
 /** Parses `kind:batch` (e.g. `resnet20-train:128`) into a work; throws on anything else. */
 export function parseWork(text: string): BenchWork {
   const m = /^(resnet20-forward|resnet20-train|resnet18-forward|resnet50-forward):(\d+)$/.exec(text.trim());
-  if (!m) throw new Error(`bad work '${text}': expected resnet20-forward:32, resnet20-train:128, resnet18-forward:1, resnet50-forward:1, ...`);
+  if (!m)
+    throw new Error(`bad work '${text}': expected resnet20-forward:32, resnet20-train:128, resnet18-forward:1, resnet50-forward:1, ...`);
   return { kind: m[1] as WorkKind, batch: Number(m[2]) };
 }
 
@@ -242,6 +243,10 @@ export interface BenchRow {
   torchMs?: number | null;
   /** ours / PyTorch (how many times slower). */
   ratio?: number | null;
+  /** PyTorch's median ms with models and inputs in `torch.channels_last` (null when that peer did not time it). */
+  torchChannelsLastMs?: number | null;
+  /** ours / PyTorch channels_last. */
+  torchChannelsLastRatio?: number | null;
   /** onnxruntime-node's median ms for the same forward work (null when it did not time it). */
   onnxruntimeMs?: number | null;
   /** ours / onnxruntime (how many times slower). */
@@ -273,8 +278,19 @@ export function formatRows(rows: BenchRow[]): string {
   const fmt = (x: number | null | undefined, d = 1) => (x == null ? '-' : x.toFixed(d));
   const ratio = (x: number | null | undefined) => (x == null ? '-' : `${x.toFixed(2)}x`);
   const withOrt = rows.some((r) => r.onnxruntimeMs !== undefined);
+  const withCl = rows.some((r) => r.torchChannelsLastMs !== undefined);
   const table = [
-    ['engine', 'work', 'ms (median)', 'images/s', 'runs', 'PyTorch ms', 'ratio', ...(withOrt ? ['onnxruntime ms', 'ratio'] : [])],
+    [
+      'engine',
+      'work',
+      'ms (median)',
+      'images/s',
+      'runs',
+      'PyTorch ms',
+      'ratio',
+      ...(withCl ? ['PyTorch channels_last ms', 'ratio'] : []),
+      ...(withOrt ? ['onnxruntime ms', 'ratio'] : []),
+    ],
     ...rows.map((r) => [
       r.engine,
       r.work,
@@ -283,6 +299,7 @@ export function formatRows(rows: BenchRow[]): string {
       String(r.repeats),
       fmt(r.torchMs),
       ratio(r.ratio),
+      ...(withCl ? [fmt(r.torchChannelsLastMs), ratio(r.torchChannelsLastRatio)] : []),
       ...(withOrt ? [fmt(r.onnxruntimeMs), ratio(r.onnxruntimeRatio)] : []),
     ]),
   ];

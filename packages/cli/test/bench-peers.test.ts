@@ -11,12 +11,26 @@ const bin = path.join(__dirname, '..', 'dist', 'bin.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 240_000 });
 
 test('--compare onnxruntime times the forward rows in onnxruntime-node and gives ours / theirs', () => {
-  const r = run('bench', '--engines', 'native', '--works', 'resnet20-forward:4,resnet20-train:4', '--repeats', '2', '--compare', 'onnxruntime', '--json');
+  const r = run(
+    'bench',
+    '--engines',
+    'native',
+    '--works',
+    'resnet20-forward:4,resnet20-train:4',
+    '--repeats',
+    '2',
+    '--compare',
+    'onnxruntime',
+    '--json',
+  );
   expect(r.stderr).not.toMatch(/onnxruntime failed|Error/);
   expect(r.status).toBe(0);
   // Ours and onnxruntime run in alternating rounds, not one after the other.
   expect(r.stderr).toMatch(/native resnet20 forward 32x32 batch 4 \(2 runs, interleaved with onnxruntime\)/);
-  const out = JSON.parse(r.stdout) as { rows: { kind: string; ms: number; onnxruntimeMs: number | null; onnxruntimeRatio: number | null }[]; onnxruntime: string };
+  const out = JSON.parse(r.stdout) as {
+    rows: { kind: string; ms: number; onnxruntimeMs: number | null; onnxruntimeRatio: number | null }[];
+    onnxruntime: string;
+  };
   expect(out.onnxruntime).toMatch(/^onnxruntime-node \S+ CPU/);
   const [forward, step] = out.rows;
   expect(forward.kind).toBe('resnet20-forward');
@@ -33,13 +47,29 @@ test('the table gains onnxruntime columns; an unknown peer is a one-line error',
   expect(table.stdout).toMatch(/resnet20 forward 32x32 batch 2\s.*\d\.\d\dx\n/);
   const bad = run('bench', '--compare', 'tensorflow');
   expect(bad.status).not.toBe(0);
-  expect(bad.stderr.trim().split('\n')).toEqual(['resnet: --compare must be a comma-separated list of onnxruntime, pytorch; got tensorflow']);
+  expect(bad.stderr.trim().split('\n')).toEqual([
+    'resnet: --compare must be a comma-separated list of onnxruntime, pytorch, pytorch-channels-last; got tensorflow',
+  ]);
 }, 240_000);
 
 test('--memory with --compare onnxruntime: the peak RSS of the same ResNet-50 forward in onnxruntime-node, and ours / theirs', () => {
-  const r = run('bench', '--engines', 'native', '--works', 'resnet20-forward:1', '--repeats', '1', '--compare', 'onnxruntime', '--memory', '--json');
+  const r = run(
+    'bench',
+    '--engines',
+    'native',
+    '--works',
+    'resnet20-forward:1',
+    '--repeats',
+    '1',
+    '--compare',
+    'onnxruntime',
+    '--memory',
+    '--json',
+  );
   expect(r.status).toBe(0);
-  const { memory } = JSON.parse(r.stdout) as { memory: { engine: string; peakMB: number; onnxruntimePeakMB: number; onnxruntimeDeltaMB: number; onnxruntimeRatio: number }[] };
+  const { memory } = JSON.parse(r.stdout) as {
+    memory: { engine: string; peakMB: number; onnxruntimePeakMB: number; onnxruntimeDeltaMB: number; onnxruntimeRatio: number }[];
+  };
   expect(memory).toHaveLength(1);
   const [m] = memory;
   expect(m.engine).toBe('native');
@@ -49,16 +79,42 @@ test('--memory with --compare onnxruntime: the peak RSS of the same ResNet-50 fo
 }, 240_000);
 
 const torchMissing = spawnSync('/usr/bin/python3', ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status !== 0;
-if (torchMissing) console.log('PyTorch peer test skipped: /usr/bin/python3 has no torch/torchvision (apt-get install python3-torch python3-torchvision)');
+if (torchMissing)
+  console.log('PyTorch peer test skipped: /usr/bin/python3 has no torch/torchvision (apt-get install python3-torch python3-torchvision)');
 
-(torchMissing ? test.skip : test)('--compare pytorch: a PyTorch server process runs every row in rounds interleaved with ours, forward and training', () => {
-  const r = run('bench', '--engines', 'native', '--works', 'resnet20-forward:2,resnet20-train:2', '--repeats', '2', '--compare', 'pytorch', '--json');
-  expect(r.status).toBe(0);
-  expect(r.stderr).toMatch(/native resnet20 SGD step 32x32 batch 2 \(2 runs, interleaved with PyTorch\)/);
-  const out = JSON.parse(r.stdout) as { rows: { ms: number; torchMs: number; ratio: number }[]; pytorch: string };
-  expect(out.pytorch).toMatch(/^PyTorch \S+ CPU, 2 threads, rounds interleaved with ours$/);
-  for (const row of out.rows) {
-    expect(row.torchMs).toBeGreaterThan(0);
-    expect(row.ratio).toBeCloseTo(row.ms / row.torchMs, 6);
-  }
-}, 240_000);
+(torchMissing ? test.skip : test)(
+  '--compare pytorch,pytorch-channels-last: two PyTorch servers (NCHW and channels_last) run every row in rounds interleaved with ours, forward and training',
+  () => {
+    const works = ['--works', 'resnet20-forward:2,resnet20-train:2', '--repeats', '2'];
+    const r = run('bench', '--engines', 'native', ...works, '--compare', 'pytorch,pytorch-channels-last', '--json');
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/native resnet20 SGD step 32x32 batch 2 \(2 runs, interleaved with PyTorch and PyTorch channels_last\)/);
+    type Row = { ms: number; torchMs: number; ratio: number; torchChannelsLastMs: number; torchChannelsLastRatio: number };
+    const out = JSON.parse(r.stdout) as { rows: Row[]; pytorch: string; pytorchChannelsLast: string };
+    expect(out.pytorch).toMatch(/^PyTorch \S+ CPU, 2 threads, rounds interleaved with ours$/);
+    // The server itself says it runs in channels_last.
+    expect(out.pytorchChannelsLast).toMatch(
+      /^PyTorch \S+ CPU, models and inputs in torch.channels_last, 2 threads, rounds interleaved with ours$/,
+    );
+    for (const row of out.rows) {
+      expect(row.torchMs).toBeGreaterThan(0);
+      expect(row.ratio).toBeCloseTo(row.ms / row.torchMs, 6);
+      expect(row.torchChannelsLastMs).toBeGreaterThan(0);
+      expect(row.torchChannelsLastRatio).toBeCloseTo(row.ms / row.torchChannelsLastMs, 6);
+    }
+    const table = run(
+      'bench',
+      '--engines',
+      'native',
+      '--works',
+      'resnet20-forward:2',
+      '--repeats',
+      '1',
+      '--compare',
+      'pytorch-channels-last',
+    );
+    expect(table.status).toBe(0);
+    expect(table.stdout).toMatch(/PyTorch channels_last ms\s+ratio\n/);
+  },
+  240_000,
+);

@@ -11,7 +11,7 @@ import { OptionKind, choiceList, integer, opt, text } from '../options.js';
 import { OrtModule, benchOnnx, loadOnnxruntime, prepareOnnxruntime } from './bench-onnxruntime.js';
 
 /** The peers `--compare` can run next to ours. */
-const PEERS = ['onnxruntime', 'pytorch'] as const;
+const PEERS = ['onnxruntime', 'pytorch', 'pytorch-channels-last'] as const;
 type Peer = (typeof PEERS)[number];
 
 /** `--works`: rows such as `resnet20-forward:32`, each batch from 1 to 4096. */
@@ -135,7 +135,7 @@ export function registerBench(program: Command): void {
     .addOption(
       opt(
         '--compare <peers>',
-        'also run the same work in these peers: onnxruntime (onnxruntime-node, forward rows), pytorch',
+        'also run the same work in these peers: onnxruntime (onnxruntime-node, forward rows), pytorch, pytorch-channels-last (models and inputs in torch.channels_last)',
         choiceList(PEERS),
       ),
     )
@@ -160,17 +160,21 @@ export function registerBench(program: Command): void {
       const onnxruntime = peers.has('onnxruntime') ? loadOnnxruntime() : null;
       if (onnxruntime?.reason) log(`onnxruntime: ${onnxruntime.reason}`);
       const pytorch = peers.has('pytorch') ? await startPytorch(log, failures) : null;
+      const pytorchCl = peers.has('pytorch-channels-last') ? await startPytorch(log, failures, true) : null;
       let rows: bench.BenchRow[];
       try {
         rows = await timeEngines(engines, probed, works, {
           repeats: opts.repeats,
           ort: onnxruntime?.ort,
           torch: pytorch?.peer,
+          torchCl: pytorchCl?.peer,
           failures,
           log,
         });
       } finally {
-        pytorch?.peer?.close(); // its server ends with its input
+        // Their servers end with their input.
+        pytorch?.peer?.close();
+        pytorchCl?.peer?.close();
       }
       const ortLine = !onnxruntime
         ? null
@@ -183,18 +187,25 @@ export function registerBench(program: Command): void {
             Boolean(onnxruntime?.ort),
           )
         : undefined;
-      if (opts.json) {
-        process.stdout.write(
-          JSON.stringify({ rows, pytorch: pytorch?.line ?? null, onnxruntime: ortLine, repeats: opts.repeats, memory }, null, 2) + '\n',
-        );
-      } else {
-        process.stdout.write(bench.formatRows(rows) + '\n');
-        if (pytorch) process.stdout.write(`${pytorch.line}\n`);
-        if (ortLine) process.stdout.write(`${ortLine}\n`);
-        if (memory) process.stdout.write(formatMemory(memory) + '\n');
-      }
+      const peerLines = { pytorch: pytorch?.line ?? null, pytorchChannelsLast: pytorchCl?.line ?? null, onnxruntime: ortLine };
+      printResults(rows, peerLines, { json: Boolean(opts.json), repeats: opts.repeats, memory });
       if (failures.length > 0) throw new UserError(`a peer failed: ${failures.join('; ')}`);
     });
+}
+
+/** The table (or JSON) of `rows`, each peer's line under it, and the memory rows. */
+function printResults(
+  rows: bench.BenchRow[],
+  peerLines: { pytorch: string | null; pytorchChannelsLast: string | null; onnxruntime: string | null },
+  o: { json: boolean; repeats: number; memory?: MemoryRow[] },
+): void {
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ rows, ...peerLines, repeats: o.repeats, memory: o.memory }, null, 2) + '\n');
+    return;
+  }
+  process.stdout.write(bench.formatRows(rows) + '\n');
+  for (const line of [peerLines.pytorch, peerLines.pytorchChannelsLast, peerLines.onnxruntime]) if (line) process.stdout.write(`${line}\n`);
+  if (o.memory) process.stdout.write(formatMemory(o.memory) + '\n');
 }
 
 /** Every engine's rows: each work timed on it, next to the peers that run it (see {@link timeRow}). */
@@ -202,7 +213,7 @@ async function timeEngines(
   engines: string[],
   probed: EngineRow[],
   works: bench.BenchWork[],
-  o: { repeats: number; ort?: OrtModule; torch?: PytorchPeer; failures: string[]; log: (line: string) => void },
+  o: { repeats: number; ort?: OrtModule; torch?: PytorchPeer; torchCl?: PytorchPeer; failures: string[]; log: (line: string) => void },
 ): Promise<bench.BenchRow[]> {
   const rows: bench.BenchRow[] = [];
   for (const engine of engines) {
@@ -222,15 +233,18 @@ async function timeEngines(
       const repeats = slow ? 1 : o.repeats;
       const ort = o.ort && w.kind !== 'resnet20-train' && !slow ? o.ort : undefined;
       const torch = o.torch && !slow ? o.torch : undefined;
-      const with_ = [ort && 'onnxruntime', torch && 'PyTorch'].filter(Boolean).join(' and ');
+      const torchCl = o.torchCl && !slow ? o.torchCl : undefined;
+      const with_ = [ort && 'onnxruntime', torch && 'PyTorch', torchCl && 'PyTorch channels_last'].filter(Boolean).join(' and ');
       o.log(
         `bench: ${engine} ${bench.workLabel(w)} (${repeats} run${repeats > 1 ? 's' : ''}${slow ? ', slow engine' : ''}${with_ ? `, interleaved with ${with_}` : ''}) ...`,
       );
-      const row = await timeRow(engine, w, { repeats, warmup: engine === 'cpu' ? 0 : 1, ort, torch, failures: o.failures });
+      const row = await timeRow(engine, w, { repeats, warmup: engine === 'cpu' ? 0 : 1, ort, torch, torchCl, failures: o.failures });
       if (slow) row.note = 'slow engine: 1 run';
       // With a peer compared, a row it has no counterpart for says so (null), like a skipped one.
       if (o.ort && row.onnxruntimeMs === undefined) Object.assign(row, { onnxruntimeMs: null, onnxruntimeRatio: null });
       if (o.torch && row.torchMs === undefined) Object.assign(row, { torchMs: null, ratio: null });
+      if (o.torchCl && row.torchChannelsLastMs === undefined)
+        Object.assign(row, { torchChannelsLastMs: null, torchChannelsLastRatio: null });
       rows.push(row);
     }
   }
@@ -242,18 +256,24 @@ async function timeEngines(
  * print under the table. A missing PyTorch is reported there; one that fails to start is also added to
  * `failures` (the command then exits non-zero).
  */
-async function startPytorch(log: (line: string) => void, failures: string[]): Promise<{ peer?: PytorchPeer; line: string }> {
+async function startPytorch(
+  log: (line: string) => void,
+  failures: string[],
+  channelsLast = false,
+): Promise<{ peer?: PytorchPeer; line: string }> {
+  const what = channelsLast ? 'PyTorch channels_last' : 'PyTorch';
   const why = bench.pytorchUnavailableReason();
   if (why) {
-    const line = `PyTorch not installed: ${why} (apt-get install python3-torch python3-torchvision)`;
+    const line = `${what}: PyTorch not installed: ${why} (apt-get install python3-torch python3-torchvision)`;
     log(line);
     return { line };
   }
   try {
-    const peer = await PytorchPeer.start();
-    return { peer, line: `PyTorch ${peer.info.torch} CPU, ${peer.info.threads} threads, rounds interleaved with ours` };
+    const peer = await PytorchPeer.start(2, { channelsLast });
+    const layout = channelsLast ? ', models and inputs in torch.channels_last' : '';
+    return { peer, line: `PyTorch ${peer.info.torch} CPU${layout}, ${peer.info.threads} threads, rounds interleaved with ours` };
   } catch (e) {
-    const line = `PyTorch failed: ${(e as Error).message}`;
+    const line = `${what} failed: ${(e as Error).message}`;
     log(line);
     failures.push(line);
     return { line };
@@ -269,14 +289,15 @@ async function startPytorch(log: (line: string) => void, failures: string[]): Pr
 async function timeRow(
   engine: string,
   w: bench.BenchWork,
-  o: { repeats: number; warmup: number; ort?: OrtModule; torch?: PytorchPeer; failures: string[] },
+  o: { repeats: number; warmup: number; ort?: OrtModule; torch?: PytorchPeer; torchCl?: PytorchPeer; failures: string[] },
 ): Promise<bench.BenchRow> {
-  const sides: { name: 'onnxruntime' | 'pytorch'; step: bench.PreparedWork }[] = [];
+  const sides: { name: (typeof PEERS)[number]; step: bench.PreparedWork }[] = [];
   const ours = bench.prepareWork(w, createModel);
   try {
     const tries = [
       ['onnxruntime', o.ort && (() => prepareOnnxruntime(o.ort!, w))],
       ['pytorch', o.torch && (() => o.torch!.prepare(w))],
+      ['pytorch-channels-last', o.torchCl && (() => o.torchCl!.prepare(w))],
     ] as const;
     for (const [name, prepare] of tries) {
       if (!prepare) continue;
@@ -302,6 +323,10 @@ async function timeRow(
     if (o.torch) {
       row.torchMs = peerMs('pytorch');
       row.ratio = row.ms && row.torchMs ? row.ms / row.torchMs : null;
+    }
+    if (o.torchCl) {
+      row.torchChannelsLastMs = peerMs('pytorch-channels-last');
+      row.torchChannelsLastRatio = row.ms && row.torchChannelsLastMs ? row.ms / row.torchChannelsLastMs : null;
     }
     return row;
   } finally {
