@@ -102,19 +102,6 @@ if (torchMissing)
       expect(row.torchChannelsLastMs).toBeGreaterThan(0);
       expect(row.torchChannelsLastRatio).toBeCloseTo(row.ms / row.torchChannelsLastMs, 6);
     }
-    const table = run(
-      'bench',
-      '--engines',
-      'native',
-      '--works',
-      'resnet20-forward:2',
-      '--repeats',
-      '1',
-      '--compare',
-      'pytorch-channels-last',
-    );
-    expect(table.status).toBe(0);
-    expect(table.stdout).toMatch(/PyTorch channels_last ms\s+ratio\n/);
   },
   240_000,
 );
