@@ -81,6 +81,13 @@ describe('hostile and broken files', () => {
     expect(() => read('whole-module.pt')).toThrow(/'torch\.nn\.modules\.container\.Sequential'.*save model\.state_dict\(\)/);
   });
 
+  test('large float32 tensors of a zip checkpoint are views of the file’s bytes, not copies', () => {
+    const bytes = new Uint8Array(fs.readFileSync(path.join(FIX, 'cifar-resnet8-optionB.pth')));
+    const big = [...readWeights(bytes, { source: 'r8.pth' }).tensors.values()].filter((t) => t.data.length >= 16384);
+    expect(big.length).toBeGreaterThan(0);
+    for (const t of big) expect(t.data.buffer).toBe(bytes.buffer);
+  });
+
   test('a truncated zip checkpoint is a one-line FormatError', () => {
     const bytes = new Uint8Array(fs.readFileSync(path.join(FIX, 'torchvision-basic.pt')));
     for (const cut of [bytes.length - 30, Math.floor(bytes.length / 2), 100]) {

@@ -5,10 +5,10 @@
  * storage as an 8-byte element count and its raw bytes). The object pickle goes through the
  * allow-list of {@link torchGlobals}; tensors are strided views of storages, gathered here.
  */
-import { unzipSync } from 'fflate';
 import { FormatError, fmtShape } from '../errors.js';
 import { ELEMENT_BYTES, decodeElements } from './elements.js';
 import { unpickle } from './pickle.js';
+import { zipEntries } from './zip.js';
 import { StorageRef, StorageTypeGlobal, TensorRef, torchGlobals } from './torch-pickle.js';
 
 /** The magic number that opens a legacy `torch.save` file (a pickled int). */
@@ -105,7 +105,7 @@ function materializer(bytesOf: (ref: StorageRef) => Uint8Array, source: string):
 export function readTorchZip(bytes: Uint8Array, source: string): TorchObject {
   let files: Record<string, Uint8Array>;
   try {
-    files = unzipSync(bytes);
+    files = zipEntries(bytes);
   } catch (e) {
     throw new FormatError(
       `${source}: this PyTorch zip checkpoint is truncated or corrupt (${(e as Error).message}); download or copy it again.`,

@@ -1,0 +1,65 @@
+/**
+ * The zip reader behind the PyTorch loader (src/io/zip.ts): archives written by fflate and by
+ * Python's zipfile (a zip64 end record past 65,535 entries), stored entries as views of the archive,
+ * deflated ones inflated, and an error for an archive cut short or corrupted. Files torch.save wrote
+ * (data descriptors, sizes only in the central directory) are read in torch-io.test.ts.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { zipSync, strToU8 } from 'fflate';
+import { zipEntries } from '../src/io/zip.js';
+
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+test('stored entries are views of the archive, deflated ones are inflated; folders are left out', () => {
+  const big = new Uint8Array(100_000).map((_, i) => i % 251);
+  const bytes = zipSync({
+    'a/data/0': [big, { level: 0 }],
+    'a/data.pkl': [strToU8('x'.repeat(5000)), { level: 9 }],
+    'a/empty/': new Uint8Array(0),
+  });
+  const files = zipEntries(bytes);
+  expect(Object.keys(files).sort()).toEqual(['a/data.pkl', 'a/data/0']);
+  expect(files['a/data/0'].buffer).toBe(bytes.buffer);
+  expect(files['a/data/0']).toEqual(big);
+  expect(files['a/data.pkl'].buffer).not.toBe(bytes.buffer);
+  expect(text(files['a/data.pkl'])).toBe('x'.repeat(5000));
+});
+
+test('an archive cut anywhere, or with a corrupt record, is an error that says so', () => {
+  const bytes = zipSync({ 'a/data/0': [new Uint8Array(4000).fill(7), { level: 0 }], 'a/b': strToU8('bb') });
+  for (const cut of [bytes.length - 1, bytes.length - 30, Math.floor(bytes.length / 2), 10, 0]) {
+    expect(() => zipEntries(bytes.subarray(0, cut))).toThrow(/end-of-central-directory|past the end|corrupt/);
+  }
+  const corrupt = bytes.slice();
+  corrupt[0] = 0; // the first local header's signature
+  expect(() => zipEntries(corrupt)).toThrow(/local header of 'a\/data\/0' is corrupt/);
+});
+
+const python = '/usr/bin/python3';
+(fs.existsSync(python) ? test : test.skip)(
+  "Python's zipfile: a zip64 end record for 65,536 entries",
+  () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zip-test-'));
+    try {
+      const file = path.join(dir, 'many.zip');
+      const script = [
+        'import sys, zipfile',
+        'with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_STORED) as z:',
+        '    for i in range(65536):',
+        '        z.writestr(f"d/{i}", str(i))',
+      ].join('\n');
+      const r = spawnSync(python, ['-c', script, file], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      const bytes = new Uint8Array(fs.readFileSync(file));
+      const files = zipEntries(bytes);
+      expect(Object.keys(files)).toHaveLength(65536);
+      for (const i of [0, 1, 9999, 65535]) expect(text(files[`d/${i}`])).toBe(String(i));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  60_000,
+);
