@@ -18,6 +18,7 @@ import {
   emitResNetGraph,
   graphExporterFor,
 } from '@resnet-ts/core';
+import { deferredSource } from './deferred-transpose.js';
 
 /** One operator node (ONNX operator names and attributes, NCHW semantics). */
 export interface PlanNode {
@@ -50,8 +51,6 @@ export interface PlanGraph {
   input: string;
   output: string;
 }
-
-import { deferredSource } from './deferred-transpose.js';
 
 const values = (t: tf.Tensor): Float32Array => t.dataSync() as Float32Array;
 const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
