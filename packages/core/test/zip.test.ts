@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { zipSync, strToU8 } from 'fflate';
-import { zipEntries } from '../src/io/zip.js';
+import zlib from 'node:zlib';
+import { setZipCrc32, zipEntries } from '../src/io/zip.js';
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -36,6 +37,24 @@ test('an archive cut anywhere, or with a corrupt record, is an error that says s
   const corrupt = bytes.slice();
   corrupt[0] = 0; // the first local header's signature
   expect(() => zipEntries(corrupt)).toThrow(/local header of 'a\/data\/0' is corrupt/);
+});
+
+test('with a CRC-32 set, an entry whose bytes changed is an error; without one it is not checked', () => {
+  const bytes = zipSync({
+    'a/data/0': [new Uint8Array(4000).fill(7), { level: 0 }],
+    'a/data/1': [strToU8('y'.repeat(3000)), { level: 6 }],
+  });
+  const stored = bytes.slice();
+  stored[200] ^= 1; // inside the stored entry's data
+  const crc = (zlib as unknown as { crc32: (d: Uint8Array) => number }).crc32;
+  setZipCrc32((d) => crc(d));
+  try {
+    expect(Object.keys(zipEntries(bytes))).toHaveLength(2);
+    expect(() => zipEntries(stored)).toThrow(/^'a\/data\/0' fails its CRC-32 check/);
+  } finally {
+    setZipCrc32(null);
+  }
+  expect(zipEntries(stored)['a/data/0'][200 - 30 - 'a/data/0'.length]).toBe(7 ^ 1);
 });
 
 const python = '/usr/bin/python3';
