@@ -34,7 +34,7 @@ interface CentralEntry {
   localOffset: number;
 }
 
-/** A little-endian reader over `bytes` that throws `Error(what)` on a read past the end. */
+/** A little-endian reader over `bytes` that throws an Error on a read past the end. */
 function reader(bytes: Uint8Array) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const check = (at: number, n: number) => {
