@@ -25,25 +25,28 @@ void ReluSpan(float* y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] = ReluValue(y[i]);
 }
 
+// body(lo, len) over [0, n) in spans of 16K elements, split across the OpenMP threads from
+// kParallelMin elements on: each span is a loop the compiler vectorises.
+template <typename Body>
+void ForEachSpan(int64_t n, const Body& body) {
+  constexpr int64_t kSpan = 1 << 14;
+  const int64_t spans = (n + kSpan - 1) / kSpan;
+#pragma omp parallel for if (n >= kParallelMin) schedule(static)
+  for (int64_t s = 0; s < spans; s++) body(s * kSpan, std::min(kSpan, n - s * kSpan));
+}
+
 }  // namespace
 
 // The ReLU of the fused kernels (see the comment above ReluInPlace's declaration): tfjs's relu.
 void ReluInPlace(float* y, int64_t n) {
-  constexpr int64_t kSpan = 1 << 14;
-  const int64_t spans = (n + kSpan - 1) / kSpan;
-#pragma omp parallel for if (n >= kParallelMin) schedule(static)
-  for (int64_t s = 0; s < spans; s++) ReluSpan(y + s * kSpan, std::min(kSpan, n - s * kSpan));
+  ForEachSpan(n, [&](int64_t lo, int64_t len) { ReluSpan(y + lo, len); });
 }
 
 // Binary() over operands that are each full-size (mode 0) or a scalar (mode 1): the output as one
-// flat array, in spans that each thread runs as a vectorised loop.
+// flat array, span by span.
 template <typename F>
 void FlatBinary(const float* a, int am, const float* b, int bm, float* o, int64_t n, F f) {
-  constexpr int64_t kSpan = 1 << 14;
-  const int64_t spans = (n + kSpan - 1) / kSpan;
-#pragma omp parallel for if (n >= kParallelMin) schedule(static)
-  for (int64_t s = 0; s < spans; s++) {
-    const int64_t lo = s * kSpan, len = std::min(kSpan, n - lo);
+  ForEachSpan(n, [&](int64_t lo, int64_t len) {
     float* oo = o + lo;
     if (am == 0 && bm == 0) {
       const float* aa = a + lo;
@@ -61,7 +64,7 @@ void FlatBinary(const float* a, int am, const float* b, int bm, float* o, int64_
       const float v = f(a[0], b[0]);
       for (int64_t j = 0; j < len; j++) oo[j] = v;
     }
-  }
+  });
 }
 
 // o = f(a, b) over [outer, inner], each operand full-size (mode 0), a scalar (1), a vector of inner
