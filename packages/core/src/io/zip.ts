@@ -34,13 +34,16 @@ interface CentralEntry {
   localOffset: number;
 }
 
-/** A little-endian reader over `bytes` that throws an Error on a read past the end. */
+/** A little-endian reader over an archive's bytes that throws an Error on a read past the end. */
+type Reader = ReturnType<typeof reader>;
+
 function reader(bytes: Uint8Array) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const check = (at: number, n: number) => {
     if (at < 0 || at + n > bytes.length) throw new Error(`a record runs past the end of the file (at byte ${at})`);
   };
   return {
+    bytes,
     u16: (at: number) => (check(at, 2), view.getUint16(at, true)),
     u32: (at: number) => (check(at, 4), view.getUint32(at, true)),
     u64: (at: number) => {
@@ -53,18 +56,18 @@ function reader(bytes: Uint8Array) {
 }
 
 /** The offset of the end-of-central-directory record (a file cut anywhere has lost it). */
-function findEnd(bytes: Uint8Array, u32: (at: number) => number): number {
+function findEnd(r: Reader): number {
   // 22 bytes, then a comment of up to 64 KiB.
-  for (let i = bytes.length - 22; i >= Math.max(0, bytes.length - 22 - 0xffff); i--) {
-    if (u32(i) === SIG.end) return i;
+  const n = r.bytes.length;
+  for (let i = n - 22; i >= Math.max(0, n - 22 - 0xffff); i--) {
+    if (r.u32(i) === SIG.end) return i;
   }
   throw new Error('no end-of-central-directory record: the file is cut short or not a zip');
 }
 
 /** Where the central directory starts and how many entries it has (zip64 when the record says so). */
-function centralDirectory(bytes: Uint8Array): { offset: number; count: number } {
-  const r = reader(bytes);
-  const end = findEnd(bytes, r.u32);
+function centralDirectory(r: Reader): { offset: number; count: number } {
+  const end = findEnd(r);
   let count = r.u16(end + 10);
   let offset = r.u32(end + 16);
   if (count === 0xffff || offset === MAX32) {
@@ -78,8 +81,7 @@ function centralDirectory(bytes: Uint8Array): { offset: number; count: number } 
 }
 
 /** The 64-bit sizes and offset a zip64 extra field (id 1) holds for the 32-bit fields set to 0xffffffff. */
-function zip64Fields(bytes: Uint8Array, at: number, length: number, e: CentralEntry): void {
-  const r = reader(bytes);
+function zip64Fields(r: Reader, at: number, length: number, e: CentralEntry): void {
   for (let i = at; i + 4 <= at + length;) {
     const id = r.u16(i);
     const size = r.u16(i + 2);
@@ -95,9 +97,9 @@ function zip64Fields(bytes: Uint8Array, at: number, length: number, e: CentralEn
   }
 }
 
-function centralEntries(bytes: Uint8Array): CentralEntry[] {
-  const r = reader(bytes);
-  const { offset, count } = centralDirectory(bytes);
+function centralEntries(r: Reader): CentralEntry[] {
+  const bytes = r.bytes;
+  const { offset, count } = centralDirectory(r);
   const names = new TextDecoder();
   const entries: CentralEntry[] = [];
   for (let i = 0, at = offset; i < count; i++) {
@@ -113,7 +115,7 @@ function centralEntries(bytes: Uint8Array): CentralEntry[] {
       size: r.u32(at + 24),
       localOffset: r.u32(at + 42),
     };
-    zip64Fields(bytes, at + 46 + nameLength, extraLength, e);
+    zip64Fields(r, at + 46 + nameLength, extraLength, e);
     entries.push(e);
     at += 46 + nameLength + extraLength + commentLength;
   }
@@ -121,15 +123,15 @@ function centralEntries(bytes: Uint8Array): CentralEntry[] {
 }
 
 /** One entry's bytes, checked against its CRC-32 where a CRC-32 function is set. */
-function entryBytes(bytes: Uint8Array, e: CentralEntry): Uint8Array {
-  const data = entryData(bytes, e);
+function entryBytes(r: Reader, e: CentralEntry): Uint8Array {
+  const data = entryData(r, e);
   if (crc32 && crc32(data) >>> 0 !== e.crc) throw new Error(`'${e.name}' fails its CRC-32 check: its bytes are not the ones written`);
   return data;
 }
 
 /** One entry's bytes: a view when stored, inflated when deflated. */
-function entryData(bytes: Uint8Array, e: CentralEntry): Uint8Array {
-  const r = reader(bytes);
+function entryData(r: Reader, e: CentralEntry): Uint8Array {
+  const bytes = r.bytes;
   if (r.u32(e.localOffset) !== SIG.local) throw new Error(`the local header of '${e.name}' is corrupt`);
   if (e.flags & 1) throw new Error(`'${e.name}' is encrypted`);
   const start = e.localOffset + 30 + r.u16(e.localOffset + 26) + r.u16(e.localOffset + 28);
@@ -152,9 +154,10 @@ function entryData(bytes: Uint8Array, e: CentralEntry): Uint8Array {
  * wrong for a truncated or corrupt archive; the caller names the file.
  */
 export function zipEntries(bytes: Uint8Array): Record<string, Uint8Array> {
+  const r = reader(bytes);
   const files: Record<string, Uint8Array> = {};
-  for (const e of centralEntries(bytes)) {
-    if (!e.name.endsWith('/')) files[e.name] = entryBytes(bytes, e);
+  for (const e of centralEntries(r)) {
+    if (!e.name.endsWith('/')) files[e.name] = entryBytes(r, e);
   }
   return files;
 }
