@@ -84,6 +84,10 @@ main() {
       local n
       for n in ${needs//,/ }; do
         if [ ! -f "$runs/$n/.done" ]; then say "$id: waits for $n"; return 2; fi
+        if [ -f "$runs/$n/.restored" ]; then
+          say "$id: needs $n's weights, which the sitting that trained it did not keep; delete $runs/$n to train it again"
+          return 2
+        fi
       done
     fi
     local failures
@@ -146,6 +150,7 @@ main() {
     trap 'rm -f "$pidfile"' EXIT
     say "driver $$ started (nice $niceness, runs in $runs)"
     snapshot || { say "driver $$ ends: no working build to run the jobs with"; exit 1; }
+    collect --restore # jobs finished in earlier sittings (docs/results/campaign-ledger.json)
     collect
     while :; do
       local pending=0 progressed=0 attempted=0 line id needs cmd rc

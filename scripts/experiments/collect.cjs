@@ -16,6 +16,10 @@ const { lineChart, PALETTE } = fromApp('@resnet-ts/plot');
 const RUNS = path.resolve(arg('--runs') ?? path.join(ROOT, 'runs', 'campaign'));
 const RESULTS = path.resolve(arg('--results') ?? path.join(ROOT, 'docs', 'results'));
 const TRAIN_IMAGES = 60000; // Fashion-MNIST's training set (no job uses --limit)
+// Run folders (runs/campaign/, not in git) do not outlive the machine that ran them; the ledger (in git)
+// keeps what each finished job leaves for the reports (a training run's per-epoch log), so a new
+// checkout neither trains a finished net again nor drops it from the reports.
+const LEDGER = path.join(RESULTS, 'campaign-ledger.json');
 const CAMPAIGN_COMMAND = 'scripts/experiments/campaign.sh start (jobs: scripts/experiments/campaign.jobs)';
 /** He et al. 2015, Table 6: CIFAR-10 test error (%) of the ResNets (best of 5 runs for 110). */
 const PAPER_RESNET = { 20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43 };
@@ -290,8 +294,45 @@ function shortcutsReport(states) {
   writeReport(path.join(RESULTS, 'shortcuts-seeds'), { info, result, plots, title: 'Shortcut options A/B/C over seeds (He et al. Table 3)', body });
 }
 
+function readLedger() {
+  try {
+    return JSON.parse(fs.readFileSync(LEDGER, 'utf8')).jobs ?? {};
+  } catch {
+    return {};
+  }
+}
+
+/** Records every finished job in the ledger; entries of jobs whose run folders are gone stay. */
+function updateLedger(states) {
+  const jobs = readLedger();
+  for (const s of states) if (s.state === 'done') jobs[s.id] = { command: s.cmd, ...(s.isTrain ? { history: s.history } : {}) };
+  const note = 'Finished campaign jobs (scripts/experiments/collect.cjs writes this; campaign.sh restores run folders from it). A training job keeps its per-epoch log, not its weights.';
+  writeAtomic(LEDGER, JSON.stringify({ note, jobs }, null, 1) + '\n');
+}
+
+/**
+ * Marks as done the jobs the ledger records as finished with the same command, writing their
+ * per-epoch logs back, so the driver skips them and the reports keep them. Their weights are not
+ * restored: campaign.sh holds back a job that needs them (`needs` in campaign.jobs) and says so.
+ */
+function restore(jobs) {
+  const ledger = readLedger();
+  for (const job of jobs) {
+    const entry = ledger[job.id];
+    const dir = path.join(RUNS, job.id);
+    if (!entry || entry.command !== job.cmd || fs.existsSync(path.join(dir, '.done'))) continue;
+    fs.mkdirSync(dir, { recursive: true });
+    if (entry.history) fs.writeFileSync(path.join(dir, 'log.jsonl'), entry.history.map((m) => JSON.stringify(m) + '\n').join(''));
+    fs.writeFileSync(path.join(dir, '.restored'), `restored from ${path.relative(ROOT, LEDGER)}: finished in an earlier sitting; weights not kept\n`);
+    fs.writeFileSync(path.join(dir, '.done'), '');
+    console.log(`${new Date().toISOString()} ${job.id}: done in an earlier sitting (restored from the ledger)`);
+  }
+}
+
 function main() {
+  if (process.argv.includes('--restore')) return restore(readJobs());
   const states = readJobs().map(jobState);
+  updateLedger(states);
   const md = writeStatus(states);
   depthReport(states);
   shortcutsReport(states);
