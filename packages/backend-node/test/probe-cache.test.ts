@@ -10,7 +10,12 @@ import { probeKey, readProbe, writeProbe } from '../src/engines/probe-cache';
 
 let tmp: string;
 let probed: string;
-const saved = { cacheDir: process.env.RESNET_TS_CACHE, cache: process.env.RESNET_TS_PROBE_CACHE, vk: process.env.VK_ICD_FILENAMES };
+const saved = {
+  cacheDir: process.env.RESNET_TS_CACHE,
+  cache: process.env.RESNET_TS_PROBE_CACHE,
+  vk: process.env.VK_ICD_FILENAMES,
+  xdg: process.env.XDG_DATA_DIRS,
+};
 
 beforeEach(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'probe-cache-'));
@@ -21,7 +26,12 @@ beforeEach(() => {
   fs.writeFileSync(probed, 'v1');
 });
 afterEach(() => {
-  for (const [k, v] of [['RESNET_TS_CACHE', saved.cacheDir], ['RESNET_TS_PROBE_CACHE', saved.cache], ['VK_ICD_FILENAMES', saved.vk]] as const) {
+  for (const [k, v] of [
+    ['RESNET_TS_CACHE', saved.cacheDir],
+    ['RESNET_TS_PROBE_CACHE', saved.cache],
+    ['VK_ICD_FILENAMES', saved.vk],
+    ['XDG_DATA_DIRS', saved.xdg],
+  ] as const) {
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;
   }
@@ -49,6 +59,19 @@ test('a changed driver environment or probed file is another key', async () => {
   delete process.env.VK_ICD_FILENAMES;
   fs.writeFileSync(probed, 'a newer build');
   expect(probeKey('webgpu-adapter', probed)).not.toBe(key);
+});
+
+test('installing or upgrading a Vulkan driver is another key (a cached "no adapter" is not kept)', () => {
+  const share = path.join(tmp, 'share');
+  fs.mkdirSync(path.join(share, 'vulkan', 'icd.d'), { recursive: true });
+  process.env.XDG_DATA_DIRS = share;
+  const none = probeKey('webgpu-adapter', probed);
+  const manifest = path.join(share, 'vulkan', 'icd.d', 'lvp_icd.json');
+  fs.writeFileSync(manifest, '{"ICD": {"api_version": "1.3.230"}}');
+  const installed = probeKey('webgpu-adapter', probed);
+  expect(installed).not.toBe(none);
+  fs.writeFileSync(manifest, '{"ICD": {"api_version": "1.4.305", "library_arch": "64"}}');
+  expect(probeKey('webgpu-adapter', probed)).not.toBe(installed);
 });
 
 test('an entry older than a day, from the future, or unreadable is ignored', async () => {

@@ -113,6 +113,7 @@ export {
 } from './kernels/portable.js';
 export { makeNonFiniteFaithful, NON_FINITE_WRAPPED_KERNELS, nonFiniteScans } from './kernels/nonfinite.js';
 export * from './io/finite.js';
+export { setRereader, rereaderOf, type Rereader } from './io/rereadable.js';
 export * from './io/weights.js';
 export { type ElementType, ELEMENT_BYTES, decodeElements } from './io/elements.js';
 export * from './io/conventions.js';

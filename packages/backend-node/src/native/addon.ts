@@ -97,13 +97,7 @@ export interface NativeAddon {
    * list of src/native/plan-lower.ts; returns an opaque handle. `options.winograd` (default true) lets
    * 3x3 stride-1 convs of 32+ channels run as oneDNN Winograd convs where that is faster (native/plan.cc).
    */
-  planCreate(
-    inputDims: number[],
-    numValues: number,
-    ops: object[],
-    output: number,
-    options?: { winograd?: boolean },
-  ): NativePlanHandle;
+  planCreate(inputDims: number[], numValues: number, ops: object[], output: number, options?: { winograd?: boolean }): NativePlanHandle;
   /** Runs a plan: `x` NHWC of the planned shape, `out` receives the logits [N, classes]. */
   planRun(plan: NativePlanHandle, x: Float32Array, out: Float32Array): void;
   /** What a plan is made of: the oneDNN implementation of each primitive, activation reorders per run, buffer bytes. */
@@ -130,6 +124,8 @@ export interface NativeAddon {
   version(): string;
   /** Drops all cached primitives. */
   clearCache(): void;
+  /** One full garbage collection now (for large buffers just let go: see releaseFileBackedSources). */
+  collectGarbage(): void;
 }
 
 /** An opaque native plan (a Node-API External). */

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataId, KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { DEFERRED_TRANSPOSE } from '@resnet-ts/core';
+import { DEFERRED_TRANSPOSE, rereaderOf, type Rereader } from '@resnet-ts/core';
 import type { NativeAddon } from './addon.js';
 import { f32, type Args } from './kernel-args.js';
 import { pool } from './pool.js';
@@ -20,6 +20,8 @@ export class DeferredTransposeValues {
   refCount = 1;
   private result: Float32Array | null = null;
   private pendingSource: Float32Array | null;
+  /** Set while the source has been let go ({@link releaseSource}): reads it back from its file. */
+  private reread: Rereader | null = null;
 
   constructor(
     private readonly addon: NativeAddon,
@@ -31,18 +33,47 @@ export class DeferredTransposeValues {
     this.pendingSource = source;
   }
 
-  /** The source values while the transpose has not run (null afterwards: the source is let go). */
+  /**
+   * The source values while the transpose has not run (null afterwards: the source is let go);
+   * read back from its file if it was released.
+   */
   get source(): Float32Array | null {
+    if (!this.result && !this.pendingSource && this.reread) {
+      const again = this.reread();
+      if (again.length !== this.sourceShape.reduce((a, b) => a * b, 1))
+        throw new Error(`${DEFERRED_TRANSPOSE}: a re-read source has ${again.length} values`);
+      this.pendingSource = again;
+    }
     return this.pendingSource;
+  }
+
+  /**
+   * Lets the source go if it can be read again from its file (core's `rereaderOf`) and the
+   * transpose has not run; returns the bytes let go (0 if kept). A later read reads it back.
+   */
+  releaseSource(): number {
+    if (this.result || !this.pendingSource) return 0;
+    const reread = this.reread ?? rereaderOf(this.pendingSource);
+    if (!reread) return 0;
+    const bytes = this.pendingSource.byteLength;
+    this.reread = reread;
+    this.pendingSource = null;
+    return bytes;
+  }
+
+  /** True while the source has been let go and would be read back from its file. */
+  get released(): boolean {
+    return !this.result && !this.pendingSource && this.reread !== null;
   }
 
   get values(): Float32Array {
     if (!this.result) {
-      const source = this.pendingSource!;
+      const source = this.source!;
       const y = new Float32Array(source.length);
       this.addon.transpose(source, [...this.sourceShape], [...this.perm], y);
       this.result = y;
       this.pendingSource = null;
+      this.reread = null;
     }
     return this.result;
   }
@@ -50,7 +81,30 @@ export class DeferredTransposeValues {
   set values(v: Float32Array) {
     this.result = v;
     this.pendingSource = null;
+    this.reread = null;
   }
+}
+
+/** Below this many bytes let go, a forced garbage collection costs more than the memory is worth. */
+const COLLECT_MIN_BYTES = 16 * 1024 * 1024;
+
+/**
+ * After the compiled plan has copied a model's weights: lets go of every deferred source that can
+ * be read again from its weights file, and has V8 collect them at once when they add up to enough
+ * to matter, so that a model loaded from a file holds its weights once (in the plan) rather than
+ * twice. Anything that later reads such a weight (training, another input shape's plan, `dataSync`)
+ * reads it back from the file, or gets a one-line error if the file has changed since. Returns
+ * the bytes let go.
+ */
+export function releaseFileBackedSources(addon: NativeAddon, weights: readonly tf.Tensor[]): number {
+  const backend = tf.backend() as MathBackendCPU;
+  let bytes = 0;
+  for (const t of weights) {
+    const entry = backend.data?.has(t.dataId) ? (backend.data.get(t.dataId) as unknown) : null;
+    if (entry instanceof DeferredTransposeValues) bytes += entry.releaseSource();
+  }
+  if (bytes >= COLLECT_MIN_BYTES) addon.collectGarbage();
+  return bytes;
 }
 
 /**

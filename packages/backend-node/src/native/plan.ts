@@ -17,6 +17,7 @@ import type { NativeAddon, NativePlanHandle, NativePlanInfo } from './addon.js';
 import { f32 } from './kernel-args.js';
 import { collectPlanGraph } from './plan-graph.js';
 import { PlanUnsupportedError, lowerPlanGraph } from './plan-lower.js';
+import { releaseFileBackedSources } from './deferred-transpose.js';
 
 /** A built plan for one input shape (see {@link compileNativePlan}). */
 export class NativePlan implements CompiledInference {
@@ -76,6 +77,12 @@ export function lastPlanFallback(): string | null {
   return lastFallback;
 }
 
+function createPlan(addon: NativeAddon, model: ResNet, inputShape: readonly number[]): NativePlan {
+  const lowered = lowerPlanGraph(collectPlanGraph(model), inputShape);
+  const handle = addon.planCreate([...inputShape], lowered.numValues, lowered.ops, lowered.output, { winograd });
+  return new NativePlan(addon, handle, [...inputShape], lowered.outputShape);
+}
+
 /**
  * Builds the native plan of `model` for an NHWC float32 input of `inputShape`, or null (with the
  * reason in {@link lastPlanFallback}) when the plan cannot express the model or oneDNN
@@ -88,9 +95,10 @@ export function compileNativePlan(addon: NativeAddon, model: Module, inputShape:
     return null;
   }
   try {
-    const lowered = lowerPlanGraph(collectPlanGraph(model), inputShape);
-    const handle = addon.planCreate([...inputShape], lowered.numValues, lowered.ops, lowered.output, { winograd });
-    return new NativePlan(addon, handle, [...inputShape], lowered.outputShape);
+    const plan = createPlan(addon, model, inputShape);
+    // The plan holds its own copy of every weight now (and the graph that lent it them is gone).
+    releaseFileBackedSources(addon, model.parameters());
+    return plan;
   } catch (e) {
     // Unsupported graphs, modules without exporters, and anything oneDNN refuses: the tfjs path runs.
     const kind = e instanceof PlanUnsupportedError ? 'unsupported: ' : e instanceof GraphExportError ? '' : 'native plan failed: ';

@@ -10,7 +10,8 @@ import {
   readSafetensorsHeaderLength,
 } from '../io/safetensors.js';
 import { WeightsFormat, detectWeightsFormat } from '../io/weights.js';
-import { openForRead } from './files.js';
+import { setRereader } from '../io/rereadable.js';
+import { FileError, openForRead } from './files.js';
 
 /** Up to `length` bytes of `fd` from `position`, in a fresh buffer. */
 export function readAt(fd: number, length: number, position: number): Uint8Array {
@@ -36,13 +37,15 @@ export function notSafetensorsError(file: string, format: WeightsFormat): Format
 /** An open safetensors file: the validated header, and tensors read on demand. Close it when done. */
 export class SafetensorsFile {
   private fd: number;
+  private readonly stat: fs.Stats;
   readonly header: SafetensorsHeader;
   readonly size: number;
 
   constructor(readonly file: string) {
     this.fd = openForRead(file);
     try {
-      this.size = fs.fstatSync(this.fd).size;
+      this.stat = fs.fstatSync(this.fd);
+      this.size = this.stat.size;
       const format = detectWeightsFormat(readAt(this.fd, 16, 0));
       if (format === 'torch-zip' || format === 'torch-legacy') throw notSafetensorsError(file, format);
       const n = readSafetensorsHeaderLength(readAt(this.fd, 8, 0), this.size, file);
@@ -67,10 +70,11 @@ export class SafetensorsFile {
     return this.header.entries.find((e) => e.name === name);
   }
 
-  /** The raw bytes of one tensor. */
+  /** The raw bytes of one tensor, in a buffer of their own (float32 ones readable again: core's io/rereadable.ts). */
   rawBytes(entry: SafetensorsEntry): Uint8Array {
     const bytes = readAt(this.fd, entry.end - entry.begin, this.header.dataStart + entry.begin);
     if (bytes.length !== entry.end - entry.begin) throw new FormatError(`${this.file}: tensor '${entry.name}' is truncated.`);
+    this.registerRereader(entry, bytes);
     return bytes;
   }
 
@@ -79,6 +83,33 @@ export class SafetensorsFile {
     const e = typeof entry === 'string' ? this.entry(entry) : entry;
     if (!e) throw new FormatError(`${this.file}: no tensor named '${entry}'.`);
     return decodeSafetensorsTensor(e, this.rawBytes(e), this.file);
+  }
+
+  /**
+   * Lets an engine drop a float32 tensor's values and read them again later (core's
+   * io/rereadable.ts): from this file, at the same place, while it is unchanged.
+   */
+  private registerRereader(entry: SafetensorsEntry, bytes: Uint8Array): void {
+    if (entry.dtype !== 'F32' || bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) return;
+    const { file, stat } = this;
+    const position = this.header.dataStart + entry.begin;
+    const length = bytes.length;
+    setRereader(bytes.buffer, () => {
+      const fd = openForRead(file);
+      try {
+        const now = fs.fstatSync(fd);
+        if (now.size !== stat.size || now.mtimeMs !== stat.mtimeMs || now.ino !== stat.ino) {
+          throw new FileError(
+            `'${file}' has changed since the model's weights were read from it (its tensor '${entry.name}' is needed again); load the model again.`,
+          );
+        }
+        const again = readAt(fd, length, position);
+        if (again.length !== length) throw new FormatError(`${file}: tensor '${entry.name}' is truncated.`);
+        return new Float32Array(again.buffer, 0, length / 4);
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
   }
 
   /** Closes the file (idempotent). */
