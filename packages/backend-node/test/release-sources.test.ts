@@ -87,6 +87,9 @@ describeNative('weights read again from their file after the plan copied them (n
       } finally {
         setInferencePlan(previous);
       }
+      // Gone altogether: the same kind of error, saying so.
+      fs.rmSync(file);
+      expect(() => weight.dataSync()).toThrow(/cannot be read again \(No such file.*keep the file while the model is in use/);
     } finally {
       await saveCheckpoint(file, source);
       other.dispose();

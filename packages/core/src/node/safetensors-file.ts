@@ -95,7 +95,14 @@ export class SafetensorsFile {
     const position = this.header.dataStart + entry.begin;
     const length = bytes.length;
     setRereader(bytes.buffer, () => {
-      const fd = openForRead(file);
+      let fd: number;
+      try {
+        fd = openForRead(file);
+      } catch (e) {
+        throw new FileError(
+          `'${file}', which the model's weights were read from, cannot be read again (${(e as Error).message}); keep the file while the model is in use, or load the model again.`,
+        );
+      }
       try {
         const now = fs.fstatSync(fd);
         if (now.size !== stat.size || now.mtimeMs !== stat.mtimeMs || now.ino !== stat.ino) {
