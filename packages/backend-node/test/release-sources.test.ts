@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setInferencePlan, useBackend, type ResNet } from '@resnet-ts/core';
 import { FileError, loadWeightsInto, saveCheckpoint } from '@resnet-ts/core/node';
+import { fromPretrained } from '@resnet-ts/zoo/node';
 import { createModel } from '@resnet-ts/zoo';
 import '../src/index.js';
 import { DeferredTransposeValues } from '../src/native/deferred-transpose.js';
@@ -68,6 +69,21 @@ describeNative('weights read again from their file after the plan copied them (n
     expect(releasedWeights(model)).toHaveLength(0);
     tf.dispose([x, x3]);
     model.dispose();
+  });
+
+  test('the same for a checkpoint PyTorch saved (.pth: read storage by storage)', async () => {
+    const pth = path.join(__dirname, '..', '..', 'core', 'test', 'fixtures', 'torch', 'cifar-resnet8-optionB.pth');
+    const { model } = await fromPretrained(pth);
+    const x = input([2, 32, 32, 3], 4);
+    const before = logits(model, x, false); // the tfjs kernels: every weight reordered
+    const again = (await fromPretrained(pth)).model;
+    const planned = logits(again, x, true);
+    expect(releasedWeights(again).length).toBeGreaterThanOrEqual(2); // its 64-channel 3x3 filters
+    expectSameValues(planned, before, 1e-5);
+    expectSameValues(logits(again, x, false), before, 0); // read back from the .pth
+    tf.dispose(x);
+    model.dispose();
+    again.dispose();
   });
 
   test('a released weight needed again after its file changed is a one-line error, not other values', async () => {

@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FormatError, RawStateDict, detectWeightsFormat, readWeights } from '@resnet-ts/core';
+import { FormatError, RawStateDict, detectWeightsFormat, readWeights, rereaderOf } from '@resnet-ts/core';
+import { readWeightsFile } from '@resnet-ts/core/node';
 
 const FIX = path.join(__dirname, 'fixtures', 'torch');
 const read = (name: string): RawStateDict => readWeights(new Uint8Array(fs.readFileSync(path.join(FIX, name))), { source: name });
@@ -86,6 +87,24 @@ describe('hostile and broken files', () => {
     const big = [...readWeights(bytes, { source: 'r8.pth' }).tensors.values()].filter((t) => t.data.length >= 16384);
     expect(big.length).toBeGreaterThan(0);
     for (const t of big) expect(t.data.buffer).toBe(bytes.buffer);
+  });
+
+  test('a zip checkpoint file is read storage by storage, each large one readable again from the file', () => {
+    const file = path.join(FIX, 'cifar-resnet8-optionB.pth');
+    const fromFile = readWeightsFile(file);
+    const fromBytes = readWeights(new Uint8Array(fs.readFileSync(file)), { source: file });
+    expect([...fromFile.tensors.keys()]).toEqual([...fromBytes.tensors.keys()]);
+    let released = 0;
+    for (const [name, t] of fromFile.tensors) {
+      expect(Array.from(t.data)).toEqual(Array.from(fromBytes.tensors.get(name)!.data));
+      if (t.data.length < 16384) continue;
+      // Its own buffer (the file is never held whole), and the same values when read again.
+      const values = t.data as Float32Array;
+      expect(values.byteLength).toBe(values.buffer.byteLength);
+      expect(Array.from(rereaderOf(values)!())).toEqual(Array.from(values));
+      released++;
+    }
+    expect(released).toBeGreaterThan(0);
   });
 
   test('a truncated zip checkpoint is a one-line FormatError', () => {

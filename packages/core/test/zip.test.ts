@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { zipSync, strToU8 } from 'fflate';
 import zlib from 'node:zlib';
-import { setZipCrc32, zipEntries } from '../src/io/zip.js';
+import { type ZipSource, openZip, setZipCrc32, zipEntries } from '../src/io/zip.js';
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -27,6 +27,32 @@ test('stored entries are views of the archive, deflated ones are inflated; folde
   expect(files['a/data/0']).toEqual(big);
   expect(files['a/data.pkl'].buffer).not.toBe(bytes.buffer);
   expect(text(files['a/data.pkl'])).toBe('x'.repeat(5000));
+});
+
+test('through a source that reads parts (a file): only what is asked for is read, each entry into a buffer of its own', () => {
+  const big = new Uint8Array(100_000).map((_, i) => i % 251);
+  const bytes = zipSync({ 'a/data/0': [big, { level: 0 }], 'a/data/1': [big.slice(0, 70_000), { level: 0 }], 'a/data.pkl': strToU8('x') });
+  let bytesRead = 0;
+  const file: ZipSource = {
+    size: bytes.length,
+    read: (offset, length) => {
+      const part = bytes.slice(offset, offset + length); // a copy, as a positioned file read gives
+      bytesRead += part.length;
+      return part;
+    },
+  };
+  const archive = openZip(file);
+  expect(archive.names.sort()).toEqual(['a/data.pkl', 'a/data/0', 'a/data/1']);
+  expect(bytesRead).toBeLessThan(1000); // the end record and the central directory
+  const entry = archive.read('a/data/0')!;
+  expect(entry).toEqual(big);
+  expect(entry.byteLength).toBe(entry.buffer.byteLength);
+  expect(bytesRead).toBeLessThan(big.length + 1100); // and that entry, not the other one
+  expect(archive.read('a/none')).toBeUndefined();
+  // Cut short, through a source too.
+  expect(() => openZip({ size: bytes.length - 40, read: (o, n) => bytes.slice(o, Math.min(o + n, bytes.length - 40)) })).toThrow(
+    /end-of-central-directory|past the end|corrupt/,
+  );
 });
 
 test('an archive cut anywhere, or with a corrupt record, is an error that says so', () => {

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { CONV2D_ADD_RELU, MAX_POOL_NAN } from '@resnet-ts/core';
+import { CONV2D_ADD_RELU, MAX_POOL_NAN, ResNetError } from '@resnet-ts/core';
 import type { NativeAddon } from './addon.js';
 import { Args, NativeImpl, alloc, f32, out, size } from './kernel-args.js';
 import {
@@ -104,6 +104,8 @@ export function nativeKernelConfigs(backendName: string, addon: NativeAddon): Ke
       try {
         r = nativeDisabled.size > 0 && nativeDisabled.has(name) ? null : impl(args as unknown as Args, addon);
       } catch (e) {
+        // The user's problem (a weights file changed since a released weight was read): not the engine's.
+        if (e instanceof ResNetError) throw e;
         // A case oneDNN rejects (e.g. an exotic shape): say so once, then use the cpu kernel.
         if (!warned.has(name)) {
           warned.add(name);

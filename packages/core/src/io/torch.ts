@@ -8,7 +8,7 @@
 import { FormatError, fmtShape } from '../errors.js';
 import { ELEMENT_BYTES, decodeElements } from './elements.js';
 import { unpickle } from './pickle.js';
-import { zipEntries } from './zip.js';
+import { type ZipArchive, type ZipSource, openZip } from './zip.js';
 import { StorageRef, StorageTypeGlobal, TensorRef, torchGlobals } from './torch-pickle.js';
 
 /** The magic number that opens a legacy `torch.save` file (a pickled int). */
@@ -101,34 +101,44 @@ function materializer(bytesOf: (ref: StorageRef) => Uint8Array, source: string):
   };
 }
 
-/** Reads a zip-format `torch.save` file. */
-export function readTorchZip(bytes: Uint8Array, source: string): TorchObject {
-  let files: Record<string, Uint8Array>;
+/**
+ * Reads a zip-format `torch.save` file: from its bytes, or from a {@link ZipSource} that reads the
+ * file in parts (then each storage is read when a tensor needs it, into a buffer of its own).
+ */
+export function readTorchZip(src: Uint8Array | ZipSource, source: string): TorchObject {
+  const corrupt = (e: unknown) =>
+    new FormatError(`${source}: this PyTorch zip checkpoint is truncated or corrupt (${(e as Error).message}); download or copy it again.`);
+  const read = (name: string) => {
+    try {
+      return archive.read(name);
+    } catch (e) {
+      throw corrupt(e);
+    }
+  };
+  let archive: ZipArchive;
   try {
-    files = zipEntries(bytes);
+    archive = openZip(src);
   } catch (e) {
-    throw new FormatError(
-      `${source}: this PyTorch zip checkpoint is truncated or corrupt (${(e as Error).message}); download or copy it again.`,
-    );
+    throw corrupt(e);
   }
-  const pkl = Object.keys(files).find((n) => /^[^/]+\/data\.pkl$/.test(n) || n === 'data.pkl');
+  const pkl = archive.names.find((n) => /^[^/]+\/data\.pkl$/.test(n) || n === 'data.pkl');
   if (!pkl) {
     throw new FormatError(
-      `${source}: a zip file without a data.pkl entry, so not a torch.save checkpoint (entries: ${Object.keys(files).slice(0, 5).join(', ')}).`,
+      `${source}: a zip file without a data.pkl entry, so not a torch.save checkpoint (entries: ${archive.names.slice(0, 5).join(', ')}).`,
     );
   }
   const prefix = pkl.slice(0, pkl.length - 'data.pkl'.length);
-  const order = files[`${prefix}byteorder`];
+  const order = read(`${prefix}byteorder`);
   if (order && new TextDecoder().decode(order).trim() !== 'little') {
     throw new FormatError(`${source}: the checkpoint was saved with big-endian storages, which resnet-ts does not read.`);
   }
-  const { value } = unpickle(files[pkl], {
+  const { value } = unpickle(read(pkl)!, {
     findGlobal: torchGlobals(source),
     persistentLoad: (pid) => persistentStorage(pid, source, false),
     source,
   });
   const bytesOf = (ref: StorageRef): Uint8Array => {
-    const data = files[`${prefix}data/${ref.key}`];
+    const data = read(`${prefix}data/${ref.key}`);
     if (!data) throw new FormatError(`${source}: storage '${ref.key}' is missing from the zip; the file is truncated or corrupt.`);
     return data;
   };

@@ -8,6 +8,7 @@ import { FormatError } from '../errors.js';
 import { decodeElements, isFloatElement } from './elements.js';
 import { SafetensorsEntry, SafetensorsHeader, readSafetensorsHeader } from './safetensors.js';
 import { TorchObject, readTorchLegacy, readTorchZip } from './torch.js';
+import type { ZipSource } from './zip.js';
 import { TensorRef } from './torch-pickle.js';
 
 /** The container formats {@link readWeights} reads. */
@@ -88,6 +89,14 @@ export function readWeights(bytes: Uint8Array, options: ReadWeightsOptions = {})
     `${source}: not a weights file resnet-ts reads (${bytes.length} bytes starting ${describeStart(bytes)}); ` +
       'expected safetensors or a PyTorch .pth/.pt/.bin saved by torch.save. If it is truncated, copy or download it again.',
   );
+}
+
+/**
+ * {@link readWeights} of a zip-format `torch.save` file read in parts through `src` (how core's Node
+ * entry reads a `.pth` file: each storage into a buffer of its own, the file never whole).
+ */
+export function readTorchZipWeights(src: ZipSource, source: string): RawStateDict {
+  return torchStateDict(readTorchZip(src, source), 'torch-zip', source);
 }
 
 function toRaw(data: Float32Array | Int32Array | Uint8Array, shape: number[], float: boolean): RawTensor {

@@ -22,7 +22,8 @@ import { CheckpointInfo, CheckpointOptions, checkpointMetadata, isExtraKey, pars
 import { assertSameArchitecture } from '../io/checkpoint-schema.js';
 import { openForRead, writeFileAtomic } from './files.js';
 import { modelFromWeightsFile, readWeightsFile, weightsFileFormat } from './weights-file.js';
-import { openSafetensors, readAt } from './safetensors-file.js';
+import { openSafetensors } from './safetensors-file.js';
+import { readAt } from './reread.js';
 import { loadRawStateDict } from '../io/load-raw.js';
 import { NonFinitePolicy } from '../io/finite.js';
 

@@ -10,20 +10,8 @@ import {
   readSafetensorsHeaderLength,
 } from '../io/safetensors.js';
 import { WeightsFormat, detectWeightsFormat } from '../io/weights.js';
-import { setRereader } from '../io/rereadable.js';
-import { FileError, openForRead } from './files.js';
-
-/** Up to `length` bytes of `fd` from `position`, in a fresh buffer. */
-export function readAt(fd: number, length: number, position: number): Uint8Array {
-  const buf = new Uint8Array(length);
-  let done = 0;
-  while (done < length) {
-    const n = fs.readSync(fd, buf, done, length - done, position + done);
-    if (n === 0) break;
-    done += n;
-  }
-  return done === length ? buf : buf.subarray(0, done);
-}
+import { openForRead } from './files.js';
+import { readAt, registerFileRereader } from './reread.js';
 
 /** The one-line error of a safetensors-only path handed a PyTorch checkpoint: what it is, what reads it. */
 export function notSafetensorsError(file: string, format: WeightsFormat): FormatError {
@@ -74,7 +62,8 @@ export class SafetensorsFile {
   rawBytes(entry: SafetensorsEntry): Uint8Array {
     const bytes = readAt(this.fd, entry.end - entry.begin, this.header.dataStart + entry.begin);
     if (bytes.length !== entry.end - entry.begin) throw new FormatError(`${this.file}: tensor '${entry.name}' is truncated.`);
-    this.registerRereader(entry, bytes);
+    if (entry.dtype === 'F32')
+      registerFileRereader(bytes, this.file, this.stat, this.header.dataStart + entry.begin, `tensor '${entry.name}'`);
     return bytes;
   }
 
@@ -83,40 +72,6 @@ export class SafetensorsFile {
     const e = typeof entry === 'string' ? this.entry(entry) : entry;
     if (!e) throw new FormatError(`${this.file}: no tensor named '${entry}'.`);
     return decodeSafetensorsTensor(e, this.rawBytes(e), this.file);
-  }
-
-  /**
-   * Lets an engine drop a float32 tensor's values and read them again later (core's
-   * io/rereadable.ts): from this file, at the same place, while it is unchanged.
-   */
-  private registerRereader(entry: SafetensorsEntry, bytes: Uint8Array): void {
-    if (entry.dtype !== 'F32' || bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) return;
-    const { file, stat } = this;
-    const position = this.header.dataStart + entry.begin;
-    const length = bytes.length;
-    setRereader(bytes.buffer, () => {
-      let fd: number;
-      try {
-        fd = openForRead(file);
-      } catch (e) {
-        throw new FileError(
-          `'${file}', which the model's weights were read from, cannot be read again (${(e as Error).message}); keep the file while the model is in use, or load the model again.`,
-        );
-      }
-      try {
-        const now = fs.fstatSync(fd);
-        if (now.size !== stat.size || now.mtimeMs !== stat.mtimeMs || now.ino !== stat.ino) {
-          throw new FileError(
-            `'${file}' has changed since the model's weights were read from it (its tensor '${entry.name}' is needed again); load the model again.`,
-          );
-        }
-        const again = readAt(fd, length, position);
-        if (again.length !== length) throw new FormatError(`${file}: tensor '${entry.name}' is truncated.`);
-        return new Float32Array(again.buffer, 0, length / 4);
-      } finally {
-        fs.closeSync(fd);
-      }
-    });
   }
 
   /** Closes the file (idempotent). */

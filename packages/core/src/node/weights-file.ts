@@ -9,10 +9,20 @@ import { ResNet } from '../resnet.js';
 import { inferSpec } from '../io/infer-spec.js';
 import { adaptStateDict } from '../io/conventions.js';
 import { LoadRawOptions, loadRawStateDict } from '../io/load-raw.js';
-import { RawStateDict, ReadWeightsOptions, WeightsFormat, detectWeightsFormat, readWeights, safetensorsStateDict } from '../io/weights.js';
+import {
+  RawStateDict,
+  ReadWeightsOptions,
+  WeightsFormat,
+  detectWeightsFormat,
+  readTorchZipWeights,
+  readWeights,
+  safetensorsStateDict,
+} from '../io/weights.js';
+import { ResNetError } from '../errors.js';
 import { openSafetensors } from './safetensors-file.js';
 import { fileError, openForRead } from './files.js';
-import { setZipCrc32 } from '../io/zip.js';
+import { readAt, registerFileRereader } from './reread.js';
+import { type ZipSource, setZipCrc32 } from '../io/zip.js';
 
 // PyTorch zip checkpoints are checked entry by entry against their CRC-32s: a flipped bit in a weight
 // is an error, not a slightly different model (PyTorch 1.13's torch.load does not check). Node's
@@ -40,7 +50,9 @@ export function readFileBytes(file: string): Uint8Array {
  */
 export function readWeightsFile(file: string, options: ReadWeightsOptions = {}): RawStateDict {
   const source = options.source ?? file;
-  if (weightsFileFormat(file) !== 'safetensors') return readWeights(readFileBytes(file), { source });
+  const format = weightsFileFormat(file);
+  if (format === 'torch-zip') return readTorchZipFile(file, source);
+  if (format !== 'safetensors') return readWeights(readFileBytes(file), { source });
   // safetensors: the header, then one positioned read per tensor into its own buffer, so the file is
   // never held whole next to its tensors (a ResNet-50: 100 MB less at the peak of a load).
   const f = openSafetensors(file);
@@ -48,6 +60,34 @@ export function readWeightsFile(file: string, options: ReadWeightsOptions = {}):
     return safetensorsStateDict(f.header, (e) => f.rawBytes(e), source);
   } finally {
     f.close();
+  }
+}
+
+/** Below this size a storage is not worth reading again later (core's io/rereadable.ts). */
+const REREAD_MIN_BYTES = 64 * 1024;
+
+/**
+ * A PyTorch zip checkpoint read in parts: its central directory, then each storage by one positioned
+ * read into a buffer of its own when a tensor needs it (and registered as readable again), so the
+ * file is never held whole next to its tensors.
+ */
+function readTorchZipFile(file: string, source: string): RawStateDict {
+  const fd = openForRead(file);
+  try {
+    const stat = fs.fstatSync(fd);
+    const src: ZipSource = {
+      size: stat.size,
+      read: (offset, length) => {
+        const bytes = readAt(fd, length, offset);
+        if (length >= REREAD_MIN_BYTES) registerFileRereader(bytes, file, stat, offset, `stored bytes at offset ${offset}`);
+        return bytes;
+      },
+    };
+    return readTorchZipWeights(src, source);
+  } catch (e) {
+    throw e instanceof ResNetError ? e : fileError(e, file, 'read');
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
