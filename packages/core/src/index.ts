@@ -114,6 +114,7 @@ export {
 export { makeNonFiniteFaithful, NON_FINITE_WRAPPED_KERNELS, nonFiniteScans } from './kernels/nonfinite.js';
 export * from './io/finite.js';
 export { setRereader, rereaderOf, type Rereader } from './io/rereadable.js';
+export { openZip, bytesZipSource, type ZipSource, type ZipArchive } from './io/zip.js';
 export * from './io/weights.js';
 export { type ElementType, ELEMENT_BYTES, decodeElements } from './io/elements.js';
 export * from './io/conventions.js';
