@@ -97,14 +97,17 @@ const COLLECT_MIN_BYTES = 16 * 1024 * 1024;
  * the bytes let go.
  */
 export function releaseFileBackedSources(addon: NativeAddon, weights: readonly tf.Tensor[]): number {
-  const backend = tf.backend() as MathBackendCPU;
   let bytes = 0;
-  for (const t of weights) {
-    const entry = backend.data?.has(t.dataId) ? (backend.data.get(t.dataId) as unknown) : null;
-    if (entry instanceof DeferredTransposeValues) bytes += entry.releaseSource();
-  }
+  for (const t of weights) bytes += deferredEntry(t)?.releaseSource() ?? 0;
   if (bytes >= COLLECT_MIN_BYTES) addon.collectGarbage();
   return bytes;
+}
+
+/** The storage entry of `t` on the current (native) backend if it is a deferred transpose, else null. */
+function deferredEntry(t: tf.Tensor): DeferredTransposeValues | null {
+  const backend = tf.backend() as MathBackendCPU;
+  const entry = backend.data?.has(t.dataId) ? (backend.data.get(t.dataId) as unknown) : null;
+  return entry instanceof DeferredTransposeValues ? entry : null;
 }
 
 /**
@@ -112,9 +115,8 @@ export function releaseFileBackedSources(addon: NativeAddon, weights: readonly t
  * `values` is in the layout `shape`, and the tensor is `perm` applied to it.
  */
 export function deferredSource(t: tf.Tensor): { values: Float32Array; shape: readonly number[]; perm: readonly number[] } | null {
-  const backend = tf.backend() as MathBackendCPU;
-  const entry = backend.data?.has(t.dataId) ? (backend.data.get(t.dataId) as unknown) : null;
-  if (!(entry instanceof DeferredTransposeValues) || !entry.source) return null;
+  const entry = deferredEntry(t);
+  if (!entry?.source) return null;
   return { values: entry.source, shape: entry.sourceShape, perm: entry.perm };
 }
 
