@@ -98,6 +98,27 @@ function growthSentence(n: NetLesion, rows: { k: number; mean: number; std: numb
   );
 }
 
+/**
+ * Where the deletions that cost more than 5 points sit, by stage and whether they downsample: Veit
+ * et al. found only the downsampling blocks costly, so a report must say when ours differ.
+ */
+function costlySentence(n: NetLesion): string {
+  const costly = n.deletable.filter((i) => n.single[i] - n.baseline > 0.05);
+  if (!costly.length) return ' No single deletion costs more than 5 points.';
+  const byStage = new Map<string, number>();
+  for (const i of costly) {
+    const stage = n.blocks[i].split('.')[0];
+    byStage.set(stage, (byStage.get(stage) ?? 0) + 1);
+  }
+  const down = costly.filter((i) => !n.swappable.includes(i)).length;
+  const stages = [...byStage].map(([stage, count]) => `${count} in ${stage}`).join(', ');
+  const verdict =
+    down === costly.length
+      ? 'as in Veit et al., only downsampling blocks are costly'
+      : `unlike Veit et al., ${costly.length - down} of them do not downsample`;
+  return ` The ${costly.length} deletions that cost more than 5 points: ${stages}; ${down} of them downsampling blocks (${verdict}).`;
+}
+
 /** The findings, from the numbers, and how they compare with Veit et al.'s on ResNet-110. */
 export function lesionFindings(result: LesionResult): string[] {
   const [res, plain] = result.nets;
@@ -115,7 +136,10 @@ export function lesionFindings(result: LesionResult): string[] {
       '',
       `Veit et al. (ResNet-110 on CIFAR-10, 54 blocks): deleting any single block barely changes the error except at the downsampling blocks, while a plain net collapses. ` +
         `Here the median single deletion costs ${points(medianCost)}: ${medianCost <= 0.02 ? 'the same picture' : medianCost <= 0.05 ? 'close to it (a few points)' : 'unlike Veit et al., a typical deletion hurts'}` +
-        (plain && Number.isFinite(plainMin) ? `; the plain net's least harmful deletion still gives ${pct(plainMin)} (baseline ${pct(plain.baseline)}).` : '.'),
+        (plain && Number.isFinite(plainMin)
+          ? `; the plain net's least harmful deletion still gives ${pct(plainMin)} (baseline ${pct(plain.baseline)}).`
+          : '.') +
+        costlySentence(res),
     );
   }
   return lines.filter((l, i) => l !== '' || lines[i - 1] !== '');
@@ -136,7 +160,15 @@ export function lesionBody(result: LesionResult): string {
       'the block computes relu(shortcut(x)); a downsampling block keeps its shortcut path). In a plain net only blocks that preserve the shape can be removed (they become the identity).',
     '',
     mdTable(
-      ['net', 'blocks', 'baseline error', 'deletable blocks', 'mean error, one block deleted', 'worst single deletion', `error, k = ${ks.join(' / ')} random deletions`],
+      [
+        'net',
+        'blocks',
+        'baseline error',
+        'deletable blocks',
+        'mean error, one block deleted',
+        'worst single deletion',
+        `error, k = ${ks.join(' / ')} random deletions`,
+      ],
       nets.map((n) => {
         const fin = n.single.filter(Number.isFinite);
         const worst = fin.length ? Math.max(...fin) : NaN;

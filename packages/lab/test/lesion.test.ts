@@ -140,12 +140,38 @@ describe('lesion machinery', () => {
   });
 
   test('54 blocks like ResNet-110, next to a shallower plain net: every single deletion, k = 1..20, 20 swaps; findings and k columns', async () => {
-    const deep = resnet({ block: 'basic', layers: [18, 18, 18], stem: 'cifar', inChannels: 1, widths: [2, 2, 2], stemWidth: 2, seed: 3 }).eval();
-    const shallow = resnet({ block: 'basic', layers: [3, 3, 3], stem: 'cifar', inChannels: 1, widths: [2, 2, 2], stemWidth: 2, seed: 3, residual: false }).eval();
+    const deep = resnet({
+      block: 'basic',
+      layers: [18, 18, 18],
+      stem: 'cifar',
+      inChannels: 1,
+      widths: [2, 2, 2],
+      stemWidth: 2,
+      seed: 3,
+    }).eval();
+    const shallow = resnet({
+      block: 'basic',
+      layers: [3, 3, 3],
+      stem: 'cifar',
+      inChannels: 1,
+      widths: [2, 2, 2],
+      stemWidth: 2,
+      seed: 3,
+      residual: false,
+    }).eval();
     const inputs = tf.tensor4d(new Rng(4).normalArray(4 * 8 * 8), [4, 8, 8, 1]);
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-lesion-'));
     try {
-      const r = await runLesion({ model: deep, plain: shallow, data: { inputs, labels: [0, 1, 2, 3] }, samples: 2, maxK: 20, maxSwaps: 20, out, command: 'test' });
+      const r = await runLesion({
+        model: deep,
+        plain: shallow,
+        data: { inputs, labels: [0, 1, 2, 3] },
+        samples: 2,
+        maxK: 20,
+        maxSwaps: 20,
+        out,
+        command: 'test',
+      });
       const [res, pl] = r.result.nets;
       expect(res.blocks.length).toBe(54);
       expect(res.single.every(Number.isFinite)).toBe(true); // every block of a ResNet can be deleted
@@ -160,7 +186,12 @@ describe('lesion machinery', () => {
       expect(md).toMatch(/residual \(baseline .*\): one block deleted gives a median error of/);
       expect(md).toContain('Veit et al. (ResNet-110');
       // nets of different depth: one bar chart each
-      expect(fs.readdirSync(out).filter((f) => f.endsWith('.svg')).sort()).toEqual(['error-vs-block-plain.svg', 'error-vs-block.svg', 'error-vs-k.svg']);
+      expect(
+        fs
+          .readdirSync(out)
+          .filter((f) => f.endsWith('.svg'))
+          .sort(),
+      ).toEqual(['error-vs-block-plain.svg', 'error-vs-block.svg', 'error-vs-k.svg']);
     } finally {
       fs.rmSync(out, { recursive: true });
       tf.dispose(inputs);
@@ -188,5 +219,9 @@ describe('lesion machinery', () => {
     const t = text(net([0.2, 0.3, 0.4, 0.5]));
     expect(t).toContain('median error of 13.00 %; 2 of 4 deletions cost at most 2 points, 3 at most 5');
     expect(t).toContain('the costliest: c 50.00 % (downsampling), b 13.00 %, a 11.00 %.');
+    expect(t).toContain('1 deletions that cost more than 5 points: 1 in c; 1 of them downsampling blocks (as in Veit et al.');
+    // the same costs on a block that keeps its shape: the report must say it differs from Veit et al.
+    const early = { ...net([0.2, 0.3, 0.4, 0.5]), blocks: ['layer1.0', 'layer1.1', 'layer2.0', 'layer2.1'], swappable: [0, 1, 2, 3] };
+    expect(text(early)).toContain('1 in layer2; 0 of them downsampling blocks (unlike Veit et al., 1 of them do not downsample)');
   });
 });
