@@ -11,7 +11,8 @@
         "native/elementwise.cc",
         "native/batchnorm.cc",
         "native/plan.cc",
-        "native/plan_api.cc"
+        "native/plan_api.cc",
+        "native/threads.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

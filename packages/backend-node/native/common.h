@@ -143,6 +143,7 @@ Napi::Value BatchNormInference(const Napi::CallbackInfo& info);
 Napi::Value BatchNormGrad(const Napi::CallbackInfo& info);
 Napi::Value BatchNormTrain(const Napi::CallbackInfo& info);
 Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info);
+Napi::Value PinWorkerThreads(const Napi::CallbackInfo& info);
 
 // Empty the primitive caches of each file (clearCache).
 void ClearConvCaches();

@@ -31,6 +31,7 @@ export {
   registerMissingKernels,
 } from '@resnet-ts/core';
 export { silenceCpuBanner } from './quiet.js';
+export { pinnedWorkerCpus } from './native/addon.js';
 export { describeBackends, probeEngines, formatEngines, type EngineRow } from './describe.js';
 export * as conformance from './conformance.js';
 export * as bench from './bench.js';

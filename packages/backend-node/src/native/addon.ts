@@ -126,6 +126,11 @@ export interface NativeAddon {
   clearCache(): void;
   /** One full garbage collection now (for large buffers just let go: see releaseFileBackedSources). */
   collectGarbage(): void;
+  /**
+   * Pins OpenMP worker thread t (t >= 1) to the t-th CPU the process may use, when the team has one
+   * thread per usable CPU (Linux). Returns each thread's CPU (-1: not pinned), [] when none was.
+   */
+  pinWorkerThreads(): number[];
 }
 
 /** An opaque native plan (a Node-API External). */
@@ -147,6 +152,22 @@ export function addonPath(): string {
 }
 
 let cached: { addon: NativeAddon | null; error?: string } | undefined;
+let pinnedCpus: number[] = [];
+
+/**
+ * Whether loading the addon pins the OpenMP worker threads (native/threads.cc says why): yes unless
+ * `RESNET_TS_PIN_THREADS=0`, or the user placed the threads already (`OMP_PROC_BIND`, `OMP_PLACES`,
+ * `GOMP_CPU_AFFINITY`: their choice wins).
+ */
+export function shouldPinWorkers(env: NodeJS.ProcessEnv): boolean {
+  if (env.RESNET_TS_PIN_THREADS === '0') return false;
+  return env.OMP_PROC_BIND === undefined && env.OMP_PLACES === undefined && env.GOMP_CPU_AFFINITY === undefined;
+}
+
+/** The CPU each OpenMP thread of the native engine was pinned to when it loaded (-1: free); [] when none was. */
+export function pinnedWorkerCpus(): number[] {
+  return [...pinnedCpus];
+}
 
 /** The addon, or null with the reason it could not be loaded. */
 export function loadAddon(): { addon: NativeAddon | null; error?: string } {
@@ -167,6 +188,7 @@ export function loadAddon(): { addon: NativeAddon | null; error?: string } {
   if (setSpin) process.env.GOMP_SPINCOUNT = '100000';
   try {
     const addon = require(file) as NativeAddon;
+    pinnedCpus = shouldPinWorkers(process.env) ? addon.pinWorkerThreads() : [];
     cached = { addon };
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
