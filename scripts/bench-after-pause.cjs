@@ -9,6 +9,8 @@ require('@resnet-ts/backend-node');
 const { bench } = require('@resnet-ts/backend-node');
 const { createModel } = require('@resnet-ts/zoo');
 const { useBackend } = require('@resnet-ts/core');
+const { performance } = require('node:perf_hooks');
+const { setTimeout: sleep } = require('node:timers/promises');
 
 const GAPS_MS = [0, 1, 3, 10, 30, 100, 300];
 const RUNS = 11;
@@ -22,7 +24,7 @@ const RUNS = 11;
   for (const gap of GAPS_MS) {
     const times = [];
     for (let r = 0; r < RUNS; r++) {
-      if (gap) await new Promise((resolve) => setTimeout(resolve, gap));
+      if (gap) await sleep(gap);
       const t0 = performance.now();
       await ours.run();
       times.push(performance.now() - t0);

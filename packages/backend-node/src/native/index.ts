@@ -10,7 +10,15 @@ import { NATIVE_BACKEND_NAME, registerNativeBackend } from './backend.js';
 
 export { NativeBackend, NATIVE_BACKEND_NAME, registerNativeBackend } from './backend.js';
 export { NATIVE_KERNELS, kernelStats, setKernelStats, nativeDisabled } from './kernels.js';
-export { addonPath, loadAddon, pinnedWorkerCpus, shouldPinWorkers, type NativeAddon, type NativePlanHandle, type NativePlanInfo } from './addon.js';
+export {
+  addonPath,
+  loadAddon,
+  pinnedWorkerCpus,
+  shouldPinWorkers,
+  type NativeAddon,
+  type NativePlanHandle,
+  type NativePlanInfo,
+} from './addon.js';
 export { NativePlan, compileNativePlan, lastPlanFallback, setNativeWinograd } from './plan.js';
 export { pool as nativeBufferPool } from './pool.js';
 
