@@ -5,6 +5,7 @@
  * The built binary runs as a user runs it (onnxruntime does not load inside jest's sandbox).
  */
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 
 const bin = path.join(__dirname, '..', 'dist', 'bin.js');
@@ -105,3 +106,40 @@ if (torchMissing)
   },
   240_000,
 );
+
+test('--cold-start: resnet forward next to onnxruntime-node in fresh processes, their logits checked against each other, and resnet predict', () => {
+  const r = run(
+    'bench',
+    '--engines',
+    'native',
+    '--works',
+    'resnet20-forward:1',
+    '--repeats',
+    '1',
+    '--compare',
+    'onnxruntime',
+    '--cold-start',
+    '1',
+    '--json',
+  );
+  expect(r.status).toBe(0);
+  const { coldStart } = JSON.parse(r.stdout) as {
+    coldStart: { name: string; medianMs: number; allMs: number[]; onnxruntimeRatio?: number; maxAbsDiff?: number }[];
+  };
+  const [forward, ort, predict] = coldStart;
+  expect(coldStart.map((c) => c.name)).toEqual([
+    'resnet forward, ResNet-50 b8, checkpoint',
+    'onnxruntime-node, ResNet-50 b8, .onnx (create + run)',
+    'resnet predict, shipped ResNet-20, one image',
+  ]);
+  for (const c of coldStart) expect(c.allMs).toHaveLength(1);
+  expect(forward.maxAbsDiff).toBeLessThan(1e-2);
+  expect(forward.onnxruntimeRatio).toBeCloseTo(forward.medianMs / ort.medianMs, 6);
+  expect(predict.medianMs).toBeGreaterThan(0);
+  // The fixtures (a ResNet-50 checkpoint and .onnx, ~200 MB) are removed afterwards.
+  const fixtures = /fixtures in (\S+)\)/.exec(r.stderr)?.[1];
+  expect(fixtures && fs.existsSync(fixtures)).toBe(false);
+  const bad = run('bench', '--cold-start', '0');
+  expect(bad.status).not.toBe(0);
+  expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+}, 240_000);

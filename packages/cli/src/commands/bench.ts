@@ -9,6 +9,7 @@ import { createModel } from '@resnet-ts/zoo';
 import { UserError } from '../util.js';
 import { OptionKind, choiceList, integer, opt, text } from '../options.js';
 import { OrtModule, benchOnnx, loadOnnxruntime, prepareOnnxruntime } from './bench-onnxruntime.js';
+import { ColdStartRow, coldStart, formatColdStart } from './bench-cold-start.js';
 
 /** The peers `--compare` can run next to ours. */
 const PEERS = ['onnxruntime', 'pytorch', 'pytorch-channels-last'] as const;
@@ -37,6 +38,7 @@ interface BenchOptions {
   works?: bench.BenchWork[];
   json?: boolean;
   memory?: boolean;
+  coldStart?: number;
 }
 
 /** Peak RSS of a ResNet-50 forward (batch 1) per engine, and in PyTorch, each in a fresh process. */
@@ -144,6 +146,13 @@ export function registerBench(program: Command): void {
     .addOption(opt('--works <list>', 'explicit rows, e.g. resnet20-forward:32,resnet20-train:128,resnet50-forward:1', WORK_LIST))
     .option('--json', 'print JSON')
     .option('--memory', 'also measure the peak memory of a resnet50 forward per engine (fresh processes)')
+    .addOption(
+      opt(
+        '--cold-start <rounds>',
+        'also time process start to logits written, in <rounds> interleaved rounds of fresh processes: resnet forward (ResNet-50 batch 8 from a checkpoint; next to onnxruntime-node with --compare onnxruntime) and resnet predict',
+        integer(1, 100),
+      ),
+    )
     .action(async (opts: BenchOptions) => {
       const works = opts.works ?? (opts.full ? bench.FULL_WORKS : bench.DEFAULT_WORKS);
       const probed = await probeEngines();
@@ -187,8 +196,16 @@ export function registerBench(program: Command): void {
             Boolean(onnxruntime?.ort),
           )
         : undefined;
+      const cold = opts.coldStart
+        ? await coldStart({
+            rounds: opts.coldStart,
+            ortPath: onnxruntime?.ort ? require.resolve('onnxruntime-node') : undefined,
+            failures,
+            log,
+          })
+        : undefined;
       const peerLines = { pytorch: pytorch?.line ?? null, pytorchChannelsLast: pytorchCl?.line ?? null, onnxruntime: ortLine };
-      printResults(rows, peerLines, { json: Boolean(opts.json), repeats: opts.repeats, memory });
+      printResults(rows, peerLines, { json: Boolean(opts.json), repeats: opts.repeats, memory, coldStart: cold });
       if (failures.length > 0) throw new UserError(`a peer failed: ${failures.join('; ')}`);
     });
 }
@@ -197,15 +214,18 @@ export function registerBench(program: Command): void {
 function printResults(
   rows: bench.BenchRow[],
   peerLines: { pytorch: string | null; pytorchChannelsLast: string | null; onnxruntime: string | null },
-  o: { json: boolean; repeats: number; memory?: MemoryRow[] },
+  o: { json: boolean; repeats: number; memory?: MemoryRow[]; coldStart?: ColdStartRow[] },
 ): void {
   if (o.json) {
-    process.stdout.write(JSON.stringify({ rows, ...peerLines, repeats: o.repeats, memory: o.memory }, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify({ rows, ...peerLines, repeats: o.repeats, memory: o.memory, coldStart: o.coldStart }, null, 2) + '\n',
+    );
     return;
   }
   process.stdout.write(bench.formatRows(rows) + '\n');
   for (const line of [peerLines.pytorch, peerLines.pytorchChannelsLast, peerLines.onnxruntime]) if (line) process.stdout.write(`${line}\n`);
   if (o.memory) process.stdout.write(formatMemory(o.memory) + '\n');
+  if (o.coldStart?.length) process.stdout.write(formatColdStart(o.coldStart) + '\n');
 }
 
 /** Every engine's rows: each work timed on it, next to the peers that run it (see {@link timeRow}). */
