@@ -66,26 +66,9 @@ with torch.no_grad():
   'making the fixtures',
 );
 run(process.execPath, [resnet, 'convert', f('r50.pth'), f('r50.safetensors'), '--to', 'resnet-ts', '--model', 'resnet50'], 'resnet convert');
-// The onnxruntime contender loads onnxruntime-node and nothing of ours (its time must be onnxruntime's
-// alone), so it reads and writes its .npy files with a few lines of its own.
-fs.writeFileSync(
-  f('ort.cjs'),
-  `const ort = require(${JSON.stringify(path.join(root, 'node_modules', 'onnxruntime-node'))});
-const fs = require('fs');
-(async () => {
-  const b = fs.readFileSync(process.argv[3]);
-  const n = b.readUInt16LE(8);
-  const data = new Float32Array(b.buffer.slice(b.byteOffset + 10 + n, b.byteOffset + b.length));
-  const s = await ort.InferenceSession.create(process.argv[2], { intraOpNumThreads: 2, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
-  const out = (await s.run({ input: new ort.Tensor('float32', data, [8, 3, 224, 224]) })).logits;
-  const header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + out.dims.join(', ') + "), }";
-  const pad = 64 - ((10 + header.length + 1) % 64);
-  const h = Buffer.from(header + ' '.repeat(pad % 64) + '\\n');
-  const pre = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, h.length & 255, h.length >> 8]);
-  fs.writeFileSync(process.argv[4], Buffer.concat([pre, h, Buffer.from(out.data.buffer, out.data.byteOffset, out.data.byteLength)]));
-})();
-`,
-);
+// The onnxruntime contender: the same script `resnet bench --cold-start` runs.
+const { ortScript } = createRequire(import.meta.url)(path.join(root, 'packages', 'cli', 'dist', 'commands', 'bench-cold-start.js'));
+fs.writeFileSync(f('ort.cjs'), ortScript(path.join(root, 'node_modules', 'onnxruntime-node')));
 fs.writeFileSync(
   f('torch_forward.py'),
   `import sys, torch, torchvision, numpy as np

@@ -35,8 +35,12 @@ const SIZE = 224;
 /** Logits of the same network from two runtimes that differ by more than this are a wrong answer. */
 const MAX_LOGIT_DIFF = 1e-2;
 
-/** The onnxruntime contender loads onnxruntime-node and nothing of ours, so that its time is onnxruntime's alone. */
-function ortScript(ortPath: string): string {
+/**
+ * The onnxruntime contender, a CommonJS script run as `node <script> model.onnx x.npy y.npy` (input
+ * named `input`, NCHW float32 batch 8 x 3 x 224 x 224): it loads onnxruntime-node (from `ortPath`) and
+ * nothing of ours, so that its time is onnxruntime's alone. scripts/bench-cold-start.mjs uses it too.
+ */
+export function ortScript(ortPath: string): string {
   return `const ort = require(${JSON.stringify(ortPath)});
 const fs = require('fs');
 (async () => {
