@@ -176,7 +176,7 @@ function depthReport(states) {
     const rises = (key) => f.every((n, i) => i === 0 || n[key] > f[i - 1][key]);
     const falls = (key) => f.every((n, i) => i === 0 || n[key] < f[i - 1][key]);
     const word = (key) => (rises(key) ? 'grows with depth' : falls(key) ? 'falls with depth' : 'is not monotonic in depth');
-    const paper = family === 'plain' ? 'the paper: error grows with depth (degradation)' : 'the paper: error falls with depth (Table 6)';
+    const paper = family === 'plain' ? 'The paper: error grows with depth (degradation)' : 'The paper: error falls with depth (Table 6)';
     const ok = family === 'plain' ? rises('train') : falls('test');
     return (
       `- ${family === 'plain' ? 'Plain nets' : 'ResNets'}: train error ${word('train')} (${order('train')}); test error ${word('test')} (${order('test')}). ` +
