@@ -263,7 +263,7 @@ function shortcutVerdict(per) {
       ? 'Table 3\'s ordering does not hold here'
       : agree === 3
         ? 'Table 3\'s ordering holds here'
-        : 'no pair contradicts Table 3, but not every pair is resolved';
+        : 'No pair contradicts Table 3, but not every pair is resolved';
   return (
     `Mean test error, highest first: ${sorted.join(' > ')} (Table 3: A > B > C, i.e. 25.03 / 24.52 / 24.19 % top-1 on ImageNet with ResNet-34). ` +
     `Pair by pair (difference ± standard error over seeds; a pair is ordered when the difference exceeds twice its standard error): ${pairs.map((p) => p.text).join('; ')}. ` +
