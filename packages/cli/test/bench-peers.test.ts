@@ -84,14 +84,29 @@ if (torchMissing)
   console.log('PyTorch peer test skipped: /usr/bin/python3 has no torch/torchvision (apt-get install python3-torch python3-torchvision)');
 
 (torchMissing ? test.skip : test)(
-  '--compare pytorch,pytorch-channels-last: two PyTorch servers (NCHW and channels_last) run every row in rounds interleaved with ours, forward and training',
+  '--compare onnxruntime,pytorch,pytorch-channels-last: two PyTorch servers (NCHW and channels_last) run every row in rounds interleaved with ours, forward and training; onnxruntime the forward rows',
   () => {
     const works = ['--works', 'resnet20-forward:2,resnet20-train:2', '--repeats', '2'];
-    const r = run('bench', '--engines', 'native', ...works, '--compare', 'pytorch,pytorch-channels-last', '--json');
+    const r = run('bench', '--engines', 'native', ...works, '--compare', 'onnxruntime,pytorch,pytorch-channels-last', '--json');
     expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(
+      /native resnet20 forward 32x32 batch 2 \(2 runs, interleaved with onnxruntime and PyTorch and PyTorch channels_last\)/,
+    );
     expect(r.stderr).toMatch(/native resnet20 SGD step 32x32 batch 2 \(2 runs, interleaved with PyTorch and PyTorch channels_last\)/);
-    type Row = { ms: number; torchMs: number; ratio: number; torchChannelsLastMs: number; torchChannelsLastRatio: number };
+    type Row = {
+      ms: number;
+      torchMs: number;
+      ratio: number;
+      torchChannelsLastMs: number;
+      torchChannelsLastRatio: number;
+      onnxruntimeMs: number | null;
+      onnxruntimeRatio: number | null;
+    };
     const out = JSON.parse(r.stdout) as { rows: Row[]; pytorch: string; pytorchChannelsLast: string };
+    // onnxruntime has no training step: its columns say null there, and hold its time on the forward row.
+    expect(out.rows[0].onnxruntimeMs).toBeGreaterThan(0);
+    expect(out.rows[0].onnxruntimeRatio).toBeCloseTo(out.rows[0].ms / out.rows[0].onnxruntimeMs!, 6);
+    expect(out.rows[1]).toMatchObject({ onnxruntimeMs: null, onnxruntimeRatio: null });
     expect(out.pytorch).toMatch(/^PyTorch \S+ CPU, 2 threads, rounds interleaved with ours$/);
     // The server itself says it runs in channels_last.
     expect(out.pytorchChannelsLast).toMatch(

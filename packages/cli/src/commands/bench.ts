@@ -3,17 +3,14 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { EngineRow, PytorchPeer, bench, probeEngines } from '@resnet-ts/backend-node';
+import { EngineRow, bench, probeEngines } from '@resnet-ts/backend-node';
 import { useBackend } from '@resnet-ts/core';
 import { createModel } from '@resnet-ts/zoo';
 import { UserError } from '../util.js';
 import { OptionKind, choiceList, integer, opt, text } from '../options.js';
-import { OrtModule, benchOnnx, loadOnnxruntime, prepareOnnxruntime } from './bench-onnxruntime.js';
+import { benchOnnx, loadOnnxruntime } from './bench-onnxruntime.js';
 import { ColdStartRow, coldStart, formatColdStart } from './bench-cold-start.js';
-
-/** The peers `--compare` can run next to ours. */
-const PEERS = ['onnxruntime', 'pytorch', 'pytorch-channels-last'] as const;
-type Peer = (typeof PEERS)[number];
+import { BenchPeer, PEERS, Peer, StartedPeers, peerLabel, setPeerColumns, startPeers } from './bench-peers.js';
 
 /** `--works`: rows such as `resnet20-forward:32`, each batch from 1 to 4096. */
 const WORK_LIST: OptionKind<bench.BenchWork[]> = {
@@ -167,28 +164,13 @@ export function registerBench(program: Command): void {
       if (opts.comparePytorch) peers.add('pytorch');
       const failures: string[] = [];
       const onnxruntime = peers.has('onnxruntime') ? loadOnnxruntime() : null;
-      if (onnxruntime?.reason) log(`onnxruntime: ${onnxruntime.reason}`);
-      const pytorch = peers.has('pytorch') ? await startPytorch(log, failures) : null;
-      const pytorchCl = peers.has('pytorch-channels-last') ? await startPytorch(log, failures, true) : null;
+      const started = await startPeers(peers, onnxruntime, { log, failures });
       let rows: bench.BenchRow[];
       try {
-        rows = await timeEngines(engines, probed, works, {
-          repeats: opts.repeats,
-          ort: onnxruntime?.ort,
-          torch: pytorch?.peer,
-          torchCl: pytorchCl?.peer,
-          failures,
-          log,
-        });
+        rows = await timeEngines(engines, probed, works, { repeats: opts.repeats, peers: started.peers, failures, log });
       } finally {
-        // Their servers end with their input.
-        pytorch?.peer?.close();
-        pytorchCl?.peer?.close();
+        for (const peer of started.peers) peer.close();
       }
-      const ortLine = !onnxruntime
-        ? null
-        : (onnxruntime.reason ??
-          `onnxruntime-node ${onnxruntime.ort?.env?.versions?.common ?? ''} CPU, 2 intra-op threads, graph optimisation 'all', forward rows, rounds interleaved with ours`);
       const memory = opts.memory
         ? peakMemory(
             engines.filter((e) => probed.find((r) => r.name === e)?.available),
@@ -204,8 +186,7 @@ export function registerBench(program: Command): void {
             log,
           })
         : undefined;
-      const peerLines = { pytorch: pytorch?.line ?? null, pytorchChannelsLast: pytorchCl?.line ?? null, onnxruntime: ortLine };
-      printResults(rows, peerLines, { json: Boolean(opts.json), repeats: opts.repeats, memory, coldStart: cold });
+      printResults(rows, started.lines, { json: Boolean(opts.json), repeats: opts.repeats, memory, coldStart: cold });
       if (failures.length > 0) throw new UserError(`a peer failed: ${failures.join('; ')}`);
     });
 }
@@ -213,7 +194,7 @@ export function registerBench(program: Command): void {
 /** The table (or JSON) of `rows`, each peer's line under it, and the memory rows. */
 function printResults(
   rows: bench.BenchRow[],
-  peerLines: { pytorch: string | null; pytorchChannelsLast: string | null; onnxruntime: string | null },
+  peerLines: StartedPeers['lines'],
   o: { json: boolean; repeats: number; memory?: MemoryRow[]; coldStart?: ColdStartRow[] },
 ): void {
   if (o.json) {
@@ -223,7 +204,7 @@ function printResults(
     return;
   }
   process.stdout.write(bench.formatRows(rows) + '\n');
-  for (const line of [peerLines.pytorch, peerLines.pytorchChannelsLast, peerLines.onnxruntime]) if (line) process.stdout.write(`${line}\n`);
+  for (const line of Object.values(peerLines)) if (line) process.stdout.write(`${line}\n`);
   if (o.memory) process.stdout.write(formatMemory(o.memory) + '\n');
   if (o.coldStart?.length) process.stdout.write(formatColdStart(o.coldStart) + '\n');
 }
@@ -233,7 +214,7 @@ async function timeEngines(
   engines: string[],
   probed: EngineRow[],
   works: bench.BenchWork[],
-  o: { repeats: number; ort?: OrtModule; torch?: PytorchPeer; torchCl?: PytorchPeer; failures: string[]; log: (line: string) => void },
+  o: { repeats: number; peers: BenchPeer[]; failures: string[]; log: (line: string) => void },
 ): Promise<bench.BenchRow[]> {
   const rows: bench.BenchRow[] = [];
   for (const engine of engines) {
@@ -251,20 +232,15 @@ async function timeEngines(
         continue;
       }
       const repeats = slow ? 1 : o.repeats;
-      const ort = o.ort && w.kind !== 'resnet20-train' && !slow ? o.ort : undefined;
-      const torch = o.torch && !slow ? o.torch : undefined;
-      const torchCl = o.torchCl && !slow ? o.torchCl : undefined;
-      const with_ = [ort && 'onnxruntime', torch && 'PyTorch', torchCl && 'PyTorch channels_last'].filter(Boolean).join(' and ');
+      const peers = slow ? [] : o.peers.filter((p) => p.runs(w));
+      const with_ = peers.map((p) => peerLabel(p.id)).join(' and ');
       o.log(
         `bench: ${engine} ${bench.workLabel(w)} (${repeats} run${repeats > 1 ? 's' : ''}${slow ? ', slow engine' : ''}${with_ ? `, interleaved with ${with_}` : ''}) ...`,
       );
-      const row = await timeRow(engine, w, { repeats, warmup: engine === 'cpu' ? 0 : 1, ort, torch, torchCl, failures: o.failures });
+      const row = await timeRow(engine, w, { repeats, warmup: engine === 'cpu' ? 0 : 1, peers, failures: o.failures });
       if (slow) row.note = 'slow engine: 1 run';
       // With a peer compared, a row it has no counterpart for says so (null), like a skipped one.
-      if (o.ort && row.onnxruntimeMs === undefined) Object.assign(row, { onnxruntimeMs: null, onnxruntimeRatio: null });
-      if (o.torch && row.torchMs === undefined) Object.assign(row, { torchMs: null, ratio: null });
-      if (o.torchCl && row.torchChannelsLastMs === undefined)
-        Object.assign(row, { torchChannelsLastMs: null, torchChannelsLastRatio: null });
+      for (const p of o.peers) if (!peers.includes(p)) setPeerColumns(row, p.id, null);
       rows.push(row);
     }
   }
@@ -272,59 +248,23 @@ async function timeEngines(
 }
 
 /**
- * The PyTorch peer (bench/peer_pytorch.py --serve), started once for the whole run, with the line to
- * print under the table. A missing PyTorch is reported there; one that fails to start is also added to
- * `failures` (the command then exits non-zero).
- */
-async function startPytorch(
-  log: (line: string) => void,
-  failures: string[],
-  channelsLast = false,
-): Promise<{ peer?: PytorchPeer; line: string }> {
-  const what = channelsLast ? 'PyTorch channels_last' : 'PyTorch';
-  const why = bench.pytorchUnavailableReason();
-  if (why) {
-    const line = `${what}: PyTorch not installed: ${why} (apt-get install python3-torch python3-torchvision)`;
-    log(line);
-    return { line };
-  }
-  try {
-    const peer = await PytorchPeer.start(2, { channelsLast });
-    const layout = channelsLast ? ', models and inputs in torch.channels_last' : '';
-    return { peer, line: `PyTorch ${peer.info.torch} CPU${layout}, ${peer.info.threads} threads, rounds interleaved with ours` };
-  } catch (e) {
-    const line = `${what} failed: ${(e as Error).message}`;
-    log(line);
-    failures.push(line);
-    return { line };
-  }
-}
-
-/**
  * One row: `w` on the current engine and, interleaved with it round by round ({@link bench.timeInterleaved}),
- * the same work in onnxruntime-node (`ort`, forward works) and in PyTorch (`torch`); their medians and
- * ours / theirs go on the row. A peer that fails on the work is added to `failures` (the command then
- * exits non-zero) and its column is null.
+ * the same work in each of `peers`; their medians and ours / theirs go on the row. A peer that fails on
+ * the work is added to `failures` (the command then exits non-zero) and its column is null.
  */
 async function timeRow(
   engine: string,
   w: bench.BenchWork,
-  o: { repeats: number; warmup: number; ort?: OrtModule; torch?: PytorchPeer; torchCl?: PytorchPeer; failures: string[] },
+  o: { repeats: number; warmup: number; peers: BenchPeer[]; failures: string[] },
 ): Promise<bench.BenchRow> {
-  const sides: { name: (typeof PEERS)[number]; step: bench.PreparedWork }[] = [];
+  const sides: { id: Peer; step: bench.PreparedWork }[] = [];
   const ours = bench.prepareWork(w, createModel);
   try {
-    const tries = [
-      ['onnxruntime', o.ort && (() => prepareOnnxruntime(o.ort!, w))],
-      ['pytorch', o.torch && (() => o.torch!.prepare(w))],
-      ['pytorch-channels-last', o.torchCl && (() => o.torchCl!.prepare(w))],
-    ] as const;
-    for (const [name, prepare] of tries) {
-      if (!prepare) continue;
+    for (const peer of o.peers) {
       try {
-        sides.push({ name, step: await prepare() });
+        sides.push({ id: peer.id, step: await peer.prepare(w) });
       } catch (e) {
-        o.failures.push(`${name} failed on ${bench.workLabel(w)}: ${(e as Error).message.split('\n')[0]}`);
+        o.failures.push(`${peer.id} failed on ${bench.workLabel(w)}: ${(e as Error).message.split('\n')[0]}`);
       }
     }
     const times = await bench.timeInterleaved([ours, ...sides.map((s) => s.step)], {
@@ -332,21 +272,9 @@ async function timeRow(
       warmup: bench.effectiveWarmup(w, o.warmup),
     });
     const row = bench.makeRow(engine, w, times[0]);
-    const peerMs = (name: string) => {
-      const i = sides.findIndex((s) => s.name === name);
-      return i < 0 ? null : bench.median(times[i + 1]);
-    };
-    if (o.ort) {
-      row.onnxruntimeMs = peerMs('onnxruntime');
-      row.onnxruntimeRatio = row.ms && row.onnxruntimeMs ? row.ms / row.onnxruntimeMs : null;
-    }
-    if (o.torch) {
-      row.torchMs = peerMs('pytorch');
-      row.ratio = row.ms && row.torchMs ? row.ms / row.torchMs : null;
-    }
-    if (o.torchCl) {
-      row.torchChannelsLastMs = peerMs('pytorch-channels-last');
-      row.torchChannelsLastRatio = row.ms && row.torchChannelsLastMs ? row.ms / row.torchChannelsLastMs : null;
+    for (const peer of o.peers) {
+      const i = sides.findIndex((s) => s.id === peer.id);
+      setPeerColumns(row, peer.id, i < 0 ? null : times[i + 1]);
     }
     return row;
   } finally {
