@@ -129,6 +129,29 @@ function writeStatus(states) {
   return md;
 }
 
+/**
+ * The seed-to-seed standard deviation of a ResNet-20's final error ({test, train}), pooled over the
+ * shortcut study's options (the mean of each option's sample variance over its seeds); null until two
+ * options have two finished seeds. The depth report, one seed per net, uses it to tell an ordering
+ * from noise.
+ */
+function seedNoise(states) {
+  const byOption = new Map();
+  for (const s of states) {
+    const option = /^shortcuts\/([ABC])-s\d+$/.exec(s.id)?.[1];
+    if (!option || s.state !== 'done' || !s.history.length) continue;
+    byOption.set(option, [...(byOption.get(option) ?? []), errOf(s.history[s.history.length - 1])]);
+  }
+  const groups = [...byOption.values()].filter((g) => g.length >= 2);
+  if (groups.length < 2) return null;
+  const variance = (xs) => {
+    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+    return xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1);
+  };
+  const pooled = (key) => Math.sqrt(groups.reduce((a, g) => a + variance(g.map((e) => e[key])), 0) / groups.length);
+  return { test: pooled('test'), train: pooled('train'), runs: groups.reduce((a, g) => a + g.length, 0) };
+}
+
 function depthReport(states) {
   const nets = states.filter((s) => s.id.startsWith('depth/') && s.history.length);
   if (!nets.length) return;
@@ -169,17 +192,27 @@ function depthReport(states) {
       { title: 'Final error vs depth (finished runs)', xLabel: 'depth (layers)', yLabel: 'error (%)', yMin: 0 },
     ),
   };
+  // Two single-seed runs whose errors differ by at most twice the std of a difference (2·√2·σ, σ the
+  // seed-to-seed std) are level (≈): the ordering says only what the noise cannot explain.
+  const noise = seedNoise(states);
+  const tie = (key) => (noise ? 2 * Math.SQRT2 * noise[key] : 0);
   const trend = (family) => {
     const f = done.filter((n) => n.family === family);
     if (f.length < 2) return `- ${family === 'plain' ? 'Plain nets' : 'ResNets'}: fewer than two finished runs so far; no verdict yet.`;
-    const order = (key) => f.map((n) => `${n.depth}: ${pct(n[key])}`).join(', ');
-    const rises = (key) => f.every((n, i) => i === 0 || n[key] > f[i - 1][key]);
-    const falls = (key) => f.every((n, i) => i === 0 || n[key] < f[i - 1][key]);
-    const word = (key) => (rises(key) ? 'grows with depth' : falls(key) ? 'falls with depth' : 'is not monotonic in depth');
+    const steps = (key) =>
+      f.slice(1).map((n, i) => {
+        const d = n[key] - f[i][key];
+        return Math.abs(d) <= tie(key) ? '≈' : d > 0 ? '<' : '>';
+      });
+    const chain = (key) => f.map((n, i) => `${i ? ` ${steps(key)[i - 1]} ` : ''}${n.depth}: ${pct(n[key])}`).join('');
+    const word = (key) => {
+      const [up, down] = ['<', '>'].map((c) => steps(key).includes(c));
+      return up && down ? 'is not monotonic in depth' : up ? 'grows with depth' : down ? 'falls with depth' : 'is level within the seed noise';
+    };
     const paper = family === 'plain' ? 'The paper: error grows with depth (degradation)' : 'The paper: error falls with depth (Table 6)';
-    const ok = family === 'plain' ? rises('train') : falls('test');
+    const ok = family === 'plain' ? word('train') === 'grows with depth' : word('test') === 'falls with depth';
     return (
-      `- ${family === 'plain' ? 'Plain nets' : 'ResNets'}: train error ${word('train')} (${order('train')}); test error ${word('test')} (${order('test')}). ` +
+      `- ${family === 'plain' ? 'Plain nets' : 'ResNets'}: train error ${word('train')} (${chain('train')}); test error ${word('test')} (${chain('test')}). ` +
       `${paper} — ${ok ? 'the same ordering here' : 'not the same ordering here'}.`
     );
   };
@@ -217,7 +250,9 @@ function depthReport(states) {
       ]),
     ),
     '',
-    '**Findings** (finished runs only; one seed per net, so test-error differences of a few tenths of a point are within seed noise — the shortcut study over 3 seeds ([shortcuts-seeds](../shortcuts-seeds/)) measures that noise for ResNet-20):',
+    noise
+      ? `**Findings** (finished runs only; one seed per net. The shortcut study ([shortcuts-seeds](../shortcuts-seeds/), ${noise.runs} ResNet-20 runs) puts the seed-to-seed std of the final error at ${(100 * noise.test).toFixed(2)} points (test) and ${(100 * noise.train).toFixed(2)} (train), so two nets whose errors differ by at most ${(100 * tie('test')).toFixed(2)} / ${(100 * tie('train')).toFixed(2)} points, twice the std of such a difference, are level (≈); < and > mark larger differences):`
+      : '**Findings** (finished runs only; one seed per net, so test-error differences of a few tenths of a point are within seed noise — the shortcut study over 3 seeds ([shortcuts-seeds](../shortcuts-seeds/)) measures that noise for ResNet-20):',
     '',
     trend('resnet'),
     trend('plain'),

@@ -79,3 +79,57 @@ describe('campaign ledger', () => {
     expect(fs.readFileSync(path.join(results(), 'depth', 'result.json'), 'utf8')).toContain('"resnet20"');
   });
 });
+
+// One seed per depth: the depth report calls two nets level (≈) when their errors differ by no more
+// than the seed noise the shortcut study measured, so an ordering is never read off noise.
+describe('depth report orderings', () => {
+  let dir: string;
+  const job = (model: string, seed = 0) => `train --model ${model} --data fashion-mnist --epochs 1 --batch 128 --seed ${seed}`;
+  const report = (jobs: Record<string, { model: string; seed?: number; trainAcc: number; top1: number }>) => {
+    const ids = Object.keys(jobs);
+    fs.writeFileSync(path.join(dir, 'jobs'), ids.map((id) => `${id} | - | ${job(jobs[id].model, jobs[id].seed)}`).join('\n') + '\n');
+    const ledger = Object.fromEntries(
+      ids.map((id) => [id, { command: job(jobs[id].model, jobs[id].seed), history: [epoch(1, jobs[id].trainAcc, jobs[id].top1)] }]),
+    );
+    fs.mkdirSync(path.join(dir, 'results'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'results', 'campaign-ledger.json'), JSON.stringify({ jobs: ledger }));
+    for (const args of [['--restore'], []]) {
+      const r = spawnSync(process.execPath, [COLLECT, '--runs', path.join(dir, 'runs'), '--results', path.join(dir, 'results'), ...args], {
+        env: { ...process.env, CAMPAIGN_JOBS: path.join(dir, 'jobs') },
+        encoding: 'utf8',
+      });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+    }
+    return fs.readFileSync(path.join(dir, 'results', 'depth', 'report.md'), 'utf8');
+  };
+  const depthNets = {
+    'depth/resnet20': { model: 'resnet20', trainAcc: 0.9504, top1: 0.9382 },
+    'depth/resnet32': { model: 'resnet32', trainAcc: 0.951, top1: 0.938 },
+    'depth/resnet56': { model: 'resnet56', trainAcc: 0.944, top1: 0.9314 },
+  };
+
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'campaign-depth-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('marks differences within twice the std of a difference of two seeds as level', () => {
+    const seeds = {
+      'shortcuts/A-s0': { model: 'a.json', seed: 0, trainAcc: 0.95, top1: 0.93 },
+      'shortcuts/A-s1': { model: 'a.json', seed: 1, trainAcc: 0.951, top1: 0.9325 },
+      'shortcuts/B-s0': { model: 'b.json', seed: 0, trainAcc: 0.952, top1: 0.931 },
+      'shortcuts/B-s1': { model: 'b.json', seed: 1, trainAcc: 0.953, top1: 0.9335 },
+    };
+    const md = report({ ...seeds, ...depthNets });
+    // Test error per seed: A 7.00 / 6.75 %, B 6.90 / 6.65 %: each option's sample std 0.18 points, so
+    // a difference of two single-seed runs is level up to 2·√2·0.18 = 0.50 points.
+    expect(md).toContain('test error grows with depth (20: 6.18 % ≈ 32: 6.20 % < 56: 6.86 %)');
+    expect(md).toContain('The paper: error falls with depth (Table 6) — not the same ordering here');
+    expect(md).toMatch(/seed-to-seed std of the final error at 0\.18 points \(test\)/);
+  });
+
+  it('without seeds to measure the noise every difference counts', () => {
+    const md = report(depthNets);
+    expect(md).toContain('test error grows with depth (20: 6.18 % < 32: 6.20 % < 56: 6.86 %)');
+    expect(md).toContain('train error is not monotonic in depth (20: 4.96 % > 32: 4.90 % < 56: 5.60 %)');
+  });
+});
