@@ -122,7 +122,7 @@ describe('depth report orderings', () => {
     const md = report({ ...seeds, ...depthNets });
     // Test error per seed: A 7.00 / 6.75 %, B 6.90 / 6.65 %: each option's sample std 0.18 points, so
     // a difference of two single-seed runs is level up to 2·√2·0.18 = 0.50 points.
-    expect(md).toContain('test error grows with depth (20: 6.18 % ≈ 32: 6.20 % < 56: 6.86 %)');
+    expect(md).toContain('test error grows with depth only from 32 to 56 layers (20: 6.18 % ≈ 32: 6.20 % < 56: 6.86 %)');
     expect(md).toContain('The paper: error falls with depth (Table 6) — not the same ordering here');
     expect(md).toMatch(/seed-to-seed std of the final error at 0\.18 points \(test\)/);
   });
