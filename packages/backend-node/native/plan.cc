@@ -59,10 +59,12 @@ tag ActivationTag() {
 // A NaN or infinity in a tile's input makes the whole output tile non-finite (the transforms mix the
 // tile) where a direct conv marks only the outputs that read it: non-finite stays non-finite.
 // Winograd weights are larger (16/9 or 36/9 of the filter); a conv whose transformed filter would grow
-// by more than this stays direct, so peak memory stays near the direct plan's. Measured on ResNet-50
-// against onnxruntime-node, interleaved: a 2 MiB cap keeps batch 1's peak RSS at 0.90-0.95x
-// onnxruntime's (8 MiB: 0.99-1.01x) for 0.85-0.87x its time at batch 1 and 8 (8 MiB: 0.80-0.89x).
-constexpr size_t kWinogradMaxExtraBytes = 2u << 20;
+// by more than this stays direct, so peak memory stays near the direct plan's. 8 MiB lets the 512-channel
+// 3x3 convs of ResNet-18/50's last stage (7x7, +7.3 MB each) run as Winograd, at 0.7x their direct time.
+// Measured against onnxruntime-node, interleaved (Zen 5 host, 2026-12-04, BENCHMARKS.md): with 2 MiB,
+// ResNet-18 b1 0.96-1.07x its time and ResNet-50 b1 0.94-1.02x, peak RSS (ResNet-50 b1) 0.92x; with
+// 8 MiB, 0.88x and 0.93x, b8 0.86x, peak RSS 0.96-0.99x, still under onnxruntime's.
+constexpr size_t kWinogradMaxExtraBytes = 8u << 20;
 
 bool IsReference(const convolution_forward::primitive_desc& pd) {
   return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
