@@ -136,20 +136,27 @@ function writeStatus(states) {
  * from noise.
  */
 function seedNoise(states) {
-  const byOption = new Map();
-  for (const s of states) {
-    const option = /^shortcuts\/([ABC])-s\d+$/.exec(s.id)?.[1];
-    if (!option || s.state !== 'done' || !s.history.length) continue;
-    byOption.set(option, [...(byOption.get(option) ?? []), errOf(s.history[s.history.length - 1])]);
-  }
-  const groups = [...byOption.values()].filter((g) => g.length >= 2);
+  const runs = shortcutRuns(states);
+  const groups = ['A', 'B', 'C'].map((o) => runs.filter((r) => r.option === o)).filter((g) => g.length >= 2);
   if (groups.length < 2) return null;
-  const variance = (xs) => {
-    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-    return xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1);
-  };
-  const pooled = (key) => Math.sqrt(groups.reduce((a, g) => a + variance(g.map((e) => e[key])), 0) / groups.length);
+  const pooled = (key) => Math.sqrt(groups.reduce((a, g) => a + sampleStd(g.map((e) => e[key])) ** 2, 0) / groups.length);
   return { test: pooled('test'), train: pooled('train'), runs: groups.reduce((a, g) => a + g.length, 0) };
+}
+
+/** The sample standard deviation (n − 1) of `xs`. */
+function sampleStd(xs) {
+  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
+}
+
+/** The shortcut study's finished runs: option, seed and final train/test error of each. */
+function shortcutRuns(states) {
+  return states
+    .filter((s) => s.id.startsWith('shortcuts/') && s.state === 'done' && s.history.length)
+    .map((s) => {
+      const [, option, seed] = /shortcuts\/([ABC])-s(\d+)/.exec(s.id) ?? [];
+      return { s, option, seed: Number(seed), ...errOf(s.history[s.history.length - 1]) };
+    });
 }
 
 function depthReport(states) {
@@ -199,11 +206,13 @@ function depthReport(states) {
   const trend = (family) => {
     const f = done.filter((n) => n.family === family);
     if (f.length < 2) return `- ${family === 'plain' ? 'Plain nets' : 'ResNets'}: fewer than two finished runs so far; no verdict yet.`;
-    const steps = (key) =>
+    const stepsOf = (key) =>
       f.slice(1).map((n, i) => {
         const d = n[key] - f[i][key];
         return Math.abs(d) <= tie(key) ? '≈' : d > 0 ? '<' : '>';
       });
+    const byKey = { train: stepsOf('train'), test: stepsOf('test') };
+    const steps = (key) => byKey[key];
     const chain = (key) => f.map((n, i) => `${i ? ` ${steps(key)[i - 1]} ` : ''}${n.depth}: ${pct(n[key])}`).join('');
     // Where only some steps move beyond the noise, say which (e.g. "grows with depth only from 44 to 56 layers").
     const between = (key, c) =>
@@ -285,15 +294,11 @@ function depthReport(states) {
  * within the seed noise.
  */
 function shortcutVerdict(per) {
-  const sd = (xs) => {
-    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-    return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
-  };
   const sorted = [...per].sort((a, b) => b.test.mean - a.test.mean).map((p) => p.option);
   const pairs = [['A', 'B'], ['B', 'C'], ['A', 'C']].map(([x, y]) => {
     const [px, py] = [x, y].map((o) => per.find((p) => p.option === o));
     const diff = px.test.mean - py.test.mean;
-    const se = Math.sqrt(sd(px.runs.map((r) => r.test)) ** 2 / px.n + sd(py.runs.map((r) => r.test)) ** 2 / py.n);
+    const se = Math.sqrt(sampleStd(px.runs.map((r) => r.test)) ** 2 / px.n + sampleStd(py.runs.map((r) => r.test)) ** 2 / py.n);
     const resolved = Math.abs(diff) > 2 * se;
     const what = !resolved ? 'within the seed noise' : diff > 0 ? `${x} > ${y} as in Table 3` : `${y} > ${x}, the opposite of Table 3`;
     return { resolved, agrees: resolved && diff > 0, text: `${x} − ${y} = ${(100 * diff).toFixed(2)} ± ${(100 * se).toFixed(2)} points (${what})` };
@@ -314,12 +319,7 @@ function shortcutVerdict(per) {
 }
 
 function shortcutsReport(states) {
-  const runs = states
-    .filter((s) => s.id.startsWith('shortcuts/') && s.state === 'done' && s.history.length)
-    .map((s) => {
-      const [, option, seed] = /shortcuts\/([ABC])-s(\d+)/.exec(s.id) ?? [];
-      return { s, option, seed: Number(seed), ...errOf(s.history[s.history.length - 1]) };
-    });
+  const runs = shortcutRuns(states);
   if (!runs.length) return;
   const per = ['A', 'B', 'C'].map((o) => {
     const r = runs.filter((x) => x.option === o);

@@ -4,7 +4,7 @@
  * a new peer is one more entry in {@link PEER_KINDS}, not another parameter through every function.
  */
 import { PytorchPeer, bench } from '@resnet-ts/backend-node';
-import { OrtModule, prepareOnnxruntime } from './bench-onnxruntime.js';
+import { OrtModule, loadOnnxruntime, prepareOnnxruntime } from './bench-onnxruntime.js';
 
 /** The peers `--compare` can run next to ours, in the order each round runs them after ours. */
 export const PEERS = ['onnxruntime', 'pytorch', 'pytorch-channels-last'] as const;
@@ -32,11 +32,16 @@ export interface StartedPeers {
   lines: Record<'pytorch' | 'pytorchChannelsLast' | 'onnxruntime', string | null>;
 }
 
-/** Each peer's row fields, JSON line key and how it starts. */
-const PEER_KINDS: Record<Peer, { ms: MsField; ratio: RatioField; lineKey: keyof StartedPeers['lines'] }> = {
-  pytorch: { ms: 'torchMs', ratio: 'ratio', lineKey: 'pytorch' },
-  'pytorch-channels-last': { ms: 'torchChannelsLastMs', ratio: 'torchChannelsLastRatio', lineKey: 'pytorchChannelsLast' },
-  onnxruntime: { ms: 'onnxruntimeMs', ratio: 'onnxruntimeRatio', lineKey: 'onnxruntime' },
+/** Each peer's name in messages, row fields and JSON line key. */
+const PEER_KINDS: Record<Peer, { label: string; ms: MsField; ratio: RatioField; lineKey: keyof StartedPeers['lines'] }> = {
+  pytorch: { label: 'PyTorch', ms: 'torchMs', ratio: 'ratio', lineKey: 'pytorch' },
+  'pytorch-channels-last': {
+    label: 'PyTorch channels_last',
+    ms: 'torchChannelsLastMs',
+    ratio: 'torchChannelsLastRatio',
+    lineKey: 'pytorchChannelsLast',
+  },
+  onnxruntime: { label: 'onnxruntime', ms: 'onnxruntimeMs', ratio: 'onnxruntimeRatio', lineKey: 'onnxruntime' },
 };
 
 /**
@@ -52,7 +57,7 @@ export async function startPeers(
   const started: StartedPeers = { peers: [], lines: { pytorch: null, pytorchChannelsLast: null, onnxruntime: null } };
   for (const id of PEERS) {
     if (!asked.has(id)) continue;
-    const { peer, line } = id === 'onnxruntime' ? onnxruntimePeer(ort, o.log) : await pytorchPeer(id === 'pytorch-channels-last', o);
+    const { peer, line } = id === 'onnxruntime' ? onnxruntimePeer(ort ?? loadOnnxruntime(), o.log) : await pytorchPeer(id, o);
     if (peer) started.peers.push(peer);
     started.lines[PEER_KINDS[id].lineKey] = line;
   }
@@ -60,13 +65,10 @@ export async function startPeers(
 }
 
 /** onnxruntime-node in this process (forward works), or why it is missing. */
-function onnxruntimePeer(
-  loaded: { ort?: OrtModule; reason?: string } | null,
-  log: (line: string) => void,
-): { peer?: BenchPeer; line: string } {
-  const ort = loaded?.ort;
+function onnxruntimePeer(loaded: { ort?: OrtModule; reason?: string }, log: (line: string) => void): { peer?: BenchPeer; line: string } {
+  const ort = loaded.ort;
   if (!ort) {
-    const line = loaded?.reason ?? 'onnxruntime-node is not installed (npm install onnxruntime-node)';
+    const line = loaded.reason ?? '';
     log(`onnxruntime: ${line}`);
     return { line };
   }
@@ -83,10 +85,11 @@ function onnxruntimePeer(
 
 /** The PyTorch server (bench/peer_pytorch.py --serve), eager or channels_last, or why it is missing. */
 async function pytorchPeer(
-  channelsLast: boolean,
+  id: 'pytorch' | 'pytorch-channels-last',
   o: { log: (line: string) => void; failures: string[] },
 ): Promise<{ peer?: BenchPeer; line: string }> {
-  const what = channelsLast ? 'PyTorch channels_last' : 'PyTorch';
+  const channelsLast = id === 'pytorch-channels-last';
+  const what = PEER_KINDS[id].label;
   const why = bench.pytorchUnavailableReason();
   if (why) {
     const line = `${what}: PyTorch not installed: ${why} (apt-get install python3-torch python3-torchvision)`;
@@ -98,7 +101,7 @@ async function pytorchPeer(
     const layout = channelsLast ? ', models and inputs in torch.channels_last' : '';
     return {
       peer: {
-        id: channelsLast ? 'pytorch-channels-last' : 'pytorch',
+        id,
         runs: () => true,
         prepare: (w) => server.prepare(w),
         close: () => server.close(),
@@ -115,7 +118,7 @@ async function pytorchPeer(
 
 /** A peer's name in the progress line. */
 export function peerLabel(id: Peer): string {
-  return id === 'pytorch' ? 'PyTorch' : id === 'pytorch-channels-last' ? 'PyTorch channels_last' : 'onnxruntime';
+  return PEER_KINDS[id].label;
 }
 
 /**
