@@ -132,7 +132,11 @@ ConvFwdEntry& GetConvFwd(const std::vector<int64_t>& p, bool bias, bool sum = fa
   return Cached(convFwdCache, Key("cf", p, (bias ? 1 : 0) | (sum ? 4 : 0)), [&] {
     ConvGeom g(p);
     auto e = std::make_unique<ConvFwdEntry>();
-    e->pd = WithWinograd(g, [&](algorithm alg, tag act) { return g.Fwd(prop_kind::forward_inference, bias, sum, alg, act); });
+    // forward_training even for inference: oneDNN's Winograd kernel then takes the filter in a blocked
+    // layout and transforms it itself, in parallel, on every call. With forward_inference it wants the
+    // filter pre-transformed, and that reorder (serial) took ~1 ms per 64-channel filter, 7-10 ms of a
+    // ResNet-20 step at batch 128 (DNNL_VERBOSE, BENCHMARKS.md). The direct kernels are the same for both.
+    e->pd = WithWinograd(g, [&](algorithm alg, tag act) { return g.Fwd(prop_kind::forward_training, bias, sum, alg, act); });
     e->prim = convolution_forward(e->pd);
     e->w.Init(g, e->pd.weights_desc(), true);
     e->src.Init(g.Src(), e->pd.src_desc());

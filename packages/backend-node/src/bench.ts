@@ -177,22 +177,33 @@ export async function timeWork(
   }
 }
 
-/** Pause before each timed run of {@link timeInterleaved} when several runtimes take turns. */
+/** Pause before each turn of {@link timeInterleaved} when several runtimes take turns. */
 const INTERLEAVE_SETTLE_MS = 200;
 
 /**
  * Times several prepared works side by side: each is run `warmup` times untimed, then in round r
- * every work runs once, in an order rotated by r, so that a change in the machine's speed (another
- * process, frequency, a noisy neighbour) falls on all of them alike. Returns each work's ms per round.
+ * every work takes one turn, in an order rotated by r, so that a change in the machine's speed
+ * (another process, frequency, a noisy neighbour) falls on all of them alike.
+ *
+ * With several works, a turn is a pause, one untimed run and the timed run right after it, so that
+ * what runs just before a timed run is always the same work. Timed right after another runtime, a
+ * run paid for that runtime's traces (measured, BENCHMARKS.md "Who ran just before"): onnxruntime's
+ * ResNet-18 batch 1 took 17.2 ms after a PyTorch forward and 10.5 ms after ours, and the rotation
+ * put the same runtime before each work in every round, so one work paid for it every time.
+ * Returns each work's ms per round.
  */
 export async function timeInterleaved(steps: PreparedWork[], options: { repeats: number; warmup: number }): Promise<number[][]> {
   for (const step of steps) for (let i = 0; i < options.warmup; i++) await step.run();
   const times = steps.map(() => [] as number[]);
+  const alone = steps.length === 1;
   for (let r = 0; r < options.repeats; r++) {
     for (let k = 0; k < steps.length; k++) {
       const i = (k + r) % steps.length;
-      // Let the previous runtime's worker threads stop spinning (onnxruntime spins by default) before timing the next.
-      if (steps.length > 1) await new Promise((resolve) => setTimeout(resolve, INTERLEAVE_SETTLE_MS));
+      if (!alone) {
+        // Let the previous runtime's worker threads stop spinning (onnxruntime spins by default), then take the turn's untimed run.
+        await new Promise((resolve) => setTimeout(resolve, INTERLEAVE_SETTLE_MS));
+        await steps[i].run();
+      }
       const t0 = performance.now();
       const own = await steps[i].run();
       times[i].push(typeof own === 'number' ? own : performance.now() - t0);

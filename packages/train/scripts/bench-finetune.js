@@ -3,8 +3,9 @@
  * ResNet-18 fine-tuning at 224x224: images/s of one training step of resnet-ts's trainer (`train()`
  * with the default augmentation at this size: random-resized-crop + flip, SGD momentum 0.9, weight
  * decay 1e-4, batch 16) next to PyTorch doing the same recipe (bench_finetune_torch.py, torchvision's
- * resnet18, RandomResizedCrop + RandomHorizontalFlip), in one run: rounds interleaved (ours, then
- * PyTorch's, repeated), medians over all timed steps. The images: the first N Fashion-MNIST training
+ * resnet18, RandomResizedCrop + RandomHorizontalFlip) in its default memory format and in
+ * channels_last, in one run: rounds interleaved (ours, then each PyTorch's, repeated), medians over all
+ * timed steps. The images: the first N Fashion-MNIST training
  * images upscaled to 224x224x3 (Pillow-style bilinear, gray repeated to RGB) — the same bytes for both.
  *
  *   node packages/train/scripts/bench-finetune.js [--backend auto] [--rounds 5] [--steps 3] [--images 64] [--threads 2]
@@ -42,10 +43,12 @@ function writeNpy(file, descr, shape, bytes) {
 }
 
 /** A PyTorch worker that runs `steps K` on request and answers with the seconds of each step. */
-function torchWorker(imagesFile, labelsFile, classes, batch, threads) {
-  const py = spawn('/usr/bin/python3', [path.join(__dirname, 'bench_finetune_torch.py'), imagesFile, labelsFile, String(classes), String(batch), String(threads)], {
+function torchWorker(imagesFile, labelsFile, classes, batch, threads, memoryFormat) {
+  const script = path.join(__dirname, 'bench_finetune_torch.py');
+  const py = spawn('/usr/bin/python3', [script, imagesFile, labelsFile, String(classes), String(batch), String(threads), memoryFormat], {
     stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' },
+    // PyTorch's own OpenMP settings, as `resnet bench`'s peer: OMP_WAIT_POLICY=PASSIVE slowed it (BENCHMARKS.md).
+    env: process.env,
   });
   const lines = readline.createInterface({ input: py.stdout });
   const waiting = [];
@@ -71,8 +74,9 @@ function torchWorker(imagesFile, labelsFile, classes, batch, threads) {
   const labelsFile = path.join(dir, 'labels.npy');
   writeNpy(imagesFile, '|u1', [data.labels.length, 224, 224, 3], data.images);
   writeNpy(labelsFile, '|u1', [data.labels.length], Uint8Array.from(data.labels));
-  const torch = torchWorker(imagesFile, labelsFile, data.classes.length, batch, threads);
-  const info = await torch.ready;
+  const peers = ['contiguous', 'channels_last'].map((format) => torchWorker(imagesFile, labelsFile, data.classes.length, batch, threads, format));
+  const infos = await Promise.all(peers.map((p) => p.ready));
+  const peerName = (info) => `PyTorch ${info.torch} eager${info.channels_last ? ' channels_last' : ''} (${info.threads} threads)`;
 
   const model = createModel('resnet18', { numClasses: data.classes.length, inChannels: 3 });
   const preprocessing = channelStats(data);
@@ -83,16 +87,17 @@ function torchWorker(imagesFile, labelsFile, classes, batch, threads) {
     await train({ model, trainSet: data, iterations: k + 1, batchSize: batch, lr: 0.01, momentum: 0.9, weightDecay: 1e-4, seed, preprocessing, augment, progressBar: false, onProgress: () => stamps.push(performance.now()) });
     return stamps.slice(1).map((t, i) => (t - stamps[i]) / 1000);
   };
-  console.error(`warm-up: one step each (${backend} and PyTorch ${info.torch}, ${info.threads} threads)`);
+  console.error(`warm-up: one step each (${backend}, ${infos.map(peerName).join(', ')})`);
   await ours(1, 99);
-  await torch.steps(1);
-  const t = { ours: [], torch: [] };
+  for (const p of peers) await p.steps(1);
+  const t = { ours: [], peers: peers.map(() => []) };
   for (let r = 0; r < rounds; r++) {
     t.ours.push(...(await ours(steps, r)));
-    t.torch.push(...(await torch.steps(steps)).seconds);
-    console.error(`round ${r + 1}/${rounds}: resnet-ts ${median(t.ours.slice(-steps)).toFixed(3)} s/step, PyTorch ${median(t.torch.slice(-steps)).toFixed(3)} s/step`);
+    for (const [i, p] of peers.entries()) t.peers[i].push(...(await p.steps(steps)).seconds);
+    const last = (v) => `${median(v.slice(-steps)).toFixed(3)} s/step`;
+    console.error(`round ${r + 1}/${rounds}: resnet-ts ${last(t.ours)}, PyTorch ${t.peers.map(last).join(' / channels_last ')}`);
   }
-  torch.close();
+  for (const p of peers) p.close();
   fs.rmSync(dir, { recursive: true, force: true });
   const row = (name, v) => ({ engine: name, steps: v.length, medianSeconds: median(v), imagesPerSec: batch / median(v), min: Math.min(...v), max: Math.max(...v) });
   const result = {
@@ -100,7 +105,7 @@ function torchWorker(imagesFile, labelsFile, classes, batch, threads) {
     machine: `${os.cpus()[0].model}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
     loadavg: os.loadavg(),
     recipe: `resnet18 (${data.classes.length} classes) at 224x224x3, batch ${batch}, random-resized-crop + flip, SGD momentum 0.9 wd 1e-4; ${data.labels.length} Fashion-MNIST images upscaled`,
-    results: [row(`resnet-ts ${backend}`, t.ours), row(`PyTorch ${info.torch} eager (${info.threads} threads)`, t.torch)],
+    results: [row(`resnet-ts ${backend}`, t.ours), ...infos.map((info, i) => row(peerName(info), t.peers[i]))],
   };
   console.log(JSON.stringify(result, null, 2));
   model.dispose();
