@@ -223,6 +223,13 @@ void Plan::Conv(const Napi::Object& op, int index, int x, int out) {
     return convolution_forward::primitive_desc(cd, attr, Eng());
   };
   convolution_forward::primitive_desc pd = ConvPrimitive(make, winograd && WinogradShape(k[0], k[1], st[0], st[1], c, co));
+  // Deferred (a plan's first build, see plan.ts): oneDNN's transform of a filter into the Winograd layout
+  // is serial and slow (ResNet-50: 230 ms for its 11 convs) and, in a first run, a Winograd conv is no
+  // faster than the direct one; the caller rebuilds without deferring once the plan is run again.
+  if (deferWinograd && std::string(pd.impl_info_str()).find("wino") != std::string::npos) {
+    pd = ConvPrimitive(make, false);
+    winogradDeferred++;
+  }
   memory srcMem = As(x, pd.src_desc());
   // Weights: reordered once from the caller's layout into the primitive's.
   bool hwio = op.Get("wLayout").As<Napi::String>().Utf8Value() == "hwio";

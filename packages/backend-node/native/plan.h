@@ -21,6 +21,8 @@ class Plan {
   std::vector<std::string> impls;  // oneDNN implementation of each primitive
   int reorders = 0;                // activation reorders (layout changes and copies) per run
   bool winograd = true;            // 3x3 convs may run as Winograd convs (see plan.cc, common.h)
+  bool deferWinograd = false;      // build them direct for now, counting them in winogradDeferred
+  int winogradDeferred = 0;        // convs that would run as Winograd without deferWinograd
 
   struct Value {
     memory::desc md;

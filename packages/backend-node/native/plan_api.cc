@@ -39,7 +39,7 @@ Plan& Get(const Napi::Value& v) {
 
 }  // namespace
 
-// planCreate(inputDims [N, H, W, C], numValues, ops, output, options {winograd}) -> handle
+// planCreate(inputDims [N, H, W, C], numValues, ops, output, options {winograd, deferWinograd}) -> handle
 Napi::Value PlanCreate(const Napi::CallbackInfo& info) {
   auto in = Ints(info[0]);
   if (in.size() != 4) throw std::runtime_error("plan: input dims must be [N, H, W, C]");
@@ -49,8 +49,10 @@ Napi::Value PlanCreate(const Napi::CallbackInfo& info) {
   memory::desc inMd({in[0], in[3], in[1], in[2]}, dt::f32, tag::nhwc);
   plan->input = memory(inMd, Eng(), DNNL_MEMORY_NONE);
   plan->values[0].md = inMd;
-  Napi::Value winograd = info.Length() > 4 && info[4].IsObject() ? info[4].As<Napi::Object>().Get("winograd") : info.Env().Undefined();
+  Napi::Object options = info.Length() > 4 && info[4].IsObject() ? info[4].As<Napi::Object>() : Napi::Object::New(info.Env());
+  Napi::Value winograd = options.Get("winograd");
   plan->winograd = winograd.IsUndefined() ? WinogradEnabled() : winograd.ToBoolean().Value();
+  plan->deferWinograd = options.Get("deferWinograd").ToBoolean().Value();
   // The plan's memory lives outside V8's heap, which V8 would not otherwise know of: told before the
   // build, it can collect garbage the JS side just dropped (e.g. a weights file's 100 MB buffer) before
   // the plan adds its copy, instead of holding both at the peak.
@@ -89,7 +91,7 @@ Napi::Value PlanRun(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// planInfo(handle) -> {primitives: string[], reorders, bytes}
+// planInfo(handle) -> {primitives: string[], reorders, bytes, winogradDeferred}
 Napi::Value PlanInfo(const Napi::CallbackInfo& info) {
   Plan& plan = Get(info[0]);
   Napi::Env env = info.Env();
@@ -99,6 +101,7 @@ Napi::Value PlanInfo(const Napi::CallbackInfo& info) {
   o.Set("primitives", impls);
   o.Set("reorders", plan.reorders);
   o.Set("bytes", static_cast<double>(plan.Bytes()));
+  o.Set("winogradDeferred", plan.winogradDeferred);
   return o;
 }
 

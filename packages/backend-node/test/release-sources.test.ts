@@ -60,6 +60,11 @@ describeNative('weights read again from their file after the plan copied them (n
     expect(released.every((w) => w.rank === 4 && w.shape[3] === 64)).toBe(true);
     expect(tf.memory().numTensors).toBe(before);
     expectSameValues(planned, logits(source, x, true), 0);
+    // The second run rebuilds the plan with its Winograd convs from the file's values, and lets them go again.
+    const count = released.length;
+    expectSameValues(logits(model, x, true), logits(source, x, true), 0);
+    expect(releasedWeights(model)).toHaveLength(count);
+    expect(tf.memory().numTensors).toBe(before);
 
     // A new input shape compiles a new plan from the file's values.
     const x3 = input([3, 32, 32, 3], 9);

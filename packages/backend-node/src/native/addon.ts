@@ -95,9 +95,16 @@ export interface NativeAddon {
   /**
    * Builds a compiled inference plan (native/plan.cc) for an NHWC input of `inputDims` from the op
    * list of src/native/plan-lower.ts; returns an opaque handle. `options.winograd` (default true) lets
-   * 3x3 stride-1 convs of 32+ channels run as oneDNN Winograd convs where that is faster (native/plan.cc).
+   * 3x3 stride-1 convs of 32+ channels run as oneDNN Winograd convs where that is faster (native/plan.cc);
+   * `options.deferWinograd` builds those direct for now and counts them in `planInfo().winogradDeferred`.
    */
-  planCreate(inputDims: number[], numValues: number, ops: object[], output: number, options?: { winograd?: boolean }): NativePlanHandle;
+  planCreate(
+    inputDims: number[],
+    numValues: number,
+    ops: object[],
+    output: number,
+    options?: { winograd?: boolean; deferWinograd?: boolean },
+  ): NativePlanHandle;
   /** Runs a plan: `x` NHWC of the planned shape, `out` receives the logits [N, classes]. */
   planRun(plan: NativePlanHandle, x: Float32Array, out: Float32Array): void;
   /** What a plan is made of: the oneDNN implementation of each primitive, activation reorders per run, buffer bytes. */
@@ -141,6 +148,8 @@ export interface NativePlanInfo {
   primitives: string[];
   reorders: number;
   bytes: number;
+  /** Convs built direct that would run as Winograd convs without `deferWinograd`. */
+  winogradDeferred: number;
 }
 
 /** Where the addon is looked for: $RESNET_TS_NATIVE_ADDON, else <package root>/build/Release. */

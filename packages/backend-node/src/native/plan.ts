@@ -19,9 +19,18 @@ import { collectPlanGraph } from './plan-graph.js';
 import { PlanUnsupportedError, lowerPlanGraph } from './plan-lower.js';
 import { releaseFileBackedSources } from './deferred-transpose.js';
 
-/** A built plan for one input shape (see {@link compileNativePlan}). */
+/**
+ * A built plan for one input shape (see {@link compileNativePlan}).
+ *
+ * Built first with its Winograd convs deferred (direct instead): oneDNN transforms a filter into the
+ * Winograd layout serially and slowly (ResNet-50: ~230 ms for its 11 such convs, a sixth of
+ * `resnet forward`'s cold start) and, in a first run, a Winograd conv is no faster than the direct
+ * one. When the plan runs a second time, it is being reused, so it is rebuilt with them (see
+ * {@link NativePlan.run}).
+ */
 export class NativePlan implements CompiledInference {
   private handle: NativePlanHandle | null;
+  private runs = 0;
 
   constructor(
     private readonly addon: NativeAddon,
@@ -30,6 +39,8 @@ export class NativePlan implements CompiledInference {
     readonly inputShape: readonly number[],
     /** The logits shape [N, classes]. */
     readonly outputShape: readonly [number, number],
+    /** Builds the plan with the Winograd convs that `handle` deferred; null when it deferred none. */
+    private withWinograd: (() => NativePlanHandle) | null = null,
   ) {
     this.handle = handle;
   }
@@ -39,9 +50,28 @@ export class NativePlan implements CompiledInference {
     const input = f32(backend, x);
     const size = this.inputShape.reduce((a, b) => a * b, 1);
     if (!this.handle || !input || input.length !== size || !x.shape.every((d, i) => d === this.inputShape[i])) return null;
+    if (++this.runs === 2 && this.withWinograd) this.rebuildWithWinograd();
+    if (!this.handle) return null;
     const out = new Float32Array(this.outputShape[0] * this.outputShape[1]);
     this.addon.planRun(this.handle, input, out);
     return tf.tensor2d(out, [...this.outputShape]);
+  }
+
+  /**
+   * Replaces the plan by one with its deferred Winograd convs. The old one goes first, so that the new
+   * weights replace its copies instead of adding to them at the peak. If the build fails the plan is
+   * gone and `run` answers null: the layers run through the tfjs kernels.
+   */
+  private rebuildWithWinograd(): void {
+    const build = this.withWinograd!;
+    this.withWinograd = null;
+    this.addon.planDispose(this.handle!);
+    this.handle = null;
+    try {
+      this.handle = build();
+    } catch {
+      this.handle = null;
+    }
   }
 
   /** The oneDNN primitives, activation reorders per run and buffer bytes of the plan. */
@@ -78,9 +108,20 @@ export function lastPlanFallback(): string | null {
 }
 
 function createPlan(addon: NativeAddon, model: ResNet, inputShape: readonly number[]): NativePlan {
-  const lowered = lowerPlanGraph(collectPlanGraph(model), inputShape);
-  const handle = addon.planCreate([...inputShape], lowered.numValues, lowered.ops, lowered.output, { winograd });
-  return new NativePlan(addon, handle, [...inputShape], lowered.outputShape);
+  const settings = { winograd };
+  const build = (deferWinograd: boolean) => {
+    const lowered = lowerPlanGraph(collectPlanGraph(model), inputShape);
+    const handle = addon.planCreate([...inputShape], lowered.numValues, lowered.ops, lowered.output, { ...settings, deferWinograd });
+    return { handle, outputShape: lowered.outputShape };
+  };
+  const first = build(true);
+  const withWinograd = () => {
+    const { handle } = build(false);
+    releaseFileBackedSources(addon, model.parameters());
+    return handle;
+  };
+  const deferred = addon.planInfo(first.handle).winogradDeferred > 0;
+  return new NativePlan(addon, first.handle, [...inputShape], first.outputShape, deferred ? withWinograd : null);
 }
 
 /**
