@@ -68,15 +68,21 @@ test('--memory with --compare onnxruntime: the peak RSS of the same ResNet-50 fo
     '--json',
   );
   expect(r.status).toBe(0);
+  type Peaks = { peakMB: number; deltaMB: number; reusedPeakMB: number; onnxruntimeReusedPeakMB: number; onnxruntimeReusedRatio: number };
   const { memory } = JSON.parse(r.stdout) as {
-    memory: { engine: string; peakMB: number; onnxruntimePeakMB: number; onnxruntimeDeltaMB: number; onnxruntimeRatio: number }[];
+    memory: (Peaks & { engine: string; onnxruntimePeakMB: number; onnxruntimeDeltaMB: number; onnxruntimeRatio: number })[];
   };
   expect(memory).toHaveLength(1);
   const [m] = memory;
   expect(m.engine).toBe('native');
   // A ResNet-50 holds 25.6 M float32 weights (~98 MB): each process must have grown by at least that.
   expect(m.onnxruntimeDeltaMB).toBeGreaterThan(90);
+  expect(m.deltaMB).toBeGreaterThan(90);
   expect(m.onnxruntimeRatio).toBeCloseTo(m.peakMB / m.onnxruntimePeakMB, 6);
+  // After the third forward: a peak is never lower than after the first.
+  expect(m.reusedPeakMB).toBeGreaterThanOrEqual(m.peakMB);
+  expect(m.onnxruntimeReusedPeakMB).toBeGreaterThanOrEqual(m.onnxruntimePeakMB);
+  expect(m.onnxruntimeReusedRatio).toBeCloseTo(m.reusedPeakMB / m.onnxruntimeReusedPeakMB, 6);
 }, 240_000);
 
 const torchMissing = spawnSync('/usr/bin/python3', ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status !== 0;

@@ -1,14 +1,11 @@
 import { Command } from 'commander';
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { EngineRow, bench, probeEngines } from '@resnet-ts/backend-node';
 import { useBackend } from '@resnet-ts/core';
 import { createModel } from '@resnet-ts/zoo';
 import { UserError } from '../util.js';
 import { OptionKind, choiceList, integer, opt, text } from '../options.js';
-import { benchOnnx, loadOnnxruntime } from './bench-onnxruntime.js';
+import { loadOnnxruntime } from './bench-onnxruntime.js';
+import { MemoryRow, formatMemory, peakMemory } from './bench-memory.js';
 import { ColdStartRow, coldStart, formatColdStart } from './bench-cold-start.js';
 import { BenchPeer, PEERS, Peer, StartedPeers, peerLabel, setPeerColumns, startPeers } from './bench-peers.js';
 
@@ -38,85 +35,6 @@ interface BenchOptions {
   coldStart?: number;
 }
 
-/** Peak RSS of a ResNet-50 forward (batch 1) per engine, and in PyTorch, each in a fresh process. */
-interface MemoryRow {
-  engine: string;
-  peakMB: number | null;
-  deltaMB: number | null;
-  pytorchPeakMB?: number;
-  pytorchDeltaMB?: number;
-  ratio?: number;
-  onnxruntimePeakMB?: number;
-  onnxruntimeDeltaMB?: number;
-  /** ours / onnxruntime-node's peak. */
-  onnxruntimeRatio?: number;
-  note?: string;
-}
-
-/** onnxruntime-node's peak RSS for the same ResNet-50 forward (batch 1), from its .onnx file, in a fresh process. */
-function onnxruntimePeak(child: string, parse: (r: ReturnType<typeof spawnSync>) => { baselineKB: number; peakKB: number }) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-bench-memory-'));
-  try {
-    const file = path.join(dir, 'resnet50.onnx');
-    fs.writeFileSync(file, benchOnnx('resnet50'));
-    return parse(spawnSync(process.execPath, [child, 'onnxruntime', '1', file], { encoding: 'utf8' }));
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-function peakMemory(engines: string[], comparePytorch: boolean, compareOnnxruntime: boolean): MemoryRow[] {
-  const parse = (r: ReturnType<typeof spawnSync>) => {
-    if (r.status !== 0) throw new Error(String(r.stderr).trim().split('\n').pop() || `exit ${r.status}`);
-    const line = String(r.stdout).trim().split('\n').pop()!;
-    return JSON.parse(line) as { baselineKB: number; peakKB: number };
-  };
-  let torch: { baselineKB: number; peakKB: number } | undefined;
-  if (comparePytorch && !bench.pytorchUnavailableReason()) {
-    const script = path.join(path.dirname(bench.peerScriptPath()), 'memory_pytorch.py');
-    torch = parse(spawnSync(bench.PYTHON, [script, '1'], { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } }));
-  }
-  const child = path.join(__dirname, '..', 'bench-memory-child.js');
-  const ort = compareOnnxruntime ? onnxruntimePeak(child, parse) : undefined;
-  return engines.map((engine) => {
-    try {
-      const m = parse(spawnSync(process.execPath, [child, engine, '1'], { encoding: 'utf8' }));
-      const row: MemoryRow = { engine, peakMB: m.peakKB / 1024, deltaMB: (m.peakKB - m.baselineKB) / 1024 };
-      if (torch) {
-        row.pytorchPeakMB = torch.peakKB / 1024;
-        row.pytorchDeltaMB = (torch.peakKB - torch.baselineKB) / 1024;
-        row.ratio = m.peakKB / torch.peakKB;
-      }
-      if (ort) {
-        row.onnxruntimePeakMB = ort.peakKB / 1024;
-        row.onnxruntimeDeltaMB = (ort.peakKB - ort.baselineKB) / 1024;
-        row.onnxruntimeRatio = m.peakKB / ort.peakKB;
-      }
-      return row;
-    } catch (e) {
-      return { engine, peakMB: null, deltaMB: null, note: (e as Error).message };
-    }
-  });
-}
-
-function formatMemory(rows: MemoryRow[]): string {
-  const f = (x: number | null | undefined) => (x === null || x === undefined ? '' : x.toFixed(0));
-  const out = ['', 'peak memory, resnet50 forward batch 1 (whole-process peak RSS, MB; growth over the loaded engine in brackets)'];
-  for (const r of rows) {
-    out.push(
-      `  ${r.engine.padEnd(8)} ${f(r.peakMB).padStart(6)} (+${f(r.deltaMB)})` +
-        (r.pytorchPeakMB !== undefined
-          ? `   PyTorch ${f(r.pytorchPeakMB)} (+${f(r.pytorchDeltaMB)})   ratio ${r.ratio!.toFixed(2)}x`
-          : '') +
-        (r.onnxruntimePeakMB !== undefined
-          ? `   onnxruntime ${f(r.onnxruntimePeakMB)} (+${f(r.onnxruntimeDeltaMB)})   ratio ${r.onnxruntimeRatio!.toFixed(2)}x`
-          : '') +
-        (r.note ? `   ${r.note}` : ''),
-    );
-  }
-  return out.join('\n');
-}
-
 /** Engines too slow for the full set (cpu; webgpu on a software adapter): fewer runs, some rows skipped. */
 const CPU_SKIP: bench.WorkKind[] = ['resnet20-train'];
 
@@ -142,7 +60,10 @@ export function registerBench(program: Command): void {
     .option('--full', 'add resnet20 batch 128, resnet18 batch 1 and resnet50 batch 8 rows')
     .addOption(opt('--works <list>', 'explicit rows, e.g. resnet20-forward:32,resnet20-train:128,resnet50-forward:1', WORK_LIST))
     .option('--json', 'print JSON')
-    .option('--memory', 'also measure the peak memory of a resnet50 forward per engine (fresh processes)')
+    .option(
+      '--memory',
+      'also measure the peak memory of a resnet50 forward per engine (fresh processes, the network loaded from a file; after the first and the third forward)',
+    )
     .addOption(
       opt(
         '--cold-start <rounds>',
@@ -172,7 +93,7 @@ export function registerBench(program: Command): void {
         for (const peer of started.peers) peer.close();
       }
       const memory = opts.memory
-        ? peakMemory(
+        ? await peakMemory(
             engines.filter((e) => probed.find((r) => r.name === e)?.available),
             peers.has('pytorch'),
             Boolean(onnxruntime?.ort),
