@@ -60,7 +60,8 @@ export class NativePlan implements CompiledInference {
   /**
    * Replaces the plan by one with its deferred Winograd convs. The old one goes first, so that the new
    * weights replace its copies instead of adding to them at the peak. If the build fails the plan is
-   * gone and `run` answers null: the layers run through the tfjs kernels.
+   * gone, {@link lastPlanFallback} says why, and `run` answers null: the layers run through the tfjs
+   * kernels (which report, e.g., a weights file that changed since it was loaded).
    */
   private rebuildWithWinograd(): void {
     const build = this.withWinograd!;
@@ -69,8 +70,8 @@ export class NativePlan implements CompiledInference {
     this.handle = null;
     try {
       this.handle = build();
-    } catch {
-      this.handle = null;
+    } catch (e) {
+      lastFallback = `native plan rebuild with Winograd convs failed: ${(e as Error).message}`;
     }
   }
 
