@@ -16,7 +16,7 @@ import { GraphExportError, Module, ResNet, type CompiledInference } from '@resne
 import type { NativeAddon, NativePlanHandle, NativePlanInfo } from './addon.js';
 import { f32 } from './kernel-args.js';
 import { collectPlanGraph } from './plan-graph.js';
-import { PlanUnsupportedError, lowerPlanGraph } from './plan-lower.js';
+import { PlanUnsupportedError, lowerPlanGraph, type LoweredPlan } from './plan-lower.js';
 import { releaseFileBackedSources } from './deferred-transpose.js';
 
 /**
@@ -39,8 +39,8 @@ export class NativePlan implements CompiledInference {
     readonly inputShape: readonly number[],
     /** The logits shape [N, classes]. */
     readonly outputShape: readonly [number, number],
-    /** Builds the plan with the Winograd convs that `handle` deferred; null when it deferred none. */
-    private withWinograd: (() => NativePlanHandle) | null = null,
+    /** How to build the plan with the Winograd convs that `handle` deferred; null when it deferred none. */
+    private withWinograd: WinogradRebuild | null = null,
   ) {
     this.handle = handle;
   }
@@ -58,18 +58,27 @@ export class NativePlan implements CompiledInference {
   }
 
   /**
-   * Replaces the plan by one with its deferred Winograd convs. The old one goes first, so that the new
-   * weights replace its copies instead of adding to them at the peak. If the build fails the plan is
-   * gone, {@link lastPlanFallback} says why, and `run` answers null: the layers run through the tfjs
-   * kernels (which report, e.g., a weights file that changed since it was loaded).
+   * Replaces the plan by one with its deferred Winograd convs. The weights are read first (released
+   * ones from their file): if that fails (the file changed since the model was loaded), this plan keeps
+   * running the weights it copied, as it would have without the rebuild. Then the old plan goes, so
+   * that the new weights replace its copies instead of adding to them at the peak. If the build itself
+   * fails the plan is gone and `run` answers null: the layers run through the tfjs kernels.
+   * {@link lastPlanFallback} says what failed.
    */
   private rebuildWithWinograd(): void {
-    const build = this.withWinograd!;
+    const { lower, create } = this.withWinograd!;
     this.withWinograd = null;
+    let lowered: LoweredPlan;
+    try {
+      lowered = lower();
+    } catch (e) {
+      lastFallback = `native plan kept without Winograd convs: ${(e as Error).message}`;
+      return;
+    }
     this.addon.planDispose(this.handle!);
     this.handle = null;
     try {
-      this.handle = build();
+      this.handle = create(lowered);
     } catch (e) {
       lastFallback = `native plan rebuild with Winograd convs failed: ${(e as Error).message}`;
     }
@@ -108,21 +117,31 @@ export function lastPlanFallback(): string | null {
   return lastFallback;
 }
 
+/** The two steps of a plan's rebuild with its Winograd convs (see {@link NativePlan}). */
+interface WinogradRebuild {
+  /** The model's op list, its weights read (released ones from their file); throws when they cannot be. */
+  lower(): LoweredPlan;
+  /** The plan of `lowered` with its Winograd convs; lets go of the file-backed weights again. */
+  create(lowered: LoweredPlan): NativePlanHandle;
+}
+
 function createPlan(addon: NativeAddon, model: ResNet, inputShape: readonly number[]): NativePlan {
   const settings = { winograd };
-  const build = (deferWinograd: boolean) => {
-    const lowered = lowerPlanGraph(collectPlanGraph(model), inputShape);
-    const handle = addon.planCreate([...inputShape], lowered.numValues, lowered.ops, lowered.output, { ...settings, deferWinograd });
-    return { handle, outputShape: lowered.outputShape };
+  const lower = () => lowerPlanGraph(collectPlanGraph(model), inputShape);
+  const create = (lowered: LoweredPlan, deferWinograd: boolean) =>
+    addon.planCreate([...inputShape], lowered.numValues, lowered.ops, lowered.output, { ...settings, deferWinograd });
+  const first = lower();
+  const handle = create(first, true);
+  const rebuild: WinogradRebuild = {
+    lower,
+    create: (lowered) => {
+      const full = create(lowered, false);
+      releaseFileBackedSources(addon, model.parameters());
+      return full;
+    },
   };
-  const first = build(true);
-  const withWinograd = () => {
-    const { handle } = build(false);
-    releaseFileBackedSources(addon, model.parameters());
-    return handle;
-  };
-  const deferred = addon.planInfo(first.handle).winogradDeferred > 0;
-  return new NativePlan(addon, first.handle, [...inputShape], first.outputShape, deferred ? withWinograd : null);
+  const deferred = addon.planInfo(handle).winogradDeferred > 0;
+  return new NativePlan(addon, handle, [...inputShape], first.outputShape, deferred ? rebuild : null);
 }
 
 /**
