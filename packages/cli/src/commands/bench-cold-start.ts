@@ -12,10 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { bench } from '@resnet-ts/backend-node';
-import { loadNpy, saveCheckpoint, saveNpy } from '@resnet-ts/core/node';
-import { createModel } from '@resnet-ts/zoo';
+import { loadNpy, saveNpy } from '@resnet-ts/core/node';
 import { sampleImages } from '@resnet-ts/zoo/node';
-import { exportOnnx } from '@resnet-ts/onnx';
+import { writeResnet50Files } from './bench-onnxruntime.js';
 
 /** One contender's cold starts. */
 export interface ColdStartRow {
@@ -57,21 +56,16 @@ const fs = require('fs');
 `;
 }
 
-/** The fixtures in `dir`: a seeded ResNet-50 as a resnet-ts checkpoint and as ONNX, and an input batch. */
-async function writeFixtures(dir: string): Promise<void> {
-  const model = createModel('resnet50', { seed: 1 });
-  try {
-    await saveCheckpoint(path.join(dir, 'r50.safetensors'), model);
-    fs.writeFileSync(path.join(dir, 'r50.onnx'), exportOnnx(model.eval()));
-  } finally {
-    model.dispose();
-  }
+/** The fixtures in `dir`: the bench's ResNet-50 as a resnet-ts checkpoint (and, with `onnx`, as ONNX), and an input batch (x.npy). */
+async function writeFixtures(dir: string, onnx: boolean): Promise<{ checkpoint: string; onnxFile: string }> {
+  const files = await writeResnet50Files(dir, onnx);
   const x = tf.randomNormal([BATCH, 3, SIZE, SIZE], 0, 1, 'float32', 0);
   try {
     await saveNpy(path.join(dir, 'x.npy'), x);
   } finally {
     x.dispose();
   }
+  return files;
 }
 
 /** Wall ms of one run of `argv`; throws with its output when it fails. */
@@ -119,19 +113,19 @@ export async function coldStart(o: {
   const resnet = path.join(__dirname, '..', '..', 'bin', 'resnet.js');
   try {
     o.log(`bench: cold start, ${o.rounds} interleaved rounds (fixtures in ${dir}) ...`);
-    await writeFixtures(dir);
+    const net = await writeFixtures(dir, Boolean(o.ortPath));
     const sample = sampleImages('resnet20-fashion-mnist')[0].file;
     const contenders = [
       {
         name: 'resnet forward, ResNet-50 b8, checkpoint',
-        argv: [process.execPath, resnet, 'forward', '--weights', f('r50.safetensors'), '--input', f('x.npy'), '--out', f('y.npy')],
+        argv: [process.execPath, resnet, 'forward', '--weights', net.checkpoint, '--input', f('x.npy'), '--out', f('y.npy')],
         out: 'y.npy',
       },
       ...(o.ortPath
         ? [
             {
               name: 'onnxruntime-node, ResNet-50 b8, .onnx (create + run)',
-              argv: [process.execPath, f('ort.cjs'), f('r50.onnx'), f('x.npy'), f('y-ort.npy')],
+              argv: [process.execPath, f('ort.cjs'), net.onnxFile, f('x.npy'), f('y-ort.npy')],
               out: 'y-ort.npy',
             },
           ]

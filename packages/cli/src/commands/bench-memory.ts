@@ -9,9 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bench } from '@resnet-ts/backend-node';
-import { saveCheckpoint } from '@resnet-ts/core/node';
-import { exportOnnx } from '@resnet-ts/onnx';
-import { createModel } from '@resnet-ts/zoo';
+import { writeResnet50Files } from './bench-onnxruntime.js';
 
 /**
  * The peaks of one engine next to PyTorch's and onnxruntime-node's: after the first forward, and
@@ -50,19 +48,6 @@ function parsePeak(r: ReturnType<typeof spawnSync>): PeakKB {
   return JSON.parse(String(r.stdout).trim().split('\n').pop()!) as PeakKB;
 }
 
-/** The seeded ResNet-50 as a resnet-ts checkpoint and, with `onnx`, as ONNX, in `dir`. */
-async function writeNetworkFiles(dir: string, onnx: boolean): Promise<{ checkpoint: string; onnxFile: string }> {
-  const files = { checkpoint: path.join(dir, 'resnet50.safetensors'), onnxFile: path.join(dir, 'resnet50.onnx') };
-  const model = createModel('resnet50', { seed: 1 });
-  try {
-    await saveCheckpoint(files.checkpoint, model);
-    if (onnx) fs.writeFileSync(files.onnxFile, exportOnnx(model.eval()));
-  } finally {
-    model.dispose();
-  }
-  return files;
-}
-
 /** The memory rows of `engines` (each next to the peers asked for). */
 export async function peakMemory(engines: string[], comparePytorch: boolean, compareOnnxruntime: boolean): Promise<MemoryRow[]> {
   let torch: PeakKB | undefined;
@@ -73,7 +58,7 @@ export async function peakMemory(engines: string[], comparePytorch: boolean, com
   const child = path.join(__dirname, '..', 'bench-memory-child.js');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-bench-memory-'));
   try {
-    const files = await writeNetworkFiles(dir, compareOnnxruntime);
+    const files = await writeResnet50Files(dir, compareOnnxruntime);
     const ort = compareOnnxruntime
       ? parsePeak(spawnSync(process.execPath, [child, 'onnxruntime', '1', files.onnxFile], { encoding: 'utf8' }))
       : undefined;
@@ -94,6 +79,17 @@ export async function peakMemory(engines: string[], comparePytorch: boolean, com
   }
 }
 
+/** A peer's peaks in MB and ours / theirs, after the first forward and after the third. */
+function against(m: PeakKB, peer: PeakKB) {
+  return {
+    peakMB: peer.peakKB / 1024,
+    deltaMB: (peer.peakKB - peer.baselineKB) / 1024,
+    reusedPeakMB: peer.reusedPeakKB / 1024,
+    ratio: m.peakKB / peer.peakKB,
+    reusedRatio: m.reusedPeakKB / peer.reusedPeakKB,
+  };
+}
+
 function memoryRow(engine: string, m: PeakKB, torch?: PeakKB, ort?: PeakKB): MemoryRow {
   const row: MemoryRow = {
     engine,
@@ -102,18 +98,14 @@ function memoryRow(engine: string, m: PeakKB, torch?: PeakKB, ort?: PeakKB): Mem
     reusedPeakMB: m.reusedPeakKB / 1024,
   };
   if (torch) {
-    row.pytorchPeakMB = torch.peakKB / 1024;
-    row.pytorchDeltaMB = (torch.peakKB - torch.baselineKB) / 1024;
-    row.pytorchReusedPeakMB = torch.reusedPeakKB / 1024;
-    row.ratio = m.peakKB / torch.peakKB;
-    row.reusedRatio = m.reusedPeakKB / torch.reusedPeakKB;
+    const p = against(m, torch);
+    Object.assign(row, { pytorchPeakMB: p.peakMB, pytorchDeltaMB: p.deltaMB, pytorchReusedPeakMB: p.reusedPeakMB });
+    Object.assign(row, { ratio: p.ratio, reusedRatio: p.reusedRatio });
   }
   if (ort) {
-    row.onnxruntimePeakMB = ort.peakKB / 1024;
-    row.onnxruntimeDeltaMB = (ort.peakKB - ort.baselineKB) / 1024;
-    row.onnxruntimeReusedPeakMB = ort.reusedPeakKB / 1024;
-    row.onnxruntimeRatio = m.peakKB / ort.peakKB;
-    row.onnxruntimeReusedRatio = m.reusedPeakKB / ort.reusedPeakKB;
+    const p = against(m, ort);
+    Object.assign(row, { onnxruntimePeakMB: p.peakMB, onnxruntimeDeltaMB: p.deltaMB, onnxruntimeReusedPeakMB: p.reusedPeakMB });
+    Object.assign(row, { onnxruntimeRatio: p.ratio, onnxruntimeReusedRatio: p.reusedRatio });
   }
   return row;
 }

@@ -4,7 +4,10 @@
  * with ours, so that a forward row reads "ours vs the runtime a Node user would otherwise pick". onnxruntime-node is an optional peer
  * dependency: when it is not installed the bench says so and goes on.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { bench } from '@resnet-ts/backend-node';
+import { saveCheckpoint } from '@resnet-ts/core/node';
 import { exportOnnx } from '@resnet-ts/onnx';
 import { createModel } from '@resnet-ts/zoo';
 
@@ -48,6 +51,23 @@ export function benchOnnx(name: string): Uint8Array {
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * The seeded ResNet-50 our rows time, written to `dir` as the files each runtime's user loads: a
+ * resnet-ts checkpoint (`resnet forward --weights`) and, with `onnx`, its ONNX export (batch norm
+ * folded) for onnxruntime-node. For the fresh-process parts of the bench (`--memory`, `--cold-start`).
+ */
+export async function writeResnet50Files(dir: string, onnx: boolean): Promise<{ checkpoint: string; onnxFile: string }> {
+  const files = { checkpoint: path.join(dir, 'resnet50.safetensors'), onnxFile: path.join(dir, 'resnet50.onnx') };
+  const model = createModel('resnet50', { seed: 1 });
+  try {
+    await saveCheckpoint(files.checkpoint, model);
+    if (onnx) fs.writeFileSync(files.onnxFile, exportOnnx(model.eval()));
+  } finally {
+    model.dispose();
+  }
+  return files;
 }
 
 /**
