@@ -2,8 +2,8 @@
  * Child process of `resnet bench --memory`: peak resident memory of a ResNet-50 forward (eval,
  * 224x224x3) on one engine, in a fresh process so nothing else inflates the peak. The third argument is
  * the network's file: a resnet-ts checkpoint loaded as `resnet forward` loads one (without it, the
- * zoo's ResNet-50 with its own initialisation) or, with the engine `onnxruntime`, its .onnx run by onnxruntime-node (session
- * created from the file, as an onnxruntime user does).
+ * zoo's ResNet-50 with its own initialisation) or, with the engine `onnxruntime`, its .onnx run by
+ * onnxruntime-node (session created from the file, as an onnxruntime user does).
  * Prints JSON {baselineKB, peakKB, reusedPeakKB}: peak RSS after loading the engine, after the first
  * forward, and after {@link FORWARDS} of them (a process that keeps running the model: our native plan
  * adds its Winograd filters at the second run).
