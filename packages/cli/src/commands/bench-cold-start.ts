@@ -1,6 +1,7 @@
 /**
  * `resnet bench --cold-start`: process start to logits written, each contender in a fresh process,
- * in interleaved rounds (each round runs every contender once, in a rotating order; medians):
+ * in interleaved rounds (each round gives every contender a turn, in a rotating order: an untimed
+ * process, then the timed one; medians):
  * `resnet forward` on a ResNet-50 batch 8 from a resnet-ts checkpoint, onnxruntime-node on the same
  * network's .onnx (session create + run + .npy written), and `resnet predict` with the shipped
  * ResNet-20 on one sample image. The two ResNet-50 contenders' logits must agree: a fast wrong
@@ -136,13 +137,10 @@ export async function coldStart(o: {
       },
     ];
     if (o.ortPath) fs.writeFileSync(f('ort.cjs'), ortScript(o.ortPath));
-    const times = contenders.map(() => [] as number[]);
-    for (let r = 0; r < o.rounds; r++) {
-      for (let k = 0; k < contenders.length; k++) {
-        const i = (k + r) % contenders.length;
-        times[i].push(timedRun(contenders[i].argv, contenders[i].name));
-      }
-    }
+    // The bench's one interleaving (bench.timeInterleaved): each timed process runs right after an
+    // untimed one of the same contender, so none of them always follows the same other program.
+    const works = contenders.map((c) => ({ run: async () => timedRun(c.argv, c.name), dispose: () => undefined }));
+    const times = await bench.timeInterleaved(works, { repeats: o.rounds, warmup: 0 });
     const rows: ColdStartRow[] = contenders.map((c, i) => ({
       name: c.name,
       medianMs: bench.median(times[i]),
