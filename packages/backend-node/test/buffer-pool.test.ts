@@ -1,7 +1,7 @@
 /**
  * The native engine's buffer pool drops buffers that wait unused for its idle time, so that what a
- * finished training run or a model's replaced initial weights left behind does not stay held for the
- * life of the process, while a loop that reuses its buffers keeps them.
+ * finished training run left behind does not stay held for the life of the process, while a loop that
+ * reuses its buffers keeps them.
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
