@@ -85,7 +85,7 @@ main() {
       for n in ${needs//,/ }; do
         if [ ! -f "$runs/$n/.done" ]; then say "$id: waits for $n"; return 2; fi
         if [ -f "$runs/$n/.restored" ]; then
-          say "$id: needs $n's weights, which the sitting that trained it did not keep; delete $runs/$n to train it again"
+          say "$id: needs $n's weights, which the sitting that trained it did not keep; to train it again, remove its entry from docs/results/campaign-ledger.json and delete $runs/$n"
           return 2
         fi
       done
