@@ -22,8 +22,15 @@ export interface EvalResult {
   nonFinite: number;
   /** Accuracy of each class (NaN for a class with no images). */
   perClass: number[];
-  /** confusion[true][predicted] counts (finite predictions only, see `nonFinite`). */
+  /** confusion[true][predicted] counts over the data's classes (finite predictions only, see `nonFinite`). */
   confusion: number[][];
+  /**
+   * Only when the model has outputs that are none of the data's classes: per true class, how many
+   * images were predicted as one of those (the confusion matrix's "other" column).
+   */
+  other?: number[];
+  /** Number of model outputs (top-5 means something only above 5). */
+  outputs?: number;
   classes: string[];
 }
 
@@ -34,6 +41,11 @@ export interface EvalOptions {
   preprocessing?: Preprocessing;
   /** Stop after this many images (quick checks). */
   limit?: number;
+  /**
+   * The model output of each data class (distinct; e.g. `matchClasses(...).outputs`). Default: class
+   * k is output k.
+   */
+  outputs?: ArrayLike<number>;
   /** Called after each batch with the images done and the total (e.g. a progress bar). */
   onBatch?: (done: number, total: number) => void;
 }
@@ -46,9 +58,76 @@ function logitsOf(model: Module, x: Float32Array, shape: [number, number, number
   });
 }
 
+/** Running counts of {@link evaluate} over K data classes whose outputs (of C) are `outputs`. */
+class Tally {
+  readonly confusion: number[][];
+  readonly other: number[];
+  readonly total: number[];
+  readonly right: number[];
+  lossSum = 0;
+  top1 = 0;
+  top5 = 0;
+  nonFinite = 0;
+  /** The data class of each model output, -1 for none. */
+  private readonly classOf: Int32Array;
+
+  constructor(
+    private readonly outputs: ArrayLike<number>,
+    C: number,
+  ) {
+    const K = outputs.length;
+    this.confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
+    [this.other, this.total, this.right] = [0, 0, 0].map(() => new Array<number>(K).fill(0));
+    this.classOf = new Int32Array(C).fill(-1);
+    for (let k = K - 1; k >= 0; k--) this.classOf[outputs[k]] = k;
+  }
+
+  /** Counts one image of data class `y` with logits `row`. */
+  add(row: Float32Array, y: number): void {
+    const t = this.outputs[y];
+    let max = -Infinity;
+    let arg = 0;
+    for (let k = 0; k < row.length; k++) {
+      if (row[k] > max) {
+        max = row[k];
+        arg = k;
+      }
+    }
+    let sum = 0;
+    for (let k = 0; k < row.length; k++) sum += Math.exp(row[k] - max);
+    this.lossSum += max + Math.log(sum) - row[t];
+    this.total[y]++;
+    // NaN compares false, so a NaN row would rank the true class first: never count it as right.
+    if (!row.every(Number.isFinite)) {
+      this.nonFinite++;
+      return;
+    }
+    let above = 0;
+    for (let k = 0; k < row.length; k++) if (row[k] > row[t] || (row[k] === row[t] && k < t)) above++;
+    if (above === 0) {
+      this.top1++;
+      this.right[y]++;
+    }
+    if (above < 5) this.top5++;
+    const p = this.classOf[arg];
+    if (p >= 0) this.confusion[y][p]++;
+    else this.other[y]++;
+  }
+}
+
+/** Checks that every data class has an output below C (the data's labels index `outputs`). */
+function checkOutputs(outputs: ArrayLike<number>, C: number, given: boolean): void {
+  const K = outputs.length;
+  if (!given && C < K) throw new TrainError(`The model outputs ${C} classes but the data set has ${K}.`, 'OPTIONS');
+  for (let k = 0; k < K; k++)
+    if (!(outputs[k] >= 0 && outputs[k] < C))
+      throw new TrainError(`Data class ${k} is mapped to output ${outputs[k]}, but the model outputs ${C} classes.`, 'OPTIONS');
+}
+
 /**
  * Evaluates `model` in eval mode on `data`, batched: top-1, top-5, loss, per-class accuracy and
- * the confusion matrix.
+ * the confusion matrix over the data's classes (with `other`: predictions of outputs that are none
+ * of them). `outputs` pairs data classes with model outputs (default: class k is output k).
  */
 export function evaluate(model: Module, data: Dataset, options: EvalOptions = {}): EvalResult {
   const batchSize = options.batchSize ?? 256;
@@ -56,61 +135,46 @@ export function evaluate(model: Module, data: Dataset, options: EvalOptions = {}
   const batcher = new Batcher(data, batchSize, prep);
   const N = Math.min(data.labels.length, options.limit ?? Infinity);
   const K = data.classes.length;
-  const confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
-  const perClassTotal = new Array<number>(K).fill(0);
-  const perClassRight = new Array<number>(K).fill(0);
-  let lossSum = 0;
-  let top1 = 0;
-  let top5 = 0;
-  let nonFinite = 0;
+  const outputs = options.outputs ?? Int32Array.from({ length: K }, (_, k) => k);
+  if (outputs.length !== K) throw new TrainError(`outputs names ${outputs.length} classes but the data set has ${K}.`, 'OPTIONS');
+  let tally: Tally | undefined;
+  let C = 0;
   const idx = new Int32Array(batchSize);
   for (let start = 0; start < N; start += batchSize) {
     const n = Math.min(batchSize, N - start);
     for (let i = 0; i < n; i++) idx[i] = start + i;
     const { x, labels } = batcher.fill(idx.subarray(0, n));
     const logits = logitsOf(model, x, [n, batcher.outH, batcher.outW, batcher.channels]);
-    const C = logits.length / n;
-    if (C < K) throw new TrainError(`The model outputs ${C} classes but the data set has ${K}.`, 'OPTIONS');
-    for (let i = 0; i < n; i++) {
-      const row = logits.subarray(i * C, (i + 1) * C);
-      const y = labels[i];
-      let max = -Infinity;
-      let arg = 0;
-      for (let k = 0; k < C; k++) {
-        if (row[k] > max) {
-          max = row[k];
-          arg = k;
-        }
-      }
-      let sum = 0;
-      for (let k = 0; k < C; k++) sum += Math.exp(row[k] - max);
-      lossSum += max + Math.log(sum) - row[y];
-      perClassTotal[y]++;
-      // NaN compares false, so a NaN row would rank the true class first: never count it as right.
-      if (!row.every(Number.isFinite)) {
-        nonFinite++;
-        continue;
-      }
-      let above = 0;
-      for (let k = 0; k < C; k++) if (row[k] > row[y] || (row[k] === row[y] && k < y)) above++;
-      if (above === 0) {
-        top1++;
-        perClassRight[y]++;
-      }
-      if (above < 5) top5++;
-      if (arg < K) confusion[y][arg]++;
+    if (!tally) {
+      C = logits.length / n;
+      checkOutputs(outputs, C, options.outputs !== undefined);
+      tally = new Tally(outputs, C);
     }
+    for (let i = 0; i < n; i++) tally.add(logits.subarray(i * C, (i + 1) * C), labels[i]);
     options.onBatch?.(start + n, N);
   }
-  const perClass = perClassTotal.map((total, k) => (total ? perClassRight[k] / total : NaN));
-  return { n: N, loss: lossSum / N, top1: top1 / N, top5: top5 / N, nonFinite, perClass, confusion, classes: data.classes };
+  const t = tally ?? new Tally(outputs, K);
+  const perClass = t.total.map((total, k) => (total ? t.right[k] / total : NaN));
+  const other = C > K ? { other: t.other } : {};
+  return {
+    n: N,
+    loss: t.lossSum / N,
+    top1: t.top1 / N,
+    top5: t.top5 / N,
+    nonFinite: t.nonFinite,
+    perClass,
+    confusion: t.confusion,
+    ...other,
+    outputs: C || K,
+    classes: data.classes,
+  };
 }
 
-/** Formats per-class accuracy and the confusion matrix as text. */
+/** Formats per-class accuracy and the confusion matrix as text (with an "other" column when the model has outputs beyond the data's classes). */
 export function formatEvalReport(r: EvalResult): string {
   const lines: string[] = [];
-  // Top-5 only means something with more than 5 classes (otherwise it is always 100 %).
-  const top5 = r.classes.length > 5 ? `   top-5: ${(100 * r.top5).toFixed(2)} %` : '';
+  // Top-5 only means something with more than 5 outputs (otherwise it is always 100 %).
+  const top5 = (r.outputs ?? r.classes.length) > 5 ? `   top-5: ${(100 * r.top5).toFixed(2)} %` : '';
   lines.push(`images: ${r.n}   loss: ${r.loss.toFixed(4)}   top-1: ${(100 * r.top1).toFixed(2)} %${top5}`);
   lines.push(
     r.nonFinite > 0
@@ -122,10 +186,15 @@ export function formatEvalReport(r: EvalResult): string {
   r.perClass.forEach((a, k) =>
     lines.push(`  ${r.classes[k].padEnd(w)}  ${Number.isNaN(a) ? '  n/a' : (100 * a).toFixed(2).padStart(6) + ' %'}`),
   );
-  lines.push('', 'confusion matrix (rows: true class, columns: predicted):');
-  const cw = Math.max(5, ...r.confusion.flat().map((v) => String(v).length + 1));
-  lines.push(' '.repeat(w + 2) + r.classes.map((_, k) => String(k).padStart(cw)).join(''));
-  r.confusion.forEach((row, k) => lines.push(`  ${r.classes[k].padEnd(w)}` + row.map((v) => String(v).padStart(cw)).join('')));
+  const rows = r.confusion.map((row, k) => (r.other ? [...row, r.other[k]] : row));
+  const heads = [...r.classes.map((_, k) => String(k)), ...(r.other ? ['other'] : [])];
+  lines.push(
+    '',
+    `confusion matrix (rows: true class, columns: predicted${r.other ? '; other: an output that is none of these classes' : ''}):`,
+  );
+  const cw = Math.max(r.other ? 6 : 5, ...rows.flat().map((v) => String(v).length + 1));
+  lines.push(' '.repeat(w + 2) + heads.map((h) => h.padStart(cw)).join(''));
+  rows.forEach((row, k) => lines.push(`  ${r.classes[k].padEnd(w)}` + row.map((v) => String(v).padStart(cw)).join('')));
   return lines.join('\n');
 }
 

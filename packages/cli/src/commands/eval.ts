@@ -1,6 +1,17 @@
 import { Command } from 'commander';
-import { channelStats, cifarPadTo, defaultProgressBar, evaluate, fitDataset, formatEvalReport, loadData, progressBar, takeFirst } from '@resnet-ts/train';
-import { UserError, WeightsSourceOptions, loadClassifier, selectBackend } from '../util.js';
+import {
+  channelStats,
+  cifarPadTo,
+  defaultProgressBar,
+  evaluate,
+  fitDataset,
+  formatEvalReport,
+  limitImages,
+  loadData,
+  matchClasses,
+  progressBar,
+} from '@resnet-ts/train';
+import { WeightsSourceOptions, loadClassifier, selectBackend } from '../util.js';
 import { integer, number, opt, text } from '../options.js';
 
 interface EvalOptions extends WeightsSourceOptions {
@@ -11,7 +22,11 @@ interface EvalOptions extends WeightsSourceOptions {
   json?: boolean;
 }
 
-/** `resnet eval`: top-1/top-5, per-class accuracy and confusion matrix of trained weights. */
+/**
+ * `resnet eval`: top-1/top-5, per-class accuracy and confusion matrix of trained weights. The data's
+ * classes are paired with the model's outputs by `matchClasses` (by name where the weights store
+ * class names; a class the model does not know is an error, never another output's score).
+ */
 export function registerEval(program: Command): void {
   program
     .command('eval')
@@ -28,7 +43,9 @@ export function registerEval(program: Command): void {
     .addOption(opt('--timeout <seconds>', 'download time limit for a URL or hf: source (default 30)', number({ above: 0 })))
     .addOption(opt('--data <name|dir>', 'fashion-mnist | mnist | cifar10 | cifar100 | a folder', text(), 'fashion-mnist'))
     .addOption(opt('--batch <n>', 'batch size', integer(1, 65536), 256))
-    .addOption(opt('--limit <n>', 'evaluate only the first n test images', integer(1, 1e9)))
+    .addOption(
+      opt('--limit <n>', 'evaluate only n test images (the first n; a seeded mix of every class for image folders)', integer(1, 1e9)),
+    )
     .addOption(opt('--backend <name>', "engine: 'auto' or a name", text('an engine name')))
     .option('--json', 'print JSON')
     .action(async (opts: EvalOptions) => {
@@ -40,24 +57,25 @@ export function registerEval(program: Command): void {
         // val: 0: a folder of class sub-folders is evaluated whole; train/ val/ test/ on test/ (else val/).
         const pair = await loadData(opts.data, { imageSize, channels: prep.channels, val: 0, log: (m) => process.stderr.write(m + '\n') });
         const loaded = pair.test ?? pair.val ?? pair.train;
-        if (opts.limit !== undefined && opts.limit > loaded.labels.length)
-          throw new UserError(`--limit ${opts.limit} is more than the ${loaded.labels.length} test images of ${pair.kind}.`);
+        const folder = pair.kind === 'folder';
+        const match = matchClasses(loaded.classes, clf.labels, { folders: folder });
+        if (match.note) process.stderr.write(match.note + '\n');
+        // The same selection as train's --test-limit: the first n, or a seeded mix of every class for folders.
+        const limited = limitImages(loaded, opts.limit, { mix: folder, seed: 0, what: `test images of ${pair.kind}` });
         // In-memory data (IDX, CIFAR) at the size and channels the weights were trained on (resnet train --image-size).
-        const fit = pair.kind !== 'folder' && clf.origin.preprocessing === 'weights' && imageSize !== undefined;
-        const test = fit ? fitDataset(takeFirst(loaded, opts.limit ?? Infinity), imageSize, prep.channels) : loaded;
+        const fit = !folder && clf.origin.preprocessing === 'weights' && imageSize !== undefined;
+        const test = fit ? fitDataset(limited, imageSize, prep.channels) : limited;
         // Weights without stored preprocessing: normalise with the data set's own statistics.
         const stats = clf.origin.preprocessing === 'default' ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
         const padTo = cifarPadTo(clf.model.spec.stem, test.shape, prep.padTo);
-        const named = clf.labels.length === test.classes.length && clf.labels.some((l, i) => l !== String(i));
-        const total = Math.min(test.labels.length, opts.limit ?? Infinity);
         const bar = defaultProgressBar() ? progressBar('evaluating |{bar}| {value}/{total} images | ETA {eta_formatted}') : undefined;
-        bar?.start(total, 0);
+        bar?.start(test.labels.length, 0);
         let r;
         try {
           r = evaluate(
             clf.model,
-            { ...test, classes: named ? [...clf.labels] : test.classes },
-            { batchSize: opts.batch, limit: opts.limit, preprocessing: { ...stats, padTo }, onBatch: (done) => bar?.update(done) },
+            { ...test, classes: match.names },
+            { batchSize: opts.batch, outputs: match.outputs, preprocessing: { ...stats, padTo }, onBatch: (done) => bar?.update(done) },
           );
         } finally {
           bar?.stop();

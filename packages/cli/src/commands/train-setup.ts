@@ -4,7 +4,7 @@
  * classes) and the preprocessing (--init's normalisation, padding for CIFAR stems).
  */
 import type { ResNet } from '@resnet-ts/core';
-import { Dataset, Preprocessing, adaptPretrained, cifarPadTo, epochOrder, fitDataset, loadData, subset, takeFirst } from '@resnet-ts/train';
+import { Dataset, Preprocessing, adaptPretrained, cifarPadTo, fitDataset, limitImages, loadData } from '@resnet-ts/train';
 import type { ImagePreprocessing } from '@resnet-ts/zoo';
 import { UserError, loadClassifier, loadModel } from '../util.js';
 import type { TrainCliOptions } from './train.js';
@@ -28,35 +28,48 @@ function sourceSize(p: ImagePreprocessing): number | undefined {
   return Array.isArray(p.resize) ? p.resize[0] : p.resize;
 }
 
-/** `--limit n` images: the first n, or a seeded mix of every class for image folders (sorted by class). */
-function limited(d: Dataset, n: number | undefined, seed: number, mix: boolean, flag: string, kind: string, what: string): Dataset {
-  if (n === undefined) return d;
-  if (n > d.labels.length) throw new UserError(`${flag} ${n} is more than the ${d.labels.length} ${what} images of ${kind}.`);
-  return mix ? subset(d, epochOrder(d.labels.length, seed, 0x11).subarray(0, n)) : takeFirst(d, n);
-}
-
 /** Loads the data and the model of `resnet train` (see the module comment). */
 export async function prepareTraining(opts: TrainCliOptions, note: (m: string) => void): Promise<TrainSetup> {
   const clf = opts.init ? await loadClassifier({ weights: opts.init, timeout: opts.timeout }) : undefined;
   try {
     const size = opts.imageSize ?? (clf ? sourceSize(clf.preprocessing) : undefined);
     const channels = opts.channels ?? clf?.preprocessing.channels;
-    const pair = await loadData(opts.data, { imageSize: size ? [size, size] : undefined, channels: channels as 1 | 3 | undefined, val: opts.val, seed: opts.seed, log: note });
+    const pair = await loadData(opts.data, {
+      imageSize: size ? [size, size] : undefined,
+      channels: channels as 1 | 3 | undefined,
+      val: opts.val,
+      seed: opts.seed,
+      log: note,
+    });
     const folder = pair.kind === 'folder';
-    const fit = (d: Dataset | undefined) => (d && !folder && (size || channels) ? fitDataset(d, [size ?? d.shape[0], size ?? d.shape[1]], channels ?? d.shape[2]) : d);
-    const trainSet = fit(limited(pair.train, opts.limit, opts.seed, folder, '--limit', pair.kind, 'training'))!;
-    const evalLimit = (d: Dataset | undefined, what: string) => (d ? limited(d, opts.testLimit, opts.seed, folder, '--test-limit', pair.kind, what) : undefined);
+    const fit = (d: Dataset | undefined) =>
+      d && !folder && (size || channels) ? fitDataset(d, [size ?? d.shape[0], size ?? d.shape[1]], channels ?? d.shape[2]) : d;
+    // --limit n: the first n images, or a seeded mix of every class for image folders (sorted by class).
+    const limited = (d: Dataset, n: number | undefined, flag: string, what: string) =>
+      limitImages(d, n, { mix: folder, seed: opts.seed, flag, what: `${what} images of ${pair.kind}` });
+    const trainSet = fit(limited(pair.train, opts.limit, '--limit', 'training'))!;
+    const evalLimit = (d: Dataset | undefined, what: string) => (d ? limited(d, opts.testLimit, '--test-limit', what) : undefined);
     const valSet = fit(evalLimit(pair.val, 'validation'));
     const testSet = fit(evalLimit(pair.test, 'test'));
     const K = trainSet.classes.length;
     if (opts.classes !== undefined && opts.classes !== K)
-      throw new UserError(`--classes ${opts.classes} does not match the data: ${pair.kind} has ${K} classes (${trainSet.classes.slice(0, 6).join(', ')}${K > 6 ? ', ...' : ''}).`);
+      throw new UserError(
+        `--classes ${opts.classes} does not match the data: ${pair.kind} has ${K} classes (${trainSet.classes.slice(0, 6).join(', ')}${K > 6 ? ', ...' : ''}).`,
+      );
     const [h, w, c] = trainSet.shape;
     if (clf) {
       const init = adaptPretrained(clf, { classes: trainSet.classes, channels: c, seed: opts.seed, log: note });
       const p = init.preprocessing;
       const padTo = p.padTo && p.padTo[0] >= h && p.padTo[1] >= w ? p.padTo : undefined;
-      return { model: init.model, trainSet, valSet, testSet, kind: pair.kind, flip: pair.flip, preprocessing: { mean: p.mean, std: p.std, ...(padTo ? { padTo } : {}) } };
+      return {
+        model: init.model,
+        trainSet,
+        valSet,
+        testSet,
+        kind: pair.kind,
+        flip: pair.flip,
+        preprocessing: { mean: p.mean, std: p.std, ...(padTo ? { padTo } : {}) },
+      };
     }
     const model = loadModel(opts.model, { inChannels: c, numClasses: K });
     const padTo = opts.pad ? cifarPadTo(model.spec.stem, [h, w]) : undefined;

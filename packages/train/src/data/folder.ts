@@ -4,7 +4,19 @@ import sharp from 'sharp';
 import { DataError } from '../errors.js';
 import { Dataset } from './dataset.js';
 
-const IMAGE_EXT = /\.(jpe?g|png)$/i;
+/** The image files a folder data set takes, by extension: what sharp (the decoder, as predict's) reads. */
+const IMAGE_EXT = /\.(jpe?g|png|webp|tiff?|gif|avif)$/i;
+/** The formats of folder data sets in words, for messages. */
+export const IMAGE_FORMATS = 'JPEG, PNG, WebP, TIFF, GIF or AVIF';
+
+/**
+ * Files and folders that operating systems leave next to images, skipped without a note: hidden
+ * names (`.DS_Store`, macOS's `._photo.jpg` AppleDouble files), Windows' Thumbs.db and desktop.ini,
+ * and the __MACOSX folder of zip files made on a Mac.
+ */
+export function isSystemFile(name: string): boolean {
+  return name.startsWith('.') || /^(thumbs\.db|desktop\.ini|__macosx)$/i.test(name);
+}
 
 /** Options of {@link loadImageFolder} and {@link decodeImage}. */
 export interface ImageDecodeOptions {
@@ -25,9 +37,16 @@ export interface ImageFolderOptions extends ImageDecodeOptions {
   classes?: string[];
   /** Called for each image that cannot be decoded (it is skipped). */
   onSkip?: (file: string, reason: string) => void;
+  /**
+   * Called with one `note: ...` line per kind of thing left out (see {@link folderNotes}): empty
+   * class folders, files that are not images by their extension, sub-folders inside class folders.
+   */
+  onNote?: (message: string) => void;
+  /** The folder that paths in notes are relative to (default: the image folder itself). */
+  notesRelativeTo?: string;
 }
 
-/** Decodes one JPEG/PNG file to HWC uint8 pixels of the given size and channels (sharp). */
+/** Decodes one image file (any of {@link IMAGE_FORMATS}) to HWC uint8 pixels of the given size and channels (sharp). */
 export async function decodeImage(file: string, options: ImageDecodeOptions): Promise<Uint8Array> {
   const [h, w] = options.size;
   const channels = options.channels ?? 3;
@@ -43,44 +62,138 @@ export async function decodeImage(file: string, options: ImageDecodeOptions): Pr
     }
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   } catch (e) {
-    throw new DataError(`Cannot decode image ${file}: ${(e as Error).message}. Only JPEG and PNG files are supported.`);
+    throw new DataError(`Cannot decode image ${file}: ${(e as Error).message.replace(/\.$/, '')}. Supported: ${IMAGE_FORMATS}.`);
   }
 }
 
-/** The sorted class sub-folders of `dir` and their image files (JPEG/PNG by extension). */
-export function listImageFolder(dir: string): { classes: string[]; files: Map<string, string[]> } {
+/** What {@link listImageFolder} finds. */
+export interface ImageFolderListing {
+  /** The sorted class sub-folders. */
+  classes: string[];
+  /** The sorted image files of each class. */
+  files: Map<string, string[]>;
+  /** Class folders without an image file. */
+  empty: string[];
+  /** Files in class folders that are not images by their extension: how many per extension ('' for none). */
+  unsupported: Map<string, number>;
+  /** Sub-folders inside class folders (`class/sub`), whose files are not read. */
+  subfolders: string[];
+}
+
+/**
+ * The sorted class sub-folders of `dir` and their image files (by extension, see
+ * {@link IMAGE_FORMATS}), and what is left out; system files ({@link isSystemFile}) are ignored.
+ */
+export function listImageFolder(dir: string): ImageFolderListing {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new DataError(`Image folder ${dir} does not exist or is not a folder.`);
-  const classes = fs
-    .readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+  const visible = (d: string) => fs.readdirSync(d, { withFileTypes: true }).filter((e) => !isSystemFile(e.name));
+  const classes = visible(dir)
+    .filter((e) => e.isDirectory())
     .map((e) => e.name)
     .sort();
-  const files = new Map(classes.map((c) => [c, fs.readdirSync(path.join(dir, c)).filter((f) => IMAGE_EXT.test(f)).sort()]));
-  return { classes, files };
+  const files = new Map<string, string[]>();
+  const unsupported = new Map<string, number>();
+  const subfolders: string[] = [];
+  for (const c of classes) {
+    const entries = visible(path.join(dir, c));
+    files.set(
+      c,
+      entries
+        .filter((e) => !e.isDirectory() && IMAGE_EXT.test(e.name))
+        .map((e) => e.name)
+        .sort(),
+    );
+    for (const e of entries) {
+      if (e.isDirectory()) subfolders.push(`${c}/${e.name}`);
+      else if (!IMAGE_EXT.test(e.name)) {
+        const ext = path.extname(e.name).toLowerCase();
+        unsupported.set(ext, (unsupported.get(ext) ?? 0) + 1);
+      }
+    }
+  }
+  return { classes, files, empty: classes.filter((c) => !files.get(c)!.length), unsupported, subfolders: subfolders.sort() };
+}
+
+/** Lists up to `max` items, then how many more. */
+function some(items: string[], max = 5): string {
+  return items.slice(0, max).join(', ') + (items.length > max ? `, ... (${items.length} in all)` : '');
+}
+
+/**
+ * One `note: ...` line per kind of thing {@link listImageFolder} left out: empty class folders (a
+ * class without images), files that are not images by their extension, sub-folders inside class
+ * folders (not read). Paths are shown relative to `relativeTo`.
+ */
+export function folderNotes(dir: string, listed: ImageFolderListing, relativeTo = dir): string[] {
+  const rel = (p: string) => path.relative(relativeTo, path.join(dir, p)) || p;
+  const notes: string[] = [];
+  if (listed.empty.length)
+    notes.push(
+      `note: class folder${listed.empty.length > 1 ? 's' : ''} ${some(listed.empty.map((c) => `'${rel(c)}'`))} ${listed.empty.length > 1 ? 'are' : 'is'} empty`,
+    );
+  const n = [...listed.unsupported.values()].reduce((a, b) => a + b, 0);
+  if (n) {
+    const kinds = [...listed.unsupported]
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .map(([ext, k]) => `${ext || 'no extension'}: ${k}`);
+    notes.push(
+      `note: skipped ${n > 1 ? `${n} files that are not images` : '1 file that is not an image'} by extension (${some(kinds)}; images are ${IMAGE_FORMATS})`,
+    );
+  }
+  const s = listed.subfolders.length;
+  if (s)
+    notes.push(
+      `note: ignored ${s} sub-folder${s > 1 ? 's' : ''} inside class folders (${some(listed.subfolders.map(rel))}): put the images directly in the class folder`,
+    );
+  return notes;
 }
 
 /**
  * An image folder: one sub-folder per class (sorted names are the classes, unless `classes` gives
- * the list to index), JPEG/PNG files inside, decoded with sharp and resized to `size` ('cover': the
- * shorter side scaled, then a centre crop). An image that cannot be decoded (corrupt, truncated, not
- * really an image) is skipped and reported through `onSkip`; a folder with no readable image is an
- * error.
+ * the list to index), image files inside ({@link IMAGE_FORMATS}), decoded with sharp and resized to
+ * `size` ('cover': the shorter side scaled, then a centre crop). An image that cannot be decoded
+ * (corrupt, truncated, not really an image) is skipped and reported through `onSkip`; what the
+ * listing leaves out, through `onNote` ({@link folderNotes}; empty class folders only when the
+ * folder makes its own classes: a split indexed by `classes` reports its missing classes itself); a
+ * folder with no readable image is an error.
  */
 export async function loadImageFolder(dir: string, options: ImageFolderOptions): Promise<Dataset> {
   const listed = listImageFolder(dir);
   const classes = options.classes ?? listed.classes;
   const unknown = listed.classes.filter((c) => !classes.includes(c));
   if (unknown.length)
-    throw new DataError(`${dir} has class folder(s) ${unknown.map((c) => `'${c}'`).join(', ')} that the training set lacks (${classes.join(', ')}): add them to train/ or remove them.`);
+    throw new DataError(
+      `${dir} has class folder(s) ${unknown.map((c) => `'${c}'`).join(', ')} that the training set lacks (${classes.join(', ')}): add them to train/ or remove them.`,
+    );
+  for (const note of folderNotes(dir, options.classes ? { ...listed, empty: [] } : listed, options.notesRelativeTo)) options.onNote?.(note);
   const items = listed.classes.flatMap((c) => listed.files.get(c)!.map((f) => ({ file: path.join(dir, c, f), label: classes.indexOf(c) })));
   if (listed.classes.length === 0 || items.length === 0) {
     throw new DataError(
-      `Image folder ${dir} has no images: expected one sub-folder per class with .jpg/.jpeg/.png files inside (e.g. ${dir}/cat/1.jpg).`,
+      `Image folder ${dir} has no images: expected one sub-folder per class with ${IMAGE_FORMATS} files inside (e.g. ${dir}/cat/1.jpg).`,
     );
   }
+  const { images, labels, n, skipped } = await decodeAll(items, options);
+  if (n === 0)
+    throw new DataError(
+      `Image folder ${dir}: none of its ${items.length} images could be decoded (e.g. ${skipped[0]}). Supported: ${IMAGE_FORMATS}.`,
+    );
   const [h, w] = options.size;
-  const c = options.channels ?? 3;
-  const per = h * w * c;
+  const per = h * w * (options.channels ?? 3);
+  const decoding = h === w ? { decoding: { resize: h, crop: [h, w] as [number, number] } } : {};
+  return {
+    images: images.subarray(0, n * per),
+    labels: labels.subarray(0, n),
+    shape: [h, w, options.channels ?? 3],
+    classes,
+    source: dir,
+    ...decoding,
+  };
+}
+
+/** Decodes `items` 8 at a time into one buffer; undecodable ones are skipped (and reported through `onSkip`). */
+async function decodeAll(items: { file: string; label: number }[], options: ImageFolderOptions) {
+  const [h, w] = options.size;
+  const per = h * w * (options.channels ?? 3);
   const images = new Uint8Array(items.length * per);
   const labels = new Int32Array(items.length);
   const concurrency = 8;
@@ -99,7 +212,5 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
       labels[n++] = chunk[j].label;
     });
   }
-  if (n === 0) throw new DataError(`Image folder ${dir}: none of its ${items.length} images could be decoded (e.g. ${skipped[0]}). Only JPEG and PNG files are supported.`);
-  const decoding = h === w ? { decoding: { resize: h, crop: [h, w] as [number, number] } } : {};
-  return { images: images.subarray(0, n * per), labels: labels.subarray(0, n), shape: [h, w, c], classes, source: dir, ...decoding };
+  return { images, labels, n, skipped };
 }

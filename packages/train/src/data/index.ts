@@ -16,6 +16,7 @@ export * from './split.js';
 export * from './identify.js';
 export * from './layout.js';
 export * from './resize.js';
+export * from './classes.js';
 
 /** Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';

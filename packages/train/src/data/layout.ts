@@ -21,7 +21,7 @@ import type { DataPair, LoadDataOptions } from './index.js';
 
 /** The default validation fraction of a folder of class sub-folders (`val` of {@link loadImageData}). */
 export const DEFAULT_VAL_FRACTION = 0.1;
-import { loadImageFolder, listImageFolder } from './folder.js';
+import { IMAGE_FORMATS, loadImageFolder, listImageFolder } from './folder.js';
 import { stratifiedSplit } from './split.js';
 import type { Dataset } from './dataset.js';
 
@@ -36,13 +36,19 @@ export async function loadImageData(dir: string, options: LoadDataOptions): Prom
     channels: options.channels ?? 3,
     onSkip: (file: string, reason: string) => {
       skipped.push(file);
-      log(`note: skipped ${path.relative(dir, file)}: ${reason.replace(/^Cannot decode image \S+: /, '').replace(/\s*Only JPEG and PNG files are supported\.$/, '')}`);
+      log(
+        `note: skipped ${path.relative(dir, file)}: ${reason.replace(/^Cannot decode image \S+: /, '').replace(`. Supported: ${IMAGE_FORMATS}.`, '')}`,
+      );
     },
+    onNote: log,
+    notesRelativeTo: dir,
   };
   const splits = ['train', 'val', 'test'].filter((s) => isDir(path.join(dir, s)));
   let pair: DataPair;
   if (splits.length && !splits.includes('train'))
-    throw new DataError(`${dir} has ${splits.map((s) => `${s}/`).join(' and ')} but no train/: put the training images in ${path.join(dir, 'train')}/<class>/.`);
+    throw new DataError(
+      `${dir} has ${splits.map((s) => `${s}/`).join(' and ')} but no train/: put the training images in ${path.join(dir, 'train')}/<class>/.`,
+    );
   if (splits.includes('train')) {
     const train = await loadImageFolder(path.join(dir, 'train'), decode);
     checkClasses(train, path.join(dir, 'train'));
@@ -57,18 +63,28 @@ export async function loadImageData(dir: string, options: LoadDataOptions): Prom
     const fraction = options.val ?? DEFAULT_VAL_FRACTION;
     pair = { kind: 'folder', flip: true, ...(fraction ? stratifiedSplit(all, fraction, options.seed ?? 0) : { train: all }) };
   }
-  if (skipped.length) log(`note: skipped ${skipped.length} image(s) that could not be decoded (listed above); ${pair.train.labels.length} training images loaded`);
+  if (skipped.length)
+    log(
+      `note: skipped ${skipped.length} image(s) that could not be decoded (listed above); ${pair.train.labels.length} training images loaded`,
+    );
   return { ...pair, skipped };
 }
 
 /** A one-class folder cannot make a classifier. */
 function checkClasses(d: Dataset, dir: string): void {
   if (d.classes.length < 2)
-    throw new DataError(`${dir} has ${d.classes.length} class folder (${d.classes.join(', ')}): a classifier needs at least 2, one sub-folder of images per class.`);
+    throw new DataError(
+      `${dir} has ${d.classes.length} class folder (${d.classes.join(', ')}): a classifier needs at least 2, one sub-folder of images per class.`,
+    );
 }
 
 /** A val/ or test/ split labelled by the training classes; classes it lacks are reported. */
-async function loadSplit(dir: string, classes: string[], decode: Parameters<typeof loadImageFolder>[1], log: (m: string) => void): Promise<Dataset> {
+async function loadSplit(
+  dir: string,
+  classes: string[],
+  decode: Parameters<typeof loadImageFolder>[1],
+  log: (m: string) => void,
+): Promise<Dataset> {
   const { files } = listImageFolder(dir);
   const missing = classes.filter((c) => !files.get(c)?.length);
   if (missing.length) log(`note: ${dir} has no images of ${missing.map((c) => `'${c}'`).join(', ')}: their accuracy there is not measured`);

@@ -1,0 +1,124 @@
+/**
+ * What an image folder leaves out is said, once per kind: an empty class folder, files that are not
+ * images by their extension, sub-folders inside class folders; system files (.DS_Store, macOS
+ * '._x.jpg', Thumbs.db) are skipped silently; WebP and TIFF (which the decoder reads) are images.
+ * `limitImages`, the one selection of `--limit`/`--test-limit`: a seeded mix of every class for
+ * folders, the first n otherwise.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { epochOrder, folderNotes, limitImages, listImageFolder, loadData } from '../src/index.js';
+import { synthetic, tmpDir } from './helpers.js';
+
+const COLOURS = { red: { r: 230, g: 20, b: 20 }, green: { r: 20, g: 230, b: 20 }, blue: { r: 20, g: 20, b: 230 } } as const;
+
+/** `n` solid-colour images of `colour` as `dir/<name><i>.<format>`. */
+async function write(
+  dir: string,
+  colour: keyof typeof COLOURS,
+  n: number,
+  format: 'png' | 'webp' | 'tiff' = 'png',
+  name = '',
+): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  for (let i = 0; i < n; i++) {
+    const img = sharp({ create: { width: 12, height: 10, channels: 3, background: COLOURS[colour] } });
+    const ext = format === 'tiff' ? 'tif' : format;
+    await img.toFormat(format).toFile(path.join(dir, `${name}${i}.${ext}`));
+  }
+}
+
+/** red/ (PNG + a sub-folder), green/ (WebP + TIFF + non-images), an empty zebra/, and system files everywhere. */
+async function untidyFolder(): Promise<string> {
+  const dir = tmpDir();
+  await write(path.join(dir, 'red'), 'red', 4);
+  await write(path.join(dir, 'red', 'more'), 'red', 2);
+  await write(path.join(dir, 'green'), 'green', 3, 'webp', 'w');
+  await write(path.join(dir, 'green'), 'green', 2, 'tiff', 't');
+  fs.writeFileSync(path.join(dir, 'green', 'notes.txt'), 'hello');
+  fs.writeFileSync(path.join(dir, 'green', 'scan.bmp'), 'BM');
+  fs.writeFileSync(path.join(dir, 'green', 'scan2.bmp'), 'BM');
+  fs.mkdirSync(path.join(dir, 'zebra'));
+  fs.writeFileSync(path.join(dir, 'red', '.DS_Store'), 'x');
+  fs.writeFileSync(path.join(dir, 'red', '._0.png'), 'mac'); // AppleDouble: not an image, never a note
+  fs.writeFileSync(path.join(dir, 'green', 'Thumbs.db'), 'x');
+  fs.writeFileSync(path.join(dir, 'zebra', '.DS_Store'), 'x');
+  fs.mkdirSync(path.join(dir, '__MACOSX', 'red'), { recursive: true });
+  fs.writeFileSync(path.join(dir, '__MACOSX', 'red', '._0.png'), 'mac');
+  return dir;
+}
+
+describe('image folder notes', () => {
+  test('one note per kind (empty class, non-image files by extension, sub-folders); system files silent; WebP and TIFF decoded', async () => {
+    const dir = await untidyFolder();
+    const notes: string[] = [];
+    const pair = await loadData(dir, { imageSize: [8, 8], val: 0, log: (m) => notes.push(m) });
+    expect(pair.train.classes).toEqual(['green', 'red', 'zebra']);
+    expect(pair.skipped).toEqual([]);
+    expect(notes).toEqual([
+      "note: class folder 'zebra' is empty",
+      'note: skipped 3 files that are not images by extension (.bmp: 2, .txt: 1; images are JPEG, PNG, WebP, TIFF, GIF or AVIF)',
+      'note: ignored 1 sub-folder inside class folders (red/more): put the images directly in the class folder',
+    ]);
+    const count = (k: number) => Array.from(pair.train.labels).filter((l) => l === k).length;
+    expect([count(0), count(1), count(2)]).toEqual([5, 4, 0]);
+  });
+
+  test('a tidy folder has no notes; in train/ test/ splits the paths name the split, and a split does not repeat the missing-class note', async () => {
+    const tidy = tmpDir();
+    await write(path.join(tidy, 'red'), 'red', 2);
+    await write(path.join(tidy, 'blue'), 'blue', 2);
+    const quiet: string[] = [];
+    await loadData(tidy, { imageSize: [8, 8], val: 0, log: (m) => quiet.push(m) });
+    expect(quiet).toEqual([]);
+    const dir = tmpDir();
+    await write(path.join(dir, 'train', 'red'), 'red', 2);
+    await write(path.join(dir, 'train', 'blue'), 'blue', 2);
+    fs.mkdirSync(path.join(dir, 'train', 'zebra'));
+    await write(path.join(dir, 'test', 'red'), 'red', 1);
+    fs.mkdirSync(path.join(dir, 'test', 'blue', 'sub'), { recursive: true });
+    const notes: string[] = [];
+    await loadData(dir, { imageSize: [8, 8], log: (m) => notes.push(m) });
+    expect(notes.filter((m) => /empty/.test(m))).toEqual(["note: class folder 'train/zebra' is empty"]);
+    expect(notes).toContain('note: ignored 1 sub-folder inside class folders (test/blue/sub): put the images directly in the class folder');
+    expect(notes.filter((m) => /has no images of/.test(m))).toHaveLength(1);
+  });
+
+  test('listImageFolder reports what it leaves out; folderNotes phrases it', () => {
+    const dir = tmpDir();
+    for (const c of ['a', 'b', 'c']) fs.mkdirSync(path.join(dir, c));
+    fs.writeFileSync(path.join(dir, 'a', '1.JPG'), 'x');
+    fs.writeFileSync(path.join(dir, 'a', 'README'), 'x');
+    const listed = listImageFolder(dir);
+    expect(listed.files.get('a')).toEqual(['1.JPG']);
+    expect(listed.empty).toEqual(['b', 'c']);
+    expect([...listed.unsupported]).toEqual([['', 1]]);
+    expect(folderNotes(dir, listed)).toEqual([
+      "note: class folders 'b', 'c' are empty",
+      'note: skipped 1 file that is not an image by extension (no extension: 1; images are JPEG, PNG, WebP, TIFF, GIF or AVIF)',
+    ]);
+  });
+});
+
+describe('limitImages (--limit, --test-limit)', () => {
+  /** 40 images sorted by class, as an image folder loads them: 4 classes of 10. */
+  const sorted = () => {
+    const d = synthetic(40, 4);
+    const labels = Int32Array.from({ length: 40 }, (_, i) => Math.floor(i / 10));
+    return { ...d, labels, classes: ['a', 'b', 'c', 'd'] };
+  };
+
+  test('folders: a seeded mix of every class (the first n of a seeded permutation), reproducible; other data: the first n', () => {
+    const d = sorted();
+    const mixed = limitImages(d, 12, { mix: true, seed: 0 });
+    expect(new Set(mixed.labels).size).toBe(4);
+    expect(Array.from(mixed.labels)).toEqual(Array.from(epochOrder(40, 0, 0x11).subarray(0, 12), (i) => d.labels[i]));
+    expect(Array.from(limitImages(d, 12, { mix: true, seed: 0 }).labels)).toEqual(Array.from(mixed.labels));
+    expect(Array.from(limitImages(d, 12, { mix: false }).labels)).toEqual(new Array(10).fill(0).concat([1, 1]));
+    expect(limitImages(d, undefined, { mix: true })).toBe(d);
+    expect(() => limitImages(d, 41, { mix: true, what: 'test images of folder' })).toThrow(
+      /^--limit 41 is more than the 40 test images of folder\.$/,
+    );
+  });
+});
