@@ -1,8 +1,10 @@
 import { SpecError } from '@resnet-ts/core';
-import { ARCHITECTURES, Classifier, PretrainedOptions, defaultPreprocessing, createModel, getEntry, SpecOverrides, findPretrained } from '@resnet-ts/zoo';
-import { NodeImageInput, decodeImageNode, fromPretrained, pretrainedWeightsPath } from '@resnet-ts/zoo/node';
+import { ARCHITECTURES, Classifier, PRETRAINED, PretrainedOptions, createModel, SpecOverrides, findPretrained } from '@resnet-ts/zoo';
+import { NodeImageInput, fromPretrained, pretrainedWeightsPath } from '@resnet-ts/zoo/node';
 import { ResNet, ResNetSpec } from '@resnet-ts/core';
+import { fileError } from '@resnet-ts/core/node';
 import fs from 'node:fs';
+import path from 'node:path';
 import '@resnet-ts/backend-node';
 import { useBackend } from '@resnet-ts/core';
 
@@ -33,7 +35,7 @@ export function loadModel(nameOrFile: string, overrides: SpecOverrides = {}): Re
     if (!obj.stages) throw new SpecError(`Spec file '${nameOrFile}' has neither "model" nor "stages".`);
     return new ResNet({ ...(obj as ResNetSpec), ...overrides });
   }
-  getEntry(nameOrFile);
+  if (!isArchitectureArg(nameOrFile)) throw unknownModel(nameOrFile);
   return createModel(nameOrFile, overrides);
 }
 
@@ -87,12 +89,13 @@ function progressPrinter(): PretrainedOptions['onProgress'] {
  * `--model` alone when it names weights (e.g. a shipped model). The model is in eval mode.
  */
 export async function loadClassifier(opts: WeightsSourceOptions): Promise<Classifier<NodeImageInput>> {
+  if (opts.weights && opts.model) checkArchitectureWithWeights(opts.model);
   const source = opts.weights ?? (opts.model && isWeightsSource(opts.model) ? opts.model : undefined);
-  if (!source && opts.model && !isArchitectureArg(opts.model)) getEntry(opts.model); // unknown name: the zoo's error lists the known ones
+  if (!source && opts.model && !isArchitectureArg(opts.model)) throw unknownModel(opts.model);
   if (!source) {
     throw new UserError(
       opts.model
-        ? `'${opts.model}' is an architecture without weights: add --weights <file|URL|hf:owner/name>, or use a shipped model (resnet models).`
+        ? `'${opts.model}' is an architecture without weights: add --weights <file|URL|hf:owner/name>, or use a shipped model (see \`resnet models\`).`
         : 'Give --weights <file|URL|hf:owner/name>, or --model with shipped weights (see `resnet models`).',
     );
   }
@@ -105,21 +108,31 @@ export async function loadClassifier(opts: WeightsSourceOptions): Promise<Classi
   });
 }
 
-/**
- * A classifier with random weights for `--model <architecture>` without weights (predict's smoke
- * test): warns on stderr that its predictions are random.
- */
-export function untrainedClassifier(modelArg: string, classes?: number): Classifier<NodeImageInput> {
-  process.stderr.write('resnet: warning: no --weights given: the model is untrained and its predictions are random.\n');
-  const model = loadModel(modelArg, classes ? { numClasses: classes } : {}).eval();
-  const labels = Array.from({ length: model.spec.numClasses }, (_, i) => String(i));
-  return new Classifier(model, defaultPreprocessing(model.spec), labels, modelArg, decodeImageNode);
+/** `--model` next to `--weights` must name an architecture: refuses a shipped model (it has its own weights), weights and unknown names. */
+function checkArchitectureWithWeights(model: string): void {
+  if (isArchitectureArg(model)) return;
+  if (findPretrained(model)) {
+    throw new UserError(
+      `'${model}' is a shipped model with its own weights, so --weights conflicts with it: drop --weights to use them, ` +
+        'or give --model the architecture of the --weights file (e.g. resnet18; without --model it is inferred from the weights).',
+    );
+  }
+  if (isWeightsSource(model)) {
+    throw new UserError(
+      `--model must name an architecture (a zoo name such as resnet18, or a JSON spec file) when --weights is given; '${model}' is weights.`,
+    );
+  }
+  throw unknownModel(model);
 }
 
 /**
  * The model of `--model`/`--weights` in eval mode (see {@link loadClassifier}); the caller disposes it.
  */
-export async function loadModelWithWeights(modelArg: string | undefined, weights: string | undefined, options: Omit<WeightsSourceOptions, 'model' | 'weights'> = {}): Promise<ResNet> {
+export async function loadModelWithWeights(
+  modelArg: string | undefined,
+  weights: string | undefined,
+  options: Omit<WeightsSourceOptions, 'model' | 'weights'> = {},
+): Promise<ResNet> {
   return (await loadClassifier({ ...options, model: modelArg, weights })).model;
 }
 
@@ -132,3 +145,109 @@ export function withShippedWeights<O extends { model?: string; weights?: string 
   return { ...opts, model: undefined, weights: pretrainedWeightsPath(opts.model) };
 }
 
+/** Extensions of weight and tensor files that name their format (for messages about what a command reads or writes). */
+const FORMAT_OF_EXTENSION: Record<string, string> = {
+  '.safetensors': 'safetensors',
+  '.onnx': 'ONNX',
+  '.pth': 'a PyTorch pickle',
+  '.pt': 'a PyTorch pickle',
+  '.th': 'a PyTorch pickle',
+  '.bin': 'a PyTorch pickle',
+  '.ckpt': 'a PyTorch pickle',
+  '.tar': 'a PyTorch pickle',
+  '.pkl': 'a Python pickle',
+  '.npy': 'NumPy .npy',
+  '.npz': 'NumPy .npz',
+  '.json': 'JSON',
+  '.h5': 'HDF5 (Keras)',
+  '.keras': 'Keras',
+  '.pb': 'a TensorFlow graph',
+  '.tflite': 'TensorFlow Lite',
+};
+
+const extensionOf = (file: string) => path.extname(file).toLowerCase();
+
+/**
+ * Refuses an output file whose extension names another format than the one a command writes
+ * (`convert` writes safetensors, `export-onnx` ONNX), pointing to the command that writes that one
+ * for `weights`. Names without a known extension are taken as given.
+ */
+export function checkOutputFormat(file: string, writes: 'safetensors' | 'ONNX', command: string, weights: string): void {
+  const ext = extensionOf(file);
+  const named = FORMAT_OF_EXTENSION[ext];
+  if (!named || named === writes) return;
+  const hint =
+    named === 'ONNX'
+      ? `, or write ONNX with \`resnet export-onnx --weights ${weights} --out ${file}\``
+      : named === 'safetensors'
+        ? `, or write a safetensors checkpoint with \`resnet convert ${weights} ${file}\``
+        : writes === 'safetensors' && named.includes('PyTorch')
+          ? ' (PyTorch reads it with safetensors.torch.load_file)'
+          : '';
+  throw new UserError(
+    `${command} writes ${writes}, not ${named}: '${file}' would hold ${writes} under a ${ext} name. Name it ${writes === 'ONNX' ? '.onnx' : '.safetensors'}${hint}.`,
+  );
+}
+
+/** Refuses image paths that cannot be images before any model is loaded: missing, a folder, an empty file. */
+export function checkImageFiles(files: string[]): void {
+  for (const file of files) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`No such file: '${file}'.`);
+      throw fileError(e, file, 'read');
+    }
+    if (st.isDirectory())
+      throw new UserError(`'${file}' is a directory, not an image file: give the images in it (e.g. '${path.join(file, '*.jpg')}').`);
+    if (st.isFile() && st.size === 0) throw new UserError(`'${file}' is an empty file (0 bytes), not an image.`);
+  }
+}
+
+/**
+ * The error for a `--model` (or `summary` argument) that names nothing: a path that does not exist
+ * is "No such file"; a name lists the architectures and the shipped models, with the closest ones.
+ */
+export function unknownModel(arg: string): UserError {
+  const looksLikePath = /[\\/]/.test(arg) || extensionOf(arg) in FORMAT_OF_EXTENSION;
+  if (looksLikePath) return new UserError(`No such file: '${arg}'.`);
+  const architectures = ARCHITECTURES.map((e) => e.name);
+  const shipped = PRETRAINED.map((e) => e.name);
+  const close = closestNames(arg, [...architectures, ...shipped]);
+  return new UserError(
+    `Unknown model '${arg}'. Known models: ${architectures.join(', ')}; with shipped weights: ${shipped.join(', ')} (see \`resnet models\`). ` +
+      `For another depth give a JSON spec file.${close.length ? ` Did you mean ${close.map((n) => `'${n}'`).join(' or ')}?` : ''}`,
+  );
+}
+
+/**
+ * The candidates closest to `word` by edit distance (optimal string alignment: insertions,
+ * deletions, substitutions and swaps of neighbours; case ignored), when they are close enough to be
+ * a typo: at most 3 edits and under 60 % of the word changed. Ties are all returned (at most 3).
+ */
+export function closestNames(word: string, candidates: readonly string[]): string[] {
+  const w = word.toLowerCase();
+  let best = Infinity;
+  let found: string[] = [];
+  for (const c of candidates) {
+    const d = editDistance(w, c.toLowerCase());
+    if (d > 3 || d >= 0.6 * Math.max(w.length, c.length)) continue;
+    if (d < best) [best, found] = [d, [c]];
+    else if (d === best) found.push(c);
+  }
+  return found.slice(0, 3);
+}
+
+/** Optimal-string-alignment distance between `a` and `b`. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}

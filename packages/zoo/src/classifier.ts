@@ -4,7 +4,7 @@
  * (sharp) and the browser (canvas).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ShapeError } from '@resnet-ts/core';
+import { ResNetError, ShapeError } from '@resnet-ts/core';
 import type { ResNet } from '@resnet-ts/core';
 import type { ImagePreprocessing } from './preprocess.js';
 
@@ -13,7 +13,7 @@ export interface Classification {
   label: string;
   /** Output index of the classifier head. */
   index: number;
-  /** Softmax probability in [0, 1] (NaN when the model's output is not finite). */
+  /** Softmax probability in [0, 1]: always finite from {@link Classifier.classify}, which refuses non-finite outputs ({@link topK} passes NaN on). */
   probability: number;
 }
 
@@ -80,19 +80,30 @@ export class Classifier<I = unknown> {
     }
   }
 
-  /** Top-k labels of one image; an array of inputs gives one list per image. */
+  /**
+   * Top-k labels of one image; an array of inputs gives one list per image.
+   *
+   * Throws a `ResNetError` with code `NON_FINITE_OUTPUT` when any logit of an image is NaN or ±Inf
+   * (weights that hold NaN/Inf, a diverged training run, or a tensor input that holds them): such
+   * outputs rank nothing, so no list is returned for them (as `evaluate` counts them wrong).
+   */
   classify(input: I | tf.Tensor, options?: ClassifyOptions): Promise<Classification[]>;
   classify(input: (I | tf.Tensor)[], options?: ClassifyOptions): Promise<Classification[][]>;
   async classify(input: I | tf.Tensor | (I | tf.Tensor)[], options: ClassifyOptions = {}): Promise<Classification[] | Classification[][]> {
     const x = await this.preprocess(input);
+    let logits: Float32Array;
     let probs: Float32Array;
     try {
-      probs = tf.tidy(() => tf.softmax(this.model.forward(x, { training: false })).dataSync() as Float32Array);
+      [logits, probs] = tf.tidy(() => {
+        const y = this.model.forward(x, { training: false });
+        return [y.dataSync() as Float32Array, tf.softmax(y).dataSync() as Float32Array];
+      });
     } finally {
       x.dispose();
     }
     const n = x.shape[0];
     const per = probs.length / n;
+    checkFinite(logits, n, input);
     const k = Math.max(1, Math.min(options.topk ?? 5, per));
     const rows = Array.from({ length: n }, (_, i) => topK(probs.subarray(i * per, (i + 1) * per), k, this.labels));
     return Array.isArray(input) || (input instanceof tf.Tensor && input.rank === 4) ? rows : rows[0];
@@ -101,6 +112,24 @@ export class Classifier<I = unknown> {
   /** Frees the model's weights. */
   dispose(): void {
     this.model.dispose();
+  }
+}
+
+/** Throws when a row of `logits` (one per image) holds NaN or ±Inf, naming the image (see {@link Classifier.classify}). */
+function checkFinite(logits: Float32Array, n: number, input: unknown): void {
+  const per = logits.length / n;
+  for (let i = 0; i < n; i++) {
+    const row = logits.subarray(i * per, (i + 1) * per);
+    const bad = row.reduce((count, v) => (Number.isFinite(v) ? count : count + 1), 0);
+    if (bad === 0) continue;
+    const items = Array.isArray(input) ? input : [input];
+    const item = items.length === n ? items[i] : undefined;
+    const what = typeof item === 'string' ? `'${item}'` : n === 1 ? 'the image' : `image ${i + 1} of ${n}`;
+    throw new ResNetError(
+      `The model's outputs for ${what} are NaN or Inf (${bad} of ${per} logits): the weights hold non-finite values or the run that trained them diverged` +
+        `${item instanceof tf.Tensor || item === undefined ? ', or the input tensor holds them' : ''}; use other weights (e.g. an earlier checkpoint).`,
+      'NON_FINITE_OUTPUT',
+    );
   }
 }
 

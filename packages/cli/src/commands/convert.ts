@@ -10,7 +10,7 @@ import {
   rewriteSafetensors,
   saveCheckpoint,
 } from '@resnet-ts/core/node';
-import { UserError, loadClassifier, selectBackend } from '../util.js';
+import { UserError, checkOutputFormat, loadClassifier, selectBackend } from '../util.js';
 import { choice, opt, text } from '../options.js';
 
 interface ConvertOptions {
@@ -31,12 +31,13 @@ export function registerConvert(program: Command): void {
     .command('convert')
     .description('convert between a resnet-ts checkpoint and a plain torchvision state dict (safetensors)')
     .argument('<in>', 'input: a resnet-ts checkpoint, or weights to convert to one (safetensors or PyTorch .pth file, URL, hf:owner/name)')
-    .argument('<out>', 'output .safetensors')
+    .argument('<out>', 'output .safetensors (convert writes only safetensors; ONNX: resnet export-onnx)')
     .addOption(opt('--to <format>', 'torchvision | resnet-ts (default: the other one)', choice(['torchvision', 'resnet-ts'] as const)))
     .addOption(opt('--model <name|spec.json>', 'architecture of a state dict (--to resnet-ts; default: inferred from the weights)', text()))
     .addOption(opt('--classes <file.json>', 'JSON list of class names to store (--to resnet-ts)', text('a file')))
     .option('--json', 'print the result as one JSON object')
     .action(async (input: string, output: string, opts: ConvertOptions) => {
+      checkOutputFormat(output, 'safetensors', 'convert', input);
       const info = localSafetensorsInfo(input);
       const isOurs = info?.format?.startsWith('resnet-ts/') ?? false;
       const to = opts.to ?? (isOurs ? 'torchvision' : 'resnet-ts');

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { ONNX_OPSETS, saveOnnx } from '@resnet-ts/onnx';
-import { loadModelWithWeights, selectBackend } from '../util.js';
+import { checkOutputFormat, loadModelWithWeights, selectBackend } from '../util.js';
 import { choice, integer, number, opt, requiredOpt, text } from '../options.js';
 
 interface ExportOnnxOptions {
@@ -30,6 +30,7 @@ export function registerExportOnnx(program: Command): void {
     .addOption(opt('--opset <n>', `ONNX opset (${ONNX_OPSETS.min} to ${ONNX_OPSETS.max})`, integer(ONNX_OPSETS.min, ONNX_OPSETS.max), 13))
     .addOption(opt('--layout <nchw|nhwc>', 'input layout of the exported graph', choice(['nchw', 'nhwc'] as const), 'nchw'))
     .action(async (opts: ExportOnnxOptions) => {
+      checkOutputFormat(opts.out, 'ONNX', 'export-onnx', opts.weights);
       const opset = opts.opset;
       await selectBackend('auto');
       const model = await loadModelWithWeights(opts.model, opts.weights, { classes: opts.classes, timeout: opts.timeout });

@@ -1,7 +1,14 @@
 import { Command } from 'commander';
 import { ResNet, formatSummary } from '@resnet-ts/core';
-import { isWeightsSource, loadClassifier, loadModel, selectBackend } from '../util.js';
+import { UserError, isArchitectureArg, isWeightsSource, loadClassifier, loadModel, selectBackend, unknownModel } from '../util.js';
 import { inputSize, integer, opt } from '../options.js';
+
+interface SummaryOptions {
+  input?: [number, number, number | undefined];
+  classes?: number;
+  depth?: number;
+  json?: boolean;
+}
 
 /** `resnet summary <model>`: layer table, parameters and multiply-adds, without running the model. */
 export function registerSummary(program: Command): void {
@@ -9,11 +16,11 @@ export function registerSummary(program: Command): void {
     .command('summary')
     .description('print the layer table, parameter count and multiply-adds of a model (no tensors run)')
     .argument('<model>', 'zoo name or shipped model (see `resnet models`), a JSON spec file, or weights (file, URL, hf:owner/name)')
-    .addOption(opt('--input <HxWxC>', 'input size per image, e.g. 224x224x3 or 28x28x1', inputSize()))
-    .addOption(opt('--classes <n>', 'number of classes', integer(1, 1e6)))
+    .addOption(opt('--input <HxWxC>', 'input size per image, e.g. 224x224x3 or 28x28x1 (the channels of weights are fixed)', inputSize()))
+    .addOption(opt('--classes <n>', 'number of classes (of an architecture; weights have theirs)', integer(1, 1e6)))
     .addOption(opt('--depth <n>', 'fold rows deeper than n name segments (2 shows one row per block)', integer(1, 64)))
     .option('--json', 'print JSON')
-    .action(async (name: string, opts: { input?: [number, number, number | undefined]; classes?: number; depth?: number; json?: boolean }) => {
+    .action(async (name: string, opts: SummaryOptions) => {
       // Only shapes are computed: the always-present reference engine is enough (and probes nothing).
       await selectBackend('cpu');
       const size = opts.input;
@@ -21,19 +28,42 @@ export function registerSummary(program: Command): void {
         ...(size?.[2] !== undefined ? { inChannels: size[2] } : {}),
         ...(opts.classes ? { numClasses: opts.classes } : {}),
       };
-      // A source with weights (shipped name, file, URL, hf:): the architecture its weights hold.
-      const spec = isWeightsSource(name) ? await specOfSource(name) : undefined;
-      const model = spec ? new ResNet({ ...spec, ...overrides }) : loadModel(name, overrides);
-      const summary = model.summary(size ? [size[0], size[1]] : undefined);
-      if (opts.json) process.stdout.write(JSON.stringify({ model: name, ...summary }, null, 2) + '\n');
-      else process.stdout.write(formatSummary(summary, { title: `${name}`, depth: opts.depth }) + '\n');
-      model.dispose();
+      let model: ResNet;
+      if (isArchitectureArg(name)) model = loadModel(name, overrides);
+      else if (isWeightsSource(name)) {
+        // A source with weights (shipped name, file, URL, hf:): the architecture its weights hold, as they are.
+        const spec = await specOfSource(name);
+        checkSameModel(name, spec, overrides);
+        model = new ResNet(spec);
+      } else throw unknownModel(name);
+      try {
+        const summary = model.summary(size ? [size[0], size[1]] : undefined);
+        if (opts.json) process.stdout.write(JSON.stringify({ model: name, ...summary }, null, 2) + '\n');
+        else process.stdout.write(formatSummary(summary, { title: `${name}`, depth: opts.depth }) + '\n');
+      } finally {
+        model.dispose();
+      }
     });
 }
 
-async function specOfSource(source: string) {
+async function specOfSource(source: string): Promise<ResNet['spec']> {
   const clf = await loadClassifier({ model: source });
   const spec = clf.model.spec;
   clf.dispose();
   return spec;
+}
+
+/** Weights fix the input channels and the classes: refuses `--input`/`--classes` that would describe another model (as forward and predict refuse it). */
+function checkSameModel(source: string, spec: ResNet['spec'], overrides: { inChannels?: number; numClasses?: number }): void {
+  const arch = ' (give an architecture name such as resnet20 to size a model freely)';
+  if (overrides.inChannels !== undefined && overrides.inChannels !== spec.inChannels) {
+    throw new UserError(
+      `--input has ${overrides.inChannels} channels but the weights of '${source}' take ${spec.inChannels}: give HxWx${spec.inChannels} or HxW${arch}.`,
+    );
+  }
+  if (overrides.numClasses !== undefined && overrides.numClasses !== spec.numClasses) {
+    throw new UserError(
+      `--classes ${overrides.numClasses} does not match the ${spec.numClasses} classes of the weights of '${source}': drop --classes${arch}.`,
+    );
+  }
 }

@@ -1,0 +1,184 @@
+/**
+ * Inputs the CLI once answered with a wrong or misleading result, now refused with one line, run
+ * through the built command (`npx tsc -b packages/cli` first) as a user runs it: NaN logits ranked
+ * as predictions, `predict` with an architecture and no weights, `summary` silently rebuilding
+ * another model than the weights hold, `convert`/`export-onnx` writing one format under another's
+ * name, and messages that named the wrong cause (unknown model for a missing file or a shipped
+ * model, "unsupported image format" for an empty file, a folder or a missing file). For each: exit
+ * 1, exactly one `resnet:` line that says what to do, no stack trace, nothing on stdout, no file.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@resnet-ts/backend-node';
+import { ResNetError, useBackend } from '@resnet-ts/core';
+import { loadSafetensors, saveSafetensors } from '@resnet-ts/core/node';
+import { fromPretrained } from '@resnet-ts/zoo/node';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const BIN = path.join(ROOT, 'packages', 'cli', 'bin', 'resnet.js');
+const WEIGHTS = path.join(ROOT, 'packages', 'zoo', 'weights', 'resnet20-fashion-mnist.safetensors');
+const IMAGE = path.join(ROOT, 'packages', 'zoo', 'samples', 'resnet20-fashion-mnist', '0-T_shirt_top.png');
+/** A PyTorch zip checkpoint (CIFAR ResNet-8, option B, 10 classes, 3 input channels). */
+const PTH = path.join(ROOT, 'packages', 'core', 'test', 'fixtures', 'torch', 'cifar-resnet8-optionB.pth');
+
+interface Result {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+let dir: string;
+const p = (...parts: string[]) => path.join(dir, ...parts);
+
+function runCli(args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+/** The one `resnet:` line of a refused command; fails the test when it was not refused cleanly. */
+async function refusal(args: string[]): Promise<string> {
+  const r = await runCli(args);
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith('resnet:'));
+  expect({ args, status: r.status, stdout: r.stdout, lines: lines.length, stack: r.stderr.includes('\n    at ') }).toEqual({
+    args,
+    status: 1,
+    stdout: '',
+    lines: 1,
+    stack: false,
+  });
+  return lines[0].replace(/^resnet: /, '');
+}
+
+beforeAll(async () => {
+  await useBackend('cpu');
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-cli-refusals-'));
+  // The shipped ResNet-20 with 5 NaN values in fc.weight: logits of every image hold NaN.
+  const { tensors, metadata } = await loadSafetensors(WEIGHTS);
+  const fc = tensors.get('fc.weight')!;
+  const values = fc.dataSync().slice();
+  values.fill(NaN, 0, 5);
+  tensors.set('fc.weight', tf.tensor(values, fc.shape));
+  await saveSafetensors(p('nan.safetensors'), tensors, metadata);
+  tf.dispose([...tensors.values(), fc]);
+  fs.writeFileSync(p('zero.png'), '');
+  fs.mkdirSync(p('photos'));
+  fs.mkdirSync(p('out'));
+});
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('predict never ranks NaN/Inf logits', () => {
+  test('weights whose logits are NaN: exit 1 naming the image and the cause (text and --json)', async () => {
+    const line = await refusal(['predict', '--weights', 'nan.safetensors', IMAGE]);
+    expect(line).toMatch(
+      /^The model's outputs for '.*0-T_shirt_top\.png' are NaN or Inf \(\d+ of 10 logits\): the weights hold non-finite values or the run that trained them diverged/,
+    );
+    expect(await refusal(['predict', '--weights', 'nan.safetensors', '--json', IMAGE])).toBe(line);
+  });
+
+  test('the library: classify() throws NON_FINITE_OUTPUT instead of returning a ranking', async () => {
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => {}); // the loader's one-line NaN warning
+    const clf = await fromPretrained(p('nan.safetensors'));
+    expect(warn).toHaveBeenCalledTimes(1);
+    warn.mockRestore();
+    try {
+      await expect(clf.classify(IMAGE)).rejects.toMatchObject({
+        code: 'NON_FINITE_OUTPUT',
+        message: expect.stringContaining('0-T_shirt_top.png'),
+      });
+      const x = tf.zeros([2, 28, 28, 1]);
+      const e = await clf.classify(x).catch((err: unknown) => err);
+      x.dispose();
+      expect(e).toBeInstanceOf(ResNetError);
+      expect((e as Error).message).toMatch(/outputs for image 1 of 2 are NaN or Inf.*or the input tensor holds them/);
+    } finally {
+      clf.dispose();
+    }
+  });
+});
+
+test('predict --model <architecture> without weights is refused with the message eval gives', async () => {
+  const predict = await refusal(['predict', '--model', 'resnet20', IMAGE]);
+  expect(predict).toMatch(/^'resnet20' is an architecture without weights: add --weights/);
+  expect(await refusal(['eval', '--model', 'resnet20'])).toBe(predict);
+});
+
+describe('summary of weights describes the model they hold', () => {
+  test('--input with other channels, or --classes, than the weights is refused (shipped name, checkpoint, .pth)', async () => {
+    expect(await refusal(['summary', 'resnet20-fashion-mnist', '--input', '28x28x3'])).toMatch(
+      /^--input has 3 channels but the weights of 'resnet20-fashion-mnist' take 1: give HxWx1 or HxW/,
+    );
+    expect(await refusal(['summary', WEIGHTS, '--classes', '5'])).toMatch(
+      /^--classes 5 does not match the 10 classes of the weights of '.*': drop --classes/,
+    );
+    expect(await refusal(['summary', PTH, '--classes', '1000'])).toMatch(/^--classes 1000 does not match the 10 classes/);
+  });
+
+  test('matching values and bare architectures are still accepted', async () => {
+    const same = await runCli(['summary', 'resnet20-fashion-mnist', '--input', '28x28x1', '--classes', '10', '--json']);
+    expect(same.status).toBe(0);
+    expect(JSON.parse(same.stdout)).toMatchObject({ inputShape: [28, 28, 1], outputShape: [10] });
+    const arch = await runCli(['summary', 'resnet20', '--input', '28x28x3', '--classes', '5', '--json']);
+    expect(arch.status).toBe(0);
+    expect(JSON.parse(arch.stdout)).toMatchObject({ inputShape: [28, 28, 3], outputShape: [5] });
+  });
+});
+
+test('convert and export-onnx refuse an output name of another format, pointing to the other command; no file written', async () => {
+  expect(await refusal(['convert', PTH, 'out/m.onnx'])).toBe(
+    `convert writes safetensors, not ONNX: 'out/m.onnx' would hold safetensors under a .onnx name. Name it .safetensors, or write ONNX with \`resnet export-onnx --weights ${PTH} --out out/m.onnx\`.`,
+  );
+  expect(await refusal(['convert', PTH, 'out/m.pth'])).toMatch(
+    /^convert writes safetensors, not a PyTorch pickle: .*Name it \.safetensors/,
+  );
+  expect(await refusal(['export-onnx', '--weights', PTH, '--out', 'out/m.safetensors'])).toMatch(
+    /^export-onnx writes ONNX, not safetensors: .*Name it \.onnx, or write a safetensors checkpoint with `resnet convert .*cifar-resnet8-optionB\.pth out\/m\.safetensors`\.$/,
+  );
+  expect(fs.readdirSync(p('out'))).toEqual([]);
+});
+
+describe('messages name the real cause', () => {
+  test('a missing weights file is "No such file", not an unknown model', async () => {
+    expect(await refusal(['summary', 'nonexist.pth'])).toBe("No such file: 'nonexist.pth'.");
+    expect(await refusal(['predict', '--model', 'runs/x/model.safetensors', IMAGE])).toBe("No such file: 'runs/x/model.safetensors'.");
+  });
+
+  test('--weights next to a shipped --model: they conflict; next to weights: --model must be an architecture', async () => {
+    expect(await refusal(['predict', '--model', 'resnet20-fashion-mnist', '--weights', PTH, IMAGE])).toMatch(
+      /^'resnet20-fashion-mnist' is a shipped model with its own weights, so --weights conflicts with it: drop --weights/,
+    );
+    expect(await refusal(['forward', '--model', WEIGHTS, '--weights', PTH, '--input', 'x.npy', '--out', 'out/y.npy'])).toMatch(
+      /^--model must name an architecture .* when --weights is given; '.*' is weights\.$/,
+    );
+  });
+
+  test('an unknown name lists the shipped models too and suggests the closest name', async () => {
+    const typo = await refusal(['predict', '--model', 'resnet20-fashon-mnist', IMAGE]);
+    expect(typo).toMatch(
+      /^Unknown model 'resnet20-fashon-mnist'\. Known models: resnet18, .*; with shipped weights: resnet20-fashion-mnist, plain20-fashion-mnist/,
+    );
+    expect(typo).toMatch(/Did you mean 'resnet20-fashion-mnist'\?$/);
+    expect(await refusal(['summary', 'ResNet50'])).toMatch(/Did you mean 'resnet50'\?$/);
+    expect(await refusal(['summary', 'alexnet'])).not.toMatch(/Did you mean/);
+  });
+
+  test('an empty image file, a folder and a missing image say so (no format hint)', async () => {
+    const shipped = ['predict', '--model', 'resnet20-fashion-mnist'];
+    expect(await refusal([...shipped, 'zero.png'])).toBe("'zero.png' is an empty file (0 bytes), not an image.");
+    expect(await refusal([...shipped, 'photos'])).toMatch(/^'photos' is a directory, not an image file: give the images in it/);
+    expect(await refusal([...shipped, IMAGE, 'missing.png'])).toBe("No such file: 'missing.png'.");
+  });
+});
