@@ -62,3 +62,38 @@ export class BestTracker {
     return true;
   }
 }
+
+/**
+ * A note when the training loss explodes while staying finite: above 1000 times the loss of a
+ * uniform guess (ln K). Only a note, not an error: with batch norm a network can come back from a
+ * loss spike, and whether the run is diverged is decided by its weights and eval-mode outputs
+ * (the trainer stops when either is NaN or Inf).
+ */
+export function explodingLossNote(m: EpochNumbers, numClasses: number): string | undefined {
+  const uniform = Math.log(Math.max(numClasses, 2));
+  if (!(Number.isFinite(m.trainLoss) && m.trainLoss > 1000 * uniform)) return undefined;
+  return (
+    `note: the training loss ${m.trainLoss.toExponential(2)} is exploding (a uniform guess scores ${uniform.toFixed(2)}): ` +
+    'the learning rate is likely far too high; if the next epochs do not bring it down, stop and lower it or add a warm-up.'
+  );
+}
+
+/** The notes on the epochs' losses ({@link hugeLossNote}, {@link explodingLossNote}), each said once in a run. */
+export class EpochNotes {
+  private readonly said = new Set<string>();
+
+  constructor(
+    private readonly numClasses: number,
+    private readonly log: (message: string) => void,
+  ) {}
+
+  /** Says the notes that epoch `m` calls for and that were not said yet. */
+  after(m: EpochNumbers): void {
+    const notes = { huge: hugeLossNote(m, this.numClasses), exploding: explodingLossNote(m, this.numClasses) };
+    for (const [kind, note] of Object.entries(notes)) {
+      if (!note || this.said.has(kind)) continue;
+      this.said.add(kind);
+      this.log(note);
+    }
+  }
+}

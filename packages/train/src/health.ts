@@ -47,3 +47,52 @@ export function divergedMessage(tally: NonFiniteTally, at: { step: number; epoch
     `nothing was saved from it. ${lastGoodText(last)} Try a lower learning rate or a warm-up.`
   );
 }
+
+/** What an evaluation in eval mode measured, as far as the run's health goes (see `EvalResult`). */
+export interface OutputsCheck {
+  /** Which images: 'validation', 'test' or 'training' (a probe of the first training images). */
+  set: string;
+  n: number;
+  /** Images whose logits hold NaN or ±Inf. */
+  nonFinite: number;
+  loss: number;
+}
+
+/**
+ * Whether the model's outputs show a diverged run although its weights are finite: with a learning
+ * rate far too high, weights and batch-norm statistics can grow huge (1e19) yet stay finite while
+ * every eval-mode forward overflows to NaN (the training loss stays finite: batch norm in training
+ * mode normalises by each batch's own statistics). Such weights must not be saved as a result.
+ */
+export function outputsDiverged(check: OutputsCheck): boolean {
+  return check.nonFinite > 0 || !Number.isFinite(check.loss);
+}
+
+/** The largest magnitude among the model's parameters and buffers (for the message of a diverged run). */
+export function largestMagnitude(model: Module): number {
+  let max = 0;
+  for (const [, t] of [...model.namedParameters(), ...model.namedBuffers()]) {
+    if (t.dtype !== 'float32') continue;
+    for (const v of t.dataSync() as Float32Array) if (Math.abs(v) > max) max = Math.abs(v);
+  }
+  return max;
+}
+
+/**
+ * The one-line message of a run whose weights are finite but whose outputs are not (see
+ * {@link outputsDiverged}). `last` names the last good checkpoint; a string there replaces the
+ * sentences on what was saved (e.g. when a checkpoint already holds these very weights).
+ */
+export function outputsDivergedMessage(
+  check: OutputsCheck,
+  at: { step: number; epoch: number; lr: number },
+  largest: number,
+  last: LastGood | string,
+): string {
+  const saved = typeof last === 'string' ? last : `nothing was saved from it. ${lastGoodText(last)}`;
+  return (
+    `Training diverged at step ${at.step} (epoch ${at.epoch + 1}, lr ${at.lr}): the weights are finite (largest magnitude ${largest.toExponential(1)}) ` +
+    `but the model's outputs in eval mode are not (${check.nonFinite} of ${check.n} ${check.set} images give NaN or Inf logits, loss ${check.loss}); ` +
+    `${saved} Try a lower learning rate or a warm-up.`
+  );
+}

@@ -9,15 +9,27 @@ import { Dataset } from './data/dataset.js';
 import { CHECKPOINT_FILE, MODEL_FILE, BEST_FILE, EpochMetrics, FinalTest, TrainOptions, TrainResult, TrainingState } from './train-types.js';
 import { TrainError } from './errors.js';
 import { evaluate } from './metrics.js';
-import { checkRunHealth, divergedMessage, lastGoodText, type LastGood } from './health.js';
+import {
+  checkRunHealth,
+  divergedMessage,
+  largestMagnitude,
+  lastGoodText,
+  outputsDiverged,
+  outputsDivergedMessage,
+  type LastGood,
+  type OutputsCheck,
+} from './health.js';
 import { SGD } from './optimizer.js';
 import { ScheduleSpec, baseLearningRate, learningRate, validateSchedule } from './schedule.js';
 import { curvesSvg } from '@resnet-ts/plot';
 import { applyFreeze } from './finetune.js';
 import { saveWeights, weightsMetadata } from './model-files.js';
 import { sgdStep } from './train-step.js';
-import { BestTracker, epochLine, hugeLossNote } from './epoch-report.js';
+import { BestTracker, EpochNotes, epochLine } from './epoch-report.js';
 import { defaultProgressBar, progressBar } from './progress.js';
+
+/** Images of the eval-mode probe of `healthMessage`: a few, to stay cheap. */
+const PROBE_IMAGES = 64;
 
 export { weightsMetadata, saveWeights, loadWeights, readWeightsInfo, type WeightsInfo } from './model-files.js';
 
@@ -86,7 +98,7 @@ class TrainingRun {
   /** The last checkpoint written (each is checked finite first), named when a run diverges. */
   private lastGood: LastGood = {};
   private best = new BestTracker();
-  private hugeLossNoted = false;
+  private readonly notes: EpochNotes;
   private order: Int32Array;
   private readonly aug = augmentRng(0, 0);
   private bar?: SingleBar;
@@ -112,6 +124,7 @@ class TrainingRun {
     this.prep = { ...stats, ...(given?.padTo ? { padTo: given.padTo } : {}) };
     this.batcher = new Batcher(trainSet, this.batchSize, this.prep);
     this.K = trainSet.classes.length;
+    this.notes = new EpochNotes(this.K, this.log);
     this.evalSet = options.valSet ?? options.testSet;
     if (folder) {
       this.ckptFile = path.join(folder.dir, CHECKPOINT_FILE);
@@ -226,19 +239,40 @@ class TrainingRun {
     }
   }
 
-  /** The diverged-run message when any weight, running statistic or momentum is NaN or Inf, else undefined. */
-  private healthMessage(lr: number): string | undefined {
+  /**
+   * The diverged-run message when any weight, running statistic or momentum is NaN or Inf, or (with
+   * `probe`) when the outputs in eval mode are, on the first {@link PROBE_IMAGES} images of the
+   * evaluation set, else of the training set; else undefined.
+   */
+  private healthMessage(lr: number, probe: boolean): string | undefined {
     const momenta = this.opt.stateDict();
     try {
       const tally = checkRunHealth(this.options.model, momenta);
-      return tally.found.length ? divergedMessage(tally, { step: this.step, epoch: this.epoch, lr }, this.lastGood) : undefined;
+      if (tally.found.length) return divergedMessage(tally, { step: this.step, epoch: this.epoch, lr }, this.lastGood);
     } finally {
       tf.dispose([...momenta.values()]);
     }
+    if (!probe) return undefined;
+    const set = this.evalSet ?? this.options.trainSet;
+    const r = this.evaluateOn(set, PROBE_IMAGES);
+    return this.outputsMessage({ set: this.setName(set), n: r.test.n, nonFinite: r.nonFinite, loss: r.test.loss }, lr, this.lastGood);
   }
 
-  /** Evaluates, logs and reports the epoch just finished; keeps best.safetensors. */
-  private async finishEpoch(partial: boolean): Promise<void> {
+  /** The diverged-run message when an evaluation's outputs are NaN or Inf (see {@link outputsDiverged}), else undefined. */
+  private outputsMessage(check: OutputsCheck, lr: number, last: LastGood | string): string | undefined {
+    if (!outputsDiverged(check)) return undefined;
+    return outputsDivergedMessage(check, { step: this.step, epoch: this.epoch, lr }, largestMagnitude(this.options.model), last);
+  }
+
+  private setName(set: Dataset): string {
+    return set === this.options.valSet ? 'validation' : set === this.options.testSet ? 'test' : 'training';
+  }
+
+  /**
+   * Evaluates, logs and reports the epoch just finished; keeps best.safetensors. Returns the
+   * diverged-run message instead when the evaluation's outputs are NaN or Inf (nothing logged or saved).
+   */
+  private async finishEpoch(partial: boolean): Promise<string | undefined> {
     const seconds = (Date.now() - this.epochStart) / 1000;
     const { accum } = this;
     const m: EpochMetrics = {
@@ -252,7 +286,9 @@ class TrainingRun {
       ...(partial ? { partial: true } : {}),
     };
     if (this.evalSet) {
-      const r = this.evaluateOn(this.evalSet);
+      const { test: r, nonFinite } = this.evaluateOn(this.evalSet);
+      const diverged = this.outputsMessage({ set: this.setName(this.evalSet), n: r.n, nonFinite, loss: r.loss }, this.lastLr, this.lastGood);
+      if (diverged) return diverged;
       Object.assign(m, { evalSet: this.options.valSet ? 'val' : 'test', testLoss: r.loss, top1: r.top1, ...(r.top5 !== undefined ? { top5: r.top5 } : {}) });
       if (this.options.valSet && this.best.offer(m)) {
         m.best = true;
@@ -270,20 +306,20 @@ class TrainingRun {
     this.options.onEpoch?.(m);
     if (this.bar) process.stderr.write('\r\x1b[2K');
     this.log(epochLine(m, Math.ceil(this.totalSteps / this.stepsPerEpoch)) + (m.best ? ' (best so far)' : ''));
-    const note = this.hugeLossNoted ? undefined : hugeLossNote(m, this.K);
-    if (note) {
-      this.hugeLossNoted = true;
-      this.log(note);
-    }
+    this.notes.after(m);
+    return undefined;
   }
 
-  /** Loss, top-1 and (with more than 5 classes) top-5 in eval mode with the training preprocessing. */
-  private evaluateOn(set: Dataset): FinalTest {
-    const r = evaluate(this.options.model, set, { batchSize: this.options.evalBatchSize ?? 256, preprocessing: this.prep });
+  /**
+   * Loss, top-1 and (with more than 5 classes) top-5 in eval mode with the training preprocessing,
+   * and the number of images with NaN or Inf logits; the first `limit` images only when given.
+   */
+  private evaluateOn(set: Dataset, limit?: number): { test: FinalTest; nonFinite: number } {
+    const r = evaluate(this.options.model, set, { batchSize: this.options.evalBatchSize ?? 256, preprocessing: this.prep, limit });
     // Eval mode caches batch-norm-folded weights; the next SGD step makes them stale, so free them
     // now rather than carry a second copy of the weights through the next epoch.
     this.options.model.clearAllCaches();
-    return { n: r.n, loss: r.loss, top1: r.top1, ...(this.K > 5 ? { top5: r.top5 } : {}) };
+    return { test: { n: r.n, loss: r.loss, top1: r.top1, ...(this.K > 5 ? { top5: r.top5 } : {}) }, nonFinite: r.nonFinite };
   }
 
   /** Moves to epoch `e` when the step crossed into it: new order, augmentation generator and sums. */
@@ -331,10 +367,15 @@ class TrainingRun {
       const endOfEpoch = this.step % stepsPerEpoch === 0;
       const every = options.checkpointEvery;
       const checkpointNow = endOfEpoch || this.step === totalSteps || (every && this.step % every === 0);
-      // A finite loss is not enough: never evaluate, checkpoint or finish from non-finite weights.
-      const message = checkpointNow ? this.healthMessage(lr) : undefined;
+      // A finite loss is not enough: never evaluate, checkpoint or finish from non-finite weights, nor
+      // from finite weights whose outputs are NaN or Inf. Each epoch's evaluation checks the outputs;
+      // without an evaluation set a probe of training images does before the last checkpoint and the
+      // model (other checkpoints of such a run check the weights only).
+      const epochDone = endOfEpoch || this.step === totalSteps;
+      const message = checkpointNow ? this.healthMessage(lr, this.step === totalSteps && !this.evalSet) : undefined;
       if (message) return { stopped: 'nan', message };
-      if (endOfEpoch || this.step === totalSteps) await this.finishEpoch(!endOfEpoch);
+      const diverged = epochDone ? await this.finishEpoch(!endOfEpoch) : undefined;
+      if (diverged) return { stopped: 'nan', message: diverged };
       if (checkpointNow) await this.saveCheckpoint();
     }
     // Ctrl-C during the last evaluation or save: the checkpoint is complete, but the run was interrupted.
@@ -343,20 +384,31 @@ class TrainingRun {
 
   /** An interrupted run: saves a checkpoint unless the weights went bad. */
   private async aborted(): Promise<{ stopped: TrainResult['stopped']; message?: string }> {
-    const message = this.healthMessage(this.lastLr);
+    const message = this.healthMessage(this.lastLr, true);
     if (message) return { stopped: 'nan', message };
     await this.saveCheckpoint();
     this.log(`interrupted at step ${this.step}: checkpoint saved${this.ckptFile ? ` to ${this.ckptFile}` : ''}; continue with --resume`);
     return { stopped: 'aborted' };
   }
 
-  /** After a finished run: the test set (when the epochs used a validation set), model.safetensors and curves.svg. */
+  /**
+   * After a finished run: the test set (when the epochs used a validation set), model.safetensors and
+   * curves.svg; a run whose test-set outputs are NaN or Inf stops as diverged without model.safetensors.
+   */
   private async finish(stopped: TrainResult['stopped'], message: string | undefined): Promise<TrainResult> {
     const { options, folder } = this;
     let test: FinalTest | undefined;
     if (stopped === 'done' && options.valSet && options.testSet) {
-      test = this.evaluateOn(options.testSet);
-      this.log(`test set (last weights): loss ${test.loss.toFixed(4)} top-1 ${(100 * test.top1).toFixed(2)} %${test.top5 !== undefined ? ` top-5 ${(100 * test.top5).toFixed(2)} %` : ''} on ${test.n} images`);
+      const r = this.evaluateOn(options.testSet);
+      const saved =
+        this.ckptFile &&
+        `model.safetensors was not written; the checkpoint ${this.ckptFile} (step ${this.step}) holds these same weights (their validation outputs were finite).`;
+      message = this.outputsMessage({ set: 'test', n: r.test.n, nonFinite: r.nonFinite, loss: r.test.loss }, this.lastLr, saved || this.lastGood);
+      if (message) stopped = 'nan';
+      else {
+        test = r.test;
+        this.log(`test set (last weights): loss ${test.loss.toFixed(4)} top-1 ${(100 * test.top1).toFixed(2)} %${test.top5 !== undefined ? ` top-5 ${(100 * test.top5).toFixed(2)} %` : ''} on ${test.n} images`);
+      }
     }
     if (stopped === 'done' && folder) {
       const training = JSON.stringify({ step: this.step, epochs: this.step / this.stepsPerEpoch, schedule: this.schedule, seed: this.seed, batchSize: this.batchSize, freeze: options.freeze });

@@ -3,7 +3,7 @@
  * Node 20+ and browsers alike. Callers decide where the bytes go (a temp file in Node's disk cache,
  * memory and the Cache API in a browser).
  */
-import { ResNetError } from '@resnet-ts/core';
+import { ResNetError, detectWeightsFormat, openZip, readSafetensorsHeader } from '@resnet-ts/core';
 
 /** A source that could not be fetched or verified; the message says what to do. */
 export class SourceError extends ResNetError {
@@ -32,6 +32,8 @@ export interface DownloadOptions {
   timeoutMs?: number;
   /** Returns undefined instead of throwing on HTTP 404 (for optional files such as config.json). */
   optional?: boolean;
+  /** Called once the server answered with a body, before it streams: its Content-Type and size when given. */
+  onResponse?: (response: { contentType?: string; total?: number }) => void;
 }
 
 /** Hex SHA-256 of bytes with WebCrypto (Node 20+ and browsers). */
@@ -89,6 +91,7 @@ export async function streamDownload(url: string, onChunk: (chunk: Uint8Array) =
     }
     const header = res.headers.get('content-length');
     const total = header !== null && /^\d+$/.test(header) && !res.headers.get('content-encoding') ? Number(header) : undefined;
+    options.onResponse?.({ contentType: res.headers.get('content-type') ?? undefined, total });
     const reader = res.body.getReader();
     let loaded = 0;
     options.onProgress?.({ source: url, loaded, total });
@@ -126,4 +129,70 @@ export async function downloadBytes(url: string, options: DownloadOptions = {}):
     off += p.byteLength;
   }
   return out;
+}
+
+/** What a download must be: a weights file (safetensors, PyTorch), or JSON (a hub's config.json). */
+export type DownloadKind = 'weights' | 'json';
+
+/** The kind of file `url` names: JSON for a `*.json` path, else weights. */
+export function downloadKind(url: string): DownloadKind {
+  return /\.json$/i.test(new URL(url).pathname) ? 'json' : 'weights';
+}
+
+/** The first bytes as text when they are printable (`'<html>…'`, blanks collapsed), else as hex. */
+function startOf(bytes: Uint8Array): string {
+  const head = bytes.subarray(0, 32);
+  if (head.length && head.every((b) => (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d))
+    return `'${String.fromCharCode(...head)
+      .replace(/\s+/g, ' ')
+      .trim()}'`;
+  return [...head.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+}
+
+/** Whether a body is a web page: served as HTML, or starting (after blanks) with a tag. */
+function isWebPage(bytes: Uint8Array, contentType?: string): boolean {
+  if (contentType && /^\s*(text\/html|application\/xhtml)/i.test(contentType)) return true;
+  const text = new TextDecoder().decode(bytes.subarray(0, 64)).trimStart().toLowerCase();
+  return ['<!doctype', '<html', '<head', '<body'].some((tag) => text.startsWith(tag));
+}
+
+/** The structural error of a weights file (format magic, safetensors header, zip directory), or undefined. */
+function weightsProblem(bytes: Uint8Array): string | undefined {
+  try {
+    const format = detectWeightsFormat(bytes);
+    if (format === 'safetensors') readSafetensorsHeader(bytes, 'the file');
+    else if (format === 'torch-zip') openZip(bytes);
+  } catch (e) {
+    return (e as Error).message.replace(/^the file: /, '').replace(/\.$/, '');
+  }
+  return undefined;
+}
+
+/**
+ * Why the bytes `url` served are not a usable file of `kind` — a web page (a login, error or download
+ * page served with HTTP 200), not a weights file, a truncated or corrupt one, or not JSON — as a
+ * one-line {@link SourceError}; undefined when they are fine. Cheap: weights are checked by their
+ * format's magic and the safetensors header or the zip directory, not tensor by tensor. A cache
+ * keeps a download only when this finds nothing.
+ */
+export function checkDownloaded(url: string, bytes: Uint8Array, kind: DownloadKind, contentType?: string): SourceError | undefined {
+  const what = kind === 'json' ? 'JSON' : 'a weights file';
+  const served = `${contentType ? `content-type ${contentType.split(';')[0].trim()}, ` : ''}${bytes.length} bytes starting ${startOf(bytes)}`;
+  const fail = (message: string) => new SourceError(`${url} ${message}; nothing was cached.`);
+  if (kind === 'weights' && detectWeightsFormat(bytes)) {
+    const problem = weightsProblem(bytes);
+    return problem ? fail(`served a truncated or corrupt weights file (${served}): ${problem}. Retry, or check the address`) : undefined;
+  }
+  if (isWebPage(bytes, contentType))
+    return fail(`did not serve ${what} but a web page (${served}): a login, error or download page? Check the address`);
+  if (kind === 'weights')
+    return fail(
+      `did not serve a weights file (${served}): expected safetensors or a PyTorch .pth/.pt/.bin saved by torch.save. Check the address`,
+    );
+  try {
+    JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    return fail(`did not serve JSON (${served}): ${(e as Error).message}. Check the address`);
+  }
+  return undefined;
 }

@@ -1,15 +1,16 @@
 /**
  * Node's half of the source resolver: local files, the shipped weights, and http(s) downloads kept
  * in a disk cache (`$RESNET_TS_CACHE`, else `~/.cache/resnet-ts`). A download streams into a
- * temporary file next to its cache entry and is renamed into place only when complete and verified,
- * so an interrupted or failed download never leaves a partial file in the cache.
+ * temporary file next to its cache entry and is renamed into place only when complete and verified
+ * (checksum; a weights file or JSON, not a web page), so an interrupted, failed or wrong download
+ * never stays in the cache.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { RawStateDict } from '@resnet-ts/core';
 import { FileError, cacheDir, cleanStaleTempFiles, ensureDir, fileError, readWeightsFile, writeFileAtomic } from '@resnet-ts/core/node';
-import { DownloadOptions, SourceError, streamDownload } from './download.js';
+import { DownloadOptions, SourceError, checkDownloaded, downloadKind, streamDownload } from './download.js';
 
 /** The folder downloads are cached in: core's {@link cacheDir} (`$RESNET_TS_CACHE`, else `$XDG_CACHE_HOME/resnet-ts`, else `~/.cache/resnet-ts`). */
 export { cacheDir };
@@ -24,10 +25,6 @@ export function cachePath(url: string): string {
   const hash = crypto.createHash('sha256').update(url).digest('hex').slice(0, 16);
   const name = decodeURIComponent(new URL(url).pathname.split('/').pop() || 'download').replace(/[^\w.-]/g, '_');
   return path.join(cacheDir(), hash, name);
-}
-
-function sha256File(file: string): string {
-  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
 function asBytes(b: Buffer): Uint8Array {
@@ -63,37 +60,92 @@ function readLocal<T>(file: string, read: () => T): T {
   }
 }
 
-/**
- * The bytes of `url`, from the cache when present (and matching `sha256` when given), else
- * downloaded into it. Progress reports the download; a cache hit reports one event with the size.
- */
-export async function cachedDownload(url: string, options: DownloadOptions & { sha256?: string } = {}): Promise<Uint8Array | undefined> {
-  const file = cachePath(url);
-  const want = options.sha256?.toLowerCase();
-  if (want !== undefined && !/^[0-9a-f]{64}$/.test(want)) throw new SourceError(`sha256 must be 64 hex digits; got '${options.sha256}'.`);
-  if (fs.existsSync(file)) {
-    if (!want || sha256File(file) === want) {
-      const bytes = asBytes(fs.readFileSync(file));
-      options.onProgress?.({ source: url, loaded: bytes.byteLength, total: bytes.byteLength });
-      return bytes;
-    }
-    fs.rmSync(file, { force: true });
+/** A download's body, gathered as it streams: into one buffer when the size is known, else in parts. */
+class Body {
+  private buf?: Uint8Array;
+  private parts: Uint8Array[] = [];
+  private size = 0;
+
+  /** Allocates the whole body at once when the server said its size. */
+  expect(total?: number): void {
+    if (total !== undefined && this.size === 0) this.buf = new Uint8Array(total);
   }
-  ensureDir(path.dirname(file));
-  cleanStaleTempFiles(path.dirname(file));
+
+  add(chunk: Uint8Array): void {
+    if (this.buf && this.size + chunk.byteLength <= this.buf.byteLength) this.buf.set(chunk, this.size);
+    else {
+      if (this.buf) this.parts.push(this.buf.subarray(0, this.size));
+      this.buf = undefined;
+      this.parts.push(chunk);
+    }
+    this.size += chunk.byteLength;
+  }
+
+  bytes(): Uint8Array {
+    if (this.buf) return this.buf.subarray(0, this.size);
+    const out = new Uint8Array(this.size);
+    let off = 0;
+    for (const p of this.parts) {
+      out.set(p, off);
+      off += p.byteLength;
+    }
+    this.parts = [out];
+    return out;
+  }
+}
+
+/** Removes a cache entry's folder when a failed download left it empty. */
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // Not empty (another file, another download in flight) or already gone: leave it.
+  }
+}
+
+/**
+ * The cached bytes of `url`, or undefined when there are none to use: absent, not matching `want`
+ * (sha256), or not a usable file of its kind (a web page or broken file that an older version
+ * cached); such a file is removed, so the next download replaces it.
+ */
+function cachedBytes(file: string, url: string, want: string | undefined, options: DownloadOptions): Uint8Array | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  const bytes = asBytes(fs.readFileSync(file));
+  if ((want && crypto.createHash('sha256').update(bytes).digest('hex') !== want) || checkDownloaded(url, bytes, downloadKind(url))) {
+    fs.rmSync(file, { force: true });
+    return undefined;
+  }
+  options.onProgress?.({ source: url, loaded: bytes.byteLength, total: bytes.byteLength });
+  return bytes;
+}
+
+/**
+ * Downloads `url` into the temporary file of `file`, put in place only when complete, matching
+ * `want` and a usable file of its kind ({@link checkDownloaded}). Undefined for an optional 404.
+ */
+async function downloadInto(
+  file: string,
+  url: string,
+  want: string | undefined,
+  options: DownloadOptions,
+): Promise<Uint8Array | undefined> {
+  const body = new Body();
+  let contentType: string | undefined;
   let found = true;
   await writeFileAtomic(file, async (fd) => {
     const hash = crypto.createHash('sha256');
-    const n = await streamDownload(
-      url,
-      (chunk) => {
-        hash.update(chunk);
-        let done = 0;
-        while (done < chunk.byteLength) done += fs.writeSync(fd, chunk, done, chunk.byteLength - done);
-      },
-      options,
-    );
-    if (n === undefined) {
+    const onResponse: DownloadOptions['onResponse'] = (r) => {
+      contentType = r.contentType;
+      body.expect(r.total);
+      options.onResponse?.(r);
+    };
+    const onChunk = (chunk: Uint8Array) => {
+      hash.update(chunk);
+      body.add(chunk);
+      let done = 0;
+      while (done < chunk.byteLength) done += fs.writeSync(fd, chunk, done, chunk.byteLength - done);
+    };
+    if ((await streamDownload(url, onChunk, { ...options, onResponse })) === undefined) {
       found = false;
       throw new SourceError('not found');
     }
@@ -103,10 +155,37 @@ export async function cachedDownload(url: string, options: DownloadOptions & { s
         `Checksum mismatch for ${url}: expected sha256 ${want}, got ${got}. The file was not cached; check the URL and the checksum.`,
       );
     }
+    const wrong = checkDownloaded(url, body.bytes(), downloadKind(url), contentType);
+    if (wrong) throw wrong;
   }).catch((e: unknown) => {
-    if (!found) return;
-    throw e;
+    if (found) throw e;
   });
-  if (!found) return undefined;
-  return asBytes(fs.readFileSync(file));
+  return found ? body.bytes() : undefined;
+}
+
+/**
+ * The bytes of `url`, from the cache when present (and matching `sha256` when given), else
+ * downloaded into it. Progress reports the download; a cache hit reports one event with the size.
+ * Only a usable file is cached: a `*.json` URL must serve JSON, any other a weights file
+ * (safetensors or PyTorch, its header or zip directory intact); a web page, garbage or a truncated
+ * file is a one-line {@link SourceError} that says what was served, and a failed download leaves
+ * neither a file nor an empty folder in the cache.
+ */
+export async function cachedDownload(url: string, options: DownloadOptions & { sha256?: string } = {}): Promise<Uint8Array | undefined> {
+  const file = cachePath(url);
+  const want = options.sha256?.toLowerCase();
+  if (want !== undefined && !/^[0-9a-f]{64}$/.test(want)) throw new SourceError(`sha256 must be 64 hex digits; got '${options.sha256}'.`);
+  const hit = cachedBytes(file, url, want, options);
+  if (hit) return hit;
+  const dir = path.dirname(file);
+  ensureDir(dir);
+  cleanStaleTempFiles(dir);
+  try {
+    const bytes = await downloadInto(file, url, want, options);
+    if (!bytes) removeIfEmpty(dir);
+    return bytes;
+  } catch (e) {
+    removeIfEmpty(dir);
+    throw e;
+  }
 }

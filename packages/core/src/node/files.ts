@@ -2,8 +2,9 @@
  * File-system helpers shared by every Node writer and reader of resnet-ts: one mapping from Node's
  * error codes to a one-line {@link FileError} naming the path and the cause, the one atomic writer
  * (temporary file in the same folder, fsync, rename), a folder creator that fails fast where a
- * recursive mkdir would hang (e.g. under /proc), and the clean-up of temporary files that a killed
- * writer left behind.
+ * recursive mkdir would hang (e.g. under /proc), and the clean-up of temporary files: those a killed
+ * writer left behind, and this process's own when it exits or is stopped by SIGINT, SIGTERM or SIGHUP
+ * in the middle of a write.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -142,11 +143,90 @@ export function cleanStaleTempFiles(dir: string, name?: string): string[] {
   return removed;
 }
 
+/** The temporary files this process is writing now (see {@link trackTemp}). */
+const inFlight = new Set<string>();
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+let exitHooked = false;
+let signalsHooked = false;
+/** Marks {@link onStopSignal} (of every copy of this module in the process) as not another program's listener. */
+const STOP_TAG = Symbol.for('resnet-ts.atomic-writer.stop-signal');
+
+function removeInFlight(): void {
+  for (const tmp of inFlight) {
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // Exiting: nothing more can be done; the next write of that file removes it (stale).
+    }
+  }
+  inFlight.clear();
+}
+
+/**
+ * A stop signal while temporaries are in flight. When the program has a listener of its own for the
+ * signal (e.g. `resnet train`'s Ctrl-C, which finishes the step and checkpoints), that listener
+ * decides: its writes complete, and if it exits, the 'exit' hook removes what is still in flight.
+ * Otherwise (other copies of this module's listener do not count) this does what Node would have
+ * done without a listener: it removes the temporaries, then re-raises the signal with the default
+ * action, so the process dies by that signal (shell status 128 + n).
+ */
+function onStopSignal(signal: NodeJS.Signals): void {
+  if (process.listeners(signal).some((l) => !(STOP_TAG in l))) return;
+  removeInFlight();
+  unhookSignals();
+  process.kill(process.pid, signal);
+}
+
+Object.defineProperty(onStopSignal, STOP_TAG, { value: true });
+
+function unhookSignals(): void {
+  if (!signalsHooked) return;
+  signalsHooked = false;
+  for (const s of STOP_SIGNALS) process.off(s, onStopSignal);
+}
+
+/**
+ * Registers `tmp` as being written: removed if the process exits (process.exit, an uncaught error)
+ * or is stopped by SIGINT/SIGTERM/SIGHUP before {@link untrackTemp}. The signal listeners exist
+ * only while a write is in flight, so a process that writes nothing keeps Node's default handling.
+ */
+function trackTemp(tmp: string): void {
+  inFlight.add(tmp);
+  if (!exitHooked) {
+    exitHooked = true;
+    process.on('exit', removeInFlight);
+  }
+  if (!signalsHooked) {
+    signalsHooked = true;
+    for (const s of STOP_SIGNALS) process.on(s, onStopSignal);
+  }
+}
+
+/**
+ * The write of `tmp` is over (renamed or removed). The signal listeners go after one more turn of
+ * the event loop, not now: a signal that arrived during a synchronous stretch is dispatched in that
+ * turn's poll phase, and removing the listener first (or exiting without that turn) would drop it:
+ * Ctrl-C ignored, exit status 0.
+ */
+function untrackTemp(tmp: string): void {
+  inFlight.delete(tmp);
+  if (inFlight.size === 0)
+    setImmediate(() => {
+      if (inFlight.size === 0) unhookSignals();
+    });
+}
+
+/** One turn of the event loop: lets a stop signal that arrived during a synchronous write run its listener. */
+function turnOfEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /**
  * Writes `file` atomically: `write` gets a file descriptor of a temporary file in the same folder;
- * on success the data is flushed and the file renamed into place, on failure it is removed. Stale
- * temporary files of an earlier, killed write of the same file are removed first. File system
- * failures are {@link FileError}s naming the path and the cause.
+ * on success the data is flushed and the file renamed into place, on failure it is removed, and
+ * when the process exits or is stopped by SIGINT/SIGTERM/SIGHUP during the write, too (a SIGKILL
+ * leaves it: stale temporary files of an earlier, killed write of the same file are removed first).
+ * File system failures are {@link FileError}s naming the path and the cause.
  */
 export async function writeFileAtomic(file: string, write: (fd: number) => Promise<void> | void): Promise<void> {
   const dir = path.dirname(path.resolve(file));
@@ -170,8 +250,11 @@ export async function writeFileAtomic(file: string, write: (fd: number) => Promi
   } catch (e) {
     throw fileError(e, file);
   }
+  trackTemp(tmp);
   try {
     await write(fd);
+    // Ctrl-C during the (often synchronous) write: stop here, before the file is put in place.
+    await turnOfEventLoop();
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = -1;
@@ -180,6 +263,8 @@ export async function writeFileAtomic(file: string, write: (fd: number) => Promi
     if (fd >= 0) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     throw fileError(e, file);
+  } finally {
+    untrackTemp(tmp);
   }
 }
 

@@ -1,0 +1,58 @@
+/**
+ * A run that diverges to huge but finite weights (lr 30: weights up to ~1e19, training loss ~3e8,
+ * every eval-mode output NaN) never exits 0, end to end through the built CLI (`npx tsc -b
+ * packages/cli` first): one line naming the step and the last good checkpoint, no model.safetensors,
+ * no temporary file. Needs Fashion-MNIST (/usr/share/datasets/fashion-mnist).
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const BIN = path.join(ROOT, 'packages', 'cli', 'bin', 'resnet.js');
+const HAVE_FMNIST = fs.existsSync('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz');
+
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-cli-divergence-'));
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const maybe = HAVE_FMNIST ? test : test.skip;
+
+maybe('train --lr 30: finite but exploded weights whose test outputs are NaN exit 1 with one line; nothing is saved from them', () => {
+  const out = path.join(dir, 'lr30');
+  const args = [
+    'train',
+    '--model',
+    'resnet20',
+    '--data',
+    'fashion-mnist',
+    '--limit',
+    '512',
+    '--test-limit',
+    '256',
+    '--epochs',
+    '1',
+    '--batch',
+    '64',
+    '--lr',
+    '30',
+    '--schedule',
+    'constant',
+    '--out',
+    out,
+  ];
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 180_000 });
+  expect(r.status).toBe(1);
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith('resnet:'));
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(
+    /^resnet: Training diverged at step 8 \(epoch 1, lr 30\): the weights are finite \(largest magnitude \d\.\de\+\d+\) but the model's outputs in eval mode are not \(\d+ of \d+ test images give NaN or Inf logits, loss (NaN|-?Infinity)\); nothing was saved from it\. No checkpoint was written yet\./,
+  );
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  expect(r.stdout + r.stderr).not.toMatch(/\bdone\b|^epoch 1\/1/m);
+  expect(fs.readdirSync(out).sort()).toEqual(['log.jsonl']);
+  expect(fs.readFileSync(path.join(out, 'log.jsonl'), 'utf8')).toBe('');
+});
