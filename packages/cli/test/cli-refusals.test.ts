@@ -86,7 +86,31 @@ describe('predict never ranks NaN/Inf logits', () => {
     expect(line).toMatch(
       /^The model's outputs for '.*0-T_shirt_top\.png' are NaN or Inf \(\d+ of 10 logits\): the weights hold non-finite values or the run that trained them diverged/,
     );
-    expect(await refusal(['predict', '--weights', 'nan.safetensors', '--json', IMAGE])).toBe(line);
+    // --json: the same line on stderr, and the image's entry carries the error instead of labels.
+    const r = await runCli(['predict', '--weights', 'nan.safetensors', '--json', IMAGE]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('resnet:'))).toEqual([`resnet: ${line}`]);
+    expect(JSON.parse(r.stdout)).toEqual([{ source: IMAGE, error: line }]);
+  });
+
+  test('weights without stored preprocessing: predict says what it assumed (a note on stderr), shipped weights say nothing', async () => {
+    const guessed = await runCli(['predict', '--weights', PTH, IMAGE]);
+    expect(guessed.status).toBe(0);
+    expect(guessed.stderr).toMatch(/^note: .*cifar-resnet8-optionB\.pth does not store its preprocessing; assumed the usual for its architecture: .*mean [\d./]+, std [\d./]+, 3 channels\./m);
+    const stored = await runCli(['predict', '--weights', WEIGHTS, IMAGE]);
+    expect(stored.status).toBe(0);
+    expect(stored.stderr).not.toContain('does not store its preprocessing');
+  });
+
+  test('one image that fails does not cost the others their answers: they are printed, it is one line, exit 1', async () => {
+    fs.writeFileSync(p('notes.png'), 'not an image, just a text file with the wrong name\n');
+    const r = await runCli(['predict', '--weights', WEIGHTS, IMAGE, 'notes.png']);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/0-T_shirt_top\.png\n +[\d.]+ % {2}T-shirt\/top\n/);
+    expect(r.stdout).not.toContain('notes.png');
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('resnet:'));
+    expect(lines).toEqual([expect.stringMatching(/^resnet: Cannot decode 'notes\.png' as an image/)]);
+    expect(r.stderr).not.toContain('\n    at ');
   });
 
   test('the library: classify() throws NON_FINITE_OUTPUT instead of returning a ranking', async () => {

@@ -1,4 +1,6 @@
 import { Command } from 'commander';
+import { ResNetError } from '@resnet-ts/core';
+import type { Classifier } from '@resnet-ts/zoo';
 import { UserError, WeightsSourceOptions, checkImageFiles, loadClassifier, selectBackend } from '../util.js';
 import { integer, number, opt, text } from '../options.js';
 
@@ -6,6 +8,49 @@ interface PredictOptions extends WeightsSourceOptions {
   top?: number;
   backend?: string;
   json?: boolean;
+}
+
+/** One image's answer: its top labels, or why it has none. */
+interface Prediction {
+  source: string;
+  top?: { index: number; label: string; probability: number }[];
+  error?: string;
+}
+
+/** Prints the answers (JSON, or a block per image) on stdout and each image's error as one line on stderr. */
+function printPredictions(preds: Prediction[], json: boolean): void {
+  for (const p of preds) if (p.error !== undefined) process.stderr.write(`resnet: ${p.error}\n`);
+  if (json) {
+    process.stdout.write(JSON.stringify(preds, null, 2) + '\n');
+    return;
+  }
+  for (const p of preds) {
+    if (!p.top) continue;
+    process.stdout.write(`${p.source}\n`);
+    for (const t of p.top) process.stdout.write(`  ${(100 * t.probability).toFixed(2).padStart(6)} %  ${t.label}\n`);
+  }
+}
+
+/**
+ * The note for weights that do not store how their images were prepared: the answers depend on it,
+ * so the user sees what was assumed (the architecture's usual transforms) rather than a silent guess.
+ */
+function assumedPreprocessingNote(clf: Classifier): string {
+  const p = clf.preprocessing;
+  const size = (s: number | [number, number]) => (Array.isArray(s) ? `${s[0]}x${s[1]}` : `short side ${s}`);
+  const list = (v: number[]) => v.map((x) => +x.toFixed(4)).join('/');
+  const steps = [
+    p.resize !== undefined ? `resize ${size(p.resize)}` : undefined,
+    p.crop ? `centre crop ${size(p.crop)}` : undefined,
+    p.padTo ? `pad to ${size(p.padTo)}` : undefined,
+    `mean ${list(p.mean)}`,
+    `std ${list(p.std)}`,
+    `${p.channels} channel${p.channels === 1 ? '' : 's'}`,
+  ].filter(Boolean);
+  return (
+    `note: ${clf.source} does not store its preprocessing; assumed the usual for its architecture: ${steps.join(', ')}. ` +
+    `Answers are off if the weights were trained with other transforms.`
+  );
 }
 
 /** `resnet predict`: top-k labels with probabilities for image files. */
@@ -49,20 +94,23 @@ export function registerPredict(program: Command): void {
         if (opts.top !== undefined && opts.top > classes)
           throw new UserError(`--top ${opts.top} is more than the model's ${classes} classes; give at most ${classes}.`);
         const topk = opts.top ?? Math.min(5, classes);
-        const preds: { source: string; top: { index: number; label: string; probability: number }[] }[] = [];
+        // ImageNet weights (1000 classes, RGB) all use torchvision's standard transforms: no note for them.
+        const imagenet = classes === 1000 && clf.preprocessing.channels === 3;
+        if (clf.origin.preprocessing === 'default' && !imagenet) process.stderr.write(assumedPreprocessingNote(clf) + '\n');
+        // One image that cannot be decoded, or whose logits are NaN/Inf, does not cost the others their
+        // answers: each failure is one line on stderr (and an `error` entry in --json), and the exit is 1.
+        const preds: Prediction[] = [];
         for (const image of images) {
-          // classify refuses an image whose logits hold NaN or Inf (one line, exit 1), as eval counts them wrong.
-          const top = await clf.classify(image, { topk });
-          preds.push({ source: image, top: top.map((t) => ({ index: t.index, label: t.label, probability: t.probability })) });
+          try {
+            const top = await clf.classify(image, { topk });
+            preds.push({ source: image, top: top.map((t) => ({ index: t.index, label: t.label, probability: t.probability })) });
+          } catch (e) {
+            if (!(e instanceof ResNetError)) throw e;
+            preds.push({ source: image, error: e.message });
+          }
         }
-        if (opts.json) {
-          process.stdout.write(JSON.stringify(preds, null, 2) + '\n');
-          return;
-        }
-        for (const p of preds) {
-          process.stdout.write(`${p.source}\n`);
-          for (const t of p.top) process.stdout.write(`  ${(100 * t.probability).toFixed(2).padStart(6)} %  ${t.label}\n`);
-        }
+        printPredictions(preds, opts.json ?? false);
+        if (preds.some((p) => p.error !== undefined)) process.exitCode = 1;
       } finally {
         clf.dispose();
       }
