@@ -96,7 +96,9 @@ describe('predict never ranks NaN/Inf logits', () => {
   test('weights without stored preprocessing: predict says what it assumed (a note on stderr), shipped weights say nothing', async () => {
     const guessed = await runCli(['predict', '--weights', PTH, IMAGE]);
     expect(guessed.status).toBe(0);
-    expect(guessed.stderr).toMatch(/^note: .*cifar-resnet8-optionB\.pth does not store its preprocessing; assumed the usual for its architecture: .*mean [\d./]+, std [\d./]+, 3 channels\./m);
+    expect(guessed.stderr).toMatch(
+      /^note: .*cifar-resnet8-optionB\.pth does not store its preprocessing; assumed the usual for its architecture: .*mean [\d./]+, std [\d./]+, 3 channels\./m,
+    );
     const stored = await runCli(['predict', '--weights', WEIGHTS, IMAGE]);
     expect(stored.status).toBe(0);
     expect(stored.stderr).not.toContain('does not store its preprocessing');
