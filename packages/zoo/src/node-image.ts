@@ -20,18 +20,24 @@ function sharp(...args: Parameters<typeof Sharp>): ReturnType<typeof Sharp> {
 /** An image in Node: a file path, or the bytes of an encoded image. */
 export type NodeImageInput = string | Uint8Array;
 
-/** Decodes an image file or encoded bytes to HWC uint8 RGB with sharp (alpha dropped and an embedded ICC profile ignored, as PIL's `convert('RGB')` on which torchvision models were trained). */
+/**
+ * Decodes an image file or encoded bytes to HWC uint8 RGB with sharp (alpha dropped and an embedded
+ * ICC profile ignored, as PIL's `convert('RGB')` on which torchvision models were trained). CMYK
+ * images (print JPEGs) take PIL's arithmetic too, not a colour-managed conversion (see {@link cmykToRgb}).
+ */
 export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Array; height: number; width: number }> {
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
     throw new SpecError('classify accepts a file path, a Buffer/Uint8Array of an encoded image, or a tensor.');
   }
   try {
-    const { data, info } = await sharp(input, { failOn: 'error', ignoreIcc: true })
-      .rotate()
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    const cmyk = (await sharp(input, { failOn: 'error' }).metadata()).space === 'cmyk';
+    const img = sharp(input, { failOn: 'error', ignoreIcc: true }).rotate();
+    if (cmyk) {
+      const { data, info } = await img.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true });
+      if (info.channels !== 4) throw new Error(`decoded CMYK to ${info.channels} channels`);
+      return { rgb: cmykToRgb(data), height: info.height, width: info.width };
+    }
+    const { data, info } = await img.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
     return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: info.height, width: info.width };
   } catch (e) {
@@ -40,6 +46,25 @@ export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Arra
       `Cannot decode ${what} as an image (${(e as Error).message.split('\n')[0]}). Give a JPEG, PNG or WebP file, or a tensor.`,
     );
   }
+}
+
+/**
+ * CMYK (as stored, Adobe inversion undone by the decoder) to RGB with PIL's `convert('RGB')`
+ * arithmetic, channel = (255 - k) - round((255 - k) * c / 255), rounded exactly as Pillow's
+ * MULDIV255. A colour-managed conversion (libvips' default CMYK profile) differs from it by up to
+ * ~40 levels, and models trained through torchvision saw PIL's colours.
+ */
+export function cmykToRgb(cmyk: Uint8Array): Uint8Array {
+  const n = cmyk.length / 4;
+  const rgb = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    const nk = 255 - cmyk[4 * i + 3];
+    for (let c = 0; c < 3; c++) {
+      const t = cmyk[4 * i + c] * nk + 128;
+      rgb[3 * i + c] = nk - (((t >> 8) + t) >> 8);
+    }
+  }
+  return rgb;
 }
 
 /** Decodes and preprocesses one image to `[H, W, C]` float32 model input. */
