@@ -29,8 +29,12 @@ export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Arra
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
     throw new SpecError('classify accepts a file path, a Buffer/Uint8Array of an encoded image, or a tensor.');
   }
+  let size: { width?: number; height?: number } = {};
   try {
-    const cmyk = (await sharp(input, { failOn: 'error' }).metadata()).space === 'cmyk';
+    // The header only (no pixel limit here: the decode below applies it, and the error can then give the size).
+    const meta = await sharp(input, { failOn: 'error', limitInputPixels: false }).metadata();
+    size = meta;
+    const cmyk = meta.space === 'cmyk';
     const img = sharp(input, { failOn: 'error', ignoreIcc: true }).rotate();
     if (cmyk) {
       const { data, info } = await img.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true });
@@ -42,10 +46,24 @@ export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Arra
     return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: info.height, width: info.width };
   } catch (e) {
     const what = typeof input === 'string' ? `'${input}'` : 'the image bytes';
+    if (/pixel limit/.test((e as Error).message)) throw new SpecError(tooLargeMessage(what, size));
     throw new SpecError(
       `Cannot decode ${what} as an image (${(e as Error).message.split('\n')[0]}). Give a JPEG, PNG or WebP file, or a tensor.`,
     );
   }
+}
+
+/** sharp's default limit on decoded pixels (libvips' 0x3FFF x 0x3FFF), which guards against decompression bombs. */
+const PIXEL_LIMIT = 0x3fff * 0x3fff;
+
+/** The error for an image over {@link PIXEL_LIMIT}: its format is fine, its size is not. */
+function tooLargeMessage(what: string, size: { width?: number; height?: number }): string {
+  const { width, height } = size;
+  const dims = width && height ? ` is ${width}x${height} pixels (${Math.round((width * height) / 1e6)} megapixels), which` : '';
+  return (
+    `Cannot decode ${what}: it${dims} exceeds the decoder's limit of ${Math.round(PIXEL_LIMIT / 1e6)} megapixels (about 16383x16383). ` +
+    `Downscale it first (e.g. \`vips resize in.png out.png 0.1\`); the model sees it at its input size anyway.`
+  );
 }
 
 /**

@@ -1,0 +1,43 @@
+/**
+ * An image over the decoder's pixel limit (a guard against decompression bombs) is refused for its
+ * size, with the size, not as if its format were wrong. The file is a PNG whose header says
+ * 30000x30000 (a few hundred bytes: the decoder refuses it before reading the pixels).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { decodeRgb } from '@resnet-ts/zoo/node';
+
+function chunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(zlib.crc32(body));
+  return Buffer.concat([len, body, crc]);
+}
+
+/** A greyscale PNG header of width x height with one row of pixel data. */
+function pngHeader(width: number, height: number): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 0, 0, 0, 0], 8); // 8-bit greyscale, no interlace
+  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([sig, chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(width + 1))), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('a 30000x30000 image is refused for its size, naming it, not its format', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-huge-'));
+  try {
+    const file = path.join(dir, 'huge.png');
+    fs.writeFileSync(file, pngHeader(30000, 30000));
+    await expect(decodeRgb(file)).rejects.toThrow(
+      /^Cannot decode '.*huge\.png': it is 30000x30000 pixels \(900 megapixels\), which exceeds the decoder's limit of 268 megapixels .*Downscale it first/,
+    );
+    await expect(decodeRgb(file)).rejects.not.toThrow(/Give a JPEG/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
