@@ -11,7 +11,7 @@
  * and fails for any value-taking option not declared here (see test/options.test.ts).
  */
 import { Option } from 'commander';
-import { UserError } from './util.js';
+import { UserError, closestNames } from './util.js';
 
 /** What an option accepts: a description for errors and help, and the parser of its text. */
 export interface OptionKind<T> {
@@ -103,6 +103,25 @@ export function text(what = 'a name or path'): OptionKind<string> {
     expects,
     parse(value, flag) {
       if (value.trim() === '') refuse(flag, expects, value);
+      return value;
+    },
+  };
+}
+
+/**
+ * A data set (`--data`): one of the names the trainer knows (fashion-mnist, mnist, cifar10, cifar100)
+ * or an existing folder, checked by the trainer's one rule (`identifyDataSource`): a path that does
+ * not exist is "No such folder", a file is said to be a file, a mistyped name gets the closest names.
+ * The trainer is loaded only when the option is given, so that `predict` does not load it.
+ */
+export function dataSet(): OptionKind<string> {
+  const expects = 'a data set name (fashion-mnist, mnist, cifar10, cifar100) or a folder';
+  return {
+    expects,
+    parse(value, flag) {
+      if (value.trim() === '') refuse(flag, expects, value);
+      const { identifyDataSource } = require('@resnet-ts/train') as typeof import('@resnet-ts/train');
+      identifyDataSource(value, closestNames);
       return value;
     },
   };

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { commandsFor } from './commands/index.js';
 import { ResNetError, setNonFinitePolicy } from '@resnet-ts/core';
+import { closestNames } from './util.js';
 
 /**
  * Builds the `resnet` command with the sub-command `name` registered (every one when `name` is
@@ -30,18 +31,59 @@ function subcommandOf(argv: string[]): string | undefined {
   return argv.slice(2).find((a) => !a.startsWith('-'));
 }
 
+/** Words users reach for that name no command of ours, and the command they mean. */
+const COMMAND_ALIASES: Record<string, string> = {
+  evaluate: 'eval',
+  test: 'eval',
+  export: 'export-onnx',
+  onnx: 'export-onnx',
+  import: 'convert',
+  infer: 'predict',
+  classify: 'predict',
+  fit: 'train',
+};
+
+/**
+ * The line for an unknown (sub-)command: the command it was looked up in, the one meant when the
+ * word is a known alias (evaluate: eval) or a typo of a command's name (predcit: predict), and that
+ * command's help, never the help of the word that does not exist.
+ */
+function unknownCommandLine(program: Command, argv: string[], message: string): string {
+  const word = /unknown command '(.*)'/.exec(message)?.[1] ?? '';
+  let parent = program;
+  for (const a of argv.slice(2)) {
+    if (a === word) break;
+    parent = parent.commands.find((c) => c.name() === a) ?? parent;
+  }
+  const names = parent.commands.map((c) => c.name());
+  const alias = parent === program ? COMMAND_ALIASES[word.toLowerCase()] : undefined;
+  const meant = alias ? [alias] : closestNames(word, names);
+  const where = [...parentNames(parent), '--help'].join(' ');
+  return `unknown command '${word}'${meant.length ? `. Did you mean ${meant.map((n) => `'${n}'`).join(' or ')}?` : ''} (see '${where}')`;
+}
+
+/** `resnet`, `resnet lab`, ...: the names from the program down to `cmd`. */
+function parentNames(cmd: Command): string[] {
+  return cmd.parent ? [...parentNames(cmd.parent), cmd.name()] : [cmd.name()];
+}
+
+/** The one line of a usage error commander found (unknown command or option, missing value...). */
+function usageLine(e: CommanderError, program: Command, argv: string[]): string {
+  if (e.code === 'commander.unknownCommand') return unknownCommandLine(program, argv, e.message);
+  const sub = subcommandOf(argv);
+  const message = e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+  return `${message} (see 'resnet ${sub ? `${sub} ` : ''}--help')`;
+}
+
 /** Runs the CLI; a known error prints its message as one line (no stack) and exits non-zero. */
 export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = buildProgram(subcommandOf(argv));
   try {
-    await buildProgram(subcommandOf(argv)).parseAsync(argv);
+    await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version end through here too, with exit code 0 and their output already written.
-      if (e.exitCode !== 0) {
-        const sub = subcommandOf(argv);
-        const message = e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
-        process.stderr.write(`resnet: ${message} (see 'resnet ${sub ? `${sub} ` : ''}--help')\n`);
-      }
+      if (e.exitCode !== 0) process.stderr.write(`resnet: ${usageLine(e, program, argv)}\n`);
       process.exitCode = e.exitCode;
       return;
     }

@@ -26,7 +26,9 @@ export type OptionKind =
   /** A comma-separated list of words of `values`. */
   | { type: 'choiceList'; values: readonly string[] }
   /** Free text that is not empty (`what` names it in errors, e.g. 'a file'). */
-  | { type: 'text'; what?: string };
+  | { type: 'text'; what?: string }
+  /** A data set: a name the trainer knows (fashion-mnist, ...) or an existing folder (see `identifyDataSource`). */
+  | { type: 'data' };
 
 /** One command-line option of an experiment. */
 export interface ExperimentOption {
@@ -89,7 +91,7 @@ export const WEIGHT_DECAY: OptionKind = { type: 'number', min: 0, below: 1 };
 export const DATA_OPTION: ExperimentOption = {
   flags: '--data <name|dir>',
   description: 'fashion-mnist | mnist | cifar10 | a folder',
-  kind: { type: 'text' },
+  kind: { type: 'data' },
   default: 'fashion-mnist',
 };
 

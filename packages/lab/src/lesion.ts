@@ -237,7 +237,8 @@ async function lesionFromCommand(given: LesionCommandValues, host: CommandHost):
     if (v.plainWeights || v.plainModel) {
       const fallback = `plain${r.model.blocks().length * 2 + 2}`;
       const plainModel = v.plainModel ?? (v.plainWeights ? undefined : fallback);
-      plain = (await loadModelAndData({ model: plainModel, weights: v.plainWeights, data: v.data, fallback }, host)).model;
+      const flags = { model: '--plain-model', weights: '--plain-weights' };
+      plain = (await loadModelAndData({ model: plainModel, weights: v.plainWeights, data: v.data, fallback, flags }, host)).model;
     }
     const data = prepareTestTensors(r.pair.test ?? r.pair.train, r.prep, v.limit);
     try {

@@ -4,8 +4,9 @@
  */
 import type { ResNet, ResNetSpec } from '@resnet-ts/core';
 import { DataPair, Preprocessing, channelStats, cifarPadTo, loadData } from '@resnet-ts/train';
+import { PRETRAINED } from '@resnet-ts/zoo';
 import { fromPretrained } from '@resnet-ts/zoo/node';
-import { CommandHost } from './command.js';
+import { CommandHost, ExperimentInputError } from './command.js';
 
 /** A (trained) model, its data and preprocessing, and a label for reports. */
 export interface ModelAndData {
@@ -24,6 +25,8 @@ export interface ModelChoice {
   data: string;
   /** The zoo name used when neither `model` nor `weights` is given (untrained, with a warning). */
   fallback: string;
+  /** The command's options that name `model` and `weights`, for messages (default `--model`, `--weights`). */
+  flags?: { model: string; weights: string };
 }
 
 /**
@@ -43,6 +46,8 @@ export async function loadModelAndData(choice: ModelChoice, host: CommandHost): 
     const prep = clf.preprocessing;
     const imageSize = Array.isArray(prep.resize) ? prep.resize : prep.crop;
     const pair = await loadData(choice.data, { imageSize, channels: prep.channels });
+    const flags = choice.flags ?? { model: '--model', weights: '--weights' };
+    checkModelFitsData(clf.model, pair, weights ? `${flags.weights} ${weights}` : `${flags.model} ${shippedName}`, choice);
     const test = pair.test ?? pair.train;
     // Weights without stored preprocessing: normalise with the data set's own statistics.
     const stats = clf.origin.preprocessing === 'default' ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
@@ -54,6 +59,30 @@ export async function loadModelAndData(choice: ModelChoice, host: CommandHost): 
     clf.dispose();
     throw e;
   }
+}
+
+const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * Refuses trained weights that cannot read the lab's data, before anything runs: their input
+ * channels and classes must be the data's (an ImageNet model on Fashion-MNIST would otherwise fail
+ * inside its first conv, or score 1000 outputs against 10 labels). The one check of every experiment
+ * that studies a trained net; the message says what the lab needs and where to get it.
+ */
+function checkModelFitsData(model: ResNet, pair: DataPair, named: string, choice: ModelChoice): void {
+  const test = pair.test ?? pair.train;
+  const [channels, classes] = [test.shape[2], test.classes.length];
+  const [inChannels, numClasses] = [model.spec.inChannels ?? 3, model.spec.numClasses];
+  if (inChannels === channels && numClasses === classes) return;
+  // The zoo's weights trained on this data, of the family of the net asked for (resnet or plain).
+  const shipped = PRETRAINED.map((e) => e.name).filter((n) => n.endsWith(`-${pair.kind}`));
+  const like = shipped.find((n) => n.startsWith(choice.fallback.replace(/\d+$/, ''))) ?? shipped[0];
+  const data = pair.kind === 'folder' ? `'${choice.data}'` : pair.kind;
+  throw new ExperimentInputError(
+    `${named} holds a model with ${count(inChannels, 'input channel')} and ${count(numClasses, 'class', 'classes')}, but the data (${data}) has ` +
+      `${count(channels, 'channel')} and ${count(classes, 'class', 'classes')}: give weights of a model with ${count(channels, 'input channel')} and ` +
+      `${count(classes, 'class', 'classes')} trained on ${data}${like ? `, like the zoo's ${like}` : ''} (train one with \`resnet train --data ${choice.data}\`).`,
+  );
 }
 
 /** `--model` next to `--weights`: a zoo name as is, a spec file through the host (as the CLI reads it). */

@@ -68,16 +68,7 @@ export function registerConvert(program: Command): void {
         return;
       }
       if (isOurs && !opts.model) throw new UserError(`'${input}' is already a resnet-ts checkpoint (${info?.format}).`);
-      let classes: string[] | undefined;
-      if (opts.classes) {
-        try {
-          classes = JSON.parse(fs.readFileSync(opts.classes, 'utf8')) as string[];
-        } catch (e) {
-          throw new UserError(`Cannot read --classes '${opts.classes}': ${(e as Error).message}`);
-        }
-        if (!Array.isArray(classes) || !classes.every((c) => typeof c === 'string'))
-          throw new UserError(`--classes '${opts.classes}' must be a JSON list of strings.`);
-      }
+      const classes = opts.classes ? readClassNames(opts.classes) : undefined;
       await selectBackend('cpu');
       // The one resolver: any source and naming convention; the architecture from --model or the weights.
       const clf = await loadClassifier({ model: opts.model, weights: input });
@@ -98,6 +89,34 @@ export function registerConvert(program: Command): void {
         model.dispose();
       }
     });
+}
+
+/**
+ * The class names of `--classes <file.json>`: a JSON list of distinct strings, one per output (a
+ * name given twice would make two outputs one class: `eval` pairs classes with outputs by name).
+ */
+function readClassNames(file: string): string[] {
+  let classes: unknown;
+  try {
+    classes = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new UserError(
+        `No such file: '${file}' (--classes takes a JSON file listing the class names in output order, e.g. ["cat", "dog"]).`,
+      );
+    throw new UserError(`Cannot read --classes '${file}': ${(e as Error).message}`);
+  }
+  if (!Array.isArray(classes) || !classes.every((c) => typeof c === 'string'))
+    throw new UserError(`--classes '${file}' must be a JSON list of strings.`);
+  const names = classes as string[];
+  const first = new Map<string, number>();
+  for (const [i, c] of names.entries()) {
+    const j = first.get(c);
+    if (j !== undefined)
+      throw new UserError(`--classes '${file}' names '${c}' twice (entries ${j + 1} and ${i + 1}): give every output its own name.`);
+    first.set(c, i);
+  }
+  return names;
 }
 
 /** The metadata of a local safetensors file, or undefined for another kind of source (a .pth, a URL...). */

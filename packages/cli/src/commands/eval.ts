@@ -12,7 +12,7 @@ import {
   progressBar,
 } from '@resnet-ts/train';
 import { WeightsSourceOptions, loadClassifier, selectBackend } from '../util.js';
-import { integer, number, opt, text } from '../options.js';
+import { dataSet, integer, number, opt, text } from '../options.js';
 
 interface EvalOptions extends WeightsSourceOptions {
   data: string;
@@ -41,7 +41,7 @@ export function registerEval(program: Command): void {
     )
     .addOption(opt('--classes <n>', 'number of classes of the head (default: from the weights)', integer(1, 1000000)))
     .addOption(opt('--timeout <seconds>', 'download time limit for a URL or hf: source (default 30)', number({ above: 0 })))
-    .addOption(opt('--data <name|dir>', 'fashion-mnist | mnist | cifar10 | cifar100 | a folder', text(), 'fashion-mnist'))
+    .addOption(opt('--data <name|dir>', 'fashion-mnist | mnist | cifar10 | cifar100 | a folder', dataSet(), 'fashion-mnist'))
     .addOption(opt('--batch <n>', 'batch size', integer(1, 65536), 256))
     .addOption(
       opt('--limit <n>', 'evaluate only n test images (the first n; a seeded mix of every class for image folders)', integer(1, 1e9)),

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { CommandHost, ExperimentOption, ExperimentOutput, OptionKind as DeclaredKind, defaultOut, getExperiment, listExperiments } from '@resnet-ts/lab';
 import { loadModel, selectBackend, withShippedWeights } from '../util.js';
-import { CIFAR_DEPTH, OptionKind, choice, choiceList, integer, integerList, number, opt, text } from '../options.js';
+import { CIFAR_DEPTH, OptionKind, choice, choiceList, dataSet, integer, integerList, number, opt, text } from '../options.js';
 
 const say = (m: string) => process.stderr.write(m + '\n');
 const commandLine = () => ['resnet', ...process.argv.slice(2)].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
@@ -23,6 +23,8 @@ function parserOf(k: DeclaredKind): OptionKind<unknown> {
       return choiceList(k.values);
     case 'text':
       return text(k.what);
+    case 'data':
+      return dataSet();
   }
 }
 

@@ -16,7 +16,7 @@ import {
   train,
 } from '@resnet-ts/train';
 import { UserError, selectBackend } from '../util.js';
-import { choice, integer, matching, number, opt, text } from '../options.js';
+import { choice, dataSet, integer, matching, number, opt, text } from '../options.js';
 import { TrainSetup, prepareTraining } from './train-setup.js';
 
 /** The options of `resnet train`, as parsed. */
@@ -59,7 +59,7 @@ function addTrainOptions(cmd: Command): Command {
     .addOption(opt('--model <name>', 'zoo name or JSON spec file to train from scratch (not with --init, which brings its own)', text(), 'resnet20'))
     .addOption(opt('--init <source>', 'start from pretrained weights: a shipped model, a file, an http(s) URL or hf:owner/name (its head is replaced for new classes; its normalisation is used and stored)', text('a model name, file or URL')))
     .addOption(opt('--classes <n>', "number of classes (checked against the data's class folders / labels)", integer(2, 1e6)))
-    .addOption(opt('--data <name|dir>', 'fashion-mnist | mnist | cifar10 | cifar100 | a folder (IDX, CIFAR batches, class sub-folders of images, or train/ val/ test/ splits of them)', text(), 'fashion-mnist'))
+    .addOption(opt('--data <name|dir>', 'fashion-mnist | mnist | cifar10 | cifar100 | a folder (IDX, CIFAR batches, class sub-folders of images, or train/ val/ test/ splits of them)', dataSet(), 'fashion-mnist'))
     .addOption(opt('--image-size <n>', 'decode (or resize) images to n x n (default: the --init source\'s input size, else 32 for image folders and the native size of IDX/CIFAR)', integer(8, 4096)))
     .addOption(opt('--channels <c>', '1 (grayscale) or 3 (RGB) (default: the --init source\'s, else 3 for image folders and the native channels of IDX/CIFAR)', integer(1, 3, { check: (c) => c !== 2, expects: '1 or 3' })))
     .addOption(opt('--val <fraction>', 'hold out this fraction of the training images, stratified and seeded, as the validation set (default 0.1 for a folder of class sub-folders; none otherwise)', number({ above: 0, below: 1 })))

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileError } from '@resnet-ts/core/node';
 import { DataError } from '../errors.js';
 import { loadCifar10, loadCifar100 } from './cifar.js';
 import { Dataset, FASHION_MNIST_CLASSES, MNIST_CLASSES, validateDataset } from './dataset.js';
@@ -7,6 +8,7 @@ import { loadIdx } from './idx.js';
 import { identifyIdx } from './identify.js';
 import { loadImageData } from './layout.js';
 import { stratifiedSplit } from './split.js';
+import { identifyDataSource } from './source.js';
 
 export * from './dataset.js';
 export * from './idx.js';
@@ -17,6 +19,7 @@ export * from './identify.js';
 export * from './layout.js';
 export * from './resize.js';
 export * from './classes.js';
+export * from './source.js';
 
 /** Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -97,11 +100,12 @@ export async function loadData(spec: string, options: LoadDataOptions = {}): Pro
 }
 
 async function loadNamedOrFolder(spec: string, options: LoadDataOptions): Promise<DataPair> {
-  const lower = spec.toLowerCase();
-  if (lower === 'fashion-mnist' || lower === 'fashion_mnist' || lower === 'fashionmnist') {
+  const source = identifyDataSource(spec);
+  if (source.kind === 'folder') return loadFolder(spec, options);
+  if (source.name === 'fashion-mnist') {
     return { kind: 'fashion-mnist', train: loadFashionMnist('train'), test: loadFashionMnist('test'), flip: true };
   }
-  if (lower === 'mnist') {
+  if (source.name === 'mnist') {
     const dir = '/usr/share/datasets/mnist';
     const how = `MNIST is not installed in ${dir}: give --data <dir> holding train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz].`;
     return {
@@ -111,21 +115,22 @@ async function loadNamedOrFolder(spec: string, options: LoadDataOptions): Promis
       flip: false,
     };
   }
-  for (const [names, dir, what, load] of [
-    [['cifar10', 'cifar-10'], '/usr/share/datasets/cifar-10-batches-bin', 'CIFAR-10 (cifar-10-binary.tar.gz)', 'cifar10'],
-    [['cifar100', 'cifar-100'], '/usr/share/datasets/cifar-100-binary', 'CIFAR-100 (cifar-100-binary.tar.gz)', 'cifar100'],
-  ] as const) {
-    if (!(names as readonly string[]).includes(lower)) continue;
-    if (!fs.existsSync(dir)) throw new DataError(`${what.split(' ')[0]} is not in ${dir}: download the binary version ${what.split(' ')[1]}, unpack it and give --data <path to ${path.basename(dir)}>.`);
-    return cifarPair(dir, load);
+  const [dir, what] =
+    source.name === 'cifar10'
+      ? ['/usr/share/datasets/cifar-10-batches-bin', 'CIFAR-10 (cifar-10-binary.tar.gz)']
+      : ['/usr/share/datasets/cifar-100-binary', 'CIFAR-100 (cifar-100-binary.tar.gz)'];
+  if (!fs.existsSync(dir)) throw new DataError(`${what.split(' ')[0]} is not in ${dir}: download the binary version ${what.split(' ')[1]}, unpack it and give --data <path to ${path.basename(dir)}>.`);
+  return cifarPair(dir, source.name);
+}
+
+/** A folder (see {@link identifyDataSource}): IDX files, CIFAR batches, or images. */
+async function loadFolder(spec: string, options: LoadDataOptions): Promise<DataPair> {
+  let files: string[];
+  try {
+    files = fs.readdirSync(spec);
+  } catch (e) {
+    throw fileError(e, spec, 'read');
   }
-  if (!fs.existsSync(spec)) {
-    throw new DataError(
-      `Unknown data set '${spec}': use fashion-mnist, mnist, cifar10, cifar100, or the path of a folder with IDX files, CIFAR batches or class sub-folders of images.`,
-    );
-  }
-  if (!fs.statSync(spec).isDirectory()) throw new DataError(`--data ${spec} is a file: give the folder that holds the data set.`);
-  const files = fs.readdirSync(spec);
   if (files.some((f) => /^train-images[-.]idx3-ubyte(\.gz)?$/.test(f))) return idxPair(spec);
   if (files.includes('data_batch_1.bin') || files.includes('test_batch.bin')) return cifarPair(spec, 'cifar10');
   if (files.includes('train.bin') && files.includes('test.bin')) return cifarPair(spec, 'cifar100');

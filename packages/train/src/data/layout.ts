@@ -64,10 +64,24 @@ export async function loadImageData(dir: string, options: LoadDataOptions): Prom
     pair = { kind: 'folder', flip: true, ...(fraction ? stratifiedSplit(all, fraction, options.seed ?? 0) : { train: all }) };
   }
   if (skipped.length)
-    log(
-      `note: skipped ${skipped.length} image(s) that could not be decoded (listed above); ${pair.train.labels.length} training images loaded`,
-    );
+    log(`note: skipped ${skipped.length} image(s) that could not be decoded (listed above); ${loadedNote(dir, pair, splits)}`);
   return { ...pair, skipped };
+}
+
+/**
+ * How many images were loaded from where, for every caller alike (training, evaluation, the lab):
+ * `120 images loaded from photos`, or per split folder `90 images loaded from photos/train, 30 from photos/test`.
+ */
+function loadedNote(dir: string, pair: DataPair, splits: string[]): string {
+  const count = (d: Dataset | undefined) => d?.labels.length ?? 0;
+  if (!splits.length) return `${count(pair.train) + count(pair.val)} images loaded from ${dir}`;
+  // train/ holds the training images and, without a val/ folder, the validation split held out of them.
+  const counts: Record<string, number> = {
+    train: count(pair.train) + (splits.includes('val') ? 0 : count(pair.val)),
+    val: count(pair.val),
+    test: count(pair.test),
+  };
+  return splits.map((s, i) => `${counts[s]}${i ? '' : ' images loaded'} from ${path.join(dir, s)}`).join(', ');
 }
 
 /** A one-class folder cannot make a classifier. */
