@@ -118,7 +118,7 @@ export { openZip, bytesZipSource, type ZipSource, type ZipArchive } from './io/z
 export * from './io/weights.js';
 export { type ElementType, ELEMENT_BYTES, decodeElements } from './io/elements.js';
 export * from './io/conventions.js';
-export { inferSpec } from './io/infer-spec.js';
+export { inferSpec, UnsupportedArchitectureError } from './io/infer-spec.js';
 export { loadRawStateDict, type LoadRawOptions } from './io/load-raw.js';
 export {
   lossAndGradients,

@@ -6,7 +6,8 @@
 import {
   ResNet,
   ResNetSpec,
-  SpecError,
+  StateDictError,
+  UnsupportedArchitectureError,
   adaptStateDict,
   assertSameArchitecture,
   inferSpec,
@@ -60,11 +61,22 @@ export function specFor(sd: LoadedStateDict, source: string, model?: string | Re
   if (typeof model === 'string') return getModelSpec(model, fixed);
   if (model) return { ...model, ...fixed };
   if (sd.info.spec) return numClasses !== undefined ? { ...sd.info.spec, numClasses } : sd.info.spec;
+  // inferSpec's errors say what to do on the command line and in the JS API (or that nothing can be done).
+  return inferSpec(sd.stateDict, { ...sd.hints, ...(numClasses !== undefined ? { numClasses } : {}) });
+}
+
+/**
+ * A state dict that does not fit the model named for it may be of an architecture resnet-ts does
+ * not build at all (wide or grouped bottlenecks): then that is the error, not the key mismatch,
+ * whose remedy (another model) cannot work.
+ */
+function unbuildable(sd: LoadedStateDict): UnsupportedArchitectureError | undefined {
   try {
-    return inferSpec(sd.stateDict, { ...sd.hints, ...(numClasses !== undefined ? { numClasses } : {}) });
+    inferSpec(sd.stateDict, { ...sd.hints, numClasses: 1 });
   } catch (e) {
-    throw new SpecError(`${(e as Error).message} Say which architecture it is: { model: 'resnet50' } (CLI: --model resnet50).`);
+    if (e instanceof UnsupportedArchitectureError) return e;
   }
+  return undefined;
 }
 
 /** Builds the model of `spec`, loads the state dict strictly, and returns it in eval mode. */
@@ -76,7 +88,7 @@ export function buildModel(spec: ResNetSpec, sd: LoadedStateDict, source: string
     assertSameArchitecture(sd.info.spec, model.spec, source);
   } catch (e) {
     model.dispose();
-    throw e;
+    throw (e instanceof StateDictError && unbuildable(sd)) || e;
   }
   return model.eval();
 }

@@ -74,10 +74,18 @@ export function adaptStateDict(sd: RawStateDict, options: { convention?: string 
   if (!chosen) {
     throw new FormatError(
       `The weights' names fit none of the known ResNet conventions (${[...conventions.keys()].join(', ')}); ` +
-        `first keys: ${keys.slice(0, 5).join(', ')}. Pass { convention } to force one, or rename the keys to torchvision's.`,
+        `first keys: ${keys.slice(0, 5).join(', ')}. Save the state dict under torchvision's names (conv1, bn1, layerN.M.convK/bnK/downsample, fc); ` +
+        'in the JS API, { convention } forces one of these conventions (the command line has no such option).',
     );
   }
   return { convention: chosen.name, stateDict: chosen.toTorchvision(sd), hints: chosen.hints?.(sd) ?? {} };
+}
+
+/** How well `keys` fit the registered convention that fits them best (0: none fits at all, 1: one names every key). */
+export function bestConventionFit(keys: string[]): number {
+  let best = 0;
+  for (const c of conventions.values()) best = Math.max(best, c.match(keys));
+  return best;
 }
 
 /** The fraction of `keys` that `pattern` matches (0 for no keys). */

@@ -3,18 +3,44 @@
  * blocks per stage and widths from the layerN.M keys and shapes, classes from fc, and the shortcut
  * option from which downsample tensors exist (`downsample.1` a conv: option D), pre-activation blocks
  * from a final `bn` without a stem `bn1`. Options the weights cannot show (option A's padding
- * placement, stride placement, plain nets) come from hints.
+ * placement, stride placement, plain nets) come from hints. Architectures resnet-ts does not build
+ * (wide or grouped bottlenecks) are an {@link UnsupportedArchitectureError} that says what it builds.
  */
 import { SpecError } from '../errors.js';
 import type { ResNetSpec, StageSpec } from '../resnet.js';
 import type { RawStateDict } from './weights.js';
 
-function cannot(what: string, sd: RawStateDict): SpecError {
+/** The remedy when the weights do not say enough: the user names the architecture (both ways it can be given). */
+const NAME_IT = 'Name the architecture: --model <name> on the command line (e.g. --model resnet50), the model option in the JS API.';
+
+function cannot(what: string, sd: RawStateDict, remedy = NAME_IT): SpecError {
   const keys = [...sd.tensors.keys()];
-  return new SpecError(
-    `Cannot tell the architecture from these weights: ${what} (first keys: ${keys.slice(0, 4).join(', ')}). ` +
-      'Give the model (e.g. --model resnet50) or its spec instead.',
-  );
+  return new SpecError(`Cannot tell the architecture from these weights: ${what} (first keys: ${keys.slice(0, 4).join(', ')}). ${remedy}`);
+}
+
+/** What resnet-ts builds, for refusals of the architectures it does not. */
+const BUILT =
+  "resnet-ts builds ResNets of basic blocks and plain bottlenecks (4x expansion, no groups): torchvision's resnet18..152, " +
+  'the CIFAR resnet20..1202, plain nets and pre-activation basic-block nets';
+
+/**
+ * Weights of an architecture resnet-ts does not build (wide or grouped bottlenecks, pre-activation
+ * bottlenecks): no model name or option makes them load, so the message suggests none.
+ */
+export class UnsupportedArchitectureError extends SpecError {}
+
+function unsupported(what: string): UnsupportedArchitectureError {
+  return new UnsupportedArchitectureError(`These weights are of an architecture resnet-ts does not build: ${what}. ${BUILT}.`);
+}
+
+/** Why a bottleneck of these shapes is not the plain one: wide (Wide ResNet) and/or grouped (ResNeXt). */
+function bottleneckKind(at: string, conv1: number[], conv2: number[], out: number): string {
+  const width = conv1[0];
+  const grouped = conv2[1] !== width && conv2[1] > 0 && width % conv2[1] === 0;
+  const kind = grouped
+    ? `grouped 3x3 convolutions (${width / conv2[1]} groups, as ResNeXt's, e.g. resnext50_32x4d)`
+    : `a wide middle (${width} channels for ${out} outputs, not ${out / 4}, as Wide ResNet's, e.g. wide_resnet50_2)`;
+  return `${at}'s bottleneck is ${conv1[1]} -> ${width} -> ${conv2[0]} -> ${out} channels with ${kind}`;
 }
 
 function shapeOf(sd: RawStateDict, key: string): number[] | undefined {
@@ -51,19 +77,15 @@ function inferStage(
   if (bottleneck) {
     out = shapeOf(sd, `${at}.0.conv3.weight`)?.[0] ?? 0;
     const conv2 = shapeOf(sd, `${at}.0.conv2.weight`);
-    if (out !== 4 * width || conv2?.[1] !== width) {
-      throw cannot(
-        `${at}'s bottleneck is ${conv1[0]} -> ${conv2?.[0]} -> ${out} channels; only the plain 4x bottleneck is built (not wide or grouped ResNeXt ones)`,
-        sd,
-      );
-    }
+    if (!conv2 || conv2.length !== 4) throw cannot(`'${at}.0.conv2.weight' is missing or not a conv`, sd);
+    if (out !== 4 * width || conv2[1] !== width) throw unsupported(bottleneckKind(at, conv1, conv2, out));
   }
   if (conv1[1] !== inChannels) throw cannot(`${at}.0.conv1 takes ${conv1[1]} channels but the stage before gives ${inChannels}`, sd);
   for (const b of blocks) {
     if (sd.tensors.has(`${at}.${b}.conv3.weight`) !== bottleneck) throw cannot(`${at} mixes basic and bottleneck blocks`, sd);
   }
   const stride = i === 0 ? 1 : 2;
-  if (preact && bottleneck) throw cannot(`${at} has pre-activation bottleneck blocks, which resnet-ts does not build (only 'preact-basic')`, sd);
+  if (preact && bottleneck) throw unsupported(`${at} has pre-activation bottleneck blocks (only pre-activation basic blocks are built)`);
   // Option D (timm's downsample_avg): the 1x1 conv is downsample.1 (after a parameter-free pool), its batch norm downsample.2.
   const pooledAt = (b: number) => shapeOf(sd, `${at}.${b}.downsample.1.weight`)?.length === 4;
   const projected = blocks.filter((b) => sd.tensors.has(`${at}.${b}.downsample.0.weight`) || pooledAt(b));
@@ -72,6 +94,25 @@ function inferStage(
   const needless = projected.filter((b) => b > 0 || !changes).length;
   const block = preact ? 'preact-basic' : bottleneck ? 'bottleneck' : 'basic';
   return { stage: { block, width, depth: blocks.length, stride }, out, projections: projected.length, pooled: blocks.filter(pooledAt).length, needless };
+}
+
+/**
+ * The refusal of weights without a single linear head `fc` (a feature extractor, or a custom head
+ * such as `fc.0`/`fc.3` of an nn.Sequential). Only the JS API can load the backbone alone; the
+ * command line runs whole models, so the other remedy is re-saving from PyTorch.
+ */
+function noClassifier(sd: RawStateDict): SpecError {
+  const head = [...sd.tensors.keys()].filter((k) => /^fc\./.test(k));
+  const what = head.length
+    ? `its head (${head.slice(0, 4).join(', ')}) is not the single linear layer 'fc' that resnet-ts builds`
+    : "no classifier 'fc.weight' (a feature-extractor checkpoint?)";
+  return cannot(
+    what,
+    sd,
+    'To use the backbone alone (JS API only): give numClasses (a hint of inferSpec, or the spec) and load with { strict: false } ' +
+      '(loadWeightsInto, loadRawStateDict), which leaves the head freshly initialised. ' +
+      'To run it whole (command line too), save it from PyTorch with the head as one nn.Linear named fc.',
+  );
 }
 
 /**
@@ -104,8 +145,7 @@ export function inferSpec(sd: RawStateDict, hints: Partial<ResNetSpec> = {}): Re
     throw cannot('average-pool (option D) projections mixed with plain ones, or on blocks whose shape does not change', sd);
   const fc = shapeOf(sd, 'fc.weight');
   // A feature extractor (timm num_classes=0, transformers' ResNetModel) has no head: the caller names the classes.
-  if ((!fc || fc.length !== 2) && hints.numClasses === undefined)
-    throw cannot("no classifier 'fc.weight' (a feature-extractor checkpoint?); give numClasses and load with strict: false", sd);
+  if ((!fc || fc.length !== 2) && hints.numClasses === undefined) throw noClassifier(sd);
   if (fc && fc[1] !== channels) throw cannot(`fc takes ${fc[1]} features but the last stage gives ${channels}`, sd);
   const spec: ResNetSpec = {
     stem: kh === 7 ? 'imagenet' : 'cifar',

@@ -72,7 +72,8 @@ export function weightsMismatchError(source: string | undefined, r: LoadReport):
   }
   return new StateDictError(
     `${source ? `The state dict in '${source}'` : 'The state dict'} does not match the model: ${parts.join('; ')}. Check that the file is for this architecture ` +
-      '(block, depth, shortcut option, classes), or load with strict: false to take what matches.',
+      '(block, depth, shortcut option, classes: --model and --classes on the command line, the model and classes options in the JS API), ' +
+      'or take only what matches with { strict: false } in loadWeightsInto or loadRawStateDict (JS API only).',
     r.missing,
     r.unexpected,
     r.mismatched,

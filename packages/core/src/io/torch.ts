@@ -102,6 +102,14 @@ function materializer(bytesOf: (ref: StorageRef) => Uint8Array, source: string):
 }
 
 /**
+ * Whether zip entries are a TorchScript archive (`torch.jit.save`): next to `data.pkl` it holds the
+ * model's code (`<name>/code/__torch__/...`) and `constants.pkl`, which `torch.save` never writes.
+ */
+export function isTorchScript(names: string[]): boolean {
+  return names.some((n) => /^([^/]+\/)?(code\/|constants\.pkl$)/.test(n));
+}
+
+/**
  * Reads a zip-format `torch.save` file: from its bytes, or from a {@link ZipSource} that reads the
  * file in parts (then each storage is read when a tensor needs it, into a buffer of its own).
  */
@@ -120,6 +128,12 @@ export function readTorchZip(src: Uint8Array | ZipSource, source: string): Torch
     archive = openZip(src);
   } catch (e) {
     throw corrupt(e);
+  }
+  if (isTorchScript(archive.names)) {
+    throw new FormatError(
+      `${source}: a TorchScript archive (torch.jit.save: the model's code with its weights), not a state dict; ` +
+        "save model.state_dict() with torch.save instead (for a scripted model: torch.save(torch.jit.load(file).state_dict(), 'weights.pth')).",
+    );
   }
   const pkl = archive.names.find((n) => /^[^/]+\/data\.pkl$/.test(n) || n === 'data.pkl');
   if (!pkl) {

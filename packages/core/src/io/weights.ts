@@ -9,6 +9,9 @@ import { decodeElements, isFloatElement } from './elements.js';
 import { SafetensorsEntry, SafetensorsHeader, readSafetensorsHeader } from './safetensors.js';
 import { TorchObject, readTorchLegacy, readTorchZip } from './torch.js';
 import type { ZipSource } from './zip.js';
+import { bestConventionFit } from './conventions.js';
+// The shipped conventions decide whether a prefix every key carries is a wrapper's (stripWrapperPrefixes).
+import './conventions/index.js';
 import { TensorRef } from './torch-pickle.js';
 
 /** The container formats {@link readWeights} reads. */
@@ -34,6 +37,11 @@ export interface RawStateDict {
 export interface ReadWeightsOptions {
   /** Names the data in error messages (a file name or URL). */
   source?: string;
+  /**
+   * Where a one-line note goes (default `console.warn`): which state dict was used when a checkpoint
+   * holds several (`{'model': …, 'model_ema': …}`).
+   */
+  warn?: (message: string) => void;
 }
 
 /** Keys under which training scripts store the model's state dict, in the order they are tried. */
@@ -48,8 +56,14 @@ export const STATE_DICT_WRAPPER_KEYS = [
   'model_ema',
 ];
 
-/** Prefixes that wrappers add to every key: DataParallel/DistributedDataParallel, torch.compile. */
-const WRAPPER_PREFIXES = ['module.', '_orig_mod.'];
+/** Prefixes that PyTorch's own wrappers add to every key: DataParallel/DistributedDataParallel, torch.compile. */
+const TORCH_WRAPPERS = ['module.', '_orig_mod.'];
+
+/**
+ * How many leading name segments another wrapper prefix may have: wrappers nest (a Lightning
+ * module's `model.` around a compiled model's `_orig_mod.`).
+ */
+const MAX_WRAPPER_SEGMENTS = 3;
 
 const ZIP_MAGIC = [0x50, 0x4b];
 const LEGACY_MAGIC = [0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
@@ -74,8 +88,9 @@ function describeStart(bytes: Uint8Array): string {
 /**
  * Reads a weights file held in memory: safetensors, or a PyTorch `torch.save` file (zip or legacy)
  * through an unpickler that runs nothing and refuses every global outside its allow-list. Unwraps
- * `{'state_dict': …}`-style wrapper dicts and strips DataParallel's `module.` prefix. Errors are
- * one-line {@link FormatError}s that name `options.source`.
+ * `{'state_dict': …}`-style wrapper dicts (a note names the one used when there are several) and
+ * strips a wrapper's key prefix (`module.`, `model.`...: see {@link stripWrapperPrefixes}). Errors
+ * are one-line {@link FormatError}s that name `options.source`.
  */
 export function readWeights(bytes: Uint8Array, options: ReadWeightsOptions = {}): RawStateDict {
   const source = options.source ?? 'weights data';
@@ -83,7 +98,7 @@ export function readWeights(bytes: Uint8Array, options: ReadWeightsOptions = {})
   if (format === 'safetensors') return readSafetensorsRaw(bytes, source);
   if (format === 'torch-zip' || format === 'torch-legacy') {
     const obj = format === 'torch-zip' ? readTorchZip(bytes, source) : readTorchLegacy(bytes, source);
-    return torchStateDict(obj, format, source);
+    return torchStateDict(obj, format, source, options.warn);
   }
   throw new FormatError(
     `${source}: not a weights file resnet-ts reads (${bytes.length} bytes starting ${describeStart(bytes)}); ` +
@@ -95,8 +110,8 @@ export function readWeights(bytes: Uint8Array, options: ReadWeightsOptions = {})
  * {@link readWeights} of a zip-format `torch.save` file read in parts through `src` (how core's Node
  * entry reads a `.pth` file: each storage into a buffer of its own, the file never whole).
  */
-export function readTorchZipWeights(src: ZipSource, source: string): RawStateDict {
-  return torchStateDict(readTorchZip(src, source), 'torch-zip', source);
+export function readTorchZipWeights(src: ZipSource, source: string, warn?: (message: string) => void): RawStateDict {
+  return torchStateDict(readTorchZip(src, source), 'torch-zip', source, warn);
 }
 
 function toRaw(data: Float32Array | Int32Array | Uint8Array, shape: number[], float: boolean): RawTensor {
@@ -139,13 +154,20 @@ function kindOf(value: unknown): string {
 }
 
 /** The state dict inside a torch object, and the wrapper dict around it (if any). */
-function findStateDict(value: unknown, source: string): { entries: [string, TensorRef][]; wrapper?: Map<unknown, unknown> } {
+function findStateDict(
+  value: unknown,
+  source: string,
+  warn: (message: string) => void,
+): { entries: [string, TensorRef][]; wrapper?: Map<unknown, unknown> } {
   if (!(value instanceof Map)) {
     throw new FormatError(`${source}: the checkpoint holds a ${kindOf(value)}, not a dict of tensors; save model.state_dict() in PyTorch.`);
   }
   for (const key of STATE_DICT_WRAPPER_KEYS) {
     const entries = tensorEntries(value.get(key));
-    if (entries.length > 0) return { entries, wrapper: value };
+    if (entries.length > 0) {
+      noteOtherStateDicts(value, key, source, warn);
+      return { entries, wrapper: value };
+    }
   }
   const own = tensorEntries(value);
   if (own.length > 0) return { entries: own };
@@ -153,6 +175,23 @@ function findStateDict(value: unknown, source: string): { entries: [string, Tens
   throw new FormatError(
     `${source}: no state dict found: the checkpoint is a dict with keys [${keys.slice(0, 8).join(', ')}${keys.length > 8 ? ', ...' : ''}] ` +
       `and none holds tensors by name (tried ${STATE_DICT_WRAPPER_KEYS.join(', ')}).`,
+  );
+}
+
+/**
+ * A wrapper dict may hold several state dicts (`model` and `model_ema`, timm's `state_dict` and
+ * `state_dict_ema`): the first in {@link STATE_DICT_WRAPPER_KEYS} order is used, and a one-line note
+ * says which and names the others, with the way to pick another that works whatever tool reads it.
+ */
+function noteOtherStateDicts(wrapper: Map<unknown, unknown>, used: string, source: string, warn: (message: string) => void): void {
+  const others = [...wrapper.keys()].filter(
+    (k): k is string => typeof k === 'string' && k !== used && tensorEntries(wrapper.get(k)).length > 0,
+  );
+  if (others.length === 0) return;
+  const all = [used, ...others].map((k) => `'${k}'`).join(', ');
+  warn(
+    `note: ${source} holds ${others.length + 1} state dicts (${all}); using '${used}'. ` +
+      `To use another, save it alone in PyTorch: torch.save(checkpoint['${others[0]}'], '${others[0]}.pth').`,
   );
 }
 
@@ -167,8 +206,8 @@ function wrapperMetadata(wrapper: Map<unknown, unknown> | undefined, obj: TorchO
   return meta;
 }
 
-function torchStateDict(obj: TorchObject, format: WeightsFormat, source: string): RawStateDict {
-  const { entries, wrapper } = findStateDict(obj.value, source);
+function torchStateDict(obj: TorchObject, format: WeightsFormat, source: string, warn = (m: string) => console.warn(m)): RawStateDict {
+  const { entries, wrapper } = findStateDict(obj.value, source, warn);
   const tensors = new Map<string, RawTensor>();
   for (const [name, t] of entries) {
     tensors.set(name, toRaw(obj.materialize(t, name), [...t.shape], isFloatElement(t.storage.elementType)));
@@ -176,17 +215,33 @@ function torchStateDict(obj: TorchObject, format: WeightsFormat, source: string)
   return { format, tensors: stripWrapperPrefixes(tensors), metadata: wrapperMetadata(wrapper, obj) };
 }
 
-/** Removes a prefix that every key carries (`module.` from DataParallel, `_orig_mod.` from torch.compile). */
+/**
+ * Removes a wrapper's prefix from every key. PyTorch's own wrappers (`module.` of DataParallel and
+ * DistributedDataParallel, `_orig_mod.` of torch.compile) go whenever every key has them.
+ * Any other prefix of one to {@link MAX_WRAPPER_SEGMENTS} name segments that every key carries
+ * (`model.`/`net.`/`backbone.` of a Lightning module or a training script's wrapper, and nestings)
+ * goes when the keys without it fit a known naming convention better than with it. A prefix that not
+ * every key has, or whose removal fits no convention, is kept: the convention check then names the keys.
+ */
 export function stripWrapperPrefixes<T>(tensors: Map<string, T>): Map<string, T> {
-  let out = tensors;
-  for (let changed = true; changed && out.size > 0;) {
-    changed = false;
-    for (const prefix of WRAPPER_PREFIXES) {
-      if ([...out.keys()].every((k) => k.startsWith(prefix))) {
-        out = new Map([...out].map(([k, v]) => [k.slice(prefix.length), v]));
-        changed = true;
-      }
-    }
+  const prefix = wrapperPrefix([...tensors.keys()]);
+  return prefix ? new Map([...tensors].map(([k, v]) => [k.slice(prefix.length), v])) : tensors;
+}
+
+/** The wrapper prefix of `keys` that {@link stripWrapperPrefixes} removes ('' for none). */
+export function wrapperPrefix(keys: string[]): string {
+  const all = (prefix: string) => keys.length > 0 && keys.every((k) => k.startsWith(prefix) && k.length > prefix.length);
+  let chosen = '';
+  const torchWrapper = () => TORCH_WRAPPERS.find((p) => all(chosen + p));
+  for (let w = torchWrapper(); w; w = torchWrapper()) chosen += w;
+  let best = bestConventionFit(keys.map((k) => k.slice(chosen.length)));
+  let prefix = chosen;
+  for (let depth = 0; depth < MAX_WRAPPER_SEGMENTS && keys.length > 0; depth++) {
+    const next = `${prefix}${keys[0].slice(prefix.length).split('.')[0]}.`;
+    if (next === `${prefix}.` || !all(next)) break;
+    prefix = next;
+    const fit = bestConventionFit(keys.map((k) => k.slice(prefix.length)));
+    if (fit > best) [best, chosen] = [fit, prefix];
   }
-  return out;
+  return chosen;
 }

@@ -45,14 +45,15 @@ export function readFileBytes(file: string): Uint8Array {
 
 /**
  * Reads a weights file: safetensors or a PyTorch checkpoint (`torch.save`, zip or legacy), through
- * the allow-listed unpickler; wrapper dicts and DataParallel's `module.` prefix are undone. A
- * FileError for file-system problems, then `readWeights`' FormatErrors (which name the file).
+ * the allow-listed unpickler; wrapper dicts and wrapper key prefixes (`module.`, `model.`...) are
+ * undone, a note going to `options.warn` where a checkpoint holds several state dicts. A FileError for
+ * file-system problems, then `readWeights`' FormatErrors (which name the file).
  */
 export function readWeightsFile(file: string, options: ReadWeightsOptions = {}): RawStateDict {
   const source = options.source ?? file;
   const format = weightsFileFormat(file);
-  if (format === 'torch-zip') return readTorchZipFile(file, source);
-  if (format !== 'safetensors') return readWeights(readFileBytes(file), { source });
+  if (format === 'torch-zip') return readTorchZipFile(file, source, options.warn);
+  if (format !== 'safetensors') return readWeights(readFileBytes(file), { source, warn: options.warn });
   // safetensors: the header, then one positioned read per tensor into its own buffer, so the file is
   // never held whole next to its tensors (a ResNet-50: 100 MB less at the peak of a load).
   const f = openSafetensors(file);
@@ -71,7 +72,7 @@ const REREAD_MIN_BYTES = 64 * 1024;
  * read into a buffer of its own when a tensor needs it (and registered as readable again), so the
  * file is never held whole next to its tensors.
  */
-function readTorchZipFile(file: string, source: string): RawStateDict {
+function readTorchZipFile(file: string, source: string, warn?: (message: string) => void): RawStateDict {
   const fd = openForRead(file);
   try {
     const stat = fs.fstatSync(fd);
@@ -83,7 +84,7 @@ function readTorchZipFile(file: string, source: string): RawStateDict {
         return bytes;
       },
     };
-    return readTorchZipWeights(src, source);
+    return readTorchZipWeights(src, source, warn);
   } catch (e) {
     throw e instanceof ResNetError ? e : fileError(e, file, 'read');
   } finally {
@@ -116,7 +117,7 @@ export function modelFromWeightsFile(
   file: string,
   options: LoadRawOptions & { model?: ResNet; convention?: string } = {},
 ): { model: ResNet; report: LoadReport; convention: string; metadata: Record<string, string> } {
-  const raw = readWeightsFile(file);
+  const raw = readWeightsFile(file, { warn: options.warn });
   const { convention, stateDict, hints } = adaptStateDict(raw, { convention: options.convention });
   const model = options.model ?? new ResNet(inferSpec(stateDict, hints), { initialize: options.strict === false });
   try {
