@@ -41,6 +41,32 @@ describe('matchClasses', () => {
     expect(Array.from(matchClasses(indices(10), FASHION_MNIST_CLASSES, FOLDERS).outputs)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
+  test("punctuation is ignored, not only turned into a separator: 'tshirt-top' is 'T-shirt/top', 'ankleboot' is 'Ankle boot'", () => {
+    const m = matchClasses(['ankleboot', 'tshirt-top'], FASHION_MNIST_CLASSES, FOLDERS);
+    expect([m.by, Array.from(m.outputs)]).toEqual(['name', [9, 0]]);
+  });
+
+  test('a model whose labels are numbers: folders are compared with them as numbers, never taken as output indices', () => {
+    // Trained on folders '1', '2', '3' (outputs 0, 1, 2): folders '01', '02' are labels '1' and '2'.
+    const m = matchClasses(['01', '02'], ['1', '2', '3'], FOLDERS);
+    expect([m.by, Array.from(m.outputs), m.names]).toEqual(['name', [0, 1], ['1', '2']]);
+    // Trained on '3', '5', '8': folders '0' and '1' are classes it does not know, not outputs 0 and 1.
+    expect(() => matchClasses(['0', '1'], ['3', '5', '8'], FOLDERS)).toThrow(
+      /^The data's class folders '0', '1' match none of the model's 3 labels/,
+    );
+  });
+
+  test("ImageNet's WordNet-ID folders, one per output, are paired in sorted order with a note (torchvision's ImageFolder)", () => {
+    const wnids = Array.from({ length: 1000 }, (_, i) => `n${String(1440764 + i).padStart(8, '0')}`);
+    const m = matchClasses(wnids, IMAGENET_CLASSES, FOLDERS);
+    expect([m.by, m.outputs[0], m.outputs[999], m.names[0]]).toEqual(['position', 0, 999, 'tench']);
+    expect(m.note).toMatch(
+      /^note: the class folders are named by WordNet ID \(ImageNet's layout\): paired with the model's outputs in sorted order/,
+    );
+    // Fewer folders than outputs: which IDs they are is unknown, so refused.
+    expect(() => matchClasses(wnids.slice(0, 10), IMAGENET_CLASSES, FOLDERS)).toThrow(/match none of the model's 1000 labels/);
+  });
+
   test('a class the model does not know is refused in one line naming it and the labels (truncated), with what to do', () => {
     expect(() => matchClasses(['cat', 'coffee'], FASHION_MNIST_CLASSES, FOLDERS)).toThrow(
       /^The data's class folders 'cat', 'coffee' match none of the model's 10 labels \(T-shirt\/top, Trouser, .*, Ankle boot; compared ignoring case and punctuation\): rename the folders to the model's labels, or evaluate weights trained on these classes\.$/,

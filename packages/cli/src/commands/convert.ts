@@ -92,8 +92,9 @@ export function registerConvert(program: Command): void {
 }
 
 /**
- * The class names of `--classes <file.json>`: a JSON list of distinct strings, one per output (a
- * name given twice would make two outputs one class: `eval` pairs classes with outputs by name).
+ * The class names of `--classes <file.json>`: a JSON list of strings, one per output. A name given
+ * twice is written as given (PyTorch Hub's ImageNet list has 'crane' and 'maillot' twice), with a
+ * note: `eval` pairs class folders with outputs by name, and cannot pick one of the two.
  */
 function readClassNames(file: string): string[] {
   let classes: unknown;
@@ -113,8 +114,10 @@ function readClassNames(file: string): string[] {
   for (const [i, c] of names.entries()) {
     const j = first.get(c);
     if (j !== undefined)
-      throw new UserError(`--classes '${file}' names '${c}' twice (entries ${j + 1} and ${i + 1}): give every output its own name.`);
-    first.set(c, i);
+      process.stderr.write(
+        `note: --classes '${file}' names '${c}' twice (entries ${j + 1} and ${i + 1}); written as given, but \`resnet eval\` cannot pair a folder named '${c}' with one of them.\n`,
+      );
+    else first.set(c, i);
   }
   return names;
 }

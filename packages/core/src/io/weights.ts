@@ -218,7 +218,7 @@ function torchStateDict(obj: TorchObject, format: WeightsFormat, source: string,
 /**
  * Removes a wrapper's prefix from every key. PyTorch's own wrappers (`module.` of DataParallel and
  * DistributedDataParallel, `_orig_mod.` of torch.compile) go whenever every key has them.
- * Any other prefix of one to {@link MAX_WRAPPER_SEGMENTS} name segments that every key carries
+ * Any other prefix of one to three name segments that every key carries
  * (`model.`/`net.`/`backbone.` of a Lightning module or a training script's wrapper, and nestings)
  * goes when the keys without it fit a known naming convention better than with it. A prefix that not
  * every key has, or whose removal fits no convention, is kept: the convention check then names the keys.

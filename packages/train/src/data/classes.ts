@@ -1,8 +1,10 @@
 /**
  * Which model output each class of a data set is, for evaluating weights on data they were not
  * necessarily trained from (`resnet eval`): by NAME where the model stores class names (compared
- * by {@link classKey}: 'T-shirt_top' is 'T-shirt/top'), by number for classes named '0', '1', ...
- * (folders named by output index), by the data set's own numbering for IDX and CIFAR data on a model
+ * by {@link classKey}: 'T-shirt_top' is 'T-shirt/top'; numbers as numbers: '01' is '1'), by number for
+ * classes named '0', '1', ... (folders named by output index, when the model's labels are not numbers
+ * themselves), ImageNet's WordNet-ID folders ('n01440764', ...) by sorted order when there is one per
+ * output (as torchvision's ImageFolder pairs them, with a note), by the data set's own numbering for IDX and CIFAR data on a model
  * without names, and, for class folders on a model without names, by sorted folder order only when
  * the counts agree (with a note). Anything else is an error that says what to do: a class the model
  * does not know never silently borrows another output.
@@ -31,16 +33,15 @@ export interface MatchClassesOptions {
 }
 
 /**
- * A class name as compared: lower case, every run of characters other than letters and digits
- * (spaces, '-', '_', '/', which no folder name can hold) one '_', none at the ends; so 'T-shirt/top',
- * 't-shirt_top' and 'T shirt top' are one name.
+ * A class name as compared: lower case, without the characters other than letters and digits
+ * (spaces, '-', '_', '/', which no folder name can hold); so 'T-shirt/top', 't-shirt_top',
+ * 'T shirt top' and 'tshirt-top' are one name.
  */
 export function classKey(name: string): string {
   return name
     .normalize('NFC')
     .toLowerCase()
-    .replace(/[^\p{L}\p{N}]+/gu, '_')
-    .replace(/^_+|_+$/g, '');
+    .replace(/[^\p{L}\p{N}]+/gu, '');
 }
 
 /** Whether `labels` are real names rather than the output numbers '0', '1', ... that stand in for none. */
@@ -55,15 +56,24 @@ function listed(names: readonly string[], max = 10): string {
 
 const quoted = (names: readonly string[]) => listed(names.map((n) => `'${n}'`));
 
-/** The output whose label is `name` (exactly, else by {@link classKey}); -1: none; a list: several. */
+const NUMBER = /^\d{1,9}$/;
+
+/**
+ * The output whose label is `name` (exactly, else by {@link classKey}, else as the same number:
+ * folder '01' is label '1'); -1: none; a list: several.
+ */
 function outputNamed(name: string, labels: readonly string[]): number | number[] {
   const find = (same: (l: string) => boolean) => labels.flatMap((l, i) => (same(l) ? [i] : []));
   const exact = find((l) => l === name);
   if (exact.length === 1) return exact[0];
   const key = classKey(name);
-  const similar = exact.length ? exact : find((l) => classKey(l) === key);
+  let similar = exact.length ? exact : find((l) => classKey(l) === key);
+  if (!similar.length && NUMBER.test(name)) similar = find((l) => NUMBER.test(l) && Number(l) === Number(name));
   return similar.length === 1 ? similar[0] : similar.length ? similar : -1;
 }
+
+/** ImageNet's folder layout: one folder per class named by its WordNet ID, sorted as the outputs are. */
+const WORDNET_ID = /^n\d{8}$/;
 
 /** Data classes named '0', '1', ... (leading zeros allowed) below `outputs`: their numbers. */
 function numbered(classes: readonly string[], outputs: number): number[] | undefined {
@@ -134,8 +144,16 @@ export function matchClasses(classes: readonly string[], labels: readonly string
   const several = found.findIndex((o) => Array.isArray(o));
   if (several >= 0) throw ambiguous(classes[several], found[several] as number[], labels, options);
   if (found.every((o) => o !== -1)) return pair(Int32Array.from(found as number[]), 'name');
-  const numbers = numbered(classes, labels.length);
+  // Folders named by number are output numbers, unless the model's labels are numbers themselves
+  // (then they were compared as labels above, and a number the model has no label for is unknown).
+  const numbers = named && labels.some((l) => NUMBER.test(l)) ? undefined : numbered(classes, labels.length);
   if (numbers) return pair(Int32Array.from(numbers), 'number');
+  if (options.folders && classes.length === labels.length && classes.every((c) => WORDNET_ID.test(c)))
+    return pair(
+      Int32Array.from(classes, (_, k) => k),
+      'position',
+      `note: the class folders are named by WordNet ID (ImageNet's layout): paired with the model's outputs in sorted order, as torchvision's ImageFolder does ('${classes[0]}' = output 0, '${labels[0]}')`,
+    );
   if (named)
     throw unknown(
       classes.filter((_, k) => found[k] === -1),
