@@ -189,20 +189,19 @@ export function checkOutputFormat(file: string, writes: 'safetensors' | 'ONNX', 
   );
 }
 
-/** Refuses image paths that cannot be images before any model is loaded: missing, a folder, an empty file. */
-export function checkImageFiles(files: string[]): void {
-  for (const file of files) {
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(file);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`No such file: '${file}'.`);
-      throw fileError(e, file, 'read');
-    }
-    if (st.isDirectory())
-      throw new UserError(`'${file}' is a directory, not an image file: give the images in it (e.g. '${path.join(file, '*.jpg')}').`);
-    if (st.isFile() && st.size === 0) throw new UserError(`'${file}' is an empty file (0 bytes), not an image.`);
+/** Why `file` cannot be an image (missing, a folder, empty), as a one-line error; undefined when it may be one. */
+export function imageFileProblem(file: string): UserError | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new UserError(`No such file: '${file}'.`);
+    return new UserError(fileError(e, file, 'read').message);
   }
+  if (st.isDirectory())
+    return new UserError(`'${file}' is a directory, not an image file: give the images in it (e.g. '${path.join(file, '*.jpg')}').`);
+  if (st.isFile() && st.size === 0) return new UserError(`'${file}' is an empty file (0 bytes), not an image.`);
+  return undefined;
 }
 
 /**

@@ -93,6 +93,30 @@ describe('predict never ranks NaN/Inf logits', () => {
     expect(JSON.parse(r.stdout)).toEqual([{ source: IMAGE, error: line }]);
   });
 
+  test('an empty or missing file among good images: the good ones are answered, the bad ones are error entries, exit 1', async () => {
+    const r = await runCli(['predict', '--weights', WEIGHTS, '--json', IMAGE, 'zero.png', 'missing.png']);
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout)).toEqual([
+      { source: IMAGE, top: expect.arrayContaining([expect.objectContaining({ label: 'T-shirt/top' })]) },
+      { source: 'zero.png', error: "'zero.png' is an empty file (0 bytes), not an image." },
+      { source: 'missing.png', error: "No such file: 'missing.png'." },
+    ]);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('resnet:'))).toHaveLength(2);
+  });
+
+  test('output piped into a reader that stops early (| head -1): a quiet end, no EPIPE stack trace', async () => {
+    const images = Array.from({ length: 40 }, () => IMAGE);
+    const r = await new Promise<Result>((resolve) => {
+      const child = spawn(process.execPath, [BIN, 'predict', '--weights', WEIGHTS, ...images], { cwd: dir });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.stdout.once('data', () => child.stdout.destroy()); // what `head -1` does after its line
+      child.on('close', (status) => resolve({ status, stdout: '', stderr }));
+    });
+    expect(r.stderr).not.toMatch(/EPIPE|\n {4}at /);
+    expect(r.status).toBe(0);
+  });
+
   test('weights without stored preprocessing: predict says what it assumed (a note on stderr), shipped weights say nothing', async () => {
     const guessed = await runCli(['predict', '--weights', PTH, IMAGE]);
     expect(guessed.status).toBe(0);
@@ -205,6 +229,6 @@ describe('messages name the real cause', () => {
     const shipped = ['predict', '--model', 'resnet20-fashion-mnist'];
     expect(await refusal([...shipped, 'zero.png'])).toBe("'zero.png' is an empty file (0 bytes), not an image.");
     expect(await refusal([...shipped, 'photos'])).toMatch(/^'photos' is a directory, not an image file: give the images in it/);
-    expect(await refusal([...shipped, IMAGE, 'missing.png'])).toBe("No such file: 'missing.png'.");
+    expect(await refusal([...shipped, 'missing.png'])).toBe("No such file: 'missing.png'.");
   });
 });

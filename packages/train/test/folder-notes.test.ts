@@ -85,6 +85,23 @@ describe('image folder notes', () => {
     expect(notes.filter((m) => /has no images of/.test(m))).toHaveLength(1);
   });
 
+  test('JPEGs named .jfif and .jpe are images too (no skip note)', async () => {
+    const dir = tmpDir();
+    for (const [cls, ext] of [
+      ['red', 'jfif'],
+      ['green', 'jpe'],
+    ] as const) {
+      fs.mkdirSync(path.join(dir, cls));
+      await sharp({ create: { width: 12, height: 10, channels: 3, background: COLOURS[cls] } })
+        .jpeg()
+        .toFile(path.join(dir, cls, `0.${ext}`));
+    }
+    const notes: string[] = [];
+    const pair = await loadData(dir, { imageSize: [8, 8], val: 0, log: (m) => notes.push(m) });
+    expect([pair.train.classes, pair.train.labels.length]).toEqual([['green', 'red'], 2]);
+    expect(notes.filter((n) => n.includes('skipped'))).toEqual([]);
+  });
+
   test('listImageFolder reports what it leaves out; folderNotes phrases it', () => {
     const dir = tmpDir();
     for (const c of ['a', 'b', 'c']) fs.mkdirSync(path.join(dir, c));

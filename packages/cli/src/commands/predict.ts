@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { ResNetError } from '@resnet-ts/core';
 import type { Classifier } from '@resnet-ts/zoo';
-import { UserError, WeightsSourceOptions, checkImageFiles, loadClassifier, selectBackend } from '../util.js';
+import { UserError, WeightsSourceOptions, imageFileProblem, loadClassifier, selectBackend } from '../util.js';
 import { integer, number, opt, text } from '../options.js';
 
 interface PredictOptions extends WeightsSourceOptions {
@@ -53,6 +53,29 @@ function assumedPreprocessingNote(clf: Classifier): string {
   );
 }
 
+/**
+ * Each image's top labels. One image that cannot be read or decoded, or whose logits are NaN/Inf,
+ * does not cost the others their answers: it gets an `error` instead (printed as one line).
+ */
+async function classifyEach(clf: Classifier, images: string[], problems: Map<string, UserError>, topk: number): Promise<Prediction[]> {
+  const preds: Prediction[] = [];
+  for (const image of images) {
+    const problem = problems.get(image);
+    if (problem) {
+      preds.push({ source: image, error: problem.message });
+      continue;
+    }
+    try {
+      const top = await clf.classify(image, { topk });
+      preds.push({ source: image, top: top.map((t) => ({ index: t.index, label: t.label, probability: t.probability })) });
+    } catch (e) {
+      if (!(e instanceof ResNetError)) throw e;
+      preds.push({ source: image, error: e.message });
+    }
+  }
+  return preds;
+}
+
 /** `resnet predict`: top-k labels with probabilities for image files. */
 export function registerPredict(program: Command): void {
   program
@@ -85,7 +108,20 @@ export function registerPredict(program: Command): void {
     .addOption(opt('--backend <name>', "engine: 'auto' or a name", text('an engine name')))
     .option('--json', 'print JSON')
     .action(async (images: string[], opts: PredictOptions) => {
-      checkImageFiles(images);
+      // Paths that cannot be images (missing, a folder, empty) are known before any model loads.
+      const problems = new Map<string, UserError>();
+      for (const image of images) {
+        const problem = imageFileProblem(image);
+        if (problem) problems.set(image, problem);
+      }
+      if (problems.size === images.length) {
+        printPredictions(
+          images.map((source) => ({ source, error: problems.get(source)!.message })),
+          opts.json ?? false,
+        );
+        process.exitCode = 1;
+        return;
+      }
       await selectBackend(opts.backend ?? 'auto');
       // Weights are required, as for eval/forward/export-onnx: an architecture alone would answer at random.
       const clf = await loadClassifier(opts);
@@ -97,18 +133,7 @@ export function registerPredict(program: Command): void {
         // ImageNet weights (1000 classes, RGB) all use torchvision's standard transforms: no note for them.
         const imagenet = classes === 1000 && clf.preprocessing.channels === 3;
         if (clf.origin.preprocessing === 'default' && !imagenet) process.stderr.write(assumedPreprocessingNote(clf) + '\n');
-        // One image that cannot be decoded, or whose logits are NaN/Inf, does not cost the others their
-        // answers: each failure is one line on stderr (and an `error` entry in --json), and the exit is 1.
-        const preds: Prediction[] = [];
-        for (const image of images) {
-          try {
-            const top = await clf.classify(image, { topk });
-            preds.push({ source: image, top: top.map((t) => ({ index: t.index, label: t.label, probability: t.probability })) });
-          } catch (e) {
-            if (!(e instanceof ResNetError)) throw e;
-            preds.push({ source: image, error: e.message });
-          }
-        }
+        const preds = await classifyEach(clf, images, problems, topk);
         printPredictions(preds, opts.json ?? false);
         if (preds.some((p) => p.error !== undefined)) process.exitCode = 1;
       } finally {

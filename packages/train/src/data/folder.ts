@@ -5,7 +5,7 @@ import { DataError } from '../errors.js';
 import { Dataset } from './dataset.js';
 
 /** The image files a folder data set takes, by extension: what sharp (the decoder, as predict's) reads. */
-const IMAGE_EXT = /\.(jpe?g|png|webp|tiff?|gif|avif)$/i;
+const IMAGE_EXT = /\.(jpe?g|jpe|jfif|png|webp|tiff?|gif|avif)$/i;
 /** The formats of folder data sets in words, for messages. */
 export const IMAGE_FORMATS = 'JPEG, PNG, WebP, TIFF, GIF or AVIF';
 
