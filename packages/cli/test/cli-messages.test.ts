@@ -124,3 +124,27 @@ test('convert --classes writes a name given twice with a note (PyTorch Hub lists
     expect(fs.existsSync(p('lab-out', 'result.json'))).toBe(false);
   },
 );
+
+test('lab lesion on class folders pairs them with the outputs by name, as eval does, and --limit takes a mix of classes', async () => {
+  // The zoo's ten samples, one per class, in folders named by label ('T-shirt_top', ...) and by number:
+  // both layouts must give the same baseline error (sorted-position pairing gave 'Ankle boot' output 0).
+  const samples = fs.readdirSync(SAMPLES).filter((f) => f.endsWith('.png'));
+  const baseline = async (layout: 'names' | 'numbers') => {
+    const data = p(`lab-${layout}`);
+    for (const f of samples) {
+      const [index, name] = [f.split('-')[0], f.slice(f.indexOf('-') + 1, -4)];
+      const cls = path.join(data, layout === 'names' ? name.replace('T_shirt_top', 'T-shirt_top').replace('_', ' ') : index);
+      fs.mkdirSync(cls, { recursive: true });
+      fs.copyFileSync(path.join(SAMPLES, f), path.join(cls, f));
+    }
+    const out = p(`lab-${layout}-out`);
+    const args = ['lab', 'lesion', '--model', 'resnet20-fashion-mnist', '--plain-model', 'plain20-fashion-mnist', '--data', data];
+    const r = await runCli([...args, '--limit', '5', '--samples', '1', '--max-k', '1', '--max-swaps', '1', '--out', out], dir);
+    expect(r.status).toBe(0);
+    const result = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).result;
+    return result.nets[0].baseline as number;
+  };
+  const byName = await baseline('names');
+  expect(byName).toBe(await baseline('numbers'));
+  expect(byName).toBeLessThanOrEqual(0.2); // the shipped net gets the samples right; paired wrongly it was ~90 %
+});

@@ -3,7 +3,7 @@
  * command line with its weights, and the test set prepared the way the net was trained.
  */
 import type { ResNet, ResNetSpec } from '@resnet-ts/core';
-import { DataPair, Preprocessing, channelStats, cifarPadTo, loadData } from '@resnet-ts/train';
+import { DataPair, Dataset, Preprocessing, channelStats, cifarPadTo, limitImages, loadData, matchClasses } from '@resnet-ts/train';
 import { PRETRAINED } from '@resnet-ts/zoo';
 import { fromPretrained } from '@resnet-ts/zoo/node';
 import { CommandHost, ExperimentInputError } from './command.js';
@@ -45,9 +45,11 @@ export async function loadModelAndData(choice: ModelChoice, host: CommandHost): 
   try {
     const prep = clf.preprocessing;
     const imageSize = Array.isArray(prep.resize) ? prep.resize : prep.crop;
-    const pair = await loadData(choice.data, { imageSize, channels: prep.channels });
+    // val: 0: a folder of class sub-folders is studied whole (as `resnet eval` reads it).
+    const loaded = await loadData(choice.data, { imageSize, channels: prep.channels, val: 0 });
     const flags = choice.flags ?? { model: '--model', weights: '--weights' };
-    checkModelFitsData(clf.model, pair, weights ? `${flags.weights} ${weights}` : `${flags.model} ${shippedName}`, choice);
+    checkModelFitsData(clf.model, loaded, weights ? `${flags.weights} ${weights}` : `${flags.model} ${shippedName}`, choice);
+    const pair = withModelLabels(loaded, clf.labels, host);
     const test = pair.test ?? pair.train;
     // Weights without stored preprocessing: normalise with the data set's own statistics.
     const stats = clf.origin.preprocessing === 'default' ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
@@ -83,6 +85,22 @@ function checkModelFitsData(model: ResNet, pair: DataPair, named: string, choice
       `${count(channels, 'channel')} and ${count(classes, 'class', 'classes')}: give weights of a model with ${count(channels, 'input channel')} and ` +
       `${count(classes, 'class', 'classes')} trained on ${data}${like ? `, like the zoo's ${like}` : ''} (train one with \`resnet train --data ${choice.data}\`).`,
   );
+}
+
+/**
+ * The test images labelled by the model's outputs: class folders are paired with the outputs by name
+ * (`matchClasses`, as `resnet eval` pairs them, never by sorted position) and shuffled with a fixed
+ * seed, so that the experiments' first n images (`--limit`) are a mix of every class.
+ */
+function withModelLabels(pair: DataPair, labels: readonly string[], host: CommandHost): DataPair {
+  const folder = pair.kind === 'folder';
+  const key = pair.test ? 'test' : 'train';
+  const set = pair[key]!;
+  const match = matchClasses(set.classes, labels, { folders: folder });
+  if (match.note) host.reporting.log?.(match.note);
+  const relabelled: Dataset = { ...set, labels: Int32Array.from(set.labels, (l) => match.outputs[l]), classes: [...labels] };
+  const mixed = folder ? limitImages(relabelled, relabelled.labels.length, { mix: true, seed: 0 }) : relabelled;
+  return { ...pair, [key]: mixed };
 }
 
 /** `--model` next to `--weights`: a zoo name as is, a spec file through the host (as the CLI reads it). */
