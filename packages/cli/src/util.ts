@@ -190,13 +190,13 @@ export function checkOutputFormat(file: string, writes: 'safetensors' | 'ONNX', 
 }
 
 /** Why `file` cannot be an image (missing, a folder, empty), as a one-line error; undefined when it may be one. */
-export function imageFileProblem(file: string): UserError | undefined {
+export function imageFileProblem(file: string): Error | undefined {
   let st: fs.Stats;
   try {
     st = fs.statSync(file);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new UserError(`No such file: '${file}'.`);
-    return new UserError(fileError(e, file, 'read').message);
+    return fileError(e, file, 'read');
   }
   if (st.isDirectory())
     return new UserError(`'${file}' is a directory, not an image file: give the images in it (e.g. '${path.join(file, '*.jpg')}').`);

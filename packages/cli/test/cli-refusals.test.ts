@@ -16,51 +16,19 @@ import '@resnet-ts/backend-node';
 import { ResNetError, useBackend } from '@resnet-ts/core';
 import { loadSafetensors, saveSafetensors } from '@resnet-ts/core/node';
 import { fromPretrained } from '@resnet-ts/zoo/node';
+import { BIN, CliResult, ROOT, refusal as refusalIn, runCli as runCliIn } from './cli-run.js';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const BIN = path.join(ROOT, 'packages', 'cli', 'bin', 'resnet.js');
 const WEIGHTS = path.join(ROOT, 'packages', 'zoo', 'weights', 'resnet20-fashion-mnist.safetensors');
 const IMAGE = path.join(ROOT, 'packages', 'zoo', 'samples', 'resnet20-fashion-mnist', '0-T_shirt_top.png');
 /** A PyTorch zip checkpoint (CIFAR ResNet-8, option B, 10 classes, 3 input channels). */
 const PTH = path.join(ROOT, 'packages', 'core', 'test', 'fixtures', 'torch', 'cifar-resnet8-optionB.pth');
 
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 let dir: string;
 const p = (...parts: string[]) => path.join(dir, ...parts);
-
-function runCli(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
-
-/** The one `resnet:` line of a refused command; fails the test when it was not refused cleanly. */
-async function refusal(args: string[]): Promise<string> {
-  const r = await runCli(args);
-  const lines = r.stderr.split('\n').filter((l) => l.startsWith('resnet:'));
-  expect({ args, status: r.status, stdout: r.stdout, lines: lines.length, stack: r.stderr.includes('\n    at ') }).toEqual({
-    args,
-    status: 1,
-    stdout: '',
-    lines: 1,
-    stack: false,
-  });
-  return lines[0].replace(/^resnet: /, '');
-}
+/** `resnet ...args` in the test's folder (the shared runner of cli-run.ts). */
+const runCli = (args: string[]) => runCliIn(args, dir);
+/** The one `resnet:` line of a command refused cleanly (see cli-run.ts). */
+const refusal = (args: string[]) => refusalIn(args, dir);
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -106,7 +74,7 @@ describe('predict never ranks NaN/Inf logits', () => {
 
   test('output piped into a reader that stops early (| head -1): a quiet end, no EPIPE stack trace', async () => {
     const images = Array.from({ length: 40 }, () => IMAGE);
-    const r = await new Promise<Result>((resolve) => {
+    const r = await new Promise<CliResult>((resolve) => {
       const child = spawn(process.execPath, [BIN, 'predict', '--weights', WEIGHTS, ...images], { cwd: dir });
       let stderr = '';
       child.stderr.on('data', (d) => (stderr += d));

@@ -5,32 +5,18 @@
  * --image-size/--channels from scratch (random-resized-crop at 64); and a bad value for every new
  * option: one `resnet:` line, no stack, nothing on stdout, no run folder.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { loadSafetensors } from '@resnet-ts/core/node';
+import { runCli as runCliIn } from './cli-run.js';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const BIN = path.join(ROOT, 'packages', 'cli', 'bin', 'resnet.js');
 let dir: string;
 const p = (...parts: string[]) => path.join(dir, ...parts);
 
-function runCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+/** `resnet ...args` in the test's folder (the shared runner of cli-run.ts; training runs get 2 minutes). */
+const runCli = (args: string[]) => runCliIn(args, dir, 120_000);
 
 /** Light (bright) and dark images, with a square whose place differs: two classes anyone can tell apart. */
 async function writeFolder(root: string, perClass: number): Promise<void> {

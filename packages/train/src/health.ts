@@ -17,15 +17,18 @@ import { NonFiniteTally, type Module } from '@resnet-ts/core';
  */
 export function checkRunHealth(model: Module, momenta: Map<string, tf.Tensor> = new Map(), label = 'the weights'): NonFiniteTally {
   const tally = new NonFiniteTally(label, 'warn');
+  for (const [name, values] of floatTensors(model, momenta)) tally.add(name, values);
+  return tally;
+}
+
+/** The float32 values a checkpoint of the run holds: parameters, buffers and momenta (named as saved). */
+function floatTensors(model: Module, momenta: Map<string, tf.Tensor> = new Map()): [string, Float32Array][] {
   const all: [string, tf.Tensor][] = [
     ...model.namedParameters(),
     ...model.namedBuffers(),
     ...[...momenta].map(([name, t]): [string, tf.Tensor] => [`optimizer.momentum.${name}`, t]),
   ];
-  for (const [name, t] of all) {
-    if (t.dtype === 'float32') tally.add(name, t.dataSync() as Float32Array);
-  }
-  return tally;
+  return all.filter(([, t]) => t.dtype === 'float32').map(([name, t]) => [name, t.dataSync() as Float32Array]);
 }
 
 /** Where a run can be picked up after it diverged: the last checkpoint written (every one is checked). */
@@ -71,10 +74,7 @@ export function outputsDiverged(check: OutputsCheck): boolean {
 /** The largest magnitude among the model's parameters and buffers (for the message of a diverged run). */
 export function largestMagnitude(model: Module): number {
   let max = 0;
-  for (const [, t] of [...model.namedParameters(), ...model.namedBuffers()]) {
-    if (t.dtype !== 'float32') continue;
-    for (const v of t.dataSync() as Float32Array) if (Math.abs(v) > max) max = Math.abs(v);
-  }
+  for (const [, values] of floatTensors(model)) for (const v of values) if (Math.abs(v) > max) max = Math.abs(v);
   return max;
 }
 

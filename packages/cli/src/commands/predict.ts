@@ -57,7 +57,7 @@ function assumedPreprocessingNote(clf: Classifier): string {
  * Each image's top labels. One image that cannot be read or decoded, or whose logits are NaN/Inf,
  * does not cost the others their answers: it gets an `error` instead (printed as one line).
  */
-async function classifyEach(clf: Classifier, images: string[], problems: Map<string, UserError>, topk: number): Promise<Prediction[]> {
+async function classifyEach(clf: Classifier, images: string[], problems: Map<string, Error>, topk: number): Promise<Prediction[]> {
   const preds: Prediction[] = [];
   for (const image of images) {
     const problem = problems.get(image);
@@ -109,7 +109,7 @@ export function registerPredict(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (images: string[], opts: PredictOptions) => {
       // Paths that cannot be images (missing, a folder, empty) are known before any model loads.
-      const problems = new Map<string, UserError>();
+      const problems = new Map<string, Error>();
       for (const image of images) {
         const problem = imageFileProblem(image);
         if (problem) problems.set(image, problem);

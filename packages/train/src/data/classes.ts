@@ -77,7 +77,7 @@ const WORDNET_ID = /^n\d{8}$/;
 
 /** Data classes named '0', '1', ... (leading zeros allowed) below `outputs`: their numbers. */
 function numbered(classes: readonly string[], outputs: number): number[] | undefined {
-  const numbers = classes.map((c) => (/^\d{1,9}$/.test(c) ? Number(c) : NaN));
+  const numbers = classes.map((c) => (NUMBER.test(c) ? Number(c) : NaN));
   return numbers.every((k) => k < outputs) ? numbers : undefined;
 }
 
