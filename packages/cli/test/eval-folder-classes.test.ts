@@ -16,6 +16,7 @@ import '@resnet-ts/backend-node';
 import { useBackend } from '@resnet-ts/core';
 import { loadSafetensors, saveSafetensors } from '@resnet-ts/core/node';
 import { FASHION_MNIST_CLASSES, limitImages } from '@resnet-ts/train';
+import { refusal } from './cli-run';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const BIN = path.join(ROOT, 'packages', 'cli', 'bin', 'resnet.js');
@@ -84,6 +85,18 @@ beforeAll(async () => {
   fs.mkdirSync(p('untidy', 'Dress'));
   fs.writeFileSync(p('untidy', 'Bag', 'notes.txt'), 'x');
   fs.mkdirSync(p('untidy', 'Coat', 'more'));
+  // train/ and test/ with other classes: test/ has 'Sneaker', which train/ lacks; train/ has 'cat', which the model lacks.
+  makeFolder(p('split', 'train'), [
+    ['Shirt', 'Shirt'],
+    ['Trouser', 'Trouser'],
+    ['cat', 'Bag'],
+  ]);
+  fs.writeFileSync(p('split', 'train', 'Shirt', 'broken.png'), 'not an image'); // a note, were train/ read
+  makeFolder(p('split', 'test'), [
+    ['Shirt', 'Shirt'],
+    ['Sneaker', 'Sneaker'],
+    ['Trouser', 'Trouser'],
+  ]);
   // The shipped weights without their class names (as a bare export would be).
   const { tensors, metadata } = await loadSafetensors(WEIGHTS);
   const { classes: _dropped, ...rest } = metadata;
@@ -181,4 +194,16 @@ test('what the folder leaves out is said on stderr, one note per kind; the class
   ]);
   const j = JSON.parse(r.stdout) as EvalJson;
   expect([j.top1, j.classes]).toEqual([1, ['Bag', 'Coat', 'Dress']]);
+});
+
+test('train/ and test/ with other classes: eval reads test/ alone, by its own folders; train refuses a test class train/ lacks', async () => {
+  const r = resnet(['eval', ...MODEL, '--data', 'split', '--json']);
+  expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  const j = JSON.parse(r.stdout) as EvalJson;
+  expect([j.n, j.top1, j.classes]).toEqual([3 * COPIES, 1, ['Shirt', 'Sneaker', 'Trouser']]);
+  // A model trained on train/ has no output for 'Sneaker': training is refused before anything runs or is written.
+  expect(await refusal(['train', '--model', 'resnet20', '--data', 'split', '--epochs', '1'], dir)).toBe(
+    `${path.join('split', 'test')} has class folder(s) 'Sneaker' that train/ lacks (train/ has Shirt, Trouser, cat): ` +
+      'a model trained on train/ cannot output it. Add its images to train/, or remove it from test/.',
+  );
 });

@@ -1,8 +1,8 @@
 /**
  * NaN and Inf never pass as results, end to end through the built CLI (`npx tsc -b packages/cli`
- * first): a training run whose weights diverge exits non-zero with one line naming the step and the
- * last good checkpoint (which holds no NaN/Inf) and writes no model; weights with a NaN layer
- * evaluate as 0 % with the non-finite predictions counted, with a one-line warning, and
+ * first): a training run that diverges exits non-zero with one line naming the step and the last
+ * good checkpoint (which holds no NaN/Inf, nor gives NaN/Inf outputs) and writes no model; weights
+ * with a NaN layer evaluate as 0 % with the non-finite predictions counted, with a one-line warning, and
  * `--strict-finite` refuses them. Needs Fashion-MNIST (/usr/share/datasets/fashion-mnist).
  */
 import { spawnSync } from 'node:child_process';
@@ -45,54 +45,66 @@ async function poisonedWeights(file: string, count: number): Promise<void> {
 
 const maybe = HAVE_FMNIST ? test : test.skip;
 
-maybe('train --lr 1e6: exits 1 with one line naming the step and the last good checkpoint, which holds no NaN/Inf; no model written', () => {
+maybe('train --lr 10: one line naming the step and the last good checkpoint, finite in tensors and outputs; no model', () => {
   const out = path.join(dir, 'diverged');
-  const r = resnet(['train', '--lr', '1e6', '--schedule', 'constant', '--iterations', '3', '--checkpoint-every', '1', '--limit', '256', '--test-limit', '256', '--batch', '64', '--out', out]);
+  // lr 10: a healthy first step, then finite weights whose outputs in eval mode are NaN (lr 1e6 has no healthy step at all).
+  const train = ['--lr', '10', '--schedule', 'constant', '--iterations', '6', '--checkpoint-every', '1'];
+  const r = resnet(['train', ...train, '--limit', '256', '--test-limit', '256', '--batch', '64', '--out', out]);
   expect(r.status).toBe(1);
   const lines = r.stderr.split('\n').filter((l) => l.startsWith('resnet:'));
   expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(
-    /^resnet: Training diverged at step 3 \(epoch 1, lr 1000000\): \d+ of \d+ tensors hold NaN or Inf .* The last good checkpoint is .*checkpoint\.safetensors \(step 2\)\./,
-  );
+  const m =
+    /^resnet: Training diverged at step (\d+) \(epoch 1, lr 10\): .* The last good checkpoint is .*checkpoint\.safetensors \(step (\d+)\)\./;
+  const [, divergedAt, good] = (m.exec(lines[0]) ?? []).map(Number);
+  expect([good >= 1, good]).toEqual([true, divergedAt - 1]);
   expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   expect(r.stdout + r.stderr).not.toMatch(/\bdone\b|top-1/);
   expect(fs.existsSync(path.join(out, 'model.safetensors'))).toBe(false);
   expect(fs.readdirSync(out).filter((f) => f.includes('tmp'))).toEqual([]);
-  // The checkpoint it names is complete and finite: loads under the strict check, every tensor finite.
-  const ckpt = loadCheckpoint(path.join(out, 'checkpoint.safetensors'), { nonFinite: 'error' });
-  expect(ckpt.training?.step).toBe(2);
+  // The checkpoint it names is complete and finite: loads under the strict check, every tensor finite...
+  const file = path.join(out, 'checkpoint.safetensors');
+  const ckpt = loadCheckpoint(file, { nonFinite: 'error' });
+  expect(ckpt.training?.step).toBe(good);
   for (const t of ckpt.extraTensors.values()) expect(countNonFinite(t.dataSync())).toBe(0);
   ckpt.model.dispose();
   tf.dispose([...ckpt.extraTensors.values()]);
+  // ...and so are its outputs on the test images.
+  const ev = resnet(['eval', '--weights', file, '--limit', '256', '--json']);
+  expect(ev.status).toBe(0);
+  const j = JSON.parse(ev.stdout) as { n: number; nonFinite: number; loss: number };
+  expect([j.n, j.nonFinite, Number.isFinite(j.loss)]).toEqual([256, 0, true]);
 });
 
-maybe('eval of weights with a NaN layer: one warning line, 0 % top-1 with every prediction counted non-finite; --strict-finite refuses them', async () => {
-  const file = path.join(dir, 'nan-fc.safetensors');
-  await poisonedWeights(file, 5);
-  const r = resnet(['eval', '--weights', file, '--limit', '200']);
-  expect(r.status).toBe(0);
-  expect(r.stderr.trim().split('\n')).toEqual([
-    `warning: ${file}: 1 of 97 tensors hold NaN or Inf (5 values: fc.weight); outputs computed with them will be NaN or meaningless.`,
-  ]);
-  expect(r.stdout).toContain('loss: NaN   top-1: 0.00 %   top-5: 0.00 %');
-  expect(r.stdout).toContain('non-finite predictions: 200 of 200');
-  const json = resnet(['eval', '--weights', file, '--limit', '200', '--json']);
-  expect(JSON.parse(json.stdout)).toMatchObject({ n: 200, top1: 0, top5: 0, nonFinite: 200 });
-
-  for (const args of [
-    ['eval', '--weights', file, '--limit', '200', '--strict-finite'],
-    ['--strict-finite', 'eval', '--weights', file, '--limit', '200'],
-  ]) {
-    const strict = resnet(args);
-    expect(strict.status).toBe(1);
-    expect(strict.stdout).toBe('');
-    expect(strict.stderr.trim().split('\n')).toEqual([
-      `resnet: ${file}: 1 of 97 tensors hold NaN or Inf (5 values: fc.weight): refusing them (strict finite check). A diverged run writes such values; use an earlier checkpoint.`,
+maybe(
+  'eval of weights with a NaN layer: one warning line, 0 % top-1 with every prediction counted non-finite; --strict-finite refuses them',
+  async () => {
+    const file = path.join(dir, 'nan-fc.safetensors');
+    await poisonedWeights(file, 5);
+    const r = resnet(['eval', '--weights', file, '--limit', '200']);
+    expect(r.status).toBe(0);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `warning: ${file}: 1 of 97 tensors hold NaN or Inf (5 values: fc.weight); outputs computed with them will be NaN or meaningless.`,
     ]);
-  }
-  // The shipped weights are clean: no warning, and the strict check lets them through.
-  const clean = resnet(['eval', '--weights', WEIGHTS, '--limit', '200', '--strict-finite']);
-  expect(clean.status).toBe(0);
-  expect(clean.stderr).toBe('');
-  expect(clean.stdout).toContain('non-finite predictions: 0');
-});
+    expect(r.stdout).toContain('loss: NaN   top-1: 0.00 %   top-5: 0.00 %');
+    expect(r.stdout).toContain('non-finite predictions: 200 of 200');
+    const json = resnet(['eval', '--weights', file, '--limit', '200', '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ n: 200, top1: 0, top5: 0, nonFinite: 200 });
+
+    for (const args of [
+      ['eval', '--weights', file, '--limit', '200', '--strict-finite'],
+      ['--strict-finite', 'eval', '--weights', file, '--limit', '200'],
+    ]) {
+      const strict = resnet(args);
+      expect(strict.status).toBe(1);
+      expect(strict.stdout).toBe('');
+      expect(strict.stderr.trim().split('\n')).toEqual([
+        `resnet: ${file}: 1 of 97 tensors hold NaN or Inf (5 values: fc.weight): refusing them (strict finite check). A diverged run writes such values; use an earlier checkpoint.`,
+      ]);
+    }
+    // The shipped weights are clean: no warning, and the strict check lets them through.
+    const clean = resnet(['eval', '--weights', WEIGHTS, '--limit', '200', '--strict-finite']);
+    expect(clean.status).toBe(0);
+    expect(clean.stderr).toBe('');
+    expect(clean.stdout).toContain('non-finite predictions: 0');
+  },
+);

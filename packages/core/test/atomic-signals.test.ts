@@ -4,7 +4,8 @@
  * still dies by that signal (shell status 130 / 143), also when the write is synchronous; a signal
  * that arrives just after a write is not lost; a process with its own SIGINT listener (`resnet
  * train`'s Ctrl-C) keeps control of it, and its process.exit removes what is in flight; a process
- * that writes nothing, or has finished writing, has no listener of ours.
+ * that writes nothing, or has finished writing, has no listener of ours; with `removeDirIfEmpty` the
+ * folder made for the file (a download's cache entry) goes too, when nothing else is in it.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -79,6 +80,22 @@ test('SIGINT during a synchronous write: stopped before the rename, no file, no 
   expect([r.code, r.signal]).toEqual([null, 'SIGINT']);
   expect(r.stdout).not.toContain('renamed');
   expect(r.files).toEqual([]);
+});
+
+test('removeDirIfEmpty (a download cache entry): its folder goes with the temporary on SIGINT and on a failed write, unless another file is in it', async () => {
+  const entry = `const path = require('node:path'); const entry = (name) => { const d = path.join(path.dirname(target), name); fs.mkdirSync(d); return d; };`;
+  const stopped = await runChild(
+    `${entry} await writeFileAtomic(path.join(entry('cache-entry'), 'w.bin'), async (fd) => { fs.writeSync(fd, 'partial'); say('ready'); await new Promise((ok) => setTimeout(ok, 30000)); }, { removeDirIfEmpty: true });`,
+    'SIGINT',
+  );
+  expect([stopped.code, stopped.signal, stopped.files]).toEqual([null, 'SIGINT', []]);
+  const failed = await runChild(
+    `${entry} const keep = entry('keep'); fs.writeFileSync(path.join(keep, 'other.bin'), 'x');
+    for (const d of [entry('cache-entry'), keep])
+      await writeFileAtomic(path.join(d, 'w.bin'), (fd) => { fs.writeSync(fd, 'partial'); throw new Error('boom'); }, { removeDirIfEmpty: true }).catch(() => {});
+    say('done');`,
+  );
+  expect([failed.code, failed.stdout, failed.files]).toEqual([0, 'done\n', ['keep']]);
 });
 
 test('SIGINT in a synchronous stretch right after a write is not lost: the process does not exit 0', async () => {

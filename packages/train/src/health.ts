@@ -3,8 +3,10 @@
  * too high, batch norm keeps the training loss finite while the weights, batch-norm running
  * statistics or momentum buffers overflow to Inf and NaN; such a model evaluates to garbage and a
  * checkpoint of it is not a "good" one. The trainer checks every tensor it would save with
- * {@link checkRunHealth} before each checkpoint (and before the end-of-epoch evaluation), and stops
- * the run as diverged instead of writing it.
+ * {@link checkRunHealth} before each checkpoint (and before the end-of-epoch evaluation), and the
+ * model's outputs in eval mode with {@link outputsDiverged} before each checkpoint too: through the
+ * epoch's evaluation, or a probe of a few images for the others (`checkpointEvery`, epochs without
+ * an evaluation set); it stops the run as diverged instead of writing it.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { NonFiniteTally, type Module } from '@resnet-ts/core';

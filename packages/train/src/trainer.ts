@@ -368,11 +368,11 @@ class TrainingRun {
       const every = options.checkpointEvery;
       const checkpointNow = endOfEpoch || this.step === totalSteps || (every && this.step % every === 0);
       // A finite loss is not enough: never evaluate, checkpoint or finish from non-finite weights, nor
-      // from finite weights whose outputs are NaN or Inf. Each epoch's evaluation checks the outputs;
-      // without an evaluation set a probe of training images does before the last checkpoint and the
-      // model (other checkpoints of such a run check the weights only).
+      // from finite weights whose outputs are NaN or Inf. An epoch's evaluation checks the outputs
+      // before its checkpoint; every other checkpoint (--checkpoint-every, and each epoch's without an
+      // evaluation set) is preceded by a probe of the outputs on a few images.
       const epochDone = endOfEpoch || this.step === totalSteps;
-      const message = checkpointNow ? this.healthMessage(lr, this.step === totalSteps && !this.evalSet) : undefined;
+      const message = checkpointNow ? this.healthMessage(lr, !(epochDone && this.evalSet)) : undefined;
       if (message) return { stopped: 'nan', message };
       const diverged = epochDone ? await this.finishEpoch(!endOfEpoch) : undefined;
       if (diverged) return { stopped: 'nan', message: diverged };

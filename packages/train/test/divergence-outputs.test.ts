@@ -8,7 +8,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@resnet-ts/backend-node';
 import { useBackend } from '@resnet-ts/core';
-import { checkRunHealth, checkpointIO, train, TrainOptions } from '../src/index.js';
+import { checkRunHealth, checkpointIO, evaluate, loadWeights, train, TrainOptions } from '../src/index.js';
 import { explodingLossNote } from '../src/epoch-report.js';
 import { synthetic, tinyModel, tmpDir } from './helpers.js';
 
@@ -72,6 +72,38 @@ test('without an evaluation set a probe of training images checks the last step:
   expect(fs.existsSync(path.join(dir, 'model.safetensors'))).toBe(false);
   model.dispose();
 });
+
+test.each([
+  ['--checkpoint-every 2, no evaluation set: the periodic checkpoint', { checkpointEvery: 2 }, 4, 'training', 3],
+  ['no evaluation set: the end of epoch 1 (not the last step)', {}, 3, 'training', undefined],
+  ['--checkpoint-every 1 between two evaluations of the test set', { checkpointEvery: 1, testSet: synthetic(20, 8, 7) }, 4, 'test', 3],
+] as const)(
+  '%s is not written from finite weights whose outputs are NaN: a probe stops the run there',
+  async (_what, extra, at, set, good) => {
+    const dir = tmpDir();
+    const model = tinyModel(2);
+    const res = await train({ ...base(dir, model), ...extra, onProgress: (p) => p.step === at && blowUp(model) });
+    expect(res.stopped).toBe('nan');
+    const m = OUTPUTS(set).exec(res.message ?? '');
+    expect([m?.[1], res.message]).toEqual([String(at), expect.stringMatching(/Try a lower learning rate/)]);
+    const ckpt = path.join(dir, 'checkpoint.safetensors');
+    if (good === undefined) {
+      expect(res.message).toContain('No checkpoint was written yet.');
+      expect(fs.existsSync(ckpt)).toBe(false);
+    } else {
+      expect(res.message).toContain(`The last good checkpoint is ${ckpt} (step ${good}).`);
+      expect(JSON.parse(checkpointIO.load(ckpt).metadata.training).step).toBe(good);
+      // It is good indeed: its outputs in eval mode are finite.
+      const again = tinyModel(2);
+      loadWeights(ckpt, again);
+      const r = evaluate(again, synthetic(48, 8), { preprocessing: res.preprocessing, limit: 16 });
+      expect([r.nonFinite, Number.isFinite(r.loss)]).toEqual([0, true]);
+      again.dispose();
+    }
+    expect(fs.existsSync(path.join(dir, 'model.safetensors'))).toBe(false);
+    model.dispose();
+  },
+);
 
 test('Ctrl-C after the outputs went non-finite: no checkpoint of those weights, reported as diverged', async () => {
   const dir = tmpDir();

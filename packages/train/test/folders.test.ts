@@ -58,7 +58,10 @@ class ColourOracle extends Module {
   forward(x: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
       const rgb = tf.mean(x, [1, 2]) as tf.Tensor2D;
-      const map = tf.tensor2d((['red', 'green', 'blue'] as const).flatMap((c) => this.classes.map((k) => (k === c ? 10 : 0))), [3, this.classes.length]);
+      const map = tf.tensor2d(
+        (['red', 'green', 'blue'] as const).flatMap((c) => this.classes.map((k) => (k === c ? 10 : 0))),
+        [3, this.classes.length],
+      );
       return tf.matMul(rgb, map);
     });
   }
@@ -120,13 +123,33 @@ describe('image folders', () => {
     const dir = tmpDir();
     await writeClasses(path.join(dir, 'train'), ['red', 'blue'], 2);
     await writeClasses(path.join(dir, 'test'), ['green'], 1);
-    await expect(loadData(dir, { imageSize: [8, 8] })).rejects.toThrow(/class folder\(s\) 'green' that the training set lacks/);
+    await expect(loadData(dir, { imageSize: [8, 8] })).rejects.toThrow(
+      /test has class folder\(s\) 'green' that train\/ lacks \(train\/ has blue, red\): a model trained on train\/ cannot output it\. Add its images to train\/, or remove it from test\/\.$/,
+    );
     const noTrain = tmpDir();
     await writeClasses(path.join(noTrain, 'test'), ['red', 'blue'], 1);
     await expect(loadData(noTrain, { imageSize: [8, 8] })).rejects.toThrow(/has test\/ but no train\//);
     const one = tmpDir();
     await writeClasses(one, ['red'], 3);
     await expect(loadData(one, { imageSize: [8, 8] })).rejects.toThrow(/has 1 class folder \(red\): a classifier needs at least 2/);
+  });
+
+  test('evaluatedSplitOnly (resnet eval): only test/ (else val/) is read, with its own class folders; train/ is not read', async () => {
+    const dir = tmpDir();
+    await writeClasses(path.join(dir, 'train'), ['red', 'blue'], 2);
+    fs.writeFileSync(path.join(dir, 'train', 'red', 'broken.png'), 'not an image'); // a note, were train/ read
+    await writeClasses(path.join(dir, 'test'), ['green', 'red'], 3); // 'green': a class train/ lacks
+    const notes: string[] = [];
+    const pair = await loadData(dir, { imageSize: [8, 8], val: 0, evaluatedSplitOnly: true, log: (m) => notes.push(m) });
+    expect(notes).toEqual([]);
+    expect([pair.test!.classes, pair.test!.labels.length, pair.val]).toEqual([['green', 'red'], 6, undefined]);
+    for (let i = 0; i < 6; i++)
+      expect(dominant(pair.test!.images.subarray(i * 192, (i + 1) * 192))).toBe(pair.test!.classes[pair.test!.labels[i]]);
+    // Without test/: val/; a split folder without train/ is evaluated too (train needs train/, see above).
+    fs.renameSync(path.join(dir, 'test'), path.join(dir, 'val'));
+    fs.rmSync(path.join(dir, 'train'), { recursive: true });
+    const val = await loadData(dir, { imageSize: [8, 8], val: 0, evaluatedSplitOnly: true });
+    expect([val.val!.classes, val.val!.labels.length, val.test]).toEqual([['green', 'red'], 6, undefined]);
   });
 
   test('a truncated JPEG and a text file named .png are skipped with a count, not fatal', async () => {
@@ -158,8 +181,14 @@ describe('IDX data sets are identified by content, not path', () => {
   function writeIdx(dir: string, labels: Uint8Array): void {
     fs.mkdirSync(dir, { recursive: true });
     const n = labels.length;
-    for (const [prefix, l] of [['train', labels], ['t10k', labels.subarray(0, 10)]] as const) {
-      fs.writeFileSync(path.join(dir, `${prefix}-images-idx3-ubyte.gz`), zlib.gzipSync(encodeIdx([l.length, 2, 2], new Uint8Array(l.length * 4).fill(7))));
+    for (const [prefix, l] of [
+      ['train', labels],
+      ['t10k', labels.subarray(0, 10)],
+    ] as const) {
+      fs.writeFileSync(
+        path.join(dir, `${prefix}-images-idx3-ubyte.gz`),
+        zlib.gzipSync(encodeIdx([l.length, 2, 2], new Uint8Array(l.length * 4).fill(7))),
+      );
       fs.writeFileSync(path.join(dir, `${prefix}-labels-idx1-ubyte`), encodeIdx([l.length], l));
     }
     expect(n).toBeGreaterThan(0);
@@ -171,7 +200,10 @@ describe('IDX data sets are identified by content, not path', () => {
     const m = await loadData(mnist);
     expect([m.kind, m.flip, m.train.classes[3]]).toEqual(['mnist', false, '3']);
     const other = path.join(tmpDir(), 'fashion-mnist');
-    writeIdx(other, Uint8Array.from({ length: 60 }, (_, i) => i % 4));
+    writeIdx(
+      other,
+      Uint8Array.from({ length: 60 }, (_, i) => i % 4),
+    );
     const o = await loadData(other);
     expect([o.kind, o.flip, o.train.classes]).toEqual(['idx', false, ['0', '1', '2', '3']]);
     const v = await loadData(other, { val: 0.25, seed: 2 });
@@ -195,7 +227,11 @@ describe('sizes and augmentation', () => {
     const d = fitDataset(synthetic(3, 8), [64, 64], 1);
     const prep = { mean: [0], std: [1] };
     const plain = Array.from(new Batcher(d, 3, prep).fill([0, 1, 2]).x);
-    const full = new Batcher(d, 3, prep).fill([0, 1, 2], { pad: 0, flip: false, resizedCrop: { scale: [1, 1], ratio: [1, 1] } }, new Rng(1)).x;
+    const full = new Batcher(d, 3, prep).fill(
+      [0, 1, 2],
+      { pad: 0, flip: false, resizedCrop: { scale: [1, 1], ratio: [1, 1] } },
+      new Rng(1),
+    ).x;
     Array.from(full).forEach((v, i) => expect(v).toBeCloseTo(plain[i], 5));
     const aug = defaultAugmentation([64, 64], true);
     const x1 = Array.from(new Batcher(d, 3, prep).fill([0, 1, 2], aug, new Rng(5)).x);

@@ -1,12 +1,13 @@
 // A run whose weights go NaN/Inf while the loss is still finite (a learning rate far too high:
-// batch norm keeps the loss finite while running statistics overflow) stops as diverged, names the
-// step and the last good checkpoint, keeps that checkpoint free of NaN/Inf and writes no model.
+// batch norm keeps the loss finite while running statistics overflow), or whose outputs in eval mode
+// do (weights huge but finite), stops as diverged, names the step and the last good checkpoint, keeps
+// that checkpoint free of NaN/Inf in its tensors and its outputs, and writes no model.
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@resnet-ts/backend-node';
 import { countNonFinite, useBackend } from '@resnet-ts/core';
-import { TrainError, checkRunHealth, checkpointIO, train, TrainOptions } from '../src/index.js';
+import { TrainError, checkRunHealth, checkpointIO, evaluate, loadWeights, train, TrainOptions } from '../src/index.js';
 import { synthetic, tinyModel, tmpDir } from './helpers.js';
 
 beforeAll(async () => {
@@ -33,29 +34,37 @@ function expectFiniteFile(file: string): void {
   for (const [name, r] of ck.tensors) expect([name, countNonFinite(r.data)]).toEqual([name, 0]);
 }
 
-test('huge lr: stops as diverged at the first non-finite weights, names the step and the last good checkpoint, which is finite', async () => {
+test('huge lr: stops at the first checkpoint whose weights or eval-mode outputs went NaN/Inf, naming it and the last good checkpoint, finite in both', async () => {
   const dir = tmpDir();
   const before = tf.memory().numTensors;
   const model = tinyModel(2);
   const losses: number[] = [];
-  const res = await train({ ...base(dir, model), checkpointEvery: 1, onProgress: (p) => losses.push(p.loss) });
+  // lr 100: a few healthy steps first (lr 1e6 leaves NaN outputs after the first step: no checkpoint is ever good).
+  const res = await train({ ...base(dir, model), lr: 100, checkpointEvery: 1, onProgress: (p) => losses.push(p.loss) });
   expect(res.stopped).toBe('nan');
-  // The loss never went non-finite: only the weights did.
+  // The loss never went non-finite: only the weights, or the outputs in eval mode, did.
   expect(losses.every(Number.isFinite)).toBe(true);
-  const m = /^Training diverged at step (\d+) \(epoch \d+, lr 1000000\): \d+ of \d+ tensors hold NaN or Inf \(.*running_var.*\).*The last good checkpoint is (.*) \(step (\d+)\)\./.exec(
-    res.message ?? '',
-  );
+  const m =
+    /^Training diverged at step (\d+) \(epoch \d+, lr 100\): .*(tensors hold NaN or Inf|the model's outputs in eval mode are not).*The last good checkpoint is (.*) \(step (\d+)\)\./.exec(
+      res.message ?? '',
+    );
   expect(m).not.toBeNull();
-  const [, divergedAt, file, goodStep] = m!;
+  const [, divergedAt, , file, goodStep] = m!;
   expect(res.message).not.toContain('\n');
   expect(Number(divergedAt)).toBe(losses.length);
   expect(Number(goodStep)).toBe(Number(divergedAt) - 1);
+  expect(Number(goodStep)).toBeGreaterThan(0);
   expect(file).toBe(path.join(dir, 'checkpoint.safetensors'));
   expectFiniteFile(file);
   expect(JSON.parse(checkpointIO.load(file).metadata.training).step).toBe(Number(goodStep));
+  const good = tinyModel(2);
+  loadWeights(file, good);
+  expect(evaluate(good, synthetic(48, 8), { preprocessing: res.preprocessing, limit: 16 }).nonFinite).toBe(0);
+  good.dispose();
   expect(fs.existsSync(path.join(dir, 'model.safetensors'))).toBe(false);
-  // The model in memory is the diverged one: the check sees what the trainer saw.
-  expect(checkRunHealth(model).found.length).toBeGreaterThan(0);
+  // The model in memory is the diverged one: the checks see what the trainer saw.
+  const r = evaluate(model, synthetic(48, 8), { preprocessing: res.preprocessing, limit: 16 });
+  expect(checkRunHealth(model).found.length + r.nonFinite).toBeGreaterThan(0);
   model.dispose();
   expect(tf.memory().numTensors).toBe(before); // the stopped run left nothing behind
 });

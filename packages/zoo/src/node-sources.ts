@@ -2,8 +2,8 @@
  * Node's half of the source resolver: local files, the shipped weights, and http(s) downloads kept
  * in a disk cache (`$RESNET_TS_CACHE`, else `~/.cache/resnet-ts`). A download streams into a
  * temporary file next to its cache entry and is renamed into place only when complete and verified
- * (checksum; a weights file or JSON, not a web page), so an interrupted, failed or wrong download
- * never stays in the cache.
+ * (checksum; a weights file or JSON, not a web page), so an interrupted (Ctrl-C, SIGTERM), failed or
+ * wrong download never stays in the cache, not even as an empty folder.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -94,15 +94,6 @@ class Body {
   }
 }
 
-/** Removes a cache entry's folder when a failed download left it empty. */
-function removeIfEmpty(dir: string): void {
-  try {
-    fs.rmdirSync(dir);
-  } catch {
-    // Not empty (another file, another download in flight) or already gone: leave it.
-  }
-}
-
 /**
  * The cached bytes of `url`, or undefined when there are none to use: absent, not matching `want`
  * (sha256), or not a usable file of its kind (a web page or broken file that an older version
@@ -122,6 +113,8 @@ function cachedBytes(file: string, url: string, want: string | undefined, option
 /**
  * Downloads `url` into the temporary file of `file`, put in place only when complete, matching
  * `want` and a usable file of its kind ({@link checkDownloaded}). Undefined for an optional 404.
+ * The atomic writer removes the temporary file, and the cache entry's folder when that leaves it
+ * empty, when the download fails and when the process exits or is stopped (Ctrl-C, SIGTERM) during it.
  */
 async function downloadInto(
   file: string,
@@ -132,7 +125,7 @@ async function downloadInto(
   const body = new Body();
   let contentType: string | undefined;
   let found = true;
-  await writeFileAtomic(file, async (fd) => {
+  const write = async (fd: number) => {
     const hash = crypto.createHash('sha256');
     const onResponse: DownloadOptions['onResponse'] = (r) => {
       contentType = r.contentType;
@@ -157,7 +150,8 @@ async function downloadInto(
     }
     const wrong = checkDownloaded(url, body.bytes(), downloadKind(url), contentType);
     if (wrong) throw wrong;
-  }).catch((e: unknown) => {
+  };
+  await writeFileAtomic(file, write, { removeDirIfEmpty: true }).catch((e: unknown) => {
     if (found) throw e;
   });
   return found ? body.bytes() : undefined;
@@ -180,12 +174,5 @@ export async function cachedDownload(url: string, options: DownloadOptions & { s
   const dir = path.dirname(file);
   ensureDir(dir);
   cleanStaleTempFiles(dir);
-  try {
-    const bytes = await downloadInto(file, url, want, options);
-    if (!bytes) removeIfEmpty(dir);
-    return bytes;
-  } catch (e) {
-    removeIfEmpty(dir);
-    throw e;
-  }
+  return downloadInto(file, url, want, options);
 }

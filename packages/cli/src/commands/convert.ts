@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import fs from 'node:fs';
-import { ResNet, StateDictError, detectWeightsFormat } from '@resnet-ts/core';
+import { ResNet, StateDictError, WEIGHTS_FORMAT_HEAD_BYTES, detectWeightsFormat } from '@resnet-ts/core';
 import type { CheckpointInfo } from '@resnet-ts/core';
 import {
   CHECKPOINT_FORMAT,
@@ -84,7 +84,11 @@ export function registerConvert(program: Command): void {
           metadata: { converted_from: input.split(/[\\/]/).pop() ?? input },
         });
         const tensors = model.paramLayouts().size;
-        wrote(opts, { output, format: CHECKPOINT_FORMAT, tensors }, `wrote ${output}: ${tensors} tensors (${CHECKPOINT_FORMAT} checkpoint)`);
+        wrote(
+          opts,
+          { output, format: CHECKPOINT_FORMAT, tensors },
+          `wrote ${output}: ${tensors} tensors (${CHECKPOINT_FORMAT} checkpoint)`,
+        );
       } finally {
         model.dispose();
       }
@@ -126,9 +130,9 @@ function readClassNames(file: string): string[] {
 function localSafetensorsInfo(input: string): CheckpointInfo | undefined {
   if (!fs.existsSync(input) || fs.statSync(input).isDirectory()) return undefined;
   const fd = fs.openSync(input, 'r');
-  const head = new Uint8Array(16);
+  const head = new Uint8Array(WEIGHTS_FORMAT_HEAD_BYTES);
   try {
-    fs.readSync(fd, head, 0, 16, 0);
+    fs.readSync(fd, head, 0, head.length, 0);
   } finally {
     fs.closeSync(fd);
   }

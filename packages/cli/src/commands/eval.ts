@@ -54,8 +54,10 @@ export function registerEval(program: Command): void {
       try {
         const prep = clf.preprocessing;
         const imageSize = Array.isArray(prep.resize) ? prep.resize : prep.crop;
-        // val: 0: a folder of class sub-folders is evaluated whole; train/ val/ test/ on test/ (else val/).
-        const pair = await loadData(opts.data, { imageSize, channels: prep.channels, val: 0, log: (m) => process.stderr.write(m + '\n') });
+        // val: 0: a folder of class sub-folders is evaluated whole; of train/ val/ test/ only test/ (else val/) is read,
+        // with its own class folders (train/'s classes do not constrain it: they are matched to the model's by name).
+        const log = (m: string) => process.stderr.write(m + '\n');
+        const pair = await loadData(opts.data, { imageSize, channels: prep.channels, val: 0, evaluatedSplitOnly: true, log });
         const loaded = pair.test ?? pair.val ?? pair.train;
         const folder = pair.kind === 'folder';
         const match = matchClasses(loaded.classes, clf.labels, { folders: folder });
@@ -65,7 +67,7 @@ export function registerEval(program: Command): void {
         // In-memory data (IDX, CIFAR) at the size and channels the weights were trained on (resnet train --image-size).
         const fit = !folder && clf.origin.preprocessing === 'weights' && imageSize !== undefined;
         const test = fit ? fitDataset(limited, imageSize, prep.channels) : limited;
-        // Weights without stored preprocessing: normalise with the data set's own statistics.
+        // Weights without stored preprocessing: normalise with the data set's own statistics (a split folder's: the evaluated split's).
         const stats = clf.origin.preprocessing === 'default' ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
         const padTo = cifarPadTo(clf.model.spec.stem, test.shape, prep.padTo);
         const bar = defaultProgressBar() ? progressBar('evaluating |{bar}| {value}/{total} images | ETA {eta_formatted}') : undefined;

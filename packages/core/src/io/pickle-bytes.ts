@@ -106,3 +106,18 @@ export function bigLine(line: string): number | bigint {
 export function intLine(line: string): number | boolean {
   return line === '01' ? true : line === '00' ? false : Number(line);
 }
+
+/** A protocol-0 FLOAT line: Python's `repr` of a float, whose infinities are `inf` / `-inf` (not JS's `Infinity`). */
+export function floatLine(line: string): number {
+  const t = line.trim().toLowerCase();
+  if (t === 'inf' || t === '+inf') return Infinity;
+  if (t === '-inf') return -Infinity;
+  return parseFloat(t);
+}
+
+/** A protocol-0 UNICODE line (`raw-unicode-escape`): `\uXXXX` and `\UXXXXXXXX` escapes, other characters as bytes. */
+export function rawUnicodeEscape(line: string): string {
+  return line.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, u: string | undefined, big: string | undefined) =>
+    String.fromCodePoint(parseInt(u ?? big ?? '0', 16)),
+  );
+}

@@ -4,14 +4,16 @@
  * and hands every reference to a Python global (GLOBAL / STACK_GLOBAL / INST) to the caller's
  * `findGlobal`, which returns an allow-listed {@link PickleGlobal} or throws. REDUCE, NEWOBJ and
  * BUILD only ever call functions that `findGlobal` handed out (or the `setState` of objects those
- * functions made); anything else on the stack is data and cannot be called.
+ * functions made); anything else on the stack is data and cannot be called. The opcodes that need
+ * something outside the file (EXT1/2/4: copyreg's extension registry; NEXT_BUFFER: protocol 5's
+ * out-of-band buffers) are refused by name.
  *
  * Why not the `pickleparser` npm package: 0.2.1 reads LONG1 as unsigned, rejects LONG1 values
  * longer than 8 bytes (the legacy `torch.save` magic number is a 10-byte LONG1), and by default
  * constructs a placeholder object for any unknown global instead of refusing it.
  */
 import { FormatError } from '../errors.js';
-import { Cursor, bigLine, decodeLong, intLine, unquote } from './pickle-bytes.js';
+import { Cursor, bigLine, decodeLong, floatLine, intLine, rawUnicodeEscape, unquote } from './pickle-bytes.js';
 
 /** A Python global the caller allows: what REDUCE / NEWOBJ do with it. */
 export class PickleGlobal {
@@ -196,12 +198,12 @@ const OPS = new Map<number, Handler>([
   [0x4c, push((m) => bigLine(m.c.line()))], // LONG
   [0x8a, push((m) => decodeLong(m.c.take(m.c.u8())))], // LONG1
   [0x8b, push((m) => decodeLong(m.c.take(m.c.u32())))], // LONG4
-  [0x46, push((m) => parseFloat(m.c.line()))], // FLOAT
+  [0x46, push((m) => floatLine(m.c.line()))], // FLOAT
   [0x47, push((m) => m.c.f64be())], // BINFLOAT
   [0x53, push((m) => unquote(m.c.line(), m.source))], // STRING
   [0x54, push((m) => m.c.text(m.c.u32(), 'latin1'))], // BINSTRING
   [0x55, push((m) => m.c.text(m.c.u8(), 'latin1'))], // SHORT_BINSTRING
-  [0x56, push((m) => m.c.line().replace(/\\u([0-9a-fA-F]{4})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))))], // UNICODE
+  [0x56, push((m) => rawUnicodeEscape(m.c.line()))], // UNICODE
   [0x58, push((m) => m.c.text(m.c.u32(), 'utf-8'))], // BINUNICODE
   [0x8c, push((m) => m.c.text(m.c.u8(), 'utf-8'))], // SHORT_BINUNICODE
   [0x8d, push((m) => m.c.text(m.c.u64(), 'utf-8'))], // BINUNICODE8
@@ -346,6 +348,28 @@ function listOf(m: Machine, x: unknown): unknown[] {
   return x;
 }
 
+/** Opcodes CPython writes that this reader refuses, by pickletools' names, and why. */
+const REFUSED = new Map<number, string>([
+  [0x82, "EXT1 (a value from copyreg's extension registry, which only the saving Python knew)"],
+  [0x83, "EXT2 (a value from copyreg's extension registry, which only the saving Python knew)"],
+  [0x84, "EXT4 (a value from copyreg's extension registry, which only the saving Python knew)"],
+  [0x97, 'NEXT_BUFFER (an out-of-band buffer of protocol 5, whose bytes are not in the file)'],
+]);
+
+/** The one-line error of an opcode the reader does not run: its name when CPython has one, else its byte. */
+function unsupportedOpcode(op: number, c: Cursor): FormatError {
+  const at = `at offset ${c.pos - 1}`;
+  const known = REFUSED.get(op);
+  if (known) {
+    return new FormatError(
+      `${c.source}: the pickle uses opcode ${known} ${at}, which resnet-ts does not read; save the weights with torch.save(model.state_dict(), file) or as safetensors.`,
+    );
+  }
+  return new FormatError(
+    `${c.source}: byte 0x${op.toString(16).padStart(2, '0')} ${at} is no pickle opcode of protocols 0-5; the file is corrupt or not a pickle. Copy or download it again.`,
+  );
+}
+
 /**
  * Reads one pickle from `bytes` starting at `start`. Globals go through `options.findGlobal`;
  * nothing else is callable. Truncated or malformed data is a {@link FormatError}.
@@ -362,11 +386,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions, start = 0)
       return { value: m.stack[0], end: c.pos };
     }
     const handler = OPS.get(op);
-    if (!handler) {
-      throw new FormatError(
-        `${c.source}: pickle opcode 0x${op.toString(16)} at offset ${c.pos - 1} is not supported (extension registry, out-of-band buffers, or a corrupt file).`,
-      );
-    }
+    if (!handler) throw unsupportedOpcode(op, c);
     handler(m);
   }
 }

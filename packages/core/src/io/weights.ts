@@ -66,13 +66,31 @@ const TORCH_WRAPPERS = ['module.', '_orig_mod.'];
 const MAX_WRAPPER_SEGMENTS = 3;
 
 const ZIP_MAGIC = [0x50, 0x4b];
+/** LONG1 of `TORCH_LEGACY_MAGIC` (torch.ts): the first value of a legacy `torch.save` file. */
 const LEGACY_MAGIC = [0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+const PICKLE_PROTO = 0x80;
+const PICKLE_FRAME = 0x95;
 
-/** Which format `bytes` (a whole file, or at least its first 16 bytes) is in, or undefined. */
+/**
+ * How many leading bytes {@link detectWeightsFormat} needs: a legacy file pickled with protocol 4
+ * or 5 opens with PROTO (2 bytes) and FRAME (9 bytes) before its 12-byte magic number.
+ */
+export const WEIGHTS_FORMAT_HEAD_BYTES = 32;
+
+/**
+ * Whether `bytes` open with the pickled magic number of a legacy `torch.save` file: PROTO 2-5, then
+ * (protocols 4-5, `pickle_protocol=4` in torch.save) a FRAME opcode and its 8-byte length, then LONG1.
+ */
+function isTorchLegacy(bytes: Uint8Array): boolean {
+  if (bytes[0] !== PICKLE_PROTO || !(bytes[1] >= 2 && bytes[1] <= 5)) return false;
+  const at = bytes[1] >= 4 && bytes[2] === PICKLE_FRAME ? 11 : 2;
+  return bytes.length >= at + LEGACY_MAGIC.length && LEGACY_MAGIC.every((b, i) => bytes[at + i] === b);
+}
+
+/** Which format `bytes` (a whole file, or at least its first {@link WEIGHTS_FORMAT_HEAD_BYTES}) is in, or undefined. */
 export function detectWeightsFormat(bytes: Uint8Array): WeightsFormat | undefined {
   if (bytes.length >= 4 && bytes[0] === ZIP_MAGIC[0] && bytes[1] === ZIP_MAGIC[1] && (bytes[2] === 3 || bytes[2] === 5)) return 'torch-zip';
-  if (bytes.length >= 14 && bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5 && LEGACY_MAGIC.every((b, i) => bytes[2 + i] === b))
-    return 'torch-legacy';
+  if (isTorchLegacy(bytes)) return 'torch-legacy';
   if (bytes.length >= 10) {
     const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
     if (n >= 2n && n < 100_000_000n && bytes[8] === 0x7b) return 'safetensors';

@@ -4,7 +4,8 @@
  * (temporary file in the same folder, fsync, rename), a folder creator that fails fast where a
  * recursive mkdir would hang (e.g. under /proc), and the clean-up of temporary files: those a killed
  * writer left behind, and this process's own when it exits or is stopped by SIGINT, SIGTERM or SIGHUP
- * in the middle of a write.
+ * in the middle of a write (with the folder made for the file, e.g. a download's cache entry, when
+ * that leaves it empty).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -86,7 +87,10 @@ export function ensureDir(dir: string): void {
     }
     if (st) {
       if (!st.isDirectory())
-        throw new FileError(`Cannot use '${dir}' as a folder: '${at}' is a file (${at === abs ? 'EEXIST' : 'ENOTDIR'}).`, at === abs ? 'EEXIST' : 'ENOTDIR');
+        throw new FileError(
+          `Cannot use '${dir}' as a folder: '${at}' is a file (${at === abs ? 'EEXIST' : 'ENOTDIR'}).`,
+          at === abs ? 'EEXIST' : 'ENOTDIR',
+        );
       break;
     }
     missing.unshift(at);
@@ -143,21 +147,32 @@ export function cleanStaleTempFiles(dir: string, name?: string): string[] {
   return removed;
 }
 
-/** The temporary files this process is writing now (see {@link trackTemp}). */
-const inFlight = new Set<string>();
+/** The temporary files this process is writing now, each with the folder to remove if it is left empty (see {@link trackTemp}). */
+const inFlight = new Map<string, string | undefined>();
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 let exitHooked = false;
 let signalsHooked = false;
 /** Marks {@link onStopSignal} (of every copy of this module in the process) as not another program's listener. */
 const STOP_TAG = Symbol.for('resnet-ts.atomic-writer.stop-signal');
 
+/** Removes `dir` if it is empty (another file, or another process's write in flight, keeps it). */
+function removeDirIfEmpty(dir: string | undefined): void {
+  if (dir === undefined) return;
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // Not empty, or already gone: leave it.
+  }
+}
+
 function removeInFlight(): void {
-  for (const tmp of inFlight) {
+  for (const [tmp, dir] of inFlight) {
     try {
       fs.rmSync(tmp, { force: true });
     } catch {
       // Exiting: nothing more can be done; the next write of that file removes it (stale).
     }
+    removeDirIfEmpty(dir);
   }
   inFlight.clear();
 }
@@ -186,12 +201,13 @@ function unhookSignals(): void {
 }
 
 /**
- * Registers `tmp` as being written: removed if the process exits (process.exit, an uncaught error)
- * or is stopped by SIGINT/SIGTERM/SIGHUP before {@link untrackTemp}. The signal listeners exist
- * only while a write is in flight, so a process that writes nothing keeps Node's default handling.
+ * Registers `tmp` as being written: removed (and `dir`, if that leaves it empty) if the process exits
+ * (process.exit, an uncaught error) or is stopped by SIGINT/SIGTERM/SIGHUP before {@link untrackTemp}.
+ * The signal listeners exist only while a write is in flight, so a process that writes nothing keeps
+ * Node's default handling.
  */
-function trackTemp(tmp: string): void {
-  inFlight.add(tmp);
+function trackTemp(tmp: string, dir: string | undefined): void {
+  inFlight.set(tmp, dir);
   if (!exitHooked) {
     exitHooked = true;
     process.on('exit', removeInFlight);
@@ -221,14 +237,29 @@ function turnOfEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** Options of {@link writeFileAtomic}. */
+export interface AtomicWriteOptions {
+  /**
+   * Whether the folder holding `file` was made for it (a download's cache entry): then it is removed
+   * with the temporary file, if that leaves it empty, when the write fails or the process exits or is
+   * stopped during it; so nothing of an unfinished write stays behind.
+   */
+  removeDirIfEmpty?: boolean;
+}
+
 /**
  * Writes `file` atomically: `write` gets a file descriptor of a temporary file in the same folder;
  * on success the data is flushed and the file renamed into place, on failure it is removed, and
  * when the process exits or is stopped by SIGINT/SIGTERM/SIGHUP during the write, too (a SIGKILL
  * leaves it: stale temporary files of an earlier, killed write of the same file are removed first).
- * File system failures are {@link FileError}s naming the path and the cause.
+ * With `removeDirIfEmpty`, the folder goes too when that leaves it empty. File system failures are
+ * {@link FileError}s naming the path and the cause.
  */
-export async function writeFileAtomic(file: string, write: (fd: number) => Promise<void> | void): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  write: (fd: number) => Promise<void> | void,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
   const dir = path.dirname(path.resolve(file));
   let dirStat: fs.Stats | undefined;
   let fileStat: fs.Stats | undefined;
@@ -244,13 +275,15 @@ export async function writeFileAtomic(file: string, write: (fd: number) => Promi
   // What a killed earlier write of this file left behind goes now (only dead processes' temp files).
   cleanStaleTempFiles(dir, path.basename(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
+  const ownDir = options.removeDirIfEmpty ? dir : undefined;
   let fd: number;
   try {
     fd = fs.openSync(tmp, 'wx', 0o644);
   } catch (e) {
+    removeDirIfEmpty(ownDir);
     throw fileError(e, file);
   }
-  trackTemp(tmp);
+  trackTemp(tmp, ownDir);
   try {
     await write(fd);
     // Ctrl-C during the (often synchronous) write: stop here, before the file is put in place.
@@ -262,6 +295,7 @@ export async function writeFileAtomic(file: string, write: (fd: number) => Promi
   } catch (e) {
     if (fd >= 0) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
+    removeDirIfEmpty(ownDir);
     throw fileError(e, file);
   } finally {
     untrackTemp(tmp);

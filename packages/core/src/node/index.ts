@@ -31,6 +31,7 @@ export * from '../io/safetensors.js';
 export * from '../io/npy.js';
 export * from '../io/checkpoint.js';
 export { FileError, fileError, ensureDir, cleanStaleTempFiles, writeFileAtomic, cacheDir } from './files.js';
+export type { AtomicWriteOptions } from './files.js';
 export { readWeightsFile, readFileBytes, weightsFileFormat } from './weights-file.js';
 export { SafetensorsFile, openSafetensors } from './safetensors-file.js';
 

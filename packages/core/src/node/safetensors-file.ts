@@ -9,7 +9,7 @@ import {
   parseSafetensorsHeader,
   readSafetensorsHeaderLength,
 } from '../io/safetensors.js';
-import { WeightsFormat, detectWeightsFormat } from '../io/weights.js';
+import { WEIGHTS_FORMAT_HEAD_BYTES, WeightsFormat, detectWeightsFormat } from '../io/weights.js';
 import { openForRead } from './files.js';
 import { readAt, registerFileRereader } from './reread.js';
 
@@ -34,7 +34,7 @@ export class SafetensorsFile {
     try {
       this.stat = fs.fstatSync(this.fd);
       this.size = this.stat.size;
-      const format = detectWeightsFormat(readAt(this.fd, 16, 0));
+      const format = detectWeightsFormat(readAt(this.fd, WEIGHTS_FORMAT_HEAD_BYTES, 0));
       if (format === 'torch-zip' || format === 'torch-legacy') throw notSafetensorsError(file, format);
       const n = readSafetensorsHeaderLength(readAt(this.fd, 8, 0), this.size, file);
       const h = parseSafetensorsHeader(readAt(this.fd, n, 8), this.size - 8 - n, file);

@@ -13,6 +13,7 @@ import {
   RawStateDict,
   ReadWeightsOptions,
   WeightsFormat,
+  WEIGHTS_FORMAT_HEAD_BYTES,
   detectWeightsFormat,
   readTorchZipWeights,
   readWeights,
@@ -96,8 +97,8 @@ function readTorchZipFile(file: string, source: string, warn?: (message: string)
 export function weightsFileFormat(file: string): WeightsFormat | undefined {
   const fd = openForRead(file);
   try {
-    const head = new Uint8Array(16);
-    const n = fs.readSync(fd, head, 0, 16, 0);
+    const head = new Uint8Array(WEIGHTS_FORMAT_HEAD_BYTES);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
     return detectWeightsFormat(head.subarray(0, n));
   } catch (e) {
     throw fileError(e, file, 'read');

@@ -83,6 +83,14 @@ export interface LoadDataOptions {
   seed?: number;
   /** Notes: skipped images, classes missing from a split. */
   log?: (message: string) => void;
+  /**
+   * Image folders with train/, val/, test/ splits: read only the split that is evaluated (test/, else
+   * val/, else train/), labelled by its own class folders, which are then paired with a model's
+   * outputs by name (`matchClasses`); the other splits are not read, so their classes constrain
+   * nothing. The pair holds that split as `train` too (it is the data set's own statistics). What
+   * `resnet eval` reads. Other data sets load as without it.
+   */
+  evaluatedSplitOnly?: boolean;
 }
 
 /**
@@ -119,7 +127,10 @@ async function loadNamedOrFolder(spec: string, options: LoadDataOptions): Promis
     source.name === 'cifar10'
       ? ['/usr/share/datasets/cifar-10-batches-bin', 'CIFAR-10 (cifar-10-binary.tar.gz)']
       : ['/usr/share/datasets/cifar-100-binary', 'CIFAR-100 (cifar-100-binary.tar.gz)'];
-  if (!fs.existsSync(dir)) throw new DataError(`${what.split(' ')[0]} is not in ${dir}: download the binary version ${what.split(' ')[1]}, unpack it and give --data <path to ${path.basename(dir)}>.`);
+  if (!fs.existsSync(dir))
+    throw new DataError(
+      `${what.split(' ')[0]} is not in ${dir}: download the binary version ${what.split(' ')[1]}, unpack it and give --data <path to ${path.basename(dir)}>.`,
+    );
   return cifarPair(dir, source.name);
 }
 

@@ -13,6 +13,7 @@
  * (sorted) classes, so label k means the same class in every split; a class that val/ or test/ lacks
  * is reported, one that train/ lacks is an error. Without val/, `val` holds out a split of train/.
  * `val: 0` splits nothing (all of a class folder is `train`, e.g. to evaluate on it).
+ * `evaluatedSplitOnly` (`resnet eval`) reads one split only, test/ else val/ else train/, with its own classes.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -44,12 +45,20 @@ export async function loadImageData(dir: string, options: LoadDataOptions): Prom
     notesRelativeTo: dir,
   };
   const splits = ['train', 'val', 'test'].filter((s) => isDir(path.join(dir, s)));
+  // `resnet eval`: the one split it evaluates, with its own classes.
+  const only = splits.length && options.evaluatedSplitOnly ? ['test', 'val', 'train'].find((s) => splits.includes(s))! : undefined;
   let pair: DataPair;
-  if (splits.length && !splits.includes('train'))
+  if (only) {
+    const data = await loadImageFolder(path.join(dir, only), decode);
+    pair = { kind: 'folder', train: data, ...(only === 'train' ? {} : { [only]: data }), flip: true };
+  } else if (splits.length && !splits.includes('train')) {
     throw new DataError(
       `${dir} has ${splits.map((s) => `${s}/`).join(' and ')} but no train/: put the training images in ${path.join(dir, 'train')}/<class>/.`,
     );
-  if (splits.includes('train')) {
+  } else if (splits.includes('train')) {
+    // Before any image is decoded: a val/ or test/ class that train/ lacks.
+    const trainClasses = listImageFolder(path.join(dir, 'train')).classes;
+    for (const s of splits.filter((x) => x !== 'train')) checkSplitClasses(path.join(dir, s), trainClasses);
     const train = await loadImageFolder(path.join(dir, 'train'), decode);
     checkClasses(train, path.join(dir, 'train'));
     const other = async (s: string) => (splits.includes(s) ? loadSplit(path.join(dir, s), train.classes, decode, log) : undefined);
@@ -64,7 +73,9 @@ export async function loadImageData(dir: string, options: LoadDataOptions): Prom
     pair = { kind: 'folder', flip: true, ...(fraction ? stratifiedSplit(all, fraction, options.seed ?? 0) : { train: all }) };
   }
   if (skipped.length)
-    log(`note: skipped ${skipped.length} image(s) that could not be decoded (listed above); ${loadedNote(dir, pair, splits)}`);
+    log(
+      `note: skipped ${skipped.length} image(s) that could not be decoded (listed above); ${loadedNote(dir, pair, only ? [only] : splits)}`,
+    );
   return { ...pair, skipped };
 }
 
@@ -90,6 +101,21 @@ function checkClasses(d: Dataset, dir: string): void {
     throw new DataError(
       `${dir} has ${d.classes.length} class folder (${d.classes.join(', ')}): a classifier needs at least 2, one sub-folder of images per class.`,
     );
+}
+
+/**
+ * Refuses a val/ or test/ class folder that train/ lacks: a model trained on train/ has no output for
+ * it, and labelling the split by its own folders (torchvision's ImageFolder on it) would silently
+ * give its classes other numbers than train/'s.
+ */
+function checkSplitClasses(dir: string, trainClasses: string[]): void {
+  const extra = listImageFolder(dir).classes.filter((c) => !trainClasses.includes(c));
+  if (!extra.length) return;
+  const [it, its] = extra.length === 1 ? ['it', 'its'] : ['them', 'their'];
+  throw new DataError(
+    `${dir} has class folder(s) ${extra.map((c) => `'${c}'`).join(', ')} that train/ lacks (train/ has ${trainClasses.join(', ')}): ` +
+      `a model trained on train/ cannot output ${it}. Add ${its} images to train/, or remove ${it} from ${path.basename(dir)}/.`,
+  );
 }
 
 /** A val/ or test/ split labelled by the training classes; classes it lacks are reported. */
