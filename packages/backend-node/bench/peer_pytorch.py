@@ -15,6 +15,7 @@ Works:
 """
 import argparse
 import json
+import resource
 import statistics
 import sys
 import time
@@ -130,7 +131,8 @@ def make_step(kind, batch):
 def serve():
     """--serve: one JSON request per stdin line, one JSON answer per stdout line, so that `resnet bench`
     can interleave PyTorch's runs with its own: {"op": "prepare", "work": "resnet50-forward:8"} builds
-    the work (answer {"ok": true}), {"op": "run"} runs it once and answers its {"ms"}; an error answers
+    the work (answer {"ok": true}), {"op": "run"} runs it once and answers its {"ms", "page_faults"} (minor
+    faults of this process during the run: memory the allocator took back from the OS); an error answers
     {"error"}. Starts by printing {"ready": true, "torch", "threads", "channels_last"}; ends at end of input."""
     step = None
     hello = {"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "channels_last": CHANNELS_LAST}
@@ -146,9 +148,11 @@ def serve():
             elif req.get("op") == "run":
                 if step is None:
                     raise ValueError("run before prepare")
+                f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
                 t0 = time.perf_counter()
                 step()
-                answer = {"ms": (time.perf_counter() - t0) * 1000}
+                ms = (time.perf_counter() - t0) * 1000
+                answer = {"ms": ms, "page_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0}
             else:
                 raise ValueError(f"unknown request {line.strip()[:80]}")
         except (Exception, SystemExit) as e:  # make_step ends with SystemExit on an unknown work

@@ -13,6 +13,7 @@ interface Answer {
   ready?: boolean;
   ok?: boolean;
   ms?: number;
+  page_faults?: number;
   error?: string;
   torch?: string;
   threads?: number;
@@ -78,11 +79,17 @@ export class PytorchPeer {
     return answer;
   }
 
-  /** `w` built in PyTorch (the same network and input size as ours), ready to run; its `run` resolves to PyTorch's own ms. */
+  /**
+   * `w` built in PyTorch (the same network and input size as ours), ready to run; its `run` resolves to
+   * PyTorch's own ms and the page faults of its process during the run.
+   */
   async prepare(w: BenchWork): Promise<PreparedWork> {
     await this.request({ op: 'prepare', work: `${w.kind}:${w.batch}` });
     return {
-      run: async () => (await this.request({ op: 'run' })).ms,
+      run: async () => {
+        const a = await this.request({ op: 'run' });
+        return { ms: a.ms ?? NaN, pageFaults: a.page_faults };
+      },
       dispose: () => {},
     };
   }

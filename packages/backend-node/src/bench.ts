@@ -83,12 +83,20 @@ export function median(xs: number[]): number {
 }
 
 /** A prepared, repeatable piece of work: `run()` does it once and waits for its results. */
+/** What a peer that times itself (another process) reports for one run. */
+export interface OwnTiming {
+  /** Its own milliseconds, used instead of the wall time around the call. */
+  ms: number;
+  /** Minor page faults of its process during the run, when it counts them. */
+  pageFaults?: number;
+}
+
 export interface PreparedWork {
   /**
-   * Does the work once; resolves when its results are read back. A peer that times itself (another
-   * process) resolves to its own milliseconds, which are used instead of the wall time around the call.
+   * Does the work once; resolves when its results are read back. A peer that times itself resolves
+   * to its own milliseconds (a number, or {@link OwnTiming} with its page faults too).
    */
-  run(): Promise<void | number | undefined>;
+  run(): Promise<void | number | OwnTiming | undefined>;
   /** Frees what the work holds (model, tensors, a peer's session). */
   dispose(): void;
 }
@@ -190,9 +198,13 @@ const INTERLEAVE_SETTLE_MS = 200;
  * run paid for that runtime's traces (measured, BENCHMARKS.md "Who ran just before"): onnxruntime's
  * ResNet-18 batch 1 took 17.2 ms after a PyTorch forward and 10.5 ms after ours, and the rotation
  * put the same runtime before each work in every round, so one work paid for it every time.
- * Returns each work's ms per round.
+ * Returns each work's ms per round; `pageFaults[i]`, when given, receives the minor page faults of
+ * each timed run of work i (null where a peer in another process does not count them).
  */
-export async function timeInterleaved(steps: PreparedWork[], options: { repeats: number; warmup: number }): Promise<number[][]> {
+export async function timeInterleaved(
+  steps: PreparedWork[],
+  options: { repeats: number; warmup: number; pageFaults?: (number | null)[][] },
+): Promise<number[][]> {
   for (const step of steps) for (let i = 0; i < options.warmup; i++) await step.run();
   const times = steps.map(() => [] as number[]);
   const alone = steps.length === 1;
@@ -204,9 +216,14 @@ export async function timeInterleaved(steps: PreparedWork[], options: { repeats:
         await new Promise((resolve) => setTimeout(resolve, INTERLEAVE_SETTLE_MS));
         await steps[i].run();
       }
+      const f0 = process.resourceUsage().minorPageFault;
       const t0 = performance.now();
       const own = await steps[i].run();
-      times[i].push(typeof own === 'number' ? own : performance.now() - t0);
+      const wall = performance.now() - t0;
+      times[i].push(typeof own === 'number' ? own : own ? own.ms : wall);
+      // In this process: its own faults; a peer elsewhere: what it counted, if anything.
+      const faults = own == null ? process.resourceUsage().minorPageFault - f0 : typeof own === 'object' ? own.pageFaults : undefined;
+      options.pageFaults?.[i]?.push(faults ?? null);
     }
   }
   return times;
@@ -262,6 +279,14 @@ export interface BenchRow {
   onnxruntimeMs?: number | null;
   /** ours / onnxruntime (how many times slower). */
   onnxruntimeRatio?: number | null;
+  /** Our median minor page faults per timed run (the process's, around the run); null when not counted. */
+  pageFaults?: number | null;
+  /** PyTorch's, counted by its process (see bench/peer_pytorch.py). */
+  torchPageFaults?: number | null;
+  /** PyTorch channels_last's. */
+  torchChannelsLastPageFaults?: number | null;
+  /** onnxruntime-node's (it runs in our process: the faults around its run). */
+  onnxruntimePageFaults?: number | null;
   /** Why the work was skipped or anything else worth printing under the table. */
   note?: string;
 }

@@ -8,6 +8,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { pageFaultNote } from '../src/commands/bench-peers';
+
 const bin = path.join(__dirname, '..', 'dist', 'bin.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 240_000 });
 
@@ -107,6 +109,9 @@ if (torchMissing)
       torchChannelsLastRatio: number;
       onnxruntimeMs: number | null;
       onnxruntimeRatio: number | null;
+      pageFaults: number | null;
+      torchPageFaults: number | null;
+      torchChannelsLastPageFaults: number | null;
     };
     const out = JSON.parse(r.stdout) as { rows: Row[]; pytorch: string; pytorchChannelsLast: string };
     // onnxruntime has no training step: its columns say null there, and hold its time on the forward row.
@@ -119,6 +124,8 @@ if (torchMissing)
       /^PyTorch \S+ CPU, models and inputs in torch.channels_last, 2 threads, rounds interleaved with ours$/,
     );
     for (const row of out.rows) {
+      // Page faults per timed run, ours counted around our runs, PyTorch's by its own process.
+      for (const f of [row.pageFaults, row.torchPageFaults, row.torchChannelsLastPageFaults]) expect(f).toBeGreaterThanOrEqual(0);
       expect(row.torchMs).toBeGreaterThan(0);
       expect(row.ratio).toBeCloseTo(row.ms / row.torchMs, 6);
       expect(row.torchChannelsLastMs).toBeGreaterThan(0);
@@ -164,3 +171,13 @@ test('--cold-start: resnet forward next to onnxruntime-node in fresh processes, 
   expect(bad.status).not.toBe(0);
   expect(bad.stderr.trim().split('\n')).toHaveLength(1);
 }, 240_000);
+
+test('a peer that took many more page faults per run than ours gets a note saying so, with both counts; a few do not', () => {
+  const row = { engine: 'native', work: 'w', kind: 'resnet20-train' as const, batch: 128, repeats: 9, ms: 146, imagesPerSec: 877 };
+  expect(pageFaultNote({ ...row, pageFaults: 133, torchPageFaults: 20352, torchChannelsLastPageFaults: 38692.5 })).toBe(
+    "page faults per timed run: ours 133, PyTorch 20,352, PyTorch channels_last 38,693 (memory the peer's allocator gave back to the OS and faulted in again: part of its time)",
+  );
+  expect(pageFaultNote({ ...row, pageFaults: 133, torchPageFaults: 900, torchChannelsLastPageFaults: null })).toBeUndefined();
+  // As many as ours: the work's own, not the allocator's.
+  expect(pageFaultNote({ ...row, pageFaults: 5000, torchPageFaults: 6000 })).toBeUndefined();
+});

@@ -13,6 +13,7 @@ export type Peer = (typeof PEERS)[number];
 /** The row fields a peer's median and ours / its median go into (their JSON names, kept stable). */
 type MsField = 'torchMs' | 'torchChannelsLastMs' | 'onnxruntimeMs';
 type RatioField = 'ratio' | 'torchChannelsLastRatio' | 'onnxruntimeRatio';
+type FaultsField = 'torchPageFaults' | 'torchChannelsLastPageFaults' | 'onnxruntimePageFaults';
 
 /** A started peer, ready to prepare works. */
 export interface BenchPeer {
@@ -33,15 +34,25 @@ export interface StartedPeers {
 }
 
 /** Each peer's name in messages, row fields and JSON line key. */
-const PEER_KINDS: Record<Peer, { label: string; ms: MsField; ratio: RatioField; lineKey: keyof StartedPeers['lines'] }> = {
-  pytorch: { label: 'PyTorch', ms: 'torchMs', ratio: 'ratio', lineKey: 'pytorch' },
+const PEER_KINDS: Record<
+  Peer,
+  { label: string; ms: MsField; ratio: RatioField; faults: FaultsField; lineKey: keyof StartedPeers['lines'] }
+> = {
+  pytorch: { label: 'PyTorch', ms: 'torchMs', ratio: 'ratio', faults: 'torchPageFaults', lineKey: 'pytorch' },
   'pytorch-channels-last': {
     label: 'PyTorch channels_last',
     ms: 'torchChannelsLastMs',
     ratio: 'torchChannelsLastRatio',
+    faults: 'torchChannelsLastPageFaults',
     lineKey: 'pytorchChannelsLast',
   },
-  onnxruntime: { label: 'onnxruntime', ms: 'onnxruntimeMs', ratio: 'onnxruntimeRatio', lineKey: 'onnxruntime' },
+  onnxruntime: {
+    label: 'onnxruntime',
+    ms: 'onnxruntimeMs',
+    ratio: 'onnxruntimeRatio',
+    faults: 'onnxruntimePageFaults',
+    lineKey: 'onnxruntime',
+  },
 };
 
 /**
@@ -125,9 +136,35 @@ export function peerLabel(id: Peer): string {
  * Puts a peer's median (`times`, null when it did not time the work) and ours / its median on `row`;
  * with no `times`, the columns say null, like a skipped row.
  */
-export function setPeerColumns(row: bench.BenchRow, id: Peer, times: number[] | null): void {
-  const { ms, ratio } = PEER_KINDS[id];
+export function setPeerColumns(row: bench.BenchRow, id: Peer, times: number[] | null, pageFaults?: (number | null)[]): void {
+  const { ms, ratio, faults } = PEER_KINDS[id];
   const peerMs = times ? bench.median(times) : null;
+  row[faults] = medianFaults(pageFaults);
   row[ms] = peerMs;
   row[ratio] = row.ms && peerMs ? row.ms / peerMs : null;
+}
+
+/** The median of counted page faults per run (null when none were counted). */
+export function medianFaults(counts: (number | null)[] | undefined): number | null {
+  const counted = (counts ?? []).filter((c): c is number => c !== null);
+  return counted.length ? bench.median(counted) : null;
+}
+
+/** Page faults per run from which a peer's count is worth a note: its time then includes them (BENCHMARKS.md). */
+const FAULTS_WORTH_A_NOTE = 1000;
+
+/**
+ * The row's note on page faults, when a peer took many more per timed run than ours: its time then
+ * includes taking memory back from the OS (glibc's malloc returns freed blocks; on a virtual machine a
+ * fault can cost microseconds), a cost of that runtime on this machine, not of the work itself.
+ */
+export function pageFaultNote(row: bench.BenchRow): string | undefined {
+  const ours = row.pageFaults ?? 0;
+  const many = PEERS.filter((id) => {
+    const f = row[PEER_KINDS[id].faults];
+    return f != null && f >= FAULTS_WORTH_A_NOTE && f > 10 * ours;
+  });
+  if (!many.length) return undefined;
+  const list = many.map((id) => `${PEER_KINDS[id].label} ${Math.round(row[PEER_KINDS[id].faults]!).toLocaleString('en-US')}`);
+  return `page faults per timed run: ours ${Math.round(ours).toLocaleString('en-US')}, ${list.join(', ')} (memory the peer's allocator gave back to the OS and faulted in again: part of its time)`;
 }

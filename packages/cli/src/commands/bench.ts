@@ -7,7 +7,7 @@ import { OptionKind, choiceList, integer, opt, text } from '../options.js';
 import { loadOnnxruntime } from './bench-onnxruntime.js';
 import { MemoryRow, formatMemory, peakMemory } from './bench-memory.js';
 import { ColdStartRow, coldStart, formatColdStart } from './bench-cold-start.js';
-import { BenchPeer, PEERS, Peer, StartedPeers, peerLabel, setPeerColumns, startPeers } from './bench-peers.js';
+import { BenchPeer, PEERS, Peer, StartedPeers, medianFaults, pageFaultNote, peerLabel, setPeerColumns, startPeers } from './bench-peers.js';
 
 /** `--works`: rows such as `resnet20-forward:32`, each batch from 1 to 4096. */
 const WORK_LIST: OptionKind<bench.BenchWork[]> = {
@@ -188,15 +188,20 @@ async function timeRow(
         o.failures.push(`${peer.id} failed on ${bench.workLabel(w)}: ${(e as Error).message.split('\n')[0]}`);
       }
     }
+    const pageFaults = [ours, ...sides].map(() => [] as (number | null)[]);
     const times = await bench.timeInterleaved([ours, ...sides.map((s) => s.step)], {
       repeats: o.repeats,
       warmup: bench.effectiveWarmup(w, o.warmup),
+      pageFaults,
     });
     const row = bench.makeRow(engine, w, times[0]);
+    row.pageFaults = medianFaults(pageFaults[0]);
     for (const peer of o.peers) {
       const i = sides.findIndex((s) => s.id === peer.id);
-      setPeerColumns(row, peer.id, i < 0 ? null : times[i + 1]);
+      setPeerColumns(row, peer.id, i < 0 ? null : times[i + 1], i < 0 ? undefined : pageFaults[i + 1]);
     }
+    const note = pageFaultNote(row);
+    if (note) row.note = row.note ? `${row.note}; ${note}` : note;
     return row;
   } finally {
     ours.dispose();
