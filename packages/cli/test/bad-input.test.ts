@@ -5,7 +5,7 @@
  * line, no stack trace, nothing on stdout (no claim of success), and no partial or temporary file
  * left in the output folder. Uses the shipped resnet20-fashion-mnist weights and Fashion-MNIST.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,35 +14,16 @@ import sharp from 'sharp';
 import '@resnet-ts/backend-node';
 import { useBackend } from '@resnet-ts/core';
 import { loadSafetensors, saveNpy, saveSafetensors } from '@resnet-ts/core/node';
+import { BIN, ROOT, runCli as runCliIn } from './cli-run';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const BIN = path.join(ROOT, 'packages', 'cli', 'bin', 'resnet.js');
 const WEIGHTS = path.join(ROOT, 'packages', 'zoo', 'weights', 'resnet20-fashion-mnist.safetensors');
 const IMAGE = path.join(ROOT, 'packages', 'zoo', 'samples', 'resnet20-fashion-mnist', '0-T_shirt_top.png');
 const HAVE_FMNIST = fs.existsSync('/usr/share/datasets/fashion-mnist');
 /** Flags that keep a training run that gets through tiny (about 2 s). */
 const QUICK = ['--limit', '64', '--test-limit', '64', '--iterations', '2', '--batch', '32'];
 
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(args: string[], options: { uid?: number; timeoutMs?: number } = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, uid: options.uid, gid: options.uid });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+/** `resnet ...args` in the test's folder, as user `uid` when given (the shared runner of cli-run.ts). */
+const runCli = (args: string[], uid?: number) => runCliIn(args, dir, 60_000, {}, uid);
 
 /** Runs `jobs` with at most `limit` at a time. */
 async function pool<T>(jobs: (() => Promise<T>)[], limit: number): Promise<T[]> {
@@ -104,7 +85,7 @@ beforeAll(async () => {
       .toFile(p('one-class', 'shirts', `${i}.png`));
   if (HAVE_FMNIST) {
     // A finished run, then a resumable copy whose checkpoint's training step was hand-edited.
-    const r = spawnSync(process.execPath, [BIN, 'train', ...QUICK, '--out', p('done-run')], { encoding: 'utf8', cwd: dir });
+    const r = await runCliIn(['train', ...QUICK, '--out', p('done-run')], dir, 120_000);
     expect(r.status).toBe(0);
     fs.mkdirSync(p('edited-run'));
     const { tensors, metadata } = await loadSafetensors(p('done-run', 'checkpoint.safetensors'));
@@ -309,7 +290,7 @@ test(`${cases.length} bad inputs: non-zero exit, one resnet: line, no stack, not
   if (skipped.length) console.log(`skipped (no Fashion-MNIST or not root): ${skipped.join('; ')}`);
   const t0 = Date.now();
   const results = await pool(
-    runnable.map((c) => () => runCli(c.args, { uid: c.uid })),
+    runnable.map((c) => () => runCli(c.args, c.uid)),
     3,
   );
   console.log(`${runnable.length} bad-input cases through the CLI in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -15,10 +15,19 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `resnet ...args` in `cwd` (killed after `timeoutMs`), with `env` added to this process's environment. */
-export function runCli(args: string[], cwd: string, timeoutMs = 60_000, env: Record<string, string> = {}): Promise<CliResult> {
+/**
+ * Runs `resnet ...args` in `cwd` (killed after `timeoutMs`), with `env` added to this process's environment,
+ * as user and group `uid` when given (only root can).
+ */
+export function runCli(
+  args: string[],
+  cwd: string,
+  timeoutMs = 60_000,
+  env: Record<string, string> = {},
+  uid?: number,
+): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, uid, gid: uid });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -6,6 +6,7 @@
  * unknown class is one line with what to do; weights without names pair equal counts by sorted
  * order with a note and refuse other counts; `--limit` takes train's seeded mix of every class; and
  * the folder's notes (empty class, non-images, sub-folders) reach stderr while system files stay silent.
+ * `lab lesion` and `lab paths` read train/+test/ folders as eval does (test/ alone, by its own classes).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,7 +17,7 @@ import '@resnet-ts/backend-node';
 import { useBackend } from '@resnet-ts/core';
 import { loadSafetensors, saveSafetensors } from '@resnet-ts/core/node';
 import { FASHION_MNIST_CLASSES, limitImages } from '@resnet-ts/train';
-import { refusal } from './cli-run';
+import { refusal, runCli } from './cli-run';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const BIN = path.join(ROOT, 'packages', 'cli', 'bin', 'resnet.js');
@@ -207,3 +208,23 @@ test('train/ and test/ with other classes: eval reads test/ alone, by its own fo
       'a model trained on train/ cannot output it. Add its images to train/, or remove it from test/.',
   );
 });
+
+test('lab lesion and lab paths read train/+test/ as eval does: test/ alone by its own classes, not refused for Sneaker, train/ unread', async () => {
+  const runs = {
+    lesion: ['--plain-model', 'plain20-fashion-mnist', '--samples', '1', '--max-k', '1', '--max-swaps', '1'],
+    paths: ['--inputs', String(3 * COPIES), '--samples', '1', '--lengths', '0,9'],
+  };
+  for (const [command, args] of Object.entries(runs)) {
+    const out = p(`lab-split-${command}`);
+    const r = await runCli(['lab', command, ...MODEL, '--data', 'split', ...args, '--out', out], dir, 120_000);
+    // No refusal, and no note of train/'s broken.png: train/ is not read.
+    expect({ command, status: r.status, lines: r.stderr.split('\n').filter((l) => /^(resnet|note|warning):/.test(l)) }).toEqual({
+      command,
+      status: 0,
+      lines: [],
+    });
+    const result = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).result;
+    if (command === 'lesion') expect([result.testImages, result.nets[0].baseline, result.nets[1].baseline]).toEqual([3 * COPIES, 0, 0]);
+    else expect([result.inputs, result.description]).toEqual([3 * COPIES, expect.stringMatching(/on folder, 9 test images$/)]);
+  }
+}, 240_000);

@@ -4,14 +4,14 @@
  * reason printed where /usr/bin/python3 has no torch), a fine-tuned 10-class head, `--classes`,
  * hf: and URL sources against a local HTTP server on 127.0.0.1, `models` filtering and parameters.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { runCli } from './cli-run';
 
-const bin = path.join(__dirname, '..', 'dist', 'bin.js');
 const ZOO = path.join(__dirname, '..', '..', 'zoo');
 const SHIRT = path.join(ZOO, 'samples', 'resnet20-fashion-mnist', '6-Shirt.png');
 const WEIGHTS = fs.readFileSync(path.join(ZOO, 'weights', 'resnet20-fashion-mnist.safetensors'));
@@ -22,19 +22,11 @@ let cache = '';
 let server: http.Server;
 let base = '';
 
-/** Runs the CLI without blocking this process (the HTTP server lives here). */
-function run(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...process.env, RESNET_TS_CACHE: cache, RESNET_TS_HF_ENDPOINT: base },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+/**
+ * Runs the CLI without blocking this process (the HTTP server lives here), with the test's cache and
+ * hub endpoint (the shared runner of cli-run.ts; killed after the longest test's 3 minutes).
+ */
+const run = (...args: string[]) => runCli(args, process.cwd(), 180_000, { RESNET_TS_CACHE: cache, RESNET_TS_HF_ENDPOINT: base });
 
 beforeAll(async () => {
   cache = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-cli-cache-'));

@@ -3,7 +3,17 @@
  * command line with its weights, and the test set prepared the way the net was trained.
  */
 import type { ResNet, ResNetSpec } from '@resnet-ts/core';
-import { DataPair, Dataset, Preprocessing, channelStats, cifarPadTo, limitImages, loadData, matchClasses } from '@resnet-ts/train';
+import {
+  DataPair,
+  Dataset,
+  LoadDataOptions,
+  Preprocessing,
+  channelStats,
+  cifarPadTo,
+  limitImages,
+  loadData,
+  matchClasses,
+} from '@resnet-ts/train';
 import { PRETRAINED } from '@resnet-ts/zoo';
 import { fromPretrained } from '@resnet-ts/zoo/node';
 import { CommandHost, ExperimentInputError } from './command.js';
@@ -32,7 +42,7 @@ export interface ModelChoice {
 /**
  * Loads the model (its spec from the weights file when `model` is absent; the zoo's shipped
  * weights for a name like `resnet20-fashion-mnist`) and the data, with the preprocessing stored with
- * the weights (else the training set's channel statistics; 28x28 images padded to 32x32 for CIFAR stems).
+ * the weights (else the data's own channel statistics: a split folder's studied split's; 28x28 images padded to 32x32 for CIFAR stems).
  * The caller disposes the model.
  */
 export async function loadModelAndData(choice: ModelChoice, host: CommandHost): Promise<ModelAndData> {
@@ -45,13 +55,12 @@ export async function loadModelAndData(choice: ModelChoice, host: CommandHost): 
   try {
     const prep = clf.preprocessing;
     const imageSize = Array.isArray(prep.resize) ? prep.resize : prep.crop;
-    // val: 0: a folder of class sub-folders is studied whole (as `resnet eval` reads it).
-    const loaded = await loadData(choice.data, { imageSize, channels: prep.channels, val: 0 });
+    const loaded = await loadStudiedData(choice.data, host, { imageSize, channels: prep.channels });
     const flags = choice.flags ?? { model: '--model', weights: '--weights' };
     checkModelFitsData(clf.model, loaded, weights ? `${flags.weights} ${weights}` : `${flags.model} ${shippedName}`, choice);
     const pair = withModelLabels(loaded, clf.labels, host);
     const test = pair.test ?? pair.train;
-    // Weights without stored preprocessing: normalise with the data set's own statistics.
+    // Weights without stored preprocessing: normalise with the data set's own statistics (a split folder's: the studied split's).
     const stats = clf.origin.preprocessing === 'default' ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
     const padTo = cifarPadTo(clf.model.spec.stem, test.shape, prep.padTo);
     const name = modelArg && !shippedName ? modelArg : depthName(clf.model);
@@ -66,16 +75,28 @@ export async function loadModelAndData(choice: ModelChoice, host: CommandHost): 
 const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 /**
+ * The images the experiments study, read as `resnet eval` reads them: a named data set's test split;
+ * a folder of class sub-folders whole (`val: 0`); of train/ val/ test/ folders only test/ (else val/),
+ * by its own class folders (`evaluatedSplitOnly`: train/ is not read, and its classes constrain nothing;
+ * the folders are paired with the model's outputs by name). Notes (skipped images) go to the host's log.
+ */
+function loadStudiedData(data: string, host: CommandHost, decode: Pick<LoadDataOptions, 'imageSize' | 'channels'> = {}): Promise<DataPair> {
+  return loadData(data, { ...decode, val: 0, evaluatedSplitOnly: true, log: host.reporting.log });
+}
+
+/**
  * Refuses trained weights that cannot read the lab's data, before anything runs: their input
  * channels and classes must be the data's (an ImageNet model on Fashion-MNIST would otherwise fail
- * inside its first conv, or score 1000 outputs against 10 labels). The one check of every experiment
- * that studies a trained net; the message says what the lab needs and where to get it.
+ * inside its first conv, or score 1000 outputs against 10 labels). Class folders may be any of the
+ * model's classes (`withModelLabels` pairs them by name, as `resnet eval` does, and refuses a folder it
+ * has no output for). The one check of every experiment that studies a trained net; the message says
+ * what the lab needs and where to get it.
  */
 function checkModelFitsData(model: ResNet, pair: DataPair, named: string, choice: ModelChoice): void {
   const test = pair.test ?? pair.train;
   const [channels, classes] = [test.shape[2], test.classes.length];
   const [inChannels, numClasses] = [model.spec.inChannels ?? 3, model.spec.numClasses];
-  if (inChannels === channels && numClasses === classes) return;
+  if (inChannels === channels && (numClasses === classes || pair.kind === 'folder')) return;
   // The zoo's weights trained on this data, of the family of the net asked for (resnet or plain).
   const shipped = PRETRAINED.map((e) => e.name).filter((n) => n.endsWith(`-${pair.kind}`));
   const like = shipped.find((n) => n.startsWith(choice.fallback.replace(/\d+$/, ''))) ?? shipped[0];
@@ -111,7 +132,7 @@ function modelSpecArg(modelArg: string, host: CommandHost): string | ResNetSpec 
 /** No weights: the named (or fallback) architecture with its initial weights, and a warning. */
 async function untrained(choice: ModelChoice, host: CommandHost): Promise<ModelAndData> {
   const name = choice.model ?? choice.fallback;
-  const pair = await loadData(choice.data, {});
+  const pair = await loadStudiedData(choice.data, host);
   const test = pair.test ?? pair.train;
   const model = host.loadModel(name, { inChannels: test.shape[2], numClasses: test.classes.length });
   host.reporting.log?.(`warning: no --weights: running on the UNTRAINED ${name} (initial weights); train one with \`resnet train\` and pass --weights`);
