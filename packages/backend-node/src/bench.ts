@@ -82,7 +82,6 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** A prepared, repeatable piece of work: `run()` does it once and waits for its results. */
 /** What a peer that times itself (another process) reports for one run. */
 export interface OwnTiming {
   /** Its own milliseconds, used instead of the wall time around the call. */
@@ -91,6 +90,7 @@ export interface OwnTiming {
   pageFaults?: number;
 }
 
+/** A prepared, repeatable piece of work: `run()` does it once and waits for its results. */
 export interface PreparedWork {
   /**
    * Does the work once; resolves when its results are read back. A peer that times itself resolves
