@@ -92,6 +92,8 @@ beforeAll(async () => {
     const training = { ...JSON.parse(metadata.training), step: -1 };
     await saveSafetensors(p('edited-run', 'checkpoint.safetensors'), tensors, { ...metadata, training: JSON.stringify(training) });
     tf.dispose([...tensors.values()]);
+    // A copy to resume with another --model (its own folder: the run lock would make parallel cases busy).
+    fs.cpSync(p('done-run'), p('other-model-run'), { recursive: true });
   }
 }, 120_000);
 
@@ -244,6 +246,13 @@ const cases: Case[] = [
     name: 'export-onnx --out under a file (ENOTDIR)',
     args: ['export-onnx', '--weights', WEIGHTS, '--out', 'a-file/m.onnx'],
     error: /^Cannot write 'a-file\/m\.onnx': .*\(ENOTDIR\)\.$/,
+  },
+  {
+    name: 'resume a ResNet-20 run as a ResNet-32',
+    args: ['train', ...QUICK, '--model', 'resnet32', '--resume', '--out', 'other-model-run'],
+    error:
+      /^Cannot resume from other-model-run\/checkpoint\.safetensors: it holds another network than this run's \(60 of this run's weights missing; e\.g\. layer1\.3\.conv1\.weight\)\. Use the --model \(and --classes\) of the run that made it, or another --out\.$/,
+    needsData: true,
   },
   {
     name: '--resume with nothing to resume',

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { Module, ResNet } from '@resnet-ts/core';
+import { type Module, type ResNet, StateDictError } from '@resnet-ts/core';
 import { FileError, cleanStaleTempFiles, ensureDir, fileError, loadCheckpoint } from '@resnet-ts/core/node';
 import { TrainError } from './errors.js';
 
@@ -180,7 +180,7 @@ export interface ResumedState<S> {
  * number of steps.
  */
 export function loadResumeState<S extends { step: number; epoch: number }>(file: string, model: Module, expect: ResumeExpectation): ResumedState<S> {
-  const loaded = loadCheckpoint(file, { model: model as ResNet });
+  const loaded = loadRunCheckpoint(file, model as ResNet);
   const momenta = new Map<string, tf.Tensor>();
   for (const [k, t] of loaded.extraTensors) {
     if (k.startsWith('optimizer.momentum.')) momenta.set(k.slice('optimizer.momentum.'.length), t);
@@ -211,6 +211,27 @@ export function loadResumeState<S extends { step: number; epoch: number }>(file:
   } catch (e) {
     tf.dispose([...momenta.values()]);
     throw e;
+  }
+}
+
+/** The run's checkpoint loaded into `model`; one that holds another network is a resume error saying so. */
+function loadRunCheckpoint(file: string, model: ResNet): ReturnType<typeof loadCheckpoint> {
+  try {
+    return loadCheckpoint(file, { model });
+  } catch (e) {
+    if (!(e instanceof StateDictError)) throw e;
+    const { missing, unexpected, mismatched } = e;
+    const first = missing[0] ?? unexpected[0] ?? mismatched[0]?.key;
+    const counts = [
+      missing.length ? `${missing.length} of this run's weights missing` : '',
+      unexpected.length ? `${unexpected.length} it has no place for` : '',
+      mismatched.length ? `${mismatched.length} of other shapes` : '',
+    ].filter(Boolean);
+    throw new TrainError(
+      `Cannot resume from ${file}: it holds another network than this run's (${counts.join(', ')}; e.g. ${first}). ` +
+        'Use the --model (and --classes) of the run that made it, or another --out.',
+      'CHECKPOINT',
+    );
   }
 }
 

@@ -41,12 +41,15 @@ const CPU_SKIP: bench.WorkKind[] = ['resnet20-train'];
 /**
  * `resnet bench`: per engine, resnet20 forward batch 32, a resnet20 SGD step batch 32 and resnet50
  * forward batch 1 (ms as the median of --repeats runs after a warm-up, and images/s), with the same
- * work in PyTorch CPU (bench/peer_pytorch.py) when --compare-pytorch and torch is installed.
+ * work in the peers of --compare (onnxruntime-node, PyTorch CPU through bench/peer_pytorch.py) in
+ * interleaved rounds, and their page faults per run.
  */
 export function registerBench(program: Command): void {
   program
     .command('bench')
-    .description('time resnet20/resnet50 forward and training steps per engine (and PyTorch CPU with --compare-pytorch)')
+    .description(
+      'time resnet20/resnet18/resnet50 forward and training steps per engine, next to onnxruntime-node and PyTorch with --compare',
+    )
     .addOption(opt('--engines <list>', 'comma-separated engines (default: every available one)', text('a list of engines')))
     .addOption(opt('--repeats <n>', 'timed runs per row (median reported)', integer(1, 1000), 5))
     .addOption(
