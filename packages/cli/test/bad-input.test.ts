@@ -12,7 +12,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import '@resnet-ts/backend-node';
-import { useBackend } from '@resnet-ts/core';
+import { npyHeader, useBackend } from '@resnet-ts/core';
 import { loadSafetensors, saveNpy, saveSafetensors } from '@resnet-ts/core/node';
 import { BIN, ROOT, runCli as runCliIn } from './cli-run';
 
@@ -74,6 +74,8 @@ beforeAll(async () => {
   const ok = tf.zeros([2, 1, 32, 32]);
   await saveNpy(p('empty.npy'), zero);
   await saveNpy(p('ok.npy'), ok);
+  // Raw 8-bit pixels as NumPy saves them (uint8): they need preprocessing, not a silent cast.
+  fs.writeFileSync(p('pixels-u8.npy'), Buffer.concat([npyHeader('|u1', [2, 1, 32, 32]), Buffer.alloc(2 * 32 * 32, 200)]));
   tf.dispose([zero, ok]);
   fs.writeFileSync(p('a-file'), 'not a folder');
   for (const d of ['out', 'busy', 'empty-run', 'readonly']) fs.mkdirSync(p(d));
@@ -171,6 +173,12 @@ const cases: Case[] = [
     args: ['forward', '--weights', WEIGHTS, '--input', 'empty.npy', '--out', 'out/logits.npy'],
     error: /has shape \[1, 1, 0, 0\]: an empty batch or image/,
     absent: ['out/logits.npy'],
+  },
+  {
+    name: 'forward on raw uint8 pixels (.npy as NumPy saved them)',
+    args: ['forward', '--weights', WEIGHTS, '--input', 'pixels-u8.npy', '--out', 'out/u8.npy'],
+    error: /^--input 'pixels-u8\.npy' holds uint8 values; expected float32, preprocessed as the model expects/,
+    absent: ['out/u8.npy'],
   },
   { name: 'bench --repeats 0', args: ['bench', '--repeats', '0'], error: /^--repeats must be an integer from 1 to 1000; got 0$/ },
   { name: 'lab degradation --depths 21', args: ['lab', 'degradation', '--depths', '20,21'], error: /^--depths must be .*6n\+2/ },

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { fmtShape } from '@resnet-ts/core';
+import fs from 'node:fs';
+import { fmtShape, parseNpyHeader } from '@resnet-ts/core';
 import { loadNpy, saveNpy } from '@resnet-ts/core/node';
 import { UserError, loadModelWithWeights, selectBackend } from '../util.js';
 import { choice, integer, number, opt, requiredOpt, text } from '../options.js';
@@ -48,7 +49,11 @@ export function registerForward(program: Command): void {
                 : '';
           throw new UserError(`--input '${opts.input}' has shape ${fmtShape(x.shape)}; expected ${expected} (${opts.layout}).${hint}`);
         }
-        if (x.dtype !== 'float32') throw new UserError(`--input '${opts.input}' holds ${x.dtype} values; expected float32.`);
+        if (x.dtype !== 'float32')
+          throw new UserError(
+            `--input '${opts.input}' holds ${npyDtypeName(opts.input)} values; expected float32, preprocessed as the model expects ` +
+              '(e.g. (a / 255 - mean) / std, then a.astype(np.float32) in NumPy).',
+          );
         if (x.shape.some((d) => d === 0))
           throw new UserError(`--input '${opts.input}' has shape ${fmtShape(x.shape)}: an empty batch or image; every dimension must be at least 1.`);
         const logits = tf.tidy(() => model.forward(opts.layout === 'nchw' ? tf.transpose(x, [0, 2, 3, 1]) : x, { training: false }));
@@ -63,4 +68,20 @@ export function registerForward(program: Command): void {
         model.dispose();
       }
     });
+}
+
+/** NumPy's name of the dtype a `.npy` file stores (e.g. '<i8' -> int64, '|u1' -> uint8), read from its header. */
+function npyDtypeName(file: string): string {
+  const head = Buffer.alloc(4096);
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.readSync(fd, head, 0, head.length, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const descr = parseNpyHeader(head, file).descr;
+  const m = /^[<>|=]?([biuf])(\d+)$/.exec(descr);
+  if (!m) return `'${descr}'`;
+  const kind = { b: 'bool', i: 'int', u: 'uint', f: 'float' }[m[1]]!;
+  return kind === 'bool' ? 'bool' : `${kind}${Number(m[2]) * 8}`;
 }
