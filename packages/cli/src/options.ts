@@ -127,23 +127,34 @@ export function dataSet(): OptionKind<string> {
   };
 }
 
-/** A comma-separated list of integers in [min, max] (at least one; `extra` adds a rule), e.g. `--depths 20,56`. */
+/**
+ * Refuses a list that names a value twice (`--seeds 0,0`, `--depths 20,20`): the repeat would be run
+ * again or counted twice (a spread over "seeds" that are one seed), never asked for on purpose.
+ */
+function refuseRepeats<T>(flag: string, parts: T[], text: string): T[] {
+  const twice = parts.find((p, i) => parts.indexOf(p) !== i);
+  if (twice !== undefined) throw new UserError(`${flag} lists ${String(twice)} twice: give each value once; got ${text}`);
+  return parts;
+}
+
+/** A comma-separated list of integers in [min, max] (at least one, each once; `extra` adds a rule), e.g. `--depths 20,56`. */
 export function integerList(min: number, max: number, extra?: IntegerRule): OptionKind<number[]> {
   const expects = `a comma-separated list of integers from ${fmt(min)} to ${fmt(max)}${extra ? `, ${extra.expects}` : ''}`;
   return {
     expects,
     parse(value, flag) {
       const parts = value.split(',').map((s) => s.trim());
-      return parts.map((p) => {
+      const numbers = parts.map((p) => {
         const n = DECIMAL.test(p) ? Number(p) : NaN;
         if (!Number.isInteger(n) || n < min || n > max || (extra && !extra.check(n))) refuse(flag, expects, value);
         return n;
       });
+      return refuseRepeats(flag, numbers, value);
     },
   };
 }
 
-/** A comma-separated list of words from `values` (at least one). */
+/** A comma-separated list of words from `values` (at least one, each once). */
 export function choiceList<T extends string>(values: readonly T[]): OptionKind<T[]> {
   const expects = `a comma-separated list of ${values.join(', ')}`;
   return {
@@ -151,7 +162,7 @@ export function choiceList<T extends string>(values: readonly T[]): OptionKind<T
     parse(value, flag) {
       const parts = value.split(',').map((s) => s.trim());
       if (!parts.every((p) => (values as readonly string[]).includes(p))) refuse(flag, expects, value);
-      return parts as T[];
+      return refuseRepeats(flag, parts as T[], value);
     },
   };
 }

@@ -183,6 +183,19 @@ const cases: Case[] = [
   { name: 'bench --repeats 0', args: ['bench', '--repeats', '0'], error: /^--repeats must be an integer from 1 to 1000; got 0$/ },
   { name: 'lab degradation --depths 21', args: ['lab', 'degradation', '--depths', '20,21'], error: /^--depths must be .*6n\+2/ },
   {
+    name: 'lab transfer --seeds 0,0 (a spread over "seeds" that are one seed)',
+    args: ['lab', 'transfer', '--seeds', '0,0', '--out', 'out/transfer'],
+    error: /^--seeds lists 0 twice: give each value once; got 0,0$/,
+    absent: ['out/transfer'],
+  },
+  {
+    name: 'lab paths --lengths longer than the net (printed a value for all blocks, then a stack trace)',
+    args: ['lab', 'paths', '--lengths', '1,99', '--out', 'out/paths'],
+    error: /^paths: path lengths \(--lengths\) must be 0 to 9, the model's number of blocks; got 99\.$/,
+    absent: ['out/paths'],
+    needsData: true,
+  },
+  {
     name: 'an unknown option',
     args: ['train', '--epoch', '3'],
     error: /^unknown option '--epoch' \(Did you mean --epochs\?\) \(see 'resnet train --help'\)$/,
@@ -259,7 +272,7 @@ const cases: Case[] = [
     name: 'resume a ResNet-20 run as a ResNet-32',
     args: ['train', ...QUICK, '--model', 'resnet32', '--resume', '--out', 'other-model-run'],
     error:
-      /^Cannot resume from other-model-run\/checkpoint\.safetensors: it holds another network than this run's \(60 of this run's weights missing; e\.g\. layer1\.3\.conv1\.weight\)\. Use the --model \(and --classes\) of the run that made it, or another --out\.$/,
+      /^Cannot resume from other-model-run\/checkpoint\.safetensors: it holds another network than this run's \(60 of this run's weights missing; e\.g\. layer1\.3\.conv1\.weight\)\. Use the --model or --init \(and --classes\) of the run that made it, or another --out\.$/,
     needsData: true,
   },
   {

@@ -45,6 +45,12 @@ test('choices, lists, text and input sizes', () => {
   expect(refuses(() => integerList(8, 1000, CIFAR_DEPTH).parse('20,,56', '--depths'))).toMatch(/^--depths must be/);
   expect(choiceList(['A', 'B', 'C']).parse('A,C', '--options')).toEqual(['A', 'C']);
   expect(refuses(() => choiceList(['A', 'B', 'C']).parse('A,D', '--options'))).toMatch(/^--options must be/);
+  // A repeat would be run again, or counted as another seed: refused, naming it.
+  expect(refuses(() => integerList(0, 10).parse('0,1,0', '--seeds'))).toBe('--seeds lists 0 twice: give each value once; got 0,1,0');
+  expect(refuses(() => integerList(8, 1000, CIFAR_DEPTH).parse('20, 20', '--depths'))).toMatch(/^--depths lists 20 twice/);
+  expect(refuses(() => choiceList(['A', 'B', 'C']).parse('A,A', '--options'))).toBe(
+    '--options lists A twice: give each value once; got A,A',
+  );
   expect(refuses(() => text().parse('', '--model'))).toMatch(/^--model must be a name or path \(not empty\); got ''/);
   expect(inputSize().parse('28x28x1', '--input')).toEqual([28, 28, 1]);
   expect(inputSize().parse('32x32', '--input')).toEqual([32, 32, undefined]);

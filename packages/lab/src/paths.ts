@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ResNet, Rng } from '@resnet-ts/core';
 import { headForward, stemForward } from './blocks.js';
-import { CommandHost, DATA_OPTION } from './command.js';
+import { CommandHost, DATA_OPTION, ExperimentInputError } from './command.js';
 import { prepareTestTensors } from './data.js';
 import { CommonOptions, ExperimentOutput, defaultOut, meanStd, registerExperiment, runInfo } from './experiment.js';
 import { MODEL_OPTION_HELP, loadModelAndData } from './model-inputs.js';
@@ -224,13 +224,27 @@ function pathsBody(result: PathsResult, share: number): string {
   ].join('\n');
 }
 
+/**
+ * The path lengths to sample, sorted without repeats (the dominant range and the totals read them in
+ * order): every one must be 0 to n, or an {@link ExperimentInputError} that says the range.
+ */
+function pathLengths(lengths: number[] | undefined, n: number): number[] {
+  if (!lengths) return Array.from({ length: n + 1 }, (_, k) => k);
+  const bad = lengths.filter((k) => !Number.isInteger(k) || k < 0 || k > n);
+  if (bad.length || !lengths.length)
+    throw new ExperimentInputError(
+      `paths: path lengths (--lengths) must be 0 to ${n}, the model's number of blocks; got ${lengths.length ? bad.join(', ') : 'none'}.`,
+    );
+  return [...new Set(lengths)].sort((a, b) => a - b);
+}
+
 /** Runs experiment 5 and writes its report. */
 export async function runPaths(options: PathsOptions): Promise<ExperimentOutput<PathsResult>> {
   const started = Date.now();
   const log = options.log ?? (() => {});
   const { model } = options;
   const n = model.blocks().length;
-  const lengths = options.lengths ?? Array.from({ length: n + 1 }, (_, k) => k);
+  const lengths = pathLengths(options.lengths, n);
   const samples = options.samples ?? 10;
   const share = options.share ?? 0.9;
   const mode = options.mode ?? 'path';

@@ -194,3 +194,22 @@ test('runPaths on 54 blocks (as many as ResNet-110): binomial over 2^54 paths, s
     deep.dispose();
   }
 }, 120_000);
+
+test('runPaths refuses a path length longer than the net, before sampling (no silent all-blocks value, no crash); sorts and dedupes the others', async () => {
+  const inputs = tf.tensor4d(new Rng(5).normalArray(2 * 8 * 8), [2, 8, 8, 1]);
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-paths-'));
+  const logged: string[] = [];
+  try {
+    const run = (lengths: number[]) =>
+      runPaths({ model, inputs, labels: [1, 2], samples: 1, lengths, out, command: 'test', log: (m) => logged.push(m) });
+    await expect(run([1, 99])).rejects.toThrow(
+      /^paths: path lengths \(--lengths\) must be 0 to 3, the model.s number of blocks; got 99\.$/,
+    );
+    expect(logged).toEqual([]);
+    expect(fs.readdirSync(out)).toEqual([]);
+    expect((await run([3, 1, 1])).result.lengths).toEqual([1, 3]);
+  } finally {
+    fs.rmSync(out, { recursive: true });
+    tf.dispose(inputs);
+  }
+});

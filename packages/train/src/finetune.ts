@@ -12,8 +12,9 @@ import { fromPretrained } from '@resnet-ts/zoo/node';
 import { TrainError } from './errors.js';
 
 /**
- * Which part of a ResNet is frozen: `none`; `stem` (conv1, bn1); `up-to:layerK` (the stem and
- * stages layer1 to layerK); `backbone` (everything but the classifier head `fc`).
+ * Which part of a ResNet is frozen: `none`; `stem` (what comes before layer1: conv1, bn1);
+ * `up-to:layerK` (the stem and stages layer1 to layerK); `backbone` (everything but the classifier
+ * head `fc`, a pre-activation net's final batch norm included).
  */
 export type FreezeSpec = 'none' | 'stem' | 'backbone' | `up-to:layer${number}`;
 
@@ -31,7 +32,10 @@ export function frozenPrefixes(model: Module, freeze: FreezeSpec): string[] {
   const stages = top.filter((n) => /^layer\d+$/.test(n));
   if (freeze === 'none') return [];
   if (freeze === 'backbone') return top.filter((n) => n !== 'fc');
-  const stem = top.filter((n) => !/^layer\d+$/.test(n) && n !== 'fc' && n !== 'avgpool');
+  // The stem is what comes before the first stage: a pre-activation net's final batch norm (`bn`,
+  // after the last stage) is not part of it, nor of up-to:layerK; only `backbone` freezes it.
+  const first = top.findIndex((n) => /^layer\d+$/.test(n));
+  const stem = (first < 0 ? top : top.slice(0, first)).filter((n) => n !== 'fc' && n !== 'avgpool');
   if (freeze === 'stem') return stem;
   const k = Number(FREEZE_SYNTAX.exec(freeze)![2]);
   if (k > stages.length)

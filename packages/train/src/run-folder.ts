@@ -229,7 +229,7 @@ function loadRunCheckpoint(file: string, model: ResNet): ReturnType<typeof loadC
     ].filter(Boolean);
     throw new TrainError(
       `Cannot resume from ${file}: it holds another network than this run's (${counts.join(', ')}; e.g. ${first}). ` +
-        'Use the --model (and --classes) of the run that made it, or another --out.',
+        'Use the --model or --init (and --classes) of the run that made it, or another --out.',
       'CHECKPOINT',
     );
   }

@@ -64,6 +64,20 @@ test('freeze names the stem, the first stages or the whole backbone; a stage the
   m.dispose();
 });
 
+test('a pre-activation net: stem and up-to:layerK stop before the last stage; its final batch norm is frozen only with backbone', () => {
+  const m = resnet({ block: 'preact-basic', layers: [1, 1, 1], stem: 'cifar', widths: [4, 8, 8], stemWidth: 4, numClasses: 3, seed: 1 });
+  const names = m.children().map(([n]) => n);
+  expect(names).toContain('bn');
+  expect(frozenPrefixes(m, 'stem')).toEqual(['conv1']);
+  expect(frozenPrefixes(m, 'up-to:layer3')).toEqual(['conv1', 'layer1', 'layer2', 'layer3']);
+  expect(frozenPrefixes(m, 'backbone')).toContain('bn');
+  const parts = applyFreeze(m, 'stem');
+  expect(parts.frozen).toEqual(['conv1.weight']);
+  expect(parts.frozenBatchNorms).toBe(0);
+  applyFreeze(m, 'none');
+  m.dispose();
+});
+
 test.each(['stem', 'up-to:layer2', 'backbone'] as const)(
   'freeze %s: frozen weights AND batch-norm running statistics are bit-identical after training steps; the rest trains; no momenta for frozen parts',
   async (freeze) => {

@@ -51,7 +51,8 @@ function describe(e: unknown): string {
  * Streams `url`, calling `onChunk` for each piece of the body in order. Resolves with the number of
  * bytes, or undefined for a 404 with `optional`. Throws a {@link SourceError} for an unreachable
  * host, an HTTP error, a server that goes silent for `timeoutMs`, a body shorter than its
- * Content-Length, or a dropped connection; the caller discards what it received.
+ * Content-Length, or a connection dropped mid-body (saying how far it got); the caller discards
+ * what it received.
  */
 export async function streamDownload(url: string, onChunk: (chunk: Uint8Array) => void | Promise<void>, options: DownloadOptions = {}): Promise<number | undefined> {
   const timeoutMs = options.timeoutMs ?? 30000;
@@ -100,7 +101,11 @@ export async function streamDownload(url: string, onChunk: (chunk: Uint8Array) =
       try {
         part = await reader.read();
       } catch (e) {
-        return fail(e);
+        if (timedOut || e instanceof SourceError) return fail(e);
+        const of = total !== undefined ? ` of ${total}` : '';
+        throw new SourceError(
+          `Download of ${url} broke off after ${loaded}${of} bytes: the server closed the connection (${describe(e)}). Retry; nothing was saved.`,
+        );
       }
       if (part.done) break;
       arm();

@@ -60,15 +60,22 @@ function readLocal<T>(file: string, read: () => T): T {
   }
 }
 
+/**
+ * The largest Content-Length a download's buffer is allocated for up front (2 GiB, far above any
+ * ResNet's weights): the header is the server's word, and a wrong one (a proxy's, a broken server's)
+ * must not cost memory nor exceed what a typed array can hold; a longer body is gathered in parts.
+ */
+const PREALLOCATE_LIMIT = 2 ** 31;
+
 /** A download's body, gathered as it streams: into one buffer when the size is known, else in parts. */
 class Body {
   private buf?: Uint8Array;
   private parts: Uint8Array[] = [];
   private size = 0;
 
-  /** Allocates the whole body at once when the server said its size. */
+  /** Allocates the whole body at once when the server said a plausible size ({@link PREALLOCATE_LIMIT}). */
   expect(total?: number): void {
-    if (total !== undefined && this.size === 0) this.buf = new Uint8Array(total);
+    if (total !== undefined && total <= PREALLOCATE_LIMIT && this.size === 0) this.buf = new Uint8Array(total);
   }
 
   add(chunk: Uint8Array): void {

@@ -18,8 +18,11 @@ const WEIGHTS = fs.readFileSync(pretrainedWeightsPath(NAME));
 const SHIRT = sampleImages(NAME).find((s) => s.label === 'Shirt')!.file;
 const HTML = '<!DOCTYPE html>\n<html><body>Please log in</body></html>\n';
 
-/** What each path serves: body and content type (status 200), or undefined for a 404. */
-const routes = new Map<string, { body: Buffer | string; type?: string; chunked?: boolean }>();
+/**
+ * What each path serves: body and content type (status 200), or undefined for a 404; `claims`: a
+ * false Content-Length sent instead of the body's, the connection dropped after the body.
+ */
+const routes = new Map<string, { body: Buffer | string; type?: string; chunked?: boolean; claims?: number }>();
 const hits: Record<string, number> = {};
 let server: http.Server;
 let base: string;
@@ -35,9 +38,10 @@ beforeAll(async () => {
       return void res.end('<html>not found</html>');
     }
     const headers: http.OutgoingHttpHeaders = { 'content-type': r.type ?? 'application/octet-stream' };
-    if (!r.chunked) headers['content-length'] = Buffer.byteLength(r.body);
+    if (!r.chunked) headers['content-length'] = r.claims ?? Buffer.byteLength(r.body);
     res.writeHead(200, headers);
-    res.end(r.body);
+    if (r.claims === undefined) return void res.end(r.body);
+    res.write(r.body, () => res.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -122,6 +126,18 @@ test.each([
   const before = cacheEntries();
   const e = await errorOf(cachedDownload(`${base}${name}`));
   expect(e.message).toMatch(message);
+  expect(cacheEntries()).toEqual(before);
+});
+
+test('a Content-Length that lies (50 GB for a 1 MB body) is a one-line error, not a stack trace, and nothing is cached', async () => {
+  routes.set('/lies.safetensors', { body: WEIGHTS, claims: 50e9 });
+  const before = cacheEntries();
+  const e = await errorOf(cachedDownload(`${base}/lies.safetensors`));
+  expect(e.message).toMatch(
+    new RegExp(
+      `^Download of .*/lies\\.safetensors broke off after \\d+ of 50000000000 bytes: the server closed the connection \\(.*\\)\\. Retry; nothing was saved\\.$`,
+    ),
+  );
   expect(cacheEntries()).toEqual(before);
 });
 

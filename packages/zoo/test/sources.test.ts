@@ -152,7 +152,7 @@ describe('bad input: one line that says what to do, and no partial file in the c
     ['a 404', '/files/missing.safetensors', {}, /answered HTTP 404 Not Found: no such file there; check the name\.$/],
     ['a checksum mismatch', '/files/other.safetensors', { sha256: '0'.repeat(64) }, /Checksum mismatch .* expected sha256 0{64}, got [0-9a-f]{64}\. The file was not cached/],
     ['a stalled server (timeout)', '/files/slow.safetensors', { timeoutMs: 300 }, /stalled: nothing received for 0\.3 s\. Retry, or raise timeoutMs/],
-    ['a dropped connection', '/files/dropped.safetensors', {}, /(ended after \d+ of \d+ bytes|failed \(.*\))\.? .*[Rr]etry; nothing was saved\.$/],
+    ['a dropped connection', '/files/dropped.safetensors', {}, /(ended after \d+ of \d+ bytes|broke off after \d+ of \d+ bytes: .*|failed \(.*\))\.? .*[Rr]etry; nothing was saved\.$/],
   ])('%s', async (_what, route, options, message) => {
     const before = cacheFiles();
     const err = await fromPretrained(`${base}${route}`, options).catch((e: Error) => e);
