@@ -80,10 +80,12 @@ test('fine-tune the shipped model on a folder: --json events, epochs from 1, bes
   expect(ev.stdout).not.toMatch(/top-5/);
 }, 180_000);
 
-test('--image-size 64 --channels 3 from scratch: random-resized-crop, the schedule in words, 1-based epochs on the console', async () => {
+test('--image-size 64 --channels 3 from scratch: random-resized-crop, the schedule in words, 1-based epochs on the console; --freeze without --init warns', async () => {
   const r = await runCli(['train', '--model', 'resnet20', '--data', 'photos', '--image-size', '64', '--channels', '3', '--iterations', '2', '--batch', '8',
-    '--schedule', 'multistep', '--out', p('scratch')]);
+    '--schedule', 'multistep', '--freeze', 'stem', '--out', p('scratch')]);
   expect(r.status).toBe(0);
+  // Freezing random weights is rarely meant: said once, and the run goes on.
+  expect(r.stderr.match(/^warning: --freeze stem without --init keeps randomly initialised weights fixed .* Give --init <pretrained weights> to fine-tune, or leave out --freeze\.$/gm)).toHaveLength(1);
   expect(r.stderr).toMatch(/training resnet20 on folder \(18 train, 2 validation, 0 test images, 2 classes, 64x64x3\)/);
   expect(r.stderr).toMatch(/learning rate 0\.1, \/10 at steps 1 and 2; augmentation random-resized-crop \+ flip/);
   expect(r.stderr).toMatch(/^epoch 1\/1: /m);

@@ -139,6 +139,11 @@ function scheduleOf(opts: TrainCliOptions, total: number): ScheduleSpec {
 async function runTraining(opts: TrainCliOptions, setup: TrainSetup, backend: string, out: Reporter): Promise<void> {
   const { model, trainSet, valSet, testSet, kind, flip, preprocessing } = setup;
   frozenPrefixes(model, opts.freeze); // a --freeze the model cannot honour fails before the run is announced
+  if (!opts.init && opts.freeze !== 'none')
+    out.note(
+      `warning: --freeze ${opts.freeze} without --init keeps randomly initialised weights fixed (nothing pretrained to keep): ` +
+        'only the rest learns. Give --init <pretrained weights> to fine-tune, or leave out --freeze.',
+    );
   const [h, w, c] = trainSet.shape;
   const total = opts.iterations ?? Math.round(opts.epochs * Math.ceil(trainSet.labels.length / opts.batch));
   const schedule = scheduleOf(opts, total);
