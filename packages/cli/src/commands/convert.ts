@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import fs from 'node:fs';
-import { ResNet, StateDictError, WEIGHTS_FORMAT_HEAD_BYTES, detectWeightsFormat } from '@resnet-ts/core';
+import { ResNet, StateDictError } from '@resnet-ts/core';
 import type { CheckpointInfo } from '@resnet-ts/core';
 import {
   CHECKPOINT_FORMAT,
@@ -9,6 +9,7 @@ import {
   parseCheckpointMetadata,
   rewriteSafetensors,
   saveCheckpoint,
+  weightsFileFormat,
 } from '@resnet-ts/core/node';
 import { UserError, checkOutputFormat, loadClassifier, selectBackend } from '../util.js';
 import { choice, opt, text } from '../options.js';
@@ -129,14 +130,7 @@ function readClassNames(file: string): string[] {
 /** The metadata of a local safetensors file, or undefined for another kind of source (a .pth, a URL...). */
 function localSafetensorsInfo(input: string): CheckpointInfo | undefined {
   if (!fs.existsSync(input) || fs.statSync(input).isDirectory()) return undefined;
-  const fd = fs.openSync(input, 'r');
-  const head = new Uint8Array(WEIGHTS_FORMAT_HEAD_BYTES);
-  try {
-    fs.readSync(fd, head, 0, head.length, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  if (detectWeightsFormat(head) !== 'safetensors') return undefined;
+  if (weightsFileFormat(input) !== 'safetensors') return undefined;
   const f = openSafetensors(input);
   try {
     return parseCheckpointMetadata(f.metadata, input);

@@ -1,8 +1,7 @@
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import fs from 'node:fs';
 import { fmtShape, parseNpyHeader } from '@resnet-ts/core';
-import { loadNpy, saveNpy } from '@resnet-ts/core/node';
+import { loadNpy, readFileBytes, saveNpy } from '@resnet-ts/core/node';
 import { UserError, loadModelWithWeights, selectBackend } from '../util.js';
 import { choice, integer, number, opt, requiredOpt, text } from '../options.js';
 
@@ -72,14 +71,8 @@ export function registerForward(program: Command): void {
 
 /** NumPy's name of the dtype a `.npy` file stores (e.g. '<i8' -> int64, '|u1' -> uint8), read from its header. */
 function npyDtypeName(file: string): string {
-  const head = Buffer.alloc(4096);
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.readSync(fd, head, 0, head.length, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  const descr = parseNpyHeader(head, file).descr;
+  // Read again only on this refusal: loadNpy has converted the values (int64 to int32) by now.
+  const descr = parseNpyHeader(readFileBytes(file), file).descr;
   const m = /^[<>|=]?([biuf])(\d+)$/.exec(descr);
   if (!m) return `'${descr}'`;
   const kind = { b: 'bool', i: 'int', u: 'uint', f: 'float' }[m[1]]!;
