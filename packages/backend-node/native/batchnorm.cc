@@ -106,8 +106,7 @@ static void AffineEpilogueRows(const float* x, float* y, int64_t r0, int64_t r1,
 static void ApplyChannelAffine(const float* x, float* y, int64_t rows, int64_t c, const float* mean, const float* mul, const float* add,
                                const float* res = nullptr, bool relu = false) {
   const int nt = ThreadsFor(rows * c);
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int t = 0; t < nt; t++) AffineEpilogueRows(x, y, rows * t / nt, rows * (t + 1) / nt, c, mean, mul, add, res, relu);
+  ParallelFor(nt, nt, [&](int64_t t) { AffineEpilogueRows(x, y, rows * t / nt, rows * (t + 1) / nt, c, mean, mul, add, res, relu); });
 }
 
 // batchNormInference(x, mean, variance, offset|null, scale|null, out, channels, eps):
@@ -165,8 +164,7 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
   const int nt = ThreadsFor(static_cast<int64_t>(n));
   PartialSums part(nt, 2, c);
   const float* mp = mul.data();
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int t = 0; t < nt; t++) {
+  ParallelFor(nt, nt, [&](int64_t t) {
     int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
     double* sdy = part.Of(t);
     double* sdyx = sdy + c;
@@ -180,7 +178,7 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
         sdyx[j] += static_cast<double>(g[j]) * (xx[j] - mean[j]);
       }
     }
-  }
+  });
   for (int64_t j = 0; j < c; j++) {
     const double sdy = part.Total(0, j), sdyx = part.Total(1, j);
     double r = rs[j], s = sc ? sc[ns == 1 ? 0 : j] : 1.0;
@@ -194,10 +192,12 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
 
 // Threads for a pass over n elements: all of OpenMP's when n is large enough, else 1. The batch-norm
 // kernels split the rows evenly between them, each summing into its own slice of a buffer.
-int ThreadsFor(int64_t n) {
+int ThreadsFor(int64_t n) { return ThreadsIf(n >= kParallelMin); }
+
+int ThreadsIf(bool parallel) {
   int nt = 1;
 #ifdef _OPENMP
-  nt = n >= kParallelMin ? omp_get_max_threads() : 1;
+  nt = parallel ? omp_get_max_threads() : 1;
 #endif
   return nt;
 }
@@ -282,11 +282,10 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
   int nt = ThreadsFor(static_cast<int64_t>(n));
   PartialSums part(nt, 2, c);
   const float* x0 = x;  // the shift: the first row
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int t = 0; t < nt; t++) {
+  ParallelFor(nt, nt, [&](int64_t t) {
     double* s1 = part.Of(t);
     ShiftedSums(x, x0, rows * t / nt, rows * (t + 1) / nt, c, s1, s1 + c);
-  }
+  });
   std::vector<float> mul(c), mv(c), add(c);
   for (int64_t j = 0; j < c; j++) {
     const double s1 = part.Total(0, j), s2 = part.Total(1, j);
@@ -420,11 +419,10 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
   // off the exact one by delta = sum (x - mean) / N, which matters when |mean| >> std; centring on
   // the exact mean below keeps dx as accurate as the composite's.
   PartialSums part(nt, 3, c);
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int t = 0; t < nt; t++) {
+  ParallelFor(nt, nt, [&](int64_t t) {
     double* sdy = part.Of(t);
     GradSums(dy, x, y, dres, mean, rows * t / nt, rows * (t + 1) / nt, c, sdy, sdy + c, sdy + 2 * c);
-  }
+  });
   std::vector<float> A(c), B(c), C(c), M(c);
   const double N = static_cast<double>(rows);
   for (int64_t j = 0; j < c; j++) {
@@ -446,8 +444,9 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
     M[j] = mean[j];
   }
   const int nt2 = ThreadsFor(static_cast<int64_t>(n));
-#pragma omp parallel for num_threads(nt2) schedule(static)
-  for (int t = 0; t < nt2; t++) GradApplyRows(dy, x, y, dres, dx, rows * t / nt2, rows * (t + 1) / nt2, c, A.data(), B.data(), C.data(), M.data());
+  ParallelFor(nt2, nt2, [&](int64_t t) {
+    GradApplyRows(dy, x, y, dres, dx, rows * t / nt2, rows * (t + 1) / nt2, c, A.data(), B.data(), C.data(), M.data());
+  });
   return info.Env().Undefined();
 }
 

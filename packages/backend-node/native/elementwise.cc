@@ -31,8 +31,7 @@ template <typename Body>
 void ForEachSpan(int64_t n, const Body& body) {
   constexpr int64_t kSpan = 1 << 14;
   const int64_t spans = (n + kSpan - 1) / kSpan;
-#pragma omp parallel for if (n >= kParallelMin) schedule(static)
-  for (int64_t s = 0; s < spans; s++) body(s * kSpan, std::min(kSpan, n - s * kSpan));
+  ParallelFor(spans, ThreadsFor(n), [&](int64_t s) { body(s * kSpan, std::min(kSpan, n - s * kSpan)); });
 }
 
 }  // namespace
@@ -73,8 +72,7 @@ template <typename F>
 void Binary(const float* a, int am, const float* b, int bm, float* o, int64_t outer, int64_t inner, F f) {
   // Same shapes or a scalar: the caller's split is [elements, 1], which would not vectorise.
   if (am <= 1 && bm <= 1) return FlatBinary(a, am, b, bm, o, outer * inner, f);
-#pragma omp parallel for if (outer * inner >= kParallelMin) schedule(static)
-  for (int64_t i = 0; i < outer; i++) {
+  ParallelFor(outer, ThreadsFor(outer * inner), [&](int64_t i) {
     float* oo = o + i * inner;
     const float* aa = am == 0 ? a + i * inner : am == 2 ? a : nullptr;
     const float* bb = bm == 0 ? b + i * inner : bm == 2 ? b : nullptr;
@@ -91,7 +89,7 @@ void Binary(const float* a, int am, const float* b, int bm, float* o, int64_t ou
       float v = f(av, bv);
       for (int64_t j = 0; j < inner; j++) oo[j] = v;
     }
-  }
+  });
 }
 
 // binary(op, a, aMode, b, bMode, out, outer, inner)
@@ -131,8 +129,7 @@ Napi::Value BinaryOp(const Napi::CallbackInfo& info) {
 
 template <typename F>
 void Unary(const float* x, float* o, int64_t n, F f) {
-#pragma omp parallel for if (n >= kParallelMin) schedule(static)
-  for (int64_t i = 0; i < n; i++) o[i] = f(x[i]);
+  ParallelFor(n, ThreadsFor(n), [&](int64_t i) { o[i] = f(x[i]); });
 }
 
 // unary(op, x, out, alpha)
@@ -151,12 +148,11 @@ Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
   else if (op == "Step") {
     // Explicit loop: a lambda capturing alpha would be reloaded every iteration (it may alias o).
     const float al = alpha;
-#pragma omp parallel for if (len >= kParallelMin) schedule(static)
-    for (int64_t i = 0; i < len; i++) {
+    ParallelFor(len, ThreadsFor(len), [&](int64_t i) {
       float v = x[i];
       float s = v > 0.f ? 1.f : al;
       o[i] = v != v ? v : s;
-    }
+    });
   }
   else if (op == "Neg") Unary(x, o, len, [](float v) { return -v; });
   else if (op == "Square") Unary(x, o, len, [](float v) { return v * v; });
@@ -178,29 +174,24 @@ Napi::Value ReduceOp(const Napi::CallbackInfo& info) {
   bool mean = op == "Mean";
   double scale = mean ? 1.0 / static_cast<double>(mid) : 1.0;
   if (inner == 1) {
-#pragma omp parallel for if (outer * mid >= kParallelMin) schedule(static)
-    for (int64_t i = 0; i < outer; i++) {
+    ParallelFor(outer, ThreadsFor(outer * mid), [&](int64_t i) {
       const float* xx = x + i * mid;
       double acc = 0;
       for (int64_t j = 0; j < mid; j++) acc += xx[j];
       o[i] = static_cast<float>(acc * scale);
-    }
+    });
   } else if (outer == 1) {
     // Reduce over leading rows: split the rows between threads, then combine.
-    int nt = 1;
-#ifdef _OPENMP
-    nt = (mid * inner >= kParallelMin) ? omp_get_max_threads() : 1;
-#endif
+    const int nt = ThreadsFor(mid * inner);
     std::vector<double> part(static_cast<size_t>(nt) * inner, 0.0);
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int t = 0; t < nt; t++) {
+    ParallelFor(nt, nt, [&](int64_t t) {
       int64_t r0 = mid * t / nt, r1 = mid * (t + 1) / nt;
       double* acc = part.data() + static_cast<size_t>(t) * inner;
       for (int64_t r = r0; r < r1; r++) {
         const float* xx = x + r * inner;
         for (int64_t j = 0; j < inner; j++) acc[j] += xx[j];
       }
-    }
+    });
     for (int64_t j = 0; j < inner; j++) {
       double acc = 0;
       for (int t = 0; t < nt; t++) acc += part[static_cast<size_t>(t) * inner + j];

@@ -78,9 +78,14 @@ bool LayoutOf(const memory::desc& md, Layout4* out) {
 }
 
 void PropagateMaxPoolNaN(const float* x, const Layout4& lx, int64_t span, float* y, const Layout4& ly, const PoolGeometry& g) {
+  // Any NaN in x? (Serial below kParallelMin: see ParallelFor in common.h.)
   bool any = false;
-#pragma omp parallel for reduction(|| : any) if (span >= kParallelMin) schedule(static)
-  for (int64_t i = 0; i < span; i++) any = any || (x[i] != x[i]);
+  if (span < kParallelMin) {
+    for (int64_t i = 0; i < span; i++) any = any || (x[i] != x[i]);
+  } else {
+#pragma omp parallel for reduction(|| : any) schedule(static)
+    for (int64_t i = 0; i < span; i++) any = any || (x[i] != x[i]);
+  }
   if (!any) return;
   for (int64_t b = 0; b < g.n; b++)
     for (int64_t c = 0; c < g.c; c++)
@@ -115,8 +120,7 @@ void MaxPoolBackwardLoop(const float* dy, const float* x, float* dx, const std::
   int64_t n = p[0], h = p[1], w = p[2], c = p[3], kh = p[4], kw = p[5], oh = p[6], ow = p[7], sh = p[8], sw = p[9],
           pt = p[10], pl = p[11];
   std::memset(dx, 0, sizeof(float) * static_cast<size_t>(n * h * w * c));
-#pragma omp parallel for if (n * oh * ow * c >= 4096) schedule(static)
-  for (int64_t b = 0; b < n; b++) {
+  ParallelFor(n, ThreadsIf(n * oh * ow * c >= 4096), [&](int64_t b) {
     std::vector<int64_t> best(c);
     std::vector<float> bestv(c);
     for (int64_t oy = 0; oy < oh; oy++) {
@@ -145,7 +149,7 @@ void MaxPoolBackwardLoop(const float* dy, const float* x, float* dx, const std::
         }
       }
     }
-  }
+  });
 }
 
 // poolBackward(dy, x|null, dx, params, isMax)
