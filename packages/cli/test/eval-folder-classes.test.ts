@@ -190,7 +190,7 @@ test('what the folder leaves out is said on stderr, one note per kind; the class
   expect(r.status).toBe(0);
   expect(r.stderr.trim().split('\n')).toEqual([
     "note: class folder 'Dress' is empty",
-    'note: skipped 1 file that is not an image by extension (.txt: 1; images are JPEG, PNG, WebP, TIFF, GIF or AVIF)',
+    'note: skipped 1 file that is not an image by extension (.txt: 1; images are JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM)',
     'note: ignored 1 sub-folder inside class folders (Coat/more): put the images directly in the class folder',
   ]);
   const j = JSON.parse(r.stdout) as EvalJson;

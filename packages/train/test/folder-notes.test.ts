@@ -37,8 +37,8 @@ async function untidyFolder(): Promise<string> {
   await write(path.join(dir, 'green'), 'green', 3, 'webp', 'w');
   await write(path.join(dir, 'green'), 'green', 2, 'tiff', 't');
   fs.writeFileSync(path.join(dir, 'green', 'notes.txt'), 'hello');
-  fs.writeFileSync(path.join(dir, 'green', 'scan.bmp'), 'BM');
-  fs.writeFileSync(path.join(dir, 'green', 'scan2.bmp'), 'BM');
+  fs.writeFileSync(path.join(dir, 'green', 'scan.psd'), '8BPS');
+  fs.writeFileSync(path.join(dir, 'green', 'scan2.psd'), '8BPS');
   fs.mkdirSync(path.join(dir, 'zebra'));
   fs.writeFileSync(path.join(dir, 'red', '.DS_Store'), 'x');
   fs.writeFileSync(path.join(dir, 'red', '._0.png'), 'mac'); // AppleDouble: not an image, never a note
@@ -58,7 +58,7 @@ describe('image folder notes', () => {
     expect(pair.skipped).toEqual([]);
     expect(notes).toEqual([
       "note: class folder 'zebra' is empty",
-      'note: skipped 3 files that are not images by extension (.bmp: 2, .txt: 1; images are JPEG, PNG, WebP, TIFF, GIF or AVIF)',
+      'note: skipped 3 files that are not images by extension (.psd: 2, .txt: 1; images are JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM)',
       'note: ignored 1 sub-folder inside class folders (red/more): put the images directly in the class folder',
     ]);
     const count = (k: number) => Array.from(pair.train.labels).filter((l) => l === k).length;
@@ -113,7 +113,7 @@ describe('image folder notes', () => {
     expect([...listed.unsupported]).toEqual([['', 1]]);
     expect(folderNotes(dir, listed)).toEqual([
       "note: class folders 'b', 'c' are empty",
-      'note: skipped 1 file that is not an image by extension (no extension: 1; images are JPEG, PNG, WebP, TIFF, GIF or AVIF)',
+      'note: skipped 1 file that is not an image by extension (no extension: 1; images are JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM)',
     ]);
   });
 });

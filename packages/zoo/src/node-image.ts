@@ -1,11 +1,13 @@
 /**
  * Node's image decoder: sharp decodes (JPEG, PNG, WebP, ...; EXIF orientation applied) to RGB at the
- * image's own size; everything after that is the shared {@link preprocessRgb}.
+ * image's own size, and bitmap-formats.ts what sharp's libvips lacks (BMP, PPM/PGM/PBM); everything
+ * after that is the shared {@link preprocessRgb}.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type Sharp from 'sharp';
 import { SpecError } from '@resnet-ts/core';
 import { ImagePreprocessing, preprocessRgb } from './preprocess.js';
+import { BITMAP_FORMATS, PIXEL_LIMIT, decodeBitmap } from './bitmap-formats.js';
 
 /**
  * sharp, loaded on the first decode: loading its native library costs ~80 ms, which every command
@@ -31,6 +33,8 @@ export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Arra
   }
   let size: { width?: number; height?: number } = {};
   try {
+    const bitmap = decodeBitmap(input, PIXEL_LIMIT);
+    if (bitmap) return bitmap;
     // The header only (no pixel limit here: the decode below applies it, and the error can then give the size).
     const meta = await sharp(input, { failOn: 'error', limitInputPixels: false }).metadata();
     size = meta;
@@ -48,13 +52,10 @@ export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Arra
     const what = typeof input === 'string' ? `'${input}'` : 'the image bytes';
     if (/pixel limit/.test((e as Error).message)) throw new SpecError(tooLargeMessage(what, size));
     throw new SpecError(
-      `Cannot decode ${what} as an image (${(e as Error).message.split('\n')[0]}). Give a JPEG, PNG or WebP file, or a tensor.`,
+      `Cannot decode ${what} as an image (${(e as Error).message.split('\n')[0]}). Give a JPEG, PNG, WebP, ${BITMAP_FORMATS} file, or a tensor.`,
     );
   }
 }
-
-/** sharp's default limit on decoded pixels (libvips' 0x3FFF x 0x3FFF), which guards against decompression bombs. */
-const PIXEL_LIMIT = 0x3fff * 0x3fff;
 
 /** The error for an image over {@link PIXEL_LIMIT}: its format is fine, its size is not. */
 function tooLargeMessage(what: string, size: { width?: number; height?: number }): string {

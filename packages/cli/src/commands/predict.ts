@@ -80,7 +80,7 @@ async function classifyEach(clf: Classifier, images: string[], problems: Map<str
 export function registerPredict(program: Command): void {
   program
     .command('predict')
-    .description('classify image files (JPEG, PNG, WebP, TIFF, GIF, AVIF): top-k labels with probabilities')
+    .description('classify image files (JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM, PBM): top-k labels with probabilities')
     .argument('<images...>', 'image files')
     .addOption(
       opt(

@@ -1,13 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
+import { decodeBitmap } from '@resnet-ts/zoo/node';
 import { DataError } from '../errors.js';
 import { Dataset } from './dataset.js';
 
-/** The image files a folder data set takes, by extension: what sharp (the decoder, as predict's) reads. */
-const IMAGE_EXT = /\.(jpe?g|jpe|jfif|png|webp|tiff?|gif|avif)$/i;
+/** The image files a folder data set takes, by extension: what predict's decoders read (sharp, and zoo's for bitmaps). */
+const IMAGE_EXT = /\.(jpe?g|jpe|jfif|png|webp|tiff?|gif|avif|bmp|dib|ppm|pgm|pbm|pnm)$/i;
 /** The formats of folder data sets in words, for messages. */
-export const IMAGE_FORMATS = 'JPEG, PNG, WebP, TIFF, GIF or AVIF';
+export const IMAGE_FORMATS = 'JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM';
 
 /**
  * Files and folders that operating systems leave next to images, skipped without a note: hidden
@@ -51,7 +52,9 @@ export async function decodeImage(file: string, options: ImageDecodeOptions): Pr
   const [h, w] = options.size;
   const channels = options.channels ?? 3;
   try {
-    let img = sharp(file)
+    const bitmap = decodeBitmap(file);
+    const source = bitmap ? sharp(bitmap.rgb, { raw: { width: bitmap.width, height: bitmap.height, channels: 3 } }) : sharp(file);
+    let img = source
       .rotate()
       .resize(w, h, { fit: options.fit ?? 'cover' })
       .removeAlpha();
