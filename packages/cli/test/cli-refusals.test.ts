@@ -6,6 +6,7 @@
  * name, and messages that named the wrong cause (unknown model for a missing file or a shipped
  * model, "unsupported image format" for an empty file, a folder or a missing file). For each: exit
  * 1, exactly one `resnet:` line that says what to do, no stack trace, nothing on stdout, no file.
+ * (`export-onnx` to a name of no known format, e.g. `.txt`, is written as given, with a one-line note.)
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -166,6 +167,21 @@ test('convert and export-onnx refuse an output name of another format, pointing 
     /^export-onnx writes ONNX, not safetensors: .*Name it \.onnx, or write a safetensors checkpoint with `resnet convert .*cifar-resnet8-optionB\.pth out\/m\.safetensors`\.$/,
   );
   expect(fs.readdirSync(p('out'))).toEqual([]);
+});
+
+test('export-onnx writes ONNX under another name as given, with a one-line note; .onnx silently; atomically either way', async () => {
+  fs.mkdirSync(p('named'));
+  const txt = await runCli(['export-onnx', '--weights', WEIGHTS, '--out', 'named/m.txt']);
+  expect(txt).toEqual({
+    status: 0,
+    stdout: 'wrote named/m.txt (opset 13, batch norm folded, nchw input)\n',
+    stderr: 'note: writing ONNX to named/m.txt; ONNX files usually end in .onnx\n',
+  });
+  const onnx = await runCli(['export-onnx', '--weights', WEIGHTS, '--out', 'named/m.ONNX']);
+  expect(onnx).toEqual({ status: 0, stdout: 'wrote named/m.ONNX (opset 13, batch norm folded, nchw input)\n', stderr: '' });
+  // The same model under both names; no temporary file left next to them.
+  expect(fs.readFileSync(p('named', 'm.txt')).equals(fs.readFileSync(p('named', 'm.ONNX')))).toBe(true);
+  expect(fs.readdirSync(p('named')).sort()).toEqual(['m.ONNX', 'm.txt']);
 });
 
 describe('messages name the real cause', () => {

@@ -107,3 +107,51 @@ test('resnet lab identity runs end to end from the generated command and records
     expect(fs.existsSync(path.join(dir, 'bad'))).toBe(false);
   }
 });
+
+test('lab lesion with a plain net reads a folder once: one note for a broken image; --max-k beyond the deletable blocks is refused', () => {
+  // Two Fashion-MNIST classes from the zoo's samples, two copies each, and one .png that is not an image.
+  const samples = path.join(ROOT, 'packages', 'zoo', 'samples', 'resnet20-fashion-mnist');
+  const data = path.join(dir, 'broken-folder');
+  for (const [folder, file] of [
+    ['Bag', '8-Bag.png'],
+    ['Coat', '4-Coat.png'],
+  ]) {
+    fs.mkdirSync(path.join(data, folder), { recursive: true });
+    for (const i of [0, 1]) fs.copyFileSync(path.join(samples, file), path.join(data, folder, `${i}.png`));
+  }
+  fs.writeFileSync(path.join(data, 'Coat', 'broken.png'), 'not an image');
+  const lesion = (model: string, out: string, ...more: string[]) =>
+    cli(['lab', 'lesion', '--data', 'broken-folder', '--model', model, '--samples', '1', '--max-swaps', '0', ...more, '--out', out]);
+  const notes = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('note: skipped'));
+  const skipped = [
+    expect.stringMatching(/^note: skipped Coat\/broken\.png: /),
+    'note: skipped 1 image(s) that could not be decoded (listed above); 4 images loaded from broken-folder',
+  ];
+
+  const both = lesion('resnet20-fashion-mnist', 'lesion-both', '--plain-model', 'plain20-fashion-mnist');
+  expect(both.status).toBe(0);
+  expect(notes(both.stderr)).toEqual(skipped); // once, not once per net
+  const res = JSON.parse(fs.readFileSync(path.join(dir, 'lesion-both', 'result.json'), 'utf8')).result;
+  expect(res.testImages).toBe(4);
+  // The plain net is measured on the same images as when it is studied alone.
+  const alone = lesion('plain20-fashion-mnist', 'lesion-plain');
+  expect(alone.status).toBe(0);
+  expect(notes(alone.stderr)).toEqual(skipped);
+  const plain = JSON.parse(fs.readFileSync(path.join(dir, 'lesion-plain', 'result.json'), 'utf8')).result.nets[0];
+  expect(res.nets[1]).toMatchObject({ name: 'plain', baseline: plain.baseline, single: plain.single, randomK: plain.randomK });
+
+  // --max-k: the residual net has 9 deletable blocks, the plain one 7 (its two downsampling blocks stay).
+  const refused = lesion('resnet20-fashion-mnist', 'lesion-refused', '--plain-model', 'plain20-fashion-mnist', '--max-k', '10');
+  expect(refused.status).toBe(1);
+  expect(refused.stderr.split('\n').filter((l) => l.startsWith('resnet:'))).toEqual([
+    'resnet: lesion: the number of deleted blocks (--max-k) must be 1 to 9, the most blocks either net can delete (residual 9, plain 7); got 10.',
+  ]);
+  expect(refused.stderr).not.toContain('\n    at ');
+  expect(fs.existsSync(path.join(dir, 'lesion-refused'))).toBe(false);
+  const alone999 = lesion('resnet20-fashion-mnist', 'lesion-refused', '--max-k', '999');
+  expect(alone999.status).toBe(1);
+  expect(alone999.stderr).toContain(
+    "resnet: lesion: the number of deleted blocks (--max-k) must be 1 to 9, the number of the model's blocks that can be deleted; got 999.\n",
+  );
+  expect(fs.existsSync(path.join(dir, 'lesion-refused'))).toBe(false);
+});

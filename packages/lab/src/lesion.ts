@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ResNet, Rng } from '@resnet-ts/core';
 import { blocksForward, canDelete, headForward, preservesShape, stemForward } from './blocks.js';
-import { COUNT, CommandHost, DATA_OPTION } from './command.js';
+import { COUNT, CommandHost, DATA_OPTION, ExperimentInputError } from './command.js';
 import { prepareTestTensors } from './data.js';
 import { CommonOptions, ExperimentOutput, defaultOut, meanStd, registerExperiment, runInfo } from './experiment.js';
 import { lesionBody, lesionPlots } from './lesion-report.js';
@@ -86,7 +86,11 @@ export interface LesionOptions extends CommonOptions {
   data: TestTensors;
   /** Samples per k (default 10). */
   samples?: number;
-  /** Largest k for deletions (default: all deletable blocks). */
+  /**
+   * Largest k for deletions (default: all deletable blocks): 1 to the number of deletable blocks (of
+   * the net with more of them, next to a plain net), else an {@link ExperimentInputError}; a net with
+   * fewer deletable blocks (a plain net) stops at its own number, as the report and log say.
+   */
   maxK?: number;
   /** Largest number of swapped pairs (default 10; 0 skips). */
   maxSwaps?: number;
@@ -154,7 +158,8 @@ export function lesionNet(
       }
       randomK.push({ k, ...meanStd(errs) });
     }
-    o.log(`  ${name}: k random deletions ${randomK.map((r) => (r.mean * 100).toFixed(1)).join(' ')}`);
+    const upTo = o.maxK !== undefined && o.maxK > maxK ? ` (k up to ${maxK}, its number of deletable blocks)` : '';
+    o.log(`  ${name}: k random deletions${upTo} ${randomK.map((r) => (r.mean * 100).toFixed(1)).join(' ')}`);
     const swappable = blocks.flatMap((b, i) => (preservesShape(b) ? [i] : []));
     const swapK: NetLesion['swapK'] = [];
     const nPairs = swapPairs(model).length;
@@ -183,10 +188,34 @@ export function lesionNet(
   }
 }
 
+/**
+ * `maxK` must be 1 to the number of blocks that can be deleted (of the net with more of them): a
+ * larger one is refused, as `paths` refuses a path length beyond the number of blocks, not quietly cut.
+ */
+function checkMaxK(maxK: number | undefined, nets: [string, ResNet][]): void {
+  if (maxK === undefined) return;
+  const counts = nets.map(([name, m]) => [name, m.blocks().filter(canDelete).length] as const);
+  const n = Math.max(...counts.map(([, c]) => c));
+  if (Number.isInteger(maxK) && maxK >= 1 && maxK <= n) return;
+  if (n === 0)
+    throw new ExperimentInputError(
+      `lesion: --max-k ${maxK}, but no block can be deleted (every block changes the shape); leave --max-k out.`,
+    );
+  const which =
+    counts.length > 1
+      ? `the most blocks either net can delete (${counts.map(([name, c]) => `${name} ${c}`).join(', ')})`
+      : "the number of the model's blocks that can be deleted";
+  throw new ExperimentInputError(`lesion: the number of deleted blocks (--max-k) must be 1 to ${n}, ${which}; got ${maxK}.`);
+}
+
 /** Runs experiment 4 and writes its report. */
 export async function runLesion(options: LesionOptions): Promise<ExperimentOutput<LesionResult>> {
   const started = Date.now();
   const log = options.log ?? (() => {});
+  const modelName = options.model.spec.residual ? 'residual' : 'model';
+  const studied: [string, ResNet][] = [[modelName, options.model]];
+  if (options.plain) studied.push(['plain', options.plain]);
+  checkMaxK(options.maxK, studied);
   const samples = options.samples ?? 10;
   const o = {
     samples,
@@ -200,7 +229,7 @@ export async function runLesion(options: LesionOptions): Promise<ExperimentOutpu
   log(
     `lesion: ${N} test images, ${options.model.blocks().length} blocks, ${samples} samples per k${options.plain ? ', plus the plain net' : ''}`,
   );
-  const nets = [lesionNet(options.model.spec.residual ? 'residual' : 'model', options.model, options.data, o)];
+  const nets = [lesionNet(modelName, options.model, options.data, o)];
   if (options.plain) nets.push(lesionNet('plain', options.plain, options.data, o));
   const description = options.description ?? `${options.model.blocks().length}-block model`;
   const result: LesionResult = { description, testImages: N, samples, nets };
@@ -272,7 +301,11 @@ registerExperiment<LesionOptions, LesionResult, LesionCommandValues>({
       { ...DATA_OPTION, description: 'test data' },
       { flags: '--limit <n>', description: 'test images to use', kind: COUNT, default: 1000 },
       { flags: '--samples <n>', description: 'random samples per k', kind: { type: 'integer', min: 1, max: 1e6 }, default: 10 },
-      { flags: '--max-k <n>', description: 'largest number of deleted blocks', kind: { type: 'integer', min: 1, max: 1e4 } },
+      {
+        flags: '--max-k <n>',
+        description: 'largest number of deleted blocks, 1 to the number that can be deleted (default: all of them)',
+        kind: { type: 'integer', min: 1, max: 1e4 },
+      },
       { flags: '--max-swaps <n>', description: 'largest number of swapped pairs (0: none)', kind: { type: 'integer', min: 0, max: 1e4 }, default: 10 },
     ],
     run: lesionFromCommand,

@@ -75,13 +75,40 @@ export async function loadModelAndData(choice: ModelChoice, host: CommandHost): 
 const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 /**
+ * What one command (one host) has read: each data set, with its decode options, once; and the notes
+ * its reads logged. A command that studies two nets on the same data (`lesion` with a plain net)
+ * neither decodes the images twice nor repeats a note (a skipped image) for the second net.
+ */
+const readByCommand = new WeakMap<CommandHost, { loads: Map<string, Promise<DataPair>>; said: Set<string> }>();
+
+/**
  * The images the experiments study, read as `resnet eval` reads them: a named data set's test split;
  * a folder of class sub-folders whole (`val: 0`); of train/ val/ test/ folders only test/ (else val/),
  * by its own class folders (`evaluatedSplitOnly`: train/ is not read, and its classes constrain nothing;
- * the folders are paired with the model's outputs by name). Notes (skipped images) go to the host's log.
+ * the folders are paired with the model's outputs by name). Notes (skipped images) go to the host's log,
+ * once per command: the same data with the same decode options is read once per host (the callers
+ * only read the pair; `withModelLabels` makes new datasets), and a note an earlier read already
+ * logged (the same folder decoded at another size) is not repeated.
  */
 function loadStudiedData(data: string, host: CommandHost, decode: Pick<LoadDataOptions, 'imageSize' | 'channels'> = {}): Promise<DataPair> {
-  return loadData(data, { ...decode, val: 0, evaluatedSplitOnly: true, log: host.reporting.log });
+  let read = readByCommand.get(host);
+  if (!read) readByCommand.set(host, (read = { loads: new Map(), said: new Set() }));
+  const { loads, said } = read;
+  const key = JSON.stringify([data, decode.imageSize ?? null, decode.channels ?? null]);
+  let pair = loads.get(key);
+  if (!pair) {
+    const log = host.reporting.log;
+    const once =
+      log &&
+      ((m: string) => {
+        if (said.has(m)) return;
+        said.add(m);
+        log(m);
+      });
+    pair = loadData(data, { ...decode, val: 0, evaluatedSplitOnly: true, log: once });
+    loads.set(key, pair);
+  }
+  return pair;
 }
 
 /**

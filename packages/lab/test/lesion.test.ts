@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BatchNorm2d, ResNet, Rng, useBackend } from '@resnet-ts/core';
 import { resnet } from '@resnet-ts/zoo';
 import {
+  ExperimentInputError,
   LesionEvaluator,
   LesionResult,
   NetLesion,
@@ -137,6 +138,38 @@ describe('lesion machinery', () => {
     expect(ev.error()).toBeCloseTo(labels.filter((l, i) => pred[i] !== l).length / 3, 10);
     expect(r.baseline).toBe(ev.error());
     ev.dispose();
+  });
+
+  test('--max-k beyond the deletable blocks is refused with the range, before anything runs; a plain net with fewer stops at its own', async () => {
+    const inputs = tf.tensor4d(new Rng(4).normalArray(3 * 8 * 8), [3, 8, 8, 1]);
+    const data = { inputs, labels: [0, 1, 2] };
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lab-lesion-maxk-')), 'out');
+    const base = { data, samples: 1, maxSwaps: 0, out, command: 'test' };
+    try {
+      const alone = runLesion({ ...base, model, maxK: 999 });
+      await expect(alone).rejects.toThrow(ExperimentInputError);
+      await expect(alone).rejects.toThrow(
+        "lesion: the number of deleted blocks (--max-k) must be 1 to 4, the number of the model's blocks that can be deleted; got 999.",
+      );
+      await expect(runLesion({ ...base, model, plain, maxK: 5 })).rejects.toThrow(
+        'lesion: the number of deleted blocks (--max-k) must be 1 to 4, the most blocks either net can delete (residual 4, plain 2); got 5.',
+      );
+      await expect(runLesion({ ...base, model: plain, maxK: 3 })).rejects.toThrow(
+        "must be 1 to 2, the number of the model's blocks that can be deleted; got 3.",
+      );
+      expect(fs.existsSync(out)).toBe(false); // refused before anything was written
+      // 4 is every block of the residual net: it runs k = 1..4; the plain net (2 deletable) stops at 2 and says so
+      const lines: string[] = [];
+      const r = await runLesion({ ...base, model, plain, maxK: 4, log: (m) => lines.push(m) });
+      expect(r.result.nets.map((n) => n.randomK.length)).toEqual([4, 2]);
+      expect(lines.filter((l) => l.includes('k random deletions'))).toEqual([
+        expect.stringMatching(/^ {2}residual: k random deletions \d/),
+        expect.stringMatching(/^ {2}plain: k random deletions \(k up to 2, its number of deletable blocks\) \d/),
+      ]);
+    } finally {
+      fs.rmSync(path.dirname(out), { recursive: true, force: true });
+      tf.dispose(inputs);
+    }
   });
 
   test('54 blocks like ResNet-110, next to a shallower plain net: every single deletion, k = 1..20, 20 swaps; findings and k columns', async () => {

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Command } from 'commander';
 import { ONNX_OPSETS, saveOnnx } from '@resnet-ts/onnx';
 import { checkOutputFormat, loadModelWithWeights, selectBackend } from '../util.js';
@@ -22,7 +23,7 @@ export function registerExportOnnx(program: Command): void {
     .addOption(
       requiredOpt('--weights <source>', 'weights: a file (resnet-ts checkpoint, safetensors or PyTorch .pth state dict), an http(s) URL, hf:owner/name or a shipped model', text('a file, URL or name')),
     )
-    .addOption(requiredOpt('--out <file>', 'the .onnx file to write', text('a file')))
+    .addOption(requiredOpt('--out <file>', 'the .onnx file to write (another name: written as given, with a note)', text('a file')))
     .addOption(opt('--model <name|spec.json>', 'zoo name or spec file (default: the spec stored in a resnet-ts checkpoint, else inferred from the weights)', text()))
     .addOption(opt('--classes <n>', 'number of classes of the head (default: from the weights)', integer(1, 1000000)))
     .addOption(opt('--timeout <seconds>', 'download time limit for a URL or hf: source (default 30)', number({ above: 0 })))
@@ -35,6 +36,9 @@ export function registerExportOnnx(program: Command): void {
       await selectBackend('auto');
       const model = await loadModelWithWeights(opts.model, opts.weights, { classes: opts.classes, timeout: opts.timeout });
       try {
+        // Another format's extension is refused above; any other name is written as given (as torch.onnx.export does), with a note.
+        if (path.extname(opts.out).toLowerCase() !== '.onnx')
+          process.stderr.write(`note: writing ONNX to ${opts.out}; ONNX files usually end in .onnx\n`);
         await saveOnnx(opts.out, model, { foldBatchNorm: opts.foldBn, opset, layout: opts.layout });
       } finally {
         model.dispose();
