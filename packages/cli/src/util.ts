@@ -170,12 +170,16 @@ const extensionOf = (file: string) => path.extname(file).toLowerCase();
 /**
  * Refuses an output file whose extension names another format than the one a command writes
  * (`convert` writes safetensors, `export-onnx` ONNX), pointing to the command that writes that one
- * for `weights`. Names without a known extension are taken as given.
+ * for `weights`. Names without a known extension are taken as given (as torch.onnx.export and
+ * safetensors' save_file take them): the returned `note: ...` line, for the command to print with
+ * what it wrote, says so; undefined for the format's own extension.
  */
-export function checkOutputFormat(file: string, writes: 'safetensors' | 'ONNX', command: string, weights: string): void {
+export function checkOutputFormat(file: string, writes: 'safetensors' | 'ONNX', command: string, weights: string): string | undefined {
   const ext = extensionOf(file);
   const named = FORMAT_OF_EXTENSION[ext];
-  if (!named || named === writes) return;
+  const usual = writes === 'ONNX' ? '.onnx' : '.safetensors';
+  if (!named) return `note: writing ${writes} to ${file}; ${writes} files usually end in ${usual}`;
+  if (named === writes) return undefined;
   const hint =
     named === 'ONNX'
       ? `, or write ONNX with \`resnet export-onnx --weights ${weights} --out ${file}\``
@@ -185,7 +189,7 @@ export function checkOutputFormat(file: string, writes: 'safetensors' | 'ONNX', 
           ? ' (PyTorch reads it with safetensors.torch.load_file)'
           : '';
   throw new UserError(
-    `${command} writes ${writes}, not ${named}: '${file}' would hold ${writes} under a ${ext} name. Name it ${writes === 'ONNX' ? '.onnx' : '.safetensors'}${hint}.`,
+    `${command} writes ${writes}, not ${named}: '${file}' would hold ${writes} under a ${ext} name. Name it ${usual}${hint}.`,
   );
 }
 

@@ -169,7 +169,7 @@ test('convert and export-onnx refuse an output name of another format, pointing 
   expect(fs.readdirSync(p('out'))).toEqual([]);
 });
 
-test('export-onnx writes ONNX under another name as given, with a one-line note; .onnx silently; atomically either way', async () => {
+test('convert and export-onnx write under another name as given, with a one-line note; their own extension silently; atomically either way', async () => {
   fs.mkdirSync(p('named'));
   const txt = await runCli(['export-onnx', '--weights', WEIGHTS, '--out', 'named/m.txt']);
   expect(txt).toEqual({
@@ -182,6 +182,13 @@ test('export-onnx writes ONNX under another name as given, with a one-line note;
   // The same model under both names; no temporary file left next to them.
   expect(fs.readFileSync(p('named', 'm.txt')).equals(fs.readFileSync(p('named', 'm.ONNX')))).toBe(true);
   expect(fs.readdirSync(p('named')).sort()).toEqual(['m.ONNX', 'm.txt']);
+  const converted = await runCli(['convert', WEIGHTS, 'named/w.bak']);
+  expect(converted.status).toBe(0);
+  expect(converted.stderr).toBe('note: writing safetensors to named/w.bak; safetensors files usually end in .safetensors\n');
+  expect(converted.stdout).toMatch(/^wrote named\/w\.bak: \d+ tensors/);
+  const plain = await runCli(['convert', WEIGHTS, 'named/w.safetensors']);
+  expect([plain.status, plain.stderr]).toEqual([0, '']);
+  expect(fs.readFileSync(p('named', 'w.bak')).equals(fs.readFileSync(p('named', 'w.safetensors')))).toBe(true);
 });
 
 describe('messages name the real cause', () => {

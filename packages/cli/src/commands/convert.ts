@@ -21,8 +21,14 @@ interface ConvertOptions {
   json?: boolean;
 }
 
-/** Prints the result line, or with --json one JSON object. */
-function wrote(opts: ConvertOptions, fields: { output: string; format: string; tensors: number; dropped?: string[] }, text: string): void {
+/** Prints the result line, or with --json one JSON object; first, on stderr, a note on the output's name (see checkOutputFormat). */
+function wrote(
+  opts: ConvertOptions,
+  fields: { output: string; format: string; tensors: number; dropped?: string[] },
+  text: string,
+  nameNote: string | undefined,
+): void {
+  if (nameNote) process.stderr.write(`${nameNote}\n`);
   process.stdout.write(opts.json ? JSON.stringify({ event: 'wrote', ...fields }) + '\n' : text + '\n');
 }
 
@@ -38,7 +44,7 @@ export function registerConvert(program: Command): void {
     .addOption(opt('--classes <file.json>', 'JSON list of class names to store (--to resnet-ts)', text('a file')))
     .option('--json', 'print the result as one JSON object')
     .action(async (input: string, output: string, opts: ConvertOptions) => {
-      checkOutputFormat(output, 'safetensors', 'convert', input);
+      const nameNote = checkOutputFormat(output, 'safetensors', 'convert', input);
       const info = localSafetensorsInfo(input);
       const isOurs = info?.format?.startsWith('resnet-ts/') ?? false;
       const to = opts.to ?? (isOurs ? 'torchvision' : 'resnet-ts');
@@ -65,6 +71,7 @@ export function registerConvert(program: Command): void {
           opts,
           { output, format: 'torchvision', tensors: kept.length, dropped },
           `wrote ${output}: ${kept.length} tensors (torchvision state dict)${dropped.length ? `, dropped ${dropped.length} non-model tensors (${dropped.slice(0, 3).join(', ')}${dropped.length > 3 ? ', ...' : ''})` : ''}`,
+          nameNote,
         );
         return;
       }
@@ -89,6 +96,7 @@ export function registerConvert(program: Command): void {
           opts,
           { output, format: CHECKPOINT_FORMAT, tensors },
           `wrote ${output}: ${tensors} tensors (${CHECKPOINT_FORMAT} checkpoint)`,
+          nameNote,
         );
       } finally {
         model.dispose();

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { Command } from 'commander';
 import { ONNX_OPSETS, saveOnnx } from '@resnet-ts/onnx';
 import { checkOutputFormat, loadModelWithWeights, selectBackend } from '../util.js';
@@ -31,14 +30,12 @@ export function registerExportOnnx(program: Command): void {
     .addOption(opt('--opset <n>', `ONNX opset (${ONNX_OPSETS.min} to ${ONNX_OPSETS.max})`, integer(ONNX_OPSETS.min, ONNX_OPSETS.max), 13))
     .addOption(opt('--layout <nchw|nhwc>', 'input layout of the exported graph', choice(['nchw', 'nhwc'] as const), 'nchw'))
     .action(async (opts: ExportOnnxOptions) => {
-      checkOutputFormat(opts.out, 'ONNX', 'export-onnx', opts.weights);
+      const nameNote = checkOutputFormat(opts.out, 'ONNX', 'export-onnx', opts.weights);
       const opset = opts.opset;
       await selectBackend('auto');
       const model = await loadModelWithWeights(opts.model, opts.weights, { classes: opts.classes, timeout: opts.timeout });
       try {
-        // Another format's extension is refused above; any other name is written as given (as torch.onnx.export does), with a note.
-        if (path.extname(opts.out).toLowerCase() !== '.onnx')
-          process.stderr.write(`note: writing ONNX to ${opts.out}; ONNX files usually end in .onnx\n`);
+        if (nameNote) process.stderr.write(`${nameNote}\n`);
         await saveOnnx(opts.out, model, { foldBatchNorm: opts.foldBn, opset, layout: opts.layout });
       } finally {
         model.dispose();
