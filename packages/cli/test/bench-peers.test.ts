@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { pythonSkipReason } from '../../../test-support/python';
 import { pageFaultNote } from '../src/commands/bench-peers';
 
 const bin = path.join(__dirname, '..', 'dist', 'bin.js');
@@ -87,9 +88,8 @@ test('--memory with --compare onnxruntime: the peak RSS of the same ResNet-50 fo
   expect(m.onnxruntimeReusedRatio).toBeCloseTo(m.reusedPeakMB / m.onnxruntimeReusedPeakMB, 6);
 }, 240_000);
 
-const torchMissing = spawnSync('/usr/bin/python3', ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status !== 0;
-if (torchMissing)
-  console.log('PyTorch peer test skipped: /usr/bin/python3 has no torch/torchvision (apt-get install python3-torch python3-torchvision)');
+const torchMissing = pythonSkipReason(['torch', 'torchvision']);
+if (torchMissing) console.log(`PyTorch peer test skipped: ${torchMissing}`);
 
 (torchMissing ? test.skip : test)(
   '--compare onnxruntime,pytorch,pytorch-channels-last: two PyTorch servers (NCHW and channels_last) run every row in rounds interleaved with ours, forward and training; onnxruntime the forward rows',

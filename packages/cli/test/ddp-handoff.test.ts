@@ -15,17 +15,20 @@ import '@resnet-ts/backend-node';
 import { ResNet, ResNetSpec, useBackend } from '@resnet-ts/core';
 import { loadNpy, saveCheckpoint, saveNpy } from '@resnet-ts/core/node';
 import '@resnet-ts/zoo'; // registers the blocks and shortcuts
+import { PYTHON } from '../../../test-support/python';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const bin = path.join(__dirname, '..', 'dist', 'bin.js');
 const SCRIPT = path.join(ROOT, 'packages', 'train', 'scale-out', 'ddp_train.py');
-const PY = '/usr/bin/python3';
 const FASHION = '/usr/share/datasets/fashion-mnist';
 
+/** Why these tests skip, or null. Not pythonSkipReason: gloo is asserted, which is more than an import. */
 function missing(): string | null {
-  if (!fs.existsSync(PY)) return `${PY} not found (apt-get install python3-torch python3-torchvision)`;
-  const r = spawnSync(PY, ['-c', 'import torch.distributed as d; assert d.is_available() and d.is_gloo_available()'], { encoding: 'utf8' });
-  if (r.status !== 0) return `${PY} has no torch with gloo (apt-get install python3-torch)`;
+  if (!fs.existsSync(PYTHON)) return `${PYTHON} not found (apt-get install python3-torch python3-torchvision)`;
+  const r = spawnSync(PYTHON, ['-c', 'import torch.distributed as d; assert d.is_available() and d.is_gloo_available()'], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) return `${PYTHON} has no torch with gloo (apt-get install python3-torch)`;
   if (!fs.existsSync(FASHION)) return `${FASHION} not found (apt-get install dataset-fashion-mnist)`;
   return null;
 }
@@ -54,7 +57,7 @@ function events(stdout: string): Record<string, unknown>[] {
 /** torchrun with 2 processes on this machine. `--redirects 1 --tee 1`: Debian's torch 1.13 on Python 3.11 fails with the default (see the train README). */
 function ddp(args: string[]) {
   const launcher = ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '--redirects', '1', '--tee', '1'];
-  return spawnSync(PY, [...launcher, '--log_dir', path.join(dir, 'torchrun-logs'), SCRIPT, ...args], {
+  return spawnSync(PYTHON, [...launcher, '--log_dir', path.join(dir, 'torchrun-logs'), SCRIPT, ...args], {
     encoding: 'utf8',
     timeout: 300_000,
     env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' },
@@ -116,7 +119,7 @@ maybe('resnet-ts checkpoint -> PyTorch DDP (2 processes, gloo) -> resnet eval', 
 });
 
 maybe('ddp_train.py refuses what it would get wrong, in one line', () => {
-  const direct = (args: string[]) => spawnSync(PY, [SCRIPT, ...args], { encoding: 'utf8', timeout: 60_000 });
+  const direct = (args: string[]) => spawnSync(PYTHON, [SCRIPT, ...args], { encoding: 'utf8', timeout: 60_000 });
   const expectOneLine = (r: ReturnType<typeof direct>, message: RegExp) => {
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -201,7 +204,7 @@ maybe('resnet_ts_torch.py builds the network of every spec variant it accepts', 
       cases.set(name, { model, x, out: `${stem}.torch.npy` });
       triples.push(`${stem}.safetensors`, `${stem}.input.npy`, `${stem}.torch.npy`);
     }
-    const p = spawnSync(PY, [path.join(path.dirname(SCRIPT), 'resnet_ts_torch.py'), 'forward', ...triples], { encoding: 'utf8', timeout: 120_000 });
+    const p = spawnSync(PYTHON, [path.join(path.dirname(SCRIPT), 'resnet_ts_torch.py'), 'forward', ...triples], { encoding: 'utf8', timeout: 120_000 });
     expect(p.stderr).toBe('');
     expect(p.status).toBe(0);
   }, 180_000);

@@ -13,11 +13,11 @@ import '@resnet-ts/backend-node';
 import { useBackend } from '@resnet-ts/core';
 import { loadNpy, loadSafetensors, saveCheckpoint, saveNpy } from '@resnet-ts/core/node';
 import { createModel } from '@resnet-ts/zoo';
+import { PYTHON, pythonSkipReason } from '../../../test-support/python';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const bin = path.join(__dirname, '..', 'dist', 'bin.js');
 const FIX = path.join(ROOT, 'packages', 'core', 'test', 'fixtures', 'parity');
-const PY = '/usr/bin/python3';
 const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 180_000 });
 
 let dir: string;
@@ -55,11 +55,6 @@ function expectCleanFailure(r: ReturnType<typeof run>, message: RegExp): void {
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(message);
   expect(r.stderr).not.toMatch(/\n\s+at /);
-}
-
-function torchMissing(): string | null {
-  if (!fs.existsSync(PY)) return `${PY} not found`;
-  return spawnSync(PY, ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0 ? null : `${PY} has no torch/torchvision`;
 }
 
 describe('resnet forward reproduces PyTorch', () => {
@@ -134,13 +129,13 @@ describe('resnet forward reproduces PyTorch', () => {
   });
 
   describe('torchvision resnet18 checkpoint (generated with PyTorch)', () => {
-    const skip = torchMissing();
+    const skip = pythonSkipReason(['torch', 'torchvision']);
     test('logits match', () => {
       if (skip) {
         console.log(`SKIP torchvision resnet18 forward: ${skip}`);
         return;
       }
-      const g = spawnSync(PY, [path.join(ROOT, 'scripts/parity/make_fixtures.py'), '--out', dir, '--only', 'resnet18'], {
+      const g = spawnSync(PYTHON, [path.join(ROOT, 'scripts/parity/make_fixtures.py'), '--out', dir, '--only', 'resnet18'], {
         encoding: 'utf8',
       });
       expect(g.status).toBe(0);
@@ -325,7 +320,7 @@ describe('resnet convert', () => {
   });
 
   test('a resnet-ts checkpoint loads in PyTorch (load_state_dict strict) and gives the same logits', () => {
-    const skip = torchMissing();
+    const skip = pythonSkipReason(['torch', 'torchvision']);
     if (skip) {
       console.log(`SKIP PyTorch load check: ${skip}`);
       return;
@@ -334,7 +329,7 @@ describe('resnet convert', () => {
     const ours = path.join(dir, 'back.safetensors');
     const input = path.join(FIX, 'resnet20.input.npy');
     const torchOut = path.join(dir, 'torch.npy');
-    const p = spawnSync(PY, [path.join(ROOT, 'scripts/parity/make_fixtures.py'), 'check', ours, 'resnet20', input, torchOut], {
+    const p = spawnSync(PYTHON, [path.join(ROOT, 'scripts/parity/make_fixtures.py'), 'check', ours, 'resnet20', input, torchOut], {
       encoding: 'utf8',
     });
     expect(p.stderr).toBe('');

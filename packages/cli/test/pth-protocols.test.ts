@@ -4,20 +4,12 @@
  * where /usr/bin/python3 has no torch): recognised, and converted to exactly PyTorch's tensors.
  * Build first: `npx tsc -b packages/cli`.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readWeights } from '@resnet-ts/core';
+import { pythonSkipReason, runPython } from '../../../test-support/python';
 import { ROOT, runCli } from './cli-run';
-
-const PY = '/usr/bin/python3';
-
-function torchReason(): string | null {
-  if (!fs.existsSync(PY)) return `${PY} not found (apt-get install python3-torch python3-torchvision)`;
-  const r = spawnSync(PY, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
-  return r.status === 0 ? null : `${PY} has no torch/torchvision (apt-get install python3-torch python3-torchvision)`;
-}
 
 /** A narrow torchvision-named net, its plain state dict as safetensors, and its parameter count. */
 const MAKE = `
@@ -34,16 +26,15 @@ for p in (4, 5):
 print(sum(t.numel() for t in m.parameters()))
 `;
 
-const skip = torchReason();
+const skip = pythonSkipReason(['torch', 'torchvision']);
 let dir = '';
 let params = '';
 
 beforeAll(() => {
   if (skip) return void console.log(`SKIP .pth pickle protocols 4-5 on the CLI: ${skip}`);
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-cli-protocols-'));
-  const r = spawnSync(PY, ['-c', MAKE, dir, ROOT], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
-  if (r.status !== 0) throw new Error(r.stderr);
-  params = Number(r.stdout.trim()).toLocaleString('en-US');
+  const stdout = runPython(['-c', MAKE, dir, ROOT], { env: { OMP_NUM_THREADS: '1' } });
+  params = Number(stdout.trim()).toLocaleString('en-US');
 }, 120_000);
 
 afterAll(() => dir && fs.rmSync(dir, { recursive: true, force: true }));

@@ -4,18 +4,17 @@
  * reason printed where /usr/bin/python3 has no torch), a fine-tuned 10-class head, `--classes`,
  * hf: and URL sources against a local HTTP server on 127.0.0.1, `models` filtering and parameters.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { pythonSkipReason, runPython } from '../../../test-support/python';
 import { runCli } from './cli-run';
 
 const ZOO = path.join(__dirname, '..', '..', 'zoo');
 const SHIRT = path.join(ZOO, 'samples', 'resnet20-fashion-mnist', '6-Shirt.png');
 const WEIGHTS = fs.readFileSync(path.join(ZOO, 'weights', 'resnet20-fashion-mnist.safetensors'));
-const PY = '/usr/bin/python3';
 const PHOTO = '/usr/lib/python3/dist-packages/skimage/data/chelsea.png';
 
 let cache = '';
@@ -74,7 +73,7 @@ test('models lists parameters and shipped accuracy and filters by a pattern; sum
 }, 120_000);
 
 describe('PyTorch files (made by torch at test time)', () => {
-  const skip = fs.existsSync(PY) && spawnSync(PY, ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0 ? null : `${PY} has no torch/torchvision`;
+  const skip = pythonSkipReason(['torch', 'torchvision']);
   let dir = '';
   let ref: { top: number[]; labels: string[] };
   beforeAll(() => {
@@ -98,9 +97,7 @@ torch.save(ft.state_dict(), sys.argv[1] + '/finetuned10.pth')
 cats = ResNet50_Weights.IMAGENET1K_V1.meta['categories']
 print(json.dumps({'top': top, 'labels': [cats[i] for i in top]}))
 `;
-    const r = spawnSync(PY, ['-c', script, dir, PHOTO], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(r.stderr);
-    ref = JSON.parse(r.stdout) as typeof ref;
+    ref = JSON.parse(runPython(['-c', script, dir, PHOTO])) as typeof ref;
   }, 120_000);
   afterAll(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -5,7 +5,6 @@
  */
 import './setup';
 import * as tf from '@tensorflow/tfjs-core';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,9 +19,9 @@ import {
   readWeights,
 } from '@resnet-ts/core';
 import { loadNpy } from '@resnet-ts/core/node';
+import { pythonSkipReason, runPython } from '../../../test-support/python';
 
 const FIX = path.join(__dirname, 'fixtures', 'torch');
-const PY = '/usr/bin/python3';
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
 function readFile(file: string): RawStateDict {
@@ -154,23 +153,15 @@ describe('mismatches and unknown names', () => {
   });
 });
 
-function torchAvailable(): string | null {
-  if (!fs.existsSync(PY)) return `${PY} not found`;
-  const r = spawnSync(PY, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
-  return r.status === 0 ? null : `${PY} has no torch/torchvision`;
-}
-
 describe('the real torchvision resnet18, fine-tuned shape (10 classes), generated with PyTorch at test time', () => {
-  const skip = torchAvailable();
+  const skip = pythonSkipReason(['torch', 'torchvision']);
   let dir = '';
   beforeAll(() => {
     if (skip) return void console.log(`SKIP torchvision resnet18 .pth: ${skip}`);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-ts-tv18-'));
-    const r = spawnSync(PY, [path.join(ROOT, 'scripts/parity/make_torch_fixtures.py'), '--out', dir, '--only', 'torchvision-resnet18'], {
-      encoding: 'utf8',
-      env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' },
+    runPython([path.join(ROOT, 'scripts/parity/make_torch_fixtures.py'), '--out', dir, '--only', 'torchvision-resnet18'], {
+      env: { OMP_WAIT_POLICY: 'PASSIVE' },
     });
-    if (r.status !== 0) throw new Error(r.stderr);
   }, 300000);
   afterAll(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -7,17 +7,16 @@
 import '@resnet-ts/backend-node';
 import '@resnet-ts/zoo';
 import * as tf from '@tensorflow/tfjs-core';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ResNet, listBackends, probeBackends, useBackend } from '@resnet-ts/core';
 import { loadCheckpoint, loadNpy, loadSafetensors, loadWeightsInto } from '@resnet-ts/core/node';
 import { createModel } from '@resnet-ts/zoo';
+import { pythonSkipReason, runPython } from '../../../test-support/python';
 
 const FIX = path.join(__dirname, 'fixtures', 'parity');
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-const PY = '/usr/bin/python3';
 
 /** max |a - b| and the scale it is judged against (max(1, max |ref|)). */
 function diff(a: tf.Tensor, ref: tf.Tensor): { maxAbs: number; scale: number } {
@@ -39,12 +38,6 @@ async function engineUnavailable(name: string): Promise<string | null> {
   const probe = (await probeBackends()).find((p) => p.plugin.name === name);
   if (!probe?.availability.available) return `${name} backend unavailable: ${probe?.availability.reason}`;
   return null;
-}
-
-function torchAvailable(): string | null {
-  if (!fs.existsSync(PY)) return `${PY} not found`;
-  const r = spawnSync(PY, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
-  return r.status === 0 ? null : `${PY} has no torch/torchvision (apt-get install python3-torch python3-torchvision)`;
 }
 
 const FIXTURES = ['resnet20', 'bottleneck'];
@@ -76,7 +69,7 @@ describe.each(['cpu', 'wasm', 'native'])('eval-mode logits match PyTorch on %s',
 });
 
 describe('torchvision resnet18 (generated with PyTorch at test time)', () => {
-  const skip = torchAvailable();
+  const skip = pythonSkipReason(['torch', 'torchvision']);
   let dir = '';
   beforeAll(async () => {
     if (skip) {
@@ -85,11 +78,9 @@ describe('torchvision resnet18 (generated with PyTorch at test time)', () => {
     }
     await useBackend('cpu');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-parity-'));
-    const r = spawnSync(PY, [path.join(ROOT, 'scripts/parity/make_fixtures.py'), '--out', dir, '--only', 'resnet18'], {
-      encoding: 'utf8',
-      env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' },
+    runPython([path.join(ROOT, 'scripts/parity/make_fixtures.py'), '--out', dir, '--only', 'resnet18'], {
+      env: { OMP_WAIT_POLICY: 'PASSIVE' },
     });
-    if (r.status !== 0) throw new Error(`make_fixtures.py failed: ${r.stderr}`);
   });
   afterAll(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
 

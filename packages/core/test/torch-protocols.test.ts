@@ -22,17 +22,11 @@ import {
 } from '@resnet-ts/core';
 import { loadNpy, readWeightsFile, weightsFileFormat } from '@resnet-ts/core/node';
 import { PickleGlobal, unpickle } from '../src/io/pickle';
+import { PYTHON, pythonSkipReason, runPython } from '../../../test-support/python';
 
-const PY = '/usr/bin/python3';
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const PROTOCOLS = [2, 3, 4, 5];
 const FORMATS = ['zip', 'legacy'] as const;
-
-function torchReason(): string | null {
-  if (!fs.existsSync(PY)) return `${PY} not found (apt-get install python3-torch python3-torchvision)`;
-  const r = spawnSync(PY, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
-  return r.status === 0 ? null : `${PY} has no torch/torchvision (apt-get install python3-torch python3-torchvision)`;
-}
 
 /** The tensors of scripts/parity/make_torch_fixtures.py's `tensors.*.pt`, a narrow torchvision net, and 3000 keys (many FRAMEs). */
 const MAKE = `
@@ -71,13 +65,12 @@ for p in (2, 3, 4, 5):
 const CASES = PROTOCOLS.flatMap((p) => FORMATS.map((f) => [p, f] as const));
 
 describe('torch.save with pickle_protocol 2-5 (zip and legacy) reads as PyTorch wrote it', () => {
-  const skip = torchReason();
+  const skip = pythonSkipReason(['torch', 'torchvision']);
   let dir = '';
   beforeAll(() => {
     if (skip) return void console.log(`SKIP torch.save pickle protocols: ${skip}`);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-ts-protocols-'));
-    const r = spawnSync(PY, ['-c', MAKE, dir, ROOT], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
-    if (r.status !== 0) throw new Error(r.stderr);
+    runPython(['-c', MAKE, dir, ROOT], { env: { OMP_NUM_THREADS: '1' } });
   }, 180_000);
   afterAll(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -133,8 +126,8 @@ describe('torch.save with pickle_protocol 2-5 (zip and legacy) reads as PyTorch 
 
 /** The opcodes of CPython's pickletools: [name, code byte]. */
 function cpythonOpcodes(): [string, number][] | null {
-  if (!fs.existsSync(PY)) return null;
-  const r = spawnSync(PY, ['-c', 'import json, pickletools; print(json.dumps([[o.name, ord(o.code)] for o in pickletools.opcodes]))'], {
+  if (!fs.existsSync(PYTHON)) return null;
+  const r = spawnSync(PYTHON, ['-c', 'import json, pickletools; print(json.dumps([[o.name, ord(o.code)] for o in pickletools.opcodes]))'], {
     encoding: 'utf8',
   });
   return r.status === 0 ? (JSON.parse(r.stdout) as [string, number][]) : null;
@@ -143,7 +136,7 @@ function cpythonOpcodes(): [string, number][] | null {
 /** Pickles CPython writes for `expr` (a Python expression) with protocol `p`, plus extra `pickle.dumps` keywords. */
 function cpythonPickle(expr: string, p: number, extra = ''): Uint8Array {
   const code = `import pickle, sys; sys.stdout.buffer.write(pickle.dumps(${expr}, protocol=${p}${extra}))`;
-  const r = spawnSync(PY, ['-c', code]);
+  const r = spawnSync(PYTHON, ['-c', code]);
   if (r.status !== 0) throw new Error(String(r.stderr));
   return new Uint8Array(r.stdout);
 }
@@ -163,7 +156,7 @@ describe('opcodes: read, or refused by name', () => {
   };
 
   test('every opcode CPython knows is either interpreted or refused by its name, never called unknown', () => {
-    if (!ops) return void console.log(`SKIP opcode list: ${PY} not found`);
+    if (!ops) return void console.log(`SKIP opcode list: ${PYTHON} not found`);
     expect(ops.length).toBeGreaterThanOrEqual(68);
     for (const [name, code] of ops) {
       const msg = messageOf(Uint8Array.of(code, 0x2e));

@@ -6,7 +6,6 @@
  * The torch files are made at test time by the real PyTorch (skipped, saying why, without it).
  */
 import './setup';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,9 +22,9 @@ import {
   stripWrapperPrefixes,
 } from '@resnet-ts/core';
 import { readWeightsFile } from '@resnet-ts/core/node';
+import { pythonSkipReason, runPython } from '../../../test-support/python';
 
 const FIX = path.join(__dirname, 'fixtures', 'torch');
-const PY = '/usr/bin/python3';
 
 function readFixture(name: string): RawStateDict {
   return readWeights(new Uint8Array(fs.readFileSync(path.join(FIX, name))), { source: name });
@@ -163,12 +162,6 @@ describe('wrapper prefixes: one that every key carries goes when the rest fits a
   });
 });
 
-function torchReason(): string | null {
-  if (!fs.existsSync(PY)) return `${PY} not found`;
-  const r = spawnSync(PY, ['-c', 'import torch'], { encoding: 'utf8' });
-  return r.status === 0 ? null : `${PY} has no torch (apt-get install python3-torch)`;
-}
-
 const MAKE = `
 import sys, torch
 out = sys.argv[1]
@@ -183,13 +176,12 @@ torch.jit.save(torch.jit.trace(torch.nn.Conv2d(3, 2, 1), torch.randn(1, 3, 4, 4)
 `;
 
 describe('torch files made by PyTorch at test time', () => {
-  const skip = torchReason();
+  const skip = pythonSkipReason(['torch']);
   let dir = '';
   beforeAll(() => {
     if (skip) return void console.log(`SKIP torch-made weights files: ${skip}`);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-ts-wmsg-'));
-    const r = spawnSync(PY, ['-c', MAKE, dir], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
-    if (r.status !== 0) throw new Error(r.stderr);
+    runPython(['-c', MAKE, dir], { env: { OMP_NUM_THREADS: '1' } });
   }, 120_000);
   afterAll(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
 

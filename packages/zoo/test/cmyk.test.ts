@@ -4,13 +4,12 @@
  * to ~40 levels. The reference comes from /usr/bin/python3's PIL at test time (skipped with the reason
  * printed when PIL or Debian's python3-skimage photos are missing).
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cmykToRgb, decodeRgb } from '@resnet-ts/zoo/node';
+import { pythonSkipReason, runPython } from '../../../test-support/python';
 
-const PY = '/usr/bin/python3';
 const PHOTO = '/usr/lib/python3/dist-packages/skimage/data/chelsea.png';
 
 /** Writes `name`.jpg (CMYK, optionally with EXIF orientation 6) and `name`.rgb (PIL's RGB bytes) into dir. */
@@ -32,8 +31,8 @@ print(rgb.height, rgb.width)
 `;
 
 function skipReason(): string | null {
-  if (!fs.existsSync(PY)) return `${PY} not found`;
-  if (spawnSync(PY, ['-c', 'import PIL'], { encoding: 'utf8' }).status !== 0) return `${PY} has no PIL (apt-get install python3-pil)`;
+  const noPil = pythonSkipReason(['PIL']);
+  if (noPil) return noPil;
   if (!fs.existsSync(PHOTO)) return `${PHOTO} not found (apt-get install python3-skimage)`;
   return null;
 }
@@ -55,9 +54,8 @@ describe('CMYK JPEGs', () => {
       return;
     }
     const stem = path.join(dir, exif ? 'rotated' : 'upright');
-    const r = spawnSync(PY, ['-c', MAKE, PHOTO, stem, exif ? '1' : '0'], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(r.stderr);
-    const [h, w] = r.stdout.trim().split(' ').map(Number);
+    const stdout = runPython(['-c', MAKE, PHOTO, stem, exif ? '1' : '0']);
+    const [h, w] = stdout.trim().split(' ').map(Number);
     const want = fs.readFileSync(`${stem}.rgb`);
     const got = await decodeRgb(`${stem}.jpg`);
     expect([got.height, got.width]).toEqual([h, w]);

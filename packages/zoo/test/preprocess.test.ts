@@ -4,7 +4,6 @@
  * (the reference is made at test time by packages/zoo/scripts/torchvision_preprocess.py where
  * /usr/bin/python3 has torch; skipped with the reason printed otherwise).
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,8 +13,8 @@ import { loadNpy } from '@resnet-ts/core/node';
 import { IMAGENET_CLASSES, IMAGENET_V1, IMAGENET_V2, ImagePreprocessing, planResize, preprocessRgb, resizeBilinear } from '@resnet-ts/zoo';
 import { Classifier } from '@resnet-ts/zoo';
 import { NodeImageInput, decodeRgb, fromPretrained } from '@resnet-ts/zoo/node';
+import { pythonSkipReason, runPython } from '../../../test-support/python';
 
-const PY = '/usr/bin/python3';
 const PHOTOS_DIR = '/usr/lib/python3/dist-packages/skimage/data';
 const PHOTOS = ['astronaut.png', 'chelsea.png', 'coffee.png', 'motorcycle_left.png', 'rocket.jpg'];
 /** The documented tolerance (zoo README): normalised input tensors, and logits relative to max(1, max |logit|). */
@@ -47,9 +46,8 @@ describe('geometry', () => {
 });
 
 function torchSkipReason(): string | null {
-  if (!fs.existsSync(PY)) return `${PY} not found`;
-  const r = spawnSync(PY, ['-c', 'import torch, torchvision, PIL'], { encoding: 'utf8' });
-  if (r.status !== 0) return `${PY} has no torch/torchvision (apt-get install python3-torch python3-torchvision)`;
+  const noTorch = pythonSkipReason(['torch', 'torchvision', 'PIL']);
+  if (noTorch) return noTorch;
   if (!fs.existsSync(path.join(PHOTOS_DIR, PHOTOS[0]))) return `no photos in ${PHOTOS_DIR} (apt-get install python3-skimage)`;
   return null;
 }
@@ -65,8 +63,7 @@ describe('agreement with torchvision on real photos', () => {
     }
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-preprocess-'));
     const script = path.join(__dirname, '..', 'scripts', 'torchvision_preprocess.py');
-    const r = spawnSync(PY, [script, '--out', dir, '--no-resnet50', ...PHOTOS.map((p) => path.join(PHOTOS_DIR, p))], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`torchvision_preprocess.py failed: ${r.stderr}`);
+    runPython([script, '--out', dir, '--no-resnet50', ...PHOTOS.map((p) => path.join(PHOTOS_DIR, p))]);
     // A 1000-class torchvision state dict gets ImageNet V1 preprocessing and labels by default.
     clf = await fromPretrained(path.join(dir, 'resnet18.safetensors'), { model: 'resnet18' });
   }, 120_000);

@@ -11,8 +11,8 @@ import path from 'node:path';
 import '@resnet-ts/backend-node';
 import { IMAGENET_CLASSES } from '@resnet-ts/zoo';
 import { fromPretrained } from '@resnet-ts/zoo/node';
+import { pythonSkipReason, runPython } from '../../../test-support/python';
 
-const PY = '/usr/bin/python3';
 const PHOTO = '/usr/lib/python3/dist-packages/skimage/data/chelsea.png';
 
 const MAKE = `
@@ -34,14 +34,8 @@ torch.save({'epoch': 3, 'state_dict': ft.state_dict()}, out + '/finetuned10.pth'
 print(json.dumps({'index': top.indices.tolist(), 'p': top.values.tolist()}))
 `;
 
-function skipReason(): string | null {
-  if (!fs.existsSync(PY)) return `${PY} not found`;
-  const r = spawnSync(PY, ['-c', 'import torch, torchvision, PIL'], { encoding: 'utf8' });
-  return r.status === 0 ? null : `${PY} has no torch/torchvision (apt-get install python3-torch python3-torchvision)`;
-}
-
 describe('PyTorch .pth files made by torch.save', () => {
-  const skip = skipReason();
+  const skip = pythonSkipReason(['torch', 'torchvision', 'PIL']);
   let dir = '';
   let ref: { index: number[]; p: number[] };
   beforeAll(() => {
@@ -50,9 +44,7 @@ describe('PyTorch .pth files made by torch.save', () => {
       return;
     }
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-pth-'));
-    const r = spawnSync(PY, ['-c', MAKE, dir, PHOTO], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`making the .pth files failed: ${r.stderr}`);
-    ref = JSON.parse(r.stdout) as typeof ref;
+    ref = JSON.parse(runPython(['-c', MAKE, dir, PHOTO], { what: 'making the .pth files' })) as typeof ref;
   }, 120_000);
   afterAll(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
 

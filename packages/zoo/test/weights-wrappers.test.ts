@@ -5,7 +5,6 @@
  * 'model' and says so in one line; a custom head is refused with remedies that work. Wide and grouped
  * bottlenecks are refused as unsupported, also when a model is named for them.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,8 +13,7 @@ import '@resnet-ts/backend-node';
 import { UnsupportedArchitectureError } from '@resnet-ts/core';
 import { loadNpy, saveSafetensors } from '@resnet-ts/core/node';
 import { fromPretrained } from '@resnet-ts/zoo/node';
-
-const PY = '/usr/bin/python3';
+import { pythonSkipReason, runPython } from '../../../test-support/python';
 
 const MAKE = `
 import sys, torch, torchvision, numpy as np
@@ -48,20 +46,13 @@ with torch.no_grad():
     np.save(out + '/logits.npy', m(x).numpy())
 `;
 
-function skipReason(): string | null {
-  if (!fs.existsSync(PY)) return `${PY} not found`;
-  const r = spawnSync(PY, ['-c', 'import torch, torchvision, numpy'], { encoding: 'utf8' });
-  return r.status === 0 ? null : `${PY} has no torch/torchvision (apt-get install python3-torch python3-torchvision)`;
-}
-
 describe('training-framework checkpoints made by PyTorch', () => {
-  const skip = skipReason();
+  const skip = pythonSkipReason(['torch', 'torchvision', 'numpy']);
   let dir = '';
   beforeAll(() => {
     if (skip) return void console.log(`SKIP Lightning/EMA checkpoint tests: ${skip}`);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-wrappers-'));
-    const r = spawnSync(PY, ['-c', MAKE, dir], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } });
-    if (r.status !== 0) throw new Error(`making the checkpoints failed: ${r.stderr}`);
+    runPython(['-c', MAKE, dir], { env: { OMP_NUM_THREADS: '2' }, what: 'making the checkpoints' });
   }, 180_000);
   afterAll(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
 
