@@ -181,6 +181,46 @@ export function inputSize(): OptionKind<[number, number, number | undefined]> {
   };
 }
 
+/**
+ * Per-channel values on the [0, 1] pixel scale, as torchvision's `Normalize` takes them: one value (for
+ * every channel) or three, comma-separated; `positive` for standard deviations. A value above 1 is
+ * the 0-255 scale (Caffe's `123.68,116.78,103.94`), refused with the values divided by 255.
+ */
+export function channelValues(positive: boolean): OptionKind<number[]> {
+  const range = positive ? 'above 0 and at most 1' : 'from 0 to 1';
+  const expects = `1 or 3 comma-separated numbers ${range} (the [0, 1] pixel scale, as torchvision's Normalize)`;
+  return {
+    expects,
+    parse(value, flag) {
+      const parts = value.split(',').map((p) => p.trim());
+      const values = parts.map((p) => (DECIMAL.test(p) ? Number(p) : NaN));
+      if (values.length !== 1 && values.length !== 3) refuse(flag, expects, value);
+      if (values.some((v) => Number.isFinite(v) && v > 1 && v <= 255) && values.every((v) => Number.isFinite(v) && v >= 0 && v <= 255)) {
+        const scaled = values.map((v) => +(v / 255).toFixed(4)).join(',');
+        throw new UserError(
+          `${flag} ${value} is on the 0-255 scale; give it on the [0, 1] scale, as torchvision's Normalize takes it: ${flag} ${scaled}`,
+        );
+      }
+      if (values.some((v) => !Number.isFinite(v) || v < 0 || v > 1 || (positive && v === 0))) refuse(flag, expects, value);
+      return values;
+    },
+  };
+}
+
+/** `N` or `HxW` (positive integers up to 65536): a size; `N` is kept as a number (e.g. resize's short side). */
+export function imageSize(what: string): OptionKind<number | [number, number]> {
+  const expects = `N or HxW with positive integers (${what})`;
+  return {
+    expects,
+    parse(value, flag) {
+      const m = /^(\d+)(?:x(\d+))?$/.exec(value.trim());
+      const sizes = m ? [Number(m[1]), ...(m[2] === undefined ? [] : [Number(m[2])])] : [0];
+      if (!m || sizes.some((n) => n < 1 || n > 65536)) refuse(flag, expects, value);
+      return sizes.length === 1 ? sizes[0] : [sizes[0], sizes[1]];
+    },
+  };
+}
+
 /** Text matching `pattern` (whole value), described by `expects` in errors and help, e.g. `none, stem, up-to:layerK or backbone`. */
 export function matching(pattern: RegExp, expects: string): OptionKind<string> {
   const whole = new RegExp(`^(?:${pattern.source})$`);

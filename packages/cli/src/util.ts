@@ -1,5 +1,5 @@
 import { SpecError } from '@resnet-ts/core';
-import { ARCHITECTURES, Classifier, PRETRAINED, PretrainedOptions, createModel, SpecOverrides, findPretrained } from '@resnet-ts/zoo';
+import { ARCHITECTURES, Classifier, ImagePreprocessing, PRETRAINED, PretrainedOptions, createModel, SpecOverrides, findPretrained } from '@resnet-ts/zoo';
 import { NodeImageInput, fromPretrained, pretrainedWeightsPath } from '@resnet-ts/zoo/node';
 import { ResNet, ResNetSpec } from '@resnet-ts/core';
 import { fileError } from '@resnet-ts/core/node';
@@ -68,6 +68,8 @@ export interface WeightsSourceOptions {
   classes?: number;
   /** Download time limit in seconds (default 30). */
   timeout?: number;
+  /** Fields of the preprocessing to use instead of the stored or default ones (see preprocessing-options.ts). */
+  preprocessing?: Partial<ImagePreprocessing>;
 }
 
 function progressPrinter(): PretrainedOptions['onProgress'] {
@@ -105,6 +107,7 @@ export async function loadClassifier(opts: WeightsSourceOptions): Promise<Classi
     classes: opts.classes,
     timeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined,
     onProgress: progressPrinter(),
+    preprocessing: opts.preprocessing,
   });
 }
 

@@ -32,6 +32,11 @@ export interface ClassifierOrigin {
   convention?: string;
   /** `options`: given by the caller; `weights`: stored with the weights; `default`: chosen by architecture. */
   preprocessing?: 'options' | 'weights' | 'default';
+  /**
+   * Where the fields the caller did not give came from (`weights` or `default`); for a preset
+   * (`'imagenet-v1'`) none did, and this is absent.
+   */
+  preprocessingBase?: 'weights' | 'default';
 }
 
 /** A classifier made by `fromPretrained`. Call {@link Classifier.dispose} to free the weights. */

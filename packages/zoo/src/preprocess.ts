@@ -72,7 +72,9 @@ export function validatePreprocessing(p: ImagePreprocessing): ImagePreprocessing
   for (const k of ['mean', 'std'] as const) {
     const v = p[k];
     if (!Array.isArray(v) || v.length !== p.channels || !v.every((x) => Number.isFinite(x)) || (k === 'std' && v.some((x) => x <= 0))) {
-      throw new SpecError(`preprocessing.${k} must list ${p.channels} finite numbers${k === 'std' ? ' > 0' : ''}; got ${JSON.stringify(v)}.`);
+      throw new SpecError(
+        `preprocessing.${k} must list ${p.channels} finite numbers${k === 'std' ? ' > 0' : ''} (one per input channel of the model); got ${JSON.stringify(v)}.`,
+      );
     }
   }
   if (p.resize !== undefined) checkSize('resize', p.resize);

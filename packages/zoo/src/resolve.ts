@@ -30,8 +30,12 @@ export interface PretrainedOptions {
   convention?: string;
   /** The architecture (zoo name or spec) for weights that do not store it, e.g. a torchvision `.pth`. */
   model?: string | ResNetSpec;
-  /** Override the preprocessing (default: stored with the weights, else by architecture). */
-  preprocessing?: ImagePreprocessing | 'imagenet-v1' | 'imagenet-v2';
+  /**
+   * Override the preprocessing (default: stored with the weights, else by architecture): a preset, or
+   * the fields to change, e.g. `{ mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }` for weights trained
+   * with `Normalize((0.5,) * 3, (0.5,) * 3)`; the fields not given keep the stored or default values.
+   */
+  preprocessing?: Partial<ImagePreprocessing> | 'imagenet-v1' | 'imagenet-v2';
   /** Expected SHA-256 (hex) of the weights file; a mismatch is an error and nothing is cached. */
   sha256?: string;
   /** Download time limit: abort when the server sends nothing for this long (ms, default 30000). */
@@ -148,9 +152,17 @@ function labelsFor(sd: LoadedStateDict, spec: ResNetSpec, resolved: ResolvedSour
 function preprocessingFor(sd: LoadedStateDict, spec: ResNetSpec, given?: PretrainedOptions['preprocessing']): ImagePreprocessing {
   if (given === 'imagenet-v1') return IMAGENET_V1;
   if (given === 'imagenet-v2') return IMAGENET_V2;
-  if (given) return validatePreprocessing(given);
-  if (sd.info.preprocessing) return preprocessingFromMetadata(sd.info.preprocessing, spec);
-  return defaultPreprocessing(spec);
+  const base = sd.info.preprocessing ? preprocessingFromMetadata(sd.info.preprocessing, spec) : defaultPreprocessing(spec);
+  if (given === undefined) return base;
+  if (given === null || typeof given !== 'object' || Array.isArray(given))
+    throw new SpecError(`preprocessing must be 'imagenet-v1', 'imagenet-v2' or an object of fields; got ${JSON.stringify(given)}.`);
+  const merged: ImagePreprocessing = { ...base, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) };
+  // One mean or std for every channel, as torchvision's Normalize broadcasts it.
+  for (const k of ['mean', 'std'] as const) {
+    const v = merged[k];
+    if (Array.isArray(v) && v.length === 1 && merged.channels === 3) merged[k] = [v[0], v[0], v[0]];
+  }
+  return validatePreprocessing(merged);
 }
 
 /** Makes the best registered backend current when the app has not chosen one. */
@@ -179,9 +191,11 @@ export async function classifierFrom<I>(
   try {
     const labels = labelsFor(sd, model.spec, resolved, classes);
     const preprocessing = preprocessingFor(sd, model.spec, options.preprocessing);
+    const stored = sd.info.preprocessing ? 'weights' : 'default';
     const origin = {
       convention: sd.convention,
-      preprocessing: options.preprocessing ? 'options' : sd.info.preprocessing ? 'weights' : 'default',
+      preprocessing: options.preprocessing ? 'options' : stored,
+      preprocessingBase: typeof options.preprocessing === 'string' ? undefined : stored,
     } as const;
     return new Classifier(model, preprocessing, labels, resolved.name, env.decode, origin);
   } catch (e) {

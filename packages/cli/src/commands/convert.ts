@@ -13,8 +13,9 @@ import {
 } from '@resnet-ts/core/node';
 import { UserError, checkOutputFormat, loadClassifier, selectBackend } from '../util.js';
 import { choice, opt, text } from '../options.js';
+import { PreprocessingFlags, addPreprocessingOptions, preprocessingOverride } from '../preprocessing-options.js';
 
-interface ConvertOptions {
+interface ConvertOptions extends PreprocessingFlags {
   to?: string;
   model?: string;
   classes?: string;
@@ -34,7 +35,7 @@ function wrote(
 
 /** `resnet convert`: resnet-ts checkpoint <-> plain torchvision state dict (both safetensors). */
 export function registerConvert(program: Command): void {
-  program
+  const command = program
     .command('convert')
     .description('convert between a resnet-ts checkpoint and a plain torchvision state dict (safetensors)')
     .argument('<in>', 'input: a resnet-ts checkpoint, or weights to convert to one (safetensors or PyTorch .pth file, URL, hf:owner/name)')
@@ -42,66 +43,74 @@ export function registerConvert(program: Command): void {
     .addOption(opt('--to <format>', 'torchvision | resnet-ts (default: the other one)', choice(['torchvision', 'resnet-ts'] as const)))
     .addOption(opt('--model <name|spec.json>', 'architecture of a state dict (--to resnet-ts; default: inferred from the weights)', text()))
     .addOption(opt('--classes <file.json>', 'JSON list of class names to store (--to resnet-ts)', text('a file')))
-    .option('--json', 'print the result as one JSON object')
-    .action(async (input: string, output: string, opts: ConvertOptions) => {
-      const nameNote = checkOutputFormat(output, 'safetensors', 'convert', input);
-      const info = localSafetensorsInfo(input);
-      const isOurs = info?.format?.startsWith('resnet-ts/') ?? false;
-      const to = opts.to ?? (isOurs ? 'torchvision' : 'resnet-ts');
-      if (to === 'torchvision') {
-        if (!isOurs) throw new UserError(`'${input}' is already a plain state dict (no resnet-ts metadata).`);
-        if (!info?.spec) throw new UserError(`'${input}' has no "spec" metadata; cannot tell the model's keys apart.`);
-        await selectBackend('cpu');
-        const model = new ResNet(info.spec);
-        const keys = new Set(model.paramLayouts().keys());
-        try {
-          // Every model tensor must have the shape the stored spec implies before anything is written.
-          const check = loadWeightsInto(model, input, { strict: false });
-          if (check.mismatched.length) loadWeightsInto(model, input, { strict: true });
-        } finally {
-          model.dispose();
-        }
-        const { kept, dropped } = await rewriteSafetensors(input, output, { keep: (k) => keys.has(k) });
-        const missing = [...keys].filter((k) => !kept.includes(k) && !k.endsWith('num_batches_tracked'));
-        if (missing.length) {
-          fs.rmSync(output, { force: true });
-          throw new StateDictError(`'${input}' lacks model keys: ${missing.slice(0, 12).join(', ')}.`, missing, [], []);
-        }
-        wrote(
-          opts,
-          { output, format: 'torchvision', tensors: kept.length, dropped },
-          `wrote ${output}: ${kept.length} tensors (torchvision state dict)${dropped.length ? `, dropped ${dropped.length} non-model tensors (${dropped.slice(0, 3).join(', ')}${dropped.length > 3 ? ', ...' : ''})` : ''}`,
-          nameNote,
+    .option('--json', 'print the result as one JSON object');
+  // --to resnet-ts stores them in the checkpoint, for predict/eval to use without flags.
+  addPreprocessingOptions(command, true);
+  command.action(async (input: string, output: string, opts: ConvertOptions) => {
+    const nameNote = checkOutputFormat(output, 'safetensors', 'convert', input);
+    const preprocessing = preprocessingOverride(opts);
+    const info = localSafetensorsInfo(input);
+    const isOurs = info?.format?.startsWith('resnet-ts/') ?? false;
+    // A resnet-ts checkpoint given preprocessing flags is rewritten with them (--to resnet-ts).
+    const to = opts.to ?? (isOurs && !preprocessing ? 'torchvision' : 'resnet-ts');
+    if (to === 'torchvision') {
+      if (preprocessing)
+        throw new UserError(
+          '--mean, --std, --resize and --crop are stored by --to resnet-ts; a torchvision state dict holds no preprocessing.',
         );
-        return;
-      }
-      if (isOurs && !opts.model) throw new UserError(`'${input}' is already a resnet-ts checkpoint (${info?.format}).`);
-      const classes = opts.classes ? readClassNames(opts.classes) : undefined;
+      if (!isOurs) throw new UserError(`'${input}' is already a plain state dict (no resnet-ts metadata).`);
+      if (!info?.spec) throw new UserError(`'${input}' has no "spec" metadata; cannot tell the model's keys apart.`);
       await selectBackend('cpu');
-      // The one resolver: any source and naming convention; the architecture from --model or the weights.
-      const clf = await loadClassifier({ model: opts.model, weights: input });
-      const model = clf.model;
+      const model = new ResNet(info.spec);
+      const keys = new Set(model.paramLayouts().keys());
       try {
-        if (classes && classes.length !== model.spec.numClasses) {
-          throw new UserError(`--classes lists ${classes.length} names but the model has ${model.spec.numClasses} classes.`);
-        }
-        const labels = classes ?? (clf.labels.some((l, i) => l !== String(i)) ? [...clf.labels] : undefined);
-        await saveCheckpoint(output, model, {
-          classes: labels,
-          preprocessing: { ...clf.preprocessing },
-          metadata: { converted_from: input.split(/[\\/]/).pop() ?? input },
-        });
-        const tensors = model.paramLayouts().size;
-        wrote(
-          opts,
-          { output, format: CHECKPOINT_FORMAT, tensors },
-          `wrote ${output}: ${tensors} tensors (${CHECKPOINT_FORMAT} checkpoint)`,
-          nameNote,
-        );
+        // Every model tensor must have the shape the stored spec implies before anything is written.
+        const check = loadWeightsInto(model, input, { strict: false });
+        if (check.mismatched.length) loadWeightsInto(model, input, { strict: true });
       } finally {
         model.dispose();
       }
-    });
+      const { kept, dropped } = await rewriteSafetensors(input, output, { keep: (k) => keys.has(k) });
+      const missing = [...keys].filter((k) => !kept.includes(k) && !k.endsWith('num_batches_tracked'));
+      if (missing.length) {
+        fs.rmSync(output, { force: true });
+        throw new StateDictError(`'${input}' lacks model keys: ${missing.slice(0, 12).join(', ')}.`, missing, [], []);
+      }
+      wrote(
+        opts,
+        { output, format: 'torchvision', tensors: kept.length, dropped },
+        `wrote ${output}: ${kept.length} tensors (torchvision state dict)${dropped.length ? `, dropped ${dropped.length} non-model tensors (${dropped.slice(0, 3).join(', ')}${dropped.length > 3 ? ', ...' : ''})` : ''}`,
+        nameNote,
+      );
+      return;
+    }
+    if (isOurs && !opts.model && !preprocessing) throw new UserError(`'${input}' is already a resnet-ts checkpoint (${info?.format}).`);
+    const classes = opts.classes ? readClassNames(opts.classes) : undefined;
+    await selectBackend('cpu');
+    // The one resolver: any source and naming convention; the architecture from --model or the weights.
+    const clf = await loadClassifier({ model: opts.model, weights: input, preprocessing });
+    const model = clf.model;
+    try {
+      if (classes && classes.length !== model.spec.numClasses) {
+        throw new UserError(`--classes lists ${classes.length} names but the model has ${model.spec.numClasses} classes.`);
+      }
+      const labels = classes ?? (clf.labels.some((l, i) => l !== String(i)) ? [...clf.labels] : undefined);
+      await saveCheckpoint(output, model, {
+        classes: labels,
+        preprocessing: { ...clf.preprocessing },
+        metadata: { converted_from: input.split(/[\\/]/).pop() ?? input },
+      });
+      const tensors = model.paramLayouts().size;
+      wrote(
+        opts,
+        { output, format: CHECKPOINT_FORMAT, tensors },
+        `wrote ${output}: ${tensors} tensors (${CHECKPOINT_FORMAT} checkpoint)`,
+        nameNote,
+      );
+    } finally {
+      model.dispose();
+    }
+  });
 }
 
 /**

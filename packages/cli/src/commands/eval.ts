@@ -13,8 +13,9 @@ import {
 } from '@resnet-ts/train';
 import { WeightsSourceOptions, loadClassifier, selectBackend } from '../util.js';
 import { dataSet, integer, number, opt, text } from '../options.js';
+import { PreprocessingFlags, addPreprocessingOptions, preprocessingOverride } from '../preprocessing-options.js';
 
-interface EvalOptions extends WeightsSourceOptions {
+interface EvalOptions extends WeightsSourceOptions, PreprocessingFlags {
   data: string;
   batch: number;
   limit?: number;
@@ -28,7 +29,7 @@ interface EvalOptions extends WeightsSourceOptions {
  * class names; a class the model does not know is an error, never another output's score).
  */
 export function registerEval(program: Command): void {
-  program
+  const command = program
     .command('eval')
     .description('evaluate weights on a test set: top-1, top-5, loss, per-class accuracy, confusion matrix')
     .addOption(opt('--model <name>', 'zoo name or JSON spec file (default: the spec stored in the weights, else inferred)', text()))
@@ -47,45 +48,48 @@ export function registerEval(program: Command): void {
       opt('--limit <n>', 'evaluate only n test images (the first n; a seeded mix of every class for image folders)', integer(1, 1e9)),
     )
     .addOption(opt('--backend <name>', "engine: 'auto' or a name", text('an engine name')))
-    .option('--json', 'print JSON')
-    .action(async (opts: EvalOptions) => {
-      await selectBackend(opts.backend ?? 'auto');
-      const clf = await loadClassifier(opts);
+    .option('--json', 'print JSON');
+  // Sizes come from the data set (or the stored preprocessing): only the normalisation is an option.
+  addPreprocessingOptions(command, false);
+  command.action(async (opts: EvalOptions) => {
+    await selectBackend(opts.backend ?? 'auto');
+    const clf = await loadClassifier({ ...opts, preprocessing: preprocessingOverride(opts) });
+    try {
+      const prep = clf.preprocessing;
+      const imageSize = Array.isArray(prep.resize) ? prep.resize : prep.crop;
+      // val: 0: a folder of class sub-folders is evaluated whole; of train/ val/ test/ only test/ (else val/) is read,
+      // with its own class folders (train/'s classes do not constrain it: they are matched to the model's by name).
+      const log = (m: string) => process.stderr.write(m + '\n');
+      const pair = await loadData(opts.data, { imageSize, channels: prep.channels, val: 0, evaluatedSplitOnly: true, log });
+      const loaded = pair.test ?? pair.val ?? pair.train;
+      const folder = pair.kind === 'folder';
+      const match = matchClasses(loaded.classes, clf.labels, { folders: folder });
+      if (match.note) process.stderr.write(match.note + '\n');
+      // The same selection as train's --test-limit: the first n, or a seeded mix of every class for folders.
+      const limited = limitImages(loaded, opts.limit, { mix: folder, seed: 0, what: `test images of ${pair.kind}` });
+      // In-memory data (IDX, CIFAR) at the size and channels the weights were trained on (resnet train --image-size).
+      const fit = !folder && clf.origin.preprocessingBase === 'weights' && imageSize !== undefined;
+      const test = fit ? fitDataset(limited, imageSize, prep.channels) : limited;
+      // Weights without stored preprocessing and no --mean/--std: normalise with the data set's own statistics (a split folder's: the evaluated split's).
+      const given = opts.mean !== undefined || opts.std !== undefined;
+      const stats = clf.origin.preprocessingBase === 'default' && !given ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
+      const padTo = cifarPadTo(clf.model.spec.stem, test.shape, prep.padTo);
+      const bar = defaultProgressBar() ? progressBar('evaluating |{bar}| {value}/{total} images | ETA {eta_formatted}') : undefined;
+      bar?.start(test.labels.length, 0);
+      let r;
       try {
-        const prep = clf.preprocessing;
-        const imageSize = Array.isArray(prep.resize) ? prep.resize : prep.crop;
-        // val: 0: a folder of class sub-folders is evaluated whole; of train/ val/ test/ only test/ (else val/) is read,
-        // with its own class folders (train/'s classes do not constrain it: they are matched to the model's by name).
-        const log = (m: string) => process.stderr.write(m + '\n');
-        const pair = await loadData(opts.data, { imageSize, channels: prep.channels, val: 0, evaluatedSplitOnly: true, log });
-        const loaded = pair.test ?? pair.val ?? pair.train;
-        const folder = pair.kind === 'folder';
-        const match = matchClasses(loaded.classes, clf.labels, { folders: folder });
-        if (match.note) process.stderr.write(match.note + '\n');
-        // The same selection as train's --test-limit: the first n, or a seeded mix of every class for folders.
-        const limited = limitImages(loaded, opts.limit, { mix: folder, seed: 0, what: `test images of ${pair.kind}` });
-        // In-memory data (IDX, CIFAR) at the size and channels the weights were trained on (resnet train --image-size).
-        const fit = !folder && clf.origin.preprocessing === 'weights' && imageSize !== undefined;
-        const test = fit ? fitDataset(limited, imageSize, prep.channels) : limited;
-        // Weights without stored preprocessing: normalise with the data set's own statistics (a split folder's: the evaluated split's).
-        const stats = clf.origin.preprocessing === 'default' ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
-        const padTo = cifarPadTo(clf.model.spec.stem, test.shape, prep.padTo);
-        const bar = defaultProgressBar() ? progressBar('evaluating |{bar}| {value}/{total} images | ETA {eta_formatted}') : undefined;
-        bar?.start(test.labels.length, 0);
-        let r;
-        try {
-          r = evaluate(
-            clf.model,
-            { ...test, classes: match.names },
-            { batchSize: opts.batch, outputs: match.outputs, preprocessing: { ...stats, padTo }, onBatch: (done) => bar?.update(done) },
-          );
-        } finally {
-          bar?.stop();
-        }
-        if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-        else process.stdout.write(`${opts.weights ?? clf.source} on ${pair.kind} test set\n` + formatEvalReport(r) + '\n');
+        r = evaluate(
+          clf.model,
+          { ...test, classes: match.names },
+          { batchSize: opts.batch, outputs: match.outputs, preprocessing: { ...stats, padTo }, onBatch: (done) => bar?.update(done) },
+        );
       } finally {
-        clf.dispose();
+        bar?.stop();
       }
-    });
+      if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+      else process.stdout.write(`${opts.weights ?? clf.source} on ${pair.kind} test set\n` + formatEvalReport(r) + '\n');
+    } finally {
+      clf.dispose();
+    }
+  });
 }

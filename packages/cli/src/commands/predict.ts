@@ -3,8 +3,9 @@ import { ResNetError } from '@resnet-ts/core';
 import type { Classifier } from '@resnet-ts/zoo';
 import { UserError, WeightsSourceOptions, imageFileProblem, loadClassifier, selectBackend } from '../util.js';
 import { integer, number, opt, text } from '../options.js';
+import { PreprocessingFlags, addPreprocessingOptions, preprocessingOverride } from '../preprocessing-options.js';
 
-interface PredictOptions extends WeightsSourceOptions {
+interface PredictOptions extends WeightsSourceOptions, PreprocessingFlags {
   top?: number;
   backend?: string;
   json?: boolean;
@@ -49,7 +50,7 @@ function assumedPreprocessingNote(clf: Classifier): string {
   ].filter(Boolean);
   return (
     `note: ${clf.source} does not store its preprocessing; assumed the usual for its architecture: ${steps.join(', ')}. ` +
-    `Answers are off if the weights were trained with other transforms.`
+    `Answers are off if the weights were trained with other transforms: give them with --mean and --std (and --resize, --crop).`
   );
 }
 
@@ -78,7 +79,7 @@ async function classifyEach(clf: Classifier, images: string[], problems: Map<str
 
 /** `resnet predict`: top-k labels with probabilities for image files. */
 export function registerPredict(program: Command): void {
-  program
+  const command = program
     .command('predict')
     .description('classify image files (JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM, PBM): top-k labels with probabilities')
     .argument('<images...>', 'image files')
@@ -106,38 +107,41 @@ export function registerPredict(program: Command): void {
       ),
     )
     .addOption(opt('--backend <name>', "engine: 'auto' or a name", text('an engine name')))
-    .option('--json', 'print JSON')
-    .action(async (images: string[], opts: PredictOptions) => {
-      // Paths that cannot be images (missing, a folder, empty) are known before any model loads.
-      const problems = new Map<string, Error>();
-      for (const image of images) {
-        const problem = imageFileProblem(image);
-        if (problem) problems.set(image, problem);
-      }
-      if (problems.size === images.length) {
-        printPredictions(
-          images.map((source) => ({ source, error: problems.get(source)!.message })),
-          opts.json ?? false,
-        );
-        process.exitCode = 1;
-        return;
-      }
-      await selectBackend(opts.backend ?? 'auto');
-      // Weights are required, as for eval/forward/export-onnx: an architecture alone would answer at random.
-      const clf = await loadClassifier(opts);
-      try {
-        const classes = clf.model.spec.numClasses;
-        if (opts.top !== undefined && opts.top > classes)
-          throw new UserError(`--top ${opts.top} is more than the model's ${classes} classes; give at most ${classes}.`);
-        const topk = opts.top ?? Math.min(5, classes);
-        // ImageNet weights (1000 classes, RGB) all use torchvision's standard transforms: no note for them.
-        const imagenet = classes === 1000 && clf.preprocessing.channels === 3;
-        if (clf.origin.preprocessing === 'default' && !imagenet) process.stderr.write(assumedPreprocessingNote(clf) + '\n');
-        const preds = await classifyEach(clf, images, problems, topk);
-        printPredictions(preds, opts.json ?? false);
-        if (preds.some((p) => p.error !== undefined)) process.exitCode = 1;
-      } finally {
-        clf.dispose();
-      }
-    });
+    .option('--json', 'print JSON');
+  addPreprocessingOptions(command, true);
+  command.action(async (images: string[], opts: PredictOptions) => {
+    // Paths that cannot be images (missing, a folder, empty) are known before any model loads.
+    const problems = new Map<string, Error>();
+    for (const image of images) {
+      const problem = imageFileProblem(image);
+      if (problem) problems.set(image, problem);
+    }
+    if (problems.size === images.length) {
+      printPredictions(
+        images.map((source) => ({ source, error: problems.get(source)!.message })),
+        opts.json ?? false,
+      );
+      process.exitCode = 1;
+      return;
+    }
+    await selectBackend(opts.backend ?? 'auto');
+    // Weights are required, as for eval/forward/export-onnx: an architecture alone would answer at random.
+    const clf = await loadClassifier({ ...opts, preprocessing: preprocessingOverride(opts) });
+    try {
+      const classes = clf.model.spec.numClasses;
+      if (opts.top !== undefined && opts.top > classes)
+        throw new UserError(`--top ${opts.top} is more than the model's ${classes} classes; give at most ${classes}.`);
+      const topk = opts.top ?? Math.min(5, classes);
+      // ImageNet weights (1000 classes, RGB) all use torchvision's standard transforms: no note for them.
+      const imagenet = classes === 1000 && clf.preprocessing.channels === 3;
+      // Weights that store no preprocessing, and no --mean/--std for them: say what was assumed.
+      const assumed = clf.origin.preprocessingBase === 'default' && !(opts.mean && opts.std);
+      if (assumed && !imagenet) process.stderr.write(assumedPreprocessingNote(clf) + '\n');
+      const preds = await classifyEach(clf, images, problems, topk);
+      printPredictions(preds, opts.json ?? false);
+      if (preds.some((p) => p.error !== undefined)) process.exitCode = 1;
+    } finally {
+      clf.dispose();
+    }
+  });
 }
