@@ -78,6 +78,44 @@ print(json.dumps(p.tolist()))
   }, 180_000);
 });
 
+/** The preprocessing a resnet-ts checkpoint stores (its safetensors metadata). */
+function storedPreprocessing(file: string): { mean: number[]; std: number[] } {
+  const bytes = fs.readFileSync(file);
+  const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString()) as { __metadata__: Record<string, string> };
+  return JSON.parse(header.__metadata__.preprocessing) as { mean: number[]; std: number[] };
+}
+
+test('train --init fine-tunes with --init weights normalised by --mean/--std, and stores them; from scratch they are refused', async () => {
+  for (const cls of ['Sneaker', 'Bag']) {
+    fs.mkdirSync(path.join(dir, 'tune', cls), { recursive: true });
+    for (const f of fs.readdirSync(SAMPLES).filter((f) => f.endsWith(`-${cls}.png`)))
+      for (const k of [0, 1]) fs.copyFileSync(path.join(SAMPLES, f), path.join(dir, 'tune', cls, `${k}-${f}`));
+  }
+  const r = await run(
+    'train',
+    '--init',
+    SHIPPED,
+    '--data',
+    'tune',
+    '--iterations',
+    '1',
+    '--batch',
+    '2',
+    '--mean',
+    '0.3',
+    '--std',
+    '0.4',
+    '--out',
+    'tuned',
+    '--json',
+  );
+  expect(r.status).toBe(0);
+  expect(storedPreprocessing(path.join(dir, 'tuned', 'model.safetensors'))).toMatchObject({ mean: [0.3], std: [0.4] });
+  expect(await refusal(['train', '--data', 'tune', '--mean', '0.5', '--std', '0.5', '--out', 'scratch'], dir)).toBe(
+    "--mean and --std describe --init's weights; from scratch, training normalises with the data's own statistics.",
+  );
+}, 180_000);
+
 test('eval normalises with --mean/--std: the same result as a checkpoint that stores them', async () => {
   fs.mkdirSync(path.join(dir, 'folder', 'Sneaker'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'folder', 'Bag'), { recursive: true });

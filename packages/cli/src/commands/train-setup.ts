@@ -7,6 +7,7 @@ import type { ResNet } from '@resnet-ts/core';
 import { Dataset, Preprocessing, adaptPretrained, cifarPadTo, fitDataset, limitImages, loadData } from '@resnet-ts/train';
 import type { ImagePreprocessing } from '@resnet-ts/zoo';
 import { UserError, loadClassifier, loadModel } from '../util.js';
+import { preprocessingOverride } from '../preprocessing-options.js';
 import type { TrainCliOptions } from './train.js';
 
 /** The model, data and preprocessing of a run. */
@@ -30,7 +31,7 @@ function sourceSize(p: ImagePreprocessing): number | undefined {
 
 /** Loads the data and the model of `resnet train` (see the module comment). */
 export async function prepareTraining(opts: TrainCliOptions, note: (m: string) => void): Promise<TrainSetup> {
-  const clf = opts.init ? await loadClassifier({ weights: opts.init, timeout: opts.timeout }) : undefined;
+  const clf = opts.init ? await loadClassifier({ weights: opts.init, timeout: opts.timeout, preprocessing: preprocessingOverride(opts) }) : undefined;
   try {
     const size = opts.imageSize ?? (clf ? sourceSize(clf.preprocessing) : undefined);
     const channels = opts.channels ?? clf?.preprocessing.channels;

@@ -17,10 +17,11 @@ import {
 } from '@resnet-ts/train';
 import { UserError, selectBackend } from '../util.js';
 import { choice, dataSet, integer, matching, number, opt, text } from '../options.js';
+import { PreprocessingFlags, addPreprocessingOptions } from '../preprocessing-options.js';
 import { TrainSetup, prepareTraining } from './train-setup.js';
 
 /** The options of `resnet train`, as parsed. */
-export interface TrainCliOptions {
+export interface TrainCliOptions extends PreprocessingFlags {
   model: string;
   init?: string;
   classes?: number;
@@ -84,7 +85,8 @@ function addTrainOptions(cmd: Command): Command {
 
 /** `resnet train`: trains a model with the paper's recipe or fine-tunes pretrained weights, resumable, with logs and curves. */
 export function registerTrain(program: Command): void {
-  addTrainOptions(program.command('train').description("train or fine-tune a model (SGD + momentum, augmentation that fits the image size, checkpoints you can --resume)"))
+  // --mean/--std: the normalisation --init's weights were trained with, when they store another (or none).
+  addPreprocessingOptions(addTrainOptions(program.command('train').description("train or fine-tune a model (SGD + momentum, augmentation that fits the image size, checkpoints you can --resume)")), false)
     .option('--nesterov', 'Nesterov momentum')
     .option('--resume', 'continue the run in --out from its checkpoint.safetensors (an error when there is none)')
     .option('--force', 'replace a run already in --out (without it, such a folder is refused)')
@@ -94,6 +96,8 @@ export function registerTrain(program: Command): void {
     .action(async (opts: TrainCliOptions, cmd: Command) => {
       if (opts.init && cmd.getOptionValueSource('model') === 'cli')
         throw new UserError('--init brings its own architecture: leave out --model (or drop --init to train --model from scratch).');
+      if (!opts.init && (opts.mean || opts.std))
+        throw new UserError("--mean and --std describe --init's weights; from scratch, training normalises with the data's own statistics.");
       // Refuse an --out that holds a run, is in use or cannot be a folder before loading any data.
       checkRunFolder(opts.out, { resume: opts.resume, force: opts.force });
       const backend = await selectBackend(opts.backend ?? 'auto', true);
