@@ -31,7 +31,9 @@ function sourceSize(p: ImagePreprocessing): number | undefined {
 
 /** Loads the data and the model of `resnet train` (see the module comment). */
 export async function prepareTraining(opts: TrainCliOptions, note: (m: string) => void): Promise<TrainSetup> {
-  const clf = opts.init ? await loadClassifier({ weights: opts.init, timeout: opts.timeout, preprocessing: preprocessingOverride(opts) }) : undefined;
+  const clf = opts.init
+    ? await loadClassifier({ weights: opts.init, timeout: opts.timeout, preprocessing: preprocessingOverride(opts) })
+    : undefined;
   try {
     const size = opts.imageSize ?? (clf ? sourceSize(clf.preprocessing) : undefined);
     const channels = opts.channels ?? clf?.preprocessing.channels;
