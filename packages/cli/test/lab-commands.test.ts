@@ -9,6 +9,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { loadCheckpoint, saveCheckpoint } from '@resnet-ts/core/node';
+import '@resnet-ts/zoo';
 import { ExperimentOutput, getExperiment, listExperiments, registerExperiment } from '@resnet-ts/lab';
 import { buildProgram } from '../src/program.js';
 
@@ -108,7 +112,7 @@ test('resnet lab identity runs end to end from the generated command and records
   }
 });
 
-test('lab lesion with a plain net reads a folder once: one note for a broken image; --max-k beyond the deletable blocks is refused', () => {
+test('lab lesion with a plain net reads a folder once: one note for a broken image; --max-k beyond the deletable blocks is refused; each net scored by its own class names', async () => {
   // Two Fashion-MNIST classes from the zoo's samples, two copies each, and one .png that is not an image.
   const samples = path.join(ROOT, 'packages', 'zoo', 'samples', 'resnet20-fashion-mnist');
   const data = path.join(dir, 'broken-folder');
@@ -148,6 +152,21 @@ test('lab lesion with a plain net reads a folder once: one note for a broken ima
   ]);
   expect(refused.stderr).not.toContain('\n    at ');
   expect(fs.existsSync(path.join(dir, 'lesion-refused'))).toBe(false);
+
+  // A plain net whose weights list the classes in another order is scored by its own names: the same
+  // numbers as the shipped plain net, whose head it is with the outputs reversed.
+  const shipped = loadCheckpoint(path.join(ROOT, 'packages', 'zoo', 'weights', 'plain20-fashion-mnist.safetensors'));
+  const fc = shipped.model.fc;
+  fc.weight.assign(tf.reverse(fc.weight, 1));
+  fc.bias!.assign(tf.reverse(fc.bias!, 0));
+  const reversed = path.join(dir, 'plain-reversed.safetensors');
+  await saveCheckpoint(reversed, shipped.model, { classes: [...shipped.classes!].reverse(), preprocessing: shipped.preprocessing });
+  shipped.model.dispose();
+  const permuted = lesion('resnet20-fashion-mnist', 'lesion-reversed', '--plain-weights', reversed);
+  expect(permuted.status).toBe(0);
+  const nets = JSON.parse(fs.readFileSync(path.join(dir, 'lesion-reversed', 'result.json'), 'utf8')).result.nets;
+  expect(nets[1]).toMatchObject({ name: 'plain', baseline: plain.baseline, single: plain.single, randomK: plain.randomK });
+  expect(nets[0]).toMatchObject({ baseline: res.nets[0].baseline, single: res.nets[0].single });
   const alone999 = lesion('resnet20-fashion-mnist', 'lesion-refused', '--max-k', '999');
   expect(alone999.status).toBe(1);
   expect(alone999.stderr).toContain(

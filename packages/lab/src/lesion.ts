@@ -11,7 +11,7 @@ import { COUNT, CommandHost, DATA_OPTION, ExperimentInputError } from './command
 import { prepareTestTensors } from './data.js';
 import { CommonOptions, ExperimentOutput, defaultOut, meanStd, registerExperiment, runInfo } from './experiment.js';
 import { lesionBody, lesionPlots } from './lesion-report.js';
-import { MODEL_OPTION_HELP, loadModelAndData } from './model-inputs.js';
+import { MODEL_OPTION_HELP, ModelAndData, loadModelAndData } from './model-inputs.js';
 import { pct, writeReport } from './report.js';
 
 /** A prepared test set: inputs [N, H, W, C] (already normalised/padded) and labels. */
@@ -83,6 +83,11 @@ export interface LesionOptions extends CommonOptions {
   model: ResNet;
   /** A plain net (optional; the same depth, or e.g. the deepest one trained): the same deletions, where possible. */
   plain?: ResNet;
+  /**
+   * The test images as the plain net takes them, when its weights store other class names (order) or
+   * another normalisation than the model's (default: `data`).
+   */
+  plainData?: TestTensors;
   data: TestTensors;
   /** Samples per k (default 10). */
   samples?: number;
@@ -230,7 +235,7 @@ export async function runLesion(options: LesionOptions): Promise<ExperimentOutpu
     `lesion: ${N} test images, ${options.model.blocks().length} blocks, ${samples} samples per k${options.plain ? ', plus the plain net' : ''}`,
   );
   const nets = [lesionNet(modelName, options.model, options.data, o)];
-  if (options.plain) nets.push(lesionNet('plain', options.plain, options.data, o));
+  if (options.plain) nets.push(lesionNet('plain', options.plain, options.plainData ?? options.data, o));
   const description = options.description ?? `${options.model.blocks().length}-block model`;
   const result: LesionResult = { description, testImages: N, samples, nets };
   const plots = lesionPlots(nets);
@@ -253,6 +258,18 @@ interface LesionCommandValues {
   maxSwaps: number;
 }
 
+/** Whether two loaded nets take the same test tensors: the same labelled images, normalised alike. */
+function sameInputs(a: ModelAndData, b: ModelAndData): boolean {
+  const [x, y] = [a.pair.test ?? a.pair.train, b.pair.test ?? b.pair.train];
+  const bytes = (t: ArrayBufferView) => Buffer.from(t.buffer, t.byteOffset, t.byteLength);
+  return (
+    bytes(x.images).equals(bytes(y.images)) &&
+    x.labels.constructor === y.labels.constructor &&
+    bytes(x.labels).equals(bytes(y.labels)) &&
+    JSON.stringify(a.prep) === JSON.stringify(b.prep)
+  );
+}
+
 /** `resnet lab lesion`: loads the residual net (and the plain one), prepares the test images, runs the study. */
 async function lesionFromCommand(given: LesionCommandValues, host: CommandHost): Promise<ExperimentOutput<LesionResult>> {
   let v = given;
@@ -261,24 +278,27 @@ async function lesionFromCommand(given: LesionCommandValues, host: CommandHost):
     v = { ...v, model: 'resnet20-fashion-mnist', plainModel: 'plain20-fashion-mnist' };
   }
   const r = await loadModelAndData({ model: v.model, weights: v.weights, data: v.data, fallback: 'resnet20' }, host);
-  let plain: ResNet | undefined;
+  let p: ModelAndData | undefined;
+  const tensors: TestTensors[] = [];
   try {
     if (v.plainWeights || v.plainModel) {
       const fallback = `plain${r.model.blocks().length * 2 + 2}`;
       const plainModel = v.plainModel ?? (v.plainWeights ? undefined : fallback);
       const flags = { model: '--plain-model', weights: '--plain-weights' };
-      plain = (await loadModelAndData({ model: plainModel, weights: v.plainWeights, data: v.data, fallback, flags }, host)).model;
+      p = await loadModelAndData({ model: plainModel, weights: v.plainWeights, data: v.data, fallback, flags }, host);
     }
     const data = prepareTestTensors(r.pair.test ?? r.pair.train, r.prep, v.limit);
-    try {
-      const o = { model: r.model, plain, data, samples: v.samples, maxK: v.maxK, maxSwaps: v.maxSwaps };
-      return await runLesion({ ...o, ...host.reporting, description: r.label });
-    } finally {
-      tf.dispose(data.inputs);
-    }
+    tensors.push(data);
+    // Each net scores its own outputs: the plain net's images are labelled by its class names and
+    // normalised as its weights say (the same images as the model's when both agree, as they usually do).
+    const plainData = p && !sameInputs(r, p) ? prepareTestTensors(p.pair.test ?? p.pair.train, p.prep, v.limit) : undefined;
+    if (plainData) tensors.push(plainData);
+    const o = { model: r.model, plain: p?.model, data, plainData, samples: v.samples, maxK: v.maxK, maxSwaps: v.maxSwaps };
+    return await runLesion({ ...o, ...host.reporting, description: r.label });
   } finally {
+    tf.dispose(tensors.map((t) => t.inputs));
     r.model.dispose();
-    plain?.dispose();
+    p?.model.dispose();
   }
 }
 
