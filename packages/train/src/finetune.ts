@@ -94,7 +94,11 @@ export interface InitializedModel {
   model: ResNet;
   /** The source's preprocessing (normalisation, input size), adapted to `channels`: train and store with it. */
   preprocessing: ImagePreprocessing;
-  /** Whether the classifier head was replaced by a freshly initialised one. */
+  /**
+   * Whether the classifier head was replaced by a freshly initialised one. It is kept when every class
+   * of the data is one of the source's by name: as it is for the same classes in the same order, else
+   * with the outputs for the data's classes picked in the data's order (a note says so).
+   */
   headReplaced: boolean;
   /** The source's class names. */
   sourceLabels: string[];
@@ -115,18 +119,25 @@ function sumInputChannels(model: ResNet, spec: ResNet['spec']): ResNet {
   return gray;
 }
 
-/** A model of `spec` with `numClasses` outputs: every weight from `model` but the head, which is initialised as torchvision's nn.Linear. */
-function replaceHead(model: ResNet, numClasses: number, seed: number): ResNet {
+/**
+ * A model of `spec` with `numClasses` outputs and every weight from `model` but the head's: with
+ * `rows`, the head keeps the source's outputs at those indices (in that order); without, it is new,
+ * initialised as torchvision's nn.Linear.
+ */
+function newHead(model: ResNet, numClasses: number, seed: number, rows?: number[]): ResNet {
   const fresh = new ResNet({ ...model.spec, numClasses, seed });
   const sd = model.stateDict();
   try {
     for (const k of [...sd.keys()]) {
       if (!k.startsWith('fc.')) continue;
-      sd.get(k)!.dispose();
-      sd.delete(k);
+      const old = sd.get(k)!;
+      // tfjs layout: fc.weight is [in, out], fc.bias [out].
+      if (rows) sd.set(k, tf.tidy(() => tf.gather(old, tf.tensor1d(rows, 'int32'), old.rank - 1)));
+      else sd.delete(k);
+      old.dispose();
     }
     const r = fresh.loadStateDict(sd, { strict: false });
-    const missing = r.missing.filter((k) => !k.startsWith('fc.'));
+    const missing = r.missing.filter((k) => rows || !k.startsWith('fc.'));
     if (missing.length || r.unexpected.length || r.mismatched.length) {
       const keys = [...missing, ...r.unexpected, ...r.mismatched.map((m) => m.key)];
       throw new TrainError(`Cannot move the pretrained weights into a ${numClasses}-class model: ${keys.slice(0, 5).join(', ')} do not fit.`, 'OPTIONS');
@@ -138,6 +149,13 @@ function replaceHead(model: ResNet, numClasses: number, seed: number): ResNet {
     tf.dispose([...sd.values()]);
   }
   return fresh;
+}
+
+/** Where each of `classes` is among `labels`, when every one is there and the labels name each output once; else undefined. */
+function outputsByName(labels: string[], classes: string[]): number[] | undefined {
+  if (new Set(labels).size !== labels.length) return undefined;
+  const rows = classes.map((c) => labels.indexOf(c));
+  return rows.every((r) => r >= 0) ? rows : undefined;
 }
 
 /** Options of {@link adaptPretrained}: {@link InitOptions} without the download's. */
@@ -154,7 +172,10 @@ export function adaptPretrained(clf: Classifier<unknown>, options: AdaptOptions)
   let model = clf.model;
   let preprocessing: ImagePreprocessing = { ...clf.preprocessing };
   const sourceLabels = [...clf.labels];
-  const headReplaced = !(sourceLabels.length === classes.length && sourceLabels.every((l, i) => l === classes[i]));
+  const same = sourceLabels.length === classes.length && sourceLabels.every((l, i) => l === classes[i]);
+  // The data's classes among the source's outputs by name (reordered, or a subset): that part of the head is kept.
+  const rows = same ? undefined : outputsByName(sourceLabels, classes);
+  const headReplaced = !same && !rows;
   try {
     if (classes.length < 2) throw new TrainError(`A classifier needs at least 2 classes; got ${classes.length}.`, 'OPTIONS');
     const have = model.spec.inChannels;
@@ -169,11 +190,16 @@ export function adaptPretrained(clf: Classifier<unknown>, options: AdaptOptions)
       preprocessing = { ...preprocessing, channels: 1, mean: avg(preprocessing.mean), std: avg(preprocessing.std) };
       log(`note: '${source}' takes RGB: its first conv is summed over the colour channels for 1-channel images (as timm)`);
     }
-    if (headReplaced) {
-      const fresh = replaceHead(model, classes.length, options.seed ?? 0);
+    if (headReplaced || rows) {
+      const fresh = newHead(model, classes.length, options.seed ?? 0, rows);
       model.dispose();
       model = fresh;
-      log(`note: new ${classes.length}-class head (the source has ${sourceLabels.length} outputs${sourceLabels.length === classes.length ? ' for other classes' : ''})`);
+      if (rows) {
+        const which = classes.length === sourceLabels.length ? 'in the data\'s order' : `for the data's ${classes.length} of its ${sourceLabels.length} classes`;
+        log(`note: kept the source's head, its outputs picked by class name ${which}`);
+      } else {
+        log(`note: new ${classes.length}-class head (the source has ${sourceLabels.length} outputs${sourceLabels.length === classes.length ? ' for other classes' : ''})`);
+      }
     }
   } catch (e) {
     model.dispose();
@@ -184,8 +210,8 @@ export function adaptPretrained(clf: Classifier<unknown>, options: AdaptOptions)
 
 /**
  * Loads `source` with `fromPretrained` and makes it a model for `options.classes`: the head is kept
- * when the source's labels are exactly these class names (same order), else replaced by a new
- * `fc` initialised as torchvision's `nn.Linear` (uniform ±1/sqrt(in)). A 3-channel source used on
+ * when every class is one of the source's labels (its outputs picked by name, in the classes'
+ * order), else replaced by a new `fc` initialised as torchvision's `nn.Linear` (uniform ±1/sqrt(in)). A 3-channel source used on
  * 1-channel data has its first conv summed over the input channels (as timm does) and the mean of
  * its per-channel means and standard deviations as normalisation; any other channel mismatch is an
  * error.

@@ -163,6 +163,30 @@ test('head replacement from the shipped resnet20-fashion-mnist: backbone weights
   kept.model.dispose();
 });
 
+test("classes the source knows by name, reordered or a subset: its head's outputs for them are kept, in the data's order", async () => {
+  const original = await initFromPretrained('resnet20-fashion-mnist', { classes: FASHION_MNIST_CLASSES });
+  const x = tf.randomUniform([3, 32, 32, 1], 0, 1, 'float32', 5);
+  const logits = tf.tidy(() => original.model.eval().forward(x));
+  for (const classes of [[...FASHION_MNIST_CLASSES].reverse(), [FASHION_MNIST_CLASSES[8], FASHION_MNIST_CLASSES[0], FASHION_MNIST_CLASSES[7]]]) {
+    const notes: string[] = [];
+    const init = await initFromPretrained('resnet20-fashion-mnist', { classes, log: (m) => notes.push(m) });
+    expect(init.headReplaced).toBe(false);
+    expect(notes.join('\n')).toMatch(/kept the source's head, its outputs picked by class name/);
+    const rows = classes.map((c) => FASHION_MNIST_CLASSES.indexOf(c));
+    const want = tf.tidy(() => tf.gather(logits, tf.tensor1d(rows, 'int32'), 1));
+    const got = tf.tidy(() => init.model.eval().forward(x));
+    expect(same(got.dataSync(), want.dataSync())).toBe(true);
+    tf.dispose([want, got]);
+    init.model.dispose();
+  }
+  // One class the source does not know: a new head, as before.
+  const mixed = await initFromPretrained('resnet20-fashion-mnist', { classes: [FASHION_MNIST_CLASSES[0], 'Hat'] });
+  expect(mixed.headReplaced).toBe(true);
+  mixed.model.dispose();
+  tf.dispose([x, logits]);
+  original.model.dispose();
+});
+
 test('a 3-channel safetensors source on 1-channel data: conv1 summed over the colour channels (as timm)', async () => {
   const rgb = resnet({ block: 'basic', layers: [1, 1, 1], stem: 'cifar', inChannels: 3, widths: [4, 8, 16], stemWidth: 4, numClasses: 5, seed: 9 });
   const file = path.join(tmpDir(), 'rgb.safetensors');
