@@ -51,6 +51,12 @@ export interface ResizePlan {
   /** Output (y, x) reads resized pixel (y + top, x + left); outside the resized image is black. */
   top: number;
   left: number;
+  /**
+   * With a crop padded to `padTo`: the part of the output that shows the crop (output coordinates);
+   * the padding around it is black, as torchvision's CenterCrop then Pad make it, even where the
+   * resized image goes on beyond the crop.
+   */
+  window?: { top: number; left: number; height: number; width: number };
 }
 
 /** Python's round(): halves to even (torchvision computes crop offsets with it). */
@@ -102,14 +108,17 @@ export function planResize(height: number, width: number, p: ImagePreprocessing)
     left = cw <= w ? pyRound((w - cw) / 2) : -Math.floor((cw - w) / 2);
     [h, w] = [ch, cw];
   }
+  let window: ResizePlan['window'];
   if (p.padTo) {
     const [ph, pw] = p.padTo;
     if (ph < h || pw < w) throw new SpecError(`preprocessing.padTo ${ph}x${pw} is smaller than the image after resize/crop (${h}x${w}).`);
-    top -= (ph - h) >> 1;
-    left -= (pw - w) >> 1;
+    const [padTop, padLeft] = [(ph - h) >> 1, (pw - w) >> 1];
+    if (p.crop) window = { top: padTop, left: padLeft, height: h, width: w };
+    top -= padTop;
+    left -= padLeft;
     [h, w] = [ph, pw];
   }
-  return { resizeHeight: rh, resizeWidth: rw, height: h, width: w, top, left };
+  return { resizeHeight: rh, resizeWidth: rw, height: h, width: w, top, left, ...(window ? { window } : {}) };
 }
 
 /**
@@ -119,7 +128,8 @@ export function planResize(height: number, width: number, p: ImagePreprocessing)
  */
 export function toModelInput(pixels: ArrayLike<number>, plan: ResizePlan, p: ImagePreprocessing): Float32Array {
   const c = p.channels;
-  const { resizeHeight: rh, resizeWidth: rw, height: H, width: W, top, left } = plan;
+  const { resizeHeight: rh, resizeWidth: rw, height: H, width: W, top, left, window: win } = plan;
+  const [y0, y1, x0, x1] = win ? [win.top, win.top + win.height, win.left, win.left + win.width] : [0, H, 0, W];
   if (pixels.length !== rh * rw * c) {
     throw new SpecError(`toModelInput: got ${pixels.length} values for a ${rh}x${rw}x${c} image.`);
   }
@@ -132,7 +142,7 @@ export function toModelInput(pixels: ArrayLike<number>, plan: ResizePlan, p: Ima
     for (let x = 0; x < W; x++) {
       const sx = x + left;
       const o = (y * W + x) * c;
-      const inside = sy >= 0 && sy < rh && sx >= 0 && sx < rw;
+      const inside = sy >= 0 && sy < rh && sx >= 0 && sx < rw && y >= y0 && y < y1 && x >= x0 && x < x1;
       const s = (sy * rw + sx) * c;
       for (let k = 0; k < c; k++) out[o + k] = inside ? pixels[s + k] * scale[k] + shift[k] : shift[k];
     }

@@ -39,6 +39,27 @@ describe('geometry', () => {
     expect(x.data[1 * 32 + 1]).toBeCloseTo(-0.286 / 0.353, 5);
   });
 
+  test('a crop padded to padTo is the crop on black (CenterCrop then Pad), even where the resized image is larger than the crop', () => {
+    const rgb = Uint8Array.from({ length: 30 * 45 * 3 }, (_, i) => (i * 37) % 251);
+    for (const [resize, crop] of [
+      [28, [28, 28]],
+      [[28, 28], [10, 10]],
+      [40, [20, 26]],
+    ] as [number | [number, number], [number, number]][]) {
+      const p: ImagePreprocessing = { resize, crop, mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.3], channels: 3 };
+      const cropped = preprocessRgb(rgb, 30, 45, p);
+      const padded = preprocessRgb(rgb, 30, 45, { ...p, padTo: [32, 32] });
+      const [top, left] = [(32 - crop[0]) >> 1, (32 - crop[1]) >> 1];
+      for (let y = 0; y < 32; y++)
+        for (let x = 0; x < 32; x++)
+          for (let k = 0; k < 3; k++) {
+            const inCrop = y >= top && y < top + crop[0] && x >= left && x < left + crop[1];
+            const want = inCrop ? cropped.data[((y - top) * crop[1] + (x - left)) * 3 + k] : -p.mean[k] / p.std[k];
+            expect(padded.data[(y * 32 + x) * 3 + k]).toBe(Math.fround(want));
+          }
+    }
+  });
+
   test('resizing a constant image keeps it constant (weights sum to one)', () => {
     const src = new Uint8Array(37 * 53 * 3).fill(200);
     expect(new Set(resizeBilinear(src, 37, 53, 3, 11, 70))).toEqual(new Set([200]));
