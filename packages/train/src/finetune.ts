@@ -10,6 +10,7 @@ import type { Module } from '@resnet-ts/core';
 import type { Classifier, ImagePreprocessing } from '@resnet-ts/zoo';
 import { fromPretrained } from '@resnet-ts/zoo/node';
 import { TrainError } from './errors.js';
+import { classKey, hasClassNames } from './data/classes.js';
 
 /**
  * Which part of a ResNet is frozen: `none`; `stem` (what comes before layer1: conv1, bn1);
@@ -151,11 +152,17 @@ function newHead(model: ResNet, numClasses: number, seed: number, rows?: number[
   return fresh;
 }
 
-/** Where each of `classes` is among `labels`, when every one is there and the labels name each output once; else undefined. */
+/**
+ * Where each of `classes` is among `labels`, compared as `eval` pairs folders with outputs (ignoring
+ * case and punctuation: folder `T-shirt_top` is label `T-shirt/top`), when every class is there, each
+ * at its own output; else undefined. Labels that are output numbers ('0', '1', ...) name nothing.
+ */
 function outputsByName(labels: string[], classes: string[]): number[] | undefined {
-  if (new Set(labels).size !== labels.length) return undefined;
-  const rows = classes.map((c) => labels.indexOf(c));
-  return rows.every((r) => r >= 0) ? rows : undefined;
+  if (!hasClassNames(labels)) return undefined;
+  const keys = labels.map(classKey);
+  if (new Set(keys).size !== keys.length) return undefined;
+  const rows = classes.map((c) => keys.indexOf(classKey(c)));
+  return rows.every((r) => r >= 0) && new Set(rows).size === rows.length ? rows : undefined;
 }
 
 /** Options of {@link adaptPretrained}: {@link InitOptions} without the download's. */

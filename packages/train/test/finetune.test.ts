@@ -179,6 +179,15 @@ test("classes the source knows by name, reordered or a subset: its head's output
     tf.dispose([want, got]);
     init.model.dispose();
   }
+  // Folder names as eval pairs them (case and punctuation aside): 'T-shirt_top' is 'T-shirt/top'.
+  const folders = ['t-shirt_top', 'TROUSER', 'ankle boot'];
+  const byKey = await initFromPretrained('resnet20-fashion-mnist', { classes: folders });
+  expect(byKey.headReplaced).toBe(false);
+  const want = tf.tidy(() => tf.gather(logits, tf.tensor1d([0, 1, 9], 'int32'), 1));
+  const got = tf.tidy(() => byKey.model.eval().forward(x));
+  expect(same(got.dataSync(), want.dataSync())).toBe(true);
+  tf.dispose([want, got]);
+  byKey.model.dispose();
   // One class the source does not know: a new head, as before.
   const mixed = await initFromPretrained('resnet20-fashion-mnist', { classes: [FASHION_MNIST_CLASSES[0], 'Hat'] });
   expect(mixed.headReplaced).toBe(true);
@@ -198,6 +207,13 @@ test('a 3-channel safetensors source on 1-channel data: conv1 summed over the co
   expect(init.preprocessing.std[0]).toBeCloseTo(0.3, 6);
   const summed = tf.tidy(() => tf.sum(rgb.stateDict().get('conv1.weight')!, 2, true).dataSync());
   expect(Array.from(snapshot(init.model).get('conv1.weight')!)).toEqual(Array.from(summed));
+  // Its outputs named by number ('0' ... '4', as a source without class names has them) name no class:
+  // folders '1' and '3' get a new head, not outputs 1 and 3.
+  const numbered = path.join(tmpDir(), 'numbered.safetensors');
+  await saveWeights(numbered, rgb, weightsMetadata(rgb, ['0', '1', '2', '3', '4'], { mean: [0.4, 0.5, 0.6], std: [0.2, 0.3, 0.4] }, [8, 8]));
+  const byNumber = await initFromPretrained(numbered, { classes: ['1', '3'] });
+  expect(byNumber.headReplaced).toBe(true);
+  byNumber.model.dispose();
   rgb.dispose();
   init.model.dispose();
 });
