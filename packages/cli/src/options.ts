@@ -207,15 +207,18 @@ export function channelValues(positive: boolean): OptionKind<number[]> {
   };
 }
 
-/** `N` or `HxW` (positive integers up to 65536): a size; `N` is kept as a number (e.g. resize's short side). */
+/**
+ * `N` or `HxW`, positive integers up to 4096 (a 4096x4096 RGB input is already 200 MB of float32): a
+ * size; `N` is kept as a number (e.g. resize's short side).
+ */
 export function imageSize(what: string): OptionKind<number | [number, number]> {
-  const expects = `N or HxW with positive integers (${what})`;
+  const expects = `N or HxW with integers from 1 to 4096 (${what})`;
   return {
     expects,
     parse(value, flag) {
       const m = /^(\d+)(?:x(\d+))?$/.exec(value.trim());
       const sizes = m ? [Number(m[1]), ...(m[2] === undefined ? [] : [Number(m[2])])] : [0];
-      if (!m || sizes.some((n) => n < 1 || n > 65536)) refuse(flag, expects, value);
+      if (!m || sizes.some((n) => n < 1 || n > 4096)) refuse(flag, expects, value);
       return sizes.length === 1 ? sizes[0] : [sizes[0], sizes[1]];
     },
   };

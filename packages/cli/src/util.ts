@@ -1,5 +1,14 @@
 import { SpecError } from '@resnet-ts/core';
-import { ARCHITECTURES, Classifier, ImagePreprocessing, PRETRAINED, PretrainedOptions, createModel, SpecOverrides, findPretrained } from '@resnet-ts/zoo';
+import {
+  ARCHITECTURES,
+  Classifier,
+  ImagePreprocessing,
+  PRETRAINED,
+  PretrainedOptions,
+  createModel,
+  SpecOverrides,
+  findPretrained,
+} from '@resnet-ts/zoo';
 import { NodeImageInput, fromPretrained, pretrainedWeightsPath } from '@resnet-ts/zoo/node';
 import { ResNet, ResNetSpec } from '@resnet-ts/core';
 import { fileError } from '@resnet-ts/core/node';
@@ -108,7 +117,20 @@ export async function loadClassifier(opts: WeightsSourceOptions): Promise<Classi
     timeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined,
     onProgress: progressPrinter(),
     preprocessing: opts.preprocessing,
+  }).catch((e: unknown) => {
+    throw (opts.preprocessing && channelCountError(e)) || e;
   });
+}
+
+/** The zoo's "preprocessing.mean must list 1 ..." for --mean/--std values that do not fit the model's channels, in the flags' words. */
+function channelCountError(e: unknown): UserError | undefined {
+  const m = /^preprocessing\.(mean|std) must list (\d+) finite numbers.*; got (.*)\.$/.exec(e instanceof Error ? e.message : '');
+  if (!m) return undefined;
+  const [, which, n, got] = m;
+  const values = (JSON.parse(got) as number[]).join(',');
+  return new UserError(
+    `--${which} ${values} has ${values.split(',').length} values, but the model takes ${n === '1' ? '1-channel (grayscale)' : `${n}-channel`} images: give ${n === '1' ? 'one value' : `1 or ${n} values`}.`,
+  );
 }
 
 /** `--model` next to `--weights` must name an architecture: refuses a shipped model (it has its own weights), weights and unknown names. */
@@ -178,6 +200,10 @@ const extensionOf = (file: string) => path.extname(file).toLowerCase();
  * what it wrote, says so; undefined for the format's own extension.
  */
 export function checkOutputFormat(file: string, writes: 'safetensors' | 'ONNX', command: string, weights: string): string | undefined {
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory())
+    throw new UserError(
+      `'${file}' is a folder: give the file to write, e.g. '${path.join(file, writes === 'ONNX' ? 'model.onnx' : 'model.safetensors')}'.`,
+    );
   const ext = extensionOf(file);
   const named = FORMAT_OF_EXTENSION[ext];
   const usual = writes === 'ONNX' ? '.onnx' : '.safetensors';

@@ -147,10 +147,11 @@ test('bad values are one line each, before any work', async () => {
   expect(await predict('--mean', '0.5', '--std', '0')).toMatch(
     /^--std must be 1 or 3 comma-separated numbers above 0 and at most 1 .*; got 0$/,
   );
-  expect(await predict('--resize', '0')).toMatch(/^--resize must be N or HxW with positive integers .*; got 0$/);
+  expect(await predict('--resize', '0')).toMatch(/^--resize must be N or HxW with integers from 1 to 4096 .*; got 0$/);
+  expect(await predict('--resize', '65536')).toMatch(/^--resize must be .*; got 65536$/);
   expect(await predict('--crop', '40x')).toMatch(/^--crop must be N or HxW .*; got 40x$/);
-  // Three values for a one-channel model: named by the model's channels.
-  expect(await predict('--mean', '0.5,0.5,0.5', '--std', '0.5')).toMatch(
-    /preprocessing\.mean must list 1 finite numbers \(one per input channel of the model\)/,
+  // Three values for a one-channel model: said in the flags' words.
+  expect(await predict('--mean', '0.5,0.5,0.5', '--std', '0.5')).toBe(
+    '--mean 0.5,0.5,0.5 has 3 values, but the model takes 1-channel (grayscale) images: give one value.',
   );
 }, 120_000);
