@@ -14,6 +14,7 @@ import {
 import { WeightsSourceOptions, loadClassifier, selectBackend } from '../util.js';
 import { dataSet, integer, number, opt, text } from '../options.js';
 import { PreprocessingFlags, addPreprocessingOptions, preprocessingOverride } from '../preprocessing-options.js';
+import { assumedPreprocessingNote } from '../preprocessing-note.js';
 
 interface EvalOptions extends WeightsSourceOptions, PreprocessingFlags {
   data: string;
@@ -26,7 +27,11 @@ interface EvalOptions extends WeightsSourceOptions, PreprocessingFlags {
 /**
  * `resnet eval`: top-1/top-5, per-class accuracy and confusion matrix of trained weights. The data's
  * classes are paired with the model's outputs by `matchClasses` (by name where the weights store
- * class names; a class the model does not know is an error, never another output's score).
+ * class names; a class the model does not know is an error, never another output's score). An image
+ * folder is scored image by image as `resnet predict` classifies it: the classifier's decoding,
+ * resize, crop, pad and normalisation (stored, else the architecture's usual, with a note; --mean
+ * and --std replace the normalisation). IDX and CIFAR data keep their own size, padding and, for
+ * weights that store no preprocessing, their training set's statistics.
  */
 export function registerEval(program: Command): void {
   const command = program
@@ -59,8 +64,16 @@ export function registerEval(program: Command): void {
       const imageSize = Array.isArray(prep.resize) ? prep.resize : prep.crop;
       // val: 0: a folder of class sub-folders is evaluated whole; of train/ val/ test/ only test/ (else val/) is read,
       // with its own class folders (train/'s classes do not constrain it: they are matched to the model's by name).
+      // Image folders are decoded as the classifier prepares an image (predict's pixels, before normalising).
       const log = (m: string) => process.stderr.write(m + '\n');
-      const pair = await loadData(opts.data, { imageSize, channels: prep.channels, val: 0, evaluatedSplitOnly: true, log });
+      const pair = await loadData(opts.data, {
+        imageSize,
+        channels: prep.channels,
+        val: 0,
+        evaluatedSplitOnly: true,
+        log,
+        preprocessing: prep,
+      });
       const loaded = pair.test ?? pair.val ?? pair.train;
       const folder = pair.kind === 'folder';
       const match = matchClasses(loaded.classes, clf.labels, { folders: folder });
@@ -70,10 +83,15 @@ export function registerEval(program: Command): void {
       // In-memory data (IDX, CIFAR) at the size and channels the weights were trained on (resnet train --image-size).
       const fit = !folder && clf.origin.preprocessingBase === 'weights' && imageSize !== undefined;
       const test = fit ? fitDataset(limited, imageSize, prep.channels) : limited;
-      // Weights without stored preprocessing and no --mean/--std: normalise with the data set's own statistics (a split folder's: the evaluated split's).
+      // Weights without stored preprocessing and no --mean/--std: a folder takes the classifier's (as predict, with its note);
+      // IDX/CIFAR data its own statistics (a split folder's: the evaluated split's).
       const given = opts.mean !== undefined || opts.std !== undefined;
-      const stats = clf.origin.preprocessingBase === 'default' && !given ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
-      const padTo = cifarPadTo(clf.model.spec.stem, test.shape, prep.padTo);
+      const note = folder ? assumedPreprocessingNote(clf, opts, { sizeFlags: false }) : undefined;
+      if (note) process.stderr.write(note + '\n');
+      const stats =
+        clf.origin.preprocessingBase === 'default' && !given && !folder ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
+      // A folder's images are already padded as the classifier pads them.
+      const padTo = folder ? undefined : cifarPadTo(clf.model.spec.stem, test.shape, prep.padTo);
       const bar = defaultProgressBar() ? progressBar('evaluating |{bar}| {value}/{total} images | ETA {eta_formatted}') : undefined;
       bar?.start(test.labels.length, 0);
       let r;

@@ -4,6 +4,7 @@ import type { Classifier } from '@resnet-ts/zoo';
 import { UserError, WeightsSourceOptions, imageFileProblem, loadClassifier, selectBackend } from '../util.js';
 import { integer, number, opt, text } from '../options.js';
 import { PreprocessingFlags, addPreprocessingOptions, preprocessingOverride } from '../preprocessing-options.js';
+import { assumedPreprocessingNote } from '../preprocessing-note.js';
 
 interface PredictOptions extends WeightsSourceOptions, PreprocessingFlags {
   top?: number;
@@ -30,28 +31,6 @@ function printPredictions(preds: Prediction[], json: boolean): void {
     process.stdout.write(`${p.source}\n`);
     for (const t of p.top) process.stdout.write(`  ${(100 * t.probability).toFixed(2).padStart(6)} %  ${t.label}\n`);
   }
-}
-
-/**
- * The note for weights that do not store how their images were prepared: the answers depend on it,
- * so the user sees what was assumed (the architecture's usual transforms) rather than a silent guess.
- */
-function assumedPreprocessingNote(clf: Classifier): string {
-  const p = clf.preprocessing;
-  const size = (s: number | [number, number]) => (Array.isArray(s) ? `${s[0]}x${s[1]}` : `short side ${s}`);
-  const list = (v: number[]) => v.map((x) => +x.toFixed(4)).join('/');
-  const steps = [
-    p.resize !== undefined ? `resize ${size(p.resize)}` : undefined,
-    p.crop ? `centre crop ${size(p.crop)}` : undefined,
-    p.padTo ? `pad to ${size(p.padTo)}` : undefined,
-    `mean ${list(p.mean)}`,
-    `std ${list(p.std)}`,
-    `${p.channels} channel${p.channels === 1 ? '' : 's'}`,
-  ].filter(Boolean);
-  return (
-    `note: ${clf.source} does not store its preprocessing; assumed the usual for its architecture: ${steps.join(', ')}. ` +
-    `Answers are off if the weights were trained with other transforms: give them with --mean and --std (and --resize, --crop).`
-  );
 }
 
 /**
@@ -132,11 +111,9 @@ export function registerPredict(program: Command): void {
       if (opts.top !== undefined && opts.top > classes)
         throw new UserError(`--top ${opts.top} is more than the model's ${classes} classes; give at most ${classes}.`);
       const topk = opts.top ?? Math.min(5, classes);
-      // ImageNet weights (1000 classes, RGB) all use torchvision's standard transforms: no note for them.
-      const imagenet = classes === 1000 && clf.preprocessing.channels === 3;
-      // Weights that store no preprocessing, and no --mean/--std for them: say what was assumed.
-      const assumed = clf.origin.preprocessingBase === 'default' && !(opts.mean && opts.std);
-      if (assumed && !imagenet) process.stderr.write(assumedPreprocessingNote(clf) + '\n');
+      // Weights that store no preprocessing, and no --mean/--std for them: say what was assumed (not for ImageNet weights).
+      const note = assumedPreprocessingNote(clf, opts);
+      if (note) process.stderr.write(note + '\n');
       const preds = await classifyEach(clf, images, problems, topk);
       printPredictions(preds, opts.json ?? false);
       if (preds.some((p) => p.error !== undefined)) process.exitCode = 1;

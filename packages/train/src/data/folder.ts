@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { decodeBitmap } from '@resnet-ts/zoo/node';
+import { decodeBitmap, decodeRgb, preprocessRgb } from '@resnet-ts/zoo/node';
+import type { ImagePreprocessing } from '@resnet-ts/zoo';
 import { DataError } from '../errors.js';
 import { Dataset } from './dataset.js';
 
@@ -29,8 +30,19 @@ export interface ImageDecodeOptions {
   fit?: 'cover' | 'fill';
 }
 
+/** Options of {@link loadImageFolder}: decoding for training ({@link ImageDecodeOptions}) or as a classifier does. */
+export interface FolderDecodeOptions extends ImageDecodeOptions {
+  /**
+   * Decode each image exactly as a classifier with this preprocessing prepares it (`resnet predict`,
+   * `Classifier.classify`; see {@link decodeForClassifier}) instead of sharp's resize to `size`: the
+   * images are the preprocessing's output (resize, crop, pad) before normalisation, and `size`,
+   * `channels` and `fit` are not used. What `resnet eval` reads folders with; training does not.
+   */
+  preprocessing?: ImagePreprocessing;
+}
+
 /** Options of {@link loadImageFolder}. */
-export interface ImageFolderOptions extends ImageDecodeOptions {
+export interface ImageFolderOptions extends FolderDecodeOptions {
   /**
    * The class list labels index (e.g. the train split's, so that val/ and test/ labels mean the same
    * classes): every class folder must be in it. Default: this folder's own sorted class folders.
@@ -67,6 +79,39 @@ export async function decodeImage(file: string, options: ImageDecodeOptions): Pr
   } catch (e) {
     throw new DataError(`Cannot decode image ${file}: ${(e as Error).message.replace(/\.$/, '')}. Supported: ${IMAGE_FORMATS}.`);
   }
+}
+
+/** The message of a decode failure, as {@link decodeImage}'s (callers strip its parts: see layout.ts). */
+function decodeError(file: string, e: unknown): DataError {
+  const m = (e as Error).message;
+  // zoo's messages: "Cannot decode 'f' as an image (reason). Give ...", "Cannot decode 'f': it is ... pixels ...".
+  const reason = /as an image \((.*)\)\. Give /s.exec(m)?.[1] ?? m.replace(/^Cannot decode '.*?'(?:: | )/s, '');
+  return new DataError(`Cannot decode image ${file}: ${reason.replace(/\.$/, '')}. Supported: ${IMAGE_FORMATS}.`);
+}
+
+/**
+ * One image file as a classifier with preprocessing `p` feeds it to the model (`resnet predict`),
+ * before normalisation: zoo's `decodeRgb` (EXIF orientation, CMYK as PIL, BMP/PPM/PGM/PBM), then
+ * zoo's `preprocessRgb` (grayscale, Pillow's antialiased bilinear resize, centre crop, pad) run
+ * with mean 0 and std 1/255, which leaves every value the uint8 pixel it read (black where it pads),
+ * so that normalising with `p`'s mean/std afterwards (the Batcher) gives the classifier's input.
+ * Returns HWC uint8 pixels (`p.channels` channels) and their size.
+ */
+export async function decodeForClassifier(
+  file: string,
+  p: ImagePreprocessing,
+): Promise<{ pixels: Uint8Array; height: number; width: number }> {
+  let x: ReturnType<typeof preprocessRgb>;
+  try {
+    const { rgb, height, width } = await decodeRgb(file);
+    const identity = { ...p, mean: new Array<number>(p.channels).fill(0), std: new Array<number>(p.channels).fill(1 / 255) };
+    x = preprocessRgb(rgb, height, width, identity);
+  } catch (e) {
+    throw decodeError(file, e);
+  }
+  const pixels = new Uint8Array(x.data.length);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = Math.round(x.data[i]);
+  return { pixels, height: x.height, width: x.width };
 }
 
 /** What {@link listImageFolder} finds. */
@@ -154,7 +199,8 @@ export function folderNotes(dir: string, listed: ImageFolderListing, relativeTo 
 /**
  * An image folder: one sub-folder per class (sorted names are the classes, unless `classes` gives
  * the list to index), image files inside ({@link IMAGE_FORMATS}), decoded with sharp and resized to
- * `size` ('cover': the shorter side scaled, then a centre crop). An image that cannot be decoded
+ * `size` ('cover': the shorter side scaled, then a centre crop), or with `preprocessing` exactly as a
+ * classifier prepares them ({@link decodeForClassifier}). An image that cannot be decoded
  * (corrupt, truncated, not really an image) is skipped and reported through `onSkip`; what the
  * listing leaves out, through `onNote` ({@link folderNotes}; empty class folders only when the
  * folder makes its own classes: a split indexed by `classes` reports its missing classes itself); a
@@ -175,45 +221,70 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
       `Image folder ${dir} has no images: expected one sub-folder per class with ${IMAGE_FORMATS} files inside (e.g. ${dir}/cat/1.jpg).`,
     );
   }
-  const { images, labels, n, skipped } = await decodeAll(items, options);
+  const { images, labels, n, skipped, shape } = await decodeAll(items, options);
   if (n === 0)
     throw new DataError(
       `Image folder ${dir}: none of its ${items.length} images could be decoded (e.g. ${skipped[0]}). Supported: ${IMAGE_FORMATS}.`,
     );
-  const [h, w] = options.size;
-  const per = h * w * (options.channels ?? 3);
-  const decoding = h === w ? { decoding: { resize: h, crop: [h, w] as [number, number] } } : {};
+  const [h, w, c] = shape;
+  // How training decoded (stored with its weights); a classifier's decoding is its own preprocessing.
+  const decoding = h === w && !options.preprocessing ? { decoding: { resize: h, crop: [h, w] as [number, number] } } : {};
   return {
-    images: images.subarray(0, n * per),
+    images: images.subarray(0, n * h * w * c),
     labels: labels.subarray(0, n),
-    shape: [h, w, options.channels ?? 3],
+    shape,
     classes,
     source: dir,
     ...decoding,
   };
 }
 
-/** Decodes `items` 8 at a time into one buffer; undecodable ones are skipped (and reported through `onSkip`). */
+/** What a decoder gives for one image: its HWC uint8 pixels and size. */
+type Decoded = { pixels: Uint8Array; height: number; width: number };
+
+/**
+ * Decodes `items` 8 at a time into one buffer; undecodable ones are skipped (and reported through
+ * `onSkip`). With `preprocessing` the images' size is the first decoded one's, which every other
+ * must share (one batch, one size): a preprocessing without crop or exact size can give others.
+ */
 async function decodeAll(items: { file: string; label: number }[], options: ImageFolderOptions) {
+  const p = options.preprocessing;
   const [h, w] = options.size;
-  const per = h * w * (options.channels ?? 3);
-  const images = new Uint8Array(items.length * per);
+  const decode = (file: string): Promise<Decoded> =>
+    p ? decodeForClassifier(file, p) : decodeImage(file, options).then((pixels) => ({ pixels, height: h, width: w }));
+  let shape: [number, number, number] | undefined = p ? undefined : [h, w, options.channels ?? 3];
+  let per = shape ? shape[0] * shape[1] * shape[2] : 0;
+  let images = new Uint8Array(items.length * per);
+  let first = '';
   const labels = new Int32Array(items.length);
   const concurrency = 8;
   let n = 0;
   const skipped: string[] = [];
   for (let i = 0; i < items.length; i += concurrency) {
     const chunk = items.slice(i, i + concurrency);
-    const decoded = await Promise.all(chunk.map((it) => decodeImage(it.file, options).catch((e: Error) => e)));
+    const decoded = await Promise.all(chunk.map((it) => decode(it.file).catch((e: Error) => e)));
     decoded.forEach((px, j) => {
+      const file = chunk[j].file;
       if (px instanceof Error) {
-        skipped.push(chunk[j].file);
-        options.onSkip?.(chunk[j].file, px.message);
+        skipped.push(file);
+        options.onSkip?.(file, px.message);
         return;
       }
-      images.set(px, n * per);
+      if (!shape) {
+        shape = [px.height, px.width, px.pixels.length / (px.height * px.width)];
+        per = px.pixels.length;
+        images = new Uint8Array(items.length * per);
+        first = file;
+      } else if (px.height !== shape[0] || px.width !== shape[1]) {
+        throw new DataError(
+          `${file} is ${px.width}x${px.height} after the model's preprocessing, ${first} ${shape[1]}x${shape[0]}: ` +
+            `${p?.resize === undefined ? "without resize or crop it keeps each image's size" : `its resize to short side ${p.resize} without a crop keeps each image's aspect ratio`}, and a batch needs one size. ` +
+            `Store a crop with the weights (resnet convert <weights> <out> --crop <N>), or give images of one aspect ratio.`,
+        );
+      }
+      images.set(px.pixels, n * per);
       labels[n++] = chunk[j].label;
     });
   }
-  return { images, labels, n, skipped };
+  return { images, labels, n, skipped, shape: shape ?? [h, w, options.channels ?? 3] };
 }

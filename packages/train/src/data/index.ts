@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileError } from '@resnet-ts/core/node';
+import type { ImagePreprocessing } from '@resnet-ts/zoo';
 import { DataError } from '../errors.js';
 import { loadCifar10, loadCifar100 } from './cifar.js';
 import { Dataset, FASHION_MNIST_CLASSES, MNIST_CLASSES, validateDataset } from './dataset.js';
@@ -91,6 +92,14 @@ export interface LoadDataOptions {
    * `resnet eval` reads. Other data sets load as without it.
    */
   evaluatedSplitOnly?: boolean;
+  /**
+   * Image folders: decode each image as a classifier with this preprocessing does (`resnet predict`:
+   * zoo's decoder, Pillow's resize, crop and pad; see `decodeForClassifier`), to uint8 pixels that
+   * the same preprocessing's mean/std then normalise; `imageSize` and `channels` are not used. What
+   * `resnet eval` reads folders with, so that it scores each image as predict classifies it.
+   * Other data sets load as without it.
+   */
+  preprocessing?: ImagePreprocessing;
 }
 
 /**

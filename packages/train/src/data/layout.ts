@@ -35,6 +35,7 @@ export async function loadImageData(dir: string, options: LoadDataOptions): Prom
   const decode = {
     size: options.imageSize ?? ([32, 32] as [number, number]),
     channels: options.channels ?? 3,
+    ...(options.preprocessing ? { preprocessing: options.preprocessing } : {}),
     onSkip: (file: string, reason: string) => {
       skipped.push(file);
       log(

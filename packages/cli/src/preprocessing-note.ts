@@ -1,0 +1,40 @@
+/**
+ * The note for weights that do not store how their images were prepared (`predict`, `eval` on image
+ * folders): the answers depend on it, so the user sees what was assumed (the architecture's usual
+ * transforms) rather than a silent guess.
+ */
+import type { Classifier } from '@resnet-ts/zoo';
+import type { PreprocessingFlags } from './preprocessing-options.js';
+
+/** Options of {@link assumedPreprocessingNote}. */
+export interface AssumedNoteOptions {
+  /** Whether the command takes --resize and --crop (predict); the note names them then. Default true. */
+  sizeFlags?: boolean;
+}
+
+/**
+ * The `note: ...` line saying which preprocessing was assumed, or undefined when nothing was: the
+ * weights store their preprocessing, --mean/--std were given, or they are ImageNet weights (1000
+ * classes, RGB), which all use torchvision's standard transforms.
+ */
+export function assumedPreprocessingNote(clf: Classifier, flags: PreprocessingFlags, options: AssumedNoteOptions = {}): string | undefined {
+  const p = clf.preprocessing;
+  const imagenet = clf.model.spec.numClasses === 1000 && p.channels === 3;
+  if (clf.origin.preprocessingBase !== 'default' || (flags.mean && flags.std) || imagenet) return undefined;
+  const size = (s: number | [number, number]) => (Array.isArray(s) ? `${s[0]}x${s[1]}` : `short side ${s}`);
+  const list = (v: number[]) => v.map((x) => +x.toFixed(4)).join('/');
+  const steps = [
+    p.resize !== undefined ? `resize ${size(p.resize)}` : undefined,
+    p.crop ? `centre crop ${size(p.crop)}` : undefined,
+    p.padTo ? `pad to ${size(p.padTo)}` : undefined,
+    `mean ${list(p.mean)}`,
+    `std ${list(p.std)}`,
+    `${p.channels} channel${p.channels === 1 ? '' : 's'}`,
+  ].filter(Boolean);
+  const sizes =
+    (options.sizeFlags ?? true) ? ' (and --resize, --crop)' : ' (and store --resize, --crop in the weights with `resnet convert`)';
+  return (
+    `note: ${clf.source} does not store its preprocessing; assumed the usual for its architecture: ${steps.join(', ')}. ` +
+    `Answers are off if the weights were trained with other transforms: give them with --mean and --std${sizes}.`
+  );
+}
