@@ -55,14 +55,17 @@ export async function loadModelAndData(choice: ModelChoice, host: CommandHost): 
   try {
     const prep = clf.preprocessing;
     const imageSize = Array.isArray(prep.resize) ? prep.resize : prep.crop;
-    const loaded = await loadStudiedData(choice.data, host, { imageSize, channels: prep.channels });
+    // An image folder is decoded as predict prepares an image for this classifier (and eval reads it).
+    const loaded = await loadStudiedData(choice.data, host, { imageSize, channels: prep.channels, preprocessing: prep });
     const flags = choice.flags ?? { model: '--model', weights: '--weights' };
     checkModelFitsData(clf.model, loaded, weights ? `${flags.weights} ${weights}` : `${flags.model} ${shippedName}`, choice);
     const pair = withModelLabels(loaded, clf.labels, host);
     const test = pair.test ?? pair.train;
-    // Weights without stored preprocessing: normalise with the data set's own statistics (a split folder's: the studied split's).
-    const stats = clf.origin.preprocessing === 'default' ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
-    const padTo = cifarPadTo(clf.model.spec.stem, test.shape, prep.padTo);
+    // Weights without stored preprocessing: a folder takes the classifier's (as eval and predict), IDX/CIFAR data its own statistics.
+    const folder = pair.kind === 'folder';
+    const stats = clf.origin.preprocessing === 'default' && !folder ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
+    // A folder's images are already padded as the classifier pads them.
+    const padTo = folder ? undefined : cifarPadTo(clf.model.spec.stem, test.shape, prep.padTo);
     const name = modelArg && !shippedName ? modelArg : depthName(clf.model);
     const label = `${name} ${shippedName ? `(the zoo's ${shippedName} weights)` : `(weights ${weights})`} on ${pair.kind}`;
     return { model: clf.model, pair, prep: { ...stats, ...(padTo ? { padTo } : {}) }, label };
@@ -90,11 +93,15 @@ const readByCommand = new WeakMap<CommandHost, { loads: Map<string, Promise<Data
  * only read the pair; `withModelLabels` makes new datasets), and a note an earlier read already
  * logged (the same folder decoded at another size) is not repeated.
  */
-function loadStudiedData(data: string, host: CommandHost, decode: Pick<LoadDataOptions, 'imageSize' | 'channels'> = {}): Promise<DataPair> {
+function loadStudiedData(
+  data: string,
+  host: CommandHost,
+  decode: Pick<LoadDataOptions, 'imageSize' | 'channels' | 'preprocessing'> = {},
+): Promise<DataPair> {
   let read = readByCommand.get(host);
   if (!read) readByCommand.set(host, (read = { loads: new Map(), said: new Set() }));
   const { loads, said } = read;
-  const key = JSON.stringify([data, decode.imageSize ?? null, decode.channels ?? null]);
+  const key = JSON.stringify([data, decode.imageSize ?? null, decode.channels ?? null, decode.preprocessing ?? null]);
   let pair = loads.get(key);
   if (!pair) {
     const log = host.reporting.log;
