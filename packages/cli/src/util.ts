@@ -200,10 +200,8 @@ const extensionOf = (file: string) => path.extname(file).toLowerCase();
  * what it wrote, says so; undefined for the format's own extension.
  */
 export function checkOutputFormat(file: string, writes: 'safetensors' | 'ONNX', command: string, weights: string): string | undefined {
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory())
-    throw new UserError(
-      `'${file}' is a folder: give the file to write, e.g. '${path.join(file, writes === 'ONNX' ? 'model.onnx' : 'model.safetensors')}'.`,
-    );
+  // Before the name's note: a folder is refused in the words every command's writer uses.
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UserError(`Cannot write '${file}': it is a folder, not a file (EISDIR).`);
   const ext = extensionOf(file);
   const named = FORMAT_OF_EXTENSION[ext];
   const usual = writes === 'ONNX' ? '.onnx' : '.safetensors';
