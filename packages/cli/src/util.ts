@@ -200,8 +200,6 @@ const extensionOf = (file: string) => path.extname(file).toLowerCase();
  * what it wrote, says so; undefined for the format's own extension.
  */
 export function checkOutputFormat(file: string, writes: 'safetensors' | 'ONNX', command: string, weights: string): string | undefined {
-  // Before the name's note: a folder is refused in the words every command's writer uses.
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UserError(`Cannot write '${file}': it is a folder, not a file (EISDIR).`);
   const ext = extensionOf(file);
   const named = FORMAT_OF_EXTENSION[ext];
   const usual = writes === 'ONNX' ? '.onnx' : '.safetensors';

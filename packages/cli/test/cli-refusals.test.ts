@@ -166,7 +166,7 @@ test('convert and export-onnx refuse an output name of another format, pointing 
   expect(await refusal(['export-onnx', '--weights', PTH, '--out', 'out/m.safetensors'])).toMatch(
     /^export-onnx writes ONNX, not safetensors: .*Name it \.onnx, or write a safetensors checkpoint with `resnet convert .*cifar-resnet8-optionB\.pth out\/m\.safetensors`\.$/,
   );
-  // An existing folder: the writers' one line, without the name's note before it.
+  // An existing folder: the writer's one line, without the name's note.
   expect(await refusal(['convert', PTH, 'out'])).toBe("Cannot write 'out': it is a folder, not a file (EISDIR).");
   expect(await refusal(['export-onnx', '--weights', PTH, '--out', 'out'])).toBe("Cannot write 'out': it is a folder, not a file (EISDIR).");
   expect(fs.readdirSync(p('out'))).toEqual([]);

@@ -35,11 +35,12 @@ export function registerExportOnnx(program: Command): void {
       await selectBackend('auto');
       const model = await loadModelWithWeights(opts.model, opts.weights, { classes: opts.classes, timeout: opts.timeout });
       try {
-        if (nameNote) process.stderr.write(`${nameNote}\n`);
         await saveOnnx(opts.out, model, { foldBatchNorm: opts.foldBn, opset, layout: opts.layout });
       } finally {
         model.dispose();
       }
+      // With what was written (as convert does): a write that fails (a folder, EISDIR) is its one line alone.
+      if (nameNote) process.stderr.write(`${nameNote}\n`);
       process.stdout.write(`wrote ${opts.out} (opset ${opset}, batch norm ${opts.foldBn ? 'folded' : 'kept'}, ${opts.layout} input)\n`);
     });
 }
