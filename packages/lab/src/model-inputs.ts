@@ -10,6 +10,7 @@ import {
   Preprocessing,
   channelStats,
   cifarPadTo,
+  classifierEvaluation,
   limitImages,
   loadData,
   matchClasses,
@@ -61,14 +62,11 @@ export async function loadModelAndData(choice: ModelChoice, host: CommandHost): 
     checkModelFitsData(clf.model, loaded, weights ? `${flags.weights} ${weights}` : `${flags.model} ${shippedName}`, choice);
     const pair = withModelLabels(loaded, clf.labels, host);
     const test = pair.test ?? pair.train;
-    // Weights without stored preprocessing: a folder takes the classifier's (as eval and predict), IDX/CIFAR data its own statistics.
-    const folder = pair.kind === 'folder';
-    const stats = clf.origin.preprocessing === 'default' && !folder ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
-    // A folder's images are already padded as the classifier pads them.
-    const padTo = folder ? undefined : cifarPadTo(clf.model.spec.stem, test.shape, prep.padTo);
+    // Normalised and padded as `resnet eval` scores the same data.
+    const evaluation = classifierEvaluation(clf, pair, test);
     const name = modelArg && !shippedName ? modelArg : depthName(clf.model);
     const label = `${name} ${shippedName ? `(the zoo's ${shippedName} weights)` : `(weights ${weights})`} on ${pair.kind}`;
-    return { model: clf.model, pair, prep: { ...stats, ...(padTo ? { padTo } : {}) }, label };
+    return { model: clf.model, pair, prep: evaluation, label };
   } catch (e) {
     clf.dispose();
     throw e;

@@ -1,5 +1,7 @@
 import { Rng } from '@resnet-ts/core';
+import type { Classifier } from '@resnet-ts/zoo';
 import { Dataset } from './data/dataset.js';
+import type { DataPair } from './data/index.js';
 import { TrainError } from './errors.js';
 
 /**
@@ -263,4 +265,25 @@ export function cifarPadTo(stem: string, imageShape: readonly number[], stored?:
   if (stored) return stored;
   const [h, w] = imageShape;
   return stem === 'cifar' && (h < 32 || w < 32) ? [32, 32] : undefined;
+}
+
+/**
+ * How `evaluate` normalises and pads data a classifier is scored on (`resnet eval`, the lab's studies
+ * of trained nets), with `test` the images scored and `pair` the data they came from:
+ * - an image folder read with the classifier's preprocessing (`loadData`'s `preprocessing`) is already
+ *   resized, cropped and padded: the classifier's mean and std;
+ * - IDX/CIFAR data: padded by {@link cifarPadTo}, normalised by the classifier's mean and std, or by
+ *   the training set's statistics when the weights store none and none were given.
+ */
+export function classifierEvaluation(
+  clf: Pick<Classifier<unknown>, 'preprocessing' | 'origin' | 'model'>,
+  pair: DataPair,
+  test: Dataset,
+  normalisationGiven = false,
+): Preprocessing {
+  const p = clf.preprocessing;
+  if (pair.kind === 'folder') return { mean: p.mean, std: p.std };
+  const own = clf.origin.preprocessingBase === 'default' && !normalisationGiven;
+  const padTo = cifarPadTo(clf.model.spec.stem, test.shape, p.padTo);
+  return { ...(own ? channelStats(pair.train) : { mean: p.mean, std: p.std }), ...(padTo ? { padTo } : {}) };
 }

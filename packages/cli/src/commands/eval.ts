@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import {
-  channelStats,
-  cifarPadTo,
+  classifierEvaluation,
   defaultProgressBar,
   evaluate,
   fitDataset,
@@ -83,15 +82,11 @@ export function registerEval(program: Command): void {
       // In-memory data (IDX, CIFAR) at the size and channels the weights were trained on (resnet train --image-size).
       const fit = !folder && clf.origin.preprocessingBase === 'weights' && imageSize !== undefined;
       const test = fit ? fitDataset(limited, imageSize, prep.channels) : limited;
-      // Weights without stored preprocessing and no --mean/--std: a folder takes the classifier's (as predict, with its note);
-      // IDX/CIFAR data its own statistics (a split folder's: the evaluated split's).
-      const given = opts.mean !== undefined || opts.std !== undefined;
+      // A folder takes the classifier's preprocessing (as predict, with its note when assumed).
       const note = folder ? assumedPreprocessingNote(clf, opts, { sizeFlags: false }) : undefined;
       if (note) process.stderr.write(note + '\n');
-      const stats =
-        clf.origin.preprocessingBase === 'default' && !given && !folder ? channelStats(pair.train) : { mean: prep.mean, std: prep.std };
-      // A folder's images are already padded as the classifier pads them.
-      const padTo = folder ? undefined : cifarPadTo(clf.model.spec.stem, test.shape, prep.padTo);
+      const given = opts.mean !== undefined || opts.std !== undefined;
+      const preprocessing = classifierEvaluation(clf, pair, test, given);
       const bar = defaultProgressBar() ? progressBar('evaluating |{bar}| {value}/{total} images | ETA {eta_formatted}') : undefined;
       bar?.start(test.labels.length, 0);
       let r;
@@ -99,7 +94,7 @@ export function registerEval(program: Command): void {
         r = evaluate(
           clf.model,
           { ...test, classes: match.names },
-          { batchSize: opts.batch, outputs: match.outputs, preprocessing: { ...stats, padTo }, onBatch: (done) => bar?.update(done) },
+          { batchSize: opts.batch, outputs: match.outputs, preprocessing, onBatch: (done) => bar?.update(done) },
         );
       } finally {
         bar?.stop();
