@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Micro-benchmark of the addon's conv kernels on CIFAR ResNet shapes (NHWC / HWIO), median of N runs.
-//   node bench/conv-kernels.mjs [batch=128] [reps=20]
+//   node bench/conv-kernels.mjs [batch=128] [reps=20]   (ADDON=<file> times another build)
 // Compare with bench/conv_torch.py (PyTorch CPU, same shapes, 2 threads).
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 
 const require = createRequire(import.meta.url);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const m = require(join(root, 'build', 'Release', 'resnet_native.node'));
+const m = require(process.env.ADDON ?? join(root, 'build', 'Release', 'resnet_native.node'));
 const batch = Number(process.argv[2] ?? 128);
 const reps = Number(process.argv[3] ?? 20);
 
