@@ -7,6 +7,7 @@ import { OptionKind, choiceList, integer, opt, text } from '../options.js';
 import { loadOnnxruntime } from './bench-onnxruntime.js';
 import { MemoryRow, formatMemory, peakMemory } from './bench-memory.js';
 import { ColdStartRow, coldStart, formatColdStart } from './bench-cold-start.js';
+import { MachineLoad, machineLoadNote, watchMachineLoad } from '../machine-load.js';
 import { BenchPeer, PEERS, Peer, StartedPeers, medianFaults, pageFaultNote, peerLabel, setPeerColumns, startPeers } from './bench-peers.js';
 
 /** `--works`: rows such as `resnet20-forward:32`, each batch from 1 to 4096. */
@@ -75,6 +76,7 @@ export function registerBench(program: Command): void {
       ),
     )
     .action(async (opts: BenchOptions) => {
+      const machineLoad = watchMachineLoad();
       const works = opts.works ?? (opts.full ? bench.FULL_WORKS : bench.DEFAULT_WORKS);
       const probed = await probeEngines();
       const engines = opts.engines
@@ -110,20 +112,34 @@ export function registerBench(program: Command): void {
             log,
           })
         : undefined;
-      printResults(rows, started.lines, { json: Boolean(opts.json), repeats: opts.repeats, memory, coldStart: cold });
+      printResults(rows, started.lines, {
+        json: Boolean(opts.json),
+        repeats: opts.repeats,
+        memory,
+        coldStart: cold,
+        machineLoad: machineLoad(),
+      });
       if (failures.length > 0) throw new UserError(`a peer failed: ${failures.join('; ')}`);
     });
 }
 
-/** The table (or JSON) of `rows`, each peer's line under it, and the memory rows. */
+/**
+ * The table (or JSON) of `rows`, each peer's line under it, the memory rows, and a note when other
+ * work kept the machine busy meanwhile (machine-load.ts).
+ */
 function printResults(
   rows: bench.BenchRow[],
   peerLines: StartedPeers['lines'],
-  o: { json: boolean; repeats: number; memory?: MemoryRow[]; coldStart?: ColdStartRow[] },
+  o: { json: boolean; repeats: number; memory?: MemoryRow[]; coldStart?: ColdStartRow[]; machineLoad: MachineLoad | null },
 ): void {
+  const loadNote = machineLoadNote(o.machineLoad);
   if (o.json) {
     process.stdout.write(
-      JSON.stringify({ rows, ...peerLines, repeats: o.repeats, memory: o.memory, coldStart: o.coldStart }, null, 2) + '\n',
+      JSON.stringify(
+        { rows, ...peerLines, repeats: o.repeats, memory: o.memory, coldStart: o.coldStart, machineLoad: o.machineLoad, loadNote },
+        null,
+        2,
+      ) + '\n',
     );
     return;
   }
@@ -131,6 +147,7 @@ function printResults(
   for (const line of Object.values(peerLines)) if (line) process.stdout.write(`${line}\n`);
   if (o.memory) process.stdout.write(formatMemory(o.memory) + '\n');
   if (o.coldStart?.length) process.stdout.write(formatColdStart(o.coldStart) + '\n');
+  if (loadNote) process.stdout.write(loadNote + '\n');
 }
 
 /** Every engine's rows: each work timed on it, next to the peers that run it (see {@link timeRow}). */
