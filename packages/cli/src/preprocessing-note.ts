@@ -6,18 +6,12 @@
 import type { Classifier } from '@resnet-ts/zoo';
 import type { PreprocessingFlags } from './preprocessing-options.js';
 
-/** Options of {@link assumedPreprocessingNote}. */
-export interface AssumedNoteOptions {
-  /** Whether the command takes --resize and --crop (predict); the note names them then. Default true. */
-  sizeFlags?: boolean;
-}
-
 /**
  * The `note: ...` line saying which preprocessing was assumed, or undefined when nothing was: the
  * weights store their preprocessing, --mean/--std were given, or they are ImageNet weights (1000
  * classes, RGB), which all use torchvision's standard transforms.
  */
-export function assumedPreprocessingNote(clf: Classifier, flags: PreprocessingFlags, options: AssumedNoteOptions = {}): string | undefined {
+export function assumedPreprocessingNote(clf: Classifier, flags: PreprocessingFlags): string | undefined {
   const p = clf.preprocessing;
   const imagenet = clf.model.spec.numClasses === 1000 && p.channels === 3;
   if (clf.origin.preprocessingBase !== 'default' || (flags.mean && flags.std) || imagenet) return undefined;
@@ -31,10 +25,8 @@ export function assumedPreprocessingNote(clf: Classifier, flags: PreprocessingFl
     `std ${list(p.std)}`,
     `${p.channels} channel${p.channels === 1 ? '' : 's'}`,
   ].filter(Boolean);
-  const sizes =
-    (options.sizeFlags ?? true) ? ' (and --resize, --crop)' : ' (and store --resize, --crop in the weights with `resnet convert`)';
   return (
     `note: ${clf.source} does not store its preprocessing; assumed the usual for its architecture: ${steps.join(', ')}. ` +
-    `Answers are off if the weights were trained with other transforms: give them with --mean and --std${sizes}.`
+    `Answers are off if the weights were trained with other transforms: give them with --mean and --std (and --resize, --crop).`
   );
 }

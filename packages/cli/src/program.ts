@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { commandsFor } from './commands/index.js';
 import { ResNetError, setNonFinitePolicy } from '@resnet-ts/core';
-import { closestNames } from './util.js';
+import { closestNames, errorLine } from './util.js';
 
 /**
  * Builds the `resnet` command with the sub-command `name` registered (every one when `name` is
@@ -88,7 +88,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       return;
     }
     if (e instanceof ResNetError || (e as { isUserError?: boolean }).isUserError) {
-      process.stderr.write(`resnet: ${(e as Error).message}\n`);
+      process.stderr.write(`resnet: ${errorLine(e as Error)}\n`);
       process.exitCode = 1;
       return;
     }

@@ -2,6 +2,7 @@ import { SpecError } from '@resnet-ts/core';
 import {
   ARCHITECTURES,
   Classifier,
+  ImageDecodeError,
   ImagePreprocessing,
   PRETRAINED,
   PretrainedOptions,
@@ -25,6 +26,14 @@ export async function selectBackend(name = 'auto', training = false): Promise<st
 /** A mistake in how the command was called: printed without a stack trace. */
 export class UserError extends Error {
   readonly isUserError = true;
+}
+
+/**
+ * An error's message as a `resnet:` line says it: the zoo's image decode errors without their advice
+ * to give a tensor instead, which no command takes (`ImageDecodeError.fileMessage`); others as they are.
+ */
+export function errorLine(e: Error): string {
+  return e instanceof ImageDecodeError ? e.fileMessage : e.message;
 }
 
 /**

@@ -108,6 +108,25 @@ describe('predict never ranks NaN/Inf logits', () => {
     expect(r.stderr).not.toContain('\n    at ');
   });
 
+  test('a file that is not an image: the line says what to give in the words of a command line, never "a tensor"', async () => {
+    fs.writeFileSync(p('text.jpg'), 'not an image either\n');
+    const line = await refusal(['predict', '--weights', WEIGHTS, 'text.jpg']);
+    expect(line).toMatch(/^Cannot decode 'text\.jpg' as an image \([^\n]+\)\. Give a JPEG, PNG, WebP, BMP, PPM, PGM or PBM file\.$/);
+    expect(line).not.toMatch(/tensor/);
+    const r = await runCli(['predict', '--weights', WEIGHTS, '--json', IMAGE, 'text.jpg']);
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout)).toEqual([expect.objectContaining({ source: IMAGE }), { source: 'text.jpg', error: line }]);
+    // eval on a folder: a note that skips the file, saying why in the decoder's words.
+    for (const cls of ['T_shirt_top', 'Bag']) fs.mkdirSync(p('photos2', cls), { recursive: true });
+    fs.copyFileSync(IMAGE, p('photos2', 'T_shirt_top', 'shirt.png'));
+    fs.copyFileSync(IMAGE.replace('0-T_shirt_top', '8-Bag'), p('photos2', 'Bag', 'bag.png'));
+    fs.copyFileSync(p('text.jpg'), p('photos2', 'T_shirt_top', 'text.jpg'));
+    const ev = await runCli(['eval', '--weights', WEIGHTS, '--data', 'photos2']);
+    expect(ev.status).toBe(0);
+    expect(ev.stderr).toMatch(/^note: skipped T_shirt_top\/text\.jpg: /m);
+    expect(ev.stderr).not.toMatch(/tensor/);
+  });
+
   test('the library: classify() throws NON_FINITE_OUTPUT instead of returning a ranking', async () => {
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => {}); // the loader's one-line NaN warning
     const clf = await fromPretrained(p('nan.safetensors'));

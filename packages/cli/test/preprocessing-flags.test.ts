@@ -2,11 +2,13 @@
  * `--mean`, `--std`, `--resize`, `--crop` for weights trained with other transforms than the stored or
  * usual ones: `predict` then gives PyTorch's probabilities under those transforms (a torchvision
  * ResNet-18 made at test time; skipped, saying why, without torch), `convert` stores them so that
- * later commands need no flags, `eval` normalises with them, and bad values are one line each.
+ * later commands need no flags, `eval` normalises, resizes and crops with them (scoring each image as
+ * predict does), and bad or repeated values are one line each.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { pythonSkipReason, runPython } from '../../../test-support/python';
 import { ROOT, refusal, runCli } from './cli-run';
 
@@ -134,6 +136,89 @@ test('eval normalises with --mean/--std: the same result as a checkpoint that st
   expect(Math.abs(loss(flagged) - loss(plain))).toBeGreaterThan(1e-3);
 }, 180_000);
 
+/** `file` (a resnet-ts checkpoint) with its stored preprocessing replaced by `prep`, as `out`. */
+function withPreprocessing(file: string, out: string, prep: Record<string, unknown>): void {
+  const bytes = fs.readFileSync(file);
+  const end = 8 + Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, end).toString()) as { __metadata__: Record<string, string> };
+  header.__metadata__.preprocessing = JSON.stringify(prep);
+  let text = JSON.stringify(header);
+  text += ' '.repeat((8 - (text.length % 8)) % 8);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(Buffer.byteLength(text)));
+  fs.writeFileSync(out, Buffer.concat([length, Buffer.from(text), bytes.subarray(end)]));
+}
+
+describe('eval --resize/--crop on a folder of two aspect ratios, for weights that resize without a crop', () => {
+  const CLASSES = ['Bag', 'Sandal', 'Sneaker', 'Trouser'];
+  const files: string[] = [];
+  beforeAll(async () => {
+    // The shipped Fashion-MNIST net, storing "resize the short side to 32" and no crop.
+    withPreprocessing(SHIPPED, path.join(dir, 'short32.safetensors'), { mean: [0.286], std: [0.353], resize: 32 });
+    // Each class: its 28x28 sample, and the same stretched to 42x28 (wide: 48x32 after the resize).
+    for (const f of fs.readdirSync(SAMPLES).filter((f) => CLASSES.includes(f.replace(/^\d+-|\.png$/g, '')))) {
+      const cls = f.replace(/^\d+-|\.png$/g, '');
+      fs.mkdirSync(path.join(dir, 'mixed', cls), { recursive: true });
+      fs.copyFileSync(path.join(SAMPLES, f), path.join(dir, 'mixed', cls, f));
+      await sharp(path.join(SAMPLES, f))
+        .resize(42, 28, { fit: 'fill' })
+        .png()
+        .toFile(path.join(dir, 'mixed', cls, `wide-${f}`));
+      files.push(path.join('mixed', cls, f), path.join('mixed', cls, `wide-${f}`));
+    }
+  });
+
+  test('without a crop the images have two sizes: one line that names --crop', async () => {
+    expect(await refusal(['eval', '--weights', 'short32.safetensors', '--data', 'mixed'], dir)).toMatch(
+      /is 48x32 after the model's preprocessing, .* 32x32: its resize to short side 32 without a crop keeps each image's aspect ratio, and a batch needs one size\. Give a crop \(resnet eval --crop 32, or store it with the weights: .*--crop 32\), or images of one aspect ratio\.$/,
+    );
+  }, 120_000);
+
+  test('with --resize 32 --crop 32, eval scores each image as predict classifies it with the same flags', async () => {
+    const flags = ['--resize', '32', '--crop', '32'];
+    const [ev, pr] = await Promise.all([
+      run('eval', '--weights', 'short32.safetensors', '--data', 'mixed', '--json', ...flags),
+      run('predict', '--weights', 'short32.safetensors', '--top', '10', '--json', ...flags, ...files),
+    ]);
+    expect([ev.status, ev.stderr, pr.status, pr.stderr]).toEqual([0, '', 0, '']);
+    const e = JSON.parse(ev.stdout) as {
+      n: number;
+      loss: number;
+      top1: number;
+      classes: string[];
+      confusion: number[][];
+      other?: number[];
+    };
+    expect([e.n, e.classes]).toEqual([files.length, CLASSES]);
+    // Each image's class, predict's answer for it (a data class, or another output) and its loss.
+    const preds = JSON.parse(pr.stdout) as { source: string; top: { label: string; probability: number }[] }[];
+    const confusion = CLASSES.map(() => CLASSES.map(() => 0));
+    const other = CLASSES.map(() => 0);
+    let loss = 0;
+    preds.forEach((p, i) => {
+      const y = CLASSES.indexOf(files[i].split(path.sep)[1]);
+      const answer = CLASSES.indexOf(p.top[0].label);
+      if (answer >= 0) confusion[y][answer]++;
+      else other[y]++;
+      loss -= Math.log(p.top.find((t) => t.label === CLASSES[y])!.probability) / preds.length;
+    });
+    expect(e.confusion).toEqual(confusion);
+    expect(e.other ?? CLASSES.map(() => 0)).toEqual(other);
+    expect(e.top1).toBeCloseTo(confusion.reduce((sum, row, y) => sum + row[y], 0) / files.length, 10);
+    expect(Math.abs(e.loss - loss)).toBeLessThan(1e-5);
+    // The flags matter: without them predict sees the wide images whole (48x32), another answer.
+    const plain = await run('predict', '--weights', 'short32.safetensors', '--top', '10', '--json', ...files);
+    expect(plain.stdout).not.toBe(pr.stdout);
+  }, 180_000);
+
+  test('--resize and --crop are refused for data that are not image folders', async () => {
+    if (!fs.existsSync('/usr/share/datasets/fashion-mnist')) return console.log('SKIP: Fashion-MNIST is not installed');
+    expect(await refusal(['eval', '--weights', SHIPPED, '--data', 'fashion-mnist', '--limit', '10', '--crop', '28'], dir)).toBe(
+      '--resize and --crop apply to image folders (each file decoded as predict decodes it), not to fashion-mnist data: leave them out.',
+    );
+  }, 120_000);
+});
+
 test('bad values are one line each, before any work', async () => {
   const img = path.join(SAMPLES, fs.readdirSync(SAMPLES)[0]);
   const predict = (...flags: string[]) => refusal(['predict', '--model', 'resnet20-fashion-mnist', img, ...flags], dir);
@@ -150,6 +235,20 @@ test('bad values are one line each, before any work', async () => {
   expect(await predict('--resize', '0')).toMatch(/^--resize must be N or HxW with integers from 1 to 4096 .*; got 0$/);
   expect(await predict('--resize', '65536')).toMatch(/^--resize must be .*; got 65536$/);
   expect(await predict('--crop', '40x')).toMatch(/^--crop must be N or HxW .*; got 40x$/);
+  // A repeated flag is refused, not its last value silently taken (predict, eval, and the flags of train and convert).
+  expect(await predict('--mean', '0.5', '--mean', '0.4', '--std', '0.5')).toBe('--mean was given twice (0.5 and 0.4); give it once.');
+  expect(await predict('--mean', '0.5', '--std', '0.5', '--std', '0.3,0.3,0.3')).toBe(
+    '--std was given twice (0.5 and 0.3,0.3,0.3); give it once.',
+  );
+  expect(await predict('--resize', '80', '--crop', '64', '--resize', '80x60')).toBe(
+    '--resize was given twice (80 and 80x60); give it once.',
+  );
+  expect(await predict('--crop', '64', '--crop', '64')).toBe('--crop was given twice (64 and 64); give it once.');
+  const evalOf = (...flags: string[]) => refusal(['eval', '--weights', SHIPPED, ...flags], dir);
+  expect(await evalOf('--mean', '0.5', '--std', '0.5', '--mean', '0.4')).toBe('--mean was given twice (0.5 and 0.4); give it once.');
+  expect(await evalOf('--std', '0.2', '--std', '0.25', '--mean', '0.5')).toBe('--std was given twice (0.2 and 0.25); give it once.');
+  expect(await evalOf('--resize', '32', '--resize', '36')).toBe('--resize was given twice (32 and 36); give it once.');
+  expect(await evalOf('--crop', '28x28', '--crop', '32')).toBe('--crop was given twice (28x28 and 32); give it once.');
   // Three values for a one-channel model: said in the flags' words.
   expect(await predict('--mean', '0.5,0.5,0.5', '--std', '0.5')).toBe(
     '--mean 0.5,0.5,0.5 has 3 values, but the model takes 1-channel (grayscale) images: give one value.',

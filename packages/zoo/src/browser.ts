@@ -4,7 +4,7 @@
  * {@link preprocessRgb} Node uses, so both prepare an image identically.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { SpecError } from '@resnet-ts/core';
+import { ImageDecodeError } from './decode-error.js';
 import { Classifier } from './classifier.js';
 import { DownloadOptions, SourceError, downloadBytes, sha256Hex } from './download.js';
 import { ImagePreprocessing, preprocessRgb } from './preprocess.js';
@@ -70,7 +70,7 @@ export async function decodeRgbBrowser(input: BrowserImageInput): Promise<{ rgb:
       try {
         source = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image' });
       } catch (e) {
-        throw new SpecError(`Cannot decode ${typeof input === 'string' ? input : 'the image'} as an image (${(e as Error).message}).`);
+        throw new ImageDecodeError(typeof input === 'string' ? input : 'the image', (e as Error).message, 'format');
       }
     } else {
       if (typeof HTMLImageElement !== 'undefined' && input instanceof HTMLImageElement) await input.decode();

@@ -8,6 +8,7 @@ import type Sharp from 'sharp';
 import { SpecError } from '@resnet-ts/core';
 import { ImagePreprocessing, preprocessRgb } from './preprocess.js';
 import { BITMAP_FORMATS, PIXEL_LIMIT, decodeBitmap } from './bitmap-formats.js';
+import { ImageDecodeError } from './decode-error.js';
 
 /**
  * sharp, loaded on the first decode: loading its native library costs ~80 ms, which every command
@@ -26,6 +27,7 @@ export type NodeImageInput = string | Uint8Array;
  * Decodes an image file or encoded bytes to HWC uint8 RGB with sharp (alpha dropped and an embedded
  * ICC profile ignored, as PIL's `convert('RGB')` on which torchvision models were trained). CMYK
  * images (print JPEGs) take PIL's arithmetic too, not a colour-managed conversion (see {@link cmykToRgb}).
+ * An image that cannot be decoded, or is over the pixel limit, is an {@link ImageDecodeError}.
  */
 export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Array; height: number; width: number }> {
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
@@ -50,19 +52,17 @@ export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Arra
     return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: info.height, width: info.width };
   } catch (e) {
     const what = typeof input === 'string' ? `'${input}'` : 'the image bytes';
-    if (/pixel limit/.test((e as Error).message)) throw new SpecError(tooLargeMessage(what, size));
-    throw new SpecError(
-      `Cannot decode ${what} as an image (${(e as Error).message.split('\n')[0]}). Give a JPEG, PNG, WebP, ${BITMAP_FORMATS} file, or a tensor.`,
-    );
+    if (/pixel limit/.test((e as Error).message)) throw new ImageDecodeError(what, tooLargeReason(size), 'size');
+    throw new ImageDecodeError(what, (e as Error).message.split('\n')[0], 'format', `JPEG, PNG, WebP, ${BITMAP_FORMATS}`);
   }
 }
 
-/** The error for an image over {@link PIXEL_LIMIT}: its format is fine, its size is not. */
-function tooLargeMessage(what: string, size: { width?: number; height?: number }): string {
+/** Why an image over {@link PIXEL_LIMIT} is refused: its format is fine, its size is not. */
+function tooLargeReason(size: { width?: number; height?: number }): string {
   const { width, height } = size;
   const dims = width && height ? ` is ${width}x${height} pixels (${Math.round((width * height) / 1e6)} megapixels), which` : '';
   return (
-    `Cannot decode ${what}: it${dims} exceeds the decoder's limit of ${Math.round(PIXEL_LIMIT / 1e6)} megapixels (about 16383x16383). ` +
+    `it${dims} exceeds the decoder's limit of ${Math.round(PIXEL_LIMIT / 1e6)} megapixels (about 16383x16383). ` +
     `Downscale it first (e.g. \`vips resize in.png out.png 0.1\`); the model sees it at its input size anyway.`
   );
 }

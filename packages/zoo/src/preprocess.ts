@@ -122,21 +122,23 @@ export function planResize(height: number, width: number, p: ImagePreprocessing)
 }
 
 /**
- * Network input from resized pixels: `pixels` is HWC uint8 (or [0, 1] floats) of
- * `plan.resizeHeight x plan.resizeWidth x p.channels`; returns `plan.height x plan.width x channels`
- * float32, cropped/padded and normalised (black padding becomes `-mean / std`).
+ * Crops/pads resized pixels as `plan` says into `out` (`plan.height x plan.width x c`): a pixel the
+ * output shows becomes `pixel * scale[k] + shift[k]`, the rest (padding, outside the image) `shift[k]`.
+ * The one crop-and-pad loop of {@link toModelInput} and {@link resizeCropPadRgb}.
  */
-export function toModelInput(pixels: ArrayLike<number>, plan: ResizePlan, p: ImagePreprocessing): Float32Array {
-  const c = p.channels;
+function placeResized<T extends Float32Array | Uint8Array>(
+  pixels: ArrayLike<number>,
+  plan: ResizePlan,
+  c: number,
+  out: T,
+  scale: readonly number[],
+  shift: readonly number[],
+): T {
   const { resizeHeight: rh, resizeWidth: rw, height: H, width: W, top, left, window: win } = plan;
   const [y0, y1, x0, x1] = win ? [win.top, win.top + win.height, win.left, win.left + win.width] : [0, H, 0, W];
   if (pixels.length !== rh * rw * c) {
     throw new SpecError(`toModelInput: got ${pixels.length} values for a ${rh}x${rw}x${c} image.`);
   }
-  const raw = pixels instanceof Uint8Array || pixels instanceof Uint8ClampedArray ? 1 / 255 : 1;
-  const scale = p.std.map((s) => raw / s);
-  const shift = p.mean.map((m, k) => -m / p.std[k]);
-  const out = new Float32Array(H * W * c);
   for (let y = 0; y < H; y++) {
     const sy = y + top;
     for (let x = 0; x < W; x++) {
@@ -151,15 +153,53 @@ export function toModelInput(pixels: ArrayLike<number>, plan: ResizePlan, p: Ima
 }
 
 /**
- * Model input from decoded pixels: `rgb` is HWC uint8 RGB of `height` x `width` (no alpha). Converts
- * to grayscale for 1-channel models (Pillow's luma), resizes with Pillow's antialiased bilinear filter
- * as torchvision does, then crops, pads and normalises. Returns `[H, W, C]` float32 data and its size.
+ * Network input from resized pixels: `pixels` is HWC uint8 (or [0, 1] floats) of
+ * `plan.resizeHeight x plan.resizeWidth x p.channels`; returns `plan.height x plan.width x channels`
+ * float32, cropped/padded and normalised (black padding becomes `-mean / std`).
  */
-export function preprocessRgb(rgb: Uint8Array, height: number, width: number, p: ImagePreprocessing): { data: Float32Array; height: number; width: number; channels: number } {
+export function toModelInput(pixels: ArrayLike<number>, plan: ResizePlan, p: ImagePreprocessing): Float32Array {
+  const raw = pixels instanceof Uint8Array || pixels instanceof Uint8ClampedArray ? 1 / 255 : 1;
+  const scale = p.std.map((s) => raw / s);
+  const shift = p.mean.map((m, k) => -m / p.std[k]);
+  return placeResized(pixels, plan, p.channels, new Float32Array(plan.height * plan.width * p.channels), scale, shift);
+}
+
+/** The steps before cropping: `p`'s plan for the image, and its pixels in `p.channels` channels resized (Pillow's filter). */
+function resizeRgb(rgb: Uint8Array, height: number, width: number, p: ImagePreprocessing): { resized: Uint8Array; plan: ResizePlan } {
   if (rgb.length !== height * width * 3) throw new SpecError(`preprocessRgb: got ${rgb.length} bytes for a ${height}x${width} RGB image.`);
   const plan = planResize(height, width, p);
   const px = p.channels === 1 ? rgbToGray(rgb) : rgb;
-  const resized = resizeBilinear(px, height, width, p.channels, plan.resizeHeight, plan.resizeWidth);
+  return { resized: resizeBilinear(px, height, width, p.channels, plan.resizeHeight, plan.resizeWidth), plan };
+}
+
+/**
+ * The pixels {@link preprocessRgb} normalises: `rgb` (HWC uint8 RGB of `height` x `width`) in
+ * `p.channels` channels (Pillow's luma for 1), resized with Pillow's antialiased bilinear filter,
+ * centre cropped and padded with black (0) as `p` says; mean and std are not used. Returns HWC uint8
+ * pixels of `height x width x channels` (the model's input size), e.g. to hold a data set of images
+ * prepared as a classifier prepares them, normalised per batch.
+ */
+export function resizeCropPadRgb(
+  rgb: Uint8Array,
+  height: number,
+  width: number,
+  p: ImagePreprocessing,
+): { pixels: Uint8Array; height: number; width: number; channels: number } {
+  const { resized, plan } = resizeRgb(rgb, height, width, p);
+  const c = p.channels;
+  const [ones, zeros] = [new Array<number>(c).fill(1), new Array<number>(c).fill(0)];
+  const pixels = placeResized(resized, plan, c, new Uint8Array(plan.height * plan.width * c), ones, zeros);
+  return { pixels, height: plan.height, width: plan.width, channels: c };
+}
+
+/**
+ * Model input from decoded pixels: `rgb` is HWC uint8 RGB of `height` x `width` (no alpha). Converts
+ * to grayscale for 1-channel models (Pillow's luma), resizes with Pillow's antialiased bilinear filter
+ * as torchvision does, then crops, pads and normalises: the steps of {@link resizeCropPadRgb}, with
+ * the normalisation in its crop-and-pad pass. Returns `[H, W, C]` float32 data and its size.
+ */
+export function preprocessRgb(rgb: Uint8Array, height: number, width: number, p: ImagePreprocessing): { data: Float32Array; height: number; width: number; channels: number } {
+  const { resized, plan } = resizeRgb(rgb, height, width, p);
   return { data: toModelInput(resized, plan, p), height: plan.height, width: plan.width, channels: p.channels };
 }
 

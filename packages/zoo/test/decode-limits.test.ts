@@ -1,13 +1,16 @@
 /**
  * An image over the decoder's pixel limit (a guard against decompression bombs) is refused for its
  * size, with the size, not as if its format were wrong. The file is a PNG whose header says
- * 30000x30000 (a few hundred bytes: the decoder refuses it before reading the pixels).
+ * 30000x30000 (a few hundred bytes: the decoder refuses it before reading the pixels). Decode errors
+ * are `ImageDecodeError`s whose reason and kind of problem are fields, so that callers (the CLI, the
+ * trainer's folder notes) need not read the message's wording.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { decodeRgb } from '@resnet-ts/zoo/node';
+import { SpecError } from '@resnet-ts/core';
+import { ImageDecodeError, decodeRgb } from '@resnet-ts/zoo/node';
 
 function chunk(type: string, data: Buffer): Buffer {
   const len = Buffer.alloc(4);
@@ -42,6 +45,34 @@ test('a 30000x30000 image is refused for its size, naming it, not its format', a
       /^Cannot decode '.*huge\.png': it is 30000x30000 pixels \(900 megapixels\), which exceeds the decoder's limit of 268 megapixels .*Downscale it first/,
     );
     await expect(decodeRgb(file)).rejects.not.toThrow(/Give a JPEG/);
+    const e = await decodeRgb(file).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(ImageDecodeError);
+    expect(e).toMatchObject({
+      image: `'${file}'`,
+      problem: 'size',
+      code: 'SPEC',
+      reason: expect.stringMatching(/^it is 30000x30000 pixels/),
+    });
+    expect((e as ImageDecodeError).fileMessage).toBe((e as Error).message);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a file that is not an image: the decoder's reason as a field, and a message without tensors for callers that take none", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-not-image-'));
+  try {
+    const file = path.join(dir, 'notes.png');
+    fs.writeFileSync(file, 'not an image, just a text file with the wrong name\n');
+    const e = (await decodeRgb(file).catch((err: unknown) => err)) as ImageDecodeError;
+    expect(e).toBeInstanceOf(ImageDecodeError);
+    expect(e).toBeInstanceOf(SpecError);
+    expect(e).toMatchObject({ image: `'${file}'`, problem: 'format', code: 'SPEC' });
+    expect(e.reason).not.toMatch(/\n|Give a|tensor/);
+    expect(e.message).toBe(
+      `Cannot decode '${file}' as an image (${e.reason}). Give a JPEG, PNG, WebP, BMP, PPM, PGM or PBM file, or a tensor.`,
+    );
+    expect(e.fileMessage).toBe(`Cannot decode '${file}' as an image (${e.reason}). Give a JPEG, PNG, WebP, BMP, PPM, PGM or PBM file.`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -10,7 +10,16 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@resnet-ts/backend-node';
 import { loadNpy } from '@resnet-ts/core/node';
-import { IMAGENET_CLASSES, IMAGENET_V1, IMAGENET_V2, ImagePreprocessing, planResize, preprocessRgb, resizeBilinear } from '@resnet-ts/zoo';
+import {
+  IMAGENET_CLASSES,
+  IMAGENET_V1,
+  IMAGENET_V2,
+  ImagePreprocessing,
+  planResize,
+  preprocessRgb,
+  resizeBilinear,
+  resizeCropPadRgb,
+} from '@resnet-ts/zoo';
 import { Classifier } from '@resnet-ts/zoo';
 import { NodeImageInput, decodeRgb, fromPretrained } from '@resnet-ts/zoo/node';
 import { pythonSkipReason, runPython } from '../../../test-support/python';
@@ -57,6 +66,35 @@ describe('geometry', () => {
             const want = inCrop ? cropped.data[((y - top) * crop[1] + (x - left)) * 3 + k] : -p.mean[k] / p.std[k];
             expect(padded.data[(y * 32 + x) * 3 + k]).toBe(Math.fround(want));
           }
+    }
+  });
+
+  test("resizeCropPadRgb: preprocessRgb's pixels before normalising, bit for bit (black padding, gray, crops larger than the image)", () => {
+    const rgb = Uint8Array.from({ length: 30 * 45 * 3 }, (_, i) => (i * 37) % 251);
+    const cases: Omit<ImagePreprocessing, 'mean' | 'std'>[] = [
+      { resize: 28, crop: [28, 28], padTo: [32, 32], channels: 3 },
+      { resize: 40, crop: [20, 26], padTo: [32, 32], channels: 1 },
+      { resize: [28, 28], padTo: [32, 32], channels: 1 },
+      { resize: 24, channels: 3 },
+      { crop: [40, 50], channels: 3 },
+      { channels: 1 },
+    ];
+    for (const geometry of cases) {
+      const c = geometry.channels;
+      const mean = [0.5, 0.4, 0.3].slice(0, c);
+      const std = [0.2, 0.25, 0.3].slice(0, c);
+      const px = resizeCropPadRgb(rgb, 30, 45, { ...geometry, mean, std });
+      // What train's decodeForClassifier read before: preprocessRgb with mean 0 and std 1/255, rounded.
+      const identity = preprocessRgb(rgb, 30, 45, {
+        ...geometry,
+        mean: new Array<number>(c).fill(0),
+        std: new Array<number>(c).fill(1 / 255),
+      });
+      expect([px.height, px.width, px.channels]).toEqual([identity.height, identity.width, c]);
+      expect(px.pixels).toEqual(Uint8Array.from(identity.data, Math.round));
+      // Normalising them gives preprocessRgb's input exactly (the padding is black, -mean/std).
+      const x = preprocessRgb(rgb, 30, 45, { ...geometry, mean, std });
+      expect(x.data).toEqual(Float32Array.from(px.pixels, (v, i) => v * (1 / 255 / std[i % c]) + -mean[i % c] / std[i % c]));
     }
   });
 

@@ -10,7 +10,7 @@ import {
   matchClasses,
   progressBar,
 } from '@resnet-ts/train';
-import { WeightsSourceOptions, loadClassifier, selectBackend } from '../util.js';
+import { UserError, WeightsSourceOptions, loadClassifier, selectBackend } from '../util.js';
 import { dataSet, integer, number, opt, text } from '../options.js';
 import { PreprocessingFlags, addPreprocessingOptions, preprocessingOverride } from '../preprocessing-options.js';
 import { assumedPreprocessingNote } from '../preprocessing-note.js';
@@ -28,9 +28,10 @@ interface EvalOptions extends WeightsSourceOptions, PreprocessingFlags {
  * classes are paired with the model's outputs by `matchClasses` (by name where the weights store
  * class names; a class the model does not know is an error, never another output's score). An image
  * folder is scored image by image as `resnet predict` classifies it: the classifier's decoding,
- * resize, crop, pad and normalisation (stored, else the architecture's usual, with a note; --mean
- * and --std replace the normalisation). IDX and CIFAR data keep their own size, padding and, for
- * weights that store no preprocessing, their training set's statistics.
+ * resize, crop, pad and normalisation (stored, else the architecture's usual, with a note; --mean,
+ * --std, --resize and --crop replace those fields, as for predict). IDX and CIFAR data keep their own
+ * size (--resize and --crop are refused for them), padding and, for weights that store no
+ * preprocessing, their training set's statistics.
  */
 export function registerEval(program: Command): void {
   const command = program
@@ -53,8 +54,7 @@ export function registerEval(program: Command): void {
     )
     .addOption(opt('--backend <name>', "engine: 'auto' or a name", text('an engine name')))
     .option('--json', 'print JSON');
-  // Sizes come from the data set (or the stored preprocessing): only the normalisation is an option.
-  addPreprocessingOptions(command, false);
+  addPreprocessingOptions(command, true);
   command.action(async (opts: EvalOptions) => {
     await selectBackend(opts.backend ?? 'auto');
     const clf = await loadClassifier({ ...opts, preprocessing: preprocessingOverride(opts) });
@@ -75,6 +75,10 @@ export function registerEval(program: Command): void {
       });
       const loaded = pair.test ?? pair.val ?? pair.train;
       const folder = pair.kind === 'folder';
+      if (!folder && (opts.resize !== undefined || opts.crop !== undefined))
+        throw new UserError(
+          `--resize and --crop apply to image folders (each file decoded as predict decodes it), not to ${pair.kind} data: leave them out.`,
+        );
       const match = matchClasses(loaded.classes, clf.labels, { folders: folder });
       if (match.note) process.stderr.write(match.note + '\n');
       // The same selection as train's --test-limit: the first n, or a seeded mix of every class for folders.
@@ -83,7 +87,7 @@ export function registerEval(program: Command): void {
       const fit = !folder && clf.origin.preprocessingBase === 'weights' && imageSize !== undefined;
       const test = fit ? fitDataset(limited, imageSize, prep.channels) : limited;
       // A folder takes the classifier's preprocessing (as predict, with its note when assumed).
-      const note = folder ? assumedPreprocessingNote(clf, opts, { sizeFlags: false }) : undefined;
+      const note = folder ? assumedPreprocessingNote(clf, opts) : undefined;
       if (note) process.stderr.write(note + '\n');
       const given = opts.mean !== undefined || opts.std !== undefined;
       const preprocessing = classifierEvaluation(clf, pair, test, given);

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { ResNetError } from '@resnet-ts/core';
 import type { Classifier } from '@resnet-ts/zoo';
-import { UserError, WeightsSourceOptions, imageFileProblem, loadClassifier, selectBackend } from '../util.js';
+import { UserError, WeightsSourceOptions, errorLine, imageFileProblem, loadClassifier, selectBackend } from '../util.js';
 import { integer, number, opt, text } from '../options.js';
 import { PreprocessingFlags, addPreprocessingOptions, preprocessingOverride } from '../preprocessing-options.js';
 import { assumedPreprocessingNote } from '../preprocessing-note.js';
@@ -50,7 +50,7 @@ async function classifyEach(clf: Classifier, images: string[], problems: Map<str
       preds.push({ source: image, top: top.map((t) => ({ index: t.index, label: t.label, probability: t.probability })) });
     } catch (e) {
       if (!(e instanceof ResNetError)) throw e;
-      preds.push({ source: image, error: e.message });
+      preds.push({ source: image, error: errorLine(e) });
     }
   }
   return preds;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { decodeBitmap, decodeRgb, preprocessRgb } from '@resnet-ts/zoo/node';
+import { ImageDecodeError, decodeBitmap, decodeRgb, resizeCropPadRgb } from '@resnet-ts/zoo/node';
 import type { ImagePreprocessing } from '@resnet-ts/zoo';
 import { DataError } from '../errors.js';
 import { Dataset } from './dataset.js';
@@ -81,37 +81,35 @@ export async function decodeImage(file: string, options: ImageDecodeOptions): Pr
   }
 }
 
-/** The message of a decode failure, as {@link decodeImage}'s (callers strip its parts: see layout.ts). */
+/**
+ * The message of a decode failure, as {@link decodeImage}'s (callers strip its parts: see layout.ts):
+ * the reason of zoo's {@link ImageDecodeError} (without zoo's advice, which names tensors), else the
+ * error's message (e.g. a crop or padding that does not fit the image).
+ */
 function decodeError(file: string, e: unknown): DataError {
-  const m = (e as Error).message;
-  // zoo's messages: "Cannot decode 'f' as an image (reason). Give ...", "Cannot decode 'f': it is ... pixels ...".
-  const reason = /as an image \((.*)\)\. Give /s.exec(m)?.[1] ?? m.replace(/^Cannot decode '.*?'(?:: | )/s, '');
+  const reason = e instanceof ImageDecodeError ? e.reason : (e as Error).message;
   return new DataError(`Cannot decode image ${file}: ${reason.replace(/\.$/, '')}. Supported: ${IMAGE_FORMATS}.`);
 }
 
 /**
  * One image file as a classifier with preprocessing `p` feeds it to the model (`resnet predict`),
  * before normalisation: zoo's `decodeRgb` (EXIF orientation, CMYK as PIL, BMP/PPM/PGM/PBM), then
- * zoo's `preprocessRgb` (grayscale, Pillow's antialiased bilinear resize, centre crop, pad) run
- * with mean 0 and std 1/255, which leaves every value the uint8 pixel it read (black where it pads),
- * so that normalising with `p`'s mean/std afterwards (the Batcher) gives the classifier's input.
+ * zoo's `resizeCropPadRgb` (grayscale, Pillow's antialiased bilinear resize, centre crop, black
+ * padding: the steps of `preprocessRgb` before it normalises), so that normalising with `p`'s
+ * mean/std afterwards (the Batcher) gives the classifier's input.
  * Returns HWC uint8 pixels (`p.channels` channels) and their size.
  */
 export async function decodeForClassifier(
   file: string,
   p: ImagePreprocessing,
 ): Promise<{ pixels: Uint8Array; height: number; width: number }> {
-  let x: ReturnType<typeof preprocessRgb>;
   try {
     const { rgb, height, width } = await decodeRgb(file);
-    const identity = { ...p, mean: new Array<number>(p.channels).fill(0), std: new Array<number>(p.channels).fill(1 / 255) };
-    x = preprocessRgb(rgb, height, width, identity);
+    const x = resizeCropPadRgb(rgb, height, width, p);
+    return { pixels: x.pixels, height: x.height, width: x.width };
   } catch (e) {
     throw decodeError(file, e);
   }
-  const pixels = new Uint8Array(x.data.length);
-  for (let i = 0; i < pixels.length; i++) pixels[i] = Math.round(x.data[i]);
-  return { pixels, height: x.height, width: x.width };
 }
 
 /** What {@link listImageFolder} finds. */
@@ -276,10 +274,11 @@ async function decodeAll(items: { file: string; label: number }[], options: Imag
         images = new Uint8Array(items.length * per);
         first = file;
       } else if (px.height !== shape[0] || px.width !== shape[1]) {
+        const crop = p?.resize === undefined ? '--resize <N> --crop <N>' : `--crop ${String(p.resize)}`;
         throw new DataError(
           `${file} is ${px.width}x${px.height} after the model's preprocessing, ${first} ${shape[1]}x${shape[0]}: ` +
             `${p?.resize === undefined ? "without resize or crop it keeps each image's size" : `its resize to short side ${p.resize} without a crop keeps each image's aspect ratio`}, and a batch needs one size. ` +
-            `Store a crop with the weights (resnet convert <weights> <out> --crop <N>), or give images of one aspect ratio.`,
+            `Give a crop (resnet eval ${crop}, or store it with the weights: resnet convert <weights> <out> ${crop}), or images of one aspect ratio.`,
         );
       }
       images.set(px.pixels, n * per);

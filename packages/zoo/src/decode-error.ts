@@ -1,0 +1,45 @@
+/**
+ * The error of an image that cannot be decoded, with its parts as fields, so that callers word it for
+ * their users (a command line that takes no tensors, a data loader's one-line notes) without reading
+ * the message's text.
+ */
+import { SpecError } from '@resnet-ts/core';
+
+/** Why an image could not be decoded: not an image the decoder reads, or one over its pixel limit. */
+export type ImageDecodeProblem = 'format' | 'size';
+
+/**
+ * An image that cannot be decoded (`decodeRgb`, `decodeRgbBrowser`, and so `Classifier.classify` of
+ * a file, bytes or a URL). A `SpecError` (code `SPEC`) whose message is one line:
+ * `Cannot decode 'x.png' as an image (<reason>). Give a JPEG, PNG, ... file, or a tensor.` for a
+ * `format` problem, `Cannot decode 'x.png': <reason>` for a `size` one.
+ */
+export class ImageDecodeError extends SpecError {
+  /**
+   * The message for callers whose users give image files or bytes only, never tensors (a command
+   * line): the same sentence without "or a tensor".
+   */
+  readonly fileMessage: string;
+
+  constructor(
+    /** The image as messages name it: `'photo.jpg'` (a path, quoted), `the image bytes`, a URL. */
+    readonly image: string,
+    /**
+     * Why, in one line: the decoder's own words for a `format` problem ("Input file contains
+     * unsupported image format", "the BMP header is cut short"); for a `size` problem the image's
+     * size, the limit and what to do.
+     */
+    readonly reason: string,
+    /** `format`: another kind of file, a damaged one or a variant the decoder does not read; `size`: over the pixel limit. */
+    readonly problem: ImageDecodeProblem,
+    /** The formats to give instead (`format` only), e.g. `JPEG, PNG, WebP, BMP, PPM, PGM or PBM`; none: no advice. */
+    formats?: string,
+  ) {
+    const say = (tensors: boolean) =>
+      problem === 'size'
+        ? `Cannot decode ${image}: ${reason}`
+        : `Cannot decode ${image} as an image (${reason}).${formats ? ` Give a ${formats} file${tensors ? ', or a tensor' : ''}.` : ''}`;
+    super(say(true));
+    this.fileMessage = say(false);
+  }
+}
