@@ -54,9 +54,13 @@ test('the note about undecodable images says how many images were loaded from wh
           .png()
           .toFile(path.join(dir, split, cls, `${i}.png`));
     }
-  fs.writeFileSync(path.join(dir, 'test', 'a', 'bad.png'), 'not a png');
+  fs.writeFileSync(path.join(dir, 'test', 'a', 'bad photo.png'), 'not a png');
   const notes: string[] = [];
   await loadData(dir, { val: 0, log: (m) => notes.push(m) });
+  // The file's own note: its name (spaces and all) once, then the reason alone.
+  const own = notes.find((n) => n.startsWith('note: skipped test/a/bad photo.png: '));
+  expect(own).toBeDefined();
+  expect(own).not.toMatch(/Cannot decode image|Supported:/);
   const summary = notes.find((n) => n.includes('could not be decoded'));
   expect(summary).toBe(
     `note: skipped 1 image(s) that could not be decoded (listed above); 6 images loaded from ${path.join(dir, 'train')}, 4 from ${path.join(dir, 'test')}`,

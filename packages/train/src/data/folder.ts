@@ -48,7 +48,7 @@ export interface ImageFolderOptions extends FolderDecodeOptions {
    * classes): every class folder must be in it. Default: this folder's own sorted class folders.
    */
   classes?: string[];
-  /** Called for each image that cannot be decoded (it is skipped). */
+  /** Called for each image that cannot be decoded (it is skipped), with why (without the file's name). */
   onSkip?: (file: string, reason: string) => void;
   /**
    * Called with one `note: ...` line per kind of thing left out (see {@link folderNotes}): empty
@@ -77,18 +77,30 @@ export async function decodeImage(file: string, options: ImageDecodeOptions): Pr
     }
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   } catch (e) {
-    throw new DataError(`Cannot decode image ${file}: ${(e as Error).message.replace(/\.$/, '')}. Supported: ${IMAGE_FORMATS}.`);
+    throw new ImageDecodeFailure(file, (e as Error).message);
+  }
+}
+
+/** An image file of a folder that could not be decoded; `reason` says why, without the file's name. */
+export class ImageDecodeFailure extends DataError {
+  readonly reason: string;
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    const why = reason.replace(/\.$/, '');
+    super(`Cannot decode image ${file}: ${why}. Supported: ${IMAGE_FORMATS}.`);
+    this.reason = why;
   }
 }
 
 /**
- * The message of a decode failure, as {@link decodeImage}'s (callers strip its parts: see layout.ts):
- * the reason of zoo's {@link ImageDecodeError} (without zoo's advice, which names tensors), else the
- * error's message (e.g. a crop or padding that does not fit the image).
+ * A decode failure of {@link decodeForClassifier}, as {@link decodeImage}'s: the reason of zoo's
+ * {@link ImageDecodeError} (without zoo's advice, which names tensors), else the error's message (e.g. a
+ * crop or padding that does not fit the image).
  */
-function decodeError(file: string, e: unknown): DataError {
-  const reason = e instanceof ImageDecodeError ? e.reason : (e as Error).message;
-  return new DataError(`Cannot decode image ${file}: ${reason.replace(/\.$/, '')}. Supported: ${IMAGE_FORMATS}.`);
+function decodeError(file: string, e: unknown): ImageDecodeFailure {
+  return new ImageDecodeFailure(file, e instanceof ImageDecodeError ? e.reason : (e as Error).message);
 }
 
 /**
@@ -265,7 +277,7 @@ async function decodeAll(items: { file: string; label: number }[], options: Imag
       const file = chunk[j].file;
       if (px instanceof Error) {
         skipped.push(file);
-        options.onSkip?.(file, px.message);
+        options.onSkip?.(file, px instanceof ImageDecodeFailure ? px.reason : px.message);
         return;
       }
       if (!shape) {

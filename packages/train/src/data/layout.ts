@@ -22,7 +22,7 @@ import type { DataPair, LoadDataOptions } from './index.js';
 
 /** The default validation fraction of a folder of class sub-folders (`val` of {@link loadImageData}). */
 export const DEFAULT_VAL_FRACTION = 0.1;
-import { IMAGE_FORMATS, loadImageFolder, listImageFolder } from './folder.js';
+import { loadImageFolder, listImageFolder } from './folder.js';
 import { stratifiedSplit } from './split.js';
 import type { Dataset } from './dataset.js';
 
@@ -38,9 +38,7 @@ export async function loadImageData(dir: string, options: LoadDataOptions): Prom
     ...(options.preprocessing ? { preprocessing: options.preprocessing } : {}),
     onSkip: (file: string, reason: string) => {
       skipped.push(file);
-      log(
-        `note: skipped ${path.relative(dir, file)}: ${reason.replace(/^Cannot decode image \S+: /, '').replace(`. Supported: ${IMAGE_FORMATS}.`, '')}`,
-      );
+      log(`note: skipped ${path.relative(dir, file)}: ${reason}`);
     },
     onNote: log,
     notesRelativeTo: dir,
