@@ -30,3 +30,16 @@ export function assumedPreprocessingNote(clf: Classifier, flags: PreprocessingFl
     `Answers are off if the weights were trained with other transforms: give them with --mean and --std (and --resize, --crop).`
   );
 }
+
+/**
+ * The `note: ...` line of `eval` on IDX or CIFAR data for weights that store no normalisation when
+ * none was given: the data is normalised by its training set's statistics, as `resnet train`
+ * normalised it (which `predict`, with no data set to measure, cannot do).
+ */
+export function dataStatisticsNote(clf: Classifier, data: string, stats: { mean: number[]; std: number[] }): string {
+  const list = (v: number[]) => v.map((x) => +x.toFixed(4)).join('/');
+  return (
+    `note: ${clf.source} does not store its preprocessing; normalised the ${data} images by the training set's statistics ` +
+    `(mean ${list(stats.mean)}, std ${list(stats.std)}), as resnet train does. Give --mean and --std if the weights were trained otherwise.`
+  );
+}

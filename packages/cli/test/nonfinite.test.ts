@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@resnet-ts/backend-node';
 import '@resnet-ts/zoo'; // registers the blocks and shortcuts loadCheckpoint rebuilds the model from
 import { countNonFinite, useBackend } from '@resnet-ts/core';
-import { loadCheckpoint, loadSafetensors, saveSafetensors } from '@resnet-ts/core/node';
+import { loadCheckpoint, loadNpy, loadSafetensors, saveNpy, saveSafetensors } from '@resnet-ts/core/node';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const BIN = path.join(ROOT, 'packages', 'cli', 'bin', 'resnet.js');
@@ -108,3 +108,26 @@ maybe(
     expect(clean.stdout).toContain('non-finite predictions: 0');
   },
 );
+
+test('forward writes NaN logits as they come, with a note naming the cause it can see: the input, else the weights', async () => {
+  const x = tf.randomUniform([2, 1, 28, 28], -1, 1, 'float32', 5);
+  const poisoned = tf.buffer(x.shape, 'float32', x.dataSync().slice());
+  poisoned.set(NaN, 1, 0, 3, 4); // one NaN pixel in the second image
+  await saveNpy(path.join(dir, 'clean.npy'), x);
+  await saveNpy(path.join(dir, 'nan.npy'), poisoned.toTensor());
+  await poisonedWeights(path.join(dir, 'nan-fc.safetensors'), 3); // class 0 only
+  const run = (input: string, weights: string) =>
+    resnet(['forward', '--weights', weights, '--input', input, '--out', path.join(dir, 'logits.npy'), '--backend', 'cpu']);
+
+  const fromInput = run('nan.npy', WEIGHTS);
+  expect(fromInput.status).toBe(0);
+  expect(fromInput.stderr.trim()).toBe("note: 10 of 20 logits are NaN or Inf: --input 'nan.npy' holds 1 NaN or Inf value.");
+  const logits = loadNpy(path.join(dir, 'logits.npy')).dataSync();
+  expect([...logits.slice(0, 10)].every(Number.isFinite)).toBe(true); // the first image is untouched
+  expect([...logits.slice(10)].every(Number.isNaN)).toBe(true);
+
+  const fromWeights = run('clean.npy', path.join(dir, 'nan-fc.safetensors'));
+  expect(fromWeights.status).toBe(0);
+  expect(fromWeights.stderr).toMatch(/^note: 2 of 20 logits are NaN or Inf: the input is finite, so the weights make them/m);
+  expect(run('clean.npy', WEIGHTS).stderr).toBe('');
+});

@@ -254,3 +254,31 @@ test('bad values are one line each, before any work', async () => {
     '--mean 0.5,0.5,0.5 has 3 values, but the model takes 1-channel (grayscale) images: give one value.',
   );
 }, 120_000);
+
+/** `from` (safetensors) without its `__metadata__`: a plain state dict, as PyTorch users have them. */
+function withoutMetadata(from: string, to: string): void {
+  const bytes = fs.readFileSync(from);
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, unknown>;
+  delete header.__metadata__;
+  const json = Buffer.from(JSON.stringify(header));
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64LE(BigInt(json.length));
+  fs.writeFileSync(to, Buffer.concat([size, json, bytes.subarray(8 + n)]));
+}
+
+test('eval of IDX data with weights that store no normalisation says it used the training set statistics', async () => {
+  if (!fs.existsSync('/usr/share/datasets/fashion-mnist')) return console.log('SKIP: Fashion-MNIST is not installed');
+  const plain = path.join(dir, 'plain-state-dict.safetensors');
+  withoutMetadata(SHIPPED, plain);
+  const evalOf = (...flags: string[]) =>
+    runCli(['eval', '--weights', plain, '--data', 'fashion-mnist', '--limit', '20', ...flags], dir, 120_000);
+  const assumed = await evalOf();
+  expect(assumed.status).toBe(0);
+  expect(assumed.stderr).toMatch(
+    /^note: \S*plain-state-dict\.safetensors does not store its preprocessing; normalised the fashion-mnist images by the training set's statistics \(mean 0\.286\d*, std 0\.353\d*\), as resnet train does\. Give --mean and --std/m,
+  );
+  const given = await evalOf('--mean', '0.5', '--std', '0.5');
+  expect(given.status).toBe(0);
+  expect(given.stderr).not.toMatch(/does not store its preprocessing/);
+}, 240_000);

@@ -13,7 +13,7 @@ import {
 import { UserError, WeightsSourceOptions, loadClassifier, selectBackend } from '../util.js';
 import { dataSet, integer, number, opt, text } from '../options.js';
 import { PreprocessingFlags, addPreprocessingOptions, preprocessingOverride } from '../preprocessing-options.js';
-import { assumedPreprocessingNote } from '../preprocessing-note.js';
+import { assumedPreprocessingNote, dataStatisticsNote } from '../preprocessing-note.js';
 
 interface EvalOptions extends WeightsSourceOptions, PreprocessingFlags {
   data: string;
@@ -91,6 +91,8 @@ export function registerEval(program: Command): void {
       if (note) process.stderr.write(note + '\n');
       const given = opts.mean !== undefined || opts.std !== undefined;
       const preprocessing = classifierEvaluation(clf, pair, test, given);
+      if (!folder && !given && clf.origin.preprocessingBase === 'default')
+        process.stderr.write(dataStatisticsNote(clf, pair.kind, preprocessing) + '\n');
       const bar = defaultProgressBar() ? progressBar('evaluating |{bar}| {value}/{total} images | ETA {eta_formatted}') : undefined;
       bar?.start(test.labels.length, 0);
       let r;

@@ -56,12 +56,15 @@ export function registerForward(program: Command): void {
         if (x.shape.some((d) => d === 0))
           throw new UserError(`--input '${opts.input}' has shape ${fmtShape(x.shape)}: an empty batch or image; every dimension must be at least 1.`);
         const logits = tf.tidy(() => model.forward(opts.layout === 'nchw' ? tf.transpose(x, [0, 2, 3, 1]) : x, { training: false }));
+        let note: string | null;
         try {
           await saveNpy(opts.out, logits);
+          note = nonFiniteLogitsNote(logits, x, opts.input);
         } finally {
           logits.dispose();
         }
         process.stdout.write(`wrote logits ${fmtShape([x.shape[0], model.spec.numClasses])} to ${opts.out} (backend ${tf.getBackend()})\n`);
+        if (note) process.stderr.write(note + '\n');
       } finally {
         x.dispose();
         model.dispose();
@@ -77,4 +80,28 @@ function npyDtypeName(file: string): string {
   if (!m) return `'${descr}'`;
   const kind = { b: 'bool', i: 'int', u: 'uint', f: 'float' }[m[1]]!;
   return kind === 'bool' ? 'bool' : `${kind}${Number(m[2]) * 8}`;
+}
+
+/** How many values of `t` are NaN or ±Inf. */
+function countNonFinite(t: tf.Tensor): number {
+  const v = t.dataSync();
+  let n = 0;
+  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) n++;
+  return n;
+}
+
+/**
+ * A note when logits are NaN or Inf (written as they are, as PyTorch gives them), naming the cause
+ * that can be seen: non-finite input values, else the weights (a batch norm whose running_var is
+ * negative gives NaN without a NaN weight); null when every logit is finite.
+ */
+function nonFiniteLogitsNote(logits: tf.Tensor, x: tf.Tensor, input: string): string | null {
+  const bad = countNonFinite(logits);
+  if (bad === 0) return null;
+  const inBad = countNonFinite(x);
+  const cause =
+    inBad > 0
+      ? `--input '${input}' holds ${inBad} NaN or Inf value${inBad === 1 ? '' : 's'}`
+      : `the input is finite, so the weights make them (a NaN or Inf weight, or a batch norm running_var below 0)`;
+  return `note: ${bad} of ${logits.size} logits are NaN or Inf: ${cause}.`;
 }
