@@ -111,7 +111,7 @@ describe('predict never ranks NaN/Inf logits', () => {
   test('a file that is not an image: the line says what to give in the words of a command line, never "a tensor"', async () => {
     fs.writeFileSync(p('text.jpg'), 'not an image either\n');
     const line = await refusal(['predict', '--weights', WEIGHTS, 'text.jpg']);
-    expect(line).toMatch(/^Cannot decode 'text\.jpg' as an image \([^\n]+\)\. Give a JPEG, PNG, WebP, BMP, PPM, PGM or PBM file\.$/);
+    expect(line).toMatch(/^Cannot decode 'text\.jpg' as an image \([^\n]+\)\. Give a JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM file\.$/);
     expect(line).not.toMatch(/tensor/);
     const r = await runCli(['predict', '--weights', WEIGHTS, '--json', IMAGE, 'text.jpg']);
     expect(r.status).toBe(1);

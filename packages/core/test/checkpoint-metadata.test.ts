@@ -112,6 +112,12 @@ test('file-system errors are one line naming the path and the cause', async () =
   expect(Date.now() - t0).toBeLessThan(1000);
   await expect(writeBytesAtomic(dir, new Uint8Array(4))).rejects.toThrow(`Cannot write '${dir}': it is a folder, not a file (EISDIR).`);
   await expect(writeBytesAtomic(path.join(aFile, 'x.bin'), new Uint8Array(4))).rejects.toThrow(FileError);
+  // A name ending in '/' that is no folder yet: said so, not the rename's ENOTDIR; nothing written.
+  const slashed = path.join(dir, 'not-yet') + '/';
+  await expect(writeBytesAtomic(slashed, new Uint8Array(4))).rejects.toThrow(
+    `Cannot write '${slashed}': a name ending in '/' is a folder; give a file name.`,
+  );
+  expect(fs.readdirSync(dir).filter((f) => f.startsWith('.not-yet') || f === 'not-yet')).toEqual([]);
   for (const code of ['EACCES', 'EROFS', 'ENOSPC', 'ENOTDIR']) {
     const e = Object.assign(new Error(`${code}: boom`), { code });
     expect(fileError(e, '/x/y').message).toMatch(new RegExp(`^Cannot write '/x/y': .+ \\(${code}\\)\\.$`));

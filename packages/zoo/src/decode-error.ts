@@ -32,7 +32,7 @@ export class ImageDecodeError extends SpecError {
     readonly reason: string,
     /** `format`: another kind of file, a damaged one or a variant the decoder does not read; `size`: over the pixel limit. */
     readonly problem: ImageDecodeProblem,
-    /** The formats to give instead (`format` only), e.g. `JPEG, PNG, WebP, BMP, PPM, PGM or PBM`; none: no advice. */
+    /** The formats to give instead (`format` only), e.g. `JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM`; none: no advice. */
     formats?: string,
   ) {
     const say = (tensors: boolean) =>

@@ -53,7 +53,7 @@ export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Arra
   } catch (e) {
     const what = typeof input === 'string' ? `'${input}'` : 'the image bytes';
     if (/pixel limit/.test((e as Error).message)) throw new ImageDecodeError(what, tooLargeReason(size), 'size');
-    throw new ImageDecodeError(what, (e as Error).message.split('\n')[0], 'format', `JPEG, PNG, WebP, ${BITMAP_FORMATS}`);
+    throw new ImageDecodeError(what, (e as Error).message.split('\n')[0], 'format', `JPEG, PNG, WebP, TIFF, GIF, AVIF, ${BITMAP_FORMATS}`);
   }
 }
 

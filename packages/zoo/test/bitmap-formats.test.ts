@@ -301,7 +301,7 @@ describe('BMP, PPM, PGM and PBM files', () => {
       await expect(decodeImage(file, { size: [4, 4] })).rejects.toThrow(/Cannot decode image/);
     }
     // "P3" not followed by whitespace is not Netpbm: sharp's own error, naming the formats.
-    await expect(decodeRgb(write('p3.txt', 'P3tree'))).rejects.toThrow(/Give a JPEG, PNG, WebP, BMP, PPM, PGM or PBM file/);
+    await expect(decodeRgb(write('p3.txt', 'P3tree'))).rejects.toThrow(/Give a JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM file/);
   });
 });
 

@@ -70,9 +70,9 @@ test("a file that is not an image: the decoder's reason as a field, and a messag
     expect(e).toMatchObject({ image: `'${file}'`, problem: 'format', code: 'SPEC' });
     expect(e.reason).not.toMatch(/\n|Give a|tensor/);
     expect(e.message).toBe(
-      `Cannot decode '${file}' as an image (${e.reason}). Give a JPEG, PNG, WebP, BMP, PPM, PGM or PBM file, or a tensor.`,
+      `Cannot decode '${file}' as an image (${e.reason}). Give a JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM file, or a tensor.`,
     );
-    expect(e.fileMessage).toBe(`Cannot decode '${file}' as an image (${e.reason}). Give a JPEG, PNG, WebP, BMP, PPM, PGM or PBM file.`);
+    expect(e.fileMessage).toBe(`Cannot decode '${file}' as an image (${e.reason}). Give a JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM file.`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -109,7 +109,7 @@ test('a file that is not an image is one line that says what to give, and a fail
   await clf.classify(SHIRT);
   const before = tf.memory().numTensors;
   const err = await clf.classify([SHIRT, pretrainedWeightsPath(NAME)]).catch((e: Error) => e);
-  expect((err as Error).message).toMatch(/^Cannot decode '.*\.safetensors' as an image \(.*\)\. Give a JPEG, PNG, WebP, BMP, PPM, PGM or PBM file, or a tensor\.$/);
+  expect((err as Error).message).toMatch(/^Cannot decode '.*\.safetensors' as an image \(.*\)\. Give a JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM file, or a tensor\.$/);
   expect((err as Error).message).not.toContain('\n');
   expect(tf.memory().numTensors).toBe(before);
   clf.dispose();

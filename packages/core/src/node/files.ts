@@ -260,6 +260,9 @@ export async function writeFileAtomic(
   write: (fd: number) => Promise<void> | void,
   options: AtomicWriteOptions = {},
 ): Promise<void> {
+  // 'out/' names a folder: the rename at the end would fail with ENOTDIR, which says nothing useful.
+  if (/[\\/]$/.test(file) && !fs.statSync(file, { throwIfNoEntry: false })?.isDirectory())
+    throw new FileError(`Cannot write '${file}': a name ending in '${file.slice(-1)}' is a folder; give a file name.`, 'EISDIR');
   const dir = path.dirname(path.resolve(file));
   let dirStat: fs.Stats | undefined;
   let fileStat: fs.Stats | undefined;
