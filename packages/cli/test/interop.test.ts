@@ -291,11 +291,13 @@ describe('resnet convert', () => {
     expect(a.status).toBe(0);
     expect(a.stdout).toMatch(/dropped 1 non-model tensors \(optimizer\.momentum\.fc\.weight\)/);
     const plain = await loadSafetensors(tv);
-    expect(plain.metadata).toEqual({});
+    // Only the model's tensors; the metadata keeps what they cannot say (the spec) and the class names.
+    expect(Object.keys(plain.metadata).sort()).toEqual(['classes', 'format', 'spec']);
+    expect(plain.metadata.format).toBe('pt');
     expect(plain.tensors.has('optimizer.momentum.fc.weight')).toBe(false);
     expect(plain.tensors.get('layer1.0.bn1.num_batches_tracked')).toBeDefined();
     tf.dispose([...plain.tensors.values()]);
-    // Without --model the architecture is inferred from the weights' shapes (a ResNet-20, option A).
+    // Without --model the architecture is the spec stored in the metadata (a ResNet-20, option A).
     const inferred = path.join(dir, 'x.safetensors');
     expect(run('convert', tv, inferred).status).toBe(0);
     const x = await loadSafetensors(inferred);

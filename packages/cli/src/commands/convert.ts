@@ -1,14 +1,18 @@
 import { Command } from 'commander';
 import fs from 'node:fs';
 import { ResNet, StateDictError } from '@resnet-ts/core';
-import type { CheckpointInfo } from '@resnet-ts/core';
+import type { CheckpointInfo, ResNetSpec } from '@resnet-ts/core';
 import {
   CHECKPOINT_FORMAT,
+  HiddenFact,
+  hiddenArchitecture,
   loadWeightsInto,
   openSafetensors,
   parseCheckpointMetadata,
   rewriteSafetensors,
   saveCheckpoint,
+  saveSafetensors,
+  stateDictMetadata,
   weightsFileFormat,
 } from '@resnet-ts/core/node';
 import { UserError, checkOutputFormat, loadClassifier, selectBackend } from '../util.js';
@@ -41,8 +45,8 @@ export function registerConvert(program: Command): void {
     .argument('<in>', 'input: a resnet-ts checkpoint, or weights to convert to one (safetensors or PyTorch .pth file, URL, hf:owner/name)')
     .argument('<out>', 'output .safetensors (convert writes only safetensors; ONNX: resnet export-onnx)')
     .addOption(opt('--to <format>', 'torchvision | resnet-ts (default: the other one)', choice(['torchvision', 'resnet-ts'] as const)))
-    .addOption(opt('--model <name|spec.json>', 'architecture of a state dict (--to resnet-ts; default: inferred from the weights)', text()))
-    .addOption(opt('--classes <file.json>', 'JSON list of class names to store (--to resnet-ts)', text('a file')))
+    .addOption(opt('--model <name|spec.json>', 'architecture of a state dict (default: its stored spec, else inferred from it)', text()))
+    .addOption(opt('--classes <file.json>', 'JSON list of class names to store', text('a file')))
     .option('--json', 'print the result as one JSON object');
   // --to resnet-ts stores them in the checkpoint, for predict/eval to use without flags.
   addPreprocessingOptions(command, true);
@@ -58,24 +62,10 @@ export function registerConvert(program: Command): void {
         throw new UserError(
           '--mean, --std, --resize and --crop are stored by --to resnet-ts; a torchvision state dict holds no preprocessing.',
         );
-      if (!isOurs) throw new UserError(`'${input}' is already a plain state dict (no resnet-ts metadata).`);
-      if (!info?.spec) throw new UserError(`'${input}' has no "spec" metadata; cannot tell the model's keys apart.`);
-      await selectBackend('cpu');
-      const model = new ResNet(info.spec);
-      const keys = new Set(model.paramLayouts().keys());
-      try {
-        // Every model tensor must have the shape the stored spec implies before anything is written.
-        const check = loadWeightsInto(model, input, { strict: false });
-        if (check.mismatched.length) loadWeightsInto(model, input, { strict: true });
-      } finally {
-        model.dispose();
-      }
-      const { kept, dropped } = await rewriteSafetensors(input, output, { keep: (k) => keys.has(k) });
-      const missing = [...keys].filter((k) => !kept.includes(k) && !k.endsWith('num_batches_tracked'));
-      if (missing.length) {
-        fs.rmSync(output, { force: true });
-        throw new StateDictError(`'${input}' lacks model keys: ${missing.slice(0, 12).join(', ')}.`, missing, [], []);
-      }
+      const { spec, kept, dropped } = isOurs
+        ? await rewriteCheckpoint(input, output, info as CheckpointInfo, opts)
+        : await saveFromSource(input, output, info, opts);
+      noteHiddenArchitecture(spec, output);
       wrote(
         opts,
         { output, format: 'torchvision', tensors: kept.length, dropped },
@@ -111,6 +101,108 @@ export function registerConvert(program: Command): void {
       model.dispose();
     }
   });
+}
+
+/** What `--to torchvision` wrote: the model's spec (kept in the file's metadata) and the tensors. */
+interface Written {
+  spec: ResNetSpec;
+  kept: string[];
+  dropped: string[];
+}
+
+/** The class names a torchvision state dict of `spec` stores: `--classes`, else `source`'s. */
+function classesFor(opts: ConvertOptions, spec: ResNetSpec, source: string[] | undefined): string[] | undefined {
+  if (!opts.classes) return source;
+  const classes = readClassNames(opts.classes);
+  if (classes.length !== spec.numClasses)
+    throw new UserError(`--classes lists ${classes.length} names but the model has ${spec.numClasses} classes.`);
+  return classes;
+}
+
+/**
+ * A resnet-ts checkpoint to a torchvision state dict: its model tensors copied as stored (dtypes
+ * unchanged; optimizer state dropped) after every shape is checked against the stored spec, with the
+ * spec, class names and preprocessing kept in the metadata (`stateDictMetadata`).
+ */
+async function rewriteCheckpoint(input: string, output: string, info: CheckpointInfo, opts: ConvertOptions): Promise<Written> {
+  if (!info.spec) throw new UserError(`'${input}' has no "spec" metadata; cannot tell the model's keys apart.`);
+  const spec = info.spec;
+  await selectBackend('cpu');
+  const model = new ResNet(spec);
+  const keys = new Set(model.paramLayouts().keys());
+  try {
+    // Every model tensor must have the shape the stored spec implies before anything is written.
+    const check = loadWeightsInto(model, input, { strict: false });
+    if (check.mismatched.length) loadWeightsInto(model, input, { strict: true });
+  } finally {
+    model.dispose();
+  }
+  const metadata = stateDictMetadata(spec, { classes: classesFor(opts, spec, info.classes), preprocessing: info.preprocessing });
+  const { kept, dropped } = await rewriteSafetensors(input, output, { keep: (k) => keys.has(k), metadata });
+  const missing = [...keys].filter((k) => !kept.includes(k) && !k.endsWith('num_batches_tracked'));
+  if (missing.length) {
+    fs.rmSync(output, { force: true });
+    throw new StateDictError(`'${input}' lacks model keys: ${missing.slice(0, 12).join(', ')}.`, missing, [], []);
+  }
+  return { spec, kept, dropped };
+}
+
+/**
+ * Any other source (a shipped model's name, a PyTorch .pth, a URL, hf:owner/name) to a torchvision
+ * state dict: loaded by the one resolver (names mapped by their convention, the architecture from
+ * --model or the weights), then written with its spec, class names and preprocessing in the metadata.
+ * A local safetensors file that is no resnet-ts checkpoint already is a state dict in these names.
+ */
+async function saveFromSource(input: string, output: string, info: CheckpointInfo | undefined, opts: ConvertOptions): Promise<Written> {
+  if (info)
+    throw new UserError(
+      info.spec
+        ? `'${input}' is already a torchvision state dict (the resnet-ts spec in its metadata); \`resnet convert ${input} <out.safetensors>\` makes a resnet-ts checkpoint of it.`
+        : `'${input}' is already a plain state dict (no resnet-ts metadata).`,
+    );
+  await selectBackend('cpu');
+  const clf = await loadClassifier({ model: opts.model, weights: input });
+  const model = clf.model;
+  try {
+    const metadata = stateDictMetadata(model.spec, {
+      // Names that are only the output numbers are not stored (as by --to resnet-ts).
+      classes: classesFor(opts, model.spec, clf.labels.some((l, i) => l !== String(i)) ? [...clf.labels] : undefined),
+      preprocessing: { ...clf.preprocessing },
+    });
+    const state = model.stateDict({ layout: 'torch' });
+    try {
+      await saveSafetensors(output, state, metadata);
+    } finally {
+      for (const t of state.values()) t.dispose();
+    }
+    return { spec: model.spec, kept: [...state.keys()], dropped: [] };
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * One line on stderr when the written keys cannot say what the spec says (plain vs residual, ResNet v1
+ * vs v1.5, option A's padding): resnet-ts builds the net from the metadata, a tool that reads only the
+ * tensors builds another.
+ */
+function noteHiddenArchitecture(spec: ResNetSpec, output: string): void {
+  const f = openSafetensors(output);
+  let facts: HiddenFact[];
+  try {
+    facts = hiddenArchitecture(
+      spec,
+      f.entries.map((e) => [e.name, e.shape] as const),
+    );
+  } finally {
+    f.close();
+  }
+  if (facts.length === 0) return;
+  const them = facts.length > 1 ? 'them' : 'that';
+  process.stderr.write(
+    `note: a torchvision state dict cannot say ${facts.map((f) => f.actual).join(', nor that ')}; resnet-ts reads ${them} back from the file's metadata, ` +
+      `but a tool that reads only the tensors (torchvision, PyTorch) would build ${facts.map((f) => f.instead).join(', ')}\n`,
+  );
 }
 
 /**

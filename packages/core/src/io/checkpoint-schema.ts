@@ -111,7 +111,7 @@ export function checkTrainingSchema(training: unknown, source: string): void {
 }
 
 /** The fields that decide a model's layers and what its weights mean, with the builder's defaults. */
-function architecture(spec: ResNetSpec): Record<string, unknown> {
+export function architectureOf(spec: ResNetSpec): Record<string, unknown> {
   const residual = spec.residual ?? true;
   return {
     stem: spec.stem,
@@ -136,8 +136,8 @@ function architecture(spec: ResNetSpec): Record<string, unknown> {
  * zeroInitResidual) and the summary input size are not compared.
  */
 export function specDifferences(stored: ResNetSpec, model: ResNetSpec): string[] {
-  const a = architecture(stored);
-  const b = architecture(model);
+  const a = architectureOf(stored);
+  const b = architectureOf(model);
   return Object.keys(a)
     .filter((k) => a[k] !== b[k])
     .map((k) => `${k}: file ${JSON.stringify(a[k])}, model ${JSON.stringify(b[k])}`);

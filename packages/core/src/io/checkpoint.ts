@@ -12,6 +12,12 @@
  *   `["optimizer"]` for momentum buffers stored as `optimizer.momentum.layer1.0.conv1.weight`.
  *
  * Extra tensors come after the model's in the file. Loaders ignore keys under `extra_prefixes`.
+ *
+ * A torchvision state dict written by resnet-ts (`resnet convert --to torchvision`) has only the
+ * model's tensors and `format: pt` (Hugging Face's mark of a PyTorch state dict), but keeps `spec`,
+ * `classes` and `preprocessing` ({@link stateDictMetadata}): its keys cannot say whether the net is
+ * plain, where a bottleneck strides or how option A pads, and the readers of resnet-ts build the model
+ * from the stored spec, as for a checkpoint. PyTorch (`safetensors.torch.load_file`) ignores metadata.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { FormatError } from '../errors.js';
@@ -21,8 +27,13 @@ import { NamedTensors, SafetensorsWriteOptions, encodeSafetensors, namedTensorEn
 import { readWeights } from './weights.js';
 import { loadRawStateDict } from './load-raw.js';
 
+export { hiddenArchitecture, netName, type HiddenFact } from './hidden-architecture.js';
+
 /** The `format` metadata value of checkpoints written by this version. */
 export const CHECKPOINT_FORMAT = 'resnet-ts/1';
+
+/** The `format` of a torchvision state dict written by resnet-ts: `pt`, as Hugging Face marks PyTorch weights. */
+export const STATE_DICT_FORMAT = 'pt';
 
 /** Input normalisation stored with a checkpoint. */
 export interface Preprocessing {
@@ -120,16 +131,38 @@ export function checkpointMetadata(model: ResNet, options: CheckpointOptions = {
     }
     if (!prefixes.includes(prefix)) prefixes.push(prefix);
   }
-  const meta: Record<string, string> = { ...(options.metadata ?? {}) };
-  meta.format = CHECKPOINT_FORMAT;
-  meta.spec = JSON.stringify(model.spec);
-  if (options.classes && options.classes.length !== model.spec.numClasses)
-    throw new FormatError(`${options.classes.length} class names given for a model with ${model.spec.numClasses} outputs.`);
-  if (options.classes) meta.classes = JSON.stringify(options.classes);
-  if (options.preprocessing) meta.preprocessing = JSON.stringify(options.preprocessing);
+  const meta = modelMetadata(CHECKPOINT_FORMAT, model.spec, options);
   if (options.training !== undefined) meta.training = JSON.stringify(options.training);
   if (prefixes.length) meta.extra_prefixes = JSON.stringify(prefixes);
   return meta;
+}
+
+/** How to rebuild and feed a model (`format`, `spec`, `classes`, `preprocessing`): one writer for both kinds of file. */
+function modelMetadata(
+  format: string,
+  spec: ResNetSpec,
+  options: Pick<CheckpointOptions, 'metadata' | 'classes' | 'preprocessing'>,
+): Record<string, string> {
+  const meta: Record<string, string> = { ...(options.metadata ?? {}) };
+  meta.format = format;
+  meta.spec = JSON.stringify(spec);
+  if (options.classes && options.classes.length !== spec.numClasses)
+    throw new FormatError(`${options.classes.length} class names given for a model with ${spec.numClasses} outputs.`);
+  if (options.classes) meta.classes = JSON.stringify(options.classes);
+  if (options.preprocessing) meta.preprocessing = JSON.stringify(options.preprocessing);
+  return meta;
+}
+
+/**
+ * The metadata of a torchvision state dict of a model with `spec` (see the file's comment): `format:
+ * pt`, and the `spec`, `classes` and `preprocessing` a checkpoint stores, read back by
+ * {@link parseCheckpointMetadata} (the readers then build the model from the spec, not from the keys).
+ */
+export function stateDictMetadata(
+  spec: ResNetSpec,
+  options: Pick<CheckpointOptions, 'metadata' | 'classes' | 'preprocessing'> = {},
+): Record<string, string> {
+  return modelMetadata(STATE_DICT_FORMAT, spec, options);
 }
 
 /** A whole checkpoint in memory (browser-friendly; Node users want `saveCheckpoint`, which streams). */

@@ -2,9 +2,10 @@
  * The architecture a torchvision-named state dict implies: stem from conv1's kernel, block type,
  * blocks per stage and widths from the layerN.M keys and shapes, classes from fc, and the shortcut
  * option from which downsample tensors exist (`downsample.1` a conv: option D), pre-activation blocks
- * from a final `bn` without a stem `bn1`. Options the weights cannot show (option A's padding
- * placement, stride placement, plain nets) come from hints. Architectures resnet-ts does not build
- * (wide or grouped bottlenecks) are an {@link UnsupportedArchitectureError} that says what it builds.
+ * from a block's `bn1` over conv1's input channels (else a final `bn` without a stem `bn1`). Options
+ * the weights cannot show (option A's padding placement, stride placement, plain nets) come from hints.
+ * Architectures resnet-ts does not build (wide or grouped bottlenecks, conv-only shortcut projections)
+ * are an {@link UnsupportedArchitectureError} that says what it builds.
  */
 import { SpecError } from '../errors.js';
 import type { ResNetSpec, StageSpec } from '../resnet.js';
@@ -89,11 +90,43 @@ function inferStage(
   // Option D (timm's downsample_avg): the 1x1 conv is downsample.1 (after a parameter-free pool), its batch norm downsample.2.
   const pooledAt = (b: number) => shapeOf(sd, `${at}.${b}.downsample.1.weight`)?.length === 4;
   const projected = blocks.filter((b) => sd.tensors.has(`${at}.${b}.downsample.0.weight`) || pooledAt(b));
+  const convOnly = projected.find((b) => !pooledAt(b) && !sd.tensors.has(`${at}.${b}.downsample.1.weight`));
+  if (convOnly !== undefined && sd.tensors.has(`${at}.${convOnly}.bn2.weight`)) throw convOnlyShortcut(sd, `${at}.${convOnly}`, preact);
   // Projections where the shape does not change (every block but a stride-2 or widening first one) mean option C.
   const changes = stride !== 1 || inChannels !== out;
   const needless = projected.filter((b) => b > 0 || !changes).length;
   const block = preact ? 'preact-basic' : bottleneck ? 'bottleneck' : 'basic';
   return { stage: { block, width, depth: blocks.length, stride }, out, projections: projected.length, pooled: blocks.filter(pooledAt).length, needless };
+}
+
+/**
+ * The refusal of a shortcut projection that is a 1x1 conv alone in a net whose blocks have batch
+ * norms (kuangliu's CIFAR PreActResNet): resnet-ts's projections are a 1x1 conv and a batch norm.
+ */
+function convOnlyShortcut(sd: RawStateDict, block: string, preact: boolean): UnsupportedArchitectureError {
+  const net = preact
+    ? `a pre-activation net${sd.tensors.has('bn.weight') ? '' : " without a final batch norm (no 'bn.weight')"} and`
+    : 'a net';
+  return unsupported(
+    `${net} with shortcut projections of a 1x1 conv alone, without a batch norm (the first in block ${block})` +
+      `${preact ? ", as in kuangliu's CIFAR PreActResNet" : ''}; resnet-ts's projections are a 1x1 conv and a batch norm`,
+  );
+}
+
+/**
+ * Whether the blocks are pre-activation: a pre-activation block's `bn1` normalises conv1's input (the
+ * block's input channels), a post-activation block's conv1's output. Told by the first block with a
+ * `bn1` whose conv1 changes the channel count; undefined when none does.
+ */
+function preactBlocks(sd: RawStateDict, indices: number[][]): boolean | undefined {
+  for (const [i, blocks] of indices.entries()) {
+    for (const b of blocks ?? []) {
+      const conv1 = shapeOf(sd, `layer${i + 1}.${b}.conv1.weight`);
+      const bn1 = shapeOf(sd, `layer${i + 1}.${b}.bn1.weight`);
+      if (conv1?.length === 4 && bn1?.length === 1 && conv1[0] !== conv1[1]) return bn1[0] === conv1[1];
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -127,8 +160,9 @@ export function inferSpec(sd: RawStateDict, hints: Partial<ResNetSpec> = {}): Re
   if (kh !== kw || (kh !== 7 && kh !== 3)) throw cannot(`conv1 is ${kh}x${kw}; the stem is 7x7 (imagenet) or 3x3 (cifar)`, sd);
   const indices = blockIndices(sd);
   if (indices.length === 0) throw cannot('no layerN.M blocks', sd);
-  // Pre-activation nets (resnet-ts's `preact-basic`): a final batch norm `bn`, none after the stem conv.
-  const preact = sd.tensors.has('bn.weight') && !sd.tensors.has('bn1.weight');
+  // Pre-activation nets (resnet-ts's `preact-basic`): blocks whose bn1 normalises their input; else a
+  // final batch norm `bn` and none after the stem conv.
+  const preact = preactBlocks(sd, indices) ?? (sd.tensors.has('bn.weight') && !sd.tensors.has('bn1.weight'));
   let channels = stemWidth;
   let projections = 0;
   let pooled = 0;
@@ -156,7 +190,10 @@ export function inferSpec(sd: RawStateDict, hints: Partial<ResNetSpec> = {}): Re
     inChannels,
     batchNorm: sd.tensors.has('bn1.weight') || preact,
   };
-  if (preact) Object.assign(spec, { stemNorm: 'none', finalNorm: 'bn-relu' });
+  if (preact) {
+    if (!sd.tensors.has('bn1.weight')) spec.stemNorm = 'none';
+    if (sd.tensors.has('bn.weight')) spec.finalNorm = 'bn-relu';
+  }
   if (stages.some((s) => s.block === 'bottleneck')) spec.strideMode = 'v1.5';
   for (const [k, v] of Object.entries(hints)) if (v !== undefined) (spec as unknown as Record<string, unknown>)[k] = v;
   return spec;
