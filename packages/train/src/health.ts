@@ -10,6 +10,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { NonFiniteTally, type Module } from '@resnet-ts/core';
+import type { Preprocessing } from './batches.js';
+import type { Dataset } from './data/dataset.js';
 
 /**
  * Counts NaN and ±Inf in the model's parameters and buffers (running mean and variance included)
@@ -97,4 +99,38 @@ export function outputsDivergedMessage(
     `but the model's outputs in eval mode are not (${check.nonFinite} of ${check.n} ${check.set} images give NaN or Inf logits, loss ${check.loss}); ` +
     `${saved} Try a lower learning rate or a warm-up.`
   );
+}
+
+/** The images of `set` that hold NaN or ±Inf (float data only; 8-bit pixels are always finite), and how many such values. */
+function nonFiniteImages(set: Dataset): { images: number[]; values: number } {
+  const out = { images: [] as number[], values: 0 };
+  if (!(set.images instanceof Float32Array)) return out;
+  const per = set.shape[0] * set.shape[1] * set.shape[2];
+  for (let i = 0; i < set.labels.length; i++) {
+    let k = 0;
+    for (let j = i * per; j < (i + 1) * per; j++) if (!Number.isFinite(set.images[j])) k++;
+    if (k) out.images.push(i);
+    out.values += k;
+  }
+  return out;
+}
+
+/**
+ * Why the inputs of a step cannot give a finite loss, in words (for the message of a NaN loss, so
+ * that it is not blamed on the learning rate), or undefined when they can: NaN or ±Inf in the
+ * training images of `batch` (float data), or a normalisation that is not finite or divides by 0
+ * (given so, or computed from such images).
+ */
+export function nonFiniteInputs(set: Dataset, prep: Preprocessing, batch: ArrayLike<number>): string | undefined {
+  const badStats = [...prep.mean, ...prep.std].some((v) => !Number.isFinite(v)) || prep.std.some((v) => v === 0);
+  const bad = nonFiniteImages(set);
+  const inBatch = Array.from(batch).filter((i) => bad.images.includes(i)).length;
+  if (!inBatch && !badStats) return undefined;
+  const stats = `the normalisation (mean ${prep.mean.join(', ')}, std ${prep.std.join(', ')}) is not finite or divides by 0`;
+  if (!bad.images.length) return `${stats}: give a finite mean and a non-zero std`;
+  const n = bad.images.length;
+  const where =
+    `the training images hold ${bad.values} NaN or Inf value${bad.values > 1 ? 's' : ''} in ${n} image${n > 1 ? 's' : ''} ` +
+    `(the first is image ${bad.images[0]}${inBatch ? `; ${inBatch} in this step's batch` : ''})`;
+  return `${where}${badStats ? `, and ${stats}` : ''}: fix or remove those images`;
 }

@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type Module, type ResNet, StateDictError } from '@resnet-ts/core';
 import { FileError, cleanStaleTempFiles, ensureDir, fileError, loadCheckpoint } from '@resnet-ts/core/node';
 import { TrainError } from './errors.js';
+import { type RunSettings, resumeDifferences } from './resume-check.js';
 
 /** File name of the lock a running training process holds in its output folder. */
 export const LOCK_FILE = '.resnet-run.lock';
@@ -158,13 +159,12 @@ export function openRunFolder(dir: string, options: RunFolderOptions = {}): RunF
   return { dir, resuming: Boolean(options.resume), release };
 }
 
-/** What a run's checkpoint must agree with for the run to continue from it. */
-export interface ResumeExpectation {
-  batchSize: number;
-  trainSize: number;
-  seed: number;
+/**
+ * What a run's checkpoint must agree with for the run to continue from it: its steps per epoch and
+ * length, and every setting it stores ({@link RunSettings}: those left undefined are not compared).
+ */
+export interface ResumeExpectation extends RunSettings {
   stepsPerEpoch: number;
-  totalSteps: number;
 }
 
 /** The training state a resumed run continues from, and the optimizer's momenta (the caller disposes them). */
@@ -198,12 +198,8 @@ export function loadResumeState<S extends { step: number; epoch: number }>(file:
       throw bad('metadata "training.rng.augment" must be a generator state (a list starting with 4 integers)');
     if (!accum || !['lossSum', 'correct', 'seen', 'seconds'].every((k) => typeof accum[k] === 'number' && Number.isFinite(accum[k])))
       throw bad('metadata "training.accum" must hold finite lossSum, correct, seen and seconds');
-    if (state.batchSize !== expect.batchSize || state.trainSize !== expect.trainSize || state.seed !== expect.seed) {
-      throw bad(
-        `it was made with batch size ${state.batchSize}, ${state.trainSize} training images and seed ${state.seed}; ` +
-          `this run has ${expect.batchSize}, ${expect.trainSize} and ${expect.seed}. Use the same options, or another --out`,
-      );
-    }
+    const differences = resumeDifferences(expect, { ...state, classes: loaded.classes, preprocessing: loaded.preprocessing });
+    if (differences.length) throw bad(`${differences.join(', ')}; give the run's options, or start a new run with another --out`);
     if (state.stepsPerEpoch !== expect.stepsPerEpoch) throw bad(`metadata "training.stepsPerEpoch" is ${state.stepsPerEpoch}, not ${expect.stepsPerEpoch}`);
     if ((state.step as number) > expect.totalSteps)
       throw bad(`it is at step ${state.step}, beyond this run's ${expect.totalSteps} steps (give at least as many --epochs/--iterations)`);

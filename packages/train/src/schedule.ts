@@ -70,6 +70,40 @@ export function describeSchedule(spec: ScheduleSpec): string {
   }
 }
 
+/**
+ * A note when the schedule's warm-up lasts as long as the run (`totalSteps`) or longer: the schedule
+ * after it is never reached (e.g. `--warmup 1000 --iterations 3` trains at lr/10 throughout).
+ */
+export function warmupNote(spec: ScheduleSpec, totalSteps: number): string | undefined {
+  if (spec.type !== 'warmup' || spec.iterations < totalSteps) return undefined;
+  return (
+    `note: the warm-up of ${spec.iterations} steps covers the whole run of ${totalSteps} step${totalSteps > 1 ? 's' : ''}: ` +
+    `the learning rate never reaches the schedule after it (${describeSchedule(spec.then)}); give a --warmup below ${totalSteps}, or none`
+  );
+}
+
+/**
+ * The steps of a run on `trainSize` images: per epoch (`ceil(trainSize / batchSize)`, the last batch
+ * smaller) and in all (`iterations`, else `epochs` of them, rounded). A run of less than one step is
+ * a {@link TrainError} saying how many epochs make one (for a command to refuse before it starts).
+ */
+export function runLength(trainSize: number, o: { batchSize?: number; epochs?: number; iterations?: number }): { stepsPerEpoch: number; totalSteps: number } {
+  const { batchSize = 128, epochs = 1 } = o;
+  const stepsPerEpoch = Math.ceil(trainSize / batchSize);
+  const totalSteps = o.iterations ?? Math.round(epochs * stepsPerEpoch);
+  if (totalSteps < 1) {
+    const least = 0.5 / stepsPerEpoch;
+    const unit = 10 ** (Math.floor(Math.log10(least)) - 1);
+    const min = Number((Math.ceil(least / unit) * unit).toPrecision(2));
+    throw new TrainError(
+      `--epochs ${epochs} is less than one step of ${Math.min(batchSize, trainSize)} images (an epoch of ${trainSize} images is ${stepsPerEpoch} ` +
+        `step${stepsPerEpoch > 1 ? 's' : ''}): give --epochs ${min} or more, or --iterations.`,
+      'OPTIONS',
+    );
+  }
+  return { stepsPerEpoch, totalSteps };
+}
+
 /** A schedule as a function of the iteration. */
 export function makeSchedule(spec: ScheduleSpec): (iteration: number) => number {
   validateSchedule(spec);

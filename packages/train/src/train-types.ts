@@ -144,6 +144,8 @@ export interface TrainingState {
   /** Running sums of the current epoch (so a resumed epoch logs the same numbers). */
   accum: { lossSum: number; correct: number; seen: number; seconds: number };
   trainSize: number;
+  /** Where the training images came from (`Dataset.source`, files and folders as absolute paths), when known. */
+  data?: string;
 }
 
 /** File name, inside the output folder, of the resumable training checkpoint (weights plus training state). */

@@ -5,6 +5,7 @@ import type { SingleBar } from 'cli-progress';
 import { fileError, writeBytesAtomic } from '@resnet-ts/core/node';
 import { Augmentation, Batcher, Preprocessing, augmentRng, channelStats, defaultAugmentation, epochOrder } from './batches.js';
 import { RunFolder, loadResumeState, openRunFolder, readRunLog } from './run-folder.js';
+import { dataSourceKey } from './resume-check.js';
 import { Dataset } from './data/dataset.js';
 import { CHECKPOINT_FILE, MODEL_FILE, BEST_FILE, EpochMetrics, FinalTest, TrainOptions, TrainResult, TrainingState } from './train-types.js';
 import { TrainError } from './errors.js';
@@ -14,13 +15,14 @@ import {
   divergedMessage,
   largestMagnitude,
   lastGoodText,
+  nonFiniteInputs,
   outputsDiverged,
   outputsDivergedMessage,
   type LastGood,
   type OutputsCheck,
 } from './health.js';
 import { SGD } from './optimizer.js';
-import { ScheduleSpec, baseLearningRate, learningRate, validateSchedule } from './schedule.js';
+import { ScheduleSpec, baseLearningRate, learningRate, runLength, validateSchedule, warmupNote } from './schedule.js';
 import { curvesSvg } from '@resnet-ts/plot';
 import { applyFreeze } from './finetune.js';
 import { saveWeights, weightsMetadata } from './model-files.js';
@@ -63,8 +65,7 @@ function checkTrainOptions(options: TrainOptions): void {
   if (iterations !== undefined && (!Number.isInteger(iterations) || iterations < 1))
     throw bad(`iterations must be a positive integer; got ${iterations}.`);
   if (!(Number.isFinite(epochs) && epochs > 0)) throw bad(`epochs must be a positive number; got ${epochs}.`);
-  if (iterations === undefined && Math.round(epochs * Math.ceil(trainSet.labels.length / batchSize)) < 1)
-    throw bad(`epochs ${epochs} is less than one step of ${batchSize} images.`);
+  runLength(trainSet.labels.length, { batchSize, epochs, iterations });
   if (headLr !== undefined && !(Number.isFinite(headLr) && headLr > 0)) throw bad(`headLr must be a positive number; got ${headLr}.`);
   for (const [what, set] of [['validation', options.valSet], ['test', options.testSet]] as const) {
     if (set && set.classes.join('\n') !== trainSet.classes.join('\n'))
@@ -91,6 +92,8 @@ class TrainingRun {
   private readonly opt: SGD;
   private readonly meta: Record<string, string>;
   private readonly evalSet?: Dataset;
+  /** Where the training images come from, as stored in checkpoints and compared on resume. */
+  private readonly dataSource?: string;
   private step = 0;
   private epoch = 0;
   private accum = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
@@ -114,10 +117,11 @@ class TrainingRun {
     this.batchSize = options.batchSize ?? 128;
     this.seed = options.seed ?? 0;
     this.N = trainSet.labels.length;
-    this.stepsPerEpoch = Math.ceil(this.N / this.batchSize);
-    this.totalSteps = options.iterations ?? Math.round((options.epochs ?? 1) * this.stepsPerEpoch);
+    ({ stepsPerEpoch: this.stepsPerEpoch, totalSteps: this.totalSteps } = runLength(this.N, options));
     this.schedule = options.schedule ?? { type: 'constant', lr: options.lr ?? 0.1 };
     validateSchedule(this.schedule);
+    const warm = warmupNote(this.schedule, this.totalSteps);
+    if (warm) this.log(warm);
     this.augment = options.augment === undefined ? defaultAugmentation([trainSet.shape[0], trainSet.shape[1]], true) : options.augment;
     const given = options.preprocessing;
     const stats = given?.mean && given?.std ? { mean: given.mean, std: given.std } : channelStats(trainSet);
@@ -126,6 +130,7 @@ class TrainingRun {
     this.K = trainSet.classes.length;
     this.notes = new EpochNotes(this.K, this.log);
     this.evalSet = options.valSet ?? options.testSet;
+    this.dataSource = dataSourceKey(trainSet.source);
     if (folder) {
       this.ckptFile = path.join(folder.dir, CHECKPOINT_FILE);
       this.logFile = path.join(folder.dir, 'log.jsonl');
@@ -180,17 +185,26 @@ class TrainingRun {
 
   /** Loads the checkpoint's weights, momenta and state; returns the augmentation generator's state when mid-epoch. */
   private resume(ckptFile: string): number[] | undefined {
-    const { batchSize, N: trainSize, seed, stepsPerEpoch, totalSteps } = this;
-    const { state, momenta } = loadResumeState<TrainingState>(ckptFile, this.options.model, { batchSize, trainSize, seed, stepsPerEpoch, totalSteps });
-    const unhealthy = checkRunHealth(this.options.model, momenta, ckptFile);
+    const { batchSize, N: trainSize, seed, stepsPerEpoch, totalSteps, opt, options, schedule, augment } = this;
+    // Every setting the checkpoint stores must be this run's (see resume-check.ts).
+    const { state, momenta } = loadResumeState<TrainingState>(ckptFile, options.model, {
+      batchSize,
+      trainSize,
+      seed,
+      stepsPerEpoch,
+      totalSteps,
+      freeze: options.freeze,
+      schedule,
+      augment,
+      optimizer: { momentum: opt.momentum, weightDecay: opt.weightDecay, nesterov: opt.nesterov, decay: opt.decay, lrScale: opt.lrScale },
+      data: this.dataSource,
+      classes: options.trainSet.classes,
+      preprocessing: this.prep,
+    });
+    const unhealthy = checkRunHealth(options.model, momenta, ckptFile);
     if (unhealthy.found.length) {
       tf.dispose([...momenta.values()]);
       throw new TrainError(`${unhealthy.describe()}: that run had diverged, it cannot be resumed. Start again (--force) with a lower learning rate.`, 'CHECKPOINT');
-    }
-    const [was, now] = [state.freeze ?? 'none', this.options.freeze ?? 'none'];
-    if (was !== now) {
-      tf.dispose([...momenta.values()]);
-      throw new TrainError(`Cannot resume from ${ckptFile}: it was trained with freeze '${was}'; this run has '${now}'. Use the same --freeze, or another --out.`, 'CHECKPOINT');
     }
     this.opt.loadStateDict(momenta);
     tf.dispose([...momenta.values()]);
@@ -223,6 +237,7 @@ class TrainingRun {
       rng: { shuffle: { seed: this.seed, epoch: this.epoch }, augment: this.aug.getState() },
       accum: { ...this.accum },
       trainSize: this.N,
+      ...(this.dataSource !== undefined ? { data: this.dataSource } : {}),
     };
   }
 
@@ -350,12 +365,7 @@ class TrainingRun {
       const lr = learningRate(this.schedule, this.step);
       this.lastLr = lr;
       const r = await sgdStep(options.model, { x: batch.x, labels: batch.labels, shape: [n, ...shape] }, this.params, this.opt, lr);
-      if (!r.applied) {
-        const message =
-          `Loss became ${r.loss} at step ${this.step + 1} (epoch ${this.epoch + 1}, lr ${lr}); training stopped without saving.` +
-          ` ${lastGoodText(this.lastGood)} Try a lower learning rate or a warm-up.`;
-        return { stopped: 'nan', message };
-      }
+      if (!r.applied) return { stopped: 'nan', message: this.lossMessage(r.loss, lr, idx.subarray(0, n)) };
       const ips = n / Math.max((Date.now() - t0) / 1000, 1e-9);
       this.step++;
       this.accum.lossSum += r.loss * n;
@@ -380,6 +390,15 @@ class TrainingRun {
     }
     // Ctrl-C during the last evaluation or save: the checkpoint is complete, but the run was interrupted.
     return options.signal?.aborted ? this.aborted() : { stopped: 'done' };
+  }
+
+  /** The message of a step whose loss is NaN or Inf: the data's fault when its inputs are (also logged), else the run's. */
+  private lossMessage(loss: number, lr: number, batch: Int32Array): string {
+    const at = `Loss became ${loss} at step ${this.step + 1} (epoch ${this.epoch + 1}, lr ${lr})`;
+    const cause = nonFiniteInputs(this.options.trainSet, this.prep, batch);
+    if (!cause) return `${at}; training stopped without saving. ${lastGoodText(this.lastGood)} Try a lower learning rate or a warm-up.`;
+    this.log(`note: the loss is ${loss} because of the data: ${cause}`);
+    return `${at} because of the data: ${cause}; training stopped without saving.`;
   }
 
   /** An interrupted run: saves a checkpoint unless the weights went bad. */

@@ -12,6 +12,7 @@ import {
   describeSchedule,
   frozenPrefixes,
   paperWarmup,
+  runLength,
   scaledPaperSchedule,
   train,
 } from '@resnet-ts/train';
@@ -149,7 +150,11 @@ async function runTraining(opts: TrainCliOptions, setup: TrainSetup, backend: st
         'only the rest learns. Give --init <pretrained weights> to fine-tune, or leave out --freeze.',
     );
   const [h, w, c] = trainSet.shape;
-  const total = opts.iterations ?? Math.round(opts.epochs * Math.ceil(trainSet.labels.length / opts.batch));
+  // A run of less than one step is refused here, before it is announced.
+  const total = runLength(trainSet.labels.length, { batchSize: opts.batch, epochs: opts.epochs, iterations: opts.iterations }).totalSteps;
+  // A --batch larger than the training set trains on all of it at once: the header says the real batch.
+  const batch = Math.min(opts.batch, trainSet.labels.length);
+  const batchText = `${total} step${total > 1 ? 's' : ''} of ${batch}${batch < opts.batch ? ` (--batch ${opts.batch} is more than the ${batch} training images)` : ''}`;
   const schedule = scheduleOf(opts, total);
   const augment = opts.augment ? defaultAugmentation([h, w], flip) : false;
   const augText = !augment ? 'off' : `${augment.resizedCrop ? 'random-resized-crop' : `pad ${augment.pad} + crop`}${augment.flip ? ' + flip' : ''}`;
@@ -157,9 +162,9 @@ async function runTraining(opts: TrainCliOptions, setup: TrainSetup, backend: st
   const sizes = `${trainSet.labels.length} train, ${valSet ? `${valSet.labels.length} validation, ` : ''}${testSet?.labels.length ?? 0} test images`;
   out.event(
     'start',
-    { model: opts.init ?? opts.model, data: kind, classes: trainSet.classes, train: trainSet.labels.length, val: valSet?.labels.length ?? 0, test: testSet?.labels.length ?? 0, shape: [h, w, c], padTo: preprocessing.padTo, backend, steps: total, batch: opts.batch, schedule, freeze: opts.freeze, augment },
+    { model: opts.init ?? opts.model, data: kind, classes: trainSet.classes, train: trainSet.labels.length, val: valSet?.labels.length ?? 0, test: testSet?.labels.length ?? 0, shape: [h, w, c], padTo: preprocessing.padTo, backend, steps: total, batch, schedule, freeze: opts.freeze, augment },
     `${what} on ${kind} (${sizes}, ${trainSet.classes.length} classes, ${h}x${w}x${c}${preprocessing.padTo ? ` padded to ${preprocessing.padTo.join('x')}` : ''}) on ${backend}: ` +
-      `${total} steps of ${opts.batch}; learning rate ${describeSchedule(schedule)}${opts.headLr ? ` (head ${opts.headLr})` : ''}; augmentation ${augText}`,
+      `${batchText}; learning rate ${describeSchedule(schedule)}${opts.headLr ? ` (head ${opts.headLr})` : ''}; augmentation ${augText}`,
   );
   const ctrl = new AbortController();
   const onSigint = () => {

@@ -89,7 +89,8 @@ export interface LoadDataOptions {
    * val/, else train/), labelled by its own class folders, which are then paired with a model's
    * outputs by name (`matchClasses`); the other splits are not read, so their classes constrain
    * nothing. The pair holds that split as `train` too (it is the data set's own statistics). What
-   * `resnet eval` reads. Other data sets load as without it.
+   * `resnet eval` reads. Other data sets load as without it. Without it (training), a class folder of
+   * the training images that holds no image (or none that decodes) is an error; with it, a note.
    */
   evaluatedSplitOnly?: boolean;
   /**

@@ -12,7 +12,9 @@
  * 10 %). Right: train/, val/ and test/ splits whose class folders are matched BY NAME to train/'s
  * (sorted) classes, so label k means the same class in every split; a class that val/ or test/ lacks
  * is reported, one that train/ lacks is an error. Without val/, `val` holds out a split of train/.
- * `val: 0` splits nothing (all of a class folder is `train`, e.g. to evaluate on it).
+ * `val: 0` splits nothing (all of a class folder is `train`, e.g. to evaluate on it). A class folder of
+ * the training images without images (none, or none that decodes) is an error: the model would have
+ * an output it never sees; in the one split `evaluatedSplitOnly` reads it is a note (not measured).
  * `evaluatedSplitOnly` (`resnet eval`) reads one split only, test/ else val/ else train/, with its own classes.
  */
 import fs from 'node:fs';
@@ -56,18 +58,24 @@ export async function loadImageData(dir: string, options: LoadDataOptions): Prom
     );
   } else if (splits.includes('train')) {
     // Before any image is decoded: a val/ or test/ class that train/ lacks.
-    const trainClasses = listImageFolder(path.join(dir, 'train')).classes;
-    for (const s of splits.filter((x) => x !== 'train')) checkSplitClasses(path.join(dir, s), trainClasses);
+    const trainListing = listImageFolder(path.join(dir, 'train'));
+    refuseEmptyClasses(path.join(dir, 'train'), trainListing.empty);
+    for (const s of splits.filter((x) => x !== 'train')) checkSplitClasses(path.join(dir, s), trainListing.classes);
     const train = await loadImageFolder(path.join(dir, 'train'), decode);
     checkClasses(train, path.join(dir, 'train'));
+    refuseUndecodedClasses(train, path.join(dir, 'train'));
     const other = async (s: string) => (splits.includes(s) ? loadSplit(path.join(dir, s), train.classes, decode, log) : undefined);
     const [valDir, test] = [await other('val'), await other('test')];
     if (valDir && options.val) throw new DataError(`${dir} has a val/ folder: leave out --val (or remove val/ to split train/).`);
     const split = !valDir && options.val ? stratifiedSplit(train, options.val, options.seed ?? 0) : undefined;
     pair = { kind: 'folder', train: split?.train ?? train, val: valDir ?? split?.val, test, flip: true };
   } else {
+    // Training (not eval, where a class without images is only not measured): each class needs images.
+    const training = !options.evaluatedSplitOnly;
+    if (training) refuseEmptyClasses(dir, listImageFolder(dir).empty);
     const all = await loadImageFolder(dir, decode);
     checkClasses(all, dir);
+    if (training) refuseUndecodedClasses(all, dir);
     const fraction = options.val ?? DEFAULT_VAL_FRACTION;
     pair = { kind: 'folder', flip: true, ...(fraction ? stratifiedSplit(all, fraction, options.seed ?? 0) : { train: all }) };
   }
@@ -100,6 +108,28 @@ function checkClasses(d: Dataset, dir: string): void {
     throw new DataError(
       `${dir} has ${d.classes.length} class folder (${d.classes.join(', ')}): a classifier needs at least 2, one sub-folder of images per class.`,
     );
+}
+
+/** `class folder 'photos/blue' has ...` / `class folders 'a', 'b' have ...`: add images or remove. */
+function classFoldersError(dir: string, classes: string[], what: string): DataError {
+  const names = classes.map((c) => `'${path.join(dir, c)}'`).join(', ');
+  const one = classes.length === 1;
+  return new DataError(`class folder${one ? '' : 's'} ${names} ${one ? 'has' : 'have'} ${what}: add images or remove the folder${one ? '' : 's'}`);
+}
+
+/**
+ * Refuses class folders of the training images that hold no image file, before anything is decoded:
+ * the model would get an output for a class it never sees (torchvision's ImageFolder refuses them too).
+ */
+function refuseEmptyClasses(dir: string, empty: string[]): void {
+  if (empty.length) throw classFoldersError(dir, empty, 'no images');
+}
+
+/** Refuses class folders of the training images none of whose images could be decoded (each skip was noted). */
+function refuseUndecodedClasses(d: Dataset, dir: string): void {
+  const seen = new Set(d.labels);
+  const none = d.classes.filter((_, k) => !seen.has(k));
+  if (none.length) throw classFoldersError(dir, none, 'no image that could be decoded (see the notes above)');
 }
 
 /**

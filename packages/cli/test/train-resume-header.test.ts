@@ -1,0 +1,104 @@
+/**
+ * `resnet train` end to end through the built CLI (`npx tsc -b packages/cli` first): a --resume that
+ * changes a stored setting (--lr, --schedule, --momentum, --wd, ...) is one line naming each with
+ * both values; a class folder without images is refused before training (eval only notes it); the
+ * header gives the real batch when --batch exceeds the training set; --epochs of less than one step
+ * is refused before any header; a warm-up as long as the run is a note. Needs Fashion-MNIST.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { refusal, runCli } from './cli-run';
+
+const HAVE_FMNIST = fs.existsSync('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz');
+const maybe = HAVE_FMNIST ? test : test.skip;
+/** A tiny run on Fashion-MNIST (about 2 s). */
+const QUICK = ['--model', 'resnet20', '--data', 'fashion-mnist', '--limit', '64', '--test-limit', '32', '--batch', '32', '--seed', '1'];
+
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-cli-train-resume-'));
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+maybe('--resume with other --lr, --schedule, --momentum and --wd is refused in one line naming each; the same options resume', async () => {
+  const first = await runCli(['train', ...QUICK, '--iterations', '2', '--lr', '0.05', '--out', 'k'], dir, 120_000);
+  expect(first.status).toBe(0);
+  const ckpt = fs.readFileSync(path.join(dir, 'k', 'checkpoint.safetensors'));
+  const changed = [
+    'train',
+    ...QUICK,
+    '--iterations',
+    '2',
+    '--lr',
+    '0.5',
+    '--momentum',
+    '0',
+    '--wd',
+    '0.01',
+    '--schedule',
+    'cosine',
+    '--out',
+    'k',
+    '--resume',
+  ];
+  expect(await refusal(changed, dir)).toBe(
+    `Cannot resume from ${path.join('k', 'checkpoint.safetensors')}: --lr 0.5 differs from the run's 0.05, --schedule cosine differs from the run's multistep, ` +
+      "--momentum 0 differs from the run's 0.9, --wd 0.01 differs from the run's 0.0001; give the run's options, or start a new run with another --out.",
+  );
+  // Options left out are this command's defaults, as --batch always was: --lr 0.1 is not the run's.
+  expect(await refusal(['train', ...QUICK, '--iterations', '2', '--out', 'k', '--resume'], dir)).toMatch(
+    /: --lr 0\.1 differs from the run's 0\.05; give the run's options/,
+  );
+  expect(fs.readFileSync(path.join(dir, 'k', 'checkpoint.safetensors')).equals(ckpt)).toBe(true);
+  const same = await runCli(['train', ...QUICK, '--iterations', '2', '--lr', '0.05', '--out', 'k', '--resume'], dir, 120_000);
+  expect(same.status).toBe(0);
+  expect(same.stderr).toMatch(/resumed from k\/checkpoint\.safetensors at step 2/);
+});
+
+test('a class folder without images is refused before training; eval of the same folder only notes it', async () => {
+  for (const [cls, red] of [
+    ['Bag', 200],
+    ['Coat', 40],
+  ] as const) {
+    fs.mkdirSync(path.join(dir, 'pics', cls), { recursive: true });
+    for (let i = 0; i < 3; i++)
+      await sharp({ create: { width: 28, height: 28, channels: 3, background: { r: red, g: 30 * i, b: 0 } } })
+        .png()
+        .toFile(path.join(dir, 'pics', cls, `${i}.png`));
+  }
+  fs.mkdirSync(path.join(dir, 'pics', 'Dress'));
+  expect(await refusal(['train', '--data', 'pics', '--iterations', '1', '--out', 'empty-class'], dir)).toBe(
+    `class folder '${path.join('pics', 'Dress')}' has no images: add images or remove the folder`,
+  );
+  expect(fs.existsSync(path.join(dir, 'empty-class'))).toBe(false);
+  const r = await runCli(['eval', '--model', 'resnet20-fashion-mnist', '--data', 'pics', '--json'], dir);
+  expect(r.status).toBe(0);
+  expect(r.stderr).toContain("note: class folder 'Dress' is empty");
+  expect(JSON.parse(r.stdout).classes).toEqual(['Bag', 'Coat', 'Dress']);
+});
+
+maybe(
+  'the header gives the real batch; --epochs below one step is refused before the header; a warm-up as long as the run is a note',
+  async () => {
+    const small = await runCli(
+      ['train', '--data', 'fashion-mnist', '--limit', '5', '--test-limit', '5', '--batch', '8', '--iterations', '1', '--out', 'b'],
+      dir,
+      120_000,
+    );
+    expect(small.status).toBe(0);
+    expect(small.stderr).toMatch(/: 1 step of 5 \(--batch 8 is more than the 5 training images\); learning rate/);
+    const tiny = await runCli(['train', '--data', 'fashion-mnist', '--epochs', '0.001', '--out', 'c'], dir, 120_000);
+    expect({ status: tiny.status, stderr: tiny.stderr }).toEqual({
+      status: 1,
+      stderr:
+        'resnet: --epochs 0.001 is less than one step of 128 images (an epoch of 60000 images is 469 steps): give --epochs 0.0011 or more, or --iterations.\n',
+    });
+    const warm = await runCli(['train', ...QUICK, '--warmup', '1000', '--iterations', '3', '--out', 'w'], dir, 120_000);
+    expect(warm.status).toBe(0);
+    expect(warm.stderr).toContain(
+      'note: the warm-up of 1000 steps covers the whole run of 3 steps: the learning rate never reaches the schedule after it (0.1, /10 at steps 2 and 2); give a --warmup below 3, or none',
+    );
+  },
+);

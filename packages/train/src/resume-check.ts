@@ -1,0 +1,188 @@
+/**
+ * What a resumed run must repeat: every setting its checkpoint stores (data, batch size, training
+ * set, seed, frozen part, learning-rate schedule, optimizer, augmentation, normalisation). A resume
+ * that changes one would not continue the run but silently start another from its weights, so each
+ * difference is named with this run's value and the run's ({@link resumeDifferences}).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Augmentation } from './batches.js';
+import type { FreezeSpec } from './finetune.js';
+import { type ScheduleSpec, baseLearningRate, describeSchedule } from './schedule.js';
+
+/** The optimizer settings a checkpoint stores under `training.optimizer`. */
+export interface StoredOptimizer {
+  momentum: number;
+  weightDecay: number;
+  nesterov: boolean;
+  decay: string;
+  lrScale?: Record<string, number>;
+}
+
+/** The settings of a run that a resume compares (this run's; the checkpoint's are read untyped). */
+export interface RunSettings {
+  batchSize: number;
+  trainSize: number;
+  seed: number;
+  /** This run's length in steps (the scaled multistep and cosine schedules follow it). */
+  totalSteps: number;
+  freeze?: FreezeSpec;
+  schedule?: ScheduleSpec;
+  optimizer?: StoredOptimizer;
+  augment?: Augmentation | false;
+  /** Where the training images come from (`Dataset.source`, see {@link dataSourceKey}). */
+  data?: string;
+  classes?: string[];
+  preprocessing?: { mean?: number[]; std?: number[]; padTo?: [number, number] };
+}
+
+/** A checkpoint's stored settings: `training.*` plus the metadata's classes and preprocessing, unchecked. */
+export type StoredSettings = Record<string, unknown> & { classes?: unknown; preprocessing?: unknown };
+
+/** A data set's source as stored with a run: its files or folder as absolute paths (a name that is no path stays as it is). */
+export function dataSourceKey(source: string | undefined): string | undefined {
+  if (source === undefined) return undefined;
+  return source
+    .split(', ')
+    .map((p) => (fs.existsSync(p) ? path.resolve(p) : p))
+    .join(', ');
+}
+
+/** JSON with sorted keys: settings written in another key order are the same settings. */
+const canonical = (v: unknown): string =>
+  Array.isArray(v)
+    ? `[${v.map(canonical).join(',')}]`
+    : v && typeof v === 'object'
+      ? `{${Object.keys(v)
+          .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+          .sort()
+          .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+          .join(',')}}`
+      : JSON.stringify(v);
+const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
+const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b));
+const closeLists = (a: unknown, b: unknown, tol = 1e-5) =>
+  Array.isArray(a) &&
+  Array.isArray(b) &&
+  a.length === b.length &&
+  a.every((x, i) => typeof x === 'number' && Math.abs(x - b[i]) <= tol * Math.max(1, Math.abs(b[i])));
+/** `label given differs from the run's stored`, the one phrasing of every difference. */
+const differs = (label: string, given: unknown, stored: unknown) => `${label} ${text(given)} differs from the run's ${text(stored)}`;
+
+function text(v: unknown): string {
+  if (v === undefined || v === null || v === false) return 'none';
+  if (Array.isArray(v)) return v.length > 6 ? `${v.slice(0, 6).join(', ')}, ... (${v.length})` : v.join(', ');
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+function augmentText(a: unknown): string {
+  if (!a || typeof a !== 'object') return 'off (--no-augment)';
+  const { pad, flip, resizedCrop } = a as Partial<Augmentation>;
+  return `${resizedCrop ? 'random-resized-crop' : `pad ${pad} + crop`}${flip ? ' + flip' : ''}`;
+}
+
+/** The schedule's parts a user sets: its kind (`--schedule`), base rate (`--lr`) and warm-up steps (`--warmup`). */
+function scheduleParts(s: ScheduleSpec): { kind: string; lr: number; warmup: number } {
+  const inner = s.type === 'warmup' ? s.then : s;
+  return { kind: inner.type, lr: baseLearningRate(s), warmup: s.type === 'warmup' ? s.iterations : 0 };
+}
+
+/** The differences of two schedules: by part where a part differs, else the whole (e.g. milestones moved by another run length). */
+function scheduleDifferences(
+  given: ScheduleSpec,
+  stored: unknown,
+  steps: { given: number; stored: unknown; explained: boolean },
+): string[] {
+  if (!stored || typeof stored !== 'object' || same(given, stored)) return [];
+  let s: ReturnType<typeof scheduleParts>;
+  try {
+    s = scheduleParts(stored as ScheduleSpec);
+  } catch {
+    return [`the learning-rate schedule differs from the run's (${JSON.stringify(stored)})`];
+  }
+  const g = scheduleParts(given);
+  const out = [
+    ...(g.lr !== s.lr ? [differs('--lr', g.lr, s.lr)] : []),
+    ...(g.kind !== s.kind ? [differs('--schedule', g.kind, s.kind)] : []),
+    ...(g.warmup !== s.warmup ? [differs('--warmup', g.warmup, s.warmup)] : []),
+  ];
+  // Another run length moves the scaled milestones or the cosine's end; another training set or batch (named already) makes one.
+  if (out.length || (steps.explained && steps.given !== steps.stored)) return out;
+  const length =
+    steps.given !== steps.stored
+      ? ` because the run's length does (${text(steps.stored)} steps; this run ${steps.given}: give the run's --epochs/--iterations)`
+      : '';
+  return [
+    `the learning-rate schedule (${describeSchedule(given)}) differs from the run's (${describeSchedule(stored as ScheduleSpec)})${length}`,
+  ];
+}
+
+/** The head's learning rate of an optimizer under `schedule` (`--head-lr`), when it has its own. */
+function headLr(opt: { lrScale?: unknown } | undefined, schedule: unknown): number | undefined {
+  const scale = opt?.lrScale && typeof opt.lrScale === 'object' ? Object.values(opt.lrScale)[0] : undefined;
+  if (typeof scale !== 'number' || !schedule || typeof schedule !== 'object') return undefined;
+  try {
+    return scale * baseLearningRate(schedule as ScheduleSpec);
+  } catch {
+    return undefined;
+  }
+}
+
+function optimizerDifferences(given: RunSettings, stored: StoredSettings): string[] {
+  const s = stored.optimizer as Partial<StoredOptimizer> | undefined;
+  const g = given.optimizer;
+  if (!g || !s || typeof s !== 'object') return [];
+  const out: string[] = [];
+  if (typeof s.momentum === 'number' && s.momentum !== g.momentum) out.push(differs('--momentum', g.momentum, s.momentum));
+  if (typeof s.weightDecay === 'number' && s.weightDecay !== g.weightDecay) out.push(differs('--wd', g.weightDecay, s.weightDecay));
+  if (typeof s.nesterov === 'boolean' && s.nesterov !== g.nesterov)
+    out.push(differs('--nesterov', g.nesterov ? 'on' : 'off', s.nesterov ? 'on' : 'off'));
+  if (typeof s.decay === 'string' && s.decay !== g.decay) out.push(differs('weight decay on', g.decay, s.decay));
+  const [gh, sh] = [headLr(g, given.schedule), headLr(s, stored.schedule)];
+  if ((gh === undefined) !== (sh === undefined) || (gh !== undefined && sh !== undefined && !close(gh, sh)))
+    out.push(differs('--head-lr', gh, sh));
+  return out;
+}
+
+/** What this run's data gives that the run's does not: its source, else (the same data) its size, classes and normalisation. */
+function dataDifferences(given: RunSettings, stored: StoredSettings): string[] {
+  if (typeof stored.data === 'string' && given.data !== undefined && stored.data !== given.data)
+    return [differs('--data', given.data, stored.data)];
+  const out: string[] = [];
+  if (stored.trainSize !== given.trainSize)
+    out.push(`the training set of ${given.trainSize} images differs from the run's ${text(stored.trainSize)} (--limit, --val)`);
+  if (Array.isArray(stored.classes) && given.classes && !same(stored.classes, given.classes))
+    out.push(`the classes (${text(given.classes)}) differ from the run's (${text(stored.classes)})`);
+  const sp = stored.preprocessing as RunSettings['preprocessing'];
+  const gp = given.preprocessing;
+  if (sp && gp && typeof sp === 'object') {
+    // Normalisation computed from other training images differs as a matter of course: the size says it.
+    if (stored.trainSize === given.trainSize && Array.isArray(sp.mean) && (!closeLists(gp.mean, sp.mean) || !closeLists(gp.std, sp.std)))
+      out.push(
+        `the normalisation (mean ${text(gp.mean)}, std ${text(gp.std)}) differs from the run's (mean ${text(sp.mean)}, std ${text(sp.std)})`,
+      );
+    const pad = (p: unknown) => (Array.isArray(p) ? `to ${p.join('x')}` : 'none');
+    if (!same(sp.padTo ?? null, gp.padTo ?? null)) out.push(differs('the padding', pad(gp.padTo), pad(sp.padTo)));
+  }
+  return out;
+}
+
+/**
+ * Each setting of `given` (this run) that differs from the checkpoint's `stored` ones, as
+ * `--lr 0.5 differs from the run's 0.05`, in the order the user reads the options; empty when the
+ * run can continue. Settings that the checkpoint does not store (an older version's) are not compared.
+ */
+export function resumeDifferences(given: RunSettings, stored: StoredSettings): string[] {
+  const out = dataDifferences(given, stored);
+  if (stored.batchSize !== given.batchSize) out.push(differs('--batch', given.batchSize, stored.batchSize));
+  if (stored.seed !== given.seed) out.push(differs('--seed', given.seed, stored.seed));
+  const [wasFrozen, frozen] = [stored.freeze ?? 'none', given.freeze ?? 'none'];
+  if (wasFrozen !== frozen) out.push(differs('--freeze', frozen, wasFrozen));
+  const explained = stored.trainSize !== given.trainSize || stored.batchSize !== given.batchSize;
+  if (given.schedule)
+    out.push(...scheduleDifferences(given.schedule, stored.schedule, { given: given.totalSteps, stored: stored.totalSteps, explained }));
+  out.push(...optimizerDifferences(given, stored));
+  if (given.augment !== undefined && stored.augment !== undefined && !same(given.augment, stored.augment))
+    out.push(`augmentation ${augmentText(given.augment)} differs from the run's ${augmentText(stored.augment)}`);
+  return out;
+}
