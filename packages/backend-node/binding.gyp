@@ -12,7 +12,8 @@
         "native/batchnorm.cc",
         "native/plan.cc",
         "native/plan_api.cc",
-        "native/threads.cc"
+        "native/threads.cc",
+        "native/huge_pages.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -160,6 +160,7 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info);
 Napi::Value BatchNormTrain(const Napi::CallbackInfo& info);
 Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info);
 Napi::Value PinWorkerThreads(const Napi::CallbackInfo& info);
+Napi::Value AdviseHugePages(const Napi::CallbackInfo& info);
 
 // Empty the primitive caches of each file (clearCache).
 void ClearConvCaches();

@@ -95,6 +95,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("planInfo", Napi::Function::New(env, Guard<PlanInfo>));
   exports.Set("planDispose", Napi::Function::New(env, Guard<PlanDispose>));
   exports.Set("pinWorkerThreads", Napi::Function::New(env, Guard<PinWorkerThreads>));
+  exports.Set("adviseHugePages", Napi::Function::New(env, Guard<AdviseHugePages>));
   exports.Set("version", Napi::Function::New(env, Guard<Version>));
   exports.Set("clearCache", Napi::Function::New(env, Guard<ClearCache>));
   return exports;

@@ -93,6 +93,11 @@ export interface NativeAddon {
   /** oneDNN implementation picked for a conv pass ('fwd' | 'bwd_data' | 'bwd_weights'), e.g. "brgconv:avx512_core". */
   convImpl(params: number[], pass: string, bias?: boolean, relu?: boolean): string;
   /**
+   * Advises the whole 2 MiB pages of the `bytes` of `buffer` from its first 2 MiB boundary as
+   * transparent huge pages (Linux); returns that boundary's byte offset (0 when it has none).
+   */
+  adviseHugePages(buffer: ArrayBuffer, bytes: number): number;
+  /**
    * Builds a compiled inference plan (native/plan.cc) for an NHWC input of `inputDims` from the op
    * list of src/native/plan-lower.ts; returns an opaque handle. `options.winograd` (default true) lets
    * 3x3 stride-1 convs of 32+ channels run as oneDNN Winograd convs where that is faster (native/plan.cc);

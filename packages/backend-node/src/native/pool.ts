@@ -18,6 +18,8 @@ import * as os from 'node:os';
 
 const MiB = 1024 * 1024;
 const MIN_POOLED = 4096; // elements; smaller arrays are cheap to allocate
+/** Bytes from which a new buffer comes from the large allocator (huge pages: see setLargeAllocator). */
+const LARGE_BYTES = 2 * MiB;
 
 /** $name as a number ≥ 0 (times `unit`), or undefined when it is unset or not such a number. */
 function envAmount(name: string, unit: number): number | undefined {
@@ -69,6 +71,14 @@ export class BufferPool {
     this.idleMs = options.idleMs ?? idleMs();
   }
 
+  /**
+   * Where buffers of 2 MiB and more come from, as a buffer and the byte offset of at least `bytes`
+   * in it (null: Node's allocator). The native engine's puts them on huge pages (native/huge_pages.cc):
+   * the ResNet-20 batch-128 training step's arrays are 2-8 MiB, and on 4 KiB pages the kernels streaming
+   * them keep missing the TLB.
+   */
+  largeAllocator: ((bytes: number) => { buffer: ArrayBuffer; offset: number }) | null = null;
+
   /** An uninitialised Float32Array of n elements; the kernel must overwrite all of it. */
   alloc(n: number): Float32Array {
     if (n < MIN_POOLED) return new Float32Array(n);
@@ -81,7 +91,8 @@ export class BufferPool {
       return reused;
     }
     this.misses++;
-    const a = new Float32Array(Buffer.allocUnsafeSlow(n * 4).buffer, 0, n);
+    const large = n * 4 >= LARGE_BYTES && this.largeAllocator ? this.largeAllocator(n * 4) : null;
+    const a = large ? new Float32Array(large.buffer, large.offset, n) : new Float32Array(Buffer.allocUnsafeSlow(n * 4).buffer, 0, n);
     this.owned.add(a);
     this.ownedBuffers.add(a.buffer);
     return a;
