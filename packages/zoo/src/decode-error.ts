@@ -43,3 +43,24 @@ export class ImageDecodeError extends SpecError {
     this.fileMessage = say(false);
   }
 }
+
+/**
+ * Why sharp (libvips) could not decode a file, in words a user can act on. Its own messages name its
+ * internals ("vipspng: libpng read error", "Warning treated as error due to failOn setting"), repeat
+ * the same line several times, stop at a colon ("Input file has corrupt header:"), or say "Unknown
+ * error".
+ */
+export function sharpFailureReason(message: string): string {
+  const lines = [...new Set(message.split('\n').map((l) => l.trim()))].filter(Boolean);
+  const first = lines[0] ?? message;
+  const detail = (text: string) => text.replace(/^(Vips\w+|vips\w+|\w+load):\s*/, '').trim();
+  if (/^Input file has corrupt header:?\s*$/.test(first) && lines.length === 1) return 'its header is damaged';
+  const damaged = /corrupt header|read error|premature end|failOn setting|^vips\w*:|^Vips\w+:/i;
+  if (damaged.test(first)) {
+    const why = detail(first.replace(/^Input file has corrupt header:\s*/, ''));
+    return `it is damaged or cut short${why && !/failOn/.test(why) ? `: ${why}` : ''}`;
+  }
+  // libvips keeps one error buffer for all threads: a failure while others decode can lose its text.
+  if (/^Unknown error$/i.test(first)) return 'it could not be read (no reason given): it may be damaged or cut short';
+  return first;
+}

@@ -8,7 +8,7 @@ import type Sharp from 'sharp';
 import { SpecError } from '@resnet-ts/core';
 import { ImagePreprocessing, preprocessRgb } from './preprocess.js';
 import { BITMAP_FORMATS, PIXEL_LIMIT, decodeBitmap } from './bitmap-formats.js';
-import { ImageDecodeError } from './decode-error.js';
+import { ImageDecodeError, sharpFailureReason } from './decode-error.js';
 
 /**
  * sharp, loaded on the first decode: loading its native library costs ~80 ms, which every command
@@ -53,7 +53,7 @@ export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Arra
   } catch (e) {
     const what = typeof input === 'string' ? `'${input}'` : 'the image bytes';
     if (/pixel limit/.test((e as Error).message)) throw new ImageDecodeError(what, tooLargeReason(size), 'size');
-    throw new ImageDecodeError(what, (e as Error).message.split('\n')[0], 'format', `JPEG, PNG, WebP, TIFF, GIF, AVIF, ${BITMAP_FORMATS}`);
+    throw new ImageDecodeError(what, sharpFailureReason((e as Error).message), 'format', `JPEG, PNG, WebP, TIFF, GIF, AVIF, ${BITMAP_FORMATS}`);
   }
 }
 

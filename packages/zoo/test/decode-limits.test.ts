@@ -72,8 +72,37 @@ test("a file that is not an image: the decoder's reason as a field, and a messag
     expect(e.message).toBe(
       `Cannot decode '${file}' as an image (${e.reason}). Give a JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM file, or a tensor.`,
     );
-    expect(e.fileMessage).toBe(`Cannot decode '${file}' as an image (${e.reason}). Give a JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM file.`);
+    expect(e.fileMessage).toBe(
+      `Cannot decode '${file}' as an image (${e.reason}). Give a JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM file.`,
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("sharp's failures in words a user can act on: damaged or cut-short files, without libvips' internals", async () => {
+  const { sharpFailureReason } = await import('@resnet-ts/zoo');
+  expect(sharpFailureReason('Input file has corrupt header:')).toBe('its header is damaged');
+  expect(
+    sharpFailureReason(
+      'Input file has corrupt header: VipsJpeg: premature end of JPEG image\nVipsJpeg: Bogus marker length\nVipsJpeg: premature end of JPEG image',
+    ),
+  ).toBe('it is damaged or cut short: premature end of JPEG image');
+  expect(sharpFailureReason('vipspng: libpng read error')).toBe('it is damaged or cut short: libpng read error');
+  expect(sharpFailureReason('Warning treated as error due to failOn setting')).toBe('it is damaged or cut short');
+  expect(sharpFailureReason('Unknown error')).toMatch(/^it could not be read \(no reason given\): it may be damaged or cut short$/);
+  expect(sharpFailureReason('Input file contains unsupported image format')).toBe('Input file contains unsupported image format');
+  // A real file cut short, end to end.
+  const sharp = (await import('sharp')).default;
+  const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 9, g: 9, b: 9 } } })
+    .png()
+    .toBuffer();
+  const cut = path.join(os.tmpdir(), `resnet-cut-${process.pid}.png`);
+  fs.writeFileSync(cut, png.subarray(0, png.length - 30));
+  try {
+    const e = (await decodeRgb(cut).catch((err: unknown) => err)) as ImageDecodeError;
+    expect(e.reason).toMatch(/^it (is damaged or cut short|could not be read)/);
+  } finally {
+    fs.rmSync(cut, { force: true });
   }
 });

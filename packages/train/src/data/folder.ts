@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { ImageDecodeError, decodeBitmap, decodeRgb, resizeCropPadRgb } from '@resnet-ts/zoo/node';
+import { ImageDecodeError, decodeBitmap, decodeRgb, resizeCropPadRgb, sharpFailureReason } from '@resnet-ts/zoo/node';
 import type { ImagePreprocessing } from '@resnet-ts/zoo';
 import { DataError } from '../errors.js';
 import { Dataset } from './dataset.js';
@@ -77,7 +77,7 @@ export async function decodeImage(file: string, options: ImageDecodeOptions): Pr
     }
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   } catch (e) {
-    throw new ImageDecodeFailure(file, (e as Error).message);
+    throw new ImageDecodeFailure(file, sharpFailureReason((e as Error).message));
   }
 }
 
