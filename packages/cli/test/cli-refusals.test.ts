@@ -245,3 +245,13 @@ describe('messages name the real cause', () => {
     expect(await refusal([...shipped, 'missing.png'])).toBe("No such file: 'missing.png'.");
   });
 });
+
+test('an ONNX model given as weights is named as one, by its name or by its first bytes', async () => {
+  const made = await runCli(['export-onnx', '--weights', WEIGHTS, '--out', 'm.onnx']);
+  expect(made.status).toBe(0);
+  fs.copyFileSync(p('m.onnx'), p('m.bin'));
+  for (const file of ['m.onnx', 'm.bin'])
+    expect(await refusal(['predict', '--weights', file, IMAGE])).toBe(
+      `${file}: an ONNX model; resnet-ts writes ONNX (resnet export-onnx) but does not read weights from it. Give the safetensors or PyTorch file it was exported from.`,
+    );
+});

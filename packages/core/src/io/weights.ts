@@ -98,6 +98,17 @@ export function detectWeightsFormat(bytes: Uint8Array): WeightsFormat | undefine
   return undefined;
 }
 
+/**
+ * An ONNX model by its name, or by its start: a ModelProto opens with field 1 (ir_version, a varint:
+ * byte 0x08) and names its producer (`pytorch`, `tf2onnx`, ...) within the first bytes.
+ */
+function looksLikeOnnx(bytes: Uint8Array, source: string): boolean {
+  if (/\.onnx$/i.test(source)) return true;
+  if (bytes[0] !== 0x08) return false;
+  const head = String.fromCharCode(...bytes.subarray(0, 128));
+  return /resnet-ts|pytorch|onnx|keras|tensorflow|paddle/i.test(head);
+}
+
 function describeStart(bytes: Uint8Array): string {
   const head = bytes.subarray(0, 8);
   return [...head].map((b) => b.toString(16).padStart(2, '0')).join(' ');
@@ -118,6 +129,11 @@ export function readWeights(bytes: Uint8Array, options: ReadWeightsOptions = {})
     const obj = format === 'torch-zip' ? readTorchZip(bytes, source) : readTorchLegacy(bytes, source);
     return torchStateDict(obj, format, source, options.warn);
   }
+  if (looksLikeOnnx(bytes, source))
+    throw new FormatError(
+      `${source}: an ONNX model; resnet-ts writes ONNX (resnet export-onnx) but does not read weights from it. ` +
+        'Give the safetensors or PyTorch file it was exported from.',
+    );
   throw new FormatError(
     `${source}: not a weights file resnet-ts reads (${bytes.length} bytes starting ${describeStart(bytes)}); ` +
       'expected safetensors or a PyTorch .pth/.pt/.bin saved by torch.save. If it is truncated, copy or download it again.',
