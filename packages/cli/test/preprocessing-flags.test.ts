@@ -76,7 +76,9 @@ print(json.dumps(p.tolist()))
     expect(probabilities(changed.stdout)).not.toEqual(stored);
     expect(
       await refusal(['convert', 'cats10.safetensors', 'tv.safetensors', '--to', 'torchvision', '--mean', '0.5', '--std', '0.5'], dir),
-    ).toBe('--mean, --std, --resize and --crop are stored by --to resnet-ts; a torchvision state dict holds no preprocessing.');
+    ).toBe(
+      "--mean, --std, --resize and --crop are stored by --to resnet-ts; --to torchvision keeps the source's own (in metadata PyTorch ignores). Convert with the flags to resnet-ts first, then that file --to torchvision.",
+    );
   }, 180_000);
 });
 

@@ -60,7 +60,7 @@ export function registerConvert(program: Command): void {
     if (to === 'torchvision') {
       if (preprocessing)
         throw new UserError(
-          '--mean, --std, --resize and --crop are stored by --to resnet-ts; a torchvision state dict holds no preprocessing.',
+          "--mean, --std, --resize and --crop are stored by --to resnet-ts; --to torchvision keeps the source's own (in metadata PyTorch ignores). Convert with the flags to resnet-ts first, then that file --to torchvision.",
         );
       const { spec, kept, dropped } = isOurs
         ? await rewriteCheckpoint(input, output, info as CheckpointInfo, opts)
