@@ -144,9 +144,17 @@ function optimizerDifferences(given: RunSettings, stored: StoredSettings): strin
   return out;
 }
 
-/** What this run's data gives that the run's does not: its source, else (the same data) its size, classes and normalisation. */
+/** Whether a stored data source is files or folders (absolute paths), not a data set's name. */
+const isPath = (source: string): boolean => source.split(', ').every((p) => path.isAbsolute(p));
+
+/**
+ * What this run's data gives that the run's does not: another named data set, else its size,
+ * classes and normalisation. Files or folders are compared by what they hold, not where: a data set
+ * moved to another folder resumes, while other images change the normalisation (their statistics).
+ */
 function dataDifferences(given: RunSettings, stored: StoredSettings): string[] {
-  if (typeof stored.data === 'string' && given.data !== undefined && stored.data !== given.data)
+  const moved = typeof stored.data === 'string' && given.data !== undefined && isPath(stored.data) && isPath(given.data);
+  if (typeof stored.data === 'string' && given.data !== undefined && stored.data !== given.data && !moved)
     return [differs('--data', given.data, stored.data)];
   const out: string[] = [];
   if (stored.trainSize !== given.trainSize)

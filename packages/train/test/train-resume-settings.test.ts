@@ -120,3 +120,23 @@ test('resumeDifferences: the settings a checkpoint does not store (an older vers
     resumeDifferences(scaled, { batchSize: 16, trainSize: 64, seed: 1, totalSteps: 16, schedule: scaledPaperSchedule(16, 0.1) }),
   ).toEqual(["the training set of 32 images differs from the run's 64 (--limit, --val)"]);
 });
+
+test('resumeDifferences: a data folder compared by what it holds, not where (moved: resumes; other images: refused)', () => {
+  const given = {
+    batchSize: 16,
+    trainSize: 32,
+    seed: 1,
+    totalSteps: 4,
+    data: '/mnt/new/pets',
+    preprocessing: { mean: [0.5], std: [0.25] },
+  };
+  const stored = { batchSize: 16, trainSize: 32, seed: 1, data: '/home/me/pets', preprocessing: { mean: [0.5], std: [0.25] } };
+  expect(resumeDifferences(given, stored)).toEqual([]);
+  expect(resumeDifferences({ ...given, preprocessing: { mean: [0.43], std: [0.25] } }, stored)).toEqual([
+    "the normalisation (mean 0.43, std 0.25) differs from the run's (mean 0.5, std 0.25)",
+  ]);
+  // A named data set for a folder, or another named one: refused by name.
+  expect(resumeDifferences({ ...given, data: 'fashion-mnist' }, stored)[0]).toMatch(
+    /^--data fashion-mnist differs from the run's \/home\/me\/pets/,
+  );
+});
