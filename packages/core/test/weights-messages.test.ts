@@ -173,6 +173,7 @@ torch.save({'state_dict': a, 'state_dict_ema': {'module.' + k: v for k, v in b.i
 torch.save({'model': a, 'optimizer': {'state': {0: {'momentum_buffer': torch.ones(2)}}, 'param_groups': []}, 'epoch': 3}, out + '/one.pth')
 torch.jit.save(torch.jit.script(torch.nn.Conv2d(3, 2, 1)), out + '/scripted.pt')
 torch.jit.save(torch.jit.trace(torch.nn.Conv2d(3, 2, 1), torch.randn(1, 3, 4, 4)), out + '/traced.pt')
+torch.save({k: v.numpy() for k, v in a.items()}, out + '/numpy.pth')
 `;
 
 describe('torch files made by PyTorch at test time', () => {
@@ -201,6 +202,13 @@ describe('torch files made by PyTorch at test time', () => {
     const fileNotes: string[] = [];
     readWeightsFile(path.join(dir, 'two.pth'), { source: 'two.pth', warn: (m) => fileNotes.push(m) });
     expect(fileNotes).toEqual(notes);
+  });
+
+  test('a state dict of NumPy arrays is refused saying so and how to save tensors, nothing run', () => {
+    if (skip) return;
+    expect(() => read('numpy.pth', [])).toThrow(
+      /^numpy\.pth: refused to load: the pickle names the Python global 'numpy\.(_?core)\.multiarray\._reconstruct'.* It holds NumPy arrays, not torch tensors: save \{k: torch\.from_numpy\(v\)/,
+    );
   });
 
   test("timm's {'state_dict', 'state_dict_ema'}: the first in the usual order, noted; a lone state dict next to an optimizer: no note", () => {
