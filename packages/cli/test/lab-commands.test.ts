@@ -26,7 +26,8 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const labCommand = (program: Command, name: string) => program.commands.find((c) => c.name() === 'lab')!.commands.find((c) => c.name() === name);
+const labCommand = (program: Command, name: string) =>
+  program.commands.find((c) => c.name() === 'lab')!.commands.find((c) => c.name() === name);
 
 test('every registered experiment with a command is a `resnet lab` sub-command with its declared options', () => {
   const program = buildProgram();
@@ -38,7 +39,8 @@ test('every registered experiment with a command is a `resnet lab` sub-command w
     const longs = cmd!.options.map((o) => o.long);
     expect(longs).toEqual(['--out', '--backend', '--seed', '--note', ...declared.options.map((o) => o.flags.split(' ')[0])]);
   }
-  for (const name of ['identity', 'lesion', 'paths', 'degradation', 'gradflow', 'shortcuts']) expect(labCommand(program, name)).toBeDefined();
+  for (const name of ['identity', 'lesion', 'paths', 'degradation', 'gradflow', 'shortcuts'])
+    expect(labCommand(program, name)).toBeDefined();
 });
 
 test('a new experiment is one registration: its sub-command parses, checks and passes its options, with no CLI change', async () => {
@@ -89,20 +91,64 @@ test('resnet lab identity runs end to end from the generated command and records
   expect(r.status).toBe(0);
   const json = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8'));
   // the command line as given, with the output folder relative to the working folder (no machine paths in reports)
-  expect(JSON.stringify(json)).toContain("resnet lab identity --dims 1 --steps 20 --seeds 1 --out identity");
+  expect(JSON.stringify(json)).toContain('resnet lab identity --dims 1 --steps 20 --seeds 1 --out identity');
   expect(json.result.options).toMatchObject({ dims: [1], steps: 20, seeds: 1, optimizer: 'adam', threshold: 1e-3, initScale: 0.1 });
 });
 
 (HAVE_FMNIST ? test : test.skip)('lab lesion/paths load the zoo weights by default; a bad value or input is one resnet: line', () => {
-  const lesion = cli(['lab', 'lesion', '--limit', '40', '--samples', '1', '--max-k', '1', '--max-swaps', '0', '--out', path.join(dir, 'lesion')]);
+  const lesion = cli([
+    'lab',
+    'lesion',
+    '--limit',
+    '40',
+    '--samples',
+    '1',
+    '--max-k',
+    '1',
+    '--max-swaps',
+    '0',
+    '--out',
+    path.join(dir, 'lesion'),
+  ]);
   expect(lesion.status).toBe(0);
   const res = JSON.parse(fs.readFileSync(path.join(dir, 'lesion', 'result.json'), 'utf8'));
   expect(res.result.description).toMatch(/the zoo's resnet20-fashion-mnist weights/);
   expect(res.result.testImages).toBe(40);
+  // A plain net as the side studied, or a residual one as the plain side: refused, not reported under the other's name.
+  const weights = (name: string) => path.join(ROOT, 'packages', 'zoo', 'weights', `${name}.safetensors`);
+  const swapped = cli(['lab', 'lesion', '--plain-weights', weights('resnet20-fashion-mnist'), '--out', path.join(dir, 'bad')]);
+  expect(swapped.stderr).toMatch(/^resnet: lesion: the plain net \(--plain-weights .*resnet20-fashion-mnist\.safetensors\) has shortcuts/);
+  expect(cli(['lab', 'lesion', '--weights', weights('plain20-fashion-mnist'), '--out', path.join(dir, 'bad')]).stderr).toMatch(
+    /^resnet: lesion: the studied net \(--weights .*plain20-fashion-mnist\.safetensors\) is a plain net/,
+  );
+  // --plain-weights alone: the residual side is still the zoo's trained net, as --model's help says.
+  const withPlain = path.join(dir, 'lesion-plain-given');
+  expect(
+    cli([
+      'lab',
+      'lesion',
+      '--plain-weights',
+      weights('plain20-fashion-mnist'),
+      '--limit',
+      '40',
+      '--samples',
+      '1',
+      '--max-k',
+      '1',
+      '--max-swaps',
+      '0',
+      '--out',
+      withPlain,
+    ]).status,
+  ).toBe(0);
+  expect(JSON.parse(fs.readFileSync(path.join(withPlain, 'result.json'), 'utf8')).result.description).toMatch(
+    /the zoo's resnet20-fashion-mnist weights/,
+  );
   for (const args of [
     ['lab', 'gradflow', '--limit', '10', '--batch', '64'],
     ['lab', 'paths', '--mode', 'walk'],
     ['lab', 'lesion', '--weights', path.join(dir, 'missing.safetensors')],
+    ['lab', 'lesion', '--plain-weights', weights('resnet20-fashion-mnist')],
   ]) {
     const bad = cli([...args, '--out', path.join(dir, 'bad')]);
     expect(bad.status).not.toBe(0);

@@ -53,7 +53,7 @@ export class LesionEvaluator {
     return wrong / this.n;
   }
 
-/** Frees the cached test tensors. */
+  /** Frees the cached test tensors. */
   dispose(): void {
     tf.dispose(this.stemOut);
   }
@@ -270,12 +270,29 @@ function sameInputs(a: ModelAndData, b: ModelAndData): boolean {
   );
 }
 
+/**
+ * The study compares a residual net with a plain one: a net on the wrong side (weights whose spec says
+ * otherwise) would be reported under the other's name, with Veit's conclusion drawn from it.
+ */
+function checkLesionNets(model: ResNet, plain: ResNet | undefined, v: LesionCommandValues): void {
+  const named = (flag: string, value?: string) => (value ? ` (${flag} ${value})` : '');
+  if (model.spec.residual === false)
+    throw new ExperimentInputError(
+      `lesion: the studied net${named('--weights', v.weights) || named('--model', v.model)} is a plain net (no shortcuts); give it as --plain-weights/--plain-model and a residual net as --weights/--model.`,
+    );
+  if (plain && plain.spec.residual !== false)
+    throw new ExperimentInputError(
+      `lesion: the plain net${named('--plain-weights', v.plainWeights) || named('--plain-model', v.plainModel)} has shortcuts (a residual net); give a plain net's weights (e.g. plain20-fashion-mnist, or a run of resnet train --model plain20).`,
+    );
+}
+
 /** `resnet lab lesion`: loads the residual net (and the plain one), prepares the test images, runs the study. */
 async function lesionFromCommand(given: LesionCommandValues, host: CommandHost): Promise<ExperimentOutput<LesionResult>> {
   let v = given;
-  if (!v.model && !v.weights && !v.plainModel && !v.plainWeights && v.data === 'fashion-mnist') {
-    // Offline default: the two nets the zoo ships, trained with the same recipe.
-    v = { ...v, model: 'resnet20-fashion-mnist', plainModel: 'plain20-fashion-mnist' };
+  if (!v.model && !v.weights && v.data === 'fashion-mnist') {
+    // Offline default: the residual net the zoo ships, and its plain twin (same recipe) unless one is given.
+    const plainTwin = !v.plainModel && !v.plainWeights ? { plainModel: 'plain20-fashion-mnist' } : {};
+    v = { ...v, model: 'resnet20-fashion-mnist', ...plainTwin };
   }
   const r = await loadModelAndData({ model: v.model, weights: v.weights, data: v.data, fallback: 'resnet20' }, host);
   let p: ModelAndData | undefined;
@@ -287,6 +304,7 @@ async function lesionFromCommand(given: LesionCommandValues, host: CommandHost):
       const flags = { model: '--plain-model', weights: '--plain-weights' };
       p = await loadModelAndData({ model: plainModel, weights: v.plainWeights, data: v.data, fallback, flags }, host);
     }
+    checkLesionNets(r.model, p?.model, v);
     const data = prepareTestTensors(r.pair.test ?? r.pair.train, r.prep, v.limit);
     tensors.push(data);
     // Each net scores its own outputs: the plain net's images are labelled by its class names and
@@ -314,10 +332,15 @@ registerExperiment<LesionOptions, LesionResult, LesionCommandValues>({
       { flags: '--weights <file>', description: 'trained weights of the residual net', kind: { type: 'text', what: 'a file' } },
       {
         flags: '--plain-model <name>',
-        description: "the plain net (default: plain<depth> when --plain-weights is given; the zoo's plain20-fashion-mnist with the default model)",
+        description:
+          "the plain net (default: plain<depth> when --plain-weights is given; the zoo's plain20-fashion-mnist with the default model)",
         kind: { type: 'text' },
       },
-      { flags: '--plain-weights <file>', description: 'trained weights of a plain net (the same depth, or the deepest one trained)', kind: { type: 'text', what: 'a file' } },
+      {
+        flags: '--plain-weights <file>',
+        description: 'trained weights of a plain net (the same depth, or the deepest one trained)',
+        kind: { type: 'text', what: 'a file' },
+      },
       { ...DATA_OPTION, description: 'test data' },
       { flags: '--limit <n>', description: 'test images to use', kind: COUNT, default: 1000 },
       { flags: '--samples <n>', description: 'random samples per k', kind: { type: 'integer', min: 1, max: 1e6 }, default: 10 },
@@ -326,7 +349,12 @@ registerExperiment<LesionOptions, LesionResult, LesionCommandValues>({
         description: 'largest number of deleted blocks, 1 to the number that can be deleted (default: all of them)',
         kind: { type: 'integer', min: 1, max: 1e4 },
       },
-      { flags: '--max-swaps <n>', description: 'largest number of swapped pairs (0: none)', kind: { type: 'integer', min: 0, max: 1e4 }, default: 10 },
+      {
+        flags: '--max-swaps <n>',
+        description: 'largest number of swapped pairs (0: none)',
+        kind: { type: 'integer', min: 0, max: 1e4 },
+        default: 10,
+      },
     ],
     run: lesionFromCommand,
   },

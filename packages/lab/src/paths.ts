@@ -158,7 +158,10 @@ export interface PathsResult {
   /** meanMagnitude × C(n, k), and the same as a fraction of the sum. */
   totalGradient: number[];
   totalGradientShare: number[];
+  /** Where most of the gradient comes from; meaningful only with {@link everyLength}. */
   dominant: { share: number; lo: number; hi: number; pathFraction: number };
+  /** Whether every length 0..n was sampled: else the shares are of the sampled lengths' gradient only. */
+  everyLength: boolean;
   fullGradientNorm: number;
 }
 
@@ -191,26 +194,60 @@ function pathsPlots(result: PathsResult): Record<string, string> {
 
 /** The report's text: the method, where most of the gradient comes from, the magnitude trend and the table per length. */
 function pathsBody(result: PathsResult, share: number): string {
-  const { description, n, samples, mode, dominant, fullGradientNorm, lengths, meanMagnitude, stdMagnitude, totalGradient, totalGradientShare } = result;
+  const {
+    description,
+    n,
+    samples,
+    mode,
+    dominant,
+    fullGradientNorm,
+    lengths,
+    meanMagnitude,
+    stdMagnitude,
+    totalGradient,
+    totalGradientShare,
+  } = result;
   const fractions = result.pathFractions;
   const counts = pathCounts(n);
   const how =
     mode === 'path'
       ? 'in the k sampled blocks the gradient flows only through the residual branch, in the others only through the skip (Veit et al.: the gradient of one path of length exactly k)'
       : 'in the k sampled blocks the gradient flows through branch and skip, in the others only through the skip (the gradient of all paths within the k sampled branches; "total" then over-counts)';
+  // The shares are of the sampled lengths' gradient: with some lengths left out they say nothing of where
+  // most of the whole gradient comes from.
+  const { everyLength } = result;
+  const where = everyLength
+    ? [
+        `**${fmtNum(share * 100)} % of the total gradient comes from paths of length ${dominant.lo}–${dominant.hi}** (${fmtNum(dominant.share * 100)} % in that range), which are ${fmtNum(dominant.pathFraction * 100)} % of all paths. ` +
+          `Full gradient norm (all branches): ${fmtNum(fullGradientNorm)}.`,
+        '',
+        magnitudeTrend(lengths, meanMagnitude, n),
+        '',
+        veitComparison(dominant, n, share),
+      ]
+    : [
+        `Only lengths ${lengths.join(', ')} of 0–${n} were sampled (--lengths): the shares below are of the gradient of those lengths alone, ` +
+          `so where most of the whole gradient comes from, and how that compares with Veit et al., is not measured here (leave out --lengths to sample every length). ` +
+          `Full gradient norm (all branches): ${fmtNum(fullGradientNorm)}.`,
+        '',
+        magnitudeTrend(lengths, meanMagnitude, n),
+      ];
   return [
     `${description}: n = ${n} blocks, 2^${n} = ${(2n ** BigInt(n)).toString()} paths. Gradient sampled with ${samples} random sets of k blocks per length on ${result.inputs} inputs, eval mode: ` +
       `${how}. Detaching uses \`tf.customGrad\` (forward values unchanged). Magnitude: norm of ∂L/∂(input of the first block) per input, L = summed cross-entropy.`,
     '',
-    `**${fmtNum(share * 100)} % of the total gradient comes from paths of length ${dominant.lo}–${dominant.hi}** (${fmtNum(dominant.share * 100)} % in that range), which are ${fmtNum(dominant.pathFraction * 100)} % of all paths. ` +
-      `Full gradient norm (all branches): ${fmtNum(fullGradientNorm)}.`,
-    '',
-    magnitudeTrend(lengths, meanMagnitude, n),
-    '',
-    veitComparison(dominant, n, share),
+    ...where,
     '',
     mdTable(
-      ['k', 'paths C(n,k)', 'fraction of paths', 'mean ‖grad‖ per path', 'std', 'total (× C(n,k))', 'share of total'],
+      [
+        'k',
+        'paths C(n,k)',
+        'fraction of paths',
+        'mean ‖grad‖ per path',
+        'std',
+        'total (× C(n,k))',
+        everyLength ? 'share of total' : 'share of the sampled lengths',
+      ],
       lengths.map((k, i) => [
         k,
         counts[k].toString(),
@@ -295,6 +332,7 @@ export async function runPaths(options: PathsOptions): Promise<ExperimentOutput<
       totalGradient,
       totalGradientShare,
       dominant,
+      everyLength: lengths.length === n + 1,
       fullGradientNorm,
     };
     const plots = pathsPlots(result);
@@ -354,7 +392,11 @@ registerExperiment<PathsOptions, PathsResult, PathsCommandValues>({
       { ...DATA_OPTION, description: 'data for the inputs' },
       { flags: '--inputs <n>', description: 'test images to average over', kind: { type: 'integer', min: 1, max: 1e6 }, default: 4 },
       { flags: '--samples <n>', description: 'random branch sets per length', kind: { type: 'integer', min: 1, max: 1e6 }, default: 10 },
-      { flags: '--lengths <list>', description: 'path lengths to sample (default all 0..n)', kind: { type: 'integerList', min: 0, max: 1e4 } },
+      {
+        flags: '--lengths <list>',
+        description: 'path lengths to sample (default all 0..n)',
+        kind: { type: 'integerList', min: 0, max: 1e4 },
+      },
       {
         flags: '--mode <path|subset>',
         description:
@@ -376,8 +418,7 @@ export function magnitudeTrend(lengths: number[], meanMagnitude: number[], n?: n
   if (pts.length < 2) return 'Too few non-zero magnitudes to fit a trend.';
   const mx = pts.reduce((s, [k]) => s + k, 0) / pts.length;
   const my = pts.reduce((s, [, m]) => s + Math.log(m), 0) / pts.length;
-  const slope =
-    pts.reduce((s, [k, m]) => s + (k - mx) * (Math.log(m) - my), 0) / pts.reduce((s, [k]) => s + (k - mx) ** 2, 0);
+  const slope = pts.reduce((s, [k, m]) => s + (k - mx) * (Math.log(m) - my), 0) / pts.reduce((s, [k]) => s + (k - mx) ** 2, 0);
   const factor = Math.exp(slope);
   const direction =
     factor < 0.95

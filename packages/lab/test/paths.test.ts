@@ -160,24 +160,48 @@ describe('sampled gradients', () => {
 
 test('the trend sentence follows the fitted per-branch factor (falls, grows, flat, too few points)', () => {
   const ks = [0, 1, 2, 3];
-  expect(magnitudeTrend(ks, ks.map((k) => 0.5 ** k))).toMatch(/falls with the path length.*× 0\.5 per extra/);
-  expect(magnitudeTrend(ks, ks.map((k) => 2 ** k))).toMatch(/grows with the path length.*× 2 per extra/);
+  expect(
+    magnitudeTrend(
+      ks,
+      ks.map((k) => 0.5 ** k),
+    ),
+  ).toMatch(/falls with the path length.*× 0\.5 per extra/);
+  expect(
+    magnitudeTrend(
+      ks,
+      ks.map((k) => 2 ** k),
+    ),
+  ).toMatch(/grows with the path length.*× 2 per extra/);
   expect(magnitudeTrend(ks, [1, 1, 1, 1])).toMatch(/stays about the same/);
   expect(magnitudeTrend(ks, [0, 0, 0, 1])).toMatch(/Too few/);
 });
 
 test('the comparison with Veit et al.: their 5-17 of 54 blocks, scaled to other depths; overlap said in words', () => {
-  expect(veitComparison({ lo: 5, hi: 17, pathFraction: 0.0045 }, 54)).toMatch(/lengths 5–17 .* against Veit's 5–17: about the same range\./);
+  expect(veitComparison({ lo: 5, hi: 17, pathFraction: 0.0045 }, 54)).toMatch(
+    /lengths 5–17 .* against Veit's 5–17: about the same range\./,
+  );
   expect(veitComparison({ lo: 20, hi: 34, pathFraction: 0.9 }, 54)).toMatch(/against Veit's 5–17: a different range: longer paths\./);
-  expect(veitComparison({ lo: 12, hi: 25, pathFraction: 0.3 }, 54)).toMatch(/a partly overlapping range \(6 of the 21 lengths in either are in both\), longer on the whole\./);
+  expect(veitComparison({ lo: 12, hi: 25, pathFraction: 0.3 }, 54)).toMatch(
+    /a partly overlapping range \(6 of the 21 lengths in either are in both\), longer on the whole\./,
+  );
   // 9 blocks (ResNet-20): 5/54 and 17/54 of 9 are about 1 and 3
-  expect(veitComparison({ lo: 2, hi: 7, pathFraction: 0.96 }, 9)).toContain("against Veit's 5–17 of 54, i.e. about 1–3 of 9 scaled to this depth");
+  expect(veitComparison({ lo: 2, hi: 7, pathFraction: 0.96 }, 9)).toContain(
+    "against Veit's 5–17 of 54, i.e. about 1–3 of 9 scaled to this depth",
+  );
   expect(magnitudeTrend([0, 1, 2], [1, 2, 4], 54)).not.toContain('shallower');
   expect(magnitudeTrend([0, 1, 2], [1, 2, 4], 9)).toContain('in this shallower net');
 });
 
-test('runPaths on 54 blocks (as many as ResNet-110): binomial over 2^54 paths, sampled lengths, the Veit sentence in the report', async () => {
-  const deep = resnet({ block: 'basic', layers: [18, 18, 18], stem: 'cifar', inChannels: 1, widths: [2, 2, 2], stemWidth: 2, seed: 3 }).eval();
+test('runPaths on 54 blocks (as many as ResNet-110): binomial over 2^54 paths; sampled lengths only: shares of those, no Veit verdict', async () => {
+  const deep = resnet({
+    block: 'basic',
+    layers: [18, 18, 18],
+    stem: 'cifar',
+    inChannels: 1,
+    widths: [2, 2, 2],
+    stemWidth: 2,
+    seed: 3,
+  }).eval();
   const inputs = tf.tensor4d(new Rng(5).normalArray(2 * 8 * 8), [2, 8, 8, 1]);
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-paths-'));
   try {
@@ -186,8 +210,13 @@ test('runPaths on 54 blocks (as many as ResNet-110): binomial over 2^54 paths, s
     expect(r.result.pathCounts[27]).toBe('1946939425648112');
     expect(r.result.meanMagnitude.every((m) => Number.isFinite(m) && m >= 0)).toBe(true);
     const md = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
-    expect(md).toContain("Veit et al. (ResNet-110 on CIFAR-10, 54 blocks)");
-    expect(md).toMatch(/against Veit's 5–17: /);
+    // Six of 55 lengths: where most of the whole gradient comes from is not measured, and the report says so.
+    expect(r.result.everyLength).toBe(false);
+    expect(md).toContain(
+      'Only lengths 0, 5, 10, 17, 27, 54 of 0–54 were sampled (--lengths): the shares below are of the gradient of those lengths alone',
+    );
+    expect(md).not.toMatch(/of the total gradient comes from|against Veit's 5–17/);
+    expect(md).toContain('share of the sampled lengths');
   } finally {
     fs.rmSync(out, { recursive: true });
     tf.dispose(inputs);
@@ -208,6 +237,22 @@ test('runPaths refuses a path length longer than the net, before sampling (no si
     expect(logged).toEqual([]);
     expect(fs.readdirSync(out)).toEqual([]);
     expect((await run([3, 1, 1])).result.lengths).toEqual([1, 3]);
+  } finally {
+    fs.rmSync(out, { recursive: true });
+    tf.dispose(inputs);
+  }
+});
+
+test('runPaths over every length: the dominant range and the comparison with Veit et al. are reported', async () => {
+  const inputs = tf.tensor4d(new Rng(5).normalArray(2 * 8 * 8), [2, 8, 8, 1]);
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-paths-'));
+  try {
+    const r = await runPaths({ model, inputs, labels: [1, 2], samples: 1, out, command: 'test' });
+    expect(r.result.everyLength).toBe(true);
+    const md = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
+    expect(md).toMatch(/\*\*90 % of the total gradient comes from paths of length \d+–\d+\*\*/);
+    expect(md).toMatch(/against Veit's 5–17/);
+    expect(md).not.toContain('Only lengths');
   } finally {
     fs.rmSync(out, { recursive: true });
     tf.dispose(inputs);

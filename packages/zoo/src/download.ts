@@ -47,6 +47,9 @@ function describe(e: unknown): string {
   return err.cause?.code ?? err.cause?.message ?? err.message;
 }
 
+/** The longest delay setTimeout keeps (2^31 - 1 ms); longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Streams `url`, calling `onChunk` for each piece of the body in order. Resolves with the number of
  * bytes, or undefined for a 404 with `optional`. Throws a {@link SourceError} for an unreachable
@@ -61,6 +64,8 @@ export async function streamDownload(url: string, onChunk: (chunk: Uint8Array) =
   let timer: ReturnType<typeof setTimeout> | undefined;
   const arm = () => {
     clearTimeout(timer);
+    // setTimeout fires at once past 2^31 - 1 ms (~24.8 days): a longer limit is as good as none.
+    if (timeoutMs > MAX_TIMER_MS) return;
     timer = setTimeout(() => {
       timedOut = true;
       controller.abort();

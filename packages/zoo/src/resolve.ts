@@ -79,6 +79,10 @@ export function parseHubId(source: string): { repo: string; revision: string } |
   if (!source.startsWith('hf:')) return undefined;
   const m = /^hf:([\w.-]+\/[\w.-]+)(?:@([\w./-]+))?$/.exec(source);
   if (!m) throw new SourceError(`'${source}' is not a hub id: write hf:owner/name (optionally @revision).`);
+  // '.', '..' or an empty segment would make the URL name another repo or path once normalised.
+  const segments = [...m[1].split('/'), ...(m[2]?.split('/') ?? [])];
+  if (segments.some((seg) => seg === '' || seg === '.' || seg === '..'))
+    throw new SourceError(`'${source}' is not a hub id: its owner, name and revision may not hold '.', '..' or empty parts.`);
   return { repo: m[1], revision: m[2] ?? 'main' };
 }
 

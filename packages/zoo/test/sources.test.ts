@@ -145,6 +145,11 @@ test('hf:owner/name reads model.safetensors and takes the labels from config.jso
   bin.dispose();
   await expect(fromPretrained('hf:acme/missing')).rejects.toThrow(/neither model.safetensors nor pytorch_model.bin for acme\/missing@main\. Check the repo id\.$/);
   await expect(fromPretrained('hf:not a repo')).rejects.toThrow(/write hf:owner\/name/);
+  // A revision or name that would climb out of the repo once the URL is normalised: refused, nothing fetched.
+  const before = Object.values(hits).reduce((a, b) => a + b, 0);
+  for (const id of ['hf:acme/net@../../x', 'hf:../acme@main', 'hf:acme/net@v1//x'])
+    await expect(fromPretrained(id)).rejects.toThrow(/is not a hub id: its owner, name and revision may not hold '\.', '\.\.' or empty parts\./);
+  expect(Object.values(hits).reduce((a, b) => a + b, 0)).toBe(before);
 });
 
 describe('bad input: one line that says what to do, and no partial file in the cache', () => {
@@ -160,6 +165,11 @@ describe('bad input: one line that says what to do, and no partial file in the c
     expect((err as Error).message).toMatch(message);
     expect((err as Error).message).not.toContain('\n');
     expect(cacheFiles()).toEqual(before);
+  });
+
+  test('a time limit longer than setTimeout keeps (~24.8 days) is no limit, not an instant "stalled"', async () => {
+    const clf = await fromPretrained(`${base}/files/w.safetensors?v=long-timeout`, { timeoutMs: 1e12 });
+    clf.dispose();
   });
 
   test('an unreachable host', async () => {
