@@ -81,6 +81,36 @@ describe('sampled gradients', () => {
     expect(sampled).toBeCloseTo(full, 5);
   });
 
+  test('more inputs than one gradient pass takes (64): the same mean norm as all at once', () => {
+    const m = 150;
+    const many = tf.tensor4d(new Rng(9).normalArray(m * 8 * 8), [m, 8, 8, 1]);
+    const y = tf.tensor1d(
+      Array.from({ length: m }, (_, i) => i % 10),
+      'int32',
+    );
+    const h = stemForward(model, many);
+    const whole = tf.tidy(() =>
+      perExampleNorm(
+        tf.grad((z: tf.Tensor) =>
+          tf.losses.softmaxCrossEntropy(
+            tf.oneHot(y, 10),
+            headForward(
+              model,
+              model.stages.reduce((a: tf.Tensor, st) => st.forward(a, { training: false }), z),
+            ),
+            undefined,
+            undefined,
+            tf.Reduction.SUM,
+          ),
+        )(h),
+      ),
+    );
+    const before = tf.memory().numTensors;
+    expect(sampledGradNorm(model, h, y, new Set([0, 1, 2]), 'subset')).toBeCloseTo(whole, 5);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([many, y, h]);
+  });
+
   test('k = 0 equals the pure-skip gradient (branch outputs as constants)', () => {
     // Branch outputs of a first pass, as constants: relu(shortcut(y) + F_const).
     const ctx = { training: false };
