@@ -271,19 +271,16 @@ function sameInputs(a: ModelAndData, b: ModelAndData): boolean {
 }
 
 /**
- * The study compares a residual net with a plain one: a net on the wrong side (weights whose spec says
- * otherwise) would be reported under the other's name, with Veit's conclusion drawn from it.
+ * The plain side of the comparison must be a plain net: residual weights given as --plain-weights were
+ * reported under the name "plain", with Veit's conclusion drawn from them. (The studied net may be
+ * either: a plain one alone is reported as "model".)
  */
-function checkLesionNets(model: ResNet, plain: ResNet | undefined, v: LesionCommandValues): void {
-  const named = (flag: string, value?: string) => (value ? ` (${flag} ${value})` : '');
-  if (model.spec.residual === false)
-    throw new ExperimentInputError(
-      `lesion: the studied net${named('--weights', v.weights) || named('--model', v.model)} is a plain net (no shortcuts); give it as --plain-weights/--plain-model and a residual net as --weights/--model.`,
-    );
-  if (plain && plain.spec.residual !== false)
-    throw new ExperimentInputError(
-      `lesion: the plain net${named('--plain-weights', v.plainWeights) || named('--plain-model', v.plainModel)} has shortcuts (a residual net); give a plain net's weights (e.g. plain20-fashion-mnist, or a run of resnet train --model plain20).`,
-    );
+function checkPlainNet(plain: ResNet | undefined, v: LesionCommandValues): void {
+  if (!plain || plain.spec.residual === false) return;
+  const named = v.plainWeights ? ` (--plain-weights ${v.plainWeights})` : v.plainModel ? ` (--plain-model ${v.plainModel})` : '';
+  throw new ExperimentInputError(
+    `lesion: the plain net${named} has shortcuts (a residual net); give a plain net's weights (e.g. plain20-fashion-mnist, or a run of resnet train --model plain20).`,
+  );
 }
 
 /** `resnet lab lesion`: loads the residual net (and the plain one), prepares the test images, runs the study. */
@@ -304,7 +301,7 @@ async function lesionFromCommand(given: LesionCommandValues, host: CommandHost):
       const flags = { model: '--plain-model', weights: '--plain-weights' };
       p = await loadModelAndData({ model: plainModel, weights: v.plainWeights, data: v.data, fallback, flags }, host);
     }
-    checkLesionNets(r.model, p?.model, v);
+    checkPlainNet(p?.model, v);
     const data = prepareTestTensors(r.pair.test ?? r.pair.train, r.prep, v.limit);
     tensors.push(data);
     // Each net scores its own outputs: the plain net's images are labelled by its class names and
