@@ -6,6 +6,9 @@
 import type { Classifier } from '@resnet-ts/zoo';
 import type { PreprocessingFlags } from './preprocessing-options.js';
 
+/** Per-channel values as the notes show them: 0.485/0.456/0.406. */
+const list = (v: number[]) => v.map((x) => +x.toFixed(4)).join('/');
+
 /**
  * The `note: ...` line saying which preprocessing was assumed, or undefined when nothing was: the
  * weights store their preprocessing, --mean/--std were given, or they are ImageNet weights (1000
@@ -16,7 +19,6 @@ export function assumedPreprocessingNote(clf: Classifier, flags: PreprocessingFl
   const imagenet = clf.model.spec.numClasses === 1000 && p.channels === 3;
   if (clf.origin.preprocessingBase !== 'default' || (flags.mean && flags.std) || imagenet) return undefined;
   const size = (s: number | [number, number]) => (Array.isArray(s) ? `${s[0]}x${s[1]}` : `short side ${s}`);
-  const list = (v: number[]) => v.map((x) => +x.toFixed(4)).join('/');
   const steps = [
     p.resize !== undefined ? `resize ${size(p.resize)}` : undefined,
     p.crop ? `centre crop ${size(p.crop)}` : undefined,
@@ -37,7 +39,6 @@ export function assumedPreprocessingNote(clf: Classifier, flags: PreprocessingFl
  * normalised it (which `predict`, with no data set to measure, cannot do).
  */
 export function dataStatisticsNote(clf: Classifier, data: string, stats: { mean: number[]; std: number[] }): string {
-  const list = (v: number[]) => v.map((x) => +x.toFixed(4)).join('/');
   return (
     `note: ${clf.source} does not store its preprocessing; normalised the ${data} images by the training set's statistics ` +
     `(mean ${list(stats.mean)}, std ${list(stats.std)}), as resnet train does. Give --mean and --std if the weights were trained otherwise.`

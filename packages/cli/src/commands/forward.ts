@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { fmtShape, parseNpyHeader } from '@resnet-ts/core';
+import { countNonFinite, fmtShape, parseNpyHeader } from '@resnet-ts/core';
 import { loadNpy, readFileBytes, saveNpy } from '@resnet-ts/core/node';
 import { UserError, loadModelWithWeights, selectBackend } from '../util.js';
 import { choice, integer, number, opt, requiredOpt, text } from '../options.js';
@@ -82,23 +82,15 @@ function npyDtypeName(file: string): string {
   return kind === 'bool' ? 'bool' : `${kind}${Number(m[2]) * 8}`;
 }
 
-/** How many values of `t` are NaN or ±Inf. */
-function countNonFinite(t: tf.Tensor): number {
-  const v = t.dataSync();
-  let n = 0;
-  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) n++;
-  return n;
-}
-
 /**
  * A note when logits are NaN or Inf (written as they are, as PyTorch gives them), naming the cause
  * that can be seen: non-finite input values, else the weights (a batch norm whose running_var is
  * negative gives NaN without a NaN weight); null when every logit is finite.
  */
 function nonFiniteLogitsNote(logits: tf.Tensor, x: tf.Tensor, input: string): string | null {
-  const bad = countNonFinite(logits);
+  const bad = countNonFinite(logits.dataSync());
   if (bad === 0) return null;
-  const inBad = countNonFinite(x);
+  const inBad = countNonFinite(x.dataSync());
   const cause =
     inBad > 0
       ? `--input '${input}' holds ${inBad} NaN or Inf value${inBad === 1 ? '' : 's'}`
