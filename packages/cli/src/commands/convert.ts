@@ -84,7 +84,7 @@ export function registerConvert(program: Command): void {
       if (classes && classes.length !== model.spec.numClasses) {
         throw new UserError(`--classes lists ${classes.length} names but the model has ${model.spec.numClasses} classes.`);
       }
-      const labels = classes ?? (clf.labels.some((l, i) => l !== String(i)) ? [...clf.labels] : undefined);
+      const labels = classes ?? namedLabels(clf.labels);
       await saveCheckpoint(output, model, {
         classes: labels,
         preprocessing: { ...clf.preprocessing },
@@ -101,6 +101,11 @@ export function registerConvert(program: Command): void {
       model.dispose();
     }
   });
+}
+
+/** A classifier's labels to store, or undefined when they are only the output numbers ('0', '1', ...). */
+function namedLabels(labels: readonly string[]): string[] | undefined {
+  return labels.some((l, i) => l !== String(i)) ? [...labels] : undefined;
 }
 
 /** What `--to torchvision` wrote: the model's spec (kept in the file's metadata) and the tensors. */
@@ -165,8 +170,7 @@ async function saveFromSource(input: string, output: string, info: CheckpointInf
   const model = clf.model;
   try {
     const metadata = stateDictMetadata(model.spec, {
-      // Names that are only the output numbers are not stored (as by --to resnet-ts).
-      classes: classesFor(opts, model.spec, clf.labels.some((l, i) => l !== String(i)) ? [...clf.labels] : undefined),
+      classes: classesFor(opts, model.spec, namedLabels(clf.labels)),
       preprocessing: { ...clf.preprocessing },
     });
     const state = model.stateDict({ layout: 'torch' });
