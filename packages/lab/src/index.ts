@@ -13,6 +13,7 @@ export * from './blocks.js';
 export * from './lesion.js';
 export * from './lesion-report.js';
 export * from './paths.js';
+export * from './paths-report.js';
 export * from './data.js';
 export * from './training.js';
 export * from './degradation.js';
