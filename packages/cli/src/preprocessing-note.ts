@@ -3,8 +3,10 @@
  * folders): the answers depend on it, so the user sees what was assumed (the architecture's usual
  * transforms) rather than a silent guess.
  */
+import type { Preprocessing } from '@resnet-ts/core';
 import type { Classifier } from '@resnet-ts/zoo';
-import type { PreprocessingFlags } from './preprocessing-options.js';
+import { PreprocessingFlags, preprocessingOverride } from './preprocessing-options.js';
+import { UserError } from './util.js';
 
 /** Per-channel values as the notes show them: 0.485/0.456/0.406. */
 const list = (v: number[]) => v.map((x) => +x.toFixed(4)).join('/');
@@ -15,9 +17,8 @@ const list = (v: number[]) => v.map((x) => +x.toFixed(4)).join('/');
  * classes, RGB), which all use torchvision's standard transforms.
  */
 export function assumedPreprocessingNote(clf: Classifier, flags: PreprocessingFlags): string | undefined {
+  if (!normalisationAssumed(clf, flags)) return undefined;
   const p = clf.preprocessing;
-  const imagenet = clf.model.spec.numClasses === 1000 && p.channels === 3;
-  if (clf.origin.preprocessingBase !== 'default' || (flags.mean && flags.std) || imagenet) return undefined;
   const size = (s: number | [number, number]) => (Array.isArray(s) ? `${s[0]}x${s[1]}` : `short side ${s}`);
   const steps = [
     p.resize !== undefined ? `resize ${size(p.resize)}` : undefined,
@@ -31,6 +32,34 @@ export function assumedPreprocessingNote(clf: Classifier, flags: PreprocessingFl
     `note: ${clf.source} does not store its preprocessing; assumed the usual for its architecture: ${steps.join(', ')}. ` +
     `Answers are off if the weights were trained with other transforms: give them with --mean and --std (and --resize, --crop).`
   );
+}
+
+/**
+ * Whether `clf`'s normalisation is a guess the user should be told of: the weights store no
+ * preprocessing, --mean/--std were not given, and they are no ImageNet weights (1000 classes, RGB),
+ * which all use torchvision's standard transforms. The one test behind the 'assumed' note and what
+ * `convert` stores.
+ */
+export function normalisationAssumed(clf: Classifier, flags: PreprocessingFlags): boolean {
+  const imagenet = clf.model.spec.numClasses === 1000 && clf.preprocessing.channels === 3;
+  return clf.origin.preprocessingBase === 'default' && !(flags.mean && flags.std) && !imagenet;
+}
+
+/**
+ * The preprocessing a converted file stores: the weights' own (with the flags' fields over it), the
+ * flags' over the architecture's usual, or undefined when the weights store none and no flag was
+ * given (the file then stores none either, and readers assume, and say they assumed, as for the
+ * source). Flags that leave the normalisation a guess (--resize or --crop without --mean and --std)
+ * are refused: the file would store the guess as if it were known.
+ */
+export function preprocessingToStore(clf: Classifier, flags: PreprocessingFlags): Preprocessing | undefined {
+  if (clf.origin.preprocessingBase === 'weights') return { ...clf.preprocessing };
+  if (!preprocessingOverride(flags)) return undefined;
+  if (normalisationAssumed(clf, flags))
+    throw new UserError(
+      `${clf.source} does not store its preprocessing: give --mean and --std with --resize and --crop, or the file would store the architecture's usual normalisation as if it were known.`,
+    );
+  return { ...clf.preprocessing };
 }
 
 /**

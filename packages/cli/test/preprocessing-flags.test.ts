@@ -80,13 +80,39 @@ print(json.dumps(p.tolist()))
       "--mean, --std, --resize and --crop are stored by --to resnet-ts; --to torchvision keeps the source's own (in metadata PyTorch ignores). Convert with the flags to resnet-ts first, then that file --to torchvision.",
     );
   }, 180_000);
+
+  test('convert of weights that store no preprocessing stores none: the file predicts as the source, with the same note', async () => {
+    if (skip) return;
+    const source = await run('predict', '--model', 'resnet18', '--weights', 'cats10.pth', '--top', '10', '--json', PHOTO);
+    expect(source.stderr).toMatch(/^note: cats10\.pth does not store its preprocessing; assumed the usual/);
+    for (const to of ['resnet-ts', 'torchvision']) {
+      const file = `bare-${to}.safetensors`;
+      const c = await run('convert', 'cats10.pth', file, '--model', 'resnet18', '--to', to);
+      expect(c.status).toBe(0);
+      expect(Object.keys(metadataOf(path.join(dir, file)))).not.toContain('preprocessing');
+      const r = await run('predict', '--weights', file, '--top', '10', '--json', PHOTO);
+      expect([to, r.status, r.stdout, r.stderr.replace(file, 'cats10.pth')]).toEqual([to, 0, source.stdout, source.stderr]);
+    }
+    // --resize/--crop alone would store the assumed mean and std as if known: refused, nothing written.
+    expect(
+      await refusal(['convert', 'cats10.pth', 'sized.safetensors', '--model', 'resnet18', '--resize', '80', '--crop', '64'], dir),
+    ).toBe(
+      "cats10.pth does not store its preprocessing: give --mean and --std with --resize and --crop, or the file would store the architecture's usual normalisation as if it were known.",
+    );
+    expect(fs.existsSync(path.join(dir, 'sized.safetensors'))).toBe(false);
+  }, 240_000);
 });
+
+/** A safetensors file's metadata. */
+function metadataOf(file: string): Record<string, string> {
+  const bytes = fs.readFileSync(file);
+  const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString()) as { __metadata__: Record<string, string> };
+  return header.__metadata__;
+}
 
 /** The preprocessing a resnet-ts checkpoint stores (its safetensors metadata). */
 function storedPreprocessing(file: string): { mean: number[]; std: number[] } {
-  const bytes = fs.readFileSync(file);
-  const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString()) as { __metadata__: Record<string, string> };
-  return JSON.parse(header.__metadata__.preprocessing) as { mean: number[]; std: number[] };
+  return JSON.parse(metadataOf(file).preprocessing) as { mean: number[]; std: number[] };
 }
 
 test('train --init fine-tunes with --init weights normalised by --mean/--std, and stores them; from scratch they are refused', async () => {

@@ -18,6 +18,7 @@ import {
 import { UserError, checkOutputFormat, loadClassifier, selectBackend } from '../util.js';
 import { choice, opt, text } from '../options.js';
 import { PreprocessingFlags, addPreprocessingOptions, preprocessingOverride } from '../preprocessing-options.js';
+import { preprocessingToStore } from '../preprocessing-note.js';
 
 interface ConvertOptions extends PreprocessingFlags {
   to?: string;
@@ -87,7 +88,7 @@ export function registerConvert(program: Command): void {
       const labels = classes ?? namedLabels(clf.labels);
       await saveCheckpoint(output, model, {
         classes: labels,
-        preprocessing: { ...clf.preprocessing },
+        preprocessing: preprocessingToStore(clf, opts),
         metadata: { converted_from: input.split(/[\\/]/).pop() ?? input },
       });
       const tensors = model.paramLayouts().size;
@@ -171,7 +172,7 @@ async function saveFromSource(input: string, output: string, info: CheckpointInf
   try {
     const metadata = stateDictMetadata(model.spec, {
       classes: classesFor(opts, model.spec, namedLabels(clf.labels)),
-      preprocessing: { ...clf.preprocessing },
+      preprocessing: preprocessingToStore(clf, {}),
     });
     const state = model.stateDict({ layout: 'torch' });
     try {
