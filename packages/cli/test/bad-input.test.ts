@@ -66,6 +66,15 @@ beforeAll(async () => {
     t.set('conv1.weight', tf.reshape(w, [-1]));
     w.dispose();
   });
+  // The shipped weights with 'fc.bias' named twice in the header (written by hand: no writer repeats a key).
+  const shipped = fs.readFileSync(WEIGHTS);
+  const headerEnd = 8 + Number(shipped.readBigUInt64LE(0));
+  const headerText = shipped.subarray(8, headerEnd).toString().trimEnd();
+  const fcBias = JSON.stringify((JSON.parse(headerText) as Record<string, unknown>)['fc.bias']);
+  const dupHeader = Buffer.from(`${headerText.slice(0, -1)},"fc.bias":${fcBias}}`);
+  const dupLength = Buffer.alloc(8);
+  dupLength.writeBigUInt64LE(BigInt(dupHeader.length));
+  fs.writeFileSync(p('dup-key.safetensors'), Buffer.concat([dupLength, dupHeader, shipped.subarray(headerEnd)]));
   // A PyTorch checkpoint with one byte of a weight changed (its zip entry's CRC-32 no longer matches).
   const pth = fs.readFileSync(path.join(ROOT, 'packages', 'core', 'test', 'fixtures', 'torch', 'cifar-resnet8-optionB.pth'));
   pth[Math.floor(pth.length / 2)] ^= 0x10;
@@ -233,6 +242,12 @@ const cases: Case[] = [
     args: ['train', ...QUICK, '--resume', '--out', 'edited-run'],
     error: /checkpoint\.safetensors: metadata "training\.step" must be a non-negative integer; got -1/,
     needsData: true,
+  },
+  {
+    name: 'a safetensors header naming a tensor twice (was read, JSON.parse keeping the last)',
+    args: ['forward', '--weights', 'dup-key.safetensors', '--input', 'ok.npy', '--out', 'out/dup.npy'],
+    error: /dup-key\.safetensors: duplicate tensor name 'fc\.bias' in the header; the file is corrupt \(each name may appear once\)\.$/,
+    absent: ['out/dup.npy'],
   },
   {
     name: 'a .pth with one byte changed in a weight',

@@ -90,6 +90,46 @@ describe('safetensors', () => {
     bad(header({ x: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, new Uint8Array(8)), /belong to no tensor/);
   });
 
+  test('a name given twice in the header is said to be, in memory and from a file (JSON.parse keeps only the last)', async () => {
+    // Written by hand: no safetensors writer makes a repeated key. y's bytes, then x's twice over;
+    // the kept (last) x overlaps y, and the first x would vanish.
+    const f32 = (offsets: [number, number]) => `{"dtype":"F32","shape":[2],"data_offsets":[${offsets.join(',')}]}`;
+    const file = (text: string) => {
+      const body = Buffer.from(text);
+      const length = Buffer.alloc(8);
+      length.writeBigUInt64LE(BigInt(body.length));
+      return Buffer.concat([length, body, Buffer.alloc(16)]);
+    };
+    const cases: [string, string, string][] = [
+      ['dup-tensor', `{"y":${f32([0, 8])},"x":${f32([8, 16])}, "x" :${f32([4, 12])}}`, `duplicate tensor name 'x' in the header`],
+      [
+        'dup-meta',
+        `{"__metadata__":{"spec":"a","spec":"b"},"x":${f32([0, 8])},"y":${f32([8, 16])}}`,
+        `duplicate metadata key "spec" in the header`,
+      ],
+      [
+        'dup-field',
+        `{"x":{"dtype":"F32","shape":[2],"shape":[2],"data_offsets":[0,8]},"y":${f32([8, 16])}}`,
+        `tensor 'x' gives "shape" twice in the header`,
+      ],
+    ];
+    for (const [name, text, said] of cases) {
+      const bytes = file(text);
+      const f = path.join(dir, `${name}.safetensors`);
+      fs.writeFileSync(f, bytes);
+      const message = `${f}: ${said}; the file is corrupt (each name may appear once).`;
+      expect(() => decodeSafetensors(new Uint8Array(bytes))).toThrow(new FormatError(message.replace(f, 'safetensors data')));
+      await expect(loadSafetensors(f)).rejects.toThrow(new FormatError(message));
+    }
+    // Keys are compared as JSON strings decode: "\u0078" is x; a name in a value or a nested list is no key.
+    const escaped = file(`{"x":${f32([0, 8])},"\\u0078":${f32([8, 16])}}`);
+    expect(() => decodeSafetensors(new Uint8Array(escaped))).toThrow(/duplicate tensor name 'x'/);
+    const fine = file(`{"__metadata__":{"x":"x","q":"[\\"x\\",\\"x\\"]"},"x":${f32([0, 8])},"y":${f32([8, 16])}}`);
+    const ok = decodeSafetensors(new Uint8Array(fine));
+    expect([[...ok.tensors.keys()], ok.metadata]).toEqual([['x', 'y'], { x: 'x', q: '["x","x"]' }]);
+    tf.dispose([...ok.tensors.values()]);
+  });
+
   test('files: atomic save, streamed load, errors name the file', async () => {
     const f = path.join(dir, 'a.safetensors');
     const t = tf.randomNormal([4, 5]);

@@ -73,6 +73,60 @@ function numel(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** JSON's whitespace characters (space, tab, newline, carriage return). */
+const isJsonSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
+/**
+ * The first key that an object of `text` (valid JSON) gives twice, with the keys of the objects it
+ * lies in (`[]` for the top level), or undefined when none repeats. JSON.parse cannot tell: it keeps
+ * the last value of a repeated key.
+ */
+function repeatedKey(text: string): { key: string; path: string[] } | undefined {
+  // One frame per open object or array: its keys so far (null for an array) and the key it is under.
+  const frames: { keys: Set<string> | null; under?: string }[] = [];
+  let lastKey: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let j = i + 1;
+      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c /* \ */ ? 2 : 1;
+      let k = j + 1;
+      while (isJsonSpace(text.charCodeAt(k))) k++;
+      const keys = frames[frames.length - 1]?.keys;
+      if (keys && text.charCodeAt(k) === 0x3a /* : */) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (keys.has(key)) return { key, path: frames.slice(1).map((f) => f.under ?? '') };
+        keys.add(key);
+        lastKey = key;
+      }
+      i = j;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      frames.push({ keys: c === 0x7b ? new Set() : null, under: lastKey });
+      lastKey = undefined;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) frames.pop();
+  }
+  return undefined;
+}
+
+/**
+ * Refuses a header (valid JSON) that gives a name twice: JSON.parse keeps the last of a repeated key,
+ * and the earlier entry would vanish without a word.
+ */
+function checkNoRepeatedKey(text: string, source: string): void {
+  const repeat = repeatedKey(text);
+  if (!repeat) return;
+  const { key, path } = repeat;
+  const what =
+    path.length === 0
+      ? key === METADATA_KEY
+        ? `duplicate "${METADATA_KEY}"`
+        : `duplicate tensor name '${key}'`
+      : path.length === 1 && path[0] === METADATA_KEY
+        ? `duplicate metadata key "${key}"`
+        : `tensor '${path[0]}' gives "${key}" twice`;
+  throw new FormatError(`${source}: ${what} in the header; the file is corrupt (each name may appear once).`);
+}
+
 /**
  * Parses and validates the JSON header. `dataLength` is the size of the data section
  * (file size - 8 - header length): every tensor must lie inside it, tensors must not overlap, and
@@ -80,14 +134,17 @@ function numel(shape: number[]): number {
  */
 export function parseSafetensorsHeader(json: Uint8Array, dataLength: number, source = 'safetensors data'): SafetensorsHeader {
   let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(json);
+    raw = JSON.parse(text);
   } catch (e) {
     throw new FormatError(`${source}: the header is not valid JSON (${(e as Error).message}); the file is corrupt or not safetensors.`);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new FormatError(`${source}: the header must be a JSON object of tensor entries.`);
   }
+  checkNoRepeatedKey(text, source);
   const metadata: Record<string, string> = {};
   const entries: SafetensorsEntry[] = [];
   for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
