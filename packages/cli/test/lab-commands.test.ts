@@ -4,7 +4,7 @@
  * new experiment needs no CLI change. The end-to-end cases run the built CLI
  * (`node packages/cli/bin/resnet.js`; build first with `npx tsc -b packages/cli`).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -217,3 +217,52 @@ test('lab lesion with a plain net reads a folder once: one note for a broken ima
   );
   expect(fs.existsSync(path.join(dir, 'lesion-refused'))).toBe(false);
 });
+
+(HAVE_FMNIST ? test : test.skip)(
+  "lab degradation after a Ctrl-C: the dead run's lock is taken over with a true note, and nothing names --force",
+  async () => {
+    const args = [
+      'lab',
+      'degradation',
+      '--depths',
+      '8',
+      '--epochs',
+      '1',
+      '--limit',
+      '1024',
+      '--test-limit',
+      '32',
+      '--batch',
+      '16',
+      '--out',
+      'ctrl-c',
+    ];
+    const lock = path.join(dir, 'ctrl-c', 'runs', 'plain8', '.resnet-run.lock');
+    // A real Ctrl-C once plain8 trains (its folder locked, no checkpoint yet): the lab dies by the signal.
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir });
+    let stderr = '';
+    const signal = await new Promise<NodeJS.Signals | null>((resolve) => {
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (/plain8: step \d+\//.test(stderr) && fs.existsSync(lock)) child.kill('SIGINT');
+      });
+      child.on('exit', (_code, sig) => resolve(sig));
+    });
+    expect(signal).toBe('SIGINT');
+    const owner = (JSON.parse(fs.readFileSync(lock, 'utf8')) as { pid: number }).pid;
+    expect(owner).toBe(child.pid);
+    expect(fs.existsSync(path.join(dir, 'ctrl-c', 'runs', 'plain8', 'checkpoint.safetensors'))).toBe(false);
+    // The same command again: it takes the lock over saying so, restarts plain8 (nothing to resume) and finishes.
+    const again = cli(args);
+    expect(again.status).toBe(0);
+    expect(again.stderr).toContain(
+      `plain8: note: taking over the stale lock of process ${owner} (no longer running) in 'ctrl-c/runs/plain8'`,
+    );
+    expect(again.stderr).toMatch(
+      /plain8: note: replacing the run in 'ctrl-c\/runs\/plain8' \(log\.jsonl\): it saved no checkpoint to resume from/,
+    );
+    expect(again.stderr).not.toContain('--force');
+    expect(fs.existsSync(lock)).toBe(false);
+  },
+  180_000,
+);

@@ -77,7 +77,10 @@ function refuseLiveLock(dir: string): { pid?: number; started?: string } {
 function refuseHeldRun(dir: string, options: RunFolderOptions): string[] {
   const held = RUN_FILES.filter((f) => fs.existsSync(path.join(dir, f)));
   if (options.resume && !held.includes('checkpoint.safetensors')) {
-    throw new TrainError(`Nothing to resume in '${dir}': it has no checkpoint.safetensors. Leave out --resume to start a new run there.`, 'RUN_FOLDER');
+    throw new TrainError(
+      `Nothing to resume in '${dir}': it has no checkpoint.safetensors. Leave out --resume to start a new run there.`,
+      'RUN_FOLDER',
+    );
   }
   if (!options.resume && !options.force && held.length) {
     throw new TrainError(
@@ -149,7 +152,9 @@ export function openRunFolder(dir: string, options: RunFolderOptions = {}): RunF
     if (removed.length) log(`note: removed ${removed.length} temporary file(s) of an interrupted write in '${dir}': ${removed.join(', ')}`);
     const replaced = refuseHeldRun(dir, options);
     if (replaced.length) {
-      log(`note: --force: replacing the run in '${dir}' (${replaced.join(', ')})`);
+      // Said without naming a flag: `force` is --force in `resnet train`, but the lab sets it itself.
+      const unsaved = replaced.includes('checkpoint.safetensors') ? '' : ': it saved no checkpoint to resume from';
+      log(`note: replacing the run in '${dir}' (${replaced.join(', ')})${unsaved}`);
       for (const f of replaced) fs.rmSync(path.join(dir, f), { force: true });
     }
   } catch (e) {
@@ -179,7 +184,11 @@ export interface ResumedState<S> {
  * with this run's options): a hand-edited or foreign checkpoint is a one-line error, never a wrong
  * number of steps.
  */
-export function loadResumeState<S extends { step: number; epoch: number }>(file: string, model: Module, expect: ResumeExpectation): ResumedState<S> {
+export function loadResumeState<S extends { step: number; epoch: number }>(
+  file: string,
+  model: Module,
+  expect: ResumeExpectation,
+): ResumedState<S> {
   const loaded = loadRunCheckpoint(file, model as ResNet);
   const momenta = new Map<string, tf.Tensor>();
   for (const [k, t] of loaded.extraTensors) {
@@ -200,7 +209,8 @@ export function loadResumeState<S extends { step: number; epoch: number }>(file:
       throw bad('metadata "training.accum" must hold finite lossSum, correct, seen and seconds');
     const differences = resumeDifferences(expect, { ...state, classes: loaded.classes, preprocessing: loaded.preprocessing });
     if (differences.length) throw bad(`${differences.join(', ')}; give the run's options, or start a new run with another --out`);
-    if (state.stepsPerEpoch !== expect.stepsPerEpoch) throw bad(`metadata "training.stepsPerEpoch" is ${state.stepsPerEpoch}, not ${expect.stepsPerEpoch}`);
+    if (state.stepsPerEpoch !== expect.stepsPerEpoch)
+      throw bad(`metadata "training.stepsPerEpoch" is ${state.stepsPerEpoch}, not ${expect.stepsPerEpoch}`);
     if ((state.step as number) > expect.totalSteps)
       throw bad(`it is at step ${state.step}, beyond this run's ${expect.totalSteps} steps (give at least as many --epochs/--iterations)`);
     return { state: state as unknown as S, momenta };

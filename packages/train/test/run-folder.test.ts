@@ -51,19 +51,21 @@ test('a finished run is refused without resume/force; force replaces it; resume 
   const dir = tmpDir();
   await run(dir);
   const before = fs.readFileSync(path.join(dir, 'model.safetensors'));
-  await expect(run(dir)).rejects.toThrow(/already holds a run \(checkpoint\.safetensors, model\.safetensors, log\.jsonl, curves\.svg\): pass --resume/);
+  await expect(run(dir)).rejects.toThrow(
+    /already holds a run \(checkpoint\.safetensors, model\.safetensors, log\.jsonl, curves\.svg\): pass --resume/,
+  );
   expect(() => checkRunFolder(dir)).toThrow(/already holds a run/);
   expect(fs.readFileSync(path.join(dir, 'model.safetensors')).equals(before)).toBe(true);
   expect(fs.existsSync(path.join(dir, LOCK_FILE))).toBe(false); // the refused run released its lock
   const forced = await run(dir, { force: true, seed: 2 });
   expect(forced.res.stopped).toBe('done');
-  expect(forced.notes.join('\n')).toMatch(/--force: replacing the run/);
+  expect(forced.notes).toContain(`note: replacing the run in '${dir}' (checkpoint.safetensors, model.safetensors, log.jsonl, curves.svg)`);
   const empty = tmpDir();
   await expect(run(empty, { resume: true })).rejects.toThrow(`Nothing to resume in '${empty}': it has no checkpoint.safetensors.`);
   expect(fs.readdirSync(empty)).toEqual([]);
 });
 
-test('a folder locked by a live process is refused; a dead owner\'s lock is taken over with a note', async () => {
+test("a folder locked by a live process is refused; a dead owner's lock is taken over with a note", async () => {
   const dir = tmpDir();
   const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
   try {
