@@ -1,12 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
-import { ImageDecodeError, decodeBitmap, decodeRgb, resizeCropPadRgb, sharpFailureReason } from '@resnet-ts/zoo/node';
+import { ImageDecodeError, decodeRgb, resizeCropPadRgb } from '@resnet-ts/zoo/node';
 import type { ImagePreprocessing } from '@resnet-ts/zoo';
 import { DataError } from '../errors.js';
 import { Dataset } from './dataset.js';
 
-/** The image files a folder data set takes, by extension: what predict's decoders read (sharp, and zoo's for bitmaps). */
+/** The image files a folder data set takes, by extension: what predict's decoder reads (sharp, and zoo's own for bitmaps). */
 const IMAGE_EXT = /\.(jpe?g|jpe|jfif|png|webp|tiff?|gif|avif|bmp|dib|ppm|pgm|pbm|pnm)$/i;
 /** The formats of folder data sets in words, for messages. */
 export const IMAGE_FORMATS = 'JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM';
@@ -34,7 +33,7 @@ export interface ImageDecodeOptions {
 export interface FolderDecodeOptions extends ImageDecodeOptions {
   /**
    * Decode each image exactly as a classifier with this preprocessing prepares it (`resnet predict`,
-   * `Classifier.classify`; see {@link decodeForClassifier}) instead of sharp's resize to `size`: the
+   * `Classifier.classify`; see {@link decodeForClassifier}) instead of resizing to `size`: the
    * images are the preprocessing's output (resize, crop, pad) before normalisation, and `size`,
    * `channels` and `fit` are not used. What `resnet eval` reads folders with; training does not.
    */
@@ -59,26 +58,31 @@ export interface ImageFolderOptions extends FolderDecodeOptions {
   notesRelativeTo?: string;
 }
 
-/** Decodes one image file (any of {@link IMAGE_FORMATS}) to HWC uint8 pixels of the given size and channels (sharp). */
+/**
+ * Decodes one image file (any of {@link IMAGE_FORMATS}) to HWC uint8 pixels of the given size and
+ * channels, with the classifier's decoder (zoo's `decodeRgb` and `resizeCropPadRgb`: Pillow's
+ * antialiased bilinear resize, Pillow's luma for grayscale, alpha dropped, CMYK as PIL), so that
+ * the images a model trains and validates on are the ones `resnet predict` and `resnet eval` give it
+ * with the decoding stored in its weights. See {@link fitToSize} for how the size is reached.
+ */
 export async function decodeImage(file: string, options: ImageDecodeOptions): Promise<Uint8Array> {
+  return (await decodeAndPrepare(file, (height, width) => fitToSize(height, width, options))).pixels;
+}
+
+/**
+ * The classifier preprocessing (before normalisation) that brings an `height` x `width` image to
+ * `options.size`: 'fill' resizes to it exactly; 'cover' to a square size is torchvision's
+ * `Resize(size)` + `CenterCrop(size)`, the decoding a folder-trained model stores for predict; 'cover'
+ * to another shape scales by the larger of the two ratios, then crops the centre.
+ */
+function fitToSize(height: number, width: number, options: ImageDecodeOptions): ImagePreprocessing {
   const [h, w] = options.size;
   const channels = options.channels ?? 3;
-  try {
-    const bitmap = decodeBitmap(file);
-    const source = bitmap ? sharp(bitmap.rgb, { raw: { width: bitmap.width, height: bitmap.height, channels: 3 } }) : sharp(file);
-    let img = source
-      .rotate()
-      .resize(w, h, { fit: options.fit ?? 'cover' })
-      .removeAlpha();
-    img = channels === 1 ? img.grayscale() : img.toColourspace('srgb');
-    const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== channels || info.width !== w || info.height !== h) {
-      throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}`);
-    }
-    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  } catch (e) {
-    throw new ImageDecodeFailure(file, sharpFailureReason((e as Error).message));
-  }
+  const base = { mean: new Array<number>(channels).fill(0), std: new Array<number>(channels).fill(1), channels };
+  if (options.fit === 'fill') return { ...base, resize: [h, w] };
+  if (h === w) return { ...base, resize: h, crop: [h, w] };
+  const scale = Math.max(h / height, w / width);
+  return { ...base, resize: [Math.max(h, Math.round(height * scale)), Math.max(w, Math.round(width * scale))], crop: [h, w] };
 }
 
 /** An image file of a folder that could not be decoded; `reason` says why, without the file's name. */
@@ -115,9 +119,17 @@ export async function decodeForClassifier(
   file: string,
   p: ImagePreprocessing,
 ): Promise<{ pixels: Uint8Array; height: number; width: number }> {
+  return decodeAndPrepare(file, () => p);
+}
+
+/** zoo's decoder, then the preprocessing `prepare` picks for the image's size, before normalisation. */
+async function decodeAndPrepare(
+  file: string,
+  prepare: (height: number, width: number) => ImagePreprocessing,
+): Promise<{ pixels: Uint8Array; height: number; width: number }> {
   try {
     const { rgb, height, width } = await decodeRgb(file);
-    const x = resizeCropPadRgb(rgb, height, width, p);
+    const x = resizeCropPadRgb(rgb, height, width, prepare(height, width));
     return { pixels: x.pixels, height: x.height, width: x.width };
   } catch (e) {
     throw decodeError(file, e);
@@ -208,11 +220,11 @@ export function folderNotes(dir: string, listed: ImageFolderListing, relativeTo 
 
 /**
  * An image folder: one sub-folder per class (sorted names are the classes, unless `classes` gives
- * the list to index), image files inside ({@link IMAGE_FORMATS}), decoded with sharp and resized to
- * `size` ('cover': the shorter side scaled, then a centre crop), or with `preprocessing` exactly as a
- * classifier prepares them ({@link decodeForClassifier}). An image that cannot be decoded
- * (corrupt, truncated, not really an image) is skipped and reported through `onSkip`; what the
- * listing leaves out, through `onNote` ({@link folderNotes}; empty class folders only when the
+ * the list to index), image files inside ({@link IMAGE_FORMATS}), decoded and resized to `size` as a
+ * classifier would ({@link decodeImage}: 'cover', the shorter side scaled, then a centre crop), or
+ * with `preprocessing` exactly as a classifier prepares them ({@link decodeForClassifier}). An
+ * image that cannot be decoded (corrupt, truncated, not really an image) is skipped and reported
+ * through `onSkip`; what the listing leaves out, through `onNote` ({@link folderNotes}; empty class folders only when the
  * folder makes its own classes: a split indexed by `classes` reports its missing classes itself); a
  * folder with no readable image is an error.
  */
