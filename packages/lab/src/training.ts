@@ -10,11 +10,24 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ResNet, ResNetSpec } from '@resnet-ts/core';
 import { lossAndGradients } from '@resnet-ts/core';
 import { resnet } from '@resnet-ts/zoo';
-import { Augmentation, CHECKPOINT_FILE, Dataset, EpochMetrics, TrainOptions, TrainResult, cifarPadTo, scaledPaperSchedule, train } from '@resnet-ts/train';
+import {
+  Augmentation,
+  CHECKPOINT_FILE,
+  Dataset,
+  EpochMetrics,
+  TrainOptions,
+  TrainResult,
+  cifarPadTo,
+  scaledPaperSchedule,
+  train,
+} from '@resnet-ts/train';
 import { CommonOptions } from './experiment.js';
 
 /** The trainer the experiments call (injectable, e.g. for tests or another engine). */
 export type TrainFn = (options: TrainOptions) => Promise<TrainResult>;
+
+/** Seconds of one training step of `model` at `batch` images of [h, w, c] (see {@link timeTrainStep}). */
+export type StepTimer = (model: ResNet, batch: number, hwc: [number, number, number]) => number;
 
 /** The SGD recipe and CIFAR-net options every experiment that trains shares. */
 export interface SgdRecipeOptions extends CommonOptions {
@@ -34,6 +47,8 @@ export interface SgdRecipeOptions extends CommonOptions {
   widths?: number[];
   /** The trainer (default `@resnet-ts/train`'s `train`). */
   trainFn?: TrainFn;
+  /** Times a step for the duration estimate (default {@link timeTrainStep}; injectable, e.g. for tests). */
+  timeStep?: StepTimer;
   /** Show the trainer's progress bar (default: the training experiments when stderr is a TTY; gradflow never, its progress goes to `log`). */
   progressBar?: boolean;
 }
@@ -45,7 +60,6 @@ export interface TrainingExperimentOptions extends SgdRecipeOptions {
   /** Continue interrupted runs from their checkpoints (default true). */
   resume?: boolean;
 }
-
 
 /** A CIFAR-style net of depth 6n+2 (3 stages of n basic blocks, 16/32/64 channels). */
 export function cifarNet(
@@ -132,24 +146,49 @@ export function fmtDuration(s: number): string {
   return `${(s / 3600).toFixed(1)} h`;
 }
 
-/** Times one step of each net at a small batch, scales linearly and logs the expected duration of {@link trainJobs}. */
+/** What the duration estimate of {@link trainJobs} is made of. */
+export interface TrainingEstimate {
+  /** Seconds of one training step of each net at the run's batch size, as timed. */
+  stepSeconds: readonly number[];
+  batchSize: number;
+  stepsPerEpoch: number;
+  epochs: number;
+  /** Test images evaluated after every epoch. */
+  testImages: number;
+}
+
+/**
+ * The expected seconds of {@link trainJobs}: per net, its timed step times its steps, plus the test
+ * evaluation after every epoch (a forward pass: about a third of a training step per image). The
+ * step is timed at the run's own batch size: one timed at a small batch and scaled up overstated the
+ * duration several times over (5 to 10 here), fixed costs weighing far more per image in a small batch.
+ */
+export function estimateTrainingSeconds(e: TrainingEstimate): number {
+  const perNet = (t: number) => e.epochs * (t * e.stepsPerEpoch + (t / e.batchSize / 3) * e.testImages);
+  return e.stepSeconds.reduce((sum, t) => sum + perNet(t), 0);
+}
+
+/** Times one step of each net at the run's batch size and logs the expected duration of {@link trainJobs}. */
 function logEstimate(
   jobs: NetJob[],
   o: TrainingExperimentOptions,
   r: { inHW: [number, number]; channels: number; stepsPerEpoch: number; epochs: number; batchSize: number },
 ): void {
   const log = o.log ?? (() => {});
-  const { inHW, channels: c, stepsPerEpoch, epochs, batchSize } = r;
-  const probeBatch = Math.min(batchSize, 8);
-  let estimate = 0;
-  for (const job of jobs) {
+  const { inHW, channels, stepsPerEpoch, epochs, batchSize } = r;
+  const time = o.timeStep ?? timeTrainStep;
+  // A set smaller than the batch makes every step one batch of the whole set.
+  const batch = Math.min(batchSize, o.trainSet.labels.length);
+  const stepSeconds = jobs.map((job) => {
     const m = job.build();
-    const t = timeTrainStep(m, probeBatch, [inHW[0], inHW[1], c]);
-    m.dispose();
-    const perEpoch = t * (batchSize / probeBatch) * stepsPerEpoch + (t / 3) * (o.testSet.labels.length / probeBatch);
-    estimate += perEpoch * epochs;
-    log(`  ${job.name}: ~${fmtDuration(t * (batchSize / probeBatch))} per step of ${batchSize}`);
-  }
+    try {
+      return time(m, batch, [inHW[0], inHW[1], channels]);
+    } finally {
+      m.dispose();
+    }
+  });
+  jobs.forEach((job, i) => log(`  ${job.name}: ~${fmtDuration(stepSeconds[i])} per step of ${batch}`));
+  const estimate = estimateTrainingSeconds({ stepSeconds, batchSize: batch, stepsPerEpoch, epochs, testImages: o.testSet.labels.length });
   log(
     `expected duration: about ${fmtDuration(estimate)} on ${tf.getBackend()} for ${jobs.length} nets x ${epochs} epochs x ${stepsPerEpoch} steps (interrupt any time; rerun the same command to resume)`,
   );

@@ -3,8 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import '@resnet-ts/backend-node';
 import { Rng, useBackend } from '@resnet-ts/core';
+import type { ResNet } from '@resnet-ts/core';
 import type { Dataset } from '@resnet-ts/train';
-import { getExperiment, listExperiments, runDegradation, runShortcuts } from '@resnet-ts/lab';
+import { estimateTrainingSeconds, getExperiment, listExperiments, runDegradation, runShortcuts } from '@resnet-ts/lab';
 
 function tinySet(n: number, seed: number): Dataset {
   const rng = new Rng(seed);
@@ -65,5 +66,45 @@ test('degradation and shortcuts run through the trainer on a tiny config and res
   expect(a.shortcut).toBe('A');
   expect(b.params).toBeGreaterThan(a.params); // projections have parameters
   expect(b.macs).toBeGreaterThan(a.macs);
+  fs.rmSync(out, { recursive: true });
+});
+
+test("the duration estimate is each net's step timed at the run's batch size times its steps, plus its test evaluation", async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-estimate-'));
+  const logs: string[] = [];
+  const timed: { residual: boolean; batch: number; hwc: number[] }[] = [];
+  // Injected timings (no clock): plain nets 0.4 s a step, residual ones 0.6 s.
+  const timeStep = (model: ResNet, batch: number, hwc: [number, number, number]) => {
+    timed.push({ residual: model.spec.residual !== false, batch, hwc });
+    return model.spec.residual === false ? 0.4 : 0.6;
+  };
+  await runDegradation({
+    trainSet: tinySet(32, 1),
+    testSet: tinySet(12, 2),
+    epochs: 2,
+    batchSize: 16,
+    padTo: [8, 8],
+    augment: false,
+    widths: [4, 8, 8],
+    progressBar: false,
+    command: 'test',
+    log: (m: string) => logs.push(m),
+    out,
+    depths: [8],
+    timeStep,
+  });
+  // Timed at the batch the run trains with (16), not a smaller probe batch scaled up.
+  expect(timed).toEqual([
+    { residual: false, batch: 16, hwc: [8, 8, 1] },
+    { residual: true, batch: 16, hwc: [8, 8, 1] },
+  ]);
+  expect(logs).toContain('  plain8: ~0.40 s per step of 16');
+  // Per net: 2 epochs x (2 steps x t + 12 test images x t / 16 / 3) = 4.5 t; 4.5 x (0.4 + 0.6) = 4.5 s.
+  const e = { batchSize: 16, stepsPerEpoch: 2, epochs: 2, testImages: 12 };
+  expect(estimateTrainingSeconds({ ...e, stepSeconds: [0.4, 0.6] })).toBeCloseTo(4.5, 12);
+  expect(estimateTrainingSeconds({ ...e, stepSeconds: [0.8, 1.2] })).toBeCloseTo(9, 12); // twice the step, twice the time
+  expect(logs.find((l) => l.startsWith('expected duration'))).toMatch(
+    /^expected duration: about 4\.50 s on cpu for 2 nets x 2 epochs x 2 steps/,
+  );
   fs.rmSync(out, { recursive: true });
 });
