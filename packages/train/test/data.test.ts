@@ -7,6 +7,8 @@ import {
   Batcher,
   DataError,
   FASHION_MNIST_CLASSES,
+  type FolderProgress,
+  folderProgressReporter,
   channelStats,
   encodeIdx,
   epochOrder,
@@ -131,7 +133,9 @@ describe('image folder loader', () => {
         .toFile(path.join(dir, cls, 'b.JPG'));
     }
     fs.writeFileSync(path.join(dir, 'red', 'notes.txt'), 'ignored');
-    const d = await loadImageFolder(dir, { size: [8, 8], channels: 3 });
+    const progress: FolderProgress[] = [];
+    const d = await loadImageFolder(dir, { size: [8, 8], channels: 3, onProgress: (e) => progress.push(e) });
+    expect(progress.at(-1)).toEqual({ folder: dir, done: 4, total: 4 });
     expect(d.classes).toEqual(['blue', 'red']);
     expect([...d.labels]).toEqual([0, 0, 1, 1]);
     expect(d.shape).toEqual([8, 8, 3]);
@@ -142,6 +146,23 @@ describe('image folder loader', () => {
     const pair = await loadData(dir, { imageSize: [8, 8] });
     expect(pair.train.labels.length + pair.val!.labels.length).toBe(4);
     expect(pair.test).toBeUndefined();
+  });
+  test('decoding progress off a terminal: a line every 10 s with the images done and the time left; none for quick folders', () => {
+    const lines: string[] = [];
+    let clock = 0;
+    const report = folderProgressReporter({ bars: false, write: (l) => lines.push(l), now: () => clock });
+    report({ folder: 'quick', done: 8, total: 16 });
+    clock += 500;
+    report({ folder: 'quick', done: 16, total: 16 });
+    for (let done = 0; done <= 1000; done += 100) {
+      report({ folder: 'photos/train', done, total: 1000 });
+      clock += 4000; // 100 images in 4 s
+    }
+    expect(lines).toEqual([
+      'decoding photos/train: 300/1000 images, about 0m28s left\n',
+      'decoding photos/train: 600/1000 images, about 0m16s left\n',
+      'decoding photos/train: 900/1000 images, about 0m04s left\n',
+    ]);
   });
   test('a folder with no images is a clear error', async () => {
     const dir = tmpDir();

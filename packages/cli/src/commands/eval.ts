@@ -4,6 +4,7 @@ import {
   defaultProgressBar,
   evaluate,
   fitDataset,
+  folderProgressReporter,
   formatEvalReport,
   limitImages,
   loadData,
@@ -72,6 +73,7 @@ export function registerEval(program: Command): void {
         evaluatedSplitOnly: true,
         log,
         preprocessing: prep,
+        onFolderProgress: folderProgressReporter(),
       });
       const loaded = pair.test ?? pair.val ?? pair.train;
       const folder = pair.kind === 'folder';

@@ -4,7 +4,16 @@
  * classes) and the preprocessing (--init's normalisation, padding for CIFAR stems).
  */
 import type { ResNet } from '@resnet-ts/core';
-import { Dataset, Preprocessing, adaptPretrained, cifarPadTo, fitDataset, limitImages, loadData } from '@resnet-ts/train';
+import {
+  Dataset,
+  Preprocessing,
+  adaptPretrained,
+  cifarPadTo,
+  fitDataset,
+  folderProgressReporter,
+  limitImages,
+  loadData,
+} from '@resnet-ts/train';
 import type { ImagePreprocessing } from '@resnet-ts/zoo';
 import { UserError, loadClassifier, loadModel } from '../util.js';
 import { preprocessingOverride } from '../preprocessing-options.js';
@@ -43,6 +52,7 @@ export async function prepareTraining(opts: TrainCliOptions, note: (m: string) =
       val: opts.val,
       seed: opts.seed,
       log: note,
+      onFolderProgress: folderProgressReporter(),
     });
     const folder = pair.kind === 'folder';
     const fit = (d: Dataset | undefined) =>

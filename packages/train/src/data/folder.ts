@@ -56,6 +56,17 @@ export interface ImageFolderOptions extends FolderDecodeOptions {
   onNote?: (message: string) => void;
   /** The folder that paths in notes are relative to (default: the image folder itself). */
   notesRelativeTo?: string;
+  /** Called as images are decoded (a few at a time): a large folder of photos takes minutes. */
+  onProgress?: (progress: FolderProgress) => void;
+}
+
+/** How far the decoding of one image folder has got (see {@link ImageFolderOptions.onProgress}). */
+export interface FolderProgress {
+  /** The folder being decoded. */
+  folder: string;
+  /** Images done (decoded or skipped) and in all. */
+  done: number;
+  total: number;
 }
 
 /**
@@ -243,7 +254,9 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
       `Image folder ${dir} has no images: expected one sub-folder per class with ${IMAGE_FORMATS} files inside (e.g. ${dir}/cat/1.jpg).`,
     );
   }
-  const { images, labels, n, skipped, shape } = await decodeAll(items, options);
+  const { images, labels, n, skipped, shape } = await decodeAll(items, options, (done) =>
+    options.onProgress?.({ folder: dir, done, total: items.length }),
+  );
   if (n === 0)
     throw new DataError(
       `Image folder ${dir}: none of its ${items.length} images could be decoded (e.g. ${skipped[0]}). Supported: ${IMAGE_FORMATS}.`,
@@ -269,7 +282,7 @@ type Decoded = { pixels: Uint8Array; height: number; width: number };
  * `onSkip`). With `preprocessing` the images' size is the first decoded one's, which every other
  * must share (one batch, one size): a preprocessing without crop or exact size can give others.
  */
-async function decodeAll(items: { file: string; label: number }[], options: ImageFolderOptions) {
+async function decodeAll(items: { file: string; label: number }[], options: ImageFolderOptions, onDone: (done: number) => void) {
   const p = options.preprocessing;
   const [h, w] = options.size;
   const decode = (file: string): Promise<Decoded> =>
@@ -308,6 +321,7 @@ async function decodeAll(items: { file: string; label: number }[], options: Imag
       images.set(px.pixels, n * per);
       labels[n++] = chunk[j].label;
     });
+    onDone(i + chunk.length);
   }
   return { images, labels, n, skipped, shape: shape ?? [h, w, options.channels ?? 3] };
 }

@@ -8,6 +8,7 @@ import { Dataset, FASHION_MNIST_CLASSES, MNIST_CLASSES, validateDataset } from '
 import { loadIdx } from './idx.js';
 import { identifyIdx } from './identify.js';
 import { loadImageData } from './layout.js';
+import type { FolderProgress } from './folder.js';
 import { stratifiedSplit } from './split.js';
 import { identifyDataSource } from './source.js';
 
@@ -84,6 +85,8 @@ export interface LoadDataOptions {
   seed?: number;
   /** Notes: skipped images, classes missing from a split. */
   log?: (message: string) => void;
+  /** Image folders: called as each folder's images are decoded (see `ImageFolderOptions.onProgress`). */
+  onFolderProgress?: (progress: FolderProgress) => void;
   /**
    * Image folders with train/, val/, test/ splits: read only the split that is evaluated (test/, else
    * val/, else train/), labelled by its own class folders, which are then paired with a model's

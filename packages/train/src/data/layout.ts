@@ -44,6 +44,7 @@ export async function loadImageData(dir: string, options: LoadDataOptions): Prom
     },
     onNote: log,
     notesRelativeTo: dir,
+    onProgress: options.onFolderProgress,
   };
   const splits = ['train', 'val', 'test'].filter((s) => isDir(path.join(dir, s)));
   // `resnet eval`: the one split it evaluates, with its own classes.
