@@ -3,12 +3,14 @@
  * image's own size, and bitmap-formats.ts what sharp's libvips lacks (BMP, PPM/PGM/PBM); everything
  * after that is the shared {@link preprocessRgb}.
  */
+import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import type Sharp from 'sharp';
 import { SpecError } from '@resnet-ts/core';
 import { ImagePreprocessing, preprocessRgb } from './preprocess.js';
 import { BITMAP_FORMATS, PIXEL_LIMIT, decodeBitmap } from './bitmap-formats.js';
 import { ImageDecodeError, sharpFailureReason } from './decode-error.js';
+import { gifFirstFrame, gifRgbAsPil } from './gif-first-frame.js';
 
 /**
  * sharp, loaded on the first decode: loading its native library costs ~80 ms, which every command
@@ -26,7 +28,8 @@ export type NodeImageInput = string | Uint8Array;
 /**
  * Decodes an image file or encoded bytes to HWC uint8 RGB with sharp (alpha dropped and an embedded
  * ICC profile ignored, as PIL's `convert('RGB')` on which torchvision models were trained). CMYK
- * images (print JPEGs) take PIL's arithmetic too, not a colour-managed conversion (see {@link cmykToRgb}).
+ * images (print JPEGs) take PIL's arithmetic too, not a colour-managed conversion (see {@link cmykToRgb}),
+ * and a GIF's transparent pixels PIL's colour, that of their palette index (see {@link gifRgbAsPil}).
  * An image that cannot be decoded, or is over the pixel limit, is an {@link ImageDecodeError}.
  */
 export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Array; height: number; width: number }> {
@@ -47,6 +50,15 @@ export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Arra
       if (info.channels !== 4) throw new Error(`decoded CMYK to ${info.channels} channels`);
       return { rgb: cmykToRgb(data), height: info.height, width: info.width };
     }
+    if (meta.format === 'gif') {
+      const gif = gifFirstFrame(typeof input === 'string' ? fs.readFileSync(input) : input);
+      const { data, info } = await img.ensureAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+      if (info.channels !== 4) throw new Error(`decoded to ${info.channels} channels`);
+      // A frame larger than the screen grows libvips' canvas: PIL's colours of it are not known here.
+      const asPil = gif && info.width === gif.width && info.height === gif.height;
+      const rgb = asPil ? gifRgbAsPil(data, info.width, info.height, gif) : dropAlpha(data);
+      return { rgb, height: info.height, width: info.width };
+    }
     const { data, info } = await img.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
     return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: info.height, width: info.width };
@@ -55,6 +67,17 @@ export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Arra
     if (/pixel limit/.test((e as Error).message)) throw new ImageDecodeError(what, tooLargeReason(size), 'size');
     throw new ImageDecodeError(what, sharpFailureReason((e as Error).message), 'format', `JPEG, PNG, WebP, TIFF, GIF, AVIF, ${BITMAP_FORMATS}`);
   }
+}
+
+/** RGB of RGBA pixels. */
+function dropAlpha(rgba: Uint8Array): Uint8Array {
+  const rgb = new Uint8Array((rgba.length / 4) * 3);
+  for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
+    rgb[j] = rgba[i];
+    rgb[j + 1] = rgba[i + 1];
+    rgb[j + 2] = rgba[i + 2];
+  }
+  return rgb;
 }
 
 /** Why an image over {@link PIXEL_LIMIT} is refused: its format is fine, its size is not. */
