@@ -102,6 +102,13 @@ beforeAll(async () => {
     const { tensors, metadata } = await loadSafetensors(p('done-run', 'checkpoint.safetensors'));
     const training = { ...JSON.parse(metadata.training), step: -1 };
     await saveSafetensors(p('edited-run', 'checkpoint.safetensors'), tensors, { ...metadata, training: JSON.stringify(training) });
+    // And one whose stored options (taken back for those a resume leaves out) were hand-edited.
+    fs.mkdirSync(p('edited-options-run'));
+    const options = { ...JSON.parse(metadata.train_options), lr: 'fast' };
+    await saveSafetensors(p('edited-options-run', 'checkpoint.safetensors'), tensors, {
+      ...metadata,
+      train_options: JSON.stringify(options),
+    });
     tf.dispose([...tensors.values()]);
     // A copy to resume with another --model (its own folder: the run lock would make parallel cases busy).
     fs.cpSync(p('done-run'), p('other-model-run'), { recursive: true });
@@ -241,6 +248,12 @@ const cases: Case[] = [
     name: 'resume from a hand-edited training.step',
     args: ['train', ...QUICK, '--resume', '--out', 'edited-run'],
     error: /checkpoint\.safetensors: metadata "training\.step" must be a non-negative integer; got -1/,
+    needsData: true,
+  },
+  {
+    name: 'resume from a hand-edited stored option (train_options)',
+    args: ['train', '--resume', '--out', 'edited-options-run'],
+    error: /checkpoint\.safetensors: metadata "train_options\.lr" must be a number; got "fast"\.$/,
     needsData: true,
   },
   {

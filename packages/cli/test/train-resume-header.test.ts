@@ -1,5 +1,6 @@
 /**
- * `resnet train` end to end through the built CLI (`npx tsc -b packages/cli` first): a --resume that
+ * `resnet train` end to end through the built CLI (`npx tsc -b packages/cli` first): a --resume takes
+ * the options left out from the run (also from another folder, with or without --data), and one that
  * changes a stored setting (--lr, --schedule, --momentum, --wd, ...) is one line naming each with
  * both values; a class folder without images is refused before training (eval only notes it); the
  * header gives the real batch when --batch exceeds the training set; --epochs of less than one step
@@ -22,7 +23,7 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-maybe('--resume with other --lr, --schedule, --momentum and --wd is refused in one line naming each; the same options resume', async () => {
+maybe('--resume with other --lr, --schedule, --momentum and --wd: one line naming each; left out or the same, they resume', async () => {
   const first = await runCli(['train', ...QUICK, '--iterations', '2', '--lr', '0.05', '--out', 'k'], dir, 120_000);
   expect(first.status).toBe(0);
   const ckpt = fs.readFileSync(path.join(dir, 'k', 'checkpoint.safetensors'));
@@ -47,14 +48,59 @@ maybe('--resume with other --lr, --schedule, --momentum and --wd is refused in o
     `Cannot resume from ${path.join('k', 'checkpoint.safetensors')}: --lr 0.5 differs from the run's 0.05, --schedule cosine differs from the run's multistep, ` +
       "--momentum 0 differs from the run's 0.9, --wd 0.01 differs from the run's 0.0001; give the run's options, or start a new run with another --out.",
   );
-  // Options left out are this command's defaults, as --batch always was: --lr 0.1 is not the run's.
-  expect(await refusal(['train', ...QUICK, '--iterations', '2', '--out', 'k', '--resume'], dir)).toMatch(
+  // One option given that differs is refused even when the others are left out.
+  expect(await refusal(['train', '--out', 'k', '--resume', '--lr', '0.1'], dir)).toMatch(
     /: --lr 0\.1 differs from the run's 0\.05; give the run's options/,
   );
   expect(fs.readFileSync(path.join(dir, 'k', 'checkpoint.safetensors')).equals(ckpt)).toBe(true);
+  // Options left out are the run's own (stored with it), not this command's defaults (--lr 0.1, --batch 128, all 60000 images).
+  const bare = await runCli(['train', '--out', 'k', '--resume'], dir, 120_000);
+  expect(bare.status).toBe(0);
+  expect(bare.stderr).toMatch(/on fashion-mnist \(64 train, 32 test images, .*: 2 steps of 32; learning rate 0\.05, /);
+  expect(bare.stderr).toMatch(/resumed from k\/checkpoint\.safetensors at step 2/);
   const same = await runCli(['train', ...QUICK, '--iterations', '2', '--lr', '0.05', '--out', 'k', '--resume'], dir, 120_000);
   expect(same.status).toBe(0);
   expect(same.stderr).toMatch(/resumed from k\/checkpoint\.safetensors at step 2/);
+});
+
+test("--resume of a run on an image folder, from another folder, with or without --data: the run's options, an explicit one as given", async () => {
+  for (const cls of ['Bag', 'Coat'])
+    for (let i = 0; i < 4; i++) {
+      fs.mkdirSync(path.join(dir, 'pics4', cls), { recursive: true });
+      await sharp({ create: { width: 20, height: 20, channels: 3, background: { r: cls === 'Bag' ? 200 : 30, g: 25 * i, b: 60 } } })
+        .png()
+        .toFile(path.join(dir, 'pics4', cls, `${i}.png`));
+    }
+  const started = [
+    'train',
+    '--data',
+    'pics4',
+    '--image-size',
+    '16',
+    '--val',
+    '0.25',
+    '--batch',
+    '3',
+    '--no-augment',
+    '--schedule',
+    'constant',
+  ];
+  const first = await runCli([...started, '--lr', '0.02', '--iterations', '1', '--out', 'f'], dir, 120_000);
+  expect(first.status).toBe(0);
+  const header =
+    /on folder \(6 train, 2 validation, 0 test images, 2 classes, 16x16x3 padded to 32x32\) on \w+: 2 steps of 3; learning rate constant 0\.02; augmentation off/;
+  fs.mkdirSync(path.join(dir, 'elsewhere'));
+  // --iterations given (a longer run: the constant rate allows it), everything else the run's.
+  for (const data of [[], ['--data', path.join('..', 'pics4')]]) {
+    const r = await runCli(
+      ['train', '--out', path.join('..', 'f'), '--resume', '--iterations', '2', ...data],
+      path.join(dir, 'elsewhere'),
+      120_000,
+    );
+    expect([data, r.status]).toEqual([data, 0]);
+    expect(r.stderr).toMatch(header);
+    expect(r.stderr).toMatch(/resumed from \.\.\/f\/checkpoint\.safetensors at step [12]/);
+  }
 });
 
 test('a class folder without images is refused before training; eval of the same folder only notes it', async () => {

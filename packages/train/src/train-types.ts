@@ -56,6 +56,11 @@ export interface TrainOptions {
   resume?: boolean;
   /** Replace a run already in outDir (its files are deleted first). */
   force?: boolean;
+  /**
+   * More string metadata for every file the run writes (checkpoint, model, best), e.g. the options a
+   * command started the run with, for it to read back on resume; the trainer's own keys win.
+   */
+  metadata?: Record<string, string>;
   evalBatchSize?: number;
   /** Called after every step. */
   onProgress?: (p: StepProgress) => void;

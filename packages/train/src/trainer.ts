@@ -148,7 +148,7 @@ class TrainingRun {
       decay: options.decay ?? 'all',
       lrScale: headScale === undefined ? undefined : Object.fromEntries(frozen.trainable.filter(([n]) => n.startsWith('fc.')).map(([n]) => [n, headScale])),
     });
-    this.meta = weightsMetadata(options.model, trainSet.classes, this.prep, [trainSet.shape[0], trainSet.shape[1]], trainSet.decoding, trainSet.shape[2]);
+    this.meta = { ...options.metadata, ...weightsMetadata(options.model, trainSet.classes, this.prep, [trainSet.shape[0], trainSet.shape[1]], trainSet.decoding, trainSet.shape[2]) };
     this.order = epochOrder(this.N, this.seed, 0);
     this.aug.setState(augmentRng(this.seed, 0).getState());
     this.lastLr = learningRate(this.schedule, 0);

@@ -20,6 +20,7 @@ import { UserError, selectBackend } from '../util.js';
 import { choice, dataSet, integer, matching, number, opt, text } from '../options.js';
 import { PreprocessingFlags, addPreprocessingOptions } from '../preprocessing-options.js';
 import { TrainSetup, prepareTraining } from './train-setup.js';
+import { runOptionsMetadata, withRunOptions } from './train-resume.js';
 
 /** The options of `resnet train`, as parsed. */
 export interface TrainCliOptions extends PreprocessingFlags {
@@ -94,13 +95,15 @@ export function registerTrain(program: Command): void {
     .option('--no-augment', 'no random crops or flips')
     .option('--no-pad', 'do not zero-pad 28x28 images to 32x32 for CIFAR stems')
     .option('--json', 'print one JSON object per line and event (start, note, progress, epoch, test, done) on stdout')
-    .action(async (opts: TrainCliOptions, cmd: Command) => {
+    .action(async (given: TrainCliOptions, cmd: Command) => {
+      // Refuse an --out that holds a run, is in use or cannot be a folder before loading any data.
+      checkRunFolder(given.out, { resume: given.resume, force: given.force });
+      // A resumed run's options left out here are the run's own, not this command's defaults.
+      const opts = given.resume ? withRunOptions(given, cmd) : given;
       if (opts.init && cmd.getOptionValueSource('model') === 'cli')
         throw new UserError('--init brings its own architecture: leave out --model (or drop --init to train --model from scratch).');
       if (!opts.init && (opts.mean || opts.std))
         throw new UserError("--mean and --std describe --init's weights; from scratch, training normalises with the data's own statistics.");
-      // Refuse an --out that holds a run, is in use or cannot be a folder before loading any data.
-      checkRunFolder(opts.out, { resume: opts.resume, force: opts.force });
       const backend = await selectBackend(opts.backend ?? 'auto', true);
       const out = reporter(Boolean(opts.json));
       const setup = await prepareTraining(opts, out.note);
@@ -180,6 +183,7 @@ async function runTraining(opts: TrainCliOptions, setup: TrainSetup, backend: st
       momentum: opts.momentum, weightDecay: opts.wd, nesterov: opts.nesterov, seed: opts.seed,
       freeze: opts.freeze, headLr: opts.headLr,
       outDir: opts.out, checkpointEvery: opts.checkpointEvery, resume: opts.resume, force: opts.force,
+      metadata: runOptionsMetadata(opts),
       signal: ctrl.signal,
       log: (m) => {
         // Epoch lines are 'epoch' events in JSON mode (onEpoch); everything else is a note.
