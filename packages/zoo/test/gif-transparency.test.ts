@@ -81,7 +81,18 @@ test('transparent pixels decode to PIL convert("RGB")\'s colours: GIF (palette c
   const hidden = JSON.parse(runPython(['-c', MAKE, dir])) as Record<string, number>;
   // Each case but the opaque GIF has transparent pixels (the point of it), whose colour PIL keeps.
   expect(Object.keys(hidden).sort()).toEqual(
-    ['anim.gif', 'extensions.gif', 'index2.gif', 'la.png', 'rgba.gif', 'rgba.png', 'small-frame-local.gif', 'small-frame-opaque.gif', 'small-frame.gif', 'trns.png'].sort(),
+    [
+      'anim.gif',
+      'extensions.gif',
+      'index2.gif',
+      'la.png',
+      'rgba.gif',
+      'rgba.png',
+      'small-frame-local.gif',
+      'small-frame-opaque.gif',
+      'small-frame.gif',
+      'trns.png',
+    ].sort(),
   );
   for (const [f, n] of Object.entries(hidden)) {
     const want = new Uint8Array(fs.readFileSync(path.join(dir, `${f}.rgb`)));
