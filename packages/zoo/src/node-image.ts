@@ -69,6 +69,22 @@ export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Arra
   }
 }
 
+/**
+ * The EXIF orientation that {@link decodeRgb} applies to an image: 2 to 8 (3, 6, 8: turned by 180,
+ * 90 or 270 degrees; 2, 4, 5, 7: mirrored, and turned for 5 and 7), or 1 when it applies none (no
+ * EXIF orientation, or a file sharp does not read). PIL, and so torchvision, applies none. Reads the
+ * header only; never throws (an unreadable image is {@link decodeRgb}'s to report).
+ */
+export async function exifOrientation(input: NodeImageInput): Promise<number> {
+  if (typeof input !== 'string' && !(input instanceof Uint8Array)) return 1;
+  try {
+    const { orientation } = await sharp(input, { failOn: 'error', limitInputPixels: false }).metadata();
+    return orientation !== undefined && orientation >= 2 && orientation <= 8 ? orientation : 1;
+  } catch {
+    return 1;
+  }
+}
+
 /** RGB of RGBA pixels. */
 function dropAlpha(rgba: Uint8Array): Uint8Array {
   const rgb = new Uint8Array((rgba.length / 4) * 3);

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { ResNetError } from '@resnet-ts/core';
 import type { Classifier } from '@resnet-ts/zoo';
+import { exifOrientation } from '@resnet-ts/zoo/node';
 import { UserError, WeightsSourceOptions, errorLine, imageFileProblem, loadClassifier, selectBackend } from '../util.js';
 import { integer, number, opt, text } from '../options.js';
 import { PreprocessingFlags, addPreprocessingOptions, preprocessingOverride } from '../preprocessing-options.js';
@@ -34,8 +35,26 @@ function printPredictions(preds: Prediction[], json: boolean): void {
 }
 
 /**
+ * The note for an image that the decoder turned or mirrored by its EXIF orientation (photo viewers
+ * do the same; torchvision's PIL pipeline does not), or null for orientation 1.
+ */
+export function orientationNote(image: string, orientation: number): string | null {
+  if (orientation < 2 || orientation > 8) return null;
+  const [done, undone] = [3, 6, 8].includes(orientation)
+    ? ['turned upright', 'turn']
+    : [2, 4].includes(orientation)
+      ? ['mirrored', 'mirror']
+      : ['turned and mirrored', 'turn or mirror'];
+  return (
+    `note: ${image}: ${done} by its EXIF orientation (${orientation}), as photo viewers show it; ` +
+    `torchvision's PIL pipeline would not ${undone} it`
+  );
+}
+
+/**
  * Each image's top labels. One image that cannot be read or decoded, or whose logits are NaN/Inf,
- * does not cost the others their answers: it gets an `error` instead (printed as one line).
+ * does not cost the others their answers: it gets an `error` instead (printed as one line). An image
+ * turned by its EXIF orientation gets a note on stderr ({@link orientationNote}).
  */
 async function classifyEach(clf: Classifier, images: string[], problems: Map<string, Error>, topk: number): Promise<Prediction[]> {
   const preds: Prediction[] = [];
@@ -47,6 +66,8 @@ async function classifyEach(clf: Classifier, images: string[], problems: Map<str
     }
     try {
       const top = await clf.classify(image, { topk });
+      const note = orientationNote(image, await exifOrientation(image));
+      if (note) process.stderr.write(note + '\n');
       preds.push({ source: image, top: top.map((t) => ({ index: t.index, label: t.label, probability: t.probability })) });
     } catch (e) {
       if (!(e instanceof ResNetError)) throw e;
