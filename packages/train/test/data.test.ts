@@ -164,6 +164,21 @@ describe('image folder loader', () => {
       'decoding photos/train: 900/1000 images, about 0m04s left\n',
     ]);
   });
+  test('a folder too large for memory at its image size is one DataError before decoding, not a RangeError', async () => {
+    const dir = tmpDir();
+    for (const cls of ['a', 'b']) {
+      fs.mkdirSync(path.join(dir, cls));
+      await sharp({ create: { width: 4, height: 4, channels: 3, background: { r: 9, g: 9, b: 9 } } })
+        .png()
+        .toFile(path.join(dir, cls, '1.png'));
+    }
+    // 2 x 40000 x 40000 x 3 bytes = 8.9 GiB: more than a typed array holds.
+    const load = loadImageFolder(dir, { size: [40000, 40000] });
+    await expect(load).rejects.toThrow(DataError);
+    await expect(load).rejects.toThrow(
+      /2 images of 40000x40000x3 need 8\.9 GiB in memory, more than the .* GiB one data set may take here/,
+    );
+  });
   test('a folder with no images is a clear error', async () => {
     const dir = tmpDir();
     fs.mkdirSync(path.join(dir, 'cat'));

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ImageDecodeError, decodeRgb, resizeCropPadRgb } from '@resnet-ts/zoo/node';
 import type { ImagePreprocessing } from '@resnet-ts/zoo';
@@ -254,7 +255,7 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
       `Image folder ${dir} has no images: expected one sub-folder per class with ${IMAGE_FORMATS} files inside (e.g. ${dir}/cat/1.jpg).`,
     );
   }
-  const { images, labels, n, skipped, shape } = await decodeAll(items, options, (done) =>
+  const { images, labels, n, skipped, shape } = await decodeAll(dir, items, options, (done) =>
     options.onProgress?.({ folder: dir, done, total: items.length }),
   );
   if (n === 0)
@@ -278,18 +279,46 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
 type Decoded = { pixels: Uint8Array; height: number; width: number };
 
 /**
- * Decodes `items` 8 at a time into one buffer; undecodable ones are skipped (and reported through
+ * The most bytes the decoded images of one folder may take: half the machine's memory (training needs
+ * the rest), and never more than one typed array holds (4 GiB).
+ */
+function maxImageBytes(): number {
+  return Math.min(2 ** 32 - 1, Math.floor(os.totalmem() / 2));
+}
+
+/** The buffer of `count` decoded images of `shape` (none yet: empty), or a {@link DataError} when they would not fit in memory. */
+function allocateImages(count: number, shape: [number, number, number] | undefined, folder = 'the image folder'): Uint8Array {
+  if (!shape) return new Uint8Array(0);
+  const [h, w, c] = shape;
+  const bytes = count * h * w * c;
+  const max = maxImageBytes();
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+  if (bytes > max)
+    throw new DataError(
+      `${folder}: ${count} images of ${h}x${w}x${c} need ${gib(bytes)} in memory, more than the ${gib(max)} one data set may take here: ` +
+        `use a smaller --image-size, or a folder of fewer images (--limit picks among the decoded images, so it does not help here).`,
+    );
+  return new Uint8Array(bytes);
+}
+
+/**
+ * Decodes `items` of folder `dir` 8 at a time into one buffer; undecodable ones are skipped (and reported through
  * `onSkip`). With `preprocessing` the images' size is the first decoded one's, which every other
  * must share (one batch, one size): a preprocessing without crop or exact size can give others.
  */
-async function decodeAll(items: { file: string; label: number }[], options: ImageFolderOptions, onDone: (done: number) => void) {
+async function decodeAll(
+  dir: string,
+  items: { file: string; label: number }[],
+  options: ImageFolderOptions,
+  onDone: (done: number) => void,
+) {
   const p = options.preprocessing;
   const [h, w] = options.size;
   const decode = (file: string): Promise<Decoded> =>
     p ? decodeForClassifier(file, p) : decodeImage(file, options).then((pixels) => ({ pixels, height: h, width: w }));
   let shape: [number, number, number] | undefined = p ? undefined : [h, w, options.channels ?? 3];
   let per = shape ? shape[0] * shape[1] * shape[2] : 0;
-  let images = new Uint8Array(items.length * per);
+  let images = allocateImages(items.length, shape, dir);
   let first = '';
   const labels = new Int32Array(items.length);
   const concurrency = 8;
@@ -308,7 +337,7 @@ async function decodeAll(items: { file: string; label: number }[], options: Imag
       if (!shape) {
         shape = [px.height, px.width, px.pixels.length / (px.height * px.width)];
         per = px.pixels.length;
-        images = new Uint8Array(items.length * per);
+        images = allocateImages(items.length, shape, dir);
         first = file;
       } else if (px.height !== shape[0] || px.width !== shape[1]) {
         const crop = p?.resize === undefined ? '--resize <N> --crop <N>' : `--crop ${String(p.resize)}`;
