@@ -159,8 +159,9 @@ function buildNet(j: Job, plan: GradFlowPlan, options: GradFlowOptions): ResNet 
 const archKey = (j: Job) => `${j.family}${j.depth}/bn=${j.batchNorm}`;
 
 /**
- * The duration estimate: one timed training step per architecture at a small batch, scaled
- * linearly (a measuring pass costs about one training step). Returns seconds per pass of each architecture.
+ * The duration estimate: one timed training step per architecture at the run's batch size (a step at
+ * a small batch scaled up overestimates several times over: fixed costs dominate small batches); a
+ * measuring pass costs about one training step. Returns seconds per pass of each architecture.
  */
 function estimateGradFlow(unique: Job[], plan: GradFlowPlan, options: GradFlowOptions, log: (m: string) => void) {
   const { batches, batchSize, steps, maxStep, settings, depths } = plan;
@@ -168,7 +169,7 @@ function estimateGradFlow(unique: Job[], plan: GradFlowPlan, options: GradFlowOp
     `gradflow: ${unique.length} nets (${settings.join(', ')} x plain/ResNet x depths ${depths.join(', ')}), measured at steps ${steps.join(', ')} ` +
       `on ${batches} batch${batches === 1 ? '' : 'es'} of ${batchSize}, ${maxStep} SGD steps each on ${plan.dataName}; timing one step of each architecture...`,
   );
-  const probeBatch = Math.min(batchSize, 16);
+  const time = options.timeStep ?? timeTrainStep;
   const stepSeconds = new Map<string, number>();
   const passes = maxStep + batches * steps.length;
   let estimate = 0;
@@ -176,7 +177,7 @@ function estimateGradFlow(unique: Job[], plan: GradFlowPlan, options: GradFlowOp
     if (!stepSeconds.has(archKey(j))) {
       const m = buildNet(j, plan, options);
       try {
-        stepSeconds.set(archKey(j), timeTrainStep(m, probeBatch, [plan.inHW[0], plan.inHW[1], plan.channels]) * (batchSize / probeBatch));
+        stepSeconds.set(archKey(j), time(m, batchSize, [plan.inHW[0], plan.inHW[1], plan.channels]));
       } finally {
         m.dispose();
       }

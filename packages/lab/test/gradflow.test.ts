@@ -249,3 +249,37 @@ test('gradflow runs end to end on a tiny config and writes its report', async ()
     fs.rmSync(out, { recursive: true });
   }
 });
+
+test("the duration estimate times each architecture's step at the run's batch size, not a smaller probe scaled up", async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-gradflow-estimate-'));
+  const logs: string[] = [];
+  const timed: number[] = [];
+  // Injected timings (no clock): 0.5 s a step at any batch.
+  const timeStep = (_model: ResNet, batch: number) => (timed.push(batch), 0.5);
+  try {
+    await runGradFlow({
+      trainSet: tinySet(48, 1),
+      dataName: 'tiny',
+      depths: [8],
+      settings: ['bn'],
+      steps: [0, 1],
+      batches: 1,
+      batchSize: 24,
+      widths: [4, 8, 8],
+      padTo: [8, 8],
+      augment: false,
+      out,
+      command: 'test',
+      log: (m) => logs.push(m),
+      timeStep,
+    });
+    // plain8 and resnet8, each timed once at the batch the run uses (24; a 16-image probe used to be scaled by 24/16).
+    expect(timed).toEqual([24, 24]);
+    // 2 nets x (1 SGD step + 1 batch x 2 measuring steps) passes x 0.5 s = 3 s.
+    expect(logs.find((l) => l.startsWith('expected duration'))).toMatch(
+      /^expected duration: about 3\.00 s on \w+ \(3 forward\+backward passes of 24 images per net/,
+    );
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
