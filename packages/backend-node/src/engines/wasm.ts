@@ -1,5 +1,6 @@
 import { BackendAvailability, BackendPlugin } from '@resnet-ts/core';
 import { registerMissingKernels } from '@resnet-ts/core';
+import { silenceCpuBanner } from '../quiet.js';
 import { isInstalled, setTfBackend } from './util.js';
 
 // A wasm module using a SIMD instruction (i8x16.splat of 0): validates only where SIMD is supported.
@@ -32,7 +33,9 @@ export const wasmPlugin: BackendPlugin = {
   },
   setup: async () => {
     require('@tensorflow/tfjs-backend-wasm');
+    // The kernels added here compute NaN/Inf cases on the cpu backend: its first use must not print tfjs's Node banner.
     registerMissingKernels('wasm');
+    silenceCpuBanner();
     await setTfBackend('wasm', 'wasm');
   },
 };

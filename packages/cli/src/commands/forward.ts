@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { countNonFinite, fmtShape, parseNpyHeader } from '@resnet-ts/core';
+import { ResNet, countNonFinite, fmtShape, parseNpyHeader } from '@resnet-ts/core';
 import { loadNpy, readFileBytes, saveNpy } from '@resnet-ts/core/node';
 import { UserError, loadModelWithWeights, selectBackend } from '../util.js';
 import { choice, integer, number, opt, requiredOpt, text } from '../options.js';
@@ -59,7 +59,7 @@ export function registerForward(program: Command): void {
         let note: string | null;
         try {
           await saveNpy(opts.out, logits);
-          note = nonFiniteLogitsNote(logits, x, opts.input);
+          note = nonFiniteLogitsNote(logits, x, opts.input, model);
         } finally {
           logits.dispose();
         }
@@ -84,16 +84,67 @@ function npyDtypeName(file: string): string {
 
 /**
  * A note when logits are NaN or Inf (written as they are, as PyTorch gives them), naming the cause
- * that can be seen: non-finite input values, else the weights (a batch norm whose running_var is
- * negative gives NaN without a NaN weight); null when every logit is finite.
+ * that can be seen: non-finite input values; else weights that make them (a NaN or Inf weight, or a
+ * batch norm whose running_var is below 0, which gives NaN without a NaN weight); else, with input
+ * and weights finite, float32 overflow inside the net (values beyond ±3.4e38), with the largest
+ * |value| of each. Null when every logit is finite.
  */
-function nonFiniteLogitsNote(logits: tf.Tensor, x: tf.Tensor, input: string): string | null {
+function nonFiniteLogitsNote(logits: tf.Tensor, x: tf.Tensor, input: string, model: ResNet): string | null {
   const bad = countNonFinite(logits.dataSync());
   if (bad === 0) return null;
-  const inBad = countNonFinite(x.dataSync());
-  const cause =
-    inBad > 0
-      ? `--input '${input}' holds ${inBad} NaN or Inf value${inBad === 1 ? '' : 's'}`
-      : `the input is finite, so the weights make them (a NaN or Inf weight, or a batch norm running_var below 0)`;
+  const xs = x.dataSync();
+  const inBad = countNonFinite(xs);
+  const weights = weightsScan(model);
+  let cause: string;
+  if (inBad > 0) cause = `--input '${input}' holds ${inBad} NaN or Inf value${inBad === 1 ? '' : 's'}`;
+  else if (weights.problem) cause = `the input is finite, so the weights make them: ${weights.problem}`;
+  else
+    cause =
+      `values overflowed float32 (beyond ±3.4e38) inside the net; the input is finite, largest |value| ${fmtMagnitude(maxAbs(xs))}, ` +
+      `and so are the weights (largest |value| ${fmtMagnitude(weights.maxAbs)}, no batch norm running_var below 0)`;
   return `note: ${bad} of ${logits.size} logits are NaN or Inf: ${cause}.`;
+}
+
+/** The largest |value| of `values` (0 when empty). */
+function maxAbs(values: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < values.length; i++) m = Math.max(m, Math.abs(values[i]));
+  return m;
+}
+
+/** `3.2e+37`, `1.5`: three significant digits. */
+function fmtMagnitude(v: number): string {
+  return Number(v.toPrecision(3)).toString();
+}
+
+/**
+ * What in the model's float tensors makes NaN or Inf without help from the input: NaN/Inf values
+ * (first names), else a batch norm running_var below 0; null problem when neither. With the largest
+ * |value| over all of them.
+ */
+function weightsScan(model: ResNet): { problem: string | null; maxAbs: number } {
+  const nonFinite: string[] = [];
+  const negativeVar: string[] = [];
+  let count = 0;
+  let largest = 0;
+  for (const [name, v] of [...model.namedParameters(), ...model.namedBuffers()]) {
+    if (v.dtype !== 'float32') continue;
+    const values = v.dataSync() as Float32Array;
+    const n = countNonFinite(values);
+    if (n > 0) {
+      count += n;
+      nonFinite.push(name);
+      continue;
+    }
+    largest = Math.max(largest, maxAbs(values));
+    if (/(^|\.)running_var$/.test(name) && values.some((val) => val < 0)) negativeVar.push(name);
+  }
+  const first = (names: string[]) => names.slice(0, 3).join(', ') + (names.length > 3 ? `, ... (${names.length} tensors)` : '');
+  const problem =
+    nonFinite.length > 0
+      ? `${count} NaN or Inf weight${count === 1 ? '' : 's'} (${first(nonFinite)})`
+      : negativeVar.length > 0
+        ? `a batch norm running_var below 0 (${first(negativeVar)})`
+        : null;
+  return { problem, maxAbs: largest };
 }
