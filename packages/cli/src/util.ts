@@ -203,17 +203,31 @@ const extensionOf = (file: string) => path.extname(file).toLowerCase();
 
 /**
  * Refuses an output file whose extension names another format than the one a command writes
- * (`convert` writes safetensors, `export-onnx` ONNX), pointing to the command that writes that one
- * for `weights`. Names without a known extension are taken as given (as torch.onnx.export and
- * safetensors' save_file take them): the returned `note: ...` line, for the command to print with
- * what it wrote, says so; undefined for the format's own extension.
+ * (`convert` writes safetensors, `export-onnx` ONNX, `forward` NumPy .npy), pointing to the command
+ * that writes that one for `weights`. For safetensors and ONNX, names without a known extension are
+ * taken as given (as torch.onnx.export and safetensors' save_file take them): the returned
+ * `note: ...` line, for the command to print with what it wrote, says so. A .npy file must be named
+ * .npy (NumPy's np.save adds the extension to any other name, so np.load would not find it).
+ * Undefined for the format's own extension.
  */
-export function checkOutputFormat(file: string, writes: 'safetensors' | 'ONNX', command: string, weights: string): string | undefined {
+export function checkOutputFormat(
+  file: string,
+  writes: 'safetensors' | 'ONNX' | 'NumPy .npy',
+  command: string,
+  weights: string,
+): string | undefined {
   const ext = extensionOf(file);
   const named = FORMAT_OF_EXTENSION[ext];
-  const usual = writes === 'ONNX' ? '.onnx' : '.safetensors';
-  if (!named) return `note: writing ${writes} to ${file}; ${writes} files usually end in ${usual}`;
+  const usual = writes === 'ONNX' ? '.onnx' : writes === 'safetensors' ? '.safetensors' : '.npy';
   if (named === writes) return undefined;
+  if (writes === 'NumPy .npy') {
+    const under = ext ? `a ${ext} name` : 'a name without an extension';
+    const renamed = ext ? file.slice(0, -ext.length) + usual : file + usual;
+    throw new UserError(
+      `${command} writes NumPy .npy${named ? `, not ${named}` : ''}: '${file}' would hold .npy bytes under ${under}. Name it .npy (e.g. '${renamed}').`,
+    );
+  }
+  if (!named) return `note: writing ${writes} to ${file}; ${writes} files usually end in ${usual}`;
   const hint =
     named === 'ONNX'
       ? `, or write ONNX with \`resnet export-onnx --weights ${weights} --out ${file}\``
@@ -225,6 +239,24 @@ export function checkOutputFormat(file: string, writes: 'safetensors' | 'ONNX', 
   throw new UserError(
     `${command} writes ${writes}, not ${named}: '${file}' would hold ${writes} under a ${ext} name. Name it ${usual}${hint}.`,
   );
+}
+
+/**
+ * Refuses an output file that is one of the command's input files (the same path once resolved, or
+ * the same file through a link), before anything is written: writing it would destroy the input.
+ * `flag` and `inputFlag` name them in the message (`--out`, `--input`).
+ */
+export function checkNotInput(out: string, input: string, flag: string, inputFlag: string): void {
+  let same = path.resolve(out) === path.resolve(input);
+  if (!same) {
+    try {
+      const [a, b] = [fs.statSync(out), fs.statSync(input)];
+      same = a.dev === b.dev && a.ino === b.ino;
+    } catch {
+      // One of them does not exist (yet): they are different files.
+    }
+  }
+  if (same) throw new UserError(`${flag} '${out}' is ${inputFlag} itself: writing it would replace the input. Give another ${flag}.`);
 }
 
 /** Why `file` cannot be an image (missing, a folder, empty), as a one-line error; undefined when it may be one. */

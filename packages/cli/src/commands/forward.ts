@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { ResNet, countNonFinite, fmtShape, parseNpyHeader } from '@resnet-ts/core';
 import { loadNpy, readFileBytes, saveNpy } from '@resnet-ts/core/node';
-import { UserError, loadModelWithWeights, selectBackend } from '../util.js';
+import { UserError, checkNotInput, checkOutputFormat, loadModelWithWeights, selectBackend } from '../util.js';
 import { choice, integer, number, opt, requiredOpt, text } from '../options.js';
 
 interface ForwardOptions {
@@ -25,13 +25,16 @@ export function registerForward(program: Command): void {
       requiredOpt('--weights <source>', 'weights: a file (resnet-ts checkpoint, safetensors or PyTorch .pth state dict), an http(s) URL, hf:owner/name or a shipped model', text('a file, URL or name')),
     )
     .addOption(requiredOpt('--input <file>', 'input batch, float32 .npy, NCHW [N, C, H, W] (or NHWC with --layout nhwc)', text('a file')))
-    .addOption(requiredOpt('--out <file>', 'where to write the logits [N, classes] (.npy, float32)', text('a file')))
+    .addOption(requiredOpt('--out <file>', 'where to write the logits [N, classes]: a .npy file (float32), not --input', text('a file')))
     .addOption(opt('--model <name|spec.json>', 'zoo name or spec file (default: the spec stored in a resnet-ts checkpoint, else inferred from the weights)', text()))
     .addOption(opt('--classes <n>', 'number of classes of the head (default: from the weights)', integer(1, 1000000)))
     .addOption(opt('--timeout <seconds>', 'download time limit for a URL or hf: source (default 30)', number({ above: 0 })))
     .addOption(opt('--backend <name>', "engine: 'auto' or a name from `resnet backends`", text('an engine name'), 'auto'))
     .addOption(opt('--layout <nchw|nhwc>', 'layout of --input: nchw (PyTorch, default) or nhwc', choice(['nchw', 'nhwc'] as const), 'nchw'))
     .action(async (opts: ForwardOptions) => {
+      // Before anything is loaded or written: the logits go to a .npy file that is not the input.
+      checkOutputFormat(opts.out, 'NumPy .npy', 'forward', opts.weights);
+      checkNotInput(opts.out, opts.input, '--out', '--input');
       await selectBackend(opts.backend);
       const model = await loadModelWithWeights(opts.model, opts.weights, { classes: opts.classes, timeout: opts.timeout });
       const x = loadNpy(opts.input);
