@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import {
+  type DataPair,
   classifierEvaluation,
   defaultProgressBar,
   evaluate,
@@ -22,6 +23,18 @@ interface EvalOptions extends WeightsSourceOptions, PreprocessingFlags {
   limit?: number;
   backend?: string;
   json?: boolean;
+}
+
+/**
+ * What eval scored, for its report's first line: `fashion-mnist test set`, `folder test/ split`,
+ * `folder val/ split (no test/)`, `folder train/ split (no test/ or val/)`, or `folder (all its class folders)`.
+ */
+export function evaluatedData(pair: DataPair): string {
+  if (pair.kind !== 'folder') return `${pair.kind} test set`;
+  if (pair.split === 'test') return 'folder test/ split';
+  if (pair.split === 'val') return 'folder val/ split (no test/)';
+  if (pair.split === 'train') return 'folder train/ split (no test/ or val/)';
+  return 'folder (all its class folders)';
 }
 
 /**
@@ -108,7 +121,7 @@ export function registerEval(program: Command): void {
         bar?.stop();
       }
       if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-      else process.stdout.write(`${opts.weights ?? clf.source} on ${pair.kind} test set\n` + formatEvalReport(r) + '\n');
+      else process.stdout.write(`${opts.weights ?? clf.source} on ${evaluatedData(pair)}\n` + formatEvalReport(r) + '\n');
     } finally {
       clf.dispose();
     }

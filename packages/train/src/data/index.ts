@@ -38,6 +38,12 @@ export interface DataPair {
   skipped?: string[];
   /** Whether horizontal flips are a valid augmentation (false for digits). */
   flip: boolean;
+  /**
+   * The split folder an image folder's data came from when `evaluatedSplitOnly` read one of its
+   * train/ val/ test/ folders (test, else val, else train); absent for a folder of class folders
+   * and for other data.
+   */
+  split?: 'train' | 'val' | 'test';
 }
 
 function findIdx(dir: string, stem: string): string | undefined {

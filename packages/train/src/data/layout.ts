@@ -48,11 +48,12 @@ export async function loadImageData(dir: string, options: LoadDataOptions): Prom
   };
   const splits = ['train', 'val', 'test'].filter((s) => isDir(path.join(dir, s)));
   // `resnet eval`: the one split it evaluates, with its own classes.
-  const only = splits.length && options.evaluatedSplitOnly ? ['test', 'val', 'train'].find((s) => splits.includes(s))! : undefined;
+  const only =
+    splits.length && options.evaluatedSplitOnly ? (['test', 'val', 'train'] as const).find((s) => splits.includes(s))! : undefined;
   let pair: DataPair;
   if (only) {
     const data = await loadImageFolder(path.join(dir, only), decode);
-    pair = { kind: 'folder', train: data, ...(only === 'train' ? {} : { [only]: data }), flip: true };
+    pair = { kind: 'folder', train: data, ...(only === 'train' ? {} : { [only]: data }), flip: true, split: only };
   } else if (splits.length && !splits.includes('train')) {
     throw new DataError(
       `${dir} has ${splits.map((s) => `${s}/`).join(' and ')} but no train/: put the training images in ${path.join(dir, 'train')}/<class>/.`,
