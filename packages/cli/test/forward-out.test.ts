@@ -45,6 +45,11 @@ test('an --out not named .npy is refused, naming the format its extension stands
   }
 });
 
+test('an --out that is a folder is said to be one (EISDIR), not a name without .npy', async () => {
+  fs.mkdirSync(path.join(dir, 'folder'));
+  expect(await refusal(forward('folder'), dir)).toBe("Cannot write 'folder': it is a folder, not a file (EISDIR).");
+});
+
 test('an --out that is --input (same path, another spelling of it, a link to it) is refused; the input is kept', async () => {
   for (const out of ['x.npy', './x.npy', path.join(dir, 'x.npy'), 'link.npy']) {
     expect(await refusal(forward(out), dir)).toBe(

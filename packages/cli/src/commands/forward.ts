@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { ResNet, countNonFinite, fmtShape, parseNpyHeader } from '@resnet-ts/core';
@@ -32,8 +33,9 @@ export function registerForward(program: Command): void {
     .addOption(opt('--backend <name>', "engine: 'auto' or a name from `resnet backends`", text('an engine name'), 'auto'))
     .addOption(opt('--layout <nchw|nhwc>', 'layout of --input: nchw (PyTorch, default) or nhwc', choice(['nchw', 'nhwc'] as const), 'nchw'))
     .action(async (opts: ForwardOptions) => {
-      // Before anything is loaded or written: the logits go to a .npy file that is not the input.
-      checkOutputFormat(opts.out, 'NumPy .npy', 'forward', opts.weights);
+      // Before anything is loaded or written: the logits go to a .npy file that is not the input
+      // (a folder is said to be one by the write, as for every output).
+      if (!isFolder(opts.out)) checkOutputFormat(opts.out, 'NumPy .npy', 'forward', opts.weights);
       checkNotInput(opts.out, opts.input, '--out', '--input');
       await selectBackend(opts.backend);
       const model = await loadModelWithWeights(opts.model, opts.weights, { classes: opts.classes, timeout: opts.timeout });
@@ -73,6 +75,15 @@ export function registerForward(program: Command): void {
         model.dispose();
       }
     });
+}
+
+/** Whether `file` is an existing folder. */
+function isFolder(file: string): boolean {
+  try {
+    return fs.statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** NumPy's name of the dtype a `.npy` file stores (e.g. '<i8' -> int64, '|u1' -> uint8), read from its header. */
