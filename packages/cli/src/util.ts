@@ -1,6 +1,7 @@
 import { SpecError } from '@resnet-ts/core';
 import {
   ARCHITECTURES,
+  EMPTY_IMAGE_FILE,
   Classifier,
   ImageDecodeError,
   ImagePreprocessing,
@@ -270,7 +271,7 @@ export function imageFileProblem(file: string): Error | undefined {
   }
   if (st.isDirectory())
     return new UserError(`'${file}' is a directory, not an image file: give the images in it (e.g. '${path.join(file, '*.jpg')}').`);
-  if (st.isFile() && st.size === 0) return new UserError(`'${file}' is an empty file (0 bytes), not an image.`);
+  if (st.isFile() && st.size === 0) return new UserError(`'${file}' is ${EMPTY_IMAGE_FILE}.`);
   return undefined;
 }
 

@@ -5,14 +5,22 @@
  */
 import { SpecError } from '@resnet-ts/core';
 
-/** Why an image could not be decoded: not an image the decoder reads, or one over its pixel limit. */
-export type ImageDecodeProblem = 'format' | 'size';
+/** Why an image could not be decoded: not an image the decoder reads, one over its pixel limit, or an empty file (0 bytes). */
+export type ImageDecodeProblem = 'format' | 'size' | 'empty';
+
+/**
+ * What an image file of 0 bytes is, in every message about one: `'x.jpg' is an empty file (0 bytes),
+ * not an image` (`resnet predict`), `skipped cat/x.jpg: it is an empty file (0 bytes), not an image`
+ * (an image folder's note), `Cannot decode 'x.jpg': it is ...` ({@link ImageDecodeError}).
+ */
+export const EMPTY_IMAGE_FILE = 'an empty file (0 bytes), not an image';
 
 /**
  * An image that cannot be decoded (`decodeRgb`, `decodeRgbBrowser`, and so `Classifier.classify` of
  * a file, bytes or a URL). A `SpecError` (code `SPEC`) whose message is one line:
  * `Cannot decode 'x.png' as an image (<reason>). Give a JPEG, PNG, ... file, or a tensor.` for a
- * `format` problem, `Cannot decode 'x.png': <reason>` for a `size` one.
+ * `format` problem, `Cannot decode 'x.png': <reason>` for a `size` one, `Cannot decode 'x.png': it
+ * is an empty file (0 bytes), not an image.` for an `empty` one.
  */
 export class ImageDecodeError extends SpecError {
   /**
@@ -30,7 +38,7 @@ export class ImageDecodeError extends SpecError {
      * size, the limit and what to do.
      */
     readonly reason: string,
-    /** `format`: another kind of file, a damaged one or a variant the decoder does not read; `size`: over the pixel limit. */
+    /** `format`: another kind of file, a damaged one or a variant the decoder does not read; `size`: over the pixel limit; `empty`: 0 bytes. */
     readonly problem: ImageDecodeProblem,
     /** The formats to give instead (`format` only), e.g. `JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM`; none: no advice. */
     formats?: string,
@@ -38,7 +46,9 @@ export class ImageDecodeError extends SpecError {
     const say = (tensors: boolean) =>
       problem === 'size'
         ? `Cannot decode ${image}: ${reason}`
-        : `Cannot decode ${image} as an image (${reason}).${formats ? ` Give a ${formats} file${tensors ? ', or a tensor' : ''}.` : ''}`;
+        : problem === 'empty'
+          ? `Cannot decode ${image}: ${reason}.`
+          : `Cannot decode ${image} as an image (${reason}).${formats ? ` Give a ${formats} file${tensors ? ', or a tensor' : ''}.` : ''}`;
     super(say(true));
     this.fileMessage = say(false);
   }

@@ -100,7 +100,7 @@ export {
   type ImagePreprocessing,
   type ResizePlan,
 } from './preprocess.js';
-export { ImageDecodeError, sharpFailureReason, type ImageDecodeProblem } from './decode-error.js';
+export { EMPTY_IMAGE_FILE, ImageDecodeError, sharpFailureReason, type ImageDecodeProblem } from './decode-error.js';
 export { SourceError, streamDownload, downloadBytes, sha256Hex, type ProgressEvent, type DownloadOptions } from './download.js';
 export { Classifier, topK, type ClassifierOrigin, type Classification, type ClassifyOptions, type ImageDecoder } from './classifier.js';
 export {

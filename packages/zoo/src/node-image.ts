@@ -8,8 +8,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type Sharp from 'sharp';
 import { SpecError } from '@resnet-ts/core';
 import { ImagePreprocessing, preprocessRgb } from './preprocess.js';
-import { BITMAP_FORMATS, PIXEL_LIMIT, decodeBitmap } from './bitmap-formats.js';
-import { ImageDecodeError, sharpFailureReason } from './decode-error.js';
+import { BITMAP_FORMATS, PIXEL_LIMIT, RgbPixels, decodeBitmap } from './bitmap-formats.js';
+import { EMPTY_IMAGE_FILE, ImageDecodeError, sharpFailureReason } from './decode-error.js';
+import { alone, reasonLost, shared } from './decode-gate.js';
 import { gifFirstFrame, gifRgbAsPil } from './gif-first-frame.js';
 
 /**
@@ -36,36 +37,63 @@ export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Arra
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
     throw new SpecError('classify accepts a file path, a Buffer/Uint8Array of an encoded image, or a tensor.');
   }
-  let size: { width?: number; height?: number } = {};
+  const size: { width?: number; height?: number } = {};
   try {
-    const bitmap = decodeBitmap(input, PIXEL_LIMIT);
-    if (bitmap) return bitmap;
-    // The header only (no pixel limit here: the decode below applies it, and the error can then give the size).
-    const meta = await sharp(input, { failOn: 'error', limitInputPixels: false }).metadata();
-    size = meta;
-    const cmyk = meta.space === 'cmyk';
-    const img = sharp(input, { failOn: 'error', ignoreIcc: true }).rotate();
-    if (cmyk) {
-      const { data, info } = await img.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true });
-      if (info.channels !== 4) throw new Error(`decoded CMYK to ${info.channels} channels`);
-      return { rgb: cmykToRgb(data), height: info.height, width: info.width };
+    try {
+      return await shared(() => decodeOnce(input, size));
+    } catch (e) {
+      if (!reasonLost(e)) throw e;
+      return await alone(() => decodeOnce(input, size));
     }
-    if (meta.format === 'gif') {
-      const gif = gifFirstFrame(typeof input === 'string' ? fs.readFileSync(input) : input);
-      const { data, info } = await img.ensureAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-      if (info.channels !== 4) throw new Error(`decoded to ${info.channels} channels`);
-      // A frame larger than the screen grows libvips' canvas: PIL's colours of it are not known here.
-      const asPil = gif && info.width === gif.width && info.height === gif.height;
-      const rgb = asPil ? gifRgbAsPil(data, info.width, info.height, gif) : dropAlpha(data);
-      return { rgb, height: info.height, width: info.width };
-    }
-    const { data, info } = await img.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-    return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: info.height, width: info.width };
   } catch (e) {
-    const what = typeof input === 'string' ? `'${input}'` : 'the image bytes';
-    if (/pixel limit/.test((e as Error).message)) throw new ImageDecodeError(what, tooLargeReason(size), 'size');
-    throw new ImageDecodeError(what, sharpFailureReason((e as Error).message), 'format', `JPEG, PNG, WebP, TIFF, GIF, AVIF, ${BITMAP_FORMATS}`);
+    throw decodeFailure(input, e, size);
+  }
+}
+
+/** {@link decodeRgb}'s work, throwing the decoder's own errors; `size` gets the header's width and height. */
+async function decodeOnce(input: NodeImageInput, size: { width?: number; height?: number }): Promise<RgbPixels> {
+  const bitmap = decodeBitmap(input, PIXEL_LIMIT);
+  if (bitmap) return bitmap;
+  // The header only (no pixel limit here: the decode below applies it, and the error can then give the size).
+  const meta = await sharp(input, { failOn: 'error', limitInputPixels: false }).metadata();
+  Object.assign(size, { width: meta.width, height: meta.height });
+  const cmyk = meta.space === 'cmyk';
+  const img = sharp(input, { failOn: 'error', ignoreIcc: true }).rotate();
+  if (cmyk) {
+    const { data, info } = await img.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true });
+    if (info.channels !== 4) throw new Error(`decoded CMYK to ${info.channels} channels`);
+    return { rgb: cmykToRgb(data), height: info.height, width: info.width };
+  }
+  if (meta.format === 'gif') {
+    const gif = gifFirstFrame(typeof input === 'string' ? fs.readFileSync(input) : input);
+    const { data, info } = await img.ensureAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    if (info.channels !== 4) throw new Error(`decoded to ${info.channels} channels`);
+    // A frame larger than the screen grows libvips' canvas: PIL's colours of it are not known here.
+    const asPil = gif && info.width === gif.width && info.height === gif.height;
+    const rgb = asPil ? gifRgbAsPil(data, info.width, info.height, gif) : dropAlpha(data);
+    return { rgb, height: info.height, width: info.width };
+  }
+  const { data, info } = await img.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+  return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: info.height, width: info.width };
+}
+
+/** The {@link ImageDecodeError} of a decode that failed with `e`: an empty file, one over the pixel limit, or the decoder's reason. */
+function decodeFailure(input: NodeImageInput, e: unknown, size: { width?: number; height?: number }): ImageDecodeError {
+  const what = typeof input === 'string' ? `'${input}'` : 'the image bytes';
+  if (byteLength(input) === 0) return new ImageDecodeError(what, `it is ${EMPTY_IMAGE_FILE}`, 'empty');
+  const message = (e as Error).message;
+  if (/pixel limit/.test(message)) return new ImageDecodeError(what, tooLargeReason(size), 'size');
+  return new ImageDecodeError(what, sharpFailureReason(message), 'format', `JPEG, PNG, WebP, TIFF, GIF, AVIF, ${BITMAP_FORMATS}`);
+}
+
+/** The size in bytes of a file or bytes; -1 when a file cannot be read. */
+function byteLength(input: NodeImageInput): number {
+  if (typeof input !== 'string') return input.length;
+  try {
+    return fs.statSync(input).size;
+  } catch {
+    return -1;
   }
 }
 
