@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ShapeError, StateDictError, fmtShape } from './errors.js';
+import { StateDictError, fmtShape } from './errors.js';
 import { deferredTranspose } from './kernels/deferred-transpose.js';
+import { assertNHWC } from './input-checks.js';
+
+export { assertNHWC };
 
 /**
  * How a parameter is laid out here versus in PyTorch. tfjs convolves with HWIO filters and
@@ -419,18 +422,4 @@ function stateDictError(r: LoadReport): StateDictError {
     r.unexpected,
     r.mismatched,
   );
-}
-
-/** Throws a {@link ShapeError} unless `x` is a rank-4 NHWC tensor with `channels` channels. */
-export function assertNHWC(x: tf.Tensor, channels: number, where: string): asserts x is tf.Tensor4D {
-  if (x.rank !== 4) {
-    throw new ShapeError(
-      `${where} expects a 4-D NHWC tensor [batch, height, width, ${channels}]; got rank ${x.rank} ${fmtShape(x.shape)}. ` +
-        (x.rank === 3 ? 'Add a batch dimension with x.expandDims(0).' : ''),
-    );
-  }
-  if (x.shape[3] !== channels) {
-    const nchwHint = x.shape[1] === channels ? ' It looks like NCHW (PyTorch order): transpose it with tf.transpose(x, [0, 2, 3, 1]).' : '';
-    throw new ShapeError(`${where} expects ${channels} input channels in the last dimension (NHWC); got ${fmtShape(x.shape)}.${nchwHint}`);
-  }
 }

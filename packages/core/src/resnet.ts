@@ -202,6 +202,8 @@ export class ResNet extends Module {
   features(x: tf.Tensor, ctx?: ForwardContext): tf.Tensor2D {
     const c = this.context(ctx);
     assertNHWC(x, this.spec.inChannels, 'ResNet');
+    // An empty batch: an empty result, batch norm statistics untouched (as PyTorch; engines differ on empty tensors).
+    if (x.shape[0] === 0) return tf.zeros([0, this.fc.inFeatures]);
     return tf.tidy(() => {
       // The stem conv + bn + relu is one fused conv in eval mode (forwardSequence).
       let y: tf.Tensor = forwardSequence(this.stem, x, c);
@@ -211,10 +213,14 @@ export class ResNet extends Module {
     });
   }
 
-  /** Logits [N, numClasses] for NHWC input [N, H, W, inChannels]. */
+  /**
+   * Logits [N, numClasses] for NHWC input [N, H, W, inChannels]; an empty batch (N = 0) gives an
+   * empty [0, numClasses] on every engine, and leaves batch norm's running statistics as they are.
+   */
   forward(x: tf.Tensor, ctx?: ForwardContext): tf.Tensor2D {
     const c = this.context(ctx);
     assertNHWC(x, this.spec.inChannels, 'ResNet');
+    if (x.shape[0] === 0) return tf.zeros([0, this.spec.numClasses]);
     // In eval mode the backend's compiled plan (if it has one and can express this model) runs the whole pass.
     return compiledForward(this, x, c) ?? tf.tidy(() => this.fc.forward(this.features(x, c)));
   }

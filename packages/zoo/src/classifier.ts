@@ -4,7 +4,7 @@
  * (sharp) and the browser (canvas).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ResNetError, ShapeError } from '@resnet-ts/core';
+import { ResNetError, ShapeError, SpecError } from '@resnet-ts/core';
 import type { ResNet } from '@resnet-ts/core';
 import type { ImagePreprocessing } from './preprocess.js';
 
@@ -19,7 +19,11 @@ export interface Classification {
 
 /** Options of {@link Classifier.classify}. */
 export interface ClassifyOptions {
-  /** How many labels per image, most probable first (default 5). */
+  /**
+   * How many labels per image, most probable first: a whole number from 1 to the model's classes
+   * (another value is a `SpecError`, as `resnet predict --top` refuses it). Default 5, or all the
+   * classes when there are fewer.
+   */
   topk?: number;
 }
 
@@ -61,6 +65,7 @@ export class Classifier<I = unknown> {
    */
   async preprocess(input: I | tf.Tensor | (I | tf.Tensor)[]): Promise<tf.Tensor4D> {
     const items = Array.isArray(input) ? input : [input];
+    if (items.length === 0) throw new SpecError('classify: no images were given (an empty array): pass at least one image or tensor.');
     const parts: tf.Tensor4D[] = [];
     try {
       for (const item of items) {
@@ -95,6 +100,10 @@ export class Classifier<I = unknown> {
   classify(input: I | tf.Tensor, options?: ClassifyOptions): Promise<Classification[]>;
   classify(input: (I | tf.Tensor)[], options?: ClassifyOptions): Promise<Classification[][]>;
   async classify(input: I | tf.Tensor | (I | tf.Tensor)[], options: ClassifyOptions = {}): Promise<Classification[] | Classification[][]> {
+    const classes = this.model.spec.numClasses;
+    const { topk } = options;
+    if (topk !== undefined && !(Number.isInteger(topk) && topk >= 1 && topk <= classes))
+      throw new SpecError(`classify: topk must be a whole number from 1 to the model's ${classes} classes; got ${topk}.`);
     const x = await this.preprocess(input);
     let logits: Float32Array;
     let probs: Float32Array;
@@ -109,7 +118,7 @@ export class Classifier<I = unknown> {
     const n = x.shape[0];
     const per = probs.length / n;
     checkFinite(logits, n, input);
-    const k = Math.max(1, Math.min(options.topk ?? 5, per));
+    const k = topk ?? Math.min(5, per);
     const rows = Array.from({ length: n }, (_, i) => topK(probs.subarray(i * per, (i + 1) * per), k, this.labels));
     return Array.isArray(input) || (input instanceof tf.Tensor && input.rank === 4) ? rows : rows[0];
   }

@@ -31,7 +31,9 @@ export interface ImageDecodeOptions {
 }
 
 /** Options of {@link loadImageFolder}: decoding for training ({@link ImageDecodeOptions}) or as a classifier does. */
-export interface FolderDecodeOptions extends ImageDecodeOptions {
+export interface FolderDecodeOptions extends Omit<ImageDecodeOptions, 'size'> {
+  /** Output [height, width]: required, unless `preprocessing` is given (then not used). */
+  size?: [number, number];
   /**
    * Decode each image exactly as a classifier with this preprocessing prepares it (`resnet predict`,
    * `Classifier.classify`; see {@link decodeForClassifier}) instead of resizing to `size`: the
@@ -241,6 +243,7 @@ export function folderNotes(dir: string, listed: ImageFolderListing, relativeTo 
  * folder with no readable image is an error.
  */
 export async function loadImageFolder(dir: string, options: ImageFolderOptions): Promise<Dataset> {
+  const size = trainingSize(options);
   const listed = listImageFolder(dir);
   const classes = options.classes ?? listed.classes;
   const unknown = listed.classes.filter((c) => !classes.includes(c));
@@ -255,7 +258,7 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
       `Image folder ${dir} has no images: expected one sub-folder per class with ${IMAGE_FORMATS} files inside (e.g. ${dir}/cat/1.jpg).`,
     );
   }
-  const { images, labels, n, skipped, shape } = await decodeAll(dir, items, options, (done) =>
+  const { images, labels, n, skipped, shape } = await decodeAll(dir, items, options, size, (done) =>
     options.onProgress?.({ folder: dir, done, total: items.length }),
   );
   if (n === 0)
@@ -302,21 +305,24 @@ function allocateImages(count: number, shape: [number, number, number] | undefin
 }
 
 /**
- * Decodes `items` of folder `dir` 8 at a time into one buffer; undecodable ones are skipped (and reported through
- * `onSkip`). With `preprocessing` the images' size is the first decoded one's, which every other
+ * Decodes `items` of folder `dir` 8 at a time into one buffer, resized to `size` (see {@link trainingSize}),
+ * or with `preprocessing`; undecodable ones are skipped (and reported through `onSkip`). With `preprocessing` the images' size is the first decoded one's, which every other
  * must share (one batch, one size): a preprocessing without crop or exact size can give others.
  */
 async function decodeAll(
   dir: string,
   items: { file: string; label: number }[],
   options: ImageFolderOptions,
+  size: [number, number] | undefined,
   onDone: (done: number) => void,
 ) {
   const p = options.preprocessing;
-  const [h, w] = options.size;
+  // Without preprocessing, trainingSize has made sure of a size.
   const decode = (file: string): Promise<Decoded> =>
-    p ? decodeForClassifier(file, p) : decodeImage(file, options).then((pixels) => ({ pixels, height: h, width: w }));
-  let shape: [number, number, number] | undefined = p ? undefined : [h, w, options.channels ?? 3];
+    size
+      ? decodeImage(file, { ...options, size }).then((pixels) => ({ pixels, height: size[0], width: size[1] }))
+      : decodeForClassifier(file, p!);
+  let shape: [number, number, number] | undefined = size ? [size[0], size[1], options.channels ?? 3] : undefined;
   let per = shape ? shape[0] * shape[1] * shape[2] : 0;
   let images = allocateImages(items.length, shape, dir);
   let first = '';
@@ -352,5 +358,21 @@ async function decodeAll(
     });
     onDone(i + chunk.length);
   }
-  return { images, labels, n, skipped, shape: shape ?? [h, w, options.channels ?? 3] };
+  return { images, labels, n, skipped, shape: shape ?? [0, 0, options.channels ?? 3] };
+}
+
+/**
+ * The size a folder decoded for training is resized to; undefined with `preprocessing` (the
+ * classifier's decoding sets it). A {@link DataError} when neither is given, or `size` is not two
+ * whole numbers of at least 1.
+ */
+function trainingSize(options: FolderDecodeOptions): [number, number] | undefined {
+  if (options.preprocessing) return undefined;
+  const size: unknown = options.size;
+  const ok = Array.isArray(size) && size.length === 2 && size.every((d) => Number.isInteger(d) && d >= 1);
+  if (!ok)
+    throw new DataError(
+      `loadImageFolder: give size [height, width] (whole numbers of at least 1) to decode for training, or preprocessing to decode as a classifier does; got size ${JSON.stringify(size)}.`,
+    );
+  return size as [number, number];
 }
