@@ -77,7 +77,7 @@ export interface FolderProgress {
  * channels, with the classifier's decoder (zoo's `decodeRgb` and `resizeCropPadRgb`: Pillow's
  * antialiased bilinear resize, Pillow's luma for grayscale, alpha dropped, CMYK as PIL), so that
  * the images a model trains and validates on are the ones `resnet predict` and `resnet eval` give it
- * with the decoding stored in its weights. See {@link fitToSize} for how the size is reached.
+ * with the decoding stored in its weights. The size is reached as `fitToSize` says.
  */
 export async function decodeImage(file: string, options: ImageDecodeOptions): Promise<Uint8Array> {
   return (await decodeAndPrepare(file, (height, width) => fitToSize(height, width, options))).pixels;
