@@ -4,7 +4,7 @@
  * {@link preprocessRgb} Node uses, so both prepare an image identically.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ImageDecodeError } from './decode-error.js';
+import { canvasRgba, decodeBlobRgb, dropAlpha } from './browser-pixels.js';
 import { Classifier } from './classifier.js';
 import { DownloadOptions, SourceError, downloadBytes, sha256Hex } from './download.js';
 import { ImagePreprocessing, preprocessRgb } from './preprocess.js';
@@ -59,40 +59,24 @@ export async function cachedFetch(url: string, options: DownloadOptions & { sha2
   return bytes;
 }
 
-/** RGB pixels of a browser image (alpha dropped; EXIF orientation applied for encoded images). */
+/**
+ * RGB pixels of a browser image. An encoded image (a `Blob`/`File` or a URL) decodes as in Node
+ * (`decodeRgb`) and PIL's `convert('RGB')`: alpha dropped with the colour stored under it kept, EXIF
+ * orientation applied, a GIF's transparent pixels in their palette colour; its stored RGBA is read
+ * through WebGL, not a 2D canvas, which premultiplies alpha (black under alpha 0). An `<img>`, canvas
+ * or bitmap gives the pixels a 2D canvas draws of it, `ImageData` its own.
+ */
 export async function decodeRgbBrowser(input: BrowserImageInput): Promise<{ rgb: Uint8Array; height: number; width: number }> {
-  let data: ImageData;
-  if (typeof ImageData !== 'undefined' && input instanceof ImageData) data = input;
-  else {
-    let source: CanvasImageSource | OffscreenCanvas;
-    if (typeof input === 'string' || input instanceof Blob) {
-      const blob = typeof input === 'string' ? await (await fetch(input)).blob() : input;
-      try {
-        source = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image' });
-      } catch (e) {
-        throw new ImageDecodeError(typeof input === 'string' ? input : 'the image', (e as Error).message, 'format');
-      }
-    } else {
-      if (typeof HTMLImageElement !== 'undefined' && input instanceof HTMLImageElement) await input.decode();
-      source = input as CanvasImageSource;
-    }
-    const s = source as { width: number; height: number; naturalWidth?: number; naturalHeight?: number };
-    const width = s.naturalWidth || s.width;
-    const height = s.naturalHeight || s.height;
-    const canvas = new OffscreenCanvas(width, height);
-    const ctx = canvas.getContext('2d', { willReadFrequently: true }) as OffscreenCanvasRenderingContext2D;
-    ctx.drawImage(source as CanvasImageSource, 0, 0);
-    data = ctx.getImageData(0, 0, width, height);
-    if (source !== input && 'close' in source) (source as ImageBitmap).close();
+  if (typeof ImageData !== 'undefined' && input instanceof ImageData) return { rgb: dropAlpha(input.data), height: input.height, width: input.width };
+  if (typeof input === 'string' || input instanceof Blob) {
+    const blob = typeof input === 'string' ? await (await fetch(input)).blob() : input;
+    return decodeBlobRgb(blob, typeof input === 'string' ? input : 'the image');
   }
-  const n = data.width * data.height;
-  const rgb = new Uint8Array(n * 3);
-  for (let i = 0; i < n; i++) {
-    rgb[3 * i] = data.data[4 * i];
-    rgb[3 * i + 1] = data.data[4 * i + 1];
-    rgb[3 * i + 2] = data.data[4 * i + 2];
-  }
-  return { rgb, height: data.height, width: data.width };
+  if (typeof HTMLImageElement !== 'undefined' && input instanceof HTMLImageElement) await input.decode();
+  const s = input as { width: number; height: number; naturalWidth?: number; naturalHeight?: number };
+  const width = s.naturalWidth || s.width;
+  const height = s.naturalHeight || s.height;
+  return { rgb: dropAlpha(canvasRgba(input as CanvasImageSource, width, height)), height, width };
 }
 
 /** Decodes and preprocesses one browser image to `[H, W, C]` float32 model input. */
