@@ -263,6 +263,8 @@ export interface BenchRow {
   batch: number;
   /** Number of timed runs (0 when skipped). */
   repeats: number;
+  /** Untimed warm-up runs before the timed ones (when the row was timed by `resnet bench`). */
+  warmup?: number;
   /** Median ms (null when skipped). */
   ms: number | null;
   /** Throughput from the median (null when skipped). */

@@ -136,7 +136,7 @@ export function dataSet(): OptionKind<string> {
  * Refuses a list that names a value twice (`--seeds 0,0`, `--depths 20,20`): the repeat would be run
  * again or counted twice (a spread over "seeds" that are one seed), never asked for on purpose.
  */
-function refuseRepeats<T>(flag: string, parts: T[], text: string): T[] {
+export function refuseRepeats<T>(flag: string, parts: T[], text: string): T[] {
   const twice = parts.find((p, i) => parts.indexOf(p) !== i);
   if (twice !== undefined) throw new UserError(`${flag} lists ${String(twice)} twice: give each value once; got ${text}`);
   return parts;

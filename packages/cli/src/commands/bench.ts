@@ -3,7 +3,7 @@ import { EngineRow, bench, probeEngines } from '@resnet-ts/backend-node';
 import { useBackend } from '@resnet-ts/core';
 import { createModel } from '@resnet-ts/zoo';
 import { UserError } from '../util.js';
-import { OptionKind, choiceList, integer, opt, text } from '../options.js';
+import { OptionKind, choiceList, integer, opt, refuseRepeats, text } from '../options.js';
 import { loadOnnxruntime } from './bench-onnxruntime.js';
 import { MemoryRow, formatMemory, peakMemory } from './bench-memory.js';
 import { ColdStartRow, coldStart, formatColdStart } from './bench-cold-start.js';
@@ -16,8 +16,16 @@ const WORK_LIST: OptionKind<bench.BenchWork[]> = {
   parse(value, flag) {
     try {
       const works = value.split(',').map(bench.parseWork);
-      if (works.every((w) => w.batch >= 1 && w.batch <= 4096)) return works;
-    } catch {
+      if (works.every((w) => w.batch >= 1 && w.batch <= 4096)) {
+        refuseRepeats(
+          flag,
+          works.map((w) => `${w.kind}:${w.batch}`),
+          value,
+        );
+        return works;
+      }
+    } catch (e) {
+      if (e instanceof UserError) throw e;
       // refused below
     }
     throw new UserError(`${flag} must be ${this.expects}; got ${value}`);
@@ -75,16 +83,22 @@ export function registerBench(program: Command): void {
         integer(1, 100),
       ),
     )
-    .action(async (opts: BenchOptions) => {
+    .action(async (opts: BenchOptions, cmd: Command) => {
       const machineLoad = watchMachineLoad();
       const works = opts.works ?? (opts.full ? bench.FULL_WORKS : bench.DEFAULT_WORKS);
+      const listed = opts.engines
+        ? refuseRepeats(
+            '--engines',
+            opts.engines
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean),
+            opts.engines,
+          )
+        : undefined;
       const probed = await probeEngines();
-      const engines = opts.engines
-        ? opts.engines
-            .split(',')
-            .map((s) => s.trim())
-            .filter(Boolean)
-        : probed.filter((r) => r.available).map((r) => r.name);
+      const engines = listed ?? probed.filter((r) => r.available).map((r) => r.name);
+      const repeatsGiven = cmd.getOptionValueSource('repeats') === 'cli';
       const log = (line: string) => process.stderr.write(line + '\n');
       const peers = new Set<Peer>(opts.compare ?? []);
       if (opts.comparePytorch) peers.add('pytorch');
@@ -93,7 +107,13 @@ export function registerBench(program: Command): void {
       const started = await startPeers(peers, onnxruntime, { log, failures });
       let rows: bench.BenchRow[];
       try {
-        rows = await timeEngines(engines, probed, works, { repeats: opts.repeats, peers: started.peers, failures, log });
+        rows = await timeEngines(engines, probed, works, {
+          repeats: opts.repeats,
+          repeatsGiven,
+          peers: started.peers,
+          failures,
+          log,
+        });
       } finally {
         for (const peer of started.peers) peer.close();
       }
@@ -155,7 +175,7 @@ async function timeEngines(
   engines: string[],
   probed: EngineRow[],
   works: bench.BenchWork[],
-  o: { repeats: number; peers: BenchPeer[]; failures: string[]; log: (line: string) => void },
+  o: { repeats: number; repeatsGiven: boolean; peers: BenchPeer[]; failures: string[]; log: (line: string) => void },
 ): Promise<bench.BenchRow[]> {
   const rows: bench.BenchRow[] = [];
   for (const engine of engines) {
@@ -172,20 +192,39 @@ async function timeEngines(
         rows.push(bench.makeRow(engine, w, null, "skipped: tfjs cpu's filter gradient is a naive loop (~4 min per step at batch 32)"));
         continue;
       }
-      const repeats = slow ? 1 : o.repeats;
+      const repeats = slow && !o.repeatsGiven ? 1 : o.repeats;
       const peers = slow ? [] : o.peers.filter((p) => p.runs(w));
       const with_ = peers.map((p) => peerLabel(p.id)).join(' and ');
       o.log(
         `bench: ${engine} ${bench.workLabel(w)} (${repeats} run${repeats > 1 ? 's' : ''}${slow ? ', slow engine' : ''}${with_ ? `, interleaved with ${with_}` : ''}) ...`,
       );
-      const row = await timeRow(engine, w, { repeats, warmup: engine === 'cpu' ? 0 : 1, peers, failures: o.failures });
-      if (slow) row.note = 'slow engine: 1 run';
+      // A slow engine gets one warm-up run (not effectiveWarmup's two or three) and, unless --repeats is given, one timed run.
+      const warmup = slow ? 1 : bench.effectiveWarmup(w, 1);
+      const row = await timeRow(engine, w, { repeats, warmup, peers, failures: o.failures });
+      if (slow)
+        row.note = slowNote(
+          repeats,
+          o.peers.filter((p) => p.runs(w)),
+        );
       // With a peer compared, a row it has no counterpart for says so (null), like a skipped one.
       for (const p of o.peers) if (!peers.includes(p)) setPeerColumns(row, p.id, null);
       rows.push(row);
     }
   }
   return rows;
+}
+
+/**
+ * What a slow engine's row says about its timing: one warm-up run, then `repeats` timed runs (one
+ * unless --repeats is given: then the ms is one run, not a median), and the peers it was not timed next to.
+ */
+export function slowNote(repeats: number, skippedPeers: { id: Peer }[]): string {
+  const runs =
+    repeats === 1
+      ? '1 timed run after 1 warm-up run, not a median (give --repeats for more)'
+      : `median of ${repeats} timed runs after 1 warm-up run`;
+  const peers = skippedPeers.map((p) => peerLabel(p.id)).join(' and ');
+  return `slow engine: ${runs}${peers ? `; not timed next to ${peers} (too slow to interleave)` : ''}`;
 }
 
 /**
@@ -211,10 +250,11 @@ async function timeRow(
     const pageFaults = [ours, ...sides].map(() => [] as (number | null)[]);
     const times = await bench.timeInterleaved([ours, ...sides.map((s) => s.step)], {
       repeats: o.repeats,
-      warmup: bench.effectiveWarmup(w, o.warmup),
+      warmup: o.warmup,
       pageFaults,
     });
     const row = bench.makeRow(engine, w, times[0]);
+    row.warmup = o.warmup;
     row.pageFaults = medianFaults(pageFaults[0]);
     for (const peer of o.peers) {
       const i = sides.findIndex((s) => s.id === peer.id);
