@@ -86,16 +86,7 @@ export function registerBench(program: Command): void {
     .action(async (opts: BenchOptions, cmd: Command) => {
       const machineLoad = watchMachineLoad();
       const works = opts.works ?? (opts.full ? bench.FULL_WORKS : bench.DEFAULT_WORKS);
-      const listed = opts.engines
-        ? refuseRepeats(
-            '--engines',
-            opts.engines
-              .split(',')
-              .map((s) => s.trim())
-              .filter(Boolean),
-            opts.engines,
-          )
-        : undefined;
+      const listed = opts.engines ? engineList(opts.engines) : undefined;
       const probed = await probeEngines();
       const engines = listed ?? probed.filter((r) => r.available).map((r) => r.name);
       const repeatsGiven = cmd.getOptionValueSource('repeats') === 'cli';
@@ -141,6 +132,15 @@ export function registerBench(program: Command): void {
       });
       if (failures.length > 0) throw new UserError(`a peer failed: ${failures.join('; ')}`);
     });
+}
+
+/** `--engines`: the names given, each once (a repeat would be timed twice). */
+function engineList(value: string): string[] {
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return refuseRepeats('--engines', names, value);
 }
 
 /**
