@@ -7,6 +7,7 @@ import { TRAINING_OPTIONS, TrainingCommandValues, trainingRecipe } from './comma
 import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
 import { lineChart, PALETTE } from '@resnet-ts/plot';
 import { mdTable, pct, writeReport } from './report.js';
+import { ErrorSample, ExperimentFailedError, NEAR_CHANCE_POINTS, ONE_SEED_MARGIN_POINTS, compareErrors, noVerdictReason } from './evidence.js';
 import { NetRun, TrainingExperimentOptions, cifarNet, fmtDuration, totalTrainingSeconds, trainJobs } from './training.js';
 
 export interface DegradationOptions extends TrainingExperimentOptions {
@@ -29,7 +30,10 @@ export interface DegradationResult {
     deepTrainError: number;
     shallowTestError: number;
     deepTestError: number;
-    deeperIsWorse: boolean;
+    /** Whether the deeper net trained worse; null when the run cannot tell (see `verdict`). */
+    deeperIsWorse: boolean | null;
+    /** The verdict in words: worse, better, or why the run cannot tell (see evidence.ts). */
+    verdict: string;
   }[];
 }
 
@@ -53,14 +57,60 @@ function degradationPlots(result: DegradationResult): Record<string, string> {
   };
 }
 
+/** A net's final train error as evidence: none (NaN) unless it finished; counted over the training set. */
+function trainSample(r: NetRun, o: DegradationOptions): ErrorSample {
+  return { error: r.stopped === 'done' ? r.trainError : NaN, images: o.trainSet.labels.length };
+}
+
+/** Deepest vs shallowest per family, with a verdict only where the run can tell (see evidence.ts). */
+export function degradationFindings(runs: NetRun[], depths: number[], o: DegradationOptions): DegradationResult['findings'] {
+  const get = (name: string) => runs.find((r) => r.name === name);
+  const findings: DegradationResult['findings'] = [];
+  if (depths.length < 2) return findings;
+  for (const family of ['plain', 'resnet'] as const) {
+    const s = get(`${family}${depths[0]}`);
+    const d = get(`${family}${depths[depths.length - 1]}`);
+    if (!s || !d) continue;
+    const e = compareErrors(trainSample(d, o), trainSample(s, o), { classes: o.trainSet.classes.length, seeds: 1 });
+    const deeperIsWorse = e.kind === 'b-lower' ? true : e.kind === 'a-lower' ? false : null;
+    findings.push({
+      family,
+      shallow: depths[0],
+      deep: depths[depths.length - 1],
+      shallowTrainError: s.trainError,
+      deepTrainError: d.trainError,
+      shallowTestError: s.testError,
+      deepTestError: d.testError,
+      deeperIsWorse,
+      verdict: deeperIsWorse === null ? noVerdictReason(e) : deeperIsWorse ? 'worse' : 'better',
+    });
+  }
+  return findings;
+}
+
 /** The report's text: the recipe, the table, what degraded, the per-depth gap and the budget. */
 function degradationBody(result: DegradationResult, options: DegradationOptions): string {
   const { runs, depths, findings, epochs } = result;
+  const numClasses = options.trainSet.classes.length;
   const seed = options.seed ?? 0;
   const get = (name: string) => runs.find((r) => r.name === name);
-  const sentence = (f: DegradationResult['findings'][number]) =>
-    `${f.family === 'plain' ? 'Plain' : 'ResNet'}-${f.deep} ended with train error ${pct(f.deepTrainError)} (test ${pct(f.deepTestError)}) vs ${pct(f.shallowTrainError)} (test ${pct(f.shallowTestError)}) for ${f.family === 'plain' ? 'plain' : 'ResNet'}-${f.shallow}: ` +
-    `the deeper net trained ${f.deeperIsWorse ? 'worse' : 'better or equal'}${f.family === 'plain' ? (f.deeperIsWorse ? ' (degradation, as in the paper)' : ' (no degradation at this budget)') : f.deeperIsWorse ? ' (unlike the paper)' : ' (as in the paper)'}.`;
+  const sentence = (f: DegradationResult['findings'][number]) => {
+    const Family = f.family === 'plain' ? 'Plain' : 'ResNet';
+    const paper =
+      f.deeperIsWorse === null
+        ? ''
+        : f.family === 'plain'
+          ? f.deeperIsWorse
+            ? ' (degradation, as in the paper)'
+            : ' (no degradation at this budget)'
+          : f.deeperIsWorse
+            ? ' (unlike the paper)'
+            : ' (as in the paper)';
+    return (
+      `${Family}-${f.deep} ended with train error ${pct(f.deepTrainError)} (test ${pct(f.deepTestError)}) vs ${pct(f.shallowTrainError)} (test ${pct(f.shallowTestError)}) for ${f.family === 'plain' ? 'plain' : 'ResNet'}-${f.shallow}: ` +
+      `${f.deeperIsWorse === null ? f.verdict : `the deeper net trained ${f.verdict}`}${paper}.`
+    );
+  };
   return [
     `Plain-N and ResNet-N (CIFAR layout: 3 stages of (N−2)/6 basic blocks, option A) on ${result.data}, ${epochs} epoch${epochs === 1 ? '' : 's'}, the same recipe ` +
       `(SGD momentum ${options.momentum ?? 0.9}, weight decay ${options.weightDecay ?? 1e-4}, batch ${options.batchSize ?? 128}, lr ${options.lr ?? 0.1} divided by 10 at 50 % and 75 %) and seed ${seed}. Dashed: train error, solid: test error.`,
@@ -72,14 +122,22 @@ function degradationBody(result: DegradationResult, options: DegradationOptions)
     '',
     ...findings.map(sentence),
     '',
+    `A gap counts only between nets that finished, not both within ${NEAR_CHANCE_POINTS} points of chance (${pct(1 - 1 / numClasses)}), and over the noise margin: one seed here, so at least ${ONE_SEED_MARGIN_POINTS} points ` +
+      '(and twice the sampling error of the two rates); a smaller gap cannot be told from noise without more seeds.',
+    '',
     ...depths.flatMap((d) => {
       const plain = get(`plain${d}`);
       const res = get(`resnet${d}`);
       if (!plain || !res) return [];
+      const e = compareErrors(trainSample(res, options), trainSample(plain, options), { classes: numClasses, seeds: 1 });
       const gap = 100 * (plain.trainError - res.trainError);
       return [
         `- At depth ${d}, ResNet-${d} ended with train error ${pct(res.trainError)} vs plain-${d}'s ${pct(plain.trainError)}: ` +
-          (gap > 0 ? `the shortcuts took ${gap.toFixed(2)} points off.` : `no gain from the shortcuts (${(-gap).toFixed(2)} points worse).`),
+          (e.kind === 'a-lower'
+            ? `the shortcuts took ${gap.toFixed(2)} points off.`
+            : e.kind === 'b-lower'
+              ? `no gain from the shortcuts (${(-gap).toFixed(2)} points worse).`
+              : `${noVerdictReason(e)}.`),
       ];
     }),
     '',
@@ -107,31 +165,17 @@ export async function runDegradation(options: DegradationOptions): Promise<Exper
     `degradation: plain vs ResNet at depths ${depths.join(', ')} on ${options.dataName ?? 'the data'} (${options.trainSet.labels.length} train / ${options.testSet.labels.length} test images)`,
   );
   const runs = await trainJobs(jobs, options, out);
-  const get = (name: string) => runs.find((r) => r.name === name);
-  const findings: DegradationResult['findings'] = [];
-  if (depths.length >= 2) {
-    for (const family of ['plain', 'resnet'] as const) {
-      const s = get(`${family}${depths[0]}`);
-      const d = get(`${family}${depths[depths.length - 1]}`);
-      if (!s || !d) continue;
-      findings.push({
-        family,
-        shallow: depths[0],
-        deep: depths[depths.length - 1],
-        shallowTrainError: s.trainError,
-        deepTrainError: d.trainError,
-        shallowTestError: s.testError,
-        deepTestError: d.testError,
-        deeperIsWorse: d.trainError > s.trainError,
-      });
-    }
-  }
+  const findings = degradationFindings(runs, depths, options);
   const epochs = options.epochs ?? 30;
   const result: DegradationResult = { data: options.dataName ?? 'data', depths, epochs, runs, findings };
   const plots = degradationPlots(result);
   const body = degradationBody(result, options);
   const info = { ...runInfo('degradation', options as CommonOptions, started), trainingSeconds: totalTrainingSeconds(runs) };
   const files = writeReport(out, { info, result, plots, title: 'Degradation: plain vs residual nets', body });
+  if (runs.every((r) => !Number.isFinite(r.trainError) && !Number.isFinite(r.testError)))
+    throw new ExperimentFailedError(
+      `degradation: no net produced a finite error (${runs.map((r) => `${r.name} ${r.stopped}`).join(', ')}); the report in ${out} has no verdict. Try a lower --lr.`,
+    );
   return { info, result, files };
 }
 

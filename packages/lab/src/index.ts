@@ -5,6 +5,7 @@
  */
 export * from './report.js';
 export * from './experiment.js';
+export * from './evidence.js';
 export * from './command.js';
 export * from './model-inputs.js';
 export * from './identity.js';
