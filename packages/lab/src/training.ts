@@ -22,6 +22,32 @@ import {
   train,
 } from '@resnet-ts/train';
 import { CommonOptions } from './experiment.js';
+import { ExperimentInputError } from './command.js';
+
+/** Beside each net's checkpoint: the test set its evaluations were made on (the trainer's checkpoint does not store it). */
+export const TEST_SET_FILE = 'lab-test-set.json';
+
+/**
+ * Refuses, before any training, to resume a net whose evaluations were made on another number of
+ * test images (`--test-limit`): a finished net is not evaluated again, so its old test errors would be
+ * reported under the new setting. Records the test set of every net that starts afresh.
+ */
+export function checkTestSets(dirs: string[], testImages: number, resume: boolean): void {
+  for (const dir of dirs) {
+    const file = path.join(dir, TEST_SET_FILE);
+    if (!resume || !fs.existsSync(path.join(dir, CHECKPOINT_FILE)) || !fs.existsSync(file)) continue;
+    const stored = (JSON.parse(fs.readFileSync(file, 'utf8')) as { testImages?: unknown }).testImages;
+    if (stored !== testImages)
+      throw new ExperimentInputError(
+        `Cannot resume from ${dir}: the test set of ${testImages} images (--test-limit) differs from the run's ${String(stored)}. Give the run's --test-limit, --no-resume, or another --out.`,
+      );
+  }
+}
+
+function recordTestSet(dir: string, testImages: number): void {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, TEST_SET_FILE), JSON.stringify({ testImages }) + '\n');
+}
 
 /** The trainer the experiments call (injectable, e.g. for tests or another engine). */
 export type TrainFn = (options: TrainOptions) => Promise<TrainResult>;
@@ -210,6 +236,12 @@ export async function trainJobs(jobs: NetJob[], o: TrainingExperimentOptions, ou
   const stepsPerEpoch = Math.ceil(N / batchSize);
   const totalSteps = epochs * stepsPerEpoch;
   const inHW: [number, number] = padTo ?? [h, w];
+  const testImages = o.testSet.labels.length;
+  checkTestSets(
+    jobs.map((job) => path.join(out, 'runs', job.name)),
+    testImages,
+    o.resume ?? true,
+  );
   logEstimate(jobs, o, { inHW, channels: c, stepsPerEpoch, epochs, batchSize });
   const trainFn = o.trainFn ?? train;
   const runs: NetRun[] = [];
@@ -221,7 +253,9 @@ export async function trainJobs(jobs: NetJob[], o: TrainingExperimentOptions, ou
       `[${j + 1}/${jobs.length}] ${job.name}: ${summary.totalParams} params, ${(summary.totalMacs / 1e6).toFixed(2)} M multiply-adds; checkpoints in ${dir}`,
     );
     let lastLog = 0;
+    const resume = (o.resume ?? true) && fs.existsSync(path.join(dir, CHECKPOINT_FILE));
     try {
+      if (!resume) recordTestSet(dir, testImages); // an older run without the file stays unchecked
       await hooks.onStart?.(job.name, model);
       const res = await trainFn({
         model,
@@ -237,7 +271,7 @@ export async function trainJobs(jobs: NetJob[], o: TrainingExperimentOptions, ou
         augment: o.augment === undefined ? { pad: 4, flip: true } : o.augment,
         outDir: dir,
         // Resume a net whose checkpoint is there; otherwise (or with --no-resume) start it afresh.
-        resume: (o.resume ?? true) && fs.existsSync(path.join(dir, CHECKPOINT_FILE)),
+        resume,
         force: true,
         progressBar: o.progressBar,
         log: (m) => log(`  ${job.name}: ${m}`),

@@ -60,12 +60,24 @@ test('degradation and shortcuts run through the trainer on a tiny config and res
   const again = await runDegradation({ ...base, out, depths: [8] });
   expect(logs.some((l) => /resumed/.test(l))).toBe(true);
   expect(again.result.runs.map((x) => x.testError)).toEqual(r.result.runs.map((x) => x.testError));
+  // another --test-limit: the finished nets' test errors are the old set's, so refuse before training
+  logs.length = 0;
+  await expect(runDegradation({ ...base, testSet: tinySet(3, 2), out, depths: [8] })).rejects.toThrow(
+    /the test set of 3 images \(--test-limit\) differs from the run's 4/,
+  );
+  expect(logs.some((l) => l.startsWith('expected duration'))).toBe(false);
+  // --no-resume starts afresh on the new test set
+  const fresh = await runDegradation({ ...base, testSet: tinySet(3, 2), out, depths: [8], resume: false });
+  for (const x of fresh.result.runs) expect(Math.abs(x.testError * 3 - Math.round(x.testError * 3))).toBeLessThan(1e-6); // k/3
 
   const s = await runShortcuts({ ...base, out: path.join(out, 'sc'), depth: 8, options: ['A', 'B'] });
   const [a, b] = s.result.runs;
   expect(a.shortcut).toBe('A');
   expect(b.params).toBeGreaterThan(a.params); // projections have parameters
   expect(b.macs).toBeGreaterThan(a.macs);
+  await expect(runShortcuts({ ...base, testSet: tinySet(2, 2), out: path.join(out, 'sc'), depth: 8, options: ['A', 'B'] })).rejects.toThrow(
+    /--test-limit/,
+  );
   fs.rmSync(out, { recursive: true });
 });
 
