@@ -1,6 +1,6 @@
 /** Bar charts against an index (e.g. error per deleted block), several series side by side, with reference lines. */
 import { ChartOptions, Frame, frame, header, legend } from './frame.js';
-import { PALETTE, escapeXml, n2, niceTicks, tickLabel } from './svg.js';
+import { PALETTE, escapeXml, extent, n2, niceTicks, tickLabel } from './svg.js';
 
 /** One group of bars in a {@link barChart}. */
 export interface BarSeries {
@@ -21,9 +21,9 @@ export interface RefLine {
 /** The y range: from min(0, values) to the first nice tick at or above the largest value. */
 function barRange(series: BarSeries[], refs: RefLine[], options: ChartOptions): { yMin: number; yMax: number; ticks: number[] } {
   const tops = series.flatMap((s) => s.values.map((v, i) => v + (s.err?.[i] ?? 0)));
-  const all = [...series.flatMap((s) => s.values), ...tops, ...refs.map((r) => r.value)].filter(Number.isFinite);
-  const lo = options.yMin ?? Math.min(0, ...all);
-  const hiRaw = options.yMax ?? (all.length ? Math.max(...all) : 1);
+  const all = extent([...series.flatMap((s) => s.values), ...tops, ...refs.map((r) => r.value)]);
+  const lo = options.yMin ?? Math.min(0, all ? all[0] : 0);
+  const hiRaw = options.yMax ?? (all ? all[1] : 1);
   const ticks = niceTicks(lo, hiRaw > lo ? hiRaw : lo + 1, 5);
   if (ticks.length > 1 && ticks[ticks.length - 1] < hiRaw - 1e-12)
     ticks.push(Number((ticks[ticks.length - 1] + ticks[1] - ticks[0]).toPrecision(12)));
@@ -48,7 +48,8 @@ function xLabels(labels: string[], f: Frame, slot: number): string[] {
  * lines (e.g. the baseline error) drawn dashed across the chart. NaN values leave a gap.
  */
 export function barChart(labels: string[], series: BarSeries[], options: ChartOptions & { refLines?: RefLine[] } = {}): string {
-  const refs = options.refLines ?? [];
+  // A reference line with no finite value is not drawn (nor listed in the legend).
+  const refs = (options.refLines ?? []).filter((r) => Number.isFinite(r.value));
   const f = frame(options, series.length + refs.length, 70);
   const { yMin, yMax, ticks } = barRange(series, refs, options);
   const py = (y: number) => f.H - f.B - ((y - yMin) / (yMax - yMin || 1)) * (f.H - f.T - f.B);

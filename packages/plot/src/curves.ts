@@ -1,5 +1,5 @@
 /** Training curves: loss and error (%) against epoch, train and test, as two panels side by side. */
-import { PALETTE, escapeXml, niceTicks } from './svg.js';
+import { PALETTE, escapeXml, extent, niceTicks } from './svg.js';
 
 /** One epoch's numbers, as the trainer logs them (any field may be missing). */
 export interface CurvePoint {
@@ -45,10 +45,12 @@ function panel(box: Box, title: string, yLabel: string, series: PanelSeries[]): 
   const all = series.flatMap((s) => s.points);
   if (all.length === 0) return '';
   const { x0, y0, w, h } = box;
-  const xMin = Math.min(...all.map((p) => p[0]), 0);
-  const xMax = Math.max(...all.map((p) => p[0]), xMin + 1);
-  const yMin = Math.min(0, ...all.map((p) => p[1]));
-  let yMax = Math.max(...all.map((p) => p[1]));
+  const xs = extent(all.map((p) => p[0])) ?? [0, 1];
+  const ys = extent(all.map((p) => p[1])) ?? [0, 1];
+  const xMin = Math.min(xs[0], 0);
+  const xMax = Math.max(xs[1], xMin + 1);
+  const yMin = Math.min(0, ys[0]);
+  let yMax = ys[1];
   if (!(yMax > yMin)) yMax = yMin + 1;
   const [left, right, top, bottom] = [x0 + 55, x0 + w - 10, y0 + 30, y0 + h - 40];
   const sx = (v: number) => left + ((v - xMin) / (xMax - xMin)) * (right - left);

@@ -29,3 +29,18 @@ export function tickLabel(v: number): string {
 
 /** A coordinate with two decimals, as written into the SVG. */
 export const n2 = (v: number): string => v.toFixed(2);
+
+/**
+ * The smallest and largest finite value of `xs` (null when there is none), by a loop: `Math.min(...xs)`
+ * overflows the call stack from a few hundred thousand values.
+ */
+export function extent(xs: Iterable<number>): [number, number] | null {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const x of xs) {
+    if (!Number.isFinite(x)) continue;
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
+  return lo <= hi ? [lo, hi] : null;
+}

@@ -37,9 +37,13 @@ describe('plots', () => {
     const svg = lineChart([{ name: 's', x: [0, 1, 2, 3], y: [1e-4, 1e-2, 0, 1] }], { logY: true, height: 420, title: 't' });
     assertWellFormed(svg);
     for (const t of ['1e-4', '1e-3', '1e-2', '1e-1', '1e0']) expect(svg).toContain(`>${t}<`);
-    // the 0 splits the line into two segments
-    expect((svg.match(/<polyline/g) ?? []).length).toBe(2);
-    const pts = [...svg.matchAll(/points="([^"]+)"/g)].flatMap((m) => m[1].split(' ').map((p) => Number(p.split(',')[1])));
+    // the 0 splits the line into two segments: a line of two points and a lone point, drawn as a marker
+    expect((svg.match(/<polyline/g) ?? []).length).toBe(1);
+    expect((svg.match(/<circle/g) ?? []).length).toBe(1);
+    const pts = [
+      ...[...svg.matchAll(/points="([^"]+)"/g)].flatMap((m) => m[1].split(' ').map((p) => Number(p.split(',')[1]))),
+      ...[...svg.matchAll(/<circle cx="[^"]+" cy="([^"]+)"/g)].map((m) => Number(m[1])),
+    ];
     // equal log steps -> equal pixel steps: 1e-4 -> 1e-2 is twice 1e-2 -> ... check linear in log10
     const [y4, y2, y0] = pts;
     expect(Math.abs(y4 - y2 - (y2 - y0))).toBeLessThan(0.05);
