@@ -19,6 +19,15 @@ const TYPES = {
 const { CROSS_ORIGIN_ISOLATION } = require('./isolation.cjs');
 
 /**
+ * Whether `file` lies in `dir` (a prefix test would let `/..%2fsite-secret/` reach a sibling folder
+ * `site-secret` of `site`).
+ */
+function inside(dir, file) {
+  const rel = path.relative(path.resolve(dir), path.resolve(file));
+  return rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+}
+
+/**
  * Serves `dir`; `extra` maps URL paths to files outside it. Resolves to `{url, close}`.
  * `options.isolated` (default true): send the cross-origin isolation headers; false serves the page
  * the way a server without them would (the wasm runtimes then fall back to one thread).
@@ -27,9 +36,14 @@ async function serveStatic(dir, extra = {}, options = {}) {
   const isolated = options.isolated ?? true;
   const server = http.createServer((req, res) => {
     if (isolated) for (const [name, value] of Object.entries(CROSS_ORIGIN_ISOLATION)) res.setHeader(name, value);
-    const url = decodeURIComponent((req.url || '/').split('?')[0]);
+    let url;
+    try {
+      url = decodeURIComponent((req.url || '/').split('?')[0]);
+    } catch {
+      return res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request: malformed percent-escape in the URL');
+    }
     const file = extra[url] || path.join(dir, url.endsWith('/') ? `${url}index.html` : url);
-    if (!extra[url] && !file.startsWith(dir)) return res.writeHead(403).end();
+    if (!extra[url] && !inside(dir, file)) return res.writeHead(403).end();
     if (!fs.existsSync(file) || !fs.statSync(file).isFile())
       return res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${url}`);
     res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream' });
