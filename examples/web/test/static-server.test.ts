@@ -8,7 +8,6 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { serveStatic } = require('../scripts/static-server.cjs') as {
   serveStatic: (dir: string) => Promise<{ url: string; close: () => Promise<void> }>;
 };
