@@ -9,7 +9,9 @@
  * - it exceeds the noise margin: twice the seed-to-seed spread with two or more seeds, and with one
  *   seed (no spread to measure) {@link ONE_SEED_MARGIN_POINTS} points; never less than
  *   {@link MIN_MARGIN_POINTS} points, nor than twice the standard error of the gap from the number
- *   of images each error was counted on (when given).
+ *   of images each error was counted on (when given);
+ * - with `needSpread` (the seed draws what varies most, e.g. transfer's few-shot sample), one seed
+ *   gives no verdict at all.
  */
 import { ResNetError } from '@resnet-ts/core';
 
@@ -33,15 +35,17 @@ export interface ErrorSample {
 export type Evidence =
   | { kind: 'no-number' }
   | { kind: 'near-chance'; chance: number }
+  | { kind: 'one-seed' }
   | { kind: 'within-noise'; margin: number; seeds: number }
   | { kind: 'a-lower' | 'b-lower'; margin: number; seeds: number };
 
 /** Compares two error rates of nets trained on `classes` classes over `seeds` seeds (see the module's rule). */
-export function compareErrors(a: ErrorSample, b: ErrorSample, o: { classes: number; seeds: number }): Evidence {
+export function compareErrors(a: ErrorSample, b: ErrorSample, o: { classes: number; seeds: number; needSpread?: boolean }): Evidence {
   if (!Number.isFinite(a.error) || !Number.isFinite(b.error)) return { kind: 'no-number' };
   const chance = 1 - 1 / o.classes;
   const nearChance = (e: number) => e >= chance - NEAR_CHANCE_POINTS / 100;
   if (nearChance(a.error) && nearChance(b.error)) return { kind: 'near-chance', chance };
+  if (o.needSpread && o.seeds < 2) return { kind: 'one-seed' };
   const spread = o.seeds >= 2 ? 2 * Math.max(a.spread ?? 0, b.spread ?? 0) : ONE_SEED_MARGIN_POINTS / 100;
   const se = (s: ErrorSample) => (s.images ? (s.error * (1 - s.error)) / s.images : 0);
   const sampling = a.images && b.images ? 2 * Math.sqrt(se(a) + se(b)) : 0;
@@ -58,6 +62,8 @@ export function noVerdictReason(e: Evidence): string {
       return 'cannot tell: a net diverged or did not finish (no finite error)';
     case 'near-chance':
       return `cannot tell: both errors are within ${NEAR_CHANCE_POINTS} points of chance (${(100 * e.chance).toFixed(0)} %), the nets learnt next to nothing`;
+    case 'one-seed':
+      return 'no evidence either way: one seed, and here the seed draws what varies most (e.g. the few-shot sample), so its spread is unknown';
     case 'within-noise':
       return e.seeds >= 2
         ? `cannot tell: the gap is within the noise margin of ${(100 * e.margin).toFixed(2)} points (twice the seed-to-seed spread, at least ${MIN_MARGIN_POINTS} points)`

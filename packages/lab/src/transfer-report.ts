@@ -2,6 +2,7 @@
 import { barChart } from '@resnet-ts/plot';
 import type { FreezeSpec } from '@resnet-ts/train';
 import { meanStd } from './experiment.js';
+import { compareErrors, noVerdictReason } from './evidence.js';
 import { mdTable, pct } from './report.js';
 import { fmtDuration } from './training.js';
 
@@ -19,6 +20,8 @@ export interface TransferRun extends TransferCondition {
   /** Mean cross-entropy on those images. */
   testLoss: number;
   testImages: number;
+  /** The new classes' test images before --test-limit (absent in runs stored by older versions). */
+  testImagesAll?: number;
   trainImages: number;
   stopped: string;
   /** Largest absolute change of any backbone parameter or batch-norm running statistic (everything but `fc.*`; not the step counter num_batches_tracked) during fine-tuning: 0 when frozen. */
@@ -61,19 +64,30 @@ export function summarize(runs: TransferRun[]): TransferResult['summary'] {
   });
 }
 
-/** The findings in words: what pretraining did, with the seed-to-seed spread next to it. */
-function findings(s: TransferResult['summary']): string[] {
+/** `± 1.23 points`, or no spread with one seed (a single run is not zero-variance). */
+const spreadText = (c: { std: number; n: number }, unit: string) => (c.n >= 2 ? `± ${(100 * c.std).toFixed(2)}${unit}` : '(one seed: no spread)');
+
+/** The findings in words: what pretraining did, with the seed-to-seed spread next to it (the rule: evidence.ts). */
+export function findings(s: TransferResult['summary'], o: { classes: number; testImages: number }): string[] {
   const get = (init: string, freeze: string) => s.find((x) => x.init === init && x.freeze === freeze)!;
   const pts = (v: number) => `${(100 * v).toFixed(2)} points`;
   return (['none', 'backbone'] as const).map((freeze) => {
     const p = get('pretrained', freeze);
     const z = get('scratch', freeze);
     const gap = p.mean - z.mean;
-    const noise = Math.max(p.std, z.std);
-    const verdict =
-      Math.abs(gap) <= 2 * noise ? 'within twice the seed-to-seed spread: no evidence either way' : gap > 0 ? 'pretraining helped' : 'pretraining hurt';
-    return `- ${freeze === 'none' ? 'Full fine-tuning' : 'Frozen backbone (only the new head trains)'}: pretrained ${pct(p.mean)} ± ${pts(p.std)} vs scratch ${pct(z.mean)} ± ${pts(z.std)}, a difference of ${gap >= 0 ? '+' : ''}${pts(gap)}: ${verdict}.`;
+    const sample = (c: typeof p) => ({ error: 1 - c.mean, spread: c.std, images: o.testImages });
+    const e = compareErrors(sample(p), sample(z), { classes: o.classes, seeds: Math.min(p.n, z.n), needSpread: true });
+    const verdict = e.kind === 'a-lower' ? 'pretraining helped' : e.kind === 'b-lower' ? 'pretraining hurt' : noVerdictReason(e);
+    return `- ${freeze === 'none' ? 'Full fine-tuning' : 'Frozen backbone (only the new head trains)'}: pretrained ${pct(p.mean)} ${spreadText(p, ' points')} vs scratch ${pct(z.mean)} ${spreadText(z, ' points')}, a difference of ${gap >= 0 ? '+' : ''}${pts(gap)}: ${verdict}.`;
   });
+}
+
+/** Which test images were scored: all of the new classes', or the first n of them (--test-limit). */
+function scoredSentence(runs: TransferRun[]): string {
+  const n = runs[0]?.testImages ?? 0;
+  const all = runs[0]?.testImagesAll;
+  if (all === undefined) return `Scored on ${n} test images of the new classes.`;
+  return n < all ? `Scored on the first ${n} of the ${all} test images of the new classes (--test-limit).` : `Scored on all ${n} test images of the new classes.`;
 }
 
 function frozenSentence(runs: TransferRun[]): string {
@@ -97,19 +111,19 @@ export function reportBody(result: TransferResult, pretrainTestImages: number): 
       `Scratch runs start from a fresh initialisation; frozen runs train only the new head (the backbone's parameters get no gradient and its batch norms keep their statistics). ` +
       `Every run: SGD momentum 0.9, weight decay ${ft.weightDecay}, batch ${ft.batch}, ${ft.epochs} epochs, lr ${ft.lr} divided by 10 at 50 % and 75 %, pad-4 crop + flip, the pretraining's normalisation. ` +
       `Seeds ${result.seeds.join(', ')}: each draws its own few-shot sample, head initialisation and batch order (the same sample for every condition of a seed). ` +
-      `Scored on all ${result.runs[0]?.testImages ?? 0} test images of the new classes.`,
+      scoredSentence(result.runs),
     '',
     mdTable(
       ['condition', 'top-1 (mean ± std)', 'test loss (mean)', ...result.seeds.map((s) => `seed ${s}`)],
       result.summary.map((c) => [
         c.label,
-        `${pct(c.mean)} ± ${(100 * c.std).toFixed(2)}`,
+        `${pct(c.mean)} ${spreadText(c, '')}`,
         c.meanLoss.toFixed(4),
         ...result.seeds.map((s) => pct(result.runs.find((x) => x.init === c.init && x.freeze === c.freeze && x.seed === s)?.top1 ?? NaN)),
       ]),
     ),
     '',
-    ...findings(result.summary),
+    ...findings(result.summary, { classes: result.targetClasses.length, testImages: result.runs[0]?.testImages ?? 0 }),
     '',
     `${frozenSentence(result.runs)} ` +
       `Pretraining took ${fmtDuration(pre.seconds)} (${pre.imagesPerSec.toFixed(0)} images/s including its per-epoch evaluation); the ${result.runs.length} fine-tuning runs ${fmtDuration(result.runs.reduce((s, x) => s + x.seconds, 0))} in all.`,

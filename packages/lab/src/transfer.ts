@@ -264,6 +264,7 @@ async function finetune(o: TransferOptions, r: Resolved, c: TransferCondition, s
       top1: res.stopped === 'done' ? scored.top1 : NaN,
       testLoss: res.stopped === 'done' ? scored.loss : NaN,
       testImages: scored.n,
+      testImagesAll: testAll.labels.length,
       trainImages: trainSet.labels.length,
       stopped: res.stopped,
       backboneMaxChange: maxChange(model, before),

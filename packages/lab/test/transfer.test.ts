@@ -13,6 +13,7 @@ import { useBackend } from '@resnet-ts/core';
 import { readWeightsFile } from '@resnet-ts/core/node';
 import { Dataset, TrainOptions, train } from '@resnet-ts/train';
 import { classSubset, getExperiment, runTransfer } from '../src/index.js';
+import { TRANSFER_CONDITIONS, conditionLabel, findings, reportBody } from '../src/transfer-report.js';
 
 /** 8x8 images of 4 classes, each a bright square in its own quadrant plus noise (learnable in a few steps). */
 function toyData(n: number, seed: number): Dataset {
@@ -85,6 +86,7 @@ test('pretrain, fine-tune four ways, report; frozen backbone unchanged; rerun re
   expect(result.runs).toHaveLength(8);
   for (const r of result.runs) {
     expect(r.testImages).toBe(16); // every test image of the two new classes
+    expect(r.testImagesAll).toBe(16);
     expect(r.trainImages).toBe(8);
     expect(r.top1).toBeGreaterThanOrEqual(0);
     expect(r.top1).toBeLessThanOrEqual(1);
@@ -118,6 +120,7 @@ test('pretrain, fine-tune four ways, report; frozen backbone unchanged; rerun re
   const md = fs.readFileSync(files.markdown, 'utf8');
   expect(md).toMatch(/pretrained, frozen backbone \| [\d.]+ % ± [\d.]+/);
   expect(md).toMatch(/the freeze held exactly/);
+  expect(md).toMatch(/Scored on all 16 test images of the new classes/);
   const whiskers = (fs.readFileSync(files.plots[0], 'utf8').match(/class="err"/g) ?? []).length;
   expect(whiskers).toBe(result.summary.filter((s) => s.std > 0).length); // mean ± std: one whisker per condition with a spread
   expect(getExperiment('transfer').description).toMatch(/pretrained vs scratch/);
@@ -138,4 +141,45 @@ test('bad class choices are one clear error', async () => {
   // Checked before the pretraining starts (nothing is written).
   await expect(runTransfer({ trainSet: d, testSet: d, sourceClasses: [0, 1], perClass: 5, out: path.join(dir, 'big') })).rejects.toThrow(/class 'c' has 4 training images; 5 per class/);
   expect(fs.existsSync(path.join(dir, 'big'))).toBe(false);
+});
+
+test('transfer findings: one seed or conditions near chance give no verdict; the scored test set is named as cut', () => {
+  const summary = (means: number[], std: number, n: number) =>
+    TRANSFER_CONDITIONS.map((c, i) => ({ ...c, label: conditionLabel(c), mean: means[i], std, meanLoss: 1, n }));
+  // One seed, 5 new classes: pretrained 20 % / 21 %, scratch 17 % / 20 % (chance 20 %). Was "+3.00 points: pretraining helped".
+  const one = findings(summary([0.2, 0.21, 0.17, 0.2], 0, 1), { classes: 5, testImages: 100 });
+  for (const line of one) expect(line).not.toMatch(/helped|hurt|± 0\.00/);
+  expect(one[0]).toMatch(/cannot tell: both errors are within 5 points of chance/);
+  // One seed, well above chance, a big gap: still no verdict (the seed draws the few-shot sample).
+  const big = findings(summary([0.9, 0.8, 0.6, 0.5], 0, 1), { classes: 5, testImages: 1000 });
+  expect(big[0]).toMatch(/no evidence either way: one seed/);
+  expect(big[0]).toMatch(/one seed: no spread/);
+  // Three seeds, a gap far over twice the spread: a verdict.
+  expect(findings(summary([0.9, 0.8, 0.6, 0.5], 0.01, 3), { classes: 5, testImages: 1000 })[0]).toMatch(/pretraining helped/);
+  const run = {
+    init: 'pretrained',
+    freeze: 'none',
+    seed: 0,
+    top1: 0.2,
+    testLoss: 1,
+    testImages: 100,
+    testImagesAll: 5000,
+    trainImages: 25,
+    stopped: 'done',
+    backboneMaxChange: 1,
+    seconds: 1,
+  } as const;
+  const result = {
+    data: 'd',
+    sourceClasses: ['a'],
+    targetClasses: ['b', 'c'],
+    perClass: 5,
+    seeds: [0],
+    depth: 8,
+    recipe: { pretrain: {}, finetune: { weightDecay: 0, batch: 1, epochs: 1, lr: 0.1 } },
+    pretrain: { trainImages: 1, epochs: 1, seconds: 1, imagesPerSec: 1, stopped: 'done' },
+    runs: [run],
+    summary: summary([0.2, 0.2, 0.2, 0.2], 0, 1),
+  };
+  expect(reportBody(result, 10)).toMatch(/Scored on the first 100 of the 5000 test images of the new classes/);
 });
