@@ -79,11 +79,19 @@ function taskLines(result: IdentityResult): string[] {
 }
 
 /** How one net did on one task over its seeds: seeds that reached the threshold and their mean steps. */
-function reachOf(result: IdentityResult, task: string, net: IdentityNet): { reached: number; seeds: number; meanSteps: number } {
+function reachOf(result: IdentityResult, task: string, net: IdentityNet): { reached: number; seeds: number; meanSteps: number; diverged: number } {
   const rs = result.runs.filter((r) => r.task === task && r.net === net);
   const steps = rs.flatMap((r) => (r.stepsToThreshold === null ? [] : [r.stepsToThreshold]));
-  return { reached: steps.length, seeds: rs.length, meanSteps: steps.length ? mean(steps) : NaN };
+  return { reached: steps.length, seeds: rs.length, meanSteps: steps.length ? mean(steps) : NaN, diverged: rs.filter(diverged).length };
 }
+
+/** A run whose training diverged: its final training MSE is not a finite number (NaN, or null as JSON writes NaN). */
+export const diverged = (r: { finalTrainMse?: number | null }) =>
+  r.finalTrainMse === null || (typeof r.finalTrainMse === 'number' && !Number.isFinite(r.finalTrainMse));
+
+/** ` (diverged in 2/3 seeds)` where some did. */
+const divergedNote = (r: { diverged: number; seeds: number }) =>
+  r.diverged ? ` (training diverged in ${r.diverged}/${r.seeds} seed${r.seeds === 1 ? '' : 's'}: final MSE not finite)` : '';
 
 /** Which net reached the threshold first on a task: more seeds reached, else fewer mean steps; null for a tie. */
 export function identityWinner(result: IdentityResult, task: string): IdentityNet | null {
@@ -92,6 +100,16 @@ export function identityWinner(result: IdentityResult, task: string): IdentityNe
   if (pl.reached !== re.reached) return re.reached > pl.reached ? 'residual' : 'plain';
   if (!re.reached || pl.meanSteps === re.meanSteps) return null;
   return re.meanSteps < pl.meanSteps ? 'residual' : 'plain';
+}
+
+/** The findings' headline: every run diverged, no winner anywhere (inconclusive), one net won every task, or a mix of winners. */
+function headline(result: IdentityResult, winners: (IdentityNet | null)[]): string {
+  if (result.runs.length && result.runs.every(diverged)) return 'is inconclusive: training diverged in every run (final MSE not finite)';
+  const some = result.runs.some(diverged) ? ' (some runs diverged)' : '';
+  if (winners.every((w) => w === null)) return `is inconclusive: neither net got there first on any task${some}`;
+  if (winners.every((w) => w === 'residual')) return `supports the claim on every task${some}`;
+  if (winners.every((w) => w === 'plain')) return `contradicts the claim on every task${some}`;
+  return `gives a mixed answer${some}`;
 }
 
 /**
@@ -103,9 +121,11 @@ export function identityFindings(result: IdentityResult): string[] {
   const tasks = dims.map((d) => result.summary.find((s) => s.d === d)!.task);
   const said = (task: string, net: IdentityNet) => {
     const r = reachOf(result, task, net);
-    return r.reached === r.seeds
-      ? `${fmtNum(r.meanSteps)} steps`
-      : `${r.reached ? `${r.reached}/${r.seeds} seeds within ${steps} steps (mean ${fmtNum(r.meanSteps)})` : `not reached in ${steps} steps`}`;
+    return (
+      (r.reached === r.seeds
+        ? `${fmtNum(r.meanSteps)} steps`
+        : `${r.reached ? `${r.reached}/${r.seeds} seeds within ${steps} steps (mean ${fmtNum(r.meanSteps)})` : `not reached in ${steps} steps`}`) + divergedNote(r)
+    );
   };
   const winners = tasks.map((t) => identityWinner(result, t));
   const lines = tasks.map((t, i) => {
@@ -115,10 +135,12 @@ export function identityFindings(result: IdentityResult): string[] {
         ? 'the residual layers (pushing W to zero) got there first: supports the title'
         : w === 'plain'
           ? 'the plain layers (fitting W = I) got there first: does **not** support the title'
-          : 'neither net got there first';
+          : reachOf(result, t, 'plain').reached + reachOf(result, t, 'residual').reached === 0
+            ? 'neither net reached the threshold: inconclusive'
+            : 'neither net got there first';
     return `- ${t}: residual ${said(t, 'residual')}, plain ${said(t, 'plain')} — ${verdict}.`;
   });
-  const all = winners.every((w) => w === 'residual') ? 'supports the claim on every task' : winners.every((w) => w === 'plain') ? 'contradicts the claim on every task' : 'gives a mixed answer';
+  const all = headline(result, winners);
   const init = result.summary.find((s) => s.net === 'residual')!.init;
   const scale =
     initScale >= 0.5
@@ -134,7 +156,8 @@ export function identityBody(result: IdentityResult): string {
   const { extraLayers, initScale, optimizer, lr, samples, seeds, threshold, steps } = result.options;
   const { summary } = result;
   const fmtSteps = (s: IdentitySummary) =>
-    s.meanStepsToThreshold === null ? `not reached in ${steps} (${s.reached}/${s.seeds} seeds reached)` : fmtNum(s.meanStepsToThreshold);
+    (s.meanStepsToThreshold === null ? `not reached in ${steps} (${s.reached}/${s.seeds} seeds reached)` : fmtNum(s.meanStepsToThreshold)) +
+    divergedNote(reachOf(result, s.task, s.net));
   return [
     `Target that two layers can represent, learned through ${extraLayers + 2} layers (input layer of width w, ${extraLayers} extra hidden layers, linear output). ` +
       `Plain extra layer: \`h ← relu(W h + b)\` (must learn W = I). Residual: \`h ← relu(h + W h + b)\` (must learn W = 0). ` +

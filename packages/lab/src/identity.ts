@@ -9,7 +9,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@resnet-ts/core';
 import { COUNT, LEARNING_RATE } from './command.js';
 import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
-import { identityBody, identityLossPlot, summarizeNet } from './identity-report.js';
+import { diverged, identityBody, identityLossPlot, summarizeNet } from './identity-report.js';
+import { ExperimentFailedError } from './evidence.js';
 import { fmtNum, writeReport } from './report.js';
 
 /** The two nets compared: extra layers `relu(W h + b)` (plain) or `relu(h + W h + b)` (residual). */
@@ -300,6 +301,8 @@ export async function runIdentity(options: IdentityOptions = {}): Promise<Experi
   const body = identityBody(result);
   const info = runInfo('identity', options, started);
   const files = writeReport(options.out ?? defaultOut('identity'), { info, result, plots, title: 'Identity is hard, zero is easy', body });
+  if (result.runs.every(diverged))
+    throw new ExperimentFailedError(`identity: training diverged in every run (final MSE not finite); the report in ${files.markdown} has no answer. Try a lower --lr.`);
   return { info, result, files };
 }
 

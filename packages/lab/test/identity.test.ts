@@ -4,7 +4,7 @@ import path from 'node:path';
 import '@resnet-ts/backend-node';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '@resnet-ts/core';
-import { IdentityResult, forwardNet, identityFindings, identityWinner, initParams, layerMetrics, runIdentity, taskData } from '@resnet-ts/lab';
+import { ExperimentFailedError, IdentityResult, forwardNet, identityFindings, identityWinner, initParams, layerMetrics, runIdentity, taskData } from '@resnet-ts/lab';
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -99,5 +99,22 @@ describe('identity experiment', () => {
     const full = identityFindings(result([run('t1', 'plain', 0, 10), run('t1', 'residual', 0, 20), run('t8', 'plain', 0, 10), run('t8', 'residual', 0, null)], 1)).join('\n');
     expect(full).toContain('this run contradicts the claim on every task');
     expect(full).toContain('no head start');
+    // Neither net reached the threshold anywhere: inconclusive, not mixed.
+    const none = identityFindings(result([run('t1', 'plain', 0, null), run('t1', 'residual', 0, null), run('t8', 'plain', 0, null), run('t8', 'residual', 0, null)], 0.1)).join('\n');
+    expect(none).toContain('this run is inconclusive: neither net got there first on any task');
+    expect(none).toContain('neither net reached the threshold: inconclusive');
+    expect(none).not.toContain('mixed');
+    // Every run diverged (final MSE NaN): said so, not 'not reached'.
+    const nan = (task: string, net: 'plain' | 'residual') => ({ ...run(task, net, 0, null), finalTrainMse: NaN });
+    const div = identityFindings(result([nan('t1', 'plain'), nan('t1', 'residual'), nan('t8', 'plain'), nan('t8', 'residual')], 0.1)).join('\n');
+    expect(div).toContain('this run is inconclusive: training diverged in every run');
+    expect(div).toContain('residual not reached in 100 steps (training diverged in 1/1 seed: final MSE not finite)');
+  });
+
+  test('identity where every run diverges writes its report and throws', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-identity-nan-'));
+    await expect(runIdentity({ out, dims: [1], steps: 20, seeds: 1, optimizer: 'sgd', lr: 1e9, command: 'test' })).rejects.toThrow(ExperimentFailedError);
+    expect(fs.readFileSync(path.join(out, 'report.md'), 'utf8')).toMatch(/training diverged in every run/);
+    fs.rmSync(out, { recursive: true });
   });
 });
