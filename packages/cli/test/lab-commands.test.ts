@@ -95,6 +95,22 @@ test('resnet lab identity runs end to end from the generated command and records
   expect(json.result.options).toMatchObject({ dims: [1], steps: 20, seeds: 1, optimizer: 'adam', threshold: 1e-3, initScale: 0.1 });
 });
 
+test('every lab command refuses an --out that is a file (or under one) at once, in one line, before any work', () => {
+  const file = path.join(dir, 'afile');
+  fs.writeFileSync(file, 'x');
+  for (const [name, out] of [
+    ['identity', file],
+    ['gradflow', path.join(file, 'sub')],
+    ['transfer', file],
+    ['degradation', file],
+  ] as const) {
+    const r = cli(['lab', name, '--out', out]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^resnet: --out .*afile.* is a file, not a folder; give a folder \(new or existing\)\.$/);
+  }
+  expect(fs.readFileSync(file, 'utf8')).toBe('x');
+});
+
 (HAVE_FMNIST ? test : test.skip)('lab lesion/paths load the zoo weights by default; a bad value or input is one resnet: line', () => {
   const lesion = cli([
     'lab',

@@ -1,5 +1,7 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { ResNetError } from '@resnet-ts/core';
 import type { ExperimentCommand } from './command.js';
 import { ReportFiles, RunInfo } from './report.js';
 
@@ -58,6 +60,31 @@ export function listExperiments(): { name: string; description: string }[] {
 /** Default output folder of an experiment. */
 export function defaultOut(name: string): string {
   return path.join('runs', 'lab', name);
+}
+
+/**
+ * Refuses, before any work, an output folder that cannot be one: an existing file, or a path under
+ * one. Every `resnet lab` command checks its --out here first (an experiment used to run to the end,
+ * then die writing its report).
+ */
+export function checkOutFolder(out: string): void {
+  for (let p = path.resolve(out); ; p = path.dirname(p)) {
+    if (fs.existsSync(p)) {
+      if (!fs.statSync(p).isDirectory())
+        throw new ExperimentOutError(
+          `--out ${out}: ${p === path.resolve(out) ? 'is a file' : `${p} is a file`}, not a folder; give a folder (new or existing).`,
+        );
+      return;
+    }
+    if (path.dirname(p) === p) return;
+  }
+}
+
+/** An output folder that cannot be one (see {@link checkOutFolder}). */
+export class ExperimentOutError extends ResNetError {
+  constructor(message: string) {
+    super(message, 'EXPERIMENT_OUT');
+  }
 }
 
 /** The command line of this process, for result.json. */

@@ -1,6 +1,15 @@
 import path from 'node:path';
 import { Command } from 'commander';
-import { CommandHost, ExperimentOption, ExperimentOutput, OptionKind as DeclaredKind, defaultOut, getExperiment, listExperiments } from '@resnet-ts/lab';
+import {
+  CommandHost,
+  ExperimentOption,
+  ExperimentOutput,
+  OptionKind as DeclaredKind,
+  checkOutFolder,
+  defaultOut,
+  getExperiment,
+  listExperiments,
+} from '@resnet-ts/lab';
 import { loadModel, selectBackend, withShippedWeights } from '../util.js';
 import { CIFAR_DEPTH, OptionKind, choice, choiceList, dataSet, integer, integerList, number, opt, text } from '../options.js';
 
@@ -59,6 +68,7 @@ export function registerLab(program: Command): void {
       .addOption(opt('--note <text>', 'a note for the report (e.g. how the weights were made)', text('some text')));
     for (const o of command.options) addOption(cmd, o);
     cmd.action(async (values: { out: string; backend?: string; seed: number; note?: string } & Record<string, unknown>) => {
+      checkOutFolder(values.out); // before any work: a file there would end the run at its report
       await selectBackend(values.backend ?? command.engine.default, command.engine.training);
       const host: CommandHost = {
         reporting: { out: values.out, seed: values.seed, command: commandLine(), note: values.note, log: say },
