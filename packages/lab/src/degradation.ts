@@ -112,7 +112,7 @@ function degradationBody(result: DegradationResult, options: DegradationOptions)
     );
   };
   return [
-    `Plain-N and ResNet-N (CIFAR layout: 3 stages of (N−2)/6 basic blocks, option A) on ${result.data}, ${epochs} epoch${epochs === 1 ? '' : 's'}, the same recipe ` +
+    `Plain-N and ResNet-N (CIFAR layout: 3 stages of (N−2)/6 basic blocks, option A) on ${result.data} (${options.trainSet.labels.length} training and ${options.testSet.labels.length} test images), ${epochs} epoch${epochs === 1 ? '' : 's'}, the same recipe ` +
       `(SGD momentum ${options.momentum ?? 0.9}, weight decay ${options.weightDecay ?? 1e-4}, batch ${options.batchSize ?? 128}, lr ${options.lr ?? 0.1} divided by 10 at 50 % and 75 %) and seed ${seed}. Dashed: train error, solid: test error.`,
     '',
     mdTable(

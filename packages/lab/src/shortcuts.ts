@@ -44,15 +44,15 @@ export async function runShortcuts(o: ShortcutsOptions): Promise<ExperimentOutpu
     'error.svg': barChart(
       runs.map((r) => `option ${r.shortcut}`),
       [
-        { name: 'test error', values: runs.map((r) => r.testError) },
-        { name: 'train error', values: runs.map((r) => r.trainError) },
+        { name: 'test error', values: runs.map((r) => 100 * r.testError) },
+        { name: 'train error', values: runs.map((r) => 100 * r.trainError) },
       ],
-      { title: `ResNet-${depth}: shortcut options on ${result.data}`, yLabel: 'error', yMin: 0 },
+      { title: `ResNet-${depth}: shortcut options on ${result.data}`, yLabel: 'error (%)', yMin: 0 },
     ),
   };
   const body = [
     `ResNet-${depth} (CIFAR layout) with shortcut options ${opts.join(', ')}: A = zero-padding identity (no parameters), B = 1x1 projection where the shape changes, C = projection everywhere. ` +
-      `Same recipe and seed ${seed}; ${result.epochs} epoch${result.epochs === 1 ? '' : 's'} on ${result.data}. Multiply-adds per image from \`model.summary()\`.`,
+      `Same recipe and seed ${seed}; ${result.epochs} epoch${result.epochs === 1 ? '' : 's'} on ${result.data} (${o.trainSet.labels.length} training and ${o.testSet.labels.length} test images). Multiply-adds per image from \`model.summary()\`.`,
     '',
     mdTable(
       ['option', 'params', 'multiply-adds', 'train error', 'test error', 'status'],

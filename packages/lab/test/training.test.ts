@@ -55,6 +55,8 @@ test('degradation and shortcuts run through the trainer on a tiny config and res
     expect(fs.existsSync(path.join(out, 'runs', run.name, 'checkpoint.safetensors'))).toBe(true);
   }
   expect(fs.existsSync(path.join(out, 'plain.svg'))).toBe(true);
+  // The report says what the numbers were measured on.
+  expect(fs.readFileSync(path.join(out, 'report.md'), 'utf8')).toContain('on tiny (8 training and 4 test images)');
   // a second run resumes from the finished checkpoints: same numbers
   logs.length = 0;
   const again = await runDegradation({ ...base, out, depths: [8] });
@@ -75,6 +77,9 @@ test('degradation and shortcuts run through the trainer on a tiny config and res
   expect(a.shortcut).toBe('A');
   expect(b.params).toBeGreaterThan(a.params); // projections have parameters
   expect(b.macs).toBeGreaterThan(a.macs);
+  expect(fs.readFileSync(path.join(out, 'sc', 'report.md'), 'utf8')).toContain('on tiny (8 training and 4 test images)');
+  // The chart's errors are in % as the table's (they were fractions under a table in %).
+  expect(fs.readFileSync(path.join(out, 'sc', 'error.svg'), 'utf8')).toContain('error (%)');
   await expect(runShortcuts({ ...base, testSet: tinySet(2, 2), out: path.join(out, 'sc'), depth: 8, options: ['A', 'B'] })).rejects.toThrow(
     /--test-limit/,
   );
