@@ -15,6 +15,7 @@
 //   --site=<dir>                     serve this build instead of building
 //   --sources                        build from the packages' TypeScript sources (no `npm run build` needed)
 //   --timeout=<s>                    give up after this many seconds (default 3600)
+//   --help                           print this and exit
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,15 +27,37 @@ const require = createRequire(import.meta.url);
 const { serveStatic, CHROMIUM, CHROMIUM_FLAGS } = require('./static-server.cjs');
 const here = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
-const OPTIONS = ['works', 'rounds', 'threads', 'webgpu', 'webgpu-rounds', 'json', 'site', 'sources', 'timeout'];
+const OPTIONS = ['works', 'rounds', 'threads', 'webgpu', 'webgpu-rounds', 'json', 'site', 'sources', 'timeout', 'help'];
+/** Options whose value is a whole number in [min, max]: checked before anything is built or started. */
+const COUNTS = { rounds: [1, 1000], threads: [1, 64], 'webgpu-rounds': [1, 1000], timeout: [1, 86400] };
+
+/** A bad option: one line, exit code 2 (the header's promise). */
+const badOption = (message) => Object.assign(new Error(message), { exit: 2 });
+
 function parseArgs(argv) {
   const opts = {};
   for (const a of argv) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
-    if (!m || !OPTIONS.includes(m[1])) throw new Error(`unknown option '${a}' (options: ${OPTIONS.map((o) => `--${o}`).join(' ')})`);
+    if (!m || !OPTIONS.includes(m[1])) throw badOption(`unknown option '${a}' (options: ${OPTIONS.map((o) => `--${o}`).join(' ')})`);
     opts[m[1]] = m[2] ?? 'true';
   }
+  for (const [name, [min, max]] of Object.entries(COUNTS)) {
+    const v = opts[name];
+    if (v !== undefined && !(/^\d+$/.test(v) && Number(v) >= min && Number(v) <= max))
+      throw badOption(`--${name} must be a whole number from ${min} to ${max}; got '${v}'`);
+  }
   return opts;
+}
+
+/** The usage: this file's header comment. */
+function usage() {
+  const text = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8');
+  return text
+    .split('\n')
+    .slice(2)
+    .filter((l) => l.startsWith('//'))
+    .map((l) => l.replace(/^\/\/ ?/, ''))
+    .join('\n');
 }
 
 /** The page's query string from the options (the page validates the values and reports bad ones). */
@@ -90,6 +113,10 @@ export function formatResult(r, chromium) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.help) {
+    console.log(usage());
+    return 0;
+  }
   if (!fs.existsSync(CHROMIUM)) throw Object.assign(new Error(`${CHROMIUM} is missing (scripts/system-deps/backends.sh or apt-get install chromium)`), { exit: 2 });
   let tmp;
   let site = opts.site && path.resolve(opts.site);
@@ -135,6 +162,6 @@ main().then(
   (code) => process.exit(code),
   (e) => {
     console.error(`bench:browser: ${e.message}`);
-    process.exit(e.exit ?? (/^unknown option/.test(e.message) ? 2 : 1));
+    process.exit(e.exit ?? 1);
   },
 );

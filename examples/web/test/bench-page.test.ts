@@ -53,6 +53,21 @@ describe('benchmark helpers (Node)', () => {
     expect(r.stderr.trim()).toMatch(/^bench:browser: unknown option '--wroks=resnet20:2' \(options: --works /);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
+
+  test('bad values are refused before anything is built or started; --help prints the usage', () => {
+    for (const [arg, message] of [
+      ['--rounds=0', /^bench:browser: --rounds must be a whole number from 1 to 1000; got '0'$/],
+      ['--threads=abc', /^bench:browser: --threads must be a whole number from 1 to 64; got 'abc'$/],
+      ['--timeout=-5', /^bench:browser: --timeout must be a whole number from 1 to 86400; got '-5'$/],
+    ] as const) {
+      const r = spawnSync(process.execPath, [SCRIPT, arg], { encoding: 'utf8' });
+      expect([arg, r.status, r.stderr.trim()]).toEqual([arg, 2, expect.stringMatching(message)]);
+    }
+    const help = spawnSync(process.execPath, [SCRIPT, '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('--rounds=7');
+    expect(help.stdout).toContain('--help');
+  });
 });
 
 if (!fs.existsSync(CHROMIUM)) {
