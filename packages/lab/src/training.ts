@@ -15,6 +15,7 @@ import {
   CHECKPOINT_FILE,
   Dataset,
   EpochMetrics,
+  ResumeFlags,
   TrainOptions,
   TrainResult,
   cifarPadTo,
@@ -48,6 +49,25 @@ function recordTestSet(dir: string, testImages: number): void {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, TEST_SET_FILE), JSON.stringify({ testImages }) + '\n');
 }
+
+/**
+ * The options of `resnet lab degradation|shortcuts` (`TRAINING_OPTIONS`) that set what a
+ * resume compares, for the trainer's refusals to name (it has no --val, --iterations or --model). The
+ * network of a folder is its depth and shortcut (its name) and the data's channels and classes.
+ */
+const TRAINING_RESUME_FLAGS: ResumeFlags = {
+  data: '--data',
+  trainSize: '--limit',
+  batch: '--batch',
+  seed: '--seed',
+  lr: '--lr',
+  length: '--epochs',
+  wd: '--wd',
+  augment: '--no-augment',
+  architecture: '--data',
+  restart: '--no-resume',
+  out: '--out',
+};
 
 /** The trainer the experiments call (injectable, e.g. for tests or another engine). */
 export type TrainFn = (options: TrainOptions) => Promise<TrainResult>;
@@ -273,6 +293,7 @@ export async function trainJobs(jobs: NetJob[], o: TrainingExperimentOptions, ou
         // Resume a net whose checkpoint is there; otherwise (or with --no-resume) start it afresh.
         resume,
         force: true,
+        flags: TRAINING_RESUME_FLAGS,
         progressBar: o.progressBar,
         log: (m) => log(`  ${job.name}: ${m}`),
         onProgress: (p) => {

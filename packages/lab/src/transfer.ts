@@ -16,6 +16,7 @@ import {
   MODEL_FILE,
   Dataset,
   Preprocessing,
+  ResumeFlags,
   cifarPadTo,
   evaluate,
   initFromPretrained,
@@ -158,6 +159,41 @@ function resolve(o: TransferOptions): Resolved {
   };
 }
 
+/**
+ * The options of `resnet lab transfer` that set what a resume of its pretraining compares, for the
+ * trainer's refusals to name (the command has no --epochs, --limit or --model): batch and learning
+ * rate are no options there, so named in words. A new run is another --work-dir, or --out without one.
+ */
+function pretrainFlags(o: TransferOptions): ResumeFlags {
+  return {
+    data: '--data',
+    trainSize: '--pretrain-limit, --source-classes',
+    classes: '--source-classes',
+    seed: '--seed',
+    length: '--pretrain-epochs',
+    architecture: '--depth (and --source-classes)',
+    restart: '--no-resume',
+    out: o.workDir ? '--work-dir' : '--out',
+  };
+}
+
+/** The same for a fine-tuning run (which keeps no run folder today: it is redone, not resumed). */
+function finetuneFlags(o: TransferOptions): ResumeFlags {
+  return {
+    data: '--data',
+    trainSize: '--per-class, --target-classes',
+    classes: '--target-classes',
+    batch: '--finetune-batch',
+    seed: '--seeds',
+    lr: '--finetune-lr',
+    length: '--finetune-epochs',
+    wd: '--finetune-wd',
+    architecture: '--depth (and --target-classes)',
+    restart: '--no-resume',
+    out: o.workDir ? '--work-dir' : '--out',
+  };
+}
+
 /** Pretrains on the source classes into `<work>/pretrain` (resuming a checkpoint there). */
 async function pretrain(o: TransferOptions, r: Resolved): Promise<{ file: string; prep: Preprocessing; info: TransferResult['pretrain'] }> {
   const dir = path.join(r.work, 'pretrain');
@@ -187,6 +223,7 @@ async function pretrain(o: TransferOptions, r: Resolved): Promise<{ file: string
       outDir: dir,
       resume,
       force: !resume,
+      flags: pretrainFlags(o),
       progressBar: o.progressBar,
       log: (m) => r.log(`  pretrain: ${m}`),
     });
@@ -255,6 +292,7 @@ async function finetune(o: TransferOptions, r: Resolved, c: TransferCondition, s
       freeze: c.freeze,
       preprocessing,
       augment: { pad: 4, flip: true },
+      flags: finetuneFlags(o),
       progressBar: false,
     });
     const scored = evaluate(model, testSet, { preprocessing });

@@ -62,6 +62,27 @@ test('degradation and shortcuts run through the trainer on a tiny config and res
   const again = await runDegradation({ ...base, out, depths: [8] });
   expect(logs.some((l) => /resumed/.test(l))).toBe(true);
   expect(again.result.runs.map((x) => x.testError)).toEqual(r.result.runs.map((x) => x.testError));
+  // The trainer's refusals name this command's options (--limit, --epochs, --data), never `resnet train`'s, and its way out.
+  const refusal = async (extra: object) => {
+    const e = await runDegradation({ ...base, out, depths: [8], ...extra }).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    expect(e).toBeInstanceOf(Error);
+    const m = (e as Error).message;
+    for (const foreign of ['--val', '--iterations', '--model', '--init', '--classes', '--force']) expect(m).not.toContain(foreign);
+    return m;
+  };
+  expect(await refusal({ trainSet: tinySet(6, 1) })).toMatch(
+    /: the training set of 6 images differs from the run's 8 \(--limit\); give the run's options, or start a new run with --no-resume or another --out\.$/,
+  );
+  expect(await refusal({ epochs: 2 })).toMatch(
+    /because the run's length does \(2 steps; this run 4: give the run's --epochs\); give the run's options, or start a new run with --no-resume or another --out\.$/,
+  );
+  expect(await refusal({ batchSize: 8, lr: 0.5 })).toMatch(/: --batch 8 differs from the run's 4, --lr 0\.5 differs from the run's 0\.1; /);
+  expect(await refusal({ trainSet: { ...tinySet(8, 1), images: new Uint8Array(8 * 8 * 8 * 3), shape: [8, 8, 3] } })).toMatch(
+    /it holds another network than this run's .*\. Use the --data of the run that made it, or --no-resume or another --out\.$/,
+  );
   // another --test-limit: the finished nets' test errors are the old set's, so refuse before training
   logs.length = 0;
   await expect(runDegradation({ ...base, testSet: tinySet(3, 2), out, depths: [8] })).rejects.toThrow(

@@ -132,6 +132,22 @@ test('pretrain, fine-tune four ways, report; frozen backbone unchanged; rerun re
   expect(starts).toHaveLength(1); // only the finished pretraining is resumed (it returns at once)
   expect(again.result.runs.map((r) => r.top1)).toEqual(result.runs.map((r) => r.top1));
   expect(tf.memory().numTensors).toBe(before);
+
+  // The pretraining's refusals name `resnet lab transfer`'s options (--depth, --pretrain-epochs), never `resnet train`'s, and its way out.
+  const refusal = async (extra: object) => {
+    const e = await runTransfer({ ...options, ...extra }).then(() => undefined, (err: Error) => err);
+    expect(e).toBeInstanceOf(Error);
+    const m = (e as Error).message;
+    for (const foreign of ['--val', '--iterations', '--model', '--init', '--classes', '--epochs', '--limit', '--force']) expect(m).not.toContain(foreign);
+    return m;
+  };
+  expect(await refusal({ depth: 14 })).toMatch(
+    /it holds another network than this run's .*\. Use the --depth \(and --source-classes\) of the run that made it, or --no-resume or another --work-dir\.$/,
+  );
+  expect(await refusal({ pretrainEpochs: 2 })).toMatch(
+    /because the run's length does \(\d+ steps; this run \d+: give the run's --pretrain-epochs\); give the run's options, or start a new run with --no-resume or another --work-dir\.$/,
+  );
+  expect(await refusal({ pretrainLimit: 12 })).toMatch(/: the training set of 12 images differs from the run's \d+ \(--pretrain-limit, --source-classes\); /);
 });
 
 test('bad class choices are one clear error', async () => {

@@ -15,7 +15,16 @@ export { curvesSvg, type CurvePoint } from '@resnet-ts/plot';
 export * from './trainer.js';
 export * from './health.js';
 export * from './run-folder.js';
-export { resumeDifferences, dataSourceKey, type RunSettings, type StoredSettings, type StoredOptimizer } from './resume-check.js';
+export {
+  resumeDifferences,
+  dataSourceKey,
+  TRAIN_COMMAND_FLAGS,
+  type ResumeFlags,
+  type ResumeSetting,
+  type RunSettings,
+  type StoredSettings,
+  type StoredOptimizer,
+} from './resume-check.js';
 export * from './finetune.js';
 export * from './progress.js';
 export { BestTracker, epochLine, hugeLossNote, type EpochNumbers } from './epoch-report.js';

@@ -36,6 +36,80 @@ export interface RunSettings {
   preprocessing?: { mean?: number[]; std?: number[]; padTo?: [number, number] };
 }
 
+/** The settings a resume refusal names by the option that sets them (see {@link ResumeFlags}). */
+export type ResumeSetting =
+  | 'data'
+  | 'trainSize'
+  | 'classes'
+  | 'batch'
+  | 'seed'
+  | 'freeze'
+  | 'lr'
+  | 'schedule'
+  | 'warmup'
+  | 'length'
+  | 'momentum'
+  | 'wd'
+  | 'nesterov'
+  | 'headLr'
+  | 'augment'
+  | 'architecture'
+  | 'restart'
+  | 'out';
+
+/**
+ * The options of the command that started a run, by the setting they set, for its resume refusals
+ * to say what to give: e.g. `trainSize: '--limit'`, `length: '--epochs'`, `architecture: '--depth'`
+ * (what makes the network), `restart` (the option that starts the run afresh in its folder, e.g.
+ * `--no-resume`) and `out` (its output folder). A setting the command has no option for is left out
+ * and named in words (`the batch size 8 differs ...`), never by another command's option.
+ */
+export type ResumeFlags = Partial<Record<ResumeSetting, string>>;
+
+/** `resnet train`'s options: the names of every refusal of a caller that gives no {@link ResumeFlags}. */
+export const TRAIN_COMMAND_FLAGS: Readonly<ResumeFlags> = Object.freeze({
+  data: '--data',
+  trainSize: '--limit, --val',
+  batch: '--batch',
+  seed: '--seed',
+  freeze: '--freeze',
+  lr: '--lr',
+  schedule: '--schedule',
+  warmup: '--warmup',
+  length: '--epochs/--iterations',
+  momentum: '--momentum',
+  wd: '--wd',
+  nesterov: '--nesterov',
+  headLr: '--head-lr',
+  augment: '--no-augment',
+  architecture: '--model or --init (and --classes)',
+  out: '--out',
+});
+
+/** The words for a setting whose command has no option for it. */
+const IN_WORDS: Partial<Record<ResumeSetting, string>> = {
+  data: 'the data',
+  batch: 'the batch size',
+  seed: 'the seed',
+  freeze: 'the frozen part',
+  lr: 'the learning rate',
+  schedule: 'the learning-rate schedule',
+  warmup: 'the warm-up steps',
+  momentum: 'the momentum',
+  wd: 'the weight decay',
+  nesterov: 'Nesterov momentum',
+  headLr: "the head's learning rate",
+};
+
+/** The option that sets `key`, else its words. */
+const label = (flags: ResumeFlags, key: ResumeSetting): string => flags[key] ?? IN_WORDS[key] ?? key;
+
+/** How to start a new run instead: `--no-resume or another --out`, as `flags` name them (`another --out` for `resnet train`). */
+export function newRunWay(flags: ResumeFlags): string {
+  const folder = flags.out ? `another ${flags.out}` : 'another output folder';
+  return flags.restart ? `${flags.restart} or ${folder}` : folder;
+}
+
 /** A checkpoint's stored settings: `training.*` plus the metadata's classes and preprocessing, unchecked. */
 export type StoredSettings = Record<string, unknown> & { classes?: unknown; preprocessing?: unknown };
 
@@ -75,13 +149,13 @@ function text(v: unknown): string {
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
-function augmentText(a: unknown): string {
-  if (!a || typeof a !== 'object') return 'off (--no-augment)';
+function augmentText(a: unknown, flags: ResumeFlags): string {
+  if (!a || typeof a !== 'object') return flags.augment ? `off (${flags.augment})` : 'off';
   const { pad, flip, resizedCrop } = a as Partial<Augmentation>;
   return `${resizedCrop ? 'random-resized-crop' : `pad ${pad} + crop`}${flip ? ' + flip' : ''}`;
 }
 
-/** The schedule's parts a user sets: its kind (`--schedule`), base rate (`--lr`) and warm-up steps (`--warmup`). */
+/** The schedule's parts a user sets: its kind (`resnet train --schedule`), base rate (`--lr`) and warm-up steps (`--warmup`). */
 function scheduleParts(s: ScheduleSpec): { kind: string; lr: number; warmup: number } {
   const inner = s.type === 'warmup' ? s.then : s;
   return { kind: inner.type, lr: baseLearningRate(s), warmup: s.type === 'warmup' ? s.iterations : 0 };
@@ -92,6 +166,7 @@ function scheduleDifferences(
   given: ScheduleSpec,
   stored: unknown,
   steps: { given: number; stored: unknown; explained: boolean },
+  flags: ResumeFlags,
 ): string[] {
   if (!stored || typeof stored !== 'object' || same(given, stored)) return [];
   let s: ReturnType<typeof scheduleParts>;
@@ -102,15 +177,15 @@ function scheduleDifferences(
   }
   const g = scheduleParts(given);
   const out = [
-    ...(g.lr !== s.lr ? [differs('--lr', g.lr, s.lr)] : []),
-    ...(g.kind !== s.kind ? [differs('--schedule', g.kind, s.kind)] : []),
-    ...(g.warmup !== s.warmup ? [differs('--warmup', g.warmup, s.warmup)] : []),
+    ...(g.lr !== s.lr ? [differs(label(flags, 'lr'), g.lr, s.lr)] : []),
+    ...(g.kind !== s.kind ? [differs(label(flags, 'schedule'), g.kind, s.kind)] : []),
+    ...(g.warmup !== s.warmup ? [differs(label(flags, 'warmup'), g.warmup, s.warmup)] : []),
   ];
   // Another run length moves the scaled milestones or the cosine's end; another training set or batch (named already) makes one.
   if (out.length || (steps.explained && steps.given !== steps.stored)) return out;
   const length =
     steps.given !== steps.stored
-      ? ` because the run's length does (${text(steps.stored)} steps; this run ${steps.given}: give the run's --epochs/--iterations)`
+      ? ` because the run's length does (${text(steps.stored)} steps; this run ${steps.given}${flags.length ? `: give the run's ${flags.length}` : ''})`
       : '';
   return [
     `the learning-rate schedule (${describeSchedule(given)}) differs from the run's (${describeSchedule(stored as ScheduleSpec)})${length}`,
@@ -128,19 +203,20 @@ function headLr(opt: { lrScale?: unknown } | undefined, schedule: unknown): numb
   }
 }
 
-function optimizerDifferences(given: RunSettings, stored: StoredSettings): string[] {
+function optimizerDifferences(given: RunSettings, stored: StoredSettings, flags: ResumeFlags): string[] {
   const s = stored.optimizer as Partial<StoredOptimizer> | undefined;
   const g = given.optimizer;
   if (!g || !s || typeof s !== 'object') return [];
   const out: string[] = [];
-  if (typeof s.momentum === 'number' && s.momentum !== g.momentum) out.push(differs('--momentum', g.momentum, s.momentum));
-  if (typeof s.weightDecay === 'number' && s.weightDecay !== g.weightDecay) out.push(differs('--wd', g.weightDecay, s.weightDecay));
+  if (typeof s.momentum === 'number' && s.momentum !== g.momentum) out.push(differs(label(flags, 'momentum'), g.momentum, s.momentum));
+  if (typeof s.weightDecay === 'number' && s.weightDecay !== g.weightDecay)
+    out.push(differs(label(flags, 'wd'), g.weightDecay, s.weightDecay));
   if (typeof s.nesterov === 'boolean' && s.nesterov !== g.nesterov)
-    out.push(differs('--nesterov', g.nesterov ? 'on' : 'off', s.nesterov ? 'on' : 'off'));
+    out.push(differs(label(flags, 'nesterov'), g.nesterov ? 'on' : 'off', s.nesterov ? 'on' : 'off'));
   if (typeof s.decay === 'string' && s.decay !== g.decay) out.push(differs('weight decay on', g.decay, s.decay));
   const [gh, sh] = [headLr(g, given.schedule), headLr(s, stored.schedule)];
   if ((gh === undefined) !== (sh === undefined) || (gh !== undefined && sh !== undefined && !close(gh, sh)))
-    out.push(differs('--head-lr', gh, sh));
+    out.push(differs(label(flags, 'headLr'), gh, sh));
   return out;
 }
 
@@ -152,15 +228,16 @@ const isPath = (source: string): boolean => source.split(', ').every((p) => path
  * classes and normalisation. Files or folders are compared by what they hold, not where: a data set
  * moved to another folder resumes, while other images change the normalisation (their statistics).
  */
-function dataDifferences(given: RunSettings, stored: StoredSettings): string[] {
+function dataDifferences(given: RunSettings, stored: StoredSettings, flags: ResumeFlags): string[] {
   const moved = typeof stored.data === 'string' && given.data !== undefined && isPath(stored.data) && isPath(given.data);
   if (typeof stored.data === 'string' && given.data !== undefined && stored.data !== given.data && !moved)
-    return [differs('--data', given.data, stored.data)];
+    return [differs(label(flags, 'data'), given.data, stored.data)];
   const out: string[] = [];
+  const by = (key: ResumeSetting) => (flags[key] ? ` (${flags[key]})` : '');
   if (stored.trainSize !== given.trainSize)
-    out.push(`the training set of ${given.trainSize} images differs from the run's ${text(stored.trainSize)} (--limit, --val)`);
+    out.push(`the training set of ${given.trainSize} images differs from the run's ${text(stored.trainSize)}${by('trainSize')}`);
   if (Array.isArray(stored.classes) && given.classes && !same(stored.classes, given.classes))
-    out.push(`the classes (${text(given.classes)}) differ from the run's (${text(stored.classes)})`);
+    out.push(`the classes (${text(given.classes)}) differ from the run's (${text(stored.classes)})${by('classes')}`);
   const sp = stored.preprocessing as RunSettings['preprocessing'];
   const gp = given.preprocessing;
   if (sp && gp && typeof sp === 'object') {
@@ -179,18 +256,21 @@ function dataDifferences(given: RunSettings, stored: StoredSettings): string[] {
  * Each setting of `given` (this run) that differs from the checkpoint's `stored` ones, as
  * `--lr 0.5 differs from the run's 0.05`, in the order the user reads the options; empty when the
  * run can continue. Settings that the checkpoint does not store (an older version's) are not compared.
+ * Each is named by the option `flags` gives for it (default `resnet train`'s), else in words.
  */
-export function resumeDifferences(given: RunSettings, stored: StoredSettings): string[] {
-  const out = dataDifferences(given, stored);
-  if (stored.batchSize !== given.batchSize) out.push(differs('--batch', given.batchSize, stored.batchSize));
-  if (stored.seed !== given.seed) out.push(differs('--seed', given.seed, stored.seed));
+export function resumeDifferences(given: RunSettings, stored: StoredSettings, flags: ResumeFlags = TRAIN_COMMAND_FLAGS): string[] {
+  const out = dataDifferences(given, stored, flags);
+  if (stored.batchSize !== given.batchSize) out.push(differs(label(flags, 'batch'), given.batchSize, stored.batchSize));
+  if (stored.seed !== given.seed) out.push(differs(label(flags, 'seed'), given.seed, stored.seed));
   const [wasFrozen, frozen] = [stored.freeze ?? 'none', given.freeze ?? 'none'];
-  if (wasFrozen !== frozen) out.push(differs('--freeze', frozen, wasFrozen));
+  if (wasFrozen !== frozen) out.push(differs(label(flags, 'freeze'), frozen, wasFrozen));
   const explained = stored.trainSize !== given.trainSize || stored.batchSize !== given.batchSize;
   if (given.schedule)
-    out.push(...scheduleDifferences(given.schedule, stored.schedule, { given: given.totalSteps, stored: stored.totalSteps, explained }));
-  out.push(...optimizerDifferences(given, stored));
+    out.push(
+      ...scheduleDifferences(given.schedule, stored.schedule, { given: given.totalSteps, stored: stored.totalSteps, explained }, flags),
+    );
+  out.push(...optimizerDifferences(given, stored, flags));
   if (given.augment !== undefined && stored.augment !== undefined && !same(given.augment, stored.augment))
-    out.push(`augmentation ${augmentText(given.augment)} differs from the run's ${augmentText(stored.augment)}`);
+    out.push(`augmentation ${augmentText(given.augment, flags)} differs from the run's ${augmentText(stored.augment, flags)}`);
   return out;
 }

@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type Module, type ResNet, StateDictError } from '@resnet-ts/core';
 import { FileError, cleanStaleTempFiles, ensureDir, fileError, loadCheckpoint } from '@resnet-ts/core/node';
 import { TrainError } from './errors.js';
-import { type RunSettings, resumeDifferences } from './resume-check.js';
+import { type ResumeFlags, type RunSettings, TRAIN_COMMAND_FLAGS, newRunWay, resumeDifferences } from './resume-check.js';
 
 /** File name of the lock a running training process holds in its output folder. */
 export const LOCK_FILE = '.resnet-run.lock';
@@ -182,14 +182,15 @@ export interface ResumedState<S> {
  * Loads `file` (a checkpoint written by the trainer) into `model` and returns its training state,
  * after checking it (core's metadata schema, then the fields the trainer needs and their agreement
  * with this run's options): a hand-edited or foreign checkpoint is a one-line error, never a wrong
- * number of steps.
+ * number of steps. The refusals name the settings by the options `flags` gives (default `resnet train`'s).
  */
 export function loadResumeState<S extends { step: number; epoch: number }>(
   file: string,
   model: Module,
   expect: ResumeExpectation,
+  flags: ResumeFlags = TRAIN_COMMAND_FLAGS,
 ): ResumedState<S> {
-  const loaded = loadRunCheckpoint(file, model as ResNet);
+  const loaded = loadRunCheckpoint(file, model as ResNet, flags);
   const momenta = new Map<string, tf.Tensor>();
   for (const [k, t] of loaded.extraTensors) {
     if (k.startsWith('optimizer.momentum.')) momenta.set(k.slice('optimizer.momentum.'.length), t);
@@ -207,12 +208,16 @@ export function loadResumeState<S extends { step: number; epoch: number }>(
       throw bad('metadata "training.rng.augment" must be a generator state (a list starting with 4 integers)');
     if (!accum || !['lossSum', 'correct', 'seen', 'seconds'].every((k) => typeof accum[k] === 'number' && Number.isFinite(accum[k])))
       throw bad('metadata "training.accum" must hold finite lossSum, correct, seen and seconds');
-    const differences = resumeDifferences(expect, { ...state, classes: loaded.classes, preprocessing: loaded.preprocessing });
-    if (differences.length) throw bad(`${differences.join(', ')}; give the run's options, or start a new run with another --out`);
+    const differences = resumeDifferences(expect, { ...state, classes: loaded.classes, preprocessing: loaded.preprocessing }, flags);
+    if (differences.length) throw bad(`${differences.join(', ')}; give the run's options, or start a new run with ${newRunWay(flags)}`);
     if (state.stepsPerEpoch !== expect.stepsPerEpoch)
       throw bad(`metadata "training.stepsPerEpoch" is ${state.stepsPerEpoch}, not ${expect.stepsPerEpoch}`);
-    if ((state.step as number) > expect.totalSteps)
-      throw bad(`it is at step ${state.step}, beyond this run's ${expect.totalSteps} steps (give at least as many --epochs/--iterations)`);
+    if ((state.step as number) > expect.totalSteps) {
+      // A command that names an option to start afresh (the lab's --no-resume) is told it too; `resnet train`'s wording is as it was.
+      const ways = [flags.length && `give at least as many ${flags.length}`, flags.restart && `start a new run with ${newRunWay(flags)}`];
+      const how = ways.filter(Boolean).join(', or ');
+      throw bad(`it is at step ${state.step}, beyond this run's ${expect.totalSteps} steps${how ? ` (${how})` : ''}`);
+    }
     return { state: state as unknown as S, momenta };
   } catch (e) {
     tf.dispose([...momenta.values()]);
@@ -220,8 +225,8 @@ export function loadResumeState<S extends { step: number; epoch: number }>(
   }
 }
 
-/** The run's checkpoint loaded into `model`; one that holds another network is a resume error saying so. */
-function loadRunCheckpoint(file: string, model: ResNet): ReturnType<typeof loadCheckpoint> {
+/** The run's checkpoint loaded into `model`; one that holds another network is a resume error saying so (and which of `flags` make it). */
+function loadRunCheckpoint(file: string, model: ResNet, flags: ResumeFlags): ReturnType<typeof loadCheckpoint> {
   try {
     return loadCheckpoint(file, { model });
   } catch (e) {
@@ -233,9 +238,11 @@ function loadRunCheckpoint(file: string, model: ResNet): ReturnType<typeof loadC
       unexpected.length ? `${unexpected.length} it has no place for` : '',
       mismatched.length ? `${mismatched.length} of other shapes` : '',
     ].filter(Boolean);
+    const way = flags.architecture
+      ? `Use the ${flags.architecture} of the run that made it, or ${newRunWay(flags)}`
+      : `Start a new run with ${newRunWay(flags)}`;
     throw new TrainError(
-      `Cannot resume from ${file}: it holds another network than this run's (${counts.join(', ')}; e.g. ${first}). ` +
-        'Use the --model or --init (and --classes) of the run that made it, or another --out.',
+      `Cannot resume from ${file}: it holds another network than this run's (${counts.join(', ')}; e.g. ${first}). ${way}.`,
       'CHECKPOINT',
     );
   }

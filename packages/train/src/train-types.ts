@@ -3,6 +3,7 @@ import type { Module, ResNet } from '@resnet-ts/core';
 import type { Augmentation, Preprocessing } from './batches.js';
 import type { Dataset } from './data/dataset.js';
 import type { FreezeSpec } from './finetune.js';
+import type { ResumeFlags } from './resume-check.js';
 import type { ScheduleSpec } from './schedule.js';
 
 /** Options of `train`. */
@@ -56,6 +57,13 @@ export interface TrainOptions {
   resume?: boolean;
   /** Replace a run already in outDir (its files are deleted first). */
   force?: boolean;
+  /**
+   * The caller's options for the settings a resume compares, named when it refuses a checkpoint made
+   * with other ones (e.g. the lab's `{ length: '--epochs', restart: '--no-resume', out: '--out' }`).
+   * Default `resnet train`'s (`TRAIN_COMMAND_FLAGS`); given, it is the whole set: a setting it
+   * leaves out is named in words, not by `resnet train`'s option.
+   */
+  flags?: ResumeFlags;
   /**
    * More string metadata for every file the run writes (checkpoint, model, best), e.g. the options a
    * command started the run with, for it to read back on resume; the trainer's own keys win.

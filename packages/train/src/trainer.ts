@@ -200,7 +200,7 @@ class TrainingRun {
       data: this.dataSource,
       classes: options.trainSet.classes,
       preprocessing: this.prep,
-    });
+    }, options.flags);
     const unhealthy = checkRunHealth(options.model, momenta, ckptFile);
     if (unhealthy.found.length) {
       tf.dispose([...momenta.values()]);
