@@ -11,6 +11,7 @@ import {
   loadData,
   matchClasses,
   progressBar,
+  requireImages,
 } from '@resnet-ts/train';
 import { UserError, WeightsSourceOptions, loadClassifier, selectBackend } from '../util.js';
 import { dataSet, integer, number, opt, text } from '../options.js';
@@ -87,6 +88,8 @@ export function registerEval(program: Command): void {
         log,
         preprocessing: prep,
         onFolderProgress: folderProgressReporter(),
+        // An image folder decodes only the images --limit takes (the split evaluated, or the whole folder).
+        limits: opts.limit === undefined ? undefined : { train: opts.limit, eval: opts.limit, seed: 0 },
       });
       const loaded = pair.test ?? pair.val ?? pair.train;
       const folder = pair.kind === 'folder';
@@ -97,7 +100,9 @@ export function registerEval(program: Command): void {
       const match = matchClasses(loaded.classes, clf.labels, { folders: folder });
       if (match.note) process.stderr.write(match.note + '\n');
       // The same selection as train's --test-limit: the first n, or a seeded mix of every class for folders.
-      const limited = limitImages(loaded, opts.limit, { mix: folder, seed: 0, what: `test images of ${pair.kind}` });
+      const how = { mix: folder, seed: 0, what: `test images of ${pair.kind}` };
+      const limited =
+        pair.limited && opts.limit !== undefined ? (requireImages(loaded, opts.limit, how), loaded) : limitImages(loaded, opts.limit, how);
       // In-memory data (IDX, CIFAR) at the size and channels the weights were trained on (resnet train --image-size).
       const fit = !folder && clf.origin.preprocessingBase === 'weights' && imageSize !== undefined;
       const test = fit ? fitDataset(limited, imageSize, prep.channels) : limited;

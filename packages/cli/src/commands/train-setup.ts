@@ -13,6 +13,7 @@ import {
   folderProgressReporter,
   limitImages,
   loadData,
+  requireImages,
 } from '@resnet-ts/train';
 import type { ImagePreprocessing } from '@resnet-ts/zoo';
 import { UserError, loadClassifier, loadModel } from '../util.js';
@@ -53,13 +54,19 @@ export async function prepareTraining(opts: TrainCliOptions, note: (m: string) =
       seed: opts.seed,
       log: note,
       onFolderProgress: folderProgressReporter(),
+      // An image folder decodes only the images --limit and --test-limit take.
+      limits:
+        opts.limit === undefined && opts.testLimit === undefined ? undefined : { train: opts.limit, eval: opts.testLimit, seed: opts.seed },
     });
     const folder = pair.kind === 'folder';
     const fit = (d: Dataset | undefined) =>
       d && !folder && (size || channels) ? fitDataset(d, [size ?? d.shape[0], size ?? d.shape[1]], channels ?? d.shape[2]) : d;
     // --limit n: the first n images, or a seeded mix of every class for image folders (sorted by class).
-    const limited = (d: Dataset, n: number | undefined, flag: string, what: string) =>
-      limitImages(d, n, { mix: folder, seed: opts.seed, flag, what: `${what} images of ${pair.kind}` });
+    const limited = (d: Dataset, n: number | undefined, flag: string, what: string) => {
+      const how = { mix: folder, seed: opts.seed, flag, what: `${what} images of ${pair.kind}` };
+      if (n !== undefined && pair.limited) return (requireImages(d, n, how), d);
+      return limitImages(d, n, how);
+    };
     const trainSet = fit(limited(pair.train, opts.limit, '--limit', 'training'))!;
     const evalLimit = (d: Dataset | undefined, what: string) => (d ? limited(d, opts.testLimit, '--test-limit', what) : undefined);
     const valSet = fit(evalLimit(pair.val, 'validation'));

@@ -79,7 +79,7 @@ function addTrainOptions(cmd: Command): Command {
     .addOption(opt('--wd <x>', 'weight decay, from 0 (none) to below 1', number({ min: 0, below: 1 }), 1e-4))
     .addOption(opt('--out <dir>', 'output folder (checkpoint.safetensors, model.safetensors, best.safetensors, log.jsonl, curves.svg)', text('a folder'), 'runs/train'))
     .addOption(opt('--backend <name>', "engine: 'auto' or a name (see `resnet backends`)", text('an engine name')))
-    .addOption(opt('--limit <n>', 'use only n training images (quick runs; a seeded mix of every class for image folders)', integer(1, 1e9)))
+    .addOption(opt('--limit <n>', 'use only n training images (quick runs; a seeded mix of every class for image folders, which decode only those)', integer(1, 1e9)))
     .addOption(opt('--test-limit <n>', 'evaluate on only n validation/test images each epoch (the first n; a seeded mix of every class for image folders)', integer(1, 1e9)))
     .addOption(opt('--seed <n>', 'seed of shuffling, augmentation, the validation split and a new head', integer(0, 2 ** 32 - 1), 0))
     .addOption(opt('--checkpoint-every <n>', 'also checkpoint every n steps (0: only at epoch ends)', integer(0, 1e9), 0));

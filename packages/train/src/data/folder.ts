@@ -61,6 +61,13 @@ export interface ImageFolderOptions extends FolderDecodeOptions {
   notesRelativeTo?: string;
   /** Called as images are decoded (a few at a time): a large folder of photos takes minutes. */
   onProgress?: (progress: FolderProgress) => void;
+  /**
+   * Decode only some of the images: `candidates` are indices into the folder's listing (class
+   * folders in sorted order, the files of each sorted), taken in that order until `count` have
+   * decoded (one that cannot be decoded is skipped and the next taken). The data set holds them in
+   * that order. How a quick run's `--limit` decodes only the images it uses.
+   */
+  pick?: { candidates: ArrayLike<number>; count: number };
 }
 
 /** How far the decoding of one image folder has got (see {@link ImageFolderOptions.onProgress}). */
@@ -232,6 +239,11 @@ export function folderNotes(dir: string, listed: ImageFolderListing, relativeTo 
   return notes;
 }
 
+/** The images of a listed folder in listing order (class folders sorted, files sorted), labelled by `classes`. */
+export function folderItems(dir: string, listed: ImageFolderListing, classes: string[]): { file: string; label: number }[] {
+  return listed.classes.flatMap((c) => listed.files.get(c)!.map((f) => ({ file: path.join(dir, c, f), label: classes.indexOf(c) })));
+}
+
 /**
  * An image folder: one sub-folder per class (sorted names are the classes, unless `classes` gives
  * the list to index), image files inside ({@link IMAGE_FORMATS}), decoded and resized to `size` as a
@@ -252,14 +264,17 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
       `${dir} has class folder(s) ${unknown.map((c) => `'${c}'`).join(', ')} that the training set lacks (${classes.join(', ')}): add them to train/ or remove them.`,
     );
   for (const note of folderNotes(dir, options.classes ? { ...listed, empty: [] } : listed, options.notesRelativeTo)) options.onNote?.(note);
-  const items = listed.classes.flatMap((c) => listed.files.get(c)!.map((f) => ({ file: path.join(dir, c, f), label: classes.indexOf(c) })));
-  if (listed.classes.length === 0 || items.length === 0) {
+  const listedItems = folderItems(dir, listed, classes);
+  if (listed.classes.length === 0 || listedItems.length === 0) {
     throw new DataError(
       `Image folder ${dir} has no images: expected one sub-folder per class with ${IMAGE_FORMATS} files inside (e.g. ${dir}/cat/1.jpg).`,
     );
   }
-  const { images, labels, n, skipped, shape } = await decodeAll(dir, items, options, size, (done) =>
-    options.onProgress?.({ folder: dir, done, total: items.length }),
+  const { pick } = options;
+  const items = pick ? Array.from(pick.candidates, (i) => listedItems[i]) : listedItems;
+  const wanted = pick ? Math.min(pick.count, items.length) : items.length;
+  const { images, labels, n, skipped, shape } = await decodeAll(dir, items, wanted, options, size, (done) =>
+    options.onProgress?.({ folder: dir, done, total: wanted }),
   );
   if (n === 0)
     throw new DataError(
@@ -299,7 +314,7 @@ function allocateImages(count: number, shape: [number, number, number] | undefin
   if (bytes > max)
     throw new DataError(
       `${folder}: ${count} images of ${h}x${w}x${c} need ${gib(bytes)} in memory, more than the ${gib(max)} one data set may take here: ` +
-        `use a smaller --image-size, or a folder of fewer images (--limit picks among the decoded images, so it does not help here).`,
+        `use --limit <n>, a smaller --image-size, or fewer images.`,
     );
   return new Uint8Array(bytes);
 }
@@ -312,6 +327,7 @@ function allocateImages(count: number, shape: [number, number, number] | undefin
 async function decodeAll(
   dir: string,
   items: { file: string; label: number }[],
+  wanted: number,
   options: ImageFolderOptions,
   size: [number, number] | undefined,
   onDone: (done: number) => void,
@@ -324,14 +340,17 @@ async function decodeAll(
       : decodeForClassifier(file, p!);
   let shape: [number, number, number] | undefined = size ? [size[0], size[1], options.channels ?? 3] : undefined;
   let per = shape ? shape[0] * shape[1] * shape[2] : 0;
-  let images = allocateImages(items.length, shape, dir);
+  let images = allocateImages(wanted, shape, dir);
   let first = '';
-  const labels = new Int32Array(items.length);
+  const labels = new Int32Array(wanted);
   const concurrency = 8;
   let n = 0;
+  let reported = 0;
   const skipped: string[] = [];
-  for (let i = 0; i < items.length; i += concurrency) {
-    const chunk = items.slice(i, i + concurrency);
+  for (let i = 0; i < items.length && n < wanted;) {
+    // Only as many as are still wanted: the rest of `items` are spares for images that fail.
+    const chunk = items.slice(i, i + Math.min(concurrency, wanted - n));
+    i += chunk.length;
     const decoded = await Promise.all(chunk.map((it) => decode(it.file).catch((e: Error) => e)));
     decoded.forEach((px, j) => {
       const file = chunk[j].file;
@@ -343,7 +362,7 @@ async function decodeAll(
       if (!shape) {
         shape = [px.height, px.width, px.pixels.length / (px.height * px.width)];
         per = px.pixels.length;
-        images = allocateImages(items.length, shape, dir);
+        images = allocateImages(wanted, shape, dir);
         first = file;
       } else if (px.height !== shape[0] || px.width !== shape[1]) {
         const crop = p?.resize === undefined ? '--resize <N> --crop <N>' : `--crop ${String(p.resize)}`;
@@ -356,8 +375,10 @@ async function decodeAll(
       images.set(px.pixels, n * per);
       labels[n++] = chunk[j].label;
     });
-    onDone(i + chunk.length);
+    reported = Math.min(wanted, n + skipped.length);
+    onDone(reported);
   }
+  if (reported < wanted) onDone(wanted); // done, whatever was skipped
   return { images, labels, n, skipped, shape: shape ?? [0, 0, options.channels ?? 3] };
 }
 

@@ -44,6 +44,8 @@ export interface DataPair {
    * and for other data.
    */
   split?: 'train' | 'val' | 'test';
+  /** Whether the image folder's loader applied `limits` (the parts hold only the images they take). */
+  limited?: boolean;
 }
 
 function findIdx(dir: string, stem: string): string | undefined {
@@ -91,6 +93,14 @@ export interface LoadDataOptions {
   seed?: number;
   /** Notes: skipped images, classes missing from a split. */
   log?: (message: string) => void;
+  /**
+   * Image folders: decode only the images a quick run takes — `train` of the training images and
+   * `eval` of each evaluated split (validation, test), a seeded mix of every class (`seed`) — instead
+   * of the whole folder. The same images as `limitImages(d, n, { mix: true, seed })` of the decoded
+   * folder's parts when every image decodes; an image that fails is replaced by the next of the mix.
+   * The pair says `limited`; other data sets ignore it (limit them after loading).
+   */
+  limits?: { train?: number; eval?: number; seed?: number };
   /** Image folders: called as each folder's images are decoded (see `ImageFolderOptions.onProgress`). */
   onFolderProgress?: (progress: FolderProgress) => void;
   /**

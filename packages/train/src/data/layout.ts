@@ -24,8 +24,8 @@ import type { DataPair, LoadDataOptions } from './index.js';
 
 /** The default validation fraction of a folder of class sub-folders (`val` of {@link loadImageData}). */
 export const DEFAULT_VAL_FRACTION = 0.1;
-import { loadImageFolder, listImageFolder } from './folder.js';
-import { stratifiedSplit } from './split.js';
+import { folderItems, loadImageFolder, listImageFolder } from './folder.js';
+import { mixOrder, stratifiedSplit, stratifiedSplitIndices } from './split.js';
 import type { Dataset } from './dataset.js';
 
 const isDir = (p: string) => fs.existsSync(p) && fs.statSync(p).isDirectory();
@@ -51,8 +51,9 @@ export async function loadImageData(dir: string, options: LoadDataOptions): Prom
   const only =
     splits.length && options.evaluatedSplitOnly ? (['test', 'val', 'train'] as const).find((s) => splits.includes(s))! : undefined;
   let pair: DataPair;
+  const limits = options.limits;
   if (only) {
-    const data = await loadImageFolder(path.join(dir, only), decode);
+    const data = await loadImageFolder(path.join(dir, only), withLimit(path.join(dir, only), decode, limits?.eval, limits?.seed));
     pair = { kind: 'folder', train: data, ...(only === 'train' ? {} : { [only]: data }), flip: true, split: only };
   } else if (splits.length && !splits.includes('train')) {
     throw new DataError(
@@ -63,29 +64,75 @@ export async function loadImageData(dir: string, options: LoadDataOptions): Prom
     const trainListing = listImageFolder(path.join(dir, 'train'));
     refuseEmptyClasses(path.join(dir, 'train'), trainListing.empty);
     for (const s of splits.filter((x) => x !== 'train')) checkSplitClasses(path.join(dir, s), trainListing.classes);
-    const train = await loadImageFolder(path.join(dir, 'train'), decode);
-    checkClasses(train, path.join(dir, 'train'));
-    refuseUndecodedClasses(train, path.join(dir, 'train'));
-    const other = async (s: string) => (splits.includes(s) ? loadSplit(path.join(dir, s), train.classes, decode, log) : undefined);
+    if (splits.includes('val') && options.val) throw new DataError(`${dir} has a val/ folder: leave out --val (or remove val/ to split train/).`);
+    const trainDir = path.join(dir, 'train');
+    const parts = await loadAndSplit(trainDir, decode, splits.includes('val') ? undefined : options.val, options.seed ?? 0, limits);
+    checkClasses(parts.train, trainDir);
+    if (!limits?.train) refuseUndecodedClasses(parts.train, trainDir, parts.val);
+    const classes = parts.train.classes;
+    const other = async (s: string) =>
+      splits.includes(s) ? loadSplit(path.join(dir, s), classes, withLimit(path.join(dir, s), decode, limits?.eval, limits?.seed), log) : undefined;
     const [valDir, test] = [await other('val'), await other('test')];
-    if (valDir && options.val) throw new DataError(`${dir} has a val/ folder: leave out --val (or remove val/ to split train/).`);
-    const split = !valDir && options.val ? stratifiedSplit(train, options.val, options.seed ?? 0) : undefined;
-    pair = { kind: 'folder', train: split?.train ?? train, val: valDir ?? split?.val, test, flip: true };
+    pair = { kind: 'folder', train: parts.train, val: valDir ?? parts.val, test, flip: true };
   } else {
     // Training (not eval, where a class without images is only not measured): each class needs images.
     const training = !options.evaluatedSplitOnly;
     if (training) refuseEmptyClasses(dir, listImageFolder(dir).empty);
-    const all = await loadImageFolder(dir, decode);
-    checkClasses(all, dir);
-    if (training) refuseUndecodedClasses(all, dir);
-    const fraction = options.val ?? DEFAULT_VAL_FRACTION;
-    pair = { kind: 'folder', flip: true, ...(fraction ? stratifiedSplit(all, fraction, options.seed ?? 0) : { train: all }) };
+    const parts = await loadAndSplit(dir, decode, options.val ?? DEFAULT_VAL_FRACTION, options.seed ?? 0, limits);
+    checkClasses(parts.train, dir);
+    if (training && !limits?.train) refuseUndecodedClasses(parts.train, dir, parts.val);
+    pair = { kind: 'folder', flip: true, ...parts };
   }
+  if (limits) pair.limited = true;
   if (skipped.length)
     log(
       `note: skipped ${skipped.length} image(s) that could not be decoded (listed above); ${loadedNote(dir, pair, only ? [only] : splits)}`,
     );
   return { ...pair, skipped };
+}
+
+type DecodeOptions = Parameters<typeof loadImageFolder>[1];
+
+/**
+ * `decode` taking, with a limit `n`, only the seeded mix of `n` images of `dir` that `limitImages`
+ * takes of the decoded folder (the same images when all decode): the others are never decoded.
+ */
+function withLimit(dir: string, decode: DecodeOptions, n: number | undefined, seed = 0): DecodeOptions {
+  if (n === undefined) return decode;
+  const listed = listImageFolder(dir);
+  const count = folderItems(dir, listed, listed.classes).length;
+  return { ...decode, pick: { candidates: mixOrder(count, seed), count: n } };
+}
+
+/**
+ * One folder of class folders, whole, or with `fraction` a stratified split of it (`stratifiedSplit`,
+ * seeded by `seed`). With `limits`, the split is made from the listing and each part decodes only
+ * the mix of images its limit takes: `--limit 200` on a folder of 20,000 photos decodes ~200
+ * photos, not 20,000. Without images that fail to decode, the same images as splitting the decoded
+ * folder and limiting each part.
+ */
+async function loadAndSplit(
+  dir: string,
+  decode: DecodeOptions,
+  fraction: number | undefined,
+  seed: number,
+  limits: LoadDataOptions['limits'],
+): Promise<{ train: Dataset; val?: Dataset }> {
+  if (limits?.train === undefined && (limits?.eval === undefined || !fraction)) {
+    const all = await loadImageFolder(dir, decode);
+    return fraction ? stratifiedSplit(all, fraction, seed) : { train: all };
+  }
+  const listed = listImageFolder(dir);
+  const labels = folderItems(dir, listed, listed.classes).map((it) => it.label);
+  const parts = fraction ? stratifiedSplitIndices(labels, listed.classes.length, fraction, seed) : { train: Int32Array.from(labels.keys()) };
+  // The first n of a part's mix order, or all of it in listing order.
+  const pick = (indices: Int32Array, n: number | undefined) =>
+    n === undefined
+      ? { candidates: indices, count: indices.length }
+      : { candidates: mixOrder(indices.length, limits.seed ?? 0).map((j) => indices[j]), count: n };
+  const train = await loadImageFolder(dir, { ...decode, pick: pick(parts.train, limits.train) });
+  const val = 'val' in parts ? await loadImageFolder(dir, { ...decode, onNote: undefined, pick: pick(parts.val, limits.eval) }) : undefined;
+  return { train, ...(val ? { val } : {}) };
 }
 
 /**
@@ -127,9 +174,9 @@ function refuseEmptyClasses(dir: string, empty: string[]): void {
   if (empty.length) throw classFoldersError(dir, empty, 'no images');
 }
 
-/** Refuses class folders of the training images none of whose images could be decoded (each skip was noted). */
-function refuseUndecodedClasses(d: Dataset, dir: string): void {
-  const seen = new Set(d.labels);
+/** Refuses class folders of the training images (`d` and the validation split held out of them) none of whose images could be decoded (each skip was noted). */
+function refuseUndecodedClasses(d: Dataset, dir: string, heldOut?: Dataset): void {
+  const seen = new Set([...d.labels, ...(heldOut?.labels ?? [])]);
   const none = d.classes.filter((_, k) => !seen.has(k));
   if (none.length) throw classFoldersError(dir, none, 'no image that could be decoded (see the notes above)');
 }

@@ -15,10 +15,21 @@ export interface Split {
  * the rest, in their original order, to `train`. The same seed and data give the same split.
  */
 export function stratifiedSplit(d: Dataset, fraction: number, seed = 0): Split {
+  const { train, val } = stratifiedSplitIndices(d.labels, d.classes.length, fraction, seed);
+  return { train: subset(d, train), val: subset(d, val) };
+}
+
+/** The indices (in order) that {@link stratifiedSplit} puts in `train` and in `val`: the labels decide them. */
+export function stratifiedSplitIndices(
+  labels: ArrayLike<number>,
+  numClasses: number,
+  fraction: number,
+  seed = 0,
+): { train: Int32Array; val: Int32Array } {
   if (!(fraction > 0 && fraction < 1)) throw new DataError(`The validation fraction must be above 0 and below 1; got ${fraction}.`);
-  const byClass: number[][] = d.classes.map(() => []);
-  for (let i = 0; i < d.labels.length; i++) byClass[d.labels[i]].push(i);
-  const held = new Uint8Array(d.labels.length);
+  const byClass: number[][] = Array.from({ length: numClasses }, () => []);
+  for (let i = 0; i < labels.length; i++) byClass[labels[i]].push(i);
+  const held = new Uint8Array(labels.length);
   byClass.forEach((idx, k) => {
     if (idx.length < 2) return;
     const take = Math.min(idx.length - 1, Math.max(1, Math.round(fraction * idx.length)));
@@ -26,7 +37,15 @@ export function stratifiedSplit(d: Dataset, fraction: number, seed = 0): Split {
     for (let j = 0; j < take; j++) held[idx[perm[j]]] = 1;
   });
   const pick = (v: number) => Int32Array.from(held.keys()).filter((i) => held[i] === v);
-  return { train: subset(d, pick(0)), val: subset(d, pick(1)) };
+  return { train: pick(0), val: pick(1) };
+}
+
+/**
+ * The order in which {@link limitImages} with `mix` takes the images of a set of `count`: its first
+ * `n` are the mix of `n`. Image folders take it from their listing, to decode only those images.
+ */
+export function mixOrder(count: number, seed = 0): Int32Array {
+  return epochOrder(count, seed, 0x11);
 }
 
 /** Options of {@link limitImages}. */
@@ -48,7 +67,15 @@ export interface LimitOptions {
  */
 export function limitImages(d: Dataset, n: number | undefined, options: LimitOptions): Dataset {
   if (n === undefined) return d;
+  requireImages(d, n, options);
+  return options.mix ? subset(d, mixOrder(d.labels.length, options.seed ?? 0).subarray(0, n)) : takeFirst(d, n);
+}
+
+/**
+ * Checks that `d` holds at least `n` images, for a limit already applied while loading (an image
+ * folder's `limits`): the error {@link limitImages} gives for too large an `n`.
+ */
+export function requireImages(d: Dataset, n: number, options: Pick<LimitOptions, 'flag' | 'what'>): void {
   if (n > d.labels.length)
     throw new DataError(`${options.flag ?? '--limit'} ${n} is more than the ${d.labels.length} ${options.what ?? 'images'}.`);
-  return options.mix ? subset(d, epochOrder(d.labels.length, options.seed ?? 0, 0x11).subarray(0, n)) : takeFirst(d, n);
 }
