@@ -104,6 +104,11 @@ const IN_WORDS: Partial<Record<ResumeSetting, string>> = {
 /** The option that sets `key`, else its words. */
 const label = (flags: ResumeFlags, key: ResumeSetting): string => flags[key] ?? IN_WORDS[key] ?? key;
 
+/** How to start the run afresh as a caller's `flags` name it (the lab's `--no-resume`), else in another folder. */
+export function restartWay(flags: ResumeFlags): string {
+  return flags.restart ?? newRunWay(flags);
+}
+
 /** How to start a new run instead: `--no-resume or another --out`, as `flags` name them (`another --out` for `resnet train`). */
 export function newRunWay(flags: ResumeFlags): string {
   const folder = flags.out ? `another ${flags.out}` : 'another output folder';

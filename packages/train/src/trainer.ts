@@ -5,7 +5,7 @@ import type { SingleBar } from 'cli-progress';
 import { fileError, writeBytesAtomic } from '@resnet-ts/core/node';
 import { Augmentation, Batcher, Preprocessing, augmentRng, channelStats, defaultAugmentation, epochOrder } from './batches.js';
 import { RunFolder, loadResumeState, openRunFolder, readRunLog } from './run-folder.js';
-import { dataSourceKey } from './resume-check.js';
+import { dataSourceKey, restartWay } from './resume-check.js';
 import { Dataset } from './data/dataset.js';
 import { CHECKPOINT_FILE, MODEL_FILE, BEST_FILE, EpochMetrics, FinalTest, TrainOptions, TrainResult, TrainingState } from './train-types.js';
 import { TrainError } from './errors.js';
@@ -204,7 +204,7 @@ class TrainingRun {
     const unhealthy = checkRunHealth(options.model, momenta, ckptFile);
     if (unhealthy.found.length) {
       tf.dispose([...momenta.values()]);
-      throw new TrainError(`${unhealthy.describe()}: that run had diverged, it cannot be resumed. Start again (--force) with a lower learning rate.`, 'CHECKPOINT');
+      throw new TrainError(`${unhealthy.describe()}: that run had diverged, it cannot be resumed. Start again (${options.flags ? restartWay(options.flags) : '--force'}) with a lower learning rate.`, 'CHECKPOINT');
     }
     this.opt.loadStateDict(momenta);
     tf.dispose([...momenta.values()]);

@@ -116,8 +116,12 @@ test('resuming from a checkpoint that holds NaN is refused with one line naming 
     const again = tinyModel(2);
     await expect(train({ ...base(dir, again), lr: 0.05, iterations: 4, resume: true })).rejects.toThrow(TrainError);
     await expect(train({ ...base(dir, again), lr: 0.05, iterations: 4, resume: true })).rejects.toThrow(
-      /checkpoint\.safetensors: 1 of \d+ tensors hold NaN or Inf \(1 values: bn1\.running_var\): that run had diverged, it cannot be resumed/,
+      /checkpoint\.safetensors: 1 of \d+ tensors hold NaN or Inf \(1 values: bn1\.running_var\): that run had diverged, it cannot be resumed\. Start again \(--force\)/,
     );
+    // A caller with its own options (the lab) is told its own way to start again, not resnet train's --force.
+    await expect(
+      train({ ...base(dir, again), lr: 0.05, iterations: 4, resume: true, flags: { restart: '--no-resume', out: '--out' } }),
+    ).rejects.toThrow(/it cannot be resumed\. Start again \(--no-resume\) with a lower learning rate/);
     again.dispose();
   } finally {
     warn.mockRestore();
