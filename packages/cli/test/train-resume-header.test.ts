@@ -58,6 +58,13 @@ maybe('--resume with other --lr, --schedule, --momentum and --wd: one line namin
   expect(bare.status).toBe(0);
   expect(bare.stderr).toMatch(/on fashion-mnist \(64 train, 32 test images, .*: 2 steps of 32; learning rate 0\.05, /);
   expect(bare.stderr).toMatch(/resumed from k\/checkpoint\.safetensors at step 2/);
+  // --resume <dir> is --out <dir> --resume; two different folders are refused.
+  const byDir = await runCli(['train', '--resume', 'k'], dir, 120_000);
+  expect(byDir.status).toBe(0);
+  expect(byDir.stderr).toMatch(/resumed from k\/checkpoint\.safetensors at step 2/);
+  expect(await refusal(['train', '--out', 'other', '--resume', 'k'], dir)).toBe(
+    "--resume k and --out other name two folders: give the run's folder once (--resume k).",
+  );
   const same = await runCli(['train', ...QUICK, '--iterations', '2', '--lr', '0.05', '--out', 'k', '--resume'], dir, 120_000);
   expect(same.status).toBe(0);
   expect(same.stderr).toMatch(/resumed from k\/checkpoint\.safetensors at step 2/);

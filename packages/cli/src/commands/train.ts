@@ -90,12 +90,13 @@ export function registerTrain(program: Command): void {
   // --mean/--std: the normalisation --init's weights were trained with, when they store another (or none).
   addPreprocessingOptions(addTrainOptions(program.command('train').description("train or fine-tune a model (SGD + momentum, augmentation that fits the image size, checkpoints you can --resume)")), false)
     .option('--nesterov', 'Nesterov momentum')
-    .option('--resume', 'continue the run in --out from its checkpoint.safetensors (an error when there is none)')
+    .option('--resume [dir]', 'continue the run in --out (or in <dir>: --resume runs/x is --out runs/x --resume) from its checkpoint.safetensors (an error when there is none)')
     .option('--force', 'replace a run already in --out (without it, such a folder is refused)')
     .option('--no-augment', 'no random crops or flips')
     .option('--no-pad', 'do not zero-pad 28x28 images to 32x32 for CIFAR stems')
     .option('--json', 'print one JSON object per line and event (start, note, progress, epoch, test, done) on stdout')
-    .action(async (given: TrainCliOptions, cmd: Command) => {
+    .action(async (parsed: TrainCliOptions & { resume?: boolean | string }, cmd: Command) => {
+      const given = resumeFolder(parsed, cmd);
       // Refuse an --out that holds a run, is in use or cannot be a folder before loading any data.
       checkRunFolder(given.out, { resume: given.resume, force: given.force });
       // A resumed run's options left out here are the run's own, not this command's defaults.
@@ -246,4 +247,16 @@ function progressLines(out: Reporter, everyMs = 30_000): (p: StepProgress) => vo
         `${p.imagesPerSec.toFixed(0)} img/s ETA ${Math.floor(eta / 60)}m${String(eta % 60).padStart(2, '0')}s`,
     );
   };
+}
+
+/**
+ * `--resume <dir>` as `--out <dir> --resume` (the form users reach for first); `--resume` alone
+ * continues the run in --out. Both folders named and different: one line, nothing read.
+ */
+function resumeFolder(parsed: TrainCliOptions & { resume?: boolean | string }, cmd: Command): TrainCliOptions {
+  if (typeof parsed.resume !== 'string') return parsed as TrainCliOptions;
+  const dir = parsed.resume;
+  if (cmd.getOptionValueSource('out') === 'cli' && path.resolve(parsed.out) !== path.resolve(dir))
+    throw new UserError(`--resume ${dir} and --out ${parsed.out} name two folders: give the run's folder once (--resume ${dir}).`);
+  return { ...parsed, out: dir, resume: true };
 }
