@@ -45,23 +45,35 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** The JSON events rank 0 printed (torchrun prefixes each line with `[default0]:`). */
-function events(stdout: string): Record<string, unknown>[] {
-  return stdout
+/**
+ * The JSON events rank 0 printed, from its own stdout.log: torchrun's tee of both ranks into one
+ * stream (each line prefixed `[default0]:`) can run a line of one rank into the other's.
+ */
+function events(rank0: string): Record<string, unknown>[] {
+  return rank0
     .split('\n')
-    .map((l) => l.replace(/^\[default\d+\]:/, ''))
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** Rank 0's stdout.log under a run's log folder (`<run id>/attempt_0/0/stdout.log`), or '' when absent. */
+function rank0Log(logDir: string): string {
+  const files = fs.existsSync(logDir) ? (fs.readdirSync(logDir, { recursive: true }) as string[]) : [];
+  const file = files.find((f) => f.split(path.sep).slice(-2).join('/') === '0/stdout.log');
+  return file ? fs.readFileSync(path.join(logDir, file), 'utf8') : '';
 }
 
 /** torchrun with 2 processes on this machine. `--redirects 1 --tee 1`: Debian's torch 1.13 on Python 3.11 fails with the default (see the train README). */
 function ddp(args: string[]) {
   const launcher = ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '--redirects', '1', '--tee', '1'];
-  return spawnSync(PYTHON, [...launcher, '--log_dir', path.join(dir, 'torchrun-logs'), SCRIPT, ...args], {
+  fs.mkdirSync(path.join(dir, 'torchrun-logs'), { recursive: true });
+  const logDir = fs.mkdtempSync(path.join(dir, 'torchrun-logs', 'run-'));
+  const r = spawnSync(PYTHON, [...launcher, '--log_dir', logDir, SCRIPT, ...args], {
     encoding: 'utf8',
     timeout: 300_000,
     env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' },
   });
+  return { ...r, rank0: rank0Log(logDir) };
 }
 
 /** The workers' own log files (stdout.log/stderr.log per rank), to tell which process stalled when a run fails. */
@@ -98,7 +110,7 @@ maybe('resnet-ts checkpoint -> PyTorch DDP (2 processes, gloo) -> resnet eval', 
     const d = ddp([...args, '--epochs', '1', '--batch', String(batch), '--lr', String(lr), '--out', out, '--json']);
     if (d.status !== 0) console.log(`torchrun: status ${d.status}${d.error ? ` (${d.error.message}: killed)` : ''}\n${d.stdout}\n${d.stderr}\n${workerLogs()}`);
     expect(d.status).toBe(0);
-    const ev = events(d.stdout);
+    const ev = events(d.rank0);
     // Fashion-MNIST was trained with flips (recorded in the checkpoint): the script continues with them.
     expect(ev.find((e) => e.event === 'start')).toMatchObject({ world: 2, train: 256, test: 300, flip: true });
     expect(ev.find((e) => e.event === 'momentum')?.restored).toBeGreaterThan(0);
