@@ -90,7 +90,9 @@ export function registerTrain(program: Command): void {
   // --mean/--std: the normalisation --init's weights were trained with, when they store another (or none).
   addPreprocessingOptions(addTrainOptions(program.command('train').description("train or fine-tune a model (SGD + momentum, augmentation that fits the image size, checkpoints you can --resume)")), false)
     .option('--nesterov', 'Nesterov momentum')
-    .option('--resume [dir]', 'continue the run in --out (or in <dir>: --resume runs/x is --out runs/x --resume) from its checkpoint.safetensors (an error when there is none)')
+    .addOption(
+      opt('--resume [dir]', 'continue the run in --out (or in <dir>: --resume runs/x is --out runs/x --resume) from its checkpoint.safetensors (an error when there is none)', text('a folder')),
+    )
     .option('--force', 'replace a run already in --out (without it, such a folder is refused)')
     .option('--no-augment', 'no random crops or flips')
     .option('--no-pad', 'do not zero-pad 28x28 images to 32x32 for CIFAR stems')
