@@ -8,7 +8,7 @@
  * sources whose pixels are already what they are (a canvas, an `<img>`).
  */
 import { EMPTY_IMAGE_FILE, ImageDecodeError } from './decode-error.js';
-import { gifFirstFrame, gifRgbAsPil } from './gif-first-frame.js';
+import { gifFirstFrame, rgbAsPil } from './gif-first-frame.js';
 
 /** RGB pixels of an image, 3 bytes a pixel, top row first. */
 export interface BrowserRgb {
@@ -86,17 +86,6 @@ export function canvasRgba(source: CanvasImageSource | OffscreenCanvas, width: n
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** RGB of RGBA pixels. */
-export function dropAlpha(rgba: Uint8Array | Uint8ClampedArray): Uint8Array {
-  const rgb = new Uint8Array((rgba.length / 4) * 3);
-  for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
-    rgb[j] = rgba[i];
-    rgb[j + 1] = rgba[i + 1];
-    rgb[j + 2] = rgba[i + 2];
-  }
-  return rgb;
-}
-
 /** The bytes of a blob when it is a GIF, else null (only the first 6 bytes of other files are read). */
 async function gifBytes(blob: Blob): Promise<Uint8Array | null> {
   const magic = new TextDecoder('latin1').decode(await blob.slice(0, 6).arrayBuffer());
@@ -125,8 +114,5 @@ export async function decodeBlobRgb(blob: Blob, image: string): Promise<BrowserR
     bitmap.close();
   }
   const bytes = await gifBytes(blob);
-  const gif = bytes && gifFirstFrame(bytes);
-  // As Node's: a frame larger than the screen leaves PIL's colours unknown here.
-  const asPil = gif && width === gif.width && height === gif.height;
-  return { rgb: asPil ? gifRgbAsPil(rgba, width, height, gif) : dropAlpha(rgba), height, width };
+  return { rgb: rgbAsPil(rgba, width, height, bytes && gifFirstFrame(bytes)), height, width };
 }

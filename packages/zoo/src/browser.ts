@@ -4,7 +4,8 @@
  * {@link preprocessRgb} Node uses, so both prepare an image identically.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { canvasRgba, decodeBlobRgb, dropAlpha } from './browser-pixels.js';
+import { canvasRgba, decodeBlobRgb } from './browser-pixels.js';
+import { dropAlpha } from './gif-first-frame.js';
 import { Classifier } from './classifier.js';
 import { DownloadOptions, SourceError, downloadBytes, sha256Hex } from './download.js';
 import { ImagePreprocessing, preprocessRgb } from './preprocess.js';

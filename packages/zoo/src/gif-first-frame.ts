@@ -96,3 +96,23 @@ export function gifRgbAsPil(rgba: Uint8Array, width: number, height: number, gif
   }
   return rgb;
 }
+
+/** RGB of RGBA pixels (alpha dropped, the colour under it kept, as PIL's `convert('RGB')`). */
+export function dropAlpha(rgba: Uint8Array | Uint8ClampedArray): Uint8Array {
+  const rgb = new Uint8Array((rgba.length / 4) * 3);
+  for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
+    rgb[j] = rgba[i];
+    rgb[j + 1] = rgba[i + 1];
+    rgb[j + 2] = rgba[i + 2];
+  }
+  return rgb;
+}
+
+/**
+ * RGB of a decoder's RGBA at `width` x `height` as PIL gives it: for a GIF (`gif`, its header) whose
+ * screen is that size, {@link gifRgbAsPil}; else alpha dropped. A first frame larger than the screen
+ * grows the decoder's canvas, and PIL's colours of it are not known here.
+ */
+export function rgbAsPil(rgba: Uint8Array, width: number, height: number, gif: GifFirstFrame | null): Uint8Array {
+  return gif && width === gif.width && height === gif.height ? gifRgbAsPil(rgba, width, height, gif) : dropAlpha(rgba);
+}

@@ -11,7 +11,7 @@ import { ImagePreprocessing, preprocessRgb } from './preprocess.js';
 import { BITMAP_FORMATS, PIXEL_LIMIT, RgbPixels, decodeBitmap } from './bitmap-formats.js';
 import { EMPTY_IMAGE_FILE, ImageDecodeError, sharpFailureReason } from './decode-error.js';
 import { alone, reasonLost, shared } from './decode-gate.js';
-import { gifFirstFrame, gifRgbAsPil } from './gif-first-frame.js';
+import { gifFirstFrame, rgbAsPil } from './gif-first-frame.js';
 
 /**
  * sharp, loaded on the first decode: loading its native library costs ~80 ms, which every command
@@ -68,10 +68,7 @@ async function decodeOnce(input: NodeImageInput, size: { width?: number; height?
     const gif = gifFirstFrame(typeof input === 'string' ? fs.readFileSync(input) : input);
     const { data, info } = await img.ensureAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 4) throw new Error(`decoded to ${info.channels} channels`);
-    // A frame larger than the screen grows libvips' canvas: PIL's colours of it are not known here.
-    const asPil = gif && info.width === gif.width && info.height === gif.height;
-    const rgb = asPil ? gifRgbAsPil(data, info.width, info.height, gif) : dropAlpha(data);
-    return { rgb, height: info.height, width: info.width };
+    return { rgb: rgbAsPil(data, info.width, info.height, gif), height: info.height, width: info.width };
   }
   const { data, info } = await img.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
@@ -111,17 +108,6 @@ export async function exifOrientation(input: NodeImageInput): Promise<number> {
   } catch {
     return 1;
   }
-}
-
-/** RGB of RGBA pixels. */
-function dropAlpha(rgba: Uint8Array): Uint8Array {
-  const rgb = new Uint8Array((rgba.length / 4) * 3);
-  for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
-    rgb[j] = rgba[i];
-    rgb[j + 1] = rgba[i + 1];
-    rgb[j + 2] = rgba[i + 2];
-  }
-  return rgb;
 }
 
 /** Why an image over {@link PIXEL_LIMIT} is refused: its format is fine, its size is not. */
