@@ -177,23 +177,6 @@ function pretrainFlags(o: TransferOptions): ResumeFlags {
   };
 }
 
-/** The same for a fine-tuning run (which keeps no run folder today: it is redone, not resumed). */
-function finetuneFlags(o: TransferOptions): ResumeFlags {
-  return {
-    data: '--data',
-    trainSize: '--per-class, --target-classes',
-    classes: '--target-classes',
-    batch: '--finetune-batch',
-    seed: '--seeds',
-    lr: '--finetune-lr',
-    length: '--finetune-epochs',
-    wd: '--finetune-wd',
-    architecture: '--depth (and --target-classes)',
-    restart: '--no-resume',
-    out: o.workDir ? '--work-dir' : '--out',
-  };
-}
-
 /** Pretrains on the source classes into `<work>/pretrain` (resuming a checkpoint there). */
 async function pretrain(o: TransferOptions, r: Resolved): Promise<{ file: string; prep: Preprocessing; info: TransferResult['pretrain'] }> {
   const dir = path.join(r.work, 'pretrain');
@@ -292,7 +275,6 @@ async function finetune(o: TransferOptions, r: Resolved, c: TransferCondition, s
       freeze: c.freeze,
       preprocessing,
       augment: { pad: 4, flip: true },
-      flags: finetuneFlags(o),
       progressBar: false,
     });
     const scored = evaluate(model, testSet, { preprocessing });
