@@ -19,6 +19,8 @@ import { buildProgram } from '../src/program.js';
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const BIN = path.join(ROOT, 'packages', 'cli', 'bin', 'resnet.js');
 const HAVE_FMNIST = fs.existsSync('/usr/share/datasets/fashion-mnist');
+/** A lesion study small enough for a test: 40 images, one sample, k = 1, no swaps. */
+const QUICK_LESION = ['--limit', '40', '--samples', '1', '--max-k', '1', '--max-swaps', '0'];
 let dir: string;
 
 beforeAll(() => {
@@ -112,20 +114,7 @@ test('every lab command refuses an --out that is a file (or under one) at once, 
 });
 
 (HAVE_FMNIST ? test : test.skip)('lab lesion/paths load the zoo weights by default; a bad value or input is one resnet: line', () => {
-  const lesion = cli([
-    'lab',
-    'lesion',
-    '--limit',
-    '40',
-    '--samples',
-    '1',
-    '--max-k',
-    '1',
-    '--max-swaps',
-    '0',
-    '--out',
-    path.join(dir, 'lesion'),
-  ]);
+  const lesion = cli(['lab', 'lesion', ...QUICK_LESION, '--out', path.join(dir, 'lesion')]);
   expect(lesion.status).toBe(0);
   const res = JSON.parse(fs.readFileSync(path.join(dir, 'lesion', 'result.json'), 'utf8'));
   expect(res.result.description).toMatch(/the zoo's resnet20-fashion-mnist weights/);
@@ -136,24 +125,7 @@ test('every lab command refuses an --out that is a file (or under one) at once, 
   expect(swapped.stderr).toMatch(/^resnet: lesion: the plain net \(--plain-weights .*resnet20-fashion-mnist\.safetensors\) has shortcuts/);
   // --plain-weights alone: the residual side is still the zoo's trained net, as --model's help says.
   const withPlain = path.join(dir, 'lesion-plain-given');
-  expect(
-    cli([
-      'lab',
-      'lesion',
-      '--plain-weights',
-      weights('plain20-fashion-mnist'),
-      '--limit',
-      '40',
-      '--samples',
-      '1',
-      '--max-k',
-      '1',
-      '--max-swaps',
-      '0',
-      '--out',
-      withPlain,
-    ]).status,
-  ).toBe(0);
+  expect(cli(['lab', 'lesion', '--plain-weights', weights('plain20-fashion-mnist'), ...QUICK_LESION, '--out', withPlain]).status).toBe(0);
   expect(JSON.parse(fs.readFileSync(path.join(withPlain, 'result.json'), 'utf8')).result.description).toMatch(
     /the zoo's resnet20-fashion-mnist weights/,
   );
