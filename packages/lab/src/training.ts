@@ -24,6 +24,7 @@ import {
 } from '@resnet-ts/train';
 import { CommonOptions } from './experiment.js';
 import { ExperimentInputError } from './command.js';
+import { writeAtomic } from './report.js';
 
 /** Beside each net's checkpoint: the test set its evaluations were made on (the trainer's checkpoint does not store it). */
 export const TEST_SET_FILE = 'lab-test-set.json';
@@ -46,8 +47,7 @@ export function checkTestSets(dirs: string[], testImages: number, resume: boolea
 }
 
 function recordTestSet(dir: string, testImages: number): void {
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, TEST_SET_FILE), JSON.stringify({ testImages }) + '\n');
+  writeAtomic(path.join(dir, TEST_SET_FILE), JSON.stringify({ testImages }) + '\n');
 }
 
 /**
