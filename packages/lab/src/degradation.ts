@@ -7,7 +7,7 @@ import { TRAINING_OPTIONS, TrainingCommandValues, trainingRecipe } from './comma
 import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
 import { lineChart, PALETTE } from '@resnet-ts/plot';
 import { mdTable, pct, writeReport } from './report.js';
-import { ErrorSample, ExperimentFailedError, NEAR_CHANCE_POINTS, ONE_SEED_MARGIN_POINTS, compareErrors, noVerdictReason } from './evidence.js';
+import { ErrorSample, ExperimentFailedError, compareErrors, noFiniteError, noVerdictReason, oneSeedRuleSentence } from './evidence.js';
 import { NetRun, TrainingExperimentOptions, cifarNet, fmtDuration, totalTrainingSeconds, trainJobs } from './training.js';
 
 export interface DegradationOptions extends TrainingExperimentOptions {
@@ -122,8 +122,7 @@ function degradationBody(result: DegradationResult, options: DegradationOptions)
     '',
     ...findings.map(sentence),
     '',
-    `A gap counts only between nets that finished, not both within ${NEAR_CHANCE_POINTS} points of chance (${pct(1 - 1 / numClasses)}), and over the noise margin: one seed here, so at least ${ONE_SEED_MARGIN_POINTS} points ` +
-      '(and twice the sampling error of the two rates); a smaller gap cannot be told from noise without more seeds.',
+    oneSeedRuleSentence(numClasses),
     '',
     ...depths.flatMap((d) => {
       const plain = get(`plain${d}`);
@@ -172,7 +171,7 @@ export async function runDegradation(options: DegradationOptions): Promise<Exper
   const body = degradationBody(result, options);
   const info = { ...runInfo('degradation', options as CommonOptions, started), trainingSeconds: totalTrainingSeconds(runs) };
   const files = writeReport(out, { info, result, plots, title: 'Degradation: plain vs residual nets', body });
-  if (runs.every((r) => !Number.isFinite(r.trainError) && !Number.isFinite(r.testError)))
+  if (noFiniteError(runs))
     throw new ExperimentFailedError(
       `degradation: no net produced a finite error (${runs.map((r) => `${r.name} ${r.stopped}`).join(', ')}); the report in ${out} has no verdict. Try a lower --lr.`,
     );
@@ -188,7 +187,12 @@ registerExperiment<DegradationOptions, DegradationResult, TrainingCommandValues 
     engine: { default: 'auto', training: true },
     options: [
       ...TRAINING_OPTIONS,
-      { flags: '--depths <list>', description: 'depths 6n+2', kind: { type: 'integerList', min: 8, max: 10000, rule: 'cifar-depth' }, default: [20, 56] },
+      {
+        flags: '--depths <list>',
+        description: 'depths 6n+2',
+        kind: { type: 'integerList', min: 8, max: 10000, rule: 'cifar-depth' },
+        default: [20, 56],
+      },
     ],
     run: async (v, host) => runDegradation({ ...(await trainingRecipe(v, host)), depths: v.depths }),
   },

@@ -14,6 +14,7 @@
  *   gives no verdict at all.
  */
 import { ResNetError } from '@resnet-ts/core';
+import { pct } from './report.js';
 
 /** Errors this close to chance (in points) say the net learnt (next to) nothing. */
 export const NEAR_CHANCE_POINTS = 5;
@@ -71,6 +72,22 @@ export function noVerdictReason(e: Evidence): string {
     default:
       return '';
   }
+}
+
+/**
+ * The rule in one sentence, for a report whose comparisons are of nets trained with one seed each
+ * (degradation, shortcuts) on `classes` classes.
+ */
+export function oneSeedRuleSentence(classes: number): string {
+  return (
+    `A gap counts only between nets that finished, not both within ${NEAR_CHANCE_POINTS} points of chance (${pct(1 - 1 / classes)}), and over the noise margin: one seed here, so at least ${ONE_SEED_MARGIN_POINTS} points ` +
+    '(and twice the sampling error of the two rates); a smaller gap cannot be told from noise without more seeds.'
+  );
+}
+
+/** Whether no net of a training experiment produced a finite error (every one diverged or stopped): the run then fails (see {@link ExperimentFailedError}). */
+export function noFiniteError(runs: { trainError: number; testError: number }[]): boolean {
+  return runs.every((r) => !Number.isFinite(r.trainError) && !Number.isFinite(r.testError));
 }
 
 /** A run of an experiment in which no net produced a finite number (every one diverged or stopped): exits non-zero after its report is written. */

@@ -6,6 +6,7 @@ import { TRAINING_OPTIONS, TrainingCommandValues, trainingRecipe } from './comma
 import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
 import { barChart } from '@resnet-ts/plot';
 import { fmtNum, mdTable, pct, writeReport } from './report.js';
+import { ErrorSample, ExperimentFailedError, compareErrors, noFiniteError, noVerdictReason, oneSeedRuleSentence } from './evidence.js';
 import { NetRun, TrainingExperimentOptions, cifarNet, fmtDuration, totalTrainingSeconds, trainJobs } from './training.js';
 
 export interface ShortcutsOptions extends TrainingExperimentOptions {
@@ -21,6 +22,38 @@ export interface ShortcutsResult {
   depth: number;
   epochs: number;
   runs: (NetRun & { shortcut: string })[];
+  /** Every pair of options by test error, with a verdict only where the run can tell (see evidence.ts). */
+  comparisons: ShortcutComparison[];
+}
+
+/** Two shortcut options compared by their final test error. */
+export interface ShortcutComparison {
+  a: string;
+  b: string;
+  aTestError: number;
+  bTestError: number;
+  /** The option with the lower test error, where the gap is evidence; null when the run cannot tell (see `verdict`). */
+  better: string | null;
+  /** `B beats A`, or why the run cannot tell. */
+  verdict: string;
+}
+
+/** A net's final test error as evidence: none (NaN) unless it finished; counted over the test set. */
+function testSample(r: NetRun, testImages: number): ErrorSample {
+  return { error: r.stopped === 'done' ? r.testError : NaN, images: testImages };
+}
+
+/** Every pair of options (in the order given), each judged by the shared rule of evidence.ts. */
+export function shortcutComparisons(runs: ShortcutsResult['runs'], o: { classes: number; testImages: number }): ShortcutComparison[] {
+  return runs.flatMap((a, i) =>
+    runs.slice(i + 1).map((b) => {
+      const e = compareErrors(testSample(a, o.testImages), testSample(b, o.testImages), { classes: o.classes, seeds: 1 });
+      const better = e.kind === 'a-lower' ? a.shortcut : e.kind === 'b-lower' ? b.shortcut : null;
+      const worse = better === a.shortcut ? b.shortcut : a.shortcut;
+      const verdict = better === null ? noVerdictReason(e) : `${better} beats ${worse}`;
+      return { a: a.shortcut, b: b.shortcut, aTestError: a.testError, bTestError: b.testError, better, verdict };
+    }),
+  );
 }
 
 /** Runs experiment 3 and writes its report. */
@@ -39,7 +72,8 @@ export async function runShortcuts(o: ShortcutsOptions): Promise<ExperimentOutpu
   }));
   const trained = await trainJobs(jobs, o, out);
   const runs = trained.map((r) => ({ ...r, shortcut: opts[jobs.findIndex((j) => j.name === r.name)] }));
-  const result: ShortcutsResult = { data: o.dataName ?? 'data', depth, epochs: o.epochs ?? 30, runs };
+  const comparisons = shortcutComparisons(runs, { classes: numClasses, testImages: o.testSet.labels.length });
+  const result: ShortcutsResult = { data: o.dataName ?? 'data', depth, epochs: o.epochs ?? 30, runs, comparisons };
   const plots = {
     'error.svg': barChart(
       runs.map((r) => `option ${r.shortcut}`),
@@ -59,16 +93,27 @@ export async function runShortcuts(o: ShortcutsOptions): Promise<ExperimentOutpu
       runs.map((r) => [r.shortcut, r.params, `${fmtNum(r.macs / 1e6)} M`, pct(r.trainError), pct(r.testError), r.stopped]),
     ),
     '',
-    `Ranked by test error: ${[...runs]
-      .sort((a, b) => a.testError - b.testError)
-      .map((r) => `${r.shortcut} ${pct(r.testError)}`)
-      .join(' < ')}. The paper (ImageNet ResNet-34, Table 3) found C slightly better than B and B slightly better than A ` +
-      '(top-1 error 24.19 / 24.52 / 25.03 %, 10-crop) and concluded the projections are not essential; with one seed per option here, differences of a few tenths of a point are not evidence either way.',
+    ...(comparisons.length
+      ? [
+          ...comparisons.map(
+            (c) => `- Option ${c.a} ended with test error ${pct(c.aTestError)} vs ${pct(c.bTestError)} for option ${c.b}: ${c.verdict}.`,
+          ),
+          '',
+          oneSeedRuleSentence(numClasses),
+          '',
+        ]
+      : []),
+    'The paper (ImageNet ResNet-34, Table 3) found C slightly better than B and B slightly better than A ' +
+      '(top-1 error 24.19 / 24.52 / 25.03 %, 10-crop) and concluded the projections are not essential.',
     '',
     `Training time, all options: ${fmtDuration(totalTrainingSeconds(runs))} (the epochs' logged seconds, resumed invocations included).`,
   ].join('\n');
   const info = { ...runInfo('shortcuts', o as CommonOptions, started), trainingSeconds: totalTrainingSeconds(runs) };
   const files = writeReport(out, { info, result, plots, title: 'Shortcut options A / B / C', body });
+  if (noFiniteError(runs))
+    throw new ExperimentFailedError(
+      `shortcuts: no net produced a finite error (${runs.map((r) => `${r.name} ${r.stopped}`).join(', ')}); the report in ${out} has no verdict. Try a lower --lr.`,
+    );
   return { info, result, files };
 }
 
@@ -82,7 +127,12 @@ registerExperiment<ShortcutsOptions, ShortcutsResult, TrainingCommandValues & { 
     options: [
       ...TRAINING_OPTIONS,
       { flags: '--depth <n>', description: 'depth 6n+2', kind: { type: 'integer', min: 8, max: 10000, rule: 'cifar-depth' }, default: 20 },
-      { flags: '--options <list>', description: 'shortcut options', kind: { type: 'choiceList', values: ['A', 'B', 'C'] }, default: ['A', 'B', 'C'] },
+      {
+        flags: '--options <list>',
+        description: 'shortcut options',
+        kind: { type: 'choiceList', values: ['A', 'B', 'C'] },
+        default: ['A', 'B', 'C'],
+      },
     ],
     run: async (v, host) => runShortcuts({ ...(await trainingRecipe(v, host)), depth: v.depth, options: v.options }),
   },
