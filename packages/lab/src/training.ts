@@ -9,6 +9,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ResNet, ResNetSpec } from '@resnet-ts/core';
 import { lossAndGradients } from '@resnet-ts/core';
+import { openSafetensors } from '@resnet-ts/core/node';
 import { resnet } from '@resnet-ts/zoo';
 import {
   Augmentation,
@@ -201,6 +202,8 @@ export interface TrainingEstimate {
   epochs: number;
   /** Test images evaluated after every epoch. */
   testImages: number;
+  /** Steps each net has already trained (its checkpoint's, when it resumes; default none): only the rest is estimated. */
+  doneSteps?: readonly number[];
 }
 
 /**
@@ -210,22 +213,65 @@ export interface TrainingEstimate {
  * duration several times over (5 to 10 here), fixed costs weighing far more per image in a small batch.
  */
 export function estimateTrainingSeconds(e: TrainingEstimate): number {
-  const perNet = (t: number) => e.epochs * (t * e.stepsPerEpoch + (t / e.batchSize / 3) * e.testImages);
-  return e.stepSeconds.reduce((sum, t) => sum + perNet(t), 0);
+  const total = e.epochs * e.stepsPerEpoch;
+  const perNet = (t: number, done: number) => {
+    const d = Math.min(total, Math.max(0, done));
+    // A checkpoint in the middle of an epoch still has that epoch's evaluation to come.
+    return t * (total - d) + (t / e.batchSize / 3) * e.testImages * (e.epochs - Math.floor(d / e.stepsPerEpoch));
+  };
+  return e.stepSeconds.reduce((sum, t, i) => sum + perNet(t, e.doneSteps?.[i] ?? 0), 0);
 }
 
-/** Times one step of each net at the run's batch size and logs the expected duration of {@link trainJobs}. */
+/**
+ * The step each run folder's net resumes from: its checkpoint's (read from the file's header), or 0
+ * where it starts afresh (no checkpoint, `resume` false). A checkpoint that cannot be read counts as 0:
+ * the trainer says what is wrong with it when it gets there.
+ */
+export function resumedSteps(dirs: string[], resume: boolean): number[] {
+  return dirs.map((dir) => {
+    const file = path.join(dir, CHECKPOINT_FILE);
+    if (!resume || !fs.existsSync(file)) return 0;
+    try {
+      const f = openSafetensors(file);
+      try {
+        const step = (JSON.parse(f.metadata.training ?? '{}') as { step?: unknown }).step;
+        return typeof step === 'number' && Number.isInteger(step) && step > 0 ? step : 0;
+      } finally {
+        f.close();
+      }
+    } catch {
+      return 0;
+    }
+  });
+}
+
+/**
+ * Times one step of each net that has steps left at the run's batch size and logs the expected
+ * duration of {@link trainJobs}: of the work left when nets resume (`doneSteps`), with how much was
+ * done before; nothing is timed when every net is finished.
+ */
 function logEstimate(
   jobs: NetJob[],
   o: TrainingExperimentOptions,
-  r: { inHW: [number, number]; channels: number; stepsPerEpoch: number; epochs: number; batchSize: number },
+  r: { inHW: [number, number]; channels: number; stepsPerEpoch: number; epochs: number; batchSize: number; doneSteps: number[] },
 ): void {
   const log = o.log ?? (() => {});
-  const { inHW, channels, stepsPerEpoch, epochs, batchSize } = r;
+  const { inHW, channels, stepsPerEpoch, epochs, batchSize, doneSteps } = r;
+  const total = epochs * stepsPerEpoch;
+  const left = jobs.map((_, i) => Math.max(0, total - doneSteps[i]));
+  const leftSteps = left.reduce((a, b) => a + b, 0);
+  const doneSum = jobs.length * total - leftSteps;
+  if (leftSteps === 0) {
+    log(
+      `nothing left to train: all ${jobs.length} nets finished their ${total} steps in an earlier run (resumed from their checkpoints); writing the report`,
+    );
+    return;
+  }
   const time = o.timeStep ?? timeTrainStep;
   // A set smaller than the batch makes every step one batch of the whole set.
   const batch = Math.min(batchSize, o.trainSet.labels.length);
-  const stepSeconds = jobs.map((job) => {
+  const stepSeconds = jobs.map((job, i) => {
+    if (left[i] === 0) return 0; // finished: nothing to time
     const m = job.build();
     try {
       return time(m, batch, [inHW[0], inHW[1], channels]);
@@ -233,10 +279,24 @@ function logEstimate(
       m.dispose();
     }
   });
-  jobs.forEach((job, i) => log(`  ${job.name}: ~${fmtDuration(stepSeconds[i])} per step of ${batch}`));
-  const estimate = estimateTrainingSeconds({ stepSeconds, batchSize: batch, stepsPerEpoch, epochs, testImages: o.testSet.labels.length });
+  jobs.forEach((job, i) => {
+    if (left[i] > 0) log(`  ${job.name}: ~${fmtDuration(stepSeconds[i])} per step of ${batch}`);
+  });
+  const estimate = estimateTrainingSeconds({
+    stepSeconds,
+    batchSize: batch,
+    stepsPerEpoch,
+    epochs,
+    testImages: o.testSet.labels.length,
+    doneSteps,
+  });
+  const shape = `${jobs.length} nets x ${epochs} epochs x ${stepsPerEpoch} steps`;
+  const what =
+    doneSum === 0
+      ? `for ${shape}`
+      : `for what is left: ${leftSteps} of ${jobs.length * total} steps (${shape}; ${doneSum} done in an earlier run, resumed from checkpoints)`;
   log(
-    `expected duration: about ${fmtDuration(estimate)} on ${tf.getBackend()} for ${jobs.length} nets x ${epochs} epochs x ${stepsPerEpoch} steps (interrupt any time; rerun the same command to resume)`,
+    `expected duration: about ${fmtDuration(estimate)} on ${tf.getBackend()} ${what} (interrupt any time; rerun the same command to resume)`,
   );
 }
 
@@ -257,17 +317,15 @@ export async function trainJobs(jobs: NetJob[], o: TrainingExperimentOptions, ou
   const totalSteps = epochs * stepsPerEpoch;
   const inHW: [number, number] = padTo ?? [h, w];
   const testImages = o.testSet.labels.length;
-  checkTestSets(
-    jobs.map((job) => path.join(out, 'runs', job.name)),
-    testImages,
-    o.resume ?? true,
-  );
-  logEstimate(jobs, o, { inHW, channels: c, stepsPerEpoch, epochs, batchSize });
+  const dirs = jobs.map((job) => path.join(out, 'runs', job.name));
+  checkTestSets(dirs, testImages, o.resume ?? true);
+  const doneSteps = resumedSteps(dirs, o.resume ?? true);
+  logEstimate(jobs, o, { inHW, channels: c, stepsPerEpoch, epochs, batchSize, doneSteps });
   const trainFn = o.trainFn ?? train;
   const runs: NetRun[] = [];
   for (const [j, job] of jobs.entries()) {
     const model = job.build();
-    const dir = path.join(out, 'runs', job.name);
+    const dir = dirs[j];
     const summary = model.summary(inHW);
     log(
       `[${j + 1}/${jobs.length}] ${job.name}: ${summary.totalParams} params, ${(summary.totalMacs / 1e6).toFixed(2)} M multiply-adds; checkpoints in ${dir}`,

@@ -4,8 +4,9 @@ import path from 'node:path';
 import '@resnet-ts/backend-node';
 import { Rng, useBackend } from '@resnet-ts/core';
 import type { ResNet } from '@resnet-ts/core';
-import type { Dataset } from '@resnet-ts/train';
-import { estimateTrainingSeconds, getExperiment, listExperiments, runDegradation, runShortcuts } from '@resnet-ts/lab';
+import { train } from '@resnet-ts/train';
+import type { Dataset, TrainOptions } from '@resnet-ts/train';
+import { estimateTrainingSeconds, getExperiment, listExperiments, resumedSteps, runDegradation, runShortcuts } from '@resnet-ts/lab';
 
 function tinySet(n: number, seed: number): Dataset {
   const rng = new Rng(seed);
@@ -144,5 +145,58 @@ test("the duration estimate is each net's step timed at the run's batch size tim
   expect(logs.find((l) => l.startsWith('expected duration'))).toMatch(
     /^expected duration: about 4\.50 s on cpu for 2 nets x 2 epochs x 2 steps/,
   );
+  fs.rmSync(out, { recursive: true });
+});
+
+test('a resumed run estimates only the work left, and times no net that is finished', async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-estimate-resume-'));
+  const logs: string[] = [];
+  const timed: boolean[] = [];
+  const timeStep = (model: ResNet) => {
+    timed.push(model.spec.residual !== false);
+    return model.spec.residual === false ? 0.4 : 0.6;
+  };
+  const base = {
+    trainSet: tinySet(32, 1),
+    testSet: tinySet(12, 2),
+    epochs: 2,
+    batchSize: 16,
+    padTo: [8, 8] as [number, number],
+    augment: false as const,
+    widths: [4, 8, 8],
+    progressBar: false,
+    command: 'test',
+    log: (m: string) => logs.push(m),
+    out,
+    depths: [8],
+    timeStep,
+  };
+  // The first invocation stops plain8 after step 3 of its 4 (a checkpoint in its second epoch), before resnet8 starts.
+  const ctrl = new AbortController();
+  const stopAfter3 = (o: TrainOptions) =>
+    train({ ...o, signal: ctrl.signal, onProgress: (p) => (o.onProgress?.(p), p.step === 3 && ctrl.abort()) });
+  await runDegradation({ ...base, trainFn: stopAfter3 }).catch(() => undefined);
+  expect(fs.existsSync(path.join(out, 'runs', 'plain8', 'checkpoint.safetensors'))).toBe(true);
+  expect(fs.existsSync(path.join(out, 'runs', 'resnet8', 'checkpoint.safetensors'))).toBe(false);
+  // Resumed: plain8 has 1 step and 1 evaluation left (0.4 x (1 + 12 / 16 / 3) = 0.5 s), resnet8 all of it (0.6 x 4.5 = 2.7 s).
+  logs.length = 0;
+  timed.length = 0;
+  await runDegradation(base);
+  expect(logs.find((l) => l.startsWith('expected duration'))).toMatch(
+    /^expected duration: about 3\.20 s on cpu for what is left: 5 of 8 steps \(2 nets x 2 epochs x 2 steps; 3 done in an earlier run, resumed from checkpoints\)/,
+  );
+  expect(logs.some((l) => /plain8: resumed from .* at step 3/.test(l))).toBe(true);
+  // Everything finished: no net is timed, and no duration is promised.
+  logs.length = 0;
+  timed.length = 0;
+  await runDegradation(base);
+  expect(timed).toEqual([]);
+  expect(logs.some((l) => l.startsWith('expected duration'))).toBe(false);
+  expect(logs).toContain(
+    'nothing left to train: all 2 nets finished their 4 steps in an earlier run (resumed from their checkpoints); writing the report',
+  );
+  // --no-resume starts every net afresh: nothing counts as done.
+  expect(resumedSteps([path.join(out, 'runs', 'plain8'), path.join(out, 'runs', 'resnet8')], true)).toEqual([4, 4]);
+  expect(resumedSteps([path.join(out, 'runs', 'plain8'), path.join(out, 'runs', 'resnet8')], false)).toEqual([0, 0]);
   fs.rmSync(out, { recursive: true });
 });
