@@ -39,50 +39,77 @@ function coefficients(inSize: number, outSize: number): { bounds: Int32Array; we
   return { bounds, weights, ksize };
 }
 
-function clip8(v: number): number {
-  const x = Math.floor(v / ONE);
+/** A fixed-point sum back to uint8: Pillow's `clip8` (the sums stay within int32: weights sum to ONE). */
+function clip8(ss: number): number {
+  const x = ss >> PRECISION_BITS;
   return x < 0 ? 0 : x > 255 ? 255 : x;
 }
 
 /**
  * Resizes HWC uint8 pixels (`c` channels) from `h` x `w` to `outH` x `outW` with Pillow's
  * antialiased bilinear filter; the same bytes Pillow's `Image.resize(..., BILINEAR)` gives.
+ * Integer arithmetic throughout (`Math.imul`, `| 0`), as Pillow's: a product of a pixel and a weight
+ * is under 2^30 and a sum under 2^31, so V8 keeps the loops in int32.
  */
 export function resizeBilinear(src: Uint8Array, h: number, w: number, c: number, outH: number, outW: number): Uint8Array {
-  let img = src;
-  let width = w;
-  if (outW !== w) {
-    const { bounds, weights, ksize } = coefficients(w, outW);
-    const tmp = new Uint8Array(h * outW * c);
-    for (let y = 0; y < h; y++) {
-      const row = y * w * c;
-      for (let xx = 0; xx < outW; xx++) {
-        const xmin = bounds[xx * 2];
-        const n = bounds[xx * 2 + 1];
-        const kb = xx * ksize;
-        for (let ch = 0; ch < c; ch++) {
-          let ss = HALF;
-          for (let x = 0; x < n; x++) ss += src[row + (x + xmin) * c + ch] * weights[kb + x];
-          tmp[(y * outW + xx) * c + ch] = clip8(ss);
+  const wide = outW === w ? src : resizeRows(src, h, w, c, outW);
+  return outH === h ? wide : resizeColumns(wide, h, outW * c, outH);
+}
+
+/** The horizontal pass: each of `h` rows from `w` to `outW` pixels of `c` channels, rounded to uint8. */
+function resizeRows(src: Uint8Array, h: number, w: number, c: number, outW: number): Uint8Array {
+  const { bounds, weights, ksize } = coefficients(w, outW);
+  const out = new Uint8Array(h * outW * c);
+  const acc = new Int32Array(c);
+  for (let y = 0; y < h; y++) {
+    const row = y * w * c;
+    for (let xx = 0; xx < outW; xx++) {
+      const n = bounds[xx * 2 + 1];
+      const kb = xx * ksize;
+      const o = (y * outW + xx) * c;
+      if (c === 3) {
+        // The common case unrolled over channels: one walk over the source pixels for all three.
+        let s0 = HALF;
+        let s1 = HALF;
+        let s2 = HALF;
+        for (let x = 0, i = row + bounds[xx * 2] * 3; x < n; x++, i += 3) {
+          const k = weights[kb + x];
+          s0 = (s0 + Math.imul(src[i], k)) | 0;
+          s1 = (s1 + Math.imul(src[i + 1], k)) | 0;
+          s2 = (s2 + Math.imul(src[i + 2], k)) | 0;
         }
+        out[o] = clip8(s0);
+        out[o + 1] = clip8(s1);
+        out[o + 2] = clip8(s2);
+        continue;
       }
+      acc.fill(HALF);
+      for (let x = 0, i = row + bounds[xx * 2] * c; x < n; x++, i += c) {
+        const k = weights[kb + x];
+        for (let ch = 0; ch < c; ch++) acc[ch] = (acc[ch] + Math.imul(src[i + ch], k)) | 0;
+      }
+      for (let ch = 0; ch < c; ch++) out[o + ch] = clip8(acc[ch]);
     }
-    img = tmp;
-    width = outW;
   }
-  if (outH === h) return img;
+  return out;
+}
+
+/** The vertical pass: `h` rows of `stride` bytes to `outH` rows, rounded to uint8; rows are summed whole, in memory order. */
+function resizeColumns(img: Uint8Array, h: number, stride: number, outH: number): Uint8Array {
   const { bounds, weights, ksize } = coefficients(h, outH);
-  const out = new Uint8Array(outH * width * c);
-  const stride = width * c;
+  const out = new Uint8Array(outH * stride);
+  const acc = new Int32Array(stride);
   for (let yy = 0; yy < outH; yy++) {
     const ymin = bounds[yy * 2];
     const n = bounds[yy * 2 + 1];
-    const kb = yy * ksize;
-    for (let i = 0; i < stride; i++) {
-      let ss = HALF;
-      for (let y = 0; y < n; y++) ss += img[(y + ymin) * stride + i] * weights[kb + y];
-      out[yy * stride + i] = clip8(ss);
+    acc.fill(HALF);
+    for (let y = 0; y < n; y++) {
+      const k = weights[yy * ksize + y];
+      const row = (y + ymin) * stride;
+      for (let i = 0; i < stride; i++) acc[i] = (acc[i] + Math.imul(img[row + i], k)) | 0;
     }
+    const o = yy * stride;
+    for (let i = 0; i < stride; i++) out[o + i] = clip8(acc[i]);
   }
   return out;
 }

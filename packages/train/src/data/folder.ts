@@ -320,7 +320,7 @@ function allocateImages(count: number, shape: [number, number, number] | undefin
 }
 
 /**
- * Decodes `items` of folder `dir` 8 at a time into one buffer, resized to `size` (see {@link trainingSize}),
+ * Decodes `items` of folder `dir` into one buffer, up to 8 at a time and kept in order,, resized to `size` (see {@link trainingSize}),
  * or with `preprocessing`; undecodable ones are skipped (and reported through `onSkip`). With `preprocessing` the images' size is the first decoded one's, which every other
  * must share (one batch, one size): a preprocessing without crop or exact size can give others.
  */
@@ -343,40 +343,47 @@ async function decodeAll(
   let images = allocateImages(wanted, shape, dir);
   let first = '';
   const labels = new Int32Array(wanted);
-  const concurrency = 8;
   let n = 0;
-  let reported = 0;
   const skipped: string[] = [];
-  for (let i = 0; i < items.length && n < wanted;) {
-    // Only as many as are still wanted: the rest of `items` are spares for images that fail.
-    const chunk = items.slice(i, i + Math.min(concurrency, wanted - n));
-    i += chunk.length;
-    const decoded = await Promise.all(chunk.map((it) => decode(it.file).catch((e: Error) => e)));
-    decoded.forEach((px, j) => {
-      const file = chunk[j].file;
-      if (px instanceof Error) {
-        skipped.push(file);
-        options.onSkip?.(file, px instanceof ImageDecodeFailure ? px.reason : px.message);
-        return;
-      }
-      if (!shape) {
-        shape = [px.height, px.width, px.pixels.length / (px.height * px.width)];
-        per = px.pixels.length;
-        images = allocateImages(wanted, shape, dir);
-        first = file;
-      } else if (px.height !== shape[0] || px.width !== shape[1]) {
-        const crop = p?.resize === undefined ? '--resize <N> --crop <N>' : `--crop ${String(p.resize)}`;
-        throw new DataError(
-          `${file} is ${px.width}x${px.height} after the model's preprocessing, ${first} ${shape[1]}x${shape[0]}: ` +
-            `${p?.resize === undefined ? "without resize or crop it keeps each image's size" : `its resize to short side ${p.resize} without a crop keeps each image's aspect ratio`}, and a batch needs one size. ` +
-            `Give a crop (resnet eval ${crop}, or store it with the weights: resnet convert <weights> <out> ${crop}), or images of one aspect ratio.`,
-        );
-      }
-      images.set(px.pixels, n * per);
-      labels[n++] = chunk[j].label;
-    });
-    reported = Math.min(wanted, n + skipped.length);
-    onDone(reported);
+  const take = (px: Decoded | Error, item: { file: string; label: number }) => {
+    const file = item.file;
+    if (px instanceof Error) {
+      skipped.push(file);
+      options.onSkip?.(file, px instanceof ImageDecodeFailure ? px.reason : px.message);
+      return;
+    }
+    if (!shape) {
+      shape = [px.height, px.width, px.pixels.length / (px.height * px.width)];
+      per = px.pixels.length;
+      images = allocateImages(wanted, shape, dir);
+      first = file;
+    } else if (px.height !== shape[0] || px.width !== shape[1]) {
+      const crop = p?.resize === undefined ? '--resize <N> --crop <N>' : `--crop ${String(p.resize)}`;
+      throw new DataError(
+        `${file} is ${px.width}x${px.height} after the model's preprocessing, ${first} ${shape[1]}x${shape[0]}: ` +
+          `${p?.resize === undefined ? "without resize or crop it keeps each image's size" : `its resize to short side ${p.resize} without a crop keeps each image's aspect ratio`}, and a batch needs one size. ` +
+          `Give a crop (resnet eval ${crop}, or store it with the weights: resnet convert <weights> <out> ${crop}), or images of one aspect ratio.`,
+      );
+    }
+    images.set(px.pixels, n * per);
+    labels[n++] = item.label;
+  };
+  // Up to 8 decodes in flight (sharp decodes on libuv's threads while this thread resizes), taken
+  // in listing order; only as many as are still wanted: the rest of `items` are spares for images that fail.
+  const inFlight: { item: { file: string; label: number }; result: Promise<Decoded | Error> }[] = [];
+  let next = 0;
+  let reported = 0;
+  const fill = () => {
+    while (inFlight.length < 8 && next < items.length && n + inFlight.length < wanted) {
+      const item = items[next++];
+      inFlight.push({ item, result: decode(item.file).catch((e: Error) => e) });
+    }
+  };
+  for (fill(); inFlight.length; fill()) {
+    const { item, result } = inFlight.shift()!;
+    take(await result, item);
+    const done = Math.min(wanted, n + skipped.length);
+    if (done - reported >= 8 || !inFlight.length) onDone((reported = done));
   }
   if (reported < wanted) onDone(wanted); // done, whatever was skipped
   return { images, labels, n, skipped, shape: shape ?? [0, 0, options.channels ?? 3] };
