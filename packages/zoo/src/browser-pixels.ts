@@ -5,10 +5,12 @@
  * alpha and keep the stored colour. A bitmap decoded without premultiplication is read through a
  * WebGL texture instead (uploaded unpremultiplied, read back with `readPixels`), which keeps it; a 2D
  * canvas remains the way when WebGL is missing or the image is over its texture size, and for
- * sources whose pixels are already what they are (a canvas, an `<img>`).
+ * sources whose pixels are already what they are (a canvas). An `<img>` is decoded from its file
+ * (fetched again, from the browser's cache when it can) as a `Blob` is; when the file cannot be
+ * fetched, the element itself is uploaded to WebGL unpremultiplied.
  */
 import { EMPTY_IMAGE_FILE, ImageDecodeError } from './decode-error.js';
-import { gifFirstFrame, rgbAsPil } from './gif-first-frame.js';
+import { dropAlpha, gifFirstFrame, rgbAsPil } from './gif-first-frame.js';
 
 /** RGB pixels of an image, 3 bytes a pixel, top row first. */
 export interface BrowserRgb {
@@ -38,13 +40,13 @@ function glContext(): GL | null {
 }
 
 /**
- * The RGBA of a bitmap decoded with `premultiplyAlpha: 'none'`, exactly as stored (4 bytes a pixel,
- * top row first), through a WebGL texture; null when there is no WebGL, the image is larger than its
- * textures, or the upload fails (out of memory), so that the caller reads it another way.
+ * The RGBA of a bitmap decoded with `premultiplyAlpha: 'none'` (or an `<img>`, which WebGL uploads
+ * unpremultiplied), exactly as stored (4 bytes a pixel, top row first), through a WebGL texture;
+ * null when there is no WebGL, the image is larger than its textures, or the upload fails (out of
+ * memory, a cross-origin image), so that the caller reads it another way.
  */
-export function webglRgba(bitmap: ImageBitmap): Uint8Array | null {
+export function webglRgba(image: ImageBitmap | HTMLImageElement, width = image.width, height = image.height): Uint8Array | null {
   const gl = glContext();
-  const { width, height } = bitmap;
   if (!gl || width === 0 || height === 0) return null;
   const max = gl.getParameter(gl.MAX_TEXTURE_SIZE) as number;
   if (width > max || height > max) return null;
@@ -59,7 +61,11 @@ export function webglRgba(bitmap: ImageBitmap): Uint8Array | null {
     gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
     gl.pixelStorei(gl.UNPACK_COLORSPACE_CONVERSION_WEBGL, gl.NONE);
     const internal = typeof WebGL2RenderingContext !== 'undefined' && gl instanceof WebGL2RenderingContext ? gl.RGBA8 : gl.RGBA;
-    gl.texImage2D(gl.TEXTURE_2D, 0, internal, gl.RGBA, gl.UNSIGNED_BYTE, bitmap);
+    try {
+      gl.texImage2D(gl.TEXTURE_2D, 0, internal, gl.RGBA, gl.UNSIGNED_BYTE, image);
+    } catch {
+      return null; // a cross-origin image without CORS: a SecurityError
+    }
     if (gl.getError() !== gl.NO_ERROR) return null;
     gl.bindFramebuffer(gl.FRAMEBUFFER, framebuffer);
     gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, texture, 0);
@@ -115,4 +121,32 @@ export async function decodeBlobRgb(blob: Blob, image: string): Promise<BrowserR
   }
   const bytes = await gifBytes(blob);
   return { rgb: rgbAsPil(rgba, width, height, bytes && gifFirstFrame(bytes)), height, width };
+}
+
+/**
+ * RGB of an `<img>` (loaded: `decode()` has resolved): its file decoded as {@link decodeBlobRgb} does
+ * (so an `<img>` gives what its URL gives), fetched again from `currentSrc`, the browser's cache
+ * first; when that fails (a revoked `blob:` URL, a server that no longer has it, a file only the
+ * element decodes such as an SVG), the element's own pixels ({@link elementRgb}).
+ */
+export async function decodeImageElementRgb(img: HTMLImageElement): Promise<BrowserRgb> {
+  const url = img.currentSrc || img.src;
+  let blob: Blob | undefined;
+  try {
+    const response = await fetch(url, { cache: 'force-cache' });
+    if (response.ok) blob = await response.blob();
+  } catch {
+    blob = undefined; // not fetchable: read the element itself
+  }
+  // The browser drew it, so a file it cannot decode as a blob (an SVG) is read from the element.
+  if (blob) return decodeBlobRgb(blob, url).catch(() => elementRgb(img));
+  return elementRgb(img);
+}
+
+/** RGB of an `<img>`'s own pixels: an unpremultiplied WebGL upload, else a 2D canvas (black under alpha 0). */
+function elementRgb(img: HTMLImageElement): BrowserRgb {
+  const width = img.naturalWidth;
+  const height = img.naturalHeight;
+  const rgba = webglRgba(img, width, height) ?? canvasRgba(img, width, height);
+  return { rgb: dropAlpha(rgba), height, width };
 }

@@ -4,7 +4,7 @@
  * {@link preprocessRgb} Node uses, so both prepare an image identically.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { canvasRgba, decodeBlobRgb } from './browser-pixels.js';
+import { canvasRgba, decodeBlobRgb, decodeImageElementRgb } from './browser-pixels.js';
 import { dropAlpha } from './gif-first-frame.js';
 import { Classifier } from './classifier.js';
 import { DownloadOptions, SourceError, downloadBytes, sha256Hex } from './download.js';
@@ -53,7 +53,9 @@ export async function cachedFetch(url: string, options: DownloadOptions & { sha2
   if (options.sha256) {
     const got = await sha256Hex(bytes);
     if (got !== options.sha256.toLowerCase()) {
-      throw new SourceError(`Checksum mismatch for ${url}: expected sha256 ${options.sha256}, got ${got}. The file was not cached; check the URL and the checksum.`);
+      throw new SourceError(
+        `Checksum mismatch for ${url}: expected sha256 ${options.sha256}, got ${got}. The file was not cached; check the URL and the checksum.`,
+      );
     }
   }
   await cache?.put(absolute, new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } }));
@@ -64,16 +66,22 @@ export async function cachedFetch(url: string, options: DownloadOptions & { sha2
  * RGB pixels of a browser image. An encoded image (a `Blob`/`File` or a URL) decodes as in Node
  * (`decodeRgb`) and PIL's `convert('RGB')`: alpha dropped with the colour stored under it kept, EXIF
  * orientation applied, a GIF's transparent pixels in their palette colour; its stored RGBA is read
- * through WebGL, not a 2D canvas, which premultiplies alpha (black under alpha 0). An `<img>`, canvas
- * or bitmap gives the pixels a 2D canvas draws of it, `ImageData` its own.
+ * through WebGL, not a 2D canvas, which premultiplies alpha (black under alpha 0). An `<img>` decodes
+ * as its URL does (its file fetched again, from the browser's cache when it can; its own pixels when
+ * the file cannot be fetched); a canvas or bitmap gives the pixels a 2D canvas draws of it,
+ * `ImageData` its own.
  */
 export async function decodeRgbBrowser(input: BrowserImageInput): Promise<{ rgb: Uint8Array; height: number; width: number }> {
-  if (typeof ImageData !== 'undefined' && input instanceof ImageData) return { rgb: dropAlpha(input.data), height: input.height, width: input.width };
+  if (typeof ImageData !== 'undefined' && input instanceof ImageData)
+    return { rgb: dropAlpha(input.data), height: input.height, width: input.width };
   if (typeof input === 'string' || input instanceof Blob) {
     const blob = typeof input === 'string' ? await (await fetch(input)).blob() : input;
     return decodeBlobRgb(blob, typeof input === 'string' ? input : 'the image');
   }
-  if (typeof HTMLImageElement !== 'undefined' && input instanceof HTMLImageElement) await input.decode();
+  if (typeof HTMLImageElement !== 'undefined' && input instanceof HTMLImageElement) {
+    await input.decode();
+    return decodeImageElementRgb(input);
+  }
   const s = input as { width: number; height: number; naturalWidth?: number; naturalHeight?: number };
   const width = s.naturalWidth || s.width;
   const height = s.naturalHeight || s.height;
@@ -91,7 +99,10 @@ export async function decodeImageBrowser(input: BrowserImageInput, p: ImagePrepr
 export const browserEnvironment: SourceEnvironment<BrowserImageInput> = {
   shipped: async (entry, o) => {
     const bytes = await cachedFetch(new URL(entry.file, new URL(settings.zooWeightsUrl, globalThis.location?.href)).href, o);
-    if (!bytes) throw new SourceError(`The weights of '${entry.name}' are not served at ${settings.zooWeightsUrl}${entry.file}: serve node_modules/@resnet-ts/zoo/weights/ there, or configureBrowserSources({ zooWeightsUrl }).`);
+    if (!bytes)
+      throw new SourceError(
+        `The weights of '${entry.name}' are not served at ${settings.zooWeightsUrl}${entry.file}: serve node_modules/@resnet-ts/zoo/weights/ there, or configureBrowserSources({ zooWeightsUrl }).`,
+      );
     return bytes;
   },
   file: async (file, o) => {
@@ -113,7 +124,9 @@ export const browserEnvironment: SourceEnvironment<BrowserImageInput> = {
  */
 export function fromPretrained(source: string, options: PretrainedOptions = {}): Promise<Classifier<BrowserImageInput>> {
   if (typeof OffscreenCanvas === 'undefined' && typeof process !== 'undefined' && process.versions?.node) {
-    return Promise.reject(new SourceError("In Node, import fromPretrained from '@resnet-ts/zoo/node' (disk cache, files, sharp decoding)."));
+    return Promise.reject(
+      new SourceError("In Node, import fromPretrained from '@resnet-ts/zoo/node' (disk cache, files, sharp decoding)."),
+    );
   }
   return loadPretrained(source, browserEnvironment, options);
 }

@@ -67,6 +67,7 @@ const OPAQUE = ['opaque.png', 'opaque.jpg', 'opaque-rgba.png', 'wide.png'];
 // The page: the new decoder, the old one (a 2D canvas of the same bitmap) and, with ?nowebgl, no WebGL.
 const ENTRY = `
 import { decodeRgbBrowser } from '@resnet-ts/zoo';
+if (location.search === '?nofetch') window.fetch = () => Promise.reject(new TypeError('Failed to fetch'));
 if (location.search === '?nowebgl') {
   const get = OffscreenCanvas.prototype.getContext;
   OffscreenCanvas.prototype.getContext = function (kind, ...rest) { return /webgl/.test(kind) ? null : get.call(this, kind, ...rest); };
@@ -80,6 +81,12 @@ async function old(url) {
 }
 const plain = (r) => ({ rgb: Array.from(r.rgb), width: r.width, height: r.height });
 window.decode = async (url, how) => plain(how === 'old' ? await old(url) : await decodeRgbBrowser(url));
+window.decodeImg = async (url) => {
+  const img = new Image();
+  img.src = url;
+  await img.decode();
+  return plain(await decodeRgbBrowser(img));
+};
 window.repeat = async (url, times) => {
   const first = await decodeRgbBrowser(url);
   let differing = 0;
@@ -147,9 +154,11 @@ test("decodeRgbBrowser gives the Node decoder's RGB for images with alpha (not p
       await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
       const decode = (f: string, how = 'new') =>
         page.evaluate(([u, h]) => (window as never as { decode: (u: string, h: string) => Promise<Rgb> }).decode(u, h), [f, how]);
-      return { page, messages, decode };
+      const decodeImg = (f: string) =>
+        page.evaluate((u) => (window as never as { decodeImg: (u: string) => Promise<Rgb> }).decodeImg(u), f);
+      return { page, messages, decode, decodeImg };
     };
-    const { page, messages, decode } = await open('');
+    const { page, messages, decode, decodeImg } = await open('');
     const lines: string[] = [];
     for (const f of [...WITH_ALPHA, ...OPAQUE]) {
       const node = await decodeRgb(path.join(dir, f));
@@ -160,7 +169,13 @@ test("decodeRgbBrowser gives the Node decoder's RGB for images with alpha (not p
       // Opaque images: exactly the old path's pixels (Chromium's JPEG decoder may round unlike libjpeg in sharp).
       if (OPAQUE.includes(f)) expect([f, now.width, now.height, now.rgb]).toEqual([f, before.width, before.height, before.rgb]);
       if (f !== 'opaque.jpg') expect([f, maxDiff(now, node)]).toEqual([f, 0]);
+      // An <img> of the file gives what its URL gives (it was a 2D canvas: black under alpha 0).
+      expect([f, maxDiff(await decodeImg(f), { ...now, rgb: Uint8Array.from(now.rgb) })]).toEqual([f, 0]);
     }
+    // An <img> whose file cannot be fetched again: its own pixels, uploaded to WebGL unpremultiplied.
+    const unfetchable = await open('?nofetch');
+    for (const f of ['rgba.png', 'la.png', 'opaque.png'])
+      expect([f, maxDiff(await unfetchable.decodeImg(f), await decodeRgb(path.join(dir, f)))]).toEqual([f, 0]);
     console.log(`browser decoder vs Node decodeRgb:\n  ${lines.join('\n  ')}`);
     // One WebGL context for all decodes, its textures freed: 40 more decodes, all the same, no context warnings.
     expect(
