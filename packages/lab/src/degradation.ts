@@ -5,6 +5,7 @@
  */
 import { TRAINING_OPTIONS, TrainingCommandValues, trainingRecipe } from './command.js';
 import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
+import { untilInterrupted } from './interrupt.js';
 import { lineChart, PALETTE } from '@resnet-ts/plot';
 import { mdTable, pct, writeReport } from './report.js';
 import { ErrorSample, ExperimentFailedError, compareErrors, noFiniteError, noVerdictReason, oneSeedRuleSentence } from './evidence.js';
@@ -194,6 +195,7 @@ registerExperiment<DegradationOptions, DegradationResult, TrainingCommandValues 
         default: [20, 56],
       },
     ],
-    run: async (v, host) => runDegradation({ ...(await trainingRecipe(v, host)), depths: v.depths }),
+    run: (v, host) =>
+      untilInterrupted(host, async (signal) => runDegradation({ ...(await trainingRecipe(v, host)), depths: v.depths, signal })),
   },
 });

@@ -6,6 +6,7 @@
 export * from './report.js';
 export * from './experiment.js';
 export * from './evidence.js';
+export * from './interrupt.js';
 export * from './command.js';
 export * from './model-inputs.js';
 export * from './identity.js';

@@ -4,6 +4,7 @@
  */
 import { TRAINING_OPTIONS, TrainingCommandValues, trainingRecipe } from './command.js';
 import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
+import { untilInterrupted } from './interrupt.js';
 import { barChart } from '@resnet-ts/plot';
 import { fmtNum, mdTable, pct, writeReport } from './report.js';
 import { ErrorSample, ExperimentFailedError, compareErrors, noFiniteError, noVerdictReason, oneSeedRuleSentence } from './evidence.js';
@@ -134,6 +135,9 @@ registerExperiment<ShortcutsOptions, ShortcutsResult, TrainingCommandValues & { 
         default: ['A', 'B', 'C'],
       },
     ],
-    run: async (v, host) => runShortcuts({ ...(await trainingRecipe(v, host)), depth: v.depth, options: v.options }),
+    run: (v, host) =>
+      untilInterrupted(host, async (signal) =>
+        runShortcuts({ ...(await trainingRecipe(v, host)), depth: v.depth, options: v.options, signal }),
+      ),
   },
 });

@@ -26,6 +26,7 @@ import {
 import { CommonOptions } from './experiment.js';
 import { ExperimentInputError } from './command.js';
 import { writeAtomic } from './report.js';
+import { ExperimentInterruptedError } from './interrupt.js';
 
 /** Beside each net's checkpoint: the test set its evaluations were made on (the trainer's checkpoint does not store it). */
 export const TEST_SET_FILE = 'lab-test-set.json';
@@ -106,6 +107,11 @@ export interface TrainingExperimentOptions extends SgdRecipeOptions {
   epochs?: number;
   /** Continue interrupted runs from their checkpoints (default true). */
   resume?: boolean;
+  /**
+   * Stops the run at a safe point when aborted: the net training stops after its current step and saves
+   * a checkpoint, then {@link ExperimentInterruptedError} is thrown (no report); the same call again resumes.
+   */
+  signal?: AbortSignal;
 }
 
 /** A CIFAR-style net of depth 6n+2 (3 stages of n basic blocks, 16/32/64 channels). */
@@ -300,6 +306,41 @@ function logEstimate(
   );
 }
 
+/** Stops the experiment (see `signal`) before `next` when it has been interrupted. */
+function stopIfAborted(signal: AbortSignal | undefined, next: string, runs: NetRun[]): void {
+  if (signal?.aborted)
+    throw new ExperimentInterruptedError(
+      `interrupted before ${next} (${runs.length ? `finished: ${runs.map((r) => r.name).join(', ')}` : 'nothing trained yet'})`,
+    );
+}
+
+/** What a trained net yields; an interrupted one stops the experiment (its checkpoint is saved), a diverged one is said. */
+function netRun(
+  name: string,
+  summary: { totalParams: number; totalMacs: number },
+  res: TrainResult,
+  dir: string,
+  log: (m: string) => void,
+): NetRun {
+  if (res.stopped === 'aborted')
+    throw new ExperimentInterruptedError(
+      `interrupted: ${name} stopped at step ${res.step}/${res.totalSteps}, its checkpoint saved in ${dir}`,
+    );
+  if (res.stopped !== 'done')
+    log(`  ${name} stopped (${res.stopped}${res.message ? `: ${res.message}` : ''}); rerun the same command to resume`);
+  const last = res.history[res.history.length - 1];
+  return {
+    name,
+    params: summary.totalParams,
+    macs: summary.totalMacs,
+    history: res.history,
+    stopped: res.stopped,
+    trainError: last ? 1 - last.trainAcc : NaN,
+    testError: last?.top1 !== undefined ? 1 - last.top1 : NaN,
+    dir,
+  };
+}
+
 /**
  * Prints the expected duration, then trains every job in turn with the same recipe and seed into
  * `<out>/runs/<name>` (resumable), logging progress.
@@ -320,10 +361,12 @@ export async function trainJobs(jobs: NetJob[], o: TrainingExperimentOptions, ou
   const dirs = jobs.map((job) => path.join(out, 'runs', job.name));
   checkTestSets(dirs, testImages, o.resume ?? true);
   const doneSteps = resumedSteps(dirs, o.resume ?? true);
+  const runs: NetRun[] = [];
+  stopIfAborted(o.signal, 'the duration estimate', runs);
   logEstimate(jobs, o, { inHW, channels: c, stepsPerEpoch, epochs, batchSize, doneSteps });
   const trainFn = o.trainFn ?? train;
-  const runs: NetRun[] = [];
   for (const [j, job] of jobs.entries()) {
+    stopIfAborted(o.signal, `${job.name} started`, runs);
     const model = job.build();
     const dir = dirs[j];
     const summary = model.summary(inHW);
@@ -353,7 +396,9 @@ export async function trainJobs(jobs: NetJob[], o: TrainingExperimentOptions, ou
         force: true,
         flags: TRAINING_RESUME_FLAGS,
         progressBar: o.progressBar,
-        log: (m) => log(`  ${job.name}: ${m}`),
+        signal: o.signal,
+        // The trainer's way on ("continue with --resume") is `resnet train`'s; the lab resumes by rerunning the command (said once, by the caller).
+        log: (m) => log(`  ${job.name}: ${m.replace(/; continue with --resume$/, '')}`),
         onProgress: (p) => {
           if (Date.now() - lastLog > 30000) {
             lastLog = Date.now();
@@ -363,21 +408,7 @@ export async function trainJobs(jobs: NetJob[], o: TrainingExperimentOptions, ou
         // the trainer itself logs each epoch's metrics
         onEpoch: (m) => hooks.onEpoch?.(job.name, model, m),
       });
-      const last = res.history[res.history.length - 1];
-      runs.push({
-        name: job.name,
-        params: summary.totalParams,
-        macs: summary.totalMacs,
-        history: res.history,
-        stopped: res.stopped,
-        trainError: last ? 1 - last.trainAcc : NaN,
-        testError: last?.top1 !== undefined ? 1 - last.top1 : NaN,
-        dir,
-      });
-      if (res.stopped !== 'done') {
-        log(`  ${job.name} stopped (${res.stopped}${res.message ? `: ${res.message}` : ''}); rerun the same command to resume`);
-        if (res.stopped === 'aborted') break;
-      }
+      runs.push(netRun(job.name, summary, res, dir, log));
     } finally {
       model.dispose();
     }

@@ -27,6 +27,7 @@ import {
 } from '@resnet-ts/train';
 import { BATCH, COUNT, CommandHost, CommonCommandValues, DATA_OPTION, ExperimentInputError, LEARNING_RATE, WEIGHT_DECAY } from './command.js';
 import { CommonOptions, ExperimentOutput, defaultOut, registerExperiment, runInfo } from './experiment.js';
+import { ExperimentInterruptedError, untilInterrupted } from './interrupt.js';
 import { pct, writeAtomic, writeReport } from './report.js';
 import { TRANSFER_CONDITIONS, TransferCondition, TransferResult, TransferRun, accuracyPlot, conditionLabel, reportBody, summarize } from './transfer-report.js';
 
@@ -73,6 +74,8 @@ export interface TransferOptions extends CommonOptions {
   /** The trainer (default `@resnet-ts/train`'s). */
   trainFn?: TrainFn;
   progressBar?: boolean;
+  /** Stops at a safe point when aborted (the pretraining saves a checkpoint; finished fine-tuning runs are kept), then throws {@link ExperimentInterruptedError}. */
+  signal?: AbortSignal;
 }
 
 
@@ -208,8 +211,12 @@ async function pretrain(o: TransferOptions, r: Resolved): Promise<{ file: string
       force: !resume,
       flags: pretrainFlags(o),
       progressBar: o.progressBar,
-      log: (m) => r.log(`  pretrain: ${m}`),
+      signal: o.signal,
+      // The trainer's way on ("continue with --resume") is `resnet train`'s; the lab resumes by rerunning the command.
+      log: (m) => r.log(`  pretrain: ${m.replace(/; continue with --resume$/, '')}`),
     });
+    if (res.stopped === 'aborted')
+      throw new ExperimentInterruptedError(`interrupted: the pretraining stopped at step ${res.step}/${res.totalSteps}, its checkpoint saved in ${dir}`);
     if (res.stopped !== 'done') throw new ExperimentInputError(`transfer: the pretraining stopped (${res.stopped}${res.message ? `: ${res.message}` : ''}); rerun the same command to resume.`);
     const last = res.history[res.history.length - 1];
     const seconds = res.history.reduce((s, m) => s + m.seconds, 0);
@@ -276,7 +283,11 @@ async function finetune(o: TransferOptions, r: Resolved, c: TransferCondition, s
       preprocessing,
       augment: { pad: 4, flip: true },
       progressBar: false,
+      signal: o.signal,
     });
+    // An interrupted fine-tuning run is not kept (it has no checkpoint): it runs again on resume.
+    if (res.stopped === 'aborted')
+      throw new ExperimentInterruptedError(`interrupted during the fine-tuning run ${conditionLabel(c)}, seed ${seed} (the finished runs are kept)`);
     const scored = evaluate(model, testSet, { preprocessing });
     return {
       ...c,
@@ -307,6 +318,8 @@ async function finetuneAll(o: TransferOptions, r: Resolved, base: { file: string
       const stored = (o.resume ?? true) && fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as { key: string; run: TransferRun }) : undefined;
       let run = stored?.key === key ? stored.run : undefined;
       if (!run) {
+        if (o.signal?.aborted)
+          throw new ExperimentInterruptedError(`interrupted before the fine-tuning run ${conditionLabel(c)}, seed ${seed} (the finished runs are kept)`);
         run = await finetune(o, r, c, seed, base);
         writeAtomic(file, JSON.stringify({ key, run }, null, 2) + '\n');
       }
@@ -365,7 +378,7 @@ interface TransferCommandValues extends CommonCommandValues {
 }
 
 /** `resnet lab transfer`: loads the data set and runs the experiment. */
-async function transferFromCommand(v: TransferCommandValues, host: CommandHost): Promise<ExperimentOutput<TransferResult>> {
+async function transferFromCommand(v: TransferCommandValues, host: CommandHost, signal?: AbortSignal): Promise<ExperimentOutput<TransferResult>> {
   const pair = await loadData(v.data, { seed: v.seed });
   if (!pair.test) throw new ExperimentInputError(`${v.data} has no test split.`);
   const { data, sourceClasses, targetClasses, perClass, seeds, depth, pretrainEpochs, pretrainLimit, finetuneEpochs, testLimit, workDir, resume } = v;
@@ -378,6 +391,7 @@ async function transferFromCommand(v: TransferCommandValues, host: CommandHost):
     finetuneBatch: v.finetuneBatch,
     finetuneLr: v.finetuneLr,
     finetuneWeightDecay: v.finetuneWd,
+    signal,
   });
 }
 
@@ -407,6 +421,6 @@ registerExperiment<TransferOptions, TransferResult, TransferCommandValues>({
       { flags: '--work-dir <dir>', description: 'folder of the pretraining run and the finished fine-tuning runs (default <out>/runs)', kind: { type: 'text', what: 'a folder' } },
       { flags: '--no-resume', description: 'start over instead of continuing what --work-dir holds' },
     ],
-    run: transferFromCommand,
+    run: (v, host) => untilInterrupted(host, (signal) => transferFromCommand(v, host, signal)),
   },
 });

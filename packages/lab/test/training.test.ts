@@ -6,7 +6,15 @@ import { Rng, useBackend } from '@resnet-ts/core';
 import type { ResNet } from '@resnet-ts/core';
 import { train } from '@resnet-ts/train';
 import type { Dataset, TrainOptions } from '@resnet-ts/train';
-import { estimateTrainingSeconds, getExperiment, listExperiments, resumedSteps, runDegradation, runShortcuts } from '@resnet-ts/lab';
+import {
+  ExperimentInterruptedError,
+  estimateTrainingSeconds,
+  getExperiment,
+  listExperiments,
+  resumedSteps,
+  runDegradation,
+  runShortcuts,
+} from '@resnet-ts/lab';
 
 function tinySet(n: number, seed: number): Dataset {
   const rng = new Rng(seed);
@@ -175,7 +183,9 @@ test('a resumed run estimates only the work left, and times no net that is finis
   const ctrl = new AbortController();
   const stopAfter3 = (o: TrainOptions) =>
     train({ ...o, signal: ctrl.signal, onProgress: (p) => (o.onProgress?.(p), p.step === 3 && ctrl.abort()) });
-  await runDegradation({ ...base, trainFn: stopAfter3 }).catch(() => undefined);
+  // Interrupted: no report from a partial run, an ExperimentInterruptedError instead.
+  await expect(runDegradation({ ...base, trainFn: stopAfter3 })).rejects.toThrow(ExperimentInterruptedError);
+  expect(fs.existsSync(path.join(out, 'report.md'))).toBe(false);
   expect(fs.existsSync(path.join(out, 'runs', 'plain8', 'checkpoint.safetensors'))).toBe(true);
   expect(fs.existsSync(path.join(out, 'runs', 'resnet8', 'checkpoint.safetensors'))).toBe(false);
   // Resumed: plain8 has 1 step and 1 evaluation left (0.4 x (1 + 12 / 16 / 3) = 0.5 s), resnet8 all of it (0.6 x 4.5 = 2.7 s).
