@@ -89,7 +89,9 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     }
     if (e instanceof ResNetError || (e as { isUserError?: boolean }).isUserError) {
       process.stderr.write(`resnet: ${errorLine(e as Error)}\n`);
-      process.exitCode = 1;
+      // An error may carry its own status (an experiment stopped by Ctrl-C: 130).
+      const status = (e as { exitCode?: unknown }).exitCode;
+      process.exitCode = typeof status === 'number' && Number.isInteger(status) && status > 0 ? status : 1;
       return;
     }
     throw e;

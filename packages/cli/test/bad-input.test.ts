@@ -379,10 +379,13 @@ test(`${cases.length} bad inputs: non-zero exit, one resnet: line, no stack, not
   }
 }, 300_000);
 
-(HAVE_FMNIST ? test : test.skip)(
-  'Ctrl-C mid-run: exit 130 after saving a resumable checkpoint; no temporary file or lock left',
-  async () => {
-    const out = p('interrupted');
+(HAVE_FMNIST ? test.each : test.skip.each)([
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const)(
+  '%s mid-run (Ctrl-C, a service stopped): exit %d after saving a resumable checkpoint; no temporary file or lock left',
+  async (signal, status) => {
+    const out = p(`interrupted-${signal}`);
     const child = spawn(
       process.execPath,
       [BIN, 'train', '--limit', '2048', '--test-limit', '64', '--iterations', '400', '--batch', '32', '--out', out],
@@ -400,8 +403,8 @@ test(`${cases.length} bad inputs: non-zero exit, one resnet: line, no stack, not
     const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
     await started;
     await new Promise((r) => setTimeout(r, 1500));
-    child.kill('SIGINT');
-    expect(await closed).toBe(130);
+    child.kill(signal);
+    expect(await closed).toBe(status);
     expect(stdout).toBe('');
     expect(stderr).toMatch(/checkpoint saved to .*checkpoint\.safetensors; continue with --resume/);
     expect(stderr).not.toContain('\n    at ');

@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resumeCommand, signalExitCode } from '@resnet-ts/lab';
+import { resumeCommand } from '@resnet-ts/lab';
+import { signalExitCode } from '@resnet-ts/train';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const BIN = path.join(ROOT, 'packages', 'cli', 'bin', 'resnet.js');
@@ -79,7 +80,7 @@ test('the resume command is the same command less --no-resume; a signal exits 12
     const resumeLines = first.stderr.split('\n').filter((l) => l.includes('resume with:'));
     expect(resumeLines).toHaveLength(1);
     const [, net, step] =
-      /^interrupted: ((?:plain|resnet)8) stopped at step (\d+)\/32, its checkpoint saved in ctrl-c\/runs\/\1; resume with: (.*)$/.exec(
+      /^resnet: interrupted: ((?:plain|resnet)8) stopped at step (\d+)\/32, its checkpoint saved in ctrl-c\/runs\/\1; resume with: (.*)$/.exec(
         resumeLines[0],
       ) ?? [];
     expect(net).toBeDefined();

@@ -27,4 +27,5 @@ export {
 } from './resume-check.js';
 export * from './finetune.js';
 export * from './progress.js';
+export * from './interrupt.js';
 export { BestTracker, epochLine, hugeLossNote, type EpochNumbers } from './epoch-report.js';

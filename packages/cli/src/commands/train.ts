@@ -7,6 +7,7 @@ import {
   StepProgress,
   TrainError,
   TrainResult,
+  abortOnStopSignals,
   checkRunFolder,
   defaultAugmentation,
   describeSchedule,
@@ -14,6 +15,8 @@ import {
   paperWarmup,
   runLength,
   scaledPaperSchedule,
+  signalExitCode,
+  signalName,
   train,
 } from '@resnet-ts/train';
 import { UserError, selectBackend } from '../util.js';
@@ -172,13 +175,9 @@ async function runTraining(opts: TrainCliOptions, setup: TrainSetup, backend: st
     `${what} on ${kind} (${sizes}, ${trainSet.classes.length} classes, ${h}x${w}x${c}${preprocessing.padTo ? ` padded to ${preprocessing.padTo.join('x')}` : ''}) on ${backend}: ` +
       `${batchText}; learning rate ${describeSchedule(schedule)}${opts.headLr ? ` (head ${opts.headLr})` : ''}; augmentation ${augText}`,
   );
-  const ctrl = new AbortController();
-  const onSigint = () => {
-    if (ctrl.signal.aborted) process.exit(130);
-    process.stderr.write('\nresnet: interrupted; saving a checkpoint after this step (Ctrl-C again to quit without saving)\n');
-    ctrl.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const stop = abortOnStopSignals((signal) =>
+    process.stderr.write(`\nresnet: interrupted; saving a checkpoint after this step (${signalName(signal)} again to quit without saving)\n`),
+  );
   try {
     const res = await train({
       model, trainSet, valSet, testSet, augment, schedule, preprocessing,
@@ -187,7 +186,7 @@ async function runTraining(opts: TrainCliOptions, setup: TrainSetup, backend: st
       freeze: opts.freeze, headLr: opts.headLr,
       outDir: opts.out, checkpointEvery: opts.checkpointEvery, resume: opts.resume, force: opts.force,
       metadata: runOptionsMetadata(opts),
-      signal: ctrl.signal,
+      signal: stop.signal,
       log: (m) => {
         // Epoch lines are 'epoch' events in JSON mode (onEpoch); everything else is a note.
         if (!/^epoch \d+\//.test(m)) out.note(m);
@@ -198,24 +197,24 @@ async function runTraining(opts: TrainCliOptions, setup: TrainSetup, backend: st
       onProgress: out.json || !process.stderr.isTTY ? progressLines(out) : undefined,
       progressBar: out.json ? false : undefined,
     });
-    report(res, opts, out, ctrl.signal.aborted);
+    report(res, opts, out, stop.received());
   } finally {
-    process.off('SIGINT', onSigint);
+    stop.dispose();
   }
 }
 
-/** The closing lines (or events) of a run; a diverged run is an error, an interrupted one exits 130. */
-function report(res: TrainResult, opts: TrainCliOptions, out: Reporter, interrupted: boolean): void {
+/** The closing lines (or events) of a run; a diverged run is an error, an interrupted one exits 128 + the signal (130 for Ctrl-C). */
+function report(res: TrainResult, opts: TrainCliOptions, out: Reporter, interrupted: NodeJS.Signals | undefined): void {
   if (res.stopped === 'nan') throw new TrainError(res.message ?? 'loss became NaN');
   if (res.stopped === 'aborted') {
     out.event('stopped', { step: res.step, totalSteps: res.totalSteps }, `stopped at step ${res.step}/${res.totalSteps}; resume with the same command plus --resume`);
-    process.exitCode = 130;
+    process.exitCode = signalExitCode(interrupted ?? 'SIGINT');
     return;
   }
   if (res.test) out.event('test', { ...res.test });
   if (interrupted) {
     out.event('stopped', { step: res.step, complete: true }, `interrupted after the last step: the run is complete (${path.join(opts.out, 'model.safetensors')} written)`);
-    process.exitCode = 130;
+    process.exitCode = signalExitCode(interrupted);
     return;
   }
   const last = res.history[res.history.length - 1];
