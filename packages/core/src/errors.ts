@@ -64,3 +64,36 @@ export class BackendError extends ResNetError {
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
+
+/**
+ * Formats a value a caller gave, for the "got ..." of a message: a number as it is (`10`, `NaN`,
+ * `2.5`), anything else with its type, so that a value of the wrong type never reads as a fine one:
+ * `"10" (a string)`, `true (a boolean)`, `[4,8] (an array)`, `undefined`.
+ */
+export function fmtValue(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  if (value === undefined || value === null) return String(value);
+  if (typeof value === 'string') return `${cut(JSON.stringify(value))} (a string)`;
+  if (typeof value === 'boolean' || typeof value === 'bigint')
+    return `${String(value)}${typeof value === 'bigint' ? 'n' : ''} (a ${typeof value})`;
+  if (Array.isArray(value)) return `${shortJson(value)} (an array)`;
+  if (typeof value === 'object') return `${shortJson(value)} (an object)`;
+  return `a ${typeof value}`;
+}
+
+/** JSON of a value, cut to 60 characters; `[...]` / `{...}` where it has none (cycles, bigints). */
+function shortJson(value: object): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined) return Array.isArray(value) ? '[...]' : '{...}';
+  return cut(text);
+}
+
+/** `text`, cut to 60 characters. */
+function cut(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}

@@ -4,7 +4,7 @@ import { Conv2d } from './layers/conv2d.js';
 import { BatchNorm2d } from './layers/batchnorm.js';
 import { GlobalAvgPool, Identity, Linear, MaxPool2d, ReLU, Sequential, forwardSequence } from './layers/simple.js';
 import { Rng } from './rng.js';
-import { SpecError } from './errors.js';
+import { SpecError, fmtValue } from './errors.js';
 import { ShortcutParams, StrideMode, getBlock, getShortcut } from './registry.js';
 import { ResidualBlock } from './block.js';
 import { clearInferencePlans, compiledForward } from './inference-plan.js';
@@ -69,13 +69,45 @@ export interface ResNetSpec {
 export type NormPlacement = 'bn-relu' | 'none';
 
 const NORM_PLACEMENTS: readonly NormPlacement[] = ['bn-relu', 'none'];
+const STRIDE_MODES: readonly StrideMode[] = ['v1', 'v1.5'];
+/** The largest seed: the initialiser's state is 32-bit, so larger seeds would repeat smaller ones. */
+const MAX_SEED = 2 ** 32 - 1;
 
-function normPlacement(value: unknown, field: string, fallback: NormPlacement): NormPlacement {
+/** `value` if it is one of `choices`, `fallback` if undefined; else a {@link SpecError} naming the valid ones. */
+function oneOf<T extends string>(value: unknown, field: string, choices: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
-  if (!NORM_PLACEMENTS.includes(value as NormPlacement)) {
-    throw new SpecError(`spec.${field} must be 'bn-relu' or 'none'; got ${JSON.stringify(value)}.`);
+  if (!choices.includes(value as T)) {
+    throw new SpecError(`spec.${field} must be ${choices.map((c) => `'${c}'`).join(' or ')}; got ${fmtValue(value)}.`);
   }
-  return value as NormPlacement;
+  return value as T;
+}
+
+function flag(value: unknown, field: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new SpecError(`spec.${field} must be true or false; got ${fmtValue(value)}.`);
+  return value;
+}
+
+function positiveInt(value: unknown, field: string, fallback?: number): number {
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (!Number.isInteger(value) || (value as number) < 1) throw new SpecError(`spec.${field} must be a positive integer; got ${fmtValue(value)}.`);
+  return value as number;
+}
+
+function inputSizeOf(value: unknown, fallback: [number, number]): [number, number] {
+  if (value === undefined) return fallback;
+  if (!Array.isArray(value) || value.length !== 2 || !value.every((d) => Number.isInteger(d) && d >= 1)) {
+    throw new SpecError(`spec.inputSize must be [height, width] of positive integers; got ${fmtValue(value)}.`);
+  }
+  return [value[0], value[1]];
+}
+
+function seedOf(value: unknown): number {
+  if (value === undefined) return 0;
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_SEED) {
+    throw new SpecError(`spec.seed must be a whole number from 0 to ${MAX_SEED}; got ${fmtValue(value)}.`);
+  }
+  return value as number;
 }
 
 /** A spec with every default filled in. */
@@ -84,35 +116,33 @@ export type ResolvedSpec = Required<ResNetSpec>;
 /** Fills defaults and checks a spec, with errors that say which field is wrong. */
 export function resolveSpec(spec: ResNetSpec): ResolvedSpec {
   if (spec.stem !== 'imagenet' && spec.stem !== 'cifar') {
-    throw new SpecError(`spec.stem must be 'imagenet' or 'cifar'; got ${JSON.stringify(spec.stem)}.`);
+    throw new SpecError(`spec.stem must be 'imagenet' or 'cifar'; got ${fmtValue(spec.stem)}.`);
   }
   if (!Array.isArray(spec.stages) || spec.stages.length === 0) throw new SpecError('spec.stages must list at least one stage.');
   spec.stages.forEach((s, i) => {
-    for (const k of ['width', 'depth', 'stride'] as const) {
-      if (!Number.isInteger(s[k]) || s[k] < 1) throw new SpecError(`spec.stages[${i}].${k} must be a positive integer; got ${s[k]}.`);
-    }
+    for (const k of ['width', 'depth', 'stride'] as const) positiveInt(s[k], `stages[${i}].${k}`);
     getBlock(s.block);
   });
-  if (!Number.isInteger(spec.numClasses) || spec.numClasses < 1) throw new SpecError(`spec.numClasses must be a positive integer; got ${spec.numClasses}.`);
-  const residual = spec.residual ?? true;
+  positiveInt(spec.numClasses, 'numClasses');
+  const residual = flag(spec.residual, 'residual', true);
   if (residual) getShortcut(spec.shortcut);
   const imagenet = spec.stem === 'imagenet';
   return {
     stem: spec.stem,
-    stemWidth: spec.stemWidth ?? (imagenet ? 64 : 16),
+    stemWidth: positiveInt(spec.stemWidth, 'stemWidth', imagenet ? 64 : 16),
     stages: spec.stages.map((s) => ({ ...s })),
     shortcut: spec.shortcut,
     shortcutParams: { ...(spec.shortcutParams ?? {}) },
     residual,
     numClasses: spec.numClasses,
-    inChannels: spec.inChannels ?? 3,
-    inputSize: spec.inputSize ?? (imagenet ? [224, 224] : [32, 32]),
-    strideMode: spec.strideMode ?? 'v1.5',
-    zeroInitResidual: spec.zeroInitResidual ?? false,
-    batchNorm: spec.batchNorm ?? true,
-    stemNorm: normPlacement(spec.stemNorm, 'stemNorm', 'bn-relu'),
-    finalNorm: normPlacement(spec.finalNorm, 'finalNorm', 'none'),
-    seed: spec.seed ?? 0,
+    inChannels: positiveInt(spec.inChannels, 'inChannels', 3),
+    inputSize: inputSizeOf(spec.inputSize, imagenet ? [224, 224] : [32, 32]),
+    strideMode: oneOf(spec.strideMode, 'strideMode', STRIDE_MODES, 'v1.5'),
+    zeroInitResidual: flag(spec.zeroInitResidual, 'zeroInitResidual', false),
+    batchNorm: flag(spec.batchNorm, 'batchNorm', true),
+    stemNorm: oneOf(spec.stemNorm, 'stemNorm', NORM_PLACEMENTS, 'bn-relu'),
+    finalNorm: oneOf(spec.finalNorm, 'finalNorm', NORM_PLACEMENTS, 'none'),
+    seed: seedOf(spec.seed),
   };
 }
 

@@ -4,7 +4,7 @@
  * (sharp) and the browser (canvas).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ResNetError, ShapeError, SpecError } from '@resnet-ts/core';
+import { ResNetError, ShapeError, SpecError, fmtValue } from '@resnet-ts/core';
 import type { ResNet } from '@resnet-ts/core';
 import type { ImagePreprocessing } from './preprocess.js';
 
@@ -102,8 +102,7 @@ export class Classifier<I = unknown> {
   async classify(input: I | tf.Tensor | (I | tf.Tensor)[], options: ClassifyOptions = {}): Promise<Classification[] | Classification[][]> {
     const classes = this.model.spec.numClasses;
     const { topk } = options;
-    if (topk !== undefined && !(Number.isInteger(topk) && topk >= 1 && topk <= classes))
-      throw new SpecError(`classify: topk must be a whole number from 1 to the model's ${classes} classes; got ${topk}.`);
+    if (topk !== undefined) checkTopK(topk, classes, 'classify: topk');
     const x = await this.preprocess(input);
     let logits: Float32Array;
     let probs: Float32Array;
@@ -147,8 +146,22 @@ function checkFinite(logits: Float32Array, n: number, input: unknown): void {
   }
 }
 
-/** The k most probable entries of one row (non-finite values sort last but are reported). */
+/**
+ * Throws a `SpecError` unless `k` is a whole number from 1 to `classes`: the one check of "how many
+ * labels" that `classify`'s `topk` and {@link topK} share (0, a negative number, NaN or a fraction
+ * would otherwise slice a wrong number of entries). `what` names the option in the message.
+ */
+export function checkTopK(k: unknown, classes: number, what = 'k'): asserts k is number {
+  if (!(Number.isInteger(k) && (k as number) >= 1 && (k as number) <= classes))
+    throw new SpecError(`${what} must be a whole number from 1 to the model's ${classes} classes; got ${fmtValue(k)}.`);
+}
+
+/**
+ * The k most probable entries of one row (non-finite values sort last but are reported); `k` must be
+ * a whole number from 1 to the row's length (see {@link checkTopK}).
+ */
 export function topK(row: Float32Array, k: number, labels: readonly string[]): Classification[] {
+  checkTopK(k, row.length, 'topK: k');
   const key = (v: number) => (Number.isNaN(v) ? -Infinity : v);
   return Array.from(row, (p, index) => ({ p, index }))
     .sort((a, b) => key(b.p) - key(a.p) || a.index - b.index)

@@ -5,7 +5,7 @@
  */
 import '@resnet-ts/blocks';
 import '@resnet-ts/shortcuts';
-import { ResNet, ResNetSpec, SpecError, getBlock } from '@resnet-ts/core';
+import { ResNet, ResNetSpec, SpecError, fmtValue, getBlock } from '@resnet-ts/core';
 import { ARCHITECTURES, ZooEntry, imagenetStages } from './architectures.js';
 
 export { ARCHITECTURES, cifarStages, countParameters, imagenetStages, type ZooEntry, type PaperResult } from './architectures.js';
@@ -47,7 +47,7 @@ export interface CustomResNetOptions extends Omit<SpecOverrides, 'stages'> {
   block: string;
   /** Blocks per stage, e.g. [3, 4, 6, 3] or, for a CIFAR net, [n, n, n]. */
   layers: number[];
-  /** Base width per stage (default 64,128,256,512 for imagenet; 16,32,64 for cifar). */
+  /** Base width per stage, one per entry of `layers` (default 64,128,256,512 for imagenet; 16,32,64 for cifar). */
   widths?: number[];
 }
 
@@ -66,7 +66,16 @@ export function customSpec(options: CustomResNetOptions): ResNetSpec {
   const { block, layers, widths, ...rest } = options;
   const norms = getBlock(block).networkNorms ?? {};
   if (!Array.isArray(layers) || layers.length === 0 || layers.some((n) => !Number.isInteger(n) || n < 1)) {
-    throw new SpecError(`layers must be a non-empty list of positive integers (blocks per stage); got ${JSON.stringify(layers)}.`);
+    throw new SpecError(`layers must be a non-empty list of positive integers (blocks per stage); got ${fmtValue(layers)}.`);
+  }
+  if (
+    widths !== undefined &&
+    (!Array.isArray(widths) || widths.length !== layers.length || widths.some((w) => !Number.isInteger(w) || w < 1))
+  ) {
+    throw new SpecError(
+      `widths must list one positive integer per stage, as many as layers (${layers.length}); got ${fmtValue(widths)}. ` +
+        'Leave widths out for the defaults (64, 128, 256, 512 for imagenet; 16, 32, 64 for cifar).',
+    );
   }
   const stem = rest.stem ?? 'imagenet';
   const stages =
@@ -102,7 +111,15 @@ export {
 } from './preprocess.js';
 export { EMPTY_IMAGE_FILE, ImageDecodeError, sharpFailureReason, type ImageDecodeProblem } from './decode-error.js';
 export { SourceError, streamDownload, downloadBytes, sha256Hex, type ProgressEvent, type DownloadOptions } from './download.js';
-export { Classifier, topK, type ClassifierOrigin, type Classification, type ClassifyOptions, type ImageDecoder } from './classifier.js';
+export {
+  Classifier,
+  topK,
+  checkTopK,
+  type ClassifierOrigin,
+  type Classification,
+  type ClassifyOptions,
+  type ImageDecoder,
+} from './classifier.js';
 export {
   loadPretrained,
   classifierFrom,
