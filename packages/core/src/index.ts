@@ -89,6 +89,7 @@ export {
   type ModelSummary,
 } from './resnet.js';
 export { formatSummary, formatCount, formatMacs } from './summary.js';
+export { smallestBatchNormInput, type BatchNormInput } from './batch-statistics.js';
 export {
   registerBackend,
   listBackends,

@@ -8,6 +8,7 @@ import { SpecError, fmtValue } from './errors.js';
 import { ShortcutParams, StrideMode, getBlock, getShortcut } from './registry.js';
 import { ResidualBlock } from './block.js';
 import { clearInferencePlans, compiledForward } from './inference-plan.js';
+import { assertBatchStatisticsFor } from './batch-statistics.js';
 
 /** One stage (torchvision's `layerN`): `depth` blocks of the same type and width. */
 export interface StageSpec {
@@ -234,6 +235,8 @@ export class ResNet extends Module {
     assertNHWC(x, this.spec.inChannels, 'ResNet');
     // An empty batch: an empty result, batch norm statistics untouched (as PyTorch; engines differ on empty tensors).
     if (x.shape[0] === 0) return tf.zeros([0, this.fc.inFeatures]);
+    // One image whose maps shrink to 1x1: refused before any batch norm updates its running statistics.
+    if (c.training) assertBatchStatisticsFor(this, x, 'ResNet');
     return tf.tidy(() => {
       // The stem conv + bn + relu is one fused conv in eval mode (forwardSequence).
       let y: tf.Tensor = forwardSequence(this.stem, x, c);

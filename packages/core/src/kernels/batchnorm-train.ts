@@ -25,6 +25,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, NamedTensorMap } from '@tensorflow/tfjs-core';
+import { ShapeError, fmtShape } from '../errors.js';
 
 /** Kernel name of the fused train-mode batch norm forward. */
 export const BATCH_NORM_TRAIN = 'ResnetBatchNormTrain';
@@ -55,11 +56,28 @@ export function applyEpilogue(y: tf.Tensor, epilogue: BatchNormEpilogue = {}): t
 }
 
 /**
+ * Throws a {@link ShapeError} when `x` holds exactly one value per channel (N * H * W = 1, e.g. one
+ * image whose feature maps are 1x1): its batch variance is 0 whatever the input, so the output is
+ * the same for every image, nothing flows back, and the running variance is pulled toward 0.
+ * PyTorch refuses it the same way ("Expected more than 1 value per channel when training").
+ */
+function assertBatchStatistics(x: tf.Tensor): void {
+  const c = x.shape[x.rank - 1];
+  if (c > 0 && x.size === c) {
+    throw new ShapeError(
+      `Batch norm in training got input ${fmtShape(x.shape)} (NHWC), one value per channel, and needs more than one to compute a batch variance; ` +
+        'train with a batch of at least 2 images, or with larger images (eval mode takes this input).',
+    );
+  }
+}
+
+/**
  * Batch norm with batch statistics over all axes but the last (channels), as in training:
  * `y = (x - mean) / sqrt(variance + eps) * scale + offset`, with the biased batch variance, then the
  * optional {@link BatchNormEpilogue}. Returns the output and the statistics (for running averages).
  * One fused kernel where the backend has it, else `tf.moments` + `tf.batchNorm` (+ Add, Relu); both
- * are differentiable.
+ * are differentiable. Throws a `ShapeError` for an input with one value per channel (N * H * W = 1),
+ * whose batch variance means nothing, as PyTorch does; the caller's running statistics are then untouched.
  */
 export function batchNormTrain(
   x: tf.Tensor,
@@ -68,6 +86,7 @@ export function batchNormTrain(
   eps: number,
   epilogue: BatchNormEpilogue = {},
 ): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  assertBatchStatistics(x);
   const c = x.shape[x.rank - 1];
   const { residual, relu = false } = epilogue;
   const fusable =
