@@ -260,7 +260,8 @@ async function finetune(o: TransferOptions, r: Resolved, c: TransferCondition, s
   const trainSet = classSubset(o.trainSet, r.target, r.perClass, 7919 * seed + 1);
   const testAll = classSubset(o.testSet, r.target);
   const testSet = o.testLimit ? subset(testAll, Int32Array.from({ length: Math.min(o.testLimit, testAll.labels.length) }, (_, i) => i)) : testAll;
-  const headSeed = 1000 + seed;
+  // The new head's own seed, kept within the 32-bit seeds models take (seeds near 2^32 wrap around).
+  const headSeed = (1000 + seed) % 2 ** 32;
   const model =
     c.init === 'pretrained'
       ? (await initFromPretrained(base.file, { classes: trainSet.classes, seed: headSeed })).model
