@@ -5,7 +5,9 @@ import { Dataset } from './data/dataset.js';
 import { topK } from '@resnet-ts/zoo';
 import type { ImagePreprocessing } from '@resnet-ts/zoo';
 import { decodeImageNode } from '@resnet-ts/zoo/node';
-import { TrainError } from './errors.js';
+import { DataError, TrainError } from './errors.js';
+import { validateDataset, validateImages } from './data/dataset.js';
+import { checkNumber, shown } from './option-checks.js';
 
 /** What {@link evaluate} measures. */
 export interface EvalResult {
@@ -39,7 +41,7 @@ export interface EvalOptions {
   batchSize?: number;
   /** Default: statistics of the data set itself, no padding. Pass the training preprocessing. */
   preprocessing?: Preprocessing;
-  /** Stop after this many images (quick checks). */
+  /** Stop after this many images (quick checks): a whole number >= 1. */
   limit?: number;
   /**
    * The model output of each data class (distinct; e.g. `matchClasses(...).outputs`). Default: class
@@ -125,11 +127,39 @@ function checkOutputs(outputs: ArrayLike<number>, C: number, given: boolean): vo
 }
 
 /**
+ * Refuses what would give numbers that mean nothing: a data set whose sizes disagree or whose labels
+ * are not its classes' indices, no images to score, a batch size or limit that is not a whole number
+ * >= 1, and `outputs` that are not distinct whole numbers (two classes scored on one output).
+ */
+function checkEvaluation(data: Dataset, options: EvalOptions): void {
+  validateDataset(data, `evaluate: the data set${data.source ? ` (${data.source})` : ''}`, (m) => new DataError(m));
+  if (data.labels.length === 0)
+    throw new DataError(`evaluate: the data set${data.source ? ` (${data.source})` : ''} has no images: give at least one.`);
+  checkNumber('evaluate: batchSize', options.batchSize, { min: 1, integer: true }, 'give the images per batch, e.g. 256');
+  checkNumber('evaluate: limit', options.limit, { min: 1, integer: true }, 'give how many images to score, or leave it out for all');
+  if (options.outputs === undefined) return;
+  const outputs = Array.from(options.outputs);
+  const bad = outputs.findIndex((o) => !(Number.isInteger(o) && o >= 0));
+  if (bad >= 0)
+    throw new TrainError(
+      `evaluate: outputs[${bad}] is ${shown(outputs[bad])}; outputs must be whole-number model outputs (>= 0), one per data class: fix outputs.`,
+      'OPTIONS',
+    );
+  const dup = outputs.findIndex((o, k) => outputs.indexOf(o) !== k);
+  if (dup >= 0)
+    throw new TrainError(
+      `evaluate: outputs gives output ${outputs[dup]} to data classes ${outputs.indexOf(outputs[dup])} and ${dup}; each data class needs its own output: fix outputs (e.g. matchClasses(...).outputs).`,
+      'OPTIONS',
+    );
+}
+
+/**
  * Evaluates `model` in eval mode on `data`, batched: top-1, top-5, loss, per-class accuracy and
  * the confusion matrix over the data's classes (with `other`: predictions of outputs that are none
  * of them). `outputs` pairs data classes with model outputs (default: class k is output k).
  */
 export function evaluate(model: Module, data: Dataset, options: EvalOptions = {}): EvalResult {
+  checkEvaluation(data, options);
   const batchSize = options.batchSize ?? 256;
   const prep = options.preprocessing ?? { ...channelStats(data) };
   const batcher = new Batcher(data, batchSize, prep);
@@ -216,13 +246,19 @@ export interface PredictOptions {
   /** Channels the model takes (1 or 3). */
   channels: 1 | 3;
   classes?: string[];
+  /** How many top classes per image: a whole number from 1 to the model's classes (default 5, or all when fewer). */
   k?: number;
 }
 
-/** Top-k of one row of probabilities (see the zoo's `topK`). */
-function topOf(source: string, row: Float32Array, k: number, classes?: string[]): Prediction {
+/** Top-k of one row of probabilities (see the zoo's `topK`): `k` as given (at most the row's classes), else 5 or all if fewer. */
+function topOf(source: string, row: Float32Array, k: number | undefined, classes?: string[]): Prediction {
+  if (k !== undefined && k > row.length)
+    throw new TrainError(
+      `predict: k is ${k}, but the model outputs ${row.length} classes; k must be a whole number from 1 to ${row.length}: give a smaller k.`,
+      'OPTIONS',
+    );
   const labels = classes ?? Array.from(row, (_, j) => String(j));
-  return { source, top: topK(row, Math.min(k, row.length), labels) };
+  return { source, top: topK(row, k ?? Math.min(5, row.length), labels) };
 }
 
 /**
@@ -233,7 +269,10 @@ function topOf(source: string, row: Float32Array, k: number, classes?: string[])
  * `@resnet-ts/zoo/node` is the shorter path.
  */
 export async function predict(model: Module, images: string[] | Dataset, options: PredictOptions): Promise<Prediction[]> {
-  const k = options.k ?? 5;
+  const { k } = options;
+  checkNumber('predict: k', k, { min: 1, integer: true }, 'give how many of the top classes to list, e.g. 5');
+  if (!Array.isArray(images))
+    validateImages(images, `predict: the data set${images.source ? ` (${images.source})` : ''}`, (m) => new DataError(m));
   const softmaxOf = (x: tf.Tensor4D) => tf.tidy(() => tf.softmax(model.forward(x, { training: false })).dataSync() as Float32Array);
   if (Array.isArray(images)) {
     const prep: ImagePreprocessing = {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { sgdStep } from '@resnet-ts/core';
 import { TrainError } from './errors.js';
+import { checkNumber, checkSGDOptions, didYouMean } from './option-checks.js';
 
 /** Options of {@link SGD}, as `torch.optim.SGD`. */
 export interface SGDOptions {
@@ -34,19 +35,29 @@ export class SGD {
   private readonly params: Map<string, tf.Variable>;
   private readonly buffers = new Map<string, tf.Variable>();
 
-  /** `params`: named parameters (e.g. `model.namedParameters()`). */
+  /**
+   * `params`: named parameters (e.g. `model.namedParameters()`). Options `torch.optim.SGD` refuses
+   * (a negative or non-finite lr, momentum or weight decay; Nesterov without momentum), an unknown
+   * `decay`, and an `lrScale` naming no parameter are a `TrainError` (code 'OPTIONS').
+   */
   constructor(params: [string, tf.Variable][], options: SGDOptions = {}) {
+    checkSGDOptions(options);
     this.lr = options.lr ?? 0.1;
     this.momentum = options.momentum ?? 0;
     this.dampening = options.dampening ?? 0;
     this.weightDecay = options.weightDecay ?? 0;
     this.nesterov = options.nesterov ?? false;
     this.decay = options.decay ?? 'all';
-    this.lrScale = { ...options.lrScale };
-    if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
-      throw new TrainError('Nesterov momentum requires a momentum > 0 and zero dampening (as in PyTorch).', 'OPTIONS');
-    }
     this.params = new Map(params);
+    this.lrScale = { ...options.lrScale };
+    for (const [name, f] of Object.entries(this.lrScale)) {
+      if (!this.params.has(name))
+        throw new TrainError(
+          `lrScale names '${name}', which is none of the ${this.params.size} parameters${didYouMean(name, this.params.keys())}: give parameter names as namedParameters() lists them.`,
+          'OPTIONS',
+        );
+      checkNumber(`lrScale['${name}']`, f, { min: 0 }, 'give a factor on the learning rate such as 10, or 0 to hold the parameter');
+    }
   }
 
   private decays(name: string, p: tf.Variable): boolean {
@@ -59,6 +70,8 @@ export class SGD {
    */
   step(grads: Record<string, tf.Tensor> | Map<string, tf.Tensor>, lr = this.lr): void {
     const byName = grads instanceof Map ? grads : new Map(Object.entries(grads));
+    checkNumber('lr', lr, { min: 0 }, 'give e.g. 0.1 (a negative rate climbs the loss)');
+    this.checkGrads(byName);
     tf.tidy(() => {
       for (const [name, p] of this.params) {
         const g = byName.get(name) ?? byName.get(p.name);
@@ -78,6 +91,31 @@ export class SGD {
     });
   }
 
+  /**
+   * Refuses gradients that would silently do nothing or the wrong thing: a name that is neither a
+   * parameter's nor its variable's, or a shape other than the parameter's.
+   */
+  private checkGrads(byName: Map<string, tf.Tensor>): void {
+    if (byName.size === 0 && this.params.size > 0)
+      throw new TrainError('SGD.step got no gradients: give one per parameter to update, by name.', 'OPTIONS');
+    const names = new Map<string, string>();
+    for (const [name, p] of this.params) names.set(name, name).set(p.name, name);
+    for (const [key, g] of byName) {
+      const name = names.get(key);
+      if (name === undefined)
+        throw new TrainError(
+          `SGD.step got a gradient for '${key}', which is none of its ${this.params.size} parameters${didYouMean(key, this.params.keys())}: key gradients by parameter name (or variable name, as tf.variableGrads does).`,
+          'OPTIONS',
+        );
+      const p = this.params.get(name)!;
+      if (!sameShape(g.shape, p.shape))
+        throw new TrainError(
+          `SGD.step got a gradient of shape [${g.shape}] for '${name}', whose shape is [${p.shape}]: give each gradient its parameter's shape.`,
+          'OPTIONS',
+        );
+    }
+  }
+
   /** The momentum buffers by parameter name (copies the caller owns). Absent before the first step. */
   stateDict(): Map<string, tf.Tensor> {
     const out = new Map<string, tf.Tensor>();
@@ -90,8 +128,12 @@ export class SGD {
     for (const [name, t] of state) {
       const p = this.params.get(name);
       if (!p) throw new TrainError(`Optimizer state has a momentum buffer for '${name}', which the model does not have.`, 'CHECKPOINT');
-      if (t.size !== p.size)
-        throw new TrainError(`Momentum buffer '${name}' has ${t.size} values; the parameter has ${p.size}.`, 'CHECKPOINT');
+      // Same size is not enough: a PyTorch-layout (OIHW) buffer of an HWIO kernel would be reshaped into nonsense.
+      if (!sameShape(t.shape, p.shape))
+        throw new TrainError(
+          `Momentum buffer '${name}' has shape [${t.shape}]; the parameter's is [${p.shape}]: give buffers in the parameters' layout (as stateDict() returns them).`,
+          'CHECKPOINT',
+        );
       const v = tf.tidy(() => tf.reshape(t, p.shape));
       const old = this.buffers.get(name);
       if (old) {
@@ -109,4 +151,8 @@ export class SGD {
     for (const b of this.buffers.values()) b.dispose();
     this.buffers.clear();
   }
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
 }

@@ -17,6 +17,8 @@ export interface StoredOptimizer {
   nesterov: boolean;
   decay: string;
   lrScale?: Record<string, number>;
+  /** The head's learning rate as given (`--head-lr`); older checkpoints have only `lrScale`. */
+  headLr?: number;
 }
 
 /** The settings of a run that a resume compares (this run's; the checkpoint's are read untyped). */
@@ -198,7 +200,8 @@ function scheduleDifferences(
 }
 
 /** The head's learning rate of an optimizer under `schedule` (`--head-lr`), when it has its own. */
-function headLr(opt: { lrScale?: unknown } | undefined, schedule: unknown): number | undefined {
+function headLr(opt: { lrScale?: unknown; headLr?: unknown } | undefined, schedule: unknown): number | undefined {
+  if (typeof opt?.headLr === 'number') return opt.headLr;
   const scale = opt?.lrScale && typeof opt.lrScale === 'object' ? Object.values(opt.lrScale)[0] : undefined;
   if (typeof scale !== 'number' || !schedule || typeof schedule !== 'object') return undefined;
   try {

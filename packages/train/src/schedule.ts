@@ -110,28 +110,75 @@ export function makeSchedule(spec: ScheduleSpec): (iteration: number) => number 
   return (it) => learningRate(spec, it);
 }
 
-/** Throws a {@link TrainError} for a malformed schedule. */
+/** The kinds of {@link ScheduleSpec}, for messages. */
+const SCHEDULE_TYPES = ['constant', 'multistep', 'cosine', 'warmup'];
+
+/** A number for a message: NaN, Infinity and strings as given (JSON would write null or quote them). */
+function shown(v: unknown): string {
+  return typeof v === 'number' ? String(v) : typeof v === 'string' ? `'${v}'` : (JSON.stringify(v) ?? String(v));
+}
+
+/**
+ * Throws a {@link TrainError} for a malformed schedule, one line naming the field, its value and what
+ * is allowed: every rate (`lr`, `minLr`, `startLr`) a finite number >= 0 with `minLr <= lr`; `gamma`
+ * finite and > 0 (as PyTorch's schedulers); `milestones` non-decreasing whole numbers (a repeated one
+ * applies gamma twice, as PyTorch's Counter); `total` a whole number >= 1; `iterations` a whole number
+ * >= 0; `mode` 'linear' or 'constant'; `type` one of the four kinds, at every level of a warm-up.
+ */
 export function validateSchedule(spec: ScheduleSpec): void {
-  const bad = (m: string) => new TrainError(`Bad schedule ${JSON.stringify(spec)}: ${m}`, 'OPTIONS');
+  if (!spec || typeof spec !== 'object')
+    throw scheduleError(`a schedule must be an object with a type (${SCHEDULE_TYPES.join(', ')}); got ${shown(spec)}`);
+  const s = spec as unknown as Record<string, unknown>;
+  const fail = (field: string, allowed: string, fix: string) =>
+    scheduleError(`${spec.type} schedule: ${field} is ${shown(s[field])}; it must be ${allowed}: ${fix}.`);
+  const rate = (field: string, optional = false) => {
+    if (optional && s[field] === undefined) return;
+    const v = s[field];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+      throw fail(
+        field,
+        'a finite number >= 0',
+        typeof v === 'number' && v < 0 ? `give ${-v} (a negative rate climbs the loss)` : 'give a number such as 0.1',
+      );
+  };
+  const whole = (v: unknown, least: number) => typeof v === 'number' && Number.isInteger(v) && v >= least;
   switch (spec.type) {
     case 'constant':
-      if (!(spec.lr >= 0)) throw bad('lr must be >= 0.');
+      rate('lr');
       return;
-    case 'multistep':
-      if (!(spec.lr >= 0)) throw bad('lr must be >= 0.');
-      if (!Array.isArray(spec.milestones) || spec.milestones.some((m, i) => !(m >= 0) || (i > 0 && m < spec.milestones[i - 1])))
-        throw bad('milestones must be increasing iterations.');
+    case 'multistep': {
+      rate('lr');
+      const m = s.milestones;
+      if (!Array.isArray(m) || m.some((x, i) => !whole(x, 0) || (i > 0 && x < m[i - 1])))
+        throw fail('milestones', 'a list of non-decreasing whole numbers of steps (>= 0)', 'give e.g. [32000, 48000]');
+      if (s.gamma !== undefined && !(typeof s.gamma === 'number' && Number.isFinite(s.gamma) && s.gamma > 0))
+        throw fail('gamma', 'a finite number > 0 (the factor at each milestone)', 'give e.g. 0.1, or leave it out');
       return;
+    }
     case 'cosine':
-      if (!(spec.total > 0)) throw bad('total must be > 0.');
+      rate('lr');
+      rate('minLr', true);
+      if ((spec.minLr ?? 0) > spec.lr) throw fail('minLr', `at most lr (${spec.lr})`, 'give a smaller minLr or a larger lr');
+      if (!whole(s.total, 1)) throw fail('total', 'a whole number of steps >= 1', "give the run's number of steps");
       return;
     case 'warmup':
-      if (!(spec.iterations >= 0)) throw bad('iterations must be >= 0.');
+      if (!whole(s.iterations, 0)) throw fail('iterations', 'a whole number of steps >= 0', 'give e.g. 400');
+      rate('startLr');
+      if (s.mode !== undefined && s.mode !== 'linear' && s.mode !== 'constant')
+        throw fail('mode', "'linear' or 'constant'", "give 'linear' (a ramp) or 'constant'");
+      if (!s.then || typeof s.then !== 'object')
+        throw fail('then', 'the schedule after the warm-up', "give e.g. { type: 'constant', lr: 0.1 }");
       validateSchedule(spec.then);
       return;
     default:
-      throw bad('unknown type.');
+      throw scheduleError(
+        `schedule type ${shown(s.type)} is unknown; it must be one of ${SCHEDULE_TYPES.map((t) => `'${t}'`).join(', ')}: give one of them.`,
+      );
   }
+}
+
+function scheduleError(m: string): TrainError {
+  return new TrainError(`Bad learning-rate schedule: ${m}`, 'OPTIONS');
 }
 
 /** The paper's CIFAR schedule: 0.1, divided by 10 at 32k and 48k iterations (stop at 64k). */

@@ -149,7 +149,16 @@ export interface TrainingState {
   batchSize: number;
   seed: number;
   schedule: ScheduleSpec;
-  optimizer: { type: 'SGD'; momentum: number; weightDecay: number; nesterov: boolean; decay: string; lrScale?: Record<string, number> };
+  /** The optimizer settings; `headLr` as given (a run that trains only the head, at lr 0, holds the rest with lrScale 0). */
+  optimizer: {
+    type: 'SGD';
+    momentum: number;
+    weightDecay: number;
+    nesterov: boolean;
+    decay: string;
+    lrScale?: Record<string, number>;
+    headLr?: number;
+  };
   freeze?: FreezeSpec;
   augment: Augmentation | false;
   /** Shuffling is derived from (seed, epoch); the augmentation generator's state is saved. */

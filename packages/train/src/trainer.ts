@@ -22,7 +22,8 @@ import {
   type OutputsCheck,
 } from './health.js';
 import { SGD } from './optimizer.js';
-import { ScheduleSpec, baseLearningRate, learningRate, runLength, validateSchedule, warmupNote } from './schedule.js';
+import { ScheduleSpec, learningRate, runLength, warmupNote } from './schedule.js';
+import { checkTrainOptions, headRates } from './train-options.js';
 import { curvesSvg } from '@resnet-ts/plot';
 import { applyFreeze } from './finetune.js';
 import { saveWeights, weightsMetadata } from './model-files.js';
@@ -54,25 +55,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
 }
 
-/** Refuses options that cannot make a run, before any file is touched. */
-function checkTrainOptions(options: TrainOptions): void {
-  const { trainSet, batchSize = 128, iterations, epochs = 1, headLr } = options;
-  const bad = (m: string) => new TrainError(m, 'OPTIONS');
-  if (trainSet.labels.length === 0) throw bad('The training set is empty.');
-  if (trainSet.classes.length < 2)
-    throw bad(`The training set has ${trainSet.classes.length} class (${trainSet.classes.join(', ')}): a classifier needs at least 2 classes.`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw bad(`batchSize must be a positive integer; got ${batchSize}.`);
-  if (iterations !== undefined && (!Number.isInteger(iterations) || iterations < 1))
-    throw bad(`iterations must be a positive integer; got ${iterations}.`);
-  if (!(Number.isFinite(epochs) && epochs > 0)) throw bad(`epochs must be a positive number; got ${epochs}.`);
-  runLength(trainSet.labels.length, { batchSize, epochs, iterations });
-  if (headLr !== undefined && !(Number.isFinite(headLr) && headLr > 0)) throw bad(`headLr must be a positive number; got ${headLr}.`);
-  for (const [what, set] of [['validation', options.valSet], ['test', options.testSet]] as const) {
-    if (set && set.classes.join('\n') !== trainSet.classes.join('\n'))
-      throw bad(`The ${what} set's classes (${set.classes.join(', ')}) are not the training set's (${trainSet.classes.join(', ')}): labels would mean different classes.`);
-  }
-}
-
 /** One training run: its state, and the steps of the loop as methods. */
 class TrainingRun {
   private readonly log: (message: string) => void;
@@ -82,6 +64,8 @@ class TrainingRun {
   private readonly stepsPerEpoch: number;
   private readonly totalSteps: number;
   private readonly schedule: ScheduleSpec;
+  /** The schedule of the rate the optimizer steps with: the run's, or the head's when only the head trains (see `headRates`). */
+  private readonly stepSchedule: ScheduleSpec;
   private readonly augment: Augmentation | false;
   private readonly prep: Preprocessing;
   private readonly batcher: Batcher;
@@ -119,7 +103,6 @@ class TrainingRun {
     this.N = trainSet.labels.length;
     ({ stepsPerEpoch: this.stepsPerEpoch, totalSteps: this.totalSteps } = runLength(this.N, options));
     this.schedule = options.schedule ?? { type: 'constant', lr: options.lr ?? 0.1 };
-    validateSchedule(this.schedule);
     const warm = warmupNote(this.schedule, this.totalSteps);
     if (warm) this.log(warm);
     this.augment = options.augment === undefined ? defaultAugmentation([trainSet.shape[0], trainSet.shape[1]], true) : options.augment;
@@ -139,14 +122,15 @@ class TrainingRun {
     if (frozen.frozen.length)
       this.log(`frozen (${options.freeze}): ${frozen.frozen.length} parameter tensors, ${frozen.frozenBatchNorms} batch norms in eval mode; training ${frozen.trainable.length}`);
     this.params = frozen.trainable.map(([, v]) => v);
-    const headScale = options.headLr !== undefined ? options.headLr / baseLearningRate(this.schedule) : undefined;
+    const head = headRates(frozen.trainable, this.schedule, options.headLr);
+    this.stepSchedule = head.stepSchedule;
     this.opt = new SGD(frozen.trainable, {
-      lr: learningRate(this.schedule, 0),
+      lr: learningRate(this.stepSchedule, 0),
       momentum: options.momentum ?? 0.9,
       weightDecay: options.weightDecay ?? 1e-4,
       nesterov: options.nesterov ?? false,
       decay: options.decay ?? 'all',
-      lrScale: headScale === undefined ? undefined : Object.fromEntries(frozen.trainable.filter(([n]) => n.startsWith('fc.')).map(([n]) => [n, headScale])),
+      lrScale: head.lrScale,
     });
     this.meta = { ...options.metadata, ...weightsMetadata(options.model, trainSet.classes, this.prep, [trainSet.shape[0], trainSet.shape[1]], trainSet.decoding, trainSet.shape[2]) };
     this.order = epochOrder(this.N, this.seed, 0);
@@ -196,7 +180,7 @@ class TrainingRun {
       freeze: options.freeze,
       schedule,
       augment,
-      optimizer: { momentum: opt.momentum, weightDecay: opt.weightDecay, nesterov: opt.nesterov, decay: opt.decay, lrScale: opt.lrScale },
+      optimizer: { momentum: opt.momentum, weightDecay: opt.weightDecay, nesterov: opt.nesterov, decay: opt.decay, lrScale: opt.lrScale, headLr: options.headLr },
       data: this.dataSource,
       classes: options.trainSet.classes,
       preprocessing: this.prep,
@@ -231,7 +215,15 @@ class TrainingRun {
       batchSize: this.batchSize,
       seed: this.seed,
       schedule: this.schedule,
-      optimizer: { type: 'SGD', momentum: opt.momentum, weightDecay: opt.weightDecay, nesterov: opt.nesterov, decay: opt.decay, lrScale: { ...opt.lrScale } },
+      optimizer: {
+        type: 'SGD',
+        momentum: opt.momentum,
+        weightDecay: opt.weightDecay,
+        nesterov: opt.nesterov,
+        decay: opt.decay,
+        lrScale: { ...opt.lrScale },
+        ...(this.options.headLr !== undefined ? { headLr: this.options.headLr } : {}),
+      },
       freeze: this.options.freeze,
       augment: this.augment,
       rng: { shuffle: { seed: this.seed, epoch: this.epoch }, augment: this.aug.getState() },
@@ -364,7 +356,8 @@ class TrainingRun {
       const batch = this.batcher.fill(idx.subarray(0, n), this.augment, this.aug);
       const lr = learningRate(this.schedule, this.step);
       this.lastLr = lr;
-      const r = await sgdStep(options.model, { x: batch.x, labels: batch.labels, shape: [n, ...shape] }, this.params, this.opt, lr);
+      const stepLr = this.stepSchedule === this.schedule ? lr : learningRate(this.stepSchedule, this.step);
+      const r = await sgdStep(options.model, { x: batch.x, labels: batch.labels, shape: [n, ...shape] }, this.params, this.opt, stepLr);
       if (!r.applied) return { stopped: 'nan', message: this.lossMessage(r.loss, lr, idx.subarray(0, n)) };
       const ips = n / Math.max((Date.now() - t0) / 1000, 1e-9);
       this.step++;

@@ -42,16 +42,38 @@ export function subset(d: Dataset, indices: ArrayLike<number>): Dataset {
   return { ...d, images, labels };
 }
 
-/** Checks that labels are within [0, classes) and that sizes agree; `what` names the file(s). */
-export function validateDataset(d: Dataset, what: string, errorFactory: (m: string) => Error): void {
-  const per = d.shape[0] * d.shape[1] * d.shape[2];
-  if (d.images.length !== d.labels.length * per) {
-    throw errorFactory(`${what}: ${d.images.length} pixel values do not make ${d.labels.length} images of ${d.shape.join('x')}.`);
+/**
+ * Checks that the shape is [height, width, channels] of whole numbers and that the pixel values make
+ * one image per label; `what` names the data (file, folder or set).
+ */
+export function validateImages(d: Dataset, what: string, errorFactory: (m: string) => Error): void {
+  const { shape } = d;
+  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((v) => Number.isInteger(v) && v >= 1))
+    throw errorFactory(
+      `${what}: shape is ${JSON.stringify(shape)}; it must be [height, width, channels], whole numbers >= 1: give one image's size.`,
+    );
+  const per = shape[0] * shape[1] * shape[2];
+  if (d.images?.length !== d.labels?.length * per) {
+    throw errorFactory(
+      `${what}: ${d.images?.length} pixel values do not make ${d.labels?.length} images of ${shape.join('x')} (${d.labels?.length * per} values): ` +
+        "give one label per image and the images' shape.",
+    );
   }
+}
+
+/**
+ * Checks that sizes agree ({@link validateImages}) and that every label is a whole number within
+ * [0, classes); `what` names the file(s).
+ */
+export function validateDataset(d: Dataset, what: string, errorFactory: (m: string) => Error): void {
+  validateImages(d, what, errorFactory);
   const k = d.classes.length;
   for (let i = 0; i < d.labels.length; i++) {
     const l = d.labels[i];
-    if (l < 0 || l >= k) throw errorFactory(`${what}: label ${l} of item ${i} is out of range [0, ${k - 1}].`);
+    if (!(Number.isInteger(l) && l >= 0 && l < k))
+      throw errorFactory(
+        `${what}: label ${l} of item ${i} is out of range [0, ${k - 1}]: labels must be whole-number indices into the ${k} classes; fix the labels, or give every class in classes.`,
+      );
   }
 }
 
