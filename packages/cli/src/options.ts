@@ -10,8 +10,9 @@
  * `--checkpoint-every 0`: only at epoch ends) or refused. A test walks every command of the program
  * and fails for any value-taking option not declared here (see test/options.test.ts).
  */
+import { closestNames } from '@resnet-ts/core';
 import { Option } from 'commander';
-import { UserError, closestNames } from './util.js';
+import { UserError } from './util.js';
 
 /** What an option accepts: a description for errors and help, and the parser of its text. */
 export interface OptionKind<T> {

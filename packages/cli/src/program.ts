@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { commandsFor } from './commands/index.js';
-import { ResNetError, setNonFinitePolicy } from '@resnet-ts/core';
-import { closestNames, errorLine } from './util.js';
+import { ResNetError, closestNames, setNonFinitePolicy } from '@resnet-ts/core';
+import { errorLine } from './util.js';
 
 /**
  * Builds the `resnet` command with the sub-command `name` registered (every one when `name` is

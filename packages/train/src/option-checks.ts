@@ -2,6 +2,7 @@
  * Checks of the options a JS caller gives the library (`SGD`, `train`, `evaluate`, `predict`): each
  * refusal is one {@link TrainError} line saying what was given, what is allowed and what to do.
  */
+import { closestNames } from '@resnet-ts/core';
 import type { Augmentation } from './batches.js';
 import { TrainError } from './errors.js';
 import type { SGDOptions } from './optimizer.js';
@@ -103,34 +104,6 @@ export function checkAugmentation(a: Augmentation | false | undefined): void {
       `augment.pad is ${a.pad} with resizedCrop; a random-resized crop takes no padding: give pad 0, or leave out resizedCrop.`,
       'OPTIONS',
     );
-}
-
-/**
- * The candidates closest to `word` by edit distance (insertions, deletions, substitutions, swaps of
- * neighbours), close enough to be a typo: at most 3 edits and under 60 % of the word; at most 3.
- */
-export function closestNames(word: string, candidates: Iterable<string>): string[] {
-  let best = Infinity;
-  let found: string[] = [];
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d > 3 || d >= 0.6 * Math.max(word.length, c.length)) continue;
-    if (d < best) [best, found] = [d, [c]];
-    else if (d === best) found.push(c);
-  }
-  return found.slice(0, 3);
-}
-
-/** Optimal-string-alignment distance between `a` and `b`. */
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.length][b.length];
 }
 
 /** ` (did you mean 'a' or 'b'?)` for the names close to `word`, else ''. */
