@@ -5,7 +5,7 @@
  * kept in eval mode so their running statistics never change).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BatchNorm2d, ResNet } from '@resnet-ts/core';
+import { BatchNorm2d, ResNet, fmtValue } from '@resnet-ts/core';
 import type { Module } from '@resnet-ts/core';
 import type { Classifier, ImagePreprocessing } from '@resnet-ts/zoo';
 import { fromPretrained } from '@resnet-ts/zoo/node';
@@ -77,8 +77,12 @@ export function applyFreeze(model: Module, freeze: FreezeSpec = 'none'): FrozenP
 
 /** Options of {@link initFromPretrained}. */
 export interface InitOptions {
-  /** The class names of the new task: the head gets one output per name. */
-  classes: string[];
+  /**
+   * The class names of the new task: the head gets one output per name. Or their number, as
+   * `fromPretrained` takes it: the source's head and labels when it has that many outputs, else a new
+   * head whose labels are the output numbers ('0', '1', ...).
+   */
+  classes: string[] | number;
   /** Input channels of the data (default: the source's). 3-channel weights adapt to 1 channel (see {@link initFromPretrained}). */
   channels?: number;
   /** Seed of the new head's initialisation (default 0). */
@@ -165,6 +169,17 @@ function outputsByName(labels: string[], classes: string[]): number[] | undefine
   return rows.every((r) => r >= 0) && new Set(rows).size === rows.length ? rows : undefined;
 }
 
+/** The class names `classes` gives (see `InitOptions.classes`); a {@link TrainError} for anything else. */
+function classNames(classes: unknown, sourceLabels: string[]): string[] {
+  if (Array.isArray(classes) && classes.every((c) => typeof c === 'string')) return classes as string[];
+  if (typeof classes === 'number' && Number.isInteger(classes) && classes >= 2)
+    return classes === sourceLabels.length ? sourceLabels : Array.from({ length: classes }, (_, i) => String(i));
+  throw new TrainError(
+    `classes must be the new task's class names (an array of strings) or their number (a whole number of at least 2); got ${fmtValue(classes)}.`,
+    'OPTIONS',
+  );
+}
+
 /** Options of {@link adaptPretrained}: {@link InitOptions} without the download's. */
 export type AdaptOptions = Omit<InitOptions, 'timeoutMs'>;
 
@@ -174,11 +189,17 @@ export type AdaptOptions = Omit<InitOptions, 'timeoutMs'>;
  */
 export function adaptPretrained(clf: Classifier<unknown>, options: AdaptOptions): InitializedModel {
   const log = options.log ?? (() => {});
-  const { classes } = options;
   const source = clf.source;
   let model = clf.model;
   let preprocessing: ImagePreprocessing = { ...clf.preprocessing };
   const sourceLabels = [...clf.labels];
+  let classes: string[];
+  try {
+    classes = classNames(options.classes, sourceLabels);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   const same = sourceLabels.length === classes.length && sourceLabels.every((l, i) => l === classes[i]);
   // The data's classes among the source's outputs by name (reordered, or a subset): that part of the head is kept.
   const rows = same ? undefined : outputsByName(sourceLabels, classes);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Module } from '@resnet-ts/core';
+import { fmtValue, type Module } from '@resnet-ts/core';
 import { Batcher, Preprocessing, channelStats } from './batches.js';
 import { Dataset } from './data/dataset.js';
 import { topK } from '@resnet-ts/zoo';
@@ -7,7 +7,7 @@ import type { ImagePreprocessing } from '@resnet-ts/zoo';
 import { decodeImageNode } from '@resnet-ts/zoo/node';
 import { DataError, TrainError } from './errors.js';
 import { validateDataset, validateImages } from './data/dataset.js';
-import { checkNumber, shown } from './option-checks.js';
+import { checkNumber } from './option-checks.js';
 
 /** What {@link evaluate} measures. */
 export interface EvalResult {
@@ -142,7 +142,7 @@ function checkEvaluation(data: Dataset, options: EvalOptions): void {
   const bad = outputs.findIndex((o) => !(Number.isInteger(o) && o >= 0));
   if (bad >= 0)
     throw new TrainError(
-      `evaluate: outputs[${bad}] is ${shown(outputs[bad])}; outputs must be whole-number model outputs (>= 0), one per data class: fix outputs.`,
+      `evaluate: outputs[${bad}] is ${fmtValue(outputs[bad])}; outputs must be whole-number model outputs (>= 0), one per data class: fix outputs.`,
       'OPTIONS',
     );
   const dup = outputs.findIndex((o, k) => outputs.indexOf(o) !== k);

@@ -2,16 +2,14 @@
  * Checks of the options a JS caller gives the library (`SGD`, `train`, `evaluate`, `predict`): each
  * refusal is one {@link TrainError} line saying what was given, what is allowed and what to do.
  */
-import { closestNames } from '@resnet-ts/core';
+import { closestNames, fmtValue } from '@resnet-ts/core';
 import type { Augmentation } from './batches.js';
 import { TrainError } from './errors.js';
 import type { SGDOptions } from './optimizer.js';
 
-/** A value for a message: NaN, Infinity and strings as given (JSON would write null, or drop quotes). */
-export function shown(v: unknown): string {
-  if (typeof v === 'number') return String(v);
-  if (typeof v === 'string') return `'${v}'`;
-  return JSON.stringify(v) ?? String(v);
+/** An allowed value, as a caller writes it in JS (`'linear'`, `false`), for the "it must be ..." of a message. */
+function literal(v: unknown): string {
+  return typeof v === 'string' ? `'${v}'` : String(v);
 }
 
 /** What a number must be. */
@@ -43,13 +41,13 @@ export function allowed(v: unknown, r: NumberRule): v is number {
 /** Throws when the option `name` is given (not undefined) and is not a number `r` allows; `fix` says what to do. */
 export function checkNumber(name: string, v: unknown, r: NumberRule, fix: string): void {
   if (v === undefined || allowed(v, r)) return;
-  throw new TrainError(`${name} is ${shown(v)}; it must be ${ruleText(r)}: ${fix}.`, 'OPTIONS');
+  throw new TrainError(`${name} is ${fmtValue(v)}; it must be ${ruleText(r)}: ${fix}.`, 'OPTIONS');
 }
 
 /** Throws when the option `name` is given and is none of `values`. */
 export function checkChoice(name: string, v: unknown, values: readonly unknown[], fix: string): void {
   if (v === undefined || values.includes(v)) return;
-  throw new TrainError(`${name} is ${shown(v)}; it must be ${values.map(shown).join(' or ')}: ${fix}.`, 'OPTIONS');
+  throw new TrainError(`${name} is ${fmtValue(v)}; it must be ${values.map(literal).join(' or ')}: ${fix}.`, 'OPTIONS');
 }
 
 /**
@@ -79,7 +77,7 @@ export function checkAugmentation(a: Augmentation | false | undefined): void {
   if (a === undefined || a === false) return;
   if (!a || typeof a !== 'object')
     throw new TrainError(
-      `augment is ${shown(a)}; it must be false or { pad, flip, resizedCrop? }: give e.g. { pad: 4, flip: true }.`,
+      `augment is ${fmtValue(a)}; it must be false or { pad, flip, resizedCrop? }: give e.g. { pad: 4, flip: true }.`,
       'OPTIONS',
     );
   checkNumber('augment.pad', a.pad, { min: 0, integer: true }, 'give the pixels of padding before the random crop, e.g. 4, or 0 for none');
@@ -93,7 +91,7 @@ export function checkAugmentation(a: Augmentation | false | undefined): void {
     const ok = Array.isArray(v) && v.length === 2 && allowed(v[0], r) && allowed(v[1], r) && v[0] <= v[1];
     if (!ok)
       throw new TrainError(
-        `augment.resizedCrop.${name} is ${shown(v)}; it must be [low, high] with low <= high, each ${ruleText(r)}: ${fix}.`,
+        `augment.resizedCrop.${name} is ${fmtValue(v)}; it must be [low, high] with low <= high, each ${ruleText(r)}: ${fix}.`,
         'OPTIONS',
       );
   };

@@ -1,3 +1,4 @@
+import { fmtValue } from '@resnet-ts/core';
 import { TrainError } from './errors.js';
 
 /**
@@ -113,11 +114,6 @@ export function makeSchedule(spec: ScheduleSpec): (iteration: number) => number 
 /** The kinds of {@link ScheduleSpec}, for messages. */
 const SCHEDULE_TYPES = ['constant', 'multistep', 'cosine', 'warmup'];
 
-/** A number for a message: NaN, Infinity and strings as given (JSON would write null or quote them). */
-function shown(v: unknown): string {
-  return typeof v === 'number' ? String(v) : typeof v === 'string' ? `'${v}'` : (JSON.stringify(v) ?? String(v));
-}
-
 /**
  * Throws a {@link TrainError} for a malformed schedule, one line naming the field, its value and what
  * is allowed: every rate (`lr`, `minLr`, `startLr`) a finite number >= 0 with `minLr <= lr`; `gamma`
@@ -127,10 +123,10 @@ function shown(v: unknown): string {
  */
 export function validateSchedule(spec: ScheduleSpec): void {
   if (!spec || typeof spec !== 'object')
-    throw scheduleError(`a schedule must be an object with a type (${SCHEDULE_TYPES.join(', ')}); got ${shown(spec)}`);
+    throw scheduleError(`a schedule must be an object with a type (${SCHEDULE_TYPES.join(', ')}); got ${fmtValue(spec)}`);
   const s = spec as unknown as Record<string, unknown>;
   const fail = (field: string, allowed: string, fix: string) =>
-    scheduleError(`${spec.type} schedule: ${field} is ${shown(s[field])}; it must be ${allowed}: ${fix}.`);
+    scheduleError(`${spec.type} schedule: ${field} is ${fmtValue(s[field])}; it must be ${allowed}: ${fix}.`);
   const rate = (field: string, optional = false) => {
     if (optional && s[field] === undefined) return;
     const v = s[field];
@@ -172,7 +168,7 @@ export function validateSchedule(spec: ScheduleSpec): void {
       return;
     default:
       throw scheduleError(
-        `schedule type ${shown(s.type)} is unknown; it must be one of ${SCHEDULE_TYPES.map((t) => `'${t}'`).join(', ')}: give one of them.`,
+        `schedule type ${fmtValue(s.type)} is unknown; it must be one of ${SCHEDULE_TYPES.map((t) => `'${t}'`).join(', ')}: give one of them.`,
       );
   }
 }

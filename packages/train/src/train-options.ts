@@ -113,6 +113,13 @@ function checkRunSettings(options: TrainOptions): void {
   });
   checkAugmentation(options.augment);
   checkNumber('evalBatchSize', options.evalBatchSize, { min: 1, integer: true }, 'give the images per evaluation batch, e.g. 256');
+  checkNumber(
+    'seed',
+    options.seed,
+    { min: 0, max: 2 ** 32 - 1, integer: true },
+    'give e.g. 0 (shuffling, augmentation and a new head follow it)',
+  );
+  checkNumber('checkpointEvery', options.checkpointEvery, { min: 0, integer: true }, 'give a number of steps, or 0 for epoch ends only');
   if (options.headLr !== undefined) {
     if (!options.model.namedParameters().some(([n]) => isHead(n)))
       throw new TrainError(

@@ -50,7 +50,7 @@ describe('validateSchedule: every field of every kind', () => {
       /cosine schedule: lr is -0\.1; it must be a finite number >= 0: give 0\.1/,
     ],
     ['cosine lr NaN', { type: 'cosine', lr: NaN, total: 10 }, /lr is NaN; it must be a finite number >= 0/],
-    ['cosine lr as a string', { type: 'cosine', lr: '0.1', total: 10 }, /lr is '0\.1'; it must be a finite number/],
+    ['cosine lr as a string', { type: 'cosine', lr: '0.1', total: 10 }, /lr is "0\.1" \(a string\); it must be a finite number/],
     ['cosine minLr above lr', { type: 'cosine', lr: 0.1, total: 10, minLr: 0.5 }, /minLr is 0\.5; it must be at most lr \(0\.1\)/],
     ['cosine minLr -1', { type: 'cosine', lr: 0.1, total: 10, minLr: -1 }, /minLr is -1/],
     ['cosine total 2.5', { type: 'cosine', lr: 0.1, total: 2.5 }, /total is 2\.5; it must be a whole number of steps >= 1/],
@@ -63,7 +63,7 @@ describe('validateSchedule: every field of every kind', () => {
     [
       'multistep milestones decreasing',
       { type: 'multistep', lr: 0.1, milestones: [5, 2] },
-      /milestones is \[5,2\]; it must be a list of non-decreasing whole numbers/,
+      /milestones is \[5,2\] \(an array\); it must be a list of non-decreasing whole numbers/,
     ],
     ['multistep milestone 1.5', { type: 'multistep', lr: 0.1, milestones: [1.5] }, /milestones is \[1\.5\]/],
     [
@@ -75,7 +75,7 @@ describe('validateSchedule: every field of every kind', () => {
     [
       'warmup mode typo',
       { type: 'warmup', iterations: 2, startLr: 0.01, mode: 'const', then: constant(0.1) },
-      /mode is 'const'; it must be 'linear' or 'constant'/,
+      /mode is "const" \(a string\); it must be 'linear' or 'constant'/,
     ],
     [
       'warmup iterations -1',
@@ -96,7 +96,7 @@ describe('validateSchedule: every field of every kind', () => {
     [
       'unknown type',
       { type: 'cosin', lr: 0.1, total: 3 },
-      /schedule type 'cosin' is unknown; it must be one of 'constant', 'multistep', 'cosine', 'warmup'/,
+      /schedule type "cosin" \(a string\) is unknown; it must be one of 'constant', 'multistep', 'cosine', 'warmup'/,
     ],
   ];
   test.each(cases)('%s is refused', (_, spec, message) => {
@@ -135,14 +135,14 @@ describe('SGD refuses what torch.optim.SGD refuses, and what would silently do n
   const cases: [string, object, RegExp][] = [
     ['momentum -0.5', { momentum: -0.5 }, /^momentum is -0\.5; it must be a finite number >= 0: give e\.g\. 0\.9/],
     ['momentum NaN', { momentum: NaN }, /^momentum is NaN/],
-    ["momentum '0.9'", { momentum: '0.9' }, /^momentum is '0\.9'; it must be a finite number >= 0/],
+    ["momentum '0.9'", { momentum: '0.9' }, /^momentum is "0\.9" \(a string\); it must be a finite number >= 0/],
     ['weightDecay -1', { weightDecay: -1 }, /^weightDecay is -1; it must be a finite number >= 0/],
     ['weightDecay NaN', { weightDecay: NaN }, /^weightDecay is NaN/],
     ['lr NaN', { lr: NaN }, /^lr is NaN; it must be a finite number >= 0/],
     ['lr -1', { lr: -1 }, /^lr is -1/],
     ['dampening 5', { momentum: 0.9, dampening: 5 }, /^dampening is 5; it must be a finite number >= 0 and <= 1/],
-    ["decay 'none'", { decay: 'none', weightDecay: 0.1 }, /^decay is 'none'; it must be 'all' or 'no-bn-bias'/],
-    ["nesterov 'yes'", { nesterov: 'yes', momentum: 0.9 }, /^nesterov is 'yes'; it must be true or false/],
+    ["decay 'none'", { decay: 'none', weightDecay: 0.1 }, /^decay is "none" \(a string\); it must be 'all' or 'no-bn-bias'/],
+    ["nesterov 'yes'", { nesterov: 'yes', momentum: 0.9 }, /^nesterov is "yes" \(a string\); it must be true or false/],
     [
       'nesterov with momentum 0',
       { nesterov: true, momentum: 0 },

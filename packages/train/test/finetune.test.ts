@@ -163,6 +163,21 @@ test('head replacement from the shipped resnet20-fashion-mnist: backbone weights
   kept.model.dispose();
 });
 
+test('classes as a number, as fromPretrained takes it: the source head at its own count, else a new head with output numbers as labels', async () => {
+  const shipped = await initFromPretrained('resnet20-fashion-mnist', { classes: FASHION_MNIST_CLASSES });
+  const ten = await initFromPretrained('resnet20-fashion-mnist', { classes: 10 });
+  expect(ten.headReplaced).toBe(false);
+  expect(same(snapshot(ten.model).get('fc.weight')!, snapshot(shipped.model).get('fc.weight')!)).toBe(true);
+  const three = await initFromPretrained('resnet20-fashion-mnist', { classes: 3, seed: 4 });
+  expect(three.headReplaced).toBe(true);
+  expect(three.model.spec.numClasses).toBe(3);
+  for (const bad of [1, 2.5, -3, Number.NaN, '3', ['a', 2]])
+    await expect(initFromPretrained('resnet20-fashion-mnist', { classes: bad as never })).rejects.toThrow(
+      /^classes must be the new task's class names \(an array of strings\) or their number \(a whole number of at least 2\); got /,
+    );
+  for (const m of [shipped, ten, three]) m.model.dispose();
+});
+
 test("classes the source knows by name, reordered or a subset: its head's outputs for them are kept, in the data's order", async () => {
   const original = await initFromPretrained('resnet20-fashion-mnist', { classes: FASHION_MNIST_CLASSES });
   const x = tf.randomUniform([3, 32, 32, 1], 0, 1, 'float32', 5);
