@@ -3,7 +3,7 @@ import type { Module, ResNet } from '@resnet-ts/core';
 import type { Augmentation, Preprocessing } from './batches.js';
 import type { Dataset } from './data/dataset.js';
 import type { FreezeSpec } from './finetune.js';
-import type { ResumeFlags } from './resume-check.js';
+import type { ResumeFlags, StoredOptimizer } from './resume-check.js';
 import type { ScheduleSpec } from './schedule.js';
 
 /** Options of `train`. */
@@ -150,15 +150,7 @@ export interface TrainingState {
   seed: number;
   schedule: ScheduleSpec;
   /** The optimizer settings; `headLr` as given (a run that trains only the head, at lr 0, holds the rest with lrScale 0). */
-  optimizer: {
-    type: 'SGD';
-    momentum: number;
-    weightDecay: number;
-    nesterov: boolean;
-    decay: string;
-    lrScale?: Record<string, number>;
-    headLr?: number;
-  };
+  optimizer: { type: 'SGD' } & StoredOptimizer;
   freeze?: FreezeSpec;
   augment: Augmentation | false;
   /** Shuffling is derived from (seed, epoch); the augmentation generator's state is saved. */
