@@ -124,29 +124,31 @@ export async function decodeBlobRgb(blob: Blob, image: string): Promise<BrowserR
 }
 
 /**
- * RGB of an `<img>` (loaded: `decode()` has resolved): its file decoded as {@link decodeBlobRgb} does
- * (so an `<img>` gives what its URL gives), fetched again from `currentSrc`, the browser's cache
- * first; when that fails (a revoked `blob:` URL, a server that no longer has it, a file only the
- * element decodes such as an SVG), the element's own pixels ({@link elementRgb}).
+ * RGB of an `<img>` (loaded: `decode()` has resolved): the pixels the element shows, never its URL
+ * fetched again (a server may send another image the next time: a webcam snapshot, a `no-store`
+ * page). Read as {@link decodeBlobRgb} reads a file: a bitmap of the element decoded without
+ * premultiplied alpha (the colour stored under alpha 0 kept), EXIF orientation applied, through WebGL;
+ * else the element itself through WebGL, else a 2D canvas (black under alpha 0). Unlike a file, a
+ * GIF's transparent pixels are not given their palette colour (the element does not keep it).
  */
 export async function decodeImageElementRgb(img: HTMLImageElement): Promise<BrowserRgb> {
-  const url = img.currentSrc || img.src;
-  let blob: Blob | undefined;
+  let width = img.naturalWidth;
+  let height = img.naturalHeight;
+  let bitmap: ImageBitmap | undefined;
   try {
-    const response = await fetch(url, { cache: 'force-cache' });
-    if (response.ok) blob = await response.blob();
+    bitmap = await createImageBitmap(img, { colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image' });
   } catch {
-    blob = undefined; // not fetchable: read the element itself
+    bitmap = undefined; // e.g. an SVG without a size of its own: read the element itself
   }
-  // The browser drew it, so a file it cannot decode as a blob (an SVG) is read from the element.
-  if (blob) return decodeBlobRgb(blob, url).catch(() => elementRgb(img));
-  return elementRgb(img);
-}
-
-/** RGB of an `<img>`'s own pixels: an unpremultiplied WebGL upload, else a 2D canvas (black under alpha 0). */
-function elementRgb(img: HTMLImageElement): BrowserRgb {
-  const width = img.naturalWidth;
-  const height = img.naturalHeight;
-  const rgba = webglRgba(img, width, height) ?? canvasRgba(img, width, height);
+  let rgba: Uint8Array | null = null;
+  if (bitmap) {
+    try {
+      ({ width, height } = bitmap);
+      rgba = webglRgba(bitmap) ?? canvasRgba(bitmap, width, height);
+    } finally {
+      bitmap.close();
+    }
+  }
+  rgba ??= webglRgba(img, width, height) ?? canvasRgba(img, width, height);
   return { rgb: dropAlpha(rgba), height, width };
 }

@@ -66,10 +66,10 @@ export async function cachedFetch(url: string, options: DownloadOptions & { sha2
  * RGB pixels of a browser image. An encoded image (a `Blob`/`File` or a URL) decodes as in Node
  * (`decodeRgb`) and PIL's `convert('RGB')`: alpha dropped with the colour stored under it kept, EXIF
  * orientation applied, a GIF's transparent pixels in their palette colour; its stored RGBA is read
- * through WebGL, not a 2D canvas, which premultiplies alpha (black under alpha 0). An `<img>` decodes
- * as its URL does (its file fetched again, from the browser's cache when it can; its own pixels when
- * the file cannot be fetched); a canvas or bitmap gives the pixels a 2D canvas draws of it,
- * `ImageData` its own.
+ * through WebGL, not a 2D canvas, which premultiplies alpha (black under alpha 0). An `<img>` gives the
+ * pixels it shows, read the same way (its URL is not fetched again; a GIF's transparent pixels stay
+ * black: give the file for PIL's palette colour); a canvas or bitmap gives the pixels a 2D canvas
+ * draws of it, `ImageData` its own.
  */
 export async function decodeRgbBrowser(input: BrowserImageInput): Promise<{ rgb: Uint8Array; height: number; width: number }> {
   if (typeof ImageData !== 'undefined' && input instanceof ImageData)
