@@ -5,9 +5,8 @@
  * alpha and keep the stored colour. A bitmap decoded without premultiplication is read through a
  * WebGL texture instead (uploaded unpremultiplied, read back with `readPixels`), which keeps it; a 2D
  * canvas remains the way when WebGL is missing or the image is over its texture size, and for
- * sources whose pixels are already what they are (a canvas). An `<img>` is decoded from its file
- * (fetched again, from the browser's cache when it can) as a `Blob` is; when the file cannot be
- * fetched, the element itself is uploaded to WebGL unpremultiplied.
+ * sources whose pixels are already what they are (a canvas). An `<img>` is read the same way, from
+ * a bitmap of the element itself (its URL is never fetched again).
  */
 import { EMPTY_IMAGE_FILE, ImageDecodeError } from './decode-error.js';
 import { dropAlpha, gifFirstFrame, rgbAsPil } from './gif-first-frame.js';
