@@ -7,7 +7,8 @@
  *   a lock file holding the owner's pid (a lock whose process is gone is taken over, with a note),
  *   and removes the temporary files that a killed atomic write left behind.
  * - A folder that already holds a run is refused unless the run is resumed (`resume`) or replaced
- *   (`force`, which deletes the old run's files first); `resume` with no checkpoint is an error.
+ *   (`force`, which deletes the old run's files first); `resume` with no checkpoint is an error. A
+ *   run that saved nothing but its log (stopped before its first checkpoint) is replaced with a note.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -82,7 +83,10 @@ function refuseHeldRun(dir: string, options: RunFolderOptions): string[] {
       'RUN_FOLDER',
     );
   }
-  if (!options.resume && !options.force && held.length) {
+  // A run that stopped before its first checkpoint (killed, or a second Ctrl-C) left only its log:
+  // nothing to resume or lose, so starting again replaces it (with a note), as --force would.
+  const saved = held.filter((f) => f !== 'log.jsonl' && f !== 'curves.svg');
+  if (!options.resume && !options.force && saved.length) {
     throw new TrainError(
       `'${dir}' already holds a run (${held.join(', ')}): pass --resume to continue it, --force to replace it, or choose another --out.`,
       'RUN_FOLDER',

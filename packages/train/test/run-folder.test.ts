@@ -65,6 +65,17 @@ test('a finished run is refused without resume/force; force replaces it; resume 
   expect(fs.readdirSync(empty)).toEqual([]);
 });
 
+test('a run that saved only its log (stopped before its first checkpoint) is replaced when started again, with a note', async () => {
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'log.jsonl'), '{"type":"start"}\n');
+  expect(() => checkRunFolder(dir)).not.toThrow();
+  await expect(run(dir, { resume: true })).rejects.toThrow(`Nothing to resume in '${dir}': it has no checkpoint.safetensors.`);
+  const again = await run(dir);
+  expect(again.res.stopped).toBe('done');
+  expect(again.notes).toContain(`note: replacing the run in '${dir}' (log.jsonl): it saved no checkpoint to resume from`);
+  expect(fs.readFileSync(path.join(dir, 'log.jsonl'), 'utf8').split('\n')).not.toContain('{"type":"start"}'); // the old log is gone
+});
+
 test("a folder locked by a live process is refused; a dead owner's lock is taken over with a note", async () => {
   const dir = tmpDir();
   const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
