@@ -10,6 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { loadSafetensors } from '@resnet-ts/core/node';
+import '@resnet-ts/backend-node';
+import { useBackend } from '@resnet-ts/core';
+import { fromPretrained } from '@resnet-ts/zoo/node';
 import { runCli as runCliIn } from './cli-run.js';
 
 let dir: string;
@@ -116,6 +119,7 @@ const bad: [string, string[], RegExp][] = [
   ['--channels 2', ['--channels', '2'], /^--channels must be an integer from 1 to 3, 1 or 3; got 2$/],
   ['--val 1', ['--val', '1'], /^--val must be a number > 0 and < 1; got 1$/],
   ['--head-lr 0', ['--head-lr', '0'], /^--head-lr must be a number > 0/],
+  ['--lr 0 without --head-lr', ['--lr', '0'], /^--lr 0 trains nothing: give a rate above 0, or --head-lr <x> with it to train only the head\.$/],
   ['--classes 1', ['--classes', '1'], /^--classes must be an integer from 2/],
   ['--classes 5 for 2 folders', ['--classes', '5'], /^--classes 5 does not match the data: folder has 2 classes \(dark, light\)\.$/],
   ['--init of a missing file', ['--init', 'nope.safetensors'], /nope\.safetensors/],
@@ -124,6 +128,24 @@ const bad: [string, string[], RegExp][] = [
   ['--val next to nothing to split (val/ folder)', ['--data', 'one'], /one has 1 class folder \(cats\): a classifier needs at least 2/],
   ['--timeout -1', ['--init', 'resnet20-fashion-mnist', '--timeout', '-1'], /^--timeout must be a number > 0; got -1$/],
 ];
+
+test('--lr 0 --head-lr trains only the head, as the train README says', async () => {
+  const out = p('head-only');
+  const r = await runCli(['train', '--init', 'resnet20-fashion-mnist', '--data', 'photos', '--lr', '0', '--head-lr', '0.05', '--iterations', '2', '--batch', '4', '--out', out]);
+  expect([r.status, r.stderr.split('\n').filter((l) => l.startsWith('resnet:'))]).toEqual([0, []]);
+  await useBackend('cpu');
+  const [start, end] = await Promise.all([
+    fromPretrained('resnet20-fashion-mnist'),
+    fromPretrained(path.join(out, 'model.safetensors')),
+  ]);
+  // Every parameter but the (new, 2-class) head's is the source's, bit for bit.
+  const before = new Map(start.model.namedParameters().map(([k, v]) => [k, v.dataSync()]));
+  const backbone = end.model.namedParameters().filter(([k]) => !k.startsWith('fc.'));
+  expect(backbone.length).toBeGreaterThan(10);
+  expect(backbone.filter(([k, v]) => before.get(k)!.some((x, i) => x !== v.dataSync()[i])).map(([k]) => k)).toEqual([]);
+  start.model.dispose();
+  end.model.dispose();
+}, 120_000);
 
 test(`${bad.length} bad values of the new options: one resnet: line, no stack, nothing on stdout, no run announced or written`, async () => {
   const failures: string[] = [];

@@ -75,7 +75,7 @@ function addTrainOptions(cmd: Command): Command {
     .addOption(opt('--epochs <n>', 'epochs (may be fractional)', number({ above: 0, max: 1e5 }), 30))
     .addOption(opt('--iterations <n>', 'train for this many steps instead of --epochs', integer(1, 1e9)))
     .addOption(opt('--batch <n>', 'batch size', integer(1, 65536), 128))
-    .addOption(opt('--lr <x>', 'base learning rate', number({ above: 0, max: 1e9 }), 0.1))
+    .addOption(opt('--lr <x>', 'base learning rate (0 with --head-lr: only the head trains)', number({ min: 0, max: 1e9 }), 0.1))
     .addOption(opt('--schedule <kind>', "multistep (the paper's /10 at 50% and 75%, i.e. 32k/48k of 64k) | paper (/10 at 32k, 48k) | cosine | constant", choice(['multistep', 'paper', 'cosine', 'constant'] as const), 'multistep'))
     .addOption(opt('--warmup <n>', "hold lr/10 for the first n steps (0: none; the paper's ResNet-110 uses 400)", integer(0, 1e9)))
     .addOption(opt('--momentum <x>', 'SGD momentum, from 0 (none) to below 1', number({ min: 0, below: 1 }), 0.9))
@@ -110,6 +110,8 @@ export function registerTrain(program: Command): void {
         throw new UserError('--init brings its own architecture: leave out --model (or drop --init to train --model from scratch).');
       if (!opts.init && (opts.mean || opts.std))
         throw new UserError("--mean and --std describe --init's weights; from scratch, training normalises with the data's own statistics.");
+      if (opts.lr === 0 && opts.headLr === undefined)
+        throw new UserError('--lr 0 trains nothing: give a rate above 0, or --head-lr <x> with it to train only the head.');
       const backend = await selectBackend(opts.backend ?? 'auto', true);
       const out = reporter(Boolean(opts.json));
       const setup = await prepareTraining(opts, out.note);
