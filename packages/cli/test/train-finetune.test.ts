@@ -133,6 +133,9 @@ test('--lr 0 --head-lr trains only the head, as the train README says', async ()
   const out = p('head-only');
   const r = await runCli(['train', '--init', 'resnet20-fashion-mnist', '--data', 'photos', '--lr', '0', '--head-lr', '0.05', '--iterations', '2', '--batch', '4', '--out', out]);
   expect([r.status, r.stderr.split('\n').filter((l) => l.startsWith('resnet:'))]).toEqual([0, []]);
+  // The run's stored options name its source, not --model's default (resnet20).
+  const stored = JSON.parse((await loadSafetensors(path.join(out, 'model.safetensors'), { filter: () => false })).metadata.train_options);
+  expect([stored.init, stored.model]).toEqual(['resnet20-fashion-mnist', undefined]);
   await useBackend('cpu');
   const [start, end] = await Promise.all([
     fromPretrained('resnet20-fashion-mnist'),

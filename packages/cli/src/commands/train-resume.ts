@@ -68,7 +68,8 @@ export function runOptionsMetadata(opts: TrainCliOptions): Record<string, string
   const stored: Record<string, unknown> = {};
   for (const key of Object.keys(RUN_OPTIONS) as RunOptionName[]) {
     const v = opts[key];
-    if (v === undefined) continue;
+    // With --init the architecture is the source's: --model's default is not the run's model.
+    if (v === undefined || (key === 'model' && opts.init)) continue;
     stored[key] = PATHS.includes(key) && typeof v === 'string' && fs.existsSync(v) ? path.resolve(v) : v;
   }
   return { [TRAIN_OPTIONS_KEY]: JSON.stringify(stored) };
