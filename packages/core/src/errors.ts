@@ -67,17 +67,19 @@ export function fmtShape(shape: readonly number[]): string {
 
 /**
  * Formats a value a caller gave, for the "got ..." of a message: a number as it is (`10`, `NaN`,
- * `2.5`), anything else with its type, so that a value of the wrong type never reads as a fine one:
- * `"10" (a string)`, `true (a boolean)`, `[4,8] (an array)`, `undefined`.
+ * `2.5`), a string quoted (`"V1"`) and, where it reads as a number or a boolean, said to be a string
+ * (`"10" (a string)`), so that a value of the wrong type never reads as a fine one; arrays and
+ * objects as short JSON (`[4,8]`), `true`, `undefined`.
  */
 export function fmtValue(value: unknown): string {
-  if (typeof value === 'number') return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   if (value === undefined || value === null) return String(value);
-  if (typeof value === 'string') return `${cut(JSON.stringify(value))} (a string)`;
-  if (typeof value === 'boolean' || typeof value === 'bigint')
-    return `${String(value)}${typeof value === 'bigint' ? 'n' : ''} (a ${typeof value})`;
-  if (Array.isArray(value)) return `${shortJson(value)} (an array)`;
-  if (typeof value === 'object') return `${shortJson(value)} (an object)`;
+  if (typeof value === 'bigint') return `${String(value)}n (a bigint)`;
+  if (typeof value === 'string') {
+    const looksTyped = /^(true|false|null)$/.test(value.trim()) || (value.trim() !== '' && Number.isFinite(Number(value)));
+    return `${cut(JSON.stringify(value))}${looksTyped ? ' (a string)' : ''}`;
+  }
+  if (typeof value === 'object') return shortJson(value);
   return `a ${typeof value}`;
 }
 

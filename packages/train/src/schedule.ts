@@ -59,7 +59,7 @@ export function describeSchedule(spec: ScheduleSpec): string {
     case 'multistep': {
       const g = spec.gamma ?? 0.1;
       const by = g > 0 && Number.isInteger(1 / g) ? `/${1 / g}` : `x${g}`;
-      const at = spec.milestones.length ? `, ${by} at step${spec.milestones.length > 1 ? 's' : ''} ${spec.milestones.join(' and ')}` : '';
+      const at = spec.milestones.length ? `, ${by} at step${spec.milestones.length > 1 ? 's' : ''} ${[...spec.milestones].sort((a, b) => a - b).join(' and ')}` : '';
       return `${spec.lr}${at}`;
     }
     case 'cosine':
@@ -116,8 +116,8 @@ const SCHEDULE_TYPES = ['constant', 'multistep', 'cosine', 'warmup'];
 
 /**
  * Throws a {@link TrainError} for a malformed schedule, one line naming the field, its value and what
- * is allowed: every rate (`lr`, `minLr`, `startLr`) a finite number >= 0 with `minLr <= lr`; `gamma`
- * finite and > 0 (as PyTorch's schedulers); `milestones` non-decreasing whole numbers (a repeated one
+ * is allowed: every rate (`lr`, `minLr`, `startLr`) a finite number >= 0 (`minLr` above `lr` too); `gamma`
+ * finite and > 0 (as PyTorch's schedulers); `milestones` whole numbers in any order (a repeated one
  * applies gamma twice, as PyTorch's Counter); `total` a whole number >= 1; `iterations` a whole number
  * >= 0; `mode` 'linear' or 'constant'; `type` one of the four kinds, at every level of a warm-up.
  */
@@ -145,16 +145,16 @@ export function validateSchedule(spec: ScheduleSpec): void {
     case 'multistep': {
       rate('lr');
       const m = s.milestones;
-      if (!Array.isArray(m) || m.some((x, i) => !whole(x, 0) || (i > 0 && x < m[i - 1])))
-        throw fail('milestones', 'a list of non-decreasing whole numbers of steps (>= 0)', 'give e.g. [32000, 48000]');
+      // In any order, as PyTorch's MultiStepLR (a Counter): the rate is lr * gamma^(milestones passed).
+      if (!Array.isArray(m) || m.some((x) => !whole(x, 0)))
+        throw fail('milestones', 'a list of whole numbers of steps (>= 0)', 'give e.g. [32000, 48000]');
       if (s.gamma !== undefined && !(typeof s.gamma === 'number' && Number.isFinite(s.gamma) && s.gamma > 0))
         throw fail('gamma', 'a finite number > 0 (the factor at each milestone)', 'give e.g. 0.1, or leave it out');
       return;
     }
     case 'cosine':
       rate('lr');
-      rate('minLr', true);
-      if ((spec.minLr ?? 0) > spec.lr) throw fail('minLr', `at most lr (${spec.lr})`, 'give a smaller minLr or a larger lr');
+      rate('minLr', true); // above lr too, as PyTorch's eta_min: the rate then rises to it
       if (!whole(s.total, 1)) throw fail('total', 'a whole number of steps >= 1', "give the run's number of steps");
       return;
     case 'warmup':
