@@ -304,6 +304,13 @@ const cases: Case[] = [
     needsData: true,
   },
   {
+    name: 'a last batch of one image where batch norm sees 1x1 maps (resnet18 at 32x32): named by the flags typed',
+    args: ['train', '--model', 'resnet18', '--image-size', '32', '--limit', '17', '--batch', '16', '--epochs', '1', '--out', 'one-image-batch'],
+    error: /^--batch 16 on 17 training images makes a last batch of 1 image .* layer4\.0\.bn1 sees 1x1 maps .*: give --batch 15 or 17 \(no batch of 1\)\.$/,
+    needsData: true,
+    absent: ['one-image-batch'],
+  },
+  {
     name: '--resume with nothing to resume',
     args: ['train', ...QUICK, '--resume', '--out', 'empty-run'],
     error: /^Nothing to resume in 'empty-run': it has no checkpoint\.safetensors/,

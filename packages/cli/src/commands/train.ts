@@ -116,7 +116,9 @@ export function registerTrain(program: Command): void {
       const out = reporter(Boolean(opts.json));
       const setup = await prepareTraining(opts, out.note);
       try {
-        await runTraining(opts, setup, backend, out);
+        await runTraining(opts, setup, backend, out).catch((e: unknown) => {
+          throw inFlagTerms(e);
+        });
       } finally {
         setup.model.dispose();
       }
@@ -203,6 +205,25 @@ async function runTraining(opts: TrainCliOptions, setup: TrainSetup, backend: st
   } finally {
     stop.dispose();
   }
+}
+
+/** The `train()` options whose names its refusals use, as this command's flags. */
+const FLAG_OF: Record<string, string> = {
+  batchSize: '--batch',
+  headLr: '--head-lr',
+  lr: '--lr',
+  momentum: '--momentum',
+  nesterov: '--nesterov',
+  weightDecay: '--wd',
+  checkpointEvery: '--checkpoint-every',
+  seed: '--seed',
+};
+
+/** A refusal of `train()`'s options (a TrainError 'OPTIONS') worded with the flags the user typed: "give --batch 15 or 17", not batchSize. */
+function inFlagTerms(e: unknown): unknown {
+  if (!(e instanceof TrainError) || e.code !== 'OPTIONS') return e;
+  const names = new RegExp(`(?<![\\w.-])(${Object.keys(FLAG_OF).join('|')})(?![\\w.])`, 'g');
+  return new TrainError(e.message.replace(names, (name: string) => FLAG_OF[name]), e.code);
 }
 
 /** The closing lines (or events) of a run; a diverged run is an error, an interrupted one exits 128 + the signal (130 for Ctrl-C). */
