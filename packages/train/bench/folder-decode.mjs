@@ -6,6 +6,7 @@
 //   node packages/train/bench/folder-decode.mjs [folder=/tmp/bigfolder]   (after npm run build)
 import fs from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { loadImageFolder } from '@resnet-ts/train';
 
