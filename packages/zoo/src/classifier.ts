@@ -106,13 +106,17 @@ export class Classifier<I = unknown> {
     const x = await this.preprocess(input);
     let logits: Float32Array;
     let probs: Float32Array;
+    let outputs: tf.Tensor[] = [];
     try {
-      [logits, probs] = tf.tidy(() => {
+      outputs = tf.tidy(() => {
         const y = this.model.forward(x, { training: false });
-        return [y.dataSync() as Float32Array, tf.softmax(y).dataSync() as Float32Array];
+        return [y, tf.softmax(y)];
       });
+      // Read asynchronously: tfjs-webgpu's synchronous read gives zeros on some adapters and loses the device.
+      [logits, probs] = (await Promise.all(outputs.map((t) => t.data()))) as Float32Array[];
     } finally {
       x.dispose();
+      tf.dispose(outputs);
     }
     const n = x.shape[0];
     const per = probs.length / n;

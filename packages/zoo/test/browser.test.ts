@@ -13,7 +13,7 @@ import path from 'node:path';
 import '@resnet-ts/backend-node';
 import { fromPretrained, sampleImages } from '@resnet-ts/zoo/node';
 
-const CHROMIUM = '/usr/bin/chromium';
+const { CHROMIUM, CHROMIUM_FLAGS } = require('../../../scripts/chromium.cjs') as { CHROMIUM: string; CHROMIUM_FLAGS: string[] };
 const ROOT = path.join(__dirname, '..', '..', '..');
 const ZOO = path.join(__dirname, '..');
 const NAME = 'resnet20-fashion-mnist';
@@ -41,6 +41,19 @@ window.run = async () => {
   const cached = (await (await caches.open('resnet-ts')).keys()).map((r) => new URL(r.url).pathname);
   again.dispose();
   return { events, byUrl, byImg, byPixels, cached, training: clf.model.training, labels: clf.labels };
+};
+// classify on another engine (webgpu: its synchronous reads gave zeros on SwiftShader and lost the device).
+window.classifyOn = async (engine) => {
+  try {
+    await useBackend(engine);
+  } catch (e) {
+    return { unavailable: e.message };
+  }
+  const clf = await fromPretrained('${NAME}');
+  const first = await clf.classify('/samples/6-Shirt.png', { topk: 2 });
+  const second = await clf.classify('/samples/6-Shirt.png', { topk: 2 });
+  clf.dispose();
+  return { first, second };
 };
 `;
 
@@ -89,7 +102,7 @@ window.run = async () => {
 
   test('loads with progress into the Cache API and classifies a URL, an <img> and ImageData as Node does', async () => {
     const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
     try {
       const page = await browser.newPage();
       const errors: string[] = [];
@@ -120,6 +133,16 @@ window.run = async () => {
         expect(Math.abs(top[0].probability - ref[0].probability)).toBeLessThan(1e-4);
       }
       console.log(`browser: ${r.byUrl[0].label} ${(100 * r.byUrl[0].probability).toFixed(2)} %, Node: ${ref[0].label} ${(100 * ref[0].probability).toFixed(2)} %`);
+      // On WebGPU (SwiftShader here) too, twice: the same answer as Node, and the device still there.
+      type OnEngine = { unavailable?: string; first: Top; second: Top };
+      const gpu = (await page.evaluate(() => (window as unknown as { classifyOn: (e: string) => Promise<unknown> }).classifyOn('webgpu'))) as OnEngine;
+      if (gpu.unavailable) console.log(`SKIP classify on webgpu: ${gpu.unavailable}`);
+      else
+        for (const top of [gpu.first, gpu.second]) {
+          expect(top.map((t) => t.label)).toEqual(ref.map((t) => t.label));
+          expect(Math.abs(top[0].probability - ref[0].probability)).toBeLessThan(1e-4);
+        }
+      expect(errors).toEqual([]);
     } finally {
       await browser.close();
     }
