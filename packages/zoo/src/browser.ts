@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { canvasRgba, decodeBlobRgb, decodeImageElementRgb } from './browser-pixels.js';
 import { dropAlpha } from './gif-first-frame.js';
 import { Classifier } from './classifier.js';
-import { DownloadOptions, SourceError, downloadBytes, sha256Hex } from './download.js';
+import { DownloadOptions, SourceError, checkDownloaded, downloadBytes, downloadKind, sha256Hex } from './download.js';
 import { ImagePreprocessing, preprocessRgb } from './preprocess.js';
 import { PretrainedOptions, SourceEnvironment, loadPretrained } from './resolve.js';
 
@@ -33,31 +33,42 @@ export function configureBrowserSources(change: Partial<BrowserSourceSettings>):
 }
 
 /**
- * The bytes of `url`, from the Cache API when there (and matching `sha256`), else downloaded and put
- * in the cache only when complete and verified (an interrupted download is never cached).
+ * The bytes of `url`, from the Cache API when there (matching `sha256`, and a usable file of its kind:
+ * {@link checkDownloaded}), else downloaded and put in the cache only when complete and verified (an
+ * interrupted download, a web page served with HTTP 200 or a truncated file is never cached). A cached
+ * entry that fails those checks (an older version kept it) is removed and downloaded again.
  */
 export async function cachedFetch(url: string, options: DownloadOptions & { sha256?: string } = {}): Promise<Uint8Array | undefined> {
   const absolute = new URL(url, globalThis.location?.href).href;
+  const want = options.sha256?.toLowerCase();
+  if (want !== undefined && !/^[0-9a-f]{64}$/.test(want)) throw new SourceError(`sha256 must be 64 hex digits; got '${options.sha256}'.`);
+  const kind = downloadKind(absolute);
   const cache = settings.cacheName && typeof caches !== 'undefined' ? await caches.open(settings.cacheName) : undefined;
   const hit = await cache?.match(absolute);
   if (hit) {
     const bytes = new Uint8Array(await hit.arrayBuffer());
-    if (!options.sha256 || (await sha256Hex(bytes)) === options.sha256.toLowerCase()) {
+    if ((!want || (await sha256Hex(bytes)) === want) && !checkDownloaded(url, bytes, kind)) {
       options.onProgress?.({ source: url, loaded: bytes.byteLength, total: bytes.byteLength });
       return bytes;
     }
     await cache?.delete(absolute);
   }
-  const bytes = await downloadBytes(absolute, options);
+  let contentType: string | undefined;
+  const onResponse: DownloadOptions['onResponse'] = (r) => {
+    contentType = r.contentType;
+    options.onResponse?.(r);
+  };
+  const bytes = await downloadBytes(absolute, { ...options, onResponse });
   if (!bytes) return undefined;
-  if (options.sha256) {
+  if (want) {
     const got = await sha256Hex(bytes);
-    if (got !== options.sha256.toLowerCase()) {
+    if (got !== want)
       throw new SourceError(
         `Checksum mismatch for ${url}: expected sha256 ${options.sha256}, got ${got}. The file was not cached; check the URL and the checksum.`,
       );
-    }
   }
+  const wrong = checkDownloaded(url, bytes, kind, contentType);
+  if (wrong) throw wrong;
   await cache?.put(absolute, new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } }));
   return bytes;
 }

@@ -102,6 +102,19 @@ class Body {
 }
 
 /**
+ * Checks a local weights file against the `sha256` a caller gave (nothing to check without one): a
+ * {@link SourceError} naming both digests when they differ, as for a download.
+ */
+export function checkLocalSha256(file: string, sha256: string | undefined): void {
+  if (sha256 === undefined) return;
+  const want = sha256.toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(want)) throw new SourceError(`sha256 must be 64 hex digits; got '${sha256}'.`);
+  const got = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+  if (got !== want)
+    throw new SourceError(`Checksum mismatch for ${file}: expected sha256 ${sha256}, got ${got}; check the file and the checksum.`);
+}
+
+/**
  * The cached bytes of `url`, or undefined when there are none to use: absent, not matching `want`
  * (sha256), or not a usable file of its kind (a web page or broken file that an older version
  * cached); such a file is removed, so the next download replaces it.

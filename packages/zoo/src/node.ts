@@ -16,7 +16,7 @@ import { SpecError } from '@resnet-ts/core';
 import { ModelCard, PRETRAINED, findPretrained } from './pretrained.js';
 import { Classifier } from './classifier.js';
 import { PretrainedOptions, SourceEnvironment, loadPretrained } from './resolve.js';
-import { cachedDownload, hubEndpoint, readLocalFile, readLocalWeights } from './node-sources.js';
+import { cachedDownload, checkLocalSha256, hubEndpoint, readLocalFile, readLocalWeights } from './node-sources.js';
 import { NodeImageInput, decodeImageNode } from './node-image.js';
 
 export * from './index.js';
@@ -69,12 +69,14 @@ export function sampleImages(name: string): { file: string; label: string }[] {
 /** Node's source environment: local files, shipped weights, a disk cache for URLs, sharp decoding. */
 export const nodeEnvironment: SourceEnvironment<NodeImageInput> = {
   shipped: async (entry, o) => {
+    checkLocalSha256(pretrainedWeightsPath(entry.name), o.sha256);
     const bytes = readLocalFile(pretrainedWeightsPath(entry.name));
     o.onProgress?.({ source: entry.name, loaded: bytes.byteLength, total: bytes.byteLength });
     return bytes;
   },
   file: async (file, o) => {
     const { weights, size } = readLocalWeights(file);
+    checkLocalSha256(file, o.sha256);
     o.onProgress?.({ source: file, loaded: size, total: size });
     return weights;
   },

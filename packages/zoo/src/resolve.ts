@@ -61,10 +61,10 @@ export interface ResolvedSource {
 
 /** How an environment reads and caches bytes and decodes images. */
 export interface SourceEnvironment<I> {
-  /** The bytes of a shipped zoo weights file. */
-  shipped(entry: PretrainedEntry, options: DownloadOptions): Promise<Uint8Array>;
-  /** A local file (Node: its bytes, or its state dict for safetensors) or a relative URL (browser: its bytes). */
-  file(path: string, options: DownloadOptions): Promise<Uint8Array | RawStateDict>;
+  /** The bytes of a shipped zoo weights file (checked against `sha256` when given). */
+  shipped(entry: PretrainedEntry, options: DownloadOptions & { sha256?: string }): Promise<Uint8Array>;
+  /** A local file (Node: its bytes, or its state dict for safetensors) or a relative URL (browser: its bytes); checked against `sha256` when given. */
+  file(path: string, options: DownloadOptions & { sha256?: string }): Promise<Uint8Array | RawStateDict>;
   /** The bytes of an http(s) URL, cached; undefined for a 404 with `optional`. */
   url(url: string, options: DownloadOptions & { sha256?: string }): Promise<Uint8Array | undefined>;
   /** Base URL of the Hugging Face-style hub, e.g. `https://huggingface.co`. */
@@ -128,14 +128,14 @@ export async function resolveSource<I>(
     return { weights: bytes, name: source };
   }
   const shipped = findPretrained(source);
-  if (shipped) return { weights: await env.shipped(shipped, dl), name: source, shipped };
+  if (shipped) return { weights: await env.shipped(shipped, { ...dl, sha256: options.sha256 }), name: source, shipped };
   if (ARCHITECTURES.some((a) => a.name === source)) {
     throw new SourceError(
       `'${source}' is an architecture without shipped weights: give the weights file as the source and the architecture as { model: '${source}' } ` +
         `(CLI: --model ${source} --weights <file>). Shipped weights: ${PRETRAINED.map((e) => e.name).join(', ')}.`,
     );
   }
-  return { weights: await env.file(source, dl), name: source };
+  return { weights: await env.file(source, { ...dl, sha256: options.sha256 }), name: source };
 }
 
 /** Labels: given names, the hub config's `id2label`, the checkpoint's, ImageNet's for a 1000-class head, else indices. */

@@ -42,6 +42,22 @@ window.run = async () => {
   again.dispose();
   return { events, byUrl, byImg, byPixels, cached, training: clf.model.training, labels: clf.labels };
 };
+// A checksum asked for is checked on relative URLs and shipped names too; a web page or a broken file
+// is never cached, and one an older version cached is downloaded again.
+window.sourceChecks = async () => {
+  const failure = (p) => p.then(() => 'loaded', (e) => e.message);
+  const wrong = '0'.repeat(64);
+  const relative = await failure(fromPretrained('/weights/${NAME}.safetensors', { sha256: wrong }));
+  const shipped = await failure(fromPretrained('${NAME}', { sha256: wrong }));
+  const page = await failure(fromPretrained('/flaky/model.safetensors'));
+  const afterPage = await failure(fromPretrained('/flaky/model.safetensors'));
+  const cache = await caches.open('resnet-ts');
+  const poisoned = new URL('/weights/${NAME}.safetensors', location.href).href;
+  await cache.put(poisoned, new Response('<!doctype html><title>app</title>'));
+  const afterPoison = await failure(fromPretrained('${NAME}'));
+  const stored = new Uint8Array(await (await cache.match(poisoned)).arrayBuffer()).length;
+  return { relative, shipped, page, afterPage, afterPoison, stored };
+};
 // classify on another engine (webgpu: its synchronous reads gave zeros on SwiftShader and lost the device).
 window.classifyOn = async (engine) => {
   try {
@@ -85,7 +101,10 @@ window.classifyOn = async (engine) => {
     server = http.createServer((req, res) => {
       const url = (req.url ?? '/').split('?')[0];
       hits[url] = (hits[url] ?? 0) + 1;
-      const file = files[url];
+      // A single-page app's fallback: its index.html for a missing file, the weights once they are there.
+      if (url === '/flaky/model.safetensors' && hits[url] === 1)
+        return void res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><html><body>app</body></html>');
+      const file = url === '/flaky/model.safetensors' ? files[`/weights/${NAME}.safetensors`] : files[url];
       if (!file) return void res.writeHead(404).end();
       const body = fs.readFileSync(file);
       res.writeHead(200, { 'content-type': url.endsWith('.js') ? 'text/javascript' : url === '/' ? 'text/html' : 'application/octet-stream', 'content-length': body.length });
@@ -142,6 +161,15 @@ window.classifyOn = async (engine) => {
           expect(top.map((t) => t.label)).toEqual(ref.map((t) => t.label));
           expect(Math.abs(top[0].probability - ref[0].probability)).toBeLessThan(1e-4);
         }
+      const checks = (await page.evaluate(() => (window as unknown as { sourceChecks: () => Promise<unknown> }).sourceChecks())) as Record<string, unknown>;
+      expect(checks).toEqual({
+        relative: expect.stringMatching(/^Checksum mismatch for \/weights\/resnet20-fashion-mnist\.safetensors: expected sha256 0{64}, got [0-9a-f]{64}\. The file was not cached/),
+        shipped: expect.stringMatching(/^Checksum mismatch for .*resnet20-fashion-mnist\.safetensors: expected sha256 0{64}/),
+        page: expect.stringMatching(/^\/flaky\/model\.safetensors did not serve a weights file but a web page \(content-type text\/html, .*; nothing was cached\.$/),
+        afterPage: 'loaded',
+        afterPoison: 'loaded',
+        stored: size,
+      });
       expect(errors).toEqual([]);
     } finally {
       await browser.close();

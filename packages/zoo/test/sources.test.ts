@@ -134,6 +134,19 @@ test('a URL is streamed with progress, cached, verified by sha256, and served fr
   again.dispose();
 });
 
+test('a checksum given for a local file or a shipped name is checked, as for a download', async () => {
+  const file = pretrainedWeightsPath('resnet20-fashion-mnist');
+  const right = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+  const wrong = '0'.repeat(64);
+  for (const source of [file, 'resnet20-fashion-mnist'])
+    await expect(fromPretrained(source, { sha256: wrong })).rejects.toThrow(
+      new RegExp(`^Checksum mismatch for .*resnet20-fashion-mnist\\.safetensors: expected sha256 0{64}, got ${right}; check the file and the checksum\\.$`),
+    );
+  const ok = await fromPretrained(file, { sha256: right.toUpperCase() });
+  ok.dispose();
+  await expect(fromPretrained(file, { sha256: 'abc' })).rejects.toThrow(/^sha256 must be 64 hex digits; got 'abc'\.$/);
+});
+
 test('hf:owner/name reads model.safetensors and takes the labels from config.json id2label', async () => {
   const clf = await fromPretrained('hf:acme/fmnist');
   expect(clf.labels).toEqual(HUB_LABELS);
