@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { canvasRgba, decodeBlobRgb, decodeImageElementRgb } from './browser-pixels.js';
 import { dropAlpha } from './gif-first-frame.js';
+import { ImageDecodeError } from './decode-error.js';
 import { Classifier } from './classifier.js';
 import { DownloadOptions, SourceError, checkDownloaded, downloadBytes, downloadKind, sha256Hex } from './download.js';
 import { ImagePreprocessing, preprocessRgb } from './preprocess.js';
@@ -85,18 +86,39 @@ export async function cachedFetch(url: string, options: DownloadOptions & { sha2
 export async function decodeRgbBrowser(input: BrowserImageInput): Promise<{ rgb: Uint8Array; height: number; width: number }> {
   if (typeof ImageData !== 'undefined' && input instanceof ImageData)
     return { rgb: dropAlpha(input.data), height: input.height, width: input.width };
-  if (typeof input === 'string' || input instanceof Blob) {
-    const blob = typeof input === 'string' ? await (await fetch(input)).blob() : input;
-    return decodeBlobRgb(blob, typeof input === 'string' ? input : 'the image');
-  }
+  if (typeof input === 'string' || input instanceof Blob)
+    return decodeBlobRgb(await imageBlob(input), typeof input === 'string' ? input : 'the image');
   if (typeof HTMLImageElement !== 'undefined' && input instanceof HTMLImageElement) {
-    await input.decode();
+    // A missing or broken file: the element's own error names nothing, so say which image.
+    const name = input.currentSrc || input.src || 'the <img>';
+    await input.decode().catch((e: Error) => {
+      throw new ImageDecodeError(name, `the <img> could not load or decode it (${e.message.replace(/\.$/, '')})`, 'format');
+    });
     return decodeImageElementRgb(input);
   }
   const s = input as { width: number; height: number; naturalWidth?: number; naturalHeight?: number };
   const width = s.naturalWidth || s.width;
   const height = s.naturalHeight || s.height;
+  if (!width || !height)
+    throw new ImageDecodeError(
+      typeof ImageBitmap !== 'undefined' && input instanceof ImageBitmap ? 'the ImageBitmap' : 'the canvas',
+      `it is ${width}x${height} pixels`,
+      'format',
+    );
   return { rgb: dropAlpha(canvasRgba(input as CanvasImageSource, width, height)), height, width };
+}
+
+/** The encoded image a URL serves (an {@link ImageDecodeError} naming the HTTP status when it serves none), or the blob given. */
+async function imageBlob(input: string | Blob): Promise<Blob> {
+  if (typeof input !== 'string') return input;
+  const response = await fetch(input);
+  if (!response.ok)
+    throw new ImageDecodeError(
+      input,
+      `the server answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`,
+      'format',
+    );
+  return response.blob();
 }
 
 /** Decodes and preprocesses one browser image to `[H, W, C]` float32 model input. */

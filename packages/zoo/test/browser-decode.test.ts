@@ -100,8 +100,9 @@ window.repeat = async (url, times) => {
   return differing;
 };
 window.failure = async (input) => {
+  const inputs = { blob: () => new Blob([]), canvas: () => new OffscreenCanvas(0, 0), img: () => Object.assign(new Image(), { src: 'missing.png' }) };
   try {
-    await decodeRgbBrowser(input === 'blob' ? new Blob([]) : input);
+    await decodeRgbBrowser(inputs[input] ? inputs[input]() : input);
     return null;
   } catch (e) {
     return { message: e.message, problem: e.problem };
@@ -197,6 +198,21 @@ test("decodeRgbBrowser gives the Node decoder's RGB for images with alpha (not p
       const failure = await page.evaluate((i) => (window as never as { failure: (i: string) => Promise<unknown> }).failure(i), input);
       expect(failure).toEqual({ problem: 'empty', message: expect.stringContaining(`: it is ${EMPTY_IMAGE_FILE}.`) });
     }
+    // A missing file by URL or <img>, a canvas of 0 pixels: one ImageDecodeError naming the image and why.
+    const failed = async (input: string) =>
+      page.evaluate((i) => (window as never as { failure: (i: string) => Promise<unknown> }).failure(i), input);
+    expect(await failed('missing.png')).toEqual({
+      problem: 'format',
+      message: expect.stringMatching(/^Cannot decode missing\.png as an image \(the server answered HTTP 404/),
+    });
+    expect(await failed('img')).toEqual({
+      problem: 'format',
+      message: expect.stringMatching(/missing\.png as an image \(the <img> could not load or decode it \(/),
+    });
+    expect(await failed('canvas')).toEqual({
+      problem: 'format',
+      message: expect.stringMatching(/^Cannot decode the canvas as an image \(it is 0x0 pixels\)/),
+    });
     expect(messages.filter((m) => /too many active webgl contexts|context lost|CONTEXT_LOST|error/i.test(m))).toEqual([]);
     // Without WebGL the 2D canvas still decodes: opaque images as before.
     const fallback = await open('?nowebgl');
