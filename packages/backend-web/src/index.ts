@@ -49,7 +49,13 @@ export function configureBackendWeb(opts: BackendWebOptions): void {
 const SOFTWARE = /swiftshader|llvmpipe|lavapipe|software|basic render/i;
 
 async function tfSetBackend(name: string): Promise<void> {
-  if (!(await tf.setBackend(name))) throw new Error(`tfjs could not initialise its '${name}' backend in this browser (see the console).`);
+  if (await tf.setBackend(name)) return;
+  // The usual cause for wasm: its .wasm files are not served where wasmPaths says (a 404 in the console).
+  const wasm =
+    name === 'wasm'
+      ? ` Are the .wasm files of @tensorflow/tfjs-backend-wasm/dist/ served at ${JSON.stringify(options.wasmPaths ?? "the page's folder")}? Set configureBackendWeb({ wasmPaths }) to where they are.`
+      : '';
+  throw new Error(`tfjs could not initialise its '${name}' backend in this browser (see the console).${wasm}`);
 }
 
 interface GpuLike {

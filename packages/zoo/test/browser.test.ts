@@ -20,7 +20,7 @@ const NAME = 'resnet20-fashion-mnist';
 const hasChromium = fs.existsSync(CHROMIUM);
 
 const ENTRY = `
-import '@resnet-ts/backend-web';
+import { configureBackendWeb } from '@resnet-ts/backend-web';
 import { useBackend } from '@resnet-ts/core';
 import { configureBrowserSources, fromPretrained } from '@resnet-ts/zoo';
 window.run = async () => {
@@ -57,6 +57,11 @@ window.sourceChecks = async () => {
   const afterPoison = await failure(fromPretrained('${NAME}'));
   const stored = new Uint8Array(await (await cache.match(poisoned)).arrayBuffer()).length;
   return { relative, shipped, page, afterPage, afterPoison, stored };
+};
+// wasm whose .wasm files are not served: the message says where they were looked for.
+window.wasmMissing = async () => {
+  configureBackendWeb({ wasmPaths: '/no-wasm/' });
+  return useBackend('wasm').then(() => 'started', (e) => e.message);
 };
 // classify on another engine (webgpu: its synchronous reads gave zeros on SwiftShader and lost the device).
 window.classifyOn = async (engine) => {
@@ -170,6 +175,8 @@ window.classifyOn = async (engine) => {
         afterPoison: 'loaded',
         stored: size,
       });
+      const wasm = await page.evaluate(() => (window as unknown as { wasmMissing: () => Promise<string> }).wasmMissing());
+      expect(wasm).toMatch(/Are the \.wasm files of @tensorflow\/tfjs-backend-wasm\/dist\/ served at "\/no-wasm\/"\? Set configureBackendWeb\(\{ wasmPaths \}\)/);
       expect(errors).toEqual([]);
     } finally {
       await browser.close();
