@@ -35,7 +35,7 @@ export function configureBrowserSources(change: Partial<BrowserSourceSettings>):
 
 /**
  * The bytes of `url`, from the Cache API when there (matching `sha256`, and a usable file of its kind:
- * {@link checkDownloaded}), else downloaded and put in the cache only when complete and verified (an
+ * `checkDownloaded`), else downloaded and put in the cache only when complete and verified (an
  * interrupted download, a web page served with HTTP 200 or a truncated file is never cached). A cached
  * entry that fails those checks (an older version kept it) is removed and downloaded again.
  */
