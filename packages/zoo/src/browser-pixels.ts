@@ -107,17 +107,12 @@ export async function decodeBlobRgb(blob: Blob, image: string): Promise<BrowserR
   if (blob.size === 0) throw new ImageDecodeError(image, `it is ${EMPTY_IMAGE_FILE}`, 'empty');
   let bitmap: ImageBitmap;
   try {
-    bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image' });
+    bitmap = await storedBitmap(blob);
   } catch (e) {
     throw new ImageDecodeError(image, (e as Error).message, 'format');
   }
   const { width, height } = bitmap;
-  let rgba: Uint8Array;
-  try {
-    rgba = webglRgba(bitmap) ?? canvasRgba(bitmap, width, height);
-  } finally {
-    bitmap.close();
-  }
+  const rgba = bitmapRgba(bitmap);
   const bytes = await gifBytes(blob);
   return { rgb: rgbAsPil(rgba, width, height, bytes && gifFirstFrame(bytes)), height, width };
 }
@@ -131,23 +126,26 @@ export async function decodeBlobRgb(blob: Blob, image: string): Promise<BrowserR
  * GIF's transparent pixels are not given their palette colour (the element does not keep it).
  */
 export async function decodeImageElementRgb(img: HTMLImageElement): Promise<BrowserRgb> {
-  let width = img.naturalWidth;
-  let height = img.naturalHeight;
-  let bitmap: ImageBitmap | undefined;
-  try {
-    bitmap = await createImageBitmap(img, { colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image' });
-  } catch {
-    bitmap = undefined; // e.g. an SVG without a size of its own: read the element itself
-  }
-  let rgba: Uint8Array | null = null;
+  const bitmap = await storedBitmap(img).catch(() => undefined); // e.g. an SVG without a size of its own
   if (bitmap) {
-    try {
-      ({ width, height } = bitmap);
-      rgba = webglRgba(bitmap) ?? canvasRgba(bitmap, width, height);
-    } finally {
-      bitmap.close();
-    }
+    const { width, height } = bitmap;
+    return { rgb: dropAlpha(bitmapRgba(bitmap)), height, width };
   }
-  rgba ??= webglRgba(img, width, height) ?? canvasRgba(img, width, height);
-  return { rgb: dropAlpha(rgba), height, width };
+  // The element itself: an unpremultiplied WebGL upload, else a 2D canvas.
+  const [width, height] = [img.naturalWidth, img.naturalHeight];
+  return { rgb: dropAlpha(webglRgba(img, width, height) ?? canvasRgba(img, width, height)), height, width };
+}
+
+/** A bitmap of an encoded image or an `<img>` as stored: not premultiplied, no colour conversion, EXIF orientation applied. */
+function storedBitmap(source: Blob | HTMLImageElement): Promise<ImageBitmap> {
+  return createImageBitmap(source, { colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image' });
+}
+
+/** The RGBA of `bitmap` as stored (through WebGL, else a 2D canvas), then closes it. */
+function bitmapRgba(bitmap: ImageBitmap): Uint8Array {
+  try {
+    return webglRgba(bitmap) ?? canvasRgba(bitmap, bitmap.width, bitmap.height);
+  } finally {
+    bitmap.close();
+  }
 }
