@@ -8,7 +8,7 @@ import { canvasRgba, decodeBlobRgb, decodeImageElementRgb } from './browser-pixe
 import { dropAlpha } from './gif-first-frame.js';
 import { ImageDecodeError } from './decode-error.js';
 import { Classifier } from './classifier.js';
-import { DownloadOptions, SourceError, checkDownloaded, downloadBytes, downloadKind, sha256Hex } from './download.js';
+import { DownloadOptions, SourceError, checkDownloaded, downloadBytes, downloadKind, expectedSha256, sha256Hex } from './download.js';
 import { ImagePreprocessing, preprocessRgb } from './preprocess.js';
 import { PretrainedOptions, SourceEnvironment, loadPretrained } from './resolve.js';
 
@@ -41,8 +41,7 @@ export function configureBrowserSources(change: Partial<BrowserSourceSettings>):
  */
 export async function cachedFetch(url: string, options: DownloadOptions & { sha256?: string } = {}): Promise<Uint8Array | undefined> {
   const absolute = new URL(url, globalThis.location?.href).href;
-  const want = options.sha256?.toLowerCase();
-  if (want !== undefined && !/^[0-9a-f]{64}$/.test(want)) throw new SourceError(`sha256 must be 64 hex digits; got '${options.sha256}'.`);
+  const want = expectedSha256(options.sha256);
   const kind = downloadKind(absolute);
   const cache = settings.cacheName && typeof caches !== 'undefined' ? await caches.open(settings.cacheName) : undefined;
   const hit = await cache?.match(absolute);

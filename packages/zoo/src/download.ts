@@ -42,6 +42,13 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/** The `sha256` a caller gave, in lower case (undefined when none); a {@link SourceError} unless 64 hex digits. */
+export function expectedSha256(sha256: string | undefined): string | undefined {
+  const want = sha256?.toLowerCase();
+  if (want !== undefined && !/^[0-9a-f]{64}$/.test(want)) throw new SourceError(`sha256 must be 64 hex digits; got '${sha256}'.`);
+  return want;
+}
+
 function describe(e: unknown): string {
   const err = e as Error & { cause?: { code?: string; message?: string } };
   return err.cause?.code ?? err.cause?.message ?? err.message;

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { RawStateDict } from '@resnet-ts/core';
 import { FileError, cacheDir, cleanStaleTempFiles, ensureDir, fileError, readWeightsFile, writeFileAtomic } from '@resnet-ts/core/node';
-import { DownloadOptions, SourceError, checkDownloaded, downloadKind, streamDownload } from './download.js';
+import { DownloadOptions, SourceError, checkDownloaded, downloadKind, expectedSha256, streamDownload } from './download.js';
 
 /** The folder downloads are cached in: core's {@link cacheDir} (`$RESNET_TS_CACHE`, else `$XDG_CACHE_HOME/resnet-ts`, else `~/.cache/resnet-ts`). */
 export { cacheDir };
@@ -106,9 +106,8 @@ class Body {
  * {@link SourceError} naming both digests when they differ, as for a download.
  */
 export function checkLocalSha256(file: string, sha256: string | undefined): void {
-  if (sha256 === undefined) return;
-  const want = sha256.toLowerCase();
-  if (!/^[0-9a-f]{64}$/.test(want)) throw new SourceError(`sha256 must be 64 hex digits; got '${sha256}'.`);
+  const want = expectedSha256(sha256);
+  if (want === undefined) return;
   const got = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
   if (got !== want)
     throw new SourceError(`Checksum mismatch for ${file}: expected sha256 ${sha256}, got ${got}; check the file and the checksum.`);
@@ -187,8 +186,7 @@ async function downloadInto(
  */
 export async function cachedDownload(url: string, options: DownloadOptions & { sha256?: string } = {}): Promise<Uint8Array | undefined> {
   const file = cachePath(url);
-  const want = options.sha256?.toLowerCase();
-  if (want !== undefined && !/^[0-9a-f]{64}$/.test(want)) throw new SourceError(`sha256 must be 64 hex digits; got '${options.sha256}'.`);
+  const want = expectedSha256(options.sha256);
   const hit = cachedBytes(file, url, want, options);
   if (hit) return hit;
   const dir = path.dirname(file);
