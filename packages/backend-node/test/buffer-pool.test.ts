@@ -11,7 +11,7 @@ const N = 1 << 16; // elements: above the pool's minimum length
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('a buffer left unused for the idle time is dropped; one reused within it is kept', async () => {
-  const pool = new BufferPool({ cap: 1 << 30, idleMs: 400 });
+  const pool = new BufferPool({ cap: 1 << 30, idleMs: 1000 });
   const kept = pool.alloc(N);
   const left = pool.alloc(2 * N);
   pool.onStore(kept);
@@ -19,8 +19,9 @@ test('a buffer left unused for the idle time is dropped; one reused within it is
   pool.release(kept);
   pool.release(left);
   expect(pool.stats().pooledBytes).toBe(3 * N * 4);
-  // Reuse `kept`'s length every 100 ms for 900 ms (over two idle times): the same buffer comes back each time.
-  for (let i = 0; i < 9; i++) {
+  // Reuse `kept`'s length every 100 ms for 2.2 s (over two idle times): the same buffer comes back each
+  // time. The idle time is 10 pauses long, so a loaded machine that stretches a pause does not drop it.
+  for (let i = 0; i < 22; i++) {
     await sleep(100);
     const again = pool.alloc(N);
     expect(again).toBe(kept);
@@ -29,7 +30,7 @@ test('a buffer left unused for the idle time is dropped; one reused within it is
   }
   expect(pool.stats()).toMatchObject({ pooledBytes: N * 4, dropped: 1 });
   // Left alone, `kept` goes too.
-  await sleep(1000);
+  await sleep(2500);
   expect(pool.stats()).toMatchObject({ pooledBytes: 0, dropped: 2 });
   expect(pool.alloc(N)).not.toBe(kept);
 });
@@ -38,11 +39,21 @@ test('dropIdle drops only the buffers released at least the idle time ago, oldes
   const pool = new BufferPool({ cap: 1 << 30, idleMs: 1000 });
   const arrays = [pool.alloc(N), pool.alloc(N)];
   for (const a of arrays) pool.onStore(a);
+  // Times are taken around the releases, never between them and the check, so a slow machine cannot
+  // make a buffer look older than it is.
+  const beforeBoth = performance.now();
   pool.release(arrays[0]);
-  const t0 = performance.now();
+  const afterFirst = performance.now();
+  while (performance.now() < afterFirst + 5); // the second release comes measurably later
+  const beforeSecond = performance.now();
   pool.release(arrays[1]);
-  pool.dropIdle(t0 + 999);
-  expect(pool.stats().pooledBytes).toBe(2 * N * 4);
+  pool.dropIdle(beforeBoth + 999); // neither has waited 1000 ms at that time
+  expect(pool.stats()).toMatchObject({ pooledBytes: 2 * N * 4, dropped: 0 });
+  pool.dropIdle(beforeSecond - 1 + 1000); // the first has waited 1000 ms, the second not yet
+  expect(pool.stats()).toMatchObject({ pooledBytes: N * 4, dropped: 1 });
+  expect(pool.alloc(N)).toBe(arrays[1]); // the one left is the one released last
+  pool.onStore(arrays[1]);
+  pool.release(arrays[1]);
   pool.dropIdle(performance.now() + 1000);
   expect(pool.stats()).toMatchObject({ pooledBytes: 0, dropped: 2 });
 });

@@ -109,7 +109,7 @@ test('file-system errors are one line naming the path and the cause', async () =
   // A recursive mkdir under /proc loops forever; ensureDir fails at once.
   const t0 = Date.now();
   expect(msg(() => ensureDir('/proc/resnet-ts-test/x'))).toMatch(/^Cannot create folder '\/proc\/resnet-ts-test': .*\((ENOENT|EACCES|EPERM)\)\.$/);
-  expect(Date.now() - t0).toBeLessThan(1000);
+  expect(Date.now() - t0).toBeLessThan(10_000); // a hang, not a slow machine
   await expect(writeBytesAtomic(dir, new Uint8Array(4))).rejects.toThrow(`Cannot write '${dir}': it is a folder, not a file (EISDIR).`);
   await expect(writeBytesAtomic(path.join(aFile, 'x.bin'), new Uint8Array(4))).rejects.toThrow(FileError);
   // A name ending in '/' that is no folder yet: said so, not the rename's ENOTDIR; nothing written.

@@ -396,7 +396,7 @@ describe('BMP headers that claim a huge image', () => {
       expect(file.length).toBe(64);
       const [start, memory] = [performance.now(), process.memoryUsage().arrayBuffers];
       await expect(decodeRgb(new Uint8Array(file))).rejects.toThrow(/the BMP pixel data is cut short/);
-      expect(performance.now() - start).toBeLessThan(1000);
+      expect(performance.now() - start).toBeLessThan(5000); // no decode of 256 MB and more, even on a loaded machine
       expect(process.memoryUsage().arrayBuffers - memory).toBeLessThan(64 << 20); // 16000 x 16000 would be 256 MB and more
     }
   });
