@@ -126,6 +126,8 @@ interface Case {
   absent?: string[];
   needsData?: boolean;
   uid?: number;
+  /** Refused before anything is announced: the error line is all stderr holds. */
+  alone?: true;
 }
 
 const shipped = ['--model', 'resnet20-fashion-mnist'];
@@ -309,6 +311,7 @@ const cases: Case[] = [
     error: /^--batch 16 on 17 training images makes a last batch of 1 image .* layer4\.0\.bn1 sees 1x1 maps .*: give --batch 15 or 17 \(no batch of 1\)\.$/,
     needsData: true,
     absent: ['one-image-batch'],
+    alone: true,
   },
   {
     name: '--resume with nothing to resume',
@@ -367,6 +370,7 @@ test(`${cases.length} bad inputs: non-zero exit, one resnet: line, no stack, not
       r.status === 0 || r.status === null ? `exit ${r.status}` : '',
       lines.length !== 1 ? `${lines.length} resnet: lines` : '',
       r.stderr.includes('\n    at ') ? 'a stack trace' : '',
+      c.alone && r.stderr.trim() !== lines[0] ? 'more than the error line on stderr' : '',
       r.stdout !== '' ? `stdout ${JSON.stringify(r.stdout.slice(0, 80))}` : '',
       lines.length === 1 && !c.error.test(lines[0].replace(/^resnet: /, '')) ? `error line ${JSON.stringify(lines[0])}` : '',
       ...(c.absent ?? []).filter((f) => fs.existsSync(p(f))).map((f) => `${f} was created`),

@@ -4,7 +4,7 @@
  * set) line: what was given, what is allowed, what to do.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { ResNetError, smallestBatchNormInput, type BatchNormInput } from '@resnet-ts/core';
+import { BatchNorm2d, ResNetError, smallestBatchNormInput, type BatchNormInput } from '@resnet-ts/core';
 import { DataError, TrainError } from './errors.js';
 import { validateDataset } from './data/dataset.js';
 import { checkAugmentation, checkNumber, checkSGDOptions } from './option-checks.js';
@@ -47,7 +47,7 @@ export function checkTrainOptions(options: TrainOptions): void {
  * Refuses a run with a training batch of exactly one image (batchSize 1, or a last batch of 1 in
  * every epoch: size % batchSize === 1, when the run reaches it) when a batch norm layer that computes
  * batch statistics sees 1x1 maps at this input size: one value per channel, which train-mode batch
- * norm cannot normalise. Applies the run's freeze first (frozen batch norms use running statistics).
+ * norm cannot normalise. Judged with the run's freeze (frozen batch norms use running statistics).
  */
 function checkOneImageBatches(options: TrainOptions): void {
   const N = options.trainSet.labels.length;
@@ -56,12 +56,11 @@ function checkOneImageBatches(options: TrainOptions): void {
   const lastBatch = N - (stepsPerEpoch - 1) * batchSize;
   // Steps 0..totalSteps-1: the last batch of an epoch is step stepsPerEpoch - 1 (mod stepsPerEpoch), reached only by a run that long.
   if (batchSize !== 1 && (lastBatch !== 1 || totalSteps < stepsPerEpoch)) return;
-  applyFreeze(options.model, options.freeze ?? 'none');
   const [h, w, c] = options.trainSet.shape;
   const [H, W] = options.preprocessing?.padTo ?? [h, w];
   let bn: BatchNormInput | null;
   try {
-    bn = smallestBatchNormInput(options.model, [H, W, c]);
+    bn = withRunFreeze(options, () => smallestBatchNormInput(options.model, [H, W, c]));
   } catch (e) {
     if (e instanceof ResNetError) throw e;
     return; // a model that cannot describe its shapes: core's batch norm still refuses such a batch when it runs
@@ -74,6 +73,21 @@ function checkOneImageBatches(options: TrainOptions): void {
     `batchSize ${batchSize} on ${N} training image${N > 1 ? 's' : ''} makes ${batches}, and ${sees}: ${fix}.`,
     'OPTIONS',
   );
+}
+
+/**
+ * `read(model)` with the run's freeze applied to the batch norms, then their previous state put back:
+ * a refused call leaves the caller's model as it was (the trainer applies the freeze itself when it runs).
+ */
+function withRunFreeze<T>(options: TrainOptions, read: () => T): T {
+  const batchNorms = options.model.namedModules().filter((e): e is [string, BatchNorm2d] => e[1] instanceof BatchNorm2d);
+  const before = batchNorms.map(([, m]) => m.frozenStatistics);
+  try {
+    applyFreeze(options.model, options.freeze ?? 'none');
+    return read();
+  } finally {
+    batchNorms.forEach(([, m], i) => (m.frozenStatistics = before[i]));
+  }
 }
 
 /** The batch sizes nearest `batchSize` (one below, one above, when there are) that leave no batch of 1 image on `N` images. */

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@resnet-ts/backend-node';
-import { lossAndGradients, useBackend, type Module } from '@resnet-ts/core';
+import { BatchNorm2d, lossAndGradients, useBackend, type Module } from '@resnet-ts/core';
 import { Batcher, DataError, Dataset, TrainError, TrainOptions, train } from '../src/index.js';
 import { synthetic, tinyModel, tmpDir } from './helpers.js';
 
@@ -196,6 +196,15 @@ describe('a training batch of one image where batch norm sees 1x1 maps (one valu
     expect((await refusal({ trainSet: { ...small(1), classes: small(10).classes }, batchSize: 4, iterations: 1 })).message).toMatch(
       /^batchSize 4 on 1 training image makes batches of 1 image, .*: give at least 2 training images\.$/,
     );
+  });
+  test("a refused run leaves the model's batch norms as they were, though it judged them with its freeze", async () => {
+    const model = tinyModel(1);
+    const frozen = () => model.namedModules().filter(([, m]) => m instanceof BatchNorm2d && m.frozenStatistics).length;
+    await expect(train({ model, ...quick, trainSet: small(17), epochs: 1, iterations: undefined, freeze: 'stem' })).rejects.toThrow(
+      /makes a last batch of 1 image/,
+    );
+    expect(frozen()).toBe(0); // 'stem' froze the stem's batch norm for the check only
+    model.dispose();
   });
   test.each([
     ['2x2 maps (8x8 images)', { trainSet: synthetic(17, 8), epochs: 1, iterations: undefined }],

@@ -6,9 +6,11 @@ import {
   ScheduleSpec,
   StepProgress,
   TrainError,
+  TrainOptions,
   TrainResult,
   abortOnStopSignals,
   checkRunFolder,
+  checkTrainOptions,
   defaultAugmentation,
   describeSchedule,
   frozenPrefixes,
@@ -172,6 +174,15 @@ async function runTraining(opts: TrainCliOptions, setup: TrainSetup, backend: st
   const augment = opts.augment ? defaultAugmentation([h, w], flip) : false;
   const augText = !augment ? 'off' : `${augment.resizedCrop ? 'random-resized-crop' : `pad ${augment.pad} + crop`}${augment.flip ? ' + flip' : ''}`;
   const what = opts.init ? `fine-tuning ${opts.init}${opts.freeze !== 'none' ? ` (frozen: ${opts.freeze})` : ''}` : `training ${opts.model}`;
+  const options: TrainOptions = {
+    model, trainSet, valSet, testSet, augment, schedule, preprocessing,
+    epochs: opts.epochs, iterations: opts.iterations, batchSize: opts.batch,
+    momentum: opts.momentum, weightDecay: opts.wd, nesterov: opts.nesterov, seed: opts.seed,
+    freeze: opts.freeze, headLr: opts.headLr,
+    outDir: opts.out, checkpointEvery: opts.checkpointEvery, resume: opts.resume, force: opts.force,
+    metadata: runOptionsMetadata(opts),
+  };
+  checkTrainOptions(options); // what train() would refuse is refused before the run is announced
   const sizes = `${trainSet.labels.length} train, ${valSet ? `${valSet.labels.length} validation, ` : ''}${testSet?.labels.length ?? 0} test images`;
   out.event(
     'start',
@@ -184,12 +195,7 @@ async function runTraining(opts: TrainCliOptions, setup: TrainSetup, backend: st
   );
   try {
     const res = await train({
-      model, trainSet, valSet, testSet, augment, schedule, preprocessing,
-      epochs: opts.epochs, iterations: opts.iterations, batchSize: opts.batch,
-      momentum: opts.momentum, weightDecay: opts.wd, nesterov: opts.nesterov, seed: opts.seed,
-      freeze: opts.freeze, headLr: opts.headLr,
-      outDir: opts.out, checkpointEvery: opts.checkpointEvery, resume: opts.resume, force: opts.force,
-      metadata: runOptionsMetadata(opts),
+      ...options,
       signal: stop.signal,
       log: (m) => {
         // Epoch lines are 'epoch' events in JSON mode (onEpoch); everything else is a note.
