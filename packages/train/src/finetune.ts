@@ -89,6 +89,8 @@ export interface InitOptions {
   seed?: number;
   /** Download time limit for URL and hf: sources, in ms. */
   timeoutMs?: number;
+  /** Cancels the download of a URL or hf: source when aborted (see the zoo's `PretrainedOptions.signal`). */
+  signal?: AbortSignal;
   /** Notes (head replaced, input conv adapted). */
   log?: (message: string) => void;
 }
@@ -181,7 +183,7 @@ function classNames(classes: unknown, sourceLabels: string[]): string[] {
 }
 
 /** Options of {@link adaptPretrained}: {@link InitOptions} without the download's. */
-export type AdaptOptions = Omit<InitOptions, 'timeoutMs'>;
+export type AdaptOptions = Omit<InitOptions, 'timeoutMs' | 'signal'>;
 
 /**
  * Makes a loaded classifier (from `fromPretrained`) a model for `options.classes` (see
@@ -245,6 +247,6 @@ export function adaptPretrained(clf: Classifier<unknown>, options: AdaptOptions)
  * error.
  */
 export async function initFromPretrained(source: string, options: InitOptions): Promise<InitializedModel> {
-  const clf = await fromPretrained(source, { timeoutMs: options.timeoutMs });
+  const clf = await fromPretrained(source, { timeoutMs: options.timeoutMs, signal: options.signal });
   return adaptPretrained(clf, options);
 }

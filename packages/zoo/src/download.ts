@@ -34,6 +34,12 @@ export interface DownloadOptions {
   optional?: boolean;
   /** Called once the server answered with a body, before it streams: its Content-Type and size when given. */
   onResponse?: (response: { contentType?: string; total?: number }) => void;
+  /**
+   * Stops the download when aborted (e.g. `AbortSignal.timeout(ms)` or a page's cancel button): the call
+   * rejects with the signal's reason, as `fetch` does (an `AbortError` unless the caller gave another),
+   * and nothing is cached.
+   */
+  signal?: AbortSignal;
 }
 
 /** Hex SHA-256 of bytes with WebCrypto (Node 20+ and browsers). */
@@ -79,10 +85,14 @@ export async function streamDownload(url: string, onChunk: (chunk: Uint8Array) =
     }, timeoutMs);
   };
   const fail = (e: unknown): never => {
+    if (options.signal?.aborted) throw options.signal.reason;
     if (e instanceof SourceError) throw e;
     if (timedOut) throw new SourceError(`Download of ${url} stalled: nothing received for ${timeoutMs / 1000} s. Retry, or raise timeoutMs (CLI: --timeout <seconds>).`);
     throw new SourceError(`Download of ${url} failed (${describe(e)}). Check the address and your connection, then retry; nothing was saved.`);
   };
+  options.signal?.throwIfAborted();
+  const stop = () => controller.abort();
+  options.signal?.addEventListener('abort', stop);
   arm();
   try {
     let res: Response;
@@ -113,7 +123,7 @@ export async function streamDownload(url: string, onChunk: (chunk: Uint8Array) =
       try {
         part = await reader.read();
       } catch (e) {
-        if (timedOut || e instanceof SourceError) return fail(e);
+        if (timedOut || options.signal?.aborted || e instanceof SourceError) return fail(e);
         const of = total !== undefined ? ` of ${total}` : '';
         throw new SourceError(
           `Download of ${url} broke off after ${loaded}${of} bytes: the server closed the connection (${describe(e)}). Retry; nothing was saved.`,
@@ -124,6 +134,7 @@ export async function streamDownload(url: string, onChunk: (chunk: Uint8Array) =
       loaded += part.value.byteLength;
       await onChunk(part.value);
       options.onProgress?.({ source: url, loaded, total });
+      options.signal?.throwIfAborted(); // aborted from onProgress: not a byte more
     }
     if (total !== undefined && loaded !== total) {
       throw new SourceError(`Download of ${url} ended after ${loaded} of ${total} bytes (connection dropped). Retry; nothing was saved.`);
@@ -131,6 +142,8 @@ export async function streamDownload(url: string, onChunk: (chunk: Uint8Array) =
     return loaded;
   } finally {
     clearTimeout(timer);
+    options.signal?.removeEventListener('abort', stop);
+    if (options.signal?.aborted) controller.abort(); // the connection is closed, not left to drain
   }
 }
 

@@ -40,6 +40,8 @@ export interface PretrainedOptions {
   sha256?: string;
   /** Download time limit: abort when the server sends nothing for this long (ms, default 30000). */
   timeoutMs?: number;
+  /** Cancels a download when aborted: the call rejects with the signal's reason (an `AbortError`, as `fetch`), nothing is cached. */
+  signal?: AbortSignal;
 }
 
 /** Hugging Face `config.json` fields the resolver uses. */
@@ -94,7 +96,7 @@ async function resolveHub(
   options: PretrainedOptions,
 ): Promise<ResolvedSource> {
   const base = `${env.hubEndpoint().replace(/\/+$/, '')}/${repo}/resolve/${revision}`;
-  const dl = { onProgress: options.onProgress, timeoutMs: options.timeoutMs };
+  const dl = { onProgress: options.onProgress, timeoutMs: options.timeoutMs, signal: options.signal };
   const configBytes = await env.url(`${base}/config.json`, { ...dl, optional: true });
   let config: HubConfig | undefined;
   if (configBytes) {
@@ -119,7 +121,7 @@ export async function resolveSource<I>(
   env: SourceEnvironment<I>,
   options: PretrainedOptions = {},
 ): Promise<ResolvedSource> {
-  const dl = { onProgress: options.onProgress, timeoutMs: options.timeoutMs };
+  const dl = { onProgress: options.onProgress, timeoutMs: options.timeoutMs, signal: options.signal };
   const hub = parseHubId(source);
   if (hub) return resolveHub(source, hub.repo, hub.revision, env as SourceEnvironment<unknown>, options);
   if (/^https?:\/\//i.test(source)) {

@@ -56,7 +56,12 @@ window.sourceChecks = async () => {
   await cache.put(poisoned, new Response('<!doctype html><title>app</title>'));
   const afterPoison = await failure(fromPretrained('${NAME}'));
   const stored = new Uint8Array(await (await cache.match(poisoned)).arrayBuffer()).length;
-  return { relative, shipped, page, afterPage, afterPoison, stored };
+  // A download cancelled through signal after its first bytes (a server that never finishes): fetch's AbortError, nothing cached.
+  const controller = new AbortController();
+  const onProgress = (e) => e.loaded > 0 && controller.abort();
+  const aborted = await fromPretrained('/slow/model.safetensors', { signal: controller.signal, onProgress }).then(() => 'loaded', (e) => e.name);
+  const slowCached = (await cache.keys()).some((r) => r.url.includes('/slow/'));
+  return { relative, shipped, page, afterPage, afterPoison, stored, aborted, slowCached };
 };
 // wasm whose .wasm files are not served: the message says where they were looked for.
 window.wasmMissing = async () => {
@@ -109,6 +114,10 @@ window.classifyOn = async (engine) => {
       // A single-page app's fallback: its index.html for a missing file, the weights once they are there.
       if (url === '/flaky/model.safetensors' && hits[url] === 1)
         return void res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><html><body>app</body></html>');
+      if (url === '/slow/model.safetensors') {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 1 << 20 });
+        return void res.write(Buffer.alloc(1000)); // never finishes
+      }
       const file = url === '/flaky/model.safetensors' ? files[`/weights/${NAME}.safetensors`] : files[url];
       if (!file) return void res.writeHead(404).end();
       const body = fs.readFileSync(file);
@@ -120,6 +129,7 @@ window.classifyOn = async (engine) => {
   }, 120_000);
 
   afterAll(async () => {
+    server?.closeAllConnections();
     await new Promise((r) => server?.close(r));
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -174,6 +184,8 @@ window.classifyOn = async (engine) => {
         afterPage: 'loaded',
         afterPoison: 'loaded',
         stored: size,
+        aborted: 'AbortError',
+        slowCached: false,
       });
       const wasm = await page.evaluate(() => (window as unknown as { wasmMissing: () => Promise<string> }).wasmMissing());
       expect(wasm).toMatch(/Are the \.wasm files of @tensorflow\/tfjs-backend-wasm\/dist\/ served at "\/no-wasm\/"\? Set configureBackendWeb\(\{ wasmPaths \}\)/);

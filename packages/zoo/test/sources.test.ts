@@ -185,6 +185,24 @@ describe('bad input: one line that says what to do, and no partial file in the c
     clf.dispose();
   });
 
+  test('a download cancelled through signal: rejects with the AbortError as fetch does, caches nothing, closes the connection', async () => {
+    const before = cacheFiles();
+    const controller = new AbortController();
+    const onProgress = (e: { loaded: number }) => {
+      if (e.loaded > 0) controller.abort(); // after the first bytes of a server that never finishes
+    };
+    const err = await fromPretrained(`${base}/files/slow.safetensors?v=abort`, { signal: controller.signal, onProgress }).catch((e: Error) => e);
+    expect([(err as Error).name, (err as Error).constructor.name]).toEqual(['AbortError', 'DOMException']); // jest's realm has another DOMException
+    expect(cacheFiles()).toEqual(before);
+    // A signal aborted already, with the caller's own reason: that reason, nothing fetched.
+    const hitsBefore = hits['/files/w.safetensors'] ?? 0;
+    const reason = new Error('user left the page');
+    await expect(fromPretrained(`${base}/files/w.safetensors?v=pre-aborted`, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    expect(hits['/files/w.safetensors'] ?? 0).toBe(hitsBefore);
+    // The same URL downloads in full once no one aborts it.
+    (await fromPretrained(`${base}/files/w.safetensors?v=pre-aborted`, { signal: controller.signal.aborted ? undefined : controller.signal })).dispose();
+  });
+
   test('an unreachable host', async () => {
     const closed = http.createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));

@@ -40,15 +40,21 @@ const CAUSES: Record<string, string> = {
   ELOOP: 'too many symbolic links',
 };
 
+/** An Error, also one made in another realm (a vm context, a worker's DOMException), which `instanceof Error` misses. */
+const isErrorLike = (e: unknown): e is Error =>
+  e instanceof Error ||
+  (typeof e === 'object' && e !== null && typeof (e as Error).message === 'string' && typeof (e as Error).name === 'string');
+
 /**
  * The one mapping of a Node file-system error to a one-line {@link FileError}:
  * `Cannot <action> '<path>': <cause> (<CODE>).` Errors that are already resnet-ts errors pass
- * through unchanged.
+ * through unchanged, as do errors that are not the file system's (an `AbortError`).
  */
 export function fileError(e: unknown, file: string, action = 'write'): Error {
   if (e instanceof ResNetError) return e;
   const code = (e as NodeJS.ErrnoException)?.code;
-  if (!code) return e instanceof Error ? e : new Error(String(e));
+  // Only system errors carry a string code; a DOMException's numeric one (an AbortError's 20) passes through.
+  if (typeof code !== 'string' || !code) return isErrorLike(e) ? e : new Error(String(e));
   const cause = CAUSES[code] ?? ((e as Error).message.split(',')[1]?.trim() || (e as Error).message);
   return new FileError(`Cannot ${action} '${file}': ${cause} (${code}).`, code);
 }
