@@ -108,9 +108,22 @@ class Body {
 export function checkLocalSha256(file: string, sha256: string | undefined): void {
   const want = expectedSha256(sha256);
   if (want === undefined) return;
-  const got = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+  const got = fileSha256(file);
   if (got !== want)
     throw new SourceError(`Checksum mismatch for ${file}: expected sha256 ${sha256}, got ${got}; check the file and the checksum.`);
+}
+
+/** Hex SHA-256 of a file, read 4 MiB at a time: a large checkpoint is not held a second time in memory to check it. */
+function fileSha256(file: string): string {
+  const hash = crypto.createHash('sha256');
+  const chunk = Buffer.allocUnsafe(4 << 20);
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (let n; (n = fs.readSync(fd, chunk, 0, chunk.length, null)) > 0; ) hash.update(chunk.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
 }
 
 /**
