@@ -174,6 +174,7 @@ torch.save({'model': a, 'optimizer': {'state': {0: {'momentum_buffer': torch.one
 torch.jit.save(torch.jit.script(torch.nn.Conv2d(3, 2, 1)), out + '/scripted.pt')
 torch.jit.save(torch.jit.trace(torch.nn.Conv2d(3, 2, 1), torch.randn(1, 3, 4, 4)), out + '/traced.pt')
 torch.save({k: v.numpy() for k, v in a.items()}, out + '/numpy.pth')
+torch.save({k: v.to('meta') for k, v in a.items()}, out + '/meta.pth')
 `;
 
 describe('torch files made by PyTorch at test time', () => {
@@ -208,6 +209,13 @@ describe('torch files made by PyTorch at test time', () => {
     if (skip) return;
     expect(() => read('numpy.pth', [])).toThrow(
       /^numpy\.pth: refused to load: the pickle names the Python global 'numpy\.(_?core)\.multiarray\._reconstruct'.* It holds NumPy arrays, not torch tensors: save \{k: torch\.from_numpy\(v\)/,
+    );
+  });
+
+  test("a state dict of tensors on the 'meta' device (shapes, no values) is refused saying so, not called a pickled model", () => {
+    if (skip) return;
+    expect(() => read('meta.pth', [])).toThrow(
+      /^meta\.pth: refused to load: .*'torch\._utils\._rebuild_meta_tensor_no_storage'.* It holds tensors on PyTorch's 'meta' device, which have shapes but no values .*: load or initialise real weights in PyTorch, then save model\.state_dict\(\)\.$/,
     );
   });
 

@@ -3,7 +3,7 @@
  * Node 20+ and browsers alike. Callers decide where the bytes go (a temp file in Node's disk cache,
  * memory and the Cache API in a browser).
  */
-import { ResNetError, detectWeightsFormat, openZip, readSafetensorsHeader } from '@resnet-ts/core';
+import { ResNetError, checkWeightsComplete, detectWeightsFormat } from '@resnet-ts/core';
 
 /** A source that could not be fetched or verified; the message says what to do. */
 export class SourceError extends ResNetError {
@@ -189,11 +189,9 @@ function isWebPage(bytes: Uint8Array, contentType?: string): boolean {
 /** The structural error of a weights file (format magic, safetensors header, zip directory), or undefined. */
 function weightsProblem(bytes: Uint8Array): string | undefined {
   try {
-    const format = detectWeightsFormat(bytes);
-    if (format === 'safetensors') readSafetensorsHeader(bytes, 'the file');
-    else if (format === 'torch-zip') openZip(bytes);
+    checkWeightsComplete(bytes, 'the file');
   } catch (e) {
-    return (e as Error).message.replace(/^the file: /, '').replace(/\.$/, '');
+    return (e as Error).message.replace(/^the file: /, '').replace(/(\. Copy or download it again)?\.$/, '');
   }
   return undefined;
 }
@@ -202,7 +200,7 @@ function weightsProblem(bytes: Uint8Array): string | undefined {
  * Why the bytes `url` served are not a usable file of `kind` — a web page (a login, error or download
  * page served with HTTP 200), not a weights file, a truncated or corrupt one, or not JSON — as a
  * one-line {@link SourceError}; undefined when they are fine. Cheap: weights are checked by their
- * format's magic and the safetensors header or the zip directory, not tensor by tensor. A cache
+ * format's magic and structure (core's `checkWeightsComplete`), not tensor by tensor. A cache
  * keeps a download only when this finds nothing.
  */
 export function checkDownloaded(url: string, bytes: Uint8Array, kind: DownloadKind, contentType?: string): SourceError | undefined {

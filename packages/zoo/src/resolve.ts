@@ -141,12 +141,28 @@ export async function resolveSource<I>(
 }
 
 /** Labels: given names, the hub config's `id2label`, the checkpoint's, ImageNet's for a 1000-class head, else indices. */
+/**
+ * The hub config's `id2label` as n labels, when it names exactly outputs 0..n-1; otherwise undefined,
+ * with a one-line note (`console.warn`, as the weights readers' notes) unless the caller gave names.
+ */
+function configLabels(resolved: ResolvedSource, n: number, given: boolean): string[] | undefined {
+  const id2label = resolved.config?.id2label;
+  if (!id2label) return undefined;
+  const labels = Array.from({ length: n }, (_, i) => id2label[String(i)]);
+  if (Object.keys(id2label).length === n && labels.every((l) => typeof l === 'string')) return labels;
+  if (!given)
+    console.warn(
+      `note: ${resolved.name}: config.json's id2label names ${Object.keys(id2label).length} classes, not the model's ${n} outputs 0..${n - 1}; its labels are not used. Give classes to name them.`,
+    );
+  return undefined;
+}
+
 function labelsFor(sd: LoadedStateDict, spec: ResNetSpec, resolved: ResolvedSource, classes?: number | string[]): string[] {
   const n = spec.numClasses ?? 1000;
-  const fromConfig = resolved.config?.id2label ? Array.from({ length: n }, (_, i) => resolved.config?.id2label?.[String(i)]) : undefined;
+  const fromConfig = configLabels(resolved, n, Array.isArray(classes));
   const candidates: (readonly (string | undefined)[] | undefined)[] = [
     Array.isArray(classes) ? classes : undefined,
-    fromConfig?.every((l) => typeof l === 'string') ? fromConfig : undefined,
+    fromConfig,
     sd.info.classes,
     n === 1000 && !sd.info.classes ? IMAGENET_CLASSES : undefined,
   ];

@@ -11,11 +11,13 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@resnet-ts/backend-node';
-import { fromPretrained, pretrainedWeightsPath, sampleImages, cachePath } from '@resnet-ts/zoo/node';
+import { fromPretrained, pretrainedWeightsPath, sampleImages, cachePath, cachedDownload } from '@resnet-ts/zoo/node';
 
 const NAME = 'resnet20-fashion-mnist';
 const WEIGHTS = fs.readFileSync(pretrainedWeightsPath(NAME));
 const SHA = crypto.createHash('sha256').update(WEIGHTS).digest('hex');
+/** A legacy (pre-1.6, `_use_new_zipfile_serialization=False`) torch.save state dict, made by PyTorch. */
+const LEGACY = fs.readFileSync(path.join(__dirname, '..', '..', 'core', 'test', 'fixtures', 'torch', 'cifar-resnet8-optionA.legacy.th'));
 const SHIRT = sampleImages(NAME).find((s) => s.label === 'Shirt')!.file;
 const HUB_LABELS = ['tee', 'trousers', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'boot'];
 
@@ -36,6 +38,15 @@ function route(req: http.IncomingMessage, res: http.ServerResponse): void {
     return send(JSON.stringify({ id2label: Object.fromEntries(HUB_LABELS.map((l, i) => [String(i), l])) }), 'application/json');
   }
   if (url === '/acme/binonly/resolve/main/pytorch_model.bin') return send(WEIGHTS);
+  if (url === '/acme/twelve/resolve/main/model.safetensors') return send(WEIGHTS);
+  if (url === '/acme/twelve/resolve/main/config.json') {
+    return send(JSON.stringify({ id2label: Object.fromEntries([...HUB_LABELS, 'hat', 'scarf'].map((l, i) => [String(i), l])) }), 'application/json');
+  }
+  if (url === '/files/legacy.pth') return send(LEGACY);
+  if (url === '/files/legacy-cut.pth') {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }); // no length: a cut reads as a clean end
+    return void res.end(LEGACY.subarray(0, Math.floor(LEGACY.length * 0.6)));
+  }
   if (url === '/files/slow.safetensors') {
     res.writeHead(200, { 'content-length': WEIGHTS.length });
     res.write(WEIGHTS.subarray(0, 1000));
@@ -165,6 +176,23 @@ test('hf:owner/name reads model.safetensors and takes the labels from config.jso
   expect(Object.values(hits).reduce((a, b) => a + b, 0)).toBe(before);
 });
 
+test("a config.json whose id2label does not name the model's outputs is not used (its first labels were), with a note", async () => {
+  const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+  try {
+    const clf = await fromPretrained('hf:acme/twelve');
+    const shipped = await fromPretrained(NAME);
+    expect(clf.labels).toEqual(shipped.labels); // the checkpoint's own names
+    expect(clf.labels).not.toEqual(HUB_LABELS);
+    clf.dispose();
+    shipped.dispose();
+    expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([
+      "note: hf:acme/twelve (model.safetensors): config.json's id2label names 12 classes, not the model's 10 outputs 0..9; its labels are not used. Give classes to name them.",
+    ]);
+  } finally {
+    warn.mockRestore();
+  }
+});
+
 describe('bad input: one line that says what to do, and no partial file in the cache', () => {
   test.each([
     ['a 404', '/files/missing.safetensors', {}, /answered HTTP 404 Not Found: no such file there; check the name\.$/],
@@ -201,6 +229,21 @@ describe('bad input: one line that says what to do, and no partial file in the c
     expect(hits['/files/w.safetensors'] ?? 0).toBe(hitsBefore);
     // The same URL downloads in full once no one aborts it.
     (await fromPretrained(`${base}/files/w.safetensors?v=pre-aborted`, { signal: controller.signal.aborted ? undefined : controller.signal })).dispose();
+  });
+
+  test('a legacy .pth cut short without a Content-Length is refused and not cached; one cut in the cache is downloaded again', async () => {
+    const before = cacheFiles();
+    await expect(cachedDownload(`${base}/files/legacy-cut.pth`)).rejects.toThrow(
+      /\/files\/legacy-cut\.pth served a truncated or corrupt weights file \(.*\): .*it is truncated\. Retry, or check the address; nothing was cached\.$/,
+    );
+    expect(cacheFiles()).toEqual(before);
+    const url = `${base}/files/legacy.pth`;
+    fs.mkdirSync(path.dirname(cachePath(url)), { recursive: true });
+    fs.writeFileSync(cachePath(url), LEGACY.subarray(0, LEGACY.length >> 1)); // what a full disk or an older version left
+    const hitsBefore = hits['/files/legacy.pth'] ?? 0;
+    expect(Buffer.from((await cachedDownload(url))!).equals(LEGACY)).toBe(true);
+    expect(hits['/files/legacy.pth']).toBe(hitsBefore + 1);
+    expect(fs.readFileSync(cachePath(url)).equals(LEGACY)).toBe(true);
   });
 
   test('an unreachable host', async () => {

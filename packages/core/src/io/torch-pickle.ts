@@ -181,7 +181,9 @@ export function torchGlobals(source: string): (module: string, name: string) => 
     // NumPy arrays in place of tensors (a state dict of `.numpy()` values) is not a pickled model.
     const advice = /^numpy\.(_?core\.multiarray\._reconstruct|ndarray)$/.test(full)
       ? 'It holds NumPy arrays, not torch tensors: save {k: torch.from_numpy(v) for k, v in d.items()} with torch.save, or write the arrays as safetensors.'
-      : 'If this is a whole pickled model rather than a state dict, save model.state_dict() in PyTorch, or convert the file to safetensors.';
+      : full === 'torch._utils._rebuild_meta_tensor_no_storage'
+        ? "It holds tensors on PyTorch's 'meta' device, which have shapes but no values (a model made with device='meta' or init_empty_weights): load or initialise real weights in PyTorch, then save model.state_dict()."
+        : 'If this is a whole pickled model rather than a state dict, save model.state_dict() in PyTorch, or convert the file to safetensors.';
     throw new FormatError(
       `${source}: refused to load: the pickle names the Python global '${full}', which is not on resnet-ts's allow-list ` +
         '(tensor rebuild functions, storage types, OrderedDict, numpy scalars, argparse.Namespace); nothing from it was run. ' +

@@ -8,7 +8,7 @@ import { FormatError } from '../errors.js';
 import { decodeElements, isFloatElement } from './elements.js';
 import { SafetensorsEntry, SafetensorsHeader, readSafetensorsHeader } from './safetensors.js';
 import { TorchObject, readTorchLegacy, readTorchZip } from './torch.js';
-import type { ZipSource } from './zip.js';
+import { openZip, type ZipSource } from './zip.js';
 import { bestConventionFit } from './conventions.js';
 // The shipped conventions decide whether a prefix every key carries is a wrapper's (stripWrapperPrefixes).
 import './conventions/index.js';
@@ -96,6 +96,26 @@ export function detectWeightsFormat(bytes: Uint8Array): WeightsFormat | undefine
     if (n >= 2n && n < 100_000_000n && bytes[8] === 0x7b) return 'safetensors';
   }
   return undefined;
+}
+
+/**
+ * Throws a {@link FormatError} when `bytes`, a weights file by {@link detectWeightsFormat}, are cut
+ * short or broken in their structure: the safetensors header, the zip directory of a `torch.save`
+ * file, or the storages of a legacy (pre-1.6) one, each of which must lie inside the file. Cheap: no
+ * tensor is decoded. A whole file that the reader refuses for another reason (a pickled model rather
+ * than a state dict) passes; loading it says why. What a download is checked with before it is cached.
+ */
+export function checkWeightsComplete(bytes: Uint8Array, source: string): void {
+  const format = detectWeightsFormat(bytes);
+  if (format === 'safetensors') readSafetensorsHeader(bytes, source);
+  else if (format === 'torch-zip') openZip(bytes);
+  else if (format === 'torch-legacy') {
+    try {
+      readTorchLegacy(bytes, source); // walks the storages, each of which must lie inside the file
+    } catch (e) {
+      if (e instanceof FormatError && /truncated/.test(e.message)) throw e;
+    }
+  }
 }
 
 /**
