@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { ensureDir } from '@resnet-ts/core/node';
 import { ResNetError } from '@resnet-ts/core';
 import type { ExperimentCommand } from './command.js';
 import { ReportFiles, RunInfo } from './report.js';
@@ -68,16 +69,26 @@ export function defaultOut(name: string): string {
  * then die writing its report).
  */
 export function checkOutFolder(out: string): void {
+  let firstMissing: string | undefined;
   for (let p = path.resolve(out); ; p = path.dirname(p)) {
     if (fs.existsSync(p)) {
       if (!fs.statSync(p).isDirectory())
         throw new ExperimentOutError(
           `--out ${out}: ${p === path.resolve(out) ? 'is a file' : `${p} is a file`}, not a folder; give a folder (new or existing).`,
         );
-      return;
+      break;
     }
-    if (path.dirname(p) === p) return;
+    firstMissing = p;
+    if (path.dirname(p) === p) break;
   }
+  if (firstMissing === undefined) return;
+  // A folder that cannot be made (no permission, /proc, /sys): said now, in one line; what was made to find out is removed.
+  try {
+    ensureDir(out);
+  } catch (e) {
+    throw new ExperimentOutError(`--out ${out}: ${(e as Error).message}`);
+  }
+  fs.rmSync(firstMissing, { recursive: true, force: true });
 }
 
 /** An output folder that cannot be one (see {@link checkOutFolder}). */
@@ -107,10 +118,13 @@ export function runInfo(experiment: string, options: CommonOptions, started: num
   };
 }
 
-/** Mean and (population) standard deviation. */
+/**
+ * Mean and sample standard deviation (divided by n − 1, as `torch.std` and the standard errors the
+ * reports derive from it; 0 for one value, which has no spread to measure).
+ */
 export function meanStd(v: number[]): { mean: number; std: number } {
   if (v.length === 0) return { mean: NaN, std: NaN };
   const mean = v.reduce((s, x) => s + x, 0) / v.length;
-  const std = Math.sqrt(v.reduce((s, x) => s + (x - mean) ** 2, 0) / v.length);
+  const std = v.length < 2 ? 0 : Math.sqrt(v.reduce((s, x) => s + (x - mean) ** 2, 0) / (v.length - 1));
   return { mean, std };
 }

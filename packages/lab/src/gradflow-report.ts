@@ -241,6 +241,9 @@ function paperClaimFinding(f: FindingsInput): string[] {
           `The residual net’s ratio is ${closer(r.ratio, p.ratio)} the plain net’s.` +
           (pl && rl
             ? ` After ${lastStep} SGD steps: plain-${deepest} ${fmtRatio(pl.ratio)} (${describeRatio(pl.ratio)}), ResNet-${deepest} ${fmtRatio(rl.ratio)} (${describeRatio(rl.ratio)}): the residual net’s ratio is ${closer(rl.ratio, pl.ratio)} the plain net’s.`
+            : '') +
+          (pl && describeRatio(pl.ratio) === 'vanishing' && dp !== 'vanishing'
+            ? ` **So the argument holds at initialisation only:** once training starts, plain-${deepest}’s gradient does vanish ${GRADFLOW_SETTINGS[base].label} (first/last ‖∂L/∂W‖ ${fmtRatio(pl.ratio)} after ${lastStep} steps).`
             : ''),
       );
     }

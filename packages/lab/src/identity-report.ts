@@ -78,11 +78,16 @@ function taskLines(result: IdentityResult): string[] {
   });
 }
 
-/** How one net did on one task over its seeds: seeds that reached the threshold and their mean steps. */
-function reachOf(result: IdentityResult, task: string, net: IdentityNet): { reached: number; seeds: number; meanSteps: number; diverged: number } {
+/** How one net did on one task over its seeds: seeds that reached the threshold, their mean steps and the sample std of those steps. */
+function reachOf(
+  result: IdentityResult,
+  task: string,
+  net: IdentityNet,
+): { reached: number; seeds: number; meanSteps: number; stdSteps: number; diverged: number } {
   const rs = result.runs.filter((r) => r.task === task && r.net === net);
   const steps = rs.flatMap((r) => (r.stepsToThreshold === null ? [] : [r.stepsToThreshold]));
-  return { reached: steps.length, seeds: rs.length, meanSteps: steps.length ? mean(steps) : NaN, diverged: rs.filter(diverged).length };
+  const { mean, std } = meanStd(steps);
+  return { reached: steps.length, seeds: rs.length, meanSteps: mean, stdSteps: std, diverged: rs.filter(diverged).length };
 }
 
 /** A run whose training diverged: its final training MSE is not a finite number (NaN, or null as JSON writes NaN). */
@@ -93,22 +98,39 @@ export const diverged = (r: { finalTrainMse?: number | null }) =>
 const divergedNote = (r: { diverged: number; seeds: number }) =>
   r.diverged ? ` (training diverged in ${r.diverged}/${r.seeds} seed${r.seeds === 1 ? '' : 's'}: final MSE not finite)` : '';
 
-/** Which net reached the threshold first on a task: more seeds reached, else fewer mean steps; null for a tie. */
+/**
+ * Which net reached the threshold first on a task: the one more seeds reached; else, when both
+ * reached it in the same seeds (two or more), the one with fewer mean steps if the gap exceeds twice
+ * its standard error over seeds (sample stds, Welch); null when the run cannot tell.
+ */
 export function identityWinner(result: IdentityResult, task: string): IdentityNet | null {
   const pl = reachOf(result, task, 'plain');
   const re = reachOf(result, task, 'residual');
   if (pl.reached !== re.reached) return re.reached > pl.reached ? 'residual' : 'plain';
-  if (!re.reached || pl.meanSteps === re.meanSteps) return null;
+  if (stepsNoise(pl, re) !== undefined) return null;
   return re.meanSteps < pl.meanSteps ? 'residual' : 'plain';
 }
 
-/** The findings' headline: every run diverged, no winner anywhere (inconclusive), one net won every task, or a mix of winners. */
+/** Why the mean steps of two nets that reached the threshold in as many seeds cannot be told apart; undefined when they can. */
+function stepsNoise(pl: ReturnType<typeof reachOf>, re: ReturnType<typeof reachOf>): string | undefined {
+  if (!re.reached) return 'neither net reached the threshold';
+  if (pl.meanSteps === re.meanSteps) return 'neither net got there first';
+  if (re.reached < 2) return 'cannot tell: one seed each, and a difference in steps cannot be told from noise';
+  const gap = Math.abs(pl.meanSteps - re.meanSteps);
+  const se = Math.sqrt((pl.stdSteps ** 2 + re.stdSteps ** 2) / re.reached);
+  if (gap > 2 * se) return undefined;
+  return `cannot tell: the ${fmtNum(gap)}-step gap is within twice its standard error over seeds (${fmtNum(2 * se)} steps)`;
+}
+
+/** The findings' headline: every run diverged, no winner anywhere (inconclusive), one net won every task it decides, or a mix of winners. */
 function headline(result: IdentityResult, winners: (IdentityNet | null)[]): string {
   if (result.runs.length && result.runs.every(diverged)) return 'is inconclusive: training diverged in every run (final MSE not finite)';
   const some = result.runs.some(diverged) ? ' (some runs diverged)' : '';
-  if (winners.every((w) => w === null)) return `is inconclusive: neither net got there first on any task${some}`;
-  if (winners.every((w) => w === 'residual')) return `supports the claim on every task${some}`;
-  if (winners.every((w) => w === 'plain')) return `contradicts the claim on every task${some}`;
+  const decided = winners.filter((w) => w !== null);
+  if (decided.length === 0) return `is inconclusive: neither net got there first on any task${some}`;
+  const where = decided.length === winners.length ? 'on every task' : `on ${decided.length} of ${winners.length} tasks and cannot tell on the others`;
+  if (decided.every((w) => w === 'residual')) return `supports the claim ${where}${some}`;
+  if (decided.every((w) => w === 'plain')) return `contradicts the claim ${where}${some}`;
   return `gives a mixed answer${some}`;
 }
 
@@ -137,7 +159,7 @@ export function identityFindings(result: IdentityResult): string[] {
           ? 'the plain layers (fitting W = I) got there first: does **not** support the title'
           : reachOf(result, t, 'plain').reached + reachOf(result, t, 'residual').reached === 0
             ? 'neither net reached the threshold: inconclusive'
-            : 'neither net got there first';
+            : (stepsNoise(reachOf(result, t, 'plain'), reachOf(result, t, 'residual')) ?? 'neither net got there first');
     return `- ${t}: residual ${said(t, 'residual')}, plain ${said(t, 'plain')} — ${verdict}.`;
   });
   const all = headline(result, winners);

@@ -262,7 +262,7 @@ export async function runIdentity(options: IdentityOptions = {}): Promise<Experi
     if (widths[i] < 2 * d) throw new Error(`width must be >= 2d (${2 * d} for d = ${d}); got ${widths[i]}.`);
   });
   log(
-    `identity: ${dims.length} task(s) x 2 nets x ${seeds} seed(s), up to ${steps} ${optimizer} steps each (a few seconds per run on cpu)`,
+    `identity: ${dims.length} task(s) x 2 nets x ${seeds} seed(s), up to ${steps} ${optimizer} steps each (from seconds at d = 1 to a minute or more per run at d = 8 on cpu)`,
   );
   const runs: (IdentityRun & { task: string })[] = [];
   const summary: IdentitySummary[] = [];
@@ -323,7 +323,7 @@ registerExperiment<IdentityOptions, IdentityResult, IdentityCommandValues>({
   description: 'Identity is hard, zero is easy: plain vs residual extra layers learning y = 4x + 3 and y = A x + c through 6 layers',
   run: runIdentity,
   command: {
-    summary: 'identity is hard, zero is easy: plain vs residual extra layers (seconds on cpu)',
+    summary: 'identity is hard, zero is easy: plain vs residual extra layers (minutes on cpu)',
     engine: { default: 'cpu', training: true },
     options: [
       { flags: '--dims <list>', description: 'input/output dimensions (1 is y = 4x + 3)', kind: { type: 'integerList', min: 1, max: 4096 }, default: [1, 8] },

@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { ensureDir } from '@resnet-ts/core/node';
 
 /** Writes `content` to `file` atomically: a temp file in the same folder, then rename. */
 export function writeAtomic(file: string, content: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  ensureDir(path.dirname(file)); // one line where a folder cannot be made (a recursive mkdir loops under /proc)
   const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
   fs.writeFileSync(tmp, content);
   fs.renameSync(tmp, file);
@@ -102,7 +103,7 @@ export interface ReportFiles {
  * wall time, date, seed) and links to the plots.
  */
 export function writeReport<R>(dir: string, c: ReportContent<R>): ReportFiles {
-  fs.mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   const json = path.join(dir, 'result.json');
   const portableJson = (key: string, value: unknown) => {
     const v = jsonReplacer(key, value);
@@ -132,7 +133,7 @@ export function writeReport<R>(dir: string, c: ReportContent<R>): ReportFiles {
         ['command', c.info.command.includes('`') ? '`` ' + c.info.command + ' ``' : '`' + c.info.command + '`'],
         ['engine', c.info.engine],
         [
-          'wall time',
+          c.info.trainingSeconds !== undefined ? 'training time' : 'wall time',
           c.info.trainingSeconds !== undefined
             ? `${fmtSeconds(c.info.trainingSeconds)}: training and evaluation of all nets over all (resumed) invocations, from their epoch logs`
             : fmtSeconds(c.info.wallSeconds),

@@ -40,7 +40,7 @@ export interface TransferResult {
   recipe: { pretrain: Record<string, number>; finetune: Record<string, number> };
   pretrain: { trainImages: number; epochs: number; sourceTop1?: number; seconds: number; imagesPerSec: number; stopped: string };
   runs: TransferRun[];
-  /** Per condition: mean and (population) std of top-1 over the seeds. */
+  /** Per condition: mean and sample std of top-1 over the seeds. */
   summary: (TransferCondition & { label: string; mean: number; std: number; meanLoss: number; n: number })[];
 }
 

@@ -9,7 +9,10 @@ import type { Dataset } from '@resnet-ts/train';
 import {
   describeRatio,
   getExperiment,
+  gradFlowFindings,
   gradientNorms,
+  type GradFlowMeasurement,
+  type GradFlowNet,
   layerWeights,
   meanGradientNorms,
   robustNorm,
@@ -282,4 +285,51 @@ test("the duration estimate times each architecture's step at the run's batch si
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
+});
+
+test('the paper-claim finding says when the plain net vanishes once training starts, though not at initialisation', () => {
+  const m = (family: 'plain' | 'resnet', step: number, ratio: number): GradFlowMeasurement => ({
+    net: `${family}218`,
+    family,
+    depth: 218,
+    setting: 'bn',
+    step,
+    loss: 2.3,
+    layers: [ratio, 1],
+    blockInputs: [ratio, 1],
+    firstLayer: ratio,
+    lastLayer: 1,
+    ratio,
+    blockRatio: ratio,
+    nonFinite: 0,
+    zeros: 0,
+  });
+  const net = (family: 'plain' | 'resnet') =>
+    ({
+      net: `${family}218`,
+      family,
+      depth: 218,
+      setting: 'bn',
+      batchNorm: true,
+      zeroInitResidual: false,
+      params: 1,
+      layerNames: [],
+      trainedSteps: 30,
+      stopped: 'done',
+    }) as GradFlowNet;
+  const claim = (plainAt30: number) =>
+    gradFlowFindings(
+      [m('plain', 0, 1.3e13), m('resnet', 0, 0.53), m('plain', 30, plainAt30), m('resnet', 30, 0.3)],
+      [net('plain'), net('resnet')],
+      [218],
+      ['bn'],
+      [0, 30],
+    ).find((l) => l.startsWith('**The paper’s claim.**'))!;
+  expect(claim(0)).toContain(
+    'qualifies He et al.’s argument: with BN the deepest plain net’s gradient does not vanish but grows towards the input',
+  );
+  expect(claim(0)).toContain(
+    '**So the argument holds at initialisation only:** once training starts, plain-218’s gradient does vanish with BN (first/last ‖∂L/∂W‖ 0 after 30 steps).',
+  );
+  expect(claim(0.5)).not.toContain('holds at initialisation only');
 });

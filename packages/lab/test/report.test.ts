@@ -31,7 +31,7 @@ test('a resumable training experiment shows the wall time of the whole run (all 
   const info = { experiment: 'x', command: 'c', engine: 'cpu', seed: 0, date: 'd', wallSeconds: 2, trainingSeconds: 4200.4 };
   const files = writeReport(dir, { info, result: {}, plots: {}, title: 'T', body: '' });
   const md = fs.readFileSync(files.markdown, 'utf8');
-  expect(md).toContain('| wall time | 4,200 s (1.2 h): training and evaluation of all nets over all (resumed) invocations, from their epoch logs |');
+  expect(md).toContain('| training time | 4,200 s (1.2 h): training and evaluation of all nets over all (resumed) invocations, from their epoch logs |');
   expect(md).not.toContain('this invocation');
   expect(md).not.toContain('2.0 s');
   fs.rmSync(dir, { recursive: true });
