@@ -112,6 +112,7 @@ beforeAll(async () => {
     tf.dispose([...tensors.values()]);
     // A copy to resume with another --model (its own folder: the run lock would make parallel cases busy).
     fs.cpSync(p('done-run'), p('other-model-run'), { recursive: true });
+    fs.cpSync(p('done-run'), p('other-lr-run'), { recursive: true });
   }
 }, 120_000);
 
@@ -199,6 +200,19 @@ const cases: Case[] = [
     absent: ['out/u8.npy'],
   },
   { name: 'bench --repeats 0', args: ['bench', '--repeats', '0'], error: /^--repeats must be an integer from 1 to 1000; got 0$/ },
+  {
+    name: 'lab with an --out that cannot be made (/proc): one line before any work (it ran, then looped or printed a stack)',
+    args: ['lab', 'identity', '--out', '/proc/resnet-ts-lab-out'],
+    error: /^--out \/proc\/resnet-ts-lab-out: Cannot create folder '\/proc\/resnet-ts-lab-out': .*\(ENOENT\)\.$/,
+    alone: true,
+  },
+  {
+    name: 'lab lesion --max-swaps beyond the pairs the nets have: refused as --max-k is (it was cut quietly)',
+    args: ['lab', 'lesion', '--max-swaps', '99', '--out', 'out/lesion-swaps'],
+    error: /^lesion: the number of swapped pairs \(--max-swaps\) must be 0 to \d+, the most pairs either net can swap \(residual \d+, plain \d+\); got 99\.$/,
+    needsData: true,
+    absent: ['out/lesion-swaps'],
+  },
   { name: 'lab degradation --depths 21', args: ['lab', 'degradation', '--depths', '20,21'], error: /^--depths must be .*6n\+2/ },
   {
     name: 'lab transfer --seeds 0,0 (a spread over "seeds" that are one seed)',
@@ -304,6 +318,14 @@ const cases: Case[] = [
     error:
       /^Cannot resume from other-model-run\/checkpoint\.safetensors: it holds another network than this run's \(60 of this run's weights missing; e\.g\. layer1\.3\.conv1\.weight\)\. Use the --model or --init \(and --classes\) of the run that made it, or another --out\.$/,
     needsData: true,
+    alone: true,
+  },
+  {
+    name: 'resume with another --lr: refused before the run is announced (its header named a schedule never run)',
+    args: ['train', ...QUICK, '--lr', '0.05', '--resume', '--out', 'other-lr-run'],
+    error: /^Cannot resume from other-lr-run\/checkpoint\.safetensors: .*--lr 0\.05 differs from the run's 0\.1/,
+    needsData: true,
+    alone: true,
   },
   {
     name: 'a last batch of one image where batch norm sees 1x1 maps (resnet18 at 32x32): named by the flags typed',

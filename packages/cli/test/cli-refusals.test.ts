@@ -86,6 +86,27 @@ describe('predict never ranks NaN/Inf logits', () => {
     expect(r.status).toBe(0);
   });
 
+  test('resnet train whose output reader stops early (| head -1) keeps training to the end: its files are the result', async () => {
+    const samples = path.dirname(IMAGE);
+    const pngs = fs.readdirSync(samples).filter((f) => f.endsWith('.png'));
+    pngs.forEach((f, k) => {
+      fs.mkdirSync(p('piped-data', k % 2 ? 'b' : 'a'), { recursive: true });
+      fs.copyFileSync(path.join(samples, f), p('piped-data', k % 2 ? 'b' : 'a', f));
+    });
+    const args = [BIN, 'train', '--data', 'piped-data', '--image-size', '16', '--iterations', '3', '--batch', '4', '--out', 'piped-run'];
+    const status = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, args, { cwd: dir });
+      child.stderr.once('data', () => child.stderr.destroy()); // the header read, then the reader is gone
+      child.on('close', resolve);
+    });
+    expect(status).toBe(0);
+    expect(fs.readdirSync(p('piped-run')).sort()).toEqual(expect.arrayContaining(['checkpoint.safetensors', 'log.jsonl', 'model.safetensors']));
+    // Its 2 outputs: eval's JSON gives no top-5 (100 % by construction; the text leaves it out too).
+    const ev = await runCli(['eval', '--weights', 'piped-run/model.safetensors', '--data', 'piped-data', '--json']);
+    expect(ev.status).toBe(0);
+    expect(JSON.parse(ev.stdout)).toMatchObject({ outputs: 2, top5: null });
+  });
+
   test('weights without stored preprocessing: predict says what it assumed (a note on stderr), shipped weights say nothing', async () => {
     const guessed = await runCli(['predict', '--weights', PTH, IMAGE]);
     expect(guessed.status).toBe(0);

@@ -2,7 +2,8 @@
  * NaN and Inf never pass as results, end to end through the built CLI (`npx tsc -b packages/cli`
  * first): a training run that diverges exits non-zero with one line naming the step and the last
  * good checkpoint (which holds no NaN/Inf, nor gives NaN/Inf outputs) and writes no model; weights
- * with a NaN layer evaluate as 0 % with the non-finite predictions counted, with a one-line warning, and
+ * with a NaN layer evaluate as 0 % with the non-finite predictions counted, with a one-line warning, then
+ * exit 1 after the report, and
  * `--strict-finite` refuses them. Needs Fashion-MNIST (/usr/share/datasets/fashion-mnist).
  */
 import { spawnSync } from 'node:child_process';
@@ -81,13 +82,15 @@ maybe(
     const file = path.join(dir, 'nan-fc.safetensors');
     await poisonedWeights(file, 5);
     const r = resnet(['eval', '--weights', file, '--limit', '200']);
-    expect(r.status).toBe(0);
+    expect(r.status).toBe(1); // the report, then a failure a script sees (it exited 0)
     expect(r.stderr.trim().split('\n')).toEqual([
       `warning: ${file}: 1 of 97 tensors hold NaN or Inf (5 values: fc.weight); outputs computed with them will be NaN or meaningless.`,
+      'resnet: 200 of 200 predictions are not finite (NaN or Inf logits): the weights are broken; the report above counts them wrong.',
     ]);
     expect(r.stdout).toContain('loss: NaN   top-1: 0.00 %   top-5: 0.00 %');
     expect(r.stdout).toContain('non-finite predictions: 200 of 200');
     const json = resnet(['eval', '--weights', file, '--limit', '200', '--json']);
+    expect(json.status).toBe(1);
     expect(JSON.parse(json.stdout)).toMatchObject({ n: 200, top1: 0, top5: 0, nonFinite: 200 });
 
     for (const args of [

@@ -93,8 +93,10 @@ function growthSentence(n: NetLesion, rows: { k: number; mean: number; std: numb
   const smooth = total > 0 && jump.rise <= total / 3;
   return (
     `- ${n.name}, ${what}: ${pct(first.mean)} at k = ${first.k} → ${pct(last.mean)} at k = ${last.k} (baseline ${pct(n.baseline)}); ` +
-    `the largest rise between consecutive k is ${points(jump.rise)} (to k = ${jump.k}) of ${points(total)} in all: ` +
-    `${total <= 0 ? 'no rise' : smooth ? 'a smooth rise' : 'not smooth: one step carries more than a third of the rise'}.`
+    (total > 0
+      ? `the largest rise between consecutive k is ${points(jump.rise)} (to k = ${jump.k}) of ${points(total)} in all: ` +
+        `${smooth ? 'a smooth rise' : 'not smooth: one step carries more than a third of the rise'}.`
+      : `no rise from the baseline to k = ${last.k}${jump.rise > 0 ? `, though one step rises ${points(jump.rise)} (to k = ${jump.k}): no steady trend` : ''}.`)
   );
 }
 
@@ -112,11 +114,15 @@ function costlySentence(n: NetLesion): string {
   }
   const down = costly.filter((i) => !n.swappable.includes(i)).length;
   const stages = [...byStage].map(([stage, count]) => `${count} in ${stage}`).join(', ');
+  const others = costly.length - down;
   const verdict =
     down === costly.length
       ? 'as in Veit et al., only downsampling blocks are costly'
-      : `unlike Veit et al., ${costly.length - down} of them do not downsample`;
-  return ` The ${costly.length} deletions that cost more than 5 points: ${stages}; ${down} of them downsampling blocks (${verdict}).`;
+      : down === 0
+        ? `unlike Veit et al., ${costly.length === 1 ? 'it does not downsample' : 'none of them downsamples'}`
+        : `unlike Veit et al., ${others} of them ${others === 1 ? 'does' : 'do'} not downsample`;
+  const deletions = costly.length === 1 ? 'The 1 deletion that costs' : `The ${costly.length} deletions that cost`;
+  return ` ${deletions} more than 5 points: ${stages}; ${down} of them downsampling blocks (${verdict}).`;
 }
 
 /** The findings, from the numbers, and how they compare with Veit et al.'s on ResNet-110. */

@@ -213,6 +213,22 @@ function checkMaxK(maxK: number | undefined, nets: [string, ResNet][]): void {
   throw new ExperimentInputError(`lesion: the number of deleted blocks (--max-k) must be 1 to ${n}, ${which}; got ${maxK}.`);
 }
 
+/**
+ * A given `maxSwaps` must be 0 to the number of swappable pairs (of the net with more of them), as
+ * `--max-k` is checked: a larger one is refused, not quietly cut (the default, 10, is "up to 10").
+ */
+function checkMaxSwaps(maxSwaps: number | undefined, nets: [string, ResNet][]): void {
+  if (maxSwaps === undefined) return;
+  const counts = nets.map(([name, m]) => [name, swapPairs(m).length] as const);
+  const n = Math.max(...counts.map(([, c]) => c));
+  if (Number.isInteger(maxSwaps) && maxSwaps >= 0 && maxSwaps <= n) return;
+  const which =
+    counts.length > 1
+      ? `the most pairs either net can swap (${counts.map(([name, c]) => `${name} ${c}`).join(', ')})`
+      : 'the pairs of like blocks the model has';
+  throw new ExperimentInputError(`lesion: the number of swapped pairs (--max-swaps) must be 0 to ${n}, ${which}; got ${maxSwaps}.`);
+}
+
 /** Runs experiment 4 and writes its report. */
 export async function runLesion(options: LesionOptions): Promise<ExperimentOutput<LesionResult>> {
   const started = Date.now();
@@ -221,6 +237,7 @@ export async function runLesion(options: LesionOptions): Promise<ExperimentOutpu
   const studied: [string, ResNet][] = [[modelName, options.model]];
   if (options.plain) studied.push(['plain', options.plain]);
   checkMaxK(options.maxK, studied);
+  checkMaxSwaps(options.maxSwaps, studied);
   const samples = options.samples ?? 10;
   const o = {
     samples,
@@ -330,7 +347,7 @@ registerExperiment<LesionOptions, LesionResult, LesionCommandValues>({
       {
         flags: '--plain-model <name>',
         description:
-          "the plain net (default: plain<depth> when --plain-weights is given; the zoo's plain20-fashion-mnist with the default model)",
+          "the plain net (default: the architecture stored in --plain-weights, else plain<depth> of the residual net; the zoo's plain20-fashion-mnist with the default model)",
         kind: { type: 'text' },
       },
       {

@@ -252,9 +252,13 @@ describe('lesion machinery', () => {
     const t = text(net([0.2, 0.3, 0.4, 0.5]));
     expect(t).toContain('median error of 13.00 %; 2 of 4 deletions cost at most 2 points, 3 at most 5');
     expect(t).toContain('the costliest: c 50.00 % (downsampling), b 13.00 %, a 11.00 %.');
-    expect(t).toContain('1 deletions that cost more than 5 points: 1 in c; 1 of them downsampling blocks (as in Veit et al.');
+    expect(t).toContain('The 1 deletion that costs more than 5 points: 1 in c; 1 of them downsampling blocks (as in Veit et al.');
     // the same costs on a block that keeps its shape: the report must say it differs from Veit et al.
     const early = { ...net([0.2, 0.3, 0.4, 0.5]), blocks: ['layer1.0', 'layer1.1', 'layer2.0', 'layer2.1'], swappable: [0, 1, 2, 3] };
-    expect(text(early)).toContain('1 in layer2; 0 of them downsampling blocks (unlike Veit et al., 1 of them do not downsample)');
+    expect(text(early)).toContain('1 in layer2; 0 of them downsampling blocks (unlike Veit et al., it does not downsample)');
+    // A rise that falls back to the baseline is no rise, and its one large step is named as no trend (it read "of 0.0 points in all: no rise").
+    expect(text(net([0.38, 0.25, 0.1, 0.1]))).toContain(
+      'no rise from the baseline to k = 4, though one step rises 28.0 points (to k = 1): no steady trend.',
+    );
   });
 });

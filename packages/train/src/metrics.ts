@@ -8,6 +8,7 @@ import { decodeImageNode } from '@resnet-ts/zoo/node';
 import { DataError, TrainError } from './errors.js';
 import { validateDataset, validateImages } from './data/dataset.js';
 import { checkNumber } from './option-checks.js';
+import { matchClasses } from './data/classes.js';
 
 /** What {@link evaluate} measures. */
 export interface EvalResult {
@@ -48,6 +49,12 @@ export interface EvalOptions {
    * k is output k.
    */
   outputs?: ArrayLike<number>;
+  /**
+   * The model's output labels (e.g. a classifier's `labels`): the data's classes are then paired with
+   * outputs by name, as `resnet eval` does ({@link matchClasses}; a folder lacking a class keeps each
+   * other class on its own output). Ignored when `outputs` is given.
+   */
+  labels?: readonly string[];
   /** Called after each batch with the images done and the total (e.g. a progress bar). */
   onBatch?: (done: number, total: number) => void;
 }
@@ -165,7 +172,9 @@ export function evaluate(model: Module, data: Dataset, options: EvalOptions = {}
   const batcher = new Batcher(data, batchSize, prep);
   const N = Math.min(data.labels.length, options.limit ?? Infinity);
   const K = data.classes.length;
-  const outputs = options.outputs ?? Int32Array.from({ length: K }, (_, k) => k);
+  const outputs =
+    options.outputs ??
+    (options.labels ? matchClasses(data.classes, options.labels, { folders: true }).outputs : Int32Array.from({ length: K }, (_, k) => k));
   if (outputs.length !== K) throw new TrainError(`outputs names ${outputs.length} classes but the data set has ${K}.`, 'OPTIONS');
   let tally: Tally | undefined;
   let C = 0;
@@ -177,7 +186,7 @@ export function evaluate(model: Module, data: Dataset, options: EvalOptions = {}
     const logits = logitsOf(model, x, [n, batcher.outH, batcher.outW, batcher.channels]);
     if (!tally) {
       C = logits.length / n;
-      checkOutputs(outputs, C, options.outputs !== undefined);
+      checkOutputs(outputs, C, options.outputs !== undefined || options.labels !== undefined);
       tally = new Tally(outputs, C);
     }
     for (let i = 0; i < n; i++) tally.add(logits.subarray(i * C, (i + 1) * C), labels[i]);

@@ -35,6 +35,8 @@ export interface RunSettings {
   /** Where the training images come from (`Dataset.source`, see {@link dataSourceKey}). */
   data?: string;
   classes?: string[];
+  /** The training images' height and width (what `--image-size` or the source's preprocessing gave). */
+  imageSize?: [number, number];
   preprocessing?: { mean?: number[]; std?: number[]; padTo?: [number, number] };
 }
 
@@ -43,6 +45,7 @@ export type ResumeSetting =
   | 'data'
   | 'trainSize'
   | 'classes'
+  | 'imageSize'
   | 'batch'
   | 'seed'
   | 'freeze'
@@ -72,6 +75,7 @@ export type ResumeFlags = Partial<Record<ResumeSetting, string>>;
 export const TRAIN_COMMAND_FLAGS: Readonly<ResumeFlags> = Object.freeze({
   data: '--data',
   trainSize: '--limit, --val',
+  imageSize: '--image-size',
   batch: '--batch',
   seed: '--seed',
   freeze: '--freeze',
@@ -91,6 +95,7 @@ export const TRAIN_COMMAND_FLAGS: Readonly<ResumeFlags> = Object.freeze({
 /** The words for a setting whose command has no option for it. */
 const IN_WORDS: Partial<Record<ResumeSetting, string>> = {
   data: 'the data',
+  imageSize: 'the image size',
   batch: 'the batch size',
   seed: 'the seed',
   freeze: 'the frozen part',
@@ -246,11 +251,24 @@ function dataDifferences(given: RunSettings, stored: StoredSettings, flags: Resu
     out.push(`the training set of ${given.trainSize} images differs from the run's ${text(stored.trainSize)}${by('trainSize')}`);
   if (Array.isArray(stored.classes) && given.classes && !same(stored.classes, given.classes))
     out.push(`the classes (${text(given.classes)}) differ from the run's (${text(stored.classes)})${by('classes')}`);
-  const sp = stored.preprocessing as RunSettings['preprocessing'];
+  const sp = stored.preprocessing as (RunSettings['preprocessing'] & { crop?: unknown }) | undefined;
   const gp = given.preprocessing;
+  // The images' size as the run stored it; an older checkpoint's from its preprocessing's crop (image files).
+  const storedSize = Array.isArray(stored.imageSize)
+    ? (stored.imageSize as number[])
+    : sp && typeof sp === 'object' && Array.isArray(sp.crop)
+      ? (sp.crop as number[])
+      : undefined;
+  const resized = storedSize !== undefined && given.imageSize !== undefined && !same(storedSize, given.imageSize);
+  if (resized) out.push(differs(label(flags, 'imageSize'), given.imageSize!.join('x'), storedSize.join('x')));
   if (sp && gp && typeof sp === 'object') {
-    // Normalisation computed from other training images differs as a matter of course: the size says it.
-    if (stored.trainSize === given.trainSize && Array.isArray(sp.mean) && (!closeLists(gp.mean, sp.mean) || !closeLists(gp.std, sp.std)))
+    // Normalisation computed from other training images differs as a matter of course: the size or the image size says it.
+    if (
+      stored.trainSize === given.trainSize &&
+      !resized &&
+      Array.isArray(sp.mean) &&
+      (!closeLists(gp.mean, sp.mean) || !closeLists(gp.std, sp.std))
+    )
       out.push(
         `the normalisation (mean ${text(gp.mean)}, std ${text(gp.std)}) differs from the run's (mean ${text(sp.mean)}, std ${text(sp.std)})`,
       );

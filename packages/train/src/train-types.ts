@@ -74,6 +74,12 @@ export interface TrainOptions {
   onProgress?: (p: StepProgress) => void;
   /** Called after every epoch with its metrics. */
   onEpoch?: (m: EpochMetrics) => void;
+  /**
+   * Called once before the first step, when nothing can refuse the run any more: its options checked,
+   * its folder opened and a resumed checkpoint loaded and found to match. A caller announces the run
+   * here, so that a refused run prints only its error.
+   */
+  onStart?: () => void;
   /** Abort: the trainer saves a checkpoint after the current step and returns `stopped: 'aborted'`. */
   signal?: AbortSignal;
   /** Show a progress bar on stderr (default: when stderr is a TTY and not under jest). */
@@ -158,6 +164,8 @@ export interface TrainingState {
   /** Running sums of the current epoch (so a resumed epoch logs the same numbers). */
   accum: { lossSum: number; correct: number; seen: number; seconds: number };
   trainSize: number;
+  /** The training images' [height, width] (older checkpoints: absent). */
+  imageSize?: [number, number];
   /** Where the training images came from (`Dataset.source`, files and folders as absolute paths), when known. */
   data?: string;
 }

@@ -155,6 +155,7 @@ class TrainingRun {
     let resumedAug: number[] | undefined;
     if (this.folder?.resuming && this.ckptFile) resumedAug = this.resume(this.ckptFile);
     else if (this.logFile && fs.existsSync(this.logFile)) fs.rmSync(this.logFile);
+    this.options.onStart?.();
     if (this.logFile) await writeBytesAtomic(this.logFile, Buffer.from(this.history.map((m) => JSON.stringify(m) + '\n').join('')));
     this.epoch = Math.floor(this.step / this.stepsPerEpoch);
     this.order = epochOrder(this.N, this.seed, this.epoch);
@@ -183,6 +184,7 @@ class TrainingRun {
       optimizer: { momentum: opt.momentum, weightDecay: opt.weightDecay, nesterov: opt.nesterov, decay: opt.decay, lrScale: opt.lrScale, headLr: options.headLr },
       data: this.dataSource,
       classes: options.trainSet.classes,
+      imageSize: [options.trainSet.shape[0], options.trainSet.shape[1]],
       preprocessing: this.prep,
     }, options.flags);
     const unhealthy = checkRunHealth(options.model, momenta, ckptFile);
@@ -229,6 +231,7 @@ class TrainingRun {
       rng: { shuffle: { seed: this.seed, epoch: this.epoch }, augment: this.aug.getState() },
       accum: { ...this.accum },
       trainSize: this.N,
+      imageSize: [this.options.trainSet.shape[0], this.options.trainSet.shape[1]],
       ...(this.dataSource !== undefined ? { data: this.dataSource } : {}),
     };
   }

@@ -41,6 +41,17 @@ describe('matchClasses', () => {
     expect(Array.from(matchClasses(indices(10), FASHION_MNIST_CLASSES, FOLDERS).outputs)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
+  test("folders '0'..'10' for a model without names: refused, since sorted order (ImageFolder's) and numbers disagree", () => {
+    const folders = Array.from({ length: 11 }, (_, k) => String(k)).sort();
+    expect(() => matchClasses(folders, indices(11), FOLDERS)).toThrow(
+      /^The model stores no class names, and the class folders are numbers whose sorted order \(0, 1, 10, 2, .*\) is not their numeric order: folder '10' is output 10 by number but output 2 by ImageFolder's order\. If the folders are output numbers, pad them with zeros \('10', '02'\); if the weights come from ImageFolder on these folders, rename each folder to its place in that order \('10' to '02'\), or use weights that store their class names\.$/,
+    );
+    // Zero-padded, the two orders agree: paired by number. A model with names pairs by name as before.
+    const padded = folders.map((f) => f.padStart(2, '0')).sort();
+    expect(Array.from(matchClasses(padded, indices(11), FOLDERS).outputs)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(Array.from(matchClasses(folders, folders, FOLDERS).outputs)).toEqual(folders.map((_, k) => k));
+  });
+
   test("punctuation is ignored, not only turned into a separator: 'tshirt-top' is 'T-shirt/top', 'ankleboot' is 'Ankle boot'", () => {
     const m = matchClasses(['ankleboot', 'tshirt-top'], FASHION_MNIST_CLASSES, FOLDERS);
     expect([m.by, Array.from(m.outputs)]).toEqual(['name', [9, 0]]);
@@ -168,6 +179,10 @@ describe('evaluate with paired outputs', () => {
     );
     // The same model and data without the pairing: what eval reported before (class k read as output k).
     expect(evaluate(model, data, { preprocessing: prep }).perClass).toEqual([1, 0]);
+    // Given the model's labels, evaluate pairs by name itself, as resnet eval does.
+    const labels = ['astronaut', 'cat', 'coffee', 'moto'];
+    expect(evaluate(new Always(4, 2), data, { preprocessing: prep, labels }).perClass).toEqual([1, 0]);
+    expect(evaluate(model, data, { preprocessing: prep, labels }).other).toEqual([3, 3]);
     const right = evaluate(new Always(4, 2), data, { preprocessing: prep, outputs: [2, 3] });
     expect([right.perClass, right.confusion, right.other]).toEqual([
       [1, 0],

@@ -122,6 +122,26 @@ describe('image folder notes', () => {
       'note: skipped 1 file that is not an image by extension (no extension: 1; images are JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM)',
     ]);
   });
+
+  test('a class folder or a sub-folder that is a symlink is a folder, as for ImageFolder (a linked class was dropped)', () => {
+    const elsewhere = tmpDir();
+    fs.mkdirSync(path.join(elsewhere, 'c'));
+    fs.writeFileSync(path.join(elsewhere, 'c', '1.png'), 'x');
+    fs.mkdirSync(path.join(elsewhere, 'deeper'));
+    const dir = tmpDir();
+    for (const c of ['a', 'b']) {
+      fs.mkdirSync(path.join(dir, c));
+      fs.writeFileSync(path.join(dir, c, '1.png'), 'x');
+    }
+    fs.symlinkSync(path.join(elsewhere, 'c'), path.join(dir, 'c'));
+    fs.symlinkSync(path.join(elsewhere, 'deeper'), path.join(dir, 'a', 'linked-sub'));
+    fs.symlinkSync(path.join(elsewhere, 'c', '1.png'), path.join(dir, 'b', '2.png')); // a linked image stays an image
+    const listed = listImageFolder(dir);
+    expect(listed.classes).toEqual(['a', 'b', 'c']);
+    expect(listed.files.get('c')).toEqual(['1.png']);
+    expect(listed.files.get('b')).toEqual(['1.png', '2.png']);
+    expect(listed.subfolders).toEqual(['a/linked-sub']);
+  });
 });
 
 describe('limitImages (--limit, --test-limit)', () => {

@@ -100,6 +100,18 @@ test('a resume on other data (source, classes) is refused, naming it', async () 
   expect(res.stopped).toBe('done');
 });
 
+test('a resume at another image size is refused naming it, even with the normalisation fixed (fine-tuning); it trained on and rewrote the stored size', async () => {
+  const prep = { mean: [0.5], std: [0.25] }; // as a pretrained source fixes them: the statistics cannot tell
+  const dir = tmpDir();
+  const ctrl = new AbortController();
+  expect((await run(dir, { preprocessing: prep, signal: ctrl.signal, onProgress: () => ctrl.abort() })).stopped).toBe('aborted');
+  const larger = { ...synthetic(32, 12), source: 'synthetic-a' };
+  await expect(run(dir, { trainSet: larger, preprocessing: prep, resume: true })).rejects.toThrow(
+    /: --image-size 12x12 differs from the run's 8x8; give the run's options/,
+  );
+  expect((await run(dir, { preprocessing: prep, resume: true })).stopped).toBe('done');
+});
+
 test('resumeDifferences: the settings a checkpoint does not store (an older version) are not compared', () => {
   const given = {
     batchSize: 16,

@@ -111,6 +111,7 @@ test('loadImageFolder with preprocessing needs no size; without either, a DataEr
     const data = await loadImageFolder(dir, { preprocessing });
     expect([data.labels.length, data.shape]).toEqual([4, [32, 32, 1]]);
     await expect(loadImageFolder(dir, {} as never)).rejects.toThrow(DataError);
+    await expect((loadImageFolder as (d: string) => Promise<unknown>)(dir)).rejects.toThrow(/^loadImageFolder: give size/); // no options: a TypeError before
     await expect(loadImageFolder(dir, {} as never)).rejects.toThrow(
       'loadImageFolder: give size [height, width] (whole numbers of at least 1) to decode for training, or preprocessing to decode as a classifier does; got size undefined.',
     );

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import {
   type DataPair,
+  type EvalResult,
   classifierEvaluation,
   defaultProgressBar,
   evaluate,
@@ -125,10 +126,24 @@ export function registerEval(program: Command): void {
       } finally {
         bar?.stop();
       }
-      if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-      else process.stdout.write(`${opts.weights ?? clf.source} on ${evaluatedData(pair)}\n` + formatEvalReport(r) + '\n');
+      writeEvaluation(r, opts.json ? undefined : `${opts.weights ?? clf.source} on ${evaluatedData(pair)}`);
     } finally {
       clf.dispose();
     }
   });
+}
+
+/**
+ * Prints an evaluation: the text report under `title`, or JSON when there is none. Top-5 of 5 outputs
+ * or fewer is 100 % by construction: JSON says null, as the text leaves it out. Like predict, broken
+ * weights (non-finite predictions) are then a failure a script must see.
+ */
+function writeEvaluation(r: EvalResult, title: string | undefined): void {
+  if (title === undefined)
+    process.stdout.write(JSON.stringify({ ...r, top5: (r.outputs ?? r.classes.length) > 5 ? r.top5 : null }, null, 2) + '\n');
+  else process.stdout.write(`${title}\n` + formatEvalReport(r) + '\n');
+  if (r.nonFinite > 0)
+    throw new UserError(
+      `${r.nonFinite} of ${r.n} predictions are not finite (NaN or Inf logits): the weights are broken; the report above counts them wrong.`,
+    );
 }

@@ -82,7 +82,7 @@ function addTrainOptions(cmd: Command): Command {
     .addOption(opt('--warmup <n>', "hold lr/10 for the first n steps (0: none; the paper's ResNet-110 uses 400)", integer(0, 1e9)))
     .addOption(opt('--momentum <x>', 'SGD momentum, from 0 (none) to below 1', number({ min: 0, below: 1 }), 0.9))
     .addOption(opt('--wd <x>', 'weight decay, from 0 (none) to below 1', number({ min: 0, below: 1 }), 1e-4))
-    .addOption(opt('--out <dir>', 'output folder (checkpoint.safetensors, model.safetensors, best.safetensors, log.jsonl, curves.svg)', text('a folder'), 'runs/train'))
+    .addOption(opt('--out <dir>', 'output folder (checkpoint.safetensors, model.safetensors, best.safetensors with a validation set, log.jsonl, curves.svg)', text('a folder'), 'runs/train'))
     .addOption(opt('--backend <name>', "engine: 'auto' or a name (see `resnet backends`)", text('an engine name')))
     .addOption(opt('--limit <n>', 'use only n training images (quick runs; a seeded mix of every class for image folders, which decode only those)', integer(1, 1e9)))
     .addOption(opt('--test-limit <n>', 'evaluate on only n validation/test images each epoch (the first n; a seeded mix of every class for image folders)', integer(1, 1e9)))
@@ -184,12 +184,19 @@ async function runTraining(opts: TrainCliOptions, setup: TrainSetup, backend: st
   };
   checkTrainOptions(options); // what train() would refuse is refused before the run is announced
   const sizes = `${trainSet.labels.length} train, ${valSet ? `${valSet.labels.length} validation, ` : ''}${testSet?.labels.length ?? 0} test images`;
-  out.event(
-    'start',
-    { model: opts.init ?? opts.model, data: kind, classes: trainSet.classes, train: trainSet.labels.length, val: valSet?.labels.length ?? 0, test: testSet?.labels.length ?? 0, shape: [h, w, c], padTo: preprocessing.padTo, backend, steps: total, batch, schedule, freeze: opts.freeze, augment },
-    `${what} on ${kind} (${sizes}, ${trainSet.classes.length} classes, ${h}x${w}x${c}${preprocessing.padTo ? ` padded to ${preprocessing.padTo.join('x')}` : ''}) on ${backend}: ` +
-      `${batchText}; learning rate ${describeSchedule(schedule)}${opts.headLr ? ` (head ${opts.headLr})` : ''}; augmentation ${augText}`,
-  );
+  // The run is announced when train() starts it (onStart): a refused run (a resume whose options differ)
+  // prints only its error. The trainer's notes before that wait for the header.
+  const announce = () =>
+    out.event(
+      'start',
+      { model: opts.init ?? opts.model, data: kind, classes: trainSet.classes, train: trainSet.labels.length, val: valSet?.labels.length ?? 0, test: testSet?.labels.length ?? 0, shape: [h, w, c], padTo: preprocessing.padTo, backend, steps: total, batch, schedule, freeze: opts.freeze, augment },
+      `${what} on ${kind} (${sizes}, ${trainSet.classes.length} classes, ${h}x${w}x${c}${preprocessing.padTo ? ` padded to ${preprocessing.padTo.join('x')}` : ''}) on ${backend}: ` +
+        `${batchText}; learning rate ${describeSchedule(schedule)}${opts.headLr ? ` (head ${opts.headLr})` : ''}; augmentation ${augText}`,
+    );
+  // Epoch lines are 'epoch' events in JSON mode (onEpoch); everything else is a note.
+  const say = (m: string) => (!/^epoch \d+\//.test(m) ? out.note(m) : out.json ? undefined : process.stderr.write(m + '\n'));
+  const pending: string[] = [];
+  let started = false;
   const stop = abortOnStopSignals((signal) =>
     process.stderr.write(`\nresnet: interrupted; saving a checkpoint after this step (${signalName(signal)} again to quit without saving)\n`),
   );
@@ -197,10 +204,11 @@ async function runTraining(opts: TrainCliOptions, setup: TrainSetup, backend: st
     const res = await train({
       ...options,
       signal: stop.signal,
-      log: (m) => {
-        // Epoch lines are 'epoch' events in JSON mode (onEpoch); everything else is a note.
-        if (!/^epoch \d+\//.test(m)) out.note(m);
-        else if (!out.json) process.stderr.write(m + '\n');
+      log: (m) => (started ? say(m) : pending.push(m)),
+      onStart: () => {
+        started = true;
+        announce();
+        pending.splice(0).forEach(say);
       },
       onEpoch: out.json ? (m: EpochMetrics) => out.event('epoch', { ...m }) : undefined,
       // Without a terminal (logs, CI, nohup) there is no progress bar: print a line every 30 s instead.

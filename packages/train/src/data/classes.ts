@@ -130,6 +130,28 @@ function counts(classes: readonly string[], outputs: number, options: MatchClass
 }
 
 /**
+ * Refuses class folders named by number whose sorted order differs from their numeric order ('10'
+ * sorts before '2') for a model without class names: by number folder '10' is output 10, but weights
+ * trained with torchvision's ImageFolder on these folders number them in sorted order ('10' is output
+ * 2). Either reading may be the model's, so neither is guessed.
+ */
+function checkNumberedFolders(classes: readonly string[], outputs: number): void {
+  if (!classes.every((c) => NUMBER.test(c))) return;
+  const sorted = [...classes].sort();
+  const byNumber = [...classes].sort((a, b) => Number(a) - Number(b));
+  const k = sorted.findIndex((c, i) => c !== byNumber[i]);
+  if (k < 0) return;
+  const c = sorted[k];
+  const width = String(outputs - 1).length;
+  throw new DataError(
+    `The model stores no class names, and the class folders are numbers whose sorted order (${listed(sorted, 4)}: torchvision's ImageFolder numbers folders so) ` +
+      `is not their numeric order: folder '${c}' is output ${Number(c)} by number but output ${k} by ImageFolder's order. ` +
+      `If the folders are output numbers, pad them with zeros ('${c.padStart(width, '0')}', '${'2'.padStart(width, '0')}'); ` +
+      `if the weights come from ImageFolder on these folders, rename each folder to its place in that order ('${c}' to '${String(k).padStart(width, '0')}'), or use weights that store their class names.`,
+  );
+}
+
+/**
  * Pairs the classes of a data set with a model's outputs, whose `labels` name them ('0', '1', ...
  * when the model stores no names); see the module comment for the rules. Throws a
  * {@link DataError} that says what to do when they cannot be paired.
@@ -140,6 +162,7 @@ export function matchClasses(classes: readonly string[], labels: readonly string
     checkDistinct(classes, outputs, labels, options);
     return { outputs, names: named ? Array.from(outputs, (o) => labels[o]) : [...classes], by, ...(note ? { note } : {}) };
   };
+  if (!named && options.folders) checkNumberedFolders(classes, labels.length);
   const found = classes.map((c) => outputNamed(c, labels));
   const several = found.findIndex((o) => Array.isArray(o));
   if (several >= 0) throw ambiguous(classes[several], found[several] as number[], labels, options);

@@ -178,24 +178,28 @@ export interface ImageFolderListing {
 export function listImageFolder(dir: string): ImageFolderListing {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new DataError(`Image folder ${dir} does not exist or is not a folder.`);
   const visible = (d: string) => fs.readdirSync(d, { withFileTypes: true }).filter((e) => !isSystemFile(e.name));
+  // A symlink to a folder is a folder, as for torchvision's ImageFolder (os.scandir ... is_dir() follows links).
+  const isFolder = (d: string, e: fs.Dirent) =>
+    e.isDirectory() || (e.isSymbolicLink() && fs.statSync(path.join(d, e.name), { throwIfNoEntry: false })?.isDirectory() === true);
   const classes = visible(dir)
-    .filter((e) => e.isDirectory())
+    .filter((e) => isFolder(dir, e))
     .map((e) => e.name)
     .sort();
   const files = new Map<string, string[]>();
   const unsupported = new Map<string, number>();
   const subfolders: string[] = [];
   for (const c of classes) {
-    const entries = visible(path.join(dir, c));
+    const classDir = path.join(dir, c);
+    const entries = visible(classDir);
     files.set(
       c,
       entries
-        .filter((e) => !e.isDirectory() && IMAGE_EXT.test(e.name))
+        .filter((e) => !isFolder(classDir, e) && IMAGE_EXT.test(e.name))
         .map((e) => e.name)
         .sort(),
     );
     for (const e of entries) {
-      if (e.isDirectory()) subfolders.push(`${c}/${e.name}`);
+      if (isFolder(classDir, e)) subfolders.push(`${c}/${e.name}`);
       else if (!IMAGE_EXT.test(e.name)) {
         const ext = path.extname(e.name).toLowerCase();
         unsupported.set(ext, (unsupported.get(ext) ?? 0) + 1);
@@ -255,7 +259,7 @@ export function folderItems(dir: string, listed: ImageFolderListing, classes: st
  * folder with no readable image is an error.
  */
 export async function loadImageFolder(dir: string, options: ImageFolderOptions): Promise<Dataset> {
-  const size = trainingSize(options);
+  const size = trainingSize(options); // without options (a JS caller): the DataError saying what to give
   const listed = listImageFolder(dir);
   const classes = options.classes ?? listed.classes;
   const unknown = listed.classes.filter((c) => !classes.includes(c));
@@ -394,9 +398,9 @@ async function decodeAll(
  * classifier's decoding sets it). A {@link DataError} when neither is given, or `size` is not two
  * whole numbers of at least 1.
  */
-function trainingSize(options: FolderDecodeOptions): [number, number] | undefined {
-  if (options.preprocessing) return undefined;
-  const size: unknown = options.size;
+function trainingSize(options: FolderDecodeOptions | undefined): [number, number] | undefined {
+  if (options?.preprocessing) return undefined;
+  const size: unknown = options?.size;
   const ok = Array.isArray(size) && size.length === 2 && size.every((d) => Number.isInteger(d) && d >= 1);
   if (!ok)
     throw new DataError(
