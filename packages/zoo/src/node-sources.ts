@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { RawStateDict } from '@resnet-ts/core';
-import { FileError, cacheDir, cleanStaleTempFiles, ensureDir, fileError, readWeightsFile, writeFileAtomic } from '@resnet-ts/core/node';
+import { FileError, cacheDir, cleanStaleTempFiles, ensureDir, fileError, readWeightsFile, writeBytesAtomic, writeFileAtomic } from '@resnet-ts/core/node';
 import { DownloadOptions, SourceError, checkDownloaded, downloadKind, expectedSha256, streamDownload } from './download.js';
 
 /** The folder downloads are cached in: core's {@link cacheDir} (`$RESNET_TS_CACHE`, else `$XDG_CACHE_HOME/resnet-ts`, else `~/.cache/resnet-ts`). */
@@ -202,8 +202,17 @@ export async function cachedDownload(url: string, options: DownloadOptions & { s
   const want = expectedSha256(options.sha256);
   const hit = cachedBytes(file, url, want, options);
   if (hit) return hit;
+  // An optional file the server did not have (a hub repo without config.json) is remembered, as
+  // huggingface_hub does: a source downloaded once then loads offline. Delete the entry to look again.
+  const absent = `${file}.absent`;
+  if (options.optional && fs.existsSync(absent)) return undefined;
   const dir = path.dirname(file);
   ensureDir(dir);
   cleanStaleTempFiles(dir);
-  return downloadInto(file, url, want, options);
+  const bytes = await downloadInto(file, url, want, options);
+  if (bytes === undefined && options.optional) {
+    ensureDir(dir);
+    await writeBytesAtomic(absent, new Uint8Array(0));
+  }
+  return bytes;
 }

@@ -111,7 +111,8 @@ async function resolveHub(
     if (bytes) return { weights: bytes, name: `${source} (${file})`, config };
   }
   throw new SourceError(
-    `${source}: the hub at ${env.hubEndpoint()} has neither model.safetensors nor pytorch_model.bin for ${repo}@${revision}. Check the repo id.`,
+    `${source}: the hub at ${env.hubEndpoint()} has neither model.safetensors nor pytorch_model.bin for ${repo}@${revision}. Check the repo id ` +
+      "(in Node a file found absent is remembered in the disk cache as '<name>.absent': delete those to look again).",
   );
 }
 

@@ -147,13 +147,17 @@ test('failed downloads leave no empty folder: a 404, a checksum mismatch, the op
   routes.set('/w.safetensors', { body: WEIGHTS });
   await errorOf(cachedDownload(`${base}/w.safetensors`, { sha256: '0'.repeat(64) }));
   expect(cacheEntries()).toEqual(before);
-  // A hub repo with only pytorch_model.bin: config.json and model.safetensors are 404s.
+  // A hub repo with only pytorch_model.bin: config.json and model.safetensors are 404s, each remembered
+  // by an empty '.absent' marker (the hub source then loads offline), and no partial or empty entry.
   routes.set('/acme/binonly/resolve/main/pytorch_model.bin', { body: WEIGHTS });
   const clf = await fromPretrained('hf:acme/binonly');
   clf.dispose();
-  const bin = cachePath(`${base}/acme/binonly/resolve/main/pytorch_model.bin`);
+  const entry = (name: string) => cachePath(`${base}/acme/binonly/resolve/main/${name}`);
+  const absent = ['config.json', 'model.safetensors'].map((n) => `${entry(n)}.absent`);
   const added = cacheEntries().filter((f) => !before.includes(f));
-  expect(added).toEqual([path.relative(cache, path.dirname(bin)), path.relative(cache, bin)]);
+  const expected = [entry('pytorch_model.bin'), ...absent].flatMap((f) => [path.dirname(f), f]).map((f) => path.relative(cache, f));
+  expect(added.sort()).toEqual(expected.sort());
+  for (const f of absent) expect(fs.statSync(f).size).toBe(0);
 });
 
 test('a hub config.json that is a web page or not JSON is refused and not cached', async () => {

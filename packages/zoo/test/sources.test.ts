@@ -167,7 +167,14 @@ test('hf:owner/name reads model.safetensors and takes the labels from config.jso
   expect(hits['/acme/binonly/resolve/main/model.safetensors']).toBe(1);
   expect(hits['/acme/binonly/resolve/main/pytorch_model.bin']).toBe(1);
   bin.dispose();
-  await expect(fromPretrained('hf:acme/missing')).rejects.toThrow(/neither model.safetensors nor pytorch_model.bin for acme\/missing@main\. Check the repo id\.$/);
+  // Loaded again: the files the repo lacks are remembered as absent and the weights come from the cache,
+  // so a hub source works offline once downloaded (config.json was asked for every time).
+  const hitsBefore = { ...hits };
+  (await fromPretrained('hf:acme/binonly')).dispose();
+  expect(hits).toEqual(hitsBefore);
+  await expect(fromPretrained('hf:acme/missing')).rejects.toThrow(
+    /neither model.safetensors nor pytorch_model.bin for acme\/missing@main\. Check the repo id \(in Node a file found absent is remembered in the disk cache as '<name>\.absent': delete those to look again\)\.$/,
+  );
   await expect(fromPretrained('hf:not a repo')).rejects.toThrow(/write hf:owner\/name/);
   // A revision or name that would climb out of the repo once the URL is normalised: refused, nothing fetched.
   const before = Object.values(hits).reduce((a, b) => a + b, 0);
