@@ -82,7 +82,18 @@ export abstract class ResidualBlock extends Module {
    */
   protected residualForward(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
     const f = this.scaleBranch(this.branch(x, ctx));
-    return this.combine(f, this.residual ? this.shortcut(x, ctx) : null);
+    const s = this.residual ? this.shortcut(x, ctx) : null;
+    if (s) this.assertSameShape(f.shape, s.shape);
+    return this.combine(f, s);
+  }
+
+  /** Branch and shortcut must have one shape: `tf.add` would broadcast a 1-channel branch over all channels. */
+  private assertSameShape(branch: readonly number[], shortcut: readonly number[]): void {
+    if (branch.length === shortcut.length && branch.every((d, i) => d === shortcut[i])) return;
+    throw new ShapeError(
+      `${this.typeName}(${this.inChannels}->${this.outChannels}, stride ${this.stride}): its branch gives ${fmtShape(branch)} but its shortcut ` +
+        `${fmtShape(shortcut)}; they are added, so they must have one shape (a branch ends with ${this.outChannels} channels at the shortcut's size).`,
+    );
   }
 
   forward(x: tf.Tensor, ctx?: ForwardContext): tf.Tensor {
@@ -138,7 +149,10 @@ export abstract class ResidualBlock extends Module {
 
   describe(input: Shape, tracer: Tracer): Shape {
     const out = this.describeBranch(input, tracer);
-    if (this.residual && this.downsample) this.downsample.describe(input, tracer.scope('downsample'));
+    if (this.residual) {
+      const shortcut = this.downsample ? this.downsample.describe(input, tracer.scope('downsample')) : input;
+      this.assertSameShape(out, shortcut);
+    }
     return out;
   }
 }

@@ -16,6 +16,12 @@ export function assertNHWC(x: tf.Tensor, channels: number, where: string): asser
         `Make one with tf.tensor4d(values, [batch, height, width, ${channels}]).`,
     );
   }
+  if ((x as { isDisposed?: boolean }).isDisposed)
+    throw new ShapeError(`${where} was given a disposed tensor ${fmtShape(x.shape)}: it holds no values any more; pass one that is alive.`);
+  if (x.dtype !== 'float32')
+    throw new ShapeError(
+      `${where} takes float32 images; got ${x.dtype} ${fmtShape(x.shape)}. Cast it with x.toFloat() (and scale and normalise as the model expects).`,
+    );
   if (x.rank !== 4) {
     throw new ShapeError(
       `${where} expects a 4-D NHWC tensor [batch, height, width, ${channels}]; got rank ${x.rank} ${fmtShape(x.shape)}. ` +

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { StateDictError, fmtShape } from './errors.js';
+import { SpecError, StateDictError, fmtShape, fmtValue } from './errors.js';
 import { deferredTranspose } from './kernels/deferred-transpose.js';
 import { assertNHWC } from './input-checks.js';
 
@@ -59,7 +59,10 @@ export type TensorLayout = 'tfjs' | 'torch';
 
 /** The layout named by `layout`, reading the old name `native` as `tfjs`. */
 function tensorLayout(layout: TensorLayout | undefined): TensorLayout {
-  return (layout as string | undefined) === 'native' || layout === undefined ? 'tfjs' : layout;
+  if ((layout as string | undefined) === 'native' || layout === undefined) return 'tfjs';
+  // A typo ('pytorch') gave the tfjs layout without a word.
+  if (layout !== 'tfjs' && layout !== 'torch') throw new SpecError(`layout must be 'tfjs' or 'torch'; got ${fmtValue(layout)}.`);
+  return layout;
 }
 
 /** Options of {@link Module.stateDict}. */
@@ -214,6 +217,9 @@ export abstract class Module {
 
   /** The context to use when the caller gave none. */
   protected context(ctx?: ForwardContext): ForwardContext {
+    // { training: 'false' } (a string) ran in train mode and moved the running statistics.
+    if (ctx !== undefined && typeof ctx?.training !== 'boolean')
+      throw new SpecError(`forward's options must be { training: true | false }; got ${fmtValue(ctx)}.`);
     return ctx ?? { training: this.training };
   }
 
@@ -315,6 +321,7 @@ export abstract class Module {
    * the tfjs layout) that the caller owns and should dispose.
    */
   stateDict(options: StateDictOptions = {}): Map<string, tf.Tensor> {
+    this.assertAlive('stateDict()');
     const { includeNumBatchesTracked = true } = options;
     const layout = tensorLayout(options.layout);
     const out = new Map<string, tf.Tensor>();
@@ -398,6 +405,16 @@ export abstract class Module {
   dispose(): void {
     this.clearAllCaches();
     for (const e of this.namedEntries('')) e.variable.dispose();
+    this.disposed = true;
+  }
+
+  /** Whether {@link Module.dispose} freed this module's weights. */
+  protected disposed = false;
+
+  /** A one-line error for a module used after {@link Module.dispose} (tfjs would throw a TypeError from deep inside). */
+  protected assertAlive(what: string): void {
+    if (this.disposed)
+      throw new SpecError(`${what} of a ${this.typeName} that was disposed: its weights are freed; build or load the model again.`);
   }
 }
 

@@ -71,12 +71,26 @@ const shortcuts = new Map<string, ShortcutFactory>();
 
 /** Registers a block type under `name` (a plug-in calls this when imported). Re-registering replaces. */
 export function registerBlock(name: string, factory: BlockFactory): void {
+  checkFactory('registerBlock', name, factory);
+  if (!(Number.isInteger(factory.expansion) && factory.expansion >= 1))
+    throw new RegistryError(
+      `registerBlock('${name}'): expansion must be a whole number >= 1 (1 basic, 4 bottleneck); got ${String(factory.expansion)}.`,
+    );
   blocks.set(name, factory);
 }
 
-/** Registers a shortcut option under `name` (e.g. 'A', 'B', 'C'). */
+/** Registers a shortcut option under `name` (e.g. 'A', 'B', 'C'). Re-registering replaces. */
 export function registerShortcut(name: string, factory: ShortcutFactory): void {
+  checkFactory('registerShortcut', name, factory);
   shortcuts.set(name, factory);
+}
+
+/** A factory with a name and a `create` function: a malformed one failed later, at build, with a TypeError. */
+function checkFactory(what: string, name: unknown, factory: { create?: unknown } | undefined): void {
+  if (typeof name !== 'string' || name === '')
+    throw new RegistryError(`${what}: the name must be a non-empty string; got ${String(name)}.`);
+  if (typeof factory?.create !== 'function')
+    throw new RegistryError(`${what}('${name}'): the factory must have a create(options) function that builds the module.`);
 }
 
 /** The block factory called `name`; a clear error if none is registered. */

@@ -5,6 +5,7 @@ import { BatchNorm2d } from './layers/batchnorm.js';
 import { GlobalAvgPool, Identity, Linear, MaxPool2d, ReLU, Sequential, forwardSequence } from './layers/simple.js';
 import { Rng } from './rng.js';
 import { SpecError, fmtValue } from './errors.js';
+import { closestNames } from './closest-names.js';
 import { ShortcutParams, StrideMode, getBlock, getShortcut } from './registry.js';
 import { ResidualBlock } from './block.js';
 import { clearInferencePlans, compiledForward } from './inference-plan.js';
@@ -114,8 +115,28 @@ function seedOf(value: unknown): number {
 /** A spec with every default filled in. */
 export type ResolvedSpec = Required<ResNetSpec>;
 
-/** Fills defaults and checks a spec, with errors that say which field is wrong. */
+/** The fields of a {@link ResNetSpec} and of a stage: any other is a typo that would be ignored. */
+export const SPEC_KEYS: readonly string[] = [
+  'stem', 'stemWidth', 'stages', 'shortcut', 'shortcutParams', 'residual', 'numClasses', 'inChannels',
+  'inputSize', 'strideMode', 'zeroInitResidual', 'batchNorm', 'stemNorm', 'finalNorm', 'seed',
+];
+const STAGE_KEYS: readonly string[] = ['block', 'width', 'depth', 'stride'];
+
+/** A SpecError for a key of `value` (an object `what` names) that is none of `known`, with the closest known names. */
+export function checkSpecKeys(value: object, known: readonly string[], what: string): void {
+  const unknown = Object.keys(value).filter((k) => !known.includes(k) && (value as Record<string, unknown>)[k] !== undefined);
+  if (!unknown.length) return;
+  const k = unknown[0];
+  const near = closestNames(k, known);
+  throw new SpecError(
+    `${what} has no field '${k}'${near.length ? ` (did you mean '${near[0]}'?)` : ''}: it would be ignored. Its fields: ${known.join(', ')}.`,
+  );
+}
+
+/** Fills defaults and checks a spec, with errors that say which field is wrong (an unknown field too). */
 export function resolveSpec(spec: ResNetSpec): ResolvedSpec {
+  if (spec && typeof spec === 'object') checkSpecKeys(spec, SPEC_KEYS, 'A ResNet spec');
+  if (Array.isArray(spec?.stages)) spec.stages.forEach((st, i) => st && typeof st === 'object' && checkSpecKeys(st, STAGE_KEYS, `Stage ${i} of the spec`));
   if (spec.stem !== 'imagenet' && spec.stem !== 'cifar') {
     throw new SpecError(`spec.stem must be 'imagenet' or 'cifar'; got ${fmtValue(spec.stem)}.`);
   }
@@ -231,6 +252,7 @@ export class ResNet extends Module {
 
   /** The features before the classifier: stem, stages and global pooling, [N, C]. */
   features(x: tf.Tensor, ctx?: ForwardContext): tf.Tensor2D {
+    this.assertAlive('features()');
     const c = this.context(ctx);
     assertNHWC(x, this.spec.inChannels, 'ResNet');
     // An empty batch: an empty result, batch norm statistics untouched (as PyTorch; engines differ on empty tensors).
@@ -251,6 +273,7 @@ export class ResNet extends Module {
    * empty [0, numClasses] on every engine, and leaves batch norm's running statistics as they are.
    */
   forward(x: tf.Tensor, ctx?: ForwardContext): tf.Tensor2D {
+    this.assertAlive('forward()');
     const c = this.context(ctx);
     assertNHWC(x, this.spec.inChannels, 'ResNet');
     if (x.shape[0] === 0) return tf.zeros([0, this.spec.numClasses]);
@@ -271,6 +294,8 @@ export class ResNet extends Module {
 
   /** Layer table, parameter count and multiply-adds for one image of `inputSize` (no tensors run). */
   summary(inputSize: [number, number] = this.spec.inputSize): ModelSummary {
+    if (!Array.isArray(inputSize) || inputSize.length !== 2 || !inputSize.every((d) => Number.isInteger(d) && d >= 1))
+      throw new SpecError(`summary's input size must be [height, width] of positive integers; got ${fmtValue(inputSize)}.`);
     const inputShape = [inputSize[0], inputSize[1], this.spec.inChannels];
     const tracer = new Tracer();
     const outputShape = this.describe(inputShape, tracer);

@@ -58,6 +58,32 @@ const spec = (extra: object = {}) => ({
   ...extra,
 });
 
+/** A plug-in whose branch ends with 1 channel instead of its width: tf.add broadcast it over the shortcut's channels. */
+class OneChannelBlock extends LinearSumBlock {
+  readonly narrow: Conv2d;
+  constructor(o: BlockOptions) {
+    super(o);
+    this.narrow = this.registerModule('conv2', new Conv2d(o.width, 1, 1, { rng: o.rng }));
+  }
+  override branch(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+    return this.narrow.forward(super.branch(x, ctx), ctx);
+  }
+  override describeBranch(input: Shape, tracer: Tracer): Shape {
+    return this.narrow.describe(super.describeBranch(input, tracer), tracer.scope('conv2'));
+  }
+}
+registerBlock('one-channel-test', { description: 'a broken test block', expansion: 1, create: (o) => new OneChannelBlock(o) });
+
+test('a plug-in block whose branch and shortcut differ in shape is a ShapeError in forward and in summary, not a broadcast sum', () => {
+  const model = new ResNet(spec({ stages: [{ block: 'one-channel-test', width: 4, depth: 1, stride: 1 }] }));
+  const x = tf.zeros([2, 6, 6, 3]);
+  const message = /^OneChannelBlock\(4->4, stride 1\): its branch gives \[2, 6, 6, 1\] but its shortcut \[2, 6, 6, 4\]; they are added, so they must have one shape/;
+  expect(() => model.forward(x, { training: false })).toThrow(message);
+  expect(() => model.summary()).toThrow(/^OneChannelBlock\(4->4, stride 1\): its branch gives \[32, 32, 1\] but its shortcut \[32, 32, 4\]/);
+  tf.dispose(x);
+  model.dispose();
+});
+
 test("a block's own combine is used by forward, the lesion hook and the branch scale", () => {
   const model = new ResNet(spec());
   const [block] = model.blocks() as LinearSumBlock[];

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ResNet, ResidualBlock } from '@resnet-ts/core';
+import { ExperimentInputError } from './command.js';
 
 const EVAL = { training: false };
 
@@ -16,9 +17,16 @@ export function stemForward(model: ResNet, x: tf.Tensor): tf.Tensor {
   });
 }
 
-/** Pool and classifier on the last block's output: logits. */
-export function headForward(model: ResNet, h: tf.Tensor): tf.Tensor2D {
-  return tf.tidy(() => model.fc.forward(model.pool.forward(h)) as tf.Tensor2D);
+/**
+ * What follows the last block, as `ResNet.forward` runs it: the final batch norm and ReLU of
+ * pre-activation nets (`model.head`, empty for the others), pool and classifier: logits.
+ */
+export function headForward(model: ResNet, h: tf.Tensor, ctx: { training: boolean } = EVAL): tf.Tensor2D {
+  return tf.tidy(() => {
+    let y = h;
+    for (const m of model.head) y = m.forward(y, ctx);
+    return model.fc.forward(model.pool.forward(y)) as tf.Tensor2D;
+  });
 }
 
 /**
@@ -29,6 +37,10 @@ export function headForward(model: ResNet, h: tf.Tensor): tf.Tensor2D {
 export function blocksForward(model: ResNet, h: tf.Tensor, order?: readonly number[], deleted: ReadonlySet<number> = new Set()): tf.Tensor {
   const blocks = model.blocks();
   const seq = order ?? blocks.map((_, i) => i);
+  // An index that names no block (deleting block 99 of 9) gave the full model's logits, read as a lesion's.
+  const bad = [...seq, ...deleted].find((i) => !(Number.isInteger(i) && i >= 0 && i < blocks.length));
+  if (bad !== undefined)
+    throw new ExperimentInputError(`block index ${bad} names no block: the model has ${blocks.length} (0 to ${blocks.length - 1}).`);
   const saved = blocks.map((b) => b.branchEnabled);
   try {
     blocks.forEach((b, i) => (b.branchEnabled = !deleted.has(i)));

@@ -9,6 +9,7 @@
  * arriving there. One backward pass yields the weight gradients and every block-input norm.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { headForward } from './blocks.js';
 import { lossAndGradients, type ResNet } from '@resnet-ts/core';
 import { Batcher, Dataset, Preprocessing } from '@resnet-ts/train';
 /**
@@ -72,8 +73,9 @@ function gradientTap(record: (dy: tf.Tensor) => void): (x: tf.Tensor) => tf.Tens
 }
 
 /**
- * Logits of `model` computed by its own modules (stem, every block's `forward`, pool, classifier:
- * the same sequence as `ResNet.forward`), with `tap(i, h)` applied to the input of block i.
+ * Logits of `model` computed by its own modules (stem, every block's `forward`, then
+ * {@link headForward}: the same sequence as `ResNet.forward`), with `tap(i, h)` applied to the input
+ * of block i. Its intermediates are freed (inside a gradient they stay as long as the tape needs them).
  */
 export function tappedForward(
   model: ResNet,
@@ -82,12 +84,14 @@ export function tappedForward(
   tap: (i: number, h: tf.Tensor) => tf.Tensor = (_, h) => h,
 ): tf.Tensor2D {
   const ctx = { training };
-  let y = x;
-  for (const m of model.stem) y = m.forward(y, ctx);
-  model.blocks().forEach((b, i) => {
-    y = b.forward(tap(i, y), ctx);
+  return tf.tidy(() => {
+    let y = x;
+    for (const m of model.stem) y = m.forward(y, ctx);
+    model.blocks().forEach((b, i) => {
+      y = b.forward(tap(i, y), ctx);
+    });
+    return headForward(model, y, ctx);
   });
-  return model.fc.forward(model.pool.forward(y)) as tf.Tensor2D;
 }
 
 /** Gradient norms of one batch (see {@link gradientNorms}). */

@@ -20,6 +20,7 @@ import {
   headForward,
   swapPairs,
   swappedOrder,
+  tappedForward,
 } from '@resnet-ts/lab';
 
 let model: ResNet;
@@ -57,6 +58,42 @@ describe('lesion machinery', () => {
     const b = lesionedForward(model, x);
     expect(maxDiff(a, b)).toBeLessThan(1e-6);
     tf.dispose([a, b]);
+  });
+
+  test("a pre-activation net's final BN-ReLU is part of the hand-run pipeline: lesion, paths and gradflow see the model's own logits", () => {
+    const preact = resnet({
+      block: 'preact-basic',
+      layers: [1, 1, 1],
+      stem: 'cifar',
+      inChannels: 1,
+      widths: [4, 8, 8],
+      stemWidth: 4,
+      seed: 3,
+    }).eval();
+    expect(preact.head.length).toBeGreaterThan(0);
+    // Running statistics away from 0/1, so that a skipped final BN shows in the logits.
+    for (const [, m] of preact.namedModules()) if (m instanceof BatchNorm2d) m.runningVar.assign(tf.fill(m.runningVar.shape, 2.5));
+    const want = preact.forward(x, EVAL);
+    const before = tf.memory().numTensors;
+    const got = [lesionedForward(preact, x), tappedForward(preact, x, false)];
+    expect(tf.memory().numTensors).toBe(before + 2); // tappedForward kept its 13 intermediates alive
+    for (const g of got) expect(maxDiff(g, want)).toBeLessThan(1e-6);
+    // One block deleted: the model's own forward with that branch off.
+    preact.blocks()[1].branchEnabled = false;
+    const offWant = preact.forward(x, EVAL);
+    preact.blocks()[1].branchEnabled = true;
+    const off = lesionedForward(preact, x, undefined, new Set([1]));
+    expect(maxDiff(off, offWant)).toBeLessThan(1e-6);
+    tf.dispose([want, ...got, offWant, off]);
+    preact.dispose();
+  });
+
+  test('a block index that names no block is refused (deleting block 99 gave the full model, read as a lesion)', () => {
+    expect(() => lesionedForward(model, x, undefined, new Set([99]))).toThrow(
+      new ExperimentInputError('block index 99 names no block: the model has 4 (0 to 3).'),
+    );
+    expect(() => lesionedForward(model, x, [0, 1, 2, 7])).toThrow(/^block index 7 names no block/);
+    expect(model.blocks().every((b) => b.branchEnabled)).toBe(true);
   });
 
   test('a deleted block is skipped: equals running the remaining blocks with that block as relu(x)', () => {

@@ -5,8 +5,8 @@
  * none), with the check `classify`'s `topk` uses (`checkTopK`).
  */
 import '@resnet-ts/backend-node';
-import { SpecError, useBackend } from '@resnet-ts/core';
-import { checkTopK, createModel, customSpec, resnet, topK } from '@resnet-ts/zoo';
+import { ResNet, SpecError, useBackend } from '@resnet-ts/core';
+import { checkTopK, createModel, customSpec, getModelSpec, resnet, topK } from '@resnet-ts/zoo';
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -38,6 +38,16 @@ describe('resnet({layers, widths}): one width per stage', () => {
     expect(() => createModel('resnet20', { numClasses: '10' as never })).toThrow(
       'spec.numClasses must be a positive integer; got "10" (a string).',
     );
+    // A misspelt field built the default silently (a 10-class model for numClass: 100).
+    expect(() => createModel('resnet20', { numClass: 100 } as never)).toThrow(
+      /^A ResNet spec has no field 'numClass' \(did you mean 'numClasses'\?\): it would be ignored\. Its fields: stem, stemWidth, /,
+    );
+    expect(() => resnet({ block: 'basic', layers: [1, 1, 1], stem: 'cifar', inChanels: 1 } as never)).toThrow(
+      /^A ResNet spec has no field 'inChanels' \(did you mean 'inChannels'\?\)/,
+    );
+    expect(
+      () => new ResNet({ ...getModelSpec('resnet20'), stages: [{ block: 'basic', width: 16, depth: 1, stride: 1, strid: 2 }] } as never),
+    ).toThrow(/^Stage 0 of the spec has no field 'strid' \(did you mean 'stride'\?\)/);
   });
 });
 
