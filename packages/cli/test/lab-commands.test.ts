@@ -119,6 +119,9 @@ test('every lab command refuses an --out that is a file (or under one) at once, 
   const res = JSON.parse(fs.readFileSync(path.join(dir, 'lesion', 'result.json'), 'utf8'));
   expect(res.result.description).toMatch(/the zoo's resnet20-fashion-mnist weights/);
   expect(res.result.testImages).toBe(40);
+  // Without --max-swaps: the default "up to 10" swaps as many pairs as the nets have (5), not a refusal of 10.
+  const byDefault = cli(['lab', 'lesion', '--limit', '20', '--samples', '1', '--max-k', '1', '--out', path.join(dir, 'lesion-default')]);
+  expect([byDefault.status, byDefault.stderr]).toEqual([0, expect.stringContaining('swapping up to 5 of 5 pairs')]);
   // A residual net as the plain side: refused, not reported under the plain net's name.
   const weights = (name: string) => path.join(ROOT, 'packages', 'zoo', 'weights', `${name}.safetensors`);
   const swapped = cli(['lab', 'lesion', '--plain-weights', weights('resnet20-fashion-mnist'), '--out', path.join(dir, 'bad')]);

@@ -216,11 +216,12 @@ export abstract class Module {
   abstract describe(input: Shape, tracer: Tracer): Shape;
 
   /** The context to use when the caller gave none. */
-  protected context(ctx?: ForwardContext): ForwardContext {
+  protected context(ctx?: ForwardContext | null): ForwardContext {
+    if (ctx === undefined || ctx === null) return { training: this.training };
     // { training: 'false' } (a string) ran in train mode and moved the running statistics.
-    if (ctx !== undefined && typeof ctx?.training !== 'boolean')
+    if (ctx.training !== undefined && typeof ctx.training !== 'boolean')
       throw new SpecError(`forward's options must be { training: true | false }; got ${fmtValue(ctx)}.`);
-    return ctx ?? { training: this.training };
+    return ctx;
   }
 
   /** Adds a child module under `name` (its parameters become `name.<param>` in the state dict) and returns it. */

@@ -47,6 +47,10 @@ test('a disposed input, integer images, and { training: "false" } are refused be
   const before = Array.from(bn.runningMean.dataSync());
   expect(() => model.forward(x, { training: 'false' } as never)).toThrow(/^forward's options must be \{ training: true \| false \}; got /);
   expect(Array.from(bn.runningMean.dataSync())).toEqual(before); // the statistics did not move
+  // null and {} still mean what they did: the model's own mode (eval here), and eval mode.
+  model.eval();
+  tf.dispose([model.forward(x, null as never), model.forward(x, {} as never)]);
+  expect(Array.from(bn.runningMean.dataSync())).toEqual(before);
   tf.dispose([ints, x]);
   model.dispose();
 });

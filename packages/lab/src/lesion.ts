@@ -272,7 +272,7 @@ interface LesionCommandValues {
   limit: number;
   samples: number;
   maxK?: number;
-  maxSwaps: number;
+  maxSwaps?: number;
 }
 
 /** Whether two loaded nets take the same test tensors: the same labelled images, normalised alike. */
@@ -365,9 +365,9 @@ registerExperiment<LesionOptions, LesionResult, LesionCommandValues>({
       },
       {
         flags: '--max-swaps <n>',
-        description: 'largest number of swapped pairs (0: none)',
+        // No default value here: the default (up to 10, as many as the nets have) must not be checked as a given number.
+        description: 'largest number of swapped pairs (default: 10, or as many as the nets have; 0: none)',
         kind: { type: 'integer', min: 0, max: 1e4 },
-        default: 10,
       },
     ],
     run: lesionFromCommand,

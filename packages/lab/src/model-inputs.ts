@@ -60,7 +60,7 @@ export async function loadModelAndData(choice: ModelChoice, host: CommandHost): 
     const loaded = await loadStudiedData(choice.data, host, { imageSize, channels: prep.channels, preprocessing: prep });
     const flags = choice.flags ?? { model: '--model', weights: '--weights' };
     checkModelFitsData(clf.model, loaded, weights ? `${flags.weights} ${weights}` : `${flags.model} ${shippedName}`, choice);
-    const pair = withModelLabels(loaded, clf.labels, host);
+    const pair = withModelLabels(loaded, clf.labels, clf.origin.labels === 'named', host);
     const test = pair.test ?? pair.train;
     // Normalised and padded as `resnet eval` scores the same data.
     const evaluation = classifierEvaluation(clf, pair, test);
@@ -145,11 +145,11 @@ function checkModelFitsData(model: ResNet, pair: DataPair, named: string, choice
  * (`matchClasses`, as `resnet eval` pairs them, never by sorted position) and shuffled with a fixed
  * seed, so that the experiments' first n images (`--limit`) are a mix of every class.
  */
-function withModelLabels(pair: DataPair, labels: readonly string[], host: CommandHost): DataPair {
+function withModelLabels(pair: DataPair, labels: readonly string[], namedOutputs: boolean, host: CommandHost): DataPair {
   const folder = pair.kind === 'folder';
   const key = pair.test ? 'test' : 'train';
   const set = pair[key]!;
-  const match = matchClasses(set.classes, labels, { folders: folder });
+  const match = matchClasses(set.classes, labels, { folders: folder, namedOutputs });
   if (match.note) host.reporting.log?.(match.note);
   const relabelled: Dataset = { ...set, labels: Int32Array.from(set.labels, (l) => match.outputs[l]), classes: [...labels] };
   const mixed = folder ? limitImages(relabelled, relabelled.labels.length, { mix: true, seed: 0 }) : relabelled;

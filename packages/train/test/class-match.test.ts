@@ -50,6 +50,8 @@ describe('matchClasses', () => {
     const padded = folders.map((f) => f.padStart(2, '0')).sort();
     expect(Array.from(matchClasses(padded, indices(11), FOLDERS).outputs)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(Array.from(matchClasses(folders, folders, FOLDERS).outputs)).toEqual(folders.map((_, k) => k));
+    // Weights that store the names '0'..'10' (a classifier's origin.labels 'named'): paired by name, folder '10' is output 10.
+    expect(Array.from(matchClasses(folders, indices(11), { ...FOLDERS, namedOutputs: true }).outputs)).toEqual(folders.map(Number));
   });
 
   test("punctuation is ignored, not only turned into a separator: 'tshirt-top' is 'T-shirt/top', 'ankleboot' is 'Ankle boot'", () => {

@@ -41,6 +41,11 @@ export interface ClassifierOrigin {
    * (`'imagenet-v1'`) none did, and this is absent.
    */
   preprocessingBase?: 'weights' | 'default';
+  /**
+   * `named`: the labels were given (by the caller, the hub's config.json or the weights), even when they
+   * are '0', '1', ...; `numbers`: nobody named the outputs, the labels are their numbers as text.
+   */
+  labels?: 'named' | 'numbers';
 }
 
 /** A classifier made by `fromPretrained`. Call {@link Classifier.dispose} to free the weights. */

@@ -158,7 +158,13 @@ function configLabels(resolved: ResolvedSource, n: number, given: boolean): stri
   return undefined;
 }
 
-function labelsFor(sd: LoadedStateDict, spec: ResNetSpec, resolved: ResolvedSource, classes?: number | string[]): string[] {
+/** The model's labels and whether they are names someone gave (the caller, the hub, the weights) or the output numbers as text. */
+function labelsFor(
+  sd: LoadedStateDict,
+  spec: ResNetSpec,
+  resolved: ResolvedSource,
+  classes?: number | string[],
+): { labels: string[]; named: boolean } {
   const n = spec.numClasses ?? 1000;
   const fromConfig = configLabels(resolved, n, Array.isArray(classes));
   const candidates: (readonly (string | undefined)[] | undefined)[] = [
@@ -167,9 +173,9 @@ function labelsFor(sd: LoadedStateDict, spec: ResNetSpec, resolved: ResolvedSour
     sd.info.classes,
     n === 1000 && !sd.info.classes ? IMAGENET_CLASSES : undefined,
   ];
-  for (const c of candidates) if (c && c.length === n) return c as string[];
+  for (const c of candidates) if (c && c.length === n) return { labels: c as string[], named: true };
   if (Array.isArray(classes)) throw new SpecError(`classes lists ${classes.length} names but the model has ${n} outputs.`);
-  return Array.from({ length: n }, (_, i) => String(i));
+  return { labels: Array.from({ length: n }, (_, i) => String(i)), named: false };
 }
 
 function preprocessingFor(sd: LoadedStateDict, spec: ResNetSpec, given?: PretrainedOptions['preprocessing']): ImagePreprocessing {
@@ -212,13 +218,14 @@ export async function classifierFrom<I>(
   const spec = specFor(sd, resolved.name, options.model, numClasses);
   const model = buildModel(spec, sd, resolved.name);
   try {
-    const labels = labelsFor(sd, model.spec, resolved, classes);
+    const { labels, named } = labelsFor(sd, model.spec, resolved, classes);
     const preprocessing = preprocessingFor(sd, model.spec, options.preprocessing);
     const stored = sd.info.preprocessing ? 'weights' : 'default';
     const origin = {
       convention: sd.convention,
       preprocessing: options.preprocessing ? 'options' : stored,
       preprocessingBase: typeof options.preprocessing === 'string' ? undefined : stored,
+      labels: named ? 'named' : 'numbers',
     } as const;
     return new Classifier(model, preprocessing, labels, resolved.name, env.decode, origin);
   } catch (e) {

@@ -161,6 +161,7 @@ test('a checksum given for a local file or a shipped name is checked, as for a d
 test('hf:owner/name reads model.safetensors and takes the labels from config.json id2label', async () => {
   const clf = await fromPretrained('hf:acme/fmnist');
   expect(clf.labels).toEqual(HUB_LABELS);
+  expect(clf.origin.labels).toBe('named');
   expect((await clf.classify(SHIRT))[0].label).toBe('shirt');
   clf.dispose();
   const bin = await fromPretrained('hf:acme/binonly');
@@ -251,6 +252,10 @@ describe('bad input: one line that says what to do, and no partial file in the c
     expect(Buffer.from((await cachedDownload(url))!).equals(LEGACY)).toBe(true);
     expect(hits['/files/legacy.pth']).toBe(hitsBefore + 1);
     expect(fs.readFileSync(cachePath(url)).equals(LEGACY)).toBe(true);
+    // Weights without class names: labels are the output numbers, and the classifier says so.
+    const clf = await fromPretrained(url);
+    expect([clf.origin.labels, clf.labels.slice(0, 3)]).toEqual(['numbers', ['0', '1', '2']]);
+    clf.dispose();
   });
 
   test('an unreachable host', async () => {

@@ -98,7 +98,7 @@ export function registerEval(program: Command): void {
         throw new UserError(
           `--resize and --crop apply to image folders (each file decoded as predict decodes it), not to ${pair.kind} data: leave them out.`,
         );
-      const match = matchClasses(loaded.classes, clf.labels, { folders: folder });
+      const match = matchClasses(loaded.classes, clf.labels, { folders: folder, namedOutputs: clf.origin.labels === 'named' });
       if (match.note) process.stderr.write(match.note + '\n');
       // The same selection as train's --test-limit: the first n, or a seeded mix of every class for folders.
       const how = { mix: folder, seed: 0, what: `test images of ${pair.kind}` };

@@ -30,6 +30,11 @@ export interface MatchClassesOptions {
    * data set's own numbered classes (IDX, CIFAR: label k is class k of the data set).
    */
   folders: boolean;
+  /**
+   * The model's labels are names it stores, even when they read '0', '1', ... (a classifier's
+   * `origin.labels === 'named'`). Default: labels equal to their output numbers are taken as no names.
+   */
+  namedOutputs?: boolean;
 }
 
 /**
@@ -157,7 +162,7 @@ function checkNumberedFolders(classes: readonly string[], outputs: number): void
  * {@link DataError} that says what to do when they cannot be paired.
  */
 export function matchClasses(classes: readonly string[], labels: readonly string[], options: MatchClassesOptions): ClassMatch {
-  const named = hasClassNames(labels);
+  const named = options.namedOutputs === true || hasClassNames(labels);
   const pair = (outputs: Int32Array, by: ClassMatch['by'], note?: string): ClassMatch => {
     checkDistinct(classes, outputs, labels, options);
     return { outputs, names: named ? Array.from(outputs, (o) => labels[o]) : [...classes], by, ...(note ? { note } : {}) };
