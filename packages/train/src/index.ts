@@ -13,7 +13,6 @@ export * from './metrics.js';
 /** The training-curves chart, from the one plotting module. */
 export { curvesSvg, type CurvePoint } from '@resnet-ts/plot';
 export * from './trainer.js';
-export { checkTrainOptions } from './train-options.js';
 export * from './health.js';
 export * from './run-folder.js';
 export {

@@ -6,11 +6,9 @@ import {
   ScheduleSpec,
   StepProgress,
   TrainError,
-  TrainOptions,
   TrainResult,
   abortOnStopSignals,
   checkRunFolder,
-  checkTrainOptions,
   defaultAugmentation,
   describeSchedule,
   frozenPrefixes,
@@ -174,15 +172,6 @@ async function runTraining(opts: TrainCliOptions, setup: TrainSetup, backend: st
   const augment = opts.augment ? defaultAugmentation([h, w], flip) : false;
   const augText = !augment ? 'off' : `${augment.resizedCrop ? 'random-resized-crop' : `pad ${augment.pad} + crop`}${augment.flip ? ' + flip' : ''}`;
   const what = opts.init ? `fine-tuning ${opts.init}${opts.freeze !== 'none' ? ` (frozen: ${opts.freeze})` : ''}` : `training ${opts.model}`;
-  const options: TrainOptions = {
-    model, trainSet, valSet, testSet, augment, schedule, preprocessing,
-    epochs: opts.epochs, iterations: opts.iterations, batchSize: opts.batch,
-    momentum: opts.momentum, weightDecay: opts.wd, nesterov: opts.nesterov, seed: opts.seed,
-    freeze: opts.freeze, headLr: opts.headLr,
-    outDir: opts.out, checkpointEvery: opts.checkpointEvery, resume: opts.resume, force: opts.force,
-    metadata: runOptionsMetadata(opts),
-  };
-  checkTrainOptions(options); // what train() would refuse is refused before the run is announced
   const sizes = `${trainSet.labels.length} train, ${valSet ? `${valSet.labels.length} validation, ` : ''}${testSet?.labels.length ?? 0} test images`;
   // The run is announced when train() starts it (onStart): a refused run (a resume whose options differ)
   // prints only its error. The trainer's notes before that wait for the header.
@@ -202,7 +191,12 @@ async function runTraining(opts: TrainCliOptions, setup: TrainSetup, backend: st
   );
   try {
     const res = await train({
-      ...options,
+      model, trainSet, valSet, testSet, augment, schedule, preprocessing,
+      epochs: opts.epochs, iterations: opts.iterations, batchSize: opts.batch,
+      momentum: opts.momentum, weightDecay: opts.wd, nesterov: opts.nesterov, seed: opts.seed,
+      freeze: opts.freeze, headLr: opts.headLr,
+      outDir: opts.out, checkpointEvery: opts.checkpointEvery, resume: opts.resume, force: opts.force,
+      metadata: runOptionsMetadata(opts),
       signal: stop.signal,
       log: (m) => (started ? say(m) : pending.push(m)),
       onStart: () => {
