@@ -193,40 +193,51 @@ export function lesionNet(
   }
 }
 
-/**
- * `maxK` must be 1 to the number of blocks that can be deleted (of the net with more of them): a
- * larger one is refused, as `paths` refuses a path length beyond the number of blocks, not quietly cut.
- */
-function checkMaxK(maxK: number | undefined, nets: [string, ResNet][]): void {
-  if (maxK === undefined) return;
-  const counts = nets.map(([name, m]) => [name, m.blocks().filter(canDelete).length] as const);
-  const n = Math.max(...counts.map(([, c]) => c));
-  if (Number.isInteger(maxK) && maxK >= 1 && maxK <= n) return;
-  if (n === 0)
-    throw new ExperimentInputError(
-      `lesion: --max-k ${maxK}, but no block can be deleted (every block changes the shape); leave --max-k out.`,
-    );
-  const which =
-    counts.length > 1
-      ? `the most blocks either net can delete (${counts.map(([name, c]) => `${name} ${c}`).join(', ')})`
-      : "the number of the model's blocks that can be deleted";
-  throw new ExperimentInputError(`lesion: the number of deleted blocks (--max-k) must be 1 to ${n}, ${which}; got ${maxK}.`);
+/** What a count option of the lesion study limits, for its check and its message. */
+interface CountLimit {
+  flag: string;
+  what: string;
+  min: number;
+  count: (m: ResNet) => number;
+  /** The limit in words: across both nets (given their counts), and for one model. */
+  either: string;
+  one: string;
 }
 
+const MAX_K: CountLimit = {
+  flag: '--max-k',
+  what: 'the number of deleted blocks',
+  min: 1,
+  count: (m) => m.blocks().filter(canDelete).length,
+  either: 'the most blocks either net can delete',
+  one: "the number of the model's blocks that can be deleted",
+};
+
+const MAX_SWAPS: CountLimit = {
+  flag: '--max-swaps',
+  what: 'the number of swapped pairs',
+  min: 0,
+  count: (m) => swapPairs(m).length,
+  either: 'the most pairs either net can swap',
+  one: 'the pairs of like blocks the model has',
+};
+
 /**
- * A given `maxSwaps` must be 0 to the number of swappable pairs (of the net with more of them), as
- * `--max-k` is checked: a larger one is refused, not quietly cut (the default, 10, is "up to 10").
+ * A given count (`maxK`, `maxSwaps`) must be `min` to what the net with more of them has: a larger one
+ * is refused, as `paths` refuses a path length beyond the number of blocks, not quietly cut (the
+ * defaults, absent here, are "up to" values).
  */
-function checkMaxSwaps(maxSwaps: number | undefined, nets: [string, ResNet][]): void {
-  if (maxSwaps === undefined) return;
-  const counts = nets.map(([name, m]) => [name, swapPairs(m).length] as const);
+function checkCountLimit(value: number | undefined, nets: [string, ResNet][], limit: CountLimit): void {
+  if (value === undefined) return;
+  const counts = nets.map(([name, m]) => [name, limit.count(m)] as const);
   const n = Math.max(...counts.map(([, c]) => c));
-  if (Number.isInteger(maxSwaps) && maxSwaps >= 0 && maxSwaps <= n) return;
-  const which =
-    counts.length > 1
-      ? `the most pairs either net can swap (${counts.map(([name, c]) => `${name} ${c}`).join(', ')})`
-      : 'the pairs of like blocks the model has';
-  throw new ExperimentInputError(`lesion: the number of swapped pairs (--max-swaps) must be 0 to ${n}, ${which}; got ${maxSwaps}.`);
+  if (Number.isInteger(value) && value >= limit.min && value <= n) return;
+  if (n === 0 && limit.min > 0)
+    throw new ExperimentInputError(
+      `lesion: ${limit.flag} ${value}, but no block can be deleted (every block changes the shape); leave ${limit.flag} out.`,
+    );
+  const which = counts.length > 1 ? `${limit.either} (${counts.map(([name, c]) => `${name} ${c}`).join(', ')})` : limit.one;
+  throw new ExperimentInputError(`lesion: ${limit.what} (${limit.flag}) must be ${limit.min} to ${n}, ${which}; got ${value}.`);
 }
 
 /** Runs experiment 4 and writes its report. */
@@ -236,8 +247,8 @@ export async function runLesion(options: LesionOptions): Promise<ExperimentOutpu
   const modelName = options.model.spec.residual ? 'residual' : 'model';
   const studied: [string, ResNet][] = [[modelName, options.model]];
   if (options.plain) studied.push(['plain', options.plain]);
-  checkMaxK(options.maxK, studied);
-  checkMaxSwaps(options.maxSwaps, studied);
+  checkCountLimit(options.maxK, studied, MAX_K);
+  checkCountLimit(options.maxSwaps, studied, MAX_SWAPS);
   const samples = options.samples ?? 10;
   const o = {
     samples,
