@@ -21,6 +21,12 @@ export function closestNames(word: string, candidates: Iterable<string>): string
   return found.slice(0, 3);
 }
 
+/** ` (did you mean 'a' or 'b'?)` for the names close to `word` ({@link closestNames}), else ''. */
+export function didYouMean(word: string, candidates: Iterable<string>): string {
+  const close = closestNames(word, candidates);
+  return close.length ? ` (did you mean ${close.map((n) => `'${n}'`).join(' or ')}?)` : '';
+}
+
 /** Optimal-string-alignment distance between `a` and `b`. */
 function editDistance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));

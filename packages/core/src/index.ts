@@ -90,7 +90,7 @@ export {
 } from './resnet.js';
 export { formatSummary, formatCount, formatMacs } from './summary.js';
 export { smallestBatchNormInput, type BatchNormInput } from './batch-statistics.js';
-export { closestNames } from './closest-names.js';
+export { closestNames, didYouMean } from './closest-names.js';
 export {
   registerBackend,
   listBackends,

@@ -5,7 +5,7 @@ import { BatchNorm2d } from './layers/batchnorm.js';
 import { GlobalAvgPool, Identity, Linear, MaxPool2d, ReLU, Sequential, forwardSequence } from './layers/simple.js';
 import { Rng } from './rng.js';
 import { SpecError, fmtValue } from './errors.js';
-import { closestNames } from './closest-names.js';
+import { didYouMean } from './closest-names.js';
 import { ShortcutParams, StrideMode, getBlock, getShortcut } from './registry.js';
 import { ResidualBlock } from './block.js';
 import { clearInferencePlans, compiledForward } from './inference-plan.js';
@@ -96,10 +96,11 @@ function positiveInt(value: unknown, field: string, fallback?: number): number {
   return value as number;
 }
 
-function inputSizeOf(value: unknown, fallback: [number, number]): [number, number] {
+/** `value` as [height, width] of positive integers (`fallback` when absent); a SpecError naming `what` otherwise. */
+function inputSizeOf(value: unknown, fallback: [number, number], what = 'spec.inputSize'): [number, number] {
   if (value === undefined) return fallback;
   if (!Array.isArray(value) || value.length !== 2 || !value.every((d) => Number.isInteger(d) && d >= 1)) {
-    throw new SpecError(`spec.inputSize must be [height, width] of positive integers; got ${fmtValue(value)}.`);
+    throw new SpecError(`${what} must be [height, width] of positive integers; got ${fmtValue(value)}.`);
   }
   return [value[0], value[1]];
 }
@@ -116,21 +117,17 @@ function seedOf(value: unknown): number {
 export type ResolvedSpec = Required<ResNetSpec>;
 
 /** The fields of a {@link ResNetSpec} and of a stage: any other is a typo that would be ignored. */
-export const SPEC_KEYS: readonly string[] = [
+const SPEC_KEYS: readonly string[] = [
   'stem', 'stemWidth', 'stages', 'shortcut', 'shortcutParams', 'residual', 'numClasses', 'inChannels',
   'inputSize', 'strideMode', 'zeroInitResidual', 'batchNorm', 'stemNorm', 'finalNorm', 'seed',
 ];
 const STAGE_KEYS: readonly string[] = ['block', 'width', 'depth', 'stride'];
 
 /** A SpecError for a key of `value` (an object `what` names) that is none of `known`, with the closest known names. */
-export function checkSpecKeys(value: object, known: readonly string[], what: string): void {
-  const unknown = Object.keys(value).filter((k) => !known.includes(k) && (value as Record<string, unknown>)[k] !== undefined);
-  if (!unknown.length) return;
-  const k = unknown[0];
-  const near = closestNames(k, known);
-  throw new SpecError(
-    `${what} has no field '${k}'${near.length ? ` (did you mean '${near[0]}'?)` : ''}: it would be ignored. Its fields: ${known.join(', ')}.`,
-  );
+function checkSpecKeys(value: object, known: readonly string[], what: string): void {
+  const k = Object.keys(value).find((key) => !known.includes(key) && (value as Record<string, unknown>)[key] !== undefined);
+  if (k !== undefined)
+    throw new SpecError(`${what} has no field '${k}'${didYouMean(k, known)}: it would be ignored. Its fields: ${known.join(', ')}.`);
 }
 
 /** Fills defaults and checks a spec, with errors that say which field is wrong (an unknown field too). */
@@ -294,9 +291,8 @@ export class ResNet extends Module {
 
   /** Layer table, parameter count and multiply-adds for one image of `inputSize` (no tensors run). */
   summary(inputSize: [number, number] = this.spec.inputSize): ModelSummary {
-    if (!Array.isArray(inputSize) || inputSize.length !== 2 || !inputSize.every((d) => Number.isInteger(d) && d >= 1))
-      throw new SpecError(`summary's input size must be [height, width] of positive integers; got ${fmtValue(inputSize)}.`);
-    const inputShape = [inputSize[0], inputSize[1], this.spec.inChannels];
+    const [h, w] = inputSizeOf(inputSize, this.spec.inputSize, "summary's input size");
+    const inputShape = [h, w, this.spec.inChannels];
     const tracer = new Tracer();
     const outputShape = this.describe(inputShape, tracer);
     const rows = tracer.rows;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { sgdStep } from '@resnet-ts/core';
+import { didYouMean, sgdStep } from '@resnet-ts/core';
 import { TrainError } from './errors.js';
-import { checkNumber, checkSGDOptions, didYouMean } from './option-checks.js';
+import { checkNumber, checkSGDOptions } from './option-checks.js';
 
 /** Options of {@link SGD}, as `torch.optim.SGD`. */
 export interface SGDOptions {

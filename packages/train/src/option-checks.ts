@@ -2,7 +2,7 @@
  * Checks of the options a JS caller gives the library (`SGD`, `train`, `evaluate`, `predict`): each
  * refusal is one {@link TrainError} line saying what was given, what is allowed and what to do.
  */
-import { closestNames, fmtValue } from '@resnet-ts/core';
+import { fmtValue } from '@resnet-ts/core';
 import type { Augmentation } from './batches.js';
 import { TrainError } from './errors.js';
 import type { SGDOptions } from './optimizer.js';
@@ -102,10 +102,4 @@ export function checkAugmentation(a: Augmentation | false | undefined): void {
       `augment.pad is ${a.pad} with resizedCrop; a random-resized crop takes no padding: give pad 0, or leave out resizedCrop.`,
       'OPTIONS',
     );
-}
-
-/** ` (did you mean 'a' or 'b'?)` for the names close to `word`, else ''. */
-export function didYouMean(word: string, candidates: Iterable<string>): string {
-  const close = closestNames(word, candidates);
-  return close.length ? ` (did you mean ${close.map((n) => `'${n}'`).join(' or ')}?)` : '';
 }

@@ -211,7 +211,7 @@ export async function cachedDownload(url: string, options: DownloadOptions & { s
   cleanStaleTempFiles(dir);
   const bytes = await downloadInto(file, url, want, options);
   if (bytes === undefined && options.optional) {
-    ensureDir(dir);
+    ensureDir(dir); // the failed download removed the entry's folder it left empty
     await writeBytesAtomic(absent, new Uint8Array(0));
   }
   return bytes;

@@ -141,7 +141,6 @@ export async function resolveSource<I>(
   return { weights: await env.file(source, { ...dl, sha256: options.sha256 }), name: source };
 }
 
-/** Labels: given names, the hub config's `id2label`, the checkpoint's, ImageNet's for a 1000-class head, else indices. */
 /**
  * The hub config's `id2label` as n labels, when it names exactly outputs 0..n-1; otherwise undefined,
  * with a one-line note (`console.warn`, as the weights readers' notes) unless the caller gave names.
@@ -158,7 +157,10 @@ function configLabels(resolved: ResolvedSource, n: number, given: boolean): stri
   return undefined;
 }
 
-/** The model's labels and whether they are names someone gave (the caller, the hub, the weights) or the output numbers as text. */
+/**
+ * The model's labels: given names, the hub config's `id2label`, the checkpoint's, ImageNet's for a
+ * 1000-class head, else indices; and whether they are names (`named`) or the output numbers as text.
+ */
 function labelsFor(
   sd: LoadedStateDict,
   spec: ResNetSpec,
