@@ -110,6 +110,31 @@ test("--resume of a run on an image folder, from another folder, with or without
   }
 });
 
+test('--resume after two images traded class folders (same count, classes, size and statistics) is refused: other labels, not the run', async () => {
+  // train/ and val/: the training set is all of train/, so the trade keeps its pixel statistics exactly.
+  for (const part of ['train', 'val'])
+    for (const cls of ['Bag', 'Coat'])
+      for (let i = 0; i < 3; i++) {
+        fs.mkdirSync(path.join(dir, 'swap', part, cls), { recursive: true });
+        await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: cls === 'Bag' ? 210 : 20, g: 40 * i, b: 90 } } })
+          .png()
+          .toFile(path.join(dir, 'swap', part, cls, `${i}.png`));
+      }
+  const run = ['train', '--data', 'swap', '--batch', '3', '--no-augment', '--schedule', 'constant', '--lr', '0.01'];
+  const first = await runCli([...run, '--iterations', '1', '--out', 's'], dir, 120_000);
+  expect(first.status).toBe(0);
+  const ckpt = fs.readFileSync(path.join(dir, 's', 'checkpoint.safetensors'));
+  const move = (from: string, to: string) => fs.renameSync(path.join(dir, 'swap', 'train', from), path.join(dir, 'swap', 'train', to));
+  move('Bag/0.png', 'tmp.png');
+  move('Coat/0.png', 'Bag/0.png');
+  move('tmp.png', 'Coat/0.png');
+  expect(await refusal(['train', '--out', 's', '--resume', '--iterations', '2'], dir)).toBe(
+    `Cannot resume from ${path.join('s', 'checkpoint.safetensors')}: the training images differ from the run's (same number, classes and size; ` +
+      "other pixels or labels: images edited, replaced or moved between class folders); give the run's options, or start a new run with another --out.",
+  );
+  expect(fs.readFileSync(path.join(dir, 's', 'checkpoint.safetensors')).equals(ckpt)).toBe(true);
+});
+
 test('a class folder without images is refused before training; eval of the same folder only notes it', async () => {
   for (const [cls, red] of [
     ['Bag', 200],

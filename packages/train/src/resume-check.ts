@@ -37,6 +37,8 @@ export interface RunSettings {
   classes?: string[];
   /** The training images' height and width (what `--image-size` or the source's preprocessing gave). */
   imageSize?: [number, number];
+  /** What the training set holds (`datasetFingerprint`): images and labels, in order. */
+  dataFingerprint?: string;
   preprocessing?: { mean?: number[]; std?: number[]; padTo?: [number, number] };
 }
 
@@ -275,6 +277,12 @@ function dataDifferences(given: RunSettings, stored: StoredSettings, flags: Resu
     const pad = (p: unknown) => (Array.isArray(p) ? `to ${p.join('x')}` : 'none');
     if (!same(sp.padTo ?? null, gp.padTo ?? null)) out.push(differs('the padding', pad(gp.padTo), pad(sp.padTo)));
   }
+  // Same size, classes and statistics, other contents: images swapped between class folders, say.
+  const changed = typeof stored.dataFingerprint === 'string' && given.dataFingerprint && stored.dataFingerprint !== given.dataFingerprint;
+  if (!out.length && changed)
+    out.push(
+      `the training images differ from the run's (same number, classes and size; other pixels or labels: images edited, replaced or moved between class folders)`,
+    );
   return out;
 }
 

@@ -168,6 +168,8 @@ export interface TrainingState {
   imageSize?: [number, number];
   /** Where the training images came from (`Dataset.source`, files and folders as absolute paths), when known. */
   data?: string;
+  /** What the training set holds (`datasetFingerprint`; older checkpoints: absent). */
+  dataFingerprint?: string;
 }
 
 /** File name, inside the output folder, of the resumable training checkpoint (weights plus training state). */

@@ -6,7 +6,7 @@ import { fileError, writeBytesAtomic } from '@resnet-ts/core/node';
 import { Augmentation, Batcher, Preprocessing, augmentRng, channelStats, defaultAugmentation, epochOrder } from './batches.js';
 import { RunFolder, loadResumeState, openRunFolder, readRunLog } from './run-folder.js';
 import { dataSourceKey, restartWay } from './resume-check.js';
-import { Dataset } from './data/dataset.js';
+import { Dataset, datasetFingerprint } from './data/dataset.js';
 import { CHECKPOINT_FILE, MODEL_FILE, BEST_FILE, EpochMetrics, FinalTest, TrainOptions, TrainResult, TrainingState } from './train-types.js';
 import { TrainError } from './errors.js';
 import { evaluate } from './metrics.js';
@@ -78,6 +78,8 @@ class TrainingRun {
   private readonly evalSet?: Dataset;
   /** Where the training images come from, as stored in checkpoints and compared on resume. */
   private readonly dataSource?: string;
+  /** What the training set holds, stored with each checkpoint so that a resume on other images is refused. */
+  private readonly dataFingerprint: string;
   private step = 0;
   private epoch = 0;
   private accum = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
@@ -114,6 +116,7 @@ class TrainingRun {
     this.notes = new EpochNotes(this.K, this.log);
     this.evalSet = options.valSet ?? options.testSet;
     this.dataSource = dataSourceKey(trainSet.source);
+    this.dataFingerprint = datasetFingerprint(trainSet);
     if (folder) {
       this.ckptFile = path.join(folder.dir, CHECKPOINT_FILE);
       this.logFile = path.join(folder.dir, 'log.jsonl');
@@ -183,6 +186,7 @@ class TrainingRun {
       augment,
       optimizer: { momentum: opt.momentum, weightDecay: opt.weightDecay, nesterov: opt.nesterov, decay: opt.decay, lrScale: opt.lrScale, headLr: options.headLr },
       data: this.dataSource,
+      dataFingerprint: this.dataFingerprint,
       classes: options.trainSet.classes,
       imageSize: [options.trainSet.shape[0], options.trainSet.shape[1]],
       preprocessing: this.prep,
@@ -233,6 +237,7 @@ class TrainingRun {
       trainSize: this.N,
       imageSize: [this.options.trainSet.shape[0], this.options.trainSet.shape[1]],
       ...(this.dataSource !== undefined ? { data: this.dataSource } : {}),
+      dataFingerprint: this.dataFingerprint,
     };
   }
 

@@ -16,6 +16,7 @@ import {
   FASHION_MNIST_CLASSES,
   FASHION_MNIST_DIR,
   MNIST_TRAIN_COUNTS,
+  datasetFingerprint,
   defaultAugmentation,
   encodeIdx,
   evaluate,
@@ -88,6 +89,27 @@ describe('image folders', () => {
     // Labels stay true to the pixels after the split.
     for (const d of [a.train, a.val!, c.val!])
       for (let i = 0; i < d.labels.length; i++) expect(dominant(d.images.subarray(i * 192, (i + 1) * 192))).toBe(d.classes[d.labels[i]]);
+  });
+
+  test('datasetFingerprint: the same images anywhere give one fingerprint; two images swapped between class folders another', async () => {
+    const dir = tmpDir();
+    await writeClasses(dir, ['red', 'blue'], 4);
+    const load = async (d: string) => (await loadData(d, { imageSize: [8, 8], val: 0.25, seed: 3 })).train;
+    const first = await load(dir);
+    const copy = tmpDir();
+    fs.cpSync(dir, copy, { recursive: true });
+    expect(datasetFingerprint(await load(copy))).toBe(datasetFingerprint(first));
+    // A red and a blue image trade folders: the counts, classes, size and pixel statistics stay the same.
+    fs.renameSync(path.join(copy, 'red', '0.png'), path.join(copy, 'tmp.png'));
+    fs.renameSync(path.join(copy, 'blue', '0.png'), path.join(copy, 'red', '0.png'));
+    fs.renameSync(path.join(copy, 'tmp.png'), path.join(copy, 'blue', '0.png'));
+    const swapped = await load(copy);
+    expect([swapped.labels.length, swapped.classes]).toEqual([first.labels.length, first.classes]);
+    expect(datasetFingerprint(swapped)).not.toBe(datasetFingerprint(first));
+    // The labels' array type does not count, their values do.
+    expect(datasetFingerprint({ ...first, labels: Int32Array.from(first.labels) })).toBe(
+      datasetFingerprint({ ...first, labels: Uint8Array.from(first.labels) }),
+    );
   });
 
   test('train/ and test/ with different class folders: test labels index the TRAIN classes by name (a perfect model scores 100 %, not 50 %)', async () => {

@@ -147,6 +147,14 @@ test('resumeDifferences: a data folder compared by what it holds, not where (mov
   expect(resumeDifferences({ ...given, preprocessing: { mean: [0.43], std: [0.25] } }, stored)).toEqual([
     "the normalisation (mean 0.43, std 0.25) differs from the run's (mean 0.5, std 0.25)",
   ]);
+  // Same size, classes and statistics, other images or labels (moved between class folders): refused.
+  expect(resumeDifferences({ ...given, dataFingerprint: 'aa' }, { ...stored, dataFingerprint: 'aa' })).toEqual([]);
+  expect(resumeDifferences({ ...given, dataFingerprint: 'bb' }, { ...stored, dataFingerprint: 'aa' })).toEqual([
+    "the training images differ from the run's (same number, classes and size; other pixels or labels: images edited, replaced or moved between class folders)",
+  ]);
+  // A checkpoint from before fingerprints resumes as before; a difference named already is not named twice.
+  expect(resumeDifferences({ ...given, dataFingerprint: 'bb' }, stored)).toEqual([]);
+  expect(resumeDifferences({ ...given, trainSize: 30, dataFingerprint: 'bb' }, { ...stored, dataFingerprint: 'aa' })).toHaveLength(1);
   // A named data set for a folder, or another named one: refused by name.
   expect(resumeDifferences({ ...given, data: 'fashion-mnist' }, stored)[0]).toMatch(
     /^--data fashion-mnist differs from the run's \/home\/me\/pets/,

@@ -1,3 +1,5 @@
+import crypto from 'node:crypto';
+
 /**
  * A data set held in memory as typed arrays: `images` is N*H*W*C in NHWC order (uint8 pixels or
  * floats), `labels` has N class indices, `classes` names the classes.
@@ -40,6 +42,20 @@ export function subset(d: Dataset, indices: ArrayLike<number>): Dataset {
     labels[i] = d.labels[j];
   }
   return { ...d, images, labels };
+}
+
+/**
+ * A short hash of what a data set holds: its shape, class names, labels and pixels, in order. Two
+ * loads of the same images give the same fingerprint wherever they lie; an image edited, replaced or
+ * moved to another class folder changes it, even when the size, classes and statistics stay the same.
+ */
+export function datasetFingerprint(d: Dataset): string {
+  const hash = crypto.createHash('sha256');
+  hash.update(JSON.stringify({ shape: d.shape, classes: d.classes, pixels: d.images instanceof Float32Array ? 'float32' : 'uint8' }));
+  // Labels as int32 whatever array holds them: the same labels give the same bytes.
+  hash.update(new Uint8Array(Int32Array.from(d.labels).buffer));
+  hash.update(new Uint8Array(d.images.buffer, d.images.byteOffset, d.images.byteLength));
+  return hash.digest('hex').slice(0, 16);
 }
 
 /**
