@@ -23,6 +23,7 @@ import {
   registerGraphExporter,
   registerShortcut,
 } from '@resnet-ts/core';
+import { refuseShortcutParams } from './params.js';
 
 /**
  * Where option A puts the new zero channels: `after` the identity channels (the default), or
@@ -141,11 +142,17 @@ registerShortcut('A', {
 });
 registerShortcut('B', {
   description: 'identity, with a 1x1 conv + BN projection where the shape changes',
-  create: (o) => (shapeChanges(o) ? projection(o) : null),
+  create: (o) => {
+    refuseShortcutParams('B', o.params);
+    return shapeChanges(o) ? projection(o) : null;
+  },
 });
 registerShortcut('C', {
   description: 'a 1x1 conv + BN projection on every block',
-  create: (o) => projection(o),
+  create: (o) => {
+    refuseShortcutParams('C', o.params);
+    return projection(o);
+  },
 });
 
 export { CeilAvgPool2d, pooledProjection } from './option-d.js';

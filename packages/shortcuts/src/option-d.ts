@@ -20,12 +20,12 @@ import {
   Shape,
   ShapeError,
   ShortcutOptions,
-  SpecError,
   Tracer,
   fmtShape,
   registerGraphExporter,
   registerShortcut,
 } from '@resnet-ts/core';
+import { refuseShortcutParams } from './params.js';
 
 /**
  * `stride` x `stride` average pooling with stride `stride` in ceil mode, averaging only the pixels
@@ -98,8 +98,7 @@ export function pooledProjection(o: ShortcutOptions): Sequential {
 registerShortcut('D', {
   description: 'identity, with 2x2 average pooling (ceil mode) + 1x1 conv + BN where the shape changes (Bag of Tricks ResNet-D, timm downsample_avg)',
   create: (o) => {
-    const unknown = Object.keys(o.params ?? {});
-    if (unknown.length) throw new SpecError(`Shortcut option D takes no parameters; got '${unknown[0]}' in spec.shortcutParams.`);
+    refuseShortcutParams('D', o.params);
     return o.stride !== 1 || o.inChannels !== o.outChannels ? pooledProjection(o) : null;
   },
 });

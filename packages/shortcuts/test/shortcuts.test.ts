@@ -106,6 +106,20 @@ test('option A parameters are checked: unknown placement or parameter is a one-l
   );
 });
 
+test("options B and C take no parameters: option A's padding left over after switching is a SpecError on every block, not ignored", () => {
+  for (const option of ['B', 'C'])
+    for (const [inChannels, stride] of [
+      [4, 1],
+      [2, 2],
+    ])
+      expect(() => getShortcut(option).create({ ...base, params: { padding: 'split' }, inChannels, outChannels: 4, stride })).toThrow(
+        `Shortcut option ${option} takes no parameters; got 'padding' in spec.shortcutParams: remove shortcutParams, or use the option it belongs to (padding is option A's).`,
+      );
+  expect(() => createModel('resnet20', { shortcut: 'B', shortcutParams: { padding: 'split' } })).toThrow(/option B takes no parameters/);
+  const ok = createModel('resnet20', { shortcut: 'B', shortcutParams: {} });
+  ok.dispose();
+});
+
 test("the placement is part of the spec: it round-trips through a checkpoint; specs without it stay 'after'", async () => {
   const { ResNet, encodeCheckpoint, decodeCheckpointInto } = await import('@resnet-ts/core');
   const spec = {
