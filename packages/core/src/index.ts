@@ -78,6 +78,7 @@ export {
   type ShortcutOptions,
   type ShortcutParams,
   type StrideMode,
+  type RegisterOptions,
 } from './registry.js';
 export {
   ResNet,

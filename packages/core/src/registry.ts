@@ -69,20 +69,47 @@ export interface BlockFactory {
 const blocks = new Map<string, BlockFactory>();
 const shortcuts = new Map<string, ShortcutFactory>();
 
-/** Registers a block type under `name` (a plug-in calls this when imported). Re-registering replaces. */
-export function registerBlock(name: string, factory: BlockFactory): void {
+/** Options of {@link registerBlock} and {@link registerShortcut}. */
+export interface RegisterOptions {
+  /** Replace the factory registered under the name (else taking a registered name is an error). */
+  replace?: boolean;
+}
+
+/**
+ * Registers a block type under `name` (a plug-in calls this when imported). A name already taken by
+ * another factory ('basic', say) is refused unless `{ replace: true }`: a plug-in must not change
+ * every model built from that name by accident. Registering the same factory again does nothing.
+ */
+export function registerBlock(name: string, factory: BlockFactory, options: RegisterOptions = {}): void {
   checkFactory('registerBlock', name, factory);
   if (!(Number.isInteger(factory.expansion) && factory.expansion >= 1))
     throw new RegistryError(
       `registerBlock('${name}'): expansion must be a whole number >= 1 (1 basic, 4 bottleneck); got ${String(factory.expansion)}.`,
     );
-  blocks.set(name, factory);
+  register('registerBlock', blocks, name, factory, options);
 }
 
-/** Registers a shortcut option under `name` (e.g. 'A', 'B', 'C'). Re-registering replaces. */
-export function registerShortcut(name: string, factory: ShortcutFactory): void {
+/** Registers a shortcut option under `name` (e.g. 'A', 'B', 'C'); a taken name as in {@link registerBlock}. */
+export function registerShortcut(name: string, factory: ShortcutFactory, options: RegisterOptions = {}): void {
   checkFactory('registerShortcut', name, factory);
-  shortcuts.set(name, factory);
+  register('registerShortcut', shortcuts, name, factory, options);
+}
+
+function register<F extends { description: string }>(
+  what: string,
+  map: Map<string, F>,
+  name: string,
+  factory: F,
+  options: RegisterOptions,
+): void {
+  const taken = map.get(name);
+  if (taken && taken !== factory && !options.replace) {
+    const which = taken.description ? ` (${taken.description})` : '';
+    throw new RegistryError(
+      `${what}('${name}'): '${name}' is already registered${which}; register under another name, or pass { replace: true } to replace it.`,
+    );
+  }
+  map.set(name, factory);
 }
 
 /** A factory with a name and a `create` function: a malformed one failed later, at build, with a TypeError. */

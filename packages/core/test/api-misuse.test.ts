@@ -5,7 +5,17 @@
  * layout), impossible summary sizes (a table of 0 mult-adds) and malformed registry entries.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BatchNorm2d, RegistryError, ResNet, ShapeError, SpecError, registerBlock, registerShortcut } from '@resnet-ts/core';
+import {
+  BatchNorm2d,
+  RegistryError,
+  ResNet,
+  ShapeError,
+  SpecError,
+  getBlock,
+  getShortcut,
+  registerBlock,
+  registerShortcut,
+} from '@resnet-ts/core';
 import { useBackend } from './setup';
 
 beforeAll(async () => {
@@ -81,4 +91,27 @@ test('registry entries without a create function or with expansion 0 are refused
   expect(() => registerShortcut('', { create: () => ({}) as never } as never)).toThrow(
     /^registerShortcut: the name must be a non-empty string/,
   );
+});
+
+test("a registered name is not replaced by accident: 'basic' or 'B' from a plug-in is refused unless { replace: true }", () => {
+  const basic = getBlock('basic');
+  const mine = { description: 'my block', expansion: 1, create: basic.create };
+  expect(() => registerBlock('basic', mine)).toThrow(
+    new RegistryError(
+      `registerBlock('basic'): 'basic' is already registered (${basic.description}); register under another name, or pass { replace: true } to replace it.`,
+    ),
+  );
+  expect(getBlock('basic')).toBe(basic);
+  expect(() => registerShortcut('B', { description: 'mine', create: () => null })).toThrow(
+    /^registerShortcut\('B'\): 'B' is already registered/,
+  );
+  // The same factory again (a module imported twice) is a no-op; { replace: true } replaces, and can put the original back.
+  registerBlock('basic', basic);
+  registerBlock('basic', mine, { replace: true });
+  expect(getBlock('basic')).toBe(mine);
+  registerBlock('basic', basic, { replace: true });
+  expect(getBlock('basic')).toBe(basic);
+  const b = getShortcut('B');
+  registerShortcut('B', b);
+  expect(getShortcut('B')).toBe(b);
 });
