@@ -2,12 +2,14 @@ import { Command, CommanderError } from 'commander';
 import { commandsFor } from './commands/index.js';
 import { ResNetError, closestNames, setNonFinitePolicy } from '@resnet-ts/core';
 import { errorLine } from './util.js';
+import { refuseRepeatedOptions } from './repeated-options.js';
 
 /**
  * Builds the `resnet` command with the sub-command `name` registered (every one when `name` is
  * undefined or not a command, so that help and "unknown command" see them all). Commander's own usage errors
  * (unknown option, missing value) are thrown, not printed, so that {@link main} prints them as one
- * `resnet:` line like every other error (sub-commands inherit these settings).
+ * `resnet:` line like every other error (sub-commands inherit these settings). An option given twice
+ * with two values is refused ({@link refuseRepeatedOptions}).
  */
 export function buildProgram(name?: string): Command {
   const program = new Command();
@@ -23,6 +25,7 @@ export function buildProgram(name?: string): Command {
       if (program.opts().strictFinite) setNonFinitePolicy('error');
     });
   for (const register of commandsFor(name)) register(program);
+  refuseRepeatedOptions(program);
   return program;
 }
 

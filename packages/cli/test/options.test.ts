@@ -2,7 +2,9 @@
  * The option validator (src/options.ts): each kind's accepted range and its one-line error, and a
  * walk over every command of the real program proving that no value-taking option skips it.
  */
+import os from 'node:os';
 import type { Command, Option } from 'commander';
+import { runCli } from './cli-run';
 import { buildProgram } from '../src/program.js';
 import { CIFAR_DEPTH, VALIDATED, choice, choiceList, inputSize, integer, integerList, number, text } from '../src/options.js';
 
@@ -82,4 +84,30 @@ test('every option that takes a value, in every command, is declared through opt
   }
   expect(unchecked).toEqual([]);
   expect(checked).toBeGreaterThan(60);
+});
+
+test('an option given twice with two values is one line naming both, in every command; the same value twice passes the check', async () => {
+  const refusal = async (argv: string[]) => {
+    try {
+      await buildProgram(argv[0]).parseAsync(['node', 'resnet', ...argv]);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    throw new Error('accepted');
+  };
+  expect(await refusal(['train', '--lr', '0.1', '--batch', '8', '--lr', '0.01'])).toBe('--lr was given twice (0.1 and 0.01); give it once.');
+  expect(await refusal(['train', '--lr=0.1', '--lr', '0.01'])).toBe('--lr was given twice (0.1 and 0.01); give it once.');
+  expect(await refusal(['lab', 'lesion', '--max-k', '3', '--max-k=4'])).toBe('--max-k was given twice (3 and 4); give it once.');
+  expect(await refusal(['predict', '--model', 'resnet20', '--model', 'resnet18', 'x.png'])).toBe(
+    '--model was given twice (resnet20 and resnet18); give it once.',
+  );
+  // The same value twice gets past the check (and fails later, on the missing image).
+  const same = await runCli(['predict', '--model', 'resnet20', '--model', 'resnet20', '/nonexistent/x.png'], os.tmpdir());
+  expect(same.stderr.trim()).toBe("resnet: No such file: '/nonexistent/x.png'.");
+  // Every value-taking option of every command is watched (commander's own listener, then the check's).
+  const unwatched: string[] = [];
+  for (const [name, cmd] of allCommands(buildProgram()))
+    for (const o of cmd.options as Option[])
+      if ((o.required || o.optional) && cmd.listenerCount(`option:${o.name()}`) < 2) unwatched.push(`${name} ${o.long}`);
+  expect(unwatched).toEqual([]);
 });
