@@ -112,7 +112,7 @@ function statusTable(states) {
   );
 }
 
-function writeStatus(states) {
+async function writeStatus(states) {
   const left = states.reduce((sum, s) => sum + (s.eta ?? 0), 0);
   const md = [
     '# Campaign status (generated)',
@@ -125,7 +125,7 @@ function writeStatus(states) {
     `Known time left (jobs with a logged epoch): ${hours(left)}.`,
     '',
   ].join('\n');
-  writeAtomic(path.join(RESULTS, 'campaign-status.md'), md);
+  await writeAtomic(path.join(RESULTS, 'campaign-status.md'), md);
   return md;
 }
 
@@ -159,7 +159,7 @@ function shortcutRuns(states) {
     });
 }
 
-function depthReport(states) {
+async function depthReport(states) {
   const nets = states.filter((s) => s.id.startsWith('depth/') && s.history.length);
   if (!nets.length) return;
   const info = (s) => {
@@ -284,7 +284,7 @@ function depthReport(states) {
   const seconds = all.reduce((s, n) => s + n.s.seconds, 0);
   const runInfo = { experiment: 'depth', command: CAMPAIGN_COMMAND, engine: 'native', seed: 0, date: new Date().toISOString(), wallSeconds: seconds, trainingSeconds: seconds };
   const result = all.map((n) => ({ net: n.name, state: n.s.state, command: `resnet ${n.s.cmd}`, trainError: n.train, testError: n.test, history: n.s.history }));
-  writeReport(path.join(RESULTS, 'depth'), { info: runInfo, result, plots, title: 'Depth: plain vs residual nets at 20-110 layers (He et al. Table 6, Fig. 6)', body });
+  await writeReport(path.join(RESULTS, 'depth'), { info: runInfo, result, plots, title: 'Depth: plain vs residual nets at 20-110 layers (He et al. Table 6, Fig. 6)', body });
 }
 
 
@@ -318,7 +318,7 @@ function shortcutVerdict(per) {
   );
 }
 
-function shortcutsReport(states) {
+async function shortcutsReport(states) {
   const runs = shortcutRuns(states);
   if (!runs.length) return;
   const per = ['A', 'B', 'C'].map((o) => {
@@ -358,7 +358,7 @@ function shortcutsReport(states) {
     ),
   };
   const result = per.map((p) => ({ option: p.option, seeds: p.seeds, test: p.test, train: p.train, runs: p.runs.map((r) => ({ seed: r.seed, test: r.test, train: r.train, command: `resnet ${r.s.cmd}` })) }));
-  writeReport(path.join(RESULTS, 'shortcuts-seeds'), { info, result, plots, title: 'Shortcut options A/B/C over seeds (He et al. Table 3)', body });
+  await writeReport(path.join(RESULTS, 'shortcuts-seeds'), { info, result, plots, title: 'Shortcut options A/B/C over seeds (He et al. Table 3)', body });
 }
 
 function readLedger() {
@@ -370,11 +370,11 @@ function readLedger() {
 }
 
 /** Records every finished job in the ledger; entries of jobs whose run folders are gone stay. */
-function updateLedger(states) {
+async function updateLedger(states) {
   const jobs = readLedger();
   for (const s of states) if (s.state === 'done') jobs[s.id] = { command: s.cmd, ...(s.isTrain ? { history: s.history } : {}) };
   const note = 'Finished campaign jobs (scripts/experiments/collect.cjs writes this; campaign.sh restores run folders from it). A training job keeps its per-epoch log, not its weights.';
-  writeAtomic(LEDGER, JSON.stringify({ note, jobs }, null, 1) + '\n');
+  await writeAtomic(LEDGER, JSON.stringify({ note, jobs }, null, 1) + '\n');
 }
 
 /**
@@ -396,14 +396,17 @@ function restore(jobs) {
   }
 }
 
-function main() {
+async function main() {
   if (process.argv.includes('--restore')) return restore(readJobs());
   const states = readJobs().map(jobState);
-  updateLedger(states);
-  const md = writeStatus(states);
-  depthReport(states);
-  shortcutsReport(states);
+  await updateLedger(states);
+  const md = await writeStatus(states);
+  await depthReport(states);
+  await shortcutsReport(states);
   if (process.argv.includes('--print')) process.stdout.write(md);
 }
 
-main();
+main().catch((e) => {
+  console.error(`collect: ${e.message}`);
+  process.exitCode = 1;
+});

@@ -42,19 +42,26 @@ function keptPlots(dir) {
   return Object.fromEntries(files.map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]));
 }
 
-for (const dir of process.argv.slice(2)) {
-  const { result, ...info } = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8'));
-  const render = RENDERERS[info.experiment];
-  if (!render) {
-    console.error(
-      `rerender-report: ${dir} holds a '${info.experiment}' run; only ${Object.keys(RENDERERS).join(', ')} can be rewritten (run the others again).`,
-    );
-    process.exit(1);
+async function main() {
+  for (const dir of process.argv.slice(2)) {
+    const { result, ...info } = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8'));
+    const render = RENDERERS[info.experiment];
+    if (!render) {
+      console.error(
+        `rerender-report: ${dir} holds a '${info.experiment}' run; only ${Object.keys(RENDERERS).join(', ')} can be rewritten (run the others again).`,
+      );
+      process.exit(1);
+    }
+    const { title, plots, body } = render(result, dir, info);
+    const stamp = `The text of this report was rewritten on ${new Date().toISOString().slice(0, 10)} from the run's result.json by \`node scripts/experiments/rerender-report.cjs ${dir}\` (the current rules for findings and spreads); the measurements are the run's.`;
+    const earlier = (info.note ?? '').split('\n\n').filter((p) => p && !p.startsWith('The text of this report was rewritten'));
+    const note = [...earlier, stamp].join('\n\n');
+    await lab.writeReport(dir, { info: { ...info, note }, result, plots, title, body });
+    console.log(`rewrote ${path.join(dir, 'report.md')}`);
   }
-  const { title, plots, body } = render(result, dir, info);
-  const stamp = `The text of this report was rewritten on ${new Date().toISOString().slice(0, 10)} from the run's result.json by \`node scripts/experiments/rerender-report.cjs ${dir}\` (the current rules for findings and spreads); the measurements are the run's.`;
-  const earlier = (info.note ?? '').split('\n\n').filter((p) => p && !p.startsWith('The text of this report was rewritten'));
-  const note = [...earlier, stamp].join('\n\n');
-  lab.writeReport(dir, { info: { ...info, note }, result, plots, title, body });
-  console.log(`rewrote ${path.join(dir, 'report.md')}`);
 }
+
+main().catch((e) => {
+  console.error(`rerender-report: ${e.message}`);
+  process.exitCode = 1;
+});

@@ -171,7 +171,7 @@ export async function runDegradation(options: DegradationOptions): Promise<Exper
   const plots = degradationPlots(result);
   const body = degradationBody(result, options);
   const info = { ...runInfo('degradation', options as CommonOptions, started), trainingSeconds: totalTrainingSeconds(runs) };
-  const files = writeReport(out, { info, result, plots, title: 'Degradation: plain vs residual nets', body });
+  const files = await writeReport(out, { info, result, plots, title: 'Degradation: plain vs residual nets', body });
   if (noFiniteError(runs))
     throw new ExperimentFailedError(
       `degradation: no net produced a finite error (${runs.map((r) => `${r.name} ${r.stopped}`).join(', ')}); the report in ${out} has no verdict. Try a lower --lr.`,

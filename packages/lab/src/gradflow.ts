@@ -290,15 +290,15 @@ export async function runGradFlow(options: GradFlowOptions): Promise<ExperimentO
   } finally {
     for (const b of batches) tf.dispose([b.x, b.labels]);
   }
-  return gradFlowReport(options, plan, { estimate, nets, measurements }, started);
+  return await gradFlowReport(options, plan, { estimate, nets, measurements }, started);
 }
 
-function gradFlowReport(
+async function gradFlowReport(
   options: GradFlowOptions,
   plan: GradFlowPlan,
   r: { estimate: number; nets: GradFlowNet[]; measurements: GradFlowMeasurement[] },
   started: number,
-): ExperimentOutput<GradFlowResult> {
+): Promise<ExperimentOutput<GradFlowResult>> {
   const { depths, settings, steps, batches, batchSize, lr, momentum, weightDecay, training } = plan;
   const findings = gradFlowFindings(r.measurements, r.nets, depths, settings, steps);
   const result: GradFlowResult = {
@@ -319,7 +319,7 @@ function gradFlowReport(
   };
   const plots = gradFlowPlots(result);
   const info = runInfo('gradflow', options, started);
-  const files = writeReport(options.out ?? defaultOut('gradflow'), {
+  const files = await writeReport(options.out ?? defaultOut('gradflow'), {
     info,
     result,
     plots: plots.svgs,

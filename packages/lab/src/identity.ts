@@ -300,7 +300,7 @@ export async function runIdentity(options: IdentityOptions = {}): Promise<Experi
   };
   const body = identityBody(result);
   const info = runInfo('identity', options, started);
-  const files = writeReport(options.out ?? defaultOut('identity'), { info, result, plots, title: 'Identity is hard, zero is easy', body });
+  const files = await writeReport(options.out ?? defaultOut('identity'), { info, result, plots, title: 'Identity is hard, zero is easy', body });
   if (result.runs.every(diverged))
     throw new ExperimentFailedError(`identity: training diverged in every run (final MSE not finite); the report in ${files.markdown} has no answer. Try a lower --lr.`);
   return { info, result, files };

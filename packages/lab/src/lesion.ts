@@ -269,7 +269,13 @@ export async function runLesion(options: LesionOptions): Promise<ExperimentOutpu
   const plots = lesionPlots(nets);
   const body = lesionBody(result);
   const info = runInfo('lesion', options, started);
-  const files = writeReport(options.out ?? defaultOut('lesion'), { info, result, plots, title: 'Lesion study (Veit et al. §4)', body });
+  const files = await writeReport(options.out ?? defaultOut('lesion'), {
+    info,
+    result,
+    plots,
+    title: 'Lesion study (Veit et al. §4)',
+    body,
+  });
   return { info, result, files };
 }
 

@@ -254,7 +254,7 @@ export async function runPaths(options: PathsOptions): Promise<ExperimentOutput<
     const plots = pathsPlots(result);
     const body = pathsBody(result, share);
     const info = runInfo('paths', options, started);
-    const files = writeReport(options.out ?? defaultOut('paths'), {
+    const files = await writeReport(options.out ?? defaultOut('paths'), {
       info,
       result,
       plots,

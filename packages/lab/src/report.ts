@@ -1,13 +1,14 @@
-import fs from 'node:fs';
 import path from 'node:path';
-import { ensureDir } from '@resnet-ts/core/node';
+import { ensureDir, writeBytesAtomic } from '@resnet-ts/core/node';
 
-/** Writes `content` to `file` atomically: a temp file in the same folder, then rename. */
-export function writeAtomic(file: string, content: string | Uint8Array): void {
+/**
+ * Writes `content` (text as UTF-8) to `file` atomically with core's writer: a temporary file in the
+ * same folder, flushed, then renamed; removed on failure or Ctrl-C, and a killed write's leftovers
+ * are removed by the next write. Creates the folder when needed.
+ */
+export async function writeAtomic(file: string, content: string | Uint8Array): Promise<void> {
   ensureDir(path.dirname(file)); // one line where a folder cannot be made (a recursive mkdir loops under /proc)
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  fs.writeFileSync(tmp, content);
-  fs.renameSync(tmp, file);
+  await writeBytesAtomic(file, typeof content === 'string' ? Buffer.from(content, 'utf8') : content);
 }
 
 /** Common fields of every experiment's result.json. */
@@ -102,18 +103,18 @@ export interface ReportFiles {
  * atomically. The report starts with the title and ends with the run information (command, engine,
  * wall time, date, seed) and links to the plots.
  */
-export function writeReport<R>(dir: string, c: ReportContent<R>): ReportFiles {
+export async function writeReport<R>(dir: string, c: ReportContent<R>): Promise<ReportFiles> {
   ensureDir(dir);
   const json = path.join(dir, 'result.json');
   const portableJson = (key: string, value: unknown) => {
     const v = jsonReplacer(key, value);
     return typeof v === 'string' ? portablePaths(v) : v;
   };
-  writeAtomic(json, JSON.stringify({ ...c.info, result: c.result }, portableJson, 2) + '\n');
+  await writeAtomic(json, JSON.stringify({ ...c.info, result: c.result }, portableJson, 2) + '\n');
   const plots: string[] = [];
   for (const [name, svg] of Object.entries(c.plots)) {
     const file = path.join(dir, name);
-    writeAtomic(file, svg);
+    await writeAtomic(file, svg);
     plots.push(file);
   }
   const md = [
@@ -147,7 +148,7 @@ export function writeReport<R>(dir: string, c: ReportContent<R>): ReportFiles {
     '',
   ].join('\n');
   const markdown = path.join(dir, 'report.md');
-  writeAtomic(markdown, portablePaths(md));
+  await writeAtomic(markdown, portablePaths(md));
   return { dir, json, markdown, plots };
 }
 

@@ -110,7 +110,7 @@ export async function runShortcuts(o: ShortcutsOptions): Promise<ExperimentOutpu
     `Training time, all options: ${fmtDuration(totalTrainingSeconds(runs))} (the epochs' logged seconds, resumed invocations included).`,
   ].join('\n');
   const info = { ...runInfo('shortcuts', o as CommonOptions, started), trainingSeconds: totalTrainingSeconds(runs) };
-  const files = writeReport(out, { info, result, plots, title: 'Shortcut options A / B / C', body });
+  const files = await writeReport(out, { info, result, plots, title: 'Shortcut options A / B / C', body });
   if (noFiniteError(runs))
     throw new ExperimentFailedError(
       `shortcuts: no net produced a finite error (${runs.map((r) => `${r.name} ${r.stopped}`).join(', ')}); the report in ${out} has no verdict. Try a lower --lr.`,

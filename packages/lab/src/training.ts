@@ -48,8 +48,8 @@ export function checkTestSets(dirs: string[], testImages: number, resume: boolea
   }
 }
 
-function recordTestSet(dir: string, testImages: number): void {
-  writeAtomic(path.join(dir, TEST_SET_FILE), JSON.stringify({ testImages }) + '\n');
+async function recordTestSet(dir: string, testImages: number): Promise<void> {
+  await writeAtomic(path.join(dir, TEST_SET_FILE), JSON.stringify({ testImages }) + '\n');
 }
 
 /**
@@ -376,7 +376,7 @@ export async function trainJobs(jobs: NetJob[], o: TrainingExperimentOptions, ou
     let lastLog = 0;
     const resume = (o.resume ?? true) && fs.existsSync(path.join(dir, CHECKPOINT_FILE));
     try {
-      if (!resume) recordTestSet(dir, testImages); // an older run without the file stays unchecked
+      if (!resume) await recordTestSet(dir, testImages); // an older run without the file stays unchecked
       await hooks.onStart?.(job.name, model);
       const res = await trainFn({
         model,

@@ -322,7 +322,7 @@ async function finetuneAll(o: TransferOptions, r: Resolved, base: { file: string
         if (o.signal?.aborted)
           throw new ExperimentInterruptedError(`interrupted before the fine-tuning run ${conditionLabel(c)}, seed ${seed} (the finished runs are kept)`);
         run = await finetune(o, r, c, seed, base);
-        writeAtomic(file, JSON.stringify({ key, run }, null, 2) + '\n');
+        await writeAtomic(file, JSON.stringify({ key, run }, null, 2) + '\n');
       }
       runs.push(run);
       r.log(`[${runs.length}/${total}] ${conditionLabel(c)}, seed ${seed}: top-1 ${pct(run.top1)} on ${run.testImages} test images (${fmtDuration(run.seconds)}${stored?.key === key ? ', stored' : ''})`);
@@ -355,7 +355,7 @@ export async function runTransfer(o: TransferOptions): Promise<ExperimentOutput<
   };
   const plots = { 'accuracy.svg': accuracyPlot(result) };
   const info = { ...runInfo('transfer', o as CommonOptions, started), trainingSeconds: base.info.seconds + runs.reduce((s, x) => s + x.seconds, 0) };
-  const files = writeReport(r.out, { info, result, plots, title: 'Transfer: pretrained vs scratch, frozen vs full fine-tuning', body: reportBody(result, o.pretrainTestLimit ?? 1000) });
+  const files = await writeReport(r.out, { info, result, plots, title: 'Transfer: pretrained vs scratch, frozen vs full fine-tuning', body: reportBody(result, o.pretrainTestLimit ?? 1000) });
   return { info, result, files };
 }
 

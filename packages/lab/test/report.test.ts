@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fmtNum, fmtSeconds, jsonReplacer, mdTable, pct, portablePaths, writeAtomic, writeReport } from '../src/report.js';
 
-test('writeReport writes result.json, plots and report.md atomically', () => {
+test('writeReport writes result.json, plots and report.md atomically', async () => {
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lab-report-')), 'nested');
   const info = { experiment: 'x', command: 'resnet lab x', engine: 'cpu', seed: 1, date: '2026-01-01T00:00:00.000Z', wallSeconds: 1.25 };
-  const files = writeReport(dir, {
+  const files = await writeReport(dir, {
     info,
     result: { big: 2n ** 60n, nan: NaN },
     plots: { 'a.svg': '<svg xmlns="http://www.w3.org/2000/svg"></svg>' },
@@ -21,15 +21,21 @@ test('writeReport writes result.json, plots and report.md atomically', () => {
   expect(md).toContain('`resnet lab x`');
   expect(md).toContain('| wall time | 1.3 s |');
   expect(fs.readdirSync(dir).sort()).toEqual(['a.svg', 'report.md', 'result.json']);
-  writeAtomic(files.json, 'again');
+  await writeAtomic(files.json, 'again');
   expect(fs.readFileSync(files.json, 'utf8')).toBe('again');
+  // Core's one writer: what a killed write left (its temporary file, of a process that is gone) is removed by the next write.
+  const stale = path.join(dir, '.report.md.2147483646.k1lled.tmp');
+  fs.writeFileSync(stale, 'half a report');
+  await writeReport(dir, { info, result: {}, plots: {}, title: 'T', body: '' });
+  expect(fs.existsSync(stale)).toBe(false);
+  expect(fs.readdirSync(dir).sort()).toEqual(['a.svg', 'report.md', 'result.json']);
   fs.rmSync(path.dirname(dir), { recursive: true });
 });
 
-test('a resumable training experiment shows the wall time of the whole run (all invocations), not of the last one', () => {
+test('a resumable training experiment shows the wall time of the whole run (all invocations), not of the last one', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-report-'));
   const info = { experiment: 'x', command: 'c', engine: 'cpu', seed: 0, date: 'd', wallSeconds: 2, trainingSeconds: 4200.4 };
-  const files = writeReport(dir, { info, result: {}, plots: {}, title: 'T', body: '' });
+  const files = await writeReport(dir, { info, result: {}, plots: {}, title: 'T', body: '' });
   const md = fs.readFileSync(files.markdown, 'utf8');
   expect(md).toContain('| training time | 4,200 s (1.2 h): training and evaluation of all nets over all (resumed) invocations, from their epoch logs |');
   expect(md).not.toContain('this invocation');
@@ -37,12 +43,12 @@ test('a resumable training experiment shows the wall time of the whole run (all 
   fs.rmSync(dir, { recursive: true });
 });
 
-test('reports carry no machine paths: inside the working folder relative, elsewhere <dir>/ and the last two parts', () => {
+test('reports carry no machine paths: inside the working folder relative, elsewhere <dir>/ and the last two parts', async () => {
   const cwd = process.cwd();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-report-'));
   const inside = path.join(cwd, 'runs', 'lab', 'r56', 'model.safetensors');
   const info = { experiment: 'x', command: `resnet lab lesion --weights ${inside} --out ${dir}`, engine: 'cpu', seed: 0, date: 'd', wallSeconds: 1 };
-  const files = writeReport(dir, {
+  const files = await writeReport(dir, {
     info,
     result: { dir: '/srv/machine/runs/resnet56', ratio: 'a/b and ‖W − I‖/‖I‖, https://example.com/x/y' },
     plots: {},
