@@ -14,7 +14,7 @@ const path = require('node:path');
 const sharp = require('sharp');
 require('@resnet-ts/backend-node');
 const { useBackend } = require('@resnet-ts/core');
-const { loadCheckpoint } = require('@resnet-ts/core/node');
+const { loadCheckpoint, writeBytesAtomic } = require('@resnet-ts/core/node');
 require('@resnet-ts/zoo');
 const { loadData, evaluate, predict } = require('@resnet-ts/train');
 
@@ -35,8 +35,7 @@ async function main() {
   const zoo = path.join(__dirname, '..');
   fs.mkdirSync(path.join(zoo, 'weights'), { recursive: true });
   const target = path.join(zoo, 'weights', `${name}.safetensors`);
-  fs.copyFileSync(weights, `${target}.tmp`);
-  fs.renameSync(`${target}.tmp`, target);
+  await writeBytesAtomic(target, fs.readFileSync(weights));
   const residual = spec.residual ?? true;
   const blocks = spec.stages.map((s) => s.depth);
   const depth = blocks.reduce((a, b) => a + b, 0) * (spec.stages[0].block === 'bottleneck' ? 3 : 2) + 2;
@@ -52,7 +51,7 @@ async function main() {
     trainSeconds: Math.round(trainSeconds),
     date: new Date().toISOString().slice(0, 10),
   };
-  writeAtomic(path.join(zoo, 'weights', `${name}.card.json`), JSON.stringify(card, null, 2) + '\n');
+  await writeAtomic(path.join(zoo, 'weights', `${name}.card.json`), JSON.stringify(card, null, 2) + '\n');
   if (!withSamples) {
     console.log(JSON.stringify(card, null, 2));
     model.dispose();
@@ -71,10 +70,10 @@ async function main() {
     if (i < 0) continue;
     const px = Buffer.from(test.images.subarray(i * 784, (i + 1) * 784));
     const file = path.join(dir, `${c}-${classes[c].replace(/[^A-Za-z0-9]+/g, '_')}.png`);
-    await sharp(px, { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(file);
+    await writeBytesAtomic(file, await sharp(px, { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer());
     labels[path.basename(file)] = classes[c];
   }
-  writeAtomic(path.join(dir, 'labels.json'), JSON.stringify(labels, null, 2) + '\n');
+  await writeAtomic(path.join(dir, 'labels.json'), JSON.stringify(labels, null, 2) + '\n');
   console.log(JSON.stringify({ ...card, samples: labels }, null, 2));
   model.dispose();
 }
@@ -98,9 +97,9 @@ function recipeOf(command, epochs) {
   return `SGD momentum ${arg('momentum', '0.9')}, batch ${arg('batch', '128')}, ${epochs} epochs, ${schedule}, weight decay ${arg('wd', '1e-4')}`;
 }
 
+/** Text through core's one atomic writer (temporary file, flush, rename). */
 function writeAtomic(file, text) {
-  fs.writeFileSync(`${file}.tmp`, text);
-  fs.renameSync(`${file}.tmp`, file);
+  return writeBytesAtomic(file, Buffer.from(text, 'utf8'));
 }
 
 main().catch((e) => {
