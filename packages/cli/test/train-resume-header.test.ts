@@ -130,7 +130,7 @@ test('--resume after two images traded class folders (same count, classes, size 
   move('tmp.png', 'Coat/0.png');
   expect(await refusal(['train', '--out', 's', '--resume', '--iterations', '2'], dir)).toBe(
     `Cannot resume from ${path.join('s', 'checkpoint.safetensors')}: the training images differ from the run's (same number, classes and size; ` +
-      "other pixels or labels: images edited, replaced or moved between class folders); give the run's options, or start a new run with another --out.",
+      "other pixels or labels: images edited, replaced or moved between class folders); put the run's images back, or start a new run with another --out.",
   );
   expect(fs.readFileSync(path.join(dir, 's', 'checkpoint.safetensors')).equals(ckpt)).toBe(true);
 });

@@ -235,6 +235,10 @@ function optimizerDifferences(given: RunSettings, stored: StoredSettings, flags:
   return out;
 }
 
+/** The difference of a training set with the run's size, classes and statistics but other contents. */
+export const OTHER_IMAGES =
+  "the training images differ from the run's (same number, classes and size; other pixels or labels: images edited, replaced or moved between class folders)";
+
 /** Whether a stored data source is files or folders (absolute paths), not a data set's name. */
 const isPath = (source: string): boolean => source.split(', ').every((p) => path.isAbsolute(p));
 
@@ -279,10 +283,7 @@ function dataDifferences(given: RunSettings, stored: StoredSettings, flags: Resu
   }
   // Same size, classes and statistics, other contents: images swapped between class folders, say.
   const changed = typeof stored.dataFingerprint === 'string' && given.dataFingerprint && stored.dataFingerprint !== given.dataFingerprint;
-  if (!out.length && changed)
-    out.push(
-      `the training images differ from the run's (same number, classes and size; other pixels or labels: images edited, replaced or moved between class folders)`,
-    );
+  if (!out.length && changed) out.push(OTHER_IMAGES);
   return out;
 }
 
