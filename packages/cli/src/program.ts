@@ -70,12 +70,26 @@ function parentNames(cmd: Command): string[] {
   return cmd.parent ? [...parentNames(cmd.parent), cmd.name()] : [cmd.name()];
 }
 
+/**
+ * For `resnet summary --model resnet50`: the model is `summary`'s argument, not an option as in the
+ * other commands; the hint shows the command as it should be typed. Empty for any other option.
+ */
+function argumentHint(program: Command, argv: string[], message: string): string {
+  const flag = /unknown option '(--[\w-]+)(=.*)?'/.exec(message)?.[1];
+  const command = program.commands.find((c) => c.name() === subcommandOf(argv));
+  const takesModel = command?.registeredArguments.some((a) => a.name() === 'model');
+  if (!command || !takesModel || (flag !== '--model' && flag !== '--weights')) return '';
+  const value = argv[argv.indexOf(flag) + 1];
+  return `: ${command.name()} takes the model as its argument (resnet ${command.name()} ${value && !value.startsWith('-') ? value : '<model>'})`;
+}
+
 /** The one line of a usage error commander found (unknown command or option, missing value...). */
 function usageLine(e: CommanderError, program: Command, argv: string[]): string {
   if (e.code === 'commander.unknownCommand') return unknownCommandLine(program, argv, e.message);
   const sub = subcommandOf(argv);
   const message = e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
-  return `${message} (see 'resnet ${sub ? `${sub} ` : ''}--help')`;
+  const hint = e.code === 'commander.unknownOption' ? argumentHint(program, argv, message) : '';
+  return `${message}${hint} (see 'resnet ${sub ? `${sub} ` : ''}--help')`;
 }
 
 /** Runs the CLI; a known error prints its message as one line (no stack) and exits non-zero. */

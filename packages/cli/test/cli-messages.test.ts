@@ -87,6 +87,11 @@ test('a near-miss command name suggests the command meant, and points to help th
   expect(await refusal(['lab', 'lesoin'], dir)).toBe("unknown command 'lesoin'. Did you mean 'lesion'? (see 'resnet lab --help')");
   // Unknown options keep pointing to the command's own help.
   expect(await refusal(['eval', '--bacth', '3'], dir)).toBe("unknown option '--bacth' (Did you mean --batch?) (see 'resnet eval --help')");
+  // summary takes its model as an argument; --model / --weights, as the other commands take it, say so.
+  expect(await refusal(['summary', '--model', 'resnet50'], dir)).toBe(
+    "unknown option '--model': summary takes the model as its argument (resnet summary resnet50) (see 'resnet summary --help')",
+  );
+  expect(await refusal(['summary', '--weights'], dir)).toMatch(/^unknown option '--weights': summary takes the model as its argument \(resnet summary <model>\)/);
 });
 
 test('convert --classes writes a name given twice with a note (PyTorch Hub lists have such), and a list typed on the command line is "No such file"', async () => {
