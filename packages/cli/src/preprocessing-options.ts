@@ -40,7 +40,7 @@ export function addPreprocessingOptions(command: Command, sizes: boolean): Comma
       .addOption(
         opt(
           '--resize <N|HxW>',
-          "resize the short side to N (torchvision's Resize(N)), or to exactly HxW",
+          "resize the short side to N (torchvision's Resize(N)), or to exactly HxW; without --crop, no centre crop",
           once(imageSize('short side, or exact size'), showSize),
         ),
       )

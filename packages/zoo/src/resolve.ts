@@ -188,6 +188,9 @@ function preprocessingFor(sd: LoadedStateDict, spec: ResNetSpec, given?: Pretrai
   if (given === null || typeof given !== 'object' || Array.isArray(given))
     throw new SpecError(`preprocessing must be 'imagenet-v1', 'imagenet-v2' or an object of fields; got ${JSON.stringify(given)}.`);
   const merged: ImagePreprocessing = { ...base, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) };
+  // A resize given without a crop means no crop, as torchvision's Resize alone: the base's crop was made
+  // for the base's resize (224 of 256), and after a smaller one it framed the image in black.
+  if (given.resize !== undefined && given.crop === undefined) delete merged.crop;
   // One mean or std for every channel, as torchvision's Normalize broadcasts it.
   for (const k of ['mean', 'std'] as const) {
     const v = merged[k];
