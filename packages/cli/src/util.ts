@@ -11,7 +11,7 @@ import {
   SpecOverrides,
   findPretrained,
 } from '@resnet-ts/zoo';
-import { NodeImageInput, fromPretrained, pretrainedWeightsPath } from '@resnet-ts/zoo/node';
+import { NodeImageInput, fromPretrained, modelFromPretrained, pretrainedWeightsPath } from '@resnet-ts/zoo/node';
 import { ResNet, ResNetSpec } from '@resnet-ts/core';
 import { fileError } from '@resnet-ts/core/node';
 import fs from 'node:fs';
@@ -110,6 +110,13 @@ function progressPrinter(): PretrainedOptions['onProgress'] {
  * `--model` alone when it names weights (e.g. a shipped model). The model is in eval mode.
  */
 export async function loadClassifier(opts: WeightsSourceOptions): Promise<Classifier<NodeImageInput>> {
+  return fromPretrained(...pretrainedArguments(opts)).catch((e: unknown) => {
+    throw (opts.preprocessing && channelCountError(e)) || e;
+  });
+}
+
+/** `fromPretrained`'s source and options for `--model`/`--weights` (see {@link loadClassifier}), after the checks of both. */
+function pretrainedArguments(opts: WeightsSourceOptions): [string, PretrainedOptions] {
   if (opts.weights && opts.model) checkArchitectureWithWeights(opts.model);
   const source = opts.weights ?? (opts.model && isWeightsSource(opts.model) ? opts.model : undefined);
   if (!source && opts.model && !isArchitectureArg(opts.model)) throw unknownModel(opts.model);
@@ -121,15 +128,16 @@ export async function loadClassifier(opts: WeightsSourceOptions): Promise<Classi
     );
   }
   const model = opts.weights && opts.model ? (opts.model.endsWith('.json') ? loadSpec(opts.model) : opts.model) : undefined;
-  return fromPretrained(source, {
-    model,
-    classes: opts.classes,
-    timeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined,
-    onProgress: progressPrinter(),
-    preprocessing: opts.preprocessing,
-  }).catch((e: unknown) => {
-    throw (opts.preprocessing && channelCountError(e)) || e;
-  });
+  return [
+    source,
+    {
+      model,
+      classes: opts.classes,
+      timeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined,
+      onProgress: progressPrinter(),
+      preprocessing: opts.preprocessing,
+    },
+  ];
 }
 
 /** The zoo's "preprocessing.mean must list 1 ..." for --mean/--std values that do not fit the model's channels, in the flags' words. */
@@ -161,14 +169,15 @@ function checkArchitectureWithWeights(model: string): void {
 }
 
 /**
- * The model of `--model`/`--weights` in eval mode (see {@link loadClassifier}); the caller disposes it.
+ * The model of `--model`/`--weights` in eval mode, as {@link loadClassifier} finds it but without the
+ * image side (for tensors: any number of input channels); the caller disposes it.
  */
 export async function loadModelWithWeights(
   modelArg: string | undefined,
   weights: string | undefined,
-  options: Omit<WeightsSourceOptions, 'model' | 'weights'> = {},
+  options: Omit<WeightsSourceOptions, 'model' | 'weights' | 'preprocessing'> = {},
 ): Promise<ResNet> {
-  return (await loadClassifier({ ...options, model: modelArg, weights })).model;
+  return modelFromPretrained(...pretrainedArguments({ ...options, model: modelArg, weights }));
 }
 
 /**

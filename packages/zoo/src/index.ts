@@ -122,6 +122,7 @@ export {
 } from './classifier.js';
 export {
   loadPretrained,
+  loadPretrainedModel,
   classifierFrom,
   resolveSource,
   parseHubId,

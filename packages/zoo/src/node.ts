@@ -12,10 +12,10 @@
  */
 import path from 'node:path';
 import fs from 'node:fs';
-import { SpecError } from '@resnet-ts/core';
+import { ResNet, SpecError } from '@resnet-ts/core';
 import { ModelCard, PRETRAINED, findPretrained } from './pretrained.js';
 import { Classifier } from './classifier.js';
-import { PretrainedOptions, SourceEnvironment, loadPretrained } from './resolve.js';
+import { PretrainedOptions, SourceEnvironment, loadPretrained, loadPretrainedModel } from './resolve.js';
 import { cachedDownload, checkLocalSha256, hubEndpoint, readLocalFile, readLocalWeights } from './node-sources.js';
 import { NodeImageInput, decodeImageNode } from './node-image.js';
 
@@ -95,4 +95,14 @@ export const nodeEnvironment: SourceEnvironment<NodeImageInput> = {
  */
 export function fromPretrained(source: string, options: PretrainedOptions = {}): Promise<Classifier<NodeImageInput>> {
   return loadPretrained(source, nodeEnvironment, options);
+}
+
+/**
+ * The network of any source `fromPretrained` takes (zoo name, shipped model, file, URL,
+ * hf:owner/name), with its weights, in eval mode, and nothing for images: no preprocessing or labels.
+ * For tensors in and logits out (`model.forward`, ONNX export, summaries), including models that
+ * images cannot feed (2, 4 or more input channels). The caller disposes it.
+ */
+export function modelFromPretrained(source: string, options: PretrainedOptions = {}): Promise<ResNet> {
+  return loadPretrainedModel(source, nodeEnvironment, options);
 }

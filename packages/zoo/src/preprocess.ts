@@ -229,6 +229,9 @@ export function defaultPreprocessing(spec: ResNetSpec): ImagePreprocessing {
   const channels = spec.inChannels ?? 3;
   if (channels === 3 && spec.stem !== 'cifar') return IMAGENET_V1;
   if (channels === 3) return CIFAR10;
-  if (channels !== 1) throw new SpecError(`Images can feed 1- or 3-channel models; this one takes ${channels}: pass tensors instead.`);
+  if (channels !== 1)
+    throw new SpecError(
+      `Images can feed 1- or 3-channel models; this one takes ${channels}: give it tensors instead (resnet forward --input x.npy, or modelFromPretrained and model.forward).`,
+    );
   return { resize: spec.inputSize, mean: [0.5], std: [0.5], channels: 1 };
 }

@@ -4,7 +4,7 @@
  * browser) supplies how bytes are read, cached and images decoded; everything else is here.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendError, RawStateDict, ResNetSpec, SpecError, listBackends, useBackend } from '@resnet-ts/core';
+import { BackendError, RawStateDict, ResNet, ResNetSpec, SpecError, listBackends, useBackend } from '@resnet-ts/core';
 import { Classifier, ImageDecoder } from './classifier.js';
 import { DownloadOptions, ProgressEvent, SourceError } from './download.js';
 import { IMAGENET_CLASSES } from './imagenet-classes.js';
@@ -207,12 +207,12 @@ export async function ensureBackend(backendPackage: string): Promise<void> {
   await useBackend('auto');
 }
 
-/** Turns resolved weights into a classifier (see `fromPretrained`). */
-export async function classifierFrom<I>(
+/** The network of resolved weights, with its weights loaded and in eval mode, and what was read. */
+async function modelFrom<I>(
   resolved: ResolvedSource,
   env: SourceEnvironment<I>,
-  options: PretrainedOptions = {},
-): Promise<Classifier<I>> {
+  options: PretrainedOptions,
+): Promise<{ model: ResNet; sd: LoadedStateDict }> {
   await ensureBackend(env.backendPackage);
   const classes = options.classes;
   if (classes !== undefined && !Array.isArray(classes) && !(Number.isInteger(classes) && classes > 0)) {
@@ -221,7 +221,28 @@ export async function classifierFrom<I>(
   const sd = readStateDict(resolved.weights, resolved.name, options.convention);
   const numClasses = Array.isArray(classes) ? classes.length : classes;
   const spec = specFor(sd, resolved.name, options.model, numClasses);
-  const model = buildModel(spec, sd, resolved.name);
+  return { model: buildModel(spec, sd, resolved.name), sd };
+}
+
+/**
+ * The network of `source` alone (see `modelFromPretrained`): resolved and loaded as `fromPretrained`
+ * does, without the image side (preprocessing, labels), so a model that images cannot feed (an input
+ * of 2, 4 or more channels) loads too.
+ */
+export async function loadPretrainedModel<I>(source: string, env: SourceEnvironment<I>, options: PretrainedOptions = {}): Promise<ResNet> {
+  if (typeof source !== 'string' || source === '')
+    throw new SourceError('modelFromPretrained needs a source: a zoo name, a file, an http(s) URL or hf:owner/name.');
+  return (await modelFrom(await resolveSource(source, env, options), env, options)).model;
+}
+
+/** Turns resolved weights into a classifier (see `fromPretrained`). */
+export async function classifierFrom<I>(
+  resolved: ResolvedSource,
+  env: SourceEnvironment<I>,
+  options: PretrainedOptions = {},
+): Promise<Classifier<I>> {
+  const { model, sd } = await modelFrom(resolved, env, options);
+  const classes = options.classes;
   try {
     const { labels, named } = labelsFor(sd, model.spec, resolved, classes);
     const preprocessing = preprocessingFor(sd, model.spec, options.preprocessing);

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { ResNet, formatSummary } from '@resnet-ts/core';
-import { UserError, isArchitectureArg, isWeightsSource, loadClassifier, loadModel, selectBackend, unknownModel } from '../util.js';
+import { UserError, isArchitectureArg, isWeightsSource, loadModel, loadModelWithWeights, selectBackend, unknownModel } from '../util.js';
 import { inputSize, integer, opt } from '../options.js';
 
 interface SummaryOptions {
@@ -47,9 +47,9 @@ export function registerSummary(program: Command): void {
 }
 
 async function specOfSource(source: string): Promise<ResNet['spec']> {
-  const clf = await loadClassifier({ model: source });
-  const spec = clf.model.spec;
-  clf.dispose();
+  const model = await loadModelWithWeights(source, undefined);
+  const spec = model.spec;
+  model.dispose();
   return spec;
 }
 
