@@ -60,3 +60,21 @@ test('an --out that is --input (same path, another spelling of it, a link to it)
   const r = await runCli([...forward('logits.npy'), '--backend', 'cpu'], dir);
   expect([r.status, r.stderr, fs.existsSync(path.join(dir, 'logits.npy'))]).toEqual([0, '', true]);
 });
+
+test("a 3-d batch of a 1-channel model's images is told to add the channel axis (x[:, None]), not a batch axis", async () => {
+  await saveNpy(path.join(dir, 'grey.npy'), tf.randomUniform([4, 28, 28], -1, 1, 'float32', 5));
+  await saveNpy(path.join(dir, 'one.npy'), tf.randomUniform([1, 28, 28], -1, 1, 'float32', 5));
+  const run = (input: string, ...more: string[]) =>
+    refusal(['forward', '--weights', 'resnet20-fashion-mnist', '--input', input, '--out', 'y.npy', ...more], dir);
+  expect(await run('grey.npy')).toBe(
+    "--input 'grey.npy' has shape [4, 28, 28]; expected [N, 1, H, W] (nchw). Add the channel axis (x[:, None] in NumPy).",
+  );
+  expect(await run('grey.npy', '--layout', 'nhwc')).toBe(
+    "--input 'grey.npy' has shape [4, 28, 28]; expected [N, H, W, 1] (nhwc). Add the channel axis (x[..., None] in NumPy).",
+  );
+  // One image ([C, H, W]) lacks the batch axis.
+  expect(await run('one.npy')).toBe(
+    "--input 'one.npy' has shape [1, 28, 28]; expected [N, 1, H, W] (nchw). Add a batch dimension (x[None] in NumPy).",
+  );
+  expect(fs.existsSync(path.join(dir, 'y.npy'))).toBe(false);
+});

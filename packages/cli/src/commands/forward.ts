@@ -45,12 +45,7 @@ export function registerForward(program: Command): void {
         const expected = opts.layout === 'nchw' ? `[N, ${c}, H, W]` : `[N, H, W, ${c}]`;
         const channelAxis = opts.layout === 'nchw' ? 1 : 3;
         if (x.rank !== 4 || x.shape[channelAxis] !== c) {
-          const hint =
-            x.rank === 3
-              ? ' Add a batch dimension (x[None] in NumPy).'
-              : x.rank === 4 && x.shape[opts.layout === 'nchw' ? 3 : 1] === c
-                ? ` It looks like ${opts.layout === 'nchw' ? 'NHWC: pass --layout nhwc' : 'NCHW: drop --layout nhwc'}.`
-                : '';
+          const hint = shapeHint(x.shape, c, opts.layout);
           throw new UserError(`--input '${opts.input}' has shape ${fmtShape(x.shape)}; expected ${expected} (${opts.layout}).${hint}`);
         }
         if (x.dtype !== 'float32')
@@ -161,4 +156,19 @@ function weightsScan(model: ResNet): { problem: string | null; maxAbs: number } 
         ? `a batch norm running_var below 0 (${first(negativeVar)})`
         : null;
   return { problem, maxAbs: largest };
+}
+
+/**
+ * What to do with an input of the wrong shape for a model of `c` channels: one image lacks the batch
+ * axis (x[None]); a 3-d batch of a 1-channel model's images lacks the channel axis (x[:, None] in
+ * NCHW, x[..., None] in NHWC); a 4-d one with the channels on the other side is the other layout.
+ */
+function shapeHint(shape: readonly number[], c: number, layout: string): string {
+  if (shape.length === 3) {
+    if ((layout === 'nchw' ? shape[0] : shape[2]) === c) return ' Add a batch dimension (x[None] in NumPy).';
+    return c === 1 ? ` Add the channel axis (${layout === 'nchw' ? 'x[:, None]' : 'x[..., None]'} in NumPy).` : '';
+  }
+  if (shape.length === 4 && shape[layout === 'nchw' ? 3 : 1] === c)
+    return ` It looks like ${layout === 'nchw' ? 'NHWC: pass --layout nhwc' : 'NCHW: drop --layout nhwc'}.`;
+  return '';
 }
