@@ -65,11 +65,14 @@ export function preprocessingToStore(clf: Classifier, flags: PreprocessingFlags)
 /**
  * The `note: ...` line of `eval` on IDX or CIFAR data for weights that store no normalisation when
  * none was given: the data is normalised by its training set's statistics, as `resnet train`
- * normalised it (which `predict`, with no data set to measure, cannot do).
+ * normalised it (which `predict`, with no data set to measure, cannot do); `testOnly`: by the test
+ * images' own, for a folder that holds only the test files.
  */
-export function dataStatisticsNote(clf: Classifier, data: string, stats: { mean: number[]; std: number[] }): string {
+export function dataStatisticsNote(clf: Classifier, data: string, stats: { mean: number[]; std: number[] }, testOnly = false): string {
+  // A folder of the test files alone has no training set: its test images' own statistics stand in.
+  const by = testOnly ? "the test images' own statistics (the folder holds no training files)" : "the training set's statistics";
   return (
-    `note: ${clf.source} does not store its preprocessing; normalised the ${data} images by the training set's statistics ` +
+    `note: ${clf.source} does not store its preprocessing; normalised the ${data} images by ${by} ` +
     `(mean ${list(stats.mean)}, std ${list(stats.std)}), as resnet train does. Give --mean and --std if the weights were trained otherwise.`
   );
 }

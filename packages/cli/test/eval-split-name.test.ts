@@ -44,3 +44,23 @@ test.each([
   const json = await runCli(['eval', '--model', 'resnet20-fashion-mnist', '--data', data, '--backend', 'cpu', '--json'], dir);
   expect((JSON.parse(json.stdout) as { n: number }).n).toBe(n);
 });
+
+const HAVE_FMNIST = fs.existsSync('/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz');
+(HAVE_FMNIST ? test : test.skip)(
+  'a folder of the IDX test files alone is scored as the test set it is (it was "has no images"), as eval of the full data set scores it',
+  async () => {
+    const only = path.join(dir, 'fmnist-test-only');
+    fs.mkdirSync(only);
+    for (const f of ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'])
+      fs.copyFileSync(path.join('/usr/share/datasets/fashion-mnist', f), path.join(only, f));
+    const evalOf = async (data: string) => {
+      const r = await runCli(['eval', '--model', 'resnet20-fashion-mnist', '--data', data, '--limit', '300', '--json'], dir, 120_000);
+      expect([data, r.status, r.stderr]).toEqual([data, 0, expect.any(String)]);
+      return JSON.parse(r.stdout) as { n: number; loss: number; top1: number };
+    };
+    const [part, whole] = [await evalOf('fmnist-test-only'), await evalOf('fashion-mnist')];
+    expect(part.n).toBe(300);
+    expect(part).toEqual(whole);
+  },
+  120_000,
+);

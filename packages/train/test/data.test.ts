@@ -108,6 +108,16 @@ describe('CIFAR loader', () => {
     expect([...loadCifar100(d100, 'train').labels]).toEqual([77, 99]);
     expect([...loadCifar100(d100, 'train', true).labels]).toEqual([4, 19]);
   });
+  test('a folder of the test batch alone: evaluatedSplitOnly (resnet eval) reads it; training still needs the training batches', async () => {
+    const only = tmpDir();
+    fs.writeFileSync(path.join(only, 'test_batch.bin'), Buffer.concat([record([3], 7), record([5], 8)]));
+    const pair = await loadData(only, { evaluatedSplitOnly: true });
+    expect([pair.kind, pair.split, [...pair.test!.labels], pair.train]).toEqual(['cifar10', 'test', [3, 5], pair.test]);
+    await expect(loadData(only)).rejects.toThrow(/data_batch_1\.bin/);
+    const only100 = tmpDir();
+    fs.writeFileSync(path.join(only100, 'test.bin'), record([4, 77], 1));
+    expect([...(await loadData(only100, { evaluatedSplitOnly: true })).test!.labels]).toEqual([77]);
+  });
   test('truncated batch and bad labels name the file', () => {
     const bad = tmpDir();
     fs.writeFileSync(path.join(bad, 'test_batch.bin'), record([3], 1).subarray(0, 3000));

@@ -15,6 +15,7 @@ import {
   Batcher,
   FASHION_MNIST_CLASSES,
   FASHION_MNIST_DIR,
+  MNIST_TEST_COUNTS,
   MNIST_TRAIN_COUNTS,
   datasetFingerprint,
   defaultAugmentation,
@@ -199,6 +200,29 @@ describe('IDX data sets are identified by content, not path', () => {
     expect(pair.train.classes).toEqual(FASHION_MNIST_CLASSES);
     expect(pair.flip).toBe(true);
   });
+
+  real(
+    'the test files alone (resnet eval): Fashion-MNIST by its test labels, read as the test set; training says what it needs',
+    async () => {
+      const dir = path.join(tmpDir(), 'only-test');
+      fs.mkdirSync(dir);
+      for (const f of fs.readdirSync(FASHION_MNIST_DIR).filter((f) => f.startsWith('t10k')))
+        fs.copyFileSync(path.join(FASHION_MNIST_DIR, f), path.join(dir, f));
+      const pair = await loadData(dir, { evaluatedSplitOnly: true });
+      expect([pair.kind, pair.split, pair.test!.labels.length, pair.flip]).toEqual(['fashion-mnist', 'test', 10000, true]);
+      expect(pair.test!.classes).toEqual(FASHION_MNIST_CLASSES);
+      await expect(loadData(dir)).rejects.toThrow(
+        /holds IDX test files \(t10k-\*\) but no training files: training needs train-images-idx3-ubyte/,
+      );
+      // MNIST's test split by its per-digit counts.
+      const mnist = path.join(tmpDir(), 'mnist-test');
+      fs.mkdirSync(mnist);
+      const labels = Uint8Array.from(MNIST_TEST_COUNTS.flatMap((c, k) => new Array<number>(c).fill(k)));
+      fs.writeFileSync(path.join(mnist, 't10k-images-idx3-ubyte'), encodeIdx([labels.length, 2, 2], new Uint8Array(labels.length * 4)));
+      fs.writeFileSync(path.join(mnist, 't10k-labels-idx1-ubyte'), encodeIdx([labels.length], labels));
+      expect((await loadData(mnist, { evaluatedSplitOnly: true })).kind).toBe('mnist');
+    },
+  );
 
   function writeIdx(dir: string, labels: Uint8Array): void {
     fs.mkdirSync(dir, { recursive: true });

@@ -113,7 +113,7 @@ export function registerEval(program: Command): void {
       const given = opts.mean !== undefined || opts.std !== undefined;
       const preprocessing = classifierEvaluation(clf, pair, test, given);
       if (!folder && !given && clf.origin.preprocessingBase === 'default')
-        process.stderr.write(dataStatisticsNote(clf, pair.kind, preprocessing) + '\n');
+        process.stderr.write(dataStatisticsNote(clf, pair.kind, preprocessing, pair.split === 'test') + '\n');
       const bar = defaultProgressBar() ? progressBar('evaluating |{bar}| {value}/{total} images | ETA {eta_formatted}') : undefined;
       bar?.start(test.labels.length, 0);
       let r;

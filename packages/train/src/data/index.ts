@@ -40,8 +40,9 @@ export interface DataPair {
   flip: boolean;
   /**
    * The split folder an image folder's data came from when `evaluatedSplitOnly` read one of its
-   * train/ val/ test/ folders (test, else val, else train); absent for a folder of class folders
-   * and for other data.
+   * train/ val/ test/ folders (test, else val, else train); 'test' too for IDX or CIFAR files of
+   * which `evaluatedSplitOnly` found only the test files (then `train` holds them as well); absent
+   * for a folder of class folders and for other data.
    */
   split?: 'train' | 'val' | 'test';
   /** Whether the image folder's loader applied `limits` (the parts hold only the images they take). */
@@ -108,7 +109,8 @@ export interface LoadDataOptions {
    * val/, else train/), labelled by its own class folders, which are then paired with a model's
    * outputs by name (`matchClasses`); the other splits are not read, so their classes constrain
    * nothing. The pair holds that split as `train` too (it is the data set's own statistics). What
-   * `resnet eval` reads. Other data sets load as without it. Without it (training), a class folder of
+   * `resnet eval` reads. A folder of IDX or CIFAR files that lacks the training files is read from
+   * its test files alone (the pair's `split` says 'test'). Without it (training), a class folder of
    * the training images that holds no image (or none that decodes) is an error; with it, a note.
    */
   evaluatedSplitOnly?: boolean;
@@ -171,15 +173,38 @@ async function loadFolder(spec: string, options: LoadDataOptions): Promise<DataP
   } catch (e) {
     throw fileError(e, spec, 'read');
   }
+  const testOnly = options.evaluatedSplitOnly === true;
   if (files.some((f) => /^train-images[-.]idx3-ubyte(\.gz)?$/.test(f))) return idxPair(spec);
-  if (files.includes('data_batch_1.bin') || files.includes('test_batch.bin')) return cifarPair(spec, 'cifar10');
-  if (files.includes('train.bin') && files.includes('test.bin')) return cifarPair(spec, 'cifar100');
+  if (files.some((f) => /^t10k-images[-.]idx3-ubyte(\.gz)?$/.test(f))) return idxTestOnly(spec, testOnly);
+  if (files.includes('data_batch_1.bin') || files.includes('test_batch.bin'))
+    return cifarPair(spec, 'cifar10', testOnly && !files.includes('data_batch_1.bin'));
+  if (files.includes('test.bin') && (files.includes('train.bin') || testOnly))
+    return cifarPair(spec, 'cifar100', !files.includes('train.bin'));
   return loadImageData(spec, options);
 }
 
-function cifarPair(dir: string, kind: 'cifar10' | 'cifar100'): DataPair {
+/** CIFAR batches; with `testOnly` (`resnet eval` of a folder without the training batches) the test batch alone. */
+function cifarPair(dir: string, kind: 'cifar10' | 'cifar100', testOnly = false): DataPair {
   const load = kind === 'cifar10' ? loadCifar10 : loadCifar100;
-  return { kind, train: load(dir, 'train'), test: load(dir, 'test'), flip: true };
+  const test = load(dir, 'test');
+  return testOnly ? { kind, train: test, test, flip: true, split: 'test' } : { kind, train: load(dir, 'train'), test, flip: true };
+}
+
+/**
+ * A folder of IDX test files without the training ones: `resnet eval` reads the test files alone,
+ * identified by their own labels; training is refused (it needs the training files).
+ */
+function idxTestOnly(dir: string, evaluate: boolean): DataPair {
+  if (!evaluate)
+    throw new DataError(
+      `${dir} holds IDX test files (t10k-*) but no training files: training needs train-images-idx3-ubyte and train-labels-idx1-ubyte (.gz or not) beside them.`,
+    );
+  const anyLabel = Array.from({ length: 256 }, (_, k) => String(k));
+  const raw = loadIdxFolder(dir, 'test', anyLabel, 'Give --data <dir> holding t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte.');
+  const id = identifyIdx(raw, 'test');
+  const test = { ...raw, classes: id.classes };
+  validateDataset(test, `${dir} (test)`, (m) => new DataError(m));
+  return { kind: id.kind, train: test, test, flip: id.flip, split: 'test' };
 }
 
 /** IDX files of any folder, identified by content (never by the folder's name). */
