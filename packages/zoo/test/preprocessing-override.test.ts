@@ -1,7 +1,7 @@
 /**
  * `fromPretrained(src, { preprocessing })` overrides the fields it gives. A `resize` given without a
- * `crop` means no crop, as torchvision's `Resize` alone: the stored or default crop (224 of 256) kept
- * after `resize: 64` framed a 64-pixel image in black (`resnet predict --resize 64` scored 0.70
+ * `crop` means no crop, as torchvision's `Resize` alone: the stored or default crop (224 of 256, say)
+ * kept after `resize: 64` framed a 64-pixel image in black (`resnet predict --resize 64` scored 0.70
  * where torchvision's `Resize(64)` gives 0.48). Other fields keep the base's crop.
  */
 import fs from 'node:fs';
@@ -21,7 +21,7 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 test('a resize without a crop drops the default and the stored crop; a crop given, or another field alone, keeps one', async () => {
-  const model = createModel('resnet18', { numClasses: 3 });
+  const model = createModel('resnet20', { numClasses: 3 });
   const bare = path.join(dir, 'bare.safetensors');
   const stored = path.join(dir, 'stored.safetensors');
   await saveCheckpoint(bare, model);
@@ -29,20 +29,20 @@ test('a resize without a crop drops the default and the stored crop; a crop give
   await saveCheckpoint(stored, model, { metadata: { preprocessing: JSON.stringify(prep) } });
   model.dispose();
   const prepOf = async (file: string, preprocessing?: object) => {
-    const clf = await fromPretrained(file, { model: 'resnet18', ...(preprocessing ? { preprocessing } : {}) });
+    const clf = await fromPretrained(file, { model: 'resnet20', ...(preprocessing ? { preprocessing } : {}) });
     clf.model.dispose();
     return clf.preprocessing;
   };
-  // The defaults (torchvision's ImageNet transforms) and the stored transforms, untouched.
-  expect(await prepOf(bare)).toMatchObject({ resize: 256, crop: [224, 224] });
+  // The defaults (the usual CIFAR-10 transforms: resize 32, crop 32) and the stored transforms, untouched.
+  expect(await prepOf(bare)).toMatchObject({ resize: 32, crop: [32, 32] });
   expect(await prepOf(stored)).toMatchObject({ resize: 96, crop: [80, 80] });
   for (const file of [bare, stored]) {
-    const resized = await prepOf(file, { mean: [0.5], std: [0.5], resize: 64 });
-    expect(resized.resize).toBe(64);
+    const resized = await prepOf(file, { mean: [0.5], std: [0.5], resize: 24 });
+    expect(resized.resize).toBe(24);
     expect(resized.crop).toBeUndefined();
     expect((await prepOf(file, { resize: [70, 90] })).crop).toBeUndefined();
     expect(await prepOf(file, { resize: 64, crop: [56, 56] })).toMatchObject({ resize: 64, crop: [56, 56] });
   }
   // Only the normalisation given: the resize and crop stay the base's.
   expect(await prepOf(stored, { mean: [0.4, 0.4, 0.4], std: [0.2, 0.2, 0.2] })).toMatchObject({ resize: 96, crop: [80, 80] });
-}, 60_000);
+}, 120_000);
