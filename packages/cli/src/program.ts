@@ -9,7 +9,7 @@ import { refuseRepeatedOptions } from './repeated-options.js';
  * undefined or not a command, so that help and "unknown command" see them all). Commander's own usage errors
  * (unknown option, missing value) are thrown, not printed, so that {@link main} prints them as one
  * `resnet:` line like every other error (sub-commands inherit these settings). An option given twice
- * with two values is refused ({@link refuseRepeatedOptions}).
+ * with two values is refused (see repeated-options.ts).
  */
 export function buildProgram(name?: string): Command {
   const program = new Command();
