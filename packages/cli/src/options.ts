@@ -20,11 +20,6 @@ export interface OptionKind<T> {
   readonly expects: string;
   /** Parses the text given for `flag`; throws a {@link UserError} when it is not allowed. */
   parse(text: string, flag: string): T;
-  /**
-   * Set by {@link once}: the option may be given only once, and this shows a parsed value in the
-   * refusal of a second one.
-   */
-  once?(value: T): string;
 }
 
 /** Marks the parsers made by {@link opt}, so that a test can prove that no option skips them. */
@@ -230,15 +225,6 @@ export function imageSize(what: string): OptionKind<number | [number, number]> {
   };
 }
 
-/**
- * `kind`, given at most once (an option without a default): a second `--mean 0.4` after `--mean 0.5`
- * would silently replace the first, so it is refused with both values, shown by `show`:
- * `--mean was given twice (0.5 and 0.4); give it once.`
- */
-export function once<T>(kind: OptionKind<T>, show: (value: T) => string): OptionKind<T> {
-  return { ...kind, once: show };
-}
-
 /** Text matching `pattern` (whole value), described by `expects` in errors and help, e.g. `none, stem, up-to:layerK or backbone`. */
 export function matching(pattern: RegExp, expects: string): OptionKind<string> {
   const whole = new RegExp(`^(?:${pattern.source})$`);
@@ -261,15 +247,8 @@ export const CIFAR_DEPTH: IntegerRule = { check: (d) => d >= 8 && (d - 2) % 6 ==
 export function opt<T>(flags: string, description: string, kind: OptionKind<T>, defaultValue?: T): Option {
   const option = new Option(flags, description);
   const flag = option.long ?? option.short ?? flags;
-  const show = kind.once?.bind(kind);
-  // Commander passes the value so far: the default, else undefined until the option is given.
-  if (show && defaultValue !== undefined) throw new Error(`${flag}: an option given once (see once()) has no default`);
-  const parse = (value: string, previous: T | undefined): T => {
-    const parsed = kind.parse(value, flag);
-    if (show && previous !== undefined)
-      throw new UserError(`${flag} was given twice (${show(previous)} and ${show(parsed)}); give it once.`);
-    return parsed;
-  };
+  // A repeat with another value is refused for every option alike (repeated-options.ts).
+  const parse = (value: string): T => kind.parse(value, flag);
   const parser = Object.assign(parse, { [VALIDATED]: true });
   option.argParser(parser);
   if (defaultValue !== undefined) option.default(defaultValue);

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import type { ImagePreprocessing } from '@resnet-ts/zoo';
-import { channelValues, imageSize, once, opt } from './options.js';
+import { channelValues, imageSize, opt } from './options.js';
 import { UserError } from './util.js';
 
 /** The parsed flags. */
@@ -16,14 +16,9 @@ export interface PreprocessingFlags {
   crop?: number | [number, number];
 }
 
-/** Per-channel values as given: `0.5` or `0.5,0.4,0.3`. */
-const showValues = (v: number[]) => v.join(',');
-/** A size as given: `80` or `80x60`. */
-const showSize = (v: number | [number, number]) => (typeof v === 'number' ? String(v) : v.join('x'));
-
 /**
- * Adds `--mean` and `--std`, and with `sizes` also `--resize` and `--crop`, to `command`. Each is
- * given at most once: a repeat (`--mean 0.5 --mean 0.4`) is refused, never the last one silently taken.
+ * Adds `--mean` and `--std`, and with `sizes` also `--resize` and `--crop`, to `command` (a repeat
+ * with another value, `--mean 0.5 --mean 0.4`, is refused as for every option).
  */
 export function addPreprocessingOptions(command: Command, sizes: boolean): Command {
   command
@@ -31,20 +26,20 @@ export function addPreprocessingOptions(command: Command, sizes: boolean): Comma
       opt(
         '--mean <m>',
         "per-channel mean the weights were trained with, [0, 1] scale (e.g. 0.5,0.5,0.5; default: stored, else the architecture's usual)",
-        once(channelValues(false), showValues),
+        channelValues(false),
       ),
     )
-    .addOption(opt('--std <s>', 'per-channel standard deviation, [0, 1] scale (e.g. 0.5,0.5,0.5)', once(channelValues(true), showValues)));
+    .addOption(opt('--std <s>', 'per-channel standard deviation, [0, 1] scale (e.g. 0.5,0.5,0.5)', channelValues(true)));
   if (sizes) {
     command
       .addOption(
         opt(
           '--resize <N|HxW>',
           "resize the short side to N (torchvision's Resize(N)), or to exactly HxW; without --crop, no centre crop",
-          once(imageSize('short side, or exact size'), showSize),
+          imageSize('short side, or exact size'),
         ),
       )
-      .addOption(opt('--crop <N|HxW>', 'centre crop to NxN or HxW after resizing', once(imageSize('crop size'), showSize)));
+      .addOption(opt('--crop <N|HxW>', 'centre crop to NxN or HxW after resizing', imageSize('crop size')));
   }
   return command;
 }

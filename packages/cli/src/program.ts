@@ -75,11 +75,11 @@ function parentNames(cmd: Command): string[] {
  * other commands; the hint shows the command as it should be typed. Empty for any other option.
  */
 function argumentHint(program: Command, argv: string[], message: string): string {
-  const flag = /unknown option '(--[\w-]+)(=.*)?'/.exec(message)?.[1];
+  const [, flag, inline] = /unknown option '(--[\w-]+)(?:=(.*))?'/.exec(message) ?? [];
   const command = program.commands.find((c) => c.name() === subcommandOf(argv));
   const takesModel = command?.registeredArguments.some((a) => a.name() === 'model');
   if (!command || !takesModel || (flag !== '--model' && flag !== '--weights')) return '';
-  const value = argv[argv.indexOf(flag) + 1];
+  const value = inline ?? argv[argv.indexOf(flag) + 1];
   return `: ${command.name()} takes the model as its argument (resnet ${command.name()} ${value && !value.startsWith('-') ? value : '<model>'})`;
 }
 

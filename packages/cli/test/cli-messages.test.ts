@@ -91,6 +91,9 @@ test('a near-miss command name suggests the command meant, and points to help th
   expect(await refusal(['summary', '--model', 'resnet50'], dir)).toBe(
     "unknown option '--model': summary takes the model as its argument (resnet summary resnet50) (see 'resnet summary --help')",
   );
+  expect(await refusal(['summary', '--model=resnet20'], dir)).toBe(
+    "unknown option '--model=resnet20': summary takes the model as its argument (resnet summary resnet20) (see 'resnet summary --help')",
+  );
   expect(await refusal(['summary', '--weights'], dir)).toMatch(
     /^unknown option '--weights': summary takes the model as its argument \(resnet summary <model>\)/,
   );

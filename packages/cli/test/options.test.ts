@@ -71,7 +71,18 @@ function allCommands(cmd: Command, prefix = ''): [string, Command][] {
 test('every option that takes a value, in every command, is declared through options.ts', () => {
   const commands = allCommands(buildProgram());
   expect(commands.map(([n]) => n)).toEqual(
-    expect.arrayContaining(['train', 'eval', 'predict', 'forward', 'convert', 'export-onnx', 'summary', 'models', 'bench', 'lab degradation']),
+    expect.arrayContaining([
+      'train',
+      'eval',
+      'predict',
+      'forward',
+      'convert',
+      'export-onnx',
+      'summary',
+      'models',
+      'bench',
+      'lab degradation',
+    ]),
   );
   const unchecked: string[] = [];
   let checked = 0;
@@ -95,9 +106,16 @@ test('an option given twice with two values is one line naming both, in every co
     }
     throw new Error('accepted');
   };
-  expect(await refusal(['train', '--lr', '0.1', '--batch', '8', '--lr', '0.01'])).toBe('--lr was given twice (0.1 and 0.01); give it once.');
+  expect(await refusal(['train', '--lr', '0.1', '--batch', '8', '--lr', '0.01'])).toBe(
+    '--lr was given twice (0.1 and 0.01); give it once.',
+  );
   expect(await refusal(['train', '--lr=0.1', '--lr', '0.01'])).toBe('--lr was given twice (0.1 and 0.01); give it once.');
   expect(await refusal(['lab', 'lesion', '--max-k', '3', '--max-k=4'])).toBe('--max-k was given twice (3 and 4); give it once.');
+  // An optional value left out once is another value: `--resume runs/a --resume` would resume another run.
+  expect(await refusal(['train', '--resume', 'runs/a', '--resume'])).toBe(
+    '--resume was given twice (runs/a and (no value)); give it once.',
+  );
+  expect(await refusal(['predict', '--crop', '64', '--crop=48', 'x.png'])).toBe('--crop was given twice (64 and 48); give it once.');
   expect(await refusal(['predict', '--model', 'resnet20', '--model', 'resnet18', 'x.png'])).toBe(
     '--model was given twice (resnet20 and resnet18); give it once.',
   );

@@ -271,7 +271,10 @@ test('bad values are one line each, before any work', async () => {
   expect(await predict('--resize', '80', '--crop', '64', '--resize', '80x60')).toBe(
     '--resize was given twice (80 and 80x60); give it once.',
   );
-  expect(await predict('--crop', '64', '--crop', '64')).toBe('--crop was given twice (64 and 64); give it once.');
+  expect(await predict('--crop', '64', '--crop', '48')).toBe('--crop was given twice (64 and 48); give it once.');
+  // The same value twice is no conflict: predict runs (with the stored preprocessing's other fields).
+  const same = await runCli(['predict', '--model', 'resnet20-fashion-mnist', img, '--crop', '28', '--crop=28', '--json'], dir);
+  expect([same.status, same.stderr]).toEqual([0, '']);
   const evalOf = (...flags: string[]) => refusal(['eval', '--weights', SHIPPED, ...flags], dir);
   expect(await evalOf('--mean', '0.5', '--std', '0.5', '--mean', '0.4')).toBe('--mean was given twice (0.5 and 0.4); give it once.');
   expect(await evalOf('--std', '0.2', '--std', '0.25', '--mean', '0.5')).toBe('--std was given twice (0.2 and 0.25); give it once.');
