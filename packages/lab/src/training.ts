@@ -269,7 +269,7 @@ function logEstimate(
   const doneSum = jobs.length * total - leftSteps;
   if (leftSteps === 0) {
     log(
-      `nothing left to train: all ${jobs.length} nets finished their ${total} steps in an earlier run (resumed from their checkpoints); writing the report`,
+      `nothing left to train: the checkpoints of all ${jobs.length} nets are at their last step (${total}); checking them against this run, then writing the report`,
     );
     return;
   }

@@ -203,7 +203,7 @@ test('a resumed run estimates only the work left, and times no net that is finis
   expect(timed).toEqual([]);
   expect(logs.some((l) => l.startsWith('expected duration'))).toBe(false);
   expect(logs).toContain(
-    'nothing left to train: all 2 nets finished their 4 steps in an earlier run (resumed from their checkpoints); writing the report',
+    'nothing left to train: the checkpoints of all 2 nets are at their last step (4); checking them against this run, then writing the report',
   );
   // --no-resume starts every net afresh: nothing counts as done.
   expect(resumedSteps([path.join(out, 'runs', 'plain8'), path.join(out, 'runs', 'resnet8')], true)).toEqual([4, 4]);

@@ -253,8 +253,13 @@ function dataDifferences(given: RunSettings, stored: StoredSettings, flags: Resu
     return [differs(label(flags, 'data'), given.data, stored.data)];
   const out: string[] = [];
   const by = (key: ResumeSetting) => (flags[key] ? ` (${flags[key]})` : '');
+  // Of files or folders, a count changes with the images there too, not only with the options.
+  const files = typeof stored.data === 'string' && isPath(stored.data);
+  const causes = [flags.trainSize, files ? 'images added or removed' : undefined].filter(Boolean).join(', or ');
   if (stored.trainSize !== given.trainSize)
-    out.push(`the training set of ${given.trainSize} images differs from the run's ${text(stored.trainSize)}${by('trainSize')}`);
+    out.push(
+      `the training set of ${given.trainSize} images differs from the run's ${text(stored.trainSize)}${causes ? ` (${causes})` : ''}`,
+    );
   if (Array.isArray(stored.classes) && given.classes && !same(stored.classes, given.classes))
     out.push(`the classes (${text(given.classes)}) differ from the run's (${text(stored.classes)})${by('classes')}`);
   const sp = stored.preprocessing as (RunSettings['preprocessing'] & { crop?: unknown }) | undefined;
@@ -281,9 +286,10 @@ function dataDifferences(given: RunSettings, stored: StoredSettings, flags: Resu
     const pad = (p: unknown) => (Array.isArray(p) ? `to ${p.join('x')}` : 'none');
     if (!same(sp.padTo ?? null, gp.padTo ?? null)) out.push(differs('the padding', pad(gp.padTo), pad(sp.padTo)));
   }
-  // Same size, classes and statistics, other contents: images swapped between class folders, say.
+  // Same size and classes, other contents (images swapped between class folders, edited, replaced):
+  // said as such, also when their statistics moved (no option brings those back).
   const changed = typeof stored.dataFingerprint === 'string' && given.dataFingerprint && stored.dataFingerprint !== given.dataFingerprint;
-  if (!out.length && changed) out.push(OTHER_IMAGES);
+  if (changed && out.every((d) => d.startsWith('the normalisation ('))) return [OTHER_IMAGES];
   return out;
 }
 

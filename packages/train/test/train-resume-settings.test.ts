@@ -152,6 +152,19 @@ test('resumeDifferences: a data folder compared by what it holds, not where (mov
   expect(resumeDifferences({ ...given, dataFingerprint: 'bb' }, { ...stored, dataFingerprint: 'aa' })).toEqual([
     "the training images differ from the run's (same number, classes and size; other pixels or labels: images edited, replaced or moved between class folders)",
   ]);
+  // An image edited or replaced moves the statistics too: said as other images, not as a normalisation to give.
+  expect(
+    resumeDifferences(
+      { ...given, dataFingerprint: 'bb', preprocessing: { mean: [0.43], std: [0.25] } },
+      { ...stored, dataFingerprint: 'aa' },
+    ),
+  ).toEqual([
+    "the training images differ from the run's (same number, classes and size; other pixels or labels: images edited, replaced or moved between class folders)",
+  ]);
+  // A folder's count changes with its images as well as with the options.
+  expect(resumeDifferences({ ...given, trainSize: 33 }, stored)).toEqual([
+    "the training set of 33 images differs from the run's 32 (--limit, --val, or images added or removed)",
+  ]);
   // A checkpoint from before fingerprints resumes as before; a difference named already is not named twice.
   expect(resumeDifferences({ ...given, dataFingerprint: 'bb' }, stored)).toEqual([]);
   expect(resumeDifferences({ ...given, trainSize: 30, dataFingerprint: 'bb' }, { ...stored, dataFingerprint: 'aa' })).toHaveLength(1);

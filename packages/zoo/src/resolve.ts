@@ -203,7 +203,7 @@ function preprocessingFor(sd: LoadedStateDict, spec: ResNetSpec, given?: Pretrai
 export async function ensureBackend(backendPackage: string): Promise<void> {
   if ((tf.engine() as unknown as { backendName: string | null }).backendName) return;
   if (listBackends().length === 0)
-    throw new BackendError(`No backend: import '${backendPackage}' (or a tfjs backend) before fromPretrained.`);
+    throw new BackendError(`No backend: import '${backendPackage}' (or a tfjs backend) before fromPretrained or modelFromPretrained.`);
   await useBackend('auto');
 }
 

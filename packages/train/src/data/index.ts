@@ -176,8 +176,13 @@ async function loadFolder(spec: string, options: LoadDataOptions): Promise<DataP
   const testOnly = options.evaluatedSplitOnly === true;
   if (files.some((f) => /^train-images[-.]idx3-ubyte(\.gz)?$/.test(f))) return idxPair(spec);
   if (files.some((f) => /^t10k-images[-.]idx3-ubyte(\.gz)?$/.test(f))) return idxTestOnly(spec, testOnly);
-  if (files.includes('data_batch_1.bin') || files.includes('test_batch.bin'))
-    return cifarPair(spec, 'cifar10', testOnly && !files.includes('data_batch_1.bin'));
+  if (files.includes('data_batch_1.bin') || files.includes('test_batch.bin')) {
+    if (!testOnly && !files.includes('data_batch_1.bin'))
+      throw new DataError(
+        `${spec} holds the CIFAR-10 test batch (test_batch.bin) but no training batches: training needs data_batch_1.bin to data_batch_5.bin beside it.`,
+      );
+    return cifarPair(spec, 'cifar10', !files.includes('data_batch_1.bin'));
+  }
   if (files.includes('test.bin') && (files.includes('train.bin') || testOnly))
     return cifarPair(spec, 'cifar100', !files.includes('train.bin'));
   return loadImageData(spec, options);
