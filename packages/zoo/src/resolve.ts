@@ -232,6 +232,13 @@ async function modelFrom<I>(
 export async function loadPretrainedModel<I>(source: string, env: SourceEnvironment<I>, options: PretrainedOptions = {}): Promise<ResNet> {
   if (typeof source !== 'string' || source === '')
     throw new SourceError('modelFromPretrained needs a source: a zoo name, a file, an http(s) URL or hf:owner/name.');
+  // What only a classifier uses would be dropped without a word.
+  if (options.preprocessing !== undefined || Array.isArray(options.classes)) {
+    const what = options.preprocessing !== undefined ? 'preprocessing is' : 'class names are';
+    throw new SpecError(
+      `modelFromPretrained returns the network alone: ${what} for fromPretrained's classifier (give classes as a number of outputs).`,
+    );
+  }
   return (await modelFrom(await resolveSource(source, env, options), env, options)).model;
 }
 

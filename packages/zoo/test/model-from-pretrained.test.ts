@@ -24,6 +24,13 @@ test('a 4-channel checkpoint: modelFromPretrained gives the same logits; fromPre
   const x = tf.randomUniform([2, 16, 16, 4], -1, 1, 'float32', 3);
   const [a, b] = tf.tidy(() => [model.forward(x, { training: false }), loaded.forward(x, { training: false })]);
   expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]).toBe(0);
+  // What only a classifier uses is refused, not dropped.
+  await expect(modelFromPretrained(file, { preprocessing: 'imagenet-v1' })).rejects.toThrow(
+    /^modelFromPretrained returns the network alone: preprocessing is for fromPretrained's classifier/,
+  );
+  await expect(modelFromPretrained(file, { classes: ['a', 'b', 'c', 'd', 'e'] })).rejects.toThrow(
+    /class names are for fromPretrained's classifier/,
+  );
   // Shipped models load the same way.
   const shipped = await modelFromPretrained('resnet20-fashion-mnist');
   expect(shipped.spec.inChannels).toBe(1);
