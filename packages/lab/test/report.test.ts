@@ -26,8 +26,12 @@ test('writeReport writes result.json, plots and report.md atomically', async () 
   // Core's one writer: what a killed write left (its temporary file, of a process that is gone) is removed by the next write.
   const stale = path.join(dir, '.report.md.2147483646.k1lled.tmp');
   fs.writeFileSync(stale, 'half a report');
+  // And one of the lab's former writer, as older report folders hold them.
+  const former = path.join(dir, 'result.json.tmp-2147483646-1764900000000');
+  fs.writeFileSync(former, '{"half": ');
   await writeReport(dir, { info, result: {}, plots: {}, title: 'T', body: '' });
   expect(fs.existsSync(stale)).toBe(false);
+  expect(fs.existsSync(former)).toBe(false);
   expect(fs.readdirSync(dir).sort()).toEqual(['a.svg', 'report.md', 'result.json']);
   fs.rmSync(path.dirname(dir), { recursive: true });
 });

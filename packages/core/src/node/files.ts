@@ -116,6 +116,8 @@ export function ensureDir(dir: string): void {
 
 /** Temporary files of {@link writeFileAtomic}: `.<name>.<pid>.<random>.tmp`. */
 const TEMP_FILE = /^\.(.+)\.(\d+)\.([a-z0-9]+)\.tmp$/;
+/** Those of the lab's own writer before it used this one (`<name>.tmp-<pid>-<ms>`), still in older report folders. */
+const LEGACY_TEMP_FILE = /^(.+)\.tmp-(\d+)-\d+$/;
 
 function processAlive(pid: number): boolean {
   if (pid === process.pid) return true;
@@ -129,8 +131,8 @@ function processAlive(pid: number): boolean {
 
 /**
  * Removes the temporary files that a killed {@link writeFileAtomic} left in `dir`: only names of
- * its pattern (`.<name>.<pid>.<random>.tmp`, only those of `name` when given), and only when
- * process `<pid>` is no longer alive. Returns the names removed.
+ * its pattern (`.<name>.<pid>.<random>.tmp`, or the lab's former `<name>.tmp-<pid>-<ms>`; only those
+ * of `name` when given), and only when process `<pid>` is no longer alive. Returns the names removed.
  */
 export function cleanStaleTempFiles(dir: string, name?: string): string[] {
   let names: string[];
@@ -141,7 +143,7 @@ export function cleanStaleTempFiles(dir: string, name?: string): string[] {
   }
   const removed: string[] = [];
   for (const entry of names) {
-    const m = TEMP_FILE.exec(entry);
+    const m = TEMP_FILE.exec(entry) ?? LEGACY_TEMP_FILE.exec(entry);
     if (!m || (name !== undefined && m[1] !== name) || processAlive(Number(m[2]))) continue;
     try {
       fs.rmSync(path.join(dir, entry), { force: true });
