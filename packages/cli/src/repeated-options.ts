@@ -5,8 +5,9 @@ import { UserError } from './util.js';
  * Makes `command` and its sub-commands refuse an option given twice with two values (`--lr 0.1 ...
  * --lr 0.01`): commander keeps the last, so the first would be dropped without a word, and which one
  * was meant is a guess. The same value twice, flags without a value and lists in one value (`--seeds
- * 0,1,2`) pass; an optional value given once and left out once (`--resume a --resume`) is two values. Counts what this command line gives (commander's `option:<name>` events), so build a
- * program per parse, as `main` does.
+ * 0,1,2`) pass; an optional value given once and left out once (`--resume a --resume`) is two values.
+ * Counts what this command line gives (commander's `option:<name>` events), so build a program per
+ * parse, as `main` does.
  */
 export function refuseRepeatedOptions(command: Command): void {
   for (const option of command.options as Option[]) {

@@ -89,7 +89,7 @@ export abstract class ResidualBlock extends Module {
 
   /** Branch and shortcut must have one shape: `tf.add` would broadcast a 1-channel branch over all channels. */
   private assertSameShape(branch: readonly number[], shortcut: readonly number[]): void {
-    if (branch.length === shortcut.length && branch.every((d, i) => d === shortcut[i])) return;
+    if (tf.util.arraysEqual(branch as number[], shortcut as number[])) return;
     throw new ShapeError(
       `${this.typeName}(${this.inChannels}->${this.outChannels}, stride ${this.stride}): its branch gives ${fmtShape(branch)} but its shortcut ` +
         `${fmtShape(shortcut)}; they are added, so they must have one shape (a branch ends with ${this.outChannels} channels at the shortcut's size).`,

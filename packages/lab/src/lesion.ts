@@ -202,6 +202,8 @@ interface CountLimit {
   /** The limit in words: across both nets (given their counts), and for one model. */
   either: string;
   one: string;
+  /** Why a net can have none, for a limit whose least value is 1 (then no value fits). */
+  none?: string;
 }
 
 const MAX_K: CountLimit = {
@@ -211,6 +213,7 @@ const MAX_K: CountLimit = {
   count: (m) => m.blocks().filter(canDelete).length,
   either: 'the most blocks either net can delete',
   one: "the number of the model's blocks that can be deleted",
+  none: 'no block can be deleted (every block changes the shape)',
 };
 
 const MAX_SWAPS: CountLimit = {
@@ -232,10 +235,8 @@ function checkCountLimit(value: number | undefined, nets: [string, ResNet][], li
   const counts = nets.map(([name, m]) => [name, limit.count(m)] as const);
   const n = Math.max(...counts.map(([, c]) => c));
   if (Number.isInteger(value) && value >= limit.min && value <= n) return;
-  if (n === 0 && limit.min > 0)
-    throw new ExperimentInputError(
-      `lesion: ${limit.flag} ${value}, but no block can be deleted (every block changes the shape); leave ${limit.flag} out.`,
-    );
+  if (n < limit.min && limit.none)
+    throw new ExperimentInputError(`lesion: ${limit.flag} ${value}, but ${limit.none}; leave ${limit.flag} out.`);
   const which = counts.length > 1 ? `${limit.either} (${counts.map(([name, c]) => `${name} ${c}`).join(', ')})` : limit.one;
   throw new ExperimentInputError(`lesion: ${limit.what} (${limit.flag}) must be ${limit.min} to ${n}, ${which}; got ${value}.`);
 }

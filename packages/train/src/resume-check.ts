@@ -272,14 +272,15 @@ function dataDifferences(given: RunSettings, stored: StoredSettings, flags: Resu
       : undefined;
   const resized = storedSize !== undefined && given.imageSize !== undefined && !same(storedSize, given.imageSize);
   if (resized) out.push(differs(label(flags, 'imageSize'), given.imageSize!.join('x'), storedSize.join('x')));
+  let renormalised = false;
   if (sp && gp && typeof sp === 'object') {
     // Normalisation computed from other training images differs as a matter of course: the size or the image size says it.
-    if (
+    renormalised =
       stored.trainSize === given.trainSize &&
       !resized &&
       Array.isArray(sp.mean) &&
-      (!closeLists(gp.mean, sp.mean) || !closeLists(gp.std, sp.std))
-    )
+      (!closeLists(gp.mean, sp.mean) || !closeLists(gp.std, sp.std));
+    if (renormalised)
       out.push(
         `the normalisation (mean ${text(gp.mean)}, std ${text(gp.std)}) differs from the run's (mean ${text(sp.mean)}, std ${text(sp.std)})`,
       );
@@ -289,7 +290,7 @@ function dataDifferences(given: RunSettings, stored: StoredSettings, flags: Resu
   // Same size and classes, other contents (images swapped between class folders, edited, replaced):
   // said as such, also when their statistics moved (no option brings those back).
   const changed = typeof stored.dataFingerprint === 'string' && given.dataFingerprint && stored.dataFingerprint !== given.dataFingerprint;
-  if (changed && out.every((d) => d.startsWith('the normalisation ('))) return [OTHER_IMAGES];
+  if (changed && out.length === (renormalised ? 1 : 0)) return [OTHER_IMAGES];
   return out;
 }
 

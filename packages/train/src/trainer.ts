@@ -78,8 +78,8 @@ class TrainingRun {
   private readonly evalSet?: Dataset;
   /** Where the training images come from, as stored in checkpoints and compared on resume. */
   private readonly dataSource?: string;
-  /** What the training set holds, stored with each checkpoint so that a resume on other images is refused. */
-  private readonly dataFingerprint: string;
+  /** What the training set holds, stored with each checkpoint so that a resume on other images is refused (runs with a folder). */
+  private readonly dataFingerprint?: string;
   private step = 0;
   private epoch = 0;
   private accum = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
@@ -116,8 +116,8 @@ class TrainingRun {
     this.notes = new EpochNotes(this.K, this.log);
     this.evalSet = options.valSet ?? options.testSet;
     this.dataSource = dataSourceKey(trainSet.source);
-    this.dataFingerprint = datasetFingerprint(trainSet);
     if (folder) {
+      this.dataFingerprint = datasetFingerprint(trainSet); // checkpoints store it; a run without a folder has none
       this.ckptFile = path.join(folder.dir, CHECKPOINT_FILE);
       this.logFile = path.join(folder.dir, 'log.jsonl');
     }
@@ -237,7 +237,7 @@ class TrainingRun {
       trainSize: this.N,
       imageSize: [this.options.trainSet.shape[0], this.options.trainSet.shape[1]],
       ...(this.dataSource !== undefined ? { data: this.dataSource } : {}),
-      dataFingerprint: this.dataFingerprint,
+      ...(this.dataFingerprint !== undefined ? { dataFingerprint: this.dataFingerprint } : {}),
     };
   }
 

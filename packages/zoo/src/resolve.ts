@@ -207,6 +207,12 @@ export async function ensureBackend(backendPackage: string): Promise<void> {
   await useBackend('auto');
 }
 
+/** A SourceError unless `source` is a non-empty string (`caller` names the function the user called). */
+function requireSource(source: unknown, caller: string): void {
+  if (typeof source !== 'string' || source === '')
+    throw new SourceError(`${caller} needs a source: a zoo name, a file, an http(s) URL or hf:owner/name.`);
+}
+
 /** The network of resolved weights, with its weights loaded and in eval mode, and what was read. */
 async function modelFrom<I>(
   resolved: ResolvedSource,
@@ -230,8 +236,7 @@ async function modelFrom<I>(
  * of 2, 4 or more channels) loads too.
  */
 export async function loadPretrainedModel<I>(source: string, env: SourceEnvironment<I>, options: PretrainedOptions = {}): Promise<ResNet> {
-  if (typeof source !== 'string' || source === '')
-    throw new SourceError('modelFromPretrained needs a source: a zoo name, a file, an http(s) URL or hf:owner/name.');
+  requireSource(source, 'modelFromPretrained');
   // What only a classifier uses would be dropped without a word.
   if (options.preprocessing !== undefined || Array.isArray(options.classes)) {
     const what = options.preprocessing !== undefined ? 'preprocessing is' : 'class names are';
@@ -273,7 +278,6 @@ export async function loadPretrained<I>(
   env: SourceEnvironment<I>,
   options: PretrainedOptions = {},
 ): Promise<Classifier<I>> {
-  if (typeof source !== 'string' || source === '')
-    throw new SourceError('fromPretrained needs a source: a zoo name, a file, an http(s) URL or hf:owner/name.');
+  requireSource(source, 'fromPretrained');
   return classifierFrom(await resolveSource(source, env, options), env, options);
 }

@@ -195,6 +195,9 @@ function cifarPair(dir: string, kind: 'cifar10' | 'cifar100', testOnly = false):
   return testOnly ? { kind, train: test, test, flip: true, split: 'test' } : { kind, train: load(dir, 'train'), test, flip: true };
 }
 
+/** Class names for IDX labels before the data is identified: every byte value as text. */
+const ANY_IDX_LABEL = Array.from({ length: 256 }, (_, k) => String(k));
+
 /**
  * A folder of IDX test files without the training ones: `resnet eval` reads the test files alone,
  * identified by their own labels; training is refused (it needs the training files).
@@ -204,8 +207,7 @@ function idxTestOnly(dir: string, evaluate: boolean): DataPair {
     throw new DataError(
       `${dir} holds IDX test files (t10k-*) but no training files: training needs train-images-idx3-ubyte and train-labels-idx1-ubyte (.gz or not) beside them.`,
     );
-  const anyLabel = Array.from({ length: 256 }, (_, k) => String(k));
-  const raw = loadIdxFolder(dir, 'test', anyLabel, 'Give --data <dir> holding t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte.');
+  const raw = loadIdxFolder(dir, 'test', ANY_IDX_LABEL, 'Give --data <dir> holding t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte.');
   const id = identifyIdx(raw, 'test');
   const test = { ...raw, classes: id.classes };
   validateDataset(test, `${dir} (test)`, (m) => new DataError(m));
@@ -215,10 +217,9 @@ function idxTestOnly(dir: string, evaluate: boolean): DataPair {
 /** IDX files of any folder, identified by content (never by the folder's name). */
 function idxPair(dir: string): DataPair {
   const how = `Give --data <dir> holding the four IDX files.`;
-  const anyLabel = Array.from({ length: 256 }, (_, k) => String(k));
-  const train = loadIdxFolder(dir, 'train', anyLabel, how);
+  const train = loadIdxFolder(dir, 'train', ANY_IDX_LABEL, how);
   const id = identifyIdx(train);
-  const test = loadIdxFolder(dir, 'test', id.classes.length < 256 ? anyLabel : id.classes, how);
+  const test = loadIdxFolder(dir, 'test', id.classes.length < 256 ? ANY_IDX_LABEL : id.classes, how);
   const named = (d: Dataset, what: string): Dataset => {
     const out = { ...d, classes: id.classes };
     validateDataset(out, `${dir} (${what})`, (m) => new DataError(m));
