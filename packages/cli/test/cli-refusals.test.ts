@@ -217,11 +217,15 @@ test('convert and export-onnx write under another name as given, with a one-line
   const txt = await runCli(['export-onnx', '--weights', WEIGHTS, '--out', 'named/m.txt']);
   expect(txt).toEqual({
     status: 0,
-    stdout: 'wrote named/m.txt (opset 13, batch norm folded, nchw input)\n',
+    stdout: 'wrote named/m.txt (opset 13, batch norm folded, nchw input; preprocessing and class names in its metadata)\n',
     stderr: 'note: writing ONNX to named/m.txt; ONNX files usually end in .onnx\n',
   });
   const onnx = await runCli(['export-onnx', '--weights', WEIGHTS, '--out', 'named/m.ONNX']);
-  expect(onnx).toEqual({ status: 0, stdout: 'wrote named/m.ONNX (opset 13, batch norm folded, nchw input)\n', stderr: '' });
+  expect(onnx).toEqual({
+    status: 0,
+    stdout: 'wrote named/m.ONNX (opset 13, batch norm folded, nchw input; preprocessing and class names in its metadata)\n',
+    stderr: '',
+  });
   // The same model under both names; no temporary file left next to them.
   expect(fs.readFileSync(p('named', 'm.txt')).equals(fs.readFileSync(p('named', 'm.ONNX')))).toBe(true);
   expect(fs.readdirSync(p('named')).sort()).toEqual(['m.ONNX', 'm.txt']);

@@ -13,6 +13,7 @@ import {
   graphExporterFor,
 } from '@resnet-ts/core';
 import { readTransposed } from './core-exporters.js';
+import { OnnxPreprocessing, exportMetadata } from './metadata.js';
 import { AttrType, DataType, modelProtoType } from './schema.js';
 
 /** Options of {@link exportOnnx}. */
@@ -36,8 +37,39 @@ export interface OnnxExportOptions {
    * takes any size, as resnet-ts's does.
    */
   inputSize?: [number, number];
-  /** Extra `metadata_props` entries (the spec is always stored under `resnet-ts.spec`). */
+  /**
+   * How images are prepared for the network, stored as `resnet-ts.preprocessing` (JSON) so that a
+   * runtime feeding the file prepares them the same way. Default: a classifier's own (see
+   * {@link OnnxSource}); none for a bare model.
+   */
+  preprocessing?: OnnxPreprocessing;
+  /** Class names, one per output, stored as `resnet-ts.labels` (JSON). Default: a classifier's named labels; none for a bare model. */
+  labels?: readonly string[];
+  /** Extra `metadata_props` entries; keys starting with `resnet-ts.` are the exporter's own and refused. */
   metadata?: Record<string, string>;
+}
+
+/**
+ * What can be exported: a model, or a classifier (what the zoo's `fromPretrained` returns), whose
+ * preprocessing and named labels are then stored with the graph: a runtime reading them gives the
+ * classifier's answers.
+ */
+export type OnnxSource =
+  | ResNet
+  | { model: ResNet; preprocessing: OnnxPreprocessing; labels: readonly string[]; origin?: { labels?: 'named' | 'numbers' } };
+
+/** The network of `source`, and the preprocessing and labels to store (options first, then a classifier's own). */
+function unpackSource(source: OnnxSource, options: OnnxExportOptions): { model: ResNet; preprocessing?: OnnxPreprocessing; labels?: readonly string[] } {
+  if (source instanceof ResNet) return { model: source, preprocessing: options.preprocessing, labels: options.labels };
+  if (!source || !(source.model instanceof ResNet))
+    throw new OnnxExportError('exportOnnx takes a ResNet, or a classifier from fromPretrained (an object with a ResNet `model`).');
+  // Labels nobody named ('0', '1', ...) would read as class names.
+  const named = source.origin?.labels !== 'numbers';
+  return {
+    model: source.model,
+    preprocessing: options.preprocessing ?? source.preprocessing,
+    labels: options.labels ?? (named ? source.labels : undefined),
+  };
 }
 
 /** A model the exporter cannot describe in ONNX. */
@@ -203,9 +235,12 @@ export const ONNX_OPSETS = { min: 13, max: 21 } as const;
 /**
  * Exports a ResNet (eval mode: batch norm uses its running statistics) as an ONNX model. Returns the
  * serialised `ModelProto`. Input `[batch, 3, H, W]` float32 (or NHWC with `layout: 'nhwc'`), output
- * logits `[batch, classes]`.
+ * logits `[batch, classes]`. The file's `metadata_props` hold the spec and layout, and for a
+ * classifier (or with the `preprocessing`/`labels` options) how to prepare its input and the class
+ * names: see `readOnnxMetadata`.
  */
-export function exportOnnx(model: ResNet, options: OnnxExportOptions = {}): Uint8Array {
+export function exportOnnx(source: OnnxSource, options: OnnxExportOptions = {}): Uint8Array {
+  const { model, preprocessing, labels } = unpackSource(source, options);
   const {
     foldBatchNorm = true,
     opset = 13,
@@ -219,6 +254,7 @@ export function exportOnnx(model: ResNet, options: OnnxExportOptions = {}): Uint
   } = options;
   if (!Number.isInteger(opset) || opset < ONNX_OPSETS.min || opset > ONNX_OPSETS.max)
     throw new OnnxExportError(`opset must be an integer from ${ONNX_OPSETS.min} to ${ONNX_OPSETS.max}; got ${opset}.`);
+  const metadataProps = exportMetadata(model.spec, layout, { preprocessing, labels, extra: metadata });
   const g = new GraphBuilder(foldBatchNorm);
   const c = model.spec.inChannels;
   let x = inputName;
@@ -251,9 +287,7 @@ export function exportOnnx(model: ResNet, options: OnnxExportOptions = {}): Uint
       input: [{ name: inputName, type: tensorType(inputDims) }],
       output: [{ name: outputName, type: tensorType([batch, { dim_value: model.spec.numClasses }]) }],
     },
-    metadata_props: Object.entries({ 'resnet-ts.spec': JSON.stringify(model.spec), 'resnet-ts.layout': layout, ...metadata }).map(
-      ([key, value]) => ({ key, value }),
-    ),
+    metadata_props: metadataProps,
   };
   const type = modelProtoType();
   const err = type.verify(message);

@@ -106,6 +106,7 @@ export {
   validatePreprocessing,
   preprocessingFromMetadata,
   defaultPreprocessing,
+  NotAnImageModelError,
   type ImagePreprocessing,
   type ResizePlan,
 } from './preprocess.js';

@@ -7,6 +7,12 @@ import { SpecError } from '@resnet-ts/core';
 import { resizeBilinear, rgbToGray } from './resample.js';
 import type { Preprocessing as CheckpointPreprocessing, ResNetSpec } from '@resnet-ts/core';
 
+/**
+ * A model that images cannot feed (an input of 2, 4 or more channels): `fromPretrained` and the
+ * image preprocessing refuse it; `modelFromPretrained` loads its network for tensors.
+ */
+export class NotAnImageModelError extends SpecError {}
+
 /** How an image becomes network input (NHWC float32). Steps run in this order. */
 export interface ImagePreprocessing {
   /**
@@ -74,7 +80,7 @@ function checkSize(name: string, v: unknown): void {
 
 /** Checks a preprocessing object and returns it; a SpecError that names the bad field otherwise. */
 export function validatePreprocessing(p: ImagePreprocessing): ImagePreprocessing {
-  if (p.channels !== 1 && p.channels !== 3) throw new SpecError(`preprocessing.channels must be 1 or 3; got ${JSON.stringify(p.channels)}.`);
+  if (p.channels !== 1 && p.channels !== 3) throw new NotAnImageModelError(`preprocessing.channels must be 1 or 3; got ${JSON.stringify(p.channels)}.`);
   for (const k of ['mean', 'std'] as const) {
     const v = p[k];
     if (!Array.isArray(v) || v.length !== p.channels || !v.every((x) => Number.isFinite(x)) || (k === 'std' && v.some((x) => x <= 0))) {
@@ -230,7 +236,7 @@ export function defaultPreprocessing(spec: ResNetSpec): ImagePreprocessing {
   if (channels === 3 && spec.stem !== 'cifar') return IMAGENET_V1;
   if (channels === 3) return CIFAR10;
   if (channels !== 1)
-    throw new SpecError(
+    throw new NotAnImageModelError(
       `Images can feed 1- or 3-channel models; this one takes ${channels}: give it tensors instead (resnet forward --input x.npy, or modelFromPretrained and model.forward).`,
     );
   return { resize: spec.inputSize, mean: [0.5], std: [0.5], channels: 1 };
