@@ -119,6 +119,9 @@ describe('CIFAR loader', () => {
     const only100 = tmpDir();
     fs.writeFileSync(path.join(only100, 'test.bin'), record([4, 77], 1));
     expect([...(await loadData(only100, { evaluatedSplitOnly: true })).test!.labels]).toEqual([77]);
+    await expect(loadData(only100)).rejects.toThrow(
+      `${only100} holds the CIFAR-100 test file (test.bin) but no training file: training needs train.bin beside it.`,
+    );
   });
   test('truncated batch and bad labels name the file', () => {
     const bad = tmpDir();

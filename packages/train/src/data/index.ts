@@ -183,8 +183,9 @@ async function loadFolder(spec: string, options: LoadDataOptions): Promise<DataP
       );
     return cifarPair(spec, 'cifar10', !files.includes('data_batch_1.bin'));
   }
-  if (files.includes('test.bin') && (files.includes('train.bin') || testOnly))
-    return cifarPair(spec, 'cifar100', !files.includes('train.bin'));
+  if (files.includes('test.bin') && !files.includes('train.bin') && !testOnly)
+    throw new DataError(`${spec} holds the CIFAR-100 test file (test.bin) but no training file: training needs train.bin beside it.`);
+  if (files.includes('test.bin')) return cifarPair(spec, 'cifar100', !files.includes('train.bin'));
   return loadImageData(spec, options);
 }
 
