@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import { openSafetensors, rewriteSafetensors } from '@resnet-ts/core/node';
 import { refusal, runCli } from './cli-run';
 
 const HAVE_FMNIST = fs.existsSync('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz');
@@ -133,6 +134,26 @@ test('--resume after two images traded class folders (same count, classes, size 
       "other pixels or labels: images edited, replaced or moved between class folders); put the run's images back, or start a new run with another --out.",
   );
   expect(fs.readFileSync(path.join(dir, 's', 'checkpoint.safetensors')).equals(ckpt)).toBe(true);
+
+  // A run begun with another image decoder (a sharp update decodes JPEGs to slightly other pixels):
+  // said as such, as the images may be the run's; with the images back, it resumes.
+  const file = path.join(dir, 's', 'checkpoint.safetensors');
+  const metadata = openSafetensors(file).metadata;
+  const training = JSON.parse(metadata.training);
+  expect(training.decoder).toMatch(/^sharp \d+\.\d+\.\d+, libvips \d+\.\d+\.\d+/);
+  await rewriteSafetensors(file, file, {
+    metadata: { ...metadata, training: JSON.stringify({ ...training, decoder: 'sharp 0.30.0, libvips 8.12.0' }) },
+  });
+  expect(await refusal(['train', '--out', 's', '--resume', '--iterations', '2'], dir)).toBe(
+    `Cannot resume from ${path.join('s', 'checkpoint.safetensors')}: the training images decode to other pixels than in the run, and the image decoder is another ` +
+      `(${training.decoder} here, sharp 0.30.0, libvips 8.12.0 in the run); if the images are the run's, install the run's sharp version to resume; ` +
+      'else put them back, or start a new run with another --out.',
+  );
+  move('Bag/0.png', 'tmp.png');
+  move('Coat/0.png', 'Bag/0.png');
+  move('tmp.png', 'Coat/0.png');
+  const resumed = await runCli(['train', '--out', 's', '--resume', '--iterations', '2'], dir, 120_000);
+  expect(resumed.status).toBe(0);
 });
 
 test('a class folder without images is refused before training; eval of the same folder only notes it', async () => {

@@ -39,6 +39,8 @@ export interface RunSettings {
   imageSize?: [number, number];
   /** What the training set holds (`datasetFingerprint`): images and labels, in order. */
   dataFingerprint?: string;
+  /** The image decoder that made the pixels fingerprinted (`Dataset.decoder`). */
+  decoder?: string;
   preprocessing?: { mean?: number[]; std?: number[]; padTo?: [number, number] };
 }
 
@@ -239,6 +241,15 @@ function optimizerDifferences(given: RunSettings, stored: StoredSettings, flags:
 export const OTHER_IMAGES =
   "the training images differ from the run's (same number, classes and size; other pixels or labels: images edited, replaced or moved between class folders)";
 
+/** How {@link otherDecoder}'s difference starts (the run folder gives it its own fix). */
+export const OTHER_DECODER = 'the training images decode to other pixels than in the run';
+
+/**
+ * The images' fingerprint differs and so does the decoder that made their pixels: a decoder update
+ * (another sharp or libvips) changes a JPEG's pixels slightly, so the images may well be the run's.
+ */
+const otherDecoder = (now: string, then: string) => `${OTHER_DECODER}, and the image decoder is another (${now} here, ${then} in the run)`;
+
 /** Whether a stored data source is files or folders (absolute paths), not a data set's name. */
 const isPath = (source: string): boolean => source.split(', ').every((p) => path.isAbsolute(p));
 
@@ -290,7 +301,10 @@ function dataDifferences(given: RunSettings, stored: StoredSettings, flags: Resu
   // Same size and classes, other contents (images swapped between class folders, edited, replaced):
   // said as such, also when their statistics moved (no option brings those back).
   const changed = typeof stored.dataFingerprint === 'string' && given.dataFingerprint && stored.dataFingerprint !== given.dataFingerprint;
-  if (changed && out.length === (renormalised ? 1 : 0)) return [OTHER_IMAGES];
+  if (changed && out.length === (renormalised ? 1 : 0)) {
+    const decoderChanged = typeof stored.decoder === 'string' && given.decoder !== undefined && stored.decoder !== given.decoder;
+    return [decoderChanged ? otherDecoder(given.decoder!, stored.decoder as string) : OTHER_IMAGES];
+  }
   return out;
 }
 

@@ -170,6 +170,8 @@ export interface TrainingState {
   data?: string;
   /** What the training set holds (`datasetFingerprint`; older checkpoints: absent). */
   dataFingerprint?: string;
+  /** The image decoder that made the training set's pixels (`Dataset.decoder`; image folders only). */
+  decoder?: string;
 }
 
 /** File name, inside the output folder, of the resumable training checkpoint (weights plus training state). */

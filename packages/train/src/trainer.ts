@@ -187,6 +187,7 @@ class TrainingRun {
       optimizer: { momentum: opt.momentum, weightDecay: opt.weightDecay, nesterov: opt.nesterov, decay: opt.decay, lrScale: opt.lrScale, headLr: options.headLr },
       data: this.dataSource,
       dataFingerprint: this.dataFingerprint,
+      decoder: options.trainSet.decoder,
       classes: options.trainSet.classes,
       imageSize: [options.trainSet.shape[0], options.trainSet.shape[1]],
       preprocessing: this.prep,
@@ -238,6 +239,7 @@ class TrainingRun {
       imageSize: [this.options.trainSet.shape[0], this.options.trainSet.shape[1]],
       ...(this.dataSource !== undefined ? { data: this.dataSource } : {}),
       ...(this.dataFingerprint !== undefined ? { dataFingerprint: this.dataFingerprint } : {}),
+      ...(this.options.trainSet.decoder !== undefined ? { decoder: this.options.trainSet.decoder } : {}),
     };
   }
 

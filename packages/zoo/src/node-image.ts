@@ -23,6 +23,16 @@ function sharp(...args: Parameters<typeof Sharp>): ReturnType<typeof Sharp> {
   return sharpModule(...args);
 }
 
+/**
+ * The decoder that turns image files into pixels here, with its version, e.g. `sharp 0.34.5, libvips
+ * 8.17.3`: another version may decode a JPEG to slightly other pixels (a training checkpoint stores it,
+ * so that a resume can tell a decoder update from edited images).
+ */
+export function imageDecoderVersion(): string {
+  sharpModule ??= require('sharp') as typeof Sharp;
+  return `sharp ${sharpModule.versions.sharp}, libvips ${sharpModule.versions.vips}`;
+}
+
 /** An image in Node: a file path, or the bytes of an encoded image. */
 export type NodeImageInput = string | Uint8Array;
 

@@ -17,6 +17,8 @@ export interface Dataset {
    * the same way): the shorter side resized to `resize`, then a centre `crop`.
    */
   decoding?: { resize: number; crop: [number, number] };
+  /** The decoder (and its version) that made the pixels of decoded image files (see the zoo's `imageDecoderVersion`). */
+  decoder?: string;
 }
 
 /** Number of images in a data set. */

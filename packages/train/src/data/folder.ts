@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ImageDecodeError, decodeRgb, resizeCropPadRgb } from '@resnet-ts/zoo/node';
+import { ImageDecodeError, decodeRgb, imageDecoderVersion, resizeCropPadRgb } from '@resnet-ts/zoo/node';
 import type { ImagePreprocessing } from '@resnet-ts/zoo';
 import { DataError } from '../errors.js';
 import { Dataset } from './dataset.js';
@@ -293,6 +293,7 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
     shape,
     classes,
     source: dir,
+    decoder: imageDecoderVersion(),
     ...decoding,
   };
 }
