@@ -63,15 +63,19 @@ export class BestTracker {
   }
 }
 
+/** Whether a finite training loss has exploded: above 1000 times the loss of a uniform guess over K classes (ln K). */
+export function lossExploded(trainLoss: number, numClasses: number): boolean {
+  return Number.isFinite(trainLoss) && trainLoss > 1000 * Math.log(Math.max(numClasses, 2));
+}
+
 /**
- * A note when the training loss explodes while staying finite: above 1000 times the loss of a
- * uniform guess (ln K). Only a note, not an error: with batch norm a network can come back from a
- * loss spike, and whether the run is diverged is decided by its weights and eval-mode outputs
- * (the trainer stops when either is NaN or Inf).
+ * A note when the training loss explodes while staying finite (see {@link lossExploded}). Only a
+ * note in the run's course: with batch norm a network can come back from a loss spike. A run whose
+ * last epoch's loss is still exploded stops as diverged (the trainer's `explodedLossMessage`).
  */
 export function explodingLossNote(m: EpochNumbers, numClasses: number): string | undefined {
   const uniform = Math.log(Math.max(numClasses, 2));
-  if (!(Number.isFinite(m.trainLoss) && m.trainLoss > 1000 * uniform)) return undefined;
+  if (!lossExploded(m.trainLoss, numClasses)) return undefined;
   return (
     `note: the training loss ${m.trainLoss.toExponential(2)} is exploding (a uniform guess scores ${uniform.toFixed(2)}): ` +
     'the learning rate is likely far too high; if the next epochs do not bring it down, stop and lower it or add a warm-up.'

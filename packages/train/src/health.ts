@@ -35,6 +35,9 @@ function floatTensors(model: Module, momenta: Map<string, tf.Tensor> = new Map()
   return all.filter(([, t]) => t.dtype === 'float32').map(([name, t]) => [name, t.dataSync() as Float32Array]);
 }
 
+/** A learning rate as the messages show it: 1 rather than 1.0000000000000002 (a schedule's product). */
+const lrText = (lr: number) => String(+lr.toPrecision(6));
+
 /** Where a run can be picked up after it diverged: the last checkpoint written (every one is checked). */
 export interface LastGood {
   file?: string;
@@ -50,8 +53,26 @@ export function lastGoodText(last: LastGood): string {
 /** The one-line message of a run whose weights went non-finite (see {@link checkRunHealth}). */
 export function divergedMessage(tally: NonFiniteTally, at: { step: number; epoch: number; lr: number }, last: LastGood): string {
   return (
-    `Training diverged at step ${at.step} (epoch ${at.epoch + 1}, lr ${at.lr}): ${tally.summary()} in the weights and optimizer state; ` +
+    `Training diverged at step ${at.step} (epoch ${at.epoch + 1}, lr ${lrText(at.lr)}): ${tally.summary()} in the weights and optimizer state; ` +
     `nothing was saved from it. ${lastGoodText(last)} Try a lower learning rate or a warm-up.`
+  );
+}
+
+/**
+ * The one-line message of a run that ended with an exploded training loss (see `lossExploded`)
+ * although its weights and outputs stayed finite: its weights are no result, whatever eval says.
+ */
+export function explodedLossMessage(
+  trainLoss: number,
+  numClasses: number,
+  at: { step: number; epoch: number; lr: number },
+  last: LastGood,
+): string {
+  const uniform = Math.log(Math.max(numClasses, 2));
+  return (
+    `Training diverged: its last epoch (epoch ${at.epoch + 1}, step ${at.step}, lr ${lrText(at.lr)}) ended with a training loss of ${trainLoss.toExponential(2)}, ` +
+    `over 1000 times a uniform guess's ${uniform.toFixed(2)}, although the weights stayed finite; model.safetensors was not written and nothing was saved from it. ` +
+    `${lastGoodText(last)} Try a lower learning rate or a warm-up.`
   );
 }
 
@@ -95,7 +116,7 @@ export function outputsDivergedMessage(
 ): string {
   const saved = typeof last === 'string' ? last : `nothing was saved from it. ${lastGoodText(last)}`;
   return (
-    `Training diverged at step ${at.step} (epoch ${at.epoch + 1}, lr ${at.lr}): the weights are finite (largest magnitude ${largest.toExponential(1)}) ` +
+    `Training diverged at step ${at.step} (epoch ${at.epoch + 1}, lr ${lrText(at.lr)}): the weights are finite (largest magnitude ${largest.toExponential(1)}) ` +
     `but the model's outputs in eval mode are not (${check.nonFinite} of ${check.n} ${check.set} images give NaN or Inf logits, loss ${check.loss}); ` +
     `${saved} Try a lower learning rate or a warm-up.`
   );

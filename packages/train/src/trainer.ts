@@ -13,6 +13,7 @@ import { evaluate } from './metrics.js';
 import {
   checkRunHealth,
   divergedMessage,
+  explodedLossMessage,
   largestMagnitude,
   lastGoodText,
   nonFiniteInputs,
@@ -28,7 +29,7 @@ import { curvesSvg } from '@resnet-ts/plot';
 import { applyFreeze } from './finetune.js';
 import { saveWeights, weightsMetadata } from './model-files.js';
 import { sgdStep } from './train-step.js';
-import { BestTracker, EpochNotes, epochLine } from './epoch-report.js';
+import { BestTracker, EpochNotes, epochLine, lossExploded } from './epoch-report.js';
 import { defaultProgressBar, progressBar } from './progress.js';
 
 /** Images of the eval-mode probe of `healthMessage`: a few, to stay cheap. */
@@ -302,6 +303,9 @@ class TrainingRun {
       seconds,
       ...(partial ? { partial: true } : {}),
     };
+    // The run ends here with a loss that never came back: no model.safetensors, no exit 0.
+    if (this.step === this.totalSteps && lossExploded(m.trainLoss, this.K))
+      return explodedLossMessage(m.trainLoss, this.K, { step: this.step, epoch: this.epoch, lr: this.lastLr }, this.lastGood);
     if (this.evalSet) {
       const { test: r, nonFinite } = this.evaluateOn(this.evalSet);
       const diverged = this.outputsMessage({ set: this.setName(this.evalSet), n: r.n, nonFinite, loss: r.loss }, this.lastLr, this.lastGood);

@@ -36,6 +36,12 @@ function blowUp(model: Model): void {
   tf.tidy(() => fc.assign(tf.fill(fc.shape, 1e38)));
 }
 
+/** Scales fc.weight to random values of magnitude `scale`: finite logits far apart, a huge training loss. */
+function explode(model: Model, scale: number): void {
+  const fc = new Map(model.namedParameters()).get('fc.weight')!;
+  tf.tidy(() => fc.assign(tf.randomNormal(fc.shape, 0, scale, 'float32', 3)));
+}
+
 const OUTPUTS = (set: string) =>
   new RegExp(
     `^Training diverged at step (\\d+) \\(epoch \\d+, lr 0\\.05\\): the weights are finite \\(largest magnitude 1\\.0e\\+38\\) ` +
@@ -149,6 +155,27 @@ test('a healthy run is not stopped: the eval-mode probe finds finite outputs and
   expect(res.stopped).toBe('done');
   expect(res.history.every((m) => Number.isFinite(m.testLoss))).toBe(true);
   expect(fs.existsSync(path.join(dir, 'model.safetensors'))).toBe(true);
+  model.dispose();
+});
+
+test('a run whose last epoch ends with an exploded but finite training loss is diverged: no model.safetensors, no checkpoint of it', async () => {
+  // A learning rate far too high can leave weights and outputs finite, the loss at 1e12 and top-1 at
+  // chance: the run wrote model.safetensors and exited 0 when its last epoch ended so.
+  const dir = tmpDir();
+  const model = tinyModel(2);
+  const res = await train({
+    ...base(dir, model),
+    epochs: 1,
+    testSet: synthetic(20, 8, 7),
+    onProgress: (p) => p.step === 2 && explode(model, 1e5),
+  });
+  expect(res.stopped).toBe('nan');
+  expect(res.message).toMatch(
+    /^Training diverged: its last epoch \(epoch 1, step 3, lr 0\.05\) ended with a training loss of \d\.\d\de\+\d+, over 1000 times a uniform guess's 2\.30, although the weights stayed finite; model\.safetensors was not written and nothing was saved from it\. No checkpoint was written yet\. Try a lower learning rate or a warm-up\.$/,
+  );
+  expect(checkRunHealth(model).found).toEqual([]);
+  expect(fs.existsSync(path.join(dir, 'model.safetensors'))).toBe(false);
+  expect(fs.existsSync(path.join(dir, 'checkpoint.safetensors'))).toBe(false);
   model.dispose();
 });
 
