@@ -108,6 +108,17 @@ describe('image folder notes', () => {
     expect(notes.filter((n) => n.includes('skipped'))).toEqual([]);
   });
 
+  test("classes and files in Python's order (by code point), as torchvision's ImageFolder numbers them", () => {
+    // UTF-16 order put '😀' (U+1F600, two units from 0xD83D) before 'ｚ' (U+FF5A): class numbers then
+    // differed from ImageFolder's for a model converted to torchvision.
+    const dir = tmpDir();
+    for (const c of ['😀cat', 'ｚcafe', 'é', 'Z', 'a']) fs.mkdirSync(path.join(dir, c));
+    for (const f of ['😀.png', 'ｚ.png', 'b.png']) fs.writeFileSync(path.join(dir, 'a', f), 'x');
+    const listed = listImageFolder(dir);
+    expect(listed.classes).toEqual(['Z', 'a', 'é', 'ｚcafe', '😀cat']);
+    expect(listed.files.get('a')).toEqual(['b.png', 'ｚ.png', '😀.png']);
+  });
+
   test('listImageFolder reports what it leaves out; folderNotes phrases it', () => {
     const dir = tmpDir();
     for (const c of ['a', 'b', 'c']) fs.mkdirSync(path.join(dir, c));

@@ -172,6 +172,20 @@ export interface ImageFolderListing {
 }
 
 /**
+ * Python's order of strings, by code point, in which torchvision's ImageFolder numbers classes and
+ * lists files. JavaScript's own sort compares UTF-16 units: it put characters above U+FFFF (emoji,
+ * CJK extension B) before U+E000..U+FFFF (fullwidth forms), so class numbers differed from PyTorch's.
+ */
+export function byCodePoint(a: string, b: string): number {
+  const [x, y] = [[...a], [...b]];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const d = x[i].codePointAt(0)! - y[i].codePointAt(0)!;
+    if (d) return d;
+  }
+  return x.length - y.length;
+}
+
+/**
  * The sorted class sub-folders of `dir` and their image files (by extension, see
  * {@link IMAGE_FORMATS}), and what is left out; system files ({@link isSystemFile}) are ignored.
  */
@@ -184,7 +198,7 @@ export function listImageFolder(dir: string): ImageFolderListing {
   const classes = visible(dir)
     .filter((e) => isFolder(dir, e))
     .map((e) => e.name)
-    .sort();
+    .sort(byCodePoint);
   const files = new Map<string, string[]>();
   const unsupported = new Map<string, number>();
   const subfolders: string[] = [];
@@ -196,7 +210,7 @@ export function listImageFolder(dir: string): ImageFolderListing {
       entries
         .filter((e) => !isFolder(classDir, e) && IMAGE_EXT.test(e.name))
         .map((e) => e.name)
-        .sort(),
+        .sort(byCodePoint),
     );
     for (const e of entries) {
       if (isFolder(classDir, e)) subfolders.push(`${c}/${e.name}`);
@@ -206,7 +220,7 @@ export function listImageFolder(dir: string): ImageFolderListing {
       }
     }
   }
-  return { classes, files, empty: classes.filter((c) => !files.get(c)!.length), unsupported, subfolders: subfolders.sort() };
+  return { classes, files, empty: classes.filter((c) => !files.get(c)!.length), unsupported, subfolders: subfolders.sort(byCodePoint) };
 }
 
 /** Lists up to `max` items, then how many more. */
