@@ -10,6 +10,7 @@ import {
   createModel,
   SpecOverrides,
   findPretrained,
+  NotAnImageModelError,
 } from '@resnet-ts/zoo';
 import { NodeImageInput, fromPretrained, modelFromPretrained, pretrainedWeightsPath } from '@resnet-ts/zoo/node';
 import { ResNet, ResNetSpec } from '@resnet-ts/core';
@@ -113,6 +114,29 @@ export async function loadClassifier(opts: WeightsSourceOptions): Promise<Classi
   return fromPretrained(...pretrainedArguments(opts)).catch((e: unknown) => {
     throw (opts.preprocessing && channelCountError(e)) || e;
   });
+}
+
+/**
+ * The weights as a classifier where images can feed them, else their network alone (2, 4 or more
+ * input channels), for commands that take both kinds (`export-onnx`, `summary`). Preprocessing flags
+ * for a network that images cannot feed are refused.
+ */
+export async function loadClassifierOrNetwork(
+  opts: WeightsSourceOptions,
+): Promise<{ model: ResNet; classifier?: Classifier<NodeImageInput> }> {
+  try {
+    const classifier = await loadClassifier(opts);
+    return { model: classifier.model, classifier };
+  } catch (e) {
+    if (!(e instanceof NotAnImageModelError)) throw e;
+    if (opts.preprocessing) {
+      const given = Object.keys(opts.preprocessing).map((k) => `--${k}`);
+      throw new UserError(
+        `${given.join(', ')} describe images, and images cannot feed this model (its input is not 1 or 3 channels): leave them out.`,
+      );
+    }
+    return { model: await loadModelWithWeights(opts.model, opts.weights, { classes: opts.classes, timeout: opts.timeout }) };
+  }
 }
 
 /** `fromPretrained`'s source and options for `--model`/`--weights` (see {@link loadClassifier}), after the checks of both. */

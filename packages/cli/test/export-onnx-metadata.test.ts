@@ -72,7 +72,7 @@ test('a 4-channel model exports without image preprocessing; flags for images ar
   expect([r.status, r.stderr]).toEqual([0, '']);
   expect(metadataOf('rgbd.onnx')).toMatchObject({ preprocessing: undefined, spec: expect.objectContaining({ inChannels: 4 }) });
   expect(await refusal(['export-onnx', '--weights', 'rgbd.safetensors', '--out', 'x.onnx', '--mean', '0.5', '--std', '0.5'], dir)).toBe(
-    '--mean, --std describe images, and images cannot feed this model (its input is not 1 or 3 channels): export it without them.',
+    '--mean, --std describe images, and images cannot feed this model (its input is not 1 or 3 channels): leave them out.',
   );
   expect(fs.existsSync(path.join(dir, 'x.onnx'))).toBe(false);
 });

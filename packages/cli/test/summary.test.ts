@@ -1,6 +1,12 @@
 /** The built `resnet` binary, run as a user runs it (npm test builds dist/ first). */
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import '@resnet-ts/backend-node';
+import { useBackend } from '@resnet-ts/core';
+import { saveCheckpoint } from '@resnet-ts/core/node';
+import { createModel } from '@resnet-ts/zoo';
 
 const bin = path.join(__dirname, '..', 'dist', 'bin.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
@@ -37,4 +43,19 @@ test('an unknown model or malformed --input is one clear line on stderr and exit
   const b = run('summary', 'resnet20', '--input', '32by32');
   expect(b.status).toBe(1);
   expect(b.stderr).toBe('resnet: --input must be HxW or HxWxC with positive integers (e.g. 224x224x3, 28x28x1); got 32by32\n');
+});
+
+test('weights are summarised at the size their images are prepared to (a fine-tune at 64x64), not their spec default; --input still chooses', async () => {
+  // It reported [224, 224, 3] and 1.8 G mult-adds for a resnet18 fine-tuned at 64x64: ~12x its cost.
+  await useBackend('cpu');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-summary-'));
+  const file = path.join(dir, 'ft64.safetensors');
+  const model = createModel('resnet18', { numClasses: 5 });
+  await saveCheckpoint(file, model, { preprocessing: { mean: [0.5, 0.5, 0.5], std: [0.2, 0.2, 0.2], inputSize: [64, 64] } });
+  model.dispose();
+  const fed = JSON.parse(run('summary', file, '--json').stdout);
+  expect([fed.inputShape, fed.outputShape]).toEqual([[64, 64, 3], [5]]);
+  expect(fed.totalMacs).toBe(JSON.parse(run('summary', 'resnet18', '--classes', '5', '--input', '64x64x3', '--json').stdout).totalMacs);
+  expect(JSON.parse(run('summary', file, '--input', '96x96', '--json').stdout).inputShape).toEqual([96, 96, 3]);
+  fs.rmSync(dir, { recursive: true, force: true });
 });

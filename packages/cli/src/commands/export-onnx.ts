@@ -1,8 +1,7 @@
 import { Command } from 'commander';
 import type { ResNet } from '@resnet-ts/core';
 import { ONNX_OPSETS, OnnxPreprocessing, saveOnnx } from '@resnet-ts/onnx';
-import { NotAnImageModelError } from '@resnet-ts/zoo';
-import { UserError, checkOutputFormat, loadClassifier, loadModelWithWeights, selectBackend } from '../util.js';
+import { checkOutputFormat, loadClassifierOrNetwork, selectBackend } from '../util.js';
 import { choice, integer, number, opt, requiredOpt, text } from '../options.js';
 import { PreprocessingFlags, addPreprocessingOptions, preprocessingOverride } from '../preprocessing-options.js';
 import { normalisationAssumed, preprocessingToStore } from '../preprocessing-note.js';
@@ -24,10 +23,20 @@ export function registerExportOnnx(program: Command): void {
     .command('export-onnx')
     .description('export a model with its weights to ONNX (eval mode, dynamic batch, NCHW input like PyTorch)')
     .addOption(
-      requiredOpt('--weights <source>', 'weights: a file (resnet-ts checkpoint, safetensors or PyTorch .pth state dict), an http(s) URL, hf:owner/name or a shipped model', text('a file, URL or name')),
+      requiredOpt(
+        '--weights <source>',
+        'weights: a file (resnet-ts checkpoint, safetensors or PyTorch .pth state dict), an http(s) URL, hf:owner/name or a shipped model',
+        text('a file, URL or name'),
+      ),
     )
     .addOption(requiredOpt('--out <file>', 'the .onnx file to write (another name: written as given, with a note)', text('a file')))
-    .addOption(opt('--model <name|spec.json>', 'zoo name or spec file (default: the spec stored in a resnet-ts checkpoint, else inferred from the weights)', text()))
+    .addOption(
+      opt(
+        '--model <name|spec.json>',
+        'zoo name or spec file (default: the spec stored in a resnet-ts checkpoint, else inferred from the weights)',
+        text(),
+      ),
+    )
     .addOption(opt('--classes <n>', 'number of classes of the head (default: from the weights)', integer(1, 1000000)))
     .addOption(opt('--timeout <seconds>', 'download time limit for a URL or hf: source (default 30)', number({ above: 0 })))
     .option('--no-fold-bn', 'keep BatchNormalization nodes instead of folding them into the convolutions')
@@ -69,19 +78,14 @@ interface Exportable {
  * images cannot feed (2, 4 or more input channels) is exported alone.
  */
 async function loadForExport(opts: ExportOnnxOptions): Promise<Exportable> {
-  const override = preprocessingOverride(opts);
-  const source = { model: opts.model, weights: opts.weights, classes: opts.classes, timeout: opts.timeout };
-  let clf;
-  try {
-    clf = await loadClassifier({ ...source, preprocessing: override });
-  } catch (e) {
-    if (!(e instanceof NotAnImageModelError)) throw e;
-    if (override) {
-      const given = Object.keys(override).map((k) => `--${k}`);
-      throw new UserError(`${given.join(', ')} describe images, and images cannot feed this model (its input is not 1 or 3 channels): export it without them.`);
-    }
-    return { model: await loadModelWithWeights(opts.model, opts.weights, { classes: opts.classes, timeout: opts.timeout }) };
-  }
+  const { model, classifier: clf } = await loadClassifierOrNetwork({
+    model: opts.model,
+    weights: opts.weights,
+    classes: opts.classes,
+    timeout: opts.timeout,
+    preprocessing: preprocessingOverride(opts),
+  });
+  if (!clf) return { model };
   try {
     const assumed = normalisationAssumed(clf, opts);
     const preprocessing = assumed ? preprocessingToStore(clf, opts) : { ...clf.preprocessing };
@@ -89,9 +93,9 @@ async function loadForExport(opts: ExportOnnxOptions): Promise<Exportable> {
     const note = assumed
       ? `note: ${clf.source} does not store its preprocessing, so neither does ${opts.out}: give --mean and --std (and --resize, --crop) to store how its images were prepared.`
       : undefined;
-    return { model: clf.model, preprocessing: preprocessing as OnnxPreprocessing | undefined, labels, note };
+    return { model, preprocessing: preprocessing as OnnxPreprocessing | undefined, labels, note };
   } catch (e) {
-    clf.model.dispose();
+    model.dispose();
     throw e;
   }
 }

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { ResNet, formatSummary } from '@resnet-ts/core';
-import { UserError, isArchitectureArg, isWeightsSource, loadModel, loadModelWithWeights, selectBackend, unknownModel } from '../util.js';
+import type { ImagePreprocessing } from '@resnet-ts/zoo';
+import { UserError, isArchitectureArg, isWeightsSource, loadClassifierOrNetwork, loadModel, selectBackend, unknownModel } from '../util.js';
 import { inputSize, integer, opt } from '../options.js';
 
 interface SummaryOptions {
@@ -29,15 +30,19 @@ export function registerSummary(program: Command): void {
         ...(opts.classes ? { numClasses: opts.classes } : {}),
       };
       let model: ResNet;
+      // Weights are summarised at the size their images are prepared to (a model fine-tuned at 64x64
+      // costs ~12x less than its spec's 224x224 says); --input still chooses.
+      let fedSize: [number, number] | undefined;
       if (isArchitectureArg(name)) model = loadModel(name, overrides);
       else if (isWeightsSource(name)) {
         // A source with weights (shipped name, file, URL, hf:): the architecture its weights hold, as they are.
-        const spec = await specOfSource(name);
-        checkSameModel(name, spec, overrides);
-        model = new ResNet(spec);
+        const loaded = await loadClassifierOrNetwork({ weights: name });
+        model = loaded.model;
+        checkSameModel(name, model.spec, overrides);
+        fedSize = loaded.classifier && modelInputSize(loaded.classifier.preprocessing);
       } else throw unknownModel(name);
       try {
-        const summary = model.summary(size ? [size[0], size[1]] : undefined);
+        const summary = model.summary(size ? [size[0], size[1]] : fedSize);
         if (opts.json) process.stdout.write(JSON.stringify({ model: name, ...summary }, null, 2) + '\n');
         else process.stdout.write(formatSummary(summary, { title: `${name}`, depth: opts.depth }) + '\n');
       } finally {
@@ -46,11 +51,11 @@ export function registerSummary(program: Command): void {
     });
 }
 
-async function specOfSource(source: string): Promise<ResNet['spec']> {
-  const model = await loadModelWithWeights(source, undefined);
-  const spec = model.spec;
-  model.dispose();
-  return spec;
+/** The [height, width] that `p` brings every image to (padding, a crop or an exact resize), or undefined when it varies with the image. */
+function modelInputSize(p: ImagePreprocessing): [number, number] | undefined {
+  if (p.padTo) return p.padTo;
+  if (p.crop) return p.crop;
+  return Array.isArray(p.resize) ? p.resize : undefined;
 }
 
 /** Weights fix the input channels and the classes: refuses `--input`/`--classes` that would describe another model (as forward and predict refuse it). */
