@@ -75,6 +75,7 @@ beforeAll(async () => {
     ['3', 'Dress'],
     ['7', 'Sneaker'],
   ]);
+  makeFolder(p('one-class'), [['Sneaker', 'Sneaker']]);
   makeFolder(p('unknown'), [
     ['cat', 'Bag'],
     ['coffee', 'Coat'],
@@ -145,6 +146,13 @@ test("folders named by output number ('3', '7') are those outputs", () => {
   expect(r.status).toBe(0);
   const j = JSON.parse(r.stdout) as EvalJson;
   expect([j.top1, j.classes]).toEqual([1, ['Dress', 'Sneaker']]);
+});
+
+test('a folder of one class is measured on that class (it was refused: "a classifier needs at least 2")', () => {
+  const r = resnet(['eval', ...MODEL, '--data', 'one-class', '--json']);
+  expect(r.status).toBe(0);
+  const j = JSON.parse(r.stdout) as EvalJson;
+  expect([j.top1, j.classes]).toEqual([1, ['Sneaker']]);
 });
 
 test("folders the model has no label for: one resnet: line naming them and the model's labels, nothing on stdout", () => {

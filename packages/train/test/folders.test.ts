@@ -155,6 +155,9 @@ describe('image folders', () => {
     const one = tmpDir();
     await writeClasses(one, ['red'], 3);
     await expect(loadData(one, { imageSize: [8, 8] })).rejects.toThrow(/has 1 class folder \(red\): a classifier needs at least 2/);
+    // Evaluation measures the one class (resnet eval pairs it with the model's output of that name).
+    const evaluated = await loadData(one, { imageSize: [8, 8], evaluatedSplitOnly: true });
+    expect([evaluated.train.classes, evaluated.train.labels.length + (evaluated.val?.labels.length ?? 0)]).toEqual([['red'], 3]);
   });
 
   test('evaluatedSplitOnly (resnet eval): only test/ (else val/) is read, with its own class folders; train/ is not read', async () => {

@@ -79,7 +79,8 @@ export async function loadImageData(dir: string, options: LoadDataOptions): Prom
     const training = !options.evaluatedSplitOnly;
     if (training) refuseEmptyClasses(dir, listImageFolder(dir).empty);
     const parts = await loadAndSplit(dir, decode, options.val ?? DEFAULT_VAL_FRACTION, options.seed ?? 0, limits);
-    checkClasses(parts.train, dir);
+    // Evaluation may measure one class (the model's outputs are paired with the folders by name).
+    if (training) checkClasses(parts.train, dir);
     if (training && !limits?.train) refuseUndecodedClasses(parts.train, dir, parts.val);
     pair = { kind: 'folder', flip: true, ...parts };
   }
