@@ -347,6 +347,12 @@ const cases: Case[] = [
     needsData: true,
   },
   {
+    name: '--epochs next to --iterations (one would be dropped)',
+    args: ['train', ...QUICK, '--epochs', '3', '--out', 'out/both'],
+    error: /^give --epochs or --iterations, not both: each sets the length of the run\.$/,
+    absent: ['out/both'],
+  },
+  {
     name: 'a folder in use by a live process',
     args: ['train', ...QUICK, '--out', 'busy'],
     error: new RegExp(`^'busy' is in use by process ${process.pid} `),

@@ -303,18 +303,18 @@ class TrainingRun {
       seconds,
       ...(partial ? { partial: true } : {}),
     };
-    // The run ends here with a loss that never came back: no model.safetensors, no exit 0.
-    if (this.step === this.totalSteps && lossExploded(m.trainLoss, this.K))
-      return explodedLossMessage(m.trainLoss, this.K, { step: this.step, epoch: this.epoch, lr: this.lastLr }, this.lastGood);
     if (this.evalSet) {
       const { test: r, nonFinite } = this.evaluateOn(this.evalSet);
       const diverged = this.outputsMessage({ set: this.setName(this.evalSet), n: r.n, nonFinite, loss: r.loss }, this.lastLr, this.lastGood);
       if (diverged) return diverged;
       Object.assign(m, { evalSet: this.options.valSet ? 'val' : 'test', testLoss: r.loss, top1: r.top1, ...(r.top5 !== undefined ? { top5: r.top5 } : {}) });
-      if (this.options.valSet && this.best.offer(m)) {
-        m.best = true;
-        if (this.folder) await saveWeights(path.join(this.folder.dir, BEST_FILE), this.options.model, { ...this.meta, training: JSON.stringify({ epoch: m.epoch, step: this.step, top1: m.top1, loss: m.testLoss }) });
-      }
+    }
+    // The run ends here (its outputs finite) with a loss that never came back: no model.safetensors, no exit 0.
+    if (this.step === this.totalSteps && lossExploded(m.trainLoss, this.K))
+      return explodedLossMessage(m.trainLoss, this.K, { step: this.step, epoch: this.epoch, lr: this.lastLr }, this.lastGood);
+    if (this.options.valSet && this.best.offer(m)) {
+      m.best = true;
+      if (this.folder) await saveWeights(path.join(this.folder.dir, BEST_FILE), this.options.model, { ...this.meta, training: JSON.stringify({ epoch: m.epoch, step: this.step, top1: m.top1, loss: m.testLoss }) });
     }
     this.history.push(m);
     if (this.logFile) {

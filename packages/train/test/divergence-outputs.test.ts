@@ -125,6 +125,7 @@ test('Ctrl-C after the outputs went non-finite: no checkpoint of those weights, 
   expect(res.message).toMatch(OUTPUTS('test'));
   expect(res.message).toMatch(/No checkpoint was written yet\./);
   expect(fs.existsSync(path.join(dir, 'checkpoint.safetensors'))).toBe(false);
+  expect(fs.existsSync(path.join(dir, 'best.safetensors'))).toBe(false);
   model.dispose();
 });
 
@@ -160,14 +161,15 @@ test('a healthy run is not stopped: the eval-mode probe finds finite outputs and
 
 test('a run whose last epoch ends with an exploded but finite training loss is diverged: no model.safetensors, no checkpoint of it', async () => {
   // A learning rate far too high can leave weights and outputs finite, the loss at 1e12 and top-1 at
-  // chance: the run wrote model.safetensors and exited 0 when its last epoch ended so.
+  // chance: the run wrote model.safetensors and exited 0 when its last epoch ended so. (Scaled 3e3:
+  // 1e3 leaves the loss below 1000 ln K; 1e4 makes the eval-mode outputs overflow, the other check.)
   const dir = tmpDir();
   const model = tinyModel(2);
   const res = await train({
     ...base(dir, model),
     epochs: 1,
     testSet: synthetic(20, 8, 7),
-    onProgress: (p) => p.step === 2 && explode(model, 1e5),
+    onProgress: (p) => p.step === 2 && explode(model, 3e3),
   });
   expect(res.stopped).toBe('nan');
   expect(res.message).toMatch(
@@ -176,6 +178,7 @@ test('a run whose last epoch ends with an exploded but finite training loss is d
   expect(checkRunHealth(model).found).toEqual([]);
   expect(fs.existsSync(path.join(dir, 'model.safetensors'))).toBe(false);
   expect(fs.existsSync(path.join(dir, 'checkpoint.safetensors'))).toBe(false);
+  expect(fs.existsSync(path.join(dir, 'best.safetensors'))).toBe(false);
   model.dispose();
 });
 

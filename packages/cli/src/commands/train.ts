@@ -19,7 +19,7 @@ import {
   signalName,
   train,
 } from '@resnet-ts/train';
-import { UserError, selectBackend } from '../util.js';
+import { UserError, errorLine, selectBackend } from '../util.js';
 import { choice, dataSet, integer, matching, number, opt, text } from '../options.js';
 import { PreprocessingFlags, addPreprocessingOptions } from '../preprocessing-options.js';
 import { TrainSetup, prepareTraining } from './train-setup.js';
@@ -75,7 +75,7 @@ function addTrainOptions(cmd: Command): Command {
     .addOption(opt('--epochs <n>', 'epochs (may be fractional)', number({ above: 0, max: 1e5 }), 30))
     .addOption(opt('--iterations <n>', 'train for this many steps instead of --epochs', integer(1, 1e9)))
     .addOption(opt('--batch <n>', 'batch size', integer(1, 65536), 128))
-    .addOption(opt('--lr <x>', 'base learning rate (0 with --head-lr: only the head trains)', number({ min: 0, max: 1e9 }), 0.1))
+    .addOption(opt('--lr <x>', "base learning rate (0 with --head-lr: only the head's weights learn; batch norm's running statistics still adapt, --freeze backbone keeps them)", number({ min: 0, max: 1e9 }), 0.1))
     .addOption(opt('--schedule <kind>', "multistep (the paper's /10 at 50% and 75%, i.e. 32k/48k of 64k) | paper (/10 at 32k, 48k) | cosine | constant", choice(['multistep', 'paper', 'cosine', 'constant'] as const), 'multistep'))
     .addOption(opt('--warmup <n>', "hold lr/10 for the first n steps (0: none; the paper's ResNet-110 uses 400)", integer(0, 1e9)))
     .addOption(opt('--momentum <x>', 'SGD momentum, from 0 (none) to below 1', number({ min: 0, below: 1 }), 0.9))
@@ -101,28 +101,42 @@ export function registerTrain(program: Command): void {
     .option('--no-pad', 'do not zero-pad 28x28 images to 32x32 for CIFAR stems')
     .option('--json', 'print one JSON object per line and event (start, note, progress, epoch, test, done) on stdout')
     .action(async (parsed: TrainCliOptions & { resume?: boolean | string }, cmd: Command) => {
-      const given = resumeFolder(parsed, cmd);
-      // Refuse an --out that holds a run, is in use or cannot be a folder before loading any data.
-      checkRunFolder(given.out, { resume: given.resume, force: given.force });
-      // A resumed run's options left out here are the run's own, not this command's defaults.
-      const opts = given.resume ? withRunOptions(given, cmd) : given;
-      if (opts.init && cmd.getOptionValueSource('model') === 'cli')
-        throw new UserError('--init brings its own architecture: leave out --model (or drop --init to train --model from scratch).');
-      if (!opts.init && (opts.mean || opts.std))
-        throw new UserError("--mean and --std describe --init's weights; from scratch, training normalises with the data's own statistics.");
-      if (opts.lr === 0 && opts.headLr === undefined)
-        throw new UserError('--lr 0 trains nothing: give a rate above 0, or --head-lr <x> with it to train only the head.');
-      const backend = await selectBackend(opts.backend ?? 'auto', true);
-      const out = reporter(Boolean(opts.json));
-      const setup = await prepareTraining(opts, out.note);
       try {
-        await runTraining(opts, setup, backend, out).catch((e: unknown) => {
-          throw inFlagTerms(e);
-        });
-      } finally {
-        setup.model.dispose();
+        await trainCommand(parsed, cmd);
+      } catch (e) {
+        // With --json the failure is the stream's last event too (its one resnet: line stays on stderr).
+        if (parsed.json) process.stdout.write(JSON.stringify({ event: 'error', message: errorLine(e as Error) }) + '\n');
+        throw e;
       }
     });
+}
+
+/** `resnet train`'s work, once its options are parsed. */
+async function trainCommand(parsed: TrainCliOptions & { resume?: boolean | string }, cmd: Command): Promise<void> {
+  const given = resumeFolder(parsed, cmd);
+  // Refuse an --out that holds a run, is in use or cannot be a folder before loading any data.
+  checkRunFolder(given.out, { resume: given.resume, force: given.force });
+  // A resumed run's options left out here are the run's own, not this command's defaults.
+  const opts = given.resume ? withRunOptions(given, cmd) : given;
+  // The run's length is one or the other: --epochs would be dropped without a word.
+  if (cmd.getOptionValueSource('epochs') === 'cli' && cmd.getOptionValueSource('iterations') === 'cli')
+    throw new UserError('give --epochs or --iterations, not both: each sets the length of the run.');
+  if (opts.init && cmd.getOptionValueSource('model') === 'cli')
+    throw new UserError('--init brings its own architecture: leave out --model (or drop --init to train --model from scratch).');
+  if (!opts.init && (opts.mean || opts.std))
+    throw new UserError("--mean and --std describe --init's weights; from scratch, training normalises with the data's own statistics.");
+  if (opts.lr === 0 && opts.headLr === undefined)
+    throw new UserError('--lr 0 trains nothing: give a rate above 0, or --head-lr <x> with it to train only the head.');
+  const backend = await selectBackend(opts.backend ?? 'auto', true);
+  const out = reporter(Boolean(opts.json));
+  const setup = await prepareTraining(opts, out.note);
+  try {
+    await runTraining(opts, setup, backend, out).catch((e: unknown) => {
+      throw inFlagTerms(e);
+    });
+  } finally {
+    setup.model.dispose();
+  }
 }
 
 /** How the command reports: text lines on stderr, or JSON lines on stdout with --json. */
