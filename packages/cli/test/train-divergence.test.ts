@@ -57,19 +57,40 @@ maybe('train --lr 30: finite but exploded weights whose test outputs are NaN exi
   expect(fs.readFileSync(path.join(out, 'log.jsonl'), 'utf8')).toBe('');
 });
 
-maybe('train --lr 100 for one epoch: finite outputs but an exploded loss at the end exit 1, no model.safetensors; --json ends with an error event', () => {
-  // The learning-rate drops kept the weights finite: it wrote model.safetensors (top-1 at chance) and exited 0.
-  const out = path.join(dir, 'lr100');
-  const args = ['train', '--model', 'resnet20', '--limit', '300', '--epochs', '1', '--batch', '32', '--lr', '100', '--out', out, '--json'];
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 180_000 });
-  expect(r.status).toBe(1);
-  const lines = r.stderr.split('\n').filter((l) => l.startsWith('resnet:'));
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(
-    /^resnet: Training diverged: its last epoch \(epoch 1, step 10, lr 1\) ended with a training loss of \d\.\d\de\+\d+, over 1000 times a uniform guess's 2\.30, although the weights stayed finite; model\.safetensors was not written/,
-  );
-  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; message?: string });
-  expect(events.at(-1)).toEqual({ event: 'error', message: lines[0].replace(/^resnet: /, '') });
-  expect(events.map((e) => e.event)).not.toContain('done');
-  expect(fs.readdirSync(out).sort()).toEqual(['log.jsonl']);
-});
+maybe(
+  'train --lr 100 for one epoch: finite outputs but an exploded loss at the end exit 1, no model.safetensors; --json ends with an error event',
+  () => {
+    // The learning-rate drops kept the weights finite: it wrote model.safetensors (top-1 at chance) and exited 0.
+    const out = path.join(dir, 'lr100');
+    const args = [
+      'train',
+      '--model',
+      'resnet20',
+      '--limit',
+      '300',
+      '--epochs',
+      '1',
+      '--batch',
+      '32',
+      '--lr',
+      '100',
+      '--out',
+      out,
+      '--json',
+    ];
+    const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 180_000 });
+    expect(r.status).toBe(1);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('resnet:'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^resnet: Training diverged: its last epoch \(epoch 1, step 10, lr 1\) ended with a training loss of \d\.\d\de\+\d+, over 1000 times a uniform guess's 2\.30, although the weights stayed finite; model\.safetensors was not written/,
+    );
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; message?: string });
+    expect(events.at(-1)).toEqual({ event: 'error', message: lines[0].replace(/^resnet: /, '') });
+    expect(events.map((e) => e.event)).not.toContain('done');
+    expect(fs.readdirSync(out).sort()).toEqual(['log.jsonl']);
+  },
+);
