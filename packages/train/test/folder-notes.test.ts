@@ -119,6 +119,20 @@ describe('image folder notes', () => {
     expect(listed.files.get('a')).toEqual(['b.png', 'ｚ.png', '😀.png']);
   });
 
+  test('images turned by their EXIF orientation are said in one note (torchvision would not turn them)', async () => {
+    const dir = tmpDir();
+    await write(path.join(dir, 'red'), 'red', 2);
+    await write(path.join(dir, 'green'), 'green', 2);
+    const photo = sharp({ create: { width: 12, height: 10, channels: 3, background: COLOURS.blue } }).jpeg();
+    for (const o of [6, 3]) await photo.clone().withMetadata({ orientation: o }).toFile(path.join(dir, 'red', `phone${o}.jpg`));
+    const notes: string[] = [];
+    const pair = await loadData(dir, { imageSize: [8, 8], val: 0, log: (m) => notes.push(m) });
+    expect(pair.train.labels.length).toBe(6);
+    expect(notes.filter((n) => n.includes('EXIF'))).toEqual([
+      `note: 2 images (e.g. ${path.join('red', 'phone3.jpg')}) were turned upright or mirrored by their EXIF orientation, as photo viewers show them; torchvision's PIL pipeline would not turn them.`,
+    ]);
+  });
+
   test('listImageFolder reports what it leaves out; folderNotes phrases it', () => {
     const dir = tmpDir();
     for (const c of ['a', 'b', 'c']) fs.mkdirSync(path.join(dir, c));

@@ -43,7 +43,7 @@ export type NodeImageInput = string | Uint8Array;
  * and a GIF's transparent pixels PIL's colour, that of their palette index (see {@link gifRgbAsPil}).
  * An image that cannot be decoded, or is over the pixel limit, is an {@link ImageDecodeError}.
  */
-export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Array; height: number; width: number }> {
+export async function decodeRgb(input: NodeImageInput): Promise<DecodedRgb> {
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
     throw new SpecError('classify accepts a file path, a Buffer/Uint8Array of an encoded image, or a tensor.');
   }
@@ -60,13 +60,25 @@ export async function decodeRgb(input: NodeImageInput): Promise<{ rgb: Uint8Arra
   }
 }
 
+/** {@link decodeRgb}'s pixels, and the EXIF orientation (2 to 8) it applied, when it applied one (see {@link exifOrientation}). */
+export interface DecodedRgb extends RgbPixels {
+  orientation?: number;
+}
+
 /** {@link decodeRgb}'s work, throwing the decoder's own errors; `size` gets the header's width and height. */
-async function decodeOnce(input: NodeImageInput, size: { width?: number; height?: number }): Promise<RgbPixels> {
+async function decodeOnce(input: NodeImageInput, size: { width?: number; height?: number }): Promise<DecodedRgb> {
   const bitmap = decodeBitmap(input, PIXEL_LIMIT);
   if (bitmap) return bitmap;
   // The header only (no pixel limit here: the decode below applies it, and the error can then give the size).
   const meta = await sharp(input, { failOn: 'error', limitInputPixels: false }).metadata();
   Object.assign(size, { width: meta.width, height: meta.height });
+  const px = await decodeWithSharp(input, meta);
+  const o = meta.orientation;
+  return o !== undefined && o >= 2 && o <= 8 ? { ...px, orientation: o } : px;
+}
+
+/** The pixels of an image sharp reads, upright by its EXIF orientation: CMYK as PIL, a GIF's first frame as PIL, else sRGB. */
+async function decodeWithSharp(input: NodeImageInput, meta: Sharp.Metadata): Promise<RgbPixels> {
   const cmyk = meta.space === 'cmyk';
   const img = sharp(input, { failOn: 'error', ignoreIcc: true }).rotate();
   if (cmyk) {

@@ -21,7 +21,7 @@ import { NodeImageInput, decodeImageNode } from './node-image.js';
 
 export * from './index.js';
 export { cacheDir, cachePath, cachedDownload, hubEndpoint, readLocalFile } from './node-sources.js';
-export { cmykToRgb, decodeImageNode, decodeRgb, exifOrientation, imageDecoderVersion, type NodeImageInput } from './node-image.js';
+export { cmykToRgb, decodeImageNode, decodeRgb, exifOrientation, imageDecoderVersion, type DecodedRgb, type NodeImageInput } from './node-image.js';
 export { BITMAP_FORMATS, bitmapFormat, decodeBitmap, type RgbPixels } from './bitmap-formats.js';
 
 const PACKAGE_DIR = path.join(__dirname, '..');

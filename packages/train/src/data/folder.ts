@@ -136,22 +136,16 @@ function decodeError(file: string, e: unknown): ImageDecodeFailure {
  * mean/std afterwards (the Batcher) gives the classifier's input.
  * Returns HWC uint8 pixels (`p.channels` channels) and their size.
  */
-export async function decodeForClassifier(
-  file: string,
-  p: ImagePreprocessing,
-): Promise<{ pixels: Uint8Array; height: number; width: number }> {
+export async function decodeForClassifier(file: string, p: ImagePreprocessing): Promise<Decoded> {
   return decodeAndPrepare(file, () => p);
 }
 
 /** zoo's decoder, then the preprocessing `prepare` picks for the image's size, before normalisation. */
-async function decodeAndPrepare(
-  file: string,
-  prepare: (height: number, width: number) => ImagePreprocessing,
-): Promise<{ pixels: Uint8Array; height: number; width: number }> {
+async function decodeAndPrepare(file: string, prepare: (height: number, width: number) => ImagePreprocessing): Promise<Decoded> {
   try {
-    const { rgb, height, width } = await decodeRgb(file);
+    const { rgb, height, width, orientation } = await decodeRgb(file);
     const x = resizeCropPadRgb(rgb, height, width, prepare(height, width));
-    return { pixels: x.pixels, height: x.height, width: x.width };
+    return { pixels: x.pixels, height: x.height, width: x.width, ...(orientation ? { orientation } : {}) };
   } catch (e) {
     throw decodeError(file, e);
   }
@@ -313,7 +307,8 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
 }
 
 /** What a decoder gives for one image: its HWC uint8 pixels and size. */
-type Decoded = { pixels: Uint8Array; height: number; width: number };
+/** A decoded image before normalisation; `orientation`: the EXIF orientation (2 to 8) the decoder applied, if any. */
+type Decoded = { pixels: Uint8Array; height: number; width: number; orientation?: number };
 
 /**
  * The most bytes the decoded images of one folder may take: half the machine's memory (training needs
@@ -354,9 +349,7 @@ async function decodeAll(
   const p = options.preprocessing;
   // Without preprocessing, trainingSize has made sure of a size.
   const decode = (file: string): Promise<Decoded> =>
-    size
-      ? decodeImage(file, { ...options, size }).then((pixels) => ({ pixels, height: size[0], width: size[1] }))
-      : decodeForClassifier(file, p!);
+    size ? decodeAndPrepare(file, (height, width) => fitToSize(height, width, { ...options, size })) : decodeForClassifier(file, p!);
   let shape: [number, number, number] | undefined = size ? [size[0], size[1], options.channels ?? 3] : undefined;
   let per = shape ? shape[0] * shape[1] * shape[2] : 0;
   let images = allocateImages(wanted, shape, dir);
@@ -364,6 +357,7 @@ async function decodeAll(
   const labels = new Int32Array(wanted);
   let n = 0;
   const skipped: string[] = [];
+  const turned: string[] = [];
   const take = (px: Decoded | Error, item: { file: string; label: number }) => {
     const file = item.file;
     if (px instanceof Error) {
@@ -371,6 +365,7 @@ async function decodeAll(
       options.onSkip?.(file, px instanceof ImageDecodeFailure ? px.reason : px.message);
       return;
     }
+    if (px.orientation) turned.push(file);
     if (!shape) {
       shape = [px.height, px.width, px.pixels.length / (px.height * px.width)];
       per = px.pixels.length;
@@ -405,7 +400,18 @@ async function decodeAll(
     if (done - reported >= 8 || !inFlight.length) onDone((reported = done));
   }
   if (reported < wanted) onDone(wanted); // done, whatever was skipped
+  if (turned.length) options.onNote?.(orientationNote(turned, options.notesRelativeTo ?? dir));
   return { images, labels, n, skipped, shape: shape ?? [0, 0, options.channels ?? 3] };
+}
+
+/** One note for the images of a folder that the decoder turned or mirrored by their EXIF orientation (torchvision would not). */
+function orientationNote(files: string[], relativeTo: string): string {
+  const n = files.length;
+  const [was, its, them] = n === 1 ? ['was', 'its', 'it'] : ['were', 'their', 'them'];
+  return (
+    `note: ${n} image${n === 1 ? '' : 's'} (e.g. ${path.relative(relativeTo, files[0])}) ${was} turned upright or mirrored by ${its} EXIF ` +
+    `orientation, as photo viewers show ${them}; torchvision's PIL pipeline would not turn ${them}.`
+  );
 }
 
 /**
