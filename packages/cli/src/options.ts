@@ -43,6 +43,19 @@ export interface IntegerRule {
   expects: string;
 }
 
+/** One of a few integers, e.g. `--channels` 1 or 3: "must be 1 or 3". */
+export function integerOf(values: readonly number[]): OptionKind<number> {
+  const expects = `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}`;
+  return {
+    expects,
+    parse(text, flag) {
+      const n = DECIMAL.test(text.trim()) ? Number(text) : NaN;
+      if (!values.includes(n)) refuse(flag, expects, text);
+      return n;
+    },
+  };
+}
+
 /** An integer in [min, max] (that also passes `rule`, when given). */
 export function integer(min: number, max: number, rule?: IntegerRule): OptionKind<number> {
   const expects = `an integer from ${fmt(min)} to ${fmt(max)}${rule ? `, ${rule.expects}` : ''}`;

@@ -116,7 +116,7 @@ const bad: [string, string[], RegExp][] = [
   ['--freeze layer2', ['--freeze', 'layer2'], /^--freeze must be one of none, stem, up-to:layerK \(K = 1, 2, \.\.\.\), backbone; got layer2$/],
   ['--freeze up-to:layer9', ['--init', 'resnet20-fashion-mnist', '--freeze', 'up-to:layer9'], /freeze up-to:layer9: the model has 3 stages/],
   ['--image-size 0', ['--image-size', '0'], /^--image-size must be an integer from 8 to 4096; got 0$/],
-  ['--channels 2', ['--channels', '2'], /^--channels must be an integer from 1 to 3, 1 or 3; got 2$/],
+  ['--channels 2', ['--channels', '2'], /^--channels must be 1 or 3; got 2$/],
   ['--val 1', ['--val', '1'], /^--val must be a number > 0 and < 1; got 1$/],
   ['--head-lr 0', ['--head-lr', '0'], /^--head-lr must be a number > 0/],
   ['--lr 0 without --head-lr', ['--lr', '0'], /^--lr 0 trains nothing: give a rate above 0, or --head-lr <x> with it to train only the head\.$/],

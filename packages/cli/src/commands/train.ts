@@ -20,7 +20,7 @@ import {
   train,
 } from '@resnet-ts/train';
 import { UserError, errorLine, selectBackend } from '../util.js';
-import { choice, dataSet, integer, matching, number, opt, text } from '../options.js';
+import { choice, dataSet, integer, integerOf, matching, number, opt, text } from '../options.js';
 import { PreprocessingFlags, addPreprocessingOptions } from '../preprocessing-options.js';
 import { TrainSetup, prepareTraining } from './train-setup.js';
 import { runOptionsMetadata, withRunOptions } from './train-resume.js';
@@ -67,7 +67,7 @@ function addTrainOptions(cmd: Command): Command {
     .addOption(opt('--classes <n>', "number of classes (checked against the data's class folders / labels)", integer(2, 1e6)))
     .addOption(opt('--data <name|dir>', 'fashion-mnist | mnist | cifar10 | cifar100 | a folder (IDX, CIFAR batches, class sub-folders of images, or train/ val/ test/ splits of them)', dataSet(), 'fashion-mnist'))
     .addOption(opt('--image-size <n>', 'decode (or resize) images to n x n (default: the --init source\'s input size, else 32 for image folders and the native size of IDX/CIFAR)', integer(8, 4096)))
-    .addOption(opt('--channels <c>', '1 (grayscale) or 3 (RGB) (default: the --init source\'s, else 3 for image folders and the native channels of IDX/CIFAR)', integer(1, 3, { check: (c) => c !== 2, expects: '1 or 3' })))
+    .addOption(opt('--channels <c>', '1 (grayscale) or 3 (RGB) (default: the --init source\'s, else 3 for image folders and the native channels of IDX/CIFAR)', integerOf([1, 3])))
     .addOption(opt('--val <fraction>', 'hold out this fraction of the training images, stratified and seeded, as the validation set (default 0.1 for a folder of class sub-folders; none otherwise)', number({ above: 0, below: 1 })))
     .addOption(opt('--freeze <part>', 'frozen part: none | stem | up-to:layerK | backbone (no gradient, no update, batch norms keep their statistics)', matching(/none|stem|backbone|up-to:layer[1-9]\d*/, 'one of none, stem, up-to:layerK (K = 1, 2, ...), backbone'), 'none'))
     .addOption(opt('--head-lr <x>', 'learning rate of the classifier head (fc) at the schedule\'s base (default: --lr); follows the schedule', number({ above: 0, max: 1e9 })))
