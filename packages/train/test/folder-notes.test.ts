@@ -8,8 +8,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { epochOrder, folderNotes, limitImages, listImageFolder, loadData } from '../src/index.js';
+import { epochOrder, folderItems, folderNotes, limitImages, listImageFolder, loadData } from '../src/index.js';
 import { synthetic, tmpDir } from './helpers.js';
+import { pythonSkipReason, runPython } from '../../../test-support/python';
 
 const COLOURS = { red: { r: 230, g: 20, b: 20 }, green: { r: 20, g: 230, b: 20 }, blue: { r: 20, g: 20, b: 230 } } as const;
 
@@ -29,7 +30,7 @@ async function write(
   }
 }
 
-/** red/ (PNG + a sub-folder), green/ (WebP + TIFF + non-images), an empty zebra/, and system files everywhere. */
+/** red/ (PNG + a sub-folder of PNGs), green/ (WebP + TIFF + non-images), an empty zebra/, and system files everywhere. */
 async function untidyFolder(): Promise<string> {
   const dir = tmpDir();
   await write(path.join(dir, 'red'), 'red', 4);
@@ -50,7 +51,7 @@ async function untidyFolder(): Promise<string> {
 }
 
 describe('image folder notes', () => {
-  test('one note per kind (empty class, non-image files by extension, sub-folders); system files silent; WebP and TIFF decoded', async () => {
+  test('one note per kind (empty class, non-image files by extension); sub-folder images read; system files silent; WebP and TIFF decoded', async () => {
     const dir = await untidyFolder();
     const notes: string[] = [];
     // As eval reads it (training refuses the empty class folder: train-folder-classes.test.ts).
@@ -60,10 +61,9 @@ describe('image folder notes', () => {
     expect(notes).toEqual([
       "note: class folder 'zebra' is empty",
       'note: skipped 3 files that are not images by extension (.psd: 2, .txt: 1; images are JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM)',
-      'note: ignored 1 sub-folder inside class folders (red/more): put the images directly in the class folder',
     ]);
     const count = (k: number) => Array.from(pair.train.labels).filter((l) => l === k).length;
-    expect([count(0), count(1), count(2)]).toEqual([5, 4, 0]);
+    expect([count(0), count(1), count(2)]).toEqual([5, 6, 0]); // red/more/ is read, as torchvision's ImageFolder reads it
   });
 
   test('a tidy folder has no notes; in train/ test/ splits the paths name the split, and a split does not repeat the missing-class note', async () => {
@@ -83,7 +83,7 @@ describe('image folder notes', () => {
     const notes: string[] = [];
     await loadData(dir, { imageSize: [8, 8], log: (m) => notes.push(m) });
     expect(notes.filter((m) => /empty/.test(m))).toEqual([]);
-    expect(notes).toContain('note: ignored 1 sub-folder inside class folders (test/blue/sub): put the images directly in the class folder');
+    expect(notes.filter((m) => /sub-folder|symlinked/.test(m))).toEqual([]); // an empty sub-folder adds nothing, as in torchvision
     expect(notes.filter((m) => /has no images of/.test(m))).toEqual([`note: ${path.join(dir, 'test')} has no images of 'blue', 'zebra': their accuracy there is not measured`]);
     // The split eval reads names its empty class folder by the split.
     const evalNotes: string[] = [];
@@ -153,6 +153,7 @@ describe('image folder notes', () => {
     fs.mkdirSync(path.join(elsewhere, 'c'));
     fs.writeFileSync(path.join(elsewhere, 'c', '1.png'), 'x');
     fs.mkdirSync(path.join(elsewhere, 'deeper'));
+    fs.writeFileSync(path.join(elsewhere, 'deeper', 'x.png'), 'x');
     const dir = tmpDir();
     for (const c of ['a', 'b']) {
       fs.mkdirSync(path.join(dir, c));
@@ -165,7 +166,36 @@ describe('image folder notes', () => {
     expect(listed.classes).toEqual(['a', 'b', 'c']);
     expect(listed.files.get('c')).toEqual(['1.png']);
     expect(listed.files.get('b')).toEqual(['1.png', '2.png']);
-    expect(listed.subfolders).toEqual(['a/linked-sub']);
+    expect(listed.files.get('a')).toEqual(['1.png', 'linked-sub/x.png']);
+    expect(listed.loops).toEqual([]);
+  });
+
+  test('sub-folders of class folders are read in torchvision ImageFolder order; symlinks back up are not followed', () => {
+    const dir = tmpDir();
+    for (const f of ['z.png', 'B/1.png', 'b/1.png', 'b-c/1.png', 'b/x/1.png', 'b/x/0.png', 'a.b/1.png', '.ipynb_checkpoints/1.png'])
+      fs.mkdirSync(path.dirname(path.join(dir, 'cat', f)), { recursive: true }), fs.writeFileSync(path.join(dir, 'cat', f), 'x');
+    fs.mkdirSync(path.join(dir, 'dog'));
+    fs.writeFileSync(path.join(dir, 'dog', '1.png'), 'x');
+    fs.symlinkSync(path.join(dir, 'cat'), path.join(dir, 'cat', 'b', 'loop')); // back to the class folder
+    fs.symlinkSync('self', path.join(dir, 'dog', 'self')); // a link to itself (ELOOP): not a folder, no extension
+    const listed = listImageFolder(dir);
+    // os.walk's folders sorted by path ('/' is 0x2F: 'b' < 'b-c' < 'b/x'; '.' 0x2E: 'a.b' < 'b'), each one's files sorted.
+    const expected = ['z.png', 'B/1.png', 'a.b/1.png', 'b/1.png', 'b-c/1.png', 'b/x/0.png', 'b/x/1.png'];
+    expect(listed.files.get('cat')).toEqual(expected);
+    expect(listed.loops).toEqual(['cat/b/loop']);
+    expect(folderNotes(dir, listed)).toEqual([
+      'note: skipped 1 file that is not an image by extension (no extension: 1; images are JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM)',
+      'note: did not follow 1 symlinked folder leading back to a folder above it (cat/b/loop): their images are read once, where they lie',
+    ]);
+    const skip = pythonSkipReason(['torchvision']);
+    if (skip) return console.log(`skipped the comparison with torchvision's ImageFolder: ${skip}`);
+    fs.unlinkSync(path.join(dir, 'cat', 'b', 'loop')); // os.walk would follow it until the system refuses
+    fs.unlinkSync(path.join(dir, 'dog', 'self'));
+    fs.rmSync(path.join(dir, 'cat', '.ipynb_checkpoints'), { recursive: true }); // hidden: ours skips it, ImageFolder reads it
+    const code = 'import sys, os\nfrom torchvision.datasets.folder import make_dataset, find_classes\nd = sys.argv[1]\n' +
+      "for p, k in make_dataset(d, find_classes(d)[1], extensions=('.png',)): print(k, os.path.relpath(p, d))";
+    const peer = runPython(['-c', code, dir]).trim().split('\n');
+    expect(folderItems(dir, listed, listed.classes).map((it) => `${it.label} ${path.relative(dir, it.file)}`)).toEqual(peer);
   });
 });
 

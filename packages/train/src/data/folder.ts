@@ -5,20 +5,7 @@ import { ImageDecodeError, decodeRgb, imageDecoderVersion, resizeCropPadRgb } fr
 import type { ImagePreprocessing } from '@resnet-ts/zoo';
 import { DataError } from '../errors.js';
 import { Dataset } from './dataset.js';
-
-/** The image files a folder data set takes, by extension: what predict's decoder reads (sharp, and zoo's own for bitmaps). */
-const IMAGE_EXT = /\.(jpe?g|jpe|jfif|png|webp|tiff?|gif|avif|bmp|dib|ppm|pgm|pbm|pnm)$/i;
-/** The formats of folder data sets in words, for messages. */
-export const IMAGE_FORMATS = 'JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM';
-
-/**
- * Files and folders that operating systems leave next to images, skipped without a note: hidden
- * names (`.DS_Store`, macOS's `._photo.jpg` AppleDouble files), Windows' Thumbs.db and desktop.ini,
- * and the __MACOSX folder of zip files made on a Mac.
- */
-export function isSystemFile(name: string): boolean {
-  return name.startsWith('.') || /^(thumbs\.db|desktop\.ini|__macosx)$/i.test(name);
-}
+import { IMAGE_FORMATS, folderItems, folderNotes, listImageFolder } from './listing.js';
 
 /** Options of {@link loadImageFolder} and {@link decodeImage}. */
 export interface ImageDecodeOptions {
@@ -54,7 +41,7 @@ export interface ImageFolderOptions extends FolderDecodeOptions {
   onSkip?: (file: string, reason: string) => void;
   /**
    * Called with one `note: ...` line per kind of thing left out (see {@link folderNotes}): empty
-   * class folders, files that are not images by their extension, sub-folders inside class folders.
+   * class folders, files that are not images by their extension, symlinked folders leading back up.
    */
   onNote?: (message: string) => void;
   /** The folder that paths in notes are relative to (default: the image folder itself). */
@@ -149,111 +136,6 @@ async function decodeAndPrepare(file: string, prepare: (height: number, width: n
   } catch (e) {
     throw decodeError(file, e);
   }
-}
-
-/** What {@link listImageFolder} finds. */
-export interface ImageFolderListing {
-  /** The sorted class sub-folders. */
-  classes: string[];
-  /** The sorted image files of each class. */
-  files: Map<string, string[]>;
-  /** Class folders without an image file. */
-  empty: string[];
-  /** Files in class folders that are not images by their extension: how many per extension ('' for none). */
-  unsupported: Map<string, number>;
-  /** Sub-folders inside class folders (`class/sub`), whose files are not read. */
-  subfolders: string[];
-}
-
-/**
- * Python's order of strings, by code point, in which torchvision's ImageFolder numbers classes and
- * lists files. JavaScript's own sort compares UTF-16 units: it put characters above U+FFFF (emoji,
- * CJK extension B) before U+E000..U+FFFF (fullwidth forms), so class numbers differed from PyTorch's.
- */
-export function byCodePoint(a: string, b: string): number {
-  const [x, y] = [[...a], [...b]];
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    const d = x[i].codePointAt(0)! - y[i].codePointAt(0)!;
-    if (d) return d;
-  }
-  return x.length - y.length;
-}
-
-/**
- * The sorted class sub-folders of `dir` and their image files (by extension, see
- * {@link IMAGE_FORMATS}), and what is left out; system files ({@link isSystemFile}) are ignored.
- */
-export function listImageFolder(dir: string): ImageFolderListing {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new DataError(`Image folder ${dir} does not exist or is not a folder.`);
-  const visible = (d: string) => fs.readdirSync(d, { withFileTypes: true }).filter((e) => !isSystemFile(e.name));
-  // A symlink to a folder is a folder, as for torchvision's ImageFolder (os.scandir ... is_dir() follows links).
-  const isFolder = (d: string, e: fs.Dirent) =>
-    e.isDirectory() || (e.isSymbolicLink() && fs.statSync(path.join(d, e.name), { throwIfNoEntry: false })?.isDirectory() === true);
-  const classes = visible(dir)
-    .filter((e) => isFolder(dir, e))
-    .map((e) => e.name)
-    .sort(byCodePoint);
-  const files = new Map<string, string[]>();
-  const unsupported = new Map<string, number>();
-  const subfolders: string[] = [];
-  for (const c of classes) {
-    const classDir = path.join(dir, c);
-    const entries = visible(classDir);
-    files.set(
-      c,
-      entries
-        .filter((e) => !isFolder(classDir, e) && IMAGE_EXT.test(e.name))
-        .map((e) => e.name)
-        .sort(byCodePoint),
-    );
-    for (const e of entries) {
-      if (isFolder(classDir, e)) subfolders.push(`${c}/${e.name}`);
-      else if (!IMAGE_EXT.test(e.name)) {
-        const ext = path.extname(e.name).toLowerCase();
-        unsupported.set(ext, (unsupported.get(ext) ?? 0) + 1);
-      }
-    }
-  }
-  return { classes, files, empty: classes.filter((c) => !files.get(c)!.length), unsupported, subfolders: subfolders.sort(byCodePoint) };
-}
-
-/** Lists up to `max` items, then how many more. */
-function some(items: string[], max = 5): string {
-  return items.slice(0, max).join(', ') + (items.length > max ? `, ... (${items.length} in all)` : '');
-}
-
-/**
- * One `note: ...` line per kind of thing {@link listImageFolder} left out: empty class folders (a
- * class without images), files that are not images by their extension, sub-folders inside class
- * folders (not read). Paths are shown relative to `relativeTo`.
- */
-export function folderNotes(dir: string, listed: ImageFolderListing, relativeTo = dir): string[] {
-  const rel = (p: string) => path.relative(relativeTo, path.join(dir, p)) || p;
-  const notes: string[] = [];
-  if (listed.empty.length)
-    notes.push(
-      `note: class folder${listed.empty.length > 1 ? 's' : ''} ${some(listed.empty.map((c) => `'${rel(c)}'`))} ${listed.empty.length > 1 ? 'are' : 'is'} empty`,
-    );
-  const n = [...listed.unsupported.values()].reduce((a, b) => a + b, 0);
-  if (n) {
-    const kinds = [...listed.unsupported]
-      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-      .map(([ext, k]) => `${ext || 'no extension'}: ${k}`);
-    notes.push(
-      `note: skipped ${n > 1 ? `${n} files that are not images` : '1 file that is not an image'} by extension (${some(kinds)}; images are ${IMAGE_FORMATS})`,
-    );
-  }
-  const s = listed.subfolders.length;
-  if (s)
-    notes.push(
-      `note: ignored ${s} sub-folder${s > 1 ? 's' : ''} inside class folders (${some(listed.subfolders.map(rel))}): put the images directly in the class folder`,
-    );
-  return notes;
-}
-
-/** The images of a listed folder in listing order (class folders sorted, files sorted), labelled by `classes`. */
-export function folderItems(dir: string, listed: ImageFolderListing, classes: string[]): { file: string; label: number }[] {
-  return listed.classes.flatMap((c) => listed.files.get(c)!.map((f) => ({ file: path.join(dir, c, f), label: classes.indexOf(c) })));
 }
 
 /**

@@ -16,6 +16,7 @@ export * from './dataset.js';
 export * from './idx.js';
 export * from './cifar.js';
 export * from './folder.js';
+export * from './listing.js';
 export * from './split.js';
 export * from './identify.js';
 export * from './layout.js';

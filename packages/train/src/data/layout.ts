@@ -24,7 +24,8 @@ import type { DataPair, LoadDataOptions } from './index.js';
 
 /** The default validation fraction of a folder of class sub-folders (`val` of {@link loadImageData}). */
 export const DEFAULT_VAL_FRACTION = 0.1;
-import { folderItems, loadImageFolder, listImageFolder } from './folder.js';
+import { loadImageFolder } from './folder.js';
+import { folderItems, listImageFolder } from './listing.js';
 import { mixOrder, stratifiedSplit, stratifiedSplitIndices } from './split.js';
 import type { Dataset } from './dataset.js';
 
