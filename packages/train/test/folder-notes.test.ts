@@ -173,7 +173,10 @@ describe('image folder notes', () => {
   test('sub-folders of class folders are read in torchvision ImageFolder order; symlinks back up are not followed', () => {
     const dir = tmpDir();
     for (const f of ['z.png', 'B/1.png', 'b/1.png', 'b-c/1.png', 'b/x/1.png', 'b/x/0.png', 'a.b/1.png', '.ipynb_checkpoints/1.png'])
-      fs.mkdirSync(path.dirname(path.join(dir, 'cat', f)), { recursive: true }), fs.writeFileSync(path.join(dir, 'cat', f), 'x');
+    {
+      fs.mkdirSync(path.dirname(path.join(dir, 'cat', f)), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'cat', f), 'x');
+    }
     fs.mkdirSync(path.join(dir, 'dog'));
     fs.writeFileSync(path.join(dir, 'dog', '1.png'), 'x');
     fs.symlinkSync(path.join(dir, 'cat'), path.join(dir, 'cat', 'b', 'loop')); // back to the class folder

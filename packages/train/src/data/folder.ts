@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ImageDecodeError, decodeRgb, imageDecoderVersion, resizeCropPadRgb } from '@resnet-ts/zoo/node';
