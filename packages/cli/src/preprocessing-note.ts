@@ -16,8 +16,8 @@ const list = (v: number[]) => v.map((x) => +x.toFixed(4)).join('/');
  * weights store their preprocessing, --mean/--std were given, or they are ImageNet weights (1000
  * classes, RGB), which all use torchvision's standard transforms.
  */
-export function assumedPreprocessingNote(clf: Classifier, flags: PreprocessingFlags): string | undefined {
-  if (!normalisationAssumed(clf, flags)) return undefined;
+export function assumedPreprocessingNote(clf: Classifier): string | undefined {
+  if (!normalisationAssumed(clf)) return undefined;
   const p = clf.preprocessing;
   const size = (s: number | [number, number]) => (Array.isArray(s) ? `${s[0]}x${s[1]}` : `short side ${s}`);
   const steps = [
@@ -36,13 +36,13 @@ export function assumedPreprocessingNote(clf: Classifier, flags: PreprocessingFl
 
 /**
  * Whether `clf`'s normalisation is a guess the user should be told of: the weights store no
- * preprocessing, --mean/--std were not given, and they are no ImageNet weights (1000 classes, RGB),
- * which all use torchvision's standard transforms. The one test behind the 'assumed' note and what
- * `convert` stores.
+ * preprocessing, --mean/--std were not given (they reach the classifier as its options), and they
+ * are no ImageNet weights (1000 classes, RGB, an ImageNet stem), which all use torchvision's standard
+ * transforms: the zoo's `origin.normalisation`. The one test behind the 'assumed' note and what
+ * `convert` and `export-onnx` store.
  */
-export function normalisationAssumed(clf: Classifier, flags: PreprocessingFlags): boolean {
-  const imagenet = clf.model.spec.numClasses === 1000 && clf.preprocessing.channels === 3;
-  return clf.origin.preprocessingBase === 'default' && !(flags.mean && flags.std) && !imagenet;
+export function normalisationAssumed(clf: Classifier): boolean {
+  return clf.origin.normalisation === 'assumed';
 }
 
 /**
@@ -55,7 +55,7 @@ export function normalisationAssumed(clf: Classifier, flags: PreprocessingFlags)
 export function preprocessingToStore(clf: Classifier, flags: PreprocessingFlags): Preprocessing | undefined {
   if (clf.origin.preprocessingBase === 'weights') return { ...clf.preprocessing };
   if (!preprocessingOverride(flags)) return undefined;
-  if (normalisationAssumed(clf, flags))
+  if (normalisationAssumed(clf))
     throw new UserError(
       `${clf.source} does not store its preprocessing: give --mean and --std with --resize and --crop, or the file would store the architecture's usual normalisation as if it were known.`,
     );

@@ -24,6 +24,9 @@ beforeAll(async () => {
   await saveSafetensors(path.join(dir, 'plain-state-dict.safetensors'), state); // no metadata: a state dict from elsewhere
   await saveCheckpoint(path.join(dir, 'rgbd.safetensors'), createModel('resnet20', { inChannels: 4, numClasses: 5 }));
   model.dispose();
+  const cifar1000 = createModel('resnet20', { numClasses: 1000 });
+  await saveSafetensors(path.join(dir, 'cifar-stem-1000.safetensors'), cifar1000.stateDict({ layout: 'torch' }));
+  cifar1000.dispose();
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -60,6 +63,14 @@ test('weights without preprocessing: none stored, with a note; --mean and --std 
     std: [0.2, 0.2, 0.2],
     channels: 3,
   });
+
+  // 1000 outputs do not make ImageNet weights of a CIFAR-stem net: its CIFAR normalisation is a guess too.
+  const wide = await runCli(['export-onnx', '--model', 'resnet20', '--weights', 'cifar-stem-1000.safetensors', '--out', 'wide.onnx'], dir);
+  expect([wide.status, wide.stderr]).toEqual([
+    0,
+    expect.stringMatching(/^note: cifar-stem-1000\.safetensors does not store its preprocessing, so neither does wide\.onnx/),
+  ]);
+  expect(metadataOf('wide.onnx').preprocessing).toBeUndefined();
 
   expect(await refusal([...args, '--out', 'guess.onnx', '--resize', '32'], dir)).toMatch(
     /^plain-state-dict\.safetensors does not store its preprocessing: give --mean and --std/,

@@ -57,5 +57,15 @@ test('weights are summarised at the size their images are prepared to (a fine-tu
   expect([fed.inputShape, fed.outputShape]).toEqual([[64, 64, 3], [5]]);
   expect(fed.totalMacs).toBe(JSON.parse(run('summary', 'resnet18', '--classes', '5', '--input', '64x64x3', '--json').stdout).totalMacs);
   expect(JSON.parse(run('summary', file, '--input', '96x96', '--json').stdout).inputShape).toEqual([96, 96, 3]);
+  // A short-side resize without a crop: a square image's size, said in a note.
+  const resized = path.join(dir, 'r72.safetensors');
+  const r72 = createModel('resnet18', { numClasses: 5 });
+  await saveCheckpoint(resized, r72, { preprocessing: { mean: [0.5, 0.5, 0.5], std: [0.2, 0.2, 0.2], resize: 72 } });
+  r72.dispose();
+  const square = run('summary', resized, '--json');
+  expect(JSON.parse(square.stdout).inputShape).toEqual([72, 72, 3]);
+  expect(square.stderr).toMatch(
+    /^note: .*r72\.safetensors resizes the short side of its images to 72 without a crop, so their size varies: summarised at 72x72/,
+  );
   fs.rmSync(dir, { recursive: true, force: true });
 });

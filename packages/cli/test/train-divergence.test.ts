@@ -83,7 +83,7 @@ maybe(
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('resnet:'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(
-      /^resnet: Training diverged: its last epoch \(epoch 1, step 10, lr 1\) ended with a training loss of \d\.\d\de\+\d+, over 1000 times a uniform guess's 2\.30, although the weights stayed finite; model\.safetensors was not written/,
+      /^resnet: Training diverged: its last epoch \(epoch 1, step 10, lr 1\) ended with a mean training loss of \d\.\d\de\+\d+ and a test loss of \d\.\d\de\+\d+ in eval mode, both over 1000 times a uniform guess's 2\.30, although the weights stayed finite; model\.safetensors was not written/,
     );
     const events = r.stdout
       .trim()

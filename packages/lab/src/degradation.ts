@@ -9,7 +9,7 @@ import { untilInterrupted } from './interrupt.js';
 import { lineChart, PALETTE } from '@resnet-ts/plot';
 import { mdTable, pct, writeReport } from './report.js';
 import { ErrorSample, ExperimentFailedError, compareErrors, noFiniteError, noVerdictReason, oneSeedRuleSentence } from './evidence.js';
-import { NetRun, TrainingExperimentOptions, cifarNet, fmtDuration, totalTrainingSeconds, trainJobs } from './training.js';
+import { NetRun, TrainingExperimentOptions, cifarNet, fmtDuration, stoppedText, totalTrainingSeconds, trainJobs } from './training.js';
 
 export interface DegradationOptions extends TrainingExperimentOptions {
   /** Depths 6n+2 (default 20 and 56). */
@@ -118,7 +118,7 @@ function degradationBody(result: DegradationResult, options: DegradationOptions)
     '',
     mdTable(
       ['net', 'params', 'train error', 'test error', 'epochs', 'status'],
-      runs.map((r) => [r.name, r.params, pct(r.trainError), pct(r.testError), r.history.length, r.stopped]),
+      runs.map((r) => [r.name, r.params, pct(r.trainError), pct(r.testError), r.history.length, stoppedText(r.stopped)]),
     ),
     '',
     ...findings.map(sentence),
@@ -174,7 +174,7 @@ export async function runDegradation(options: DegradationOptions): Promise<Exper
   const files = await writeReport(out, { info, result, plots, title: 'Degradation: plain vs residual nets', body });
   if (noFiniteError(runs))
     throw new ExperimentFailedError(
-      `degradation: no net produced a finite error (${runs.map((r) => `${r.name} ${r.stopped}`).join(', ')}); the report in ${out} has no verdict. Try a lower --lr.`,
+      `degradation: no net produced a finite error (${runs.map((r) => `${r.name} ${stoppedText(r.stopped)}`).join(', ')}); the report in ${out} has no verdict. Try a lower --lr.`,
     );
   return { info, result, files };
 }

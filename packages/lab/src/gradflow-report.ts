@@ -5,7 +5,7 @@
 import { PALETTE, Series, lineChart } from '@resnet-ts/plot';
 import { GRADFLOW_SETTINGS, GradFlowSetting } from './gradflow-measure.js';
 import { fmtNum, mdTable } from './report.js';
-import { fmtDuration } from './training.js';
+import { fmtDuration, stoppedText } from './training.js';
 
 /** One net measured at one point of its training. */
 export interface GradFlowMeasurement {
@@ -343,7 +343,7 @@ export function gradFlowBody(r: GradFlowResult, dropped: { file: string; net: st
         n.setting,
         n.params,
         n.trainedSteps,
-        n.stopped + (n.sharedWith ? ` (same net as in ${n.sharedWith})` : ''),
+        stoppedText(n.stopped) + (n.sharedWith ? ` (same net as in ${n.sharedWith})` : ''),
         Number(n.seconds.toFixed(1)),
       ]),
     ),

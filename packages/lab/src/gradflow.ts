@@ -17,7 +17,7 @@ import { ExperimentOutput, defaultOut, registerExperiment, runInfo } from './exp
 import { GRADFLOW_SETTINGS, GradFlowBatch, GradFlowSetting, GradNorms, fixedBatches, isGradFlowSetting, layerWeights, meanGradientNorms } from './gradflow-measure.js';
 import { GradFlowMeasurement, GradFlowNet, GradFlowResult, gradFlowBody, gradFlowFindings, gradFlowPlots } from './gradflow-report.js';
 import { fmtNum, writeReport } from './report.js';
-import { SgdRecipeOptions, cifarNet, fmtDuration, timeTrainStep } from './training.js';
+import { SgdRecipeOptions, cifarNet, fmtDuration, stoppedText, timeTrainStep } from './training.js';
 
 /** Options of {@link runGradFlow}: the training data (its first images are the measurement batches) and recipe (default batch 64, constant lr 0.1), and what to measure. */
 export interface GradFlowOptions extends SgdRecipeOptions {
@@ -234,7 +234,7 @@ async function trainAndMeasure(
     },
   });
   if (res.stopped !== 'done')
-    log(`  ${j.net} (${j.setting}): training stopped at step ${res.step} (${res.stopped}${res.message ? `: ${res.message}` : ''})`);
+    log(`  ${j.net} (${j.setting}): training stopped at step ${res.step} (${stoppedText(res.stopped)}${res.message ? `: ${res.message}` : ''})`);
   return { trainedSteps: res.step, stopped: res.stopped, message: res.message };
 }
 

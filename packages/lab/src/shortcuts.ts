@@ -8,7 +8,7 @@ import { untilInterrupted } from './interrupt.js';
 import { barChart } from '@resnet-ts/plot';
 import { fmtNum, mdTable, pct, writeReport } from './report.js';
 import { ErrorSample, ExperimentFailedError, compareErrors, noFiniteError, noVerdictReason, oneSeedRuleSentence } from './evidence.js';
-import { NetRun, TrainingExperimentOptions, cifarNet, fmtDuration, totalTrainingSeconds, trainJobs } from './training.js';
+import { NetRun, TrainingExperimentOptions, cifarNet, fmtDuration, stoppedText, totalTrainingSeconds, trainJobs } from './training.js';
 
 export interface ShortcutsOptions extends TrainingExperimentOptions {
   /** Depth 6n+2 (default 20). */
@@ -91,7 +91,7 @@ export async function runShortcuts(o: ShortcutsOptions): Promise<ExperimentOutpu
     '',
     mdTable(
       ['option', 'params', 'multiply-adds', 'train error', 'test error', 'status'],
-      runs.map((r) => [r.shortcut, r.params, `${fmtNum(r.macs / 1e6)} M`, pct(r.trainError), pct(r.testError), r.stopped]),
+      runs.map((r) => [r.shortcut, r.params, `${fmtNum(r.macs / 1e6)} M`, pct(r.trainError), pct(r.testError), stoppedText(r.stopped)]),
     ),
     '',
     ...(comparisons.length
@@ -113,7 +113,7 @@ export async function runShortcuts(o: ShortcutsOptions): Promise<ExperimentOutpu
   const files = await writeReport(out, { info, result, plots, title: 'Shortcut options A / B / C', body });
   if (noFiniteError(runs))
     throw new ExperimentFailedError(
-      `shortcuts: no net produced a finite error (${runs.map((r) => `${r.name} ${r.stopped}`).join(', ')}); the report in ${out} has no verdict. Try a lower --lr.`,
+      `shortcuts: no net produced a finite error (${runs.map((r) => `${r.name} ${stoppedText(r.stopped)}`).join(', ')}); the report in ${out} has no verdict. Try a lower --lr.`,
     );
   return { info, result, files };
 }

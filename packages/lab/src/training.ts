@@ -314,6 +314,11 @@ function stopIfAborted(signal: AbortSignal | undefined, next: string, runs: NetR
     );
 }
 
+/** A run's status as reports and logs show it: `diverged` for the trainer's `nan` (NaN weights, or a loss that exploded), `interrupted`. */
+export function stoppedText(stopped: TrainResult['stopped']): string {
+  return stopped === 'nan' ? 'diverged' : stopped === 'aborted' ? 'interrupted' : stopped;
+}
+
 /** What a trained net yields; an interrupted one stops the experiment (its checkpoint is saved), a diverged one is said. */
 function netRun(
   name: string,
@@ -326,8 +331,9 @@ function netRun(
     throw new ExperimentInterruptedError(
       `interrupted: ${name} stopped at step ${res.step}/${res.totalSteps}, its checkpoint saved in ${dir}`,
     );
+  // Rerunning would diverge again (the same seed from the same last good checkpoint): say what might train it.
   if (res.stopped !== 'done')
-    log(`  ${name} stopped (${res.stopped}${res.message ? `: ${res.message}` : ''}); rerun the same command to resume`);
+    log(`  ${name} diverged${res.message ? ` (${res.message})` : ''}; its numbers are left out (a lower --lr or a warm-up may train it)`);
   const last = res.history[res.history.length - 1];
   return {
     name,

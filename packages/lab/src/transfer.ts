@@ -217,7 +217,7 @@ async function pretrain(o: TransferOptions, r: Resolved): Promise<{ file: string
     });
     if (res.stopped === 'aborted')
       throw new ExperimentInterruptedError(`interrupted: the pretraining stopped at step ${res.step}/${res.totalSteps}, its checkpoint saved in ${dir}`);
-    if (res.stopped !== 'done') throw new ExperimentInputError(`transfer: the pretraining stopped (${res.stopped}${res.message ? `: ${res.message}` : ''}); rerun the same command to resume.`);
+    if (res.stopped !== 'done') throw new ExperimentInputError(`transfer: the pretraining diverged${res.message ? ` (${res.message})` : ''}.`);
     const last = res.history[res.history.length - 1];
     const seconds = res.history.reduce((s, m) => s + m.seconds, 0);
     const info = {

@@ -40,7 +40,8 @@ export interface OnnxExportOptions {
   /**
    * How images are prepared for the network, stored as `resnet-ts.preprocessing` (JSON) so that a
    * runtime feeding the file prepares them the same way. Default: a classifier's own (see
-   * {@link OnnxSource}); none for a bare model.
+   * {@link OnnxSource}) unless its normalisation is only assumed (`origin.normalisation`: weights that
+   * do not store it); none for a bare model.
    */
   preprocessing?: OnnxPreprocessing;
   /** Class names, one per output, stored as `resnet-ts.labels` (JSON). Default: a classifier's named labels; none for a bare model. */
@@ -56,18 +57,24 @@ export interface OnnxExportOptions {
  */
 export type OnnxSource =
   | ResNet
-  | { model: ResNet; preprocessing: OnnxPreprocessing; labels: readonly string[]; origin?: { labels?: 'named' | 'numbers' } };
+  | {
+      model: ResNet;
+      preprocessing: OnnxPreprocessing;
+      labels: readonly string[];
+      origin?: { labels?: 'named' | 'numbers'; normalisation?: 'known' | 'assumed' };
+    };
 
 /** The network of `source`, and the preprocessing and labels to store (options first, then a classifier's own). */
 function unpackSource(source: OnnxSource, options: OnnxExportOptions): { model: ResNet; preprocessing?: OnnxPreprocessing; labels?: readonly string[] } {
   if (source instanceof ResNet) return { model: source, preprocessing: options.preprocessing, labels: options.labels };
   if (!source || !(source.model instanceof ResNet))
     throw new OnnxExportError('exportOnnx takes a ResNet, or a classifier from fromPretrained (an object with a ResNet `model`).');
-  // Labels nobody named ('0', '1', ...) would read as class names.
+  // Labels nobody named ('0', '1', ...) would read as class names; a guessed normalisation as a known one.
   const named = source.origin?.labels !== 'numbers';
+  const known = source.origin?.normalisation !== 'assumed';
   return {
     model: source.model,
-    preprocessing: options.preprocessing ?? source.preprocessing,
+    preprocessing: options.preprocessing ?? (known ? source.preprocessing : undefined),
     labels: options.labels ?? (named ? source.labels : undefined),
   };
 }

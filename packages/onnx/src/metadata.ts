@@ -82,6 +82,7 @@ function describeInput(p: OnnxPreprocessing | undefined, layout: 'nchw' | 'nhwc'
   const round = (v: number[]) => v.map((x) => +x.toFixed(6)).join(', ');
   const steps = [
     p.channels === 1 ? 'a grayscale image (luma)' : 'an RGB image',
+    'turned upright by its EXIF orientation',
     p.resize !== undefined ? `resized to ${size(p.resize)} (bilinear, antialiased)` : undefined,
     p.crop ? `centre-cropped to ${size(p.crop)}` : undefined,
     p.padTo ? `centre-padded with black to ${size(p.padTo)}` : undefined,
@@ -108,7 +109,7 @@ export function exportMetadata(
   const classes = spec.numClasses ?? 1000;
   if (labels && (labels.length !== classes || !labels.every((l) => typeof l === 'string')))
     throw new OnnxMetadataError(`labels must list ${classes} names, one per output of the network; got ${labels.length}.`);
-  const reserved = Object.keys(extra).filter((k) => k.startsWith('resnet-ts.'));
+  const reserved = Object.keys(extra).filter((k) => k.toLowerCase().startsWith('resnet-ts.'));
   if (reserved.length)
     throw new OnnxMetadataError(
       `metadata keys starting with 'resnet-ts.' are the exporter's own (${reserved.join(', ')}); give preprocessing and labels as options, or use another key.`,

@@ -71,7 +71,9 @@ test('a bare model states no preprocessing nor labels; options store them, check
     const given = readOnnxMetadata(exportOnnx(model, { preprocessing: p, labels, layout: 'nhwc', metadata: { trained_by: 'me' } }));
     expect(given).toMatchObject({ preprocessing: p, labels, layout: 'nhwc' });
     expect(given.props.trained_by).toBe('me');
-    expect(given.props[ONNX_METADATA_KEYS.input]).toMatch(/^float32 \[batch, height, width, 3\]: an RGB image, resized to short side 32/);
+    expect(given.props[ONNX_METADATA_KEYS.input]).toMatch(
+      /^float32 \[batch, height, width, 3\]: an RGB image, turned upright by its EXIF orientation, resized to short side 32/,
+    );
 
     const refusals: [object, RegExp][] = [
       [{ labels: labels.slice(1) }, /^labels must list 10 names, one per output of the network; got 9\.$/],
@@ -82,6 +84,7 @@ test('a bare model states no preprocessing nor labels; options store them, check
       [{ preprocessing: { ...p, std: [0.2, 0, 0.2] } }, /std must list 3 finite numbers > 0/],
       [{ preprocessing: { ...p, crop: 32 } }, /crop must be \[height, width\]/],
       [{ metadata: { 'resnet-ts.spec': '{}' } }, /'resnet-ts\.' are the exporter's own \(resnet-ts\.spec\)/],
+      [{ metadata: { 'Resnet-TS.labels': '[]' } }, /'resnet-ts\.' are the exporter's own \(Resnet-TS\.labels\)/],
     ];
     for (const [options, message] of refusals) {
       expect(() => exportOnnx(model, options)).toThrow(OnnxMetadataError);
@@ -102,6 +105,12 @@ test('labels nobody named are not stored as class names; bytes that are no ONNX 
     };
     expect(readOnnxMetadata(exportOnnx({ ...clf, origin: { labels: 'numbers' } })).labels).toBeUndefined();
     expect(readOnnxMetadata(exportOnnx({ ...clf, origin: { labels: 'named' } })).labels).toEqual(clf.labels);
+    // A normalisation the classifier only assumed (weights that do not store it) is not stored as known;
+    // given as an option, it is.
+    const assumed = { ...clf, origin: { normalisation: 'assumed' as const } };
+    expect(readOnnxMetadata(exportOnnx(assumed)).preprocessing).toBeUndefined();
+    expect(readOnnxMetadata(exportOnnx(assumed, { preprocessing: clf.preprocessing })).preprocessing).toEqual(clf.preprocessing);
+    expect(readOnnxMetadata(exportOnnx({ ...clf, origin: { normalisation: 'known' as const } })).preprocessing).toEqual(clf.preprocessing);
   } finally {
     model.dispose();
   }

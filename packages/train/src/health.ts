@@ -59,19 +59,20 @@ export function divergedMessage(tally: NonFiniteTally, at: { step: number; epoch
 }
 
 /**
- * The one-line message of a run that ended with an exploded training loss (see `lossExploded`)
- * although its weights and outputs stayed finite: its weights are no result, whatever eval says.
+ * The one-line message of a run that ended with its loss exploded (see `lossExploded`) in training
+ * and in eval mode (on `loss.set`) although its weights and outputs stayed finite: its weights are no result.
  */
 export function explodedLossMessage(
-  trainLoss: number,
+  loss: { train: number; eval: number; set: string },
   numClasses: number,
   at: { step: number; epoch: number; lr: number },
   last: LastGood,
 ): string {
   const uniform = Math.log(Math.max(numClasses, 2));
   return (
-    `Training diverged: its last epoch (epoch ${at.epoch + 1}, step ${at.step}, lr ${lrText(at.lr)}) ended with a training loss of ${trainLoss.toExponential(2)}, ` +
-    `over 1000 times a uniform guess's ${uniform.toFixed(2)}, although the weights stayed finite; model.safetensors was not written and nothing was saved from it. ` +
+    `Training diverged: its last epoch (epoch ${at.epoch + 1}, step ${at.step}, lr ${lrText(at.lr)}) ended with a mean training loss of ${loss.train.toExponential(2)} ` +
+    `and a ${loss.set} loss of ${loss.eval.toExponential(2)} in eval mode, both over 1000 times a uniform guess's ${uniform.toFixed(2)}, although the weights stayed finite; ` +
+    'model.safetensors was not written and nothing was saved from it. ' +
     `${lastGoodText(last)} Try a lower learning rate or a warm-up.`
   );
 }

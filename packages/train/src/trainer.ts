@@ -282,6 +282,21 @@ class TrainingRun {
     return outputsDivergedMessage(check, { step: this.step, epoch: this.epoch, lr }, largestMagnitude(this.options.model), last);
   }
 
+  /**
+   * The diverged-run message of a run that ends with its loss exploded (finite outputs), in training
+   * and in eval mode (on the evaluation set, else a probe of training images): its weights are no
+   * result. The training loss alone is not enough: a head at a high rate can spike it while the
+   * model in eval mode is right.
+   */
+  private explodedAtEnd(m: EpochMetrics): string | undefined {
+    if (!lossExploded(m.trainLoss, this.K)) return undefined;
+    const [set, loss] = this.evalSet && m.testLoss !== undefined
+      ? [this.setName(this.evalSet), m.testLoss]
+      : ['training', this.evaluateOn(this.options.trainSet, PROBE_IMAGES).test.loss];
+    if (!lossExploded(loss, this.K)) return undefined;
+    return explodedLossMessage({ train: m.trainLoss, eval: loss, set }, this.K, { step: this.step, epoch: this.epoch, lr: this.lastLr }, this.lastGood);
+  }
+
   private setName(set: Dataset): string {
     return set === this.options.valSet ? 'validation' : set === this.options.testSet ? 'test' : 'training';
   }
@@ -309,9 +324,8 @@ class TrainingRun {
       if (diverged) return diverged;
       Object.assign(m, { evalSet: this.options.valSet ? 'val' : 'test', testLoss: r.loss, top1: r.top1, ...(r.top5 !== undefined ? { top5: r.top5 } : {}) });
     }
-    // The run ends here (its outputs finite) with a loss that never came back: no model.safetensors, no exit 0.
-    if (this.step === this.totalSteps && lossExploded(m.trainLoss, this.K))
-      return explodedLossMessage(m.trainLoss, this.K, { step: this.step, epoch: this.epoch, lr: this.lastLr }, this.lastGood);
+    const exploded = this.step === this.totalSteps ? this.explodedAtEnd(m) : undefined;
+    if (exploded) return exploded;
     if (this.options.valSet && this.best.offer(m)) {
       m.best = true;
       if (this.folder) await saveWeights(path.join(this.folder.dir, BEST_FILE), this.options.model, { ...this.meta, training: JSON.stringify({ epoch: m.epoch, step: this.step, top1: m.top1, loss: m.testLoss }) });

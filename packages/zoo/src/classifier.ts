@@ -42,6 +42,13 @@ export interface ClassifierOrigin {
    */
   preprocessingBase?: 'weights' | 'default';
   /**
+   * `known`: the weights store their normalisation, the caller gave mean and std (or a preset), or
+   * they are ImageNet weights (1000 classes, RGB, an ImageNet stem), which all use torchvision's
+   * standard transforms; `assumed`: nothing says how their images were normalised, and `preprocessing`
+   * holds the architecture's usual mean and std as a guess (what an export should not store as fact).
+   */
+  normalisation?: 'known' | 'assumed';
+  /**
    * `named`: the labels were given (by the caller, the hub's config.json or the weights), even when they
    * are '0', '1', ...; `numbers`: nobody named the outputs, the labels are their numbers as text.
    */

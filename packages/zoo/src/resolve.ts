@@ -199,6 +199,15 @@ function preprocessingFor(sd: LoadedStateDict, spec: ResNetSpec, given?: Pretrai
   return validatePreprocessing(merged);
 }
 
+/**
+ * Whether how the images were normalised is known (see `ClassifierOrigin.normalisation`): stored with
+ * the weights, given (a preset, or both mean and std), or torchvision's standard for ImageNet weights.
+ */
+function normalisationKnown(stored: 'weights' | 'default', spec: ResNetSpec, given: PretrainedOptions['preprocessing']): boolean {
+  if (stored === 'weights' || typeof given === 'string' || (given?.mean && given?.std)) return true;
+  return spec.numClasses === 1000 && (spec.inChannels ?? 3) === 3 && spec.stem !== 'cifar';
+}
+
 /** Makes the best registered backend current when the app has not chosen one. */
 export async function ensureBackend(backendPackage: string): Promise<void> {
   if ((tf.engine() as unknown as { backendName: string | null }).backendName) return;
@@ -263,6 +272,7 @@ export async function classifierFrom<I>(
       convention: sd.convention,
       preprocessing: options.preprocessing ? 'options' : stored,
       preprocessingBase: typeof options.preprocessing === 'string' ? undefined : stored,
+      normalisation: normalisationKnown(stored, model.spec, options.preprocessing) ? 'known' : 'assumed',
       labels: named ? 'named' : 'numbers',
     } as const;
     return new Classifier(model, preprocessing, labels, resolved.name, env.decode, origin);

@@ -108,7 +108,7 @@ export function registerEval(program: Command): void {
       const fit = !folder && clf.origin.preprocessingBase === 'weights' && imageSize !== undefined;
       const test = fit ? fitDataset(limited, imageSize, prep.channels) : limited;
       // A folder takes the classifier's preprocessing (as predict, with its note when assumed).
-      const note = folder ? assumedPreprocessingNote(clf, opts) : undefined;
+      const note = folder ? assumedPreprocessingNote(clf) : undefined;
       if (note) process.stderr.write(note + '\n');
       const given = opts.mean !== undefined || opts.std !== undefined;
       const preprocessing = classifierEvaluation(clf, pair, test, given);

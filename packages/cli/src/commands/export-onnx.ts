@@ -87,7 +87,7 @@ async function loadForExport(opts: ExportOnnxOptions): Promise<Exportable> {
   });
   if (!clf) return { model };
   try {
-    const assumed = normalisationAssumed(clf, opts);
+    const assumed = normalisationAssumed(clf);
     const preprocessing = assumed ? preprocessingToStore(clf, opts) : { ...clf.preprocessing };
     const labels = clf.origin.labels === 'named' ? [...clf.labels] : undefined;
     const note = assumed

@@ -133,7 +133,7 @@ export function registerPredict(program: Command): void {
         throw new UserError(`--top ${opts.top} is more than the model's ${classes} classes; give at most ${classes}.`);
       const topk = opts.top ?? Math.min(5, classes);
       // Weights that store no preprocessing, and no --mean/--std for them: say what was assumed (not for ImageNet weights).
-      const note = assumedPreprocessingNote(clf, opts);
+      const note = assumedPreprocessingNote(clf);
       if (note) process.stderr.write(note + '\n');
       const preds = await classifyEach(clf, images, problems, topk);
       printPredictions(preds, opts.json ?? false);

@@ -39,7 +39,7 @@ export function registerSummary(program: Command): void {
         const loaded = await loadClassifierOrNetwork({ weights: name });
         model = loaded.model;
         checkSameModel(name, model.spec, overrides);
-        fedSize = loaded.classifier && modelInputSize(loaded.classifier.preprocessing);
+        if (loaded.classifier && !size) fedSize = modelInputSize(loaded.classifier.preprocessing, name);
       } else throw unknownModel(name);
       try {
         const summary = model.summary(size ? [size[0], size[1]] : fedSize);
@@ -51,11 +51,19 @@ export function registerSummary(program: Command): void {
     });
 }
 
-/** The [height, width] that `p` brings every image to (padding, a crop or an exact resize), or undefined when it varies with the image. */
-function modelInputSize(p: ImagePreprocessing): [number, number] | undefined {
+/**
+ * The [height, width] that `p` brings every image to (padding, a crop or an exact resize); for a
+ * short-side resize alone, a square image's, with a note (other images give other sizes).
+ */
+function modelInputSize(p: ImagePreprocessing, source: string): [number, number] | undefined {
   if (p.padTo) return p.padTo;
   if (p.crop) return p.crop;
-  return Array.isArray(p.resize) ? p.resize : undefined;
+  if (Array.isArray(p.resize) || p.resize === undefined) return p.resize;
+  process.stderr.write(
+    `note: ${source} resizes the short side of its images to ${p.resize} without a crop, so their size varies: ` +
+      `summarised at ${p.resize}x${p.resize} (a square image); give --input HxW for another.\n`,
+  );
+  return [p.resize, p.resize];
 }
 
 /** Weights fix the input channels and the classes: refuses `--input`/`--classes` that would describe another model (as forward and predict refuse it). */
