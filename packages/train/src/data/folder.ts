@@ -122,12 +122,12 @@ function decodeError(file: string, e: unknown): ImageDecodeFailure {
  * mean/std afterwards (the Batcher) gives the classifier's input.
  * Returns HWC uint8 pixels (`p.channels` channels) and their size.
  */
-export async function decodeForClassifier(file: string, p: ImagePreprocessing): Promise<Decoded> {
+export async function decodeForClassifier(file: string, p: ImagePreprocessing): Promise<DecodedImage> {
   return decodeAndPrepare(file, () => p);
 }
 
 /** zoo's decoder, then the preprocessing `prepare` picks for the image's size, before normalisation. */
-async function decodeAndPrepare(file: string, prepare: (height: number, width: number) => ImagePreprocessing): Promise<Decoded> {
+async function decodeAndPrepare(file: string, prepare: (height: number, width: number) => ImagePreprocessing): Promise<DecodedImage> {
   try {
     const { rgb, height, width, orientation } = await decodeRgb(file);
     const x = resizeCropPadRgb(rgb, height, width, prepare(height, width));
@@ -189,7 +189,12 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
 
 /** What a decoder gives for one image: its HWC uint8 pixels and size. */
 /** A decoded image before normalisation; `orientation`: the EXIF orientation (2 to 8) the decoder applied, if any. */
-type Decoded = { pixels: Uint8Array; height: number; width: number; orientation?: number };
+export interface DecodedImage {
+  pixels: Uint8Array;
+  height: number;
+  width: number;
+  orientation?: number;
+}
 
 /**
  * The most bytes the decoded images of one folder may take: half the machine's memory (training needs
@@ -229,7 +234,7 @@ async function decodeAll(
 ) {
   const p = options.preprocessing;
   // Without preprocessing, trainingSize has made sure of a size.
-  const decode = (file: string): Promise<Decoded> =>
+  const decode = (file: string): Promise<DecodedImage> =>
     size ? decodeAndPrepare(file, (height, width) => fitToSize(height, width, { ...options, size })) : decodeForClassifier(file, p!);
   let shape: [number, number, number] | undefined = size ? [size[0], size[1], options.channels ?? 3] : undefined;
   let per = shape ? shape[0] * shape[1] * shape[2] : 0;
@@ -239,7 +244,7 @@ async function decodeAll(
   let n = 0;
   const skipped: string[] = [];
   const turned: string[] = [];
-  const take = (px: Decoded | Error, item: { file: string; label: number }) => {
+  const take = (px: DecodedImage | Error, item: { file: string; label: number }) => {
     const file = item.file;
     if (px instanceof Error) {
       skipped.push(file);
@@ -265,7 +270,7 @@ async function decodeAll(
   };
   // Up to 8 decodes in flight (sharp decodes on libuv's threads while this thread resizes), taken
   // in listing order; only as many as are still wanted: the rest of `items` are spares for images that fail.
-  const inFlight: { item: { file: string; label: number }; result: Promise<Decoded | Error> }[] = [];
+  const inFlight: { item: { file: string; label: number }; result: Promise<DecodedImage | Error> }[] = [];
   let next = 0;
   let reported = 0;
   const fill = () => {
