@@ -188,7 +188,7 @@ describe('image folder notes', () => {
     expect(listed.loops).toEqual(['cat/b/loop']);
     expect(folderNotes(dir, listed)).toEqual([
       'note: skipped 1 file that is not an image by extension (no extension: 1; images are JPEG, PNG, WebP, TIFF, GIF, AVIF, BMP, PPM, PGM or PBM)',
-      'note: did not follow 1 symlinked folder leading back to a folder above it (cat/b/loop): their images are read once, where they lie',
+      'note: did not follow 1 symlinked folder leading back to a folder above it (cat/b/loop): its images are read once, where they lie',
     ]);
     const skip = pythonSkipReason(['torchvision']);
     if (skip) return console.log(`skipped the comparison with torchvision's ImageFolder: ${skip}`);

@@ -142,7 +142,8 @@ export function folderNotes(dir: string, listed: ImageFolderListing, relativeTo 
   const s = listed.loops.length;
   if (s)
     notes.push(
-      `note: did not follow ${s} symlinked folder${s > 1 ? 's' : ''} leading back to a folder above ${s > 1 ? 'them' : 'it'} (${some(listed.loops.map(rel))}): their images are read once, where they lie`,
+      `note: did not follow ${s} symlinked folder${s > 1 ? 's' : ''} leading back to a folder above ${s > 1 ? 'them' : 'it'} (${some(listed.loops.map(rel))}): ` +
+        `${s > 1 ? 'their' : 'its'} images are read once, where they lie`,
     );
   return notes;
 }
