@@ -131,6 +131,17 @@ describe('image folder notes', () => {
     expect(notes.filter((n) => n.includes('EXIF'))).toEqual([
       `note: 2 images (e.g. ${path.join('red', 'phone3.jpg')}) were turned upright or mirrored by their EXIF orientation, as photo viewers show them; torchvision's PIL pipeline would not turn them.`,
     ]);
+    // With --limit the validation part is decoded apart: its turned photos are said too, its listing not again.
+    const phones = tmpDir();
+    await write(path.join(phones, 'green'), 'green', 4);
+    fs.mkdirSync(path.join(phones, 'blue'));
+    for (let i = 0; i < 4; i++) await photo.clone().withMetadata({ orientation: 6 }).toFile(path.join(phones, 'blue', `${i}.jpg`));
+    fs.writeFileSync(path.join(phones, 'blue', 'notes.txt'), 'x');
+    const limited: string[] = [];
+    await loadData(phones, { imageSize: [8, 8], val: 0.5, limits: { train: 4, eval: 4 }, log: (m) => limited.push(m) });
+    const turned = limited.filter((n) => n.includes('EXIF')).map((n) => Number(/^note: (\d+) image/.exec(n)![1]));
+    expect(turned).toEqual([2, 2]);
+    expect(limited.filter((n) => n.includes('not an image'))).toHaveLength(1);
   });
 
   test('listImageFolder reports what it leaves out; folderNotes phrases it', () => {

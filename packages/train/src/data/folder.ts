@@ -40,9 +40,12 @@ export interface ImageFolderOptions extends FolderDecodeOptions {
   onSkip?: (file: string, reason: string) => void;
   /**
    * Called with one `note: ...` line per kind of thing left out (see {@link folderNotes}): empty
-   * class folders, files that are not images by their extension, symlinked folders leading back up.
+   * class folders, files that are not images by their extension, symlinked folders leading back up;
+   * and one for the images turned by their EXIF orientation.
    */
   onNote?: (message: string) => void;
+  /** False: no notes on what the listing leaves out (a second part of a folder already listed), only on its images. Default true. */
+  listingNotes?: boolean;
   /** The folder that paths in notes are relative to (default: the image folder itself). */
   notesRelativeTo?: string;
   /** Called as images are decoded (a few at a time): a large folder of photos takes minutes. */
@@ -156,7 +159,8 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
     throw new DataError(
       `${dir} has class folder(s) ${unknown.map((c) => `'${c}'`).join(', ')} that the training set lacks (${classes.join(', ')}): add them to train/ or remove them.`,
     );
-  for (const note of folderNotes(dir, options.classes ? { ...listed, empty: [] } : listed, options.notesRelativeTo)) options.onNote?.(note);
+  if (options.listingNotes !== false)
+    for (const note of folderNotes(dir, options.classes ? { ...listed, empty: [] } : listed, options.notesRelativeTo)) options.onNote?.(note);
   const listedItems = folderItems(dir, listed, classes);
   if (listed.classes.length === 0 || listedItems.length === 0) {
     throw new DataError(

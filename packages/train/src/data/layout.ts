@@ -133,7 +133,7 @@ async function loadAndSplit(
       ? { candidates: indices, count: indices.length }
       : { candidates: mixOrder(indices.length, limits.seed ?? 0).map((j) => indices[j]), count: n };
   const train = await loadImageFolder(dir, { ...decode, pick: pick(parts.train, limits.train) });
-  const val = 'val' in parts ? await loadImageFolder(dir, { ...decode, onNote: undefined, pick: pick(parts.val, limits.eval) }) : undefined;
+  const val = 'val' in parts ? await loadImageFolder(dir, { ...decode, listingNotes: false, pick: pick(parts.val, limits.eval) }) : undefined;
   return { train, ...(val ? { val } : {}) };
 }
 
