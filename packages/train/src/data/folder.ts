@@ -160,7 +160,8 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
       `${dir} has class folder(s) ${unknown.map((c) => `'${c}'`).join(', ')} that the training set lacks (${classes.join(', ')}): add them to train/ or remove them.`,
     );
   if (options.listingNotes !== false)
-    for (const note of folderNotes(dir, options.classes ? { ...listed, empty: [] } : listed, options.notesRelativeTo)) options.onNote?.(note);
+    for (const note of folderNotes(dir, options.classes ? { ...listed, empty: [] } : listed, options.notesRelativeTo))
+      options.onNote?.(note);
   const listedItems = folderItems(dir, listed, classes);
   if (listed.classes.length === 0 || listedItems.length === 0) {
     throw new DataError(
