@@ -63,9 +63,12 @@ export class BestTracker {
   }
 }
 
+/** The cross-entropy of a uniform guess over K classes, ln K (K at least 2). */
+export const uniformLoss = (numClasses: number): number => Math.log(Math.max(numClasses, 2));
+
 /** Whether a finite training loss has exploded: above 1000 times the loss of a uniform guess over K classes (ln K). */
 export function lossExploded(trainLoss: number, numClasses: number): boolean {
-  return Number.isFinite(trainLoss) && trainLoss > 1000 * Math.log(Math.max(numClasses, 2));
+  return Number.isFinite(trainLoss) && trainLoss > 1000 * uniformLoss(numClasses);
 }
 
 /**
@@ -74,7 +77,7 @@ export function lossExploded(trainLoss: number, numClasses: number): boolean {
  * last epoch's loss is still exploded stops as diverged (the trainer's `explodedLossMessage`).
  */
 export function explodingLossNote(m: EpochNumbers, numClasses: number): string | undefined {
-  const uniform = Math.log(Math.max(numClasses, 2));
+  const uniform = uniformLoss(numClasses);
   if (!lossExploded(m.trainLoss, numClasses)) return undefined;
   return (
     `note: the training loss ${m.trainLoss.toExponential(2)} is exploding (a uniform guess scores ${uniform.toFixed(2)}): ` +

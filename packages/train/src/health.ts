@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { NonFiniteTally, type Module } from '@resnet-ts/core';
 import type { Preprocessing } from './batches.js';
 import type { Dataset } from './data/dataset.js';
+import { uniformLoss } from './epoch-report.js';
 
 /**
  * Counts NaN and ±Inf in the model's parameters and buffers (running mean and variance included)
@@ -68,7 +69,7 @@ export function explodedLossMessage(
   at: { step: number; epoch: number; lr: number },
   last: LastGood,
 ): string {
-  const uniform = Math.log(Math.max(numClasses, 2));
+  const uniform = uniformLoss(numClasses);
   return (
     `Training diverged: its last epoch (epoch ${at.epoch + 1}, step ${at.step}, lr ${lrText(at.lr)}) ended with a mean training loss of ${loss.train.toExponential(2)} ` +
     `and a ${loss.set} loss of ${loss.eval.toExponential(2)} in eval mode, both over 1000 times a uniform guess's ${uniform.toFixed(2)}, although the weights stayed finite; ` +

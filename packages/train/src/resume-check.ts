@@ -238,17 +238,28 @@ function optimizerDifferences(given: RunSettings, stored: StoredSettings, flags:
 }
 
 /** The difference of a training set with the run's size, classes and statistics but other contents. */
-export const OTHER_IMAGES =
+const OTHER_IMAGES =
   "the training images differ from the run's (same number, classes and size; other pixels or labels: images edited, replaced or moved between class folders)";
 
-/** How {@link otherDecoder}'s difference starts (the run folder gives it its own fix). */
-export const OTHER_DECODER = 'the training images decode to other pixels than in the run';
+/** How {@link otherDecoder}'s difference starts. */
+const OTHER_DECODER = 'the training images decode to other pixels than in the run';
 
 /**
  * The images' fingerprint differs and so does the decoder that made their pixels: a decoder update
  * (another sharp or libvips) changes a JPEG's pixels slightly, so the images may well be the run's.
  */
 const otherDecoder = (now: string, then: string) => `${OTHER_DECODER}, and the image decoder is another (${now} here, ${then} in the run)`;
+
+/**
+ * What to do about `differences` (of {@link resumeDifferences}): other images alone are brought back
+ * by no option (nor another decoder), so the run's images or sharp version, else the run's options.
+ */
+export function resumeFix(differences: readonly string[]): string {
+  const only = differences.length === 1 ? differences[0] : undefined;
+  if (only === OTHER_IMAGES) return "put the run's images back";
+  if (only?.startsWith(OTHER_DECODER)) return "if the images are the run's, install the run's sharp version to resume; else put them back";
+  return "give the run's options";
+}
 
 /** Whether a stored data source is files or folders (absolute paths), not a data set's name. */
 const isPath = (source: string): boolean => source.split(', ').every((p) => path.isAbsolute(p));

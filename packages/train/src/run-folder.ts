@@ -17,15 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type Module, type ResNet, StateDictError } from '@resnet-ts/core';
 import { FileError, cleanStaleTempFiles, ensureDir, fileError, loadCheckpoint } from '@resnet-ts/core/node';
 import { TrainError } from './errors.js';
-import {
-  OTHER_DECODER,
-  OTHER_IMAGES,
-  type ResumeFlags,
-  type RunSettings,
-  TRAIN_COMMAND_FLAGS,
-  newRunWay,
-  resumeDifferences,
-} from './resume-check.js';
+import { type ResumeFlags, type RunSettings, TRAIN_COMMAND_FLAGS, newRunWay, resumeDifferences, resumeFix } from './resume-check.js';
 
 /** File name of the lock a running training process holds in its output folder. */
 export const LOCK_FILE = '.resnet-run.lock';
@@ -221,15 +213,7 @@ export function loadResumeState<S extends { step: number; epoch: number }>(
     if (!accum || !['lossSum', 'correct', 'seen', 'seconds'].every((k) => typeof accum[k] === 'number' && Number.isFinite(accum[k])))
       throw bad('metadata "training.accum" must hold finite lossSum, correct, seen and seconds');
     const differences = resumeDifferences(expect, { ...state, classes: loaded.classes, preprocessing: loaded.preprocessing }, flags);
-    // Only other images: no option brings the run's back (nor the run's decoder).
-    const only = differences.length === 1 ? differences[0] : undefined;
-    const fix =
-      only === OTHER_IMAGES
-        ? "put the run's images back"
-        : only?.startsWith(OTHER_DECODER)
-          ? "if the images are the run's, install the run's sharp version to resume; else put them back"
-          : "give the run's options";
-    if (differences.length) throw bad(`${differences.join(', ')}; ${fix}, or start a new run with ${newRunWay(flags)}`);
+    if (differences.length) throw bad(`${differences.join(', ')}; ${resumeFix(differences)}, or start a new run with ${newRunWay(flags)}`);
     if (state.stepsPerEpoch !== expect.stepsPerEpoch)
       throw bad(`metadata "training.stepsPerEpoch" is ${state.stepsPerEpoch}, not ${expect.stepsPerEpoch}`);
     if ((state.step as number) > expect.totalSteps) {

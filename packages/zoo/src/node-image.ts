@@ -18,9 +18,9 @@ import { gifFirstFrame, rgbAsPil } from './gif-first-frame.js';
  * that decodes no image (`resnet forward`, `eval` on IDX data, ...) would otherwise pay at start.
  */
 let sharpModule: typeof Sharp | undefined;
+const sharpLib = (): typeof Sharp => (sharpModule ??= require('sharp') as typeof Sharp);
 function sharp(...args: Parameters<typeof Sharp>): ReturnType<typeof Sharp> {
-  sharpModule ??= require('sharp') as typeof Sharp;
-  return sharpModule(...args);
+  return sharpLib()(...args);
 }
 
 /**
@@ -29,8 +29,8 @@ function sharp(...args: Parameters<typeof Sharp>): ReturnType<typeof Sharp> {
  * so that a resume can tell a decoder update from edited images).
  */
 export function imageDecoderVersion(): string {
-  sharpModule ??= require('sharp') as typeof Sharp;
-  return `sharp ${sharpModule.versions.sharp}, libvips ${sharpModule.versions.vips}`;
+  const { versions } = sharpLib();
+  return `sharp ${versions.sharp}, libvips ${versions.vips}`;
 }
 
 /** An image in Node: a file path, or the bytes of an encoded image. */

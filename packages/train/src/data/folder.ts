@@ -192,7 +192,6 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
   };
 }
 
-/** What a decoder gives for one image: its HWC uint8 pixels and size. */
 /** A decoded image before normalisation; `orientation`: the EXIF orientation (2 to 8) the decoder applied, if any. */
 export interface DecodedImage {
   pixels: Uint8Array;
