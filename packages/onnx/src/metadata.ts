@@ -21,9 +21,11 @@ export const ONNX_METADATA_KEYS = {
 
 /**
  * How images are prepared for the network (the fields of the zoo's `ImagePreprocessing`, which a
- * classifier's `preprocessing` is): pixels in [0, 1] (`value / 255`), resized (`resize`: the short
- * side, or exactly `[h, w]`; bilinear with antialiasing, as torchvision on PIL images), centre cropped
- * (`crop`) or padded (`padTo`), then `(x - mean) / std` per channel.
+ * classifier's `preprocessing` is): the decoded image turned upright by its EXIF orientation (every
+ * resnet-ts decoder does this first; the field is not stored, so that the entry reads back as the
+ * classifier's own), pixels in [0, 1] (`value / 255`), resized (`resize`: the short side, or exactly
+ * `[h, w]`; bilinear with antialiasing, as torchvision on PIL images, also where `interpolation` is
+ * absent), centre cropped (`crop`) or padded (`padTo`), then `(x - mean) / std` per channel.
  */
 export interface OnnxPreprocessing {
   resize?: number | [number, number];
