@@ -144,8 +144,9 @@ export class Bottleneck extends ConvStackBlock {
   }
 }
 
-registerGraphExporter(BasicBlock, (g, block, path, x) => block.emitGraph(g, path, x));
-registerGraphExporter(Bottleneck, (g, block, path, x) => block.emitGraph(g, path, x));
+// Both train exactly as their graph says (batch norms on batch statistics): compiled training plans may run them.
+registerGraphExporter(BasicBlock, (g, block, path, x) => block.emitGraph(g, path, x), { sameInTraining: true });
+registerGraphExporter(Bottleneck, (g, block, path, x) => block.emitGraph(g, path, x), { sameInTraining: true });
 
 registerBlock('basic', {
   description: 'two 3x3 convs (ResNet-18/34, CIFAR ResNets)',

@@ -112,7 +112,8 @@ export class PreActBasicBlock extends ResidualBlock {
   }
 }
 
-registerGraphExporter(PreActBasicBlock, (g, block, path, x) => block.emitGraph(g, path, x));
+// The same in training as the graph says (batch norms on batch statistics): compiled training plans may run it.
+registerGraphExporter(PreActBasicBlock, (g, block, path, x) => block.emitGraph(g, path, x), { sameInTraining: true });
 registerBlock('preact-basic', {
   description: 'pre-activation basic block: BN-ReLU-conv x2, sum not activated (He et al. 2016)',
   expansion: PreActBasicBlock.expansion,

@@ -55,13 +55,35 @@ export type GraphExporter<M extends Module = Module> = (g: GraphEmitter, module:
 export type ModuleClass<M extends Module> = abstract new (...args: any[]) => M;
 
 const exporters = new Map<unknown, GraphExporter>();
+const sameInTraining = new Set<unknown>();
+
+/** Options of {@link registerGraphExporter}. */
+export interface GraphExporterOptions {
+  /**
+   * The module computes in training mode exactly what its graph describes, given train-mode batch
+   * norms (no dropout, stochastic depth or other train-only behaviour), so a backend's compiled
+   * training plan may run it from the graph. Default false: a model containing it trains layer by layer.
+   */
+  sameInTraining?: boolean;
+}
 
 /**
  * Registers how modules of class `type` are exported (exactly that class: subclasses register their
  * own). Re-registering replaces.
  */
-export function registerGraphExporter<M extends Module>(type: ModuleClass<M>, exporter: GraphExporter<M>): void {
+export function registerGraphExporter<M extends Module>(
+  type: ModuleClass<M>,
+  exporter: GraphExporter<M>,
+  options: GraphExporterOptions = {},
+): void {
   exporters.set(type, exporter as GraphExporter);
+  if (options.sameInTraining) sameInTraining.add(type);
+  else sameInTraining.delete(type);
+}
+
+/** Whether `module`'s exact class was registered with `sameInTraining` (see {@link GraphExporterOptions}). */
+export function graphIsSameInTraining(module: Module): boolean {
+  return sameInTraining.has(module.constructor);
 }
 
 /** A module the graph writer has no exporter for. */

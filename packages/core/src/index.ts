@@ -57,11 +57,21 @@ export {
   type CompiledInference,
   type InferenceCompiler,
 } from './inference-plan.js';
+export {
+  registerTrainingCompiler,
+  setTrainingPlan,
+  compiledTrainingForward,
+  clearTrainingPlans,
+  type CompiledTraining,
+  type TrainingCompiler,
+} from './training-plan.js';
 export { emitLayerSequence, emitResNetGraph } from './layers/graph-exporters.js';
 export {
   registerGraphExporter,
   graphExporterFor,
+  graphIsSameInTraining,
   GraphExportError,
+  type GraphExporterOptions,
   type GraphEmitter,
   type GraphExporter,
   type GraphAttr,

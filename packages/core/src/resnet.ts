@@ -9,6 +9,7 @@ import { didYouMean } from './closest-names.js';
 import { ShortcutParams, StrideMode, getBlock, getShortcut } from './registry.js';
 import { ResidualBlock } from './block.js';
 import { clearInferencePlans, compiledForward } from './inference-plan.js';
+import { clearTrainingPlans, compiledTrainingForward } from './training-plan.js';
 import { assertBatchStatisticsFor } from './batch-statistics.js';
 
 /** One stage (torchvision's `layerN`): `depth` blocks of the same type and width. */
@@ -274,13 +275,17 @@ export class ResNet extends Module {
     const c = this.context(ctx);
     assertNHWC(x, this.spec.inChannels, 'ResNet');
     if (x.shape[0] === 0) return tf.zeros([0, this.spec.numClasses]);
-    // In eval mode the backend's compiled plan (if it has one and can express this model) runs the whole pass.
-    return compiledForward(this, x, c) ?? tf.tidy(() => this.fc.forward(this.features(x, c)));
+    // The backend's compiled plan (if it has one and can express this model) runs the whole pass: the
+    // inference plan in eval mode, the training plan (forward here, backward on the tape) in training.
+    if (c.training) assertBatchStatisticsFor(this, x, 'ResNet');
+    const planned = c.training ? compiledTrainingForward(this, x, c) : compiledForward(this, x, c);
+    return planned ?? tf.tidy(() => this.fc.forward(this.features(x, c)));
   }
 
-  /** Frees the compiled inference plans of this model (see inference-plan.ts); rebuilt when next needed. */
+  /** Frees the compiled inference and training plans of this model (inference-plan.ts, training-plan.ts); rebuilt when next needed. */
   override clearCaches(): void {
     clearInferencePlans(this);
+    clearTrainingPlans(this);
   }
 
   describe(input: Shape, tracer: Tracer): Shape {

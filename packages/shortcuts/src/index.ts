@@ -111,7 +111,8 @@ export class ZeroPadShortcut extends Module {
   }
 }
 
-registerGraphExporter(ZeroPadShortcut, (g, m, path, x) => m.emitGraph(g, path, x));
+// The same in training as the graph says (batch norms on batch statistics): compiled training plans may run it.
+registerGraphExporter(ZeroPadShortcut, (g, m, path, x) => m.emitGraph(g, path, x), { sameInTraining: true });
 
 /** The 1x1 conv + batch norm projection of options B and C (`downsample.0`, `downsample.1`). */
 export function projection(o: ShortcutOptions): Sequential {

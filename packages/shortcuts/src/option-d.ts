@@ -86,7 +86,8 @@ function windowCounts(h: number, w: number, s: number): tf.Tensor4D {
   return tf.tensor4d(counts, [1, oh, ow, 1]);
 }
 
-registerGraphExporter(CeilAvgPool2d, (g, m, path, x) => m.emitGraph(g, path, x));
+// The same in training as the graph says (batch norms on batch statistics): compiled training plans may run it.
+registerGraphExporter(CeilAvgPool2d, (g, m, path, x) => m.emitGraph(g, path, x), { sameInTraining: true });
 
 /** Option D's shortcut module: `Sequential(pool or Identity, 1x1 conv, [bn])`. */
 export function pooledProjection(o: ShortcutOptions): Sequential {

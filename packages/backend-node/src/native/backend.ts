@@ -7,8 +7,9 @@ import type { NativeAddon } from './addon.js';
 import { nativeCoreKernelConfigs, nativeKernelConfigs } from './kernels.js';
 import { nativeGradKernelConfigs, registerNativeGradients } from './gradients.js';
 import { optimizerKernelConfigs } from './kernels-optim.js';
-import { registerInferenceCompiler } from '@resnet-ts/core';
+import { registerInferenceCompiler, registerTrainingCompiler } from '@resnet-ts/core';
 import { compileNativePlan } from './plan.js';
+import { compileTrainingPlan } from './train-plan.js';
 import { DeferredTransposeValues, deferredTransposeKernelConfigs } from './deferred-transpose.js';
 
 export const NATIVE_BACKEND_NAME = 'native';
@@ -88,6 +89,8 @@ export function registerNativeBackend(addon: NativeAddon, priority: number): boo
     registerNativeGradients(NATIVE_BACKEND_NAME);
     // Eval-mode ResNet forwards run as one compiled oneDNN plan (plan.ts); core falls back to the kernels.
     registerInferenceCompiler(NATIVE_BACKEND_NAME, (model, shape) => compileNativePlan(addon, model, shape));
+    // Train-mode ResNet forwards (and their backward passes) run as one op over the same kernels (train-plan.ts).
+    registerTrainingCompiler(NATIVE_BACKEND_NAME, (model, shape) => compileTrainingPlan(addon, model, shape));
     kernelsRegistered = true;
   }
   // Large kernel outputs on huge pages (native/huge_pages.cc) unless RESNET_TS_HUGE_PAGES=0.

@@ -21,6 +21,7 @@ export {
 } from './addon.js';
 export { NativePlan, compileNativePlan, lastPlanFallback, setNativeWinograd } from './plan.js';
 export { pool as nativeBufferPool } from './pool.js';
+export { NativeTrainingPlan, compileTrainingPlan, lastTrainingPlanFallback, trainingPlanRuns } from './train-plan.js';
 
 export const NATIVE_PRIORITY = 40;
 export const NATIVE_INSTALL_HINT = 'apt-get install libdnnl-dev, then npm rebuild @resnet-ts/backend-node';

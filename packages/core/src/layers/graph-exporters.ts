@@ -29,26 +29,39 @@ export function emitLayerSequence(g: GraphEmitter, path: string, named: [string,
   return y;
 }
 
-registerGraphExporter(Conv2d, (g, m, path, x) => g.conv(path, m, null, x));
-registerGraphExporter(BatchNorm2d, (g, m, path, x) => g.batchNorm(path, m, x));
-registerGraphExporter(ReLU, (g, _m, path, x) => g.node('Relu', path, [x]));
-registerGraphExporter(Identity, (_g, _m, _path, x) => x);
-registerGraphExporter(MaxPool2d, (g, m, path, x) => {
-  const { kernelSize: k, stride: s, padding: p } = m;
-  return g.node('MaxPool', path, [x], { kernel_shape: { ints: [k, k] }, strides: { ints: [s, s] }, pads: { ints: [p, p, p, p] } });
-});
-registerGraphExporter(Sequential, (g, m, path, x) => g.sequence(path, m.children(), x));
+/** Core's layers compute in training exactly what they export (batch norm on batch statistics). */
+const TRAINS_AS_EXPORTED = { sameInTraining: true };
+
+registerGraphExporter(Conv2d, (g, m, path, x) => g.conv(path, m, null, x), TRAINS_AS_EXPORTED);
+registerGraphExporter(BatchNorm2d, (g, m, path, x) => g.batchNorm(path, m, x), TRAINS_AS_EXPORTED);
+registerGraphExporter(ReLU, (g, _m, path, x) => g.node('Relu', path, [x]), TRAINS_AS_EXPORTED);
+registerGraphExporter(Identity, (_g, _m, _path, x) => x, TRAINS_AS_EXPORTED);
+registerGraphExporter(
+  MaxPool2d,
+  (g, m, path, x) => {
+    const { kernelSize: k, stride: s, padding: p } = m;
+    return g.node('MaxPool', path, [x], { kernel_shape: { ints: [k, k] }, strides: { ints: [s, s] }, pads: { ints: [p, p, p, p] } });
+  },
+  TRAINS_AS_EXPORTED,
+);
+registerGraphExporter(Sequential, (g, m, path, x) => g.sequence(path, m.children(), x), TRAINS_AS_EXPORTED);
 // Global average pooling to [N, C]: GlobalAveragePool keeps 1x1 spatial dims, Flatten drops them.
-registerGraphExporter(GlobalAvgPool, (g, _m, path, x) =>
-  g.node('Flatten', 'flatten', [g.node('GlobalAveragePool', path, [x])], { axis: { int: 1 } }),
+registerGraphExporter(
+  GlobalAvgPool,
+  (g, _m, path, x) => g.node('Flatten', 'flatten', [g.node('GlobalAveragePool', path, [x])], { axis: { int: 1 } }),
+  TRAINS_AS_EXPORTED,
 );
 // Gemm with PyTorch's [out, in] weight (tfjs keeps [in, out]).
-registerGraphExporter(Linear, (g, fc, path, x) => {
-  const weight = permuteValues(fc.weight.dataSync() as Float32Array, [fc.inFeatures, fc.outFeatures], [1, 0]);
-  const inputs = [x, g.floatConstant(`${path}.weight`, weight, [fc.outFeatures, fc.inFeatures])];
-  if (fc.bias) inputs.push(g.floatConstant(`${path}.bias`, new Float32Array(fc.bias.dataSync() as Float32Array), [fc.outFeatures]));
-  return g.node('Gemm', path, inputs, { alpha: { float: 1 }, beta: { float: 1 }, transB: { int: 1 } });
-});
+registerGraphExporter(
+  Linear,
+  (g, fc, path, x) => {
+    const weight = permuteValues(fc.weight.dataSync() as Float32Array, [fc.inFeatures, fc.outFeatures], [1, 0]);
+    const inputs = [x, g.floatConstant(`${path}.weight`, weight, [fc.outFeatures, fc.inFeatures])];
+    if (fc.bias) inputs.push(g.floatConstant(`${path}.bias`, new Float32Array(fc.bias.dataSync() as Float32Array), [fc.outFeatures]));
+    return g.node('Gemm', path, inputs, { alpha: { float: 1 }, beta: { float: 1 }, transB: { int: 1 } });
+  },
+  TRAINS_AS_EXPORTED,
+);
 /**
  * The whole network as a graph: stem, stages, final norm, pooling and classifier. Returns the logits
  * value (the output of the last node). Registered as the ResNet exporter.
@@ -63,4 +76,4 @@ export function emitResNetGraph(g: GraphEmitter, model: ResNet, x: string): stri
   return g.module('fc', model.fc, y);
 }
 
-registerGraphExporter(ResNet, (g, model, _path, x) => emitResNetGraph(g, model, x));
+registerGraphExporter(ResNet, (g, model, _path, x) => emitResNetGraph(g, model, x), TRAINS_AS_EXPORTED);

@@ -1,0 +1,303 @@
+/**
+ * The op list of the native training plan (train-plan.ts): a train-mode ResNet described through
+ * core's graph exporters (batch norms not folded), each parameter kept as the model's own variable,
+ * lowered to the kernels the layers themselves call in training, with the same fusions they make:
+ * `BatchNorm -> Relu` and `BatchNorm -> Add [-> Relu]` are one train-mode batch norm with its
+ * epilogue (core's BatchNormEpilogue), option A's `Slice -> Pad` is the 0/1 selection conv of
+ * ZeroPadShortcut, `GlobalAveragePool -> Flatten` one mean.
+ *
+ * Only modules whose exporter was registered `sameInTraining` are accepted (a block with dropout or
+ * stochastic depth would export its eval-mode graph): anything else, and
+ * any operator not below, throws {@link PlanUnsupportedError} and the layers run one by one.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import {
+  BatchNorm2d,
+  Conv2d,
+  GraphEmitter,
+  GraphAttr,
+  Linear,
+  Module,
+  ResNet,
+  emitLayerSequence,
+  emitResNetGraph,
+  graphExporterFor,
+  graphIsSameInTraining,
+} from '@resnet-ts/core';
+import { PlanUnsupportedError } from './plan-lower.js';
+
+/** One op of the training plan; value ids index the plan's activations (0 is the NHWC input). */
+export type TrainOp =
+  | {
+      kind: 'conv';
+      x: number;
+      out: number;
+      weight: tf.Variable | null;
+      filter: Float32Array | null;
+      bias: tf.Variable | null;
+      params: number[];
+    }
+  | { kind: 'bn'; x: number; out: number; bn: BatchNorm2d; residual: number; relu: boolean }
+  | { kind: 'relu'; x: number; out: number }
+  | { kind: 'add'; a: number; b: number; out: number; relu: boolean }
+  | { kind: 'gap'; x: number; out: number }
+  | { kind: 'gemm'; x: number; out: number; fc: Linear };
+
+/** The lowered plan: ops in execution order, each value's NHWC (or [N, F]) shape, the logits' value. */
+export interface TrainPlanOps {
+  ops: TrainOp[];
+  shapes: number[][];
+  output: number;
+}
+
+interface Node {
+  op: string;
+  inputs: string[];
+  output: string;
+  attrs: Record<string, GraphAttr>;
+  module?: Module;
+}
+
+/** Refuses a module whose exporter does not declare that it trains as exported (core's `sameInTraining`). */
+function assertSameInTraining(module: Module, path: string): void {
+  if (!graphIsSameInTraining(module))
+    throw new PlanUnsupportedError(`${module.typeName} '${path}' is not declared the same in training as exported`);
+}
+
+/** Collects the train-mode graph with the modules behind each Conv, BatchNormalization and Gemm. */
+class TrainGraphEmitter implements GraphEmitter {
+  readonly foldBatchNorm = false;
+  readonly nodes: Node[] = [];
+  readonly ints = new Map<string, number[]>();
+  private count = 0;
+
+  node(op: string, _name: string, inputs: string[], attrs: Record<string, GraphAttr> = {}, module?: Module): string {
+    const output = `v${this.count++}`;
+    this.nodes.push({ op, inputs, output, attrs, module });
+    return output;
+  }
+
+  floatConstant(name: string): string {
+    // A constant the plan would not differentiate (a plug-in's own weight, a branch scale): not expressible.
+    throw new PlanUnsupportedError(`constant '${name}'`);
+  }
+
+  int64Constant(_name: string, v: number[]): string {
+    const key = `i${this.count++}`;
+    this.ints.set(key, v);
+    return key;
+  }
+
+  module(path: string, module: Module, x: string): string {
+    assertSameInTraining(module, path);
+    if (module instanceof Linear) return this.node('Gemm', path, [x], {}, module);
+    return graphExporterFor(module, path)(this, module, path, x);
+  }
+
+  conv(path: string, conv: Conv2d, bn: BatchNorm2d | null, x: string): string {
+    const p = conv.padding;
+    const attrs = { k: { int: conv.kernelSize }, s: { int: conv.stride }, pads: { ints: [p, p, p, p] } };
+    const y = this.node('Conv', path, [x], attrs, conv);
+    return bn ? this.batchNorm(`${path}.bn`, bn, y) : y;
+  }
+
+  batchNorm(path: string, bn: BatchNorm2d, x: string): string {
+    if (bn.frozenStatistics) throw new PlanUnsupportedError(`batch norm '${path}' with frozen statistics`);
+    return this.node('BatchNormalization', path, [x], {}, bn);
+  }
+
+  sequence(path: string, named: [string, Module][], x: string): string {
+    for (const [name, m] of named) assertSameInTraining(m, path ? `${path}.${name}` : name);
+    return emitLayerSequence(this, path, named, x);
+  }
+}
+
+const intsOf = (a: GraphAttr | undefined): number[] | null => (a && 'ints' in a ? a.ints : null);
+const intOf = (a: GraphAttr | undefined): number | null => (a && 'int' in a ? a.int : null);
+
+/** The lowering of one collected graph; see {@link lowerTrainingGraph}. */
+class TrainLowering {
+  readonly ops: TrainOp[] = [];
+  readonly shapes: number[][] = [];
+  private readonly ids = new Map<string, number>();
+  private readonly consumers = new Map<string, Node[]>();
+  /** Batch norms run at their Add (with the other addend as residual), and nodes folded into the one before. */
+  private readonly deferredBn = new Map<Node, Node>();
+  private readonly absorbed = new Set<Node>();
+
+  constructor(
+    private readonly nodes: Node[],
+    private readonly ints: Map<string, number[]>,
+    input: string,
+    inputShape: readonly number[],
+  ) {
+    this.define(input, [...inputShape]);
+    for (const n of nodes) for (const v of n.inputs) this.consumers.set(v, [...(this.consumers.get(v) ?? []), n]);
+  }
+
+  private define(v: string, shape: number[]): number {
+    this.ids.set(v, this.shapes.length);
+    this.shapes.push(shape);
+    return this.shapes.length - 1;
+  }
+
+  id(v: string): number {
+    const id = this.ids.get(v);
+    if (id === undefined) throw new PlanUnsupportedError(`value ${v} is used before it is computed`);
+    return id;
+  }
+
+  private sole(v: string, op: string): Node | null {
+    const c = this.consumers.get(v);
+    return c && c.length === 1 && c[0].op === op ? c[0] : null;
+  }
+
+  /** `node`'s output after the Relu it absorbs (when that Relu is its only consumer). */
+  private withRelu(node: Node, output: string): { name: string; relu: boolean } {
+    const relu = this.sole(output, 'Relu');
+    if (!relu) return { name: output, relu: false };
+    this.absorbed.add(relu);
+    return { name: relu.output, relu: true };
+  }
+
+  lower(output: string): TrainPlanOps {
+    for (const n of this.nodes) {
+      if (n.op === 'BatchNormalization' && !this.absorbed.has(n)) {
+        const add = this.sole(n.output, 'Add');
+        if (add && add.inputs[0] !== add.inputs[1] && ![...this.deferredBn.values()].includes(add)) this.deferredBn.set(n, add);
+      }
+    }
+    for (const n of this.nodes) this.emit(n);
+    return { ops: this.ops, shapes: this.shapes, output: this.id(output) };
+  }
+
+  private emit(n: Node): void {
+    if (this.absorbed.has(n) || this.deferredBn.has(n)) return;
+    const bnHere = [...this.deferredBn].find(([, add]) => add === n);
+    if (bnHere) return this.batchNorm(bnHere[0], n);
+    switch (n.op) {
+      case 'Conv':
+        return this.conv(n);
+      case 'BatchNormalization':
+        return this.batchNorm(n, null);
+      case 'Relu':
+        return void this.ops.push({ kind: 'relu', x: this.id(n.inputs[0]), out: this.define(n.output, this.shapes[this.id(n.inputs[0])]) });
+      case 'Add':
+        return this.add(n);
+      case 'Slice':
+      case 'Pad':
+        return this.selector(n);
+      case 'GlobalAveragePool':
+        return this.globalAverage(n);
+      case 'Gemm':
+        return this.gemm(n);
+      default:
+        throw new PlanUnsupportedError(`operator ${n.op} in training`);
+    }
+  }
+
+  private conv(n: Node): void {
+    const conv = n.module as Conv2d;
+    const x = this.id(n.inputs[0]);
+    const [b, h, w, c] = this.shapes[x];
+    const k = intOf(n.attrs.k)!,
+      s = intOf(n.attrs.s)!,
+      [pt, pl, pb, pr] = intsOf(n.attrs.pads)!;
+    if (c !== conv.inChannels) throw new PlanUnsupportedError('Conv shape');
+    const oh = Math.floor((h + pt + pb - k) / s) + 1,
+      ow = Math.floor((w + pl + pr - k) / s) + 1;
+    const co = conv.outChannels;
+    const params = [b, h, w, c, k, k, co, oh, ow, s, s, pt, pl, pb, pr, 1, 1];
+    const out = this.define(n.output, [b, oh, ow, co]);
+    this.ops.push({ kind: 'conv', x, out, weight: conv.weight, filter: null, bias: conv.bias ?? null, params });
+  }
+
+  private batchNorm(n: Node, add: Node | null): void {
+    const x = this.id(n.inputs[0]);
+    const bn = n.module as BatchNorm2d;
+    if (this.shapes[x].length !== 4 || this.shapes[x][3] !== bn.numFeatures) throw new PlanUnsupportedError('BatchNormalization shape');
+    let residual = -1;
+    let end = n.output;
+    if (add) {
+      const other = add.inputs[0] === n.output ? add.inputs[1] : add.inputs[0];
+      residual = this.id(other);
+      if (this.shapes[residual].join() !== this.shapes[x].join()) throw new PlanUnsupportedError('Add shapes differ');
+      end = add.output;
+    }
+    const { name, relu } = this.withRelu(n, end);
+    this.ops.push({ kind: 'bn', x, out: this.define(name, this.shapes[x]), bn, residual, relu });
+  }
+
+  private add(n: Node): void {
+    const [a, b] = n.inputs.map((v) => this.id(v));
+    if (this.shapes[a].join() !== this.shapes[b].join()) throw new PlanUnsupportedError('Add shapes differ');
+    const { name, relu } = this.withRelu(n, n.output);
+    this.ops.push({ kind: 'add', a, b, out: this.define(name, this.shapes[a]), relu });
+  }
+
+  /** Option A's shortcut: `Slice` (spatial steps) then `Pad` (zero channels), as ZeroPadShortcut's selection conv. */
+  private selector(n: Node): void {
+    const x = this.id(n.inputs[0]);
+    const [b, h, w, c] = this.shapes[x];
+    let s = 1;
+    let last = n;
+    if (n.op === 'Slice') {
+      const [starts, ends, axes, steps] = n.inputs.slice(1).map((v) => this.ints.get(v));
+      const ok =
+        starts?.every((v) => v === 0) &&
+        axes?.join() === '2,3' &&
+        steps &&
+        steps[0] === steps[1] &&
+        ends?.every((e) => e >= Math.max(h, w));
+      if (!ok) throw new PlanUnsupportedError('Slice');
+      s = steps![0];
+      const pad = this.sole(n.output, 'Pad');
+      if (pad) {
+        this.absorbed.add(pad);
+        last = pad;
+      }
+    }
+    let before = 0,
+      co = c;
+    if (last.op === 'Pad') {
+      const pads = this.ints.get(last.inputs[1]);
+      const mode = last.attrs.mode;
+      const constant = !mode || ('string' in mode && mode.string === 'constant');
+      if (!pads || pads.length !== 8 || last.inputs.length > 2 || !constant || pads.some((p, k) => k !== 1 && k !== 5 && p !== 0))
+        throw new PlanUnsupportedError('Pad');
+      before = pads[1];
+      co = c + pads[1] + pads[5];
+    }
+    // ZeroPadShortcut's filter: HWIO [1, 1, c, co], 1 at (i, i + before).
+    const filter = new Float32Array(c * co);
+    for (let ch = 0; ch < c; ch++) filter[ch * co + ch + before] = 1;
+    const oh = Math.floor((h - 1) / s) + 1,
+      ow = Math.floor((w - 1) / s) + 1;
+    const params = [b, h, w, c, 1, 1, co, oh, ow, s, s, 0, 0, 0, 0, 1, 1];
+    const out = this.define(last.output, [b, oh, ow, co]);
+    this.ops.push({ kind: 'conv', x, out, weight: null, filter, bias: null, params });
+  }
+
+  private globalAverage(n: Node): void {
+    const x = this.id(n.inputs[0]);
+    const flatten = this.sole(n.output, 'Flatten');
+    if (!flatten) throw new PlanUnsupportedError('GlobalAveragePool without Flatten');
+    this.absorbed.add(flatten);
+    const [b, , , c] = this.shapes[x];
+    this.ops.push({ kind: 'gap', x, out: this.define(flatten.output, [b, c]) });
+  }
+
+  private gemm(n: Node): void {
+    const x = this.id(n.inputs[0]);
+    const fc = n.module as Linear;
+    if (this.shapes[x].length !== 2 || this.shapes[x][1] !== fc.inFeatures) throw new PlanUnsupportedError('Gemm shape');
+    this.ops.push({ kind: 'gemm', x, out: this.define(n.output, [this.shapes[x][0], fc.outFeatures]), fc });
+  }
+}
+
+/** The training plan's ops for `model` on an NHWC input of `inputShape`; throws {@link PlanUnsupportedError} (or core's GraphExportError). */
+export function lowerTrainingGraph(model: ResNet, inputShape: readonly number[]): TrainPlanOps {
+  const g = new TrainGraphEmitter();
+  const output = emitResNetGraph(g, model, 'input');
+  return new TrainLowering(g.nodes, g.ints, 'input', inputShape).lower(output);
+}

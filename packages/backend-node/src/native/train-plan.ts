@@ -1,0 +1,426 @@
+/**
+ * The native engine's compiled training plan: a train-mode ResNet forward pass, and its backward
+ * pass, as one op on the gradient tape (`tf.customGrad`, inputs: the images and every parameter)
+ * that calls the same native kernels the layers call in training, in the same order, without tfjs's
+ * tape bookkeeping and kernel dispatch around each of them (~20-27 ms of a ~150 ms ResNet-20 step at
+ * batch 128 on two cores). Registered with core's `registerTrainingCompiler`, so `ResNet.forward`
+ * in training mode uses it with no change to the caller; a model it cannot express (train-plan-lower.ts)
+ * runs the layers one by one, and `setTrainingPlan(false)` / $RESNET_TS_TRAINING_PLAN=0 turns it off.
+ *
+ * The weights are read afresh on every run (an optimizer step replaces them). Activations live in
+ * buffers from the engine's pool, held from the forward pass until its backward pass has run (or
+ * released at once when no gradient is being recorded).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import {
+  BATCH_NORM_TRAIN,
+  BATCH_NORM_TRAIN_GRAD,
+  GraphExportError,
+  Module,
+  ResNet,
+  graphIsSameInTraining,
+  type BatchNorm2d,
+  type CompiledTraining,
+} from '@resnet-ts/core';
+import { nativeDisabled } from './kernels.js';
+import type { NativeAddon } from './addon.js';
+import { f32, size } from './kernel-args.js';
+import { pool } from './pool.js';
+import { PlanUnsupportedError } from './plan-lower.js';
+import { lowerTrainingGraph, type TrainOp, type TrainPlanOps } from './train-plan-lower.js';
+
+/** One forward pass's activations (index: value id; 0 is the input's own storage) and batch statistics (by op index). */
+interface Saved {
+  acts: Float32Array[];
+  stats: Map<number, { mean: Float32Array; variance: Float32Array }>;
+}
+
+const fround = Math.fround;
+
+/** Sets each running statistic of `bn` exactly as core's BatchNorm2d does after a train-mode pass over `n` rows. */
+function updateRunningStats(backend: MathBackendCPU, bn: BatchNorm2d, mean: Float32Array, variance: Float32Array, n: number): void {
+  const m = fround(bn.momentum),
+    keep = fround(1 - bn.momentum),
+    unbias = fround(n / (n - 1));
+  const rm = f32(backend, bn.runningMean)!,
+    rv = f32(backend, bn.runningVar)!;
+  const newMean = new Float32Array(mean.length),
+    newVar = new Float32Array(mean.length);
+  for (let c = 0; c < mean.length; c++) {
+    const unbiased = n > 1 ? fround(variance[c] * unbias) : variance[c];
+    newMean[c] = fround(fround(rm[c] * keep) + fround(mean[c] * m));
+    newVar[c] = fround(fround(rv[c] * keep) + fround(unbiased * m));
+  }
+  tf.tidy(() => {
+    bn.runningMean.assign(tf.tensor1d(newMean));
+    bn.runningVar.assign(tf.tensor1d(newVar));
+    bn.numBatchesTracked.assign(tf.scalar((f32Int(backend, bn.numBatchesTracked) ?? 0) + 1, 'int32'));
+  });
+}
+
+function f32Int(backend: MathBackendCPU, t: tf.Tensor): number | undefined {
+  return (backend.data.get(t.dataId)?.values as Int32Array | undefined)?.[0];
+}
+
+/** The float32 storage of parameter `v` (its own, read in place). */
+function valuesOf(backend: MathBackendCPU, v: tf.Variable): Float32Array {
+  const a = f32(backend, v);
+  if (!a) throw new PlanUnsupportedError(`parameter '${v.name}' is not float32`);
+  return a;
+}
+
+/** A built training plan for one input shape (see the file comment). */
+export class NativeTrainingPlan implements CompiledTraining {
+  /** The parameters, in the order of the op's inputs after the images. */
+  private readonly params: tf.Variable[];
+
+  constructor(
+    private readonly addon: NativeAddon,
+    private readonly plan: TrainPlanOps,
+    private readonly inputShape: readonly number[],
+  ) {
+    const params = new Set<tf.Variable>();
+    for (const op of plan.ops) {
+      if (op.kind === 'conv' && op.weight) [op.weight, op.bias].forEach((p) => p && params.add(p));
+      if (op.kind === 'bn') [op.bn.weight, op.bn.bias].forEach((p) => params.add(p));
+      if (op.kind === 'gemm') [op.fc.weight, op.fc.bias].forEach((p) => p && params.add(p));
+    }
+    this.params = [...params];
+  }
+
+  run(x: tf.Tensor4D): tf.Tensor2D | null {
+    const backend = tf.backend() as MathBackendCPU;
+    const input = f32(backend, x);
+    if (!input || !x.shape.every((d, i) => d === this.inputShape[i]) || this.params.some((p) => p.dtype !== 'float32')) return null;
+    const recording = tf.engine().isTapeOn();
+    let saved: Saved | null = null;
+    const op = tf.customGrad((...args) => {
+      saved = this.forward(backend, input);
+      const [n, k] = this.plan.shapes[this.plan.output];
+      const logits = tf.tensor2d(saved.acts[this.plan.output].slice(), [n, k]);
+      const inputs = args.slice(0, 1 + this.params.length) as tf.Tensor[];
+      return {
+        value: logits,
+        gradFunc: (dy: tf.Tensor) => this.backward(backend, saved!, f32(backend, dy)!, inputs),
+      };
+    });
+    const logits = op(x, ...this.params) as tf.Tensor2D;
+    planRuns++;
+    const s = saved as Saved | null;
+    if (s) this.plan.ops.forEach((o, i) => o.kind === 'bn' && this.updateStats(backend, o.bn, s, i, o.x));
+    if (!recording && s) this.release(s);
+    return logits;
+  }
+
+  private updateStats(backend: MathBackendCPU, bn: BatchNorm2d, s: Saved, i: number, x: number): void {
+    const { mean, variance } = s.stats.get(i)!;
+    const shape = this.plan.shapes[x];
+    updateRunningStats(backend, bn, mean, variance, size(shape) / shape[shape.length - 1]);
+  }
+
+  private release(s: Saved): void {
+    s.acts.forEach((a, v) => v > 0 && pool.release(a));
+    s.acts.length = 0;
+  }
+
+  /** Runs every op in order; the activations and batch statistics, for the backward pass. */
+  private forward(backend: MathBackendCPU, input: Float32Array): Saved {
+    const { shapes } = this.plan;
+    const acts: Float32Array[] = shapes.map((s, v) => (v === 0 ? input : pool.alloc(size(s))));
+    const stats = new Map<number, { mean: Float32Array; variance: Float32Array }>();
+    const a = this.addon;
+    this.plan.ops.forEach((op, i) => {
+      const y = acts[op.out];
+      switch (op.kind) {
+        case 'conv': {
+          const w = op.weight ? valuesOf(backend, op.weight) : op.filter!;
+          return a.conv2dForward(acts[op.x], w, op.bias ? valuesOf(backend, op.bias) : null, y, op.params, false);
+        }
+        case 'bn': {
+          const c = op.bn.numFeatures;
+          const st = { mean: new Float32Array(c), variance: new Float32Array(c) };
+          stats.set(i, st);
+          const res = op.residual >= 0 ? acts[op.residual] : null;
+          const [g, b] = [op.bn.weight, op.bn.bias].map((p) => valuesOf(backend, p));
+          return a.batchNormTrain(acts[op.x], g, b, op.bn.eps, c, y, st.mean, st.variance, res, op.relu);
+        }
+        case 'relu':
+          return a.unary('Relu', acts[op.x], y);
+        case 'add':
+          a.binary('Add', acts[op.a], 0, acts[op.b], 0, y, 1, y.length);
+          return op.relu ? a.unary('Relu', y, y) : undefined;
+        case 'gap': {
+          const [n, h, w, c] = shapes[op.x];
+          return a.reduce('Mean', acts[op.x], y, n, h * w, c);
+        }
+        case 'gemm':
+          return this.gemmForward(backend, op, acts[op.x], y, shapes[op.x]);
+      }
+    });
+    return { acts, stats };
+  }
+
+  /** Linear's forward as the layer runs it: matMul, then the bias added. */
+  private gemmForward(
+    backend: MathBackendCPU,
+    op: Extract<TrainOp, { kind: 'gemm' }>,
+    x: Float32Array,
+    y: Float32Array,
+    shape: number[],
+  ): void {
+    const [n, k] = shape;
+    const o = op.fc.outFeatures;
+    this.addon.matmul(x, valuesOf(backend, op.fc.weight), null, y, [1, 1, n, k, o, 0, 0], false);
+    if (!op.fc.bias) return;
+    const b = valuesOf(backend, op.fc.bias);
+    for (let i = 0; i < n; i++) for (let j = 0; j < o; j++) y[i * o + j] = fround(y[i * o + j] + b[j]);
+  }
+
+  /** The gradients of the images and of every parameter, from `dy`, the logits' gradient; releases the activations. */
+  private backward(backend: MathBackendCPU, s: Saved, dy: Float32Array, inputs: tf.Tensor[]): tf.Tensor[] {
+    if (s.acts.length === 0) throw new Error('the native training plan ran its backward pass twice for one forward pass');
+    const grads = new GradientSums(this.addon, this.plan.shapes, s.acts, dy, this.plan.output);
+    const paramGrads = new Map<tf.Variable, Float32Array>();
+    const addParam = (p: tf.Variable, g: Float32Array) => {
+      const prev = paramGrads.get(p);
+      if (prev) for (let i = 0; i < g.length; i++) prev[i] = fround(prev[i] + g[i]);
+      else paramGrads.set(p, g);
+    };
+    try {
+      for (let i = this.plan.ops.length - 1; i >= 0; i--) this.backwardOp(backend, this.plan.ops[i], i, s, grads, addParam);
+      const dx = grads.take(0);
+      return [
+        tf.tensor(dx, inputs[0].shape, 'float32'),
+        ...this.params.map((p) => tf.tensor(paramGrads.get(p) ?? new Float32Array(size(p.shape)), p.shape, 'float32')),
+      ];
+    } finally {
+      grads.release();
+      this.release(s);
+    }
+  }
+
+  private backwardOp(
+    backend: MathBackendCPU,
+    op: TrainOp,
+    i: number,
+    s: Saved,
+    grads: GradientSums,
+    addParam: (p: tf.Variable, g: Float32Array) => void,
+  ): void {
+    const a = this.addon;
+    const { acts } = s;
+    const g = grads.of(op.out);
+    if (!g) return; // the value does not reach the logits
+    switch (op.kind) {
+      case 'conv': {
+        if (op.weight) {
+          const dw = pool.alloc(size(op.weight.shape));
+          const db = op.bias ? new Float32Array(size(op.bias.shape)) : null;
+          a.conv2dBackwardFilter(acts[op.x], g, dw, db, op.params);
+          addParam(op.weight, dw);
+          if (op.bias && db) addParam(op.bias, db);
+        }
+        const w = op.weight ? valuesOf(backend, op.weight) : op.filter!;
+        return grads.add(op.x, (dx) => a.conv2dBackwardData(g, w, dx, op.params));
+      }
+      case 'bn': {
+        const c = op.bn.numFeatures;
+        const { mean, variance } = s.stats.get(i)!;
+        const zeros = new Float32Array(c);
+        const dscale = new Float32Array(c),
+          doffset = new Float32Array(c);
+        const dres = op.residual >= 0 ? pool.alloc(g.length) : null;
+        const y = op.relu ? acts[op.out] : null;
+        grads.add(op.x, (dx) =>
+          a.batchNormTrainGrad(
+            g,
+            zeros,
+            zeros,
+            acts[op.x],
+            valuesOf(backend, op.bn.weight),
+            mean,
+            variance,
+            op.bn.eps,
+            c,
+            dx,
+            dscale,
+            doffset,
+            y,
+            dres,
+          ),
+        );
+        addParam(op.bn.weight, dscale);
+        addParam(op.bn.bias, doffset);
+        if (dres) grads.addOwned(op.residual, dres);
+        return;
+      }
+      case 'relu':
+        return grads.add(op.x, (dx) => a.binary('ReluGrad', g, 0, acts[op.x], 0, dx, 1, dx.length));
+      case 'add': {
+        let gm = g;
+        if (op.relu) {
+          gm = pool.alloc(g.length);
+          a.binary('ReluGrad', g, 0, acts[op.out], 0, gm, 1, gm.length);
+          grads.keep(gm);
+        }
+        grads.alias(op.a, gm);
+        return grads.alias(op.b, gm);
+      }
+      case 'gap': {
+        const [n, h, w, c] = this.plan.shapes[op.x];
+        const hw = h * w;
+        return grads.add(op.x, (dx) => {
+          for (let b = 0; b < n; b++)
+            for (let ch = 0; ch < c; ch++) {
+              const v = fround(g[b * c + ch] / hw);
+              for (let p = 0; p < hw; p++) dx[(b * hw + p) * c + ch] = v;
+            }
+        });
+      }
+      case 'gemm': {
+        const [n, k] = this.plan.shapes[op.x];
+        const o = op.fc.outFeatures;
+        const dw = new Float32Array(k * o);
+        a.matmul(acts[op.x], g, null, dw, [1, 1, k, n, o, 1, 0], false);
+        addParam(op.fc.weight, dw);
+        if (op.fc.bias) {
+          const db = new Float32Array(o);
+          a.reduce('Sum', g, db, 1, n, o);
+          addParam(op.fc.bias, db);
+        }
+        const w = valuesOf(backend, op.fc.weight);
+        return grads.add(op.x, (dx) => a.matmul(g, w, null, dx, [1, 1, n, o, k, 0, 1], false));
+      }
+    }
+  }
+
+  dispose(): void {
+    // Nothing native: the activations go back to the pool after each backward pass.
+  }
+}
+
+/**
+ * The gradient of each value, summed over its consumers as the backward pass reaches them. A value's
+ * first gradient may be another's buffer (an Add passes its gradient on unchanged); later ones are
+ * added into a buffer of its own. Buffers come from the engine's pool and go back to it.
+ */
+class GradientSums {
+  private readonly refs: (Float32Array | null)[];
+  private readonly owned: Float32Array[] = [];
+
+  constructor(
+    private readonly addon: NativeAddon,
+    private readonly shapes: number[][],
+    acts: Float32Array[],
+    dy: Float32Array,
+    output: number,
+  ) {
+    this.refs = acts.map(() => null);
+    this.refs[output] = dy;
+  }
+
+  of(v: number): Float32Array | null {
+    return this.refs[v];
+  }
+
+  /** The gradient of value `v` for a tensor handed to tfjs: its own buffer (no longer released here), else a copy. */
+  take(v: number): Float32Array {
+    const g = this.refs[v];
+    if (!g) return new Float32Array(size(this.shapes[v]));
+    const i = this.owned.indexOf(g);
+    if (i < 0) return g.slice();
+    this.owned.splice(i, 1);
+    return g;
+  }
+
+  /** Adds the gradient that `write` writes into a buffer of the value's size. */
+  add(v: number, write: (dx: Float32Array) => void): void {
+    const dx = pool.alloc(size(this.shapes[v]));
+    write(dx);
+    this.addOwned(v, dx);
+  }
+
+  /** Adds `g`, a buffer this object now owns. */
+  addOwned(v: number, g: Float32Array): void {
+    this.owned.push(g);
+    this.sum(v, g);
+  }
+
+  /** Adds `g`, a buffer owned elsewhere that stays unchanged until the pass ends. */
+  alias(v: number, g: Float32Array): void {
+    this.sum(v, g);
+  }
+
+  /** Keeps `g` until the pass ends (then it goes back to the pool). */
+  keep(g: Float32Array): void {
+    this.owned.push(g);
+  }
+
+  private sum(v: number, g: Float32Array): void {
+    const prev = this.refs[v];
+    if (!prev) {
+      this.refs[v] = g;
+      return;
+    }
+    const total = pool.alloc(g.length);
+    this.addon.binary('Add', prev, 0, g, 0, total, 1, total.length);
+    this.owned.push(total);
+    this.refs[v] = total;
+  }
+
+  release(): void {
+    for (const g of this.owned) pool.release(g);
+    this.owned.length = 0;
+  }
+}
+
+let lastFallback: string | null = null;
+let planRuns = 0;
+
+/** How many train-mode forward passes the training plans have run in this process; for tests and diagnostics. */
+export function trainingPlanRuns(): number {
+  return planRuns;
+}
+
+/** The native kernels the plan calls: with any of them disabled ($RESNET_TS_NATIVE_DISABLE) the layers run, as asked. */
+const KERNELS_USED = [
+  'Conv2D',
+  'Conv2DBackpropInput',
+  'Conv2DBackpropFilter',
+  BATCH_NORM_TRAIN,
+  BATCH_NORM_TRAIN_GRAD,
+  'Relu',
+  'Add',
+  'Mean',
+  'BatchMatMul',
+];
+
+/** Why the last {@link compileTrainingPlan} built no plan (null when it built one); for tests and diagnostics. */
+export function lastTrainingPlanFallback(): string | null {
+  return lastFallback;
+}
+
+/**
+ * The native training plan of `model` for an NHWC float32 input of `inputShape`, or null (with the
+ * reason in {@link lastTrainingPlanFallback}) when it cannot express the model: the layers then run one by one.
+ */
+export function compileTrainingPlan(addon: NativeAddon, model: Module, inputShape: readonly number[]): NativeTrainingPlan | null {
+  lastFallback = null;
+  const disabled = KERNELS_USED.find((k) => nativeDisabled.has(k));
+  if (disabled) {
+    lastFallback = `the native ${disabled} kernel is disabled`;
+    return null;
+  }
+  if (!(model instanceof ResNet) || !graphIsSameInTraining(model)) {
+    lastFallback = `${model.typeName} is not a ResNet declared the same in training as exported`;
+    return null;
+  }
+  try {
+    return new NativeTrainingPlan(addon, lowerTrainingGraph(model, inputShape), inputShape);
+  } catch (e) {
+    if (!(e instanceof PlanUnsupportedError || e instanceof GraphExportError)) throw e;
+    lastFallback = `unsupported: ${(e as Error).message}`;
+    return null;
+  }
+}
