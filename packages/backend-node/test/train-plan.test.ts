@@ -92,6 +92,8 @@ describeNative('compiled training plan on native', () => {
     ['resnet20, option C', 'resnet20', { shortcut: 'C' }, [2, 32, 32, 3], 0],
     ['plain-20 (no shortcuts)', 'resnet20', { residual: false }, [2, 32, 32, 3], 0],
     ['widths 10 and 20, 7 classes, odd image size', 'resnet20', { stemWidth: 10, stages: oddStages, numClasses: 7 }, [3, 17, 23, 3], 0],
+    ['resnet18 (max pooling)', 'resnet18', { numClasses: 10 }, [2, 64, 64, 3], 0],
+    ['resnet50 (bottlenecks)', 'resnet50', { numClasses: 10 }, [2, 64, 64, 3], 0],
     [
       'preact-resnet18 on a CIFAR stem (batch norms before convs, un-activated sums)',
       'preact-resnet18',
@@ -147,6 +149,22 @@ describeNative('compiled training plan on native', () => {
     values[5] = NaN;
     w.assign(tf.tensor(values, w.shape));
     const x = batch([2, 32, 32, 3], 13);
+    const labels = labelsFor(2);
+    const snapshot = model.namedBuffers().map(([, b]) => tf.clone(b));
+    const kernels = step(model, x, labels, false);
+    model.namedBuffers().forEach(([, b], i) => b.assign(snapshot[i]));
+    const planned = step(model, x, labels, true);
+    expect(Number.isNaN(planned.get('loss')![0])).toBe(true);
+    for (const [k, ref] of kernels) expectIdentical(planned.get(k)!, ref, k);
+    tf.dispose([x, labels, ...snapshot]);
+    model.dispose();
+  });
+
+  it('keeps NaN through max pooling: a NaN pixel gives what the layers give (resnet18)', () => {
+    const model = createModel('resnet18', { seed: 9, numClasses: 10 });
+    const values = uniform(2 * 64 * 64 * 3, 21);
+    values[100] = NaN;
+    const x = tf.tensor4d(values, [2, 64, 64, 3]);
     const labels = labelsFor(2);
     const snapshot = model.namedBuffers().map(([, b]) => tf.clone(b));
     const kernels = step(model, x, labels, false);
@@ -215,7 +233,7 @@ describeNative('compiled training plan on native', () => {
   });
 
   it.each([
-    ['resnet18 (max pooling)', () => createModel('resnet18', { seed: 1 }), /MaxPool/],
+    ['resnet18, option D (ceil-mode average pooling)', () => createModel('resnet18', { seed: 1, shortcut: 'D' }), /AveragePool/],
     ['a frozen batch norm', () => freezeFirstBatchNorm(createModel('resnet20', { seed: 1 })), /frozen statistics/],
     ['a scaled branch (Mul)', () => scaleBranch(createModel('resnet20', { seed: 1 })), /constant/],
   ])('%s: trains layer by layer, the reason recorded', (_name, make, reason) => {

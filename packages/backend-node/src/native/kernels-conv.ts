@@ -167,6 +167,22 @@ function poolInfo(
   return tf.backend_util.computePool2DInfo(shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
 }
 
+/**
+ * Max pooling of an NHWC input of `shape` (square window `k`, stride `s`, padding `pad` on every side)
+ * as the native ResnetMaxPool and MaxPoolGrad kernels run it: the addon's pooling numbers (null where
+ * oneDNN does not take the geometry), the window geometry of the NaN rule, the output shape.
+ */
+export function maxPoolCase(
+  shape: number[],
+  k: number,
+  s: number,
+  pad: number,
+): { params: number[]; geometry: number[]; outShape: number[] } | null {
+  const info = poolInfo(shape, { filterSize: k, strides: s, pad });
+  const params = poolParams(info);
+  return params ? { params, geometry: poolGeometry(info), outShape: info.outShape } : null;
+}
+
 export function pool(isMax: boolean): NativeImpl {
   return ({ inputs, backend, attrs }, addon) => {
     const { x } = inputs;

@@ -4,7 +4,7 @@
  * lowered to the kernels the layers themselves call in training, with the same fusions they make:
  * `BatchNorm -> Relu` and `BatchNorm -> Add [-> Relu]` are one train-mode batch norm with its
  * epilogue (core's BatchNormEpilogue), option A's `Slice -> Pad` is the 0/1 selection conv of
- * ZeroPadShortcut, `GlobalAveragePool -> Flatten` one mean.
+ * ZeroPadShortcut, `GlobalAveragePool -> Flatten` one mean, `MaxPool` core's NaN-keeping max pooling.
  *
  * Only modules whose exporter was registered `sameInTraining` are accepted (a block with dropout or
  * stochastic depth would export its eval-mode graph): anything else, and
@@ -25,6 +25,7 @@ import {
   graphIsSameInTraining,
 } from '@resnet-ts/core';
 import { PlanUnsupportedError } from './plan-lower.js';
+import { maxPoolCase } from './kernels-conv.js';
 
 /** One op of the training plan; value ids index the plan's activations (0 is the NHWC input). */
 export type TrainOp =
@@ -39,6 +40,7 @@ export type TrainOp =
     }
   | { kind: 'bn'; x: number; out: number; bn: BatchNorm2d; residual: number; relu: boolean }
   | { kind: 'relu'; x: number; out: number }
+  | { kind: 'maxpool'; x: number; out: number; params: number[]; geometry: number[] }
   | { kind: 'add'; a: number; b: number; out: number; relu: boolean }
   | { kind: 'gap'; x: number; out: number }
   | { kind: 'gemm'; x: number; out: number; fc: Linear };
@@ -189,6 +191,8 @@ class TrainLowering {
         return this.selector(n);
       case 'GlobalAveragePool':
         return this.globalAverage(n);
+      case 'MaxPool':
+        return this.maxPool(n);
       case 'Gemm':
         return this.gemm(n);
       default:
@@ -276,6 +280,17 @@ class TrainLowering {
     const params = [b, h, w, c, 1, 1, co, oh, ow, s, s, 0, 0, 0, 0, 1, 1];
     const out = this.define(last.output, [b, oh, ow, co]);
     this.ops.push({ kind: 'conv', x, out, weight: null, filter, bias: null, params });
+  }
+
+  /** core's MaxPool2d (square window, the same padding on every side), where oneDNN takes its geometry. */
+  private maxPool(n: Node): void {
+    const x = this.id(n.inputs[0]);
+    const [k, k2] = intsOf(n.attrs.kernel_shape) ?? [];
+    const [s, s2] = intsOf(n.attrs.strides) ?? [];
+    const pads = intsOf(n.attrs.pads) ?? [];
+    const pool = k === k2 && s === s2 && pads.every((p) => p === pads[0]) ? maxPoolCase(this.shapes[x], k, s, pads[0]) : null;
+    if (!pool) throw new PlanUnsupportedError('MaxPool geometry');
+    this.ops.push({ kind: 'maxpool', x, out: this.define(n.output, pool.outShape), params: pool.params, geometry: pool.geometry });
   }
 
   private globalAverage(n: Node): void {

@@ -28,7 +28,20 @@ import type { NativeAddon } from './addon.js';
 import { f32, size } from './kernel-args.js';
 import { pool } from './pool.js';
 import { PlanUnsupportedError } from './plan-lower.js';
+import { GradientSums } from './train-plan-grads.js';
 import { lowerTrainingGraph, type TrainOp, type TrainPlanOps } from './train-plan-lower.js';
+
+/** Adds a parameter's gradient (summed when the parameter is used twice). */
+type AddParamGrad = (p: tf.Variable, g: Float32Array) => void;
+
+/** What each op's backward step works with; `g` is the gradient of the op's output. */
+interface BackwardStep {
+  backend: MathBackendCPU;
+  s: Saved;
+  grads: GradientSums;
+  addParam: AddParamGrad;
+  g: Float32Array;
+}
 
 /** One forward pass's activations (index: value id; 0 is the input's own storage) and batch statistics (by op index). */
 interface Saved {
@@ -147,6 +160,9 @@ export class NativeTrainingPlan implements CompiledTraining {
         }
         case 'relu':
           return a.unary('Relu', acts[op.x], y);
+        case 'maxpool':
+          a.poolForward(acts[op.x], y, op.params, true);
+          return a.maxPoolPropagateNaN(acts[op.x], y, op.geometry);
         case 'add':
           a.binary('Add', acts[op.a], 0, acts[op.b], 0, y, 1, y.length);
           return op.relu ? a.unary('Relu', y, y) : undefined;
@@ -200,63 +216,21 @@ export class NativeTrainingPlan implements CompiledTraining {
     }
   }
 
-  private backwardOp(
-    backend: MathBackendCPU,
-    op: TrainOp,
-    i: number,
-    s: Saved,
-    grads: GradientSums,
-    addParam: (p: tf.Variable, g: Float32Array) => void,
-  ): void {
+  private backwardOp(backend: MathBackendCPU, op: TrainOp, i: number, s: Saved, grads: GradientSums, addParam: AddParamGrad): void {
     const a = this.addon;
     const { acts } = s;
     const g = grads.of(op.out);
     if (!g) return; // the value does not reach the logits
+    const at: BackwardStep = { backend, s, grads, addParam, g };
     switch (op.kind) {
-      case 'conv': {
-        if (op.weight) {
-          const dw = pool.alloc(size(op.weight.shape));
-          const db = op.bias ? new Float32Array(size(op.bias.shape)) : null;
-          a.conv2dBackwardFilter(acts[op.x], g, dw, db, op.params);
-          addParam(op.weight, dw);
-          if (op.bias && db) addParam(op.bias, db);
-        }
-        const w = op.weight ? valuesOf(backend, op.weight) : op.filter!;
-        return grads.add(op.x, (dx) => a.conv2dBackwardData(g, w, dx, op.params));
-      }
-      case 'bn': {
-        const c = op.bn.numFeatures;
-        const { mean, variance } = s.stats.get(i)!;
-        const zeros = new Float32Array(c);
-        const dscale = new Float32Array(c),
-          doffset = new Float32Array(c);
-        const dres = op.residual >= 0 ? pool.alloc(g.length) : null;
-        const y = op.relu ? acts[op.out] : null;
-        grads.add(op.x, (dx) =>
-          a.batchNormTrainGrad(
-            g,
-            zeros,
-            zeros,
-            acts[op.x],
-            valuesOf(backend, op.bn.weight),
-            mean,
-            variance,
-            op.bn.eps,
-            c,
-            dx,
-            dscale,
-            doffset,
-            y,
-            dres,
-          ),
-        );
-        addParam(op.bn.weight, dscale);
-        addParam(op.bn.bias, doffset);
-        if (dres) grads.addOwned(op.residual, dres);
-        return;
-      }
+      case 'conv':
+        return this.convBackward(at, op);
+      case 'bn':
+        return this.batchNormBackward(at, op, i);
       case 'relu':
         return grads.add(op.x, (dx) => a.binary('ReluGrad', g, 0, acts[op.x], 0, dx, 1, dx.length));
+      case 'maxpool':
+        return grads.add(op.x, (dx) => a.poolBackward(g, acts[op.x], dx, op.params, true));
       case 'add': {
         let gm = g;
         if (op.relu) {
@@ -267,111 +241,74 @@ export class NativeTrainingPlan implements CompiledTraining {
         grads.alias(op.a, gm);
         return grads.alias(op.b, gm);
       }
-      case 'gap': {
-        const [n, h, w, c] = this.plan.shapes[op.x];
-        const hw = h * w;
-        return grads.add(op.x, (dx) => {
-          for (let b = 0; b < n; b++)
-            for (let ch = 0; ch < c; ch++) {
-              const v = fround(g[b * c + ch] / hw);
-              for (let p = 0; p < hw; p++) dx[(b * hw + p) * c + ch] = v;
-            }
-        });
-      }
-      case 'gemm': {
-        const [n, k] = this.plan.shapes[op.x];
-        const o = op.fc.outFeatures;
-        const dw = new Float32Array(k * o);
-        a.matmul(acts[op.x], g, null, dw, [1, 1, k, n, o, 1, 0], false);
-        addParam(op.fc.weight, dw);
-        if (op.fc.bias) {
-          const db = new Float32Array(o);
-          a.reduce('Sum', g, db, 1, n, o);
-          addParam(op.fc.bias, db);
-        }
-        const w = valuesOf(backend, op.fc.weight);
-        return grads.add(op.x, (dx) => a.matmul(g, w, null, dx, [1, 1, n, o, k, 0, 1], false));
-      }
+      case 'gap':
+        return this.meanBackward(at, op);
+      case 'gemm':
+        return this.gemmBackward(at, op);
     }
+  }
+
+  private convBackward({ backend, s, grads, addParam, g }: BackwardStep, op: Extract<TrainOp, { kind: 'conv' }>): void {
+    if (op.weight) {
+      const dw = pool.alloc(size(op.weight.shape));
+      const db = op.bias ? new Float32Array(size(op.bias.shape)) : null;
+      this.addon.conv2dBackwardFilter(s.acts[op.x], g, dw, db, op.params);
+      addParam(op.weight, dw);
+      if (op.bias && db) addParam(op.bias, db);
+    }
+    const w = op.weight ? valuesOf(backend, op.weight) : op.filter!;
+    grads.add(op.x, (dx) => this.addon.conv2dBackwardData(g, w, dx, op.params));
+  }
+
+  /** The batch norm's gradient (its epilogue's ReLU mask and residual included); mean and variance get none. */
+  private batchNormBackward({ backend, s, grads, addParam, g }: BackwardStep, op: Extract<TrainOp, { kind: 'bn' }>, i: number): void {
+    const c = op.bn.numFeatures;
+    const { mean, variance } = s.stats.get(i)!;
+    const zeros = new Float32Array(c);
+    const dscale = new Float32Array(c),
+      doffset = new Float32Array(c);
+    const dres = op.residual >= 0 ? pool.alloc(g.length) : null;
+    const y = op.relu ? s.acts[op.out] : null;
+    const scale = valuesOf(backend, op.bn.weight);
+    grads.add(op.x, (dx) =>
+      this.addon.batchNormTrainGrad(g, zeros, zeros, s.acts[op.x], scale, mean, variance, op.bn.eps, c, dx, dscale, doffset, y, dres),
+    );
+    addParam(op.bn.weight, dscale);
+    addParam(op.bn.bias, doffset);
+    if (dres) grads.addOwned(op.residual, dres);
+  }
+
+  /** The mean over H and W: each pixel gets dy / (H W), as tfjs's Mean gradient. */
+  private meanBackward({ grads, g }: BackwardStep, op: Extract<TrainOp, { kind: 'gap' }>): void {
+    const [n, h, w, c] = this.plan.shapes[op.x];
+    const hw = h * w;
+    grads.add(op.x, (dx) => {
+      for (let b = 0; b < n; b++)
+        for (let ch = 0; ch < c; ch++) {
+          const v = fround(g[b * c + ch] / hw);
+          for (let p = 0; p < hw; p++) dx[(b * hw + p) * c + ch] = v;
+        }
+    });
+  }
+
+  /** Linear's gradients as tfjs's MatMul and Add give them: x^T dy, dy summed over the batch, dy W^T. */
+  private gemmBackward({ backend, s, grads, addParam, g }: BackwardStep, op: Extract<TrainOp, { kind: 'gemm' }>): void {
+    const [n, k] = this.plan.shapes[op.x];
+    const o = op.fc.outFeatures;
+    const dw = new Float32Array(k * o);
+    this.addon.matmul(s.acts[op.x], g, null, dw, [1, 1, k, n, o, 1, 0], false);
+    addParam(op.fc.weight, dw);
+    if (op.fc.bias) {
+      const db = new Float32Array(o);
+      this.addon.reduce('Sum', g, db, 1, n, o);
+      addParam(op.fc.bias, db);
+    }
+    const w = valuesOf(backend, op.fc.weight);
+    grads.add(op.x, (dx) => this.addon.matmul(g, w, null, dx, [1, 1, n, o, k, 0, 1], false));
   }
 
   dispose(): void {
     // Nothing native: the activations go back to the pool after each backward pass.
-  }
-}
-
-/**
- * The gradient of each value, summed over its consumers as the backward pass reaches them. A value's
- * first gradient may be another's buffer (an Add passes its gradient on unchanged); later ones are
- * added into a buffer of its own. Buffers come from the engine's pool and go back to it.
- */
-class GradientSums {
-  private readonly refs: (Float32Array | null)[];
-  private readonly owned: Float32Array[] = [];
-
-  constructor(
-    private readonly addon: NativeAddon,
-    private readonly shapes: number[][],
-    acts: Float32Array[],
-    dy: Float32Array,
-    output: number,
-  ) {
-    this.refs = acts.map(() => null);
-    this.refs[output] = dy;
-  }
-
-  of(v: number): Float32Array | null {
-    return this.refs[v];
-  }
-
-  /** The gradient of value `v` for a tensor handed to tfjs: its own buffer (no longer released here), else a copy. */
-  take(v: number): Float32Array {
-    const g = this.refs[v];
-    if (!g) return new Float32Array(size(this.shapes[v]));
-    const i = this.owned.indexOf(g);
-    if (i < 0) return g.slice();
-    this.owned.splice(i, 1);
-    return g;
-  }
-
-  /** Adds the gradient that `write` writes into a buffer of the value's size. */
-  add(v: number, write: (dx: Float32Array) => void): void {
-    const dx = pool.alloc(size(this.shapes[v]));
-    write(dx);
-    this.addOwned(v, dx);
-  }
-
-  /** Adds `g`, a buffer this object now owns. */
-  addOwned(v: number, g: Float32Array): void {
-    this.owned.push(g);
-    this.sum(v, g);
-  }
-
-  /** Adds `g`, a buffer owned elsewhere that stays unchanged until the pass ends. */
-  alias(v: number, g: Float32Array): void {
-    this.sum(v, g);
-  }
-
-  /** Keeps `g` until the pass ends (then it goes back to the pool). */
-  keep(g: Float32Array): void {
-    this.owned.push(g);
-  }
-
-  private sum(v: number, g: Float32Array): void {
-    const prev = this.refs[v];
-    if (!prev) {
-      this.refs[v] = g;
-      return;
-    }
-    const total = pool.alloc(g.length);
-    this.addon.binary('Add', prev, 0, g, 0, total, 1, total.length);
-    this.owned.push(total);
-    this.refs[v] = total;
-  }
-
-  release(): void {
-    for (const g of this.owned) pool.release(g);
-    this.owned.length = 0;
   }
 }
 

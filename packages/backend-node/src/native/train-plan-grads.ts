@@ -1,0 +1,79 @@
+/** The gradient sums of the native training plan's backward pass (see train-plan.ts). */
+import type { NativeAddon } from './addon.js';
+import { size } from './kernel-args.js';
+import { pool } from './pool.js';
+
+/**
+ * The gradient of each value, summed over its consumers as the backward pass reaches them. A value's
+ * first gradient may be another's buffer (an Add passes its gradient on unchanged); later ones are
+ * added into a buffer of its own. Buffers come from the engine's pool and go back to it.
+ */
+export class GradientSums {
+  private readonly refs: (Float32Array | null)[];
+  private readonly owned: Float32Array[] = [];
+
+  constructor(
+    private readonly addon: NativeAddon,
+    private readonly shapes: number[][],
+    acts: Float32Array[],
+    dy: Float32Array,
+    output: number,
+  ) {
+    this.refs = acts.map(() => null);
+    this.refs[output] = dy;
+  }
+
+  of(v: number): Float32Array | null {
+    return this.refs[v];
+  }
+
+  /** The gradient of value `v` for a tensor handed to tfjs: its own buffer (no longer released here), else a copy. */
+  take(v: number): Float32Array {
+    const g = this.refs[v];
+    if (!g) return new Float32Array(size(this.shapes[v]));
+    const i = this.owned.indexOf(g);
+    if (i < 0) return g.slice();
+    this.owned.splice(i, 1);
+    return g;
+  }
+
+  /** Adds the gradient that `write` writes into a buffer of the value's size. */
+  add(v: number, write: (dx: Float32Array) => void): void {
+    const dx = pool.alloc(size(this.shapes[v]));
+    write(dx);
+    this.addOwned(v, dx);
+  }
+
+  /** Adds `g`, a buffer this object now owns. */
+  addOwned(v: number, g: Float32Array): void {
+    this.owned.push(g);
+    this.sum(v, g);
+  }
+
+  /** Adds `g`, a buffer owned elsewhere that stays unchanged until the pass ends. */
+  alias(v: number, g: Float32Array): void {
+    this.sum(v, g);
+  }
+
+  /** Keeps `g` until the pass ends (then it goes back to the pool). */
+  keep(g: Float32Array): void {
+    this.owned.push(g);
+  }
+
+  private sum(v: number, g: Float32Array): void {
+    const prev = this.refs[v];
+    if (!prev) {
+      this.refs[v] = g;
+      return;
+    }
+    const total = pool.alloc(g.length);
+    this.addon.binary('Add', prev, 0, g, 0, total, 1, total.length);
+    this.owned.push(total);
+    this.refs[v] = total;
+  }
+
+  release(): void {
+    for (const g of this.owned) pool.release(g);
+    this.owned.length = 0;
+  }
+}
