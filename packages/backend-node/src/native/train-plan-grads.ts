@@ -11,6 +11,7 @@ import { pool } from './pool.js';
 export class GradientSums {
   private readonly refs: (Float32Array | null)[];
   private readonly owned: Float32Array[] = [];
+  private readonly inputWrites: ((dx: Float32Array) => void)[] = [];
 
   constructor(
     private readonly addon: NativeAddon,
@@ -37,11 +38,30 @@ export class GradientSums {
     return g;
   }
 
-  /** Adds the gradient that `write` writes into a buffer of the value's size. */
+  /** Adds the gradient that `write` writes into a buffer of the value's size (for the input, value 0: later, on demand). */
   add(v: number, write: (dx: Float32Array) => void): void {
+    if (v === 0) {
+      this.inputWrites.push(write);
+      return;
+    }
     const dx = pool.alloc(size(this.shapes[v]));
     write(dx);
     this.addOwned(v, dx);
+  }
+
+  /** Whether some of the input's gradient waits for {@link GradientSums.inputGradient}. */
+  hasDeferredInput(): boolean {
+    return this.inputWrites.length > 0;
+  }
+
+  /** The input's gradient, its deferred parts computed now (a fresh array for a tensor handed to tfjs). */
+  inputGradient(): Float32Array {
+    for (const write of this.inputWrites.splice(0)) {
+      const dx = pool.alloc(size(this.shapes[0]));
+      write(dx);
+      this.addOwned(0, dx);
+    }
+    return this.take(0);
   }
 
   /** Adds `g`, a buffer this object now owns. */

@@ -9,7 +9,8 @@
  *
  * The weights are read afresh on every run (an optimizer step replaces them). Activations live in
  * buffers from the engine's pool, held from the forward pass until its backward pass has run (or
- * released at once when no gradient is being recorded).
+ * released at once when no gradient is being recorded). The images' gradient (a conv pass nobody
+ * needs in training) is computed only when the tape asks for it.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
@@ -30,6 +31,15 @@ import { pool } from './pool.js';
 import { PlanUnsupportedError } from './plan-lower.js';
 import { GradientSums } from './train-plan-grads.js';
 import { lowerTrainingGraph, type TrainOp, type TrainPlanOps } from './train-plan-lower.js';
+
+/** tfjs's engine method behind tf.customGrad (private in its typings). */
+interface CustomOpRunner {
+  runKernelFunc(op: {
+    forwardFunc: () => tf.Tensor;
+    backwardsFunc: (dy: tf.Tensor) => Record<string, () => tf.Tensor>;
+    inputs: Record<string, tf.Tensor>;
+  }): tf.Tensor;
+}
 
 /** Adds a parameter's gradient (summed when the parameter is used twice). */
 type AddParamGrad = (p: tf.Variable, g: Float32Array) => void;
@@ -87,6 +97,8 @@ function valuesOf(backend: MathBackendCPU, v: tf.Variable): Float32Array {
 export class NativeTrainingPlan implements CompiledTraining {
   /** The parameters, in the order of the op's inputs after the images. */
   private readonly params: tf.Variable[];
+  /** Releases of backward passes whose images' gradient may still be asked for. */
+  private readonly held = new Set<() => void>();
 
   constructor(
     private readonly addon: NativeAddon,
@@ -106,24 +118,33 @@ export class NativeTrainingPlan implements CompiledTraining {
     const backend = tf.backend() as MathBackendCPU;
     const input = f32(backend, x);
     if (!input || !x.shape.every((d, i) => d === this.inputShape[i]) || this.params.some((p) => p.dtype !== 'float32')) return null;
+    this.releaseHeld();
     const recording = tf.engine().isTapeOn();
     let saved: Saved | null = null;
-    const op = tf.customGrad((...args) => {
-      saved = this.forward(backend, input);
-      const [n, k] = this.plan.shapes[this.plan.output];
-      const logits = tf.tensor2d(saved.acts[this.plan.output].slice(), [n, k]);
-      const inputs = args.slice(0, 1 + this.params.length) as tf.Tensor[];
-      return {
-        value: logits,
-        gradFunc: (dy: tf.Tensor) => this.backward(backend, saved!, f32(backend, dy)!, inputs),
-      };
-    });
-    const logits = op(x, ...this.params) as tf.Tensor2D;
+    const inputs: Record<string, tf.Tensor> = { 0: x };
+    this.params.forEach((p, i) => (inputs[i + 1] = p));
+    // tfjs's own custom-gradient op (what tf.customGrad calls), whose gradient is a map of getters:
+    // the tape asks only for the gradients it needs, so the images' (a conv pass) is computed on demand.
+    const logits = (tf.engine() as unknown as CustomOpRunner).runKernelFunc({
+      forwardFunc: () => {
+        saved = this.forward(backend, input);
+        const [n, k] = this.plan.shapes[this.plan.output];
+        return tf.tensor2d(saved.acts[this.plan.output].slice(), [n, k]);
+      },
+      backwardsFunc: (dy: tf.Tensor) => this.backward(backend, saved!, f32(backend, dy)!, x.shape),
+      inputs,
+    }) as tf.Tensor2D;
     planRuns++;
     const s = saved as Saved | null;
     if (s) this.plan.ops.forEach((o, i) => o.kind === 'bn' && this.updateStats(backend, o.bn, s, i, o.x));
     if (!recording && s) this.release(s);
     return logits;
+  }
+
+  /** Frees the buffers that backward passes kept for a gradient of the images nobody asked for. */
+  private releaseHeld(): void {
+    for (const release of this.held) release();
+    this.held.clear();
   }
 
   private updateStats(backend: MathBackendCPU, bn: BatchNorm2d, s: Saved, i: number, x: number): void {
@@ -193,8 +214,13 @@ export class NativeTrainingPlan implements CompiledTraining {
     for (let i = 0; i < n; i++) for (let j = 0; j < o; j++) y[i * o + j] = fround(y[i * o + j] + b[j]);
   }
 
-  /** The gradients of the images and of every parameter, from `dy`, the logits' gradient; releases the activations. */
-  private backward(backend: MathBackendCPU, s: Saved, dy: Float32Array, inputs: tf.Tensor[]): tf.Tensor[] {
+  /**
+   * The gradient getters of the images (input '0') and of every parameter, from `dy`, the logits'
+   * gradient. The parameters' are computed now; the images' only when the tape asks for it (tf.grad of
+   * the images; never in training), so the buffers it needs are kept until then, until this plan's next
+   * forward pass or until the event loop next turns, whichever comes first.
+   */
+  private backward(backend: MathBackendCPU, s: Saved, dy: Float32Array, xShape: number[]): Record<string, () => tf.Tensor> {
     if (s.acts.length === 0) throw new Error('the native training plan ran its backward pass twice for one forward pass');
     const grads = new GradientSums(this.addon, this.plan.shapes, s.acts, dy, this.plan.output);
     const paramGrads = new Map<tf.Variable, Float32Array>();
@@ -203,17 +229,40 @@ export class NativeTrainingPlan implements CompiledTraining {
       if (prev) for (let i = 0; i < g.length; i++) prev[i] = fround(prev[i] + g[i]);
       else paramGrads.set(p, g);
     };
-    try {
-      for (let i = this.plan.ops.length - 1; i >= 0; i--) this.backwardOp(backend, this.plan.ops[i], i, s, grads, addParam);
-      const dx = grads.take(0);
-      return [
-        tf.tensor(dx, inputs[0].shape, 'float32'),
-        ...this.params.map((p) => tf.tensor(paramGrads.get(p) ?? new Float32Array(size(p.shape)), p.shape, 'float32')),
-      ];
-    } finally {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.held.delete(release);
       grads.release();
       this.release(s);
+    };
+    try {
+      for (let i = this.plan.ops.length - 1; i >= 0; i--) this.backwardOp(backend, this.plan.ops[i], i, s, grads, addParam);
+    } catch (e) {
+      release();
+      throw e;
     }
+    const getters: Record<string, () => tf.Tensor> = {};
+    this.params.forEach((p, i) => {
+      const g = tf.tensor(paramGrads.get(p) ?? new Float32Array(size(p.shape)), p.shape, 'float32');
+      getters[i + 1] = () => g;
+    });
+    if (!grads.hasDeferredInput()) {
+      const dx = tf.tensor(grads.take(0), xShape, 'float32');
+      release();
+      getters[0] = () => dx;
+      return getters;
+    }
+    this.held.add(release);
+    setImmediate(release);
+    getters[0] = () => {
+      if (released) throw new Error('the native training plan was asked for the gradient of its input after it let go of what that needs');
+      const dx = tf.tensor(grads.inputGradient(), xShape, 'float32');
+      release();
+      return dx;
+    };
+    return getters;
   }
 
   private backwardOp(backend: MathBackendCPU, op: TrainOp, i: number, s: Saved, grads: GradientSums, addParam: AddParamGrad): void {
@@ -278,16 +327,12 @@ export class NativeTrainingPlan implements CompiledTraining {
     if (dres) grads.addOwned(op.residual, dres);
   }
 
-  /** The mean over H and W: each pixel gets dy / (H W), as tfjs's Mean gradient. */
+  /** The mean over H and W: each pixel gets dy / (H W), as tfjs's Mean gradient (dy tiled, then divided). */
   private meanBackward({ grads, g }: BackwardStep, op: Extract<TrainOp, { kind: 'gap' }>): void {
     const [n, h, w, c] = this.plan.shapes[op.x];
-    const hw = h * w;
     grads.add(op.x, (dx) => {
-      for (let b = 0; b < n; b++)
-        for (let ch = 0; ch < c; ch++) {
-          const v = fround(g[b * c + ch] / hw);
-          for (let p = 0; p < hw; p++) dx[(b * hw + p) * c + ch] = v;
-        }
+      this.addon.tile(g, [n, 1, c], [1, h * w, 1], dx);
+      this.addon.binary('RealDiv', dx, 0, Float32Array.of(h * w), 1, dx, 1, dx.length);
     });
   }
 
@@ -309,6 +354,7 @@ export class NativeTrainingPlan implements CompiledTraining {
 
   dispose(): void {
     // Nothing native: the activations go back to the pool after each backward pass.
+    this.releaseHeld();
   }
 }
 
