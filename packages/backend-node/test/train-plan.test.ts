@@ -235,7 +235,12 @@ describeNative('compiled training plan on native', () => {
   it.each([
     ['resnet18, option D (ceil-mode average pooling)', () => createModel('resnet18', { seed: 1, shortcut: 'D' }), /AveragePool/],
     ['a frozen batch norm', () => freezeFirstBatchNorm(createModel('resnet20', { seed: 1 })), /frozen statistics/],
-    ['a scaled branch (Mul)', () => scaleBranch(createModel('resnet20', { seed: 1 })), /constant/],
+    ['a scaled branch (Mul)', () => scaleBranch(createModel('resnet20', { seed: 1 }), 0.5), /constant/],
+    [
+      'a branch gated by a tensor (path sampling)',
+      () => scaleBranch(createModel('resnet20', { seed: 1 }), tf.scalar(0.5)),
+      /tensor branchScale/,
+    ],
   ])('%s: trains layer by layer, the reason recorded', (_name, make, reason) => {
     const model = make();
     const x = batch([2, 64, 64, 3], 17);
@@ -256,7 +261,7 @@ function freezeFirstBatchNorm(model: ResNet): ResNet {
   return model;
 }
 
-function scaleBranch(model: ResNet): ResNet {
-  model.blocks()[1].branchScale = 0.5;
+function scaleBranch(model: ResNet, scale: number | tf.Tensor): ResNet {
+  model.blocks()[1].branchScale = scale;
   return model;
 }

@@ -402,8 +402,10 @@ export function compileTrainingPlan(addon: NativeAddon, model: Module, inputShap
   try {
     return new NativeTrainingPlan(addon, lowerTrainingGraph(model, inputShape), inputShape);
   } catch (e) {
-    if (!(e instanceof PlanUnsupportedError || e instanceof GraphExportError)) throw e;
-    lastFallback = `unsupported: ${(e as Error).message}`;
+    // What the plan cannot express, a module without an exporter, an exporter that refuses (a tensor
+    // branchScale): the layers run.
+    const kind = e instanceof PlanUnsupportedError ? 'unsupported: ' : e instanceof GraphExportError ? '' : 'not planned: ';
+    lastFallback = kind + (e as Error).message;
     return null;
   }
 }
