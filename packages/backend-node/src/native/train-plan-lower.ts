@@ -154,8 +154,8 @@ class TrainLowering {
     return c && c.length === 1 && c[0].op === op ? c[0] : null;
   }
 
-  /** `node`'s output after the Relu it absorbs (when that Relu is its only consumer). */
-  private withRelu(node: Node, output: string): { name: string; relu: boolean } {
+  /** Value `output` after the Relu it absorbs (when that Relu is its only consumer). */
+  private withRelu(output: string): { name: string; relu: boolean } {
     const relu = this.sole(output, 'Relu');
     if (!relu) return { name: output, relu: false };
     this.absorbed.add(relu);
@@ -228,14 +228,14 @@ class TrainLowering {
       if (this.shapes[residual].join() !== this.shapes[x].join()) throw new PlanUnsupportedError('Add shapes differ');
       end = add.output;
     }
-    const { name, relu } = this.withRelu(n, end);
+    const { name, relu } = this.withRelu(end);
     this.ops.push({ kind: 'bn', x, out: this.define(name, this.shapes[x]), bn, residual, relu });
   }
 
   private add(n: Node): void {
     const [a, b] = n.inputs.map((v) => this.id(v));
     if (this.shapes[a].join() !== this.shapes[b].join()) throw new PlanUnsupportedError('Add shapes differ');
-    const { name, relu } = this.withRelu(n, n.output);
+    const { name, relu } = this.withRelu(n.output);
     this.ops.push({ kind: 'add', a, b, out: this.define(name, this.shapes[a]), relu });
   }
 
