@@ -176,6 +176,20 @@ describeNative('compiled training plan on native', () => {
     model.dispose();
   });
 
+  it('a model made on the cpu engine trains on native: its first step through the layers, the next through the plan', async () => {
+    await useBackend('cpu');
+    const model = createModel('resnet20', { seed: 10 });
+    const x = batch([2, 32, 32, 3], 18);
+    const labels = labelsFor(2);
+    await useBackend('native');
+    const before = trainingPlanRuns();
+    const first = lossAndGradients(model, x, labels);
+    expect(trainingPlanRuns()).toBe(before);
+    expectSameStep(model, x, labels);
+    tf.dispose([first.loss, ...Object.values(first.grads), x, labels]);
+    model.dispose();
+  });
+
   it('two forward passes under one tape each get their own activations', () => {
     const model = createModel('resnet20', { seed: 7 });
     const [x1, x2] = [batch([2, 32, 32, 3], 14), batch([2, 32, 32, 3], 15)];

@@ -1,6 +1,6 @@
 /**
  * The native engine's compiled training plan: a train-mode ResNet forward pass, and its backward
- * pass, as one op on the gradient tape (`tf.customGrad`, inputs: the images and every parameter)
+ * pass, as one op on the gradient tape (tfjs's custom-gradient op; inputs: the images and every parameter)
  * that calls the same native kernels the layers call in training, in the same order, without tfjs's
  * tape bookkeeping and kernel dispatch around each of them (~20-27 ms of a ~150 ms ResNet-20 step at
  * batch 128 on two cores). Registered with core's `registerTrainingCompiler`, so `ResNet.forward`
@@ -117,7 +117,7 @@ export class NativeTrainingPlan implements CompiledTraining {
   run(x: tf.Tensor4D): tf.Tensor2D | null {
     const backend = tf.backend() as MathBackendCPU;
     const input = f32(backend, x);
-    if (!input || !x.shape.every((d, i) => d === this.inputShape[i]) || this.params.some((p) => p.dtype !== 'float32')) return null;
+    if (!input || !x.shape.every((d, i) => d === this.inputShape[i]) || !this.onBackend(backend)) return null;
     this.releaseHeld();
     const recording = tf.engine().isTapeOn();
     let saved: Saved | null = null;
@@ -139,6 +139,17 @@ export class NativeTrainingPlan implements CompiledTraining {
     if (s) this.plan.ops.forEach((o, i) => o.kind === 'bn' && this.updateStats(backend, o.bn, s, i, o.x));
     if (!recording && s) this.release(s);
     return logits;
+  }
+
+  /**
+   * Whether every parameter and running statistic is a float32 tensor stored on `backend`. One made
+   * on another engine (a model built on cpu, then trained on native) is not until a kernel moves it:
+   * this run then goes through the layers, which do.
+   */
+  private onBackend(backend: MathBackendCPU): boolean {
+    const stats = this.plan.ops.flatMap((o) => (o.kind === 'bn' ? [o.bn.runningMean, o.bn.runningVar] : []));
+    const counts = this.plan.ops.flatMap((o) => (o.kind === 'bn' ? [o.bn.numBatchesTracked] : []));
+    return [...this.params, ...stats].every((p) => f32(backend, p) != null) && counts.every((t) => backend.data.has(t.dataId));
   }
 
   /** Frees the buffers that backward passes kept for a gradient of the images nobody asked for. */
