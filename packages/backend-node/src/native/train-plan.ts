@@ -131,7 +131,7 @@ export class NativeTrainingPlan implements CompiledTraining {
         const [n, k] = this.plan.shapes[this.plan.output];
         return tf.tensor2d(saved.acts[this.plan.output].slice(), [n, k]);
       },
-      backwardsFunc: (dy: tf.Tensor) => this.backward(backend, saved!, f32(backend, dy)!, x.shape),
+      backwardsFunc: (dy: tf.Tensor) => this.backward(backend, saved!, f32(backend, dy) ?? (dy.dataSync() as Float32Array), x.shape),
       inputs,
     }) as tf.Tensor2D;
     planRuns++;
