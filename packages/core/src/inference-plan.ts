@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ForwardContext, Module } from './module.js';
 import { canFuse } from './layers/fuse.js';
-import { ResidualBlock } from './block.js';
+import { PlanCache, structureKey } from './plan-cache.js';
 
 /** A compiled forward pass for one input shape. */
 export interface CompiledInference {
@@ -49,60 +49,19 @@ export function setInferencePlan(enabled: boolean): boolean {
   return previous;
 }
 
-/** Plans kept per model (one per input shape, the most recent few). */
-const MAX_SHAPES = 4;
-
-interface PlanCache {
-  key: unknown[];
-  byShape: Map<string, CompiledInference | null>;
-}
-
-const caches = new WeakMap<Module, PlanCache>();
-
 /** Everything a plan is built from: the module tree, lesion switches and the storage of every tensor. */
 function stateKey(model: Module): unknown[] {
-  const key: unknown[] = [];
-  for (const [, m] of model.namedModules()) {
-    key.push(m);
-    if (m instanceof ResidualBlock) key.push(m.branchEnabled, m.branchScale);
-  }
+  const key = structureKey(model);
   for (const [, v] of model.namedParameters()) key.push(v.dataId);
   for (const [, v] of model.namedBuffers()) key.push(v.dataId);
   return key;
 }
 
-const sameKey = (a: unknown[], b: unknown[]) => a.length === b.length && a.every((k, i) => k === b[i]);
+const plans = new PlanCache<CompiledInference>(stateKey);
 
 /** Frees the plans cached for `model` (they are rebuilt when next needed). */
 export function clearInferencePlans(model: Module): void {
-  const cache = caches.get(model);
-  if (!cache) return;
-  caches.delete(model);
-  for (const plan of cache.byShape.values()) plan?.dispose();
-}
-
-/** The plan for `model` and `shape`, built (or rebuilt after a change) when needed; null when none applies. */
-function planFor(model: Module, compiler: InferenceCompiler, shape: number[]): CompiledInference | null {
-  const key = stateKey(model);
-  let cache = caches.get(model);
-  if (cache && !sameKey(cache.key, key)) {
-    clearInferencePlans(model);
-    cache = undefined;
-  }
-  if (!cache) {
-    cache = { key, byShape: new Map() };
-    caches.set(model, cache);
-  }
-  const shapeKey = `${tf.getBackend()}:${shape.join('x')}`;
-  if (!cache.byShape.has(shapeKey)) {
-    if (cache.byShape.size >= MAX_SHAPES) {
-      const [oldest, plan] = cache.byShape.entries().next().value as [string, CompiledInference | null];
-      plan?.dispose();
-      cache.byShape.delete(oldest);
-    }
-    cache.byShape.set(shapeKey, compiler(model, shape));
-  }
-  return cache.byShape.get(shapeKey) ?? null;
+  plans.clear(model);
 }
 
 /**
@@ -113,6 +72,6 @@ export function compiledForward(model: Module, x: tf.Tensor, ctx: ForwardContext
   if (!planEnabled || !canFuse(ctx) || x.rank !== 4 || x.dtype !== 'float32') return null;
   const compiler = compilers.get(tf.getBackend());
   if (!compiler) return null;
-  const plan = planFor(model, compiler, x.shape);
+  const plan = plans.get(model, x.shape, () => compiler(model, x.shape));
   return plan ? plan.run(x as tf.Tensor4D) : null;
 }

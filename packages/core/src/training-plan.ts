@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ForwardContext, Module } from './module.js';
-import { ResidualBlock } from './block.js';
+import { PlanCache, structureKey } from './plan-cache.js';
 import { BatchNorm2d } from './layers/batchnorm.js';
 
 /** A compiled train-mode forward pass (and its gradient) for one input shape. */
@@ -49,57 +49,18 @@ export function setTrainingPlan(enabled: boolean): boolean {
   return previous;
 }
 
-const MAX_SHAPES = 4;
-
-interface PlanCache {
-  key: unknown[];
-  byShape: Map<string, CompiledTraining | null>;
-}
-
-const caches = new WeakMap<Module, PlanCache>();
-
 /** What a training plan is built from: the module tree, lesion switches and frozen batch statistics (not the weights). */
-function structureKey(model: Module): unknown[] {
-  const key: unknown[] = [];
-  for (const [, m] of model.namedModules()) {
-    key.push(m);
-    if (m instanceof ResidualBlock) key.push(m.branchEnabled, m.branchScale);
-    if (m instanceof BatchNorm2d) key.push(m.frozenStatistics);
-  }
+function trainingKey(model: Module): unknown[] {
+  const key = structureKey(model);
+  for (const [, m] of model.namedModules()) if (m instanceof BatchNorm2d) key.push(m.frozenStatistics);
   return key;
 }
 
-const sameKey = (a: unknown[], b: unknown[]) => a.length === b.length && a.every((k, i) => k === b[i]);
+const plans = new PlanCache<CompiledTraining>(trainingKey);
 
 /** Frees the training plans cached for `model` (rebuilt when next needed). */
 export function clearTrainingPlans(model: Module): void {
-  const cache = caches.get(model);
-  if (!cache) return;
-  caches.delete(model);
-  for (const plan of cache.byShape.values()) plan?.dispose();
-}
-
-function planFor(model: Module, compiler: TrainingCompiler, shape: number[]): CompiledTraining | null {
-  const key = structureKey(model);
-  let cache = caches.get(model);
-  if (cache && !sameKey(cache.key, key)) {
-    clearTrainingPlans(model);
-    cache = undefined;
-  }
-  if (!cache) {
-    cache = { key, byShape: new Map() };
-    caches.set(model, cache);
-  }
-  const shapeKey = `${tf.getBackend()}:${shape.join('x')}`;
-  if (!cache.byShape.has(shapeKey)) {
-    if (cache.byShape.size >= MAX_SHAPES) {
-      const [oldest, plan] = cache.byShape.entries().next().value as [string, CompiledTraining | null];
-      plan?.dispose();
-      cache.byShape.delete(oldest);
-    }
-    cache.byShape.set(shapeKey, compiler(model, shape));
-  }
-  return cache.byShape.get(shapeKey) ?? null;
+  plans.clear(model);
 }
 
 /**
@@ -110,6 +71,6 @@ export function compiledTrainingForward(model: Module, x: tf.Tensor, ctx: Forwar
   if (!planEnabled || !ctx.training || x.rank !== 4 || x.dtype !== 'float32') return null;
   const compiler = compilers.get(tf.getBackend());
   if (!compiler) return null;
-  const plan = planFor(model, compiler, x.shape);
+  const plan = plans.get(model, x.shape, () => compiler(model, x.shape));
   return plan ? plan.run(x as tf.Tensor4D) : null;
 }
