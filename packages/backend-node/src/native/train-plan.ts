@@ -78,12 +78,8 @@ function updateRunningStats(backend: MathBackendCPU, bn: BatchNorm2d, mean: Floa
   tf.tidy(() => {
     bn.runningMean.assign(tf.tensor1d(newMean));
     bn.runningVar.assign(tf.tensor1d(newVar));
-    bn.numBatchesTracked.assign(tf.scalar((f32Int(backend, bn.numBatchesTracked) ?? 0) + 1, 'int32'));
+    bn.numBatchesTracked.assign(tf.add(bn.numBatchesTracked, tf.scalar(1, 'int32')));
   });
-}
-
-function f32Int(backend: MathBackendCPU, t: tf.Tensor): number | undefined {
-  return (backend.data.get(t.dataId)?.values as Int32Array | undefined)?.[0];
 }
 
 /** The float32 storage of parameter `v` (its own, read in place). */
@@ -112,12 +108,14 @@ export class NativeTrainingPlan implements CompiledTraining {
       if (op.kind === 'gemm') [op.fc.weight, op.fc.bias].forEach((p) => p && params.add(p));
     }
     this.params = [...params];
+    const notFloat = this.params.find((p) => p.dtype !== 'float32');
+    if (notFloat) throw new PlanUnsupportedError(`parameter '${notFloat.name}' is ${notFloat.dtype}, not float32`);
   }
 
   run(x: tf.Tensor4D): tf.Tensor2D | null {
     const backend = tf.backend() as MathBackendCPU;
     const input = f32(backend, x);
-    if (!input || !x.shape.every((d, i) => d === this.inputShape[i]) || !this.onBackend(backend)) return null;
+    if (!input || !x.shape.every((d, i) => d === this.inputShape[i])) return null;
     this.releaseHeld();
     const recording = tf.engine().isTapeOn();
     let saved: Saved | null = null;
@@ -131,7 +129,7 @@ export class NativeTrainingPlan implements CompiledTraining {
         const [n, k] = this.plan.shapes[this.plan.output];
         return tf.tensor2d(saved.acts[this.plan.output].slice(), [n, k]);
       },
-      backwardsFunc: (dy: tf.Tensor) => this.backward(backend, saved!, f32(backend, dy) ?? (dy.dataSync() as Float32Array), x.shape),
+      backwardsFunc: (dy: tf.Tensor) => this.backward(backend, saved!, f32(backend, dy)!, x.shape),
       inputs,
     }) as tf.Tensor2D;
     planRuns++;
@@ -139,17 +137,6 @@ export class NativeTrainingPlan implements CompiledTraining {
     if (s) this.plan.ops.forEach((o, i) => o.kind === 'bn' && this.updateStats(backend, o.bn, s, i, o.x));
     if (!recording && s) this.release(s);
     return logits;
-  }
-
-  /**
-   * Whether every parameter and running statistic is a float32 tensor stored on `backend`. One made
-   * on another engine (a model built on cpu, then trained on native) is not until a kernel moves it:
-   * this run then goes through the layers, which do.
-   */
-  private onBackend(backend: MathBackendCPU): boolean {
-    const stats = this.plan.ops.flatMap((o) => (o.kind === 'bn' ? [o.bn.runningMean, o.bn.runningVar] : []));
-    const counts = this.plan.ops.flatMap((o) => (o.kind === 'bn' ? [o.bn.numBatchesTracked] : []));
-    return [...this.params, ...stats].every((p) => f32(backend, p) != null) && counts.every((t) => backend.data.has(t.dataId));
   }
 
   /** Frees the buffers that backward passes kept for a gradient of the images nobody asked for. */
