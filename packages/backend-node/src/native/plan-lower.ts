@@ -49,6 +49,63 @@ const attrNum = (n: PlanNode, k: string, fallback: number): number => {
 };
 const same = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
+/** A graph node as {@link selectionConv} reads it. */
+interface SelectorNode {
+  name?: string;
+  inputs: string[];
+  attrs: Record<string, GraphAttr>;
+}
+
+/**
+ * Option A's shortcut, `Slice` (spatial steps from 0) and/or `Pad` (zero channels before and after),
+ * as the strided 1x1 conv with a 0/1 selection filter that ZeroPadShortcut itself runs (the same
+ * numbers, NaN included): its stride, output channels and size, and the HWIO filter [1, 1, c, co].
+ * `ints` holds the graph's int constants; c, h, w are the input's. Throws {@link PlanUnsupportedError}
+ * for any other Slice or Pad. Shared by the inference and training lowerings.
+ */
+export function selectionConv(
+  slice: SelectorNode | null,
+  pad: SelectorNode | null,
+  ints: Map<string, number[]>,
+  c: number,
+  h: number,
+  w: number,
+): { stride: number; co: number; oh: number; ow: number; filter: Float32Array } {
+  let stride = 1;
+  if (slice) {
+    const [starts, ends, axes, steps] = slice.inputs.slice(1).map((v) => ints.get(v));
+    if (
+      !starts ||
+      !ends ||
+      !axes ||
+      !steps ||
+      !same(axes, [2, 3]) ||
+      !same(starts, [0, 0]) ||
+      steps[0] !== steps[1] ||
+      ends.some((e) => e < Math.max(h, w))
+    ) {
+      throw new PlanUnsupportedError(`Slice '${slice.name ?? ''}'`);
+    }
+    stride = steps[0];
+  }
+  let before = 0;
+  let co = c;
+  if (pad) {
+    const pads = ints.get(pad.inputs[1]);
+    const mode = pad.attrs.mode as GraphAttr | undefined;
+    const constant = !mode || ('string' in mode && mode.string === 'constant');
+    if (!pads || pads.length !== 8 || pad.inputs.length > 2 || !constant || pads.some((p, k) => k !== 1 && k !== 5 && p !== 0)) {
+      throw new PlanUnsupportedError(`Pad '${pad.name ?? ''}'`);
+    }
+    before = pads[1];
+    co = c + pads[1] + pads[5];
+  }
+  // The filter ZeroPadShortcut.forward convolves with: HWIO [1, 1, c, co], 1 at (i, i + before).
+  const filter = new Float32Array(c * co);
+  for (let ch = 0; ch < c; ch++) filter[ch * co + ch + before] = 1;
+  return { stride, co, oh: Math.floor((h - 1) / stride) + 1, ow: Math.floor((w - 1) / stride) + 1, filter };
+}
+
 /** The lowering of one graph; see {@link lowerPlanGraph}. */
 class Lowering {
   readonly ops: NativePlanOp[] = [];
@@ -226,51 +283,18 @@ class Lowering {
     const pad = slice ? (this.follower.has(i) ? this.g.nodes[this.follower.get(i)!] : null) : node;
     const x = node.inputs[0];
     const [n, c, h, w] = this.shape(x);
-    let s = 1;
-    if (slice) {
-      const [starts, ends, axes, steps] = slice.inputs.slice(1).map((v) => this.g.ints.get(v));
-      if (
-        !starts ||
-        !ends ||
-        !axes ||
-        !steps ||
-        !same(axes, [2, 3]) ||
-        !same(starts, [0, 0]) ||
-        steps[0] !== steps[1] ||
-        ends.some((e) => e < Math.max(h, w))
-      ) {
-        throw new PlanUnsupportedError(`Slice '${slice.name}'`);
-      }
-      s = steps[0];
-    }
-    let before = 0;
-    let co = c;
-    if (pad) {
-      const pads = this.g.ints.get(pad.inputs[1]);
-      const mode = pad.attrs.mode as GraphAttr | undefined;
-      const constant = !mode || ('string' in mode && mode.string === 'constant');
-      if (!pads || pads.length !== 8 || pad.inputs.length > 2 || !constant || pads.some((p, k) => k !== 1 && k !== 5 && p !== 0)) {
-        throw new PlanUnsupportedError(`Pad '${pad.name}'`);
-      }
-      before = pads[1];
-      co = c + pads[1] + pads[5];
-    }
-    // The filter ZeroPadShortcut.forward convolves with: HWIO [1, 1, c, co], 1 at (i, i + before).
-    const filter = new Float32Array(c * co);
-    for (let ch = 0; ch < c; ch++) filter[ch * co + ch + before] = 1;
-    const oh = Math.floor((h - 1) / s) + 1;
-    const ow = Math.floor((w - 1) / s) + 1;
+    const sel = selectionConv(slice, pad, this.g.ints, c, h, w);
     this.ops.push({
       kind: 'conv',
       in: [this.id(x)],
-      out: this.define(this.outputOf(i), [n, co, oh, ow]),
-      w: filter,
+      out: this.define(this.outputOf(i), [n, sel.co, sel.oh, sel.ow]),
+      w: sel.filter,
       wLayout: 'hwio',
       wScale: null,
       b: null,
-      co,
+      co: sel.co,
       k: [1, 1],
-      stride: [s, s],
+      stride: [sel.stride, sel.stride],
       pad: [0, 0, 0, 0],
       sum: -1,
       relu: false,

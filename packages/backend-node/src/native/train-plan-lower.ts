@@ -24,7 +24,7 @@ import {
   graphExporterFor,
   graphIsSameInTraining,
 } from '@resnet-ts/core';
-import { PlanUnsupportedError } from './plan-lower.js';
+import { PlanUnsupportedError, selectionConv } from './plan-lower.js';
 import { maxPoolCase } from './kernels-conv.js';
 
 /** One op of the training plan; value ids index the plan's activations (0 is the NHWC input). */
@@ -54,6 +54,7 @@ export interface TrainPlanOps {
 
 interface Node {
   op: string;
+  name: string;
   inputs: string[];
   output: string;
   attrs: Record<string, GraphAttr>;
@@ -73,9 +74,9 @@ class TrainGraphEmitter implements GraphEmitter {
   readonly ints = new Map<string, number[]>();
   private count = 0;
 
-  node(op: string, _name: string, inputs: string[], attrs: Record<string, GraphAttr> = {}, module?: Module): string {
+  node(op: string, name: string, inputs: string[], attrs: Record<string, GraphAttr> = {}, module?: Module): string {
     const output = `v${this.count++}`;
-    this.nodes.push({ op, inputs, output, attrs, module });
+    this.nodes.push({ op, name, inputs, output, attrs, module });
     return output;
   }
 
@@ -239,47 +240,16 @@ class TrainLowering {
     this.ops.push({ kind: 'add', a, b, out: this.define(name, this.shapes[a]), relu });
   }
 
-  /** Option A's shortcut: `Slice` (spatial steps) then `Pad` (zero channels), as ZeroPadShortcut's selection conv. */
+  /** Option A's shortcut: `Slice` [-> `Pad`] or a lone `Pad`, as ZeroPadShortcut's selection conv. */
   private selector(n: Node): void {
     const x = this.id(n.inputs[0]);
     const [b, h, w, c] = this.shapes[x];
-    let s = 1;
-    let last = n;
-    if (n.op === 'Slice') {
-      const [starts, ends, axes, steps] = n.inputs.slice(1).map((v) => this.ints.get(v));
-      const ok =
-        starts?.every((v) => v === 0) &&
-        axes?.join() === '2,3' &&
-        steps &&
-        steps[0] === steps[1] &&
-        ends?.every((e) => e >= Math.max(h, w));
-      if (!ok) throw new PlanUnsupportedError('Slice');
-      s = steps![0];
-      const pad = this.sole(n.output, 'Pad');
-      if (pad) {
-        this.absorbed.add(pad);
-        last = pad;
-      }
-    }
-    let before = 0,
-      co = c;
-    if (last.op === 'Pad') {
-      const pads = this.ints.get(last.inputs[1]);
-      const mode = last.attrs.mode;
-      const constant = !mode || ('string' in mode && mode.string === 'constant');
-      if (!pads || pads.length !== 8 || last.inputs.length > 2 || !constant || pads.some((p, k) => k !== 1 && k !== 5 && p !== 0))
-        throw new PlanUnsupportedError('Pad');
-      before = pads[1];
-      co = c + pads[1] + pads[5];
-    }
-    // ZeroPadShortcut's filter: HWIO [1, 1, c, co], 1 at (i, i + before).
-    const filter = new Float32Array(c * co);
-    for (let ch = 0; ch < c; ch++) filter[ch * co + ch + before] = 1;
-    const oh = Math.floor((h - 1) / s) + 1,
-      ow = Math.floor((w - 1) / s) + 1;
-    const params = [b, h, w, c, 1, 1, co, oh, ow, s, s, 0, 0, 0, 0, 1, 1];
-    const out = this.define(last.output, [b, oh, ow, co]);
-    this.ops.push({ kind: 'conv', x, out, weight: null, filter, bias: null, params });
+    const pad = n.op === 'Pad' ? n : this.sole(n.output, 'Pad');
+    if (pad && pad !== n) this.absorbed.add(pad);
+    const sel = selectionConv(n.op === 'Slice' ? n : null, pad, this.ints, c, h, w);
+    const params = [b, h, w, c, 1, 1, sel.co, sel.oh, sel.ow, sel.stride, sel.stride, 0, 0, 0, 0, 1, 1];
+    const out = this.define((pad ?? n).output, [b, sel.oh, sel.ow, sel.co]);
+    this.ops.push({ kind: 'conv', x, out, weight: null, filter: sel.filter, bias: null, params });
   }
 
   /** core's MaxPool2d (square window, the same padding on every side), where oneDNN takes its geometry. */
