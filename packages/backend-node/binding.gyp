@@ -10,6 +10,7 @@
         "native/pool.cc",
         "native/elementwise.cc",
         "native/batchnorm.cc",
+        "native/batchnorm_train.cc",
         "native/plan.cc",
         "native/plan_api.cc",
         "native/threads.cc",

@@ -64,27 +64,53 @@ struct WeightSlot {
   }
 };
 
-// An NHWC activation the caller passes and, for a Winograd conv, its channel-blocked copy.
+// An activation the caller passes, NHWC or (when the call says so, see LayoutBits) channel-blocked
+// nChw16c, and the layout the primitive works in. When the two differ, the primitive works on a copy,
+// reordered in and out around it; the training plan keeps the activations between Winograd convs and
+// batch norms blocked, so that their convs need no copy.
 struct ActivationSlot {
-  memory user, inner;
-  bool blocked = false;
-  reorder toInner, toUser;
-  void Init(const memory::desc& nhwc, const memory::desc& want) {
-    user = memory(nhwc, Eng(), DNNL_MEMORY_NONE);
-    blocked = want != nhwc;
-    if (!blocked) return;
-    inner = memory(want, Eng());
-    toInner = reorder(user, inner);
-    toUser = reorder(inner, user);
+  memory::desc want;
+  memory view[2];  // the caller's buffer as NHWC [0] and as nChw16c [1], made when first used
+  memory inner;    // the copy in `want`, made when first needed
+  reorder toInner[2], toUser[2];
+  int layout = 0;  // this call's layout of the caller's buffer
+
+  void Init(const memory::desc& nhwc, const memory::desc& wanted) {
+    want = wanted;
+    view[0] = memory(nhwc, Eng(), DNNL_MEMORY_NONE);
   }
-  memory& Used() { return blocked ? inner : user; }
+  // Binds this call's buffer, in the blocked layout when `blocked`.
+  void Bind(void* data, bool blocked) {
+    layout = blocked ? 1 : 0;
+    if (blocked && !view[1]) {
+      const memory::dims d = view[0].get_desc().dims();
+      if (d[1] % 16 != 0) throw std::runtime_error("conv: a channel-blocked activation needs a multiple of 16 channels");
+      view[1] = memory(memory::desc(d, dt::f32, tag::nChw16c), Eng(), DNNL_MEMORY_NONE);
+    }
+    view[layout].set_data_handle(data);
+    if (!Copies()) return;
+    if (!inner) inner = memory(want, Eng());
+    if (!toInner[layout]) {
+      toInner[layout] = reorder(view[layout], inner);
+      toUser[layout] = reorder(inner, view[layout]);
+    }
+  }
+  bool Copies() const { return view[layout].get_desc() != want; }
+  memory& Used() { return Copies() ? inner : view[layout]; }
   void In(stream& s) {
-    if (blocked) toInner.execute(s, user, inner);
+    if (Copies()) toInner[layout].execute(s, view[layout], inner);
   }
   void Out(stream& s) {
-    if (blocked) toUser.execute(s, inner, user);
+    if (Copies()) toUser[layout].execute(s, inner, view[layout]);
   }
 };
+
+// A conv call's layout bits (its last, optional argument): which of its activations the caller passes
+// channel-blocked (nChw16c) instead of NHWC.
+constexpr int64_t kSrcBlocked = 1, kDstBlocked = 2;
+static int64_t LayoutBits(const Napi::CallbackInfo& info, size_t at) {
+  return info.Length() > at && info[at].IsNumber() ? info[at].As<Napi::Number>().Int64Value() : 0;
+}
 
 // The Winograd variant of a conv pass when the shape allows it and oneDNN has a kernel for it, else
 // the direct one (`make(alg, act)` builds the primitive descriptor).
@@ -101,13 +127,61 @@ auto WithWinograd(const ConvGeom& g, const Make& make) -> decltype(make(algorith
   return make(algorithm::convolution_direct, tag::nhwc);
 }
 
+// A forward pass run as the backward-data pass of the mirrored conv (x as its output gradient, the
+// filter's taps reversed and its in and out channels swapped, y as its input gradient): the same
+// sums in another order. oneDNN 2.6's backward-data kernel beats its forward kernel for ResNet's
+// 16-channel 3x3 convs on AVX-512 (1.7-1.8 vs 2.2 ms a pass at 32x32, batch 128, 2 threads; in a
+// ResNet-20 step and alone), so those run this way.
+struct MirroredForward {
+  convolution_backward_data::primitive_desc pd;
+  convolution_backward_data prim;
+  std::vector<float> flipped;  // the filter with its taps reversed, HWIO
+  memory flippedUser, inner;
+  reorder toInner;
+};
+
 struct ConvFwdEntry {
   convolution_forward::primitive_desc pd;
   convolution_forward prim;
   WeightSlot w;
   ActivationSlot src, dst;
   memory bias;
+  std::unique_ptr<MirroredForward> mirrored;  // set when the pass runs mirrored (then pd/prim/w are unused)
 };
+
+// Whether a conv's forward pass runs mirrored (MirroredForward): 3x3, stride 1, padding 1, 16
+// channels in and out, no bias or residual sum, where oneDNN's backward-data kernel is its AVX-512
+// one; $RESNET_TS_MIRRORED_FORWARD=0 turns it off.
+static bool MirrorsForward(const ConvGeom& g, bool bias, bool sum) {
+  static const bool enabled = [] {
+    const char* v = std::getenv("RESNET_TS_MIRRORED_FORWARD");
+    return !(v && std::string(v) == "0");
+  }();
+  return enabled && !bias && !sum && g.ci == 16 && g.co == 16 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.pt == 1 &&
+         g.pl == 1 && g.pb == 1 && g.pr == 1 && g.dh == 1 && g.dw == 1;
+}
+
+// The mirrored conv's backward-data primitive for a forward pass of geometry g, or null when oneDNN's
+// kernel for it is not the AVX-512 one this was measured with.
+static std::unique_ptr<MirroredForward> MakeMirroredForward(const ConvGeom& g) {
+  const memory::desc y({g.n, g.co, g.oh, g.ow}, dt::f32, tag::nhwc), x({g.n, g.ci, g.h, g.w}, dt::f32, tag::nhwc);
+  const memory::desc wAny({g.ci, g.co, g.kh, g.kw}, dt::f32, tag::any);
+  convolution_forward::desc hint(prop_kind::forward_training, algorithm::convolution_direct, y, wAny, x, g.Strides(), g.Dil(),
+                                 g.PadL(), g.PadR());
+  convolution_backward_data::desc d(algorithm::convolution_direct, y, wAny, x, g.Strides(), g.Dil(), g.PadL(), g.PadR());
+  auto m = std::make_unique<MirroredForward>();
+  m->pd = convolution_backward_data::primitive_desc(d, Eng(), convolution_forward::primitive_desc(hint, Eng()));
+  if (std::string(m->pd.impl_info_str()).find("avx512") == std::string::npos) return nullptr;
+  m->prim = convolution_backward_data(m->pd);
+  // The reversed filter as the mirrored conv's (out = ci, in = co, kh, kw): tap-major, co innermost.
+  const memory::dim ci = g.ci, co = g.co;
+  m->flipped.resize(static_cast<size_t>(g.kh * g.kw * ci * co));
+  m->flippedUser = memory(memory::desc({ci, co, g.kh, g.kw}, dt::f32, memory::dims{co, 1, g.kw * ci * co, ci * co}), Eng(),
+                          m->flipped.data());
+  m->inner = memory(m->pd.weights_desc(), Eng());
+  m->toInner = reorder(m->flippedUser, m->inner);
+  return m;
+}
 
 struct ConvBwdDataEntry {
   convolution_backward_data::primitive_desc pd;
@@ -136,6 +210,11 @@ ConvFwdEntry& GetConvFwd(const std::vector<int64_t>& p, bool bias, bool sum = fa
     // layout and transforms it itself, in parallel, on every call. With forward_inference it wants the
     // filter pre-transformed, and that reorder (serial) took ~1 ms per 64-channel filter, 7-10 ms of a
     // ResNet-20 step at batch 128 (DNNL_VERBOSE, BENCHMARKS.md). The direct kernels are the same for both.
+    if (MirrorsForward(g, bias, sum) && (e->mirrored = MakeMirroredForward(g))) {
+      e->src.Init(g.Src(), g.Src());
+      e->dst.Init(g.Dst(), g.Dst());
+      return e;
+    }
     e->pd = WithWinograd(g, [&](algorithm alg, tag act) { return g.Fwd(prop_kind::forward_training, bias, sum, alg, act); });
     e->prim = convolution_forward(e->pd);
     e->w.Init(g, e->pd.weights_desc(), true);
@@ -183,8 +262,8 @@ ConvBwdWeiEntry& GetConvBwdWei(const std::vector<int64_t>& p, bool bias) {
   });
 }
 
-// conv2dForward(x, w, bias|null, out, params, relu, sum?): with sum, out must hold the residual on
-// entry and receives relu?(conv + bias + residual).
+// conv2dForward(x, w, bias|null, out, params, relu, sum?, layout?): with sum, out must hold the
+// residual on entry and receives relu?(conv + bias + residual). layout: kSrcBlocked | kDstBlocked.
 Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   float* x = F32(info[0]);
   float* w = F32(info[1]);
@@ -194,11 +273,24 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   auto p = Ints(info[4]);
   bool relu = info[5].ToBoolean().Value();
   bool sum = info.Length() > 6 && info[6].ToBoolean().Value();
+  const int64_t layout = LayoutBits(info, 7);
   ConvFwdEntry& e = GetConvFwd(p, b != nullptr, sum);
-  e.src.user.set_data_handle(x);
-  e.dst.user.set_data_handle(y);
-  e.w.user.set_data_handle(w);
+  e.src.Bind(x, layout & kSrcBlocked);
+  e.dst.Bind(y, layout & kDstBlocked);
   stream& s = Strm();
+  if (e.mirrored) {
+    MirroredForward& m = *e.mirrored;
+    const size_t tap = static_cast<size_t>(p[3] * p[6]), taps = m.flipped.size() / tap;
+    for (size_t t = 0; t < taps; t++) std::memcpy(m.flipped.data() + t * tap, w + (taps - 1 - t) * tap, tap * sizeof(float));
+    m.toInner.execute(s, m.flippedUser, m.inner);
+    e.src.In(s);
+    m.prim.execute(s, {{DNNL_ARG_DIFF_DST, e.src.Used()}, {DNNL_ARG_WEIGHTS, m.inner}, {DNNL_ARG_DIFF_SRC, e.dst.Used()}});
+    e.dst.Out(s);
+    s.wait();
+    if (relu) ReluInPlace(y, static_cast<int64_t>(ny));
+    return info.Env().Undefined();
+  }
+  e.w.user.set_data_handle(w);
   if (e.w.needReorder) e.w.toInner.execute(s, e.w.user, e.w.inner);
   e.src.In(s);
   if (sum) e.dst.In(s);  // the residual the conv adds to
@@ -216,15 +308,16 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// conv2dBackwardData(dy, w, dx, params)
+// conv2dBackwardData(dy, w, dx, params, layout?) (kSrcBlocked: dx, kDstBlocked: dy)
 Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
   float* dy = F32(info[0]);
   float* w = F32(info[1]);
   float* dx = F32(info[2]);
   auto p = Ints(info[3]);
+  const int64_t layout = LayoutBits(info, 4);
   ConvBwdDataEntry& e = GetConvBwdData(p);
-  e.ddst.user.set_data_handle(dy);
-  e.dsrc.user.set_data_handle(dx);
+  e.ddst.Bind(dy, layout & kDstBlocked);
+  e.dsrc.Bind(dx, layout & kSrcBlocked);
   e.w.user.set_data_handle(w);
   stream& s = Strm();
   if (e.w.needReorder) e.w.toInner.execute(s, e.w.user, e.w.inner);
@@ -237,16 +330,17 @@ Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// conv2dBackwardFilter(x, dy, dw, dbias|null, params)
+// conv2dBackwardFilter(x, dy, dw, dbias|null, params, layout?) (kSrcBlocked: x, kDstBlocked: dy)
 Napi::Value Conv2dBackwardFilter(const Napi::CallbackInfo& info) {
   float* x = F32(info[0]);
   float* dy = F32(info[1]);
   float* dw = F32(info[2]);
   float* db = F32(info[3]);
   auto p = Ints(info[4]);
+  const int64_t layout = LayoutBits(info, 5);
   ConvBwdWeiEntry& e = GetConvBwdWei(p, db != nullptr);
-  e.src.user.set_data_handle(x);
-  e.ddst.user.set_data_handle(dy);
+  e.src.Bind(x, layout & kSrcBlocked);
+  e.ddst.Bind(dy, layout & kDstBlocked);
   e.w.user.set_data_handle(dw);
   stream& s = Strm();
   e.src.In(s);
@@ -274,7 +368,10 @@ Napi::Value ConvImpl(const Napi::CallbackInfo& info) {
   bool bias = info.Length() > 2 && info[2].ToBoolean().Value();
   bool relu = info.Length() > 3 && info[3].ToBoolean().Value();
   (void)relu;  // a fused ReLU is a separate pass: the same conv implementation
-  if (pass == "fwd") s = GetConvFwd(p, bias).pd.impl_info_str();
+  if (pass == "fwd") {
+    ConvFwdEntry& e = GetConvFwd(p, bias);
+    s = e.mirrored ? std::string(e.mirrored->pd.impl_info_str()) + " (mirrored backward data)" : e.pd.impl_info_str();
+  }
   else if (pass == "bwd_data") s = GetConvBwdData(p).pd.impl_info_str();
   else s = GetConvBwdWei(p, false).pd.impl_info_str();
   return Napi::String::New(info.Env(), s);

@@ -145,6 +145,38 @@ describeNative('native backend (oneDNN) vs cpu', () => {
     expect(wide.every((impl) => impl.includes('wino'))).toBe(avx512);
   });
 
+  test('16-channel 3x3 stride-1 convs: the forward pass (run as the mirrored backward-data pass on AVX-512) and both gradients match cpu', async () => {
+    const addon = loadAddon().addon!;
+    // params: n,h,w,ci, kh,kw,co, oh,ow, sh,sw, pt,pl,pb,pr, dh,dw
+    const impl = addon.convImpl([2, 9, 7, 16, 3, 3, 16, 9, 7, 1, 1, 1, 1, 1, 1, 1, 1], 'fwd');
+    expect(impl.includes('mirrored')).toBe(
+      addon.convImpl([2, 9, 7, 16, 3, 3, 16, 9, 7, 1, 1, 1, 1, 1, 1, 1, 1], 'bwd_data').includes('avx512'),
+    );
+    const shapes = [
+      [2, 9, 7, 16],
+      [3, 3, 16, 16],
+    ];
+    await check(
+      (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 1),
+      shapes,
+      ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'],
+      77,
+    );
+    expect(tf.getBackend()).toBe('native');
+    // Each output sees its own taps: a NaN at one tap of one filter reaches exactly the outputs that tap touches.
+    const x = tf.randomNormal([1, 5, 5, 16], 0, 1, 'float32', 3);
+    const w = tf.buffer([3, 3, 16, 16], 'float32', tf.randomNormal([3, 3, 16, 16], 0, 1, 'float32', 4).dataSync());
+    w.set(NaN, 0, 2, 5, 7); // tap (0, 2) of input channel 5 into output channel 7
+    const y = tf.conv2d(x, w.toTensor() as tf.Tensor4D, 1, 1).arraySync() as number[][][][];
+    for (let i = 0; i < 5; i++)
+      for (let j = 0; j < 5; j++) {
+        // output (i, j) reads input (i - 1, j + 1) through tap (0, 2): inside the image unless on an edge
+        const reaches = i >= 1 && j <= 3;
+        expect([i, j, Number.isNaN(y[0][i][j][7])]).toEqual([i, j, reaches]);
+        expect(Number.isNaN(y[0][i][j][6])).toBe(false);
+      }
+  });
+
   // torch.optim.SGD's variants: [momentum, dampening, weightDecay, nesterov, with a buffer (not the first step)].
   const sgdCases: [number, number, number, boolean, boolean][] = [
     [0, 0, 0, false, false],

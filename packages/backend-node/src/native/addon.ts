@@ -6,7 +6,11 @@ import * as path from 'node:path';
 
 /** The functions exported by the addon (native/resnet_native.cc; the kernels in native/*.cc). All are synchronous and write into `out`. */
 export interface NativeAddon {
-  /** With `sum`, `out` holds a residual on entry and receives relu?(conv + bias + residual). */
+  /**
+   * With `sum`, `out` holds a residual on entry and receives relu?(conv + bias + residual). `layout`
+   * (here and in the two backward passes): 1 when the input side (x, dx) and 2 when the output side
+   * (out, dy) is channel-blocked (nChw16c) instead of NHWC.
+   */
   conv2dForward(
     x: Float32Array,
     w: Float32Array,
@@ -15,9 +19,17 @@ export interface NativeAddon {
     params: number[],
     relu: boolean,
     sum?: boolean,
+    layout?: number,
   ): void;
-  conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, params: number[]): void;
-  conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dbias: Float32Array | null, params: number[]): void;
+  conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, params: number[], layout?: number): void;
+  conv2dBackwardFilter(
+    x: Float32Array,
+    dy: Float32Array,
+    dw: Float32Array,
+    dbias: Float32Array | null,
+    params: number[],
+    layout?: number,
+  ): void;
   matmul(a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, params: number[], relu: boolean): void;
   poolForward(x: Float32Array, out: Float32Array, params: number[], isMax: boolean): void;
   /** Sets each output of max pooling `y` (NHWC, poolForward's params) whose window in `x` holds a NaN to it. */
@@ -55,7 +67,9 @@ export interface NativeAddon {
   ): void;
   /**
    * Train-mode batch norm over x viewed as [rows, channels]: writes y and the batch mean and (biased)
-   * variance; y = relu(y + residual) when asked (core's BatchNormEpilogue).
+   * variance; y = relu(y + residual) when asked (core's BatchNormEpilogue). `hw` and `layout` (here
+   * and in the gradient): the rows per image, and 1 | 2 | 4 when the input (x, dx), output (y, dy) or
+   * residual is channel-blocked (nChw16c) instead of NHWC.
    */
   batchNormTrain(
     x: Float32Array,
@@ -68,6 +82,8 @@ export interface NativeAddon {
     variance: Float32Array,
     residual: Float32Array | null,
     relu: boolean,
+    hw?: number,
+    layout?: number,
   ): void;
   /**
    * Gradient of batchNormTrain (statistics as functions of x): writes dx, dscale, doffset. With `y`
@@ -89,6 +105,8 @@ export interface NativeAddon {
     doffset: Float32Array,
     y: Float32Array | null,
     dresidual: Float32Array | null,
+    hw?: number,
+    layout?: number,
   ): void;
   /** oneDNN implementation picked for a conv pass ('fwd' | 'bwd_data' | 'bwd_weights'), e.g. "brgconv:avx512_core". */
   convImpl(params: number[], pass: string, bias?: boolean, relu?: boolean): string;

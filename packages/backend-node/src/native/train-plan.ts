@@ -31,6 +31,7 @@ import { pool } from './pool.js';
 import { PlanUnsupportedError } from './plan-lower.js';
 import { GradientSums } from './train-plan-grads.js';
 import { lowerTrainingGraph, type TrainOp, type TrainPlanOps } from './train-plan-lower.js';
+import { PlanLayouts } from './train-plan-layout.js';
 
 /** tfjs's engine method behind tf.customGrad (private in its typings). */
 interface CustomOpRunner {
@@ -95,6 +96,8 @@ export class NativeTrainingPlan implements CompiledTraining {
   private readonly params: tf.Variable[];
   /** Releases of backward passes whose images' gradient may still be asked for. */
   private readonly held = new Set<() => void>();
+  /** Which activations stay channel-blocked between Winograd convs and batch norms. */
+  private readonly layouts: PlanLayouts;
 
   constructor(
     private readonly addon: NativeAddon,
@@ -110,6 +113,7 @@ export class NativeTrainingPlan implements CompiledTraining {
     this.params = [...params];
     const notFloat = this.params.find((p) => p.dtype !== 'float32');
     if (notFloat) throw new PlanUnsupportedError(`parameter '${notFloat.name}' is ${notFloat.dtype}, not float32`);
+    this.layouts = new PlanLayouts(plan, (params) => addon.convImpl(params, 'fwd').includes('wino'));
   }
 
   run(x: tf.Tensor4D): tf.Tensor2D | null {
@@ -167,7 +171,8 @@ export class NativeTrainingPlan implements CompiledTraining {
       switch (op.kind) {
         case 'conv': {
           const w = op.weight ? valuesOf(backend, op.weight) : op.filter!;
-          return a.conv2dForward(acts[op.x], w, op.bias ? valuesOf(backend, op.bias) : null, y, op.params, false);
+          const bias = op.bias ? valuesOf(backend, op.bias) : null;
+          return a.conv2dForward(acts[op.x], w, bias, y, op.params, false, false, this.layouts.conv(op));
         }
         case 'bn': {
           const c = op.bn.numFeatures;
@@ -175,7 +180,8 @@ export class NativeTrainingPlan implements CompiledTraining {
           stats.set(i, st);
           const res = op.residual >= 0 ? acts[op.residual] : null;
           const [g, b] = [op.bn.weight, op.bn.bias].map((p) => valuesOf(backend, p));
-          return a.batchNormTrain(acts[op.x], g, b, op.bn.eps, c, y, st.mean, st.variance, res, op.relu);
+          const [hw, layout] = this.layouts.batchNorm(op);
+          return a.batchNormTrain(acts[op.x], g, b, op.bn.eps, c, y, st.mean, st.variance, res, op.relu, hw, layout);
         }
         case 'relu':
           return a.unary('Relu', acts[op.x], y);
@@ -299,12 +305,12 @@ export class NativeTrainingPlan implements CompiledTraining {
     if (op.weight) {
       const dw = pool.alloc(size(op.weight.shape));
       const db = op.bias ? new Float32Array(size(op.bias.shape)) : null;
-      this.addon.conv2dBackwardFilter(s.acts[op.x], g, dw, db, op.params);
+      this.addon.conv2dBackwardFilter(s.acts[op.x], g, dw, db, op.params, this.layouts.conv(op));
       addParam(op.weight, dw);
       if (op.bias && db) addParam(op.bias, db);
     }
     const w = op.weight ? valuesOf(backend, op.weight) : op.filter!;
-    grads.add(op.x, (dx) => this.addon.conv2dBackwardData(g, w, dx, op.params));
+    grads.add(op.x, (dx) => this.addon.conv2dBackwardData(g, w, dx, op.params, this.layouts.conv(op)));
   }
 
   /** The batch norm's gradient (its epilogue's ReLU mask and residual included); mean and variance get none. */
@@ -317,8 +323,10 @@ export class NativeTrainingPlan implements CompiledTraining {
     const dres = op.residual >= 0 ? pool.alloc(g.length) : null;
     const y = op.relu ? s.acts[op.out] : null;
     const scale = valuesOf(backend, op.bn.weight);
+    const [hw, layout] = this.layouts.batchNorm(op);
+    const x = s.acts[op.x];
     grads.add(op.x, (dx) =>
-      this.addon.batchNormTrainGrad(g, zeros, zeros, s.acts[op.x], scale, mean, variance, op.bn.eps, c, dx, dscale, doffset, y, dres),
+      this.addon.batchNormTrainGrad(g, zeros, zeros, x, scale, mean, variance, op.bn.eps, c, dx, dscale, doffset, y, dres, hw, layout),
     );
     addParam(op.bn.weight, dscale);
     addParam(op.bn.bias, doffset);

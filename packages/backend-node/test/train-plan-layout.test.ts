@@ -1,0 +1,120 @@
+/**
+ * The channel-blocked activations of the native training plan (src/native/train-plan-layout.ts):
+ * the native batch-norm and conv kernels give the same bits on nChw16c buffers as on NHWC ones (NaN
+ * included, each buffer in either layout), and the plan keeps blocked exactly the values passed only
+ * between Winograd convs and batch norms. (train-plan.test.ts checks whole training steps bit for bit
+ * against the layers, which run NHWC.)
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { createModel } from '@resnet-ts/zoo';
+import { ResNet, useBackend } from '@resnet-ts/core';
+import '../src/index.js';
+import { loadAddon } from '../src/native/addon.js';
+import { lowerTrainingGraph } from '../src/native/train-plan-lower.js';
+import { PlanLayouts } from '../src/native/train-plan-layout.js';
+import { describeNative, uniform } from './plan-helpers.js';
+
+/** NHWC [n, h, w, c] -> nChw16c. */
+function toBlocked(a: Float32Array, [n, h, w, c]: number[]): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < n; i++)
+    for (let p = 0; p < h * w; p++)
+      for (let j = 0; j < c; j++) out[((i * (c / 16) + (j >> 4)) * h * w + p) * 16 + (j & 15)] = a[(i * h * w + p) * c + j];
+  return out;
+}
+
+/** nChw16c -> NHWC [n, h, w, c]. */
+function fromBlocked(a: Float32Array, [n, h, w, c]: number[]): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < n; i++)
+    for (let p = 0; p < h * w; p++)
+      for (let j = 0; j < c; j++) out[(i * h * w + p) * c + j] = a[((i * (c / 16) + (j >> 4)) * h * w + p) * 16 + (j & 15)];
+  return out;
+}
+
+/** The same float32 values, NaN equal to NaN. */
+function expectBits(a: Float32Array, ref: Float32Array): void {
+  const i = ref.findIndex((v, j) => !(Object.is(v, a[j]) || (Number.isNaN(v) && Number.isNaN(a[j]))));
+  expect(i < 0 ? 'identical' : `[${i}]: ${a[i]} vs ${ref[i]}`).toBe('identical');
+}
+
+describeNative('channel-blocked activations of the training plan', () => {
+  beforeAll(async () => {
+    await useBackend('native');
+  });
+  const addon = () => loadAddon().addon!;
+  // 1615 rows of 32 channels: two threads, whose rows part inside an image of 323 rows (over a tile's 256)
+  const shape = [5, 17, 19, 32];
+  const n = shape.reduce((a, b) => a * b, 1);
+  const hw = shape[1] * shape[2];
+
+  // bits: 1 input, 2 output, 4 residual blocked (every mix the plan can give).
+  test.each([7, 1, 2, 4, 3, 6])('batch norm forward and gradient with layout bits %p: the NHWC bits', (bits) => {
+    const c = shape[3];
+    const x = uniform(n, 11, -3, 3),
+      res = uniform(n, 12),
+      dy = uniform(n, 13);
+    x[5 * c + 3] = NaN; // channel 3 non-finite: NaN statistics, as in NHWC
+    const scale = uniform(c, 14, 0.5, 1.5),
+      offset = uniform(c, 15);
+    const as = (a: Float32Array, bit: number) => (bits & bit ? toBlocked(a, shape) : a);
+    const back = (a: Float32Array, bit: number) => (bits & bit ? fromBlocked(a, shape) : a);
+    const run = (layout: number) => {
+      const L = (a: Float32Array, bit: number) => (layout ? as(a, bit) : a);
+      const y = new Float32Array(n),
+        mean = new Float32Array(c),
+        variance = new Float32Array(c);
+      addon().batchNormTrain(L(x, 1), scale, offset, 1e-5, c, y, mean, variance, L(res, 4), true, hw, layout);
+      const dx = new Float32Array(n),
+        dres = new Float32Array(n),
+        dscale = new Float32Array(c),
+        doffset = new Float32Array(c);
+      const zeros = new Float32Array(c);
+      addon().batchNormTrainGrad(L(dy, 2), zeros, zeros, L(x, 1), scale, mean, variance, 1e-5, c, dx, dscale, doffset, y, dres, hw, layout);
+      const B = (a: Float32Array, bit: number) => (layout ? back(a, bit) : a);
+      return [B(y, 2), mean, variance, B(dx, 1), B(dres, 4), dscale, doffset];
+    };
+    const ref = run(0),
+      got = run(bits);
+    expect(Number.isNaN(ref[1][3])).toBe(true);
+    ref.forEach((r, i) => expectBits(got[i], r));
+  });
+
+  test('Winograd conv passes on channel-blocked input and output: the NHWC bits', () => {
+    // params: n,h,w,ci, kh,kw,co, oh,ow, sh,sw, pt,pl,pb,pr, dh,dw
+    const params = [5, 17, 19, 32, 3, 3, 32, 17, 19, 1, 1, 1, 1, 1, 1, 1, 1];
+    const x = uniform(n, 21),
+      w = uniform(9 * 32 * 32, 22, -0.2, 0.2),
+      dy = uniform(n, 23);
+    const run = (layout: number) => {
+      const L = (a: Float32Array, bit: number) => (layout & bit ? toBlocked(a, shape) : a);
+      const B = (a: Float32Array, bit: number) => (layout & bit ? fromBlocked(a, shape) : a);
+      const y = new Float32Array(n),
+        dx = new Float32Array(n),
+        dw = new Float32Array(w.length);
+      addon().conv2dForward(L(x, 1), w, null, y, params, false, false, layout);
+      addon().conv2dBackwardData(L(dy, 2), w, dx, params, layout);
+      addon().conv2dBackwardFilter(L(x, 1), L(dy, 2), dw, null, params, layout);
+      return [B(y, 2), B(dx, 1), dw];
+    };
+    const ref = run(0);
+    for (const layout of [3, 1, 2]) run(layout).forEach((r, i) => expectBits(r, ref[i]));
+  });
+
+  test('ResNet-20 keeps blocked the values between Winograd convs and batch norms, and no other', () => {
+    const model = createModel('resnet20') as ResNet;
+    const plan = lowerTrainingGraph(model, [8, 32, 32, 3]);
+    const wino = (p: number[]) => p[4] === 3 && p[9] === 1 && Math.min(p[3], p[6]) >= 32;
+    const { blocked } = new PlanLayouts(plan, wino);
+    plan.ops.forEach((op) => {
+      const c = plan.shapes[op.out].at(-1)!;
+      if (op.kind === 'conv') expect(blocked[op.out]).toBe(wino(op.params)); // read only by batch norms
+      if (op.kind === 'gap' || (op.kind === 'conv' && !wino(op.params))) expect(blocked[op.x]).toBe(false);
+      if (c <= 16) expect(blocked[op.out]).toBe(false);
+    });
+    // Stages 2 and 3 have 5 Winograd convs each: their outputs, the batch norms' outputs they read, the block inputs.
+    expect(blocked.filter(Boolean).length).toBeGreaterThanOrEqual(20);
+    model.dispose();
+    expect(tf.getBackend()).toBe('native');
+  });
+});
