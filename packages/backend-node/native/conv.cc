@@ -1,11 +1,13 @@
 // Convolution forward, backward-data and backward-weights with cached oneDNN primitives.
 //
-// Activations stay in tfjs's NHWC, except for 3x3 stride-1 convs of 32+ channels on machines with
-// oneDNN's Winograd kernels (AVX-512): those run as Winograd convs on a channel-blocked copy (nChw16c),
-// reordered in and out around the primitive. Measured per pass (ResNet-20's 32- and 64-channel convs at
-// batch 128, 2 threads, median of 9): forward + backward data + backward weights 5.4 vs 8.9 ms (32
-// channels) and 4.2 vs 7.7 ms (64), against 0.1-0.5 ms per reorder; 16 channels are slower as Winograd
-// (12.6 vs 10.6 ms). $RESNET_TS_WINOGRAD=0 keeps every conv direct (see also plan.cc).
+// Activations are tfjs's NHWC, or channel-blocked (nChw16c) where the caller says so (the training
+// plan keeps the values between Winograd convs and batch norms blocked). 3x3 stride-1 convs of 32+
+// channels on machines with oneDNN's Winograd kernels (AVX-512) run as Winograd convs in the blocked
+// layout, an NHWC activation copied in and out around the primitive. Measured per pass (ResNet-20's 32-
+// and 64-channel convs at batch 128, 2 threads, median of 9): forward + backward data + backward weights
+// 5.4 vs 8.9 ms (32 channels) and 4.2 vs 7.7 ms (64), against 0.1-0.5 ms per copy; 16 channels are
+// slower as Winograd (12.6 vs 10.6 ms), and so is the weight gradient at 32 channels (see
+// kWinogradWeightsMinChannels). $RESNET_TS_WINOGRAD=0 keeps every conv direct (see also plan.cc).
 #include "common.h"
 
 namespace resnet_native {
@@ -113,9 +115,13 @@ static int64_t LayoutBits(const Napi::CallbackInfo& info, size_t at) {
 }
 
 // The Winograd variant of a conv pass when the shape allows it and oneDNN has a kernel for it, else
-// the direct one (`make(alg, act)` builds the primitive descriptor).
+// the direct one (`make(alg, act)` builds the primitive descriptor). A pass whose Winograd kernel is
+// slower below `minChannels` runs direct there, in the channel-blocked layout its Winograd
+// neighbours keep (the training plan passes it that way; see train-plan-layout.ts).
 template <typename Make>
-auto WithWinograd(const ConvGeom& g, const Make& make) -> decltype(make(algorithm::convolution_direct, tag::nhwc)) {
+auto WithWinograd(const ConvGeom& g, const Make& make, int64_t minChannels = 0)
+    -> decltype(make(algorithm::convolution_direct, tag::nhwc)) {
+  if (g.Winograd() && std::min(g.ci, g.co) < minChannels) return make(algorithm::convolution_direct, tag::nChw16c);
   if (g.Winograd()) {
     try {
       auto pd = make(algorithm::convolution_winograd, tag::nChw16c);
@@ -242,6 +248,10 @@ ConvBwdDataEntry& GetConvBwdData(const std::vector<int64_t>& p) {
   });
 }
 
+// oneDNN 2.6's Winograd weight gradient loses to its direct one at 32 channels (2.0-2.4 vs 1.9 ms a
+// pass at 16x16, batch 128, 2 threads, alone and in a ResNet-20 step) and wins from 64 on.
+constexpr int64_t kWinogradWeightsMinChannels = 64;
+
 ConvBwdWeiEntry& GetConvBwdWei(const std::vector<int64_t>& p, bool bias) {
   return Cached(convBwdWeiCache, Key("cbw", p, bias ? 1 : 0), [&] {
     ConvGeom g(p);
@@ -252,7 +262,7 @@ ConvBwdWeiEntry& GetConvBwdWei(const std::vector<int64_t>& p, bool bias) {
                     : convolution_backward_weights::desc(alg, g.Src(act), g.Wei(tag::any), g.Dst(act), g.Strides(), g.Dil(),
                                                          g.PadL(), g.PadR());
       return convolution_backward_weights::primitive_desc(d, Eng(), g.Fwd(prop_kind::forward_training, bias, false, alg, act));
-    });
+    }, kWinogradWeightsMinChannels);
     e->prim = convolution_backward_weights(e->pd);
     e->w.Init(g, e->pd.diff_weights_desc(), false);
     e->src.Init(g.Src(), e->pd.src_desc());
