@@ -64,10 +64,10 @@ export class GradientSums {
     return this.take(0);
   }
 
-  /** Adds `g`, a buffer this object now owns. */
+  /** Adds `g`, a buffer this object now owns and nothing else refers to (a sum may be written into it). */
   addOwned(v: number, g: Float32Array): void {
     this.owned.push(g);
-    this.sum(v, g);
+    this.sum(v, g, true);
   }
 
   /** Adds `g`, a buffer owned elsewhere that stays unchanged until the pass ends. */
@@ -80,9 +80,15 @@ export class GradientSums {
     this.owned.push(g);
   }
 
-  private sum(v: number, g: Float32Array): void {
+  /** Adds `g` to the gradient of `v`; into `g` itself when it is `own` (no third buffer to bring into cache). */
+  private sum(v: number, g: Float32Array, own = false): void {
     const prev = this.refs[v];
     if (!prev) {
+      this.refs[v] = g;
+      return;
+    }
+    if (own) {
+      this.addon.binary('Add', prev, 0, g, 0, g, 1, g.length);
       this.refs[v] = g;
       return;
     }
