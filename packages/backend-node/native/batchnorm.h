@@ -28,14 +28,19 @@ static inline Doubles8 LoadDoubles(const double* p) {
   return v;
 }
 static inline void StoreDoubles(double* p, Doubles8 v) { std::memcpy(p, &v, sizeof v); }
-// ReluGradValue (common.h) of eight values: dy * step(y), step(NaN) = NaN.
+// ReluGradValue (common.h) of eight values of the ReLU's input or output v: dy * step(v), step(NaN) = NaN.
+static inline Floats8 ReluGradOf(Floats8 dy, Floats8 v) {
+  const Floats8 one = {1, 1, 1, 1, 1, 1, 1, 1}, zero = {};
+  Floats8 step = v > zero ? one : zero;
+  step = v != v ? v : step;
+  return dy * step;
+}
+
+// ReluGradOf eight values of y in memory.
 static inline Floats8 ReluGradValues(Floats8 dy, const float* yp) {
   Floats8 y;
   std::memcpy(&y, yp, sizeof y);
-  const Floats8 one = {1, 1, 1, 1, 1, 1, 1, 1}, zero = {};
-  Floats8 step = y > zero ? one : zero;
-  step = y != y ? y : step;
-  return dy * step;
+  return ReluGradOf(dy, y);
 }
 
 // Per-thread partial sums: `sums` arrays of c doubles per thread, each thread's slice padded to whole

@@ -137,18 +137,31 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
 // Pass 1 of BatchNormTrainGrad over rows [r0, r1): sum g, sum g (x - mean), sum (x - mean), with g = dy
 // masked by the ReLU's output (kMask) and written to dres (kWrite). Specialised so the loop vectorises.
 // dy and y are in the output's layout, x in the input's, dres in the residual's (L).
-template <bool kMask, bool kWrite>
+// Where the ReLU mask of a ReLU-ending batch norm's gradient comes from: its output y, or its output
+// recomputed from x with the forward's coefficients, v = (x - mean) * mul + add, the same float ops and
+// so the same bits (for a batch norm without a residual: no read of y, ~8 MB a pass at ResNet-20's 16
+// channels, batch 128).
+constexpr int kNoRelu = 0, kReluOfY = 1, kReluOfX = 3;
+
+// The forward's per-channel affine (mul, add), for kReluOfX.
+struct ForwardAffine {
+  const float *mul, *add;
+};
+
+template <int kMask, bool kWrite>
 static inline __attribute__((always_inline)) void GradSumsBody(const float* dy, const float* x, const float* y, float* dres,
                                                                const float* mean, int64_t r0, int64_t r1, int64_t c, double* sdy,
-                                                               double* sdyx, double* sx, const BnLayouts& L) {
+                                                               double* sdyx, double* sx, const BnLayouts& L, ForwardAffine f) {
   if (c % kLanes != 0) {  // NHWC only (RowLayout)
     for (int64_t r = r0; r < r1; r++) {
       const float* g0 = dy + r * c;
       const float* xx = x + r * c;
-      const float* yy = kMask ? y + r * c : nullptr;
+      const float* yy = kMask == kReluOfY ? y + r * c : nullptr;
       float* gr = kWrite ? dres + r * c : nullptr;
       for (int64_t j = 0; j < c; j++) {
-        float g = kMask ? ReluGradValue(g0[j], yy[j]) : g0[j];
+        float g = kMask == kReluOfY ? ReluGradValue(g0[j], yy[j])
+                  : kMask == kReluOfX ? ReluGradValue(g0[j], (xx[j] - mean[j]) * f.mul[j] + f.add[j])
+                                      : g0[j];
         if (kWrite) gr[j] = g;
         double d = static_cast<double>(xx[j]) - mean[j];
         sdy[j] += g;
@@ -169,10 +182,18 @@ static inline __attribute__((always_inline)) void GradSumsBody(const float* dy, 
       int64_t i = in + L.in.Lanes8(j0), o = out + L.out.Lanes8(j0), w = res + L.res.Lanes8(j0);
       Doubles8 a1 = LoadDoubles(sdy + j0), a2 = LoadDoubles(sdyx + j0), a3 = LoadDoubles(sx + j0);
       const Doubles8 m = LoadWidened(mean + j0);
+      Floats8 fm, fmul, fadd;  // the forward's affine of these lanes (kReluOfX)
+      std::memcpy(&fm, mean + j0, sizeof fm);
+      if (kMask == kReluOfX) std::memcpy(&fmul, f.mul + j0, sizeof fmul), std::memcpy(&fadd, f.add + j0, sizeof fadd);
       for (int64_t r = t0; r < t1; r++, i += si, o += so, w += sr) {
         Floats8 g;
         std::memcpy(&g, dy + o, sizeof g);
-        if (kMask) g = ReluGradValues(g, y + o);
+        if (kMask == kReluOfY) g = ReluGradValues(g, y + o);
+        if (kMask == kReluOfX) {
+          Floats8 xf;
+          std::memcpy(&xf, x + i, sizeof xf);
+          g = ReluGradOf(g, (xf - fm) * fmul + fadd);
+        }
         if (kWrite) std::memcpy(dres + w, &g, sizeof g);
         const Doubles8 gd = __builtin_convertvector(g, Doubles8), d = LoadWidened(x + i) - m;
         a1 += gd;
@@ -189,20 +210,23 @@ static inline __attribute__((always_inline)) void GradSumsBody(const float* dy, 
 // -ffp-contract=off in binding.gyp rules out FMA, so every clone gives the baseline's bits).
 RESNET_VECTOR_CLONES
 static void GradSums(const float* dy, const float* x, const float* y, float* dres, const float* mean, int64_t r0, int64_t r1,
-                     int64_t c, double* sdy, double* sdyx, double* sx, const BnLayouts& L) {
-  if (y && dres) GradSumsBody<true, true>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L);
-  else if (y) GradSumsBody<true, false>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L);
-  else if (dres) GradSumsBody<false, true>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L);
-  else GradSumsBody<false, false>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L);
+                     int64_t c, double* sdy, double* sdyx, double* sx, const BnLayouts& L, ForwardAffine f) {
+  if (f.mul) GradSumsBody<kReluOfX, false>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L, f);
+  else if (y && dres) GradSumsBody<kReluOfY, true>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L, f);
+  else if (y) GradSumsBody<kReluOfY, false>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L, f);
+  else if (dres) GradSumsBody<kNoRelu, true>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L, f);
+  else GradSumsBody<kNoRelu, false>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L, f);
 }
 
 // The per-channel coefficients of pass 2: dx = g * A + (x - M) * B + C.
 struct GradCoefficients {
   const float *A, *B, *C, *M;
+  ForwardAffine f;  // with kReluOfX
 };
 
 // dx = g * A + (x - M) * B + C per channel over one row, g being dy masked by the ReLU of y (kSource
-// 1: y given), pass 1's masked copy of it in dres (2), or dy as is (0). Channel blocks lie gb, yb, xb
+// kReluOfY) or of the recomputed output (kReluOfX), pass 1's masked copy of it in dres (2), or dy as
+// is (kNoRelu). Channel blocks lie gb, yb, xb
 // floats apart in g, y and x / dx (see RowLayout).
 template <int kSource>
 static inline __attribute__((always_inline)) void GradApplyRow(const float* g, const float* y, const float* x, float* dx, int64_t c,
@@ -214,19 +238,23 @@ static inline __attribute__((always_inline)) void GradApplyRow(const float* g, c
   const float* __restrict M = k.M;
   if (c % kLanes != 0) {  // NHWC only (RowLayout)
     for (int64_t j = 0; j < c; j++) {
-      const float gj = kSource == 1 ? ReluGradValue(g[j], y[j]) : g[j];
+      const float gj = kSource == kReluOfY   ? ReluGradValue(g[j], y[j])
+                       : kSource == kReluOfX ? ReluGradValue(g[j], (x[j] - M[j]) * k.f.mul[j] + k.f.add[j])
+                                             : g[j];
       dx[j] = gj * A[j] + (x[j] - M[j]) * B[j] + C[j];
     }
     return;
   }
   for (int64_t j0 = 0, b = 0; j0 < c; j0 += kLanes, b++) {
     const float* gg = g + b * gb;
-    const float* yy = kSource == 1 ? y + b * yb : nullptr;
+    const float* yy = kSource == kReluOfY ? y + b * yb : nullptr;
     const float* xx = x + b * xb;
     float* dd = dx + b * xb;
     for (int64_t l = 0; l < kLanes; l++) {
-      const float gj = kSource == 1 ? ReluGradValue(gg[l], yy[l]) : gg[l];
       const int64_t j = j0 + l;
+      const float gj = kSource == kReluOfY   ? ReluGradValue(gg[l], yy[l])
+                       : kSource == kReluOfX ? ReluGradValue(gg[l], (xx[l] - M[j]) * k.f.mul[j] + k.f.add[j])
+                                             : gg[l];
       dd[l] = gj * A[j] + (xx[l] - M[j]) * B[j] + C[j];
     }
   }
@@ -238,7 +266,7 @@ static inline __attribute__((always_inline)) void GradApplyBody(const float* g, 
   const RowLayout& gl = kSource == 2 ? L.res : L.out;
   for (int64_t r = r0, p = r0 % L.hw; r < r1; r++, p = p + 1 == L.hw ? 0 : p + 1) {
     const int64_t xo = L.in.RowStart(r, p);
-    GradApplyRow<kSource>(g + gl.RowStart(r, p), kSource == 1 ? y + L.out.RowStart(r, p) : nullptr, x + xo, dx + xo, c, k, gl.block,
+    GradApplyRow<kSource>(g + gl.RowStart(r, p), kSource == kReluOfY ? y + L.out.RowStart(r, p) : nullptr, x + xo, dx + xo, c, k, gl.block,
                           L.out.block, L.in.block);
   }
 }
@@ -248,11 +276,15 @@ static inline __attribute__((always_inline)) void GradApplyBody(const float* g, 
 template <int kSource>
 static inline __attribute__((always_inline)) void GradApplyBlockBody(const float* g, const float* y, const float* x, float* dx, int64_t n,
                                                                      const GradCoefficients& k) {
-  float A[kLanes], B[kLanes], C[kLanes], M[kLanes];
+  float A[kLanes], B[kLanes], C[kLanes], M[kLanes], fmul[kLanes], fadd[kLanes];
   for (int64_t l = 0; l < kLanes; l++) A[l] = k.A[l], B[l] = k.B[l], C[l] = k.C[l], M[l] = k.M[l];
+  if (kSource == kReluOfX)
+    for (int64_t l = 0; l < kLanes; l++) fmul[l] = k.f.mul[l], fadd[l] = k.f.add[l];
   for (int64_t i = 0; i < n; i += kLanes) {
     for (int64_t l = 0; l < kLanes; l++) {
-      const float gj = kSource == 1 ? ReluGradValue(g[i + l], y[i + l]) : g[i + l];
+      const float gj = kSource == kReluOfY   ? ReluGradValue(g[i + l], y[i + l])
+                       : kSource == kReluOfX ? ReluGradValue(g[i + l], (x[i + l] - M[l]) * fmul[l] + fadd[l])
+                                             : g[i + l];
       dx[i + l] = gj * A[l] + (x[i + l] - M[l]) * B[l] + C[l];
     }
   }
@@ -262,16 +294,18 @@ RESNET_VECTOR_CLONES
 static void GradApplyBlock(const float* dy, const float* x, const float* y, const float* dres, float* dx, int64_t n,
                            const GradCoefficients& k) {
   if (dres) GradApplyBlockBody<2>(dres, nullptr, x, dx, n, k);
-  else if (y) GradApplyBlockBody<1>(dy, y, x, dx, n, k);
-  else GradApplyBlockBody<0>(dy, nullptr, x, dx, n, k);
+  else if (k.f.mul) GradApplyBlockBody<kReluOfX>(dy, nullptr, x, dx, n, k);
+  else if (y) GradApplyBlockBody<kReluOfY>(dy, y, x, dx, n, k);
+  else GradApplyBlockBody<kNoRelu>(dy, nullptr, x, dx, n, k);
 }
 
 RESNET_VECTOR_CLONES
 static void GradApplyRows(const float* dy, const float* x, const float* y, const float* dres, float* dx, int64_t r0, int64_t r1,
                           int64_t c, const GradCoefficients& k, const BnLayouts& L) {
   if (dres) GradApplyBody<2>(dres, x, nullptr, dx, r0, r1, c, k, L);
-  else if (y) GradApplyBody<1>(dy, x, y, dx, r0, r1, c, k, L);
-  else GradApplyBody<0>(dy, x, nullptr, dx, r0, r1, c, k, L);
+  else if (k.f.mul) GradApplyBody<kReluOfX>(dy, x, nullptr, dx, r0, r1, c, k, L);
+  else if (y) GradApplyBody<kReluOfY>(dy, x, y, dx, r0, r1, c, k, L);
+  else GradApplyBody<kNoRelu>(dy, x, nullptr, dx, r0, r1, c, k, L);
 }
 
 // Pass 2 of BatchNormTrainGrad: by whole channel blocks of whole images when every buffer it reads
@@ -289,16 +323,18 @@ static void GradApply(const float* dy, const float* x, const float* y, const flo
     int64_t e0, e1;
     ThreadElements(rows * c, static_cast<int>(t), nt, &e0, &e1);
     ForBlockPieces(e0, e1, L.hw, c, [&](int64_t at, int64_t count, int64_t j0) {
-      const GradCoefficients kp{k.A + j0, k.B + j0, k.C + j0, k.M + j0};
+      const ForwardAffine f = k.f.mul ? ForwardAffine{k.f.mul + j0, k.f.add + j0} : ForwardAffine{nullptr, nullptr};
+      const GradCoefficients kp{k.A + j0, k.B + j0, k.C + j0, k.M + j0, f};
       GradApplyBlock(dres ? nullptr : dy + at, x + at, y && !dres ? y + at : nullptr, dres ? dres + at : nullptr, dx + at, count, kp);
     });
   });
 }
 
 // batchNormTrainGrad(dy, dmean, dvar, x, scale, mean, variance, eps, channels, dx, dscale, doffset,
-// y|null, dresidual|null, hw?, layout?): the gradient of BatchNormTrain with the statistics as functions of x. With y
+// y|null, dresidual|null, hw?, layout?, offset?): the gradient of BatchNormTrain with the statistics as functions of x. With y
 // (the forward output of a ReLU-ending batch norm) dy is first masked as tfjs's ReLU gradient does,
-// and that masked dy is written to dresidual when given; below, dy means the masked one. With
+// and that masked dy is written to dresidual when given; with the forward's offset instead (a batch norm
+// with a ReLU and no residual) the mask comes from x (kReluOfX); below, dy means the masked one. With
 // r = 1/sqrt(var + eps), N = rows: doffset = sum dy, dscale = r * sum dy (x - mean),
 // dx = scale r (dy - doffset/N - (x - mean) r dscale/N) + dmean/N + dvar 2 (x - mean)/N,
 // i.e. dx = A dy + B (x - mean) + C per channel. Two passes; sums in double.
@@ -325,6 +361,15 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
     throw std::runtime_error("batchNormTrainGrad: bad shapes");
   int64_t rows = static_cast<int64_t>(n) / c;
   const BnLayouts L = LayoutsArg(info, 14, rows, c);
+  // With the forward's offset (and no y): the ReLU's mask from x, as the forward computed its output.
+  const float* off = info.Length() > 16 && !info[16].IsNull() && !info[16].IsUndefined() ? F32(info[16]) : nullptr;
+  std::vector<float> fmul(off ? c : 0);
+  for (int64_t j = 0; j < static_cast<int64_t>(fmul.size()); j++) {
+    const double s = sc ? sc[j] : 1.0;  // as BatchNormTrain
+    fmul[j] = static_cast<float>(s / std::sqrt(static_cast<double>(var[j]) + static_cast<double>(eps)));
+  }
+  if (off && (y || dres)) throw std::runtime_error("batchNormTrainGrad: the ReLU from x is for a batch norm without a residual");
+  const ForwardAffine f = off ? ForwardAffine{fmul.data(), off} : ForwardAffine{nullptr, nullptr};
   int nt = ThreadsFor(static_cast<int64_t>(n));
   // Pass 1: sum dy, sum dy (x - mean), and sum (x - mean): `mean` is the float-rounded batch mean,
   // off the exact one by delta = sum (x - mean) / N, which matters when |mean| >> std; centring on
@@ -332,7 +377,7 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
   PartialSums part(nt, 3, c);
   ParallelFor(nt, nt, [&](int64_t t) {
     double* sdy = part.Of(t);
-    GradSums(dy, x, y, dres, mean, rows * t / nt, rows * (t + 1) / nt, c, sdy, sdy + c, sdy + 2 * c, L);
+    GradSums(dy, x, y, dres, mean, rows * t / nt, rows * (t + 1) / nt, c, sdy, sdy + c, sdy + 2 * c, L, f);
   });
   std::vector<float> A(c), B(c), C(c), M(c);
   const double N = static_cast<double>(rows);
@@ -354,7 +399,7 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
     C[j] = static_cast<float>(dm / N - k * sdy / N - b * delta);
     M[j] = mean[j];
   }
-  GradApply(dy, x, y, dres, dx, rows, c, {A.data(), B.data(), C.data(), M.data()}, L);
+  GradApply(dy, x, y, dres, dx, rows, c, {A.data(), B.data(), C.data(), M.data(), f}, L);
   return info.Env().Undefined();
 }
 

@@ -80,6 +80,54 @@ describeNative('channel-blocked activations of the training plan', () => {
     ref.forEach((r, i) => expectBits(got[i], r));
   });
 
+  // A ReLU without a residual: its gradient's mask recomputed from x (the forward's offset, no y) gives what y gives.
+  test.each([0, 1, 2, 3])('batch norm gradient with layout bits %p: the ReLU mask from x, the bits of the mask from y', (bits) => {
+    const c = shape[3];
+    const x = uniform(n, 31, -3, 3),
+      dy = uniform(n, 32);
+    x[7 * c + 5] = NaN; // channel 5 non-finite
+    const scale = uniform(c, 33, -1.5, 1.5), // negative scales too: the mask is not the sign of x - mean
+      offset = uniform(c, 34);
+    const L = (a: Float32Array, bit: number) => (bits & bit ? toBlocked(a, shape) : a);
+    const y = new Float32Array(n),
+      mean = new Float32Array(c),
+      variance = new Float32Array(c);
+    addon().batchNormTrain(L(x, 1), scale, offset, 1e-5, c, y, mean, variance, null, true, hw, bits);
+    const grad = (relu: 'y' | 'x' | 'none') => {
+      const dx = new Float32Array(n),
+        dscale = new Float32Array(c),
+        doffset = new Float32Array(c),
+        zeros = new Float32Array(c);
+      const yArg = relu === 'y' ? y : null,
+        off = relu === 'x' ? offset : null;
+      addon().batchNormTrainGrad(
+        L(dy, 2),
+        zeros,
+        zeros,
+        L(x, 1),
+        scale,
+        mean,
+        variance,
+        1e-5,
+        c,
+        dx,
+        dscale,
+        doffset,
+        yArg,
+        null,
+        hw,
+        bits,
+        off,
+      );
+      return [dx, dscale, doffset];
+    };
+    const ref = grad('y'),
+      got = grad('x');
+    expect(Number.isNaN(ref[1][5])).toBe(true);
+    expect(grad('none')[2]).not.toEqual(ref[2]); // the mask matters
+    ref.forEach((r, i) => expectBits(got[i], r));
+  });
+
   test('Winograd conv passes on channel-blocked input and output: the NHWC bits', () => {
     // params: n,h,w,ci, kh,kw,co, oh,ow, sh,sw, pt,pl,pb,pr, dh,dw
     const params = [5, 17, 19, 32, 3, 3, 32, 17, 19, 1, 1, 1, 1, 1, 1, 1, 1];

@@ -88,7 +88,8 @@ export interface NativeAddon {
   /**
    * Gradient of batchNormTrain (statistics as functions of x): writes dx, dscale, doffset. With `y`
    * (the output of a ReLU-ending forward) dy is masked first, and that masked dy is written to
-   * `dresidual` when given.
+   * `dresidual` when given. For a ReLU-ending batch norm without a residual, the forward's `offset`
+   * (and no y) recomputes the ReLU's mask from x instead of reading y.
    */
   batchNormTrainGrad(
     dy: Float32Array,
@@ -107,6 +108,7 @@ export interface NativeAddon {
     dresidual: Float32Array | null,
     hw?: number,
     layout?: number,
+    offset?: Float32Array | null,
   ): void;
   /** oneDNN implementation picked for a conv pass ('fwd' | 'bwd_data' | 'bwd_weights'), e.g. "brgconv:avx512_core". */
   convImpl(params: number[], pass: string, bias?: boolean, relu?: boolean): string;

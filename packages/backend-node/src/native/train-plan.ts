@@ -321,12 +321,33 @@ export class NativeTrainingPlan implements CompiledTraining {
     const dscale = new Float32Array(c),
       doffset = new Float32Array(c);
     const dres = op.residual >= 0 ? pool.alloc(g.length) : null;
-    const y = op.relu ? s.acts[op.out] : null;
+    // A ReLU without a residual: its mask recomputed from x (the forward's float ops), not read from y.
+    const fromX = op.relu && op.residual < 0;
+    const y = op.relu && !fromX ? s.acts[op.out] : null;
+    const offset = fromX ? valuesOf(backend, op.bn.bias) : null;
     const scale = valuesOf(backend, op.bn.weight);
     const [hw, layout] = this.layouts.batchNorm(op);
     const x = s.acts[op.x];
     grads.add(op.x, (dx) =>
-      this.addon.batchNormTrainGrad(g, zeros, zeros, x, scale, mean, variance, op.bn.eps, c, dx, dscale, doffset, y, dres, hw, layout),
+      this.addon.batchNormTrainGrad(
+        g,
+        zeros,
+        zeros,
+        x,
+        scale,
+        mean,
+        variance,
+        op.bn.eps,
+        c,
+        dx,
+        dscale,
+        doffset,
+        y,
+        dres,
+        hw,
+        layout,
+        offset,
+      ),
     );
     addParam(op.bn.weight, dscale);
     addParam(op.bn.bias, doffset);
