@@ -117,15 +117,16 @@ static int64_t LayoutBits(const Napi::CallbackInfo& info, size_t at) {
 // The Winograd variant of a conv pass when the shape allows it and oneDNN has a kernel for it, else
 // the direct one (`make(alg, act)` builds the primitive descriptor). A pass whose Winograd kernel is
 // slower below `minChannels` runs direct there, in the channel-blocked layout its Winograd
-// neighbours keep (the training plan passes it that way; see train-plan-layout.ts).
+// neighbours keep (the training plan passes it that way; see train-plan-layout.ts); where oneDNN has
+// no Winograd kernel (AVX2), the neighbours are direct NHWC convs, and so is it.
 template <typename Make>
 auto WithWinograd(const ConvGeom& g, const Make& make, int64_t minChannels = 0)
     -> decltype(make(algorithm::convolution_direct, tag::nhwc)) {
-  if (g.Winograd() && std::min(g.ci, g.co) < minChannels) return make(algorithm::convolution_direct, tag::nChw16c);
   if (g.Winograd()) {
     try {
       auto pd = make(algorithm::convolution_winograd, tag::nChw16c);
-      if (std::string(pd.impl_info_str()).find("wino") != std::string::npos) return pd;
+      if (std::string(pd.impl_info_str()).find("wino") != std::string::npos)
+        return std::min(g.ci, g.co) < minChannels ? make(algorithm::convolution_direct, tag::nChw16c) : pd;
     } catch (const dnnl::error&) {
       // no Winograd kernel here (e.g. AVX2): direct
     }
