@@ -91,12 +91,8 @@ void ApplyChannelAffine(const float* x, float* y, int64_t rows, int64_t c, const
     ParallelFor(nt, nt, [&](int64_t t) { AffineEpilogueRows(x, y, rows * t / nt, rows * (t + 1) / nt, c, mean, mul, add, res, relu, layouts); });
     return;
   }
-  ParallelFor(nt, nt, [&](int64_t t) {
-    int64_t e0, e1;
-    ThreadElements(rows * c, static_cast<int>(t), nt, &e0, &e1);
-    ForBlockPieces(e0, e1, layouts.hw, c, [&](int64_t at, int64_t count, int64_t j0) {
-      AffineBlock(x + at, y + at, res ? res + at : nullptr, relu, count, mean + j0, mul + j0, add + j0);
-    });
+  ParallelBlockPieces(rows * c, nt, layouts.hw, c, [&](int64_t at, int64_t count, int64_t j0) {
+    AffineBlock(x + at, y + at, res ? res + at : nullptr, relu, count, mean + j0, mul + j0, add + j0);
   });
 }
 

@@ -81,24 +81,21 @@ struct RowLayout {
   int64_t Lanes8(int64_t j0) const { return j0 / kLanes * block + j0 % kLanes; }
 };
 
-// Calls body(at, count, j0) for the pieces of elements [e0, e1) (multiples of kLanes) of a
-// channel-blocked buffer that lie in one channel block of one image: count floats from `at`, lane l
-// of each kLanes being channel j0 + l. For the elementwise passes, split between threads by elements.
+// For the elementwise passes over `n` floats of channel-blocked buffers (hw rows per image, c
+// channels): the elements split evenly between `nt` threads in whole groups of kLanes, each thread
+// calling body(at, count, j0) for its pieces that lie in one channel block of one image: count floats
+// from `at`, lane l of each kLanes being channel j0 + l.
 template <typename Body>
-inline void ForBlockPieces(int64_t e0, int64_t e1, int64_t hw, int64_t c, Body body) {
-  const int64_t run = hw * kLanes, blocks = c / kLanes;
-  for (int64_t e = e0, end; e < e1; e = end) {
-    const int64_t piece = e / run;
-    end = std::min(e1, (piece + 1) * run);
-    body(e, end - e, piece % blocks * kLanes);
-  }
-}
-
-// Element range [e0, e1) of thread t of nt over n elements, in whole groups of kLanes.
-inline void ThreadElements(int64_t n, int t, int nt, int64_t* e0, int64_t* e1) {
-  const int64_t groups = n / kLanes;
-  *e0 = groups * t / nt * kLanes;
-  *e1 = groups * (t + 1) / nt * kLanes;
+inline void ParallelBlockPieces(int64_t n, int nt, int64_t hw, int64_t c, Body body) {
+  const int64_t groups = n / kLanes, run = hw * kLanes, blocks = c / kLanes;
+  ParallelFor(nt, nt, [&](int64_t t) {
+    const int64_t e1 = groups * (t + 1) / nt * kLanes;
+    for (int64_t e = groups * t / nt * kLanes, end; e < e1; e = end) {
+      const int64_t piece = e / run;
+      end = std::min(e1, (piece + 1) * run);
+      body(e, end - e, piece % blocks * kLanes);
+    }
+  });
 }
 
 // The layouts of a train-mode batch norm's buffers: its input (x, dx), its output (y, dy) and its

@@ -34,6 +34,13 @@ static inline int64_t TileEnd(int64_t t0, int64_t r1, int64_t hw, bool blocked) 
   return blocked ? std::min({r1, t0 - t0 % hw + hw, t0 + kBlockedTileRows}) : std::min(r1, t0 + kTileRows);
 }
 
+// The factor BatchNormTrain normalises channel j with, scale / sqrt(variance + eps) rounded to float;
+// its gradient recomputes it (kReluOfX) and must get the same bits.
+static inline float NormFactor(const float* sc, const float* var, float eps, int64_t j) {
+  const double s = sc ? sc[j] : 1.0;
+  return static_cast<float>(s / std::sqrt(static_cast<double>(var[j]) + static_cast<double>(eps)));
+}
+
 // The layouts of a train-mode kernel's buffers from its (hw, bits) arguments at `at` (see BnLayouts),
 // checked against its `rows` rows of `c` channels.
 static BnLayouts LayoutsArg(const Napi::CallbackInfo& info, size_t at, int64_t rows, int64_t c) {
@@ -85,7 +92,6 @@ static void ShiftedSums(const float* x, const float* x0, int64_t r0, int64_t r1,
   }
 }
 
-
 // batchNormTrain(x, scale, offset, eps, channels, y, mean, variance, residual|null, relu, hw?, layout?):
 // train-mode batch norm over x viewed as [rows, channels] (NHWC, or as BnLayouts says). mean and the biased variance come from one pass of
 // shifted sums (shifted by the first row, so |mean| >> std does not cancel) accumulated in double; a
@@ -125,8 +131,7 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
     mean[j] = static_cast<float>(x0[j] + m);
     var[j] = static_cast<float>(v);
     if (!std::isfinite(s1) || !std::isfinite(s2)) NonFiniteChannelStats(x, L.in, rows, j, &mean[j], &var[j]);
-    double s = sc ? sc[j] : 1.0;
-    mul[j] = static_cast<float>(s / std::sqrt(static_cast<double>(var[j]) + static_cast<double>(eps)));
+    mul[j] = NormFactor(sc, var, eps, j);
     mv[j] = mean[j];
     add[j] = off ? off[j] : 0.f;
   }
@@ -134,9 +139,6 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Pass 1 of BatchNormTrainGrad over rows [r0, r1): sum g, sum g (x - mean), sum (x - mean), with g = dy
-// masked by the ReLU's output (kMask) and written to dres (kWrite). Specialised so the loop vectorises.
-// dy and y are in the output's layout, x in the input's, dres in the residual's (L).
 // Where the ReLU mask of a ReLU-ending batch norm's gradient comes from: its output y, or its output
 // recomputed from x with the forward's coefficients, v = (x - mean) * mul + add, the same float ops and
 // so the same bits (for a batch norm without a residual: no read of y, ~8 MB a pass at ResNet-20's 16
@@ -148,6 +150,9 @@ struct ForwardAffine {
   const float *mul, *add;
 };
 
+// Pass 1 of BatchNormTrainGrad over rows [r0, r1): sum g, sum g (x - mean), sum (x - mean), with g = dy
+// masked by the ReLU as kMask says and written to dres (kWrite). Specialised so the loop vectorises.
+// dy and y are in the output's layout, x in the input's, dres in the residual's (L).
 template <int kMask, bool kWrite>
 static inline __attribute__((always_inline)) void GradSumsBody(const float* dy, const float* x, const float* y, float* dres,
                                                                const float* mean, int64_t r0, int64_t r1, int64_t c, double* sdy,
@@ -182,20 +187,19 @@ static inline __attribute__((always_inline)) void GradSumsBody(const float* dy, 
       int64_t i = in + L.in.Lanes8(j0), o = out + L.out.Lanes8(j0), w = res + L.res.Lanes8(j0);
       Doubles8 a1 = LoadDoubles(sdy + j0), a2 = LoadDoubles(sdyx + j0), a3 = LoadDoubles(sx + j0);
       const Doubles8 m = LoadWidened(mean + j0);
-      Floats8 fm, fmul, fadd;  // the forward's affine of these lanes (kReluOfX)
-      std::memcpy(&fm, mean + j0, sizeof fm);
-      if (kMask == kReluOfX) std::memcpy(&fmul, f.mul + j0, sizeof fmul), std::memcpy(&fadd, f.add + j0, sizeof fadd);
+      Floats8 fm = {}, fmul = {}, fadd = {};  // the forward's affine of these lanes (kReluOfX)
+      if (kMask == kReluOfX) {
+        std::memcpy(&fm, mean + j0, sizeof fm);
+        std::memcpy(&fmul, f.mul + j0, sizeof fmul), std::memcpy(&fadd, f.add + j0, sizeof fadd);
+      }
       for (int64_t r = t0; r < t1; r++, i += si, o += so, w += sr) {
-        Floats8 g;
+        Floats8 g, xf;
         std::memcpy(&g, dy + o, sizeof g);
+        std::memcpy(&xf, x + i, sizeof xf);
         if (kMask == kReluOfY) g = ReluGradValues(g, y + o);
-        if (kMask == kReluOfX) {
-          Floats8 xf;
-          std::memcpy(&xf, x + i, sizeof xf);
-          g = ReluGradOf(g, (xf - fm) * fmul + fadd);
-        }
+        if (kMask == kReluOfX) g = ReluGradOf(g, (xf - fm) * fmul + fadd);
         if (kWrite) std::memcpy(dres + w, &g, sizeof g);
-        const Doubles8 gd = __builtin_convertvector(g, Doubles8), d = LoadWidened(x + i) - m;
+        const Doubles8 gd = __builtin_convertvector(g, Doubles8), d = __builtin_convertvector(xf, Doubles8) - m;
         a1 += gd;
         a2 += gd * d;
         a3 += d;
@@ -319,14 +323,10 @@ static void GradApply(const float* dy, const float* x, const float* y, const flo
     ParallelFor(nt, nt, [&](int64_t t) { GradApplyRows(dy, x, y, dres, dx, rows * t / nt, rows * (t + 1) / nt, c, k, L); });
     return;
   }
-  ParallelFor(nt, nt, [&](int64_t t) {
-    int64_t e0, e1;
-    ThreadElements(rows * c, static_cast<int>(t), nt, &e0, &e1);
-    ForBlockPieces(e0, e1, L.hw, c, [&](int64_t at, int64_t count, int64_t j0) {
-      const ForwardAffine f = k.f.mul ? ForwardAffine{k.f.mul + j0, k.f.add + j0} : ForwardAffine{nullptr, nullptr};
-      const GradCoefficients kp{k.A + j0, k.B + j0, k.C + j0, k.M + j0, f};
-      GradApplyBlock(dres ? nullptr : dy + at, x + at, y && !dres ? y + at : nullptr, dres ? dres + at : nullptr, dx + at, count, kp);
-    });
+  ParallelBlockPieces(rows * c, nt, L.hw, c, [&](int64_t at, int64_t count, int64_t j0) {
+    const ForwardAffine f = k.f.mul ? ForwardAffine{k.f.mul + j0, k.f.add + j0} : ForwardAffine{nullptr, nullptr};
+    const GradCoefficients kp{k.A + j0, k.B + j0, k.C + j0, k.M + j0, f};
+    GradApplyBlock(dres ? nullptr : dy + at, x + at, y && !dres ? y + at : nullptr, dres ? dres + at : nullptr, dx + at, count, kp);
   });
 }
 
@@ -364,10 +364,7 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
   // With the forward's offset (and no y): the ReLU's mask from x, as the forward computed its output.
   const float* off = info.Length() > 16 && !info[16].IsNull() && !info[16].IsUndefined() ? F32(info[16]) : nullptr;
   std::vector<float> fmul(off ? c : 0);
-  for (int64_t j = 0; j < static_cast<int64_t>(fmul.size()); j++) {
-    const double s = sc ? sc[j] : 1.0;  // as BatchNormTrain
-    fmul[j] = static_cast<float>(s / std::sqrt(static_cast<double>(var[j]) + static_cast<double>(eps)));
-  }
+  for (int64_t j = 0; j < static_cast<int64_t>(fmul.size()); j++) fmul[j] = NormFactor(sc, var, eps, j);
   if (off && (y || dres)) throw std::runtime_error("batchNormTrainGrad: the ReLU from x is for a batch norm without a residual");
   const ForwardAffine f = off ? ForwardAffine{fmul.data(), off} : ForwardAffine{nullptr, nullptr};
   int nt = ThreadsFor(static_cast<int64_t>(n));
