@@ -153,7 +153,7 @@ describeNative('channel-blocked activations of the training plan', () => {
     const model = createModel('resnet20') as ResNet;
     const plan = lowerTrainingGraph(model, [8, 32, 32, 3]);
     const wino = (p: number[]) => p[4] === 3 && p[9] === 1 && Math.min(p[3], p[6]) >= 32;
-    const { blocked } = new PlanLayouts(plan, wino);
+    const { blocked } = new PlanLayouts(plan, (op) => wino(op.params));
     plan.ops.forEach((op) => {
       const c = plan.shapes[op.out].at(-1)!;
       if (op.kind === 'conv') expect(blocked[op.out]).toBe(wino(op.params)); // read only by batch norms

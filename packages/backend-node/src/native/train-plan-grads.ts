@@ -87,14 +87,9 @@ export class GradientSums {
       this.refs[v] = g;
       return;
     }
-    if (own) {
-      this.addon.binary('Add', prev, 0, g, 0, g, 1, g.length);
-      this.refs[v] = g;
-      return;
-    }
-    const total = pool.alloc(g.length);
+    const total = own ? g : pool.alloc(g.length);
     this.addon.binary('Add', prev, 0, g, 0, total, 1, total.length);
-    this.owned.push(total);
+    if (!own) this.owned.push(total);
     this.refs[v] = total;
   }
 

@@ -23,14 +23,14 @@ export class PlanLayouts {
   readonly blocked: boolean[];
 
   /**
-   * @param isWinograd whether a conv of these params runs as a Winograd conv (which works blocked)
+   * @param isWinograd whether a conv op runs as a Winograd conv (which works blocked)
    */
   constructor(
     private readonly plan: TrainPlanOps,
-    isWinograd: (params: number[]) => boolean,
+    isWinograd: (op: Extract<TrainOp, { kind: 'conv' }>) => boolean,
   ) {
     const { ops, shapes } = plan;
-    const winograd = ops.map((op) => op.kind === 'conv' && isWinograd(op.params));
+    const winograd = ops.map((op) => op.kind === 'conv' && isWinograd(op));
     const takesBlocked = (op: TrainOp, i: number, v: number): boolean =>
       (op.kind === 'conv' && winograd[i] && op.x === v) || (op.kind === 'bn' && (op.x === v || op.residual === v));
     this.blocked = shapes.map((s) => s.length === 4 && s[3] > 16 && s[3] % 16 === 0);

@@ -116,7 +116,8 @@ export class NativeTrainingPlan implements CompiledTraining {
     this.params = [...params];
     const notFloat = this.params.find((p) => p.dtype !== 'float32');
     if (notFloat) throw new PlanUnsupportedError(`parameter '${notFloat.name}' is ${notFloat.dtype}, not float32`);
-    this.layouts = new PlanLayouts(plan, (params) => addon.convImpl(params, 'fwd').includes('wino'));
+    // The forward primitive the plan will run (with its bias, if any): built now, used from the first step.
+    this.layouts = new PlanLayouts(plan, (op) => addon.convImpl(op.params, 'fwd', op.bias !== null).includes('wino'));
   }
 
   run(x: tf.Tensor4D): tf.Tensor2D | null {
