@@ -249,7 +249,7 @@ ConvBwdDataEntry& GetConvBwdData(const std::vector<int64_t>& p) {
   });
 }
 
-// oneDNN 2.6's Winograd weight gradient loses to its direct one at 32 channels (2.0-2.4 vs 1.9 ms a
+// oneDNN 2.6's Winograd weight gradient loses to its direct one at 32 channels (2.0-2.4 vs 1.6-1.9 ms a
 // pass at 16x16, batch 128, 2 threads, alone and in a ResNet-20 step) and wins from 64 on.
 constexpr int64_t kWinogradWeightsMinChannels = 64;
 
