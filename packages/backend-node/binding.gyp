@@ -6,6 +6,7 @@
         "native/resnet_native.cc",
         "native/common.cc",
         "native/conv.cc",
+        "native/wino16.cc",
         "native/matmul.cc",
         "native/pool.cc",
         "native/elementwise.cc",

@@ -7,7 +7,8 @@
 // and 64-channel convs at batch 128, 2 threads, median of 9): forward + backward data + backward weights
 // 5.4 vs 8.9 ms (32 channels) and 4.2 vs 7.7 ms (64), against 0.1-0.5 ms per copy; 16 channels are
 // slower as Winograd (12.6 vs 10.6 ms), and so is the weight gradient at 32 channels (see
-// kWinogradWeightsMinChannels). $RESNET_TS_WINOGRAD=0 keeps every conv direct (see also plan.cc).
+// kWinogradWeightsMinChannels); their forward and backward-data passes run as this addon's own
+// Winograd convs instead (wino16.cc). $RESNET_TS_WINOGRAD=0 keeps every conv direct (see also plan.cc).
 #include "common.h"
 
 namespace resnet_native {
@@ -134,61 +135,13 @@ auto WithWinograd(const ConvGeom& g, const Make& make, int64_t minChannels = 0)
   return make(algorithm::convolution_direct, tag::nhwc);
 }
 
-// A forward pass run as the backward-data pass of the mirrored conv (x as its output gradient, the
-// filter's taps reversed and its in and out channels swapped, y as its input gradient): the same
-// sums in another order. oneDNN 2.6's backward-data kernel beats its forward kernel for ResNet's
-// 16-channel 3x3 convs on AVX-512 (1.7-1.8 vs 2.2 ms a pass at 32x32, batch 128, 2 threads; in a
-// ResNet-20 step and alone), so those run this way.
-struct MirroredForward {
-  convolution_backward_data::primitive_desc pd;
-  convolution_backward_data prim;
-  std::vector<float> flipped;  // the filter with its taps reversed, HWIO
-  memory flippedUser, inner;
-  reorder toInner;
-};
-
 struct ConvFwdEntry {
   convolution_forward::primitive_desc pd;
   convolution_forward prim;
   WeightSlot w;
   ActivationSlot src, dst;
   memory bias;
-  std::unique_ptr<MirroredForward> mirrored;  // set when the pass runs mirrored (then pd/prim/w are unused)
 };
-
-// Whether a conv's forward pass runs mirrored (MirroredForward): 3x3, stride 1, padding 1, 16
-// channels in and out, no bias or residual sum, where oneDNN's backward-data kernel is its AVX-512
-// one; $RESNET_TS_MIRRORED_FORWARD=0 turns it off.
-static bool MirrorsForward(const ConvGeom& g, bool bias, bool sum) {
-  static const bool enabled = [] {
-    const char* v = std::getenv("RESNET_TS_MIRRORED_FORWARD");
-    return !(v && std::string(v) == "0");
-  }();
-  return enabled && !bias && !sum && g.ci == 16 && g.co == 16 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.pt == 1 &&
-         g.pl == 1 && g.pb == 1 && g.pr == 1 && g.dh == 1 && g.dw == 1;
-}
-
-// The mirrored conv's backward-data primitive for a forward pass of geometry g, or null when oneDNN's
-// kernel for it is not the AVX-512 one this was measured with.
-static std::unique_ptr<MirroredForward> MakeMirroredForward(const ConvGeom& g) {
-  const memory::desc y({g.n, g.co, g.oh, g.ow}, dt::f32, tag::nhwc), x({g.n, g.ci, g.h, g.w}, dt::f32, tag::nhwc);
-  const memory::desc wAny({g.ci, g.co, g.kh, g.kw}, dt::f32, tag::any);
-  convolution_forward::desc hint(prop_kind::forward_training, algorithm::convolution_direct, y, wAny, x, g.Strides(), g.Dil(),
-                                 g.PadL(), g.PadR());
-  convolution_backward_data::desc d(algorithm::convolution_direct, y, wAny, x, g.Strides(), g.Dil(), g.PadL(), g.PadR());
-  auto m = std::make_unique<MirroredForward>();
-  m->pd = convolution_backward_data::primitive_desc(d, Eng(), convolution_forward::primitive_desc(hint, Eng()));
-  if (std::string(m->pd.impl_info_str()).find("avx512") == std::string::npos) return nullptr;
-  m->prim = convolution_backward_data(m->pd);
-  // The reversed filter as the mirrored conv's (out = ci, in = co, kh, kw): tap-major, co innermost.
-  const memory::dim ci = g.ci, co = g.co;
-  m->flipped.resize(static_cast<size_t>(g.kh * g.kw * ci * co));
-  m->flippedUser = memory(memory::desc({ci, co, g.kh, g.kw}, dt::f32, memory::dims{co, 1, g.kw * ci * co, ci * co}), Eng(),
-                          m->flipped.data());
-  m->inner = memory(m->pd.weights_desc(), Eng());
-  m->toInner = reorder(m->flippedUser, m->inner);
-  return m;
-}
 
 struct ConvBwdDataEntry {
   convolution_backward_data::primitive_desc pd;
@@ -217,11 +170,6 @@ ConvFwdEntry& GetConvFwd(const std::vector<int64_t>& p, bool bias, bool sum = fa
     // layout and transforms it itself, in parallel, on every call. With forward_inference it wants the
     // filter pre-transformed, and that reorder (serial) took ~1 ms per 64-channel filter, 7-10 ms of a
     // ResNet-20 step at batch 128 (DNNL_VERBOSE, BENCHMARKS.md). The direct kernels are the same for both.
-    if (MirrorsForward(g, bias, sum) && (e->mirrored = MakeMirroredForward(g))) {
-      e->src.Init(g.Src(), g.Src());
-      e->dst.Init(g.Dst(), g.Dst());
-      return e;
-    }
     e->pd = WithWinograd(g, [&](algorithm alg, tag act) { return g.Fwd(prop_kind::forward_training, bias, sum, alg, act); });
     e->prim = convolution_forward(e->pd);
     e->w.Init(g, e->pd.weights_desc(), true);
@@ -285,22 +233,15 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   bool relu = info[5].ToBoolean().Value();
   bool sum = info.Length() > 6 && info[6].ToBoolean().Value();
   const int64_t layout = LayoutBits(info, 7);
+  // 16 channels: NHWC and nChw16c are the same bytes, so the layout bits change nothing there.
+  if (!sum && Wino16Fits(p) && Wino16Conv(x, w, b, y, p, false)) {
+    if (relu) ReluInPlace(y, static_cast<int64_t>(ny));
+    return info.Env().Undefined();
+  }
   ConvFwdEntry& e = GetConvFwd(p, b != nullptr, sum);
   e.src.Bind(x, layout & kSrcBlocked);
   e.dst.Bind(y, layout & kDstBlocked);
   stream& s = Strm();
-  if (e.mirrored) {
-    MirroredForward& m = *e.mirrored;
-    const size_t tap = static_cast<size_t>(p[3] * p[6]), taps = m.flipped.size() / tap;
-    for (size_t t = 0; t < taps; t++) std::memcpy(m.flipped.data() + t * tap, w + (taps - 1 - t) * tap, tap * sizeof(float));
-    m.toInner.execute(s, m.flippedUser, m.inner);
-    e.src.In(s);
-    m.prim.execute(s, {{DNNL_ARG_DIFF_DST, e.src.Used()}, {DNNL_ARG_WEIGHTS, m.inner}, {DNNL_ARG_DIFF_SRC, e.dst.Used()}});
-    e.dst.Out(s);
-    s.wait();
-    if (relu) ReluInPlace(y, static_cast<int64_t>(ny));
-    return info.Env().Undefined();
-  }
   e.w.user.set_data_handle(w);
   if (e.w.needReorder) e.w.toInner.execute(s, e.w.user, e.w.inner);
   e.src.In(s);
@@ -326,6 +267,7 @@ Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
   float* dx = F32(info[2]);
   auto p = Ints(info[3]);
   const int64_t layout = LayoutBits(info, 4);
+  if (Wino16Fits(p) && Wino16Conv(dy, w, nullptr, dx, p, true)) return info.Env().Undefined();
   ConvBwdDataEntry& e = GetConvBwdData(p);
   e.ddst.Bind(dy, layout & kDstBlocked);
   e.dsrc.Bind(dx, layout & kSrcBlocked);
@@ -369,7 +311,8 @@ Napi::Value Conv2dBackwardFilter(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Which oneDNN implementation a conv pass uses, for benchmarks: convImpl(params, pass, bias?, relu?)
+// Which implementation a conv pass uses (oneDNN's, or kWino16Impl), for benchmarks and tests:
+// convImpl(params, pass, bias?, relu?)
 // with pass 'fwd' | 'bwd_data' | 'bwd_weights' (bias: the forward's fused variant; a fused relu runs
 // the same conv, then ReluInPlace).
 Napi::Value ConvImpl(const Napi::CallbackInfo& info) {
@@ -379,10 +322,8 @@ Napi::Value ConvImpl(const Napi::CallbackInfo& info) {
   bool bias = info.Length() > 2 && info[2].ToBoolean().Value();
   bool relu = info.Length() > 3 && info[3].ToBoolean().Value();
   (void)relu;  // a fused ReLU is a separate pass: the same conv implementation
-  if (pass == "fwd") {
-    ConvFwdEntry& e = GetConvFwd(p, bias);
-    s = e.mirrored ? std::string(e.mirrored->pd.impl_info_str()) + " (mirrored backward data)" : e.pd.impl_info_str();
-  }
+  if (pass != "bwd_weights" && Wino16Fits(p)) s = kWino16Impl;
+  else if (pass == "fwd") s = GetConvFwd(p, bias).pd.impl_info_str();
   else if (pass == "bwd_data") s = GetConvBwdData(p).pd.impl_info_str();
   else s = GetConvBwdWei(p, false).pd.impl_info_str();
   return Napi::String::New(info.Env(), s);
