@@ -151,22 +151,26 @@ struct ForwardAffine {
 };
 
 // Pass 1 of BatchNormTrainGrad over rows [r0, r1): sum g, sum g (x - mean), sum (x - mean), with g = dy
-// masked by the ReLU as kMask says and written to dres (kWrite). Specialised so the loop vectorises.
-// dy and y are in the output's layout, x in the input's, dres in the residual's (L).
-template <int kMask, bool kWrite>
-static inline __attribute__((always_inline)) void GradSumsBody(const float* dy, const float* x, const float* y, float* dres,
-                                                               const float* mean, int64_t r0, int64_t r1, int64_t c, double* sdy,
-                                                               double* sdyx, double* sx, const BnLayouts& L, ForwardAffine f) {
+// (plus dy2 with kSum: the output's two gradients, added as tfjs's Add would) masked by the ReLU as
+// kMask says and written to dres (kWrite). Specialised so the loop vectorises. dy, dy2 and y are in
+// the output's layout, x in the input's, dres in the residual's (L).
+template <int kMask, bool kWrite, bool kSum = false>
+static inline __attribute__((always_inline)) void GradSumsBody(const float* dy, const float* dy2, const float* x, const float* y,
+                                                               float* dres, const float* mean, int64_t r0, int64_t r1, int64_t c,
+                                                               double* sdy, double* sdyx, double* sx, const BnLayouts& L,
+                                                               ForwardAffine f) {
   if (c % kLanes != 0) {  // NHWC only (RowLayout)
     for (int64_t r = r0; r < r1; r++) {
       const float* g0 = dy + r * c;
+      const float* g2 = kSum ? dy2 + r * c : nullptr;
       const float* xx = x + r * c;
       const float* yy = kMask == kReluOfY ? y + r * c : nullptr;
       float* gr = kWrite ? dres + r * c : nullptr;
       for (int64_t j = 0; j < c; j++) {
-        float g = kMask == kReluOfY ? ReluGradValue(g0[j], yy[j])
-                  : kMask == kReluOfX ? ReluGradValue(g0[j], (xx[j] - mean[j]) * f.mul[j] + f.add[j])
-                                      : g0[j];
+        const float gs = kSum ? g0[j] + g2[j] : g0[j];
+        float g = kMask == kReluOfY ? ReluGradValue(gs, yy[j])
+                  : kMask == kReluOfX ? ReluGradValue(gs, (xx[j] - mean[j]) * f.mul[j] + f.add[j])
+                                      : gs;
         if (kWrite) gr[j] = g;
         double d = static_cast<double>(xx[j]) - mean[j];
         sdy[j] += g;
@@ -195,6 +199,11 @@ static inline __attribute__((always_inline)) void GradSumsBody(const float* dy, 
       for (int64_t r = t0; r < t1; r++, i += si, o += so, w += sr) {
         Floats8 g, xf;
         std::memcpy(&g, dy + o, sizeof g);
+        if (kSum) {
+          Floats8 g2;
+          std::memcpy(&g2, dy2 + o, sizeof g2);
+          g = g + g2;
+        }
         std::memcpy(&xf, x + i, sizeof xf);
         if (kMask == kReluOfY) g = ReluGradValues(g, y + o);
         if (kMask == kReluOfX) g = ReluGradOf(g, (xf - fm) * fmul + fadd);
@@ -213,13 +222,14 @@ static inline __attribute__((always_inline)) void GradSumsBody(const float* dy, 
 // (4-8 doubles per instruction instead of SSE2's 2; the sums per channel keep their order, and
 // -ffp-contract=off in binding.gyp rules out FMA, so every clone gives the baseline's bits).
 RESNET_VECTOR_CLONES
-static void GradSums(const float* dy, const float* x, const float* y, float* dres, const float* mean, int64_t r0, int64_t r1,
-                     int64_t c, double* sdy, double* sdyx, double* sx, const BnLayouts& L, ForwardAffine f) {
-  if (f.mul) GradSumsBody<kReluOfX, false>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L, f);
-  else if (y && dres) GradSumsBody<kReluOfY, true>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L, f);
-  else if (y) GradSumsBody<kReluOfY, false>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L, f);
-  else if (dres) GradSumsBody<kNoRelu, true>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L, f);
-  else GradSumsBody<kNoRelu, false>(dy, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L, f);
+static void GradSums(const float* dy, const float* dy2, const float* x, const float* y, float* dres, const float* mean, int64_t r0,
+                     int64_t r1, int64_t c, double* sdy, double* sdyx, double* sx, const BnLayouts& L, ForwardAffine f) {
+  if (f.mul) GradSumsBody<kReluOfX, false>(dy, dy2, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L, f);
+  else if (y && dres && dy2) GradSumsBody<kReluOfY, true, true>(dy, dy2, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L, f);
+  else if (y && dres) GradSumsBody<kReluOfY, true>(dy, dy2, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L, f);
+  else if (y) GradSumsBody<kReluOfY, false>(dy, dy2, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L, f);
+  else if (dres) GradSumsBody<kNoRelu, true>(dy, dy2, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L, f);
+  else GradSumsBody<kNoRelu, false>(dy, dy2, x, y, dres, mean, r0, r1, c, sdy, sdyx, sx, L, f);
 }
 
 // The per-channel coefficients of pass 2: dx = g * A + (x - M) * B + C.
@@ -331,9 +341,11 @@ static void GradApply(const float* dy, const float* x, const float* y, const flo
 }
 
 // batchNormTrainGrad(dy, dmean, dvar, x, scale, mean, variance, eps, channels, dx, dscale, doffset,
-// y|null, dresidual|null, hw?, layout?, offset?): the gradient of BatchNormTrain with the statistics as functions of x. With y
+// y|null, dresidual|null, hw?, layout?, offset?, dy2?): the gradient of BatchNormTrain with the statistics as functions of x. With y
 // (the forward output of a ReLU-ending batch norm) dy is first masked as tfjs's ReLU gradient does,
-// and that masked dy is written to dresidual when given; with the forward's offset instead (a batch norm
+// and that masked dy is written to dresidual when given; dy2 (only with y and dresidual: a block output
+// that feeds the next block's conv and its shortcut) is added to dy first, as dy + dy2, which saves the
+// Add pass over both; with the forward's offset instead (a batch norm
 // with a ReLU and no residual) the mask comes from x (kReluOfX); below, dy means the masked one. With
 // r = 1/sqrt(var + eps), N = rows: doffset = sum dy, dscale = r * sum dy (x - mean),
 // dx = scale r (dy - doffset/N - (x - mean) r dscale/N) + dmean/N + dvar 2 (x - mean)/N,
@@ -367,6 +379,9 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
   for (int64_t j = 0; j < static_cast<int64_t>(fmul.size()); j++) fmul[j] = NormFactor(sc, var, eps, j);
   if (off && (y || dres)) throw std::runtime_error("batchNormTrainGrad: the ReLU from x is for a batch norm without a residual");
   const ForwardAffine f = off ? ForwardAffine{fmul.data(), off} : ForwardAffine{nullptr, nullptr};
+  size_t n2 = 0;
+  const float* dy2 = info.Length() > 17 && !info[17].IsNull() && !info[17].IsUndefined() ? F32(info[17], &n2) : nullptr;
+  if (dy2 && (!y || !dres || n2 != n)) throw std::runtime_error("batchNormTrainGrad: a second gradient needs y and dresidual of its size");
   int nt = ThreadsFor(static_cast<int64_t>(n));
   // Pass 1: sum dy, sum dy (x - mean), and sum (x - mean): `mean` is the float-rounded batch mean,
   // off the exact one by delta = sum (x - mean) / N, which matters when |mean| >> std; centring on
@@ -374,7 +389,7 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
   PartialSums part(nt, 3, c);
   ParallelFor(nt, nt, [&](int64_t t) {
     double* sdy = part.Of(t);
-    GradSums(dy, x, y, dres, mean, rows * t / nt, rows * (t + 1) / nt, c, sdy, sdy + c, sdy + 2 * c, L, f);
+    GradSums(dy, dy2, x, y, dres, mean, rows * t / nt, rows * (t + 1) / nt, c, sdy, sdy + c, sdy + 2 * c, L, f);
   });
   std::vector<float> A(c), B(c), C(c), M(c);
   const double N = static_cast<double>(rows);

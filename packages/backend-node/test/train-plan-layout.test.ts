@@ -128,6 +128,59 @@ describeNative('channel-blocked activations of the training plan', () => {
     ref.forEach((r, i) => expectBits(got[i], r));
   });
 
+  // A block output's two gradients (next conv's and shortcut's) added by the kernel: the bits of an Add first.
+  test.each([0, 7, 2, 6])('batch norm gradient with layout bits %p: a second gradient added in pass 1, the bits of the Add', (bits) => {
+    const c = shape[3];
+    const x = uniform(n, 41, -3, 3),
+      res = uniform(n, 42),
+      dy = uniform(n, 43),
+      dy2 = uniform(n, 44);
+    dy2[9 * c + 2] = NaN; // one NaN gradient value: reaches dscale, doffset and dx of channel 2 as through the Add
+    const scale = uniform(c, 45, 0.5, 1.5),
+      offset = uniform(c, 46);
+    const L = (a: Float32Array, bit: number) => (bits & bit ? toBlocked(a, shape) : a);
+    const B = (a: Float32Array, bit: number) => (bits & bit ? fromBlocked(a, shape) : a);
+    const y = new Float32Array(n),
+      mean = new Float32Array(c),
+      variance = new Float32Array(c);
+    addon().batchNormTrain(L(x, 1), scale, offset, 1e-5, c, y, mean, variance, L(res, 4), true, hw, bits);
+    const grad = (g: Float32Array, g2: Float32Array | null) => {
+      const dx = new Float32Array(n),
+        dres = new Float32Array(n),
+        dscale = new Float32Array(c),
+        doffset = new Float32Array(c),
+        zeros = new Float32Array(c);
+      addon().batchNormTrainGrad(
+        g,
+        zeros,
+        zeros,
+        L(x, 1),
+        scale,
+        mean,
+        variance,
+        1e-5,
+        c,
+        dx,
+        dscale,
+        doffset,
+        y,
+        dres,
+        hw,
+        bits,
+        null,
+        g2,
+      );
+      return [B(dx, 1), B(dres, 4), dscale, doffset];
+    };
+    const sum = new Float32Array(n);
+    addon().binary('Add', L(dy, 2), 0, L(dy2, 2), 0, sum, 1, n);
+    const ref = grad(sum, null),
+      got = grad(L(dy, 2), L(dy2, 2));
+    expect(Number.isNaN(ref[3][2])).toBe(true);
+    expect(Number.isNaN(ref[3][1])).toBe(false);
+    ref.forEach((r, i) => expectBits(got[i], r));
+  });
+
   test('Winograd conv passes on channel-blocked input and output: the NHWC bits', () => {
     // params: n,h,w,ci, kh,kw,co, oh,ow, sh,sw, pt,pl,pb,pr, dh,dw
     const params = [5, 17, 19, 32, 3, 3, 32, 17, 19, 1, 1, 1, 1, 1, 1, 1, 1];

@@ -10,7 +10,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { BatchNorm2d, ResNet, lossAndGradients, setTrainingPlan, softmaxCrossEntropyLoss, useBackend } from '@resnet-ts/core';
 import { createModel, type SpecOverrides } from '@resnet-ts/zoo';
 import '../src/index.js';
-import { lastTrainingPlanFallback, trainingPlanRuns } from '../src/native/index.js';
+import { lastTrainingPlanFallback, loadAddon, trainingPlanRuns } from '../src/native/index.js';
 import { describeNative, expectSameValues, randomizeBatchNorms, uniform } from './plan-helpers.js';
 
 /** Everything one training step produces: loss, gradients by name, the model's buffers after it. */
@@ -113,6 +113,30 @@ describeNative('compiled training plan on native', () => {
     const x = batch(shape, 11);
     const labels = labelsFor(shape[0], model.spec.numClasses);
     expectSameStep(model, x, labels, tol);
+    tf.dispose([x, labels]);
+    model.dispose();
+  });
+
+  it("adds a block output's two gradients inside the batch norm's gradient kernel: one Add pass left, for the stem's output", () => {
+    const model = createModel('resnet20', { seed: 6, shortcut: 'B' });
+    const x = batch([2, 32, 32, 3], 13);
+    const labels = labelsFor(2);
+    const addon = loadAddon().addon!;
+    const binary = addon.binary;
+    const adds: number[] = [];
+    addon.binary = (op, ...rest) => {
+      const out = rest[4] as Float32Array;
+      if (op === 'Add' && out.length >= 1024) adds.push(out.length); // not the loss's small Adds
+      return binary.call(addon, op, ...rest);
+    };
+    try {
+      const { loss, grads } = lossAndGradients(model, x, labels);
+      tf.dispose([loss, ...Object.values(grads)]);
+    } finally {
+      addon.binary = binary;
+    }
+    // 9 block inputs have two gradients each (their conv and their shortcut); 8 are batch-norm outputs with a residual
+    expect(adds).toEqual([2 * 32 * 32 * 16]);
     tf.dispose([x, labels]);
     model.dispose();
   });

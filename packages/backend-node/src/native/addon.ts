@@ -89,7 +89,8 @@ export interface NativeAddon {
    * Gradient of batchNormTrain (statistics as functions of x): writes dx, dscale, doffset. With `y`
    * (the output of a ReLU-ending forward) dy is masked first, and that masked dy is written to
    * `dresidual` when given. For a ReLU-ending batch norm without a residual, the forward's `offset`
-   * (and no y) recomputes the ReLU's mask from x instead of reading y.
+   * (and no y) recomputes the ReLU's mask from x instead of reading y. `dy2` (with y and dresidual): a
+   * second gradient of the output, added first (dy + dy2, as an Add would) instead of in a pass of its own.
    */
   batchNormTrainGrad(
     dy: Float32Array,
@@ -109,6 +110,7 @@ export interface NativeAddon {
     hw?: number,
     layout?: number,
     offset?: Float32Array | null,
+    dy2?: Float32Array | null,
   ): void;
   /** oneDNN implementation picked for a conv pass ('fwd' | 'bwd_data' | 'bwd_weights'), e.g. "brgconv:avx512_core". */
   convImpl(params: number[], pass: string, bias?: boolean, relu?: boolean): string;

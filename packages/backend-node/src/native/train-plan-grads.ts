@@ -7,9 +7,14 @@ import { pool } from './pool.js';
  * The gradient of each value, summed over its consumers as the backward pass reaches them. A value's
  * first gradient may be another's buffer (an Add passes its gradient on unchanged); later ones are
  * added into a buffer of its own. Buffers come from the engine's pool and go back to it.
+ *
+ * For the values in `pairable` (outputs of batch norms that take two gradients, see
+ * {@link GradientSums.pairOf}) a second gradient waits unadded; anything else that reads it gets the sum.
  */
 export class GradientSums {
   private readonly refs: (Float32Array | null)[];
+  /** A second gradient not yet added (pairable values only), and whether this object owns it. */
+  private readonly seconds: ({ g: Float32Array; own: boolean } | null)[];
   private readonly owned: Float32Array[] = [];
   private readonly inputWrites: ((dx: Float32Array) => void)[] = [];
 
@@ -19,13 +24,26 @@ export class GradientSums {
     acts: Float32Array[],
     dy: Float32Array,
     output: number,
+    private readonly pairable: ReadonlySet<number> = new Set(),
   ) {
     this.refs = acts.map(() => null);
+    this.seconds = acts.map(() => null);
     this.refs[output] = dy;
   }
 
+  /** The gradient of value `v` (its parts added now), or null when nothing reached it. */
   of(v: number): Float32Array | null {
+    const second = this.seconds[v];
+    if (second) {
+      this.seconds[v] = null;
+      this.add2(v, second.g, second.own);
+    }
     return this.refs[v];
+  }
+
+  /** The gradient of `v` as one buffer and, for a pairable value reached twice, the second one (not added). */
+  pairOf(v: number): [Float32Array | null, Float32Array | null] {
+    return [this.refs[v], this.seconds[v]?.g ?? null];
   }
 
   /** The gradient of value `v` for a tensor handed to tfjs: its own buffer (no longer released here), else a copy. */
@@ -61,6 +79,7 @@ export class GradientSums {
       write(dx);
       this.addOwned(0, dx);
     }
+    this.of(0);
     return this.take(0);
   }
 
@@ -80,13 +99,23 @@ export class GradientSums {
     this.owned.push(g);
   }
 
-  /** Adds `g` to the gradient of `v`; into `g` itself when it is `own` (no third buffer to bring into cache). */
+  /** Adds `g` to the gradient of `v` (or keeps it aside, see pairable). */
   private sum(v: number, g: Float32Array, own = false): void {
-    const prev = this.refs[v];
-    if (!prev) {
+    if (!this.refs[v]) {
       this.refs[v] = g;
       return;
     }
+    if (this.pairable.has(v) && !this.seconds[v]) {
+      this.seconds[v] = { g, own };
+      return;
+    }
+    this.of(v);
+    this.add2(v, g, own);
+  }
+
+  /** Adds `g` to the gradient of `v` now; into `g` itself when it is `own` (no third buffer to bring into cache). */
+  private add2(v: number, g: Float32Array, own: boolean): void {
+    const prev = this.refs[v]!;
     const total = own ? g : pool.alloc(g.length);
     this.addon.binary('Add', prev, 0, g, 0, total, 1, total.length);
     if (!own) this.owned.push(total);

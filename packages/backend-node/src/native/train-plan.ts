@@ -52,6 +52,8 @@ interface BackwardStep {
   grads: GradientSums;
   addParam: AddParamGrad;
   g: Float32Array;
+  /** A second gradient of the output, not added to `g` (a batch norm that adds it itself; else null). */
+  g2: Float32Array | null;
 }
 
 /** One forward pass's activations (index: value id; 0 is the input's own storage) and batch statistics (by op index). */
@@ -101,6 +103,8 @@ export class NativeTrainingPlan implements CompiledTraining {
   private readonly held = new Set<() => void>();
   /** Which activations stay channel-blocked between Winograd convs and batch norms. */
   private readonly layouts: PlanLayouts;
+  /** Outputs of residual, ReLU-ending batch norms: their gradient kernel adds a second gradient itself (no Add pass). */
+  private readonly pairable: ReadonlySet<number>;
 
   constructor(
     private readonly addon: NativeAddon,
@@ -118,6 +122,7 @@ export class NativeTrainingPlan implements CompiledTraining {
     if (notFloat) throw new PlanUnsupportedError(`parameter '${notFloat.name}' is ${notFloat.dtype}, not float32`);
     // The forward primitive the plan will run (with its bias, if any): built now, used from the first step.
     this.layouts = new PlanLayouts(plan, (op) => addon.convImpl(op.params, 'fwd', op.bias !== null).includes('wino'));
+    this.pairable = new Set(plan.ops.filter((o) => o.kind === 'bn' && o.relu && o.residual >= 0).map((o) => o.out));
   }
 
   run(x: tf.Tensor4D): tf.Tensor2D | null {
@@ -230,7 +235,7 @@ export class NativeTrainingPlan implements CompiledTraining {
    */
   private backward(backend: MathBackendCPU, s: Saved, dy: Float32Array, xShape: number[]): Record<string, () => tf.Tensor> {
     if (s.acts.length === 0) throw new Error('the native training plan ran its backward pass twice for one forward pass');
-    const grads = new GradientSums(this.addon, this.plan.shapes, s.acts, dy, this.plan.output);
+    const grads = new GradientSums(this.addon, this.plan.shapes, s.acts, dy, this.plan.output, this.pairable);
     const paramGrads = new Map<tf.Variable, Float32Array>();
     const addParam = (p: tf.Variable, g: Float32Array) => {
       const prev = paramGrads.get(p);
@@ -276,9 +281,9 @@ export class NativeTrainingPlan implements CompiledTraining {
   private backwardOp(backend: MathBackendCPU, op: TrainOp, i: number, s: Saved, grads: GradientSums, addParam: AddParamGrad): void {
     const a = this.addon;
     const { acts } = s;
-    const g = grads.of(op.out);
+    const [g, g2] = this.pairable.has(op.out) ? grads.pairOf(op.out) : [grads.of(op.out), null];
     if (!g) return; // the value does not reach the logits
-    const at: BackwardStep = { backend, s, grads, addParam, g };
+    const at: BackwardStep = { backend, s, grads, addParam, g, g2 };
     switch (op.kind) {
       case 'conv':
         return this.convBackward(at, op);
@@ -318,7 +323,7 @@ export class NativeTrainingPlan implements CompiledTraining {
   }
 
   /** The batch norm's gradient (its epilogue's ReLU mask and residual included); mean and variance get none. */
-  private batchNormBackward({ backend, s, grads, addParam, g }: BackwardStep, op: Extract<TrainOp, { kind: 'bn' }>, i: number): void {
+  private batchNormBackward({ backend, s, grads, addParam, g, g2 }: BackwardStep, op: Extract<TrainOp, { kind: 'bn' }>, i: number): void {
     const c = op.bn.numFeatures;
     const { mean, variance } = s.stats.get(i)!;
     const zeros = new Float32Array(c);
@@ -351,6 +356,7 @@ export class NativeTrainingPlan implements CompiledTraining {
         hw,
         layout,
         offset,
+        g2,
       ),
     );
     addParam(op.bn.weight, dscale);
