@@ -100,14 +100,14 @@ inline bool WinogradShape(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_
 }
 bool WinogradEnabled();
 
-// 3x3 stride-1 padding-1 convs of 16 channels in and out as Winograd F(2x2, 3x3) convs on AVX-512
+// 3x3 stride-1 padding-1 convs of 16 channels in and out as Winograd F(4x4, 3x3) convs on AVX-512
 // (wino16.cc). Wino16Fits(params): the conv's params (see conv.cc) are such a conv, the CPU has
 // AVX-512 and Winograd is enabled. Wino16Conv runs its forward pass (or, with backwardData, its
 // backward-data pass: x is then the output gradient, y the input gradient) on NHWC (= nChw16c) buffers;
 // false, with y unspecified, when the filter, bias or input holds NaN or +-Inf (run the direct conv then).
 bool Wino16Fits(const std::vector<int64_t>& p);
 // What convImpl reports for those passes.
-constexpr const char* kWino16Impl = "wino16_2x3:avx512 (resnet-ts)";
+constexpr const char* kWino16Impl = "wino16_4x3:avx512 (resnet-ts)";
 bool Wino16Conv(const float* x, const float* w, const float* bias, float* y, const std::vector<int64_t>& p, bool backwardData);
 
 // Elementwise passes use the OpenMP threads from this many elements on (see elementwise.cc).

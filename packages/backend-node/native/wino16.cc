@@ -1,28 +1,28 @@
 // 3x3 convolutions of 16 channels in and out, stride 1, padding 1 (the first stage of the CIFAR
-// ResNets) as Winograd F(2x2, 3x3) convolutions, forward and backward data, on AVX-512.
+// ResNets) as Winograd F(4x4, 3x3) convolutions, forward and backward data, on AVX-512.
 //
 // Why: oneDNN 2.6 has no fast kernel for them. Its Winograd kernel is slower than its direct one at
-// 16 channels, and the direct kernels reach ~80 % of these cores' FMA peak, 1.6-2.0 ms a pass at
-// 32x32, batch 128, on two cores; these passes were a third of a ResNet-20 training step's conv time.
-// F(2x2, 3x3) does 64 multiply-adds per output value instead of 144: measured 1.2 ms a pass (see
-// BENCHMARKS.md). With 16 channels a pixel is one AVX-512 vector, so NHWC and nChw16c are the same
-// bytes and the kernel serves both layouts.
+// 16 channels, and the direct kernels took 1.6-2.0 ms a pass at 32x32, batch 128, on two cores
+// (~80 % of the FMA peak); these passes were a third of a ResNet-20 training step's conv time.
+// F(4x4, 3x3) does 36 multiply-adds per output value instead of 144: ~1.05 ms a pass alone, ~0.5 of
+// it the multiply-adds (F(2x2, 3x3), 64 per output, took ~1.2; BENCHMARKS.md). With 16 channels a
+// pixel is one AVX-512 vector, so NHWC and nChw16c are the same bytes and the kernel serves both.
 //
-// Each 2x2 output tile reads a 4x4 input tile d and computes y = A^T [ sum over ci of
-// (B^T d B)[ci] * (G g G^T)[ci] ] A with the filter g of each (ci, co) pair (Lavin and Gray 2015).
-// Every transform coefficient is 0, +-1 or +-1/2, so the sums differ from a direct conv's only by float
-// rounding (~1e-6 relative). Each output is computed by one thread in a fixed order: the same inputs
-// give the same bits, on any thread count.
+// Each 4x4 output tile reads a 6x6 input tile d and computes y = A^T [ sum over ci of
+// (B^T d B)[ci] * (G g G^T)[ci] ] A with the filter g of each (ci, co) pair (Lavin and Gray 2015,
+// the same matrices as oneDNN's jit_wino_4x3). The sums differ from a direct conv's by float rounding
+// (~3e-6 relative on unit-scale values). Each output is computed by one thread in a fixed order: the
+// same inputs give the same bits, on any thread count.
 //
-// The weight gradient stays oneDNN's direct kernel (~95 % of peak there): a Winograd one built the
+// The weight gradient stays oneDNN's direct kernel (~95 % of peak there): an F(2x2, 3x3) one built the
 // same way (sums over tiles of (B^T d B) x (A dy A^T) per position) took 1.8-1.9 ms a pass against
 // its 1.4, its outer products needing a broadcast load per multiply-add.
 //
-// Non-finite values: the transforms mix a tile's inputs by adding and subtracting, so an Inf would
-// come out as NaN where a direct conv gives +-Inf, and a non-finite filter tap would reach the image
-// borders through the zero padding (a direct conv skips the padding). A pass whose filter or input
-// holds NaN or +-Inf therefore runs oneDNN's direct kernel instead (Wino16Conv returns false): the
-// input check rides along the tile loads (a few percent of the pass).
+// Non-finite values: the transforms mix a tile's inputs (a NaN reaches outputs outside its 3x3
+// window, an Inf becomes NaN where a direct conv gives +-Inf) and a non-finite filter tap would reach
+// the image borders through the zero padding (a direct conv skips the padding). A pass whose filter or
+// input holds NaN or +-Inf therefore runs oneDNN's direct kernel instead (Wino16Conv returns false):
+// the input check rides along the tile loads (a few percent of the pass).
 #include "common.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -33,29 +33,30 @@
 namespace resnet_native {
 namespace {
 
-constexpr int64_t kC = 16;                // channels in and out: one AVX-512 vector per pixel
-constexpr int64_t kTileFloats = 16 * kC;  // a transformed tile: 4 x 4 positions of 16 channels
-// Tiles multiplied together: one accumulator each, enough independent FMAs for two 4-cycle pipes,
-// and the group's transformed tiles (U, M) and the filter (V) stay in a 48 KiB L1 (3 x 8-16 KiB).
+constexpr int64_t kC = 16;                    // channels in and out: one AVX-512 vector per pixel
+constexpr int64_t kPositions = 36;            // 6 x 6 positions of a transformed tile
+constexpr int64_t kTileFloats = kPositions * kC;
+// Tiles multiplied together: one accumulator each, enough independent FMAs for two 4-cycle pipes.
 constexpr int kGroup = 8;
 
 #define WINO16_TARGET __attribute__((target("avx512f")))
 
 // V[pos][ci][co] = (G g G^T)[pos] for the 3x3 filter g of each (ci, co) pair, w in tfjs's HWIO
-// layout; G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. `mirrored`: the filter of the backward-data
-// pass (taps reversed, ci and co swapped), which is the forward conv of the output gradient.
+// layout. `mirrored`: the filter of the backward-data pass (taps reversed, ci and co swapped), which
+// is the forward conv of the output gradient.
 void TransformFilter(const float* w, bool mirrored, float* V) {
-  static const float G[4][3] = {{1.f, 0.f, 0.f}, {.5f, .5f, .5f}, {.5f, -.5f, .5f}, {0.f, 0.f, 1.f}};
+  static const float G[6][3] = {{1.f / 4, 0.f, 0.f},          {-1.f / 6, -1.f / 6, -1.f / 6}, {-1.f / 6, 1.f / 6, -1.f / 6},
+                                {1.f / 24, 1.f / 12, 1.f / 6}, {1.f / 24, -1.f / 12, 1.f / 6}, {0.f, 0.f, 1.f}};
   for (int64_t ci = 0; ci < kC; ci++)
     for (int64_t co = 0; co < kC; co++) {
-      float g[3][3], t[4][3];
+      float g[3][3], t[6][3];
       for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++)
           g[i][j] = mirrored ? w[(((2 - i) * 3 + (2 - j)) * kC + co) * kC + ci] : w[((i * 3 + j) * kC + ci) * kC + co];
-      for (int i = 0; i < 4; i++)
+      for (int i = 0; i < 6; i++)
         for (int j = 0; j < 3; j++) t[i][j] = G[i][0] * g[0][j] + G[i][1] * g[1][j] + G[i][2] * g[2][j];
-      for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++) V[((i * 4 + j) * kC + ci) * kC + co] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+      for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++) V[((i * 6 + j) * kC + ci) * kC + co] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
     }
 }
 
@@ -72,62 +73,75 @@ WINO16_TARGET inline __mmask16 NonFinite(__m512 v) {
   return _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(v), exp), exp);
 }
 
-// U = B^T d B of the 4x4 input tile at (r0, c0) (top-left, may lie in the padding), written to u
-// (16 positions of 16 channels). Returns the lanes that hold a non-finite input (a value, not an
+// o = B^T d for six vectors, B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0;
+// 0 2 -1 -2 1 0; 0 4 0 -5 0 1].
+WINO16_TARGET inline void InputTransform(const __m512* d, __m512* o) {
+  const __m512 two = _mm512_set1_ps(2.f), four = _mm512_set1_ps(4.f), five = _mm512_set1_ps(5.f);
+  const __m512 a = _mm512_sub_ps(d[4], _mm512_mul_ps(four, d[2]));  // d4 - 4 d2
+  const __m512 b = _mm512_sub_ps(d[3], _mm512_mul_ps(four, d[1]));  // d3 - 4 d1
+  const __m512 c = _mm512_sub_ps(d[4], d[2]);
+  const __m512 e = _mm512_mul_ps(two, _mm512_sub_ps(d[3], d[1]));
+  o[0] = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(four, d[0]), _mm512_mul_ps(five, d[2])), d[4]);
+  o[1] = _mm512_add_ps(a, b);
+  o[2] = _mm512_sub_ps(a, b);
+  o[3] = _mm512_add_ps(c, e);
+  o[4] = _mm512_sub_ps(c, e);
+  o[5] = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(four, d[1]), _mm512_mul_ps(five, d[3])), d[5]);
+}
+
+// o = A^T m for six vectors, A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+WINO16_TARGET inline void OutputTransform(const __m512* m, __m512* o) {
+  const __m512 two = _mm512_set1_ps(2.f), four = _mm512_set1_ps(4.f), eight = _mm512_set1_ps(8.f);
+  const __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
+  const __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
+  o[0] = _mm512_add_ps(_mm512_add_ps(m[0], s12), s34);
+  o[1] = _mm512_add_ps(d12, _mm512_mul_ps(two, d34));
+  o[2] = _mm512_add_ps(s12, _mm512_mul_ps(four, s34));
+  o[3] = _mm512_add_ps(_mm512_add_ps(d12, _mm512_mul_ps(eight, d34)), m[5]);
+}
+
+// U = B^T d B of the 6x6 input tile at (r0, c0) (top-left, may lie in the padding), written to u
+// (36 positions of 16 channels). Returns the lanes that hold a non-finite input (a value, not an
 // or-into-memory: a chain of those through one address cost more than the transform).
 WINO16_TARGET inline __mmask16 InputTile(const Frame& f, const float* x, int64_t r0, int64_t c0, float* u) {
-  __m512 d[4][4];
-  if (r0 >= 0 && r0 + 3 < f.h && c0 >= 0 && c0 + 3 < f.w) {  // inside the image: plain loads
-    const float* at = x + (r0 * f.w + c0) * kC;
-    for (int i = 0; i < 4; i++)
-      for (int j = 0; j < 4; j++) d[i][j] = _mm512_loadu_ps(at + (i * f.w + j) * kC);
-  } else {
-    for (int i = 0; i < 4; i++)
-      for (int j = 0; j < 4; j++) {
-        const int64_t r = r0 + i, c = c0 + j;
-        d[i][j] = r >= 0 && r < f.h && c >= 0 && c < f.w ? _mm512_loadu_ps(x + (r * f.w + c) * kC) : _mm512_setzero_ps();
-      }
-  }
+  alignas(64) float half[kTileFloats];  // B^T d, column by column
+  const bool inside = r0 >= 0 && r0 + 5 < f.h && c0 >= 0 && c0 + 5 < f.w;
   __mmask16 bad = 0;
-  for (int i = 0; i < 4; i++)
-    for (int j = 0; j < 4; j++) bad |= NonFinite(d[i][j]);
-  __m512 t[4][4];  // B^T d
-  for (int j = 0; j < 4; j++) {
-    t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
-    t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
-    t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
-    t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+  for (int j = 0; j < 6; j++) {
+    __m512 d[6], o[6];
+    const int64_t c = c0 + j;
+    for (int i = 0; i < 6; i++) {
+      const int64_t r = r0 + i;
+      d[i] = inside || (r >= 0 && r < f.h && c >= 0 && c < f.w) ? _mm512_loadu_ps(x + (r * f.w + c) * kC) : _mm512_setzero_ps();
+      bad |= NonFinite(d[i]);
+    }
+    InputTransform(d, o);
+    for (int i = 0; i < 6; i++) _mm512_store_ps(half + (i * 6 + j) * kC, o[i]);
   }
-  for (int i = 0; i < 4; i++) {  // (B^T d) B
-    _mm512_storeu_ps(u + (i * 4 + 0) * kC, _mm512_sub_ps(t[i][0], t[i][2]));
-    _mm512_storeu_ps(u + (i * 4 + 1) * kC, _mm512_add_ps(t[i][1], t[i][2]));
-    _mm512_storeu_ps(u + (i * 4 + 2) * kC, _mm512_sub_ps(t[i][2], t[i][1]));
-    _mm512_storeu_ps(u + (i * 4 + 3) * kC, _mm512_sub_ps(t[i][1], t[i][3]));
+  for (int i = 0; i < 6; i++) {  // (B^T d) B, row by row
+    __m512 d[6], o[6];
+    for (int j = 0; j < 6; j++) d[j] = _mm512_load_ps(half + (i * 6 + j) * kC);
+    InputTransform(d, o);
+    for (int j = 0; j < 6; j++) _mm512_storeu_ps(u + (i * 6 + j) * kC, o[j]);
   }
   return bad;
 }
 
-// y's 2x2 tile at (r0, c0) = A^T m A (+ bias), A^T = [1 1 1 0; 0 1 -1 -1]; parts past the image's
-// bottom or right edge (odd sizes) are not written.
+// y's 4x4 tile at (r0, c0) = A^T m A (+ bias); parts past the image's bottom or right edge are not written.
 WINO16_TARGET inline void OutputTile(const Frame& f, const float* m, float* y, int64_t r0, int64_t c0) {
-  __m512 q[2][4];  // A^T m
-  for (int j = 0; j < 4; j++) {
-    const __m512 m0 = _mm512_loadu_ps(m + (0 + j) * kC), m1 = _mm512_loadu_ps(m + (4 + j) * kC);
-    const __m512 m2 = _mm512_loadu_ps(m + (8 + j) * kC), m3 = _mm512_loadu_ps(m + (12 + j) * kC);
-    q[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-    q[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+  __m512 q[4][6];  // A^T m
+  for (int j = 0; j < 6; j++) {
+    __m512 col[6], o[4];
+    for (int i = 0; i < 6; i++) col[i] = _mm512_loadu_ps(m + (i * 6 + j) * kC);
+    OutputTransform(col, o);
+    for (int i = 0; i < 4; i++) q[i][j] = o[i];
   }
-  for (int i = 0; i < 2 && r0 + i < f.h; i++) {
-    __m512 left = _mm512_add_ps(_mm512_add_ps(q[i][0], q[i][1]), q[i][2]);
-    __m512 right = _mm512_sub_ps(_mm512_sub_ps(q[i][1], q[i][2]), q[i][3]);
-    if (f.bias) {
-      const __m512 b = _mm512_loadu_ps(f.bias);
-      left = _mm512_add_ps(left, b);
-      right = _mm512_add_ps(right, b);
-    }
+  const __m512 b = f.bias ? _mm512_loadu_ps(f.bias) : _mm512_setzero_ps();
+  for (int i = 0; i < 4 && r0 + i < f.h; i++) {
+    __m512 o[4];
+    OutputTransform(q[i], o);
     float* row = y + ((r0 + i) * f.w + c0) * kC;
-    _mm512_storeu_ps(row, left);
-    if (c0 + 1 < f.w) _mm512_storeu_ps(row + kC, right);
+    for (int j = 0; j < 4 && c0 + j < f.w; j++) _mm512_storeu_ps(row + j * kC, f.bias ? _mm512_add_ps(o[j], b) : o[j]);
   }
 }
 
@@ -137,8 +151,8 @@ WINO16_TARGET inline void OutputTile(const Frame& f, const float* m, float* y, i
 template <int T>
 WINO16_TARGET __mmask16 TileGroup(const Frame& f, const float* x, float* y, int64_t tr, int64_t tc0, float* U, float* M) {
   __mmask16 bad = 0;
-  for (int t = 0; t < T; t++) bad |= InputTile(f, x, 2 * tr - 1, 2 * (tc0 + t) - 1, U + t * kTileFloats);
-  for (int64_t pos = 0; pos < 16; pos++) {
+  for (int t = 0; t < T; t++) bad |= InputTile(f, x, 4 * tr - 1, 4 * (tc0 + t) - 1, U + t * kTileFloats);
+  for (int64_t pos = 0; pos < kPositions; pos++) {
     __m512 acc[T];
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     const float* v = f.V + pos * kC * kC;
@@ -151,7 +165,7 @@ WINO16_TARGET __mmask16 TileGroup(const Frame& f, const float* x, float* y, int6
     }
     for (int t = 0; t < T; t++) _mm512_storeu_ps(M + t * kTileFloats + pos * kC, acc[t]);
   }
-  for (int t = 0; t < T; t++) OutputTile(f, M + t * kTileFloats, y, 2 * tr, 2 * (tc0 + t));
+  for (int t = 0; t < T; t++) OutputTile(f, M + t * kTileFloats, y, 4 * tr, 4 * (tc0 + t));
   return bad;
 }
 
@@ -159,7 +173,7 @@ WINO16_TARGET __mmask16 TileGroup(const Frame& f, const float* x, float* y, int6
 // non-finite inputs.
 WINO16_TARGET __mmask16 TileRow(const Frame& f, const float* x, float* y, int64_t tr) {
   alignas(64) float U[kGroup * kTileFloats], M[kGroup * kTileFloats];
-  const int64_t tiles = (f.w + 1) / 2;
+  const int64_t tiles = (f.w + 3) / 4;
   __mmask16 bad = 0;
   int64_t tc = 0;
   for (; tc + kGroup <= tiles; tc += kGroup) bad |= TileGroup<kGroup>(f, x, y, tr, tc, U, M);
@@ -190,10 +204,10 @@ bool Wino16Fits(const std::vector<int64_t>& p) {
 
 bool Wino16Conv(const float* x, const float* w, const float* bias, float* y, const std::vector<int64_t>& p, bool backwardData) {
   if (AnyNonFinite(w, 9 * kC * kC) || (bias && AnyNonFinite(bias, kC))) return false;
-  alignas(64) float V[16 * kC * kC];
+  alignas(64) float V[kPositions * kC * kC];
   TransformFilter(w, backwardData, V);
   const Frame f{p[1], p[2], V, bias};
-  const int64_t tileRows = (f.h + 1) / 2, image = f.h * f.w * kC;
+  const int64_t tileRows = (f.h + 3) / 4, image = f.h * f.w * kC;
   std::atomic<bool> nonFinite{false};
   ParallelFor(p[0] * tileRows, ThreadsIf(true), [&](int64_t r) {
     const int64_t n = r / tileRows;
