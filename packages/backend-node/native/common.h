@@ -104,7 +104,8 @@ bool WinogradEnabled();
 // (wino16.cc). Wino16Fits(params): the conv's params (see conv.cc) are such a conv, the CPU has
 // AVX-512 and Winograd is enabled. Wino16Conv runs its forward pass (or, with backwardData, its
 // backward-data pass: x is then the output gradient, y the input gradient) on NHWC (= nChw16c) buffers;
-// false, with y unspecified, when the filter, bias or input holds NaN or +-Inf (run the direct conv then).
+// false, with y unspecified, when the filter, bias, input or output holds NaN or +-Inf (run the direct
+// conv then).
 bool Wino16Fits(const std::vector<int64_t>& p);
 // What convImpl reports for those passes.
 constexpr const char* kWino16Impl = "wino16_4x3:avx512 (resnet-ts)";

@@ -19,10 +19,12 @@
 // its 1.4, its outer products needing a broadcast load per multiply-add.
 //
 // Non-finite values: the transforms mix a tile's inputs (a NaN reaches outputs outside its 3x3
-// window, an Inf becomes NaN where a direct conv gives +-Inf) and a non-finite filter tap would reach
-// the image borders through the zero padding (a direct conv skips the padding). A pass whose filter or
-// input holds NaN or +-Inf therefore runs oneDNN's direct kernel instead (Wino16Conv returns false):
-// the input check rides along the tile loads (a few percent of the pass).
+// window, an Inf becomes NaN where a direct conv gives +-Inf), scale them by up to 100 (finite inputs
+// above ~3e36 can overflow where a direct conv's sums do not), and a non-finite filter tap would reach
+// the image borders through the zero padding (a direct conv skips the padding). A pass whose filter,
+// input or output holds NaN or +-Inf therefore runs oneDNN's direct kernel instead (Wino16Conv returns
+// false), so non-finite results are always the direct conv's; the checks ride along the tiles' loads
+// and stores (a few percent of the pass).
 #include "common.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -127,8 +129,9 @@ WINO16_TARGET inline __mmask16 InputTile(const Frame& f, const float* x, int64_t
   return bad;
 }
 
-// y's 4x4 tile at (r0, c0) = A^T m A (+ bias); parts past the image's bottom or right edge are not written.
-WINO16_TARGET inline void OutputTile(const Frame& f, const float* m, float* y, int64_t r0, int64_t c0) {
+// y's 4x4 tile at (r0, c0) = A^T m A (+ bias); parts past the image's bottom or right edge are not
+// written. Returns the lanes of non-finite outputs.
+WINO16_TARGET inline __mmask16 OutputTile(const Frame& f, const float* m, float* y, int64_t r0, int64_t c0) {
   __m512 q[4][6];  // A^T m
   for (int j = 0; j < 6; j++) {
     __m512 col[6], o[4];
@@ -137,17 +140,23 @@ WINO16_TARGET inline void OutputTile(const Frame& f, const float* m, float* y, i
     for (int i = 0; i < 4; i++) q[i][j] = o[i];
   }
   const __m512 b = f.bias ? _mm512_loadu_ps(f.bias) : _mm512_setzero_ps();
+  __mmask16 bad = 0;
   for (int i = 0; i < 4 && r0 + i < f.h; i++) {
     __m512 o[4];
     OutputTransform(q[i], o);
     float* row = y + ((r0 + i) * f.w + c0) * kC;
-    for (int j = 0; j < 4 && c0 + j < f.w; j++) _mm512_storeu_ps(row + j * kC, f.bias ? _mm512_add_ps(o[j], b) : o[j]);
+    for (int j = 0; j < 4 && c0 + j < f.w; j++) {
+      const __m512 v = f.bias ? _mm512_add_ps(o[j], b) : o[j];
+      bad |= NonFinite(v);
+      _mm512_storeu_ps(row + j * kC, v);
+    }
   }
+  return bad;
 }
 
 // T tiles of tile row tr, from tile column tc0, of one image: transforms in, M[t][pos] = sum over ci
 // of U[t][pos][ci] V[pos][ci] (one accumulator per tile, the filter vector loaded once for T tiles),
-// transforms out. U and M: T transformed tiles each. Returns the lanes of non-finite inputs.
+// transforms out. U and M: T transformed tiles each. Returns the lanes of non-finite inputs or outputs.
 template <int T>
 WINO16_TARGET __mmask16 TileGroup(const Frame& f, const float* x, float* y, int64_t tr, int64_t tc0, float* U, float* M) {
   __mmask16 bad = 0;
@@ -165,12 +174,12 @@ WINO16_TARGET __mmask16 TileGroup(const Frame& f, const float* x, float* y, int6
     }
     for (int t = 0; t < T; t++) _mm512_storeu_ps(M + t * kTileFloats + pos * kC, acc[t]);
   }
-  for (int t = 0; t < T; t++) OutputTile(f, M + t * kTileFloats, y, 4 * tr, 4 * (tc0 + t));
+  for (int t = 0; t < T; t++) bad |= OutputTile(f, M + t * kTileFloats, y, 4 * tr, 4 * (tc0 + t));
   return bad;
 }
 
 // One tile row of one image: groups of kGroup tiles, then the rest one by one. Returns the lanes of
-// non-finite inputs.
+// non-finite inputs or outputs.
 WINO16_TARGET __mmask16 TileRow(const Frame& f, const float* x, float* y, int64_t tr) {
   alignas(64) float U[kGroup * kTileFloats], M[kGroup * kTileFloats];
   const int64_t tiles = (f.w + 3) / 4;

@@ -129,6 +129,17 @@ describeNative('16-channel 3x3 convs as Winograd F(2x2, 3x3) (wino16.cc)', () =>
       }
   });
 
+  test("finite inputs large enough to overflow the transforms give the direct conv's values, not NaN", async () => {
+    const shape = [1, 8, 8, 16];
+    const x = uniform(8 * 8 * 16, 10);
+    for (let c = 0; c < 16; c++) x[(3 * 8 + 4) * 16 + c] = 3e37; // one pixel: a direct conv's sums stay finite
+    const filter = uniform(2304, 11, -0.05, 0.05);
+    const ref = await convOn('cpu', x, filter, shape, {});
+    const got = await convOn('native', x, filter, shape, {});
+    expect(ref.y.every(Number.isFinite)).toBe(true);
+    expect(relDiff(got.y, ref.y)).toBeLessThan(1e-5);
+  });
+
   test('an Inf input or filter value gives what the direct conv gives (+-Inf, not the NaN the transforms would make)', async () => {
     const shape = [1, 6, 6, 16];
     const x = uniform(6 * 6 * 16, 8);
