@@ -66,10 +66,20 @@ export class BestTracker {
 /** The cross-entropy of a uniform guess over K classes, ln K (K at least 2). */
 export const uniformLoss = (numClasses: number): number => Math.log(Math.max(numClasses, 2));
 
-/** Whether a finite training loss has exploded: above 1000 times the loss of a uniform guess over K classes (ln K). */
-export function lossExploded(trainLoss: number, numClasses: number): boolean {
-  return Number.isFinite(trainLoss) && trainLoss > 1000 * uniformLoss(numClasses);
+/** Whether a finite loss has exploded: above `times` (default 1000) times the loss of a uniform guess over K classes (ln K). */
+export function lossExploded(loss: number, numClasses: number, times = 1000): boolean {
+  return Number.isFinite(loss) && loss > times * uniformLoss(numClasses);
 }
+
+/**
+ * How far above a uniform guess's a last epoch's mean training loss must be for the run to have
+ * diverged when its eval-mode loss exploded (over 1000 times): a model that is learning is not tens of
+ * nats per image off, while a run early in training whose batch-norm running statistics are still
+ * settling can show a huge eval-mode loss next to a training loss near ln K (a note, not a divergence).
+ * The epoch's mean is not enough at 1000 times: a run that blew up within its one short epoch at lr 30
+ * averaged 1.8e3 with its last step at 2.9e3, and its test loss was 5e17.
+ */
+export const DIVERGED_TRAIN_LOSS_TIMES = 10;
 
 /**
  * A note when the training loss explodes while staying finite (see {@link lossExploded}). Only a

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { NonFiniteTally, type Module } from '@resnet-ts/core';
 import type { Preprocessing } from './batches.js';
 import type { Dataset } from './data/dataset.js';
-import { uniformLoss } from './epoch-report.js';
+import { DIVERGED_TRAIN_LOSS_TIMES, uniformLoss } from './epoch-report.js';
 
 /**
  * Counts NaN and ±Inf in the model's parameters and buffers (running mean and variance included)
@@ -60,8 +60,9 @@ export function divergedMessage(tally: NonFiniteTally, at: { step: number; epoch
 }
 
 /**
- * The one-line message of a run that ended with its loss exploded (see `lossExploded`) in training
- * and in eval mode (on `loss.set`) although its weights and outputs stayed finite: its weights are no result.
+ * The one-line message of a run that ended with its loss exploded in eval mode (on `loss.set`; see
+ * `lossExploded`) and far off in training (`DIVERGED_TRAIN_LOSS_TIMES`) although its weights and
+ * outputs stayed finite: its weights are no result.
  */
 export function explodedLossMessage(
   loss: { train: number; eval: number; set: string },
@@ -72,7 +73,7 @@ export function explodedLossMessage(
   const uniform = uniformLoss(numClasses);
   return (
     `Training diverged: its last epoch (epoch ${at.epoch + 1}, step ${at.step}, lr ${lrText(at.lr)}) ended with a mean training loss of ${loss.train.toExponential(2)} ` +
-    `and a ${loss.set} loss of ${loss.eval.toExponential(2)} in eval mode, both over 1000 times a uniform guess's ${uniform.toFixed(2)}, although the weights stayed finite; ` +
+    `(over ${DIVERGED_TRAIN_LOSS_TIMES} times a uniform guess's ${uniform.toFixed(2)}) and a ${loss.set} loss of ${loss.eval.toExponential(2)} in eval mode (over 1000 times), although the weights stayed finite; ` +
     'model.safetensors was not written and nothing was saved from it. ' +
     `${lastGoodText(last)} Try a lower learning rate or a warm-up.`
   );

@@ -29,7 +29,7 @@ import { curvesSvg } from '@resnet-ts/plot';
 import { applyFreeze } from './finetune.js';
 import { saveWeights, weightsMetadata } from './model-files.js';
 import { sgdStep } from './train-step.js';
-import { BestTracker, EpochNotes, epochLine, lossExploded } from './epoch-report.js';
+import { BestTracker, DIVERGED_TRAIN_LOSS_TIMES, EpochNotes, epochLine, lossExploded } from './epoch-report.js';
 import { defaultProgressBar, progressBar } from './progress.js';
 
 /** Images of the eval-mode probe of `healthMessage`: a few, to stay cheap. */
@@ -283,13 +283,13 @@ class TrainingRun {
   }
 
   /**
-   * The diverged-run message of a run that ends with its loss exploded (finite outputs), in training
-   * and in eval mode (on the evaluation set, else a probe of training images): its weights are no
-   * result. The training loss alone is not enough: a head at a high rate can spike it while the
-   * model in eval mode is right.
+   * The diverged-run message of a run that ends with its loss exploded (finite outputs) in eval mode
+   * (on the evaluation set, else a probe of training images) and far off in training
+   * (`DIVERGED_TRAIN_LOSS_TIMES`): its weights are no result. The training loss alone is not enough: a
+   * head at a high rate can spike it while the model in eval mode is right.
    */
   private explodedAtEnd(m: EpochMetrics): string | undefined {
-    if (!lossExploded(m.trainLoss, this.K)) return undefined;
+    if (!lossExploded(m.trainLoss, this.K, DIVERGED_TRAIN_LOSS_TIMES)) return undefined;
     const [set, loss] = this.evalSet && m.testLoss !== undefined
       ? [this.setName(this.evalSet), m.testLoss]
       : ['training', this.evaluateOn(this.options.trainSet, PROBE_IMAGES).test.loss];

@@ -173,12 +173,36 @@ test('a run whose last epoch ends with an exploded but finite training loss is d
   });
   expect(res.stopped).toBe('nan');
   expect(res.message).toMatch(
-    /^Training diverged: its last epoch \(epoch 1, step 3, lr 0\.05\) ended with a mean training loss of \d\.\d\de\+\d+ and a test loss of \d\.\d\de\+\d+ in eval mode, both over 1000 times a uniform guess's 2\.30, although the weights stayed finite; model\.safetensors was not written and nothing was saved from it\. No checkpoint was written yet\. Try a lower learning rate or a warm-up\.$/,
+    /^Training diverged: its last epoch \(epoch 1, step 3, lr 0\.05\) ended with a mean training loss of \d\.\d\de\+\d+ \(over 10 times a uniform guess's 2\.30\) and a test loss of \d\.\d\de\+\d+ in eval mode \(over 1000 times\), although the weights stayed finite; model\.safetensors was not written and nothing was saved from it\. No checkpoint was written yet\. Try a lower learning rate or a warm-up\.$/,
   );
   expect(checkRunHealth(model).found).toEqual([]);
   expect(fs.existsSync(path.join(dir, 'model.safetensors'))).toBe(false);
   expect(fs.existsSync(path.join(dir, 'checkpoint.safetensors'))).toBe(false);
   expect(fs.existsSync(path.join(dir, 'best.safetensors'))).toBe(false);
+  model.dispose();
+});
+
+test('a last epoch whose eval-mode loss exploded and whose mean training loss is over 10 times a uniform guess is diverged', async () => {
+  // Scaled 1e3: the epoch's mean training loss stays under 1000 ln K (the gate alone missed it: an lr-30
+  // ResNet-20 run that blew up within its one short epoch averaged 1.8e3 with a test loss of 5e17).
+  const dir = tmpDir();
+  const model = tinyModel(2);
+  const res = await train({
+    ...base(dir, model),
+    epochs: 1,
+    testSet: synthetic(20, 8, 7),
+    onProgress: (p) => p.step === 2 && explode(model, 1e3),
+  });
+  const last = res.history.at(-1);
+  expect(res.stopped).toBe('nan');
+  expect(res.message).toMatch(
+    /^Training diverged: its last epoch \(epoch 1, step 3, lr 0\.05\) ended with a mean training loss of \d\.\d\de\+\d+ \(over 10 times/,
+  );
+  const trainLoss = Number(/mean training loss of (\S+)/.exec(res.message!)![1]);
+  expect(trainLoss).toBeGreaterThan(10 * Math.log(10));
+  expect(trainLoss).toBeLessThan(1000 * Math.log(10));
+  expect(last).toBeUndefined();
+  expect(fs.existsSync(path.join(dir, 'model.safetensors'))).toBe(false);
   model.dispose();
 });
 
