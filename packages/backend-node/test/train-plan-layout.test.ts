@@ -48,6 +48,47 @@ describeNative('channel-blocked activations of the training plan', () => {
   const n = shape.reduce((a, b) => a * b, 1);
   const hw = shape[1] * shape[2];
 
+  /** What batchNormTrainGrad takes besides its outputs (see addon.ts); `residual`: a dresidual is written. */
+  interface GradArgs {
+    dy: Float32Array;
+    x: Float32Array;
+    scale: Float32Array;
+    mean: Float32Array;
+    variance: Float32Array;
+    y: Float32Array | null;
+    residual: boolean;
+    layout: number;
+    offset?: Float32Array | null;
+    dy2?: Float32Array | null;
+  }
+  /** batchNormTrainGrad with zero dmean and dvar: [dx, dresidual (or an empty array), dscale, doffset]. */
+  const bnGrad = (a: GradArgs): Float32Array[] => {
+    const c = a.scale.length;
+    const [dx, dres] = [new Float32Array(n), new Float32Array(a.residual ? n : 0)];
+    const [dscale, doffset, zeros] = [new Float32Array(c), new Float32Array(c), new Float32Array(c)];
+    addon().batchNormTrainGrad(
+      a.dy,
+      zeros,
+      zeros,
+      a.x,
+      a.scale,
+      a.mean,
+      a.variance,
+      1e-5,
+      c,
+      dx,
+      dscale,
+      doffset,
+      a.y,
+      a.residual ? dres : null,
+      hw,
+      a.layout,
+      a.offset ?? null,
+      a.dy2 ?? null,
+    );
+    return [dx, dres, dscale, doffset];
+  };
+
   // bits: 1 input, 2 output, 4 residual blocked (every mix the plan can give).
   test.each([7, 1, 2, 4, 3, 6])('batch norm forward and gradient with layout bits %p: the NHWC bits', (bits) => {
     const c = shape[3];
@@ -65,12 +106,7 @@ describeNative('channel-blocked activations of the training plan', () => {
         mean = new Float32Array(c),
         variance = new Float32Array(c);
       addon().batchNormTrain(L(x, 1), scale, offset, 1e-5, c, y, mean, variance, L(res, 4), true, hw, layout);
-      const dx = new Float32Array(n),
-        dres = new Float32Array(n),
-        dscale = new Float32Array(c),
-        doffset = new Float32Array(c);
-      const zeros = new Float32Array(c);
-      addon().batchNormTrainGrad(L(dy, 2), zeros, zeros, L(x, 1), scale, mean, variance, 1e-5, c, dx, dscale, doffset, y, dres, hw, layout);
+      const [dx, dres, dscale, doffset] = bnGrad({ dy: L(dy, 2), x: L(x, 1), scale, mean, variance, y, residual: true, layout });
       const B = (a: Float32Array, bit: number) => (layout ? back(a, bit) : a);
       return [B(y, 2), mean, variance, B(dx, 1), B(dres, 4), dscale, doffset];
     };
@@ -94,31 +130,17 @@ describeNative('channel-blocked activations of the training plan', () => {
       variance = new Float32Array(c);
     addon().batchNormTrain(L(x, 1), scale, offset, 1e-5, c, y, mean, variance, null, true, hw, bits);
     const grad = (relu: 'y' | 'x' | 'none') => {
-      const dx = new Float32Array(n),
-        dscale = new Float32Array(c),
-        doffset = new Float32Array(c),
-        zeros = new Float32Array(c);
-      const yArg = relu === 'y' ? y : null,
-        off = relu === 'x' ? offset : null;
-      addon().batchNormTrainGrad(
-        L(dy, 2),
-        zeros,
-        zeros,
-        L(x, 1),
+      const [dx, , dscale, doffset] = bnGrad({
+        dy: L(dy, 2),
+        x: L(x, 1),
         scale,
         mean,
         variance,
-        1e-5,
-        c,
-        dx,
-        dscale,
-        doffset,
-        yArg,
-        null,
-        hw,
-        bits,
-        off,
-      );
+        y: relu === 'y' ? y : null,
+        residual: false,
+        layout: bits,
+        offset: relu === 'x' ? offset : null,
+      });
       return [dx, dscale, doffset];
     };
     const ref = grad('y'),
@@ -145,31 +167,7 @@ describeNative('channel-blocked activations of the training plan', () => {
       variance = new Float32Array(c);
     addon().batchNormTrain(L(x, 1), scale, offset, 1e-5, c, y, mean, variance, L(res, 4), true, hw, bits);
     const grad = (g: Float32Array, g2: Float32Array | null) => {
-      const dx = new Float32Array(n),
-        dres = new Float32Array(n),
-        dscale = new Float32Array(c),
-        doffset = new Float32Array(c),
-        zeros = new Float32Array(c);
-      addon().batchNormTrainGrad(
-        g,
-        zeros,
-        zeros,
-        L(x, 1),
-        scale,
-        mean,
-        variance,
-        1e-5,
-        c,
-        dx,
-        dscale,
-        doffset,
-        y,
-        dres,
-        hw,
-        bits,
-        null,
-        g2,
-      );
+      const [dx, dres, dscale, doffset] = bnGrad({ dy: g, x: L(x, 1), scale, mean, variance, y, residual: true, layout: bits, dy2: g2 });
       return [B(dx, 1), B(dres, 4), dscale, doffset];
     };
     const sum = new Float32Array(n);

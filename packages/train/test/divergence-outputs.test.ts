@@ -159,52 +159,38 @@ test('a healthy run is not stopped: the eval-mode probe finds finite outputs and
   model.dispose();
 });
 
-test('a run whose last epoch ends with an exploded but finite training loss is diverged: no model.safetensors, no checkpoint of it', async () => {
-  // A learning rate far too high can leave weights and outputs finite, the loss at 1e12 and top-1 at
-  // chance: the run wrote model.safetensors and exited 0 when its last epoch ended so. (Scaled 3e3:
-  // 1e3 leaves the loss below 1000 ln K; 1e4 makes the eval-mode outputs overflow, the other check.)
-  const dir = tmpDir();
-  const model = tinyModel(2);
-  const res = await train({
-    ...base(dir, model),
-    epochs: 1,
-    testSet: synthetic(20, 8, 7),
-    onProgress: (p) => p.step === 2 && explode(model, 3e3),
-  });
-  expect(res.stopped).toBe('nan');
-  expect(res.message).toMatch(
-    /^Training diverged: its last epoch \(epoch 1, step 3, lr 0\.05\) ended with a mean training loss of \d\.\d\de\+\d+ \(over 10 times a uniform guess's 2\.30\) and a test loss of \d\.\d\de\+\d+ in eval mode \(over 1000 times\), although the weights stayed finite; model\.safetensors was not written and nothing was saved from it\. No checkpoint was written yet\. Try a lower learning rate or a warm-up\.$/,
-  );
-  expect(checkRunHealth(model).found).toEqual([]);
-  expect(fs.existsSync(path.join(dir, 'model.safetensors'))).toBe(false);
-  expect(fs.existsSync(path.join(dir, 'checkpoint.safetensors'))).toBe(false);
-  expect(fs.existsSync(path.join(dir, 'best.safetensors'))).toBe(false);
-  model.dispose();
-});
-
-test('a last epoch whose eval-mode loss exploded and whose mean training loss is over 10 times a uniform guess is diverged', async () => {
-  // Scaled 1e3: the epoch's mean training loss stays under 1000 ln K (the gate alone missed it: an lr-30
-  // ResNet-20 run that blew up within its one short epoch averaged 1.8e3 with a test loss of 5e17).
-  const dir = tmpDir();
-  const model = tinyModel(2);
-  const res = await train({
-    ...base(dir, model),
-    epochs: 1,
-    testSet: synthetic(20, 8, 7),
-    onProgress: (p) => p.step === 2 && explode(model, 1e3),
-  });
-  const last = res.history.at(-1);
-  expect(res.stopped).toBe('nan');
-  expect(res.message).toMatch(
-    /^Training diverged: its last epoch \(epoch 1, step 3, lr 0\.05\) ended with a mean training loss of \d\.\d\de\+\d+ \(over 10 times/,
-  );
-  const trainLoss = Number(/mean training loss of (\S+)/.exec(res.message!)![1]);
-  expect(trainLoss).toBeGreaterThan(10 * Math.log(10));
-  expect(trainLoss).toBeLessThan(1000 * Math.log(10));
-  expect(last).toBeUndefined();
-  expect(fs.existsSync(path.join(dir, 'model.safetensors'))).toBe(false);
-  model.dispose();
-});
+// A learning rate far too high can leave weights and outputs finite, the loss at 1e12 and top-1 at
+// chance: the run wrote model.safetensors and exited 0 when its last epoch ended so. fc scaled 3e3 puts
+// the epoch's mean training loss over 1000 ln K; 1e3 under it but over 10 ln K (a 1000 ln K gate let
+// through an lr-30 ResNet-20 run that blew up within its one short epoch: mean 1.8e3, test loss 5e17);
+// 1e4 makes the eval-mode outputs overflow, the other check.
+test.each([
+  [3e3, 1000],
+  [1e3, 10],
+])(
+  'fc scaled %p in the last epoch: a mean training loss over %p times a uniform guess and an exploded eval-mode loss are diverged, nothing written',
+  async (scale, times) => {
+    const dir = tmpDir();
+    const model = tinyModel(2);
+    const res = await train({
+      ...base(dir, model),
+      epochs: 1,
+      testSet: synthetic(20, 8, 7),
+      onProgress: (p) => p.step === 2 && explode(model, scale),
+    });
+    expect(res.stopped).toBe('nan');
+    expect(res.message).toMatch(
+      /^Training diverged: its last epoch \(epoch 1, step 3, lr 0\.05\) ended with a mean training loss of \d\.\d\de\+\d+ \(over 10 times a uniform guess's 2\.30\) and a test loss of \d\.\d\de\+\d+ in eval mode \(over 1000 times\), although the weights stayed finite; model\.safetensors was not written and nothing was saved from it\. No checkpoint was written yet\. Try a lower learning rate or a warm-up\.$/,
+    );
+    const trainLoss = Number(/mean training loss of (\S+)/.exec(res.message!)![1]);
+    expect(trainLoss).toBeGreaterThan(times * Math.log(10));
+    if (times < 1000) expect(trainLoss).toBeLessThan(1000 * Math.log(10));
+    expect(res.history).toEqual([]);
+    expect(checkRunHealth(model).found).toEqual([]);
+    for (const f of ['model', 'checkpoint', 'best']) expect(fs.existsSync(path.join(dir, `${f}.safetensors`))).toBe(false);
+    model.dispose();
+  },
+);
 
 test('a training loss that spiked but a model that is right in eval mode at the end is no divergence: the run finishes', async () => {
   // A head at a high rate spiked the mean training loss of a fine-tune whose validation top-1 was 100 %:
