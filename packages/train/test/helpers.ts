@@ -6,9 +6,20 @@ import { Dataset, FASHION_MNIST_DIR, loadFashionMnist } from '../src/index.js';
 
 export const HAVE_FMNIST = fs.existsSync(path.join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'));
 
+/** The directories {@link tmpDir} made for this test file (jest gives each file its own module registry). */
+const madeDirs: string[] = [];
+
+/** A fresh temporary directory, removed when this test file's tests have run. */
 export function tmpDir(prefix = 'resnet-train-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  madeDirs.push(dir);
+  return dir;
 }
+
+// Every test run left ~125 of them in the system's temporary folder.
+afterAll(() => {
+  for (const dir of madeDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 /** A tiny ResNet (1 block per stage, widths 4/8/16) that trains fast on the cpu backend. */
 export function tinyModel(seed = 0) {
