@@ -3,7 +3,7 @@
 //   node bench/run.mjs bench/resnet20-step.ts [args...]
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,4 +38,5 @@ const env = {
 };
 const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const r = spawnSync(process.execPath, [...nodeArgs, outfile, ...args], { stdio: 'inherit', env });
+rmSync(dirname(outfile), { recursive: true, force: true }); // the bundle (BENCH_NODE_ARGS' profiles go elsewhere)
 process.exit(r.status ?? 1);
