@@ -48,7 +48,7 @@ export class GradientSums {
 
   /** The gradient of value `v` for a tensor handed to tfjs: its own buffer (no longer released here), else a copy. */
   take(v: number): Float32Array {
-    const g = this.refs[v];
+    const g = this.of(v);
     if (!g) return new Float32Array(size(this.shapes[v]));
     const i = this.owned.indexOf(g);
     if (i < 0) return g.slice();
@@ -79,7 +79,6 @@ export class GradientSums {
       write(dx);
       this.addOwned(0, dx);
     }
-    this.of(0);
     return this.take(0);
   }
 
