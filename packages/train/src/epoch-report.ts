@@ -66,8 +66,11 @@ export class BestTracker {
 /** The cross-entropy of a uniform guess over K classes, ln K (K at least 2). */
 export const uniformLoss = (numClasses: number): number => Math.log(Math.max(numClasses, 2));
 
-/** Whether a finite loss has exploded: above `times` (default 1000) times the loss of a uniform guess over K classes (ln K). */
-export function lossExploded(loss: number, numClasses: number, times = 1000): boolean {
+/** How many times a uniform guess's loss (ln K) a finite loss must exceed to count as exploded. */
+export const EXPLODED_LOSS_TIMES = 1000;
+
+/** Whether a finite loss has exploded: above `times` (default {@link EXPLODED_LOSS_TIMES}) times the loss of a uniform guess over K classes (ln K). */
+export function lossExploded(loss: number, numClasses: number, times = EXPLODED_LOSS_TIMES): boolean {
   return Number.isFinite(loss) && loss > times * uniformLoss(numClasses);
 }
 

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { NonFiniteTally, type Module } from '@resnet-ts/core';
 import type { Preprocessing } from './batches.js';
 import type { Dataset } from './data/dataset.js';
-import { DIVERGED_TRAIN_LOSS_TIMES, uniformLoss } from './epoch-report.js';
+import { DIVERGED_TRAIN_LOSS_TIMES, EXPLODED_LOSS_TIMES, uniformLoss } from './epoch-report.js';
 
 /**
  * Counts NaN and ±Inf in the model's parameters and buffers (running mean and variance included)
@@ -73,7 +73,7 @@ export function explodedLossMessage(
   const uniform = uniformLoss(numClasses);
   return (
     `Training diverged: its last epoch (epoch ${at.epoch + 1}, step ${at.step}, lr ${lrText(at.lr)}) ended with a mean training loss of ${loss.train.toExponential(2)} ` +
-    `(over ${DIVERGED_TRAIN_LOSS_TIMES} times a uniform guess's ${uniform.toFixed(2)}) and a ${loss.set} loss of ${loss.eval.toExponential(2)} in eval mode (over 1000 times), although the weights stayed finite; ` +
+    `(over ${DIVERGED_TRAIN_LOSS_TIMES} times a uniform guess's ${uniform.toFixed(2)}) and a ${loss.set} loss of ${loss.eval.toExponential(2)} in eval mode (over ${EXPLODED_LOSS_TIMES} times), although the weights stayed finite; ` +
     'model.safetensors was not written and nothing was saved from it. ' +
     `${lastGoodText(last)} Try a lower learning rate or a warm-up.`
   );
