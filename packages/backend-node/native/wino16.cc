@@ -2,10 +2,11 @@
 // ResNets) as Winograd F(4x4, 3x3) convolutions, forward and backward data, on AVX-512.
 //
 // Why: oneDNN 2.6 has no fast kernel for them. Its Winograd kernel is slower than its direct one at
-// 16 channels, and the direct kernels took 1.6-2.0 ms a pass at 32x32, batch 128, on two cores
-// (~80 % of the FMA peak); these passes were a third of a ResNet-20 training step's conv time.
-// F(4x4, 3x3) does 36 multiply-adds per output value instead of 144: ~1.05 ms a pass alone, ~0.5 of
-// it the multiply-adds (F(2x2, 3x3), 64 per output, took ~1.2; BENCHMARKS.md). With 16 channels a
+// 16 channels, and the direct kernels took 1.6-2.0 ms a pass at 32x32, batch 128, on two cores: these
+// forward and backward-data passes were a third of a ResNet-20 training step's conv time (DNNL_VERBOSE:
+// 24 of ~75 ms).
+// F(4x4, 3x3) does 36 multiply-adds per output value instead of 144: 0.83-0.92 ms a pass alone
+// (bench/conv-kernels.mjs; F(2x2, 3x3), 64 per output, took 1.31-1.36; BENCHMARKS.md). With 16 channels a
 // pixel is one AVX-512 vector, so NHWC and nChw16c are the same bytes and the kernel serves both.
 //
 // Each 4x4 output tile reads a 6x6 input tile d and computes y = A^T [ sum over ci of
